@@ -1,0 +1,42 @@
+"""Errors a user can cause or meet, each with the exit code the CLI returns for it.
+
+They are caught once, at the CLI edge, and printed as one line.
+"""
+
+from __future__ import annotations
+
+EXIT_PASSED = 0
+EXIT_SLO_BREACHED = 1
+EXIT_INVALID = 2
+EXIT_ABORTED = 3
+EXIT_ROLLBACK_INCOMPLETE = 4
+
+
+class GamedayError(Exception):
+    """Base of every error the CLI prints as one line."""
+
+    exit_code = EXIT_INVALID
+
+
+class InputError(GamedayError):
+    """A file, flag or value the user gave is invalid (nothing was changed)."""
+
+
+class PreflightRefused(GamedayError):
+    """A guardrail refused the run before any change was made."""
+
+
+class ConfigurationError(GamedayError):
+    """The environment (credentials, sandbox, endpoint) is not usable."""
+
+
+class RunAborted(GamedayError):
+    """A stop condition or signal ended the run; everything was restored."""
+
+    exit_code = EXIT_ABORTED
+
+
+class RollbackIncomplete(GamedayError):
+    """At least one restore failed; the journal is kept for `gameday rollback`."""
+
+    exit_code = EXIT_ROLLBACK_INCOMPLETE

@@ -1,0 +1,1 @@
+"""Local emulation of the Lambda Runtime and Extensions APIs."""

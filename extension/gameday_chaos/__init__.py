@@ -1,0 +1,1 @@
+"""Fault-injection Lambda extension (stdlib only)."""
