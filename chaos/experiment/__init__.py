@@ -1,1 +1,84 @@
-"""chaos.experiment"""
+"""Experiment and game-day plan YAML: models, position-aware loading, JSON Schema.
+
+Every loading error is an ``InputError`` whose message has one line per problem, each
+``FILE:LINE:COL: field.path: message`` (1-based line and column).
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from pydantic import Field, TypeAdapter
+
+from chaos.experiment.loader import load_document, load_experiment, load_plan, validate_paths
+from chaos.experiment.model import (
+    PHASE_NAMES,
+    AbortWhen,
+    AzLossFault,
+    AzLossTargets,
+    ErrorSpec,
+    ExceptionSpec,
+    Experiment,
+    Fault,
+    GamedayPlan,
+    LambdaExtensionFault,
+    LatencySpec,
+    Load,
+    Phases,
+    SloCheck,
+    StopConditions,
+    TagSelector,
+    Target,
+    TimeoutSpec,
+    WafLoad,
+)
+from chaos.experiment.objective import Objective, parse_objective
+
+__all__ = [
+    "PHASE_NAMES",
+    "AbortWhen",
+    "AzLossFault",
+    "AzLossTargets",
+    "ErrorSpec",
+    "ExceptionSpec",
+    "Experiment",
+    "Fault",
+    "GamedayPlan",
+    "LambdaExtensionFault",
+    "LatencySpec",
+    "Load",
+    "Objective",
+    "Phases",
+    "SloCheck",
+    "StopConditions",
+    "TagSelector",
+    "Target",
+    "TimeoutSpec",
+    "WafLoad",
+    "json_schema",
+    "load_document",
+    "load_experiment",
+    "load_plan",
+    "parse_objective",
+    "validate_paths",
+]
+
+SCHEMA_DIALECT = "https://json-schema.org/draft/2020-12/schema"
+
+
+def json_schema() -> dict[str, Any]:
+    """One JSON Schema (draft 2020-12) for both kinds, discriminated on ``kind``.
+
+    Usable by the YAML language server, e.g. with a modeline
+    ``# yaml-language-server: $schema=gameday.schema.json``.
+    """
+    adapter: TypeAdapter[Experiment | GamedayPlan] = TypeAdapter(
+        Annotated[Experiment | GamedayPlan, Field(discriminator="kind")]
+    )
+    body = adapter.json_schema(by_alias=True, mode="validation")
+    return {
+        "$schema": SCHEMA_DIALECT,
+        "title": "gameday experiment or game-day plan",
+        "description": "A chaos experiment (kind: experiment) or a game-day plan (kind: gameday).",
+        **body,
+    }

@@ -1,1 +1,32 @@
-"""chaos.faults"""
+"""Fault kinds. Adding one = one module implementing FaultKind, registered here."""
+
+from __future__ import annotations
+
+from chaos.faults.base import (
+    LOCK_TAG_KEY,
+    FaultContext,
+    FaultKind,
+    PlannedChange,
+    RestoreOutcome,
+)
+from chaos.faults.lambda_extension import LambdaExtensionFault
+
+FAULT_KINDS: dict[str, type[FaultKind]] = {
+    LambdaExtensionFault.type_name: LambdaExtensionFault,
+}
+
+
+def fault_kind(type_name: str) -> type[FaultKind]:
+    return FAULT_KINDS[type_name]
+
+
+__all__ = [
+    "FAULT_KINDS",
+    "LOCK_TAG_KEY",
+    "FaultContext",
+    "FaultKind",
+    "LambdaExtensionFault",
+    "PlannedChange",
+    "RestoreOutcome",
+    "fault_kind",
+]

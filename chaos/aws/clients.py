@@ -1,0 +1,76 @@
+"""Boto3 clients for one target (region, optional profile, optional endpoint)."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from functools import cached_property
+from typing import TYPE_CHECKING, Any
+
+import boto3
+from botocore.config import Config
+from botocore.exceptions import BotoCoreError, ClientError
+
+from chaos.errors import ConfigurationError
+
+if TYPE_CHECKING:
+    from mypy_boto3_lambda import LambdaClient
+
+# moto's fixed account: the sandbox is the only target allowed to skip the account check.
+SANDBOX_ACCOUNT_ID = "123456789012"
+
+_CLIENT_CONFIG = Config(
+    retries={"mode": "standard", "max_attempts": 8},
+    connect_timeout=5,
+    read_timeout=30,
+    user_agent_extra="chaos-gameday",
+)
+
+
+@dataclass
+class AwsClients:
+    """Lazily created clients sharing one session; `endpoint_url` points at the sandbox."""
+
+    region: str
+    endpoint_url: str | None = None
+    profile: str | None = None
+    _cache: dict[str, Any] = field(default_factory=dict, repr=False)
+
+    @cached_property
+    def session(self) -> boto3.Session:
+        try:
+            if self.endpoint_url:
+                return boto3.Session(
+                    aws_access_key_id=os.environ.get("AWS_ACCESS_KEY_ID", "testing"),
+                    aws_secret_access_key=os.environ.get("AWS_SECRET_ACCESS_KEY", "testing"),
+                    region_name=self.region,
+                )
+            return boto3.Session(profile_name=self.profile, region_name=self.region)
+        except BotoCoreError as error:
+            raise ConfigurationError(f"AWS session: {error}") from error
+
+    def client(self, service: str) -> Any:
+        if service not in self._cache:
+            self._cache[service] = self.session.client(
+                service,  # type: ignore[call-overload]
+                region_name=self.region,
+                endpoint_url=self.endpoint_url,
+                config=_CLIENT_CONFIG,
+            )
+        return self._cache[service]
+
+    @property
+    def lambda_(self) -> LambdaClient:
+        client: LambdaClient = self.client("lambda")
+        return client
+
+    def caller_account_id(self) -> str:
+        try:
+            return str(self.client("sts").get_caller_identity()["Account"])
+        except (BotoCoreError, ClientError) as error:
+            raise ConfigurationError(f"cannot identify the AWS caller (sts): {error}") from error
+
+
+def error_code(error: ClientError) -> str:
+    """The AWS error code of a ClientError ('' when absent)."""
+    return str(error.response.get("Error", {}).get("Code", ""))

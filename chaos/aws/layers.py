@@ -1,0 +1,91 @@
+"""Publishing the extension layer once per content hash, and proving what is attached."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from botocore.exceptions import ClientError
+
+from chaos.aws.clients import error_code
+from chaos.aws.retry import call_with_backoff
+from chaos.errors import PreflightRefused
+
+if TYPE_CHECKING:
+    from chaos.aws.clients import AwsClients
+
+LAYER_NAME = "gameday-chaos"
+COMPATIBLE_RUNTIMES = ["python3.9", "python3.10", "python3.11", "python3.12", "python3.13"]
+
+
+@dataclass(frozen=True)
+class LayerVersion:
+    arn: str
+    version: int
+    code_sha256: str
+
+
+def find_layer_version(clients: AwsClients, code_sha256: str) -> LayerVersion | None:
+    """The newest published version of our layer whose CodeSha256 equals `code_sha256`."""
+    try:
+        paginator = clients.lambda_.get_paginator("list_layer_versions")
+        summaries = [
+            summary
+            for page in paginator.paginate(LayerName=LAYER_NAME)
+            for summary in page["LayerVersions"]
+        ]
+    except ClientError as error:
+        if error_code(error) == "ResourceNotFoundException":
+            return None
+        raise
+    for summary in sorted(summaries, key=lambda item: -item["Version"]):
+        version = describe_layer_version(clients, summary["Version"])
+        if version.code_sha256 == code_sha256:
+            return version
+    return None
+
+
+def describe_layer_version(clients: AwsClients, version: int) -> LayerVersion:
+    # get_layer_version_by_arn is not in every API emulator; get_layer_version is.
+    response = call_with_backoff(
+        lambda: clients.lambda_.get_layer_version(LayerName=LAYER_NAME, VersionNumber=version)
+    )
+    return LayerVersion(
+        arn=response["LayerVersionArn"],
+        version=response["Version"],
+        code_sha256=response["Content"]["CodeSha256"],
+    )
+
+
+def publish_layer(clients: AwsClients, zip_bytes: bytes, code_sha256: str) -> LayerVersion:
+    """Reuse the version with this content hash, else publish one; verify the hash either way."""
+    existing = find_layer_version(clients, code_sha256)
+    if existing:
+        return existing
+    response = call_with_backoff(
+        lambda: clients.lambda_.publish_layer_version(
+            LayerName=LAYER_NAME,
+            Description=f"chaos-gameday fault-injection extension sha256:{code_sha256}",
+            Content={"ZipFile": zip_bytes},
+            CompatibleRuntimes=COMPATIBLE_RUNTIMES,  # type: ignore[arg-type]
+        )
+    )
+    published = LayerVersion(
+        arn=response["LayerVersionArn"],
+        version=response["Version"],
+        code_sha256=response["Content"]["CodeSha256"],
+    )
+    verify_layer_hash(published, code_sha256)
+    return published
+
+
+def verify_layer_hash(version: LayerVersion, code_sha256: str) -> None:
+    if version.code_sha256 != code_sha256:
+        raise PreflightRefused(
+            f"layer {version.arn} has CodeSha256 {version.code_sha256}, the local build has "
+            f"{code_sha256}: refusing to attach a layer not built from this source"
+        )
+
+
+def is_our_layer(layer_arn: str) -> bool:
+    return f":layer:{LAYER_NAME}:" in layer_arn

@@ -1,0 +1,308 @@
+"""`gameday`: the command line. Errors the user can cause print as one line, exit 2."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+from chaos import __version__
+from chaos.errors import EXIT_INVALID, GamedayError, InputError
+
+Handler = Callable[[argparse.Namespace], int]
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    arguments = parser.parse_args(argv)
+    logging.basicConfig(
+        level=logging.DEBUG if arguments.debug else logging.WARNING,
+        format="%(levelname)s %(name)s: %(message)s",
+    )
+    if not hasattr(arguments, "handler"):
+        parser.print_help()
+        return EXIT_INVALID
+    try:
+        result: int = arguments.handler(arguments)
+        return result
+    except GamedayError as error:
+        if arguments.debug:
+            raise
+        print(f"gameday: {error}", file=sys.stderr)
+        return error.exit_code
+    except KeyboardInterrupt:
+        print("gameday: interrupted", file=sys.stderr)
+        return 130
+    except Exception as error:  # noqa: BLE001 - the CLI edge: one line, traceback with --debug
+        if arguments.debug:
+            raise
+        print(f"gameday: unexpected error: {type(error).__name__}: {error} "
+              "(rerun with --debug for the traceback)", file=sys.stderr)
+        return EXIT_INVALID
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="gameday",
+        description="Chaos and resilience experiments for AWS serverless services.",
+    )
+    parser.add_argument("--version", action="version", version=f"gameday {__version__}")
+    parser.add_argument("--debug", action="store_true", help="show tracebacks and debug logs")
+    commands = parser.add_subparsers(title="commands", metavar="COMMAND")
+
+    def command(name: str, handler: Handler, help_text: str) -> argparse.ArgumentParser:
+        sub = commands.add_parser(name, help=help_text, description=help_text)
+        sub.add_argument("--debug", action="store_true", default=argparse.SUPPRESS,
+                         help=argparse.SUPPRESS)
+        sub.set_defaults(handler=handler)
+        return sub
+
+    sub = command("validate", cmd_validate, "validate experiment / game-day YAML files")
+    sub.add_argument("paths", nargs="+", type=Path, metavar="PATH")
+
+    command("schema", cmd_schema, "print the JSON Schema of the YAML formats")
+
+    sub = command("plan", cmd_plan, "read-only dry run: every resource and change")
+    sub.add_argument("experiment", type=Path, metavar="EXPERIMENT")
+    _target_options(sub)
+
+    sub = command("run", cmd_run, "run an experiment: baseline, fault, recovery, result")
+    sub.add_argument("experiment", type=Path, metavar="EXPERIMENT_OR_PLAN")
+    _target_options(sub)
+    sub.add_argument("--report-dir", type=Path, help="where to write the reports")
+    sub.add_argument("--yes", action="store_true",
+                     help="apply changes without asking (also GAMEDAY_ASSUME_YES=1)")
+
+    sub = command("rollback", cmd_rollback, "restore everything recorded in unfinished journals")
+    which = sub.add_mutually_exclusive_group(required=True)
+    which.add_argument("--run-id", help="one run")
+    which.add_argument("--all", action="store_true", help="every unfinished run")
+
+    command("status", cmd_status, "unfinished journals and the resources they lock")
+
+    sub = command("az-map", cmd_az_map, "the account's AZ name <-> AZ ID mapping")
+    _target_options(sub, region=True)
+
+    extension = commands.add_parser("extension", help="the fault-injection layer")
+    extension_commands = extension.add_subparsers(title="extension commands", metavar="COMMAND")
+    sub = extension_commands.add_parser("build", help="build the layer zip (prints path, sha256)")
+    sub.add_argument("--out", type=Path, default=Path("."), help="output directory")
+    sub.set_defaults(handler=cmd_extension_build)
+    sub = extension_commands.add_parser("publish", help="publish the layer (reuses same hash)")
+    _target_options(sub, region=True)
+    sub.set_defaults(handler=cmd_extension_publish)
+
+    sandbox = commands.add_parser("sandbox", help="the embedded local target")
+    sandbox_commands = sandbox.add_subparsers(title="sandbox commands", metavar="COMMAND")
+    for name, handler, help_text in (
+        ("up", cmd_sandbox_up, "start the sandbox in the background"),
+        ("down", cmd_sandbox_down, "stop it"),
+        ("status", cmd_sandbox_status, "is it running, where"),
+        ("env", cmd_sandbox_env, "export lines for the shell"),
+    ):
+        sandbox_commands.add_parser(name, help=help_text).set_defaults(handler=handler)
+    return parser
+
+
+def _target_options(sub: argparse.ArgumentParser, *, region: bool = False) -> None:
+    sub.add_argument("--sandbox", action="store_true", help="target the local sandbox")
+    sub.add_argument("--profile", help="AWS profile")
+    if region:
+        sub.add_argument("--region", default=None, help="AWS region")
+
+
+# -- commands -------------------------------------------------------------------------
+
+
+def cmd_validate(arguments: argparse.Namespace) -> int:
+    from chaos.experiment import validate_paths
+
+    errors = validate_paths(arguments.paths)
+    for line in errors:
+        print(line, file=sys.stderr)
+    if errors:
+        return EXIT_INVALID
+    print(f"ok: {len(arguments.paths)} path(s) valid")
+    return 0
+
+
+def cmd_schema(arguments: argparse.Namespace) -> int:
+    from chaos.experiment import json_schema
+
+    print(json.dumps(json_schema(), indent=2))
+    return 0
+
+
+def cmd_plan(arguments: argparse.Namespace) -> int:
+    from chaos.experiment import load_experiment
+    from chaos.plan_view import print_plan
+    from chaos.run import RunOptions, prepare_run
+
+    experiment = load_experiment(arguments.experiment)
+    options = RunOptions(sandbox=arguments.sandbox, profile=arguments.profile)
+    context, planned = prepare_run(experiment, arguments.experiment, options)
+    try:
+        print_plan(context, planned)
+    finally:
+        context.target.close()
+    return 0
+
+
+def cmd_run(arguments: argparse.Namespace) -> int:
+    from chaos.experiment import load_experiment
+    from chaos.progress import attach_progress
+    from chaos.run import RunOptions, confirm_mutation, execute, prepare_run
+
+    experiment = load_experiment(arguments.experiment)
+    options = RunOptions(
+        sandbox=arguments.sandbox,
+        report_dir=arguments.report_dir,
+        assume_yes=arguments.yes,
+        profile=arguments.profile,
+        confirm=_ask,
+    )
+    context, planned = prepare_run(experiment, arguments.experiment, options)
+    try:
+        confirm_mutation(context, planned)
+        attach_progress(context)
+        outcome = execute(context, planned)
+    finally:
+        context.target.close()
+    print(f"run {outcome.run_id}: {outcome.outcome}"
+          + (f" ({outcome.result['abort_reason']})" if outcome.result.get("abort_reason") else ""))
+    for fault in outcome.result["faults"]:
+        print(f"  {fault['type']} {fault['target']}: {fault['restore_status']}"
+              + (f" - {fault['detail']}" if fault["detail"] else ""))
+    print(f"result: {outcome.result_path}")
+    if outcome.exit_code == 4:
+        print(f"gameday: rollback incomplete; journal kept: {outcome.journal_path} "
+              f"(run `gameday rollback --run-id {outcome.run_id}`)", file=sys.stderr)
+    return outcome.exit_code
+
+
+def _ask(question: str) -> bool:
+    try:
+        return input(f"{question} [y/N] ").strip().lower() in ("y", "yes")
+    except EOFError:
+        return False
+
+
+def cmd_rollback(arguments: argparse.Namespace) -> int:
+    from chaos.rollback import rollback_unfinished
+
+    reports = rollback_unfinished(None if arguments.all else arguments.run_id)
+    if not reports:
+        print("nothing to roll back")
+        return 0
+    for report in reports:
+        print(f"run {report.run_id}: restored {report.restored}, drifted {report.drifted}, "
+              f"failed {report.failed}")
+        for detail in report.details:
+            print(f"  {detail}")
+    return 0 if all(report.complete for report in reports) else 4
+
+
+def cmd_status(arguments: argparse.Namespace) -> int:
+    from chaos.journal import list_journals
+
+    unfinished = [journal for journal in list_journals() if journal.unfinished]
+    if not unfinished:
+        print("no unfinished runs; no locks held")
+        return 0
+    for journal in unfinished:
+        print(f"run {journal.run_id} ({journal.experiment_name}) status={journal.status} "
+              f"pid={journal.pid} region={journal.region}"
+              + (f" endpoint={journal.endpoint_url}" if journal.endpoint_url else ""))
+        for entry in journal.entries:
+            if entry.needs_restore:
+                print(f"  locked: {entry.target_arn} ({entry.fault_type}, {entry.status})")
+    return 0
+
+
+def cmd_az_map(arguments: argparse.Namespace) -> int:
+    from chaos.aws.az import az_mapping
+    from chaos.target import resolve_target
+
+    target = resolve_target(arguments.region or "us-east-1", None, None,
+                            sandbox=True, profile=None) if arguments.sandbox else None
+    if target is None:
+        from chaos.aws import AwsClients
+
+        if not arguments.region:
+            raise InputError("--region is required (or --sandbox)")
+        clients = AwsClients(region=arguments.region, profile=arguments.profile)
+    else:
+        clients = target.clients
+    for zone in az_mapping(clients):
+        print(f"{zone.name}\t{zone.zone_id}")
+    return 0
+
+
+def cmd_extension_build(arguments: argparse.Namespace) -> int:
+    from chaos.layer import sha256_hex, write_layer_zip
+
+    path = write_layer_zip(arguments.out)
+    print(f"{path}")
+    print(f"sha256 {sha256_hex(path.read_bytes())}")
+    return 0
+
+
+def cmd_extension_publish(arguments: argparse.Namespace) -> int:
+    from chaos.aws import AwsClients
+    from chaos.aws.layers import publish_layer
+    from chaos.layer import build_layer_zip, lambda_code_sha256
+    from chaos.sandbox import control
+
+    if arguments.sandbox:
+        state, _ = control.up()
+        clients = AwsClients(region=state.region, endpoint_url=state.endpoint_url)
+    elif arguments.region:
+        clients = AwsClients(region=arguments.region, profile=arguments.profile)
+    else:
+        raise InputError("--region is required (or --sandbox)")
+    data = build_layer_zip()
+    version = publish_layer(clients, data, lambda_code_sha256(data))
+    print(f"{version.arn} CodeSha256={version.code_sha256}")
+    return 0
+
+
+def cmd_sandbox_up(arguments: argparse.Namespace) -> int:
+    from chaos.sandbox import control
+
+    state, started = control.up()
+    print(f"sandbox {'started' if started else 'already running'}: {state.endpoint_url} "
+          f"(pid {state.pid}); `eval $(gameday sandbox env)` to use it from a shell")
+    return 0
+
+
+def cmd_sandbox_down(arguments: argparse.Namespace) -> int:
+    from chaos.sandbox import control
+
+    print("sandbox stopped" if control.down() else "no sandbox running")
+    return 0
+
+
+def cmd_sandbox_status(arguments: argparse.Namespace) -> int:
+    from chaos.sandbox import control
+
+    state = control.read_state()
+    if not state:
+        print("no sandbox running")
+        return 1
+    print(f"running: pid {state.pid}, AWS API {state.endpoint_url}, since {state.started_at}")
+    if state.api_endpoint:
+        print(f"HTTP front: {state.api_endpoint}")
+    return 0
+
+
+def cmd_sandbox_env(arguments: argparse.Namespace) -> int:
+    from chaos.sandbox import control
+
+    state = control.read_state()
+    if not state:
+        raise InputError("no sandbox running (start one: gameday sandbox up)")
+    print("\n".join(control.env_lines(state)))
+    return 0

@@ -1,0 +1,42 @@
+"""`gameday plan`: the exact change set, printed without mutating anything."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from chaos.durations import format_duration
+
+if TYPE_CHECKING:
+    from chaos.run import PlannedFault, RunContext
+
+
+def plan_lines(context: RunContext, planned: list[PlannedFault]) -> list[str]:
+    experiment = context.experiment
+    target = context.target
+    where = "sandbox" if target.sandbox else f"account {target.account_id}"
+    lines = [
+        f"experiment {experiment.name} -> {where}, region {target.clients.region}",
+        f"phases: baseline {format_duration(experiment.phases.baseline)}, "
+        f"fault {format_duration(experiment.phases.fault)}, "
+        f"recovery {format_duration(experiment.phases.recovery)}; "
+        f"max_duration {format_duration(experiment.max_duration)}",
+    ]
+    count = 0
+    for fault in planned:
+        for change in fault.changes:
+            count += 1
+            lines.append(f"{change.fault_type} on {change.target} ({change.target_arn}):")
+            lines.extend(f"  - {line}" for line in change.summary)
+            lines.extend(f"  ! {warning}" for warning in change.warnings)
+    lines.append(f"blast radius: {count} resource change(s), all journaled and restored after "
+                 "the fault phase")
+    if experiment.load is None:
+        lines.append("load: none")
+    else:
+        lines.append(f"load: {experiment.load.users} users from {experiment.load.locustfile} "
+                     "(load driving is not in this version yet)")
+    return lines
+
+
+def print_plan(context: RunContext, planned: list[PlannedFault]) -> None:
+    print("\n".join(plan_lines(context, planned)))

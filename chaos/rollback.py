@@ -1,0 +1,78 @@
+"""Restoring journaled changes: at the end of a fault, on abort, and after a crash."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+
+from chaos.aws import AwsClients
+from chaos.faults import fault_kind
+from chaos.journal import Journal, JournalEntry, list_journals, utc_now
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class RollbackReport:
+    run_id: str
+    restored: int
+    drifted: int
+    failed: int
+    details: list[str]
+
+    @property
+    def complete(self) -> bool:
+        return self.failed == 0
+
+
+def clients_for(journal: Journal) -> AwsClients:
+    return AwsClients(
+        region=journal.region, endpoint_url=journal.endpoint_url, profile=journal.profile
+    )
+
+
+def restore_entry(journal: Journal, entry: JournalEntry, clients: AwsClients) -> None:
+    """Restore one entry and record the outcome; never raises for a failed restore."""
+    if not entry.needs_restore:
+        return
+    try:
+        outcome = fault_kind(entry.fault_type).restore(entry, clients, journal.run_id)
+    except Exception as error:  # noqa: BLE001 - a failed restore is recorded, not raised
+        log.debug("restore of %s failed", entry.target, exc_info=True)
+        journal.update(entry, "failed", detail=f"restore failed: {error}")
+        return
+    journal.update(entry, outcome.status, restored_at=utc_now(), detail=outcome.detail)
+
+
+def restore_journal(journal: Journal, clients: AwsClients | None = None) -> RollbackReport:
+    """Restore every unfinished entry, newest first, and close the journal."""
+    clients = clients or clients_for(journal)
+    for entry in reversed(journal.entries):
+        restore_entry(journal, entry, clients)
+    return summarize(journal)
+
+
+def summarize(journal: Journal) -> RollbackReport:
+    counts = {"restored": 0, "drifted": 0, "failed": 0}
+    details = []
+    for entry in journal.entries:
+        if entry.status in counts:
+            counts[entry.status] += 1
+        if entry.detail:
+            details.append(f"{entry.target}: {entry.detail}")
+    return RollbackReport(journal.run_id, counts["restored"], counts["drifted"], counts["failed"],
+                          details)
+
+
+def rollback_unfinished(run_id: str | None = None) -> list[RollbackReport]:
+    """`gameday rollback`: restore unfinished journals (one run, or all); idempotent."""
+    reports = []
+    for journal in list_journals():
+        if run_id and journal.run_id != run_id:
+            continue
+        if not journal.unfinished:
+            continue
+        report = restore_journal(journal)
+        journal.finish("rolled_back" if report.complete else "rollback_incomplete")
+        reports.append(report)
+    return reports

@@ -1,0 +1,254 @@
+"""The run lifecycle: preflight → journal → baseline → fault → recovery → result."""
+
+from __future__ import annotations
+
+import logging
+import os
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from chaos.errors import (
+    EXIT_ABORTED,
+    EXIT_PASSED,
+    EXIT_ROLLBACK_INCOMPLETE,
+    EXIT_SLO_BREACHED,
+    PreflightRefused,
+)
+from chaos.events import RunEvents
+from chaos.experiment import Experiment
+from chaos.faults import FAULT_KINDS, FaultContext, FaultKind, PlannedChange
+from chaos.journal import Journal, new_run_id, runs_dir, utc_now
+from chaos.report.result import RESULT_VERSION, fault_entries, write_result
+from chaos.rollback import restore_journal
+from chaos.stop import StopRequested, StopSignal
+from chaos.target import ResolvedTarget, resolve_target
+
+log = logging.getLogger(__name__)
+
+PHASES = ("baseline", "fault", "recovery")
+# The extension stops injecting on its own this long after the run's hard stop.
+EXPIRY_MARGIN_S = 300.0
+
+
+@dataclass
+class RunOptions:
+    sandbox: bool = False
+    report_dir: Path | None = None
+    assume_yes: bool = False
+    profile: str | None = None
+    confirm: Callable[[str], bool] | None = None
+
+
+@dataclass
+class RunOutcome:
+    run_id: str
+    outcome: str
+    exit_code: int
+    result: dict[str, Any]
+    result_path: Path
+    journal_path: Path
+
+
+@dataclass
+class PlannedFault:
+    kind: FaultKind
+    changes: list[PlannedChange]
+
+
+@dataclass
+class RunContext:
+    """Everything one run carries through its lifecycle."""
+
+    experiment: Experiment
+    experiment_path: Path
+    options: RunOptions
+    run_id: str
+    target: ResolvedTarget
+    stop: StopSignal
+    events: RunEvents = field(default_factory=RunEvents)
+    journal: Journal | None = None
+    phase_times: dict[str, dict[str, str]] = field(default_factory=dict)
+    notes: list[str] = field(default_factory=list)
+
+
+def plan_faults(context: RunContext) -> list[PlannedFault]:
+    """Resolve every fault's targets and changes; read-only; raises PreflightRefused."""
+    fault_context = FaultContext(
+        clients=context.target.clients,
+        run_id=context.run_id,
+        expires_at=time.time() + context.experiment.max_duration + EXPIRY_MARGIN_S,
+        sandbox=context.target.sandbox,
+    )
+    planned = []
+    for spec in context.experiment.faults:
+        kind = FAULT_KINDS[spec.type](spec, fault_context)
+        planned.append(PlannedFault(kind, kind.plan()))
+    seen: dict[str, str] = {}
+    for fault in planned:
+        for change in fault.changes:
+            key = f"{change.fault_type}:{change.target_arn}"
+            if key in seen:
+                raise PreflightRefused(f"{change.target} is targeted twice by {change.fault_type}")
+            seen[key] = change.target
+    return planned
+
+
+def prepare_run(
+    experiment: Experiment, experiment_path: Path, options: RunOptions
+) -> tuple[RunContext, list[PlannedFault]]:
+    target = resolve_target(
+        experiment.target.region, experiment.target.account_id, experiment.target.endpoint,
+        sandbox=options.sandbox, profile=options.profile,
+    )
+    context = RunContext(
+        experiment=experiment,
+        experiment_path=experiment_path,
+        options=options,
+        run_id=new_run_id(experiment.name),
+        target=target,
+        stop=StopSignal(experiment.max_duration),
+    )
+    try:
+        return context, plan_faults(context)
+    except BaseException:
+        target.close()
+        raise
+
+
+def confirm_mutation(context: RunContext, planned: list[PlannedFault]) -> None:
+    if context.options.assume_yes or os.environ.get("GAMEDAY_ASSUME_YES") == "1":
+        return
+    if not sys.stdin.isatty() or context.options.confirm is None:
+        raise PreflightRefused("refusing to change resources without confirmation: stdin is not "
+                               "a terminal (pass --yes or set GAMEDAY_ASSUME_YES=1)")
+    count = sum(len(fault.changes) for fault in planned)
+    if not context.options.confirm(f"Apply {count} change(s) for run {context.run_id}?"):
+        raise PreflightRefused("not confirmed; nothing was changed")
+
+
+def execute(context: RunContext, planned: list[PlannedFault]) -> RunOutcome:
+    """Run the phases; whatever happens, restore everything journaled before returning."""
+    run_dir = runs_dir() / context.run_id
+    journal = Journal.create(
+        run_dir,
+        run_id=context.run_id,
+        experiment_name=context.experiment.name,
+        experiment_path=str(context.experiment_path),
+        region=context.target.clients.region,
+        endpoint_url=context.target.clients.endpoint_url,
+        profile=context.options.profile,
+        account_id=context.target.account_id,
+    )
+    context.journal = journal
+    started_at = utc_now()
+    outcome, reason = "passed", None
+    with context.stop.handling_signals():
+        try:
+            run_phases(context, planned)
+        except StopRequested as stop:
+            outcome, reason = "aborted", stop.reason
+        except Exception as error:  # noqa: BLE001 - any failure still restores below
+            log.debug("run failed", exc_info=True)
+            outcome, reason = "error", f"{type(error).__name__}: {error}"
+        finally:
+            report = restore_journal(journal, context.target.clients)
+            journal.finish("finished" if report.complete else "rollback_incomplete")
+    result = build_result(context, started_at, outcome, reason)
+    report_dir = context.options.report_dir or run_dir
+    report_dir.mkdir(parents=True, exist_ok=True)
+    result_path = write_result(report_dir, result)
+    return RunOutcome(
+        run_id=context.run_id,
+        outcome=result["outcome"],
+        exit_code=exit_code_for(result["outcome"], report.complete),
+        result=result,
+        result_path=result_path,
+        journal_path=journal.path or run_dir,
+    )
+
+
+def run_phases(context: RunContext, planned: list[PlannedFault]) -> None:
+    durations = context.experiment.phases
+    assert context.journal is not None
+    with phase(context, "baseline"):
+        context.stop.wait(durations.baseline)
+    with phase(context, "fault"):
+        for fault in planned:
+            context.stop.check()
+            fault.kind.prepare()
+            for change in fault.changes:
+                context.stop.check()
+                entry = fault.kind.apply(change, context.journal)
+                context.events.fault_applied.fire(entry=entry)
+        context.stop.wait(durations.fault)
+    with phase(context, "recovery"):
+        restore_journal(context.journal, context.target.clients)
+        for entry in context.journal.entries:
+            context.events.fault_restored.fire(entry=entry)
+        context.stop.wait(durations.recovery)
+
+
+class phase:  # noqa: N801 - used as a context manager, reads like a keyword
+    def __init__(self, context: RunContext, name: str) -> None:
+        self.context, self.name = context, name
+
+    def __enter__(self) -> None:
+        self.context.phase_times[self.name] = {"started_at": utc_now()}
+        self.context.events.phase_started.fire(phase=self.name)
+
+    def __exit__(self, *exc: object) -> None:
+        self.context.phase_times[self.name]["ended_at"] = utc_now()
+
+
+def build_result(
+    context: RunContext, started_at: str, outcome: str, reason: str | None
+) -> dict[str, Any]:
+    assert context.journal is not None
+    faults = fault_entries(context.journal)
+    if any(fault["restore_status"] == "failed" for fault in faults) and outcome == "passed":
+        outcome = "error"
+    slo = [
+        {"sli": check.sli, "phase": check.phase, "objective": check.objective,
+         "observed": None, "passed": False, "note": "not measured: this run drove no load"}
+        for check in context.experiment.slo
+    ]
+    if outcome == "passed" and slo:
+        outcome = "failed"
+    notes = list(context.notes)
+    notes.append("no load was driven (load driving is not in this version yet): per-phase SLIs "
+                 "were not measured")
+    return {
+        "version": RESULT_VERSION,
+        "outcome": outcome,
+        "run_id": context.run_id,
+        "experiment": context.experiment.name,
+        "experiment_path": str(context.experiment_path),
+        "sandbox": context.target.sandbox,
+        "started_at": started_at,
+        "ended_at": utc_now(),
+        "abort_reason": reason,
+        "phases": {name: dict(times) for name, times in context.phase_times.items()},
+        "slo": slo,
+        "faults": faults,
+        "timeline": [],
+        "notes": notes,
+    }
+
+
+def exit_code_for(outcome: str, rollback_complete: bool) -> int:
+    if not rollback_complete:
+        return EXIT_ROLLBACK_INCOMPLETE
+    return {"passed": EXIT_PASSED, "failed": EXIT_SLO_BREACHED}.get(outcome, EXIT_ABORTED)
+
+
+def run_experiment(experiment: Experiment, path: Path, options: RunOptions) -> RunOutcome:
+    context, planned = prepare_run(experiment, path, options)
+    try:
+        confirm_mutation(context, planned)
+        return execute(context, planned)
+    finally:
+        context.target.close()

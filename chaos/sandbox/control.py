@@ -1,0 +1,121 @@
+"""`gameday sandbox up|down|status|env`: start, find and stop the background sandbox."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from chaos.aws import AwsClients
+from chaos.errors import ConfigurationError
+from chaos.journal import gameday_home
+
+START_TIMEOUT_S = 60.0
+STOP_TIMEOUT_S = 15.0
+
+
+@dataclass
+class SandboxState:
+    pid: int
+    endpoint_url: str
+    region: str
+    started_at: str
+    http_front: str | None
+    service: dict[str, Any]
+
+    @property
+    def api_endpoint(self) -> str | None:
+        return f"{self.http_front}/prod" if self.http_front else None
+
+
+def state_file() -> Path:
+    return gameday_home() / "sandbox.json"
+
+
+def read_state() -> SandboxState | None:
+    """The running sandbox, or None (a stale state file of a dead process is removed)."""
+    path = state_file()
+    try:
+        state = SandboxState(**json.loads(path.read_text()))
+    except (OSError, ValueError, TypeError):
+        return None
+    if not _alive(state.pid):
+        path.unlink(missing_ok=True)
+        return None
+    return state
+
+
+def up() -> tuple[SandboxState, bool]:
+    """The running sandbox, starting one if needed; the flag says whether we started it."""
+    existing = read_state()
+    if existing:
+        return existing, False
+    home = gameday_home()
+    home.mkdir(parents=True, exist_ok=True)
+    log_path = home / "sandbox.log"
+    with log_path.open("ab") as log:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "chaos.sandbox.server", "--state-file", str(state_file())],
+            stdin=subprocess.DEVNULL, stdout=log, stderr=log, start_new_session=True,
+        )
+    deadline = time.monotonic() + START_TIMEOUT_S
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise ConfigurationError(f"the sandbox exited with code {process.returncode}; "
+                                     f"see {log_path}")
+        state = read_state()
+        if state and state.pid == process.pid:
+            AwsClients(region=state.region, endpoint_url=state.endpoint_url).caller_account_id()
+            return state, True
+        time.sleep(0.1)
+    process.kill()
+    raise ConfigurationError(f"the sandbox did not start within {START_TIMEOUT_S:.0f}s; "
+                             f"see {log_path}")
+
+
+def down() -> bool:
+    """Stop the running sandbox; False if none was running."""
+    state = read_state()
+    if not state:
+        return False
+    os.kill(state.pid, signal.SIGTERM)
+    deadline = time.monotonic() + STOP_TIMEOUT_S
+    while _alive(state.pid) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    if _alive(state.pid):
+        os.kill(state.pid, signal.SIGKILL)
+    state_file().unlink(missing_ok=True)
+    return True
+
+
+def env_lines(state: SandboxState) -> list[str]:
+    lines = [
+        f"export AWS_ENDPOINT_URL={state.endpoint_url}",
+        "export AWS_ACCESS_KEY_ID=testing",
+        "export AWS_SECRET_ACCESS_KEY=testing",
+        f"export AWS_DEFAULT_REGION={state.region}",
+    ]
+    if state.api_endpoint:
+        lines.append(f"export GAMEDAY_SANDBOX_ENDPOINT={state.api_endpoint}")
+    return lines
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    # A zombie child of ours still answers kill(0): reap it if it is ours.
+    try:
+        finished, _ = os.waitpid(pid, os.WNOHANG)
+        return finished == 0
+    except ChildProcessError:
+        return True

@@ -1,0 +1,149 @@
+"""Seed the sandbox's demo service (fixed names, see PRODUCT.md) through boto3."""
+
+from __future__ import annotations
+
+import io
+import zipfile
+from dataclasses import asdict, dataclass
+from importlib import resources
+from typing import Any
+
+from chaos.aws import AwsClients
+
+REGION = "us-east-1"
+FUNCTION_NAME = "orders"
+FUNCTION_RUNTIME = "python3.12"
+AZ_IDS = ("use1-az1", "use1-az2", "use1-az3")
+STAGE_NAME = "prod"
+WEB_ACL_NAME = "orders-acl"
+RATE_RULE_NAME = "orders-rate-limit"
+RATE_LIMIT = 100
+ALARM_NAME = "orders-5xx-high"
+
+
+@dataclass
+class SeededService:
+    vpc_id: str
+    subnet_ids_by_az_id: dict[str, str]
+    security_group_id: str
+    function_arn: str
+    rest_api_id: str
+    stage_arn: str
+    web_acl_arn: str
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def orders_function_zip() -> bytes:
+    source = resources.files("chaos.sandbox").joinpath("orders_function.py").read_bytes()
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
+        info = zipfile.ZipInfo("app.py", date_time=(1980, 1, 1, 0, 0, 0))
+        info.external_attr = 0o644 << 16
+        archive.writestr(info, source)
+    return buffer.getvalue()
+
+
+def seed(clients: AwsClients) -> SeededService:
+    ec2 = clients.client("ec2")
+    vpc_id = ec2.create_vpc(CidrBlock="10.40.0.0/16")["Vpc"]["VpcId"]
+    ec2.create_tags(Resources=[vpc_id], Tags=[{"Key": "Name", "Value": "orders-vpc"}])
+    subnets = {}
+    for index, az_id in enumerate(AZ_IDS):
+        subnet = ec2.create_subnet(
+            VpcId=vpc_id, CidrBlock=f"10.40.{index}.0/24", AvailabilityZoneId=az_id
+        )["Subnet"]
+        ec2.create_tags(Resources=[subnet["SubnetId"]],
+                        Tags=[{"Key": "Name", "Value": f"orders-{az_id}"}])
+        subnets[az_id] = subnet["SubnetId"]
+    security_group = ec2.create_security_group(
+        GroupName="orders", Description="orders function", VpcId=vpc_id
+    )["GroupId"]
+    role_arn = clients.client("iam").create_role(
+        RoleName="orders-function",
+        AssumeRolePolicyDocument='{"Version":"2012-10-17","Statement":[{"Effect":"Allow",'
+        '"Principal":{"Service":"lambda.amazonaws.com"},"Action":"sts:AssumeRole"}]}',
+    )["Role"]["Arn"]
+    function_arn = clients.lambda_.create_function(
+        FunctionName=FUNCTION_NAME,
+        Runtime=FUNCTION_RUNTIME,
+        Role=role_arn,
+        Handler="app.handler",
+        Code={"ZipFile": orders_function_zip()},
+        Timeout=10,
+        MemorySize=256,
+        VpcConfig={"SubnetIds": list(subnets.values()), "SecurityGroupIds": [security_group]},
+        Environment={"Variables": {"ORDERS_TABLE": "orders", "LOG_LEVEL": "INFO"}},
+        Tags={"app": "orders", "team": "payments"},
+    )["FunctionArn"]
+    rest_api_id, stage_arn = _rest_api(clients, function_arn)
+    web_acl_arn = _web_acl(clients, stage_arn)
+    clients.client("cloudwatch").put_metric_alarm(
+        AlarmName=ALARM_NAME,
+        Namespace="AWS/ApiGateway",
+        MetricName="5XXError",
+        Dimensions=[{"Name": "ApiName", "Value": "orders-api"}, {"Name": "Stage",
+                                                                  "Value": STAGE_NAME}],
+        Statistic="Sum",
+        Period=60,
+        EvaluationPeriods=1,
+        Threshold=50,
+        ComparisonOperator="GreaterThanThreshold",
+    )
+    return SeededService(vpc_id, subnets, security_group, function_arn, rest_api_id, stage_arn,
+                         web_acl_arn)
+
+
+def _rest_api(clients: AwsClients, function_arn: str) -> tuple[str, str]:
+    apigateway = clients.client("apigateway")
+    api_id = apigateway.create_rest_api(name="orders-api")["id"]
+    root_id = apigateway.get_resources(restApiId=api_id)["items"][0]["id"]
+    proxy_id = apigateway.create_resource(
+        restApiId=api_id, parentId=root_id, pathPart="{proxy+}"
+    )["id"]
+    apigateway.put_method(
+        restApiId=api_id, resourceId=proxy_id, httpMethod="ANY", authorizationType="NONE"
+    )
+    apigateway.put_integration(
+        restApiId=api_id,
+        resourceId=proxy_id,
+        httpMethod="ANY",
+        type="AWS_PROXY",
+        integrationHttpMethod="POST",
+        uri=f"arn:aws:apigateway:{REGION}:lambda:path/2015-03-31/functions/{function_arn}"
+        "/invocations",
+        timeoutInMillis=29000,
+    )
+    apigateway.create_deployment(restApiId=api_id, stageName=STAGE_NAME)
+    return api_id, f"arn:aws:apigateway:{REGION}::/restapis/{api_id}/stages/{STAGE_NAME}"
+
+
+def _web_acl(clients: AwsClients, stage_arn: str) -> str:
+    wafv2 = clients.client("wafv2")
+
+    def visibility(metric: str) -> dict[str, Any]:
+        return {"SampledRequestsEnabled": True, "CloudWatchMetricsEnabled": True,
+                "MetricName": metric}
+
+    rate_rule = {
+        "Name": RATE_RULE_NAME,
+        "Priority": 0,
+        "Action": {"Block": {}},
+        "VisibilityConfig": visibility(RATE_RULE_NAME),
+        "Statement": {
+            "RateBasedStatement": {
+                "Limit": RATE_LIMIT,
+                "EvaluationWindowSec": 60,
+                "AggregateKeyType": "FORWARDED_IP",
+                "ForwardedIPConfig": {"HeaderName": "X-Forwarded-For",
+                                      "FallbackBehavior": "MATCH"},
+            }
+        },
+    }
+    acl = wafv2.create_web_acl(
+        Name=WEB_ACL_NAME, Scope="REGIONAL", DefaultAction={"Allow": {}},
+        VisibilityConfig=visibility(WEB_ACL_NAME), Rules=[rate_rule],
+    )["Summary"]
+    wafv2.associate_web_acl(WebACLArn=acl["ARN"], ResourceArn=stage_arn)
+    return str(acl["ARN"])

@@ -1,0 +1,53 @@
+"""Which AWS (or sandbox) a run talks to, and the guardrails on it."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from chaos.aws import AwsClients
+from chaos.errors import PreflightRefused
+from chaos.sandbox import control as sandbox_control
+
+
+@dataclass
+class ResolvedTarget:
+    clients: AwsClients
+    sandbox: bool
+    sandbox_started_here: bool
+    account_id: str | None
+    api_endpoint: str | None
+
+    def close(self) -> None:
+        """Stop the sandbox if this run started it."""
+        if self.sandbox_started_here:
+            sandbox_control.down()
+
+
+def resolve_target(
+    region: str,
+    account_id: str | None,
+    endpoint: str | None,
+    *,
+    sandbox: bool,
+    profile: str | None,
+    start_sandbox: bool = True,
+) -> ResolvedTarget:
+    """Connect to the target and check the caller's account (the sandbox excepted)."""
+    if sandbox or endpoint == "sandbox":
+        state = sandbox_control.read_state()
+        started = False
+        if state is None:
+            if not start_sandbox:
+                raise PreflightRefused("no sandbox is running (start one: gameday sandbox up)")
+            state, started = sandbox_control.up()
+        clients = AwsClients(region=state.region, endpoint_url=state.endpoint_url)
+        return ResolvedTarget(clients, True, started, clients.caller_account_id(),
+                              state.api_endpoint)
+    clients = AwsClients(region=region, profile=profile)
+    if not account_id:
+        raise PreflightRefused("target.account_id is required outside the sandbox")
+    caller = clients.caller_account_id()
+    if caller != account_id:
+        raise PreflightRefused(f"the credentials are for account {caller}, the experiment "
+                               f"targets {account_id}: refusing")
+    return ResolvedTarget(clients, False, False, caller, endpoint)
