@@ -63,7 +63,9 @@ def layer_entries() -> list[tuple[str, Path, int]]:
     required = {"extensions/gameday-chaos", "gameday-chaos-wrapper", f"{PACKAGE}/extension.py"}
     missing = sorted(required - names)
     if missing:
-        raise LayerBuildError(f"layer sources incomplete under {root}: missing {', '.join(missing)}")
+        raise LayerBuildError(
+            f"layer sources incomplete under {root}: missing {', '.join(missing)}"
+        )
     return entries
 
 

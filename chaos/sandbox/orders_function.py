@@ -7,11 +7,12 @@ import json
 import os
 import time
 import uuid
+from typing import Any
 
-_ORDERS = {}
+_ORDERS: dict[str, dict[str, Any]] = {}
 
 
-def _response(status, body):
+def _response(status: int, body: Any) -> dict[str, Any]:
     return {
         "statusCode": status,
         "headers": {"Content-Type": "application/json"},
@@ -19,7 +20,7 @@ def _response(status, body):
     }
 
 
-def handler(event, context):
+def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     method = event.get("httpMethod", "GET")
     path = event.get("path", "/")
     if path == "/health":

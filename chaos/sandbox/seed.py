@@ -6,13 +6,13 @@ import io
 import zipfile
 from dataclasses import asdict, dataclass
 from importlib import resources
-from typing import Any
+from typing import Any, Final
 
 from chaos.aws import AwsClients
 
 REGION = "us-east-1"
 FUNCTION_NAME = "orders"
-FUNCTION_RUNTIME = "python3.12"
+FUNCTION_RUNTIME: Final = "python3.12"
 AZ_IDS = ("use1-az1", "use1-az2", "use1-az3")
 STAGE_NAME = "prod"
 WEB_ACL_NAME = "orders-acl"

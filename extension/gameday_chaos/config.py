@@ -25,8 +25,9 @@ from __future__ import annotations
 
 import json
 import math
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any, Dict, Mapping, Optional
+from typing import Any
 
 CONFIG_ENV_KEY = "GAMEDAY_CHAOS_CONFIG"
 DISABLE_ENV_KEY = "GAMEDAY_CHAOS_DISABLE"
@@ -82,19 +83,19 @@ class TimeoutFault:
 class ChaosConfig:
     run_id: str
     expires_at: float
-    latency: Optional[LatencyFault] = None
-    error: Optional[ErrorFault] = None
-    exception: Optional[ExceptionFault] = None
-    timeout: Optional[TimeoutFault] = None
+    latency: LatencyFault | None = None
+    error: ErrorFault | None = None
+    exception: ExceptionFault | None = None
+    timeout: TimeoutFault | None = None
     version: int = SCHEMA_VERSION
 
     def active(self, now: float) -> bool:
         """True while the config may inject faults (strictly before ``expires_at``)."""
         return now < self.expires_at
 
-    def faults(self) -> Dict[str, Dict[str, Any]]:
+    def faults(self) -> dict[str, dict[str, Any]]:
         """The ``faults`` object of the document (only the configured faults)."""
-        out: Dict[str, Dict[str, Any]] = {}
+        out: dict[str, dict[str, Any]] = {}
         if self.latency is not None:
             out["latency"] = {
                 "ms": self.latency.ms,
@@ -141,15 +142,16 @@ def _int_field(fault: str, name: str, value: Any, low: int, high: int) -> int:
         number = int(value)
         if low <= number <= high:
             return number
-    raise ConfigError(f"faults.{fault}.{name} must be an integer from {low} to {high}, got {value!r}")
+    raise ConfigError(
+        f"faults.{fault}.{name} must be an integer from {low} to {high}, got {value!r}"
+    )
 
 
 def _check_keys(fault: str, spec: Mapping[str, Any], allowed: tuple[str, ...]) -> None:
     unknown = sorted(str(k) for k in spec if k not in allowed)
     if unknown:
         raise ConfigError(
-            f"faults.{fault}: unknown field(s) {', '.join(unknown)} "
-            f"(allowed: {', '.join(allowed)})"
+            f"faults.{fault}: unknown field(s) {', '.join(unknown)} (allowed: {', '.join(allowed)})"
         )
 
 
@@ -163,7 +165,9 @@ def _build(faults: Any, run_id: Any, expires_at: Any, version: Any = SCHEMA_VERS
             f"run_id must be at most {MAX_RUN_ID_LENGTH} printable characters, got {run_id!r}"
         )
     if not _is_number(expires_at) or not math.isfinite(expires_at) or expires_at <= 0:
-        raise ConfigError(f"expires_at must be epoch seconds (a positive number), got {expires_at!r}")
+        raise ConfigError(
+            f"expires_at must be epoch seconds (a positive number), got {expires_at!r}"
+        )
     if not isinstance(faults, Mapping):
         raise ConfigError("faults must be an object mapping fault type to its settings")
     if not faults:
@@ -223,9 +227,7 @@ def _dumps(document: Mapping[str, Any]) -> str:
 # -- public API ---------------------------------------------------------------
 
 
-def dump_config(
-    faults: Mapping[str, Mapping[str, Any]], *, run_id: str, expires_at: float
-) -> str:
+def dump_config(faults: Mapping[str, Mapping[str, Any]], *, run_id: str, expires_at: float) -> str:
     """Validate ``faults`` and return the compact JSON the extension reads.
 
     Raises :class:`ConfigError` with a message naming the offending field.

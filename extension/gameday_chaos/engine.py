@@ -10,7 +10,7 @@ import random
 import sys
 import threading
 import time
-from typing import IO, Any, Dict, List, Optional
+from typing import IO, Any
 
 from .config import ChaosConfig
 
@@ -29,7 +29,7 @@ class Decision:
 
     __slots__ = ("latency_ms", "outcome")
 
-    def __init__(self, latency_ms: float = 0.0, outcome: Optional[str] = None) -> None:
+    def __init__(self, latency_ms: float = 0.0, outcome: str | None = None) -> None:
         self.latency_ms = latency_ms
         self.outcome = outcome
 
@@ -47,11 +47,11 @@ NO_FAULT = Decision()
 class FaultEngine:
     """Draws the faults of each invocation from the config's rates."""
 
-    def __init__(self, config: ChaosConfig, rng: Optional[random.Random] = None) -> None:
+    def __init__(self, config: ChaosConfig, rng: random.Random | None = None) -> None:
         self.config = config
         self._random = (rng or random.SystemRandom()).random
         # Cumulative thresholds of the mutually exclusive outcomes, drawn with one number.
-        thresholds: List[Any] = []
+        thresholds: list[Any] = []
         total = 0.0
         for name in ("timeout", "exception", "error"):
             fault = getattr(config, name)
@@ -119,15 +119,15 @@ class FaultEngine:
 class Telemetry:
     """One CloudWatch Embedded Metric Format line per injected fault."""
 
-    def __init__(self, function_name: str, stream: Optional[IO[str]] = None) -> None:
+    def __init__(self, function_name: str, stream: IO[str] | None = None) -> None:
         self.function_name = function_name
         self._stream = stream
         self._lock = threading.Lock()
 
     def line(
-        self, fault_type: str, run_id: str, request_id: str, extra: Optional[Dict[str, Any]] = None
+        self, fault_type: str, run_id: str, request_id: str, extra: dict[str, Any] | None = None
     ) -> str:
-        document: Dict[str, Any] = {
+        document: dict[str, Any] = {
             "_aws": {
                 "Timestamp": int(time.time() * 1000),
                 "CloudWatchMetrics": [
@@ -149,7 +149,7 @@ class Telemetry:
         return json.dumps(document, separators=(",", ":"))
 
     def emit(
-        self, fault_type: str, run_id: str, request_id: str, extra: Optional[Dict[str, Any]] = None
+        self, fault_type: str, run_id: str, request_id: str, extra: dict[str, Any] | None = None
     ) -> None:
         text = self.line(fault_type, run_id, request_id, extra) + "\n"
         stream = self._stream or sys.stdout

@@ -14,11 +14,13 @@ Start-up (Lambda's init phase, before the runtime starts):
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import sys
 import time
-from typing import Any, Dict, List, Mapping, Optional
+from collections.abc import Mapping
+from typing import Any
 
 from .config import (
     CONFIG_ENV_KEY,
@@ -57,7 +59,7 @@ class ExtensionsClient:
         self._conn = Upstream(host.strip("[]"), int(port), connect_timeout=5.0)
         self.identifier = ""
 
-    def _call(self, method: str, path: str, headers: Dict[str, str], body: bytes = b"") -> Any:
+    def _call(self, method: str, path: str, headers: dict[str, str], body: bytes = b"") -> Any:
         lines = [f"{method} {EXTENSIONS_PREFIX}{path} HTTP/1.1", "Host: runtime-api"]
         lines.extend(f"{k}: {v}" for k, v in headers.items())
         if method == "POST":
@@ -71,7 +73,7 @@ class ExtensionsClient:
             )
         return response
 
-    def register(self, name: str, events: List[str]) -> Dict[str, Any]:
+    def register(self, name: str, events: list[str]) -> dict[str, Any]:
         body = json.dumps({"events": events}).encode()
         response = self._call("POST", "/register", {"Lambda-Extension-Name": name}, body)
         identifier = response.headers.get(b"lambda-extension-identifier", b"").decode("latin-1")
@@ -84,8 +86,9 @@ class ExtensionsClient:
             info = {}
         return info if isinstance(info, dict) else {}
 
-    def next_event(self) -> Dict[str, Any]:
-        response = self._call("GET", "/event/next", {"Lambda-Extension-Identifier": self.identifier})
+    def next_event(self) -> dict[str, Any]:
+        headers = {"Lambda-Extension-Identifier": self.identifier}
+        response = self._call("GET", "/event/next", headers)
         try:
             event = json.loads(response.body)
         except ValueError:
@@ -109,7 +112,7 @@ def _describe(config: Any) -> str:
     return f"run {config.run_id}, faults {faults}, expires {expires}"
 
 
-def main(environ: Optional[Mapping[str, str]] = None) -> int:
+def main(environ: Mapping[str, str] | None = None) -> int:
     env = os.environ if environ is None else environ
     api = env.get("AWS_LAMBDA_RUNTIME_API", "")
     if not api:
@@ -117,15 +120,15 @@ def main(environ: Optional[Mapping[str, str]] = None) -> int:
         return 1
     function_name = env.get("AWS_LAMBDA_FUNCTION_NAME", "unknown")
     raw_config = env.get(CONFIG_ENV_KEY, "")
-    proxy: Optional[RuntimeProxy] = None
-    init_error: Optional[str] = None
+    proxy: RuntimeProxy | None = None
+    init_error: str | None = None
 
     if is_disabled(env):
         log(f"{DISABLE_ENV_KEY} is set: disabled, the runtime talks to Lambda directly")
     elif not raw_config:
         log(f"{CONFIG_ENV_KEY} is not set: idle, the runtime talks to Lambda directly")
     else:
-        engine: Optional[FaultEngine] = None
+        engine: FaultEngine | None = None
         summary = "pass-through"
         try:
             config = parse_config(raw_config)
@@ -160,10 +163,8 @@ def main(environ: Optional[Mapping[str, str]] = None) -> int:
         return 1
     if init_error is not None:
         log(f"FATAL: {init_error}")
-        try:
+        with contextlib.suppress(OSError, ProtocolError, ExtensionsApiError):
             client.report_error("init", "Extension.GamedayChaosInitError", init_error)
-        except (OSError, ProtocolError, ExtensionsApiError):
-            pass
         return 1
     if proxy is not None:
         proxy.start()

@@ -15,12 +15,14 @@ the runtime posts that invocation's ``/response`` or ``/error``.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import select
 import socket
 import threading
 import time
-from typing import Any, Callable, Dict, List, Optional, Tuple
+from collections.abc import Callable
+from typing import Any
 
 from .engine import ERROR_TYPE_HEADER, INJECTED_EXCEPTION_TYPE, Decision, FaultEngine, Telemetry
 
@@ -36,7 +38,7 @@ TIMEOUT_GRACE_S = 1.0
 MAX_HOLD_S = 900.0
 MAX_PENDING_DECISIONS = 1024
 
-Head = Tuple[bytes, List[bytes], Dict[bytes, bytes]]
+Head = tuple[bytes, list[bytes], dict[bytes, bytes]]
 
 
 class ProtocolError(Exception):
@@ -44,13 +46,11 @@ class ProtocolError(Exception):
 
 
 def _nodelay(sock: socket.socket) -> None:
-    try:
+    with contextlib.suppress(OSError):
         sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-    except OSError:
-        pass
 
 
-def read_head(reader: Any) -> Optional[Head]:
+def read_head(reader: Any) -> Head | None:
     """Start line, raw header lines and a lower-cased name -> value map; None at clean EOF."""
     line = reader.readline(MAX_LINE)
     while line in (b"\r\n", b"\n"):
@@ -59,8 +59,8 @@ def read_head(reader: Any) -> Optional[Head]:
         return None
     if not line.endswith(b"\n"):
         raise ProtocolError("start line too long or truncated")
-    lines: List[bytes] = []
-    headers: Dict[bytes, bytes] = {}
+    lines: list[bytes] = []
+    headers: dict[bytes, bytes] = {}
     while True:
         raw = reader.readline(MAX_LINE)
         if not raw:
@@ -77,7 +77,7 @@ def read_head(reader: Any) -> Optional[Head]:
     return line, lines, headers
 
 
-def body_framing(headers: Dict[bytes, bytes]) -> Tuple[bool, int]:
+def body_framing(headers: dict[bytes, bytes]) -> tuple[bool, int]:
     """(chunked, content_length); content_length is -1 when the body is chunked."""
     te = headers.get(b"transfer-encoding")
     if te is not None and b"chunked" in te.lower():
@@ -101,12 +101,12 @@ def read_exact(reader: Any, n: int) -> bytes:
     return data
 
 
-def read_raw_chunked(reader: Any, sink: Optional[Callable[[bytes], None]] = None) -> bytes:
+def read_raw_chunked(reader: Any, sink: Callable[[bytes], None] | None = None) -> bytes:
     """Read a chunked body with its framing and trailers exactly as on the wire.
 
     With ``sink``, each chunk is passed on as soon as it arrives and b"" is returned.
     """
-    parts: List[bytes] = []
+    parts: list[bytes] = []
     while True:
         size_line = reader.readline(MAX_LINE)
         if not size_line.endswith(b"\n"):
@@ -146,7 +146,7 @@ def read_raw_chunked(reader: Any, sink: Optional[Callable[[bytes], None]] = None
     return b"".join(parts)
 
 
-def is_keep_alive(start_line: bytes, headers: Dict[bytes, bytes]) -> bool:
+def is_keep_alive(start_line: bytes, headers: dict[bytes, bytes]) -> bool:
     connection = headers.get(b"connection", b"").lower()
     if start_line.rstrip().endswith(b"HTTP/1.0"):
         return b"keep-alive" in connection
@@ -160,7 +160,7 @@ class Response:
         self,
         status: int,
         raw: bytes,
-        headers: Dict[bytes, bytes],
+        headers: dict[bytes, bytes],
         keep_alive: bool,
         head_length: int,
     ) -> None:
@@ -172,7 +172,7 @@ class Response:
 
     @property
     def body(self) -> bytes:
-        return self.raw[self.head_length:]
+        return self.raw[self.head_length :]
 
 
 class Upstream:
@@ -182,7 +182,7 @@ class Upstream:
         self.host = host
         self.port = port
         self.connect_timeout = connect_timeout
-        self.sock: Optional[socket.socket] = None
+        self.sock: socket.socket | None = None
         self.reader: Any = None
         self.fresh = False
 
@@ -210,16 +210,12 @@ class Upstream:
 
     def close(self) -> None:
         if self.reader is not None:
-            try:
+            with contextlib.suppress(OSError):
                 self.reader.close()
-            except OSError:
-                pass
             self.reader = None
         if self.sock is not None:
-            try:
+            with contextlib.suppress(OSError):
                 self.sock.close()
-            except OSError:
-                pass
             self.sock = None
 
     def send(self, data: bytes) -> None:
@@ -270,7 +266,7 @@ class Upstream:
         return self.read_response()
 
 
-def _simple_response(status: int, reason: str, document: Dict[str, Any]) -> bytes:
+def _simple_response(status: int, reason: str, document: dict[str, Any]) -> bytes:
     body = json.dumps(document, separators=(",", ":")).encode()
     return (
         f"HTTP/1.1 {status} {reason}\r\nContent-Type: application/json\r\n"
@@ -281,7 +277,7 @@ def _simple_response(status: int, reason: str, document: Dict[str, Any]) -> byte
 class _Pending:
     __slots__ = ("decision", "deadline_ms")
 
-    def __init__(self, decision: Decision, deadline_ms: Optional[int]) -> None:
+    def __init__(self, decision: Decision, deadline_ms: int | None) -> None:
         self.decision = decision
         self.deadline_ms = deadline_ms
 
@@ -293,7 +289,7 @@ class RuntimeProxy:
         self,
         upstream: str,
         port: int,
-        engine: Optional[FaultEngine],
+        engine: FaultEngine | None,
         telemetry: Telemetry,
         log: Callable[[str], None],
         host: str = "127.0.0.1",
@@ -308,9 +304,9 @@ class RuntimeProxy:
         self.engine = engine
         self.telemetry = telemetry
         self.log = log
-        self._pending: Dict[bytes, _Pending] = {}
+        self._pending: dict[bytes, _Pending] = {}
         self._lock = threading.Lock()
-        self._listener: Optional[socket.socket] = None
+        self._listener: socket.socket | None = None
         self._closed = False
 
     # -- lifecycle ------------------------------------------------------------
@@ -335,17 +331,17 @@ class RuntimeProxy:
     def start(self) -> None:
         if self._listener is None:
             self.bind()
-        thread = threading.Thread(target=self._accept_loop, name="gameday-chaos-accept", daemon=True)
+        thread = threading.Thread(
+            target=self._accept_loop, name="gameday-chaos-accept", daemon=True
+        )
         thread.start()
 
     def close(self) -> None:
         self._closed = True
         listener, self._listener = self._listener, None
         if listener is not None:
-            try:
+            with contextlib.suppress(OSError):
                 listener.shutdown(socket.SHUT_RDWR)
-            except OSError:
-                pass
             listener.close()
 
     def _accept_loop(self) -> None:
@@ -396,14 +392,15 @@ class RuntimeProxy:
         if method == b"GET" and path == NEXT_PATH:
             return self._next(conn, upstream, start, lines) and keep_alive
         if method == b"POST" and path.startswith(INVOCATION_PREFIX):
-            request_id, _, action = path[len(INVOCATION_PREFIX):].rpartition(b"/")
+            request_id, _, action = path[len(INVOCATION_PREFIX) :].rpartition(b"/")
             if action in (b"response", b"error") and self.engine is not None:
                 with self._lock:
                     pending = self._pending.pop(request_id, None)
                 if pending is not None and pending.decision.outcome is not None:
-                    return self._apply_outcome(
-                        conn, reader, upstream, head, request_id, pending
-                    ) and keep_alive
+                    return (
+                        self._apply_outcome(conn, reader, upstream, head, request_id, pending)
+                        and keep_alive
+                    )
         return self._forward(conn, reader, upstream, head) and keep_alive
 
     def _upstream_failed(self, conn: socket.socket, exc: BaseException) -> bool:
@@ -411,7 +408,7 @@ class RuntimeProxy:
             f"relay to the Lambda Runtime API at {self.upstream_host}:{self.upstream_port} "
             f"failed: {exc}"
         )
-        try:
+        with contextlib.suppress(OSError):
             conn.sendall(
                 _simple_response(
                     502,
@@ -419,11 +416,11 @@ class RuntimeProxy:
                     {"errorType": "GamedayChaos.ProxyError", "errorMessage": str(exc)},
                 )
             )
-        except OSError:
-            pass
         return False
 
-    def _next(self, conn: socket.socket, upstream: Upstream, start: bytes, lines: List[bytes]) -> bool:
+    def _next(
+        self, conn: socket.socket, upstream: Upstream, start: bytes, lines: list[bytes]
+    ) -> bool:
         try:
             response = upstream.exchange(start + b"".join(lines) + b"\r\n")
         except (OSError, ProtocolError) as exc:
@@ -434,7 +431,7 @@ class RuntimeProxy:
             if decision.injects:
                 request_id = response.headers.get(b"lambda-runtime-aws-request-id", b"")
                 if decision.outcome is not None:
-                    deadline: Optional[int] = None
+                    deadline: int | None = None
                     raw_deadline = response.headers.get(b"lambda-runtime-deadline-ms")
                     if raw_deadline is not None and raw_deadline.isdigit():
                         deadline = int(raw_deadline)
@@ -527,15 +524,21 @@ def _status_code(engine: FaultEngine) -> int:
     return error.status_code if error is not None else 503
 
 
-def _post(path: bytes, extra_headers: List[bytes], body: bytes) -> bytes:
+def _post(path: bytes, extra_headers: list[bytes], body: bytes) -> bytes:
     return (
         b"POST " + path + b" HTTP/1.1\r\nHost: runtime\r\n"
-        b"Content-Type: application/json\r\n" + b"".join(extra_headers)
-        + b"Content-Length: " + str(len(body)).encode() + b"\r\n\r\n" + body
+        b"Content-Type: application/json\r\n"
+        + b"".join(extra_headers)
+        + b"Content-Length: "
+        + str(len(body)).encode()
+        + b"\r\n\r\n"
+        + body
     )
 
 
-def _strip_expect(lines: List[bytes], headers: Dict[bytes, bytes], conn: socket.socket) -> List[bytes]:
+def _strip_expect(
+    lines: list[bytes], headers: dict[bytes, bytes], conn: socket.socket
+) -> list[bytes]:
     """Answer ``Expect: 100-continue`` ourselves (the body is relayed at once) and drop it."""
     if b"expect" not in headers:
         return lines

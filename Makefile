@@ -1,0 +1,11 @@
+.PHONY: install test lint bench sandbox-demo
+install:
+	pip install -e '.[dev]'
+test:
+	pytest
+lint:
+	ruff check . && mypy
+bench:
+	python bench/extension_overhead.py
+sandbox-demo:
+	gameday run --sandbox experiments/sandbox/orders-latency.yaml --yes

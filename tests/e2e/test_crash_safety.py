@@ -1,0 +1,121 @@
+"""Nothing is left behind: SIGKILL + `gameday rollback`, SIGINT, concurrent edits."""
+
+from __future__ import annotations
+
+import json
+import signal
+from pathlib import Path
+
+import pytest
+
+from chaos.aws import AwsClients
+from tests.e2e.conftest import (
+    function_state,
+    gameday,
+    gameday_ok,
+    wait_until_applied,
+    write_experiment,
+)
+
+pytestmark = pytest.mark.e2e
+
+
+def lock_tags(clients: AwsClients) -> dict[str, str]:
+    arn = clients.lambda_.get_function_configuration(FunctionName="orders")["FunctionArn"]
+    return {k: v for k, v in clients.lambda_.list_tags(Resource=arn)["Tags"].items()
+            if k.startswith("gameday:")}
+
+
+def test_sigkill_then_rollback_restores_byte_for_byte(
+    sandbox_home: Path, sandbox_clients: AwsClients, tmp_path: Path
+) -> None:
+    before = function_state(sandbox_clients)
+    experiment = write_experiment(tmp_path, "killed-run", fault="10m")
+    process = gameday(sandbox_home, "run", "--sandbox", str(experiment), "--yes")
+    try:
+        journal = wait_until_applied(sandbox_home, process)
+        during = function_state(sandbox_clients)
+        assert "gameday-chaos" in during and during != before
+        assert lock_tags(sandbox_clients) == {"gameday:run-id": journal["run_id"]}
+    finally:
+        process.send_signal(signal.SIGKILL)
+        process.communicate(timeout=30)
+    assert process.returncode == -signal.SIGKILL
+    assert function_state(sandbox_clients) == during, "SIGKILL must not have restored anything"
+
+    status = gameday_ok(sandbox_home, "status")
+    assert journal["run_id"] in status.stdout and "locked:" in status.stdout
+
+    rollback = gameday_ok(sandbox_home, "rollback", "--all")
+    assert rollback.returncode == 0, rollback.stderr
+    assert "restored 1" in rollback.stdout
+    assert function_state(sandbox_clients) == before
+    assert lock_tags(sandbox_clients) == {}
+
+    again = gameday_ok(sandbox_home, "rollback", "--all")
+    assert again.returncode == 0 and "nothing to roll back" in again.stdout
+    assert function_state(sandbox_clients) == before
+    assert "no unfinished runs" in gameday_ok(sandbox_home, "status").stdout
+
+
+def test_sigint_restores_without_rollback_and_exits_3(
+    sandbox_home: Path, sandbox_clients: AwsClients, tmp_path: Path
+) -> None:
+    before = function_state(sandbox_clients)
+    experiment = write_experiment(tmp_path, "interrupted-run", fault="10m")
+    process = gameday(sandbox_home, "run", "--sandbox", str(experiment), "--yes")
+    try:
+        wait_until_applied(sandbox_home, process)
+        assert function_state(sandbox_clients) != before
+        process.send_signal(signal.SIGINT)
+        stdout, stderr = process.communicate(timeout=60)
+    finally:
+        if process.poll() is None:
+            process.kill()
+    assert process.returncode == 3, stderr
+    assert "aborted (signal SIGINT)" in stdout
+    assert function_state(sandbox_clients) == before
+    result_path = Path(stdout.split("result: ", 1)[1].strip())
+    result = json.loads(result_path.read_text())
+    assert result["outcome"] == "aborted"
+    assert [fault["restore_status"] for fault in result["faults"]] == ["restored"]
+    assert "no unfinished runs" in gameday_ok(sandbox_home, "status").stdout
+
+
+def test_sigterm_restores_and_exits_3(
+    sandbox_home: Path, sandbox_clients: AwsClients, tmp_path: Path
+) -> None:
+    before = function_state(sandbox_clients)
+    experiment = write_experiment(tmp_path, "terminated-run", fault="10m")
+    process = gameday(sandbox_home, "run", "--sandbox", str(experiment), "--yes")
+    wait_until_applied(sandbox_home, process)
+    process.send_signal(signal.SIGTERM)
+    stdout, stderr = process.communicate(timeout=60)
+    assert process.returncode == 3, stderr
+    assert function_state(sandbox_clients) == before
+
+
+def test_concurrent_edit_survives_restore_and_is_reported_drifted(
+    sandbox_home: Path, sandbox_clients: AwsClients, tmp_path: Path
+) -> None:
+    experiment = write_experiment(tmp_path, "drift-run", fault="8s")
+    process = gameday(sandbox_home, "run", "--sandbox", str(experiment), "--yes")
+    wait_until_applied(sandbox_home, process)
+    lambda_ = sandbox_clients.lambda_
+    config = lambda_.get_function_configuration(FunctionName="orders")
+    variables = dict(config["Environment"]["Variables"], ADDED_BY_SOMEONE_ELSE="yes")
+    lambda_.update_function_configuration(FunctionName="orders",
+                                          Environment={"Variables": variables})
+    stdout, stderr = process.communicate(timeout=120)
+    assert process.returncode == 0, stderr
+    after = lambda_.get_function_configuration(FunctionName="orders")
+    environment = after["Environment"]["Variables"]
+    assert environment.get("ADDED_BY_SOMEONE_ELSE") == "yes"
+    assert "GAMEDAY_CHAOS_CONFIG" not in environment
+    assert "AWS_LAMBDA_EXEC_WRAPPER" not in environment
+    assert not any("gameday-chaos" in layer["Arn"] for layer in after.get("Layers", []))
+    result_path = Path(stdout.split("result: ", 1)[1].strip())
+    fault = json.loads(result_path.read_text())["faults"][0]
+    assert fault["restore_status"] == "drifted"
+    assert "ADDED_BY_SOMEONE_ELSE" in fault["detail"]
+    assert "yes" not in fault["detail"].replace("ADDED_BY_SOMEONE_ELSE", "")

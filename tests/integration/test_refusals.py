@@ -1,0 +1,163 @@
+"""Every refusal: exit 2, one line naming the reason, and nothing changed."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import boto3
+import pytest
+
+from chaos.cli import main
+from chaos.layer import build_layer_zip
+from tests.integration.conftest import REGION, create_function, experiment_yaml
+
+
+def snapshot(function_names: list[str]) -> str:
+    lambda_ = boto3.client("lambda", region_name=REGION)
+    state: dict[str, Any] = {}
+    for name in function_names:
+        config = lambda_.get_function_configuration(FunctionName=name)
+        state[name] = {
+            "Layers": config.get("Layers"),
+            "Environment": config.get("Environment"),
+            "Tags": lambda_.list_tags(Resource=config["FunctionArn"])["Tags"],
+        }
+    try:
+        state["layers"] = lambda_.list_layer_versions(LayerName="gameday-chaos")["LayerVersions"]
+    except lambda_.exceptions.ResourceNotFoundException:
+        state["layers"] = []
+    return json.dumps(state, sort_keys=True, default=str)
+
+
+def run_refused(tmp_path: Path, capsys: pytest.CaptureFixture[str], yaml_text: str,
+                functions: list[str], *extra: str) -> str:
+    path = tmp_path / "experiment.yaml"
+    path.write_text(yaml_text)
+    before = snapshot(functions)
+    code = main(["run", str(path), *(extra or ("--yes",))])
+    captured = capsys.readouterr()
+    assert code == 2, captured
+    lines = captured.err.strip().splitlines()
+    assert len(lines) == 1, captured.err
+    assert "Traceback" not in captured.err
+    assert snapshot(functions) == before, "a refused run must change nothing"
+    return lines[0]
+
+
+@pytest.mark.usefixtures("aws")
+class TestRefusals:
+    def test_wrong_account(self, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+        create_function("orders")
+        line = run_refused(tmp_path, capsys, experiment_yaml(account_id="210987654321"),
+                           ["orders"])
+        assert "account 123456789012" in line and "210987654321" in line
+
+    def test_missing_account_outside_sandbox(self, tmp_path: Path,
+                                             capsys: pytest.CaptureFixture[str]) -> None:
+        create_function("orders")
+        line = run_refused(tmp_path, capsys, experiment_yaml(account_id=None), ["orders"])
+        assert "account_id is required" in line
+
+    def test_unknown_function(self, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+        create_function("orders")
+        line = run_refused(tmp_path, capsys, experiment_yaml("[orders, nope]"), ["orders"])
+        assert "'nope' does not exist" in line
+
+    def test_sixth_layer(self, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+        lambda_ = boto3.client("lambda", region_name=REGION)
+        arns = [
+            lambda_.publish_layer_version(LayerName=f"other-{i}", Content={"ZipFile": b"x"})[
+                "LayerVersionArn"]
+            for i in range(5)
+        ]
+        create_function("orders", Layers=arns)
+        line = run_refused(tmp_path, capsys, experiment_yaml(), ["orders"])
+        assert "orders: already has 5 layers" in line
+
+    def test_non_python_runtime(self, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+        create_function("orders", Runtime="nodejs20.x", Handler="index.handler")
+        line = run_refused(tmp_path, capsys, experiment_yaml(), ["orders"])
+        assert "orders: runtime nodejs20.x is not Python" in line
+
+    def test_container_image(self, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+        create_function("orders", PackageType="Image",
+                        Code={"ImageUri": "123456789012.dkr.ecr.us-east-1.amazonaws.com/o:1"})
+        line = run_refused(tmp_path, capsys, experiment_yaml(), ["orders"])
+        assert "container-image function" in line
+
+    def test_existing_exec_wrapper(self, tmp_path: Path,
+                                   capsys: pytest.CaptureFixture[str]) -> None:
+        create_function("orders", Environment={"Variables": {
+            "AWS_LAMBDA_EXEC_WRAPPER": "/opt/otel-instrument"}})
+        line = run_refused(tmp_path, capsys, experiment_yaml(), ["orders"])
+        assert "AWS_LAMBDA_EXEC_WRAPPER" in line
+        assert "otel" not in line, "values are never printed"
+
+    def test_locked_by_another_run(self, tmp_path: Path,
+                                   capsys: pytest.CaptureFixture[str]) -> None:
+        create_function("orders", Tags={"gameday:run-id": "other-run-1"})
+        line = run_refused(tmp_path, capsys, experiment_yaml(), ["orders"])
+        assert "locked by run other-run-1" in line
+
+    def test_leftover_layer_from_a_dead_run(self, tmp_path: Path,
+                                            capsys: pytest.CaptureFixture[str]) -> None:
+        lambda_ = boto3.client("lambda", region_name=REGION)
+        ours = lambda_.publish_layer_version(LayerName="gameday-chaos",
+                                             Content={"ZipFile": build_layer_zip()})
+        create_function("orders", Layers=[ours["LayerVersionArn"]])
+        line = run_refused(tmp_path, capsys, experiment_yaml(), ["orders"])
+        assert "already carries the gameday-chaos layer" in line
+
+    def test_second_target_refused_means_first_untouched(
+        self, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    ) -> None:
+        create_function("orders")
+        create_function("payments", Runtime="java21", Handler="x.Handler")
+        line = run_refused(tmp_path, capsys, experiment_yaml("[orders, payments]"),
+                           ["orders", "payments"])
+        assert "payments: runtime java21" in line
+
+    def test_no_confirmation_without_a_terminal(
+        self, tmp_path: Path, capsys: pytest.CaptureFixture[str],
+        monkeypatch: pytest.MonkeyPatch,
+    ) -> None:
+        monkeypatch.delenv("GAMEDAY_ASSUME_YES", raising=False)
+        create_function("orders")
+        line = run_refused(tmp_path, capsys, experiment_yaml(), ["orders"], "--report-dir",
+                           str(tmp_path / "reports"))
+        assert "--yes" in line
+
+
+@pytest.mark.usefixtures("aws")
+def test_plan_changes_nothing(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    create_function("orders")
+    path = tmp_path / "experiment.yaml"
+    path.write_text(experiment_yaml())
+    before = snapshot(["orders"])
+    assert main(["plan", str(path)]) == 0
+    output = capsys.readouterr().out
+    assert "lambda-extension on orders" in output
+    assert "GAMEDAY_CHAOS_CONFIG" in output and "s3cr3t-value" not in output
+    assert snapshot(["orders"]) == before
+
+
+@pytest.mark.usefixtures("aws")
+def test_full_run_in_moto_restores_and_reuses_the_layer(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    create_function("orders")
+    path = tmp_path / "experiment.yaml"
+    path.write_text(experiment_yaml())
+    before = snapshot(["orders"])
+    assert main(["run", str(path), "--yes"]) == 0
+    assert main(["run", str(path), "--yes"]) == 0
+    output = capsys.readouterr().out
+    assert output.count(": restored") == 2
+    lambda_ = boto3.client("lambda", region_name=REGION)
+    versions = lambda_.list_layer_versions(LayerName="gameday-chaos")["LayerVersions"]
+    assert len(versions) == 1, "the second run must reuse the layer with the same hash"
+    after = json.loads(snapshot(["orders"]))
+    assert json.dumps(after["orders"], sort_keys=True) == json.dumps(
+        json.loads(before)["orders"], sort_keys=True)
