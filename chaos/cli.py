@@ -152,11 +152,44 @@ def cmd_plan(arguments: argparse.Namespace) -> int:
 
 
 def cmd_run(arguments: argparse.Namespace) -> int:
+    """One experiment, or each experiment of a directory / game-day plan in order."""
+    from chaos.experiment import GamedayPlan, load_document
+
+    path: Path = arguments.experiment
+    if path.is_dir():
+        paths = sorted(p for p in path.rglob("*.y*ml") if p.suffix in (".yaml", ".yml"))
+        if not paths:
+            raise InputError(f"{path}: no experiment files (*.yaml) in this directory")
+        return _run_many(arguments, paths, stop_on_failure=False)
+    document = load_document(path)
+    if isinstance(document, GamedayPlan):
+        return _run_many(arguments, list(document.experiment_paths()),
+                         stop_on_failure=document.stop_on_failure)
+    return _run_one(arguments, path)
+
+
+def _run_many(arguments: argparse.Namespace, paths: list[Path], *, stop_on_failure: bool) -> int:
+    from chaos.experiment import load_experiment
+
+    for candidate in paths:  # validate all before changing anything
+        load_experiment(candidate)
+    worst = 0
+    for candidate in paths:
+        print(f"== {candidate}")
+        code = _run_one(arguments, candidate)
+        worst = max(worst, code)
+        if code != 0 and stop_on_failure:
+            print(f"stopping: {candidate} ended with exit code {code} (stop_on_failure)")
+            break
+    return worst
+
+
+def _run_one(arguments: argparse.Namespace, path: Path) -> int:
     from chaos.experiment import load_experiment
     from chaos.progress import attach_progress
     from chaos.run import RunOptions, confirm_mutation, execute, prepare_run
 
-    experiment = load_experiment(arguments.experiment)
+    experiment = load_experiment(path)
     options = RunOptions(
         sandbox=arguments.sandbox,
         report_dir=arguments.report_dir,
@@ -164,7 +197,7 @@ def cmd_run(arguments: argparse.Namespace) -> int:
         profile=arguments.profile,
         confirm=_ask,
     )
-    context, planned = prepare_run(experiment, arguments.experiment, options)
+    context, planned = prepare_run(experiment, path, options)
     try:
         confirm_mutation(context, planned)
         attach_progress(context)

@@ -27,7 +27,11 @@ def emf_lines(env: ExecutionEnvironment) -> list[dict[str, Any]]:
 def binomial_interval(n: int, p: float, confidence: float = 0.999) -> tuple[int, int]:
     """Smallest [lo, hi] with P(X < lo) <= a/2 and P(X > hi) <= a/2 for X ~ Bin(n, p)."""
     tail = (1.0 - confidence) / 2.0
-    pmf = [math.comb(n, k) * p**k * (1 - p) ** (n - k) for k in range(n + 1)]
+    def log_pmf(k: int) -> float:
+        log_comb = math.lgamma(n + 1) - math.lgamma(k + 1) - math.lgamma(n - k + 1)
+        return log_comb + k * math.log(p) + (n - k) * math.log1p(-p)
+
+    pmf = [math.exp(log_pmf(k)) for k in range(n + 1)]
     lo, acc = 0, 0.0
     while acc + pmf[lo] <= tail:
         acc += pmf[lo]

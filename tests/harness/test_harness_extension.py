@@ -280,3 +280,30 @@ def test_unreachable_runtime_api_fails_the_extension_at_start(layer_zip: Path, t
     )
     assert done.returncode != 0
     assert "FATAL: cannot reach the Lambda Runtime API" in done.stderr
+
+
+def _interpreters() -> list[str]:
+    found = []
+    for version in ("3.9", "3.10", "3.12", "3.13"):
+        for candidate in (
+            Path.home() / ".pyenv" / "versions" / version / "bin" / "python3",
+            *sorted((Path.home() / ".pyenv" / "versions").glob(f"{version}.*/bin/python3")),
+        ):
+            if candidate.exists():
+                found.append(str(candidate))
+                break
+    return found
+
+
+@pytest.mark.parametrize("python", _interpreters() or [pytest.param("", marks=pytest.mark.skip)])
+def test_extension_runs_on_other_runtime_pythons(make_env, python):
+    """The extension runs on the function runtime's own Python (3.9 to 3.13)."""
+    env = make_env(
+        config_json({"error": {"status_code": 504, "rate": 1.0}}),
+        extra_env={"GAMEDAY_CHAOS_PYTHON": python},
+    )
+    assert env.invoke(b'{"x": 1}').json()["statusCode"] == 504
+    version = python.split("/versions/")[1][:4].rstrip(".")
+    assert any(f"(python {version})" in line.text for line in env.logs("extension"))
+    shutdown = env.shutdown()
+    assert shutdown is not None and shutdown.extensions["gameday-chaos"].clean

@@ -1,0 +1,1 @@
+"""Load: the Locust driver (separate processes), WAF discovery and traffic plans."""
