@@ -168,7 +168,7 @@ def main(environ: Mapping[str, str] | None = None) -> int:
         return 1
     if proxy is not None:
         proxy.start()
-        python = "%d.%d" % sys.version_info[:2]
+        python = "{}.{}".format(*sys.version_info[:2])
         log(f"runtime API proxy on 127.0.0.1:{proxy.port} -> {api} (python {python}); {summary}")
 
     while True:

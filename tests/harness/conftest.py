@@ -7,10 +7,10 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
+from gameday_chaos import config as chaos_config
 
 from chaos.lambda_local import ExecutionEnvironment, free_port
 from chaos.layer import write_layer_zip
-from gameday_chaos import config as chaos_config
 
 sys.path.insert(0, str(Path(__file__).parent))
 from harness_support import APP, STREAM_RUNTIME  # noqa: E402

@@ -7,16 +7,24 @@ import math
 import time
 from typing import Any
 
-from chaos.lambda_local import ExecutionEnvironment
 from gameday_chaos import config as chaos_config
 
+from chaos.lambda_local import ExecutionEnvironment
 
-def config_json(faults: dict[str, Any], *, expires_in: float = 600.0, run_id: str = "r-test") -> str:
+
+def config_json(
+    faults: dict[str, Any], *, expires_in: float = 600.0, run_id: str = "r-test"
+) -> str:
     return chaos_config.dump_config(faults, run_id=run_id, expires_at=time.time() + expires_in)
 
 
 def emf_lines(env: ExecutionEnvironment) -> list[dict[str, Any]]:
-    """The CloudWatch EMF documents the extension printed."""
+    """The CloudWatch EMF documents the extension printed.
+
+    Shuts the environment down first: its output pipes are then drained, so no line is
+    still in flight.
+    """
+    env.shutdown()
     out = []
     for line in env.logs("extension"):
         if line.text.startswith("{") and '"_aws"' in line.text:
@@ -27,6 +35,7 @@ def emf_lines(env: ExecutionEnvironment) -> list[dict[str, Any]]:
 def binomial_interval(n: int, p: float, confidence: float = 0.999) -> tuple[int, int]:
     """Smallest [lo, hi] with P(X < lo) <= a/2 and P(X > hi) <= a/2 for X ~ Bin(n, p)."""
     tail = (1.0 - confidence) / 2.0
+
     def log_pmf(k: int) -> float:
         log_comb = math.lgamma(n + 1) - math.lgamma(k + 1) - math.lgamma(n - k + 1)
         return log_comb + k * math.log(p) + (n - k) * math.log1p(-p)
@@ -43,7 +52,7 @@ def binomial_interval(n: int, p: float, confidence: float = 0.999) -> tuple[int,
     return lo, hi
 
 
-APP = r'''
+APP = r"""
 import json
 import os
 
@@ -62,11 +71,11 @@ def handler(event, context):
             "runtime_api": os.environ.get("AWS_LAMBDA_RUNTIME_API"),
         }),
     }
-'''
+"""
 
 # A minimal custom runtime that streams its response (chunked, with error trailers), the way
 # Lambda's response-streaming runtimes talk to the Runtime API. Raw sockets on purpose.
-STREAM_RUNTIME = r'''
+STREAM_RUNTIME = r"""
 import base64
 import json
 import os
@@ -120,4 +129,4 @@ while True:
     else:
         sock.sendall(b"0\r\n\r\n")
     status, _, _ = read_response(f)
-'''
+"""

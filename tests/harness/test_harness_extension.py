@@ -17,10 +17,10 @@ import zipfile
 from pathlib import Path
 
 import pytest
+from gameday_chaos import config as chaos_config
 from harness_support import binomial_interval, config_json, emf_lines
 
 from chaos.lambda_local import InitError
-from gameday_chaos import config as chaos_config
 
 pytestmark = pytest.mark.timeout(120)
 
@@ -69,13 +69,23 @@ def test_normal_response_and_function_exception_pass_through_unchanged(make_env)
 
 
 def test_invalid_config_logs_one_line_and_passes_everything_through(make_env):
-    for bad in ('{"version": 1, "faults": ', json.dumps({"version": 1, "run_id": "r",
-                "expires_at": time.time() + 600, "faults": {"error": {"rate": 2}}})):
+    for bad in (
+        '{"version": 1, "faults": ',
+        json.dumps(
+            {
+                "version": 1,
+                "run_id": "r",
+                "expires_at": time.time() + 600,
+                "faults": {"error": {"rate": 2}},
+            }
+        ),
+    ):
         env = make_env(bad)
         ok = env.invoke(b'{"x": 1}')
         assert ok.function_error is None and _echo_body(ok)["echo"] == {"x": 1}
         failed = env.invoke(b'{"raise": true}')
         assert failed.error_type == "ValueError"
+        env.shutdown()  # drains the output pipes
         invalid = [line for line in env.logs("extension") if "invalid" in line.text]
         assert len(invalid) == 1, env.logs("extension")
         assert chaos_config.CONFIG_ENV_KEY in invalid[0].text
@@ -92,7 +102,7 @@ def test_disable_key_turns_injection_off(make_env, value):
     assert body["echo"] == {"x": 1}
     # the wrapper did not redirect: the runtime talks to the Runtime API directly
     assert body["runtime_api"] != f"127.0.0.1:{env.user_env[chaos_config.PORT_ENV_KEY]}"
-    assert emf_lines(env) == []
+    assert emf_lines(env) == []  # (shuts down: every log line is captured)
     assert any("disabled" in line.text for line in env.logs("extension"))
 
 
@@ -185,8 +195,8 @@ def test_rate_over_2000_real_invocations_is_within_the_binomial_interval(make_en
         injected += status == 500
     lo, hi = binomial_interval(n, p)
     assert lo <= injected <= hi, f"{injected} of {n} injected, 99.9% interval [{lo}, {hi}]"
-    assert len(emf_lines(env)) == injected
     assert len(env.init_reports) == 1
+    assert len(emf_lines(env)) == injected
 
 
 # -- payloads -------------------------------------------------------------------------------
@@ -303,7 +313,7 @@ def test_extension_runs_on_other_runtime_pythons(make_env, python):
         extra_env={"GAMEDAY_CHAOS_PYTHON": python},
     )
     assert env.invoke(b'{"x": 1}').json()["statusCode"] == 504
-    version = python.split("/versions/")[1][:4].rstrip(".")
-    assert any(f"(python {version})" in line.text for line in env.logs("extension"))
     shutdown = env.shutdown()
     assert shutdown is not None and shutdown.extensions["gameday-chaos"].clean
+    version = python.split("/versions/")[1][:4].rstrip(".")
+    assert any(f"(python {version})" in line.text for line in env.logs("extension"))

@@ -1,0 +1,61 @@
+"""Per-second load rows: what Locust workers stream to the orchestrator.
+
+One row per (second, user class, endpoint, traffic kind, WAF identity). Phase SLIs,
+the timeline and the WAF SLIs are all computed from these rows, so a phase's SLIs
+come from exactly its seconds.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from chaos.metrics.histogram import LatencyHistogram
+
+# normal: ordinary load; legit / abusive: WAF clients below / above the rate limit.
+Traffic = Literal["normal", "legit", "abusive"]
+STATUS_CLASSES = ("2xx", "3xx", "4xx", "5xx", "error")
+
+
+@dataclass
+class SecondRow:
+    second: int  # epoch second (UTC) in which the requests completed
+    user_class: str
+    endpoint: str  # Locust request name, e.g. "GET /orders"
+    traffic: Traffic = "normal"
+    identity: str | None = None  # the WAF aggregation identity (e.g. forwarded IP)
+    requests: int = 0
+    # Requests that count against availability: 5xx, connection errors, timeouts, and a
+    # WAF block of a non-abusive client. A block of an abusive client is expected.
+    failures: int = 0
+    blocked: int = 0  # responses carrying the WAF rule's block status code
+    status_classes: dict[str, int] = field(default_factory=dict)
+    histogram: LatencyHistogram = field(default_factory=LatencyHistogram)
+
+    def key(self) -> tuple[int, str, str, str, str | None]:
+        return (self.second, self.user_class, self.endpoint, self.traffic, self.identity)
+
+    def merge(self, other: SecondRow) -> SecondRow:
+        """Add `other` (same key) into this row; returns self."""
+        self.requests += other.requests
+        self.failures += other.failures
+        self.blocked += other.blocked
+        for name, count in other.status_classes.items():
+            self.status_classes[name] = self.status_classes.get(name, 0) + count
+        self.histogram.merge(other.histogram)
+        return self
+
+    def to_json(self) -> str:
+        return json.dumps({
+            "second": self.second, "user_class": self.user_class, "endpoint": self.endpoint,
+            "traffic": self.traffic, "identity": self.identity, "requests": self.requests,
+            "failures": self.failures, "blocked": self.blocked,
+            "status_classes": self.status_classes, "histogram": self.histogram.encode(),
+        }, separators=(",", ":"))
+
+    @classmethod
+    def from_json(cls, text: str) -> SecondRow:
+        raw: dict[str, Any] = json.loads(text)
+        raw["histogram"] = LatencyHistogram.decode(raw.get("histogram", ""))
+        return cls(**raw)
