@@ -83,6 +83,17 @@ def build_parser() -> argparse.ArgumentParser:
 
     command("status", cmd_status, "unfinished journals and the resources they lock")
 
+    sub = command("schedule", cmd_schedule,
+                  "next run times of a game-day plan and cron / CI / EventBridge snippets")
+    sub.add_argument("plan", type=Path, metavar="PLAN")
+    sub.add_argument("--count", type=int, default=5, help="how many next run times")
+    sub.add_argument("--format", choices=["all", "crontab", "github", "eventbridge"],
+                     default="all")
+    sub.add_argument("--target-arn", default="arn:aws:ecs:REGION:ACCOUNT:cluster/gameday-runner",
+                     help="EventBridge Scheduler target that runs the plan")
+    sub.add_argument("--role-arn", default="arn:aws:iam::ACCOUNT:role/gameday-scheduler",
+                     help="role EventBridge Scheduler assumes")
+
     sub = command("az-map", cmd_az_map, "the account's AZ name <-> AZ ID mapping")
     _target_options(sub, region=True)
 
@@ -252,6 +263,33 @@ def cmd_status(arguments: argparse.Namespace) -> int:
         for entry in journal.entries:
             if entry.needs_restore:
                 print(f"  locked: {entry.target_arn} ({entry.fault_type}, {entry.status})")
+    return 0
+
+
+def cmd_schedule(arguments: argparse.Namespace) -> int:
+    from chaos.experiment import load_plan
+    from chaos.schedule import Schedule
+
+    plan = load_plan(arguments.plan)
+    if not plan.schedule:
+        raise InputError(f"{arguments.plan}: the plan has no `schedule` (a cron expression)")
+    schedule = Schedule(arguments.plan, plan.name, plan.schedule)
+    sections = {
+        "crontab": schedule.crontab_line(Path.cwd()),
+        "github": schedule.github_actions(),
+        "eventbridge": json.dumps(
+            schedule.eventbridge_input(arguments.target_arn, arguments.role_arn), indent=2),
+    }
+    if arguments.format != "all":
+        print(sections[arguments.format])
+        return 0
+    print(f"plan {plan.name}: schedule '{plan.schedule}' (UTC); next runs:")
+    for when in schedule.next_runs(arguments.count):
+        print(f"  {when.isoformat()}")
+    print("\n# crontab line\n" + sections["crontab"])
+    print("\n# GitHub Actions workflow (.github/workflows/gameday.yml)\n" + sections["github"])
+    print("\n# EventBridge Scheduler: aws scheduler create-schedule --cli-input-json file://-\n"
+          + sections["eventbridge"])
     return 0
 
 

@@ -27,7 +27,11 @@ import json
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
+
+# typing is only needed by type checkers: not importing it keeps the cold start short
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
 
 CONFIG_ENV_KEY = "GAMEDAY_CHAOS_CONFIG"
 DISABLE_ENV_KEY = "GAMEDAY_CHAOS_DISABLE"

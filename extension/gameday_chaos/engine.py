@@ -10,9 +10,13 @@ import random
 import sys
 import threading
 import time
-from typing import IO, Any
 
 from .config import ChaosConfig
+
+# typing is only needed by type checkers: not importing it keeps the cold start short
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import IO, Any
 
 INJECTED_EXCEPTION_TYPE = "GamedayChaos.InjectedException"
 ERROR_TYPE_HEADER = "Lambda-Runtime-Function-Error-Type"

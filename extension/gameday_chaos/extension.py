@@ -20,7 +20,6 @@ import os
 import sys
 import time
 from collections.abc import Mapping
-from typing import Any
 
 from .config import (
     CONFIG_ENV_KEY,
@@ -33,6 +32,11 @@ from .config import (
 )
 from .engine import FaultEngine, Telemetry
 from .proxy import ProtocolError, RuntimeProxy, Upstream
+
+# typing is only needed by type checkers: not importing it keeps the cold start short
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
 
 EXTENSIONS_PREFIX = "/2020-01-01/extension"
 
@@ -58,6 +62,7 @@ class ExtensionsClient:
             raise ExtensionsApiError(f"AWS_LAMBDA_RUNTIME_API is not host:port: {api!r}")
         self._conn = Upstream(host.strip("[]"), int(port), connect_timeout=5.0)
         self.identifier = ""
+        self._next_request: bytes | None = None
 
     def _call(self, method: str, path: str, headers: dict[str, str], body: bytes = b"") -> Any:
         lines = [f"{method} {EXTENSIONS_PREFIX}{path} HTTP/1.1", "Host: runtime-api"]
@@ -87,10 +92,22 @@ class ExtensionsClient:
         return info if isinstance(info, dict) else {}
 
     def next_event(self) -> dict[str, Any]:
-        headers = {"Lambda-Extension-Identifier": self.identifier}
-        response = self._call("GET", "/event/next", headers)
+        """The next event; INVOKE events are not decoded (nothing here needs their fields)."""
+        if self._next_request is None:
+            self._next_request = (
+                f"GET {EXTENSIONS_PREFIX}/event/next HTTP/1.1\r\nHost: runtime-api\r\n"
+                f"Lambda-Extension-Identifier: {self.identifier}\r\n\r\n"
+            ).encode()
+        response = self._conn.exchange(self._next_request)
+        if response.status != 200:
+            raise ExtensionsApiError(
+                f"GET /event/next answered {response.status}: {response.body[:300]!r}"
+            )
+        body = response.body
+        if b"SHUTDOWN" not in body:
+            return {"eventType": "INVOKE"}
         try:
-            event = json.loads(response.body)
+            event = json.loads(body)
         except ValueError:
             raise ExtensionsApiError("event/next answered a body that is not JSON") from None
         if not isinstance(event, dict):

@@ -22,9 +22,13 @@ import socket
 import threading
 import time
 from collections.abc import Callable
-from typing import Any
 
 from .engine import ERROR_TYPE_HEADER, INJECTED_EXCEPTION_TYPE, Decision, FaultEngine, Telemetry
+
+# typing is only needed by type checkers: not importing it keeps the cold start short
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
 
 NEXT_PATH = b"/2018-06-01/runtime/invocation/next"
 INVOCATION_PREFIX = b"/2018-06-01/runtime/invocation/"

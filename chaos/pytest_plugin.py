@@ -1,0 +1,223 @@
+"""pytest plugin: experiments as test items, and a `gameday` fixture.
+
+Installed through the `pytest11` entry point. Opt in with `--gameday` (YAML files
+among the paths given to pytest) or the ini option `gameday_paths`. An item passes
+when the run's outcome is `passed`, fails with the SLO table when an SLO is
+breached, and errors on invalid input, a refused preflight or an incomplete
+rollback. Runs are serialized with a file lock under GAMEDAY_HOME, so experiments
+never overlap, also across pytest-xdist workers.
+"""
+
+from __future__ import annotations
+
+import fcntl
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import pytest
+
+if TYPE_CHECKING:
+    from chaos.report.result import RunResult
+    from chaos.run import PlannedFault, RunContext, RunOutcome
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    group = parser.getgroup("gameday", "chaos-gameday experiments")
+    group.addoption("--gameday", action="store_true",
+                    help="collect experiment YAML files among the given paths as tests")
+    group.addoption("--gameday-sandbox", action="store_true",
+                    help="run experiments against the embedded sandbox")
+    group.addoption("--gameday-report-dir", type=Path, default=None,
+                    help="write each run's reports under this directory")
+    group.addoption("--gameday-dry-run", action="store_true",
+                    help="plan only: preflight every experiment, change nothing")
+    parser.addini("gameday_paths", type="paths", default=[],
+                  help="experiment files/directories collected as tests")
+    parser.addini("gameday_sandbox", type="bool", default=False,
+                  help="run experiments against the embedded sandbox")
+
+
+def pytest_collect_file(file_path: Path, parent: pytest.Collector) -> pytest.Collector | None:
+    if file_path.suffix not in (".yaml", ".yml") or not _opted_in(file_path, parent.config):
+        return None
+    if not _looks_like_experiment(file_path):
+        return None
+    collector: ExperimentFile = ExperimentFile.from_parent(parent, path=file_path)
+    return collector
+
+
+def _opted_in(path: Path, config: pytest.Config) -> bool:
+    if config.getoption("--gameday"):
+        return True
+    roots = [Path(root).resolve() for root in config.getini("gameday_paths")]
+    resolved = path.resolve()
+    return any(resolved == root or root in resolved.parents for root in roots)
+
+
+def _looks_like_experiment(path: Path) -> bool:
+    try:
+        head = path.read_text(encoding="utf-8", errors="replace")[:4096]
+    except OSError:
+        return False
+    return "kind: experiment" in head
+
+
+def _sandbox(config: pytest.Config) -> bool:
+    return bool(config.getoption("--gameday-sandbox") or config.getini("gameday_sandbox"))
+
+
+@contextmanager
+def exclusive_run() -> Iterator[None]:
+    """Hold the machine-wide experiment lock (blocks until the running experiment ends)."""
+    from chaos.journal import gameday_home
+
+    home = gameday_home()
+    home.mkdir(parents=True, exist_ok=True)
+    with (home / "pytest.lock").open("w") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+class ExperimentFile(pytest.File):
+    def collect(self) -> Iterator[pytest.Item]:
+        yield ExperimentItem.from_parent(self, name=self.path.stem)
+
+
+class ExperimentFailed(Exception):
+    def __init__(self, outcome: RunOutcome) -> None:
+        super().__init__(outcome.outcome)
+        self.outcome = outcome
+
+
+class ExperimentItem(pytest.Item):
+    """One experiment file = one test."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self._lock: Any = None
+        self._context: RunContext | None = None
+        self._planned: list[PlannedFault] = []
+        self._outcome: RunOutcome | None = None
+
+    def setup(self) -> None:
+        from chaos.experiment import load_experiment
+        from chaos.run import RunOptions, prepare_run
+
+        experiment = load_experiment(self.path)
+        self._lock = exclusive_run()
+        self._lock.__enter__()
+        options = RunOptions(sandbox=_sandbox(self.config), assume_yes=True,
+                             report_dir=self._report_dir())
+        self._context, self._planned = prepare_run(experiment, self.path, options)
+
+    def runtest(self) -> None:
+        from chaos.run import execute
+
+        if self.config.getoption("--gameday-dry-run"):
+            return
+        assert self._context is not None
+        self._outcome = execute(self._context, self._planned)
+        self.user_properties.append(("gameday_run_id", self._outcome.run_id))
+        self.user_properties.append(("gameday_result", str(self._outcome.result_path)))
+        if self._outcome.exit_code == 4:
+            return  # reported as an error in teardown
+        if self._outcome.outcome != "passed":
+            raise ExperimentFailed(self._outcome)
+
+    def teardown(self) -> None:
+        from chaos.errors import RollbackIncomplete
+
+        try:
+            if self._context is not None:
+                self._context.target.close()
+        finally:
+            if self._lock is not None:
+                self._lock.__exit__(None, None, None)
+                self._lock = None
+        if self._outcome is not None and self._outcome.exit_code == 4:
+            raise RollbackIncomplete(
+                f"rollback incomplete for run {self._outcome.run_id}: journal kept at "
+                f"{self._outcome.journal_path}; run `gameday rollback --run-id "
+                f"{self._outcome.run_id}`")
+
+    def _report_dir(self) -> Path | None:
+        base: Path | None = self.config.getoption("--gameday-report-dir")
+        return base / self.path.stem if base else None
+
+    def repr_failure(self, excinfo: pytest.ExceptionInfo[BaseException],
+                     style: Any = None) -> str | Any:
+        from chaos.errors import GamedayError
+        from chaos.report.result import slo_table
+
+        if isinstance(excinfo.value, ExperimentFailed):
+            outcome = excinfo.value.outcome
+            reason = outcome.result.get("abort_reason")
+            header = f"experiment {self.path.name}: {outcome.outcome}" + (
+                f" ({reason})" if reason else "")
+            return f"{header}\n{slo_table(outcome.result)}\nresult: {outcome.result_path}"
+        if isinstance(excinfo.value, GamedayError):
+            return f"{self.path}: {excinfo.value}"
+        return super().repr_failure(excinfo)
+
+    # pytest formats setup/teardown errors through this hook, not repr_failure.
+    def _repr_failure_py(self, excinfo: pytest.ExceptionInfo[BaseException],
+                         style: Any = None) -> Any:
+        from chaos.errors import GamedayError
+
+        if isinstance(excinfo.value, GamedayError):
+            return f"{self.path}: {excinfo.value}"
+        return super()._repr_failure_py(excinfo, style=style)
+
+    def reportinfo(self) -> tuple[Path, int, str]:
+        return self.path, 0, f"gameday experiment {self.path.name}"
+
+
+class GamedayRunner:
+    """The `gameday` fixture: run an experiment and get a typed result."""
+
+    def __init__(self, config: pytest.Config) -> None:
+        self._config = config
+
+    def run(self, path: str | Path, *, sandbox: bool | None = None,
+            report_dir: Path | None = None, **overrides: Any) -> RunResult:
+        """Run `path` with `overrides` merged into its YAML (e.g. phases={"fault": "5s"})."""
+        from chaos.experiment import Experiment, load_experiment
+        from chaos.report.result import RunResult
+        from chaos.run import RunOptions, run_experiment
+
+        experiment = load_experiment(Path(path))
+        if overrides:
+            merged = _deep_merge(experiment.model_dump(by_alias=True, exclude_none=True),
+                                 overrides)
+            experiment = Experiment.model_validate(merged)
+        options = RunOptions(
+            sandbox=_sandbox(self._config) if sandbox is None else sandbox,
+            assume_yes=True, report_dir=report_dir,
+        )
+        with exclusive_run():
+            outcome = run_experiment(experiment, Path(path), options)
+        reports = {path.stem: path for path in outcome.result_path.parent.glob("*")
+                   if path.name.startswith(("result", "report", "junit"))}
+        return RunResult.from_dict(outcome.result, exit_code=outcome.exit_code,
+                                   report_paths=reports)
+
+
+def _deep_merge(base: dict[str, Any], overrides: dict[str, Any]) -> dict[str, Any]:
+    merged = dict(base)
+    for key, value in overrides.items():
+        if isinstance(value, dict) and isinstance(merged.get(key), dict):
+            merged[key] = _deep_merge(merged[key], value)
+        else:
+            merged[key] = value
+    return merged
+
+
+@pytest.fixture
+def gameday(request: pytest.FixtureRequest) -> GamedayRunner:
+    """Run experiments from a test: `gameday.run("experiments/x.yaml", **overrides)`."""
+    return GamedayRunner(request.config)
