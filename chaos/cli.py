@@ -9,6 +9,8 @@ import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
+from botocore.exceptions import ClientError
+
 from chaos import __version__
 from chaos.errors import EXIT_INVALID, GamedayError, InputError
 
@@ -36,6 +38,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("gameday: interrupted", file=sys.stderr)
         return 130
+    except ClientError as error:
+        if arguments.debug:
+            raise
+        details = error.response.get("Error", {})
+        print(f"gameday: AWS refused {error.operation_name}: {details.get('Code', '?')}: "
+              f"{details.get('Message', '')}", file=sys.stderr)
+        return EXIT_INVALID
     except Exception as error:  # noqa: BLE001 - the CLI edge: one line, traceback with --debug
         if arguments.debug:
             raise
@@ -83,6 +92,11 @@ def build_parser() -> argparse.ArgumentParser:
 
     command("status", cmd_status, "unfinished journals and the resources they lock")
 
+    sub = command("iam-policy", cmd_iam_policy,
+                  "the least-privilege IAM policy a run of an experiment needs")
+    sub.add_argument("experiment", type=Path, metavar="EXPERIMENT")
+    sub.add_argument("--account-id", help="account of the ARNs (default: target.account_id)")
+
     sub = command("schedule", cmd_schedule,
                   "next run times of a game-day plan and cron / CI / EventBridge snippets")
     sub.add_argument("plan", type=Path, metavar="PLAN")
@@ -96,6 +110,17 @@ def build_parser() -> argparse.ArgumentParser:
 
     sub = command("az-map", cmd_az_map, "the account's AZ name <-> AZ ID mapping")
     _target_options(sub, region=True)
+
+    sub = command("az-audit", cmd_az_audit,
+                  "per AZ ID: which workloads have capacity there and which would lose all")
+    sub.add_argument("--sandbox", action="store_true", help="audit the local sandbox")
+    sub.add_argument("--region", default=None, help="AWS region")
+    sub.add_argument("--profile", action="append", dest="profiles", metavar="PROFILE",
+                     help="AWS profile of one account (repeat to line up several accounts)")
+    sub.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    sub.add_argument("--depends-on", action="append", default=[], metavar="SERVICE=DEPENDENCY",
+                     help="flag SERVICE if DEPENDENCY runs in other AZ IDs (repeatable; "
+                     "NAME, KIND:NAME or PROFILE:NAME)")
 
     extension = commands.add_parser("extension", help="the fault-injection layer")
     extension_commands = extension.add_subparsers(title="extension commands", metavar="COMMAND")
@@ -266,6 +291,18 @@ def cmd_status(arguments: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_iam_policy(arguments: argparse.Namespace) -> int:
+    from chaos.experiment import load_experiment
+    from chaos.iam import experiment_policy
+
+    experiment = load_experiment(arguments.experiment)
+    account_id = arguments.account_id or experiment.target.account_id
+    if not account_id:
+        raise InputError("the experiment has no target.account_id: pass --account-id")
+    print(json.dumps(experiment_policy(experiment, account_id), indent=2))
+    return 0
+
+
 def cmd_schedule(arguments: argparse.Namespace) -> int:
     from chaos.experiment import load_plan
     from chaos.schedule import Schedule
@@ -309,6 +346,35 @@ def cmd_az_map(arguments: argparse.Namespace) -> int:
         clients = target.clients
     for zone in az_mapping(clients):
         print(f"{zone.name}\t{zone.zone_id}")
+    return 0
+
+
+def cmd_az_audit(arguments: argparse.Namespace) -> int:
+    from chaos import az_audit
+    from chaos.target import resolve_target
+
+    dependencies = [az_audit.parse_dependency(text) for text in arguments.depends_on]
+    if arguments.sandbox:
+        target = resolve_target("us-east-1", None, None, sandbox=True, profile=None)
+        try:
+            region = target.clients.region
+            inventories = [az_audit.take_inventory(target.clients, "sandbox")]
+        finally:
+            target.close()
+    else:
+        if not arguments.region:
+            raise InputError("--region is required (or --sandbox)")
+        region = arguments.region
+        inventories = [
+            az_audit.take_inventory(az_audit.clients_for_profile(profile, region),
+                                    profile or "default")
+            for profile in (arguments.profiles or [None])
+        ]
+    report = az_audit.audit(inventories, dependencies, region)
+    if arguments.json:
+        print(az_audit.render_json(report))
+    else:
+        az_audit.print_table(report)
     return 0
 
 

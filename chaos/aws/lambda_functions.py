@@ -84,8 +84,9 @@ def update_configuration(
 
 
 def wait_until_updated(clients: AwsClients, function_arn: str) -> None:
+    # function_updated polls GetFunctionConfiguration (the v2 waiter needs GetFunction too).
     try:
-        clients.lambda_.get_waiter("function_updated_v2").wait(
+        clients.lambda_.get_waiter("function_updated").wait(
             FunctionName=function_arn, WaiterConfig={"Delay": 1, "MaxAttempts": 300}
         )
     except WaiterError as error:

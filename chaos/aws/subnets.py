@@ -136,11 +136,15 @@ def create_deny_all_acl(clients: AwsClients, vpc_id: str, tags: dict[str, str]) 
     # A new ACL already denies everything through its '*' rule; the explicit rules make the
     # intent visible in the console and hold in emulators that omit the implicit rule.
     for egress in (False, True):
-        call_with_backoff(lambda egress=egress: ec2.create_network_acl_entry(
-            NetworkAclId=acl_id, RuleNumber=DENY_ALL_RULE_NUMBER, Protocol="-1",
-            RuleAction="deny", Egress=egress, CidrBlock="0.0.0.0/0",
-        ))
+        deny_all(clients, acl_id, egress=egress)
     return acl_id
+
+
+def deny_all(clients: AwsClients, acl_id: str, *, egress: bool) -> None:
+    call_with_backoff(lambda: clients.client("ec2").create_network_acl_entry(
+        NetworkAclId=acl_id, RuleNumber=DENY_ALL_RULE_NUMBER, Protocol="-1",
+        RuleAction="deny", Egress=egress, CidrBlock="0.0.0.0/0",
+    ))
 
 
 def acls_tagged(clients: AwsClients, vpc_id: str, key: str, value: str) -> list[str]:

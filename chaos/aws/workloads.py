@@ -143,7 +143,7 @@ class EcsServicePlacement(Placement):
 
     def list_all(self, clients: AwsClients, *, with_tags: bool) -> list[Workload]:
         ecs = clients.client("ecs")
-        workloads = []
+        workloads: list[Workload] = []
         for cluster_arn in paginated(ecs, "list_clusters", "clusterArns"):
             cluster = cluster_arn.rsplit("/", 1)[-1]
             arns = paginated(ecs, "list_services", "serviceArns", cluster=cluster_arn)

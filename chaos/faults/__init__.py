@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from chaos.faults.az_loss import AzLossFault
 from chaos.faults.base import (
     LOCK_TAG_KEY,
     FaultContext,
@@ -13,6 +14,7 @@ from chaos.faults.lambda_extension import LambdaExtensionFault
 
 FAULT_KINDS: dict[str, type[FaultKind]] = {
     LambdaExtensionFault.type_name: LambdaExtensionFault,
+    AzLossFault.type_name: AzLossFault,
 }
 
 
@@ -22,6 +24,7 @@ def fault_kind(type_name: str) -> type[FaultKind]:
 
 __all__ = [
     "FAULT_KINDS",
+    "AzLossFault",
     "LOCK_TAG_KEY",
     "FaultContext",
     "FaultKind",

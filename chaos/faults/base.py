@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
 if TYPE_CHECKING:
     from chaos.aws import AwsClients
+    from chaos.iam import PolicyStatement
     from chaos.journal import Journal, JournalEntry
 
 LOCK_TAG_KEY = "gameday:run-id"
@@ -68,6 +69,13 @@ class FaultKind(ABC):
     @abstractmethod
     def apply(self, change: PlannedChange, journal: Journal) -> JournalEntry:
         """Journal `change`, then make it; returns the entry (status `applied`)."""
+
+    @classmethod
+    def required_permissions(
+        cls, spec: Any, *, region: str, account_id: str, index: int
+    ) -> list[PolicyStatement]:
+        """The IAM statements plan, apply and restore of `spec` need (least privilege)."""
+        raise NotImplementedError(f"{cls.type_name} does not declare its IAM permissions")
 
     @classmethod
     @abstractmethod

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from botocore.exceptions import ClientError
 from gameday_chaos import config as extension_config
 
 from chaos.aws import lambda_functions as functions
@@ -22,6 +23,7 @@ from chaos.aws.layers import (
 )
 from chaos.errors import PreflightRefused
 from chaos.faults.base import LOCK_TAG_KEY, FaultKind, PlannedChange, RestoreOutcome
+from chaos.iam import PolicyStatement
 from chaos.journal import JournalEntry, utc_now
 
 if TYPE_CHECKING:
@@ -119,6 +121,45 @@ class LambdaExtensionFault(FaultKind):
         journal.update(entry, "applied", injected_at=utc_now())
         return entry
 
+    # -- permissions --------------------------------------------------------
+
+    @classmethod
+    def required_permissions(
+        cls, spec: Any, *, region: str, account_id: str, index: int
+    ) -> list[PolicyStatement]:
+        prefix = f"arn:aws:lambda:{region}:{account_id}"
+        statements = []
+        if isinstance(spec.functions, list):
+            function_arns = tuple(
+                name if name.startswith("arn:") else f"{prefix}:function:{name}"
+                for name in spec.functions
+            )
+        else:
+            function_arns = (f"{prefix}:function:*",)
+            statements.append(PolicyStatement("FindFunctionsByTag", ("lambda:ListFunctions",),
+                                              ("*",)))
+        statements += [
+            PolicyStatement(
+                f"LambdaExtensionTargets{index}",
+                (
+                    "lambda:GetFunctionConfiguration",  # plan, snapshot, waiter, restore
+                    "lambda:UpdateFunctionConfiguration",  # attach / detach
+                    "lambda:ListTags", "lambda:TagResource", "lambda:UntagResource",  # lock
+                ),
+                function_arns,
+            ),
+            PolicyStatement(
+                "ExtensionLayer",
+                ("lambda:GetLayerVersion",),  # hash check, and needed to attach a layer
+                (f"{prefix}:layer:{LAYER_NAME}:*",),
+            ),
+            PolicyStatement("ExtensionLayerPublish", ("lambda:PublishLayerVersion",),
+                            (f"{prefix}:layer:{LAYER_NAME}",)),
+            # ListLayerVersions supports no resource-level permission.
+            PolicyStatement("ExtensionLayerVersions", ("lambda:ListLayerVersions",), ("*",)),
+        ]
+        return statements
+
     # -- restore ------------------------------------------------------------
 
     @classmethod
@@ -135,7 +176,11 @@ class LambdaExtensionFault(FaultKind):
                 clients, entry.target_arn, layers=layers, environment=environment,
                 revision_id=current.get("RevisionId"),
             )
-        release_lock(clients, entry.target_arn, run_id)
+        try:
+            release_lock(clients, entry.target_arn, run_id)
+        except ClientError as error:
+            raise RuntimeError(f"configuration restored, but the lock tag {LOCK_TAG_KEY} could "
+                               f"not be removed: {error}") from error
         return RestoreOutcome("drifted" if drift else "restored", "; ".join(drift))
 
     # -- helpers ------------------------------------------------------------

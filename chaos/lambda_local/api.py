@@ -449,7 +449,7 @@ class ApiServer(ThreadingHTTPServer):
     def start(self) -> threading.Thread:
         thread = threading.Thread(
             target=self.serve_forever,
-            kwargs={"poll_interval": 0.2},
+            kwargs={"poll_interval": 0.05},
             name="lambda-local-api",
             daemon=True,
         )

@@ -206,10 +206,10 @@ class Upstream:
             return
         self.fresh = False
         try:
-            readable, _, _ = select.select([self.sock], [], [], 0)
+            stale = bool(select.select([self.sock], [], [], 0)[0])
         except (OSError, ValueError):
-            readable = [True]
-        if readable:  # EOF (or stray bytes) on an idle connection: it is no longer usable
+            stale = True
+        if stale:  # EOF (or stray bytes) on an idle connection: it is no longer usable
             self.connect()
 
     def close(self) -> None:

@@ -1,0 +1,362 @@
+"""`az-loss`: simulate the loss of one Availability Zone, selected by AZ ID.
+
+`pin` (default) removes the lost AZ's subnets from each target's placement (Lambda
+VpcConfig, ECS awsvpcConfiguration, ASG VPCZoneIdentifier, ELBv2 subnets); restore puts
+back the exact original lists unless someone changed them meanwhile. `blackhole`
+associates the lost AZ's subnets with a deny-all network ACL (one per VPC, created by
+the run and tagged with its ID); restore re-associates the original ACLs and deletes it.
+
+Journal entries say what to undo through `intended["action"]`: `pin`, `create-acl`
+(recorded before the ACL exists: a crash leaves at most one ACL found by its tag) or
+`associate-acl` (one per subnet, recorded before its association is replaced).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from chaos.aws import subnets as ec2_subnets
+from chaos.aws.az import AzMapping, load_az_mapping, require_az_id
+from chaos.aws.workloads import Workload, placement_for, workloads_with_tags
+from chaos.errors import PreflightRefused
+from chaos.faults.base import LOCK_TAG_KEY, FaultKind, PlannedChange, RestoreOutcome
+from chaos.journal import JournalEntry, utc_now
+
+if TYPE_CHECKING:
+    from chaos.aws import AwsClients
+    from chaos.aws.subnets import Subnet
+    from chaos.experiment import AzLossFault as AzLossSpec
+    from chaos.journal import Journal
+
+TYPE_NAME = "az-loss"
+ACTION_PIN = "pin"
+ACTION_CREATE_ACL = "create-acl"
+ACTION_ASSOCIATE_ACL = "associate-acl"
+ACTION_NONE = "none"
+
+
+@dataclass
+class AffectedWorkload:
+    workload: Workload
+    lost: list[Subnet]
+    kept: list[Subnet]
+
+
+class AzLossFault(FaultKind):
+    type_name = TYPE_NAME
+    spec: AzLossSpec
+
+    # -- plan ---------------------------------------------------------------
+
+    def plan(self) -> list[PlannedChange]:
+        clients = self.context.clients
+        mapping = load_az_mapping(clients)
+        require_az_id(mapping, self.spec.az_id)
+        workloads = self.resolve_targets()
+        subnets = ec2_subnets.describe_subnets(
+            clients, [s for workload in workloads for s in workload.subnet_ids], mapping)
+        skipped: list[PlannedChange] = []
+        affected: list[AffectedWorkload] = []
+        for workload in workloads:
+            split = self.split_subnets(workload, subnets, mapping)
+            if isinstance(split, PlannedChange):
+                skipped.append(split)
+            else:
+                affected.append(split)
+        if self.spec.mode == "blackhole":
+            return self.plan_blackhole(affected, mapping) + skipped
+        return [self.plan_pin(item, mapping) for item in affected] + skipped
+
+    def resolve_targets(self) -> list[Workload]:
+        """Named targets (each must exist) then tag-selected ones, without duplicates."""
+        clients, targets = self.context.clients, self.spec.targets
+        named = (
+            [("lambda", name) for name in targets.lambda_]
+            + [("ecs", name) for name in targets.ecs_services]
+            + [("asg", name) for name in targets.autoscaling_groups]
+            + [("elb", name) for name in targets.load_balancers]
+        )
+        workloads: dict[str, Workload] = {}
+        for kind, ref in named:
+            placement = placement_for(kind)
+            workload = placement.get(clients, ref)
+            if workload is None:
+                raise PreflightRefused(f"{placement.noun} {ref!r} does not exist")
+            workloads.setdefault(workload.arn, workload)
+        if targets.tags:
+            tagged = workloads_with_tags(clients, dict(targets.tags))
+            if not tagged:
+                raise PreflightRefused(
+                    f"no Lambda (VPC), ECS service, ASG or load balancer carries the tags "
+                    f"{dict(targets.tags)}")
+            for workload in tagged:
+                workloads.setdefault(workload.arn, workload)
+        return list(workloads.values())
+
+    def split_subnets(
+        self, workload: Workload, subnets: dict[str, Subnet], mapping: AzMapping
+    ) -> AffectedWorkload | PlannedChange:
+        """The workload's lost and kept subnets, a skip notice, or a refusal."""
+        az_id = self.spec.az_id
+        lost = [subnets[s] for s in workload.subnet_ids if subnets[s].az_id == az_id]
+        kept = [subnets[s] for s in workload.subnet_ids if subnets[s].az_id != az_id]
+        if not lost:
+            where = ", ".join(sorted({subnet.az_id for subnet in kept})) or "no subnets"
+            return skip_notice(workload, f"{workload.label} has no subnet in "
+                               f"{mapping.label(az_id)} (runs in {where}): nothing to "
+                               "simulate, skipped")
+        if not kept:
+            raise PreflightRefused(
+                f"{workload.label}: every subnet is in {mapping.label(az_id)}; losing it "
+                "leaves no capacity (single-AZ risk): refusing")
+        refuse_locked(workload.label, workload.tags, self.context.run_id)
+        return AffectedWorkload(workload, lost, kept)
+
+    def plan_pin(self, item: AffectedWorkload, mapping: AzMapping) -> PlannedChange:
+        workload = item.workload
+        if workload.kind == "elb" and len({subnet.az_id for subnet in item.kept}) < 2:
+            return skip_notice(workload, f"{workload.label}: a load balancer needs subnets in "
+                               "at least two AZs; it would keep only "
+                               f"{', '.join(s.az_id for s in item.kept)}: not changed")
+        summary = [f"remove subnet {subnet.label()}" for subnet in item.lost]
+        summary.append("keep " + ", ".join(subnet.label() for subnet in item.kept))
+        if workload.kind == "ecs":
+            summary.append("force a new deployment (tasks move out of the lost AZ)")
+        summary.append(f"tag {LOCK_TAG_KEY}={self.context.run_id}")
+        return PlannedChange(
+            fault_type=self.type_name, target=workload.label, target_arn=workload.arn,
+            summary=summary, original=pin_snapshot(workload),
+            intended=self.pin_intent(workload, [subnet.subnet_id for subnet in item.lost]),
+        )
+
+    def pin_intent(self, workload: Workload, lost_ids: list[str]) -> dict[str, Any]:
+        return {
+            "action": ACTION_PIN, "az_id": self.spec.az_id, "removed_subnet_ids": lost_ids,
+            "subnet_ids": [s for s in workload.subnet_ids if s not in lost_ids],
+        }
+
+    def plan_blackhole(
+        self, affected: list[AffectedWorkload], mapping: AzMapping
+    ) -> list[PlannedChange]:
+        by_vpc: dict[str, dict[str, Subnet]] = {}
+        users: dict[str, set[str]] = {}
+        for item in affected:
+            for subnet in item.lost:
+                by_vpc.setdefault(subnet.vpc_id, {})[subnet.subnet_id] = subnet
+                users.setdefault(subnet.vpc_id, set()).add(item.workload.label)
+        return [self.plan_vpc_blackhole(vpc_id, list(lost.values()), sorted(users[vpc_id]),
+                                        mapping)
+                for vpc_id, lost in sorted(by_vpc.items())]
+
+    def plan_vpc_blackhole(
+        self, vpc_id: str, lost: list[Subnet], users: list[str], mapping: AzMapping
+    ) -> PlannedChange:
+        clients, run_id = self.context.clients, self.context.run_id
+        summary = [f"create a deny-all network ACL in {vpc_id} tagged {LOCK_TAG_KEY}={run_id}"]
+        associations: dict[str, dict[str, str]] = {}
+        for subnet in lost:
+            refuse_locked(f"subnet {subnet.subnet_id}", subnet.tags, run_id)
+            current = ec2_subnets.acl_association(clients, subnet.subnet_id)
+            if current is None:
+                raise PreflightRefused(f"subnet {subnet.subnet_id} has no network ACL "
+                                       "association to replace")
+            refuse_locked(f"network ACL {current.network_acl_id} of {subnet.subnet_id}",
+                          current.tags, run_id)
+            associations[subnet.subnet_id] = {"association_id": current.association_id,
+                                              "network_acl_id": current.network_acl_id}
+            summary.append(f"associate it with subnet {subnet.label()} instead of "
+                           f"{current.network_acl_id}")
+        summary.append(f"blackholes {mapping.label(self.spec.az_id)} for: {', '.join(users)} "
+                       "(and anything else in those subnets)")
+        summary.append(f"tag the subnets {LOCK_TAG_KEY}={run_id}")
+        return PlannedChange(
+            fault_type=self.type_name, target=f"vpc:{vpc_id}", target_arn=vpc_id,
+            summary=summary, original={"vpc_id": vpc_id, "associations": associations},
+            intended={"action": ACTION_CREATE_ACL, "az_id": self.spec.az_id,
+                      "vpc_id": vpc_id, "subnet_ids": list(associations),
+                      "subnets": {s.subnet_id: s.label() for s in lost}},
+        )
+
+    # -- apply --------------------------------------------------------------
+
+    def apply(self, change: PlannedChange, journal: Journal) -> JournalEntry:
+        action = change.intended.get("action")
+        if action == ACTION_PIN:
+            return self.apply_pin(change, journal)
+        if action == ACTION_CREATE_ACL:
+            return self.apply_blackhole(change, journal)
+        # A skipped target: nothing changes, so nothing is journaled.
+        return JournalEntry(
+            entry_id=f"{self.type_name}:{change.target_arn}", fault_type=self.type_name,
+            target=change.target, target_arn=change.target_arn, original={}, intended={},
+            status="skipped", detail="; ".join(change.warnings))
+
+    def apply_pin(self, change: PlannedChange, journal: Journal) -> JournalEntry:
+        clients, run_id = self.context.clients, self.context.run_id
+        placement = placement_for(change.original["kind"])
+        # The baseline ran since planning: re-read, re-check and snapshot right before.
+        current = placement.get(clients, change.original["ref"])
+        if current is None:
+            raise PreflightRefused(f"{change.target} disappeared since the plan")
+        refuse_locked(current.label, current.tags, run_id)
+        lost_ids = [s for s in change.intended["removed_subnet_ids"] if s in current.subnet_ids]
+        intended = self.pin_intent(current, lost_ids)
+        if not lost_ids or not intended["subnet_ids"]:
+            raise PreflightRefused(f"{change.target}: its subnets changed since the plan "
+                                   f"(now {', '.join(current.subnet_ids)}); re-run the plan")
+        entry = journal.record(JournalEntry(
+            entry_id=f"{self.type_name}:{current.arn}", fault_type=self.type_name,
+            target=change.target, target_arn=current.arn,
+            original=pin_snapshot(current), intended=intended,
+        ))
+        placement.tag(clients, current, LOCK_TAG_KEY, run_id)
+        placement.set_subnets(clients, current, intended["subnet_ids"])
+        journal.update(entry, "applied", injected_at=utc_now())
+        return entry
+
+    def apply_blackhole(self, change: PlannedChange, journal: Journal) -> JournalEntry:
+        clients, run_id = self.context.clients, self.context.run_id
+        vpc_id = change.intended["vpc_id"]
+        acl_entry = journal.record(JournalEntry(
+            entry_id=f"{self.type_name}:acl:{vpc_id}", fault_type=self.type_name,
+            target=f"network ACL in {vpc_id}", target_arn=vpc_id,
+            original={"vpc_id": vpc_id, "network_acl_id": None},
+            intended={"action": ACTION_CREATE_ACL, "az_id": self.spec.az_id, "vpc_id": vpc_id,
+                      "tag": {LOCK_TAG_KEY: run_id}},
+        ))
+        acl_id = ec2_subnets.create_deny_all_acl(clients, vpc_id, {LOCK_TAG_KEY: run_id})
+        journal.update(acl_entry, "applied", injected_at=utc_now(),
+                       intended=dict(acl_entry.intended, network_acl_id=acl_id))
+        for subnet_id in change.intended["subnet_ids"]:
+            self.blackhole_subnet(subnet_id, change.intended["subnets"][subnet_id], acl_id,
+                                  journal)
+        return acl_entry
+
+    def blackhole_subnet(self, subnet_id: str, label: str, acl_id: str,
+                         journal: Journal) -> JournalEntry:
+        clients, run_id = self.context.clients, self.context.run_id
+        tags = ec2_subnets.subnet_tags(clients, subnet_id)
+        current = ec2_subnets.acl_association(clients, subnet_id)
+        if tags is None or current is None:
+            raise PreflightRefused(f"subnet {subnet_id} disappeared since the plan")
+        refuse_locked(f"subnet {subnet_id}", tags, run_id)
+        entry = journal.record(JournalEntry(
+            entry_id=f"{self.type_name}:subnet:{subnet_id}", fault_type=self.type_name,
+            target=f"subnet:{label}", target_arn=subnet_id,
+            original={"subnet_id": subnet_id, "association_id": current.association_id,
+                      "network_acl_id": current.network_acl_id},
+            intended={"action": ACTION_ASSOCIATE_ACL, "az_id": self.spec.az_id,
+                      "network_acl_id": acl_id},
+        ))
+        ec2_subnets.tag_resource(clients, subnet_id, LOCK_TAG_KEY, run_id)
+        ec2_subnets.replace_acl(clients, current.association_id, acl_id)
+        journal.update(entry, "applied", injected_at=utc_now())
+        return entry
+
+    # -- restore ------------------------------------------------------------
+
+    @classmethod
+    def restore(cls, entry: JournalEntry, clients: AwsClients, run_id: str) -> RestoreOutcome:
+        action = entry.intended.get("action")
+        if action == ACTION_PIN:
+            return restore_pin(entry, clients, run_id)
+        if action == ACTION_ASSOCIATE_ACL:
+            return restore_association(entry, clients, run_id)
+        if action == ACTION_CREATE_ACL:
+            return remove_run_acl(entry, clients, run_id)
+        return RestoreOutcome("restored", "nothing was changed")
+
+
+# -- plan helpers ----------------------------------------------------------------------
+
+
+def skip_notice(workload: Workload, warning: str) -> PlannedChange:
+    return PlannedChange(
+        fault_type=TYPE_NAME, target=workload.label, target_arn=workload.arn,
+        summary=["no change"], original={}, intended={"action": ACTION_NONE},
+        warnings=[warning],
+    )
+
+
+def pin_snapshot(workload: Workload) -> dict[str, Any]:
+    return {"kind": workload.kind, "ref": workload.ref, "name": workload.name,
+            "subnet_ids": list(workload.subnet_ids)}
+
+
+def refuse_locked(label: str, tags: dict[str, str], run_id: str) -> None:
+    owner = tags.get(LOCK_TAG_KEY)
+    if owner and owner != run_id:
+        raise PreflightRefused(f"{label}: locked by run {owner} (tag {LOCK_TAG_KEY}); if that "
+                               f"run is dead: gameday rollback --run-id {owner}")
+
+
+# -- restore helpers -------------------------------------------------------------------
+
+
+def restore_pin(entry: JournalEntry, clients: AwsClients, run_id: str) -> RestoreOutcome:
+    placement = placement_for(entry.original["kind"])
+    current = placement.get(clients, entry.original["ref"])
+    if current is None:
+        return RestoreOutcome("drifted", f"{entry.target} was deleted during the run")
+    original: list[str] = entry.original["subnet_ids"]
+    ours: list[str] = entry.intended["subnet_ids"]
+    outcome = RestoreOutcome("restored")
+    if set(current.subnet_ids) == set(ours):
+        placement.set_subnets(clients, current, original)
+    elif set(current.subnet_ids) != set(original):
+        outcome = RestoreOutcome(
+            "drifted", "subnets changed by someone else during the run (kept): "
+            + ", ".join(current.subnet_ids))
+    if current.tags.get(LOCK_TAG_KEY) == run_id:
+        placement.untag(clients, current, LOCK_TAG_KEY)
+    return outcome
+
+
+def restore_association(entry: JournalEntry, clients: AwsClients, run_id: str) -> RestoreOutcome:
+    subnet_id = entry.original["subnet_id"]
+    tags = ec2_subnets.subnet_tags(clients, subnet_id)
+    current = ec2_subnets.acl_association(clients, subnet_id)
+    if tags is None or current is None:
+        return RestoreOutcome("drifted", f"subnet {subnet_id} was deleted during the run")
+    original_acl: str = entry.original["network_acl_id"]
+    outcome = RestoreOutcome("restored")
+    if current.network_acl_id == entry.intended["network_acl_id"]:
+        outcome = reassociate(clients, subnet_id, current.association_id, original_acl)
+    elif current.network_acl_id != original_acl:
+        outcome = RestoreOutcome("drifted", f"{subnet_id} was associated with "
+                                 f"{current.network_acl_id} by someone else (kept)")
+    if tags.get(LOCK_TAG_KEY) == run_id:
+        ec2_subnets.untag_resource(clients, subnet_id, LOCK_TAG_KEY)
+    return outcome
+
+
+def reassociate(clients: AwsClients, subnet_id: str, association_id: str,
+                original_acl: str) -> RestoreOutcome:
+    if ec2_subnets.acl_exists(clients, original_acl):
+        ec2_subnets.replace_acl(clients, association_id, original_acl)
+        return RestoreOutcome("restored")
+    vpc_default = ec2_subnets.default_acl(clients, vpc_of_subnet(clients, subnet_id))
+    if vpc_default is None:
+        raise RuntimeError(f"{subnet_id}: original ACL {original_acl} was deleted and the VPC "
+                           "has no default ACL")
+    ec2_subnets.replace_acl(clients, association_id, vpc_default)
+    return RestoreOutcome("drifted", f"original ACL {original_acl} was deleted during the run; "
+                          f"{subnet_id} is back on the VPC default ACL {vpc_default}")
+
+
+def vpc_of_subnet(clients: AwsClients, subnet_id: str) -> str:
+    subnets = clients.client("ec2").describe_subnets(SubnetIds=[subnet_id])["Subnets"]
+    return str(subnets[0]["VpcId"])
+
+
+def remove_run_acl(entry: JournalEntry, clients: AwsClients, run_id: str) -> RestoreOutcome:
+    """Delete the ACL the run created (found by its tag if the crash came before its ID)."""
+    acl_id = entry.intended.get("network_acl_id")
+    vpc_id: str = entry.intended["vpc_id"]
+    acl_ids = [acl_id] if acl_id else ec2_subnets.acls_tagged(clients, vpc_id, LOCK_TAG_KEY,
+                                                                 run_id)
+    for item in acl_ids:
+        ec2_subnets.delete_acl(clients, item)
+    return RestoreOutcome("restored")
+

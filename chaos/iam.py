@@ -1,0 +1,72 @@
+"""`gameday iam-policy`: the least-privilege policy a run of one experiment needs.
+
+Each fault kind declares the API calls its plan, apply and restore make (see
+`FaultKind.required_permissions`); the run itself adds what load, WAF discovery,
+metrics and stop conditions call. sts:GetCallerIdentity needs no permission.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from chaos.experiment import Experiment
+
+
+@dataclass(frozen=True)
+class PolicyStatement:
+    sid: str
+    actions: tuple[str, ...]
+    resources: tuple[str, ...]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "Sid": self.sid,
+            "Effect": "Allow",
+            "Action": sorted(self.actions),
+            "Resource": sorted(self.resources) if len(self.resources) > 1 else self.resources[0],
+        }
+
+
+def policy_document(statements: list[PolicyStatement]) -> dict[str, Any]:
+    merged: dict[tuple[str, tuple[str, ...]], set[str]] = {}
+    order: list[tuple[str, tuple[str, ...]]] = []
+    for statement in statements:
+        key = (statement.sid, tuple(sorted(statement.resources)))
+        if key not in merged:
+            merged[key] = set()
+            order.append(key)
+        merged[key].update(statement.actions)
+    return {
+        "Version": "2012-10-17",
+        "Statement": [
+            PolicyStatement(sid, tuple(merged[(sid, resources)]), resources).to_dict()
+            for sid, resources in order
+        ],
+    }
+
+
+def experiment_policy(experiment: Experiment, account_id: str) -> dict[str, Any]:
+    from chaos.faults import FAULT_KINDS
+
+    region = experiment.target.region
+    statements: list[PolicyStatement] = []
+    for index, spec in enumerate(experiment.faults):
+        kind = FAULT_KINDS[spec.type]
+        statements.extend(kind.required_permissions(spec, region=region, account_id=account_id,
+                                                    index=index))
+    statements.extend(run_permissions(experiment, region=region, account_id=account_id))
+    return policy_document(statements)
+
+
+def run_permissions(experiment: Experiment, *, region: str, account_id: str) -> list[PolicyStatement]:
+    """What the run calls besides the faults: stop-condition alarms."""
+    statements = []
+    alarms = experiment.stop_conditions.alarms
+    if alarms:
+        statements.append(PolicyStatement(
+            "StopConditionAlarms", ("cloudwatch:DescribeAlarms",),
+            tuple(f"arn:aws:cloudwatch:{region}:{account_id}:alarm:{name}" for name in alarms),
+        ))
+    return statements

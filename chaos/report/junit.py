@@ -1,0 +1,89 @@
+"""junit.xml: one testcase per SLO check, for GitHub Actions / GitLab / Jenkins test reports.
+
+A breached or unmeasured check is a ``<failure message="observed <x> vs objective <y>">``.
+The run's outcome, id and abort reason travel as suite properties.
+"""
+
+from __future__ import annotations
+
+import re
+import xml.etree.ElementTree as ET
+from collections.abc import Mapping
+from typing import Any
+
+from chaos.metrics.sli import epoch_seconds
+from chaos.slo import format_value
+
+__all__ = ["render_junit", "testcase_name"]
+
+# Characters XML 1.0 cannot carry, even escaped.
+_INVALID_XML = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff]")
+
+
+def _text(value: Any) -> str:
+    return _INVALID_XML.sub("\ufffd", "" if value is None else str(value))
+
+
+def testcase_name(check: Mapping[str, Any]) -> str:
+    phase = check.get("phase")
+    where = f" [{phase}]" if phase else ""
+    return f"{check.get('sli')}{where} {check.get('objective')}"
+
+
+def failure_message(check: Mapping[str, Any]) -> str:
+    observed = format_value(str(check.get("sli")), check.get("observed"))
+    return f"observed {observed} vs objective {check.get('objective')}"
+
+
+def run_seconds(result: Mapping[str, Any]) -> float:
+    try:
+        return max(0.0, epoch_seconds(str(result["ended_at"]))
+                   - epoch_seconds(str(result["started_at"])))
+    except (KeyError, ValueError):
+        return 0.0
+
+
+def render_junit(result: Mapping[str, Any]) -> str:
+    """The junit.xml text of a result dict."""
+    checks = [check for check in result.get("slo") or [] if isinstance(check, Mapping)]
+    failures = sum(1 for check in checks if not check.get("passed"))
+    experiment = _text(result.get("experiment") or "experiment")
+    seconds = f"{run_seconds(result):.3f}"
+    counts = {"tests": str(len(checks)), "failures": str(failures), "errors": "0",
+              "skipped": "0", "time": seconds}
+    suites = ET.Element("testsuites", {"name": "gameday", **counts})
+    suite = ET.SubElement(suites, "testsuite", {
+        "name": experiment, **counts,
+        "timestamp": _text(result.get("started_at") or "")[:19],
+        "hostname": "gameday", "id": "0", "package": "gameday",
+    })
+    properties = ET.SubElement(suite, "properties")
+    for key in ("run_id", "outcome", "abort_reason", "experiment_path", "sandbox"):
+        if result.get(key) is not None:
+            ET.SubElement(properties, "property", {"name": key, "value": _text(result[key])})
+    for check in checks:
+        case = ET.SubElement(suite, "testcase", {
+            "name": _text(testcase_name(check)),
+            "classname": f"gameday.{experiment}",
+            "time": "0",
+        })
+        if not check.get("passed"):
+            failure = ET.SubElement(case, "failure", {
+                "message": _text(failure_message(check)), "type": "SLOBreach",
+            })
+            failure.text = _text(check.get("note") or failure_message(check))
+    out = ET.SubElement(suite, "system-out")
+    out.text = _text(summary_text(result))
+    ET.SubElement(suite, "system-err").text = _text(result.get("abort_reason") or "")
+    ET.indent(suites)
+    return '<?xml version="1.0" encoding="UTF-8"?>\n' + ET.tostring(suites, "unicode") + "\n"
+
+
+def summary_text(result: Mapping[str, Any]) -> str:
+    lines = [f"run {result.get('run_id')}: {result.get('outcome')}"]
+    if result.get("abort_reason"):
+        lines.append(f"aborted: {result['abort_reason']}")
+    for fault in result.get("faults") or []:
+        lines.append(f"fault {fault.get('type')} on {fault.get('target')}: "
+                     f"{fault.get('restore_status')}")
+    return "\n".join(lines)
