@@ -60,7 +60,9 @@ def experiment_policy(experiment: Experiment, account_id: str) -> dict[str, Any]
     return policy_document(statements)
 
 
-def run_permissions(experiment: Experiment, *, region: str, account_id: str) -> list[PolicyStatement]:
+def run_permissions(
+    experiment: Experiment, *, region: str, account_id: str
+) -> list[PolicyStatement]:
     """What the run calls besides the faults: stop-condition alarms."""
     statements = []
     alarms = experiment.stop_conditions.alarms

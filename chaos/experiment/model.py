@@ -271,6 +271,14 @@ class LambdaExtensionFault(StrictModel):
             raise ValueError(
                 "a lambda-extension fault needs at least one of latency, error, exception, timeout"
             )
+        # error, exception and timeout each replace the invocation's result: at most one
+        # fires per invocation, so their probabilities must fit in 1.
+        replacing = [spec.rate for spec in (self.error, self.exception, self.timeout) if spec]
+        if sum(replacing) > 1.0 + 1e-9:
+            raise ValueError(
+                f"the rates of error, exception and timeout add up to {sum(replacing):g}; "
+                "at most one of them fires per invocation, so they must add up to at most 1"
+            )
         return self
 
     def fault_config(self) -> dict[str, dict[str, Any]]:

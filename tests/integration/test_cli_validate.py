@@ -31,7 +31,7 @@ def test_each_broken_file_gives_one_located_line_and_exit_2() -> None:
     assert "Traceback" not in result.stderr
     lines = result.stderr.strip().splitlines()
     assert len(lines) == len(BROKEN), result.stderr
-    for path, line in zip(BROKEN, lines):
+    for path, line in zip(BROKEN, lines, strict=True):
         match = LOCATED_LINE.match(line)
         assert match, line
         assert match["file"] == str(path)
