@@ -211,7 +211,7 @@ def _time_ticks(axis: TimeAxis, plot_bottom: float) -> str:
 def _series_path(series: Series, axis: TimeAxis, y: Callable[[float], float]) -> str:
     segments: list[str] = []
     current: list[str] = []
-    for second, value in zip(axis.seconds, series.values):
+    for second, value in zip(axis.seconds, series.values, strict=False):
         if value is None:
             if current:
                 segments.append("M" + " L".join(current))
@@ -239,7 +239,8 @@ def _markers(axis: TimeAxis, plot_bottom: float) -> str:
             f'<g class="fault-marker fault-{kind}"><title>{escape(marker.title)}</title>'
             f'<line x1="{x:.1f}" x2="{x:.1f}" y1="{TOP}" y2="{plot_bottom}" stroke="{color}" '
             f'stroke-width="1.5"{dash}/><text x="{x + 3:.1f}" y="{label_y}" fill="{color}" '
-            f'class="marker-label">{escape(marker.label)}{"↺" if marker.restore else "⚡"}</text></g>'
+            f'class="marker-label">{escape(marker.label)}{"↺" if marker.restore else "⚡"}'
+            "</text></g>"
         )
     return "".join(out)
 
@@ -265,7 +266,7 @@ def _hover_columns(axis: TimeAxis, hover: Sequence[str], plot_bottom: float) -> 
     return "".join(
         f'<rect class="hover" x="{axis.x(second):.1f}" y="{TOP}" width="{width:.2f}" '
         f'height="{plot_bottom - TOP:.1f}"><title>{escape(text)}</title></rect>'
-        for second, text in zip(axis.seconds, hover)
+        for second, text in zip(axis.seconds, hover, strict=False)
     )
 
 

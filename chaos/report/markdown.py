@@ -32,7 +32,7 @@ def escape_markdown(text: str) -> str:
 def table_markdown(table: Table) -> list[str]:
     lines = ["| " + " | ".join(escape_markdown(cell) or " " for cell in table.header) + " |",
              "|" + "|".join("---" for _ in table.header) + "|"]
-    for row, mark in zip(table.rows, table.marks):
+    for row, mark in zip(table.rows, table.marks, strict=True):
         cells = [escape_markdown(cell) for cell in row]
         if mark == "fail":
             cells[0] = f"**{cells[0]}**"

@@ -72,7 +72,8 @@ def headline(result: Mapping[str, Any]) -> list[tuple[str, str]]:
     if result.get("abort_reason"):
         facts.append(("stop reason", str(result["abort_reason"])))
     if result.get("recovery_time_s") is not None:
-        facts.append(("recovery time", f"{format_value('recovery_time_s', result['recovery_time_s'])} s"))
+        recovery = format_value("recovery_time_s", result["recovery_time_s"])
+        facts.append(("recovery time", f"{recovery} s"))
     return facts
 
 
@@ -120,8 +121,8 @@ def phase_table(result: Mapping[str, Any]) -> Table:
 
 def server_side_table(result: Mapping[str, Any]) -> Table | None:
     """Server-side SLIs per phase; None when no phase has any."""
-    phases = [(name, slis.get("server_side")) for name, slis in _phases(result)]
-    phases = [(name, server) for name, server in phases if isinstance(server, Mapping)]
+    phases = [(name, slis["server_side"]) for name, slis in _phases(result)
+              if isinstance(slis.get("server_side"), Mapping)]
     if not phases:
         return None
     rows = [

@@ -119,3 +119,29 @@ def test_concurrent_edit_survives_restore_and_is_reported_drifted(
     assert fault["restore_status"] == "drifted"
     assert "ADDED_BY_SOMEONE_ELSE" in fault["detail"]
     assert "yes" not in fault["detail"].replace("ADDED_BY_SOMEONE_ELSE", "")
+
+
+def test_attached_config_is_the_extension_schema_with_an_expiry(
+    sandbox_home: Path, sandbox_clients: AwsClients, tmp_path: Path
+) -> None:
+    import time
+
+    from gameday_chaos import config as extension_config
+
+    experiment = write_experiment(tmp_path, "schema-run", fault="10m")
+    process = gameday(sandbox_home, "run", "--sandbox", str(experiment), "--yes")
+    try:
+        journal = wait_until_applied(sandbox_home, process)
+        environment = sandbox_clients.lambda_.get_function_configuration(
+            FunctionName="orders")["Environment"]["Variables"]
+        parsed = extension_config.parse_config(environment[extension_config.CONFIG_ENV_KEY])
+        assert environment[extension_config.EXEC_WRAPPER_ENV_KEY] == extension_config.WRAPPER_PATH
+        assert parsed.run_id == journal["run_id"]
+        assert parsed.faults().keys() == {"latency", "error"}
+        # max_duration (30m) + 5 min margin: the fault expires on its own after that.
+        assert 30 * 60 < parsed.expires_at - time.time() <= 35 * 60 + 5
+        assert parsed.active(time.time()) and not parsed.active(parsed.expires_at + 1)
+    finally:
+        process.send_signal(signal.SIGINT)
+        process.communicate(timeout=60)
+    assert process.returncode == 3

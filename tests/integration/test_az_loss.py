@@ -82,10 +82,10 @@ def create_target(world: World, kind: str, name: str, subnet_ids: list[str],
                   for key, value in tags.items()])
         return name
     assert kind == "elb"
-    boto3.client("elbv2", region_name=REGION).create_load_balancer(
-        Name=name, Subnets=subnet_ids, Type="application",
-        Tags=[{"Key": key, "Value": value} for key, value in tags.items()] or None
-        if tags else [])
+    arguments: dict[str, Any] = {"Name": name, "Subnets": subnet_ids, "Type": "application"}
+    if tags:
+        arguments["Tags"] = [{"Key": key, "Value": value} for key, value in tags.items()]
+    boto3.client("elbv2", region_name=REGION).create_load_balancer(**arguments)
     return name
 
 
