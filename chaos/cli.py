@@ -92,6 +92,14 @@ def build_parser() -> argparse.ArgumentParser:
 
     command("status", cmd_status, "unfinished journals and the resources they lock")
 
+    sub = command("report", cmd_report, "re-render reports (html, md, junit) from a result.json")
+    sub.add_argument("result", type=Path, metavar="RESULT_JSON")
+    sub.add_argument("--format", dest="report_formats", action="append",
+                     choices=["html", "md", "junit"],
+                     help="format to write (repeatable; default: all three)")
+    sub.add_argument("--out", type=Path, default=None,
+                     help="output directory (default: the folder of RESULT_JSON)")
+
     sub = command("iam-policy", cmd_iam_policy,
                   "the least-privilege IAM policy a run of an experiment needs")
     sub.add_argument("experiment", type=Path, metavar="EXPERIMENT")
@@ -234,11 +242,15 @@ def _run_one(arguments: argparse.Namespace, path: Path) -> int:
         confirm=_ask,
     )
     context, planned = prepare_run(experiment, path, options)
+    progress = None
     try:
         confirm_mutation(context, planned)
-        attach_progress(context)
+        progress = attach_progress(context)
+        context.events.row_received.add_listener(lambda row, **_: progress.on_row(row))
         outcome = execute(context, planned)
     finally:
+        if progress is not None:
+            progress.close()
         context.target.close()
     print(f"run {outcome.run_id}: {outcome.outcome}"
           + (f" ({outcome.result['abort_reason']})" if outcome.result.get("abort_reason") else ""))
@@ -442,4 +454,26 @@ def cmd_sandbox_env(arguments: argparse.Namespace) -> int:
     if not state:
         raise InputError("no sandbox running (start one: gameday sandbox up)")
     print("\n".join(control.env_lines(state)))
+    return 0
+
+
+def cmd_report(arguments: argparse.Namespace) -> int:
+    from chaos.report import write_report
+
+    path: Path = arguments.result
+    try:
+        result = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise InputError(f"{path}: no such file") from None
+    except (OSError, UnicodeDecodeError) as error:
+        raise InputError(f"{path}: cannot read: {error}") from None
+    except json.JSONDecodeError as error:
+        raise InputError(f"{path}:{error.lineno}:{error.colno}: not valid JSON: {error.msg}") \
+            from None
+    if not isinstance(result, dict) or "outcome" not in result:
+        raise InputError(f"{path}: not a gameday result.json (no 'outcome')")
+    out: Path = arguments.out or path.parent
+    out.mkdir(parents=True, exist_ok=True)
+    for report_format in arguments.report_formats or ["html", "md", "junit"]:
+        print(write_report(result, out, report_format))
     return 0

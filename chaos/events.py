@@ -38,3 +38,4 @@ class RunEvents:
     fault_restored: EventHook = field(default_factory=lambda: EventHook("fault_restored"))
     stop_requested: EventHook = field(default_factory=lambda: EventHook("stop_requested"))
     message: EventHook = field(default_factory=lambda: EventHook("message"))
+    row_received: EventHook = field(default_factory=lambda: EventHook("row_received"))

@@ -30,11 +30,10 @@ def plan_lines(context: RunContext, planned: list[PlannedFault]) -> list[str]:
             lines.extend(f"  ! {warning}" for warning in change.warnings)
     lines.append(f"blast radius: {count} resource change(s), all journaled and restored after "
                  "the fault phase")
-    if experiment.load is None:
+    if context.load is None:
         lines.append("load: none")
     else:
-        lines.append(f"load: {experiment.load.users} users from {experiment.load.locustfile} "
-                     "(load driving is not in this version yet)")
+        lines.extend(context.load.describe())
     return lines
 
 

@@ -6,7 +6,8 @@ import logging
 import os
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -22,9 +23,14 @@ from chaos.events import RunEvents
 from chaos.experiment import Experiment
 from chaos.faults import FAULT_KINDS, FaultContext, FaultKind, PlannedChange
 from chaos.journal import Journal, new_run_id, runs_dir, utc_now
-from chaos.report.result import RESULT_VERSION, fault_entries, write_result
+from chaos.load.session import LoadSession
+from chaos.metrics.rows import SecondRow
+from chaos.report import write_reports
+from chaos.report.assemble import assemble_result
+from chaos.report.result import write_result
 from chaos.rollback import restore_journal
 from chaos.stop import StopRequested, StopSignal
+from chaos.stop_conditions import AbortWhen, AlarmWatcher, missing_alarms
 from chaos.target import ResolvedTarget, resolve_target
 
 log = logging.getLogger(__name__)
@@ -73,6 +79,13 @@ class RunContext:
     journal: Journal | None = None
     phase_times: dict[str, dict[str, str]] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
+    rows: list[SecondRow] = field(default_factory=list)
+    load: LoadSession | None = None
+
+    def receive_row(self, row: SecondRow) -> None:
+        """A live per-second row from the load (called from the load's reader thread)."""
+        self.rows.append(row)
+        self.events.row_received.fire(row=row)
 
 
 def plan_faults(context: RunContext) -> list[PlannedFault]:
@@ -112,11 +125,24 @@ def prepare_run(
         target=target,
         stop=StopSignal(experiment.max_duration),
     )
+    context.stop.listeners.append(lambda reason: context.events.stop_requested.fire(reason=reason))
     try:
-        return context, plan_faults(context)
+        planned = plan_faults(context)
+        check_stop_conditions(context)
+        context.load = LoadSession.prepare(context)
+        return context, planned
     except BaseException:
         target.close()
         raise
+
+
+def check_stop_conditions(context: RunContext) -> None:
+    alarms = context.experiment.stop_conditions.alarms
+    if alarms:
+        missing = missing_alarms(context.target.clients.client("cloudwatch"), alarms)
+        if missing:
+            raise PreflightRefused("stop_conditions.alarms: no such CloudWatch alarm: "
+                                   + ", ".join(missing))
 
 
 def confirm_mutation(context: RunContext, planned: list[PlannedFault]) -> None:
@@ -148,7 +174,8 @@ def execute(context: RunContext, planned: list[PlannedFault]) -> RunOutcome:
     outcome, reason = "passed", None
     with context.stop.handling_signals():
         try:
-            run_phases(context, planned)
+            with monitoring(context):
+                run_phases(context, planned)
         except StopRequested as stop:
             outcome, reason = "aborted", stop.reason
         except Exception as error:  # noqa: BLE001 - any failure still restores below
@@ -157,10 +184,11 @@ def execute(context: RunContext, planned: list[PlannedFault]) -> RunOutcome:
         finally:
             report = restore_journal(journal, context.target.clients)
             journal.finish("finished" if report.complete else "rollback_incomplete")
-    result = build_result(context, started_at, outcome, reason)
+    result = assemble_result(context, started_at, outcome, reason)
     report_dir = context.options.report_dir or run_dir
     report_dir.mkdir(parents=True, exist_ok=True)
     result_path = write_result(report_dir, result)
+    write_reports(result, report_dir)
     return RunOutcome(
         run_id=context.run_id,
         outcome=result["outcome"],
@@ -186,10 +214,37 @@ def run_phases(context: RunContext, planned: list[PlannedFault]) -> None:
                 context.events.fault_applied.fire(entry=entry)
         context.stop.wait(durations.fault)
     with phase(context, "recovery"):
+        if context.load is not None:
+            context.load.on_recovery()
         restore_journal(context.journal, context.target.clients)
         for entry in context.journal.entries:
             context.events.fault_restored.fire(entry=entry)
         context.stop.wait(durations.recovery)
+
+
+@contextmanager
+def monitoring(context: RunContext) -> Iterator[None]:
+    """Load, alarm stop conditions and `abort_when` for the span of the phases."""
+    experiment = context.experiment
+    watcher = AlarmWatcher(
+        context.target.clients.client("cloudwatch"), experiment.stop_conditions.alarms,
+        context.stop, on_message=lambda text: context.events.message.fire(text=text),
+    ).start()
+    abort_when = experiment.stop_conditions.abort_when
+    evaluator = AbortWhen.from_spec(abort_when, context.stop) if abort_when else None
+    if evaluator is not None:
+        context.events.row_received.add_listener(lambda row, **_: evaluator.feed(row))
+    try:
+        if context.load is not None:
+            assert context.journal is not None
+            context.load.start(context.receive_row, context.journal.run_dir)
+        yield
+    finally:
+        if context.load is not None:
+            context.load.stop()
+        watcher.close()
+        if evaluator is not None:
+            evaluator.flush()
 
 
 class phase:  # noqa: N801 - used as a context manager, reads like a keyword
@@ -202,41 +257,6 @@ class phase:  # noqa: N801 - used as a context manager, reads like a keyword
 
     def __exit__(self, *exc: object) -> None:
         self.context.phase_times[self.name]["ended_at"] = utc_now()
-
-
-def build_result(
-    context: RunContext, started_at: str, outcome: str, reason: str | None
-) -> dict[str, Any]:
-    assert context.journal is not None
-    faults = fault_entries(context.journal)
-    if any(fault["restore_status"] == "failed" for fault in faults) and outcome == "passed":
-        outcome = "error"
-    slo = [
-        {"sli": check.sli, "phase": check.phase, "objective": check.objective,
-         "observed": None, "passed": False, "note": "not measured: this run drove no load"}
-        for check in context.experiment.slo
-    ]
-    if outcome == "passed" and slo:
-        outcome = "failed"
-    notes = list(context.notes)
-    notes.append("no load was driven (load driving is not in this version yet): per-phase SLIs "
-                 "were not measured")
-    return {
-        "version": RESULT_VERSION,
-        "outcome": outcome,
-        "run_id": context.run_id,
-        "experiment": context.experiment.name,
-        "experiment_path": str(context.experiment_path),
-        "sandbox": context.target.sandbox,
-        "started_at": started_at,
-        "ended_at": utc_now(),
-        "abort_reason": reason,
-        "phases": {name: dict(times) for name, times in context.phase_times.items()},
-        "slo": slo,
-        "faults": faults,
-        "timeline": [],
-        "notes": notes,
-    }
 
 
 def exit_code_for(outcome: str, rollback_complete: bool) -> int:

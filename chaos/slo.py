@@ -195,7 +195,7 @@ def _phase_sli(sli: str, phase: str | None, result: Mapping[str, Any]) -> Observ
     scope = _phase_scope(result, phase)
     if scope is None:
         return None, f"not measured: no SLIs for {where}"
-    if not scope.get("requests"):
+    if not scope.get("requests") and sli not in ("requests", "throughput_rps"):
         return None, f"not measured: no requests in {where}"
     value: Any = scope
     for key in PHASE_SLIS[sli]:

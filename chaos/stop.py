@@ -5,7 +5,7 @@ from __future__ import annotations
 import signal
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from types import FrameType
 
@@ -23,14 +23,23 @@ class StopSignal:
 
     def __init__(self, max_duration_s: float) -> None:
         self.reason: str | None = None
+        self.listeners: list[Callable[[str], None]] = []
         self._event = threading.Event()
         self._deadline = time.monotonic() + max_duration_s
         self._max_duration_s = max_duration_s
 
     def request(self, reason: str) -> None:
-        if self.reason is None:
+        """Ask the run to stop (thread- and signal-safe); the first reason wins."""
+        first = self.reason is None
+        if first:
             self.reason = reason
         self._event.set()
+        if first:
+            for listener in list(self.listeners):
+                try:
+                    listener(reason)
+                except Exception:  # noqa: BLE001 - a listener must not block the stop
+                    pass
 
     def check(self) -> None:
         if time.monotonic() >= self._deadline:

@@ -129,12 +129,16 @@ class AlarmWatcher:
         return sorted(name for name in set(names) if name in self.alarm_names)
 
     def _say(self, text: str) -> None:
-        if self.on_message is None:
-            return
-        try:
-            self.on_message(text)
-        except Exception:  # noqa: BLE001 - a reporter bug must not stop the watcher
-            log.exception("alarm watcher listener failed")
+        _tell(self.on_message, text)
+
+
+def _tell(listener: Callable[[str], None] | None, text: str) -> None:
+    if listener is None:
+        return
+    try:
+        listener(text)
+    except Exception:  # noqa: BLE001 - a reporter bug must not stop a stop condition
+        log.exception("stop condition listener failed")
 
 
 class AbortWhen:
@@ -216,8 +220,7 @@ class AbortWhen:
             self.tripped = (f"abort_when: {self.sli} {self.objective} for {self.streak}s "
                             f"(last second: {shown})")
             self.stop.request(self.tripped)
-            if self.on_message is not None:
-                self.on_message(self.tripped)
+            _tell(self.on_message, self.tripped)
 
     def observe(self, totals: SecondTotals) -> float | None:
         """The SLI of one second, None when the second had no requests."""

@@ -318,7 +318,25 @@ def _load(path: Path) -> tuple[Experiment | GamedayPlan, Node]:
     document._source = path
     if isinstance(document, GamedayPlan):
         _check_plan_files(path, root, document)
+    else:
+        _check_sli_names(path, root, document)
     return document, root
+
+
+def _check_sli_names(path: Path, root: Node, experiment: Experiment) -> None:
+    # chaos.slo imports the experiment models: import here, not at module level.
+    from chaos.slo import validate_abort_when_sli, validate_sli_names
+
+    lines = []
+    for index, message in validate_sli_names(experiment):
+        pos, field = _locate(root, ["slo", index, "sli"])
+        lines.append(_line(path, pos, message, field))
+    abort_message = validate_abort_when_sli(experiment)
+    if abort_message:
+        pos, field = _locate(root, ["stop_conditions", "abort_when", "sli"])
+        lines.append(_line(path, pos, abort_message, field))
+    if lines:
+        raise InputError("\n".join(lines))
 
 
 def _check_plan_files(path: Path, root: Node, plan: GamedayPlan) -> None:

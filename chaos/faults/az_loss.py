@@ -189,7 +189,8 @@ class AzLossFault(FaultKind):
         # A skipped target: nothing changes, so nothing is journaled.
         return JournalEntry(
             entry_id=f"{self.type_name}:{change.target_arn}", fault_type=self.type_name,
-            target=change.target, target_arn=change.target_arn, original={}, intended={},
+            target=f"{change.target} (skipped)", target_arn=change.target_arn, original={},
+            intended={},
             status="skipped", detail="; ".join(change.warnings))
 
     def apply_pin(self, change: PlannedChange, journal: Journal) -> JournalEntry:

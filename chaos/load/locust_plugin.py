@@ -24,7 +24,7 @@ from locust.runners import MasterRunner, WorkerRunner
 from chaos.load.collector import RequestOutcome, RowCollector
 from chaos.load.process_config import ROWS_MESSAGE, STOP_ABUSIVE_MESSAGE
 from chaos.load.users import CONFIG, AbusiveSwitch, GamedayUser, paced_wait
-from chaos.metrics.rows import SecondRow
+from chaos.metrics.rows import SecondRow, Traffic
 
 log = logging.getLogger("gameday.load")
 
@@ -90,8 +90,10 @@ def _on_request(request_type: str, name: str, response_time: float, response: An
                 context: dict[str, Any] | None = None, **_: Any) -> None:
     gameday = (context or {}).get("gameday")
     user_class, traffic, identity = gameday if gameday else ("-", "normal", None)
+    kind: Traffic = "abusive" if traffic == "abusive" else "legit" if traffic == "legit" \
+        else "normal"
     status = int(getattr(response, "status_code", 0) or 0) if response is not None else 0
-    outcome = RequestOutcome(user_class, f"{request_type} {name}", traffic, identity, status,
+    outcome = RequestOutcome(user_class, f"{request_type} {name}", kind, identity, status,
                              float(response_time or 0.0))
     COLLECTOR.record(outcome, time.time())
 

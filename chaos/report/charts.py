@@ -17,7 +17,7 @@ from chaos.metrics.sli import epoch_seconds
 __all__ = ["ChartSpec", "Series", "TimeAxis", "render_chart", "run_charts", "time_axis"]
 
 WIDTH, HEIGHT = 1120, 230
-LEFT, RIGHT, TOP, BOTTOM = 64, 16, 30, 34
+LEFT, RIGHT, TOP, BOTTOM = 64, 28, 30, 34
 PHASE_FILLS = {"baseline": "#e8f1fb", "fault": "#fdecea", "recovery": "#e9f7ef"}
 PHASE_DEFAULT_FILL = "#f1f1f1"
 INJECT_COLOR, RESTORE_COLOR = "#b3261e", "#1e7d32"
@@ -174,7 +174,8 @@ def _phase_bands(axis: TimeAxis, plot_bottom: float) -> str:
             f'<rect class="phase phase-{escape(name)}" x="{x0:.1f}" y="{TOP}" '
             f'width="{max(x1 - x0, 0.5):.1f}" height="{plot_bottom - TOP:.1f}" fill="{fill}">'
             f"<title>{escape(name)} phase</title></rect>"
-            f'<text x="{x0 + 4:.1f}" y="{TOP + 12}" class="phase-label">{escape(name)}</text>'
+            f'<text x="{(x0 + x1) / 2:.1f}" y="{TOP + 13}" class="phase-label" '
+            f'text-anchor="middle">{escape(name)}</text>'
         )
     return "".join(out)
 

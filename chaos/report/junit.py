@@ -20,7 +20,12 @@ __all__ = ["render_junit", "testcase_name"]
 _INVALID_XML = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff]")
 
 
+_TIMESTAMP = re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}")
+
+
 def _text(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
     return _INVALID_XML.sub("\ufffd", "" if value is None else str(value))
 
 
@@ -53,10 +58,11 @@ def render_junit(result: Mapping[str, Any]) -> str:
               "skipped": "0", "time": seconds}
     suites = ET.Element("testsuites", {"name": "gameday", **counts})
     suite = ET.SubElement(suites, "testsuite", {
-        "name": experiment, **counts,
-        "timestamp": _text(result.get("started_at") or "")[:19],
-        "hostname": "gameday", "id": "0", "package": "gameday",
+        "name": experiment, **counts, "hostname": "gameday", "id": "0", "package": "gameday",
     })
+    started = _text(result.get("started_at") or "")[:19]
+    if _TIMESTAMP.fullmatch(started):
+        suite.set("timestamp", started)
     properties = ET.SubElement(suite, "properties")
     for key in ("run_id", "outcome", "abort_reason", "experiment_path", "sandbox"):
         if result.get(key) is not None:

@@ -20,7 +20,7 @@ from chaos.report.sections import (
 __all__ = ["escape_markdown", "render_markdown"]
 
 ICONS = {"passed": "✅", "failed": "❌", "aborted": "⚠️", "error": "💥"}
-_MARKDOWN_SPECIAL = "\\`*_{}[]()#+!|~"
+_MARKDOWN_SPECIAL = "\\`*_[]|~"
 
 
 def escape_markdown(text: str) -> str:
@@ -29,11 +29,20 @@ def escape_markdown(text: str) -> str:
     return "".join(f"\\{char}" if char in _MARKDOWN_SPECIAL else char for char in text)
 
 
-def table_markdown(table: Table) -> list[str]:
+def code_markdown(text: str) -> str:
+    """Text as an inline code span (pipes escaped for tables); escaped text if it has a `."""
+    text = " ".join(str(text).split())
+    if not text or "`" in text:
+        return escape_markdown(text)
+    return "`" + text.replace("|", "\\|") + "`"
+
+
+def table_markdown(table: Table, code_columns: tuple[int, ...] = ()) -> list[str]:
     lines = ["| " + " | ".join(escape_markdown(cell) or " " for cell in table.header) + " |",
              "|" + "|".join("---" for _ in table.header) + "|"]
     for row, mark in zip(table.rows, table.marks, strict=True):
-        cells = [escape_markdown(cell) for cell in row]
+        cells = [code_markdown(cell) if index in code_columns else escape_markdown(cell)
+                 for index, cell in enumerate(row)]
         if mark == "fail":
             cells[0] = f"**{cells[0]}**"
         lines.append("| " + " | ".join(cells) + " |")
@@ -44,14 +53,14 @@ def render_markdown(result: Mapping[str, Any]) -> str:
     """The report.md text of a result dict."""
     outcome = str(result.get("outcome") or "")
     title = escape_markdown(str(result.get("experiment") or "experiment"))
-    lines = [f"### {ICONS.get(outcome, '')} gameday `{title}`: {verdict_text(result)}".replace(
+    lines = [f"### {ICONS.get(outcome, '')} gameday {title}: {verdict_text(result)}".replace(
         "  ", " "), ""]
     lines += [f"- **{label}**: {escape_markdown(value)}" for label, value in headline(result)]
     lines.append("")
     slo = slo_table(result)
     passed = sum(1 for mark in slo.marks if mark == "pass")
     lines += [f"#### SLOs ({passed}/{len(slo.rows)} met)", ""]
-    lines += table_markdown(slo) if slo.rows else ["No SLO checks."]
+    lines += table_markdown(slo, code_columns=(1, 3)) if slo.rows else ["No SLO checks."]
     lines += ["", "#### Per-phase SLIs (client side)", ""]
     phases = phase_table(result)
     lines += table_markdown(phases) if phases.rows else ["No load was measured."]

@@ -176,6 +176,10 @@ class MotoReader:
                     return ProxyIntegration(name, int(millis) / 1000.0)
         return None
 
+    def rest_api_name(self, rest_api_id: str) -> str | None:
+        api = self._apigateway().apis.get(rest_api_id)
+        return None if api is None else str(api.name)
+
     def web_acl_for(self, resource_arn: str) -> dict[str, Any] | None:
         """The web ACL associated with the resource, as WAF's GetWebACL returns it."""
         acl = self._wafv2().get_web_acl_for_resource(resource_arn)
@@ -185,6 +189,21 @@ class MotoReader:
 
     def put_metric_data(self, namespace: str, metric_data: list[dict[str, Any]]) -> None:
         self._cloudwatch().put_metric_data(namespace, metric_data)
+
+
+def fix_moto_dimension_order() -> None:
+    """Make moto match a metric's dimensions in any order, as CloudWatch does.
+
+    moto 5's ``Dimension.__lt__`` is broken, so ``get_metric_data`` (which compares
+    sorted dimension lists) misses multi-dimension metrics queried in another order.
+    Only ever called in the sandbox process.
+    """
+    from moto.cloudwatch.models import Dimension
+
+    def less_than(self: Any, other: Any) -> bool:
+        return (str(self.name), str(self.value or "")) < (str(other.name), str(other.value or ""))
+
+    Dimension.__lt__ = less_than  # type: ignore[method-assign]
 
 
 def moto_timestamp(epoch_s: float) -> datetime:

@@ -28,6 +28,7 @@ class SandboxState:
     started_at: str
     http_front: str | None
     service: dict[str, Any]
+    work_dir: str | None = None  # the data plane's files (environments' code, layers)
 
     @property
     def api_endpoint(self) -> str | None:

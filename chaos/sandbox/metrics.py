@@ -56,7 +56,7 @@ class MetricsRecorder:
     def add(self, namespace: str, name: str, value: float, dimensions: Mapping[str, str],
             unit: str = "Count", at: float | None = None) -> None:
         second = int(self._clock() if at is None else at)
-        key = (second, namespace, name, tuple(sorted(dimensions.items())), unit)
+        key = (second, namespace, name, tuple(dimensions.items()), unit)
         with self._lock:
             statistics = self._pending.get(key)
             if statistics is None:

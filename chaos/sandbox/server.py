@@ -1,67 +1,248 @@
-"""The sandbox process: a local AWS API (moto) on 127.0.0.1, seeded, until SIGTERM.
+"""The sandbox process: a local AWS API (moto) and its data plane on 127.0.0.1, until SIGTERM.
 
 Run by `gameday sandbox up` as `python -m chaos.sandbox.server --state-file PATH`.
-It runs moto in this process (not as a client of it) so that the local data plane
-can later read moto's backend objects directly.
+moto runs in this process (not as a client of it) so that the data plane reads
+moto's backend objects directly: the HTTP front (the REST API stage with the web
+ACL's rules) and the function's execution environments follow whatever the toolkit
+or a user changes through the AWS API, without restart.
+
+Tuning (environment of the process): GAMEDAY_SANDBOX_WAF_CHECK_S (rate check period,
+default 10), GAMEDAY_SANDBOX_POOL_MAX (environments per function, default 10),
+GAMEDAY_SANDBOX_INTEGRATION_TIMEOUT_S (default: the integration's timeoutInMillis),
+GAMEDAY_SANDBOX_POLL_S (how often the configuration is re-read, default 0.5).
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import logging
 import os
+import shutil
 import signal
+import tempfile
 import threading
 import time
+from collections.abc import Mapping
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from chaos.aws import AwsClients
+from chaos.errors import ConfigurationError
 from chaos.journal import utc_now, write_atomically
-from chaos.sandbox.seed import REGION, seed
+from chaos.sandbox.backend import MotoReader, fix_moto_dimension_order
+from chaos.sandbox.functions import DEFAULT_POOL_MAX, FunctionPool
+from chaos.sandbox.http_front import (
+    ApiGatewayFront,
+    FrontServer,
+    IntegrationTarget,
+    StageConfig,
+)
+from chaos.sandbox.metrics import MetricsRecorder
+from chaos.sandbox.seed import REGION, STAGE_NAME, SeededService, seed
+from chaos.sandbox.waf import DEFAULT_CHECK_INTERVAL_S, WafEngine
+
+log = logging.getLogger("chaos.sandbox")
+
+WAF_CHECK_ENV = "GAMEDAY_SANDBOX_WAF_CHECK_S"
+POOL_MAX_ENV = "GAMEDAY_SANDBOX_POOL_MAX"
+INTEGRATION_TIMEOUT_ENV = "GAMEDAY_SANDBOX_INTEGRATION_TIMEOUT_S"
+POLL_ENV = "GAMEDAY_SANDBOX_POLL_S"
+DEFAULT_POLL_S = 0.5
+SANDBOX_CREDENTIALS = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
+                       "AWS_SESSION_TOKEN": "testing"}
 
 
-def serve(state_file: Path, port: int) -> None:
+@dataclass(frozen=True)
+class DataPlaneSettings:
+    waf_check_s: float = DEFAULT_CHECK_INTERVAL_S
+    pool_max: int = DEFAULT_POOL_MAX
+    integration_timeout_s: float | None = None  # None: the integration's own timeout
+    poll_s: float = DEFAULT_POLL_S
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str]) -> DataPlaneSettings:
+        def number(key: str, default: float | None) -> float | None:
+            raw = environ.get(key)
+            if raw is None or raw == "":
+                return default
+            try:
+                value = float(raw)
+            except ValueError:
+                value = -1.0
+            if value <= 0:
+                raise ConfigurationError(f"{key}={raw!r}: expected a positive number")
+            return value
+
+        return cls(
+            waf_check_s=number(WAF_CHECK_ENV, DEFAULT_CHECK_INTERVAL_S) or 0.0,
+            pool_max=int(number(POOL_MAX_ENV, DEFAULT_POOL_MAX) or 0),
+            integration_timeout_s=number(INTEGRATION_TIMEOUT_ENV, None),
+            poll_s=number(POLL_ENV, DEFAULT_POLL_S) or 0.0,
+        )
+
+
+class DataPlane:
+    """HTTP front + WAF + execution environments, following moto's current state."""
+
+    def __init__(self, reader: MotoReader, service: SeededService, endpoint_url: str,
+                 settings: DataPlaneSettings, work_dir: Path) -> None:
+        self.reader = reader
+        self.service = service
+        self.settings = settings
+        self.work_dir = work_dir
+        self.metrics = MetricsRecorder(reader.put_metric_data)
+        self.waf = WafEngine(check_interval_s=settings.waf_check_s)
+        self.pools: dict[str, FunctionPool] = {}
+        self._base_env = {"AWS_ENDPOINT_URL": endpoint_url}
+        self._integration: IntegrationTarget | None = None
+        self._stop = threading.Event()
+        self._threads: list[threading.Thread] = []
+        stage = StageConfig(api_id=service.rest_api_id,
+                            api_name=reader.rest_api_name(service.rest_api_id) or "",
+                            stage=STAGE_NAME, region=reader.region,
+                            account_id=reader.account_id)
+        self.front = ApiGatewayFront(stage, integration=lambda: self._integration,
+                                     waf=self.waf, metrics=self.metrics, status=self.status)
+        self.server: FrontServer | None = None
+
+    def start(self, port: int = 0) -> str:
+        """Start following the configuration and serving; returns the front's URL."""
+        self.poll_once()
+        self.server = FrontServer(self.front, port=port)
+        self.server.start()
+        self.metrics.start()
+        self._loop("sandbox-poll", self.settings.poll_s, self.poll_once)
+        self._loop("sandbox-waf-check", self.settings.waf_check_s, self._waf_check)
+        return self.server.url
+
+    def _loop(self, name: str, interval_s: float, tick: Any) -> None:
+        def run() -> None:
+            while not self._stop.wait(interval_s):
+                try:
+                    tick()
+                except Exception:  # noqa: BLE001 - keep serving on a transient read error
+                    log.warning("%s failed", name, exc_info=True)
+
+        thread = threading.Thread(target=run, name=name, daemon=True)
+        thread.start()
+        self._threads.append(thread)
+
+    def _waf_check(self) -> None:
+        self.waf.configure(self.reader.web_acl_for(self.service.stage_arn))
+        self.waf.check()
+
+    def poll_once(self) -> None:
+        """Re-read the integration, the function's configuration and the web ACL."""
+        integration = self.reader.proxy_integration(self.service.rest_api_id)
+        if integration is None:
+            self._integration = None
+        else:
+            pool = self._pool(integration.function_name)
+            config = self.reader.function_config(integration.function_name)
+            subnets = [subnet for subnet, _ in config.subnet_az_ids] if config else []
+            pool.update(config, self.reader.blackholed_subnets(subnets))
+            timeout = self.settings.integration_timeout_s or integration.timeout_s
+            self._integration = IntegrationTarget(pool, timeout)
+        self.waf.configure(self.reader.web_acl_for(self.service.stage_arn))
+
+    def _pool(self, function_name: str) -> FunctionPool:
+        pool = self.pools.get(function_name)
+        if pool is None:
+            pool = FunctionPool(
+                function_name, work_dir=self.work_dir, metrics=self.metrics,
+                max_environments=self.settings.pool_max, base_env=self._base_env,
+                reserved_env={**SANDBOX_CREDENTIALS, "AWS_DEFAULT_REGION": self.reader.region},
+                region=self.reader.region, account_id=self.reader.account_id,
+            )
+            self.pools[function_name] = pool
+        return pool
+
+    def status(self) -> dict[str, Any]:
+        """What runs where: for `/_sandbox/status` on the front."""
+        rule_blocks = {name: sorted(",".join(key) for key in keys)
+                       for name, keys in self.waf.blocked_by_rule().items()}
+        return {
+            "functions": [pool.status() for pool in self.pools.values()],
+            "waf": {"web_acl": self.waf.acl_name, "last_check": self.waf.last_check,
+                    "check_interval_s": self.waf.check_interval_s, "blocked": rule_blocks},
+        }
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self.server is not None:
+            self.server.stop()
+        for thread in self._threads:
+            thread.join(timeout=5)
+        for pool in self.pools.values():
+            pool.close()
+        self.metrics.stop()
+
+
+def serve(state_file: Path, port: int, front_port: int = 0) -> None:
     from moto.server import ThreadedMotoServer
 
+    settings = DataPlaneSettings.from_env(os.environ)
+    work_dir = Path(tempfile.mkdtemp(prefix="gameday-sandbox-"))
+    # Environments make their own temp dirs: keep them under ours, so nothing outlives us.
+    tempfile.tempdir = str(work_dir)
+    fix_moto_dimension_order()
     server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
     server.start()
-    host, bound_port = server.get_host_and_port()
-    endpoint_url = f"http://{host}:{bound_port}"
-    seeded = seed(AwsClients(region=REGION, endpoint_url=endpoint_url))
-
-    stopping = threading.Event()
-    for signum in (signal.SIGTERM, signal.SIGINT):
-        signal.signal(signum, lambda *_: stopping.set())
-    state = {
-        "pid": os.getpid(),
-        "endpoint_url": endpoint_url,
-        "region": REGION,
-        "started_at": utc_now(),
-        "http_front": None,
-        "service": seeded.to_dict(),
-    }
-    write_atomically(state_file, json.dumps(state, indent=2))
+    plane: DataPlane | None = None
     try:
+        host, bound_port = server.get_host_and_port()
+        endpoint_url = f"http://{host}:{bound_port}"
+        seeded = seed(AwsClients(region=REGION, endpoint_url=endpoint_url))
+        plane = DataPlane(MotoReader(REGION), seeded, endpoint_url, settings, work_dir)
+        front_url = plane.start(front_port)
+
+        stopping = threading.Event()
+        for signum in (signal.SIGTERM, signal.SIGINT):
+            signal.signal(signum, lambda *_: stopping.set())
+        state = {
+            "pid": os.getpid(),
+            "endpoint_url": endpoint_url,
+            "region": REGION,
+            "started_at": utc_now(),
+            "http_front": front_url,
+            "service": seeded.to_dict(),
+            "work_dir": str(work_dir),
+        }
+        write_atomically(state_file, json.dumps(state, indent=2))
+        log.info("sandbox ready: AWS API %s, HTTP front %s/%s", endpoint_url, front_url,
+                 STAGE_NAME)
         while not stopping.wait(1.0):
             if not state_file.exists():  # `down` from a stale state or a wiped home
                 break
     finally:
-        try:
-            current = json.loads(state_file.read_text())
-            if current.get("pid") == os.getpid():
-                state_file.unlink()
-        except (OSError, ValueError):
-            pass
+        _remove_own_state(state_file)
+        if plane is not None:
+            plane.stop()
         server.stop()
+        shutil.rmtree(work_dir, ignore_errors=True)
+
+
+def _remove_own_state(state_file: Path) -> None:
+    try:
+        current = json.loads(state_file.read_text())
+        if current.get("pid") == os.getpid():
+            state_file.unlink()
+    except (OSError, ValueError):
+        pass
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(prog="python -m chaos.sandbox.server")
     parser.add_argument("--state-file", type=Path, required=True)
     parser.add_argument("--port", type=int, default=0)
+    parser.add_argument("--front-port", type=int, default=0)
     arguments = parser.parse_args()
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
+    logging.getLogger("werkzeug").setLevel(logging.WARNING)
     started = time.monotonic()
-    serve(arguments.state_file, arguments.port)
+    serve(arguments.state_file, arguments.port, arguments.front_port)
     print(f"sandbox stopped after {time.monotonic() - started:.0f}s", flush=True)
 
 

@@ -476,6 +476,13 @@ class WafEngine:
             return {key for (name, _), counter in self._counters.items() if name == rule_name
                     for key in counter.blocked}
 
+    def blocked_by_rule(self) -> dict[str, set[AggregationKey]]:
+        with self._lock:
+            blocked: dict[str, set[AggregationKey]] = {}
+            for (name, _), counter in self._counters.items():
+                blocked.setdefault(name, set()).update(counter.blocked)
+            return blocked
+
     def rate_rule(self, rule_name: str) -> RateStatement | None:
         with self._lock:
             return next((rule.rate for rule in self._rules if rule.name == rule_name), None)

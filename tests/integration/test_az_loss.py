@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass
+from functools import cache
 from pathlib import Path
 from typing import Any
 
-import boto3
 import pytest
 
 from chaos.aws import AwsClients, workloads
@@ -23,6 +23,16 @@ ORDER = ("use1-az3", "use1-az1", "use1-az2")
 LOCK = "gameday:run-id"
 
 
+@cache
+def aws_clients() -> AwsClients:
+    """Clients shared by the tests: moto intercepts them whenever a mock is active."""
+    return AwsClients(region=REGION)
+
+
+def client(service: str) -> Any:
+    return aws_clients().client(service)
+
+
 @dataclass
 class World:
     vpc_id: str
@@ -34,7 +44,7 @@ class World:
 
 
 def build_world() -> World:
-    ec2 = boto3.client("ec2", region_name=REGION)
+    ec2 = client("ec2")
     vpc_id = ec2.create_vpc(CidrBlock="10.40.0.0/16")["Vpc"]["VpcId"]
     subnet_by_az = {}
     for index, az_id in enumerate(("use1-az1", "use1-az2", "use1-az3")):
@@ -56,7 +66,7 @@ def create_target(world: World, kind: str, name: str, subnet_ids: list[str],
                         Tags=tags)
         return name
     if kind == "ecs":
-        ecs = boto3.client("ecs", region_name=REGION)
+        ecs = client("ecs")
         ecs.create_cluster(clusterName="shop")
         ecs.register_task_definition(
             family=name, networkMode="awsvpc", requiresCompatibilities=["FARGATE"],
@@ -71,10 +81,10 @@ def create_target(world: World, kind: str, name: str, subnet_ids: list[str],
                 "assignPublicIp": "DISABLED"}})
         return f"shop/{name}"
     if kind == "asg":
-        boto3.client("ec2", region_name=REGION).create_launch_template(
+        client("ec2").create_launch_template(
             LaunchTemplateName=f"{name}-lt",
             LaunchTemplateData={"ImageId": "ami-12c6146b", "InstanceType": "t3.micro"})
-        boto3.client("autoscaling", region_name=REGION).create_auto_scaling_group(
+        client("autoscaling").create_auto_scaling_group(
             AutoScalingGroupName=name, LaunchTemplate={"LaunchTemplateName": f"{name}-lt"},
             MinSize=0, MaxSize=3, DesiredCapacity=0, VPCZoneIdentifier=",".join(subnet_ids),
             Tags=[{"Key": key, "Value": value, "PropagateAtLaunch": False,
@@ -85,14 +95,13 @@ def create_target(world: World, kind: str, name: str, subnet_ids: list[str],
     arguments: dict[str, Any] = {"Name": name, "Subnets": subnet_ids, "Type": "application"}
     if tags:
         arguments["Tags"] = [{"Key": key, "Value": value} for key, value in tags.items()]
-    boto3.client("elbv2", region_name=REGION).create_load_balancer(**arguments)
+    client("elbv2").create_load_balancer(**arguments)
     return name
 
 
 def placement_of(kind: str, ref: str) -> tuple[list[str], dict[str, str]]:
     """Current subnets (in the service's order) and tags of a workload, read through boto3."""
-    clients = AwsClients(region=REGION)
-    workload = workloads.placement_for(kind).get(clients, ref)
+    workload = workloads.placement_for(kind).get(aws_clients(), ref)
     assert workload is not None
     return workload.subnet_ids, workload.tags
 
@@ -114,7 +123,7 @@ def new_journal(tmp_path: Path, run_id: str) -> Journal:
 
 def inject(tmp_path: Path, fault_spec: AzLossSpec, run_id: str = "run-1") -> tuple[
         Journal, list[Any]]:
-    fault = AzLossFault(fault_spec, FaultContext(AwsClients(region=REGION), run_id,
+    fault = AzLossFault(fault_spec, FaultContext(aws_clients(), run_id,
                                                  time.time() + 600))
     journal = new_journal(tmp_path, run_id)
     changes = fault.plan()
@@ -144,13 +153,13 @@ def test_pin_removes_exactly_the_lost_az_and_restore_gives_back_the_order(
     [entry] = journal.entries
     assert entry.status == "applied" and entry.original["subnet_ids"] == original
 
-    report = restore_journal(Journal.load(journal.path or tmp_path))
+    report = restore_journal(Journal.load(journal.path or tmp_path), aws_clients())
     assert (report.restored, report.drifted, report.failed) == (1, 0, 0)
     after, tags = placement_of(kind, ref)
     assert after == original
     assert LOCK not in tags
 
-    again = AzLossFault.restore(entry, AwsClients(region=REGION), "run-1")
+    again = AzLossFault.restore(entry, aws_clients(), "run-1")
     assert again.status == "restored", "restore is idempotent"
     assert placement_of(kind, ref)[0] == original
 
@@ -159,11 +168,11 @@ def test_pin_keeps_a_concurrent_change_and_reports_drift(world: World, tmp_path:
     create_target(world, "lambda", "orders", world.subnets(*ORDER))
     journal, _ = inject(tmp_path, spec({"lambda": ["orders"]}))
     theirs = world.subnets("use1-az2")
-    boto3.client("lambda", region_name=REGION).update_function_configuration(
+    client("lambda").update_function_configuration(
         FunctionName="orders",
         VpcConfig={"SubnetIds": theirs, "SecurityGroupIds": [world.security_group_id]})
 
-    report = restore_journal(journal)
+    report = restore_journal(journal, aws_clients())
     assert (report.restored, report.drifted) == (0, 1)
     assert "changed by someone else" in journal.entries[0].detail
     subnets, tags = placement_of("lambda", "orders")
@@ -187,7 +196,7 @@ def test_tag_selector_picks_every_kind_and_skips_workloads_outside_the_az(
     assert {entry.target for entry in journal.entries} == {"lambda:api", "asg:workers"}
     assert placement_of("lambda", "untagged")[0] == world.subnets(*ORDER)
     assert placement_of("lambda", "elsewhere")[0] == world.subnets("use1-az2", "use1-az3")
-    restore_journal(journal)
+    restore_journal(journal, aws_clients())
     assert placement_of("asg", "workers")[0] == world.subnets("use1-az1", "use1-az2")
 
 
@@ -206,19 +215,19 @@ def test_load_balancer_left_in_one_az_is_a_warning_not_a_change(
 
 
 def acl_of(subnet_id: str) -> str:
-    acls = boto3.client("ec2", region_name=REGION).describe_network_acls(
+    acls = client("ec2").describe_network_acls(
         Filters=[{"Name": "association.subnet-id", "Values": [subnet_id]}])["NetworkAcls"]
     [acl] = acls
     return str(acl["NetworkAclId"])
 
 
 def run_acls(run_id: str) -> list[dict[str, Any]]:
-    return list(boto3.client("ec2", region_name=REGION).describe_network_acls(
+    return list(client("ec2").describe_network_acls(
         Filters=[{"Name": f"tag:{LOCK}", "Values": [run_id]}])["NetworkAcls"])
 
 
 def subnet_tags(subnet_id: str) -> dict[str, str]:
-    [subnet] = boto3.client("ec2", region_name=REGION).describe_subnets(
+    [subnet] = client("ec2").describe_subnets(
         SubnetIds=[subnet_id])["Subnets"]
     return {tag["Key"]: tag["Value"] for tag in subnet.get("Tags", [])}
 
@@ -244,7 +253,7 @@ def test_blackhole_associates_a_deny_all_acl_and_restore_leaves_none(
     assert all(acl_of(subnet) == before[subnet] for subnet in others)
     assert placement_of("lambda", "orders")[0] == world.subnets(*ORDER), "blackhole pins nothing"
 
-    report = restore_journal(Journal.load(journal.path or tmp_path))
+    report = restore_journal(Journal.load(journal.path or tmp_path), aws_clients())
     assert report.failed == 0 and report.drifted == 0
     assert {subnet: acl_of(subnet) for subnet in world.subnet_by_az.values()} == before
     assert run_acls("run-1") == []
@@ -264,8 +273,8 @@ def test_blackhole_restore_after_a_crash_finds_the_acl_by_its_tag(
     journal.save()
 
     reloaded = Journal.load(journal.path or tmp_path)
-    report = restore_journal(reloaded)
+    report = restore_journal(reloaded, aws_clients())
     assert report.failed == 0
     assert acl_of(lost_subnet) == before
     assert run_acls("run-9") == []
-    assert restore_journal(reloaded).failed == 0, "a second rollback is a no-op"
+    assert restore_journal(reloaded, aws_clients()).failed == 0, "a second rollback is a no-op"

@@ -1,0 +1,177 @@
+"""az-loss through the CLI on moto: plan output, refusals (exit 2, nothing changed), a full run."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from chaos.cli import main
+from tests.integration.conftest import ACCOUNT_ID, REGION
+from tests.integration.test_az_loss import (
+    LOCK,
+    LOST,
+    ORDER,
+    World,
+    acl_of,
+    client,
+    create_target,
+    placement_of,
+    run_acls,
+)
+
+
+def az_experiment(tmp_path: Path, targets: str, *, az_id: str = LOST, mode: str = "pin") -> Path:
+    path = tmp_path / "az.yaml"
+    path.write_text(
+        "version: 1\nkind: experiment\nname: az-check\n"
+        f'target: {{region: {REGION}, account_id: "{ACCOUNT_ID}"}}\n'
+        "phases: {baseline: 0s, fault: 100ms, recovery: 0s}\n"
+        "max_duration: 1m\n"
+        "faults:\n"
+        "  - type: az-loss\n"
+        f"    az_id: {az_id}\n"
+        f"    mode: {mode}\n"
+        f"    targets: {targets}\n"
+    )
+    return path
+
+
+def state(world: World) -> str:
+    """Everything az-loss may touch: placements, tags, ACL associations."""
+    snapshot = {
+        "orders": placement_of("lambda", "orders"),
+        "acls": {subnet: acl_of(subnet) for subnet in world.subnet_by_az.values()},
+        "subnet_tags": client("ec2").describe_subnets(
+            SubnetIds=list(world.subnet_by_az.values()))["Subnets"],
+    }
+    return json.dumps(snapshot, sort_keys=True, default=str)
+
+
+def refused(world: World, path: Path, capsys: pytest.CaptureFixture[str]) -> str:
+    before = state(world)
+    code = main(["run", str(path), "--yes"])
+    captured = capsys.readouterr()
+    assert code == 2, captured
+    lines = captured.err.strip().splitlines()
+    assert len(lines) == 1, captured.err
+    assert "Traceback" not in captured.err
+    assert state(world) == before, "a refused run must change nothing"
+    return lines[0]
+
+
+@pytest.fixture
+def world(aws: None, monkeypatch: pytest.MonkeyPatch) -> World:
+    from chaos.aws import workloads
+    from tests.integration.test_az_loss import build_world
+
+    monkeypatch.setattr(workloads, "ECS_STABLE_TIMEOUT_S", 0.0)
+    built = build_world()
+    create_target(built, "lambda", "orders", built.subnets(*ORDER))
+    return built
+
+
+class TestAzRefusals:
+    def test_unknown_az_id_shows_the_mapping(self, world: World, tmp_path: Path,
+                                             capsys: pytest.CaptureFixture[str]) -> None:
+        line = refused(world, az_experiment(tmp_path, "{lambda: [orders]}", az_id="use1-az9"),
+                       capsys)
+        assert "az_id use1-az9 is not an available AZ of us-east-1" in line
+        assert "use1-az1=us-east-1b" in line
+
+    def test_az_name_is_refused_by_the_model(self, world: World, tmp_path: Path,
+                                             capsys: pytest.CaptureFixture[str]) -> None:
+        line = refused(world, az_experiment(tmp_path, "{lambda: [orders]}",
+                                            az_id="us-east-1b"), capsys)
+        assert "not an AZ name" in line and "az-map" in line
+
+    def test_single_az_target_is_refused(self, world: World, tmp_path: Path,
+                                         capsys: pytest.CaptureFixture[str]) -> None:
+        create_target(world, "asg", "lonely", world.subnets(LOST))
+        line = refused(world, az_experiment(
+            tmp_path, "{lambda: [orders], autoscaling_groups: [lonely]}"), capsys)
+        assert "asg:lonely" in line and "single-AZ risk" in line
+
+    def test_single_az_target_is_refused_in_blackhole_mode(
+        self, world: World, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    ) -> None:
+        create_target(world, "lambda", "lonely", world.subnets(LOST))
+        line = refused(world, az_experiment(tmp_path, "{lambda: [orders, lonely]}",
+                                            mode="blackhole"), capsys)
+        assert "lambda:lonely" in line and "single-AZ risk" in line
+
+    def test_target_locked_by_another_run(self, world: World, tmp_path: Path,
+                                          capsys: pytest.CaptureFixture[str]) -> None:
+        create_target(world, "ecs", "web", world.subnets(*ORDER), {LOCK: "other-run-7"})
+        line = refused(world, az_experiment(
+            tmp_path, "{lambda: [orders], ecs_services: [shop/web]}"), capsys)
+        assert "ecs:shop/web: locked by run other-run-7" in line
+
+    def test_subnet_locked_by_another_run_in_blackhole_mode(
+        self, world: World, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    ) -> None:
+        client("ec2").create_tags(
+            Resources=[world.subnet_by_az[LOST]], Tags=[{"Key": LOCK, "Value": "other-run-8"}])
+        line = refused(world, az_experiment(tmp_path, "{lambda: [orders]}", mode="blackhole"),
+                       capsys)
+        assert f"subnet {world.subnet_by_az[LOST]}: locked by run other-run-8" in line
+
+    def test_unknown_target(self, world: World, tmp_path: Path,
+                            capsys: pytest.CaptureFixture[str]) -> None:
+        line = refused(world, az_experiment(
+            tmp_path, "{lambda: [orders], ecs_services: [shop/missing]}"), capsys)
+        assert "ECS service 'shop/missing' does not exist" in line
+
+
+def test_plan_lists_removed_subnets_with_az_ids_and_names(
+    world: World, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    create_target(world, "lambda", "elsewhere", world.subnets("use1-az2", "use1-az3"))
+    before = state(world)
+    path = az_experiment(tmp_path, "{lambda: [orders, elsewhere]}")
+    assert main(["plan", str(path)]) == 0
+    output = capsys.readouterr().out
+    lost = world.subnet_by_az[LOST]
+    assert f"remove subnet {lost} (app-use1-az1) in use1-az1 (us-east-1b)" in output
+    assert "az-loss on lambda:orders" in output
+    assert "! lambda:elsewhere has no subnet in use1-az1 (us-east-1b)" in output
+    assert state(world) == before
+
+
+def test_plan_blackhole_names_the_acl_change(
+    world: World, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = az_experiment(tmp_path, "{lambda: [orders]}", mode="blackhole")
+    assert main(["plan", str(path)]) == 0
+    output = capsys.readouterr().out
+    lost = world.subnet_by_az[LOST]
+    assert f"az-loss on vpc:{world.vpc_id}" in output
+    assert f"associate it with subnet {lost} (app-use1-az1) in use1-az1" in output
+    assert f"instead of {acl_of(lost)}" in output
+    assert run_acls("any") == []
+
+
+@pytest.mark.parametrize("mode", ["pin", "blackhole"])
+def test_full_run_restores_everything(
+    world: World, tmp_path: Path, capsys: pytest.CaptureFixture[str], mode: str
+) -> None:
+    create_target(world, "asg", "workers", world.subnets(*ORDER))
+    before = state(world)
+    before_asg = placement_of("asg", "workers")
+    path = az_experiment(tmp_path, "{lambda: [orders], autoscaling_groups: [workers]}",
+                         mode=mode)
+    assert main(["run", str(path), "--yes", "--report-dir", str(tmp_path / "report")]) == 0
+    output = capsys.readouterr().out
+    result = json.loads((tmp_path / "report" / "result.json").read_text())
+    statuses = {fault["target"]: fault["restore_status"] for fault in result["faults"]}
+    assert statuses and set(statuses.values()) == {"restored"}, statuses
+    if mode == "pin":
+        assert set(statuses) == {"lambda:orders", "asg:workers"}
+        assert all(fault["injected_at"] for fault in result["faults"])
+    else:
+        assert any(target.startswith("subnet:") for target in statuses)
+    assert "restored" in output
+    assert run_acls(result["run_id"]) == [], "the run's ACL must be deleted"
+    assert state(world) == before
+    assert placement_of("asg", "workers") == before_asg

@@ -1,0 +1,97 @@
+"""A small HTTP target on 127.0.0.1 for load tests: counts requests, can rate-block like WAF."""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from collections import defaultdict, deque
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+
+class _QuietServer(ThreadingHTTPServer):
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        pass  # clients killed mid-request (plain Locust at its end) are not our concern
+
+
+class LocalTarget:
+    """Answers every request with a small JSON body; counts them per identity.
+
+    With `block_after`, an identity (the `identity_header` value) whose requests in the
+    trailing `window_s` exceed `block_after` gets `block_status` — every request counts,
+    blocked or not, as AWS WAF counts them.
+    """
+
+    def __init__(self, *, block_after: int | None = None, window_s: float = 60.0,
+                 block_status: int = 403, identity_header: str = "X-Forwarded-For") -> None:
+        self.block_after = block_after
+        self.window_s = window_s
+        self.block_status = block_status
+        self.identity_header = identity_header
+        self.lock = threading.Lock()
+        self.total = 0
+        self.blocked = 0
+        self.by_identity: dict[str, int] = defaultdict(int)
+        self.blocked_by_identity: dict[str, int] = defaultdict(int)
+        self._recent: dict[str, deque[float]] = defaultdict(deque)
+        self.server = _QuietServer(("127.0.0.1", 0), self._handler_class())
+        self.server.daemon_threads = True
+        self._thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.server.server_address[1]}"
+
+    def __enter__(self) -> LocalTarget:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *_: Any) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+    def answer(self, identity: str) -> int:
+        now = time.monotonic()
+        with self.lock:
+            self.total += 1
+            self.by_identity[identity] += 1
+            if self.block_after is None:
+                return 200
+            recent = self._recent[identity]
+            recent.append(now)
+            while recent and recent[0] <= now - self.window_s:
+                recent.popleft()
+            if len(recent) > self.block_after:
+                self.blocked += 1
+                self.blocked_by_identity[identity] += 1
+                return self.block_status
+            return 200
+
+    def _handler_class(self) -> type[BaseHTTPRequestHandler]:
+        target = self
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def _respond(self) -> None:
+                length = int(self.headers.get("Content-Length") or 0)
+                if length:
+                    self.rfile.read(length)
+                status = target.answer(self.headers.get(target.identity_header, "-"))
+                if status == 200 and self.command == "POST":
+                    status, body = 201, b'{"id":"o-1"}'
+                else:
+                    body = json.dumps({"ok": status < 400}).encode()
+                self.send_response(status)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            do_GET = do_POST = _respond  # noqa: N815
+
+            def log_message(self, *_: Any) -> None:
+                pass
+
+        return Handler
