@@ -8,11 +8,15 @@ import logging
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from botocore.exceptions import ClientError
 
 from chaos import __version__
 from chaos.errors import EXIT_INVALID, GamedayError, InputError
+
+if TYPE_CHECKING:
+    from chaos.gameday_plan import GamedayRun
 
 Handler = Callable[[argparse.Namespace], int]
 
@@ -198,37 +202,47 @@ def cmd_plan(arguments: argparse.Namespace) -> int:
 def cmd_run(arguments: argparse.Namespace) -> int:
     """One experiment, or each experiment of a directory / game-day plan in order."""
     from chaos.experiment import GamedayPlan, load_document
+    from chaos.gameday_plan import GamedayRun, default_report_dir
 
     path: Path = arguments.experiment
     if path.is_dir():
         paths = sorted(p for p in path.rglob("*.y*ml") if p.suffix in (".yaml", ".yml"))
         if not paths:
             raise InputError(f"{path}: no experiment files (*.yaml) in this directory")
-        return _run_many(arguments, paths, stop_on_failure=False)
+        gameday = GamedayRun(path.name, arguments.report_dir or default_report_dir(path.name))
+        return _run_many(arguments, paths, gameday)
     document = load_document(path)
     if isinstance(document, GamedayPlan):
-        return _run_many(arguments, list(document.experiment_paths()),
-                         stop_on_failure=document.stop_on_failure)
-    return _run_one(arguments, path)
+        gameday = GamedayRun(document.name,
+                             arguments.report_dir or default_report_dir(document.name),
+                             runbook=document.runbook, stop_on_failure=document.stop_on_failure)
+        return _run_many(arguments, list(document.experiment_paths()), gameday)
+    return _run_one(arguments, path)[0]
 
 
-def _run_many(arguments: argparse.Namespace, paths: list[Path], *, stop_on_failure: bool) -> int:
+def _run_many(arguments: argparse.Namespace, paths: list[Path], gameday: GamedayRun) -> int:
     from chaos.experiment import load_experiment
 
     for candidate in paths:  # validate all before changing anything
         load_experiment(candidate)
-    worst = 0
-    for candidate in paths:
+
+    def run_one(candidate: Path, report_dir: Path) -> tuple[int, Path | None]:
         print(f"== {candidate}")
-        code = _run_one(arguments, candidate)
-        worst = max(worst, code)
-        if code != 0 and stop_on_failure:
-            print(f"stopping: {candidate} ended with exit code {code} (stop_on_failure)")
-            break
-    return worst
+        try:
+            return _run_one(arguments, candidate, report_dir)
+        except GamedayError as error:  # one refused experiment does not hide the others
+            print(f"gameday: {candidate}: {error}", file=sys.stderr)
+            return error.exit_code, None
+
+    code = gameday.execute(paths, run_one)
+    for skipped in gameday.skipped:
+        print(f"skipped (stop_on_failure): {skipped}")
+    print(f"game day {gameday.name}: exit {code}; report: {gameday.report_dir / 'gameday.md'}")
+    return code
 
 
-def _run_one(arguments: argparse.Namespace, path: Path) -> int:
+def _run_one(arguments: argparse.Namespace, path: Path,
+             report_dir: Path | None = None) -> tuple[int, Path | None]:
     from chaos.experiment import load_experiment
     from chaos.progress import attach_progress
     from chaos.run import RunOptions, confirm_mutation, execute, prepare_run
@@ -236,7 +250,7 @@ def _run_one(arguments: argparse.Namespace, path: Path) -> int:
     experiment = load_experiment(path)
     options = RunOptions(
         sandbox=arguments.sandbox,
-        report_dir=arguments.report_dir,
+        report_dir=report_dir or arguments.report_dir,
         assume_yes=arguments.yes,
         profile=arguments.profile,
         confirm=_ask,
@@ -261,7 +275,7 @@ def _run_one(arguments: argparse.Namespace, path: Path) -> int:
     if outcome.exit_code == 4:
         print(f"gameday: rollback incomplete; journal kept: {outcome.journal_path} "
               f"(run `gameday rollback --run-id {outcome.run_id}`)", file=sys.stderr)
-    return outcome.exit_code
+    return outcome.exit_code, outcome.result_path
 
 
 def _ask(question: str) -> bool:
