@@ -58,41 +58,29 @@ def test_sigkill_then_rollback_restores_byte_for_byte(
     assert "no unfinished runs" in gameday_ok(sandbox_home, "status").stdout
 
 
-def test_sigint_restores_without_rollback_and_exits_3(
-    sandbox_home: Path, sandbox_clients: AwsClients, tmp_path: Path
+@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM], ids=["SIGINT", "SIGTERM"])
+def test_signal_restores_without_rollback_and_exits_3(
+    sandbox_home: Path, sandbox_clients: AwsClients, tmp_path: Path, signum: signal.Signals
 ) -> None:
     before = function_state(sandbox_clients)
-    experiment = write_experiment(tmp_path, "interrupted-run", fault="10m")
+    experiment = write_experiment(tmp_path, f"signalled-{signum.name.lower()}", fault="10m")
     process = gameday(sandbox_home, "run", "--sandbox", str(experiment), "--yes")
     try:
         wait_until_applied(sandbox_home, process)
         assert function_state(sandbox_clients) != before
-        process.send_signal(signal.SIGINT)
+        process.send_signal(signum)
         stdout, stderr = process.communicate(timeout=60)
     finally:
         if process.poll() is None:
             process.kill()
     assert process.returncode == 3, stderr
-    assert "aborted (signal SIGINT)" in stdout
+    assert f"aborted (signal {signum.name})" in stdout
     assert function_state(sandbox_clients) == before
     result_path = Path(stdout.split("result: ", 1)[1].strip())
     result = json.loads(result_path.read_text())
     assert result["outcome"] == "aborted"
     assert [fault["restore_status"] for fault in result["faults"]] == ["restored"]
     assert "no unfinished runs" in gameday_ok(sandbox_home, "status").stdout
-
-
-def test_sigterm_restores_and_exits_3(
-    sandbox_home: Path, sandbox_clients: AwsClients, tmp_path: Path
-) -> None:
-    before = function_state(sandbox_clients)
-    experiment = write_experiment(tmp_path, "terminated-run", fault="10m")
-    process = gameday(sandbox_home, "run", "--sandbox", str(experiment), "--yes")
-    wait_until_applied(sandbox_home, process)
-    process.send_signal(signal.SIGTERM)
-    stdout, stderr = process.communicate(timeout=60)
-    assert process.returncode == 3, stderr
-    assert function_state(sandbox_clients) == before
 
 
 def test_concurrent_edit_survives_restore_and_is_reported_drifted(
