@@ -8,7 +8,7 @@ import logging
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, TypeVar
 
 from botocore.exceptions import ClientError
 
@@ -16,6 +16,8 @@ from chaos import __version__
 from chaos.errors import EXIT_INVALID, GamedayError, InputError
 
 if TYPE_CHECKING:
+    from chaos.aws import AwsClients
+    from chaos.experiment import Experiment
     from chaos.gameday_plan import GamedayRun
 
 Handler = Callable[[argparse.Namespace], int]
@@ -185,11 +187,10 @@ def cmd_schema(arguments: argparse.Namespace) -> int:
 
 
 def cmd_plan(arguments: argparse.Namespace) -> int:
-    from chaos.experiment import load_experiment
     from chaos.plan_view import print_plan
     from chaos.run import RunOptions, prepare_run
 
-    experiment = load_experiment(arguments.experiment)
+    experiment = _load_for_target(arguments, arguments.experiment)
     options = RunOptions(sandbox=arguments.sandbox, profile=arguments.profile)
     context, planned = prepare_run(experiment, arguments.experiment, options)
     try:
@@ -211,7 +212,7 @@ def cmd_run(arguments: argparse.Namespace) -> int:
             raise InputError(f"{path}: no experiment files (*.yaml) in this directory")
         gameday = GamedayRun(path.name, arguments.report_dir or default_report_dir(path.name))
         return _run_many(arguments, paths, gameday)
-    document = load_document(path)
+    document = _with_az_hint(arguments, lambda: load_document(path))
     if isinstance(document, GamedayPlan):
         gameday = GamedayRun(document.name,
                              arguments.report_dir or default_report_dir(document.name),
@@ -241,13 +242,42 @@ def _run_many(arguments: argparse.Namespace, paths: list[Path], gameday: Gameday
     return code
 
 
+def _load_for_target(arguments: argparse.Namespace, path: Path) -> Experiment:
+    """Load an experiment; an AZ name where an AZ ID belongs gets the account's mapping."""
+    from chaos.experiment import load_experiment
+
+    return _with_az_hint(arguments, lambda: load_experiment(path))
+
+
+T = TypeVar("T")
+
+
+def _with_az_hint(arguments: argparse.Namespace, load: Callable[[], T]) -> T:
+    from chaos.az_hint import explain_az_names
+
+    def clients_for(region: str) -> AwsClients:
+        from chaos.aws import AwsClients
+        from chaos.sandbox import control
+
+        if arguments.sandbox:
+            state = control.read_state()
+            if state is None:
+                raise InputError("no sandbox running")
+            return AwsClients(region=state.region, endpoint_url=state.endpoint_url)
+        return AwsClients(region=region, profile=arguments.profile)
+
+    try:
+        return load()
+    except InputError as error:
+        raise explain_az_names(error, clients_for) from None
+
+
 def _run_one(arguments: argparse.Namespace, path: Path,
              report_dir: Path | None = None) -> tuple[int, Path | None]:
-    from chaos.experiment import load_experiment
     from chaos.progress import attach_progress
     from chaos.run import RunOptions, confirm_mutation, execute, prepare_run
 
-    experiment = load_experiment(path)
+    experiment = _load_for_target(arguments, path)
     options = RunOptions(
         sandbox=arguments.sandbox,
         report_dir=report_dir or arguments.report_dir,

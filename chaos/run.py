@@ -211,7 +211,8 @@ def run_phases(context: RunContext, planned: list[PlannedFault]) -> None:
             for change in fault.changes:
                 context.stop.check()
                 entry = fault.kind.apply(change, context.journal)
-                context.events.fault_applied.fire(entry=entry)
+                if entry.status != "skipped":
+                    context.events.fault_applied.fire(entry=entry)
         context.stop.wait(durations.fault)
     with phase(context, "recovery"):
         if context.load is not None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import signal
 import threading
 import time
@@ -36,10 +37,9 @@ class StopSignal:
         self._event.set()
         if first:
             for listener in list(self.listeners):
-                try:
+                # A listener must not block the stop.
+                with contextlib.suppress(Exception):
                     listener(reason)
-                except Exception:  # noqa: BLE001 - a listener must not block the stop
-                    pass
 
     def check(self) -> None:
         if time.monotonic() >= self._deadline:

@@ -125,5 +125,6 @@ def slo_table(result: dict[str, Any]) -> str:
             str(check["objective"]), "ok" if check.get("passed") else "BREACHED",
         ))
     widths = [max(len(row[index]) for row in rows) for index in range(5)]
-    return "\n".join("  ".join(cell.ljust(width) for cell, width in zip(row, widths)).rstrip()
+    return "\n".join("  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True))
+                     .rstrip()
                      for row in rows)

@@ -133,3 +133,39 @@ def test_attached_config_is_the_extension_schema_with_an_expiry(
         process.send_signal(signal.SIGINT)
         process.communicate(timeout=60)
     assert process.returncode == 3
+
+
+def network_state(clients: AwsClients) -> str:
+    """The orders function's subnets and every subnet's network ACL association."""
+    config = clients.lambda_.get_function_configuration(FunctionName="orders")
+    ec2 = clients.client("ec2")
+    associations = sorted(
+        (association["SubnetId"], acl["NetworkAclId"])
+        for acl in ec2.describe_network_acls()["NetworkAcls"]
+        for association in acl["Associations"]
+    )
+    acl_ids = sorted(acl["NetworkAclId"] for acl in ec2.describe_network_acls()["NetworkAcls"])
+    return json.dumps({"subnets": config["VpcConfig"]["SubnetIds"],
+                       "associations": associations, "acls": acl_ids})
+
+
+@pytest.mark.parametrize("mode", ["pin", "blackhole"])
+def test_az_loss_sigkill_then_rollback_restores_the_network(
+    sandbox_home: Path, sandbox_clients: AwsClients, tmp_path: Path, mode: str
+) -> None:
+    before = network_state(sandbox_clients)
+    fault_block = (f"  - type: az-loss\n    az_id: use1-az1\n    mode: {mode}\n"
+                   "    targets: {lambda: [orders]}\n")
+    experiment = write_experiment(tmp_path, f"az-{mode}-killed", fault="10m",
+                                  fault_block=fault_block)
+    process = gameday(sandbox_home, "run", "--sandbox", str(experiment), "--yes")
+    try:
+        wait_until_applied(sandbox_home, process)
+        assert network_state(sandbox_clients) != before
+    finally:
+        process.send_signal(signal.SIGKILL)
+        process.communicate(timeout=30)
+    rollback = gameday_ok(sandbox_home, "rollback", "--all")
+    assert rollback.returncode == 0, rollback.stdout + rollback.stderr
+    assert network_state(sandbox_clients) == before
+    assert "nothing to roll back" in gameday_ok(sandbox_home, "rollback", "--all").stdout

@@ -161,3 +161,19 @@ def test_full_run_in_moto_restores_and_reuses_the_layer(
     after = json.loads(snapshot(["orders"]))
     assert json.dumps(after["orders"], sort_keys=True) == json.dumps(
         json.loads(before)["orders"], sort_keys=True)
+
+
+@pytest.mark.usefixtures("aws")
+def test_an_az_name_is_refused_with_this_accounts_mapping(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    create_function("orders")
+    path = tmp_path / "experiment.yaml"
+    path.write_text(experiment_yaml() + (
+        "  - type: az-loss\n    az_id: us-east-1b\n    targets: {lambda: [orders]}\n"))
+    assert main(["run", str(path), "--yes"]) == 2
+    line = capsys.readouterr().err.strip()
+    assert "\n" not in line
+    # moto's fixed mapping: us-east-1b is use1-az1 in this account.
+    assert "in this account us-east-1b is use1-az1 (az_id: use1-az1)" in line
+    assert "us-east-1a=use1-az6" in line

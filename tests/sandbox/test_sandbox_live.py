@@ -218,6 +218,49 @@ def test_az_loss_pin_removes_capacity_in_the_lost_az_and_restore_brings_it_back(
     assert sandbox.environment_az_ids() == set(AZ_IDS)
 
 
+def _applied(home: Path) -> bool:
+    for path in (home / "runs").glob("*/journal.json"):
+        journal = json.loads(path.read_text())
+        if journal["entries"] and all(e["status"] == "applied" for e in journal["entries"]):
+            return True
+    return False
+
+
+def test_az_loss_fault_through_the_toolkit_drains_the_lost_az(sandbox: Sandbox,
+                                                               tmp_path: Path) -> None:
+    wait_for(lambda: _round_az_ids(sandbox) == set(AZ_IDS), timeout=15,
+             what="environments in all three AZs")
+    experiment = tmp_path / "az-loss.yaml"
+    experiment.write_text(
+        "version: 1\nkind: experiment\nname: live-az-loss\n"
+        "target: {region: us-east-1, endpoint: sandbox}\n"
+        "phases: {baseline: 0s, fault: 6s, recovery: 0s}\nmax_duration: 2m\n"
+        "faults:\n  - type: az-loss\n    az_id: use1-az1\n    mode: pin\n"
+        "    targets: {lambda: [orders]}\n")
+    for old in (sandbox.home / "runs").glob("*/journal.json"):
+        old.unlink()  # journals of earlier runs in this module
+    run = subprocess.Popen(
+        [sys.executable, "-m", "chaos", "run", "--sandbox", str(experiment), "--yes"],
+        cwd=REPO, env={**_environ(), "GAMEDAY_HOME": str(sandbox.home)}, text=True,
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, stdin=subprocess.DEVNULL)
+    try:
+        wait_for(lambda: _applied(sandbox.home) or run.poll() is not None, timeout=30,
+                 what="the az-loss fault to be applied")
+        assert run.poll() is None, run.communicate()
+        wait_for(lambda: _round_az_ids(sandbox) <= {"use1-az2", "use1-az3"}, timeout=5,
+                 what="use1-az1 to drain")
+        during = [_round_az_ids(sandbox) for _ in range(2)] if run.poll() is None else []
+        stdout, stderr = run.communicate(timeout=40)
+    finally:
+        if run.poll() is None:
+            run.terminate()
+            run.communicate(timeout=30)
+    assert run.returncode == 0, stdout + stderr
+    assert all(azs <= {"use1-az2", "use1-az3"} for azs in during), during
+    wait_for(lambda: _all_served_in_every_az(sandbox), timeout=15,
+             what="all three AZ IDs after the restore")
+
+
 def test_blackhole_acl_makes_requests_in_that_az_time_out(sandbox: Sandbox) -> None:
     ec2 = sandbox.clients.client("ec2")
     subnets, _ = _vpc(sandbox)
