@@ -27,6 +27,7 @@ if TYPE_CHECKING:
     from chaos.aws import AwsClients
     from chaos.aws.subnets import Subnet
     from chaos.experiment import AzLossFault as AzLossSpec
+    from chaos.iam import PolicyStatement
     from chaos.journal import Journal
 
 TYPE_NAME = "az-loss"
@@ -256,6 +257,14 @@ class AzLossFault(FaultKind):
         return entry
 
     # -- restore ------------------------------------------------------------
+
+    @classmethod
+    def required_permissions(
+        cls, spec: Any, *, region: str, account_id: str, index: int
+    ) -> list[PolicyStatement]:
+        from chaos.faults.az_loss_permissions import az_loss_statements
+
+        return az_loss_statements(spec, region=region, account_id=account_id, index=index)
 
     @classmethod
     def restore(cls, entry: JournalEntry, clients: AwsClients, run_id: str) -> RestoreOutcome:

@@ -29,6 +29,25 @@ PREFIX = f"arn:aws:lambda:{REGION}:{ACCOUNT_ID}"
 UNAUTHENTICATED = {"sts:GetCallerIdentity"}
 
 
+EC2 = f"arn:aws:ec2:{REGION}:{ACCOUNT_ID}"
+EC2_ID_KINDS = {"acl-": "network-acl", "subnet-": "subnet", "vpc-": "vpc", "sg-": "security-group"}
+
+
+def ec2_arn(resource_id: str) -> str:
+    kind = next(kind for prefix, kind in EC2_ID_KINDS.items() if resource_id.startswith(prefix))
+    return f"{EC2}:{kind}/{resource_id}"
+
+
+def ec2_resources(operation: str, params: dict[str, Any]) -> list[str]:
+    if operation.startswith("Describe"):
+        return ["*"]
+    if operation in ("CreateTags", "DeleteTags"):
+        return [ec2_arn(resource) for resource in params["Resources"]]
+    if operation == "CreateNetworkAcl":
+        return [ec2_arn(params["VpcId"]), f"{EC2}:network-acl/*"]
+    return [ec2_arn(params["NetworkAclId"])]
+
+
 def resource_of(service: str, operation: str, params: dict[str, Any]) -> str:
     if service == "lambda":
         if "Resource" in params:
@@ -64,10 +83,19 @@ class Enforcer:
     def __call__(self, model: Any, params: dict[str, Any], **_: Any) -> None:
         service = model.service_model.signing_name
         action = f"{service}:{model.name}"
-        checks = [(action, resource_of(service, model.name, params))]
+        if service == "ec2":
+            checks = [(action, arn) for arn in ec2_resources(model.name, params)]
+            if params.get("TagSpecifications"):  # tag-on-create needs ec2:CreateTags too
+                checks.append(("ec2:CreateTags", f"{EC2}:network-acl/*"))
+        else:
+            checks = [(action, resource_of(service, model.name, params))]
         if model.name == "UpdateFunctionConfiguration":
-            # AWS also requires lambda:GetLayerVersion on every layer version attached.
+            # AWS also requires lambda:GetLayerVersion on every layer version attached...
             checks += [("lambda:GetLayerVersion", arn) for arn in params.get("Layers", [])]
+            # ...and, to place a function in a VPC, these EC2 reads.
+            if "VpcConfig" in params:
+                checks += [(f"ec2:{name}", "*") for name in (
+                    "DescribeSecurityGroups", "DescribeSubnets", "DescribeVpcs")]
         for action, resource in checks:
             self.calls.append((action, resource))
             if action not in UNAUTHENTICATED and not allowed(self.policy, action, resource):
@@ -116,30 +144,61 @@ def without(policy: dict[str, Any], index: int, action: str) -> dict[str, Any]:
     return reduced
 
 
+def create_function_in_vpc() -> None:
+    ec2 = boto3.client("ec2", region_name=REGION)
+    vpc = ec2.create_vpc(CidrBlock="10.9.0.0/16")["Vpc"]["VpcId"]
+    subnets = [
+        ec2.create_subnet(VpcId=vpc, CidrBlock=f"10.9.{index}.0/24",
+                          AvailabilityZoneId=az_id)["Subnet"]["SubnetId"]
+        for index, az_id in enumerate(("use1-az1", "use1-az2", "use1-az3"))
+    ]
+    group = ec2.create_security_group(GroupName="fn", Description="fn", VpcId=vpc)["GroupId"]
+    create_function("orders", VpcConfig={"SubnetIds": subnets, "SecurityGroupIds": [group]})
+
+
+def network_state() -> str:
+    ec2 = boto3.client("ec2", region_name=REGION)
+    acls = ec2.describe_network_acls()["NetworkAcls"]
+    return json.dumps([sorted((a["SubnetId"], acl["NetworkAclId"]) for acl in acls
+                              for a in acl["Associations"]),
+                       sorted(acl["NetworkAclId"] for acl in acls)])
+
+
+EXPERIMENTS = {
+    "lambda-extension": experiment_yaml(),
+    "az-loss-pin": experiment_yaml().split("faults:")[0] + (
+        "faults:\n  - type: az-loss\n    az_id: use1-az1\n    targets: {lambda: [orders]}\n"),
+    "az-loss-blackhole": experiment_yaml().split("faults:")[0] + (
+        "faults:\n  - type: az-loss\n    az_id: use1-az1\n    mode: blackhole\n"
+        "    targets: {lambda: [orders]}\n"),
+}
+
+
 def run_with(policy: dict[str, Any], enforcer: Enforcer, path: Path) -> tuple[int, bool]:
     """Run the experiment in a fresh fake account under `policy`: exit code, state restored."""
     with mock_aws():
-        create_function("orders")
-        before = function_state()
+        create_function_in_vpc()
+        before = function_state() + network_state()
         enforcer.policy = policy
         code = main(["run", str(path), "--yes"])
-        restored = function_state() == before
-        if code == 4:  # a leftover lock tag: the full policy's rollback clears it
+        if code == 4:  # a leftover: the full policy's rollback clears it
             enforcer.policy = experiment_policy(load_experiment(path), ACCOUNT_ID)
             assert main(["rollback", "--all"]) == 0
+        restored = function_state() + network_state() == before
     return code, restored
 
 
 @pytest.mark.usefixtures("gameday_home")
+@pytest.mark.parametrize("kind", sorted(EXPERIMENTS))
 def test_generated_policy_is_sufficient_and_each_action_necessary(
     tmp_path: Path, enforce: Enforcer, capsys: pytest.CaptureFixture[str],
-    monkeypatch: pytest.MonkeyPatch,
+    monkeypatch: pytest.MonkeyPatch, kind: str,
 ) -> None:
     for key in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN"):
         monkeypatch.setenv(key, "testing")
     monkeypatch.setenv("AWS_DEFAULT_REGION", REGION)
     path = tmp_path / "experiment.yaml"
-    path.write_text(experiment_yaml())
+    path.write_text(EXPERIMENTS[kind])
     policy = experiment_policy(load_experiment(path), ACCOUNT_ID)
 
     code, restored = run_with(policy, enforce, path)
@@ -156,4 +215,8 @@ def test_generated_policy_is_sufficient_and_each_action_necessary(
         assert restored, f"without {action}, the function was left changed"
         # A leftover lock (no UntagResource) is an incomplete rollback (exit 4); anything
         # else is refused before a change (2) or aborted and restored (3).
-        assert code in ((4,) if action == "lambda:UntagResource" else (2, 3)), (action, code)
+        # Without a delete permission something (a lock tag, the deny-all ACL) is left
+        # behind: the run must say so (exit 4, journal kept) and the rollback finish it.
+        leaves_something = action in ("lambda:UntagResource", "ec2:DeleteTags",
+                                      "ec2:DeleteNetworkAcl")
+        assert code in ((4,) if leaves_something else (2, 3)), (action, code)
