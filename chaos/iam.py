@@ -63,8 +63,24 @@ def experiment_policy(experiment: Experiment, account_id: str) -> dict[str, Any]
 def run_permissions(
     experiment: Experiment, *, region: str, account_id: str
 ) -> list[PolicyStatement]:
-    """What the run calls besides the faults: stop-condition alarms."""
-    statements = []
+    """What the run calls besides the faults: metrics, WAF discovery, alarms."""
+    statements = [
+        # Server-side SLIs; GetMetricData supports no resource-level permission.
+        PolicyStatement("ServerSideMetrics", ("cloudwatch:GetMetricData",), ("*",)),
+    ]
+    endpoint = experiment.target.endpoint or ""
+    if ".execute-api." in endpoint:
+        api_id = endpoint.split("//", 1)[-1].split(".", 1)[0]
+        statements.append(PolicyStatement(  # the API's name, the ApiName metric dimension
+            "ApiName", ("apigateway:GET",), (f"arn:aws:apigateway:{region}::/restapis/{api_id}",)))
+    waf = experiment.load.waf if experiment.load else None
+    if waf is not None:
+        actions = ("wafv2:GetWebACL",) + (
+            ("wafv2:ListWebACLs",) if waf.web_acl else ("wafv2:GetWebACLForResource",))
+        statements.append(PolicyStatement(
+            "WafRuleDiscovery", actions,
+            (f"arn:aws:wafv2:{region}:{account_id}:regional/webacl/*/*",
+             f"arn:aws:apigateway:{region}::/restapis/*/stages/*")))
     alarms = experiment.stop_conditions.alarms
     if alarms:
         statements.append(PolicyStatement(
