@@ -64,12 +64,16 @@ def run_permissions(
     experiment: Experiment, *, region: str, account_id: str
 ) -> list[PolicyStatement]:
     """What the run calls besides the faults: metrics, WAF discovery, alarms."""
-    statements = [
-        # Server-side SLIs; GetMetricData supports no resource-level permission.
-        PolicyStatement("ServerSideMetrics", ("cloudwatch:GetMetricData",), ("*",)),
-    ]
+    from chaos.slo import reads_server_side_metrics
+
+    statements = []
+    server_side = reads_server_side_metrics(experiment)
+    if server_side:
+        # GetMetricData supports no resource-level permission.
+        statements.append(
+            PolicyStatement("ServerSideMetrics", ("cloudwatch:GetMetricData",), ("*",)))
     endpoint = experiment.target.endpoint or ""
-    if ".execute-api." in endpoint:
+    if server_side and ".execute-api." in endpoint:
         api_id = endpoint.split("//", 1)[-1].split(".", 1)[0]
         statements.append(PolicyStatement(  # the API's name, the ApiName metric dimension
             "ApiName", ("apigateway:GET",), (f"arn:aws:apigateway:{region}::/restapis/{api_id}",)))

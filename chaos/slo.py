@@ -88,6 +88,14 @@ Observation = tuple[float | None, str | None]  # (observed, note when not measur
 # --------------------------------------------------------------------------- validation
 
 
+def reads_server_side_metrics(experiment: Experiment) -> bool:
+    """Whether a run of `experiment` reads CloudWatch: with load, or a server-side SLO."""
+    return experiment.load is not None or any(
+        check.sli in SERVER_SIDE_SLIS or check.sli == "waf_cloudwatch_blocked_requests"
+        for check in experiment.slo
+    )
+
+
 def validate_sli_names(experiment: Experiment) -> list[tuple[int, str]]:
     """Problems of the experiment's ``slo`` entries as (index in ``slo``, message).
 

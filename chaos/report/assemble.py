@@ -11,7 +11,7 @@ from chaos.metrics.cloudwatch import ServerSideTargets, server_side_by_phase, se
 from chaos.metrics.sli import measure_run, phase_windows_from_times
 from chaos.report.result import RESULT_VERSION, fault_entries
 from chaos.sandbox import seed as sandbox_seed
-from chaos.slo import evaluate_slos, slo_outcome
+from chaos.slo import evaluate_slos, reads_server_side_metrics, slo_outcome
 
 if TYPE_CHECKING:
     from chaos.run import RunContext
@@ -65,7 +65,7 @@ def add_server_side(
     context: RunContext, result: dict[str, Any], windows: dict[str, tuple[float, float]]
 ) -> None:
     """CloudWatch SLIs per phase and over the run; never fails the result."""
-    if not windows:
+    if not windows or not reads_server_side_metrics(context.experiment):
         return
     targets = server_side_targets(context)
     cloudwatch = context.target.clients.client("cloudwatch")
