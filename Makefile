@@ -8,4 +8,4 @@ lint:
 bench:
 	python bench/extension_overhead.py
 sandbox-demo:
-	gameday run --sandbox experiments/sandbox/orders-latency.yaml --yes
+	gameday run --sandbox experiments/sandbox/gameday-demo.yaml --yes
