@@ -4,10 +4,16 @@ impossible SLO fails exactly its item, with the SLO table; junit.xml holds them 
 
 from __future__ import annotations
 
+import json
 import xml.etree.ElementTree as ET
+from datetime import datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
+
+from chaos.aws import AwsClients
+from chaos.sandbox import control
 
 pytest_plugins = ["pytester"]
 pytestmark = pytest.mark.e2e
@@ -34,8 +40,10 @@ def test_examples_pass_and_a_breached_slo_fails_its_item(
 ) -> None:
     impossible = impossible_slo_copy(pytester.path / "deliberate")
     junit = pytester.path / "junit.xml"
+    reports = pytester.path / "reports"
     result = pytester.runpytest_subprocess(
         "--gameday", "--gameday-sandbox", "-p", "no:cacheprovider", f"--junitxml={junit}",
+        f"--gameday-report-dir={reports}",
         "-o", "console_output_style=classic", str(EXAMPLES), str(impossible.parent),
         timeout=900,
     )
@@ -48,3 +56,43 @@ def test_examples_pass_and_a_breached_slo_fails_its_item(
     assert set(cases) == {*examples, "impossible-latency"}
     failed = [name for name, case in cases.items() if case.find("failure") is not None]
     assert failed == ["impossible-latency"]
+    check_waf_rate(json.loads((reports / "waf-rate" / "result.json").read_text()))
+    check_distributed(json.loads((reports / "lambda-faults" / "result.json").read_text()),
+                      sandbox_home)
+
+
+def check_waf_rate(result: dict[str, Any]) -> None:
+    """Blocking follows the sandbox's periodic check (every 10 s); CloudWatch agrees."""
+    waf = result["waf"]
+    assert waf["rule"] == "orders-rate-limit" and waf["limit"] == 100
+    assert waf["legit_blocked"] == 0
+    # Blocked at the first or second check after crossing the limit (+1 s of rounding).
+    assert waf["time_to_block_s"] is not None and 0 <= waf["time_to_block_s"] <= 2 * 10 + 1
+    client, cloudwatch = waf["client_blocked_requests"], waf["cloudwatch_blocked_requests"]
+    assert client > 0 and cloudwatch is not None
+    assert abs(cloudwatch - client) <= 0.05 * client, (client, cloudwatch)
+
+
+def check_distributed(result: dict[str, Any], home: Path) -> None:
+    """workers: 2 — both workers ran, and the result holds their merged traffic, which is
+    what the sandbox's API Gateway counted over the run."""
+    run_dir = home / "runs" / result["run_id"]
+    for worker in ("worker-0", "worker-1"):
+        assert (run_dir / f"locust-{worker}.log").is_file()
+    clients = sum(result["phases"][name]["requests"] for name in ("baseline", "fault",
+                                                                   "recovery"))
+    state = control.read_state()
+    assert state is not None
+    cloudwatch = AwsClients(region=state.region, endpoint_url=state.endpoint_url).client(
+        "cloudwatch")
+    start = datetime.fromisoformat(result["phases"]["baseline"]["started_at"].replace("Z",
+                                                                                        "+00:00"))
+    end = datetime.fromisoformat(result["phases"]["recovery"]["ended_at"].replace("Z",
+                                                                                   "+00:00"))
+    response = cloudwatch.get_metric_statistics(
+        Namespace="AWS/ApiGateway", MetricName="Count", Statistics=["Sum"], Period=1,
+        Dimensions=[{"Name": "ApiName", "Value": "orders-api"},
+                    {"Name": "Stage", "Value": "prod"}],
+        StartTime=start - timedelta(seconds=1), EndTime=end + timedelta(seconds=2))
+    served = sum(point["Sum"] for point in response["Datapoints"])
+    assert clients > 0 and abs(served - clients) <= 0.05 * served, (clients, served)

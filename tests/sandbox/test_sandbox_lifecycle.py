@@ -6,6 +6,7 @@ import os
 import socket
 import subprocess
 import sys
+import time
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -79,3 +80,38 @@ def test_up_serves_then_down_leaves_nothing_behind(tmp_path: Path) -> None:
         assert not control.state_file().exists()
         assert not port_open(state.endpoint_url)
         assert state.http_front is not None and not port_open(state.http_front)
+
+
+def test_run_sandbox_stops_what_it_started_and_leaves_nothing(tmp_path: Path) -> None:
+    experiment = tmp_path / "short.yaml"
+    experiment.write_text(
+        "version: 1\nkind: experiment\nname: short\n"
+        "target: {region: us-east-1, endpoint: sandbox}\n"
+        "phases: {baseline: 2s, fault: 3s, recovery: 2s}\nmax_duration: 2m\n"
+        "faults:\n  - type: lambda-extension\n    functions: [orders]\n"
+        "    latency: {ms: 20}\n"
+        f"load: {{locustfile: {REPO / 'loadtests' / 'orders.py'}, users: 4, spawn_rate: 4}}\n")
+    env = dict(os.environ, GAMEDAY_HOME=str(tmp_path))
+    process = subprocess.Popen([sys.executable, "-m", "chaos", "run", "--sandbox",
+                                str(experiment), "--yes"], cwd=REPO, env=env,
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    seen: control.SandboxState | None = None
+    processes: set[int] = set()
+    with environ(GAMEDAY_HOME=str(tmp_path)):
+        for _ in range(600):  # bounded: 60 s of polling
+            if process.poll() is not None:
+                break
+            state = control.read_state()
+            if state is not None:
+                seen = state
+                processes |= descendants(state.pid)
+            time.sleep(0.1)
+        stdout, stderr = process.communicate(timeout=60)
+        assert process.returncode == 0, stdout + stderr
+        assert seen is not None and seen.work_dir and seen.http_front
+        assert processes, "the run's sandbox started function environments"
+        assert not running(seen.pid)
+        assert [pid for pid in processes if running(pid)] == []
+        assert not Path(seen.work_dir).exists()
+        assert not control.state_file().exists()
+        assert not port_open(seen.endpoint_url) and not port_open(seen.http_front)
