@@ -387,14 +387,28 @@ def _check_objective(value: str) -> str:
     return value
 
 
-class SloCheck(StrictModel):
-    """One SLO check: an SLI compared against an objective in one or more phases."""
+class _WithObjective(StrictModel):
+    """An SLI and an objective string such as '>= 99%' (validated, and parsed on demand)."""
 
     sli: str = Field(min_length=1)
+    objective: str = Field(description="'<comparator> <number>[unit]', e.g. '>= 99%'")
+
+    @field_validator("objective")
+    @classmethod
+    def _objective(cls, value: str) -> str:
+        return _check_objective(value)
+
+    @property
+    def parsed_objective(self) -> Objective:
+        return parse_objective(self.objective)
+
+
+class SloCheck(_WithObjective):
+    """One SLO check: an SLI compared against an objective in one or more phases."""
+
     phase: str | list[str] | None = Field(
         default=None, description="baseline, fault or recovery, or a list of them"
     )
-    objective: str = Field(description="'<comparator> <number>[unit]', e.g. '>= 99%'")
 
     @field_validator("phase", mode="before")
     @classmethod
@@ -410,14 +424,6 @@ class SloCheck(StrictModel):
                 raise ValueError(f"unknown phase {_show(item)}; expected one of {allowed}")
         return value
 
-    @field_validator("objective")
-    @classmethod
-    def _objective(cls, value: str) -> str:
-        return _check_objective(value)
-
-    @property
-    def parsed_objective(self) -> Objective:
-        return parse_objective(self.objective)
 
     @property
     def phases(self) -> list[str]:
@@ -427,21 +433,11 @@ class SloCheck(StrictModel):
         return [self.phase] if isinstance(self.phase, str) else list(self.phase)
 
 
-class AbortWhen(StrictModel):
+class AbortWhen(_WithObjective):
     """Abort (and roll back) when an SLI breaches an objective for a while."""
 
-    sli: str = Field(min_length=1)
-    objective: str = Field(description="'<comparator> <number>[unit]', e.g. '> 50%'")
     for_: Duration = Field(alias="for")
 
-    @field_validator("objective")
-    @classmethod
-    def _objective(cls, value: str) -> str:
-        return _check_objective(value)
-
-    @property
-    def parsed_objective(self) -> Objective:
-        return parse_objective(self.objective)
 
 
 class StopConditions(StrictModel):

@@ -35,6 +35,7 @@ def impossible_slo_copy(directory: Path) -> Path:
     return path
 
 
+@pytest.mark.timeout(900)  # five examples of about a minute each, one after the other
 def test_examples_pass_and_a_breached_slo_fails_its_item(
     pytester: pytest.Pytester, sandbox_home: Path
 ) -> None:

@@ -53,11 +53,7 @@ RULES = [
 
 
 @pytest.fixture
-def wafv2(monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
-    for key in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"):
-        monkeypatch.setenv(key, "testing")
-    monkeypatch.delenv("AWS_ENDPOINT_URL", raising=False)
-    monkeypatch.delenv("AWS_PROFILE", raising=False)
+def wafv2(fake_aws_credentials: None) -> Iterator[Any]:
     with mock_aws():
         client = boto3.client("wafv2", region_name=REGION)
         acl = client.create_web_acl(Name="orders-acl", Scope="REGIONAL",

@@ -17,11 +17,7 @@ REGION = "us-east-1"
 
 
 @pytest.fixture
-def cloudwatch(monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
-    for key in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"):
-        monkeypatch.setenv(key, "testing")
-    monkeypatch.delenv("AWS_ENDPOINT_URL", raising=False)
-    monkeypatch.delenv("AWS_PROFILE", raising=False)
+def cloudwatch(fake_aws_credentials: None) -> Iterator[Any]:
     with mock_aws():
         yield boto3.client("cloudwatch", region_name=REGION)
 

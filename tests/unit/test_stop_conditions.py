@@ -83,11 +83,7 @@ def test_abort_when_rejects_a_sli_it_cannot_watch() -> None:
 
 
 @pytest.fixture
-def cloudwatch(monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
-    for key in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"):
-        monkeypatch.setenv(key, "testing")
-    monkeypatch.delenv("AWS_ENDPOINT_URL", raising=False)
-    monkeypatch.delenv("AWS_PROFILE", raising=False)
+def cloudwatch(fake_aws_credentials: None) -> Iterator[Any]:
     with mock_aws():
         client = boto3.client("cloudwatch", region_name=REGION)
         for name in ("orders-5xx-high", "other-alarm"):
