@@ -78,6 +78,13 @@ class AuditReport:
         """Workloads that lose ALL capacity if `az_id` fails."""
         return [w.label for w in account.workloads if w.az_ids == [az_id]]
 
+    @property
+    def has_findings(self) -> bool:
+        """A workload that one AZ ID failure takes down, or a mismatched dependency."""
+        return bool(self.findings) or any(
+            self.single_az_in(account, az_id)
+            for account in self.accounts for az_id in self.az_ids)
+
     def to_dict(self) -> dict[str, Any]:
         return {
             "region": self.region,

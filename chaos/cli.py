@@ -135,6 +135,9 @@ def build_parser() -> argparse.ArgumentParser:
     sub.add_argument("--depends-on", action="append", default=[], metavar="SERVICE=DEPENDENCY",
                      help="flag SERVICE if DEPENDENCY runs in other AZ IDs (repeatable; "
                      "NAME, KIND:NAME or PROFILE:NAME)")
+    sub.add_argument("--fail-on-findings", action="store_true",
+                     help="exit 1 when a workload lives in one AZ ID or a dependency's AZ IDs "
+                     "differ (a CI gate)")
 
     extension = commands.add_parser("extension", help="the fault-injection layer")
     extension_commands = extension.add_subparsers(title="extension commands", metavar="COMMAND")
@@ -431,7 +434,7 @@ def cmd_az_audit(arguments: argparse.Namespace) -> int:
         print(az_audit.render_json(report))
     else:
         az_audit.print_table(report)
-    return 0
+    return 1 if arguments.fail_on_findings and report.has_findings else 0
 
 
 def cmd_extension_build(arguments: argparse.Namespace) -> int:

@@ -211,7 +211,10 @@ def run_phases(context: RunContext, planned: list[PlannedFault]) -> None:
             for change in fault.changes:
                 context.stop.check()
                 entry = fault.kind.apply(change, context.journal)
-                if entry.status != "skipped":
+                if entry.status == "skipped":
+                    context.notes.append(f"{change.fault_type} skipped {entry.target}: "
+                                         f"{entry.detail}")
+                else:
                     context.events.fault_applied.fire(entry=entry)
         context.stop.wait(durations.fault)
     with phase(context, "recovery"):

@@ -49,6 +49,9 @@ class RateRule:
     forwarded_header: str | None = None
     forwarded_fallback: str | None = None  # MATCH | NO_MATCH
     custom_keys: tuple[CustomKey, ...] = field(default_factory=tuple)
+    # The AWS/WAFV2 metric dimensions are the VisibilityConfig metric names, not the names.
+    metric_name: str | None = None
+    web_acl_metric_name: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
         raw = asdict(self)
@@ -119,6 +122,8 @@ def read_rate_rule(acl: dict[str, Any], rule_name: str) -> RateRule:
         forwarded_header=forwarded.get("HeaderName"),
         forwarded_fallback=forwarded.get("FallbackBehavior"),
         custom_keys=tuple(_custom_key(key) for key in statement.get("CustomKeys", [])),
+        metric_name=rule.get("VisibilityConfig", {}).get("MetricName"),
+        web_acl_metric_name=acl.get("VisibilityConfig", {}).get("MetricName"),
     )
 
 

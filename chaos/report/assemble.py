@@ -99,7 +99,8 @@ def server_side_targets(context: RunContext) -> ServerSideTargets:
     return ServerSideTargets(
         region=context.target.clients.region, function_names=function_names,
         api_name=api_name, stage=stage,
-        web_acl=rule.web_acl_name if rule else None, rules=(rule.name,) if rule else (),
+        web_acl=(rule.web_acl_metric_name or rule.web_acl_name) if rule else None,
+        rules=((rule.metric_name or rule.name),) if rule else (),
     )
 
 

@@ -81,6 +81,8 @@ def test_forwarded_ip_rule_found_through_the_endpoint(wafv2: Any) -> None:
     assert (rule.forwarded_header, rule.forwarded_fallback) == ("X-Client-IP", "NO_MATCH")
     assert (rule.action, rule.block_status, rule.scope_down) == ("Block", 403, False)
     assert rule.web_acl_arn.startswith("arn:aws:wafv2:us-east-1:")
+    # CloudWatch's WebACL/Rule dimensions are the VisibilityConfig metric names.
+    assert (rule.web_acl_metric_name, rule.metric_name) == ("orders-acl", "by-forwarded-ip")
 
 
 def test_custom_keys_rule_found_through_the_stage_arn(wafv2: Any) -> None:

@@ -163,9 +163,9 @@ def test_az_audit_lines_up_accounts_by_az_id_and_flags_the_mismatched_dependency
 
     code = main(["az-audit", "--region", REGION, "--profile", "orders-prod",
                  "--profile", "payments-prod", "--json",
-                 "--depends-on", "orders-api=payments-prod:payments-api"])
+                 "--depends-on", "orders-api=payments-prod:payments-api", "--fail-on-findings"])
 
-    assert code == 0
+    assert code == 1, "the mismatched dependency fails the --fail-on-findings gate"
     for account in stubbed.values():
         account.verify()
     report = json.loads(capsys.readouterr().out)
@@ -208,3 +208,17 @@ def test_depends_on_must_name_a_known_workload() -> None:
         az_audit.audit([inventory], [az_audit.parse_dependency("api=db")], REGION)
     with pytest.raises(az_audit.InputError, match="SERVICE=DEPENDENCY"):
         az_audit.parse_dependency("api")
+
+
+def test_has_findings_is_the_ci_gate_of_az_audit() -> None:
+    mapping = az_audit.AzMapping(REGION, ())
+
+    def report(*workloads: az_audit.PlacedWorkload) -> az_audit.AuditReport:
+        return az_audit.audit([az_audit.AccountInventory("solo", mapping, list(workloads))],
+                              [], REGION)
+
+    spread = az_audit.PlacedWorkload("solo", "lambda", "api", "arn:api", ["use1-az1",
+                                                                          "use1-az2"])
+    single = az_audit.PlacedWorkload("solo", "asg", "batch", "arn:batch", ["use1-az2"])
+    assert not report(spread).has_findings
+    assert report(spread, single).has_findings
