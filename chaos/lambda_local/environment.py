@@ -176,6 +176,7 @@ class ExecutionEnvironment:
         init_timeout_s: float = 10.0,
         shutdown_timeout_s: float = 2.0,
         log_sink: Callable[[LogLine], None] | None = None,
+        max_log_lines: int = MAX_LOG_LINES,
     ) -> None:
         self.code_dir = Path(code_dir).resolve()
         self.handler = handler
@@ -200,7 +201,7 @@ class ExecutionEnvironment:
         self._server: ApiServer | None = None
         self._extensions: list[_Proc] = []
         self._runtime: _Proc | None = None
-        self._logs: deque[LogLine] = deque(maxlen=MAX_LOG_LINES)
+        self._logs: deque[LogLine] = deque(maxlen=max_log_lines)
         self._logs_lock = threading.Lock()
         self.init_reports: list[InitReport] = []
         self.shutdown_reports: list[ShutdownReport] = []

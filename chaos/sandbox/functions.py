@@ -46,6 +46,7 @@ CHAOS_PORT_ENV_KEY = "GAMEDAY_CHAOS_PORT"
 INIT_TIMEOUT_S = 10.0  # Lambda's init phase limit
 LAMBDA_NAMESPACE = "AWS/Lambda"
 COLD_STARTS_KEPT = 50
+RECENT_LOG_LINES = 2_000  # per environment; every line also goes to the metrics sink
 
 
 class Throttled(Exception):
@@ -272,7 +273,8 @@ class FunctionPool:
             revision.code_dir, config.handler, env=env, timeout_s=config.timeout_s,
             layers=revision.layer_paths, function_name=config.name, memory_mb=config.memory_mb,
             region=self.region, account_id=self.account_id, init_timeout_s=INIT_TIMEOUT_S,
-            log_sink=self._on_log_line,
+            # Lines go to the sink; keep only the recent ones in memory for long sandboxes.
+            log_sink=self._on_log_line, max_log_lines=RECENT_LOG_LINES,
         )
         return _Slot(environment, revision, subnet_id, az_id)
 
