@@ -95,6 +95,8 @@ def build_parser() -> argparse.ArgumentParser:
     which = sub.add_mutually_exclusive_group(required=True)
     which.add_argument("--run-id", help="one run")
     which.add_argument("--all", action="store_true", help="every unfinished run")
+    sub.add_argument("--force", action="store_true",
+                     help="also roll back runs whose process is still alive")
 
     command("status", cmd_status, "unfinished journals and the resources they lock")
 
@@ -321,7 +323,9 @@ def _ask(question: str) -> bool:
 def cmd_rollback(arguments: argparse.Namespace) -> int:
     from chaos.rollback import rollback_unfinished
 
-    reports = rollback_unfinished(None if arguments.all else arguments.run_id)
+    reports = rollback_unfinished(None if arguments.all else arguments.run_id,
+                                  force=arguments.force,
+                                  on_skip=lambda text: print(text, file=sys.stderr))
     if not reports:
         print("nothing to roll back")
         return 0
@@ -403,8 +407,12 @@ def cmd_az_map(arguments: argparse.Namespace) -> int:
         clients = AwsClients(region=arguments.region, profile=arguments.profile)
     else:
         clients = target.clients
-    for zone in az_mapping(clients):
-        print(f"{zone.name}\t{zone.zone_id}")
+    try:
+        for zone in az_mapping(clients):
+            print(f"{zone.name}\t{zone.zone_id}")
+    finally:
+        if target is not None:
+            target.close()
     return 0
 
 

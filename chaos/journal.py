@@ -72,6 +72,7 @@ class Journal:
     endpoint_url: str | None
     profile: str | None
     account_id: str | None
+    sandbox: bool = False  # the target was the local sandbox (its state dies with it)
     created_at: str = field(default_factory=utc_now)
     status: RunStatus = "running"
     pid: int = field(default_factory=os.getpid)

@@ -97,7 +97,7 @@ class RunProgress:
         self.stopping: str | None = None
         self.recent = RecentSeconds()
         self._last_plain = float("-inf")
-        self._lock = threading.Lock()
+        self._lock = threading.RLock()  # re-entered if a signal lands while printing
         self._live: Live | None = None
         use_live = live if live is not None else _is_tty(self.stream)
         if use_live:

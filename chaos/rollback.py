@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import logging
+import os
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from chaos.aws import AwsClients
@@ -64,15 +66,57 @@ def summarize(journal: Journal) -> RollbackReport:
                           details)
 
 
-def rollback_unfinished(run_id: str | None = None) -> list[RollbackReport]:
-    """`gameday rollback`: restore unfinished journals (one run, or all); idempotent."""
+def rollback_unfinished(
+    run_id: str | None = None, *, force: bool = False,
+    on_skip: Callable[[str], None] | None = None,
+) -> list[RollbackReport]:
+    """`gameday rollback`: restore unfinished journals (one run, or all); idempotent.
+
+    A run whose process is still alive is left alone (it restores itself) unless `force`.
+    """
     reports = []
     for journal in list_journals():
         if run_id and journal.run_id != run_id:
             continue
         if not journal.unfinished:
             continue
-        report = restore_journal(journal)
+        if journal.status == "running" and process_alive(journal.pid) and not force:
+            if on_skip:
+                on_skip(f"run {journal.run_id} is still running (pid {journal.pid}): skipped; "
+                        "it restores itself (--force to roll it back anyway)")
+            continue
+        if journal.sandbox and not sandbox_still_there(journal):
+            report = forget_sandbox_run(journal)
+        else:
+            report = restore_journal(journal)
         journal.finish("rolled_back" if report.complete else "rollback_incomplete")
         reports.append(report)
     return reports
+
+
+def process_alive(pid: int) -> bool:
+    if pid == os.getpid():
+        return False  # this process is the one rolling back: the run is over
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def sandbox_still_there(journal: Journal) -> bool:
+    from chaos.sandbox import control
+
+    state = control.read_state()
+    return state is not None and state.endpoint_url == journal.endpoint_url
+
+
+def forget_sandbox_run(journal: Journal) -> RollbackReport:
+    """The sandbox this run changed is gone, and everything it held went with it."""
+    for entry in journal.entries:
+        if entry.needs_restore:
+            journal.update(entry, "drifted", restored_at=utc_now(),
+                           detail="the sandbox it changed is gone (nothing left to restore)")
+    return summarize(journal)

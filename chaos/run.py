@@ -168,9 +168,14 @@ def execute(context: RunContext, planned: list[PlannedFault]) -> RunOutcome:
         endpoint_url=context.target.clients.endpoint_url,
         profile=context.options.profile,
         account_id=context.target.account_id,
+        sandbox=context.target.sandbox,
     )
     context.journal = journal
     started_at = utc_now()
+    context.stop.restart_clock()
+    expires_at = time.time() + context.experiment.max_duration + EXPIRY_MARGIN_S
+    for fault in planned:
+        fault.kind.context.expires_at = expires_at
     outcome, reason = "passed", None
     with context.stop.handling_signals():
         try:

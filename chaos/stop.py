@@ -25,27 +25,40 @@ class StopSignal:
     def __init__(self, max_duration_s: float) -> None:
         self.reason: str | None = None
         self.listeners: list[Callable[[str], None]] = []
+        self._notified = False
         self._event = threading.Event()
         self._deadline = time.monotonic() + max_duration_s
         self._max_duration_s = max_duration_s
 
     def request(self, reason: str) -> None:
-        """Ask the run to stop (thread- and signal-safe); the first reason wins."""
-        first = self.reason is None
-        if first:
+        """Ask the run to stop; the first reason wins.
+
+        Safe from a signal handler and from any thread: it only sets the flag. Listeners
+        run later, on the run's own thread, from `check` (a listener that takes a lock
+        the interrupted code holds would otherwise deadlock the handler).
+        """
+        if self.reason is None:
             self.reason = reason
         self._event.set()
-        if first:
-            for listener in list(self.listeners):
-                # A listener must not block the stop.
-                with contextlib.suppress(Exception):
-                    listener(reason)
+
+    def restart_clock(self) -> None:
+        """Start counting max_duration now (planning and confirmation do not count)."""
+        self._deadline = time.monotonic() + self._max_duration_s
 
     def check(self) -> None:
         if time.monotonic() >= self._deadline:
             self.request(f"max_duration ({self._max_duration_s:g}s) exceeded")
         if self.reason is not None:
+            self._notify(self.reason)
             raise StopRequested(self.reason)
+
+    def _notify(self, reason: str) -> None:
+        if self._notified:
+            return
+        self._notified = True
+        for listener in list(self.listeners):
+            with contextlib.suppress(Exception):  # a listener must not block the stop
+                listener(reason)
 
     def wait(self, seconds: float) -> None:
         """Sleep `seconds`, returning early (by raising StopRequested) when a stop comes."""

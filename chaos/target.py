@@ -40,9 +40,14 @@ def resolve_target(
             if not start_sandbox:
                 raise PreflightRefused("no sandbox is running (start one: gameday sandbox up)")
             state, started = sandbox_control.up()
-        clients = AwsClients(region=state.region, endpoint_url=state.endpoint_url)
-        return ResolvedTarget(clients, True, started, clients.caller_account_id(),
-                              state.api_endpoint)
+        try:
+            clients = AwsClients(region=state.region, endpoint_url=state.endpoint_url)
+            return ResolvedTarget(clients, True, started, clients.caller_account_id(),
+                                  state.api_endpoint)
+        except BaseException:
+            if started:
+                sandbox_control.down()
+            raise
     clients = AwsClients(region=region, profile=profile)
     if not account_id:
         raise PreflightRefused("target.account_id is required outside the sandbox")

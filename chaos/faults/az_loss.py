@@ -304,11 +304,22 @@ def refuse_locked(label: str, tags: dict[str, str], run_id: str) -> None:
 # -- restore helpers -------------------------------------------------------------------
 
 
+def locked_by_other_run(tags: dict[str, str], run_id: str) -> RestoreOutcome | None:
+    """Another run holds the resource now (ours died before locking it): hands off."""
+    owner = tags.get(LOCK_TAG_KEY)
+    if owner and owner != run_id:
+        return RestoreOutcome("drifted", f"locked by run {owner} now: left as it is")
+    return None
+
+
 def restore_pin(entry: JournalEntry, clients: AwsClients, run_id: str) -> RestoreOutcome:
     placement = placement_for(entry.original["kind"])
     current = placement.get(clients, entry.original["ref"])
     if current is None:
         return RestoreOutcome("drifted", f"{entry.target} was deleted during the run")
+    held_by_other = locked_by_other_run(current.tags, run_id)
+    if held_by_other:
+        return held_by_other
     original: list[str] = entry.original["subnet_ids"]
     ours: list[str] = entry.intended["subnet_ids"]
     outcome = RestoreOutcome("restored")
@@ -329,6 +340,9 @@ def restore_association(entry: JournalEntry, clients: AwsClients, run_id: str) -
     current = ec2_subnets.acl_association(clients, subnet_id)
     if tags is None or current is None:
         return RestoreOutcome("drifted", f"subnet {subnet_id} was deleted during the run")
+    held_by_other = locked_by_other_run(tags, run_id)
+    if held_by_other:
+        return held_by_other
     original_acl: str = entry.original["network_acl_id"]
     outcome = RestoreOutcome("restored")
     if current.network_acl_id == entry.intended["network_acl_id"]:

@@ -108,7 +108,10 @@ class LambdaExtensionFault(FaultKind):
             target=change.target,
             target_arn=change.target_arn,
             original=snapshot(current),
-            intended=dict(change.intended, layer_arn=self._layer.arn),
+            # The config is rebuilt now: its expiry counts from the start of the run.
+            intended=dict(change.intended, layer_arn=self._layer.arn, environment={
+                **change.intended["environment"],
+                extension_config.CONFIG_ENV_KEY: self._config_json()}),
         ))
         functions.tag(clients, change.target_arn, {LOCK_TAG_KEY: self.context.run_id})
         functions.update_configuration(
@@ -168,6 +171,11 @@ class LambdaExtensionFault(FaultKind):
             current = functions.get_configuration(clients, entry.target_arn)
         except functions.FunctionNotFound:
             return RestoreOutcome("drifted", "function was deleted during the run")
+        owner = functions.list_tags(clients, entry.target_arn).get(LOCK_TAG_KEY)
+        if owner and owner != run_id:
+            # Our run died before locking it and another run holds it now: its layer and
+            # wrapper look like ours (same hash, same path), so touch nothing.
+            return RestoreOutcome("drifted", f"locked by run {owner} now: left as it is")
         layers, environment, drift = restored_state(entry, current)
         if layers != functions.layer_arns_of(current) or environment != functions.environment_of(
             current
@@ -244,12 +252,17 @@ def restored_state(
 ) -> tuple[list[str], dict[str, str], list[str]]:
     """Layers and environment with only our changes reverted, and what others changed."""
     ours_layer = entry.intended["layer_arn"]
-    ours_env: dict[str, str] = entry.intended["environment"]
+    ours_env: dict[str, str] = dict(entry.intended["environment"])
     original_env: dict[str, str] = entry.original["environment"]
     current_layers = functions.layer_arns_of(current)
     current_env = functions.environment_of(current)
     drift: list[str] = []
 
+    current_config = current_env.get(extension_config.CONFIG_ENV_KEY)
+    if current_config is not None and current_config != ours_env[extension_config.CONFIG_ENV_KEY]:
+        # Another config is attached: the layer and wrapper serve it, they are not ours.
+        ours_layer = ""
+        ours_env.pop(extension_config.EXEC_WRAPPER_ENV_KEY, None)
     layers = [arn for arn in current_layers if arn != ours_layer]
     if layers != entry.original["layers"]:
         drift.append("layers changed by someone else during the run (kept)")
