@@ -9,6 +9,7 @@ from dataclasses import dataclass
 
 from chaos.aws import AwsClients
 from chaos.faults import fault_kind
+from chaos.host import process_alive
 from chaos.journal import Journal, JournalEntry, list_journals, utc_now
 
 log = logging.getLogger(__name__)
@@ -80,7 +81,7 @@ def rollback_unfinished(
             continue
         if not journal.unfinished:
             continue
-        if journal.status == "running" and process_alive(journal.pid) and not force:
+        if journal.status == "running" and run_process_alive(journal.pid) and not force:
             if on_skip:
                 on_skip(f"run {journal.run_id} is still running (pid {journal.pid}): skipped; "
                         "it restores itself (--force to roll it back anyway)")
@@ -94,16 +95,9 @@ def rollback_unfinished(
     return reports
 
 
-def process_alive(pid: int) -> bool:
-    if pid == os.getpid():
-        return False  # this process is the one rolling back: the run is over
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
+def run_process_alive(pid: int) -> bool:
+    # This process is the one rolling back (an in-process run that ended): not alive.
+    return pid != os.getpid() and process_alive(pid)
 
 
 def sandbox_still_there(journal: Journal) -> bool:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import yaml
 from pydantic import ValidationError
@@ -361,19 +361,22 @@ def load_document(path: Path | str) -> Experiment | GamedayPlan:
 
 def load_experiment(path: Path | str) -> Experiment:
     """Load an experiment; a game-day plan is an ``InputError``."""
-    document, root = _load(Path(path))
-    if not isinstance(document, Experiment):
-        pos, _ = _locate(root, ["kind"])
-        raise _fail(Path(path), pos, "expected an experiment, this is a game-day plan", "kind")
-    return document
+    return _load_kind(Path(path), Experiment, "expected an experiment, this is a game-day plan")
 
 
 def load_plan(path: Path | str) -> GamedayPlan:
     """Load a game-day plan; an experiment is an ``InputError``."""
-    document, root = _load(Path(path))
-    if not isinstance(document, GamedayPlan):
+    return _load_kind(Path(path), GamedayPlan, "expected a game-day plan, this is an experiment")
+
+
+_Kind = TypeVar("_Kind", Experiment, GamedayPlan)
+
+
+def _load_kind(path: Path, kind: type[_Kind], wrong_kind: str) -> _Kind:
+    document, root = _load(path)
+    if not isinstance(document, kind):
         pos, _ = _locate(root, ["kind"])
-        raise _fail(Path(path), pos, "expected a game-day plan, this is an experiment", "kind")
+        raise _fail(path, pos, wrong_kind, "kind")
     return document
 
 

@@ -5,6 +5,7 @@ client (``awslambdaric``) and the external extensions of its layers, on 127.0.0.
 the way Lambda does: init, serial invokes with a deadline, shutdown.
 """
 
+from chaos.host import free_port
 from chaos.lambda_local.api import ApiServer, LambdaApi
 from chaos.lambda_local.environment import (
     ExecutionEnvironment,
@@ -16,7 +17,6 @@ from chaos.lambda_local.environment import (
     ProcessExit,
     ShutdownReport,
     extract_layer,
-    free_port,
 )
 
 __all__ = [

@@ -27,8 +27,10 @@ import uuid
 from collections import deque
 from dataclasses import dataclass, field
 from http import HTTPStatus
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Any
+
+from chaos.host import LoopbackHTTPServer
 
 RUNTIME_PREFIX = "/2018-06-01/runtime"
 INVOCATION_PREFIX = RUNTIME_PREFIX + "/invocation/"
@@ -425,10 +427,7 @@ class _Handler(BaseHTTPRequestHandler):
         pass
 
 
-class ApiServer(ThreadingHTTPServer):
-    daemon_threads = True
-    block_on_close = False
-    allow_reuse_address = True
+class ApiServer(LoopbackHTTPServer):
     request_queue_size = 64
 
     def __init__(self, api: LambdaApi, host: str = "127.0.0.1", port: int = 0) -> None:

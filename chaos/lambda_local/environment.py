@@ -17,7 +17,7 @@ Lifecycle, as in Lambda:
 
 Ports on 127.0.0.1 are shared by all environments of a host (Lambda gives each
 environment its own network namespace): an extension listening on a fixed port
-needs a distinct port per environment (see :func:`free_port`).
+needs a distinct port per environment (see :func:`chaos.host.free_port`).
 """
 
 from __future__ import annotations
@@ -27,7 +27,6 @@ import json
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -41,6 +40,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
 
+from chaos.host import extract_zip
 from chaos.lambda_local.api import ApiServer, Invocation, LambdaApi, new_trace_id
 
 EXEC_WRAPPER_ENV_KEY = "AWS_LAMBDA_EXEC_WRAPPER"
@@ -118,14 +118,6 @@ class ShutdownReport:
     runtime: ProcessExit | None = None
 
 
-def free_port() -> int:
-    """A TCP port on 127.0.0.1 that was free a moment ago."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
-
-
 def extract_layer(source: Path, opt_dir: Path) -> None:
     """Merge a layer (zip file or directory) into ``opt_dir``, keeping Unix modes."""
     if source.is_dir():
@@ -134,17 +126,9 @@ def extract_layer(source: Path, opt_dir: Path) -> None:
         )
         return
     with zipfile.ZipFile(source) as archive:
-        for info in archive.infolist():
-            target = (opt_dir / info.filename).resolve()
-            if not target.is_relative_to(opt_dir.resolve()):
-                raise HarnessError(f"layer {source} has an entry outside its root: {info.filename}")
-            if info.is_dir():
-                target.mkdir(parents=True, exist_ok=True)
-                continue
-            target.parent.mkdir(parents=True, exist_ok=True)
-            target.write_bytes(archive.read(info))
-            mode = (info.external_attr >> 16) & 0o777
-            target.chmod(mode or 0o644)
+        escaping = extract_zip(archive, opt_dir)
+    if escaping:
+        raise HarnessError(f"layer {source} has an entry outside its root: {escaping[0]}")
 
 
 class _Proc:

@@ -14,7 +14,6 @@ import math
 import os
 import shlex
 import signal
-import socket
 import subprocess
 import sys
 import threading
@@ -26,6 +25,7 @@ from typing import IO, TYPE_CHECKING
 
 import chaos
 from chaos.errors import ConfigurationError, InputError
+from chaos.host import free_port
 from chaos.load.process_config import PLAN_ENV, ProcessConfig
 from chaos.metrics.rows import SecondRow
 
@@ -59,12 +59,6 @@ def resolve_locustfile(locustfile: str, experiment_path: Path | None = None) -> 
             return candidate.resolve()
     where = " or ".join(str(candidate) for candidate in candidates)
     raise InputError(f"load.locustfile: {where} does not exist")
-
-
-def free_port(host: str = "127.0.0.1") -> int:
-    with socket.socket() as probe:
-        probe.bind((host, 0))
-        return int(probe.getsockname()[1])
 
 
 def merge_rows(rows: list[SecondRow]) -> list[SecondRow]:

@@ -42,12 +42,7 @@ class LoadSession:
         if load is None:
             return None
         host = load_host(context)
-        try:
-            locustfile = resolve_locustfile(load.locustfile, context.experiment_path)
-        except (InputError, PreflightRefused):
-            raise
-        except Exception as error:  # noqa: BLE001 - any lookup failure is one line
-            raise InputError(f"load.locustfile: {error}") from error
+        locustfile = resolve_locustfile(load.locustfile, context.experiment_path)
         session = cls(load, host, locustfile, context.experiment_path,
                       context.experiment.max_duration)
         if load.waf is not None:

@@ -14,6 +14,7 @@ from typing import Any
 
 from chaos.aws import AwsClients
 from chaos.errors import ConfigurationError
+from chaos.host import process_alive
 from chaos.journal import gameday_home
 
 START_TIMEOUT_S = 60.0
@@ -46,7 +47,7 @@ def read_state() -> SandboxState | None:
         state = SandboxState(**json.loads(path.read_text()))
     except (OSError, ValueError, TypeError):
         return None
-    if not _alive(state.pid):
+    if not process_alive(state.pid):
         path.unlink(missing_ok=True)
         return None
     return state
@@ -87,9 +88,9 @@ def down() -> bool:
         return False
     os.kill(state.pid, signal.SIGTERM)
     deadline = time.monotonic() + STOP_TIMEOUT_S
-    while _alive(state.pid) and time.monotonic() < deadline:
+    while process_alive(state.pid) and time.monotonic() < deadline:
         time.sleep(0.1)
-    if _alive(state.pid):
+    if process_alive(state.pid):
         os.kill(state.pid, signal.SIGKILL)
     state_file().unlink(missing_ok=True)
     return True
@@ -105,18 +106,3 @@ def env_lines(state: SandboxState) -> list[str]:
     if state.api_endpoint:
         lines.append(f"export GAMEDAY_SANDBOX_ENDPOINT={state.api_endpoint}")
     return lines
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    # A zombie child of ours still answers kill(0): reap it if it is ours.
-    try:
-        finished, _ = os.waitpid(pid, os.WNOHANG)
-        return finished == 0
-    except ChildProcessError:
-        return True

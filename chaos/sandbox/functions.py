@@ -28,6 +28,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from chaos.host import extract_zip
 from chaos.lambda_local import (
     ExecutionEnvironment,
     InitError,
@@ -92,19 +93,11 @@ class _Revision:
 
 
 def _extract_code(zip_bytes: bytes, target: Path) -> None:
-    """Extract a deployment package, keeping Unix modes (vendored executables keep +x)."""
+    """Extract a deployment package, keeping Unix modes (vendored executables keep +x).
+
+    Entries outside the package root are left out: Lambda rejects those too."""
     with zipfile.ZipFile(io.BytesIO(zip_bytes)) as archive:
-        for info in archive.infolist():
-            destination = (target / info.filename).resolve()
-            if not destination.is_relative_to(target.resolve()):
-                continue  # an entry outside the package root: Lambda rejects those too
-            if info.is_dir():
-                destination.mkdir(parents=True, exist_ok=True)
-                continue
-            destination.parent.mkdir(parents=True, exist_ok=True)
-            destination.write_bytes(archive.read(info))
-            mode = (info.external_attr >> 16) & 0o777
-            destination.chmod(mode or 0o644)
+        extract_zip(archive, target)
 
 
 class _Slot:

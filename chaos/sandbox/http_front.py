@@ -24,10 +24,11 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from http import HTTPStatus
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Any, Protocol
 from urllib.parse import parse_qsl, unquote, urlsplit
 
+from chaos.host import LoopbackHTTPServer
 from chaos.lambda_local.api import read_body
 from chaos.sandbox.functions import InvokeOutcome, Throttled
 from chaos.sandbox.metrics import MetricsRecorder
@@ -376,10 +377,7 @@ def _phrase(status: int) -> str:
         return "Unknown"
 
 
-class FrontServer(ThreadingHTTPServer):
-    daemon_threads = True
-    block_on_close = False
-    allow_reuse_address = True
+class FrontServer(LoopbackHTTPServer):
     request_queue_size = 1024
 
     def __init__(self, front: ApiGatewayFront, host: str = "127.0.0.1", port: int = 0) -> None:
