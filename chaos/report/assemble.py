@@ -7,7 +7,12 @@ from urllib.parse import urlsplit
 
 from chaos.journal import utc_now
 from chaos.load.driver import merge_rows
-from chaos.metrics.cloudwatch import ServerSideTargets, server_side_by_phase, server_side_slis
+from chaos.metrics.cloudwatch import (
+    ServerSideTargets,
+    function_name,
+    server_side_by_phase,
+    server_side_slis,
+)
 from chaos.metrics.sli import measure_run, phase_windows_from_times
 from chaos.report.result import RESULT_VERSION, fault_entries
 from chaos.sandbox import seed as sandbox_seed
@@ -81,10 +86,11 @@ def add_server_side(
 
 
 def server_side_targets(context: RunContext) -> ServerSideTargets:
+    # Every fault names a function by its ARN (az-loss labels its targets "lambda:NAME").
     function_names = tuple(sorted({
-        entry.target for entry in (context.journal.entries if context.journal else [])
-        if entry.fault_type == "lambda-extension" or entry.target_arn.startswith(
-            "arn:aws:lambda:")
+        function_name(entry.target_arn)
+        for entry in (context.journal.entries if context.journal else [])
+        if entry.target_arn.startswith("arn:aws:lambda:")
     }))
     rule = context.load.rule if context.load is not None else None
     if context.target.sandbox:
