@@ -27,7 +27,6 @@ from chaos.load.session import LoadSession
 from chaos.metrics.rows import SecondRow
 from chaos.report import write_reports
 from chaos.report.assemble import assemble_result
-from chaos.report.result import write_result
 from chaos.rollback import restore_journal
 from chaos.stop import StopRequested, StopSignal
 from chaos.stop_conditions import AbortWhen, AlarmWatcher, missing_alarms
@@ -81,6 +80,7 @@ class RunContext:
     notes: list[str] = field(default_factory=list)
     rows: list[SecondRow] = field(default_factory=list)
     load: LoadSession | None = None
+    fault_context: FaultContext | None = None  # shared by the faults; set by plan_faults
 
     def receive_row(self, row: SecondRow) -> None:
         """A live per-second row from the load (called from the load's reader thread)."""
@@ -88,17 +88,22 @@ class RunContext:
         self.events.row_received.fire(row=row)
 
 
+def fault_expiry(experiment: Experiment) -> float:
+    """When the injected faults stop on their own if nothing restores them (epoch s)."""
+    return time.time() + experiment.max_duration + EXPIRY_MARGIN_S
+
+
 def plan_faults(context: RunContext) -> list[PlannedFault]:
     """Resolve every fault's targets and changes; read-only; raises PreflightRefused."""
-    fault_context = FaultContext(
+    context.fault_context = FaultContext(
         clients=context.target.clients,
         run_id=context.run_id,
-        expires_at=time.time() + context.experiment.max_duration + EXPIRY_MARGIN_S,
+        expires_at=fault_expiry(context.experiment),
         sandbox=context.target.sandbox,
     )
     planned = []
     for spec in context.experiment.faults:
-        kind = FAULT_KINDS[spec.type](spec, fault_context)
+        kind = FAULT_KINDS[spec.type](spec, context.fault_context)
         planned.append(PlannedFault(kind, kind.plan()))
     seen: dict[str, str] = {}
     for fault in planned:
@@ -172,10 +177,10 @@ def execute(context: RunContext, planned: list[PlannedFault]) -> RunOutcome:
     )
     context.journal = journal
     started_at = utc_now()
+    # Planning and the confirmation prompt do not count against max_duration or the expiry.
     context.stop.restart_clock()
-    expires_at = time.time() + context.experiment.max_duration + EXPIRY_MARGIN_S
-    for fault in planned:
-        fault.kind.context.expires_at = expires_at
+    if context.fault_context is not None:
+        context.fault_context.expires_at = fault_expiry(context.experiment)
     outcome, reason = "passed", None
     with context.stop.handling_signals():
         try:
@@ -190,10 +195,7 @@ def execute(context: RunContext, planned: list[PlannedFault]) -> RunOutcome:
             report = restore_journal(journal, context.target.clients)
             journal.finish("finished" if report.complete else "rollback_incomplete")
     result = assemble_result(context, started_at, outcome, reason)
-    report_dir = context.options.report_dir or run_dir
-    report_dir.mkdir(parents=True, exist_ok=True)
-    result_path = write_result(report_dir, result)
-    write_reports(result, report_dir)
+    result_path = write_reports(result, context.options.report_dir or run_dir)["json"]
     return RunOutcome(
         run_id=context.run_id,
         outcome=result["outcome"],
