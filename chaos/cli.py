@@ -207,12 +207,12 @@ def cmd_plan(arguments: argparse.Namespace) -> int:
 
 def cmd_run(arguments: argparse.Namespace) -> int:
     """One experiment, or each experiment of a directory / game-day plan in order."""
-    from chaos.experiment import GamedayPlan, load_document
+    from chaos.experiment import GamedayPlan, load_document, yaml_files
     from chaos.gameday_plan import GamedayRun, default_report_dir
 
     path: Path = arguments.experiment
     if path.is_dir():
-        paths = sorted(p for p in path.rglob("*.y*ml") if p.suffix in (".yaml", ".yml"))
+        paths = yaml_files(path)
         if not paths:
             raise InputError(f"{path}: no experiment files (*.yaml) in this directory")
         gameday = GamedayRun(path.name, arguments.report_dir or default_report_dir(path.name))
@@ -268,7 +268,7 @@ def _with_az_hint(arguments: argparse.Namespace, load: Callable[[], T]) -> T:
             state = control.read_state()
             if state is None:
                 raise InputError("no sandbox running")
-            return AwsClients(region=state.region, endpoint_url=state.endpoint_url)
+            return state.clients()
         return AwsClients(region=region, profile=arguments.profile)
 
     try:
@@ -462,7 +462,7 @@ def cmd_extension_publish(arguments: argparse.Namespace) -> int:
 
     if arguments.sandbox:
         state, _ = control.up()
-        clients = AwsClients(region=state.region, endpoint_url=state.endpoint_url)
+        clients = state.clients()
     elif arguments.region:
         clients = AwsClients(region=arguments.region, profile=arguments.profile)
     else:

@@ -41,7 +41,7 @@ def resolve_target(
                 raise PreflightRefused("no sandbox is running (start one: gameday sandbox up)")
             state, started = sandbox_control.up()
         try:
-            clients = AwsClients(region=state.region, endpoint_url=state.endpoint_url)
+            clients = state.clients()
             return ResolvedTarget(clients, True, started, clients.caller_account_id(),
                                   state.api_endpoint)
         except BaseException:

@@ -10,7 +10,13 @@ from typing import Annotated, Any
 
 from pydantic import Field, TypeAdapter
 
-from chaos.experiment.loader import load_document, load_experiment, load_plan, validate_paths
+from chaos.experiment.loader import (
+    load_document,
+    load_experiment,
+    load_plan,
+    validate_paths,
+    yaml_files,
+)
 from chaos.experiment.model import (
     PHASE_NAMES,
     AbortWhen,
@@ -61,6 +67,7 @@ __all__ = [
     "load_plan",
     "parse_objective",
     "validate_paths",
+    "yaml_files",
 ]
 
 SCHEMA_DIALECT = "https://json-schema.org/draft/2020-12/schema"

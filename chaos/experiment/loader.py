@@ -380,16 +380,21 @@ def _load_kind(path: Path, kind: type[_Kind], wrong_kind: str) -> _Kind:
     return document
 
 
+def yaml_files(directory: Path) -> list[Path]:
+    """The *.yaml / *.yml files under `directory`, recursively, sorted; hidden folders skipped."""
+    return sorted(
+        p
+        for p in directory.rglob("*")
+        if p.suffix in _YAML_SUFFIXES
+        and p.is_file()
+        and not any(part.startswith(".") for part in p.relative_to(directory).parts)
+    )
+
+
 def _expand(path: Path) -> list[Path] | str:
     if not path.is_dir():
         return [path]
-    files = sorted(
-        p
-        for p in path.rglob("*")
-        if p.suffix in _YAML_SUFFIXES
-        and p.is_file()
-        and not any(part.startswith(".") for part in p.relative_to(path).parts)
-    )
+    files = yaml_files(path)
     if not files:
         return _line(path, _Position(1, 1), "no *.yaml or *.yml files in this directory")
     return files

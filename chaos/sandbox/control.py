@@ -31,6 +31,10 @@ class SandboxState:
     service: dict[str, Any]
     work_dir: str | None = None  # the data plane's files (environments' code, layers)
 
+    def clients(self) -> AwsClients:
+        """boto3 clients of the sandbox's local AWS API."""
+        return AwsClients(region=self.region, endpoint_url=self.endpoint_url)
+
     @property
     def api_endpoint(self) -> str | None:
         return f"{self.http_front}/prod" if self.http_front else None
@@ -73,7 +77,7 @@ def up() -> tuple[SandboxState, bool]:
                                      f"see {log_path}")
         state = read_state()
         if state and state.pid == process.pid:
-            AwsClients(region=state.region, endpoint_url=state.endpoint_url).caller_account_id()
+            state.clients().caller_account_id()
             return state, True
         time.sleep(0.1)
     process.kill()

@@ -40,7 +40,7 @@ def sandbox_home(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
 def sandbox_clients(sandbox_home: Path) -> AwsClients:
     state = control.read_state()
     assert state is not None, "sandbox is not running"
-    return AwsClients(region=state.region, endpoint_url=state.endpoint_url)
+    return state.clients()
 
 
 def gameday(home: Path, *args: str, **popen: Any) -> subprocess.Popen[str]:

@@ -12,7 +12,6 @@ from typing import Any
 
 import pytest
 
-from chaos.aws import AwsClients
 from chaos.sandbox import control
 
 pytest_plugins = ["pytester"]
@@ -84,8 +83,7 @@ def check_distributed(result: dict[str, Any], home: Path) -> None:
                                                                    "recovery"))
     state = control.read_state()
     assert state is not None
-    cloudwatch = AwsClients(region=state.region, endpoint_url=state.endpoint_url).client(
-        "cloudwatch")
+    cloudwatch = state.clients().client("cloudwatch")
     start = datetime.fromisoformat(result["phases"]["baseline"]["started_at"].replace("Z",
                                                                                         "+00:00"))
     end = datetime.fromisoformat(result["phases"]["recovery"]["ended_at"].replace("Z",

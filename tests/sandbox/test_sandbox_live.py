@@ -18,7 +18,6 @@ from pathlib import Path
 
 import pytest
 
-from chaos.aws import AwsClients
 from chaos.sandbox import control
 from chaos.sandbox.seed import orders_function_zip
 from tests.sandbox.support import (
@@ -49,8 +48,7 @@ def sandbox(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Sandbox]:
                      GAMEDAY_SANDBOX_POOL_MAX="8"):
             state, _ = control.up()  # the sandbox process keeps these settings
         try:
-            yield Sandbox(home, state, AwsClients(region=state.region,
-                                                  endpoint_url=state.endpoint_url))
+            yield Sandbox(home, state, state.clients())
         finally:
             control.down()
 
