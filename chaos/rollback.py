@@ -48,7 +48,7 @@ def restore_entry(journal: Journal, entry: JournalEntry, clients: AwsClients) ->
 
 
 def restore_journal(journal: Journal, clients: AwsClients | None = None) -> RollbackReport:
-    """Restore every unfinished entry, newest first, and close the journal."""
+    """Restore every unfinished entry, newest first (the caller marks the journal finished)."""
     clients = clients or clients_for(journal)
     for entry in reversed(journal.entries):
         restore_entry(journal, entry, clients)
