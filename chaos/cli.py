@@ -152,8 +152,12 @@ def build_parser() -> argparse.ArgumentParser:
 
     sandbox = commands.add_parser("sandbox", help="the embedded local target")
     sandbox_commands = sandbox.add_subparsers(title="sandbox commands", metavar="COMMAND")
+    sub = sandbox_commands.add_parser("up", help="start the sandbox in the background")
+    sub.add_argument("--realism", choices=["fast", "aws"], default=None,
+                     help="aws: as slow and imprecise as AWS where verdicts depend on it "
+                     "(default: $GAMEDAY_SANDBOX_REALISM, else fast)")
+    sub.set_defaults(handler=cmd_sandbox_up)
     for name, handler, help_text in (
-        ("up", cmd_sandbox_up, "start the sandbox in the background"),
         ("down", cmd_sandbox_down, "stop it"),
         ("status", cmd_sandbox_status, "is it running, where"),
         ("env", cmd_sandbox_env, "export lines for the shell"),
@@ -474,11 +478,19 @@ def cmd_extension_publish(arguments: argparse.Namespace) -> int:
 
 
 def cmd_sandbox_up(arguments: argparse.Namespace) -> int:
-    from chaos.sandbox import control
+    import dataclasses
+    import os
 
-    state, started = control.up()
+    from chaos.sandbox import control
+    from chaos.sandbox.realism import Realism
+
+    realism = Realism.from_env(os.environ)
+    if arguments.realism:
+        realism = dataclasses.replace(realism, mode=arguments.realism)
+    state, started = control.up(realism)
     print(f"sandbox {'started' if started else 'already running'}: {state.endpoint_url} "
-          f"(pid {state.pid}); `eval $(gameday sandbox env)` to use it from a shell")
+          f"(pid {state.pid}, realism {state.realism}); `eval $(gameday sandbox env)` to use "
+          "it from a shell")
     return 0
 
 
@@ -496,7 +508,8 @@ def cmd_sandbox_status(arguments: argparse.Namespace) -> int:
     if not state:
         print("no sandbox running")
         return 1
-    print(f"running: pid {state.pid}, AWS API {state.endpoint_url}, since {state.started_at}")
+    print(f"running: pid {state.pid}, AWS API {state.endpoint_url}, since {state.started_at}, "
+          f"realism {state.realism}")
     if state.api_endpoint:
         print(f"HTTP front: {state.api_endpoint}")
     return 0

@@ -14,7 +14,9 @@ from html import escape
 from pathlib import Path
 from typing import Any
 
-from chaos.journal import gameday_home, utc_now, write_atomically
+from chaos.clock import utc_now
+from chaos.files import PUBLIC, write_atomically
+from chaos.journal import gameday_home
 
 OUTCOME_OF_EXIT = {0: "passed", 1: "failed", 2: "invalid", 3: "aborted", 4: "rollback_incomplete"}
 
@@ -82,11 +84,9 @@ class GamedayRun:
             "md": self.report_dir / "gameday.md",
             "html": self.report_dir / "gameday.html",
         }
-        write_atomically(paths["json"], json.dumps(summary, indent=2) + "\n")
-        write_atomically(paths["md"], render_markdown(summary, self.report_dir))
-        write_atomically(paths["html"], render_html(summary, self.report_dir))
-        for path in paths.values():
-            path.chmod(0o644)
+        write_atomically(paths["json"], json.dumps(summary, indent=2) + "\n", mode=PUBLIC)
+        write_atomically(paths["md"], render_markdown(summary, self.report_dir), mode=PUBLIC)
+        write_atomically(paths["html"], render_html(summary, self.report_dir), mode=PUBLIC)
         return paths
 
 

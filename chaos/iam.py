@@ -7,49 +7,17 @@ metrics and stop conditions call. sts:GetCallerIdentity needs no permission.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
+
+from chaos.faults import FAULT_KINDS
+from chaos.policy import PolicyStatement, policy_document
+from chaos.slo import reads_server_side_metrics
 
 if TYPE_CHECKING:
     from chaos.experiment import Experiment
 
 
-@dataclass(frozen=True)
-class PolicyStatement:
-    sid: str
-    actions: tuple[str, ...]
-    resources: tuple[str, ...]
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "Sid": self.sid,
-            "Effect": "Allow",
-            "Action": sorted(self.actions),
-            "Resource": sorted(self.resources) if len(self.resources) > 1 else self.resources[0],
-        }
-
-
-def policy_document(statements: list[PolicyStatement]) -> dict[str, Any]:
-    merged: dict[tuple[str, tuple[str, ...]], set[str]] = {}
-    order: list[tuple[str, tuple[str, ...]]] = []
-    for statement in statements:
-        key = (statement.sid, tuple(sorted(statement.resources)))
-        if key not in merged:
-            merged[key] = set()
-            order.append(key)
-        merged[key].update(statement.actions)
-    return {
-        "Version": "2012-10-17",
-        "Statement": [
-            PolicyStatement(sid, tuple(merged[(sid, resources)]), resources).to_dict()
-            for sid, resources in order
-        ],
-    }
-
-
 def experiment_policy(experiment: Experiment, account_id: str) -> dict[str, Any]:
-    from chaos.faults import FAULT_KINDS
-
     region = experiment.target.region
     statements: list[PolicyStatement] = []
     for index, spec in enumerate(experiment.faults):
@@ -64,8 +32,6 @@ def run_permissions(
     experiment: Experiment, *, region: str, account_id: str
 ) -> list[PolicyStatement]:
     """What the run calls besides the faults: metrics, WAF discovery, alarms."""
-    from chaos.slo import reads_server_side_metrics
-
     statements = []
     server_side = reads_server_side_metrics(experiment)
     if server_side:

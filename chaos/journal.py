@@ -10,12 +10,14 @@ from __future__ import annotations
 
 import json
 import os
-import tempfile
 import uuid
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Literal
+
+from chaos.clock import utc_now
+from chaos.files import write_atomically
 
 JOURNAL_FILE = "journal.json"
 JOURNAL_VERSION = 1
@@ -23,10 +25,6 @@ JOURNAL_VERSION = 1
 EntryStatus = Literal["applying", "applied", "restored", "drifted", "failed", "skipped"]
 RunStatus = Literal["running", "finished", "rolled_back", "rollback_incomplete"]
 UNFINISHED_ENTRY_STATUSES = ("applying", "applied", "failed")
-
-
-def utc_now() -> str:
-    return datetime.now(timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
 def new_run_id(experiment_name: str) -> str:
@@ -128,28 +126,6 @@ class Journal:
     def save(self) -> None:
         assert self.path is not None
         write_atomically(self.path, json.dumps(self.to_dict(), indent=2, sort_keys=True))
-
-
-def write_atomically(path: Path, text: str) -> None:
-    """Replace `path` with `text` so that a crash leaves the old or the new file, never half."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, temp_name = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    try:
-        # The journal holds original environment values: readable by the owner only.
-        os.fchmod(fd, 0o600)
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            handle.write(text)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(temp_name, path)
-    except BaseException:
-        Path(temp_name).unlink(missing_ok=True)
-        raise
-    directory = os.open(path.parent, os.O_RDONLY)
-    try:
-        os.fsync(directory)
-    finally:
-        os.close(directory)
 
 
 def list_journals(home: Path | None = None) -> list[Journal]:

@@ -8,9 +8,10 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from chaos.aws import AwsClients
+from chaos.clock import utc_now
 from chaos.faults import fault_kind
 from chaos.host import process_alive
-from chaos.journal import Journal, JournalEntry, list_journals, utc_now
+from chaos.journal import Journal, JournalEntry, list_journals
 
 log = logging.getLogger(__name__)
 

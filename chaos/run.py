@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from chaos.clock import utc_now
 from chaos.errors import (
     EXIT_ABORTED,
     EXIT_PASSED,
@@ -22,7 +23,7 @@ from chaos.errors import (
 from chaos.events import RunEvents
 from chaos.experiment import Experiment
 from chaos.faults import FAULT_KINDS, FaultContext, FaultKind, PlannedChange
-from chaos.journal import Journal, new_run_id, runs_dir, utc_now
+from chaos.journal import Journal, new_run_id, runs_dir
 from chaos.load.session import LoadSession
 from chaos.metrics.rows import SecondRow
 from chaos.report import write_reports

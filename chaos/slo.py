@@ -21,8 +21,9 @@ import math
 from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
+from chaos.clock import epoch_seconds
 from chaos.experiment.objective import Objective, parse_objective
-from chaos.metrics.sli import epoch_seconds, recovery_time_s
+from chaos.metrics.sli import recovery_time_s
 
 if TYPE_CHECKING:
     from chaos.experiment.model import Experiment, SloCheck

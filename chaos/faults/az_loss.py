@@ -19,16 +19,17 @@ from typing import TYPE_CHECKING, Any
 from chaos.aws import subnets as ec2_subnets
 from chaos.aws.az import AzMapping, load_az_mapping, require_az_id
 from chaos.aws.workloads import Workload, placement_for, workloads_with_tags
+from chaos.clock import utc_now
 from chaos.errors import PreflightRefused
 from chaos.faults.base import LOCK_TAG_KEY, FaultKind, PlannedChange, RestoreOutcome
-from chaos.journal import JournalEntry, utc_now
+from chaos.journal import JournalEntry
 
 if TYPE_CHECKING:
     from chaos.aws import AwsClients
     from chaos.aws.subnets import Subnet
     from chaos.experiment import AzLossFault as AzLossSpec
-    from chaos.iam import PolicyStatement
     from chaos.journal import Journal
+    from chaos.policy import PolicyStatement
 
 TYPE_NAME = "az-loss"
 ACTION_PIN = "pin"

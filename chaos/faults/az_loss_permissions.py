@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from chaos.iam import PolicyStatement
+from chaos.policy import PolicyStatement
 
 
 def az_loss_statements(

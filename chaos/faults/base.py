@@ -13,8 +13,8 @@ from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
 if TYPE_CHECKING:
     from chaos.aws import AwsClients
-    from chaos.iam import PolicyStatement
     from chaos.journal import Journal, JournalEntry
+    from chaos.policy import PolicyStatement
 
 LOCK_TAG_KEY = "gameday:run-id"
 

@@ -21,10 +21,11 @@ from chaos.aws.layers import (
     publish_layer,
     verify_layer_hash,
 )
+from chaos.clock import utc_now
 from chaos.errors import PreflightRefused
 from chaos.faults.base import LOCK_TAG_KEY, FaultKind, PlannedChange, RestoreOutcome
-from chaos.iam import PolicyStatement
-from chaos.journal import JournalEntry, utc_now
+from chaos.journal import JournalEntry
+from chaos.policy import PolicyStatement
 
 if TYPE_CHECKING:
     from chaos.aws import AwsClients

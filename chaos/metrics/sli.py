@@ -15,9 +15,9 @@ from __future__ import annotations
 import math
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from datetime import datetime
 from typing import Any
 
+from chaos.clock import epoch_seconds
 from chaos.metrics.histogram import LatencyHistogram
 from chaos.metrics.rows import STATUS_CLASSES, SecondRow
 
@@ -27,7 +27,6 @@ __all__ = [
     "RECOVERY_TARGET_AVAILABILITY",
     "PhaseWindows",
     "SecondTotals",
-    "epoch_seconds",
     "measure_run",
     "phase_slis",
     "phase_windows_from_times",
@@ -82,11 +81,6 @@ class SecondTotals:
             return dict.fromkeys(LATENCY_KEYS)
         summary = self.histogram.summary()
         return {key: summary[key] for key in LATENCY_KEYS}
-
-
-def epoch_seconds(timestamp: str) -> float:
-    """Epoch seconds of an ISO-8601 timestamp such as ``2024-05-01T10:00:00.000Z``."""
-    return datetime.fromisoformat(timestamp.replace("Z", "+00:00")).timestamp()
 
 
 def phase_windows_from_times(phase_times: Mapping[str, Mapping[str, str]]) -> dict[

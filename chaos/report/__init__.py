@@ -6,7 +6,7 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
-from chaos.journal import write_atomically
+from chaos.files import PUBLIC, write_atomically
 from chaos.report.html import render_html
 from chaos.report.junit import render_junit
 from chaos.report.markdown import render_markdown
@@ -33,8 +33,7 @@ def write_report(result: Mapping[str, Any], directory: Path, report_format: str)
     """Render one format (junit | md | html) into ``directory``; returns its path."""
     name, render = REPORT_FILES[report_format]
     path = Path(directory) / name
-    write_atomically(path, render(result))
-    path.chmod(0o644)
+    write_atomically(path, render(result), mode=PUBLIC)
     return path
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
-from chaos.journal import utc_now
+from chaos.clock import utc_now
 from chaos.load.driver import merge_rows
 from chaos.metrics.cloudwatch import (
     ServerSideTargets,

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from html import escape
 from typing import Any
 
-from chaos.metrics.sli import epoch_seconds
+from chaos.clock import epoch_seconds
 
 __all__ = ["ChartSpec", "Series", "TimeAxis", "render_chart", "run_charts", "time_axis"]
 

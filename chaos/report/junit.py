@@ -11,7 +11,7 @@ import xml.etree.ElementTree as ET
 from collections.abc import Mapping
 from typing import Any
 
-from chaos.metrics.sli import epoch_seconds
+from chaos.clock import epoch_seconds
 from chaos.slo import format_value
 
 __all__ = ["render_junit", "testcase_name"]

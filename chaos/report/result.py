@@ -7,7 +7,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from chaos.journal import Journal, write_atomically
+from chaos.files import PUBLIC, write_atomically
+from chaos.journal import Journal
 
 RESULT_VERSION = 1
 RESULT_FILE = "result.json"
@@ -48,8 +49,7 @@ def describe_change(intended: dict[str, Any]) -> dict[str, Any]:
 
 def write_result(directory: Path, result: dict[str, Any]) -> Path:
     path = directory / RESULT_FILE
-    write_atomically(path, json.dumps(result, indent=2, sort_keys=False) + "\n")
-    path.chmod(0o644)
+    write_atomically(path, json.dumps(result, indent=2, sort_keys=False) + "\n", mode=PUBLIC)
     return path
 
 

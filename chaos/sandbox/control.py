@@ -16,6 +16,7 @@ from chaos.aws import AwsClients
 from chaos.errors import ConfigurationError
 from chaos.host import process_alive
 from chaos.journal import gameday_home
+from chaos.sandbox.realism import Realism
 
 START_TIMEOUT_S = 60.0
 STOP_TIMEOUT_S = 15.0
@@ -30,6 +31,7 @@ class SandboxState:
     http_front: str | None
     service: dict[str, Any]
     work_dir: str | None = None  # the data plane's files (environments' code, layers)
+    realism: str = "fast"
 
     def clients(self) -> AwsClients:
         """boto3 clients of the sandbox's local AWS API."""
@@ -57,10 +59,20 @@ def read_state() -> SandboxState | None:
     return state
 
 
-def up() -> tuple[SandboxState, bool]:
-    """The running sandbox, starting one if needed; the flag says whether we started it."""
+def up(realism: Realism | None = None) -> tuple[SandboxState, bool]:
+    """The running sandbox, starting one if needed; the flag says whether we started it.
+
+    `realism` defaults to the environment (GAMEDAY_SANDBOX_REALISM, ...); a running sandbox
+    of another realism is refused rather than silently reused.
+    """
+    realism = realism or Realism.from_env(os.environ)
     existing = read_state()
     if existing:
+        if existing.realism != realism.mode:
+            raise ConfigurationError(
+                f"a sandbox with realism {existing.realism} is already running (pid "
+                f"{existing.pid}); stop it first (gameday sandbox down) to start one with "
+                f"realism {realism.mode}")
         return existing, False
     home = gameday_home()
     home.mkdir(parents=True, exist_ok=True)
@@ -69,6 +81,7 @@ def up() -> tuple[SandboxState, bool]:
         process = subprocess.Popen(
             [sys.executable, "-m", "chaos.sandbox.server", "--state-file", str(state_file())],
             stdin=subprocess.DEVNULL, stdout=log, stderr=log, start_new_session=True,
+            env={**os.environ, **realism.to_env()},
         )
     deadline = time.monotonic() + START_TIMEOUT_S
     while time.monotonic() < deadline:

@@ -29,8 +29,9 @@ from pathlib import Path
 from typing import Any
 
 from chaos.aws import AwsClients
+from chaos.clock import utc_now
 from chaos.errors import ConfigurationError
-from chaos.journal import utc_now, write_atomically
+from chaos.files import write_atomically
 from chaos.sandbox.backend import MotoReader, fix_moto_dimension_order
 from chaos.sandbox.functions import DEFAULT_POOL_MAX, FunctionPool
 from chaos.sandbox.http_front import (
@@ -40,6 +41,7 @@ from chaos.sandbox.http_front import (
     StageConfig,
 )
 from chaos.sandbox.metrics import MetricsRecorder
+from chaos.sandbox.realism import Realism
 from chaos.sandbox.seed import REGION, STAGE_NAME, SeededService, seed
 from chaos.sandbox.waf import DEFAULT_CHECK_INTERVAL_S, WafEngine
 
@@ -184,6 +186,7 @@ def serve(state_file: Path, port: int, front_port: int = 0) -> None:
     from moto.server import ThreadedMotoServer
 
     settings = DataPlaneSettings.from_env(os.environ)
+    realism = Realism.from_env(os.environ)
     work_dir = Path(tempfile.mkdtemp(prefix="gameday-sandbox-"))
     # Environments make their own temp dirs: keep them under ours, so nothing outlives us.
     tempfile.tempdir = str(work_dir)
@@ -209,6 +212,7 @@ def serve(state_file: Path, port: int, front_port: int = 0) -> None:
             "http_front": front_url,
             "service": seeded.to_dict(),
             "work_dir": str(work_dir),
+            "realism": realism.mode,
         }
         write_atomically(state_file, json.dumps(state, indent=2))
         log.info("sandbox ready: AWS API %s, HTTP front %s/%s", endpoint_url, front_url,
