@@ -375,8 +375,42 @@ class Load(StrictModel):
     locustfile: str = Field(min_length=1)
     users: Annotated[int, Strict(), Field(ge=1)]
     spawn_rate: Annotated[float, Strict(), Field(gt=0)]
-    workers: NonNegInt = 0
+    workers: NonNegInt = Field(default=0, description="local Locust worker processes")
+    remote_workers: NonNegInt = Field(
+        default=0, description="`gameday load worker` processes (any machine) the master waits for"
+    )
+    master_bind: str | None = Field(
+        default=None,
+        description='HOST:PORT the Locust master listens on for workers, e.g. "0.0.0.0:5557" '
+        "(default 127.0.0.1 and a free port)",
+    )
+    workers_timeout: Duration = Field(
+        default=60.0, description="how long the master waits for every worker to connect"
+    )
     waf: WafLoad | None = None
+
+    @field_validator("master_bind")
+    @classmethod
+    def _host_port(cls, value: str | None) -> str | None:
+        if value is None:
+            return value
+        host, _, port = value.rpartition(":")
+        if not host or not port.isdigit() or not 0 < int(port) < 65536:
+            raise ValueError(
+                f"master_bind must be HOST:PORT, e.g. 0.0.0.0:5557, not {_show(value)}")
+        return value
+
+    @field_validator("workers_timeout")
+    @classmethod
+    def _positive_timeout(cls, value: float) -> float:
+        if value <= 0:
+            raise ValueError("workers_timeout must be longer than 0s")
+        return value
+
+    @property
+    def total_workers(self) -> int:
+        """Every worker process the master waits for (0: one standalone process)."""
+        return self.workers + self.remote_workers
 
 
 # --------------------------------------------------------------------------- SLOs, stop

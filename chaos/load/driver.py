@@ -100,13 +100,11 @@ class LoadDriver:
         self.master_bind_host = master_bind_host
         self.master_port = master_port
         self.stop_timeout_s = stop_timeout_s
-        self.rows: list[SecondRow] = []
         self.abusive_stopped_at: float | None = None
         self.started_at: float | None = None
         self.processes: list[LocustProcess] = []
         self.rows_path = run_dir / ROWS_FILE
         self._spawned_path = run_dir / "load-spawned"
-        self._lock = threading.Lock()
         self._tail_stop = threading.Event()
         self._tail_thread: threading.Thread | None = None
         self._partial = b""
@@ -286,8 +284,6 @@ class LoadDriver:
             if not line.strip():
                 continue
             row = SecondRow.from_json(line.decode("utf-8"))
-            with self._lock:
-                self.rows.append(row)
             if self.on_row is not None:
                 try:
                     self.on_row(row)

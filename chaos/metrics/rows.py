@@ -32,6 +32,9 @@ class SecondRow:
     blocked: int = 0  # responses carrying the WAF rule's block status code
     status_classes: dict[str, int] = field(default_factory=dict)
     histogram: LatencyHistogram = field(default_factory=LatencyHistogram)
+    # The Locust process that measured the row (e.g. "host-1234-0"); not part of the key:
+    # rows of the same second from several workers merge.
+    worker: str | None = None
 
     def key(self) -> tuple[int, str, str, str, str | None]:
         return (self.second, self.user_class, self.endpoint, self.traffic, self.identity)
@@ -52,6 +55,7 @@ class SecondRow:
             "traffic": self.traffic, "identity": self.identity, "requests": self.requests,
             "failures": self.failures, "blocked": self.blocked,
             "status_classes": self.status_classes, "histogram": self.histogram.encode(),
+            "worker": self.worker,
         }, separators=(",", ":"))
 
     @classmethod
