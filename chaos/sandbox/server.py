@@ -40,7 +40,7 @@ from chaos.sandbox.http_front import (
     IntegrationTarget,
     StageConfig,
 )
-from chaos.sandbox.metrics import MetricsRecorder
+from chaos.sandbox.metrics import MetricsRecorder, MetricTiming
 from chaos.sandbox.realism import Realism
 from chaos.sandbox.seed import REGION, STAGE_NAME, SeededService, seed
 from chaos.sandbox.waf import DEFAULT_CHECK_INTERVAL_S, WafEngine
@@ -89,13 +89,16 @@ class DataPlane:
     """HTTP front + WAF + execution environments, following moto's current state."""
 
     def __init__(self, reader: MotoReader, service: SeededService, endpoint_url: str,
-                 settings: DataPlaneSettings, work_dir: Path) -> None:
+                 settings: DataPlaneSettings, work_dir: Path,
+                 realism: Realism | None = None) -> None:
+        realism = realism or Realism()
         self.reader = reader
         self.service = service
         self.settings = settings
         self.work_dir = work_dir
-        self.metrics = MetricsRecorder(reader.put_metric_data)
-        self.waf = WafEngine(check_interval_s=settings.waf_check_s)
+        self.metrics = MetricsRecorder(reader.put_metric_data,
+                                       timing=MetricTiming.for_realism(realism))
+        self.waf = WafEngine.for_realism(realism, settings.waf_check_s)
         self.pools: dict[str, FunctionPool] = {}
         self._base_env = {"AWS_ENDPOINT_URL": endpoint_url}
         self._integration: IntegrationTarget | None = None
@@ -116,7 +119,7 @@ class DataPlane:
         self.server.start()
         self.metrics.start()
         self._loop("sandbox-poll", self.settings.poll_s, self.poll_once)
-        self._loop("sandbox-waf-check", self.settings.waf_check_s, self._waf_check)
+        self._loop("sandbox-waf-check", self.waf.check_interval_s, self._waf_check)
         return self.server.url
 
     def _loop(self, name: str, interval_s: float, tick: Any) -> None:
@@ -163,12 +166,10 @@ class DataPlane:
 
     def status(self) -> dict[str, Any]:
         """What runs where: for `/_sandbox/status` on the front."""
-        rule_blocks = {name: sorted(",".join(key) for key in keys)
-                       for name, keys in self.waf.blocked_by_rule().items()}
         return {
             "functions": [pool.status() for pool in self.pools.values()],
-            "waf": {"web_acl": self.waf.acl_name, "last_check": self.waf.last_check,
-                    "check_interval_s": self.waf.check_interval_s, "blocked": rule_blocks},
+            "waf": self.waf.status(),
+            "metrics": self.metrics.status(),
         }
 
     def stop(self) -> None:
@@ -198,7 +199,7 @@ def serve(state_file: Path, port: int, front_port: int = 0) -> None:
         host, bound_port = server.get_host_and_port()
         endpoint_url = f"http://{host}:{bound_port}"
         seeded = seed(AwsClients(region=REGION, endpoint_url=endpoint_url))
-        plane = DataPlane(MotoReader(REGION), seeded, endpoint_url, settings, work_dir)
+        plane = DataPlane(MotoReader(REGION), seeded, endpoint_url, settings, work_dir, realism)
         front_url = plane.start(front_port)
 
         stopping = threading.Event()

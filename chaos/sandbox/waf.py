@@ -3,10 +3,12 @@
 Rules run in priority order; the first Allow/Block ends the evaluation, Count goes on.
 Rate-based rules follow the AWS documentation: requests that pass the scope-down
 statement and carry every aggregation key component are counted per key (per-second
-buckets); the rate is *checked periodically*, not per request: a key is blocked from
-the first check at which its count over the trailing evaluation window exceeds the
-limit, and released at the first check where it no longer does. A blocked key keeps
-being counted (a client that keeps hammering stays blocked).
+buckets); the rate is *checked periodically*, not per request. With ``fast`` realism a
+key is blocked from the first check at which its count over the trailing evaluation
+window exceeds the limit, and released at the first check where it no longer does. With
+``aws`` realism (:class:`RateCheckModel`) the check runs every 10 s on an *estimated*
+rate, and a block (or release) takes effect up to 30 s after the check that first sees
+it. A blocked key keeps being counted (a client that keeps hammering stays blocked).
 
 Supported: ``RateBasedStatement`` (aggregation ``IP``, ``FORWARDED_IP``, ``CONSTANT``,
 ``CUSTOM_KEYS`` with Header, QueryArgument, QueryString, HTTPMethod, UriPath, IP,
@@ -29,12 +31,21 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import unquote_plus
 
+from chaos.sandbox.realism import Realism
+
 log = logging.getLogger(__name__)
 
 EVALUATION_WINDOWS_S = (60, 120, 300, 600)
 DEFAULT_WINDOW_S = 300
 MIN_RATE_LIMIT = 10
 DEFAULT_CHECK_INTERVAL_S = 10.0
+# PRODUCT.md ("Sandbox realism") has AWS WAF check every 10 s; AWS only says it "checks the
+# rate frequently, with timing that's independent of the evaluation window setting"
+# ("Rate-based rule high-level settings in AWS WAF", https://docs.aws.amazon.com/waf/latest/
+# developerguide/waf-rule-statement-type-rate-based-high-level-settings.html).
+AWS_CHECK_INTERVAL_S = 10.0
+# "Usually, this delay is below 30 seconds" (the caveats page, see RateCheckModel).
+AWS_MAX_DETECTION_DELAY_S = 30.0
 DEFAULT_BLOCK_STATUS = 403
 FORBIDDEN_BODY = b'{"message":"Forbidden"}'
 CUSTOM_HEADER_PREFIX = "x-amzn-waf-"
@@ -268,30 +279,125 @@ def _aggregation(statement: dict[str, Any]) -> KeyFunction:
     raise UnsupportedRule(f"AggregateKeyType {kind}")
 
 
+@dataclass(frozen=True)
+class RateCheckModel:
+    """How the periodic rate check turns a key's request counts into a block.
+
+    The default (``fast`` realism) counts the trailing window exactly and blocks or releases
+    at the check. :meth:`for_realism` of ``aws`` realism follows "Rate-based rule caveats in
+    AWS WAF" (https://docs.aws.amazon.com/waf/latest/developerguide/
+    waf-rule-statement-type-rate-based-caveats.html): "AWS WAF estimates the current request
+    rate using an algorithm that gives more importance to more recent requests" (modelled as
+    the sliding-window counter, see :func:`estimated_count`), and a key can be over the limit
+    "for a period of time before AWS WAF detects" it, "Usually, this delay is below 30
+    seconds" - the same on the way back below the limit. Each key's delay is a seeded draw
+    in [0, 30 s] (scaled by the realism time scale).
+    """
+
+    estimated: bool = False
+    max_delay_s: float = 0.0
+    realism: Realism = field(default_factory=Realism)
+
+    @classmethod
+    def for_realism(cls, realism: Realism) -> RateCheckModel:
+        if not realism.aws:
+            return cls(realism=realism)
+        return cls(estimated=True, max_delay_s=realism.delay(AWS_MAX_DETECTION_DELAY_S),
+                   realism=realism)
+
+    def count(self, per_second: dict[int, int], now: float, window_s: int) -> float:
+        if self.estimated:
+            return estimated_count(per_second, now, window_s)
+        oldest = int(now) - window_s  # buckets (now - window, now] are in the window
+        return sum(n for second, n in per_second.items() if second > oldest)
+
+    def retention_s(self, window_s: int) -> int:
+        """How far back a key's counts matter (the estimate also reads the previous window)."""
+        return 2 * window_s if self.estimated else window_s
+
+    def delay_s(self, rule: str, key: AggregationKey, change: str) -> float:
+        """How long after the check that saw it the block (or release) of `key` takes effect."""
+        if self.max_delay_s <= 0:
+            return 0.0
+        stream = f"waf:{change}:{rule}:{','.join(key)}"
+        return self.realism.random(stream).uniform(0.0, self.max_delay_s)
+
+
+def estimated_count(per_second: dict[int, int], now: float, window_s: int) -> float:
+    """The sliding-window-counter estimate of the requests in the trailing window.
+
+    Requests of the current fixed window (aligned on multiples of the window) count fully;
+    those of the previous one are weighted by how much of it still overlaps the trailing
+    window, so older requests weigh less. A steady rate estimates exactly; a burst is seen
+    early or late depending on where it falls, "near the limit" as AWS WAF says.
+    """
+    current_start = int(now) - int(now) % window_s
+    previous_start = current_start - window_s
+    current = sum(n for second, n in per_second.items() if second >= current_start)
+    previous = sum(n for second, n in per_second.items()
+                   if previous_start <= second < current_start)
+    overlap = 1.0 - (now - current_start) / window_s
+    return current + previous * overlap
+
+
+@dataclass
+class KeyBlock:
+    """One key's block: seen over the limit at `over_since`, in force from `blocks_at`."""
+
+    over_since: float
+    blocks_at: float
+    releases_at: float | None = None  # set by the check that first sees the key back under
+
+    def in_force(self, now: float) -> bool:
+        return self.blocks_at <= now and (self.releases_at is None or now < self.releases_at)
+
+    def ended(self, now: float) -> bool:
+        return self.releases_at is not None and self.releases_at <= now
+
+
 @dataclass
 class RateCounter:
-    """Per-key request counts in per-second buckets, and the keys the last check blocked."""
+    """Per-key request counts in per-second buckets, and each key's block."""
 
     buckets: dict[AggregationKey, dict[int, int]] = field(default_factory=dict)
-    blocked: set[AggregationKey] = field(default_factory=set)
+    blocks: dict[AggregationKey, KeyBlock] = field(default_factory=dict)
 
     def count(self, key: AggregationKey, now: float) -> None:
         per_second = self.buckets.setdefault(key, {})
         second = int(now)
         per_second[second] = per_second.get(second, 0) + 1
 
-    def check(self, now: float, window_s: int, limit: int) -> None:
-        oldest = int(now) - window_s  # buckets (now - window, now] are in the window
-        blocked = set()
+    def is_blocked(self, key: AggregationKey, now: float) -> bool:
+        block = self.blocks.get(key)
+        return block is not None and block.in_force(now)
+
+    def blocked(self, now: float) -> set[AggregationKey]:
+        return {key for key, block in self.blocks.items() if block.in_force(now)}
+
+    def check(self, now: float, rule: str, rate: RateStatement, model: RateCheckModel) -> None:
+        self._forget_old(now, model.retention_s(rate.window_s))
+        for key in set(self.buckets) | set(self.blocks):
+            over = model.count(self.buckets.get(key, {}), now, rate.window_s) > rate.limit
+            block = self.blocks.get(key)
+            if over and block is None:
+                self.blocks[key] = KeyBlock(now, now + model.delay_s(rule, key, "block"))
+            elif over and block is not None:
+                block.releases_at = None
+            elif block is not None and now < block.blocks_at:
+                del self.blocks[key]  # back under the limit before the block took effect
+            elif block is not None and block.releases_at is None:
+                block.releases_at = now + model.delay_s(rule, key, "release")
+        for key in [key for key, block in self.blocks.items() if block.ended(now)]:
+            del self.blocks[key]
+
+    def _forget_old(self, now: float, retention_s: int) -> None:
+        oldest = int(now) - retention_s
         for key in list(self.buckets):
             per_second = self.buckets[key]
             for second in [s for s in per_second if s <= oldest]:
                 del per_second[second]
             if not per_second:
                 del self.buckets[key]
-            elif sum(per_second.values()) > limit:
-                blocked.add(key)
-        self.blocked = blocked
 
 
 @dataclass
@@ -380,9 +486,11 @@ class WafEngine:
     """Evaluates one web ACL (re-configurable at any time) against requests."""
 
     def __init__(self, *, clock: Callable[[], float] = time.time,
-                 check_interval_s: float = DEFAULT_CHECK_INTERVAL_S) -> None:
+                 check_interval_s: float = DEFAULT_CHECK_INTERVAL_S,
+                 model: RateCheckModel | None = None) -> None:
         self.clock = clock
         self.check_interval_s = check_interval_s
+        self.model = model or RateCheckModel()
         self._lock = threading.Lock()
         self._acl_json: str | None = None
         self.acl_name: str | None = None
@@ -392,6 +500,14 @@ class WafEngine:
         self._counters: dict[tuple[str, str], RateCounter] = {}
         self._warned: set[str] = set()
         self.last_check: float | None = None
+
+    @classmethod
+    def for_realism(cls, realism: Realism, fast_check_interval_s: float) -> WafEngine:
+        """The sandbox's engine: `fast` checks every `fast_check_interval_s`, `aws` as AWS."""
+        if not realism.aws:
+            return cls(check_interval_s=fast_check_interval_s)
+        return cls(check_interval_s=realism.delay(AWS_CHECK_INTERVAL_S),
+                   model=RateCheckModel.for_realism(realism))
 
     def configure(self, acl: dict[str, Any] | None) -> None:
         """Use this web ACL (as GetWebACL returns it; None = no ACL); cheap when unchanged."""
@@ -460,7 +576,7 @@ class WafEngine:
             return True
         counter = self._counter(rule)
         counter.count(key, now)
-        return key in counter.blocked
+        return counter.is_blocked(key, now)
 
     def check(self) -> None:
         """The periodic rate check: block keys over their limit, release the others."""
@@ -468,20 +584,33 @@ class WafEngine:
         with self._lock:
             for rule in self._rules:
                 if rule.rate is not None:
-                    self._counter(rule).check(now, rule.rate.window_s, rule.rate.limit)
+                    self._counter(rule).check(now, rule.name, rule.rate, self.model)
             self.last_check = now
 
     def blocked_keys(self, rule_name: str) -> set[AggregationKey]:
+        now = self.clock()
         with self._lock:
             return {key for (name, _), counter in self._counters.items() if name == rule_name
-                    for key in counter.blocked}
+                    for key in counter.blocked(now)}
 
-    def blocked_by_rule(self) -> dict[str, set[AggregationKey]]:
+    def status(self) -> dict[str, Any]:
+        """The keys each rate rule blocks, and every block's timing (`/_sandbox/status`)."""
+        now = self.clock()
         with self._lock:
-            blocked: dict[str, set[AggregationKey]] = {}
+            blocked: dict[str, list[str]] = {}
+            blocks: dict[str, dict[str, dict[str, float | None]]] = {}
             for (name, _), counter in self._counters.items():
-                blocked.setdefault(name, set()).update(counter.blocked)
-            return blocked
+                blocked.setdefault(name, []).extend(",".join(k) for k in counter.blocked(now))
+                blocks.setdefault(name, {}).update(
+                    {",".join(key): {"over_since": block.over_since,
+                                     "blocks_at": block.blocks_at,
+                                     "releases_at": block.releases_at}
+                     for key, block in counter.blocks.items()})
+        return {"web_acl": self.acl_name, "last_check": self.last_check,
+                "check_interval_s": self.check_interval_s,
+                "estimated_rate": self.model.estimated, "max_delay_s": self.model.max_delay_s,
+                "blocked": {name: sorted(keys) for name, keys in blocked.items()},
+                "blocks": blocks}
 
     def rate_rule(self, rule_name: str) -> RateStatement | None:
         with self._lock:
