@@ -13,7 +13,8 @@ from typing import TYPE_CHECKING, TypeVar
 from botocore.exceptions import ClientError
 
 from chaos import __version__
-from chaos.errors import EXIT_INVALID, GamedayError, InputError
+from chaos.errors import GamedayError, InputError
+from chaos.outcome import EXIT_INVALID, EXIT_ROLLBACK_INCOMPLETE, exit_for
 
 if TYPE_CHECKING:
     from chaos.aws import AwsClients
@@ -311,7 +312,7 @@ def _run_one(arguments: argparse.Namespace, path: Path,
         print(f"  {fault['type']} {fault['target']}: {fault['restore_status']}"
               + (f" - {fault['detail']}" if fault["detail"] else ""))
     print(f"result: {outcome.result_path}")
-    if outcome.exit_code == 4:
+    if outcome.exit_code == EXIT_ROLLBACK_INCOMPLETE:
         print(f"gameday: rollback incomplete; journal kept: {outcome.journal_path} "
               f"(run `gameday rollback --run-id {outcome.run_id}`)", file=sys.stderr)
     return outcome.exit_code, outcome.result_path
@@ -338,7 +339,7 @@ def cmd_rollback(arguments: argparse.Namespace) -> int:
               f"failed {report.failed}")
         for detail in report.details:
             print(f"  {detail}")
-    return 0 if all(report.complete for report in reports) else 4
+    return exit_for("passed", all(report.complete for report in reports))
 
 
 def cmd_status(arguments: argparse.Namespace) -> int:

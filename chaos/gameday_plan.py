@@ -17,8 +17,7 @@ from typing import Any
 from chaos.clock import utc_now
 from chaos.files import PUBLIC, write_atomically
 from chaos.journal import gameday_home
-
-OUTCOME_OF_EXIT = {0: "passed", 1: "failed", 2: "invalid", 3: "aborted", 4: "rollback_incomplete"}
+from chaos.outcome import EXIT_PASSED, label_of_exit, worst_exit
 
 
 @dataclass
@@ -29,7 +28,7 @@ class ExperimentRun:
 
     @property
     def outcome(self) -> str:
-        return OUTCOME_OF_EXIT.get(self.exit_code, "error")
+        return label_of_exit(self.exit_code)
 
 
 @dataclass
@@ -44,7 +43,7 @@ class GamedayRun:
 
     @property
     def exit_code(self) -> int:
-        return max((run.exit_code for run in self.runs), default=0)
+        return worst_exit(run.exit_code for run in self.runs)
 
     def experiment_report_dir(self, path: Path) -> Path:
         return self.report_dir / path.stem
@@ -54,7 +53,7 @@ class GamedayRun:
         for index, path in enumerate(paths):
             code, result_path = run_one(path, self.experiment_report_dir(path))
             self.runs.append(ExperimentRun(path, code, result_path))
-            if code != 0 and self.stop_on_failure:
+            if code != EXIT_PASSED and self.stop_on_failure:
                 self.skipped = paths[index + 1:]
                 break
         self.write()
@@ -65,7 +64,7 @@ class GamedayRun:
             "gameday": self.name,
             "started_at": self.started_at,
             "ended_at": utc_now(),
-            "outcome": "passed" if self.exit_code == 0 else "failed",
+            "outcome": label_of_exit(EXIT_PASSED) if self.exit_code == EXIT_PASSED else "failed",
             "exit_code": self.exit_code,
             "runbook": self.runbook,
             "experiments": [

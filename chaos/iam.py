@@ -10,8 +10,8 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from chaos.faults import FAULT_KINDS
+from chaos.metrics.catalog import reads_server_side_metrics
 from chaos.policy import PolicyStatement, policy_document
-from chaos.slo import reads_server_side_metrics
 
 if TYPE_CHECKING:
     from chaos.experiment import Experiment

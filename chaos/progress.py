@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from typing import IO, TYPE_CHECKING, Any
 
 from chaos.metrics.rows import SecondRow
-from chaos.metrics.sli import SecondTotals
+from chaos.metrics.sli import Totals
 
 if TYPE_CHECKING:
     from rich.live import Live
@@ -42,12 +42,12 @@ class RecentSeconds:
 
     def __init__(self, window_s: int = WINDOW_S) -> None:
         self.window_s = window_s
-        self._seconds: dict[int, SecondTotals] = {}
+        self._seconds: dict[int, Totals] = {}
         self._lock = threading.Lock()
 
     def add(self, row: SecondRow) -> None:
         with self._lock:
-            self._seconds.setdefault(row.second, SecondTotals()).add(row)
+            self._seconds.setdefault(row.second, Totals()).add(row)
             newest = max(self._seconds)
             for old in [s for s in self._seconds if s <= newest - 2 * self.window_s]:
                 del self._seconds[old]
@@ -59,7 +59,7 @@ class RecentSeconds:
     def numbers(self, now_s: float) -> LiveNumbers:
         """Over the complete seconds of the window ending before the current second."""
         current = int(now_s)
-        merged = SecondTotals()
+        merged = Totals()
         with self._lock:
             for second, totals in self._seconds.items():
                 if current - self.window_s <= second < current:

@@ -18,8 +18,10 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
+from chaos.outcome import EXIT_ROLLBACK_INCOMPLETE
+
 if TYPE_CHECKING:
-    from chaos.report.result import RunResult
+    from chaos.result import RunResult
     from chaos.run import PlannedFault, RunContext, RunOutcome
 
 
@@ -124,7 +126,7 @@ class ExperimentItem(pytest.Item):
         self._outcome = execute(self._context, self._planned)
         self.user_properties.append(("gameday_run_id", self._outcome.run_id))
         self.user_properties.append(("gameday_result", str(self._outcome.result_path)))
-        if self._outcome.exit_code == 4:
+        if self._outcome.exit_code == EXIT_ROLLBACK_INCOMPLETE:
             return  # reported as an error in teardown
         if self._outcome.outcome != "passed":
             raise ExperimentFailed(self._outcome)
@@ -139,7 +141,7 @@ class ExperimentItem(pytest.Item):
             if self._lock is not None:
                 self._lock.__exit__(None, None, None)
                 self._lock = None
-        if self._outcome is not None and self._outcome.exit_code == 4:
+        if self._outcome is not None and self._outcome.exit_code == EXIT_ROLLBACK_INCOMPLETE:
             raise RollbackIncomplete(
                 f"rollback incomplete for run {self._outcome.run_id}: journal kept at "
                 f"{self._outcome.journal_path}; run `gameday rollback --run-id "
@@ -187,7 +189,7 @@ class GamedayRunner:
             report_dir: Path | None = None, **overrides: Any) -> RunResult:
         """Run `path` with `overrides` merged into its YAML (e.g. phases={"fault": "5s"})."""
         from chaos.experiment import Experiment, load_experiment
-        from chaos.report.result import RunResult
+        from chaos.result import RunResult
         from chaos.run import RunOptions, run_experiment
 
         experiment = load_experiment(Path(path))

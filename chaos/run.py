@@ -13,21 +13,20 @@ from pathlib import Path
 from typing import Any
 
 from chaos.clock import utc_now
-from chaos.errors import (
-    EXIT_ABORTED,
-    EXIT_PASSED,
-    EXIT_ROLLBACK_INCOMPLETE,
-    EXIT_SLO_BREACHED,
-    PreflightRefused,
-)
+from chaos.errors import PreflightRefused
 from chaos.events import RunEvents
 from chaos.experiment import Experiment
 from chaos.faults import FAULT_KINDS, FaultContext, FaultKind, PlannedChange
 from chaos.journal import Journal, new_run_id, runs_dir
 from chaos.load.session import LoadSession
+from chaos.metrics.aggregate import RunAggregator
+from chaos.metrics.catalog import reads_server_side_metrics
+from chaos.metrics.measurement import PHASES
 from chaos.metrics.rows import SecondRow
+from chaos.metrics.server_side import api_stage_of, read_server_side, server_side_targets
+from chaos.outcome import Outcome, exit_for
 from chaos.report import write_reports
-from chaos.report.assemble import assemble_result
+from chaos.result import LoadRecord, RunRecord, assemble_result
 from chaos.rollback import restore_journal
 from chaos.stop import StopRequested, StopSignal
 from chaos.stop_conditions import AbortWhen, AlarmWatcher, missing_alarms
@@ -35,7 +34,6 @@ from chaos.target import ResolvedTarget, resolve_target
 
 log = logging.getLogger(__name__)
 
-PHASES = ("baseline", "fault", "recovery")
 # The extension stops injecting on its own this long after the run's hard stop.
 EXPIRY_MARGIN_S = 300.0
 
@@ -79,13 +77,16 @@ class RunContext:
     journal: Journal | None = None
     phase_times: dict[str, dict[str, str]] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
-    rows: list[SecondRow] = field(default_factory=list)
+    aggregator: RunAggregator = field(default_factory=RunAggregator)
     load: LoadSession | None = None
     fault_context: FaultContext | None = None  # shared by the faults; set by plan_faults
 
     def receive_row(self, row: SecondRow) -> None:
-        """A live per-second row from the load (called from the load's reader thread)."""
-        self.rows.append(row)
+        """A live per-second row from the load (called from the load's reader thread).
+
+        Folded into the aggregation at once: no row is kept.
+        """
+        self.aggregator.add(row)
         self.events.row_received.fire(row=row)
 
 
@@ -182,7 +183,8 @@ def execute(context: RunContext, planned: list[PlannedFault]) -> RunOutcome:
     context.stop.restart_clock()
     if context.fault_context is not None:
         context.fault_context.expires_at = fault_expiry(context.experiment)
-    outcome, reason = "passed", None
+    outcome: Outcome = "passed"
+    reason: str | None = None
     with context.stop.handling_signals():
         try:
             with monitoring(context):
@@ -195,24 +197,78 @@ def execute(context: RunContext, planned: list[PlannedFault]) -> RunOutcome:
         finally:
             report = restore_journal(journal, context.target.clients)
             journal.finish("finished" if report.complete else "rollback_incomplete")
-    result = assemble_result(context, started_at, outcome, reason)
+            context.aggregator.finish(time.time())
+    result = assemble_result(run_record(context, started_at, outcome, reason))
     result_path = write_reports(result, context.options.report_dir or run_dir)["json"]
     return RunOutcome(
         run_id=context.run_id,
         outcome=result["outcome"],
-        exit_code=exit_code_for(result["outcome"], report.complete),
+        exit_code=exit_for(result["outcome"], report.complete),
         result=result,
         result_path=result_path,
         journal_path=journal.path or run_dir,
     )
 
 
+def run_record(
+    context: RunContext, started_at: str, outcome: Outcome, reason: str | None
+) -> RunRecord:
+    """The explicit inputs of the result, read off the finished run."""
+    assert context.journal is not None
+    load = context.load
+    return RunRecord(
+        run_id=context.run_id,
+        experiment=context.experiment,
+        experiment_path=context.experiment_path,
+        sandbox=context.target.sandbox,
+        started_at=started_at,
+        ended_at=utc_now(),
+        outcome=outcome,
+        abort_reason=reason,
+        phase_times=context.phase_times,
+        journal_entries=list(context.journal.entries),
+        load=None if load is None else LoadRecord(
+            context.aggregator, load.rule, load.waf_plan, load.abusive_stopped_at),
+        server_side=read_server_side_of(context),
+        notes=list(context.notes),
+    )
+
+
+def read_server_side_of(context: RunContext) -> dict[str, Any] | None:
+    """The run's CloudWatch figures per measured phase window (None: not read)."""
+    if not reads_server_side_metrics(context.experiment):
+        return None
+    windows = {}
+    for name in PHASES:
+        measured = context.aggregator.clock.windows(name)
+        if measured:
+            windows[name] = (measured[0][0], measured[-1][1])
+    clients = context.target.clients
+    function_arns = [entry.target_arn for entry in (context.journal.entries
+                                                    if context.journal else [])
+                     if ":lambda:" in entry.target_arn]
+    if context.target.sandbox and not function_arns:
+        function_arns = [str(context.target.sandbox_service.get("function_arn", ""))]
+    api = api_stage_of(clients.client("apigateway"),
+                       context.target.api_endpoint or context.experiment.target.endpoint or "",
+                       context.target.sandbox_service.get("rest_api_id"))
+    targets = server_side_targets(
+        region=clients.region, function_arns=[arn for arn in function_arns if arn], api=api,
+        rule=context.load.rule if context.load else None,
+        percentiles=not context.target.sandbox,  # the sandbox's CloudWatch has no percentiles
+    )
+    return read_server_side(clients.client("cloudwatch"), targets, windows)
+
+
 def run_phases(context: RunContext, planned: list[PlannedFault]) -> None:
     durations = context.experiment.phases
     assert context.journal is not None
+    marks = context.aggregator
     with phase(context, "baseline"):
+        marks.mark("baseline", time.time())
         context.stop.wait(durations.baseline)
     with phase(context, "fault"):
+        marks.mark("transition", time.time())
         for fault in planned:
             context.stop.check()
             fault.kind.prepare()
@@ -224,13 +280,16 @@ def run_phases(context: RunContext, planned: list[PlannedFault]) -> None:
                                          f"{entry.detail}")
                 else:
                     context.events.fault_applied.fire(entry=entry)
+        marks.mark("fault", time.time())
         context.stop.wait(durations.fault)
     with phase(context, "recovery"):
+        marks.mark("transition", time.time())
         if context.load is not None:
             context.load.on_recovery()
         restore_journal(context.journal, context.target.clients)
         for entry in context.journal.entries:
             context.events.fault_restored.fire(entry=entry)
+        marks.mark("recovery", time.time())
         context.stop.wait(durations.recovery)
 
 
@@ -243,9 +302,8 @@ def monitoring(context: RunContext) -> Iterator[None]:
         context.stop, on_message=lambda text: context.events.message.fire(text=text),
     ).start()
     abort_when = experiment.stop_conditions.abort_when
-    evaluator = AbortWhen.from_spec(abort_when, context.stop) if abort_when else None
-    if evaluator is not None:
-        context.events.row_received.add_listener(lambda row, **_: evaluator.feed(row))
+    if abort_when is not None:
+        context.aggregator.on_second = AbortWhen.from_spec(abort_when, context.stop).feed_second
     try:
         if context.load is not None:
             assert context.journal is not None
@@ -255,8 +313,6 @@ def monitoring(context: RunContext) -> Iterator[None]:
         if context.load is not None:
             context.load.stop()
         watcher.close()
-        if evaluator is not None:
-            evaluator.flush()
 
 
 class phase:  # noqa: N801 - used as a context manager, reads like a keyword
@@ -269,12 +325,6 @@ class phase:  # noqa: N801 - used as a context manager, reads like a keyword
 
     def __exit__(self, *exc: object) -> None:
         self.context.phase_times[self.name]["ended_at"] = utc_now()
-
-
-def exit_code_for(outcome: str, rollback_complete: bool) -> int:
-    if not rollback_complete:
-        return EXIT_ROLLBACK_INCOMPLETE
-    return {"passed": EXIT_PASSED, "failed": EXIT_SLO_BREACHED}.get(outcome, EXIT_ABORTED)
 
 
 def run_experiment(experiment: Experiment, path: Path, options: RunOptions) -> RunOutcome:

@@ -12,9 +12,9 @@ from collections.abc import Callable, Sequence
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
-from chaos.metrics.rows import SecondRow
-from chaos.metrics.sli import SecondTotals
-from chaos.slo import FRACTION_SLIS, LIVE_SLIS, PHASE_SLIS, format_value
+from chaos.metrics.aggregate import SecondSummary
+from chaos.metrics.catalog import CATALOG, LIVE_SLIS
+from chaos.slo import format_value
 
 if TYPE_CHECKING:
     from chaos.experiment.model import AbortWhen as AbortWhenSpec
@@ -144,10 +144,9 @@ def _tell(listener: Callable[[str], None] | None, text: str) -> None:
 class AbortWhen:
     """Requests a stop when a live SLI meets ``objective`` for ``for_s`` seconds in a row.
 
-    Fed the load rows as they arrive (``feed``); a second is evaluated once rows of a
-    later second arrived ``settle_s`` seconds after it (rows of other workers may come a
-    little late) or on ``flush``. Only seconds with requests count; a second without
-    requests neither extends nor breaks the streak.
+    Fed each second of load once the streaming aggregation has finalized it
+    (``feed_second``, wired as the aggregator's ``on_second``). Only seconds with
+    requests count; a second without requests neither extends nor breaks the streak.
     """
 
     def __init__(
@@ -157,7 +156,6 @@ class AbortWhen:
         for_s: float,
         stop: StopSignal,
         *,
-        settle_s: int = 1,
         on_message: Callable[[str], None] | None = None,
     ) -> None:
         if sli not in LIVE_SLIS:
@@ -166,54 +164,34 @@ class AbortWhen:
         self.objective = objective
         self.needed = max(1, math.ceil(for_s))
         self.stop = stop
-        self.settle_s = settle_s
         self.on_message = on_message
         self.tripped: str | None = None
         self.streak = 0
         self.streak_start: int | None = None
-        self._pending: dict[int, SecondTotals] = {}
-        self._last_evaluated: int | None = None
         self._lock = threading.Lock()
 
     @classmethod
     def from_spec(cls, spec: AbortWhenSpec, stop: StopSignal, **options: Any) -> AbortWhen:
         return cls(spec.sli, spec.parsed_objective, spec.for_, stop, **options)
 
-    def feed(self, row: SecondRow) -> None:
-        """Add one load row; never raises."""
+    def feed_second(self, second: SecondSummary) -> None:
+        """Evaluate one finalized second; never raises."""
         try:
             with self._lock:
-                if self.tripped is not None:
-                    return
-                if self._last_evaluated is not None and row.second <= self._last_evaluated:
-                    return  # too late to change a decided second
-                self._pending.setdefault(row.second, SecondTotals()).add(row)
-                self._evaluate_before(row.second - self.settle_s)
+                if self.tripped is None:
+                    self._evaluate(second)
         except Exception:  # noqa: BLE001 - must not raise into the run
             log.exception("abort_when evaluation failed")
 
-    def flush(self) -> None:
-        """Evaluate every second received so far."""
-        with self._lock:
-            if self._pending:
-                self._evaluate_before(max(self._pending) + 1)
-
-    def _evaluate_before(self, second: int) -> None:
-        for ready in sorted(s for s in self._pending if s < second):
-            self._evaluate(ready, self._pending.pop(ready))
-            self._last_evaluated = ready
-            if self.tripped is not None:
-                return
-
-    def _evaluate(self, second: int, totals: SecondTotals) -> None:
-        value = self.observe(totals)
+    def _evaluate(self, second: SecondSummary) -> None:
+        value = self.observe(second)
         if value is None:
             return
         if not self.objective.holds(value):
             self.streak, self.streak_start = 0, None
             return
         if self.streak == 0:
-            self.streak_start = second
+            self.streak_start = second.second
         self.streak += 1
         if self.streak >= self.needed:
             shown = format_value(self.sli, value)
@@ -222,15 +200,15 @@ class AbortWhen:
             self.stop.request(self.tripped)
             _tell(self.on_message, self.tripped)
 
-    def observe(self, totals: SecondTotals) -> float | None:
+    def observe(self, second: SecondSummary) -> float | None:
         """The SLI of one second, None when the second had no requests."""
-        if not totals.requests:
+        if not second.requests:
             return None
-        if self.sli in FRACTION_SLIS:
-            return totals.error_rate if self.sli == "error_rate" else totals.availability
+        if self.sli == "error_rate":
+            return second.error_rate
+        if self.sli == "availability":
+            return second.availability
         if self.sli in ("requests", "throughput_rps"):
-            return float(totals.requests)
-        path = PHASE_SLIS[self.sli]
-        latency = totals.latency_ms()
-        value = latency.get(path[-1])
+            return float(second.requests)
+        value = second.latency_ms(CATALOG[self.sli].key[-1])
         return float(value) if value is not None else None

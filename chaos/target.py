@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import Any
 
 from chaos.aws import AwsClients
 from chaos.errors import PreflightRefused
@@ -16,6 +17,8 @@ class ResolvedTarget:
     sandbox_started_here: bool
     account_id: str | None
     api_endpoint: str | None
+    # The sandbox's seeded service (function_arn, rest_api_id, ...); empty for AWS.
+    sandbox_service: dict[str, Any] = field(default_factory=dict)
 
     def close(self) -> None:
         """Stop the sandbox if this run started it."""
@@ -43,7 +46,7 @@ def resolve_target(
         try:
             clients = state.clients()
             return ResolvedTarget(clients, True, started, clients.caller_account_id(),
-                                  state.api_endpoint)
+                                  state.api_endpoint, dict(state.service))
         except BaseException:
             if started:
                 sandbox_control.down()

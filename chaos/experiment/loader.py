@@ -25,6 +25,7 @@ from chaos.experiment.model import (
     Experiment,
     GamedayPlan,
 )
+from chaos.metrics.catalog import validate_abort_when_sli, validate_sli_names
 
 __all__ = ["KINDS", "load_document", "load_experiment", "load_plan", "validate_paths"]
 
@@ -324,9 +325,6 @@ def _load(path: Path) -> tuple[Experiment | GamedayPlan, Node]:
 
 
 def _check_sli_names(path: Path, root: Node, experiment: Experiment) -> None:
-    # chaos.slo imports the experiment models: import here, not at module level.
-    from chaos.slo import validate_abort_when_sli, validate_sli_names
-
     lines = []
     for index, message in validate_sli_names(experiment):
         pos, field = _locate(root, ["slo", index, "sli"])

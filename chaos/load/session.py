@@ -7,13 +7,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from chaos.errors import InputError, PreflightRefused
-from chaos.load.driver import LoadDriver, merge_rows, resolve_locustfile
+from chaos.load.driver import LoadDriver, resolve_locustfile
 from chaos.load.plan import WafTrafficPlan, describe_load, plan_waf_traffic
 from chaos.load.waf import RateRule, discover_rate_rule
-from chaos.load.waf_slis import waf_slis
 from chaos.sandbox import control as sandbox_control
 
 if TYPE_CHECKING:
@@ -76,12 +75,10 @@ class LoadSession:
         if self.driver is not None:
             self.driver.stop()
 
-    def waf_section(self, rows: list[SecondRow]) -> dict[str, Any] | None:
-        if self.rule is None or self.waf_plan is None:
-            return None
-        stopped_at = self.driver.abusive_stopped_at if self.driver else None
-        return waf_slis(merge_rows(rows), self.rule, self.waf_plan,
-                        abusive_stopped_at=stopped_at)
+    @property
+    def abusive_stopped_at(self) -> float | None:
+        """When the abusive WAF clients dropped to a legit pace (None: they never did)."""
+        return self.driver.abusive_stopped_at if self.driver is not None else None
 
 
 def load_host(context: RunContext) -> str:

@@ -23,6 +23,8 @@ from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
+from chaos.metrics.catalog import CATALOG, names
+
 __all__ = [
     "FAULT_TYPES",
     "MetricQuery",
@@ -196,23 +198,15 @@ def flat_slis(
     queries: Sequence[MetricQuery], observed: Mapping[str, float | None]
 ) -> dict[str, float | None]:
     """SLI name -> value over all targets: counts summed, p99 the largest; None if absent."""
-    wanted: dict[str, tuple[str, str, Callable[[list[float]], float]]] = {
-        "lambda_errors": ("lambda", "errors", sum),
-        "lambda_throttles": ("lambda", "throttles", sum),
-        "lambda_duration_p99_ms": ("lambda", "duration_p99_ms", max),
-        "apigw_5xx": ("apigateway", "5xx", sum),
-        "apigw_latency_p99_ms": ("apigateway", "latency_p99_ms", max),
-        "waf_blocked_requests": ("waf", "blocked_requests", sum),
-    }
+    combiners: dict[str, Callable[[list[float]], float]] = {"sum": sum, "max": max}
     slis: dict[str, float | None] = {}
-    for sli, (group, key, how) in wanted.items():
+    for sli in names("server"):
+        entry = CATALOG[sli]
+        group, key = entry.key
         present = [value for query in queries
-                   if query.group == group and query.key == key
+                   if query.group == group and (not key or query.key == key)
                    and (value := observed[query.query_id]) is not None]
-        slis[sli] = float(how(present)) if present else None
-    injected = [value for query in queries if query.group == "injected_faults"
-                and (value := observed[query.query_id]) is not None]
-    slis["injected_faults"] = float(sum(injected)) if injected else None
+        slis[sli] = float(combiners[entry.combine](present)) if present else None
     return slis
 
 

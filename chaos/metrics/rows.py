@@ -29,7 +29,8 @@ class SecondRow:
     # Requests that count against availability: 5xx, connection errors, timeouts, and a
     # WAF block of a non-abusive client. A block of an abusive client is expected.
     failures: int = 0
-    blocked: int = 0  # responses carrying the WAF rule's block status code
+    blocked: int = 0  # responses recognisably the WAF rate rule's block
+    other_403: int = 0  # 403s that were not the rate rule's (authorizers, policies, other rules)
     status_classes: dict[str, int] = field(default_factory=dict)
     histogram: LatencyHistogram = field(default_factory=LatencyHistogram)
     # The Locust process that measured the row (e.g. "host-1234-0"); not part of the key:
@@ -44,6 +45,7 @@ class SecondRow:
         self.requests += other.requests
         self.failures += other.failures
         self.blocked += other.blocked
+        self.other_403 += other.other_403
         for name, count in other.status_classes.items():
             self.status_classes[name] = self.status_classes.get(name, 0) + count
         self.histogram.merge(other.histogram)
@@ -53,7 +55,7 @@ class SecondRow:
         return json.dumps({
             "second": self.second, "user_class": self.user_class, "endpoint": self.endpoint,
             "traffic": self.traffic, "identity": self.identity, "requests": self.requests,
-            "failures": self.failures, "blocked": self.blocked,
+            "failures": self.failures, "blocked": self.blocked, "other_403": self.other_403,
             "status_classes": self.status_classes, "histogram": self.histogram.encode(),
             "worker": self.worker,
         }, separators=(",", ":"))

@@ -1,13 +1,9 @@
-"""Client-side SLIs computed from per-second load rows: per phase, per second, recovery.
+"""Client-side SLIs of a window of load: totals, their SLIs, and recovery time.
 
 Only the service as legitimate users see it is measured: rows of `abusive` WAF clients
 (whose blocks are expected) are left out of availability, latency and throughput, and
-counted apart (`abusive_requests`, `abusive_blocked`).
-
-A row belongs to a window when its `second` lies in ``[start, end)``; contiguous phase
-windows therefore partition the rows, and the requests of the phases add up to the run's.
-Latency percentiles always come from the merged histogram of the window, never from
-averaged per-second percentiles.
+counted apart (`abusive_requests`, `abusive_blocked`). Latency percentiles always come
+from the merged histogram of the window, never from averaged per-second percentiles.
 """
 
 from __future__ import annotations
@@ -17,7 +13,6 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from chaos.clock import epoch_seconds
 from chaos.metrics.histogram import LatencyHistogram
 from chaos.metrics.rows import STATUS_CLASSES, SecondRow
 
@@ -25,13 +20,9 @@ __all__ = [
     "LATENCY_KEYS",
     "RECOVERY_STREAK_S",
     "RECOVERY_TARGET_AVAILABILITY",
-    "PhaseWindows",
-    "SecondTotals",
-    "measure_run",
-    "phase_slis",
-    "phase_windows_from_times",
+    "Totals",
     "recovery_time_s",
-    "timeline",
+    "whole_seconds",
 ]
 
 LATENCY_KEYS = ("p50", "p90", "p95", "p99", "max")
@@ -40,17 +31,15 @@ RECOVERY_STREAK_S = 5
 #: Recovered when per-second availability is >= the baseline's or >= this.
 RECOVERY_TARGET_AVAILABILITY = 0.99
 
-#: phase name -> (start, end) in epoch seconds, end excluded.
-PhaseWindows = Mapping[str, tuple[float, float]]
-
 
 @dataclass
-class SecondTotals:
+class Totals:
     """Everything measured in one window (one second, one phase or the whole run)."""
 
     requests: int = 0
     failures: int = 0
     blocked: int = 0
+    other_403: int = 0
     abusive_requests: int = 0
     abusive_blocked: int = 0
     status_classes: dict[str, int] = field(default_factory=dict)
@@ -64,9 +53,21 @@ class SecondTotals:
         self.requests += row.requests
         self.failures += row.failures
         self.blocked += row.blocked
-        for name, count in row.status_classes.items():
-            self.status_classes[name] = self.status_classes.get(name, 0) + count
+        self.other_403 += row.other_403
+        _add_counts(self.status_classes, row.status_classes)
         self.histogram.merge(row.histogram)
+
+    def merge(self, other: Totals) -> Totals:
+        """Add `other` into this; returns self."""
+        self.requests += other.requests
+        self.failures += other.failures
+        self.blocked += other.blocked
+        self.other_403 += other.other_403
+        self.abusive_requests += other.abusive_requests
+        self.abusive_blocked += other.abusive_blocked
+        _add_counts(self.status_classes, other.status_classes)
+        self.histogram.merge(other.histogram)
+        return self
 
     @property
     def error_rate(self) -> float | None:
@@ -82,105 +83,36 @@ class SecondTotals:
         summary = self.histogram.summary()
         return {key: summary[key] for key in LATENCY_KEYS}
 
+    def slis(self, seconds: int) -> dict[str, Any]:
+        """The SLIs of this window (PRODUCT.md keys first); `seconds`: the window's length.
 
-def phase_windows_from_times(phase_times: Mapping[str, Mapping[str, str]]) -> dict[
-    str, tuple[float, float]
-]:
-    """Phase windows from run.py's ``phase_times`` ({phase: {started_at, ended_at}}).
+        ``availability`` and ``error_rate`` are fractions (0..1), None without requests;
+        ``throughput_rps`` divides by the whole seconds of the window.
+        """
+        return {
+            "requests": self.requests,
+            "throughput_rps": round(self.requests / seconds, 3) if seconds else None,
+            "availability": self.availability,
+            "error_rate": self.error_rate,
+            "latency_ms": self.latency_ms(),
+            "failures": self.failures,
+            "blocked": self.blocked,
+            "other_403": self.other_403,
+            "status_classes": {name: self.status_classes.get(name, 0) for name in STATUS_CLASSES},
+            "abusive_requests": self.abusive_requests,
+            "abusive_blocked": self.abusive_blocked,
+            "window_s": seconds,
+        }
 
-    A phase without ``ended_at`` (the run stopped inside it) is left out.
-    """
-    windows: dict[str, tuple[float, float]] = {}
-    for name, times in phase_times.items():
-        if times.get("started_at") and times.get("ended_at"):
-            windows[name] = (epoch_seconds(times["started_at"]), epoch_seconds(times["ended_at"]))
-    return windows
+
+def _add_counts(into: dict[str, int], counts: Mapping[str, int]) -> None:
+    for name, count in counts.items():
+        into[name] = into.get(name, 0) + count
 
 
 def whole_seconds(start_epoch_s: float, end_epoch_s: float) -> int:
     """How many integer seconds lie in ``[start, end)``."""
     return max(0, math.ceil(end_epoch_s) - math.ceil(start_epoch_s))
-
-
-def totals_of(rows: Iterable[SecondRow], start_epoch_s: float, end_epoch_s: float) -> SecondTotals:
-    totals = SecondTotals()
-    for row in rows:
-        if start_epoch_s <= row.second < end_epoch_s:
-            totals.add(row)
-    return totals
-
-
-def phase_slis(
-    rows: Iterable[SecondRow], start_epoch_s: float, end_epoch_s: float
-) -> dict[str, Any]:
-    """The SLIs of the rows whose ``second`` is in ``[start, end)`` (PRODUCT.md keys first).
-
-    ``availability`` and ``error_rate`` are fractions (0..1), None when there were no
-    requests; ``throughput_rps`` divides by the whole seconds of the window.
-    """
-    totals = totals_of(rows, start_epoch_s, end_epoch_s)
-    seconds = whole_seconds(start_epoch_s, end_epoch_s)
-    return {
-        "requests": totals.requests,
-        "throughput_rps": round(totals.requests / seconds, 3) if seconds else None,
-        "availability": totals.availability,
-        "error_rate": totals.error_rate,
-        "latency_ms": totals.latency_ms(),
-        "failures": totals.failures,
-        "blocked": totals.blocked,
-        "status_classes": {name: totals.status_classes.get(name, 0) for name in STATUS_CLASSES},
-        "abusive_requests": totals.abusive_requests,
-        "abusive_blocked": totals.abusive_blocked,
-        "window_s": seconds,
-    }
-
-
-def phase_of(second: int, phase_windows: PhaseWindows) -> str | None:
-    for name, (start, end) in phase_windows.items():
-        if start <= second < end:
-            return name
-    return None
-
-
-def timeline(rows: Iterable[SecondRow], phase_windows: PhaseWindows) -> list[dict[str, Any]]:
-    """One entry per second from the first phase start (or row) to the last phase end.
-
-    Seconds without rows are included with zero requests, so charts show gaps as gaps.
-    """
-    by_second: dict[int, SecondTotals] = {}
-    for row in rows:
-        by_second.setdefault(row.second, SecondTotals()).add(row)
-    bounds = [math.ceil(start) for start, _ in phase_windows.values()]
-    bounds += [math.ceil(end) - 1 for _, end in phase_windows.values()]
-    bounds += list(by_second)
-    if not bounds:
-        return []
-    first, last = min(bounds), max(bounds)
-    return [
-        timeline_entry(second, phase_of(second, phase_windows), by_second.get(second))
-        for second in range(first, last + 1)
-    ]
-
-
-def timeline_entry(second: int, phase: str | None, totals: SecondTotals | None) -> dict[str, Any]:
-    totals = totals or SecondTotals()
-    latency = totals.latency_ms()
-    return {
-        "second": second,
-        "phase": phase,
-        "requests": totals.requests,
-        "failures": totals.failures,
-        "blocked": totals.blocked,
-        "rps": totals.requests,
-        "error_rate": totals.error_rate,
-        "p50_ms": latency["p50"],
-        "p90_ms": latency["p90"],
-        "p95_ms": latency["p95"],
-        "p99_ms": latency["p99"],
-        "max_ms": latency["max"],
-        "abusive_requests": totals.abusive_requests,
-        "abusive_blocked": totals.abusive_blocked,
-    }
 
 
 def recovery_time_s(
@@ -212,23 +144,3 @@ def recovery_time_s(
         else:
             streak, streak_start = 0, None
     return None
-
-
-def measure_run(rows: Iterable[SecondRow], phase_windows: PhaseWindows) -> dict[str, Any]:
-    """Everything the result needs from the rows: ``phases``, ``overall``, ``timeline``,
-    ``recovery_time_s``. Phases missing from ``phase_windows`` are left out."""
-    all_rows = list(rows)
-    phases = {
-        name: phase_slis(all_rows, start, end) for name, (start, end) in phase_windows.items()
-    }
-    overall: dict[str, Any] | None = None
-    if phase_windows:
-        run_start = min(start for start, _ in phase_windows.values())
-        run_end = max(end for _, end in phase_windows.values())
-        overall = phase_slis(all_rows, run_start, run_end)
-    seconds = timeline(all_rows, phase_windows)
-    recovery: float | None = None
-    if "recovery" in phase_windows:
-        baseline = phases.get("baseline", {}).get("availability")
-        recovery = recovery_time_s(seconds, phase_windows["recovery"][0], baseline)
-    return {"phases": phases, "overall": overall, "timeline": seconds, "recovery_time_s": recovery}

@@ -9,8 +9,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from chaos.metrics.catalog import names
 from chaos.metrics.sli import LATENCY_KEYS
-from chaos.slo import SERVER_SIDE_SLIS, format_value
+from chaos.slo import format_value
 
 __all__ = [
     "PHASE_ORDER",
@@ -127,7 +128,7 @@ def server_side_table(result: Mapping[str, Any]) -> Table | None:
         return None
     rows = [
         [sli, *(format_value(sli, server.get(sli)) for _, server in phases)]
-        for sli in SERVER_SIDE_SLIS
+        for sli in names("server")
     ]
     return Table(["CloudWatch", *(name for name, _ in phases)], rows, [""] * len(rows))
 

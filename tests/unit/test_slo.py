@@ -6,15 +6,13 @@ import pytest
 from pydantic import ValidationError
 
 from chaos.experiment.model import Experiment, SloCheck
+from chaos.metrics.catalog import KNOWN_SLIS, validate_abort_when_sli, validate_sli_names
 from chaos.slo import (
-    KNOWN_SLIS,
     evaluate_check,
     evaluate_slos,
     format_value,
     slo_outcome,
     slo_passed,
-    validate_abort_when_sli,
-    validate_sli_names,
 )
 
 

@@ -10,6 +10,7 @@ import pytest
 from moto import mock_aws
 
 from chaos.experiment.objective import parse_objective
+from chaos.metrics.aggregate import RunAggregator
 from chaos.metrics.rows import SecondRow
 from chaos.stop import StopRequested, StopSignal
 from chaos.stop_conditions import AbortWhen, AlarmWatcher, missing_alarms
@@ -28,11 +29,25 @@ def row(second: int, requests: int, failures: int, latency_ms: float = 50.0,
     return item
 
 
+class Fed:
+    """An AbortWhen wired to the streaming aggregation, as a run wires it."""
+
+    def __init__(self, evaluator: AbortWhen) -> None:
+        self.evaluator = evaluator
+        self.aggregator = RunAggregator(on_second=evaluator.feed_second)
+
+    def feed(self, row: SecondRow) -> None:
+        self.aggregator.add(row)
+
+    def flush(self) -> None:
+        self.aggregator.finish()
+
+
 def abort_when(objective: str = "> 50%", for_s: float = 3, sli: str = "error_rate") -> tuple[
-    AbortWhen, StopSignal
+    Fed, StopSignal
 ]:
     stop = StopSignal(600)
-    return AbortWhen(sli, parse_objective(objective), for_s, stop), stop
+    return Fed(AbortWhen(sli, parse_objective(objective), for_s, stop)), stop
 
 
 def test_abort_when_trips_after_the_objective_holds_for_long_enough() -> None:
@@ -55,13 +70,13 @@ def test_a_good_second_breaks_the_streak_and_empty_seconds_do_not() -> None:
         watcher.feed(row(START + offset, requests, failures))
     watcher.flush()
     assert stop.reason is not None  # 3, [4 empty], 5, 6: three bad seconds with requests
-    assert watcher.streak_start == START + 3
+    assert watcher.evaluator.streak_start == START + 3
 
     watcher, stop = abort_when(for_s=3)
     for offset, (requests, failures) in enumerate(pattern[:6]):
         watcher.feed(row(START + offset, requests, failures))
     watcher.flush()
-    assert stop.reason is None and watcher.streak == 2
+    assert stop.reason is None and watcher.evaluator.streak == 2
 
 
 def test_abort_when_on_latency_and_ignores_abusive_clients() -> None:

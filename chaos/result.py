@@ -1,0 +1,214 @@
+"""result.json: the run's contract with its users (PRODUCT.md, "Result").
+
+Assembled from a :class:`RunRecord` of explicit inputs (the measured load, the journal's
+entries, the server-side figures), never from the run's mutable context; rendered by
+chaos.report. :class:`RunResult` is a typed view of it for Python callers.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from chaos.metrics.measurement import measure_load
+from chaos.metrics.waf_slis import waf_slis
+from chaos.slo import evaluate_slos, slo_outcome
+
+if TYPE_CHECKING:
+    from chaos.experiment import Experiment
+    from chaos.journal import JournalEntry
+    from chaos.load.plan import WafTrafficPlan
+    from chaos.load.waf import RateRule
+    from chaos.metrics.aggregate import RunAggregator
+    from chaos.outcome import Outcome
+
+__all__ = ["RESULT_VERSION", "LoadRecord", "RunRecord", "RunResult", "assemble_result",
+           "fault_entries"]
+
+RESULT_VERSION = 1
+
+
+@dataclass
+class LoadRecord:
+    """What the load measured, and what its WAF SLIs need."""
+
+    aggregator: RunAggregator
+    rule: RateRule | None = None
+    waf_plan: WafTrafficPlan | None = None
+    abusive_stopped_at: float | None = None
+
+
+@dataclass
+class RunRecord:
+    """Everything a finished run hands to the result."""
+
+    run_id: str
+    experiment: Experiment
+    experiment_path: Path
+    sandbox: bool
+    started_at: str
+    ended_at: str
+    outcome: Outcome
+    abort_reason: str | None
+    phase_times: Mapping[str, Mapping[str, str]]
+    journal_entries: Sequence[JournalEntry]
+    load: LoadRecord | None = None
+    server_side: Mapping[str, Any] | None = None  # chaos.metrics.server_side.read_server_side
+    notes: list[str] = field(default_factory=list)
+
+
+def assemble_result(record: RunRecord) -> dict[str, Any]:
+    faults = fault_entries(record.journal_entries)
+    outcome: str = record.outcome
+    if outcome == "passed" and any(f["restore_status"] == "failed" for f in faults):
+        outcome = "error"
+    notes = list(record.notes)
+    result: dict[str, Any] = {
+        "version": RESULT_VERSION,
+        "outcome": outcome,
+        "run_id": record.run_id,
+        "experiment": record.experiment.name,
+        "experiment_path": str(record.experiment_path),
+        "sandbox": record.sandbox,
+        "started_at": record.started_at,
+        "ended_at": record.ended_at,
+        "abort_reason": record.abort_reason,
+        "faults": faults,
+        "notes": notes,
+    }
+    _add_load(result, record)
+    if record.load is None:
+        notes.append("no load in this experiment: per-phase SLIs were not measured")
+    _add_server_side(result, record.server_side)
+    result["slo"] = evaluate_slos(record.experiment.slo, result)
+    if outcome == "passed":
+        result["outcome"] = slo_outcome(result["slo"])
+    return result
+
+
+def _add_load(result: dict[str, Any], record: RunRecord) -> None:
+    if record.load is None:
+        result.update(phases={name: dict(times) for name, times in record.phase_times.items()},
+                      overall=None, recovery_time_s=None, timeline=[])
+        return
+    aggregator = record.load.aggregator
+    result.update(measure_load(aggregator, record.phase_times))
+    result["load"] = {"workers": aggregator.worker_requests, "late_rows": aggregator.late_rows}
+    load = record.load
+    if load.rule is not None and load.waf_plan is not None:
+        legit = aggregator.all_totals()
+        result["waf"] = waf_slis(aggregator.identities, load.rule, load.waf_plan,
+                                 legit_blocked=legit.blocked, other_403=legit.other_403,
+                                 abusive_stopped_at=load.abusive_stopped_at)
+
+
+def _add_server_side(result: dict[str, Any], server_side: Mapping[str, Any] | None) -> None:
+    if server_side is None:
+        return
+    result["notes"].extend(server_side.get("notes", []))
+    for name, values in (server_side.get("phases") or {}).items():
+        if name in result.get("phases", {}):
+            result["phases"][name]["server_side"] = values
+    if server_side.get("run") is not None:
+        result["server_side"] = server_side["run"]
+    if "waf" in result:
+        result["waf"]["cloudwatch_blocked_requests"] = (
+            (server_side.get("run") or {}).get("waf_blocked_requests"))
+
+
+def fault_entries(entries: Sequence[JournalEntry]) -> list[dict[str, Any]]:
+    """One entry per fault and target; environment keys are named, values never shown."""
+    return [
+        {
+            "type": entry.fault_type,
+            "target": entry.target,
+            "target_arn": entry.target_arn,
+            "changed": describe_change(entry.intended),
+            "injected_at": entry.injected_at,
+            "restored_at": entry.restored_at,
+            "restore_status": restore_status(entry.status),
+            "detail": entry.detail,
+        }
+        for entry in entries
+    ]
+
+
+def restore_status(entry_status: str) -> str:
+    if entry_status in ("restored", "drifted"):
+        return entry_status
+    return "failed"
+
+
+def describe_change(intended: dict[str, Any]) -> dict[str, Any]:
+    described: dict[str, Any] = {}
+    for key, value in intended.items():
+        if key == "environment" and isinstance(value, dict):
+            described["environment_keys"] = sorted(value)
+        else:
+            described[key] = value
+    return described
+
+
+@dataclass(frozen=True)
+class PhaseSlis:
+    requests: int | None
+    throughput_rps: float | None
+    availability: float | None
+    error_rate: float | None
+    latency_ms: dict[str, float]
+
+
+@dataclass(frozen=True)
+class SloResult:
+    sli: str
+    phase: str | None
+    objective: str
+    observed: float | None
+    passed: bool
+
+
+@dataclass(frozen=True)
+class RunResult:
+    """A typed view of result.json (the dict stays the contract; this is for Python callers)."""
+
+    outcome: str
+    run_id: str
+    exit_code: int
+    phases: dict[str, PhaseSlis]
+    slo: list[SloResult]
+    waf: dict[str, Any] | None
+    faults: list[dict[str, Any]]
+    report_paths: dict[str, Path]
+    raw: dict[str, Any] = field(repr=False)
+
+    @property
+    def passed(self) -> bool:
+        return self.outcome == "passed"
+
+    def failed_checks(self) -> list[SloResult]:
+        return [check for check in self.slo if not check.passed]
+
+    @classmethod
+    def from_dict(cls, result: dict[str, Any], *, exit_code: int,
+                  report_paths: dict[str, Path]) -> RunResult:
+        phases = {
+            name: PhaseSlis(
+                requests=values.get("requests"),
+                throughput_rps=values.get("throughput_rps"),
+                availability=values.get("availability"),
+                error_rate=values.get("error_rate"),
+                latency_ms=dict(values.get("latency_ms") or {}),
+            )
+            for name, values in (result.get("phases") or {}).items()
+        }
+        slo = [
+            SloResult(check["sli"], check.get("phase"), check["objective"], check.get("observed"),
+                      bool(check.get("passed")))
+            for check in result.get("slo", [])
+        ]
+        return cls(result["outcome"], result["run_id"], exit_code, phases, slo, result.get("waf"),
+                   list(result.get("faults", [])), report_paths, result)
+
+
