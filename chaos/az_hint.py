@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
+from contextlib import AbstractContextManager
 
 from chaos.aws import AwsClients
 from chaos.aws.az import az_mapping
@@ -12,7 +13,9 @@ from chaos.errors import InputError
 _AZ_NAME_ERROR = re.compile(r"not an AZ name \((?P<name>[a-z]{2}(?:-[a-z]+)+-\d+[a-z])\)")
 
 
-def explain_az_names(error: InputError, clients_for: Callable[[str], AwsClients]) -> InputError:
+def explain_az_names(
+    error: InputError, clients_for: Callable[[str], AbstractContextManager[AwsClients]]
+) -> InputError:
     """The same error, each AZ-name line completed with the mapping of the target account.
 
     `clients_for(region)` connects to the target; if the lookup fails the error is
@@ -30,10 +33,13 @@ def explain_az_names(error: InputError, clients_for: Callable[[str], AwsClients]
     return InputError("\n".join(explained))
 
 
-def _mapping_hint(name: str, clients_for: Callable[[str], AwsClients]) -> str:
+def _mapping_hint(
+    name: str, clients_for: Callable[[str], AbstractContextManager[AwsClients]]
+) -> str:
     region = name.rstrip("abcdefghijklmnopqrstuvwxyz")
     try:
-        zones = az_mapping(clients_for(region))
+        with clients_for(region) as clients:
+            zones = az_mapping(clients)
     except Exception:  # noqa: BLE001 - a hint, never a new failure
         return f"could not read the {region} mapping of this account"
     mapping = ", ".join(f"{zone.name}={zone.zone_id}" for zone in zones)

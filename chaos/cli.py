@@ -6,7 +6,8 @@ import argparse
 import json
 import logging
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, TypeVar
 
@@ -265,21 +266,30 @@ T = TypeVar("T")
 def _with_az_hint(arguments: argparse.Namespace, load: Callable[[], T]) -> T:
     from chaos.az_hint import explain_az_names
 
-    def clients_for(region: str) -> AwsClients:
-        from chaos.aws import AwsClients
-        from chaos.sandbox import control
-
-        if arguments.sandbox:
-            state = control.read_state()
-            if state is None:
-                raise InputError("no sandbox running")
-            return state.clients()
-        return AwsClients(region=region, profile=arguments.profile)
-
     try:
         return load()
     except InputError as error:
-        raise explain_az_names(error, clients_for) from None
+        raise explain_az_names(error, lambda region: aws_clients(arguments, region)) from None
+
+
+@contextmanager
+def aws_clients(arguments: argparse.Namespace, region: str | None) -> Iterator[AwsClients]:
+    """The AWS a command talks to: the one way every command builds its clients.
+
+    With --sandbox: the running sandbox, or one started for this command and stopped
+    after it (as `gameday run --sandbox` does). Otherwise AWS in `region` with --profile.
+    """
+    from chaos.target import resolve_target
+
+    sandbox = bool(getattr(arguments, "sandbox", False))
+    if not sandbox and not region:
+        raise InputError("--region is required (or --sandbox)")
+    target = resolve_target(region or "us-east-1", None, None, sandbox=sandbox,
+                            profile=getattr(arguments, "profile", None), require_account=False)
+    try:
+        yield target.clients
+    finally:
+        target.close()
 
 
 def _run_one(arguments: argparse.Namespace, path: Path,
@@ -400,39 +410,21 @@ def cmd_schedule(arguments: argparse.Namespace) -> int:
 
 def cmd_az_map(arguments: argparse.Namespace) -> int:
     from chaos.aws.az import az_mapping
-    from chaos.target import resolve_target
 
-    target = resolve_target(arguments.region or "us-east-1", None, None,
-                            sandbox=True, profile=None) if arguments.sandbox else None
-    if target is None:
-        from chaos.aws import AwsClients
-
-        if not arguments.region:
-            raise InputError("--region is required (or --sandbox)")
-        clients = AwsClients(region=arguments.region, profile=arguments.profile)
-    else:
-        clients = target.clients
-    try:
+    with aws_clients(arguments, arguments.region) as clients:
         for zone in az_mapping(clients):
             print(f"{zone.name}\t{zone.zone_id}")
-    finally:
-        if target is not None:
-            target.close()
     return 0
 
 
 def cmd_az_audit(arguments: argparse.Namespace) -> int:
     from chaos import az_audit
-    from chaos.target import resolve_target
 
     dependencies = [az_audit.parse_dependency(text) for text in arguments.depends_on]
     if arguments.sandbox:
-        target = resolve_target("us-east-1", None, None, sandbox=True, profile=None)
-        try:
-            region = target.clients.region
-            inventories = [az_audit.take_inventory(target.clients, "sandbox")]
-        finally:
-            target.close()
+        with aws_clients(arguments, arguments.region) as clients:
+            region = clients.region
+            inventories = [az_audit.take_inventory(clients, "sandbox")]
     else:
         if not arguments.region:
             raise InputError("--region is required (or --sandbox)")
@@ -460,20 +452,12 @@ def cmd_extension_build(arguments: argparse.Namespace) -> int:
 
 
 def cmd_extension_publish(arguments: argparse.Namespace) -> int:
-    from chaos.aws import AwsClients
     from chaos.aws.layers import publish_layer
     from chaos.layer import build_layer_zip, lambda_code_sha256
-    from chaos.sandbox import control
 
-    if arguments.sandbox:
-        state, _ = control.up()
-        clients = state.clients()
-    elif arguments.region:
-        clients = AwsClients(region=arguments.region, profile=arguments.profile)
-    else:
-        raise InputError("--region is required (or --sandbox)")
     data = build_layer_zip()
-    version = publish_layer(clients, data, lambda_code_sha256(data))
+    with aws_clients(arguments, arguments.region) as clients:
+        version = publish_layer(clients, data, lambda_code_sha256(data))
     print(f"{version.arn} CodeSha256={version.code_sha256}")
     return 0
 

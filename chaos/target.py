@@ -34,8 +34,12 @@ def resolve_target(
     sandbox: bool,
     profile: str | None,
     start_sandbox: bool = True,
+    require_account: bool = True,
 ) -> ResolvedTarget:
-    """Connect to the target and check the caller's account (the sandbox excepted)."""
+    """Connect to the target and check the caller's account (the sandbox excepted).
+
+    `require_account=False` is for read-only commands that name no account (az-map).
+    """
     if sandbox or endpoint == "sandbox":
         state = sandbox_control.read_state()
         started = False
@@ -53,6 +57,8 @@ def resolve_target(
             raise
     clients = AwsClients(region=region, profile=profile)
     if not account_id:
+        if not require_account:
+            return ResolvedTarget(clients, False, False, None, endpoint)
         raise PreflightRefused("target.account_id is required outside the sandbox")
     caller = clients.caller_account_id()
     if caller != account_id:

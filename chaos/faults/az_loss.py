@@ -19,15 +19,14 @@ from typing import TYPE_CHECKING, Any
 from chaos.aws import subnets as ec2_subnets
 from chaos.aws.az import AzMapping, load_az_mapping, require_az_id
 from chaos.aws.workloads import Workload, placement_for, workloads_with_tags
-from chaos.clock import utc_now
 from chaos.errors import PreflightRefused
+from chaos.experiment.model import AzLossFault as AzLossSpec
 from chaos.faults.base import LOCK_TAG_KEY, FaultKind, PlannedChange, RestoreOutcome
 from chaos.journal import JournalEntry
 
 if TYPE_CHECKING:
     from chaos.aws import AwsClients
     from chaos.aws.subnets import Subnet
-    from chaos.experiment import AzLossFault as AzLossSpec
     from chaos.journal import Journal
     from chaos.policy import PolicyStatement
 
@@ -45,9 +44,8 @@ class AffectedWorkload:
     kept: list[Subnet]
 
 
-class AzLossFault(FaultKind):
+class AzLossFault(FaultKind[AzLossSpec]):
     type_name = TYPE_NAME
-    spec: AzLossSpec
 
     # -- plan ---------------------------------------------------------------
 
@@ -208,29 +206,28 @@ class AzLossFault(FaultKind):
         if not lost_ids or not intended["subnet_ids"]:
             raise PreflightRefused(f"{change.target}: its subnets changed since the plan "
                                    f"(now {', '.join(current.subnet_ids)}); re-run the plan")
-        entry = journal.record(JournalEntry(
+        def pin() -> None:
+            placement.tag(clients, current, LOCK_TAG_KEY, run_id)
+            placement.set_subnets(clients, current, intended["subnet_ids"])
+
+        return self.journaled(journal, JournalEntry(
             entry_id=f"{self.type_name}:{current.arn}", fault_type=self.type_name,
             target=change.target, target_arn=current.arn,
             original=pin_snapshot(current), intended=intended,
-        ))
-        placement.tag(clients, current, LOCK_TAG_KEY, run_id)
-        placement.set_subnets(clients, current, intended["subnet_ids"])
-        journal.update(entry, "applied", injected_at=utc_now())
-        return entry
+        ), pin)
 
     def apply_blackhole(self, change: PlannedChange, journal: Journal) -> JournalEntry:
         clients, run_id = self.context.clients, self.context.run_id
         vpc_id = change.intended["vpc_id"]
-        acl_entry = journal.record(JournalEntry(
+        acl_entry = self.journaled(journal, JournalEntry(
             entry_id=f"{self.type_name}:acl:{vpc_id}", fault_type=self.type_name,
             target=f"network ACL in {vpc_id}", target_arn=vpc_id,
             original={"vpc_id": vpc_id, "network_acl_id": None},
             intended={"action": ACTION_CREATE_ACL, "az_id": self.spec.az_id, "vpc_id": vpc_id,
                       "tag": {LOCK_TAG_KEY: run_id}},
-        ))
-        acl_id = ec2_subnets.create_deny_all_acl(clients, vpc_id, {LOCK_TAG_KEY: run_id})
-        journal.update(acl_entry, "applied", injected_at=utc_now(),
-                       intended=dict(acl_entry.intended, network_acl_id=acl_id))
+        ), lambda: {"network_acl_id": ec2_subnets.create_deny_all_acl(
+            clients, vpc_id, {LOCK_TAG_KEY: run_id})})
+        acl_id = acl_entry.intended["network_acl_id"]
         for subnet_id in change.intended["subnet_ids"]:
             self.blackhole_subnet(subnet_id, change.intended["subnets"][subnet_id], acl_id,
                                   journal)
@@ -244,18 +241,18 @@ class AzLossFault(FaultKind):
         if tags is None or current is None:
             raise PreflightRefused(f"subnet {subnet_id} disappeared since the plan")
         refuse_locked(f"subnet {subnet_id}", tags, run_id)
-        entry = journal.record(JournalEntry(
+        def associate() -> None:
+            ec2_subnets.tag_resource(clients, subnet_id, LOCK_TAG_KEY, run_id)
+            ec2_subnets.replace_acl(clients, current.association_id, acl_id)
+
+        return self.journaled(journal, JournalEntry(
             entry_id=f"{self.type_name}:subnet:{subnet_id}", fault_type=self.type_name,
             target=f"subnet:{label}", target_arn=subnet_id,
             original={"subnet_id": subnet_id, "association_id": current.association_id,
                       "network_acl_id": current.network_acl_id},
             intended={"action": ACTION_ASSOCIATE_ACL, "az_id": self.spec.az_id,
                       "network_acl_id": acl_id},
-        ))
-        ec2_subnets.tag_resource(clients, subnet_id, LOCK_TAG_KEY, run_id)
-        ec2_subnets.replace_acl(clients, current.association_id, acl_id)
-        journal.update(entry, "applied", injected_at=utc_now())
-        return entry
+        ), associate)
 
     # -- restore ------------------------------------------------------------
 

@@ -8,8 +8,11 @@ works after a crash, in another process).
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, ClassVar, Literal
+from typing import TYPE_CHECKING, Any, ClassVar, Generic, Literal, TypeVar
+
+from chaos.clock import utc_now
 
 if TYPE_CHECKING:
     from chaos.aws import AwsClients
@@ -50,14 +53,36 @@ class FaultContext:
     sandbox: bool = False
 
 
-class FaultKind(ABC):
+SpecT = TypeVar("SpecT")
+#: A mutation: makes the change, returns what it learned (e.g. a created resource's id)
+#: to add to the entry's `intended`, or None.
+Mutation = Callable[[], Mapping[str, Any] | None]
+
+
+class FaultKind(ABC, Generic[SpecT]):
     """A fault type: one module under chaos/faults/, registered in chaos.faults."""
 
     type_name: ClassVar[str]
 
-    def __init__(self, spec: Any, context: FaultContext) -> None:
+    def __init__(self, spec: SpecT, context: FaultContext) -> None:
         self.spec = spec
         self.context = context
+
+    @staticmethod
+    def journaled(journal: Journal, entry: JournalEntry, mutation: Mutation) -> JournalEntry:
+        """Journal `entry` durably, make the change, then mark it applied.
+
+        The one order every mutation of every fault kind follows: a crash at any point
+        leaves a journal from which `gameday rollback` can restore (the entry is
+        `applying` until the change returned).
+        """
+        journal.record(entry)
+        learned = mutation()
+        changes: dict[str, Any] = {"injected_at": utc_now()}
+        if learned:
+            changes["intended"] = {**entry.intended, **learned}
+        journal.update(entry, "applied", **changes)
+        return entry
 
     @abstractmethod
     def plan(self) -> list[PlannedChange]:
@@ -71,11 +96,11 @@ class FaultKind(ABC):
         """Journal `change`, then make it; returns the entry (status `applied`)."""
 
     @classmethod
+    @abstractmethod
     def required_permissions(
         cls, spec: Any, *, region: str, account_id: str, index: int
     ) -> list[PolicyStatement]:
         """The IAM statements plan, apply and restore of `spec` need (least privilege)."""
-        raise NotImplementedError(f"{cls.type_name} does not declare its IAM permissions")
 
     @classmethod
     @abstractmethod

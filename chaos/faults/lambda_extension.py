@@ -21,26 +21,30 @@ from chaos.aws.layers import (
     publish_layer,
     verify_layer_hash,
 )
-from chaos.clock import utc_now
 from chaos.errors import PreflightRefused
-from chaos.faults.base import LOCK_TAG_KEY, FaultKind, PlannedChange, RestoreOutcome
+from chaos.experiment.model import LambdaExtensionFault as LambdaExtensionSpec
+from chaos.faults.base import (
+    LOCK_TAG_KEY,
+    FaultContext,
+    FaultKind,
+    PlannedChange,
+    RestoreOutcome,
+)
 from chaos.journal import JournalEntry
 from chaos.policy import PolicyStatement
 
 if TYPE_CHECKING:
     from chaos.aws import AwsClients
-    from chaos.experiment import LambdaExtensionFault as LambdaExtensionSpec
     from chaos.journal import Journal
 
 MAX_LAYERS = 5
 PENDING_LAYER_ARN = f"(new version of layer {LAYER_NAME})"
 
 
-class LambdaExtensionFault(FaultKind):
+class LambdaExtensionFault(FaultKind[LambdaExtensionSpec]):
     type_name = "lambda-extension"
-    spec: LambdaExtensionSpec
 
-    def __init__(self, spec: Any, context: Any) -> None:
+    def __init__(self, spec: LambdaExtensionSpec, context: FaultContext) -> None:
         super().__init__(spec, context)
         self._layer: LayerVersion | None = None
         self._layer_zip: bytes | None = None
@@ -103,27 +107,29 @@ class LambdaExtensionFault(FaultKind):
         current = functions.get_configuration(clients, change.target_arn)
         refuse_unsafe_function(current, functions.list_tags(clients, change.target_arn),
                                self.context.run_id)
-        entry = journal.record(JournalEntry(
+        layer_arn = self._layer.arn
+        # The config is rebuilt now: its expiry counts from the start of the run.
+        ours = {**change.intended["environment"],
+                extension_config.CONFIG_ENV_KEY: self._config_json()}
+
+        def attach() -> None:
+            functions.tag(clients, change.target_arn, {LOCK_TAG_KEY: self.context.run_id})
+            functions.update_configuration(
+                clients,
+                change.target_arn,
+                layers=functions.layer_arns_of(current) + [layer_arn],
+                environment={**functions.environment_of(current), **ours},
+                revision_id=current.get("RevisionId"),
+            )
+
+        return self.journaled(journal, JournalEntry(
             entry_id=f"{self.type_name}:{change.target_arn}",
             fault_type=self.type_name,
             target=change.target,
             target_arn=change.target_arn,
             original=snapshot(current),
-            # The config is rebuilt now: its expiry counts from the start of the run.
-            intended=dict(change.intended, layer_arn=self._layer.arn, environment={
-                **change.intended["environment"],
-                extension_config.CONFIG_ENV_KEY: self._config_json()}),
-        ))
-        functions.tag(clients, change.target_arn, {LOCK_TAG_KEY: self.context.run_id})
-        functions.update_configuration(
-            clients,
-            change.target_arn,
-            layers=functions.layer_arns_of(current) + [self._layer.arn],
-            environment={**functions.environment_of(current), **entry.intended["environment"]},
-            revision_id=current.get("RevisionId"),
-        )
-        journal.update(entry, "applied", injected_at=utc_now())
-        return entry
+            intended=dict(change.intended, layer_arn=layer_arn, environment=ours),
+        ), attach)
 
     # -- permissions --------------------------------------------------------
 

@@ -1,0 +1,145 @@
+"""The package's import graph: no cycles, and each folder imports only what its job needs.
+
+Every import statement counts, function-local ones included (a local import that dodges
+a cycle is still a cycle); imports under ``if TYPE_CHECKING:`` are for types only and
+do not count.
+"""
+
+from __future__ import annotations
+
+import ast
+from collections.abc import Iterator
+from pathlib import Path
+
+import chaos
+
+ROOT = Path(chaos.__file__).resolve().parent
+
+
+def module_name(path: Path) -> str:
+    parts = path.relative_to(ROOT.parent).with_suffix("").parts
+    return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+
+
+def modules() -> dict[str, Path]:
+    return {module_name(path): path for path in ROOT.rglob("*.py")}
+
+
+def is_type_checking(node: ast.If) -> bool:
+    test = node.test
+    return (isinstance(test, ast.Name) and test.id == "TYPE_CHECKING") or (
+        isinstance(test, ast.Attribute) and test.attr == "TYPE_CHECKING")
+
+
+def runtime_imports(tree: ast.AST) -> Iterator[ast.Import | ast.ImportFrom]:
+    for node in ast.iter_child_nodes(tree):
+        if isinstance(node, ast.If) and is_type_checking(node):
+            for other in node.orelse:
+                yield from runtime_imports(other)
+            continue
+        if isinstance(node, (ast.Import, ast.ImportFrom)):
+            yield node
+        yield from runtime_imports(node)
+
+
+def resolve(node: ast.Import | ast.ImportFrom, importer: str, known: dict[str, Path]) -> set[str]:
+    """The chaos modules an import statement loads."""
+    if isinstance(node, ast.Import):
+        return {alias.name for alias in node.names if alias.name in known}
+    base = node.module or ""
+    if node.level:
+        package = importer.split(".")
+        is_package = known[importer].name == "__init__.py"
+        package = package[: len(package) - node.level + (1 if is_package else 0)]
+        base = ".".join([*package, base] if base else package)
+    targets = set()
+    for alias in node.names:
+        candidate = f"{base}.{alias.name}"
+        if candidate in known:
+            targets.add(candidate)  # `from chaos.metrics import catalog`
+        elif base in known:
+            targets.add(base)
+    return targets
+
+
+def with_parent_packages(target: str, importer: str, known: dict[str, Path]) -> set[str]:
+    """Importing ``pkg.sub`` from outside ``pkg`` first runs ``pkg/__init__.py``."""
+    loaded = {target}
+    parts = target.split(".")
+    for depth in range(2, len(parts)):
+        package = ".".join(parts[:depth])
+        if package in known and not importer.startswith(package + "."):
+            loaded.add(package)
+    return loaded
+
+
+def import_graph() -> dict[str, set[str]]:
+    known = modules()
+    graph: dict[str, set[str]] = {}
+    for name, path in known.items():
+        tree = ast.parse(path.read_text(encoding="utf-8"))
+        edges: set[str] = set()
+        for node in runtime_imports(tree):
+            for target in resolve(node, name, known):
+                edges |= with_parent_packages(target, name, known)
+        graph[name] = edges - {name}
+    return graph
+
+
+def cycles(graph: dict[str, set[str]]) -> list[list[str]]:
+    """Strongly connected components with more than one module (Tarjan)."""
+    index: dict[str, int] = {}
+    low: dict[str, int] = {}
+    stack: list[str] = []
+    on_stack: set[str] = set()
+    found: list[list[str]] = []
+
+    def visit(node: str) -> None:
+        index[node] = low[node] = len(index)
+        stack.append(node)
+        on_stack.add(node)
+        for target in sorted(graph.get(node, ())):
+            if target not in index:
+                visit(target)
+                low[node] = min(low[node], low[target])
+            elif target in on_stack:
+                low[node] = min(low[node], index[target])
+        if low[node] == index[node]:
+            component = []
+            while True:
+                member = stack.pop()
+                on_stack.discard(member)
+                component.append(member)
+                if member == node:
+                    break
+            if len(component) > 1:
+                found.append(sorted(component))
+
+    for node in sorted(graph):
+        if node not in index:
+            visit(node)
+    return found
+
+
+def test_the_graph_sees_function_local_imports() -> None:
+    graph = import_graph()
+    assert "chaos.run" in graph["chaos.cli"]  # imported inside the command functions
+
+
+def test_no_import_cycle_in_chaos() -> None:
+    assert cycles(import_graph()) == []
+
+
+def test_a_cycle_would_be_found() -> None:
+    assert cycles({"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": {"a"}}) == [["a", "b", "c"]]
+
+
+def test_reports_only_render() -> None:
+    graph = import_graph()
+    offenders = {
+        f"{module} -> {target}"
+        for module, targets in graph.items() if module.startswith("chaos.report")
+        for target in targets
+        if target.startswith(("chaos.load", "chaos.aws", "chaos.sandbox", "chaos.run"))
+    }
+    assert offenders == set()
