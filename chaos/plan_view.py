@@ -19,8 +19,11 @@ def plan_lines(context: RunContext, planned: list[PlannedFault]) -> list[str]:
         f"phases: baseline {format_duration(experiment.phases.baseline)}, "
         f"fault {format_duration(experiment.phases.fault)}, "
         f"recovery {format_duration(experiment.phases.recovery)}; "
-        f"max_duration {format_duration(experiment.max_duration)}",
+        f"max_duration {format_duration(experiment.max_duration)}; every fault restores "
+        f"itself {format_duration(experiment.expiry_s)} after the start at the latest",
     ]
+    if target.credentials is not None:
+        lines.append(target.credentials.describe())
     count = 0
     for fault in planned:
         for change in fault.changes:

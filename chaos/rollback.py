@@ -8,6 +8,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from chaos.aws import AwsClients
+from chaos.aws.credentials import is_expired_credentials_error
 from chaos.clock import utc_now
 from chaos.faults import fault_kind
 from chaos.host import process_alive
@@ -30,6 +31,7 @@ class RollbackReport:
 
 
 def clients_for(journal: Journal) -> AwsClients:
+    """Fresh clients for the journal's target (credentials resolved now)."""
     return AwsClients(
         region=journal.region, endpoint_url=journal.endpoint_url, profile=journal.profile
     )
@@ -43,7 +45,12 @@ def restore_entry(journal: Journal, entry: JournalEntry, clients: AwsClients) ->
         outcome = fault_kind(entry.fault_type).restore(entry, clients, journal.run_id)
     except Exception as error:  # noqa: BLE001 - a failed restore is recorded, not raised
         log.debug("restore of %s failed", entry.target, exc_info=True)
-        journal.update(entry, "failed", detail=f"restore failed: {error}")
+        if is_expired_credentials_error(error):
+            detail = (f"restore failed: the AWS credentials expired ({error}); renew them and "
+                      f"run `gameday rollback --run-id {journal.run_id}`")
+        else:
+            detail = f"restore failed: {error}"
+        journal.update(entry, "failed", detail=detail)
         return
     journal.update(entry, outcome.status, restored_at=utc_now(), detail=outcome.detail)
 

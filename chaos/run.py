@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from chaos.aws.credentials import refuse_short_lived
 from chaos.clock import utc_now
 from chaos.errors import PreflightRefused
 from chaos.events import RunEvents
@@ -34,8 +35,6 @@ from chaos.target import ResolvedTarget, resolve_target
 
 log = logging.getLogger(__name__)
 
-# The extension stops injecting on its own this long after the run's hard stop.
-EXPIRY_MARGIN_S = 300.0
 
 
 @dataclass
@@ -92,7 +91,7 @@ class RunContext:
 
 def fault_expiry(experiment: Experiment) -> float:
     """When the injected faults stop on their own if nothing restores them (epoch s)."""
-    return time.time() + experiment.max_duration + EXPIRY_MARGIN_S
+    return time.time() + experiment.expiry_s
 
 
 def plan_faults(context: RunContext) -> list[PlannedFault]:
@@ -134,6 +133,7 @@ def prepare_run(
     )
     context.stop.listeners.append(lambda reason: context.events.stop_requested.fire(reason=reason))
     try:
+        check_credentials(context)
         planned = plan_faults(context)
         check_stop_conditions(context)
         context.load = LoadSession.prepare(context)
@@ -141,6 +141,15 @@ def prepare_run(
     except BaseException:
         target.close()
         raise
+
+
+def check_credentials(context: RunContext) -> None:
+    """Refuse credentials that expire before the run could restore, and say how long they last."""
+    lifetime = context.target.credentials
+    if lifetime is None:
+        return
+    refuse_short_lived(lifetime, context.experiment.expiry_s)
+    context.notes.append(lifetime.describe())
 
 
 def check_stop_conditions(context: RunContext) -> None:
@@ -195,7 +204,7 @@ def execute(context: RunContext, planned: list[PlannedFault]) -> RunOutcome:
             log.debug("run failed", exc_info=True)
             outcome, reason = "error", f"{type(error).__name__}: {error}"
         finally:
-            report = restore_journal(journal, context.target.clients)
+            report = restore_journal(journal, context.target.restore_clients())
             journal.finish("finished" if report.complete else "rollback_incomplete")
             context.aggregator.finish(time.time())
     result = assemble_result(run_record(context, started_at, outcome, reason))
@@ -286,7 +295,7 @@ def run_phases(context: RunContext, planned: list[PlannedFault]) -> None:
         marks.mark("transition", time.time())
         if context.load is not None:
             context.load.on_recovery()
-        restore_journal(context.journal, context.target.clients)
+        restore_journal(context.journal, context.target.restore_clients())
         for entry in context.journal.entries:
             context.events.fault_restored.fire(entry=entry)
         marks.mark("recovery", time.time())

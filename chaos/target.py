@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from chaos.aws import AwsClients
+from chaos.aws.credentials import CredentialLifetime
 from chaos.errors import PreflightRefused
 from chaos.sandbox import control as sandbox_control
 
@@ -19,6 +20,11 @@ class ResolvedTarget:
     api_endpoint: str | None
     # The sandbox's seeded service (function_arn, rest_api_id, ...); empty for AWS.
     sandbox_service: dict[str, Any] = field(default_factory=dict)
+    credentials: CredentialLifetime | None = None  # None in the sandbox
+
+    def restore_clients(self) -> AwsClients:
+        """Clients for a restore: in AWS, credentials resolved again from their source."""
+        return self.clients if self.sandbox else self.clients.refreshed()
 
     def close(self) -> None:
         """Stop the sandbox if this run started it."""
@@ -64,4 +70,5 @@ def resolve_target(
     if caller != account_id:
         raise PreflightRefused(f"the credentials are for account {caller}, the experiment "
                                f"targets {account_id}: refusing")
-    return ResolvedTarget(clients, False, False, caller, endpoint)
+    return ResolvedTarget(clients, False, False, caller, endpoint,
+                          credentials=clients.credential_lifetime())

@@ -11,6 +11,7 @@ import boto3
 from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
 
+from chaos.aws.credentials import CredentialLifetime, credential_lifetime
 from chaos.errors import ConfigurationError
 
 if TYPE_CHECKING:
@@ -63,6 +64,18 @@ class AwsClients:
     def lambda_(self) -> LambdaClient:
         client: LambdaClient = self.client("lambda")
         return client
+
+    def refreshed(self) -> AwsClients:
+        """New clients on a new session: credentials resolved again from their source.
+
+        Taken before every restore, so that credentials renewed outside this process
+        (a refreshed credentials file, a new SSO login) are used.
+        """
+        return AwsClients(region=self.region, endpoint_url=self.endpoint_url,
+                          profile=self.profile)
+
+    def credential_lifetime(self) -> CredentialLifetime:
+        return credential_lifetime(self.session)
 
     def caller_account_id(self) -> str:
         try:

@@ -502,8 +502,30 @@ class Experiment(StrictModel):
     load: Load | None = None
     slo: list[SloCheck] = Field(default_factory=list)
     stop_conditions: StopConditions = Field(default_factory=StopConditions)
+    expiry_margin: Duration = Field(
+        default=300.0,
+        description="every fault restores itself max_duration + this after the start "
+        "(default 5m)",
+    )
+    expect_effect: Annotated[bool, Strict()] = Field(
+        default=True,
+        description="a fault that injected nothing while the fault phase had load fails the "
+        "automatic `fault_effect` check",
+    )
 
     _source: Path | None = PrivateAttr(default=None)
+
+    @property
+    def expiry_s(self) -> float:
+        """Seconds after the start at which every fault restores itself."""
+        return self.max_duration + self.expiry_margin
+
+    @field_validator("expiry_margin")
+    @classmethod
+    def _positive_margin(cls, value: float) -> float:
+        if value <= 0:
+            raise ValueError("expiry_margin must be longer than 0s")
+        return value
 
     @field_validator("max_duration")
     @classmethod
