@@ -17,6 +17,7 @@ from chaos.errors import ConfigurationError
 from chaos.host import process_alive
 from chaos.journal import gameday_home
 from chaos.sandbox.realism import Realism
+from chaos.sandbox.seed import JOURNAL_PREFIX
 
 START_TIMEOUT_S = 60.0
 STOP_TIMEOUT_S = 15.0
@@ -122,4 +123,7 @@ def env_lines(state: SandboxState) -> list[str]:
     ]
     if state.api_endpoint:
         lines.append(f"export GAMEDAY_SANDBOX_ENDPOINT={state.api_endpoint}")
+    bucket = state.service.get("journal_bucket")
+    if bucket:
+        lines.append(f"export GAMEDAY_JOURNAL=s3://{bucket}/{JOURNAL_PREFIX}")
     return lines

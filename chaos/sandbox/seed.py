@@ -19,6 +19,13 @@ WEB_ACL_NAME = "orders-acl"
 RATE_RULE_NAME = "orders-rate-limit"
 RATE_LIMIT = 100
 ALARM_NAME = "orders-5xx-high"
+ECS_CLUSTER_NAME = "orders"
+ECS_SERVICE_NAME = "web"
+AUTO_SCALING_GROUP_NAME = "web-asg"
+LAUNCH_TEMPLATE_NAME = "web"
+WEB_CAPACITY = 3  # tasks of the ECS service, instances of the Auto Scaling group
+JOURNAL_BUCKET = "gameday-journal"
+JOURNAL_PREFIX = "runs/"  # where runs keep their journals (GAMEDAY_JOURNAL)
 
 
 @dataclass
@@ -30,6 +37,9 @@ class SeededService:
     rest_api_id: str
     stage_arn: str
     web_acl_arn: str
+    ecs_service_arn: str
+    auto_scaling_group_name: str
+    journal_bucket: str
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -91,8 +101,47 @@ def seed(clients: AwsClients) -> SeededService:
         Threshold=50,
         ComparisonOperator="GreaterThanThreshold",
     )
+    web_security_group = ec2.create_security_group(
+        GroupName="web", Description="web service", VpcId=vpc_id)["GroupId"]
+    ecs_service_arn = _ecs_service(clients, list(subnets.values()), web_security_group)
+    _auto_scaling_group(clients, list(subnets.values()), web_security_group)
+    clients.client("s3").create_bucket(Bucket=JOURNAL_BUCKET)
     return SeededService(vpc_id, subnets, security_group, function_arn, rest_api_id, stage_arn,
-                         web_acl_arn)
+                         web_acl_arn, ecs_service_arn, AUTO_SCALING_GROUP_NAME, JOURNAL_BUCKET)
+
+
+def _ecs_service(clients: AwsClients, subnet_ids: list[str], security_group: str) -> str:
+    """Fargate service `orders/web`: its tasks are placed by the sandbox's placement loop."""
+    ecs = clients.client("ecs")
+    ecs.create_cluster(clusterName=ECS_CLUSTER_NAME)
+    ecs.register_task_definition(
+        family=ECS_SERVICE_NAME, networkMode="awsvpc", requiresCompatibilities=["FARGATE"],
+        cpu="256", memory="512",
+        containerDefinitions=[{"name": ECS_SERVICE_NAME, "essential": True,
+                               "image": "public.ecr.aws/nginx/nginx:stable",
+                               "portMappings": [{"containerPort": 80}]}],
+    )
+    return str(ecs.create_service(
+        cluster=ECS_CLUSTER_NAME, serviceName=ECS_SERVICE_NAME, taskDefinition=ECS_SERVICE_NAME,
+        desiredCount=WEB_CAPACITY, launchType="FARGATE",
+        networkConfiguration={"awsvpcConfiguration": {
+            "subnets": subnet_ids, "securityGroups": [security_group],
+            "assignPublicIp": "DISABLED"}},
+    )["service"]["serviceArn"])
+
+
+def _auto_scaling_group(clients: AwsClients, subnet_ids: list[str], security_group: str) -> None:
+    ec2 = clients.client("ec2")
+    images = ec2.describe_images(Owners=["amazon"])["Images"]
+    image_id = min(image["ImageId"] for image in images)
+    ec2.create_launch_template(LaunchTemplateName=LAUNCH_TEMPLATE_NAME, LaunchTemplateData={
+        "ImageId": image_id, "InstanceType": "t3.micro", "SecurityGroupIds": [security_group]})
+    clients.client("autoscaling").create_auto_scaling_group(
+        AutoScalingGroupName=AUTO_SCALING_GROUP_NAME,
+        LaunchTemplate={"LaunchTemplateName": LAUNCH_TEMPLATE_NAME, "Version": "$Latest"},
+        MinSize=WEB_CAPACITY, MaxSize=2 * WEB_CAPACITY, DesiredCapacity=WEB_CAPACITY,
+        VPCZoneIdentifier=",".join(subnet_ids),
+    )
 
 
 def _rest_api(clients: AwsClients, function_arn: str) -> tuple[str, str]:

@@ -32,6 +32,7 @@ from chaos.aws import AwsClients
 from chaos.clock import utc_now
 from chaos.errors import ConfigurationError
 from chaos.files import write_atomically
+from chaos.sandbox.az_spread import drain_seconds
 from chaos.sandbox.backend import MotoReader, fix_moto_dimension_order
 from chaos.sandbox.functions import DEFAULT_POOL_MAX, FunctionPool
 from chaos.sandbox.http_front import (
@@ -41,6 +42,7 @@ from chaos.sandbox.http_front import (
     StageConfig,
 )
 from chaos.sandbox.metrics import MetricsRecorder, MetricTiming
+from chaos.sandbox.placement import PlacementController
 from chaos.sandbox.realism import Realism
 from chaos.sandbox.seed import REGION, STAGE_NAME, SeededService, seed
 from chaos.sandbox.waf import DEFAULT_CHECK_INTERVAL_S, WafEngine
@@ -99,6 +101,8 @@ class DataPlane:
         self.metrics = MetricsRecorder(reader.put_metric_data,
                                        timing=MetricTiming.for_realism(realism))
         self.waf = WafEngine.for_realism(realism, settings.waf_check_s)
+        self.placement = PlacementController.for_sandbox(reader.region, reader.account_id,
+                                                          realism, drain_seconds(os.environ))
         self.pools: dict[str, FunctionPool] = {}
         self._base_env = {"AWS_ENDPOINT_URL": endpoint_url}
         self._integration: IntegrationTarget | None = None
@@ -118,6 +122,7 @@ class DataPlane:
         self.server = FrontServer(self.front, port=port)
         self.server.start()
         self.metrics.start()
+        self.placement.start()
         self._loop("sandbox-poll", self.settings.poll_s, self.poll_once)
         self._loop("sandbox-waf-check", self.waf.check_interval_s, self._waf_check)
         return self.server.url
@@ -170,10 +175,12 @@ class DataPlane:
             "functions": [pool.status() for pool in self.pools.values()],
             "waf": self.waf.status(),
             "metrics": self.metrics.status(),
+            "placement": self.placement.status(),
         }
 
     def stop(self) -> None:
         self._stop.set()
+        self.placement.stop()
         if self.server is not None:
             self.server.stop()
         for thread in self._threads:
