@@ -11,6 +11,7 @@ import time
 from collections import Counter
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any
@@ -218,6 +219,37 @@ def test_the_waf_blocks_an_abusive_key_only_its_seeded_delay_after_seeing_it_ove
     assert statuses.index(403) > RATE_LIMIT, "requests over the limit got through first"
     blocked = sandbox.request("/health", headers=headers)
     assert (blocked.status, blocked.body) == (403, b'{"message":"Forbidden"}')
+    assert blocked.headers["content-type"] == "application/json"
+    with custom_block_response(sandbox):
+        custom = wait_for(lambda: (reply := sandbox.request("/health", headers=headers))
+                          .status == 429 and reply, timeout=10, what="the custom response")
+    assert custom.body == b"slow down" and custom.headers["x-amzn-waf-reason"] == "rate"
+
+
+@contextmanager
+def custom_block_response(sandbox: Sandbox) -> Iterator[None]:
+    """The rate rule answers blocks with 429, a text body and a header, for a while."""
+    wafv2 = sandbox.clients.client("wafv2")
+    arn = sandbox.state.service["web_acl_arn"]
+    name, acl_id = arn.rsplit("/", 2)[-2:]
+
+    def update(acl: dict[str, Any], **changes: Any) -> None:
+        lock = wafv2.get_web_acl(Name=name, Scope="REGIONAL", Id=acl_id)["LockToken"]
+        wafv2.update_web_acl(Name=name, Scope="REGIONAL", Id=acl_id, LockToken=lock,
+                             DefaultAction=acl["DefaultAction"], Rules=acl["Rules"],
+                             VisibilityConfig=acl["VisibilityConfig"], **changes)
+
+    original = wafv2.get_web_acl(Name=name, Scope="REGIONAL", Id=acl_id)["WebACL"]
+    [rule] = original["Rules"]
+    custom = {**rule, "Action": {"Block": {"CustomResponse": {
+        "ResponseCode": 429, "CustomResponseBodyKey": "slow",
+        "ResponseHeaders": [{"Name": "reason", "Value": "rate"}]}}}}
+    update({**original, "Rules": [custom]},
+           CustomResponseBodies={"slow": {"ContentType": "TEXT_PLAIN", "Content": "slow down"}})
+    try:
+        yield
+    finally:
+        update(original)
 
 
 def test_the_journal_bucket_exists_and_s3_honours_conditional_writes(sandbox: Sandbox) -> None:

@@ -1,20 +1,11 @@
-"""AWS WAF as AWS counts (`aws` realism): estimated rate, delayed blocks; block responses."""
+"""AWS WAF as AWS counts (`aws` realism): an estimated rate, blocks that take effect late."""
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 import pytest
 
-from chaos.lambda_local import InvokeResult
-from chaos.sandbox.functions import InvokeOutcome
-from chaos.sandbox.http_front import (
-    ApiGatewayFront,
-    FrontRequest,
-    IntegrationTarget,
-    StageConfig,
-)
 from chaos.sandbox.realism import Realism
 from chaos.sandbox.waf import (
     AWS_MAX_DETECTION_DELAY_S,
@@ -37,11 +28,10 @@ class FakeClock:
         return self.now
 
 
-def rate_acl(*, action: dict[str, Any] | None = None,
-             bodies: dict[str, Any] | None = None) -> dict[str, Any]:
-    return {"Name": "acl", "DefaultAction": {"Allow": {}}, "CustomResponseBodies": bodies,
+def rate_acl() -> dict[str, Any]:
+    return {"Name": "acl", "DefaultAction": {"Allow": {}},
             "VisibilityConfig": {"MetricName": "acl"}, "Rules": [{
-                "Name": "rate", "Priority": 0, "Action": action or {"Block": {}},
+                "Name": "rate", "Priority": 0, "Action": {"Block": {}},
                 "VisibilityConfig": {"MetricName": "rate"},
                 "Statement": {"RateBasedStatement": {
                     "Limit": LIMIT, "EvaluationWindowSec": WINDOW_S,
@@ -159,43 +149,3 @@ def test_a_key_back_under_before_its_block_takes_effect_is_never_blocked() -> No
     assert engine.status()["blocks"]["rate"] == {}
     clock.now = START + 1 + AWS_MAX_DETECTION_DELAY_S
     assert not engine.evaluate(request("10.0.0.1")).blocked
-
-
-# -- the front answers a block as API Gateway does -------------------------------------
-
-
-class FakeFunction:
-    def invoke(self, payload: bytes, hold_until: float) -> InvokeOutcome:
-        body = json.dumps({"statusCode": 200, "body": "fine"}).encode()
-        return InvokeOutcome("use1-az1", InvokeResult("rid", 200, body, None, 1.0))
-
-
-def blocked_response(acl: dict[str, Any]) -> Any:
-    clock = FakeClock(START + 1)
-    waf = WafEngine(clock=clock)
-    waf.configure(acl)
-    front = ApiGatewayFront(StageConfig(api_id="abc123", api_name="orders-api", stage="prod"),
-                            integration=lambda: IntegrationTarget(FakeFunction(), 5.0), waf=waf)
-    ask = FrontRequest("GET", "/prod/orders", (), b"", "192.0.2.1", "h:1")
-    assert [front.handle(ask).status for _ in range(LIMIT + 1)] == [200] * (LIMIT + 1)
-    waf.check()
-    return front.handle(ask)
-
-
-def test_a_block_without_custom_response_is_api_gateways_waf_403() -> None:
-    response = blocked_response(rate_acl())
-    headers = {name.lower(): value for name, value in response.headers}
-    assert (response.status, response.body) == (403, b'{"message":"Forbidden"}')
-    assert headers["content-type"] == "application/json"
-    assert not any(name.startswith("x-amzn-waf-") for name in headers)
-
-
-def test_a_block_with_custom_response_has_its_code_body_and_headers() -> None:
-    action = {"Block": {"CustomResponse": {
-        "ResponseCode": 429, "CustomResponseBodyKey": "slow",
-        "ResponseHeaders": [{"Name": "reason", "Value": "rate"}]}}}
-    bodies = {"slow": {"ContentType": "TEXT_PLAIN", "Content": "slow down"}}
-    response = blocked_response(rate_acl(action=action, bodies=bodies))
-    headers = {name.lower(): value for name, value in response.headers}
-    assert (response.status, response.body) == (429, b"slow down")
-    assert headers["x-amzn-waf-reason"] == "rate" and headers["content-type"] == "text/plain"
