@@ -2,62 +2,77 @@
 
 Each request is tagged with the epoch second in which it completed; a second is handed
 out once it is over, so no request is ever added to a row already sent.
+
+`record` runs once per request, in the same process that sends the load, so it does as
+little as it can: two counter increments (status code, latency rounded to the whole
+millisecond the histogram records anyway). Rows, status classes, failures and the HDR
+histogram are built once per row when the second is handed out; their content is the
+same as recording each request into the row directly.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
 
 from chaos.metrics.rows import SecondRow, Traffic
 
-
-@dataclass(frozen=True)
-class RequestOutcome:
-    """One completed request, as the collector classifies it."""
-
-    user_class: str
-    endpoint: str
-    traffic: Traffic
-    identity: str | None
-    status: int  # 0 when there was no HTTP response (connection error, timeout)
-    latency_ms: float
+# (user class, traffic kind, WAF identity) of the client that sent a request.
+Source = tuple[str, str, str | None]
+_NO_SOURCE: Source = ("-", "normal", None)
+_TRAFFIC_KINDS: dict[str, Traffic] = {"normal": "normal", "legit": "legit",
+                                      "abusive": "abusive"}
+_RowKey = tuple[Source | None, str, str]
+_SortKey = tuple[int, str, str, str, str]
 
 
 def status_class(status: int) -> str:
     return f"{status // 100}xx" if 200 <= status < 600 else "error"
 
 
+def counts_as_failure(status: int, traffic: str, block_status: int | None) -> bool:
+    """5xx, no response, or a WAF block of a client that is not meant to be abusive."""
+    if block_status is not None and status == block_status:
+        return traffic != "abusive"
+    return status == 0 or status >= 500
+
+
+class _Tally:
+    """One row's requests so far: how many per status code and per whole millisecond."""
+
+    __slots__ = ("statuses", "latencies_ms")
+
+    def __init__(self) -> None:
+        self.statuses: dict[int, int] = {}
+        self.latencies_ms: dict[int, int] = {}
+
+
 class RowCollector:
     """Accumulates requests into SecondRows; `take_finished` hands out complete seconds."""
 
-    def __init__(self, block_status: int | None = None) -> None:
+    def __init__(self, block_status: int | None = None, worker: str | None = None) -> None:
         # The WAF rule's block status; None when no WAF clients run (no 403 is a block then).
         self.block_status = block_status
-        self._rows: dict[tuple[int, str, str, str, str | None], SecondRow] = {}
+        self.worker = worker  # the label rows carry: which Locust process measured them
+        self._tallies_by_second: dict[int, dict[_RowKey, _Tally]] = {}
+        self._second = -1
+        self._tallies: dict[_RowKey, _Tally] = {}
 
-    def record(self, outcome: RequestOutcome, completed_at: float) -> None:
-        second = int(completed_at)
-        key = (second, outcome.user_class, outcome.endpoint, outcome.traffic, outcome.identity)
-        row = self._rows.get(key)
-        if row is None:
-            row = SecondRow(second, outcome.user_class, outcome.endpoint, outcome.traffic,
-                            outcome.identity)
-            self._rows[key] = row
-        blocked = self.block_status is not None and outcome.status == self.block_status
-        row.requests += 1
-        row.blocked += int(blocked)
-        row.failures += int(self.counts_as_failure(outcome, blocked))
-        name = status_class(outcome.status)
-        row.status_classes[name] = row.status_classes.get(name, 0) + 1
-        row.histogram.record(outcome.latency_ms)
-
-    @staticmethod
-    def counts_as_failure(outcome: RequestOutcome, blocked: bool) -> bool:
-        """5xx, no response, or a WAF block of a client that is not meant to be abusive."""
-        if blocked:
-            return outcome.traffic != "abusive"
-        return outcome.status == 0 or outcome.status >= 500
+    def record(self, completed_second: int, source: Source | None, request_type: str,
+               name: str, status: int, latency_ms: float) -> None:
+        """Count one request (status 0: no HTTP response) in the second it completed."""
+        if completed_second != self._second:
+            self._tallies = self._tallies_by_second.setdefault(completed_second, {})
+            self._second = completed_second
+        key = (source, request_type, name)
+        tally = self._tallies.get(key)
+        if tally is None:
+            tally = self._tallies[key] = _Tally()
+        statuses = tally.statuses
+        statuses[status] = statuses.get(status, 0) + 1
+        # round() as LatencyHistogram.record rounds: the histogram ends up the same.
+        milliseconds = round(latency_ms)
+        latencies = tally.latencies_ms
+        latencies[milliseconds] = latencies.get(milliseconds, 0) + 1
 
     def take_finished(self, now: float) -> list[SecondRow]:
         """Remove and return the rows of every second before the one ``now`` is in."""
@@ -68,6 +83,32 @@ class RowCollector:
         return self._take(lambda second: True)
 
     def _take(self, finished: Callable[[int], bool]) -> list[SecondRow]:
-        keys = sorted((key for key in self._rows if finished(key[0])),
-                      key=lambda key: (key[0], key[1], key[2], key[3], key[4] or ""))
-        return [self._rows.pop(key) for key in keys]
+        rows: list[SecondRow] = []
+        for second in sorted(second for second in self._tallies_by_second if finished(second)):
+            tallies = self._tallies_by_second.pop(second)
+            if second == self._second:
+                self._second, self._tallies = -1, {}
+            rows.extend(self._row(second, key, tally) for key, tally in tallies.items())
+        return sorted(rows, key=_row_order)
+
+    def _row(self, second: int, key: _RowKey, tally: _Tally) -> SecondRow:
+        source, request_type, name = key
+        user_class, traffic_name, identity = source or _NO_SOURCE
+        traffic = _TRAFFIC_KINDS.get(traffic_name, "normal")
+        row = SecondRow(second, user_class, f"{request_type} {name}", traffic, identity,
+                        worker=self.worker)
+        for status, count in tally.statuses.items():
+            row.requests += count
+            name_of_class = status_class(status)
+            row.status_classes[name_of_class] = row.status_classes.get(name_of_class, 0) + count
+            if self.block_status is not None and status == self.block_status:
+                row.blocked += count
+            if counts_as_failure(status, traffic, self.block_status):
+                row.failures += count
+        for milliseconds, count in tally.latencies_ms.items():
+            row.histogram.record(milliseconds, count)
+        return row
+
+
+def _row_order(row: SecondRow) -> _SortKey:
+    return (row.second, row.user_class, row.endpoint, row.traffic, row.identity or "")

@@ -1,9 +1,11 @@
 """The load driver: Locust in its own processes, per-second rows streamed back live.
 
 The orchestrator never imports Locust (gevent monkey-patching breaks boto3, threads and
-signals): `LoadDriver` starts ``python -m locust`` processes — one headless process for
-``workers: 0``, else a headless master plus N local workers — and tails the rows file the
-master (or the single process) appends to. See docs/load.md.
+signals): `LoadDriver` starts ``python -m locust`` processes — one headless process when
+the run has no workers, else a headless master plus `load.workers` local workers, the
+master also waiting for `load.remote_workers` `gameday load worker` processes — and tails
+the rows file the master (or the single process) appends to. Every process it starts dies
+with the orchestrator (chaos.load.processes). See docs/load.md.
 """
 
 from __future__ import annotations
@@ -12,7 +14,6 @@ import contextlib
 import logging
 import math
 import os
-import shlex
 import signal
 import subprocess
 import sys
@@ -26,7 +27,8 @@ from typing import IO, TYPE_CHECKING
 import chaos
 from chaos.errors import ConfigurationError, InputError
 from chaos.host import free_port
-from chaos.load.process_config import PLAN_ENV, ProcessConfig
+from chaos.load.process_config import PLAN_ENV, PROCESS_ENV, LoadPlan, ProcessConfig
+from chaos.load.processes import TiedProcesses
 from chaos.metrics.rows import SecondRow
 
 if TYPE_CHECKING:
@@ -37,6 +39,9 @@ log = logging.getLogger(__name__)
 
 PLUGIN_PATH = Path(__file__).with_name("locust_plugin.py")
 ROWS_FILE = "load-rows.jsonl"
+DEFAULT_MASTER_HOST = "127.0.0.1"
+# Bind addresses that mean "every interface": local workers connect through loopback.
+_WILDCARD_HOSTS = {"*", "0.0.0.0", "[::]"}
 TAIL_INTERVAL_S = 0.2
 # Time for Locust to start (imports, workers connecting) on top of the ramp-up.
 START_MARGIN_S = 20.0
@@ -86,8 +91,6 @@ class LoadDriver:
         waf_plan: WafTrafficPlan | None = None,
         on_row: Callable[[SecondRow], None] | None = None,
         experiment_path: Path | None = None,
-        master_bind_host: str = "127.0.0.1",
-        master_port: int | None = None,
         stop_timeout_s: float = 1.0,
     ) -> None:
         self.load = load
@@ -97,14 +100,15 @@ class LoadDriver:
         self.waf_plan = waf_plan
         self.on_row = on_row
         self.locustfile = resolve_locustfile(load.locustfile, experiment_path)
-        self.master_bind_host = master_bind_host
-        self.master_port = master_port
+        self.master_bind_host, self.master_port = _master_bind(load.master_bind)
         self.stop_timeout_s = stop_timeout_s
         self.abusive_stopped_at: float | None = None
         self.started_at: float | None = None
         self.processes: list[LocustProcess] = []
         self.rows_path = run_dir / ROWS_FILE
         self._spawned_path = run_dir / "load-spawned"
+        self._connected_path = run_dir / "load-workers-connected"
+        self._tied = TiedProcesses()
         self._tail_stop = threading.Event()
         self._tail_thread: threading.Thread | None = None
         self._partial = b""
@@ -117,14 +121,25 @@ class LoadDriver:
         waf = self.waf_plan
         return self.load.users + (waf.abusive_clients + waf.legit_clients if waf else 0)
 
+    @property
+    def master_address(self) -> str:
+        """HOST:PORT the master listens on for workers (the port is known once started)."""
+        return f"{self.master_bind_host}:{self.master_port}"
+
     def start(self, spawn_timeout_s: float | None = None) -> None:
-        """Start Locust and return once every user is spawned (bounded wait)."""
+        """Start Locust and return once every user is spawned (bounded wait).
+
+        With workers, the master first waits up to `load.workers_timeout` for all of them;
+        if some never connect, everything started is stopped and ConfigurationError says
+        how many came.
+        """
         self.run_dir.mkdir(parents=True, exist_ok=True)
         self.rows_path.write_bytes(b"")
-        self._spawned_path.unlink(missing_ok=True)
+        for marker in (self._spawned_path, self._connected_path):
+            marker.unlink(missing_ok=True)
         environment = self._environment()
-        if self.load.workers:
-            self.master_port = self.master_port or free_port()
+        if self.load.total_workers:
+            self.master_port = self.master_port or free_port(self._probe_host())
             self.processes.append(self._spawn("master", self._master_args(), environment))
             for index in range(self.load.workers):
                 self.processes.append(
@@ -136,8 +151,7 @@ class LoadDriver:
         self._tail_thread = threading.Thread(target=self._tail_forever, name="load-rows",
                                              daemon=True)
         self._tail_thread.start()
-        ramp_s = self.total_users / self.load.spawn_rate
-        self._wait_spawned(spawn_timeout_s or ramp_s + START_MARGIN_S)
+        self._wait_spawned(spawn_timeout_s or self._spawn_timeout_s())
 
     def stop_abusive(self) -> None:
         """Abusive clients stop abusing (they drop to the legit pace, to see the unblock)."""
@@ -158,6 +172,7 @@ class LoadDriver:
             except subprocess.TimeoutExpired:
                 log.warning("locust %s (pid %s) did not exit", locust.role, locust.process.pid)
         self._finish_tail()
+        self._tied.close()
 
     def wait(self, timeout_s: float) -> bool:
         """Wait for the load to end on its own (run time); True if it did."""
@@ -170,33 +185,33 @@ class LoadDriver:
     def running(self) -> bool:
         return any(locust.process.poll() is None for locust in self.processes)
 
-    def remote_worker_command(self, master_host: str) -> str:
-        """The command another machine runs to add a worker to this run's master."""
-        return (f"{PLAN_ENV}={shlex.quote(self._config(rows=False).to_json())} locust --worker "
-                f"--master-host {master_host} --master-port {self.master_port} "
-                f"-f {self.locustfile},{PLUGIN_PATH}")
-
     # ------------------------------------------------------------------ processes
-
-    def _config(self, rows: bool = True) -> ProcessConfig:
-        return ProcessConfig(
-            rows_path=str(self.rows_path) if rows else None,
-            spawned_path=str(self._spawned_path) if rows else None,
-            workers=self.load.workers,
-            waf=self.waf_plan,
-        )
 
     def _environment(self) -> dict[str, str]:
         environment = dict(os.environ)
-        environment[PLAN_ENV] = self._config().to_json()
-        # The Locust processes import chaos.* (our plugin and the users' base class).
-        source_root = str(Path(chaos.__file__).resolve().parents[1])
-        path = environment.get("PYTHONPATH")
-        environment["PYTHONPATH"] = f"{source_root}{os.pathsep}{path}" if path else source_root
-        return environment
+        environment[PLAN_ENV] = LoadPlan(workers=self.load.total_workers,
+                                         waf=self.waf_plan).to_json()
+        environment[PROCESS_ENV] = ProcessConfig(
+            rows_path=str(self.rows_path), spawned_path=str(self._spawned_path),
+            connected_path=str(self._connected_path), orchestrator_pid=os.getpid(),
+        ).to_json()
+        return with_chaos_importable(environment)
+
+    def _spawn_timeout_s(self) -> float:
+        ramp_s = self.total_users / self.load.spawn_rate
+        workers_s = self.load.workers_timeout if self.load.total_workers else 0.0
+        return workers_s + ramp_s + START_MARGIN_S
+
+    def _probe_host(self) -> str:
+        return "0.0.0.0" if self.master_bind_host in _WILDCARD_HOSTS else self.master_bind_host
+
+    def _local_master_host(self) -> str:
+        """Where this machine's workers reach the master."""
+        return (DEFAULT_MASTER_HOST if self.master_bind_host in _WILDCARD_HOSTS
+                else self.master_bind_host)
 
     def _common_args(self) -> list[str]:
-        return [sys.executable, "-m", "locust", "-f", f"{self.locustfile},{PLUGIN_PATH}"]
+        return locust_command(self.locustfile)
 
     def _load_args(self) -> list[str]:
         return [
@@ -213,21 +228,20 @@ class LoadDriver:
         return self._common_args() + self._load_args() + [
             "--master", "--master-bind-host", self.master_bind_host,
             "--master-bind-port", str(self.master_port),
-            "--expect-workers", str(self.load.workers),
+            "--expect-workers", str(self.load.total_workers),
+            "--expect-workers-max-wait", str(max(1, math.ceil(self.load.workers_timeout))),
         ]
 
     def _worker_args(self) -> list[str]:
         return self._common_args() + [
-            "--worker", "--master-host", "127.0.0.1", "--master-port", str(self.master_port),
+            "--worker", "--master-host", self._local_master_host(),
+            "--master-port", str(self.master_port),
         ]
 
     def _spawn(self, role: str, args: list[str], environment: dict[str, str]) -> LocustProcess:
         log_path = self.run_dir / f"locust-{role}.log"
         with open(log_path, "wb") as log_file:
-            process = subprocess.Popen(
-                args, stdin=subprocess.DEVNULL, stdout=log_file, stderr=subprocess.STDOUT,
-                env=environment, start_new_session=True,
-            )
+            process = self._tied.start(args, env=environment, output=log_file)
         return LocustProcess(role, process, log_path)
 
     def _signal_main(self, signum: int) -> None:
@@ -256,12 +270,39 @@ class LoadDriver:
                 return
             if self.processes[0].process.poll() is not None:
                 self.stop()
-                raise ConfigurationError(f"locust exited before spawning its users: "
-                                         f"{self._log_tail(self.processes[0])}")
+                raise self._startup_failure()
             time.sleep(0.05)
         self.stop()
         raise ConfigurationError(f"locust did not spawn {self.total_users} users within "
                                  f"{timeout_s:.0f}s (logs in {self.run_dir})")
+
+    def _startup_failure(self) -> ConfigurationError:
+        """Why the master (or single process) quit before spawning its users."""
+        connected = self._connected_workers()
+        if connected is not None and connected < self.load.total_workers:
+            return ConfigurationError(self._missing_workers_message(connected))
+        return ConfigurationError(f"locust exited before spawning its users: "
+                                  f"{self._log_tail(self.processes[0])}")
+
+    def _connected_workers(self) -> int | None:
+        """How many workers the master saw connect; None if it never got that far."""
+        try:
+            return int(self._connected_path.read_text(encoding="utf-8").strip() or 0)
+        except (OSError, ValueError):
+            return None
+
+    def _missing_workers_message(self, connected: int) -> str:
+        load = self.load
+        message = (f"load: {connected} of {load.total_workers} Locust workers connected within "
+                   f"{load.workers_timeout:g}s (master {self.master_address})")
+        if load.remote_workers:
+            host = ("<this machine's address>" if self.master_bind_host in _WILDCARD_HOSTS
+                    else self.master_bind_host)
+            message += (f"; start the missing ones with: gameday load worker --master "
+                        f"{host}:{self.master_port}")
+        if load.workers:
+            message += f" (local workers' logs in {self.run_dir})"
+        return message
 
     @staticmethod
     def _log_tail(locust: LocustProcess) -> str:
@@ -299,3 +340,24 @@ class LoadDriver:
 def _signal_group(process: subprocess.Popen[bytes], signum: int) -> None:
     with contextlib.suppress(ProcessLookupError):
         os.killpg(process.pid, signum)
+
+
+def locust_command(locustfile: Path | str) -> list[str]:
+    """``python -m locust`` with the locustfile, then our plugin (it needs their user class)."""
+    return [sys.executable, "-m", "locust", "-f", f"{locustfile},{PLUGIN_PATH}"]
+
+
+def with_chaos_importable(environment: dict[str, str]) -> dict[str, str]:
+    """`environment` with this chaos package on PYTHONPATH: Locust processes import it."""
+    source_root = str(Path(chaos.__file__).resolve().parents[1])
+    path = environment.get("PYTHONPATH")
+    environment["PYTHONPATH"] = f"{source_root}{os.pathsep}{path}" if path else source_root
+    return environment
+
+
+def _master_bind(master_bind: str | None) -> tuple[str, int | None]:
+    """(host, port) of `load.master_bind` ("HOST:PORT", validated by the model)."""
+    if master_bind is None:
+        return DEFAULT_MASTER_HOST, None
+    host, _, port = master_bind.rpartition(":")
+    return host, int(port)

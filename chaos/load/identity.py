@@ -67,5 +67,9 @@ class IdentityScheme:
 
 
 def client_index(local_index: int, worker_index: int, workers: int) -> int:
-    """A run-wide client number from a worker-local one: distinct across the local workers."""
+    """A run-wide client number from a worker-local one.
+
+    Distinct across every worker of the run, local or remote, while worker indexes (Locust
+    numbers workers 0, 1, ... as they connect to the master) stay below `workers`.
+    """
     return local_index * max(workers, 1) + max(worker_index, 0)

@@ -16,12 +16,17 @@ from locust import FastHttpUser
 from locust.runners import WorkerRunner
 
 from chaos.load.identity import client_index
-from chaos.load.process_config import ProcessConfig
+from chaos.load.process_config import LoadPlan
 from chaos.metrics.rows import Traffic
 
-CONFIG = ProcessConfig.from_environment()
 # One counter per traffic kind and process: identities stay distinct across user classes.
 _COUNTERS: dict[str, Iterator[int]] = {}
+
+
+class ActivePlan:
+    """The run's load plan in this process, set by our plugin before any user starts."""
+
+    plan = LoadPlan()
 
 
 class AbusiveSwitch:
@@ -40,26 +45,29 @@ class GamedayUser(FastHttpUser):
 
     def __init__(self, environment: Any) -> None:
         self.gameday_identity: str | None = None
-        waf = CONFIG.waf
-        if waf is not None:
+        plan = ActivePlan.plan
+        if plan.waf is not None:
             local = next(_COUNTERS.setdefault(self.gameday_traffic, itertools.count()))
             runner = environment.runner
             worker = runner.worker_index if isinstance(runner, WorkerRunner) else 0
-            identity = waf.identity.identity(
-                self.gameday_traffic, client_index(local, worker, waf.workers))
+            identity = plan.waf.identity.identity(
+                self.gameday_traffic, client_index(local, worker, plan.workers))
             self.gameday_identity = identity.label
             self.default_headers = {**(self.default_headers or {}), **identity.headers}
+        # Built once: Locust copies it into every request's context.
+        self._gameday_context = {
+            "gameday": (type(self).__name__, self.gameday_traffic, self.gameday_identity)}
         self._gameday_next_at: float | None = None
         super().__init__(environment)
 
     def context(self) -> dict[str, Any]:
-        return {"gameday": (type(self).__name__, self.gameday_traffic, self.gameday_identity)}
+        return self._gameday_context
 
 
 def paced_wait(user: GamedayUser) -> float:
     """A wait_time keeping a WAF client at its pace (tasks evenly spread, no drift)."""
     rps = user.gameday_rps or 1.0
-    waf = CONFIG.waf
+    waf = ActivePlan.plan.waf
     if user.gameday_traffic == "abusive" and AbusiveSwitch.stopped and waf is not None:
         rps = waf.legit_rps  # probes at the legit pace: they show when the block lifts
     interval = 1.0 / rps

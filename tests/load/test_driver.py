@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import threading
 import time
 from pathlib import Path
 
@@ -12,11 +13,25 @@ from chaos.experiment.model import Load, WafLoad
 from chaos.load.driver import LoadDriver, merge_rows
 from chaos.load.plan import plan_waf_traffic
 from chaos.load.waf import RateRule
-from chaos.load.waf_slis import waf_slis
 from chaos.metrics.rows import SecondRow
 from tests.load.local_target import LocalTarget
+from tests.reference.whole_rows import waf_slis
 
 LOCUSTFILE = str(Path(__file__).resolve().parents[2] / "loadtests" / "orders.py")
+
+
+class RowsReceived:
+    """An `on_row` listener that keeps every row and when it arrived (tail thread)."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self.rows: list[SecondRow] = []
+        self.arrivals: list[float] = []
+
+    def __call__(self, row: SecondRow) -> None:
+        with self._lock:
+            self.rows.append(row)
+            self.arrivals.append(time.time())
 
 
 def run_to_end(driver: LoadDriver) -> float:
@@ -33,32 +48,38 @@ def assert_no_process_left(driver: LoadDriver) -> None:
 
 
 def test_single_process_rows_match_the_server_and_arrive_live(tmp_path: Path) -> None:
-    arrivals: list[float] = []
+    received = RowsReceived()
     with LocalTarget() as target:
         driver = LoadDriver(Load(locustfile=LOCUSTFILE, users=8, spawn_rate=40.0),
                             host=target.url, run_dir=tmp_path, max_run_time_s=3,
-                            on_row=lambda row: arrivals.append(time.time()))
+                            on_row=received)
         ended_at = run_to_end(driver)
         served = target.total
-    rows = merge_rows(driver.rows)
+    rows, arrivals = merge_rows(received.rows), received.arrivals
     assert served > 0
     assert sum(row.requests for row in rows) == served
     assert {row.endpoint for row in rows} >= {"GET /orders", "POST /orders"}
     assert all(row.user_class == "OrdersUser" and row.failures == 0 for row in rows)
     assert sum(row.histogram.count for row in rows) == served
     assert min(arrivals) < ended_at - 1.0, "rows only arrived at the end, not live"
+    (label,) = {row.worker for row in received.rows}  # one process measured them all
+    assert label and label.endswith(f"-{driver.processes[0].process.pid}")
     assert_no_process_left(driver)
 
 
 def test_master_and_two_workers_merge_to_the_server_total(tmp_path: Path) -> None:
+    received = RowsReceived()
     with LocalTarget() as target:
         driver = LoadDriver(Load(locustfile=LOCUSTFILE, users=10, spawn_rate=50.0, workers=2),
-                            host=target.url, run_dir=tmp_path, max_run_time_s=4)
+                            host=target.url, run_dir=tmp_path, max_run_time_s=4,
+                            on_row=received)
         run_to_end(driver)
         served = target.total
     assert [locust.role for locust in driver.processes] == ["master", "worker-0", "worker-1"]
     assert served > 0
-    assert sum(row.requests for row in driver.rows) == served
+    assert sum(row.requests for row in received.rows) == served
+    worker_pids = {str(locust.process.pid) for locust in driver.processes[1:]}
+    assert {(row.worker or "").rsplit("-", 1)[-1] for row in received.rows} == worker_pids
     for worker in ("worker-0", "worker-1"):  # both workers ran users and quit cleanly
         assert "Got quit message" in (tmp_path / f"locust-{worker}.log").read_text()
     assert_no_process_left(driver)
@@ -101,16 +122,17 @@ def test_waf_clients_are_blocked_alone_and_unblocked_after_the_stop(tmp_path: Pa
                     block_status=403, forwarded_header="X-Forwarded-For")
     plan = plan_waf_traffic(rule, WafLoad(rule=rule.name, abusive_clients=2, legit_clients=2,
                                           measure_unblock=True), workers=0)
+    received = RowsReceived()
     with LocalTarget(block_after=rule.limit, window_s=rule.window_s) as target:
         driver = LoadDriver(Load(locustfile=LOCUSTFILE, users=2, spawn_rate=50.0),
                             host=target.url, run_dir=tmp_path, max_run_time_s=8,
-                            waf_plan=plan)
+                            waf_plan=plan, on_row=received)
         driver.start()
         time.sleep(3.5)
         driver.stop_abusive()
         assert driver.wait(timeout_s=30)
         served, blocked = target.total, dict(target.blocked_by_identity)
-    rows: list[SecondRow] = driver.rows
+    rows = received.rows
     result = waf_slis(rows, rule, plan, abusive_stopped_at=driver.abusive_stopped_at)
     print({key: value for key, value in result.items() if key != "clients"})
     assert sum(row.requests for row in rows) == served
@@ -124,14 +146,3 @@ def test_waf_clients_are_blocked_alone_and_unblocked_after_the_stop(tmp_path: Pa
     assert sum(row.failures for row in rows) == 0  # abusers' blocks are expected
     assert result["time_to_block_s"] is not None and result["time_to_block_s"] <= 2
     assert result["time_to_unblock_s"] is not None and 1 <= result["time_to_unblock_s"] <= 5
-
-
-def test_remote_worker_command_names_master_and_files(tmp_path: Path) -> None:
-    driver = LoadDriver(Load(locustfile=LOCUSTFILE, users=1, spawn_rate=1.0, workers=1),
-                        host="http://127.0.0.1:9", run_dir=tmp_path, max_run_time_s=5,
-                        master_bind_host="*", master_port=5599)
-    command = driver.remote_worker_command("10.0.0.5")
-    assert "locust --worker --master-host 10.0.0.5 --master-port 5599" in command
-    assert command.endswith(f"{LOCUSTFILE},{Path(__file__).resolve().parents[2]}"
-                            "/chaos/load/locust_plugin.py")
-    assert command.startswith("GAMEDAY_LOAD_PLAN=")

@@ -1,23 +1,28 @@
-"""Per-second aggregation of WAF traffic in the Locust collector: blocks vs failures."""
+"""Per-second aggregation in the Locust collector: blocks vs failures, and rows identical to
+recording every request into its row directly (the collector only defers the work)."""
 
 from __future__ import annotations
 
-from chaos.load.collector import RequestOutcome, RowCollector
-from chaos.metrics.rows import Traffic
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from chaos.load.collector import RowCollector, Source, counts_as_failure, status_class
+from chaos.metrics.rows import SecondRow, Traffic
 
 T0 = 1_700_000_000
 
 
-def outcome(status: int, traffic: Traffic = "normal") -> RequestOutcome:
-    return RequestOutcome("OrdersUser", "GET /orders", traffic, None, status, 12.0)
+def record(collector: RowCollector, status: int, traffic: str = "normal",
+           at: float = T0 + 0.5) -> None:
+    collector.record(int(at), ("OrdersUser", traffic, None), "GET", "/orders", status, 12.0)
 
 
 def test_collector_counts_blocks_of_abusers_as_expected_and_others_as_failures() -> None:
     collector = RowCollector(block_status=403)
     for status, traffic in ((200, "normal"), (503, "normal"), (0, "normal"), (404, "normal"),
                             (403, "normal"), (403, "legit"), (403, "abusive")):
-        collector.record(outcome(status, traffic), T0 + 0.5)  # type: ignore[arg-type]
-    collector.record(outcome(200), T0 + 1.2)
+        record(collector, status, traffic)
+    record(collector, 200, at=T0 + 1.2)
     finished = collector.take_finished(T0 + 1.9)
     assert [row.second for row in finished] == [T0, T0, T0]
     by_traffic = {row.traffic: row for row in finished}
@@ -32,6 +37,59 @@ def test_collector_counts_blocks_of_abusers_as_expected_and_others_as_failures()
 
 def test_without_a_waf_plan_403_is_no_block() -> None:
     collector = RowCollector(block_status=None)
-    collector.record(outcome(403), T0)
+    record(collector, 403)
     (only,) = collector.take_all()
     assert (only.blocked, only.failures, only.status_classes) == (0, 0, {"4xx": 1})
+
+
+def test_rows_carry_the_label_of_the_process_that_measured_them() -> None:
+    collector = RowCollector(worker="host-a-123")
+    record(collector, 200)
+    collector.record(T0, None, "GET", "/health", 200, 3.0)  # a plain Locust user: no source
+    rows = collector.take_all()
+    assert {row.worker for row in rows} == {"host-a-123"}
+    assert {(row.user_class, row.traffic, row.identity) for row in rows} == \
+        {("OrdersUser", "normal", None), ("-", "normal", None)}
+
+
+Request = tuple[int, "Source | None", str, str, int, float]
+_sources = st.one_of(st.none(), st.tuples(
+    st.sampled_from(["OrdersUser", "OrdersUserAbusive"]),
+    st.sampled_from(["normal", "legit", "abusive"]),
+    st.one_of(st.none(), st.sampled_from(["203.0.113.1", "198.51.100.2"]))))
+_requests = st.lists(st.tuples(
+    st.integers(T0, T0 + 3), _sources, st.sampled_from(["GET", "POST"]),
+    st.sampled_from(["/orders", "/health"]),
+    st.sampled_from([0, 101, 200, 201, 302, 403, 404, 429, 500, 503, 600]),
+    st.floats(0.0, 2_000_000.0, allow_nan=False)), max_size=60)
+
+
+def reference_rows(requests: list[Request], block_status: int | None) -> list[str]:
+    """Every request recorded straight into its row, as the collector used to."""
+    rows: dict[tuple[int, str, str, str, str | None], SecondRow] = {}
+    for second, source, request_type, name, status, latency_ms in requests:
+        user_class, traffic, identity = source or ("-", "normal", None)
+        kind: Traffic = traffic if traffic in ("legit", "abusive") else "normal"  # type: ignore[assignment]
+        key = (second, user_class, f"{request_type} {name}", kind, identity)
+        row = rows.setdefault(key, SecondRow(*key, worker="w"))
+        row.requests += 1
+        row.blocked += int(block_status is not None and status == block_status)
+        row.failures += int(counts_as_failure(status, kind, block_status))
+        row.status_classes[status_class(status)] = \
+            row.status_classes.get(status_class(status), 0) + 1
+        row.histogram.record(latency_ms)
+    ordered = sorted(rows.values(), key=lambda row: (row.second, row.user_class, row.endpoint,
+                                                     row.traffic, row.identity or ""))
+    return [row.to_json() for row in ordered]
+
+
+@settings(max_examples=150, deadline=None)
+@given(requests=_requests, block_status=st.sampled_from([None, 403, 429]))
+def test_rows_are_identical_to_recording_each_request_into_its_row(
+    requests: list[Request], block_status: int | None
+) -> None:
+    collector = RowCollector(block_status=block_status, worker="w")
+    for second, source, request_type, name, status, latency_ms in requests:
+        collector.record(second, source, request_type, name, status, latency_ms)
+    handed_out = collector.take_finished(T0 + 2) + collector.take_all()
+    assert [row.to_json() for row in handed_out] == reference_rows(requests, block_status)
