@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import threading
 import uuid
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timezone
@@ -20,6 +21,8 @@ from chaos.clock import utc_now
 from chaos.files import write_atomically
 
 JOURNAL_FILE = "journal.json"
+# Faults apply and restore targets in parallel; journal writes go one at a time.
+_LOCK = threading.RLock()
 JOURNAL_VERSION = 1
 
 EntryStatus = Literal["applying", "applied", "restored", "drifted", "failed", "skipped"]
@@ -55,6 +58,17 @@ class JournalEntry:
     injected_at: str | None = None
     restored_at: str | None = None
     detail: str = ""
+    # One target can take several mutations (an alias target: $LATEST, a published
+    # version, the alias); its later entries name the first one's entry_id.
+    part_of: str | None = None
+    journaled_at: str = field(default_factory=utc_now)
+    effective_at: str | None = None  # the change is in force (update complete, capacity moved)
+    restore_started_at: str | None = None
+
+    @property
+    def group(self) -> str:
+        """Entries of one group are restored in order (newest first); groups in parallel."""
+        return self.part_of or self.entry_id
 
     @property
     def needs_restore(self) -> bool:
@@ -104,19 +118,24 @@ class Journal:
 
     def record(self, entry: JournalEntry) -> JournalEntry:
         """Append an entry and make it durable *before* the caller mutates anything."""
-        self.entries.append(entry)
-        self.save()
+        with _LOCK:
+            self.entries.append(entry)
+            self.save()
         return entry
 
-    def update(self, entry: JournalEntry, status: EntryStatus, **changes: Any) -> None:
-        entry.status = status
-        for name, value in changes.items():
-            setattr(entry, name, value)
-        self.save()
+    def update(self, entry: JournalEntry, status: EntryStatus | None = None,
+               **changes: Any) -> None:
+        with _LOCK:
+            if status is not None:
+                entry.status = status
+            for name, value in changes.items():
+                setattr(entry, name, value)
+            self.save()
 
     def finish(self, status: RunStatus) -> None:
-        self.status = status
-        self.save()
+        with _LOCK:
+            self.status = status
+            self.save()
 
     def to_dict(self) -> dict[str, Any]:
         data = asdict(self)
@@ -124,8 +143,10 @@ class Journal:
         return data
 
     def save(self) -> None:
+        """Write the journal durably (changes from several threads are serialized)."""
         assert self.path is not None
-        write_atomically(self.path, json.dumps(self.to_dict(), indent=2, sort_keys=True))
+        with _LOCK:
+            write_atomically(self.path, json.dumps(self.to_dict(), indent=2, sort_keys=True))
 
 
 def list_journals(home: Path | None = None) -> list[Journal]:

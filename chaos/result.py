@@ -7,11 +7,12 @@ chaos.report. :class:`RunResult` is a typed view of it for Python callers.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from chaos.clock import epoch_seconds, iso_from_epoch
 from chaos.metrics.measurement import measure_load
 from chaos.metrics.waf_slis import waf_slis
 from chaos.slo import evaluate_slos, slo_outcome
@@ -76,6 +77,7 @@ def assemble_result(record: RunRecord) -> dict[str, Any]:
         "ended_at": record.ended_at,
         "abort_reason": record.abort_reason,
         "faults": faults,
+        "fault_timing": fault_timing(faults),
         "notes": notes,
     }
     _add_load(result, record)
@@ -119,20 +121,72 @@ def _add_server_side(result: dict[str, Any], server_side: Mapping[str, Any] | No
 
 
 def fault_entries(entries: Sequence[JournalEntry]) -> list[dict[str, Any]]:
-    """One entry per fault and target; environment keys are named, values never shown."""
-    return [
-        {
-            "type": entry.fault_type,
-            "target": entry.target,
-            "target_arn": entry.target_arn,
-            "changed": describe_change(entry.intended),
-            "injected_at": entry.injected_at,
-            "restored_at": entry.restored_at,
-            "restore_status": restore_status(entry.status),
-            "detail": entry.detail,
-        }
-        for entry in entries
-    ]
+    """One entry per fault and target; environment keys are named, values never shown.
+
+    A resource changed in several steps (an alias target: $LATEST, the fault version,
+    the alias) is one entry with its `steps`; its restore status is the worst step's.
+    """
+    by_id = {entry.entry_id: entry for entry in entries}
+    parts: dict[str, list[JournalEntry]] = {}
+    for entry in entries:
+        root = by_id.get(entry.part_of or "")
+        same_resource = root is not None and root.target_arn == entry.target_arn
+        key = root.entry_id if same_resource and root is not None else entry.entry_id
+        parts.setdefault(key, []).append(entry)
+    return [_fault_entry(steps) for steps in parts.values()]
+
+
+def _fault_entry(steps: list[JournalEntry]) -> dict[str, Any]:
+    root = steps[0]
+    statuses = [restore_status(step.status) for step in steps]
+    status = next((worst for worst in ("failed", "drifted") if worst in statuses), "restored")
+    effective = _latest(step.effective_at for step in steps)
+    restored = _latest(step.restored_at for step in steps)
+    restore_started = _earliest(step.restore_started_at for step in steps)
+    item: dict[str, Any] = {
+        "type": root.fault_type,
+        "target": root.target,
+        "target_arn": root.target_arn,
+        "changed": describe_change(root.intended),
+        "injected_at": root.injected_at,
+        "effective_at": effective,
+        "restored_at": restored,
+        "restore_status": status,
+        "apply_s": _seconds_between(root.journaled_at, effective),
+        "restore_s": _seconds_between(restore_started, restored),
+        "detail": "; ".join(step.detail for step in steps if step.detail),
+    }
+    if len(steps) > 1:
+        item["steps"] = [{"target": step.target, "changed": describe_change(step.intended),
+                          "restore_status": restore_status(step.status),
+                          "detail": step.detail} for step in steps]
+    return item
+
+
+def fault_timing(faults: Sequence[Mapping[str, Any]]) -> dict[str, Any] | None:
+    """When the first and the last change came in force, and the spread between them."""
+    moments = sorted(epoch_seconds(f["effective_at"]) for f in faults if f.get("effective_at"))
+    if not moments:
+        return None
+    return {"first_effective_at": iso_from_epoch(moments[0]),
+            "last_effective_at": iso_from_epoch(moments[-1]),
+            "effective_spread_s": round(moments[-1] - moments[0], 3)}
+
+
+def _latest(moments: Iterable[str | None]) -> str | None:
+    present = [moment for moment in moments if moment]
+    return max(present, key=epoch_seconds) if present else None
+
+
+def _earliest(moments: Iterable[str | None]) -> str | None:
+    present = [moment for moment in moments if moment]
+    return min(present, key=epoch_seconds) if present else None
+
+
+def _seconds_between(start: str | None, end: str | None) -> float | None:
+    if not start or not end:
+        return None
+    return round(epoch_seconds(end) - epoch_seconds(start), 3)
 
 
 def restore_status(entry_status: str) -> str:

@@ -5,8 +5,10 @@ from __future__ import annotations
 import logging
 import os
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
+from chaos.apply import apply_concurrency
 from chaos.aws import AwsClients
 from chaos.aws.credentials import is_expired_credentials_error
 from chaos.clock import utc_now
@@ -41,6 +43,7 @@ def restore_entry(journal: Journal, entry: JournalEntry, clients: AwsClients) ->
     """Restore one entry and record the outcome; never raises for a failed restore."""
     if not entry.needs_restore:
         return
+    journal.update(entry, restore_started_at=utc_now())
     try:
         outcome = fault_kind(entry.fault_type).restore(entry, clients, journal.run_id)
     except Exception as error:  # noqa: BLE001 - a failed restore is recorded, not raised
@@ -55,12 +58,43 @@ def restore_entry(journal: Journal, entry: JournalEntry, clients: AwsClients) ->
     journal.update(entry, outcome.status, restored_at=utc_now(), detail=outcome.detail)
 
 
-def restore_journal(journal: Journal, clients: AwsClients | None = None) -> RollbackReport:
-    """Restore every unfinished entry, newest first (the caller marks the journal finished)."""
+def restore_journal(journal: Journal, clients: AwsClients | None = None, *,
+                    concurrency: int | None = None) -> RollbackReport:
+    """Restore every unfinished entry (the caller marks the journal finished).
+
+    Resources are restored in parallel; the entries of one resource (an alias target's
+    $LATEST, version and alias; a blackhole's subnets and its ACL) newest first.
+    """
     clients = clients or clients_for(journal)
-    for entry in reversed(journal.entries):
-        restore_entry(journal, entry, clients)
+    groups = restore_groups(journal.entries)
+
+    def restore_group(entries: list[JournalEntry]) -> None:
+        for entry in reversed(entries):
+            restore_entry(journal, entry, clients)
+
+    workers = max(1, min(concurrency or apply_concurrency(), len(groups)))
+    with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="restore") as pool:
+        for future in [pool.submit(restore_group, group) for group in groups]:
+            future.result()
     return summarize(journal)
+
+
+def restore_groups(entries: list[JournalEntry]) -> list[list[JournalEntry]]:
+    """Entries grouped by the resource they change, each group in journal order."""
+    by_id = {entry.entry_id: entry for entry in entries}
+
+    def root(entry: JournalEntry) -> JournalEntry:
+        for _ in range(len(entries)):  # bounded walk up the part_of chain
+            parent = by_id.get(entry.part_of or "")
+            if parent is None or parent is entry:
+                break
+            entry = parent
+        return entry
+
+    groups: dict[str, list[JournalEntry]] = {}
+    for entry in entries:
+        groups.setdefault(root(entry).target_arn, []).append(entry)
+    return list(groups.values())
 
 
 def summarize(journal: Journal) -> RollbackReport:

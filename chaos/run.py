@@ -12,8 +12,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from chaos.apply import AppliedChange, apply_changes
+from chaos.aws.apigateway import api_of_endpoint, discover_integrations
 from chaos.aws.credentials import refuse_short_lived
-from chaos.clock import utc_now
+from chaos.clock import epoch_seconds, utc_now
 from chaos.errors import PreflightRefused
 from chaos.events import RunEvents
 from chaos.experiment import Experiment
@@ -102,6 +104,8 @@ def plan_faults(context: RunContext) -> list[PlannedFault]:
         expires_at=fault_expiry(context.experiment),
         sandbox=context.target.sandbox,
     )
+    if any(spec.type == "lambda-extension" for spec in context.experiment.faults):
+        discover_endpoint(context, context.fault_context)
     planned = []
     for spec in context.experiment.faults:
         kind = FAULT_KINDS[spec.type](spec, context.fault_context)
@@ -114,6 +118,22 @@ def plan_faults(context: RunContext) -> list[PlannedFault]:
                 raise PreflightRefused(f"{change.target} is targeted twice by {change.fault_type}")
             seen[key] = change.target
     return planned
+
+
+def discover_endpoint(context: RunContext, fault_context: FaultContext) -> None:
+    """How the endpoint invokes Lambda, for the faults to refuse what they would miss."""
+    target = context.target
+    endpoint = target.api_endpoint if target.sandbox else context.experiment.target.endpoint
+    api = api_of_endpoint(endpoint, target.sandbox_service.get("rest_api_id"))
+    if api is None:
+        if endpoint:
+            fault_context.integrations_unknown = (
+                f"{endpoint} is not an execute-api URL (a custom domain?)")
+        return
+    fault_context.integrations = discover_integrations(target.clients, api)
+    if fault_context.integrations is None:
+        fault_context.integrations_unknown = (
+            f"API {api.api_id}'s integrations could not be read (apigateway:GET)")
 
 
 def prepare_run(
@@ -129,7 +149,8 @@ def prepare_run(
         options=options,
         run_id=new_run_id(experiment.name),
         target=target,
-        stop=StopSignal(experiment.max_duration),
+        stop=StopSignal(experiment.max_duration,
+                        hard_limit_s=experiment.expiry_s - min(60.0, experiment.expiry_margin / 2)),
     )
     context.stop.listeners.append(lambda reason: context.events.stop_requested.fire(reason=reason))
     try:
@@ -278,28 +299,45 @@ def run_phases(context: RunContext, planned: list[PlannedFault]) -> None:
         context.stop.wait(durations.baseline)
     with phase(context, "fault"):
         marks.mark("transition", time.time())
-        for fault in planned:
-            context.stop.check()
-            fault.kind.prepare()
-            for change in fault.changes:
-                context.stop.check()
-                entry = fault.kind.apply(change, context.journal)
-                if entry.status == "skipped":
-                    context.notes.append(f"{change.fault_type} skipped {entry.target}: "
-                                         f"{entry.detail}")
-                else:
-                    context.events.fault_applied.fire(entry=entry)
-        marks.mark("fault", time.time())
+        with context.stop.not_counting():
+            applied = apply_all(context, planned)
+        marks.mark("fault", last_effective_at(applied))
         context.stop.wait(durations.fault)
     with phase(context, "recovery"):
         marks.mark("transition", time.time())
         if context.load is not None:
             context.load.on_recovery()
-        restore_journal(context.journal, context.target.restore_clients())
+        with context.stop.not_counting():
+            restore_journal(context.journal, context.target.restore_clients())
         for entry in context.journal.entries:
             context.events.fault_restored.fire(entry=entry)
         marks.mark("recovery", time.time())
         context.stop.wait(durations.recovery)
+
+
+def apply_all(context: RunContext, planned: list[PlannedFault]) -> list[AppliedChange]:
+    """Prepare every fault kind, then apply every change in parallel (journal first)."""
+    assert context.journal is not None
+    for fault in planned:
+        context.stop.check()
+        fault.kind.prepare()
+
+    def announce(applied: AppliedChange) -> None:
+        entry = applied.entry
+        if entry.status == "skipped":
+            context.notes.append(f"{entry.fault_type} skipped {entry.target}: {entry.detail}")
+        else:
+            context.events.fault_applied.fire(entry=entry)
+
+    changes = [(fault.kind, change) for fault in planned for change in fault.changes]
+    return apply_changes(changes, context.journal, context.stop, announce)
+
+
+def last_effective_at(applied: list[AppliedChange]) -> float:
+    """When the last change came in force (now, when nothing was applied)."""
+    moments = [epoch_seconds(item.entry.effective_at) for item in applied
+               if item.entry.effective_at]
+    return max(moments, default=time.time())
 
 
 @contextmanager

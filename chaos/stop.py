@@ -22,13 +22,15 @@ class StopRequested(Exception):
 class StopSignal:
     """A one-way flag with a reason; the first reason wins."""
 
-    def __init__(self, max_duration_s: float) -> None:
+    def __init__(self, max_duration_s: float, hard_limit_s: float | None = None) -> None:
+        """`hard_limit_s`: the deadline `not_counting` never extends past (from the start)."""
         self.reason: str | None = None
         self.listeners: list[Callable[[str], None]] = []
         self._notified = False
         self._event = threading.Event()
-        self._deadline = time.monotonic() + max_duration_s
         self._max_duration_s = max_duration_s
+        self._hard_limit_s = max(max_duration_s, hard_limit_s or max_duration_s)
+        self.restart_clock()
 
     def request(self, reason: str) -> None:
         """Ask the run to stop; the first reason wins.
@@ -43,7 +45,23 @@ class StopSignal:
 
     def restart_clock(self) -> None:
         """Start counting max_duration now (planning and confirmation do not count)."""
-        self._deadline = time.monotonic() + self._max_duration_s
+        now = time.monotonic()
+        self._deadline = now + self._max_duration_s
+        self._hard_deadline = now + self._hard_limit_s
+
+    @contextmanager
+    def not_counting(self) -> Iterator[None]:
+        """Time spent inside (applying, restoring) does not count against max_duration.
+
+        The deadline moves later by that time, never past the hard limit: the faults
+        expire on their own then, so the run must have ended.
+        """
+        started = time.monotonic()
+        try:
+            yield
+        finally:
+            spent = time.monotonic() - started
+            self._deadline = min(self._deadline + spent, self._hard_deadline)
 
     def check(self) -> None:
         if time.monotonic() >= self._deadline:
@@ -72,7 +90,7 @@ class StopSignal:
 
     @contextmanager
     def handling_signals(self) -> Iterator[None]:
-        """Turn SIGINT and SIGTERM into stop requests for the duration of the block."""
+        """Turn SIGINT, SIGTERM and SIGHUP (a closed terminal) into stop requests."""
 
         def on_signal(signum: int, _frame: FrameType | None) -> None:
             self.request(f"signal {signal.Signals(signum).name}")
@@ -80,7 +98,8 @@ class StopSignal:
         if threading.current_thread() is not threading.main_thread():
             yield
             return
-        previous = {sig: signal.signal(sig, on_signal) for sig in (signal.SIGINT, signal.SIGTERM)}
+        previous = {sig: signal.signal(sig, on_signal)
+                    for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)}
         try:
             yield
         finally:

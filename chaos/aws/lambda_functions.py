@@ -1,7 +1,8 @@
-"""Lambda function reads and updates: waiters, RevisionId, retries, lock tags."""
+"""Lambda function reads and updates: waiters, RevisionId, retries, lock tags, versions."""
 
 from __future__ import annotations
 
+import json
 from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import ClientError, WaiterError
@@ -14,21 +15,114 @@ if TYPE_CHECKING:
     from chaos.aws.clients import AwsClients
 
 
+#: The total size of a function's environment variables (Lambda quotas, "Function
+#: configuration, deployment, and execution": 4 KB), measured as Lambda's error message
+#: shows it: the variables as one compact JSON object, in UTF-8.
+#: https://docs.aws.amazon.com/lambda/latest/dg/gettingstarted-limits.html
+ENVIRONMENT_LIMIT_BYTES = 4096
+
+
 class FunctionNotFound(PreflightRefused):
     pass
 
 
-def get_configuration(clients: AwsClients, name_or_arn: str) -> dict[str, Any]:
+def get_configuration(clients: AwsClients, name_or_arn: str,
+                      qualifier: str | None = None) -> dict[str, Any]:
+    arguments = {"FunctionName": name_or_arn}
+    if qualifier:
+        arguments["Qualifier"] = qualifier
     try:
         config: dict[str, Any] = call_with_backoff(
-            lambda: dict(clients.lambda_.get_function_configuration(FunctionName=name_or_arn))
+            lambda: dict(clients.lambda_.get_function_configuration(**arguments))
         )
     except ClientError as error:
         if error_code(error) == "ResourceNotFoundException":
-            raise FunctionNotFound(f"Lambda function {name_or_arn!r} does not exist") from error
+            shown = f"{name_or_arn}:{qualifier}" if qualifier else name_or_arn
+            raise FunctionNotFound(f"Lambda function {shown!r} does not exist") from error
         raise
     config.pop("ResponseMetadata", None)
     return config
+
+
+def environment_size(variables: dict[str, str]) -> int:
+    """Bytes the environment counts against ENVIRONMENT_LIMIT_BYTES."""
+    return len(json.dumps(variables, separators=(",", ":"), ensure_ascii=False).encode())
+
+
+def get_alias(clients: AwsClients, function_name: str, alias: str) -> dict[str, Any] | None:
+    try:
+        found = dict(call_with_backoff(
+            lambda: clients.lambda_.get_alias(FunctionName=function_name, Name=alias)))
+    except ClientError as error:
+        if error_code(error) == "ResourceNotFoundException":
+            return None
+        raise
+    found.pop("ResponseMetadata", None)
+    return found
+
+
+def update_alias(clients: AwsClients, function_name: str, alias: str, *, version: str,
+                 weights: dict[str, float], revision_id: str | None = None) -> dict[str, Any]:
+    """Point `alias` at `version`, with `weights` as its additional routing (may be empty)."""
+    arguments: dict[str, Any] = {
+        "FunctionName": function_name, "Name": alias, "FunctionVersion": version,
+        "RoutingConfig": {"AdditionalVersionWeights": dict(weights)},
+    }
+    if revision_id:
+        arguments["RevisionId"] = revision_id
+    return dict(call_with_backoff(lambda: clients.lambda_.update_alias(**arguments)))
+
+
+def publish_version(clients: AwsClients, function_name: str, description: str,
+                    revision_id: str | None) -> str:
+    arguments: dict[str, Any] = {"FunctionName": function_name, "Description": description}
+    if revision_id:
+        arguments["RevisionId"] = revision_id
+    published = call_with_backoff(lambda: clients.lambda_.publish_version(**arguments))
+    return str(published["Version"])
+
+
+def versions(clients: AwsClients, function_name: str) -> list[dict[str, Any]]:
+    """Every published version (not $LATEST), oldest first."""
+    found: list[dict[str, Any]] = []
+    for page in clients.lambda_.get_paginator("list_versions_by_function").paginate(
+            FunctionName=function_name):
+        found.extend(dict(item) for item in page["Versions"] if item.get("Version") != "$LATEST")
+    return found
+
+
+def aliases(clients: AwsClients, function_name: str) -> list[dict[str, Any]]:
+    found: list[dict[str, Any]] = []
+    for page in clients.lambda_.get_paginator("list_aliases").paginate(
+            FunctionName=function_name):
+        found.extend(dict(alias) for alias in page["Aliases"])
+    return found
+
+
+def delete_version(clients: AwsClients, function_name: str, version: str) -> bool:
+    """Delete one published version; False when it was already gone."""
+    try:
+        call_with_backoff(lambda: clients.lambda_.delete_function(
+            FunctionName=function_name, Qualifier=version))
+    except ClientError as error:
+        if error_code(error) == "ResourceNotFoundException":
+            return False
+        raise
+    return True
+
+
+def provisioned_concurrency(clients: AwsClients, function_name: str,
+                            qualifier: str) -> int | None:
+    """The provisioned concurrency requested on an alias or version, None without any."""
+    try:
+        config = call_with_backoff(lambda: clients.lambda_.get_provisioned_concurrency_config(
+            FunctionName=function_name, Qualifier=qualifier))
+    except ClientError as error:
+        if error_code(error) in ("ProvisionedConcurrencyConfigNotFoundException",
+                                 "ResourceNotFoundException"):
+            return None
+        raise
+    return int(config.get("RequestedProvisionedConcurrentExecutions") or 0) or None
 
 
 def environment_of(config: dict[str, Any]) -> dict[str, str]:
@@ -70,8 +164,13 @@ def update_configuration(
     layers: list[str],
     environment: dict[str, str],
     revision_id: str | None,
+    wait: bool = True,
 ) -> None:
-    """Set Layers and Environment, guarded by RevisionId when AWS gave one, then wait."""
+    """Set Layers and Environment, guarded by RevisionId when AWS gave one, then wait.
+
+    A configuration update stays `InProgress` for seconds in AWS; until it is
+    `Successful`, invocations run the old configuration (wait=False: the caller waits).
+    """
     arguments: dict[str, Any] = {
         "FunctionName": function_arn,
         "Layers": layers,
@@ -80,7 +179,8 @@ def update_configuration(
     if revision_id:
         arguments["RevisionId"] = revision_id
     call_with_backoff(lambda: clients.lambda_.update_function_configuration(**arguments))
-    wait_until_updated(clients, function_arn)
+    if wait:
+        wait_until_updated(clients, function_arn)
 
 
 def wait_until_updated(clients: AwsClients, function_arn: str) -> None:

@@ -55,7 +55,9 @@ __all__ = [
 
 PHASE_NAMES = ("baseline", "fault", "recovery")
 
-#: Extra time allowed beyond the sum of the phases for injection, restore and reporting.
+#: Extra time allowed beyond the sum of the phases for starting the load and reporting.
+#: Injection and restore do not count against max_duration (they are bounded by the
+#: faults' own expiry, max_duration + expiry_margin).
 MAX_DURATION_MARGIN_S = 30.0
 
 NAME_PATTERN = r"^[a-z0-9][a-z0-9-]{0,62}$"
@@ -259,11 +261,23 @@ class LambdaExtensionFault(StrictModel):
     """Inject faults in Lambda functions through the fault-injection extension layer."""
 
     type: Literal["lambda-extension"]
-    functions: Functions
+    functions: Functions = Field(
+        description="function names or ARNs ($LATEST), name:alias (the alias is shifted to a "
+        "faulted version), or a tag selector")
     latency: LatencySpec | None = None
     error: ErrorSpec | None = None
     exception: ExceptionSpec | None = None
     timeout: TimeoutSpec | None = None
+    weight: Annotated[float, Strict(), Field(gt=0.0, le=1.0)] | None = Field(
+        default=None,
+        description="alias targets only: share of the alias's traffic routed to the faulted "
+        "version (default 1: all of it)",
+    )
+    allow_provisioned_concurrency: Annotated[bool, Strict()] = Field(
+        default=False,
+        description="alias targets only: accept that the faulted version has no provisioned "
+        "concurrency (it runs on demand, with cold starts, for the fault phase)",
+    )
 
     @model_validator(mode="after")
     def _at_least_one(self) -> LambdaExtensionFault:
@@ -537,7 +551,7 @@ class Experiment(StrictModel):
                 raise ValueError(
                     f"max_duration {format_duration(value)} is shorter than the phases "
                     f"({format_duration(phases.total)}) plus "
-                    f"{format_duration(MAX_DURATION_MARGIN_S)} for injection and restore: "
+                    f"{format_duration(MAX_DURATION_MARGIN_S)} to start the load and report: "
                     f"make it at least {format_duration(needed)}"
                 )
         return value

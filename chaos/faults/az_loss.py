@@ -230,11 +230,11 @@ class AzLossFault(FaultKind[AzLossSpec]):
         acl_id = acl_entry.intended["network_acl_id"]
         for subnet_id in change.intended["subnet_ids"]:
             self.blackhole_subnet(subnet_id, change.intended["subnets"][subnet_id], acl_id,
-                                  journal)
+                                  journal, part_of=acl_entry.entry_id)
         return acl_entry
 
     def blackhole_subnet(self, subnet_id: str, label: str, acl_id: str,
-                         journal: Journal) -> JournalEntry:
+                         journal: Journal, part_of: str | None = None) -> JournalEntry:
         clients, run_id = self.context.clients, self.context.run_id
         tags = ec2_subnets.subnet_tags(clients, subnet_id)
         current = ec2_subnets.acl_association(clients, subnet_id)
@@ -252,6 +252,7 @@ class AzLossFault(FaultKind[AzLossSpec]):
                       "network_acl_id": current.network_acl_id},
             intended={"action": ACTION_ASSOCIATE_ACL, "az_id": self.spec.az_id,
                       "network_acl_id": acl_id},
+            part_of=part_of,
         ), associate)
 
     # -- restore ------------------------------------------------------------

@@ -8,7 +8,7 @@ works after a crash, in another process).
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, ClassVar, Generic, Literal, TypeVar
 
@@ -16,6 +16,7 @@ from chaos.clock import utc_now
 
 if TYPE_CHECKING:
     from chaos.aws import AwsClients
+    from chaos.aws.apigateway import LambdaIntegration
     from chaos.journal import Journal, JournalEntry
     from chaos.policy import PolicyStatement
 
@@ -51,6 +52,10 @@ class FaultContext:
     run_id: str
     expires_at: float
     sandbox: bool = False
+    # How the endpoint invokes Lambda (chaos.aws.apigateway); None when unknown, and then
+    # `integrations_unknown` says why (None: the experiment has no API Gateway endpoint).
+    integrations: Sequence[LambdaIntegration] | None = None
+    integrations_unknown: str | None = None
 
 
 SpecT = TypeVar("SpecT")
@@ -78,7 +83,9 @@ class FaultKind(ABC, Generic[SpecT]):
         """
         journal.record(entry)
         learned = mutation()
-        changes: dict[str, Any] = {"injected_at": utc_now()}
+        now = utc_now()
+        # In force when the mutation returned, unless the kind waits longer and says so.
+        changes: dict[str, Any] = {"injected_at": now, "effective_at": now}
         if learned:
             changes["intended"] = {**entry.intended, **learned}
         journal.update(entry, "applied", **changes)

@@ -1,8 +1,17 @@
 """`lambda-extension`: attach the fault-injection layer and its config to functions.
 
-Inject appends our layer and sets the extension's environment keys (exec wrapper
-and a config carrying an expiry time). Restore removes exactly our layer and our
-keys, puts back any value we overwrote and keeps everyone else's changes.
+A function target (``orders``) is faulted on ``$LATEST``: our layer appended, the
+extension's environment keys set (exec wrapper, and a config carrying an expiry time).
+
+An alias target (``orders:live``) is what production invokes: a change to ``$LATEST``
+never reaches it. Apply = the ``$LATEST`` change above, a version published from it
+(the *fault version*), and the alias pointed at that version - wholly, or with
+``weight`` as the alias's routing share. Restore = the alias's routing back exactly as
+it was, the fault version deleted, ``$LATEST`` restored. Each of the three steps is
+its own journal entry, written before the step; a crash at any point is restorable.
+
+Restore removes exactly our layer and keys, puts back any value we overwrote and keeps
+everyone else's changes (reported as drifted).
 """
 
 from __future__ import annotations
@@ -17,7 +26,6 @@ from chaos.aws.layers import (
     LAYER_NAME,
     LayerVersion,
     find_layer_version,
-    is_our_layer,
     publish_layer,
     verify_layer_hash,
 )
@@ -30,6 +38,16 @@ from chaos.faults.base import (
     PlannedChange,
     RestoreOutcome,
 )
+from chaos.faults.lambda_targets import (
+    MAX_LAYERS,
+    FunctionTarget,
+    check_integrations,
+    parse_target,
+    refuse_alias,
+    refuse_environment,
+    refuse_unreadable_layers,
+    refuse_unsafe_function,
+)
 from chaos.journal import JournalEntry
 from chaos.policy import PolicyStatement
 
@@ -37,8 +55,15 @@ if TYPE_CHECKING:
     from chaos.aws import AwsClients
     from chaos.journal import Journal
 
-MAX_LAYERS = 5
 PENDING_LAYER_ARN = f"(new version of layer {LAYER_NAME})"
+ACTION_ATTACH = "attach"
+ACTION_PUBLISH = "publish-version"
+ACTION_ALIAS = "point-alias"
+
+
+def fault_version_description(run_id: str) -> str:
+    """The published fault version's description: how a restore finds it after a crash."""
+    return f"gameday fault version of run {run_id}"
 
 
 class LambdaExtensionFault(FaultKind[LambdaExtensionSpec]):
@@ -51,44 +76,63 @@ class LambdaExtensionFault(FaultKind[LambdaExtensionSpec]):
 
     # -- plan ---------------------------------------------------------------
 
-    def target_arns(self) -> list[str]:
+    def targets(self) -> list[FunctionTarget]:
         selector = self.spec.functions
         if isinstance(selector, list):
-            return [functions.get_configuration(self.context.clients, name)["FunctionArn"]
-                    for name in selector]
+            return [parse_target(name) for name in selector]
         arns = functions.functions_with_tags(self.context.clients, dict(selector.tags))
         if not arns:
             raise PreflightRefused(f"no Lambda function carries the tags {selector.tags}")
-        return arns
+        return [FunctionTarget(arn) for arn in arns]
 
     def plan(self) -> list[PlannedChange]:
         existing = find_layer_version(self.context.clients, self._local_code_sha256())
         layer_arn = existing.arn if existing else PENDING_LAYER_ARN
-        config_json = self._config_json()
-        return [self._plan_one(arn, layer_arn, config_json) for arn in self.target_arns()]
+        return [self._plan_one(target, layer_arn) for target in self.targets()]
 
-    def _plan_one(self, function_arn: str, layer_arn: str, config_json: str) -> PlannedChange:
-        config = functions.get_configuration(self.context.clients, function_arn)
-        name = config["FunctionName"]
-        refuse_unsafe_function(config, functions.list_tags(self.context.clients, function_arn),
-                               self.context.run_id)
-        intended_env = {
-            extension_config.EXEC_WRAPPER_ENV_KEY: extension_config.WRAPPER_PATH,
-            extension_config.CONFIG_ENV_KEY: config_json,
-        }
+    def _plan_one(self, target: FunctionTarget, layer_arn: str) -> PlannedChange:
+        clients = self.context.clients
+        latest = functions.get_configuration(clients, target.function)
+        name, arn = latest["FunctionName"], latest["FunctionArn"]
+        refuse_unsafe_function(latest, functions.list_tags(clients, arn), self.context.run_id)
+        ours = self._environment_keys()
+        refuse_environment(latest, ours)
+        refuse_unreadable_layers(clients, latest)
+        original: dict[str, Any] = snapshot(latest)
+        intended: dict[str, Any] = {"layer_arn": layer_arn, "environment": ours}
         summary = [
-            f"attach layer {layer_arn} (layer {len(config.get('Layers', [])) + 1} of {MAX_LAYERS})",
-            "set environment keys " + ", ".join(sorted(intended_env)),
+            f"attach layer {layer_arn} (layer {len(latest.get('Layers', [])) + 1} of "
+            f"{MAX_LAYERS}) to $LATEST",
+            "set environment keys " + ", ".join(sorted(ours)),
             f"faults: {', '.join(sorted(self.spec.fault_config()))}",
             f"tag {LOCK_TAG_KEY}={self.context.run_id}",
         ]
+        if target.alias:
+            alias = functions.get_alias(clients, name, target.alias)
+            refuse_alias(clients, target, latest, alias,
+                         allow_provisioned=self.spec.allow_provisioned_concurrency)
+            assert alias is not None
+            weight = self.spec.weight or 1.0
+            original["alias"] = alias_snapshot(alias)
+            intended.update(alias=target.alias, weight=weight)
+            summary += [
+                f"publish a fault version from $LATEST (description "
+                f"{fault_version_description(self.context.run_id)!r})",
+                f"point alias {target.alias} at it: {weight:.0%} of its traffic "
+                + ("(all of it)" if weight == 1.0 else
+                   f"(the rest stays on version {alias['FunctionVersion']})"),
+            ]
+        elif self.spec.weight is not None:
+            raise PreflightRefused(f"{target.label}: weight routes an alias's traffic; target "
+                                   f"an alias ({name}:ALIAS) or remove weight")
+        lines = check_integrations(target, name, self.spec.error is not None,
+                                   self.context.integrations,
+                                   self.context.integrations_unknown)
         return PlannedChange(
-            fault_type=self.type_name,
-            target=name,
-            target_arn=function_arn,
-            summary=summary,
-            original=snapshot(config),
-            intended={"layer_arn": layer_arn, "environment": intended_env},
+            fault_type=self.type_name, target=target.label, target_arn=arn,
+            summary=summary + [line for line in lines if not line.startswith("!")],
+            original=original, intended=intended,
+            warnings=[line.lstrip("! ") for line in lines if line.startswith("!")],
         )
 
     # -- apply --------------------------------------------------------------
@@ -100,6 +144,13 @@ class LambdaExtensionFault(FaultKind[LambdaExtensionSpec]):
         verify_layer_hash(self._layer, self._local_code_sha256())
 
     def apply(self, change: PlannedChange, journal: Journal) -> JournalEntry:
+        attached = self._attach(change, journal)
+        if not change.intended.get("alias"):
+            return attached
+        published = self._publish(change, journal, attached)
+        return self._point_alias(change, journal, attached, published)
+
+    def _attach(self, change: PlannedChange, journal: Journal) -> JournalEntry:
         assert self._layer is not None, "prepare() publishes the layer before apply()"
         clients = self.context.clients
         # The state may have moved since planning (the baseline ran meanwhile): check and
@@ -107,16 +158,15 @@ class LambdaExtensionFault(FaultKind[LambdaExtensionSpec]):
         current = functions.get_configuration(clients, change.target_arn)
         refuse_unsafe_function(current, functions.list_tags(clients, change.target_arn),
                                self.context.run_id)
-        layer_arn = self._layer.arn
         # The config is rebuilt now: its expiry counts from the start of the run.
-        ours = {**change.intended["environment"],
-                extension_config.CONFIG_ENV_KEY: self._config_json()}
+        ours = self._environment_keys()
+        refuse_environment(current, ours)
+        layer_arn = self._layer.arn
 
         def attach() -> None:
             functions.tag(clients, change.target_arn, {LOCK_TAG_KEY: self.context.run_id})
             functions.update_configuration(
-                clients,
-                change.target_arn,
+                clients, change.target_arn,
                 layers=functions.layer_arns_of(current) + [layer_arn],
                 environment={**functions.environment_of(current), **ours},
                 revision_id=current.get("RevisionId"),
@@ -128,24 +178,67 @@ class LambdaExtensionFault(FaultKind[LambdaExtensionSpec]):
             target=change.target,
             target_arn=change.target_arn,
             original=snapshot(current),
-            intended=dict(change.intended, layer_arn=layer_arn, environment=ours),
+            intended={"action": ACTION_ATTACH, "layer_arn": layer_arn, "environment": ours},
         ), attach)
+
+    def _publish(self, change: PlannedChange, journal: Journal,
+                 attached: JournalEntry) -> JournalEntry:
+        clients, name = self.context.clients, function_name_of(change.target_arn)
+        description = fault_version_description(self.context.run_id)
+        latest = functions.get_configuration(clients, change.target_arn)
+        return self.journaled(journal, JournalEntry(
+            entry_id=f"{attached.entry_id}:version", fault_type=self.type_name,
+            target=f"{change.target} (fault version)", target_arn=change.target_arn,
+            original={"versions": [item["Version"] for item in functions.versions(clients, name)]},
+            intended={"action": ACTION_PUBLISH, "description": description},
+            part_of=attached.entry_id,
+        ), lambda: {"version": functions.publish_version(clients, name, description,
+                                                         latest.get("RevisionId"))})
+
+    def _point_alias(self, change: PlannedChange, journal: Journal, attached: JournalEntry,
+                     published: JournalEntry) -> JournalEntry:
+        clients, name = self.context.clients, function_name_of(change.target_arn)
+        alias_name = str(change.intended["alias"])
+        current = functions.get_alias(clients, name, alias_name)
+        if current is None or alias_snapshot(current) != change.original["alias"]:
+            raise PreflightRefused(f"{change.target}: the alias changed since the plan; "
+                                   "re-run the plan")
+        version = str(published.intended["version"])
+        weight = float(change.intended["weight"])
+        if weight >= 1.0:
+            target_version, weights = version, {}
+        else:
+            target_version, weights = str(current["FunctionVersion"]), {version: weight}
+        def point() -> None:
+            functions.update_alias(clients, name, alias_name, version=target_version,
+                                   weights=weights, revision_id=current.get("RevisionId"))
+
+        return self.journaled(journal, JournalEntry(
+            entry_id=f"{attached.entry_id}:alias:{alias_name}", fault_type=self.type_name,
+            target=f"{change.target} (alias)", target_arn=change.target_arn,
+            original=alias_snapshot(current),
+            intended={"action": ACTION_ALIAS, "alias": alias_name,
+                      "function_version": target_version, "weights": weights},
+            part_of=attached.entry_id,
+        ), point)
 
     # -- permissions --------------------------------------------------------
 
     @classmethod
     def required_permissions(
-        cls, spec: Any, *, region: str, account_id: str, index: int
+        cls, spec: LambdaExtensionSpec, *, region: str, account_id: str, index: int
     ) -> list[PolicyStatement]:
         prefix = f"arn:aws:lambda:{region}:{account_id}"
         statements = []
         if isinstance(spec.functions, list):
+            targets = [parse_target(name) for name in spec.functions]
             function_arns = tuple(
-                name if name.startswith("arn:") else f"{prefix}:function:{name}"
-                for name in spec.functions
-            )
+                target.function if target.function.startswith("arn:")
+                else f"{prefix}:function:{target.function}" for target in targets)
+            aliased = tuple(f"{arn}:*" for arn, target in zip(function_arns, targets,
+                                                            strict=True) if target.alias)
         else:
-            function_arns = (f"{prefix}:function:*",)
+            function_arns, aliased = (f"{prefix}:function:*",), (f"{prefix}:function:*:*",)
             statements.append(PolicyStatement("FindFunctionsByTag", ("lambda:ListFunctions",),
                                               ("*",)))
         statements += [
@@ -168,43 +261,38 @@ class LambdaExtensionFault(FaultKind[LambdaExtensionSpec]):
             # ListLayerVersions supports no resource-level permission.
             PolicyStatement("ExtensionLayerVersions", ("lambda:ListLayerVersions",), ("*",)),
         ]
+        if aliased:
+            statements.append(PolicyStatement(
+                f"LambdaExtensionAliases{index}",
+                ("lambda:GetAlias", "lambda:UpdateAlias", "lambda:ListAliases",
+                 "lambda:PublishVersion", "lambda:ListVersionsByFunction",
+                 "lambda:DeleteFunction",  # only ever with the fault version's qualifier
+                 "lambda:GetFunctionConfiguration",
+                 "lambda:GetProvisionedConcurrencyConfig"),
+                function_arns + aliased,
+            ))
         return statements
 
     # -- restore ------------------------------------------------------------
 
     @classmethod
     def restore(cls, entry: JournalEntry, clients: AwsClients, run_id: str) -> RestoreOutcome:
-        try:
-            current = functions.get_configuration(clients, entry.target_arn)
-        except functions.FunctionNotFound:
-            return RestoreOutcome("drifted", "function was deleted during the run")
-        owner = functions.list_tags(clients, entry.target_arn).get(LOCK_TAG_KEY)
-        if owner and owner != run_id:
-            # Our run died before locking it and another run holds it now: its layer and
-            # wrapper look like ours (same hash, same path), so touch nothing.
-            return RestoreOutcome("drifted", f"locked by run {owner} now: left as it is")
-        layers, environment, drift = restored_state(entry, current)
-        if layers != functions.layer_arns_of(current) or environment != functions.environment_of(
-            current
-        ):
-            functions.update_configuration(
-                clients, entry.target_arn, layers=layers, environment=environment,
-                revision_id=current.get("RevisionId"),
-            )
-        try:
-            release_lock(clients, entry.target_arn, run_id)
-        except ClientError as error:
-            raise RuntimeError(f"configuration restored, but the lock tag {LOCK_TAG_KEY} could "
-                               f"not be removed: {error}") from error
-        return RestoreOutcome("drifted" if drift else "restored", "; ".join(drift))
+        action = entry.intended.get("action", ACTION_ATTACH)
+        if action == ACTION_ALIAS:
+            return restore_alias(entry, clients)
+        if action == ACTION_PUBLISH:
+            return delete_fault_version(entry, clients, run_id)
+        return restore_latest(entry, clients, run_id)
 
     # -- helpers ------------------------------------------------------------
 
-    def _config_json(self) -> str:
-        return extension_config.dump_config(
-            self.spec.fault_config(), run_id=self.context.run_id,
-            expires_at=self.context.expires_at,
-        )
+    def _environment_keys(self) -> dict[str, str]:
+        return {
+            extension_config.EXEC_WRAPPER_ENV_KEY: extension_config.WRAPPER_PATH,
+            extension_config.CONFIG_ENV_KEY: extension_config.dump_config(
+                self.spec.fault_config(), run_id=self.context.run_id,
+                expires_at=self.context.expires_at),
+        }
 
     def _layer_bytes(self) -> bytes:
         if self._layer_zip is None:
@@ -219,6 +307,10 @@ class LambdaExtensionFault(FaultKind[LambdaExtensionSpec]):
         return lambda_code_sha256(self._layer_bytes())
 
 
+def function_name_of(arn: str) -> str:
+    return arn.split(":")[6] if arn.startswith("arn:") else arn
+
+
 def snapshot(config: dict[str, Any]) -> dict[str, Any]:
     return {
         "layers": functions.layer_arns_of(config),
@@ -227,31 +319,84 @@ def snapshot(config: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def refuse_unsafe_function(config: dict[str, Any], tags: dict[str, str], run_id: str) -> None:
-    """Raise PreflightRefused, naming the function, for every state we must not touch."""
-    name = config["FunctionName"]
-    if config.get("PackageType") == "Image":
-        raise PreflightRefused(f"{name}: container-image function (PackageType Image) cannot "
-                               "take layers")
-    runtime = str(config.get("Runtime", ""))
-    if not runtime.startswith("python3"):
-        raise PreflightRefused(f"{name}: runtime {runtime or 'unknown'} is not Python; the "
-                               "extension runs on the function's Python runtime")
-    layers = functions.layer_arns_of(config)
-    if any(is_our_layer(arn) for arn in layers):
-        raise PreflightRefused(f"{name}: already carries the {LAYER_NAME} layer (a run left it?"
-                               " see `gameday status`, then `gameday rollback`)")
-    if len(layers) >= MAX_LAYERS:
-        raise PreflightRefused(f"{name}: already has {len(layers)} layers, the Lambda maximum "
-                               f"is {MAX_LAYERS}")
-    wrapper = functions.environment_of(config).get(extension_config.EXEC_WRAPPER_ENV_KEY)
-    if wrapper is not None:
-        raise PreflightRefused(f"{name}: already sets {extension_config.EXEC_WRAPPER_ENV_KEY} "
-                               "(another wrapper); refusing to replace it")
-    lock_owner = tags.get(LOCK_TAG_KEY)
-    if lock_owner and lock_owner != run_id:
-        raise PreflightRefused(f"{name}: locked by run {lock_owner} (tag {LOCK_TAG_KEY}); if that "
-                               f"run is dead: gameday rollback --run-id {lock_owner}")
+def alias_snapshot(alias: dict[str, Any]) -> dict[str, Any]:
+    weights = (alias.get("RoutingConfig") or {}).get("AdditionalVersionWeights") or {}
+    return {"function_version": str(alias["FunctionVersion"]),
+            "weights": {str(version): float(weight) for version, weight in weights.items()}}
+
+
+# -- restore helpers ---------------------------------------------------------------------
+
+
+def restore_latest(entry: JournalEntry, clients: AwsClients, run_id: str) -> RestoreOutcome:
+    try:
+        current = functions.get_configuration(clients, entry.target_arn)
+    except functions.FunctionNotFound:
+        return RestoreOutcome("drifted", "function was deleted during the run")
+    owner = functions.list_tags(clients, entry.target_arn).get(LOCK_TAG_KEY)
+    if owner and owner != run_id:
+        # Our run died before locking it and another run holds it now: its layer and
+        # wrapper look like ours (same hash, same path), so touch nothing.
+        return RestoreOutcome("drifted", f"locked by run {owner} now: left as it is")
+    layers, environment, drift = restored_state(entry, current)
+    if layers != functions.layer_arns_of(current) or environment != functions.environment_of(
+        current
+    ):
+        functions.update_configuration(
+            clients, entry.target_arn, layers=layers, environment=environment,
+            revision_id=current.get("RevisionId"),
+        )
+    try:
+        release_lock(clients, entry.target_arn, run_id)
+    except ClientError as error:
+        raise RuntimeError(f"configuration restored, but the lock tag {LOCK_TAG_KEY} could "
+                           f"not be removed: {error}") from error
+    return RestoreOutcome("drifted" if drift else "restored", "; ".join(drift))
+
+
+def restore_alias(entry: JournalEntry, clients: AwsClients) -> RestoreOutcome:
+    """Put the alias's routing back exactly, unless someone else changed it meanwhile."""
+    name, alias_name = function_name_of(entry.target_arn), str(entry.intended["alias"])
+    current = functions.get_alias(clients, name, alias_name)
+    if current is None:
+        return RestoreOutcome("drifted", f"alias {alias_name} was deleted during the run")
+    now = alias_snapshot(current)
+    ours = {"function_version": entry.intended["function_version"],
+            "weights": {str(k): float(v) for k, v in entry.intended["weights"].items()}}
+    if now == entry.original:
+        return RestoreOutcome("restored", "alias was never changed")
+    if now != ours:
+        return RestoreOutcome("drifted", f"alias {alias_name} changed by someone else during "
+                              f"the run (now {now['function_version']}, routing "
+                              f"{now['weights']}): kept")
+    original = entry.original
+    functions.update_alias(clients, name, alias_name, version=original["function_version"],
+                           weights=original["weights"], revision_id=current.get("RevisionId"))
+    return RestoreOutcome("restored")
+
+
+def delete_fault_version(entry: JournalEntry, clients: AwsClients, run_id: str) -> RestoreOutcome:
+    """Delete the published fault version, unless an alias (not ours) still routes to it."""
+    name = function_name_of(entry.target_arn)
+    version = entry.intended.get("version")
+    if version is None:  # the run died between PublishVersion and the journal's update
+        description = entry.intended.get("description") or fault_version_description(run_id)
+        found = [item["Version"] for item in functions.versions(clients, name)
+                 if item.get("Description") == description
+                 and item["Version"] not in entry.original.get("versions", [])]
+        if not found:
+            return RestoreOutcome("restored", "no fault version was published")
+        version = found[-1]
+    version = str(version)
+    users = [alias["Name"] for alias in functions.aliases(clients, name)
+             if str(alias["FunctionVersion"]) == version
+             or version in ((alias.get("RoutingConfig") or {}).get("AdditionalVersionWeights")
+                            or {})]
+    if users:
+        return RestoreOutcome("drifted", f"fault version {version} kept: alias(es) "
+                              f"{', '.join(users)} still route to it")
+    functions.delete_version(clients, name, version)
+    return RestoreOutcome("restored")
 
 
 def restored_state(
@@ -296,3 +441,4 @@ def restored_state(
 def release_lock(clients: AwsClients, arn: str, run_id: str) -> None:
     if functions.list_tags(clients, arn).get(LOCK_TAG_KEY) == run_id:
         functions.untag(clients, arn, [LOCK_TAG_KEY])
+

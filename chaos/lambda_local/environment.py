@@ -155,6 +155,7 @@ class ExecutionEnvironment:
         memory_mb: int = 128,
         region: str = "us-east-1",
         account_id: str = "123456789012",
+        version: str = "$LATEST",
         runtime_command: Sequence[str] | None = None,
         python: str = sys.executable,
         init_timeout_s: float = 10.0,
@@ -176,6 +177,7 @@ class ExecutionEnvironment:
         self.init_timeout_s = init_timeout_s
         self.shutdown_timeout_s = shutdown_timeout_s
         self.log_sink = log_sink
+        self.version = version
         self.function_arn = f"arn:aws:lambda:{region}:{account_id}:function:{function_name}"
 
         self._lock = threading.RLock()  # one init / invoke / shutdown at a time
@@ -344,10 +346,10 @@ class ExecutionEnvironment:
                 "_HANDLER": self.handler,
                 "AWS_LAMBDA_RUNTIME_API": api_address,
                 "AWS_LAMBDA_FUNCTION_NAME": self.function_name,
-                "AWS_LAMBDA_FUNCTION_VERSION": "$LATEST",
+                "AWS_LAMBDA_FUNCTION_VERSION": self.version,
                 "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": str(self.memory_mb),
                 "AWS_LAMBDA_LOG_GROUP_NAME": f"/aws/lambda/{self.function_name}",
-                "AWS_LAMBDA_LOG_STREAM_NAME": f"local/[$LATEST]{uuid.uuid4().hex}",
+                "AWS_LAMBDA_LOG_STREAM_NAME": f"local/[{self.version}]{uuid.uuid4().hex}",
                 "AWS_LAMBDA_INITIALIZATION_TYPE": "on-demand",
                 "AWS_REGION": self.region,
                 "AWS_DEFAULT_REGION": self.region,

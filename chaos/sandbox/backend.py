@@ -5,17 +5,36 @@ bytes and its layers' bytes (moto's ``Content.Location`` is not downloadable), t
 ACL associated with a stage (moto lacks ``list_resources_for_web_acl``), NACL
 associations. Everything here is read-only except :meth:`MotoReader.put_metric_data`,
 which writes into moto's CloudWatch so the toolkit's collectors read it through boto3.
+
+A stage serves its *deployment*, not the API's current resources: an API change takes
+effect at the next CreateDeployment, as in API Gateway ("After creating your API, you
+must deploy it to make it callable by your users", https://docs.aws.amazon.com/apigateway/
+latest/developerguide/how-to-deploy-api.html). moto keeps no snapshot, so
+:func:`remember_deployments` has the reader take one at every deployment.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
+import threading
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any
 
+from chaos.sandbox.routing import (
+    IntegrationResponseSpec,
+    IntegrationSpec,
+    MethodSpec,
+    RouteTable,
+    build_tree,
+)
+
 DEFAULT_ACCOUNT_ID = "123456789012"
+LATEST = "$LATEST"
+DEFAULT_INTEGRATION_TIMEOUT_MS = 29000
 ALL_TRAFFIC_PROTOCOLS = ("-1", "all")
 ANY_IPV4 = "0.0.0.0/0"
 
@@ -61,9 +80,15 @@ class FunctionConfig:
 
 
 @dataclass(frozen=True)
-class ProxyIntegration:
-    function_name: str
-    timeout_s: float
+class AliasRouting:
+    """Where an alias sends invocations: its version, plus weighted additional versions."""
+
+    function_version: str
+    additional_weights: tuple[tuple[str, float], ...] = ()
+
+
+# A function's configuration while an update is in progress, or None (see lambda_realism).
+InProgressConfig = Callable[[str], "FunctionConfig | None"]
 
 
 class MotoReader:
@@ -72,6 +97,9 @@ class MotoReader:
     def __init__(self, region: str, account_id: str = DEFAULT_ACCOUNT_ID) -> None:
         self.region = region
         self.account_id = account_id
+        self.in_progress_config: InProgressConfig | None = None
+        self._deployments: dict[tuple[str, str], RouteTable] = {}
+        self._deployments_lock = threading.Lock()
 
     # -- backends -------------------------------------------------------------
 
@@ -102,15 +130,34 @@ class MotoReader:
 
     # -- Lambda ---------------------------------------------------------------
 
-    def function_config(self, name: str) -> FunctionConfig | None:
-        """The function's current configuration, code and layers; None if it does not exist."""
+    def function_config(self, name: str, version: str = LATEST) -> FunctionConfig | None:
+        """What invocations of ``$LATEST`` or a published version run now; None if absent.
+
+        While an update of ``$LATEST`` is in progress that is the configuration from
+        before the update ("invocations go to the function's previous code and
+        configuration", https://docs.aws.amazon.com/lambda/latest/dg/functions-states.html).
+        Concurrency is a function-level setting and always the current one.
+        """
+        config = self.stored_function_config(name, version)
+        if config is None or version != LATEST or self.in_progress_config is None:
+            return config
+        previous = self.in_progress_config(name)
+        if previous is None:
+            return config
+        return dataclasses.replace(previous, reserved_concurrency=config.reserved_concurrency)
+
+    def stored_function_config(self, name: str, version: str = LATEST) -> FunctionConfig | None:
+        """The configuration moto stores for ``$LATEST`` or a version; None if absent."""
         try:
-            function = self._lambda().get_function(name)
+            function = self._lambda().get_function(name, None if version == LATEST else version)
+            latest = self._lambda().get_function(name)
         except Exception:  # noqa: BLE001 - moto raises its own not-found types
             return None
+        if version != LATEST and str(function.version) != version:
+            return None  # an alias of that name, not a version
         layers = tuple(self._layer(entry["Arn"]) for entry in list(function.layers))
         vpc = function._vpc_config or {}
-        reserved = function.reserved_concurrency
+        reserved = latest.reserved_concurrency
         return FunctionConfig(
             name=function.function_name,
             arn=function.function_arn,
@@ -125,6 +172,15 @@ class MotoReader:
             subnet_az_ids=self._subnet_az_ids(list(vpc.get("SubnetIds") or [])),
             reserved_concurrency=None if reserved is None else int(reserved),
         )
+
+    def alias_routing(self, function_name: str, alias: str) -> AliasRouting | None:
+        try:
+            found = self._lambda().get_alias(alias, function_name)
+        except Exception:  # noqa: BLE001 - moto raises its own not-found types
+            return None
+        weights = ((found.routing_config or {}).get("AdditionalVersionWeights") or {})
+        return AliasRouting(str(found.function_version),
+                            tuple((str(v), float(w)) for v, w in dict(weights).items()))
 
     def _layer(self, arn: str) -> LayerContent | None:
         version = self._lambda().layers_versions_by_arn(arn)
@@ -145,36 +201,43 @@ class MotoReader:
                 continue
         return tuple(pairs)
 
-    def blackholed_subnets(self, subnet_ids: list[str]) -> set[str]:
-        """The subnets whose network ACL denies all traffic in or out."""
+    def blackholed_subnets(self, subnet_ids: list[str] | None = None) -> set[str]:
+        """The subnets (of ``subnet_ids``, or all) whose network ACL denies all traffic."""
         blackholed = set()
         for acl in list(self._ec2().network_acls.values()):
             associated = {assoc.subnet_id for assoc in list(acl._associations.values())}
-            hit = associated.intersection(subnet_ids)
+            hit = associated if subnet_ids is None else associated.intersection(subnet_ids)
             if hit and denies_all_traffic(acl_entries(acl)):
                 blackholed.update(hit)
         return blackholed
 
     # -- API Gateway / WAF ----------------------------------------------------
 
-    def proxy_integration(self, rest_api_id: str) -> ProxyIntegration | None:
-        """The Lambda proxy integration of the API's ``{proxy+}`` resource (ANY method)."""
-        try:
-            api = self._apigateway().apis[rest_api_id]
-        except KeyError:
+    def route_table(self, rest_api_id: str, stage_name: str) -> RouteTable | None:
+        """The routes the stage serves: its deployment's, with the stage's variables."""
+        api = self._apigateway().apis.get(rest_api_id)
+        stage = None if api is None else api.stages.get(stage_name)
+        if stage is None:
             return None
-        for resource in list(api.resources.values()):
-            if resource.path_part != "{proxy+}":
-                continue
-            for method in list(resource.resource_methods.values()):
-                integration = method.method_integration
-                if integration is None or not integration.uri:
-                    continue
-                name = function_name_from_uri(str(integration.uri))
-                if name:
-                    millis = integration.timeout_in_millis or 29000
-                    return ProxyIntegration(name, int(millis) / 1000.0)
-        return None
+        with self._deployments_lock:
+            deployed = self._deployments.get((rest_api_id, str(stage.deployment_id)))
+        if deployed is None:  # deployed before the reader was listening
+            deployed = self.current_routes(api)
+        return deployed.with_stage_variables(dict(stage.variables or {}))
+
+    def remember_deployment(self, api: Any, deployment_id: str) -> None:
+        table = self.current_routes(api)
+        with self._deployments_lock:
+            self._deployments[(str(api.id), deployment_id)] = table
+
+    @staticmethod
+    def current_routes(api: Any) -> RouteTable:
+        """The API's resources and methods as they are now (moto's objects)."""
+        rows = [(str(resource.id), resource.parent_id, str(resource.path_part),
+                 {str(name).upper(): _method_spec(str(name).upper(), method)
+                  for name, method in list(resource.resource_methods.items())})
+                for resource in list(api.resources.values())]
+        return RouteTable(build_tree(rows))
 
     def rest_api_name(self, rest_api_id: str) -> str | None:
         api = self._apigateway().apis.get(rest_api_id)
@@ -189,6 +252,51 @@ class MotoReader:
 
     def put_metric_data(self, namespace: str, metric_data: list[dict[str, Any]]) -> None:
         self._cloudwatch().put_metric_data(namespace, metric_data)
+
+
+def _method_spec(name: str, method: Any) -> MethodSpec:
+    integration = method.method_integration
+    codes = frozenset(str(code) for code in dict(method.method_responses or {}))
+    return MethodSpec(name, None if integration is None else _integration_spec(integration),
+                      codes)
+
+
+def _integration_spec(integration: Any) -> IntegrationSpec:
+    responses = tuple(
+        IntegrationResponseSpec(
+            status_code=str(response.status_code),
+            selection_pattern=response.selection_pattern or None,
+            response_templates={str(k): str(v) for k, v in
+                                dict(response.response_templates or {}).items() if v},
+            response_parameters={str(k): str(v) for k, v in
+                                 dict(response.response_parameters or {}).items()},
+        )
+        for response in dict(integration.integration_responses or {}).values())
+    millis = integration.timeout_in_millis or DEFAULT_INTEGRATION_TIMEOUT_MS
+    return IntegrationSpec(
+        type=str(integration.integration_type or "").upper(),
+        uri=str(integration.uri or ""),
+        timeout_s=int(millis) / 1000.0,
+        passthrough_behavior=str(integration.passthrough_behaviour or "WHEN_NO_MATCH"),
+        request_templates={str(k): str(v or "") for k, v in
+                           dict(integration.request_templates or {}).items()},
+        responses=responses,
+    )
+
+
+def remember_deployments(reader: MotoReader) -> None:
+    """Have the reader snapshot an API's routes at every CreateDeployment (this process)."""
+    from moto.apigateway.models import RestAPI
+
+    original = RestAPI.create_deployment
+
+    def create_deployment(self: Any, name: str, description: str,
+                          stage_variables: Any = None) -> Any:
+        deployment = original(self, name, description, stage_variables)
+        reader.remember_deployment(self, str(deployment.id))
+        return deployment
+
+    RestAPI.create_deployment = create_deployment  # type: ignore[method-assign]
 
 
 def fix_moto_dimension_order() -> None:
@@ -209,18 +317,6 @@ def fix_moto_dimension_order() -> None:
 def moto_timestamp(epoch_s: float) -> datetime:
     """moto's CloudWatch stores naive UTC datetimes and compares against them."""
     return datetime.fromtimestamp(epoch_s, tz=timezone.utc).replace(tzinfo=None)
-
-
-def function_name_from_uri(uri: str) -> str | None:
-    """``...:lambda:path/2015-03-31/functions/<function ARN>/invocations`` → function name."""
-    marker = "/functions/"
-    if marker not in uri:
-        return None
-    function_ref = uri.split(marker, 1)[1].split("/invocations", 1)[0]
-    parts = function_ref.split(":")
-    if len(parts) >= 7 and parts[5] == "function":
-        return parts[6]
-    return function_ref or None
 
 
 def acl_entries(acl: Any) -> list[tuple[int, bool, str, str, str]]:

@@ -1,17 +1,20 @@
-"""Per function, a pool of local Lambda execution environments placed by AZ.
+"""Per function version, a pool of local Lambda execution environments placed by AZ.
 
 Each environment is a :class:`chaos.lambda_local.ExecutionEnvironment` (the real
-runtime client, the function's code, the extensions of its layers) placed in the AZ
-of one of the function's current subnets, spread evenly over them. As in Lambda:
+runtime client, the version's code, the extensions of its layers) placed in the AZ
+of one of the version's subnets, spread evenly over them. As in Lambda:
 
+* environments belong to one version (``$LATEST`` or a published number) and run that
+  version's configuration;
 * a warm idle environment takes the request, else a new one cold-starts;
-* concurrency is bounded (reserved concurrency, else the pool maximum): past it the
-  invoke is throttled;
+* concurrency is bounded per *function*, all versions together (reserved concurrency,
+  else the pool maximum): past it the invoke is throttled;
 * a configuration change (code, handler, environment, layers, subnets, timeout, memory)
   recycles: new requests go to new environments; old ones finish in-flight work and
   shut down;
-* an environment whose subnet's network ACL denies all traffic never answers: the
-  request hangs until the caller's deadline.
+* an environment in a subnet reaches the sandbox AWS API through that subnet's egress
+  (:mod:`chaos.sandbox.egress`): a deny-all network ACL cuts its outbound calls, never
+  its invocations.
 """
 
 from __future__ import annotations
@@ -37,6 +40,7 @@ from chaos.lambda_local import (
     free_port,
 )
 from chaos.sandbox.backend import FunctionConfig
+from chaos.sandbox.egress import EgressNetwork
 from chaos.sandbox.metrics import MetricsRecorder, parse_emf
 
 log = logging.getLogger(__name__)
@@ -50,6 +54,10 @@ COLD_STARTS_KEPT = 50
 RECENT_LOG_LINES = 2_000  # per environment; every line also goes to the metrics sink
 
 
+LATEST = "$LATEST"
+ENDPOINT_ENV_KEY = "AWS_ENDPOINT_URL"
+
+
 class Throttled(Exception):
     """No concurrency left for the function (Lambda's TooManyRequestsException)."""
 
@@ -57,10 +65,36 @@ class Throttled(Exception):
 @dataclass(frozen=True)
 class InvokeOutcome:
     az_id: str | None
-    result: InvokeResult | None  # None: no result (init failed, or the request hung)
+    result: InvokeResult | None  # None: no result (init failed, or no such function)
     init_error: str | None = None
     cold_start_ms: float | None = None
-    hung: bool = False
+    missing: bool = False  # the function, version or alias does not exist
+    version: str | None = None  # the version that ran
+
+
+class FunctionConcurrency:
+    """A function's concurrency, shared by the environments of all its versions."""
+
+    def __init__(self, pool_max: int = DEFAULT_POOL_MAX) -> None:
+        self.pool_max = pool_max
+        self.reserved: int | None = None
+        self._in_flight = 0
+        self._lock = threading.Lock()
+
+    @property
+    def limit(self) -> int:
+        return self.pool_max if self.reserved is None else min(self.reserved, self.pool_max)
+
+    def try_acquire(self) -> bool:
+        with self._lock:
+            if self._in_flight >= self.limit:
+                return False
+            self._in_flight += 1
+            return True
+
+    def release(self) -> None:
+        with self._lock:
+            self._in_flight = max(0, self._in_flight - 1)
 
 
 @dataclass(frozen=True)
@@ -113,26 +147,28 @@ class _Slot:
 
 
 class FunctionPool:
-    """The execution environments of one function."""
+    """The execution environments of one version of a function."""
 
-    def __init__(self, function_name: str, *, work_dir: Path, metrics: MetricsRecorder | None,
-                 max_environments: int = DEFAULT_POOL_MAX,
+    def __init__(self, function_name: str, version: str = LATEST, *, work_dir: Path,
+                 metrics: MetricsRecorder | None,
+                 concurrency: FunctionConcurrency | None = None,
                  base_env: Mapping[str, str] | None = None,
                  reserved_env: Mapping[str, str] | None = None,
+                 egress: EgressNetwork | None = None,
                  region: str = "us-east-1", account_id: str = "123456789012") -> None:
         self.function_name = function_name
+        self.version = version
         self.work_dir = work_dir
         self.metrics = metrics
-        self.max_environments = max_environments
+        self.concurrency = concurrency or FunctionConcurrency()
         self.base_env = dict(base_env or {})
         self.reserved_env = dict(reserved_env or {})
+        self.egress = egress
         self.region = region
         self.account_id = account_id
         self._lock = threading.Lock()
         self._revision: _Revision | None = None
         self._slots: list[_Slot] = []
-        self._blackholed: set[str] = set()
-        self._reserved: int | None = None
         self._closing = threading.Event()
         self._closers: list[threading.Thread] = []
         self._revisions_made = 0
@@ -144,12 +180,12 @@ class FunctionPool:
     def revision(self) -> str | None:
         return self._revision.key if self._revision else None
 
-    def update(self, config: FunctionConfig | None, blackholed_subnets: set[str]) -> bool:
-        """Follow the function's current configuration; True when it recycled environments."""
+    def update(self, config: FunctionConfig | None) -> bool:
+        """Follow the version's current configuration; True when it recycled environments."""
         with self._lock:
-            self._blackholed = set(blackholed_subnets)
-            # Concurrency settings apply at once, without recycling (as in Lambda).
-            self._reserved = config.reserved_concurrency if config else None
+            if config is not None:
+                # Concurrency settings apply at once, without recycling (as in Lambda).
+                self.concurrency.reserved = config.reserved_concurrency
             current = self._revision
             if config is not None and current is not None and current.key == config.revision:
                 return False
@@ -166,32 +202,32 @@ class FunctionPool:
                         if not slot.busy:
                             self._dispose(slot)
                 self._forget_revision_if_done(old)
-        log.info("function %s: configuration %s (environments recycle)", self.function_name,
-                 revision.key if revision else "deleted")
+        log.info("function %s:%s: configuration %s (environments recycle)", self.function_name,
+                 self.version, revision.key if revision else "deleted")
         return True
 
     def _materialize(self, config: FunctionConfig) -> _Revision:
         self._revisions_made += 1
-        root = self.work_dir / f"{self.function_name}-{self._revisions_made}-{config.revision}"
+        label = "latest" if self.version == LATEST else self.version
+        root = (self.work_dir
+                / f"{self.function_name}-{label}-{self._revisions_made}-{config.revision}")
         return _Revision(config, root)
 
     # -- invoke ----------------------------------------------------------------------
 
-    def invoke(self, payload: bytes, hold_until: float) -> InvokeOutcome:
-        """Invoke once; ``hold_until`` (monotonic) bounds a request that never gets an answer.
-
-        Raises :class:`Throttled` when no concurrency is left.
-        """
+    def invoke(self, payload: bytes) -> InvokeOutcome:
+        """Invoke once (the function's timeout bounds it); raises :class:`Throttled` when
+        the function has no concurrency left."""
         slot, revision = self._acquire()
         if slot is None or revision is None:
-            return InvokeOutcome(None, None, init_error=f"function {self.function_name} not found")
+            return InvokeOutcome(None, None, init_error=f"function {self.function_name}:"
+                                 f"{self.version} not found", missing=True)
         try:
-            return self._invoke_in(slot, revision, payload, hold_until)
+            return self._invoke_in(slot, revision, payload)
         finally:
             self._release(slot)
 
-    def _invoke_in(self, slot: _Slot, revision: _Revision, payload: bytes,
-                   hold_until: float) -> InvokeOutcome:
+    def _invoke_in(self, slot: _Slot, revision: _Revision, payload: bytes) -> InvokeOutcome:
         dimensions = {"FunctionName": self.function_name}
         cold_start_ms = None
         if not slot.environment.started:
@@ -201,16 +237,13 @@ class FunctionPool:
                 del self.cold_starts_ms[:-COLD_STARTS_KEPT]
             except InitError as error:
                 self._count(dimensions, errors=1)
-                return InvokeOutcome(slot.az_id, None, init_error=str(error))
-        if slot.subnet_id in self._blackholed:
-            started = time.monotonic()
-            self._closing.wait(max(0.0, hold_until - started))
-            self._count(dimensions, errors=1, duration_ms=(time.monotonic() - started) * 1000)
-            return InvokeOutcome(slot.az_id, None, cold_start_ms=cold_start_ms, hung=True)
+                return InvokeOutcome(slot.az_id, None, init_error=str(error),
+                                     version=self.version)
         result = slot.environment.invoke(payload, timeout_s=revision.config.timeout_s)
         self._count(dimensions, errors=1 if result.function_error else 0,
                     duration_ms=result.duration_ms)
-        return InvokeOutcome(slot.az_id, result, cold_start_ms=cold_start_ms)
+        return InvokeOutcome(slot.az_id, result, cold_start_ms=cold_start_ms,
+                             version=self.version)
 
     def _count(self, dimensions: dict[str, str], *, errors: int,
                duration_ms: float | None = None) -> None:
@@ -222,17 +255,12 @@ class FunctionPool:
             self.metrics.add(LAMBDA_NAMESPACE, "Duration", duration_ms, dimensions,
                              "Milliseconds")
 
-    def _concurrency_limit(self) -> int:
-        reserved = self._reserved
-        return self.max_environments if reserved is None else min(reserved, self.max_environments)
-
     def _acquire(self) -> tuple[_Slot | None, _Revision | None]:
         with self._lock:
             revision = self._revision
             if revision is None or self._closing.is_set():
                 return None, None
-            in_flight = sum(1 for slot in self._slots if slot.busy)
-            if in_flight >= self._concurrency_limit():
+            if not self.concurrency.try_acquire():
                 if self.metrics is not None:
                     self.metrics.add(LAMBDA_NAMESPACE, "Throttles", 1,
                                      {"FunctionName": self.function_name})
@@ -262,10 +290,13 @@ class FunctionPool:
         config = revision.config
         env = {**self.base_env, **config.environment, **self.reserved_env,
                AZ_ID_ENV_KEY: az_id, CHAOS_PORT_ENV_KEY: str(free_port())}
+        if subnet_id and self.egress is not None:
+            env[ENDPOINT_ENV_KEY] = self.egress.endpoint_url(subnet_id)
         environment = ExecutionEnvironment(
             revision.code_dir, config.handler, env=env, timeout_s=config.timeout_s,
             layers=revision.layer_paths, function_name=config.name, memory_mb=config.memory_mb,
             region=self.region, account_id=self.account_id, init_timeout_s=INIT_TIMEOUT_S,
+            version=self.version,
             # Lines go to the sink; keep only the recent ones in memory for long sandboxes.
             log_sink=self._on_log_line, max_log_lines=RECENT_LOG_LINES,
         )
@@ -276,6 +307,7 @@ class FunctionPool:
             self.metrics.record_emf(line.text)
 
     def _release(self, slot: _Slot) -> None:
+        self.concurrency.release()
         with self._lock:
             slot.busy = False
             slot.last_used = time.monotonic()
@@ -316,11 +348,15 @@ class FunctionPool:
                               slot.retired) for slot in self._slots]
 
     def status(self) -> dict[str, Any]:
+        revision = self._revision
+        subnets = [subnet for subnet, _ in revision.config.subnet_az_ids] if revision else []
+        blackholed = self.egress.blackholed(subnets) if self.egress is not None else set()
         return {
             "function": self.function_name,
+            "version": self.version,
             "revision": self.revision,
-            "blackholed_subnets": sorted(self._blackholed),
-            "reserved_concurrency": self._reserved,
+            "blackholed_subnets": sorted(blackholed),
+            "reserved_concurrency": self.concurrency.reserved,
             "environments": [placement.__dict__ for placement in self.placements()],
             "cold_starts_ms": [round(ms, 1) for ms in self.cold_starts_ms[-COLD_STARTS_KEPT:]],
         }

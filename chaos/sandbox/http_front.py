@@ -1,10 +1,19 @@
-"""The sandbox's HTTP front: one REST API stage with a Lambda proxy integration.
+"""The sandbox's HTTP front: one REST API stage, its resources and Lambda integrations.
 
-Behaves as API Gateway does for ``ANY /{proxy+}`` with ``AWS_PROXY``: the web ACL
-associated with the stage is evaluated first (403, or the rule's custom response);
-the request becomes a REST proxy event; the function's proxy response becomes the
-HTTP response. 502 on a function error or a malformed proxy response, 504 when the
-integration timeout passes, 429 when the function is throttled.
+Behaves as API Gateway does: the web ACL associated with the stage is evaluated first
+(403, or the rule's custom response); the request is routed by the deployed API's
+resources and methods (:mod:`chaos.sandbox.routing`; no route: 403 ``Missing
+Authentication Token``) to the method's Lambda integration, which invokes the function,
+alias or version its URI names.
+
+* ``AWS_PROXY``: the request becomes a REST proxy event; the function's proxy response
+  becomes the HTTP response; 502 on a function error or a malformed proxy response.
+* ``AWS`` (custom): :mod:`chaos.sandbox.lambda_integration` (body passed through; the
+  result is the 200 response body unless an integration response's selection pattern
+  matches a function error).
+
+Both: 504 when the integration timeout passes, 429 when the function is throttled, 500
+when the function or qualifier does not exist or the integration cannot be served.
 
 Threaded (a few hundred concurrent keep-alive connections), TCP_NODELAY, each
 response written in one ``write``.
@@ -31,7 +40,16 @@ from urllib.parse import parse_qsl, unquote, urlsplit
 from chaos.host import LoopbackHTTPServer
 from chaos.lambda_local.api import read_body
 from chaos.sandbox.functions import InvokeOutcome, Throttled
+from chaos.sandbox.lambda_integration import IntegrationFailure, map_response, request_payload
 from chaos.sandbox.metrics import MetricsRecorder
+from chaos.sandbox.routing import (
+    LAMBDA_CUSTOM,
+    LAMBDA_PROXY,
+    IntegrationSpec,
+    LambdaTarget,
+    RouteMatch,
+    RouteTable,
+)
 from chaos.sandbox.waf import Verdict, WafEngine, WebRequest
 
 log = logging.getLogger(__name__)
@@ -46,18 +64,13 @@ TIMED_OUT = b'{"message": "Endpoint request timed out"}'
 THROTTLED = b'{"message": "Too Many Requests"}'
 MISSING_TOKEN = b'{"message":"Missing Authentication Token"}'
 FORBIDDEN = b'{"message":"Forbidden"}'
-# A request that never gets an answer is released this long after the front gave up on it.
-HOLD_MARGIN_S = 0.5
+UNSUPPORTED_MEDIA_TYPE = b'{"message": "Unsupported Media Type"}'
 
 
-class Integration(Protocol):
-    def invoke(self, payload: bytes, hold_until: float) -> InvokeOutcome: ...
+class LambdaInvoker(Protocol):
+    """Invokes a function, alias or version (raises Throttled when out of concurrency)."""
 
-
-@dataclass(frozen=True)
-class IntegrationTarget:
-    function: Integration
-    timeout_s: float
+    def invoke(self, target: LambdaTarget, payload: bytes) -> InvokeOutcome: ...
 
 
 @dataclass(frozen=True)
@@ -94,7 +107,8 @@ class MalformedProxyResponse(ValueError):
 
 
 def proxy_event(request: FrontRequest, stage: StageConfig, request_id: str,
-                path: str, query: list[tuple[str, str]]) -> dict[str, Any]:
+                path: str, query: list[tuple[str, str]], route: RouteMatch,
+                stage_variables: dict[str, str] | None = None) -> dict[str, Any]:
     """The REST API (v1) Lambda proxy event API Gateway would send for this request."""
     headers: dict[str, str] = {}
     multi_headers: dict[str, list[str]] = {}
@@ -115,18 +129,18 @@ def proxy_event(request: FrontRequest, stage: StageConfig, request_id: str,
             body, is_base64 = base64.b64encode(request.body).decode("ascii"), True
     now = datetime.now(timezone.utc)
     return {
-        "resource": "/{proxy+}",
+        "resource": route.resource.path,
         "path": path,
         "httpMethod": request.method,
         "headers": headers or None,
         "multiValueHeaders": multi_headers or None,
         "queryStringParameters": single_query or None,
         "multiValueQueryStringParameters": multi_query or None,
-        "pathParameters": {"proxy": path.lstrip("/")},
-        "stageVariables": None,
+        "pathParameters": route.path_parameters or None,
+        "stageVariables": stage_variables or None,
         "requestContext": {
-            "resourceId": "proxy",
-            "resourcePath": "/{proxy+}",
+            "resourceId": route.resource.id,
+            "resourcePath": route.resource.path,
             "httpMethod": request.method,
             "extendedRequestId": request_id,
             "requestTime": now.strftime("%d/%b/%Y:%H:%M:%S +0000"),
@@ -210,14 +224,18 @@ def _header_value(value: Any) -> str:
 class ApiGatewayFront:
     """Request handling of the front, independent of sockets (tests call ``handle``)."""
 
-    def __init__(self, stage: StageConfig, *, integration: Callable[[], IntegrationTarget | None],
-                 waf: WafEngine | None = None, metrics: MetricsRecorder | None = None,
-                 status: Callable[[], dict[str, Any]] | None = None) -> None:
+    def __init__(self, stage: StageConfig, *, routes: Callable[[], RouteTable | None],
+                 functions: LambdaInvoker, waf: WafEngine | None = None,
+                 metrics: MetricsRecorder | None = None,
+                 status: Callable[[], dict[str, Any]] | None = None,
+                 timeout_override_s: float | None = None) -> None:
         self.stage = stage
-        self.integration = integration
+        self.routes = routes
+        self.functions = functions
         self.waf = waf
         self.metrics = metrics
         self.status = status
+        self.timeout_override_s = timeout_override_s
 
     def handle(self, request: FrontRequest) -> FrontResponse:
         started = time.monotonic()
@@ -247,50 +265,95 @@ class ApiGatewayFront:
                 return FrontResponse(verdict.status, verdict.body,
                                      [("Content-Type", verdict.content_type),
                                       *verdict.headers])
-        if path == "/":  # only {proxy+} has a method: the root answers like API Gateway's
+        table = self.routes()
+        route = table.match(request.method, path) if table is not None else None
+        if table is None or route is None:
             return _error(403, MISSING_TOKEN, "MissingAuthenticationTokenException")
-        target = self.integration()
-        if target is None:
+        integration = route.method.integration
+        target = (integration.lambda_target(table.stage_variables)
+                  if integration is not None else None)
+        if integration is None or target is None or integration.type not in (LAMBDA_PROXY,
+                                                                             LAMBDA_CUSTOM):
+            log.warning("%s %s: the sandbox serves Lambda integrations (AWS_PROXY, AWS) only; "
+                        "this method has %s", route.method.http_method, route.resource.path,
+                        integration.type if integration else "no integration")
             return _error(500, INTERNAL_ERROR, "InternalServerErrorException")
-        event = proxy_event(request, self.stage, request_id, path, query)
-        return self._invoke(target, json.dumps(event).encode())
+        if integration.type == LAMBDA_PROXY:
+            event = proxy_event(request, self.stage, request_id, path, query, route,
+                                table.stage_variables)
+            return self._proxy(target, integration, json.dumps(event).encode())
+        return self._custom(target, integration, route, request)
 
-    def _invoke(self, target: IntegrationTarget, payload: bytes) -> FrontResponse:
-        outcome: list[InvokeOutcome] = []
-        throttled: list[bool] = []
-        done = threading.Event()
-        hold_until = time.monotonic() + target.timeout_s + HOLD_MARGIN_S
-
-        def run() -> None:
-            try:
-                outcome.append(target.function.invoke(payload, hold_until))
-            except Throttled:
-                throttled.append(True)
-            except Exception:  # noqa: BLE001 - becomes a 502 like any integration failure
-                log.warning("invocation failed", exc_info=True)
-            finally:
-                done.set()
-
-        threading.Thread(target=run, name="sandbox-invoke", daemon=True).start()
-        if not done.wait(target.timeout_s):
-            return _error(504, TIMED_OUT, "IntegrationTimeout")
-        if throttled:
-            return _error(429, THROTTLED, "ThrottledException")
-        if not outcome or outcome[0].result is None:
-            return _error(504 if outcome and outcome[0].hung else 502, INTERNAL_ERROR,
-                          "InternalServerErrorException")
-        result = outcome[0].result
-        if result.function_error is not None:
+    def _proxy(self, target: LambdaTarget, integration: IntegrationSpec,
+               payload: bytes) -> FrontResponse:
+        outcome = self._invoke(target, payload, self._timeout_s(integration))
+        if isinstance(outcome, FrontResponse):
+            return outcome
+        assert outcome.result is not None
+        if outcome.result.function_error is not None:
             return _error(502, INTERNAL_ERROR, "InternalServerErrorException")
         try:
-            response = map_proxy_response(result.payload)
+            response = map_proxy_response(outcome.result.payload)
         except MalformedProxyResponse as error:
             log.info("Execution failed due to configuration error: Malformed Lambda proxy "
                      "response (%s)", error)
             return _error(502, INTERNAL_ERROR, "InternalServerErrorException")
-        if not any(name.lower() == "content-type" for name, _ in response.headers):
-            response.headers.append(("Content-Type", "application/json"))
+        _default_content_type(response.headers)
         return response
+
+    def _custom(self, target: LambdaTarget, integration: IntegrationSpec, route: RouteMatch,
+                request: FrontRequest) -> FrontResponse:
+        content_type = next((value for name, value in request.headers
+                             if name.lower() == "content-type"), None)
+        try:
+            payload = request_payload(integration, content_type, request.body)
+            outcome = self._invoke(target, payload, self._timeout_s(integration))
+            if isinstance(outcome, FrontResponse):
+                return outcome
+            assert outcome.result is not None
+            mapped = map_response(integration, route.method.response_status_codes,
+                                  outcome.result.payload, outcome.result.function_error)
+        except IntegrationFailure as failure:
+            log.info("Execution failed due to configuration error: %s", failure.reason)
+            if failure.status == 415:
+                return _error(415, UNSUPPORTED_MEDIA_TYPE, "UnsupportedMediaTypeException")
+            return _error(500, INTERNAL_ERROR, "InternalServerErrorException")
+        response = FrontResponse(mapped.status, mapped.body, list(mapped.headers))
+        _default_content_type(response.headers)
+        return response
+
+    def _timeout_s(self, integration: IntegrationSpec) -> float:
+        return self.timeout_override_s or integration.timeout_s
+
+    def _invoke(self, target: LambdaTarget, payload: bytes,
+                timeout_s: float) -> InvokeOutcome | FrontResponse:
+        """The function's outcome, or the error response API Gateway gives instead."""
+        outcome: list[InvokeOutcome] = []
+        throttled: list[bool] = []
+        done = threading.Event()
+
+        def run() -> None:
+            try:
+                outcome.append(self.functions.invoke(target, payload))
+            except Throttled:
+                throttled.append(True)
+            except Exception:  # noqa: BLE001 - becomes a 502 like any integration failure
+                log.warning("invocation of %s failed", target.label, exc_info=True)
+            finally:
+                done.set()
+
+        threading.Thread(target=run, name="sandbox-invoke", daemon=True).start()
+        if not done.wait(timeout_s):
+            return _error(504, TIMED_OUT, "IntegrationTimeout")
+        if throttled:
+            return _error(429, THROTTLED, "ThrottledException")
+        if outcome and outcome[0].missing:
+            log.info("Execution failed due to configuration error: function %s not found",
+                     target.label)
+            return _error(500, INTERNAL_ERROR, "InternalServerErrorException")
+        if not outcome or outcome[0].result is None:
+            return _error(502, INTERNAL_ERROR, "InternalServerErrorException")
+        return outcome[0]
 
     # -- metrics ---------------------------------------------------------------------
 
@@ -321,6 +384,11 @@ class ApiGatewayFront:
         add(metric, "ALL")
         if verdict.metric_name != "ALL":
             add(metric, verdict.metric_name)
+
+
+def _default_content_type(headers: list[tuple[str, str]]) -> None:
+    if not any(name.lower() == "content-type" for name, _ in headers):
+        headers.append(("Content-Type", "application/json"))
 
 
 def _error(status: int, body: bytes, error_type: str) -> FrontResponse:

@@ -34,13 +34,11 @@ from chaos.errors import ConfigurationError
 from chaos.files import write_atomically
 from chaos.sandbox.az_spread import drain_seconds
 from chaos.sandbox.backend import MotoReader, fix_moto_dimension_order
-from chaos.sandbox.functions import DEFAULT_POOL_MAX, FunctionPool
-from chaos.sandbox.http_front import (
-    ApiGatewayFront,
-    FrontServer,
-    IntegrationTarget,
-    StageConfig,
-)
+from chaos.sandbox.control_plane import ControlPlane
+from chaos.sandbox.egress import EgressNetwork
+from chaos.sandbox.functions import DEFAULT_POOL_MAX, FunctionConcurrency, FunctionPool
+from chaos.sandbox.http_front import ApiGatewayFront, FrontServer, StageConfig
+from chaos.sandbox.lambda_service import LambdaService
 from chaos.sandbox.metrics import MetricsRecorder, MetricTiming
 from chaos.sandbox.placement import PlacementController
 from chaos.sandbox.realism import Realism
@@ -103,17 +101,21 @@ class DataPlane:
         self.waf = WafEngine.for_realism(realism, settings.waf_check_s)
         self.placement = PlacementController.for_sandbox(reader.region, reader.account_id,
                                                           realism, drain_seconds(os.environ))
-        self.pools: dict[str, FunctionPool] = {}
         self._base_env = {"AWS_ENDPOINT_URL": endpoint_url}
-        self._integration: IntegrationTarget | None = None
+        self.egress = EgressNetwork(endpoint_url)
+        self.lambdas = LambdaService(reader, self._new_pool, pool_max=settings.pool_max,
+                                     routing=realism.random("alias-routing"))
+        self._poll_lock = threading.Lock()
         self._stop = threading.Event()
         self._threads: list[threading.Thread] = []
         stage = StageConfig(api_id=service.rest_api_id,
                             api_name=reader.rest_api_name(service.rest_api_id) or "",
                             stage=STAGE_NAME, region=reader.region,
                             account_id=reader.account_id)
-        self.front = ApiGatewayFront(stage, integration=lambda: self._integration,
-                                     waf=self.waf, metrics=self.metrics, status=self.status)
+        self.front = ApiGatewayFront(
+            stage, routes=lambda: reader.route_table(service.rest_api_id, STAGE_NAME),
+            functions=self.lambdas, waf=self.waf, metrics=self.metrics, status=self.status,
+            timeout_override_s=settings.integration_timeout_s)
         self.server: FrontServer | None = None
 
     def start(self, port: int = 0) -> str:
@@ -144,35 +146,25 @@ class DataPlane:
         self.waf.check()
 
     def poll_once(self) -> None:
-        """Re-read the integration, the function's configuration and the web ACL."""
-        integration = self.reader.proxy_integration(self.service.rest_api_id)
-        if integration is None:
-            self._integration = None
-        else:
-            pool = self._pool(integration.function_name)
-            config = self.reader.function_config(integration.function_name)
-            subnets = [subnet for subnet, _ in config.subnet_az_ids] if config else []
-            pool.update(config, self.reader.blackholed_subnets(subnets))
-            timeout = self.settings.integration_timeout_s or integration.timeout_s
-            self._integration = IntegrationTarget(pool, timeout)
-        self.waf.configure(self.reader.web_acl_for(self.service.stage_arn))
+        """Re-read the invoked functions' configuration, the network ACLs and the web ACL."""
+        with self._poll_lock:
+            self.lambdas.refresh()
+            self.egress.apply(self.reader.blackholed_subnets())
+            self.waf.configure(self.reader.web_acl_for(self.service.stage_arn))
 
-    def _pool(self, function_name: str) -> FunctionPool:
-        pool = self.pools.get(function_name)
-        if pool is None:
-            pool = FunctionPool(
-                function_name, work_dir=self.work_dir, metrics=self.metrics,
-                max_environments=self.settings.pool_max, base_env=self._base_env,
-                reserved_env={**SANDBOX_CREDENTIALS, "AWS_DEFAULT_REGION": self.reader.region},
-                region=self.reader.region, account_id=self.reader.account_id,
-            )
-            self.pools[function_name] = pool
-        return pool
+    def _new_pool(self, function_name: str, version: str,
+                  concurrency: FunctionConcurrency) -> FunctionPool:
+        return FunctionPool(
+            function_name, version, work_dir=self.work_dir, metrics=self.metrics,
+            concurrency=concurrency, base_env=self._base_env, egress=self.egress,
+            reserved_env={**SANDBOX_CREDENTIALS, "AWS_DEFAULT_REGION": self.reader.region},
+            region=self.reader.region, account_id=self.reader.account_id,
+        )
 
     def status(self) -> dict[str, Any]:
         """What runs where: for `/_sandbox/status` on the front."""
         return {
-            "functions": [pool.status() for pool in self.pools.values()],
+            "functions": self.lambdas.status(),
             "waf": self.waf.status(),
             "metrics": self.metrics.status(),
             "placement": self.placement.status(),
@@ -185,29 +177,27 @@ class DataPlane:
             self.server.stop()
         for thread in self._threads:
             thread.join(timeout=5)
-        for pool in self.pools.values():
-            pool.close()
+        self.lambdas.close()
+        self.egress.close()
         self.metrics.stop()
 
 
 def serve(state_file: Path, port: int, front_port: int = 0) -> None:
-    from moto.server import ThreadedMotoServer
-
     settings = DataPlaneSettings.from_env(os.environ)
     realism = Realism.from_env(os.environ)
     work_dir = Path(tempfile.mkdtemp(prefix="gameday-sandbox-"))
     # Environments make their own temp dirs: keep them under ours, so nothing outlives us.
     tempfile.tempdir = str(work_dir)
     fix_moto_dimension_order()
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
-    server.start()
+    control = ControlPlane(REGION, realism, port)
+    endpoint_url = control.start()
     plane: DataPlane | None = None
     try:
-        host, bound_port = server.get_host_and_port()
-        endpoint_url = f"http://{host}:{bound_port}"
         seeded = seed(AwsClients(region=REGION, endpoint_url=endpoint_url))
-        plane = DataPlane(MotoReader(REGION), seeded, endpoint_url, settings, work_dir, realism)
+        plane = DataPlane(control.reader, seeded, endpoint_url, settings, work_dir, realism)
+        control.follow(plane.poll_once)
         front_url = plane.start(front_port)
+        control.open_to_clients()
 
         stopping = threading.Event()
         for signum in (signal.SIGTERM, signal.SIGINT):
@@ -232,7 +222,7 @@ def serve(state_file: Path, port: int, front_port: int = 0) -> None:
         _remove_own_state(state_file)
         if plane is not None:
             plane.stop()
-        server.stop()
+        control.stop()
         shutil.rmtree(work_dir, ignore_errors=True)
 
 

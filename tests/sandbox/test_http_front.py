@@ -14,28 +14,42 @@ import pytest
 
 from chaos.lambda_local import InvokeResult
 from chaos.sandbox.functions import InvokeOutcome, Throttled
-from chaos.sandbox.http_front import (
-    ApiGatewayFront,
-    FrontRequest,
-    FrontServer,
-    IntegrationTarget,
-    StageConfig,
+from chaos.sandbox.http_front import ApiGatewayFront, FrontRequest, FrontServer, StageConfig
+from chaos.sandbox.routing import (
+    LAMBDA_PROXY,
+    IntegrationSpec,
+    LambdaTarget,
+    MethodSpec,
+    ResourceSpec,
+    RouteTable,
 )
 from chaos.sandbox.waf import WafEngine
 
 STAGE = StageConfig(api_id="abc123", api_name="orders-api", stage="prod")
+FUNCTION_URI = ("arn:aws:apigateway:us-east-1:lambda:path/2015-03-31/functions/"
+                "arn:aws:lambda:us-east-1:123456789012:function:orders/invocations")
+
+
+def proxy_routes(timeout_s: float = 5.0) -> RouteTable:
+    """The demo API: ``ANY /{proxy+}`` with a Lambda proxy integration."""
+    integration = IntegrationSpec(LAMBDA_PROXY, uri=FUNCTION_URI, timeout_s=timeout_s)
+    proxy = ResourceSpec("px1", "/{proxy+}", "{proxy+}",
+                         {"ANY": MethodSpec("ANY", integration)})
+    return RouteTable(ResourceSpec("root", "/", "", {}, (proxy,)))
 
 
 class FakeFunction:
-    """Records the events it gets and answers with ``reply(event)``."""
+    """Records the events (and targets) it gets and answers with ``reply(event)``."""
 
     def __init__(self, reply: Callable[[dict[str, Any]], InvokeOutcome]) -> None:
         self.reply = reply
         self.events: list[dict[str, Any]] = []
+        self.targets: list[LambdaTarget] = []
 
-    def invoke(self, payload: bytes, hold_until: float) -> InvokeOutcome:
+    def invoke(self, target: LambdaTarget, payload: bytes) -> InvokeOutcome:
         event = json.loads(payload)
         self.events.append(event)
+        self.targets.append(target)
         return self.reply(event)
 
 
@@ -47,8 +61,8 @@ def returns(document: Any, *, error: str | None = None) -> Callable[..., InvokeO
 
 def front_for(function: FakeFunction, *, timeout_s: float = 5.0,
               waf: WafEngine | None = None) -> ApiGatewayFront:
-    return ApiGatewayFront(STAGE, integration=lambda: IntegrationTarget(function, timeout_s),
-                           waf=waf)
+    routes = proxy_routes(timeout_s)
+    return ApiGatewayFront(STAGE, routes=lambda: routes, functions=function, waf=waf)
 
 
 def get(front: ApiGatewayFront, target: str, *, method: str = "GET", body: bytes = b"",
@@ -83,6 +97,8 @@ def test_request_becomes_a_rest_proxy_event() -> None:
     assert context["identity"]["userAgent"] == "pytest"
     assert context["requestId"] == dict(response.headers)["x-amzn-RequestId"]
     assert context["apiId"] == "abc123" and context["resourcePath"] == "/{proxy+}"
+    assert context["resourceId"] == "px1"
+    assert function.targets == [LambdaTarget("orders")]
 
 
 def test_binary_body_is_base64_and_no_query_is_null() -> None:

@@ -1,0 +1,220 @@
+"""Which Lambda functions a `lambda-extension` fault targets, and every reason to refuse one.
+
+A target is a function (``orders``: its ``$LATEST``) or an alias (``orders:live``). All
+checks here are read-only and run before any change; each refusal is one line naming
+the function and the fix.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from botocore.exceptions import ClientError
+from gameday_chaos import config as extension_config
+
+from chaos.aws import lambda_functions as functions
+from chaos.aws.clients import error_code
+from chaos.aws.layers import LAYER_NAME, is_our_layer
+from chaos.errors import PreflightRefused
+from chaos.faults.base import LOCK_TAG_KEY
+
+if TYPE_CHECKING:
+    from chaos.aws import AwsClients
+    from chaos.aws.apigateway import LambdaIntegration
+
+__all__ = [
+    "MAX_LAYERS",
+    "FunctionTarget",
+    "check_integrations",
+    "parse_target",
+    "refuse_alias",
+    "refuse_environment",
+    "refuse_unreadable_layers",
+    "refuse_unsafe_function",
+]
+
+MAX_LAYERS = 5
+# What must be equal between $LATEST and the alias's version for the fault version,
+# published from $LATEST, to be the alias's code and configuration plus our layer and keys.
+COMPARED_FIELDS = ("CodeSha256", "Runtime", "Handler", "MemorySize", "Timeout", "Role",
+                   "Environment", "Layers", "VpcConfig", "Architectures", "EphemeralStorage",
+                   "TracingConfig", "DeadLetterConfig", "FileSystemConfigs", "KMSKeyArn",
+                   "LoggingConfig", "PackageType")
+
+
+@dataclass(frozen=True)
+class FunctionTarget:
+    """A function name or ARN and, for an alias target, the alias."""
+
+    function: str  # name or unqualified ARN
+    alias: str | None = None
+
+    @property
+    def label(self) -> str:
+        name = self.function.rsplit(":", 1)[-1] if self.function.startswith("arn:") \
+            else self.function
+        return f"{name}:{self.alias}" if self.alias else name
+
+
+def parse_target(text: str) -> FunctionTarget:
+    """``orders``, ``orders:live``, or an ARN with or without a qualifier."""
+    if text.startswith("arn:"):
+        parts = text.split(":")
+        function = ":".join(parts[:7])
+        qualifier = parts[7] if len(parts) > 7 else None
+    else:
+        function, _, qualifier = text.partition(":")
+    if not qualifier or qualifier == "$LATEST":
+        return FunctionTarget(function)
+    if qualifier.isdigit():
+        raise PreflightRefused(
+            f"{text}: a published version is immutable, a fault cannot be attached to it; "
+            f"target the alias that points at it ({function}:ALIAS)")
+    return FunctionTarget(function, qualifier)
+
+
+def refuse_unsafe_function(config: dict[str, Any], tags: dict[str, str], run_id: str) -> None:
+    """Raise PreflightRefused, naming the function, for every state we must not touch."""
+    name = config["FunctionName"]
+    if config.get("PackageType") == "Image":
+        raise PreflightRefused(f"{name}: container-image function (PackageType Image) cannot "
+                               "take layers")
+    runtime = str(config.get("Runtime", ""))
+    if not runtime.startswith("python3"):
+        raise PreflightRefused(f"{name}: runtime {runtime or 'unknown'} is not Python; the "
+                               "extension runs on the function's Python runtime")
+    layers = functions.layer_arns_of(config)
+    if any(is_our_layer(arn) for arn in layers):
+        raise PreflightRefused(f"{name}: already carries the {LAYER_NAME} layer (a run left it?"
+                               " see `gameday status`, then `gameday rollback`)")
+    if len(layers) >= MAX_LAYERS:
+        raise PreflightRefused(f"{name}: already has {len(layers)} layers, the Lambda maximum "
+                               f"is {MAX_LAYERS}")
+    wrapper = functions.environment_of(config).get(extension_config.EXEC_WRAPPER_ENV_KEY)
+    if wrapper is not None:
+        raise PreflightRefused(f"{name}: already sets {extension_config.EXEC_WRAPPER_ENV_KEY} "
+                               "(another wrapper); refusing to replace it")
+    lock_owner = tags.get(LOCK_TAG_KEY)
+    if lock_owner and lock_owner != run_id:
+        raise PreflightRefused(f"{name}: locked by run {lock_owner} (tag {LOCK_TAG_KEY}); if that "
+                               f"run is dead: gameday rollback --run-id {lock_owner}")
+
+
+def refuse_environment(config: dict[str, Any], ours: dict[str, str]) -> None:
+    """Refuse an environment we cannot read back whole, or that ours would overflow.
+
+    With a customer-managed KMS key the caller may lack ``kms:Decrypt``: Lambda then
+    returns ``Environment.Error`` and no variables, and writing ours would delete theirs.
+    """
+    name = config["FunctionName"]
+    environment = config.get("Environment") or {}
+    failure = environment.get("Error")
+    if failure:
+        key = config.get("KMSKeyArn") or "its KMS key"
+        raise PreflightRefused(
+            f"{name}: its environment variables cannot be read ({failure.get('ErrorCode')}: "
+            f"{failure.get('Message', '')}); the caller needs kms:Decrypt on {key} - writing "
+            "ours now would delete every other variable")
+    merged = {**functions.environment_of(config), **ours}
+    size = functions.environment_size(merged)
+    if size > functions.ENVIRONMENT_LIMIT_BYTES:
+        existing = functions.environment_size(functions.environment_of(config))
+        raise PreflightRefused(
+            f"{name}: its environment ({existing} bytes) plus the fault's keys would be {size} "
+            f"bytes, over Lambda's {functions.ENVIRONMENT_LIMIT_BYTES}-byte limit by "
+            f"{size - functions.ENVIRONMENT_LIMIT_BYTES}")
+
+
+def refuse_unreadable_layers(clients: AwsClients, config: dict[str, Any]) -> None:
+    """Every existing layer is sent again with ours: each must be readable by the caller."""
+    for arn in functions.layer_arns_of(config):
+        name, _, version = arn.rpartition(":")
+        try:
+            clients.lambda_.get_layer_version(LayerName=name, VersionNumber=int(version))
+        except ClientError as error:
+            raise PreflightRefused(
+                f"{config['FunctionName']}: its layer {arn} cannot be read by the caller "
+                f"({error_code(error)}): attaching ours re-sends it, the update would fail "
+                "(grant lambda:GetLayerVersion on it)") from error
+
+
+def refuse_alias(clients: AwsClients, target: FunctionTarget, latest: dict[str, Any],
+                 alias: dict[str, Any] | None, *, allow_provisioned: bool) -> dict[str, Any]:
+    """Check an alias target; returns the alias's version configuration."""
+    name = latest["FunctionName"]
+    if alias is None:
+        raise PreflightRefused(f"{target.label}: no alias {target.alias!r} on {name}")
+    routing = (alias.get("RoutingConfig") or {}).get("AdditionalVersionWeights") or {}
+    if routing:
+        raise PreflightRefused(
+            f"{target.label}: the alias already routes {routing} to other versions (a "
+            "deployment in progress?); refusing to change its routing")
+    version = str(alias["FunctionVersion"])
+    pinned = functions.get_configuration(clients, name, version)
+    differing = [field for field in COMPARED_FIELDS
+                 if _comparable(field, latest) != _comparable(field, pinned)]
+    if differing:
+        raise PreflightRefused(
+            f"{target.label}: $LATEST differs from version {version} that the alias serves "
+            f"({', '.join(differing)}); the fault version is published from $LATEST, so deploy "
+            "or revert $LATEST to that version first")
+    snap_start = (pinned.get("SnapStart") or {}).get("ApplyOn")
+    if snap_start == "PublishedVersions":
+        raise PreflightRefused(f"{target.label}: SnapStart is on: a fault version would be "
+                               "restored from a snapshot taken before the fault; refusing")
+    if pinned.get("CapacityProviderConfig"):
+        raise PreflightRefused(f"{target.label}: runs on Lambda Managed Instances (a capacity "
+                               "provider); the fault version would not reach its instances")
+    for qualifier in (str(target.alias), version):
+        provisioned = functions.provisioned_concurrency(clients, name, qualifier)
+        if provisioned and not allow_provisioned:
+            raise PreflightRefused(
+                f"{target.label}: {qualifier} has provisioned concurrency ({provisioned}); the "
+                "fault version gets none and runs on demand, with cold starts - set "
+                "allow_provisioned_concurrency: true to accept that")
+    return pinned
+
+
+def _comparable(field: str, config: dict[str, Any]) -> Any:
+    value = config.get(field)
+    if field == "VpcConfig" and isinstance(value, dict):
+        return {key: sorted(item) if isinstance(item, list) else item
+                for key, item in value.items() if key != "VpcId"}
+    return value
+
+
+def check_integrations(target: FunctionTarget, function_name: str, injects_error: bool,
+                       integrations: Sequence[LambdaIntegration] | None,
+                       unknown_because: str | None = None) -> list[str]:
+    """Plan lines about how the endpoint invokes the target; refuses what the fault misses."""
+    if integrations is None:
+        return [f"! {unknown_because}: the plan cannot tell how the endpoint invokes "
+                f"{target.label}"] if unknown_because else []
+    invoking = [item for item in integrations if item.function_name == function_name]
+    if not invoking:
+        return [f"the endpoint never invokes {function_name}: the fault can only act through "
+                "other callers (the fault_effect check will tell)"]
+    reached = [item for item in invoking if item.qualifier == target.alias]
+    missed = [item for item in invoking if item.qualifier != target.alias]
+    shown = ", ".join(sorted({f"{item.invoked} ({item.route})" for item in missed}))
+    if not reached:
+        fix = (f"target {missed[0].invoked}" if missed[0].qualifier
+               else f"target {function_name} (its $LATEST)")
+        raise PreflightRefused(f"{target.label}: the endpoint invokes {shown}, which this fault "
+                               f"would not reach; {fix}")
+    lines = [f"invoked by {item.route} ({item.integration_type}) -> {item.invoked}"
+             for item in reached]
+    if missed:
+        lines.append(f"! the endpoint also invokes {shown}: those routes are not faulted "
+                     "unless another target covers them")
+    non_proxy = [item for item in reached if not item.proxy]
+    if non_proxy and injects_error:
+        raise PreflightRefused(
+            f"{target.label}: {non_proxy[0].route} is a non-proxy (AWS) integration: an "
+            "injected error response would reach clients as HTTP 200; remove the error fault "
+            "or use an AWS_PROXY integration")
+    lines.extend(f"! {item.route} is a non-proxy (AWS) integration: the function's result is "
+                 "mapped by API Gateway, not returned as is" for item in non_proxy)
+    return lines
