@@ -61,6 +61,7 @@ class JournalEntry:
     # One target can take several mutations (an alias target: $LATEST, a published
     # version, the alias); its later entries name the first one's entry_id.
     part_of: str | None = None
+    fault_index: int | None = None  # which of the experiment's `faults` made it
     journaled_at: str = field(default_factory=utc_now)
     effective_at: str | None = None  # the change is in force (update complete, capacity moved)
     restore_started_at: str | None = None

@@ -13,6 +13,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from chaos.clock import epoch_seconds, iso_from_epoch
+from chaos.metrics.catalog import FAULT_EFFECT
+from chaos.metrics.cloudwatch import function_name
 from chaos.metrics.measurement import measure_load
 from chaos.metrics.waf_slis import waf_slis
 from chaos.slo import evaluate_slos, slo_outcome
@@ -84,7 +86,10 @@ def assemble_result(record: RunRecord) -> dict[str, Any]:
     if record.load is None:
         notes.append("no load in this experiment: per-phase SLIs were not measured")
     _add_server_side(result, record.server_side)
+    _add_fault_evidence(result, record)
     result["slo"] = evaluate_slos(record.experiment.slo, result)
+    if record.experiment.expect_effect:
+        result["slo"].extend(fault_effect_checks(result, record))
     if outcome == "passed":
         result["outcome"] = slo_outcome(result["slo"])
     return result
@@ -120,6 +125,72 @@ def _add_server_side(result: dict[str, Any], server_side: Mapping[str, Any] | No
             (server_side.get("run") or {}).get("waf_blocked_requests"))
 
 
+def _add_fault_evidence(result: dict[str, Any], record: RunRecord) -> None:
+    """Per fault entry, what shows it acted: `observed_injections` (lambda-extension)."""
+    injected = ((result.get("server_side") or {}).get("detail") or {}).get("injected_faults")
+    fault_phase = (result.get("phases") or {}).get("fault") or {}
+    markers = fault_phase.get("injected_responses")
+    lambda_faults = {entry.fault_index for entry in record.journal_entries
+                     if entry.fault_type == "lambda-extension"}
+    for fault in result["faults"]:
+        if fault["type"] != "lambda-extension":
+            continue
+        telemetry = None
+        if isinstance(injected, Mapping):
+            counts = injected.get(function_name(fault["target_arn"])) or {}
+            telemetry = int(sum(value for value in counts.values() if value is not None))
+        fault["observed_injections"] = {
+            "telemetry": telemetry,
+            # Marked responses cannot tell which fault injected them: counted only when
+            # one lambda-extension fault ran.
+            "client_marked_responses": markers if len(lambda_faults) == 1 else None,
+        }
+
+
+def fault_effect_checks(result: Mapping[str, Any], record: RunRecord) -> list[dict[str, Any]]:
+    """The automatic `fault_effect` check of each fault (PRODUCT.md, "Fault effect").
+
+    It fails when the fault phase had load and the fault did nothing: no injection seen
+    by the extension's telemetry nor by the clients (lambda-extension), no target
+    changed (az-loss).
+    """
+    fault_phase = (result.get("phases") or {}).get("fault") or {}
+    had_load = bool(fault_phase.get("requests"))
+    checks = []
+    for index, spec in enumerate(record.experiment.faults):
+        entries = [fault for fault in result["faults"] if fault.get("fault_index") == index]
+        observed, note = _fault_effect(spec.type, entries)
+        passed = observed is not None and observed > 0
+        if not had_load:
+            passed, note = True, "not judged: no load in the fault phase"
+        item: dict[str, Any] = {
+            "sli": FAULT_EFFECT, "phase": "fault", "objective": "> 0", "observed": observed,
+            "passed": passed, "fault": f"faults[{index}] {spec.type}",
+        }
+        if note:
+            item["note"] = note
+        checks.append(item)
+    return checks
+
+
+def _fault_effect(fault_type: str, entries: Sequence[Mapping[str, Any]]
+                  ) -> tuple[float | None, str | None]:
+    if not entries:
+        return 0, "the fault changed no target"
+    if fault_type != "lambda-extension":
+        changed = sum(1 for entry in entries if entry.get("injected_at"))
+        return changed, None if changed else "the fault changed no target"
+    telemetry = [entry["observed_injections"]["telemetry"] for entry in entries
+                 if (entry.get("observed_injections") or {}).get("telemetry") is not None]
+    markers = [entry["observed_injections"]["client_marked_responses"] for entry in entries
+               if (entry.get("observed_injections") or {}).get("client_marked_responses")
+               is not None]
+    if not telemetry and not markers:
+        return None, "not measured: neither the extension's telemetry nor the clients saw it"
+    observed = max(sum(telemetry), max(markers, default=0))
+    return observed, None if observed else "the fault never fired: no injection observed"
+
+
 def fault_entries(entries: Sequence[JournalEntry]) -> list[dict[str, Any]]:
     """One entry per fault and target; environment keys are named, values never shown.
 
@@ -145,6 +216,7 @@ def _fault_entry(steps: list[JournalEntry]) -> dict[str, Any]:
     restore_started = _earliest(step.restore_started_at for step in steps)
     item: dict[str, Any] = {
         "type": root.fault_type,
+        "fault_index": root.fault_index,
         "target": root.target,
         "target_arn": root.target_arn,
         "changed": describe_change(root.intended),

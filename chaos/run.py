@@ -107,8 +107,8 @@ def plan_faults(context: RunContext) -> list[PlannedFault]:
     if any(spec.type == "lambda-extension" for spec in context.experiment.faults):
         discover_endpoint(context, context.fault_context)
     planned = []
-    for spec in context.experiment.faults:
-        kind = FAULT_KINDS[spec.type](spec, context.fault_context)
+    for index, spec in enumerate(context.experiment.faults):
+        kind = FAULT_KINDS[spec.type](spec, context.fault_context, index)
         planned.append(PlannedFault(kind, kind.plan()))
     seen: dict[str, str] = {}
     for fault in planned:

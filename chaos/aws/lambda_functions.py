@@ -118,8 +118,11 @@ def provisioned_concurrency(clients: AwsClients, function_name: str,
         config = call_with_backoff(lambda: clients.lambda_.get_provisioned_concurrency_config(
             FunctionName=function_name, Qualifier=qualifier))
     except ClientError as error:
-        if error_code(error) in ("ProvisionedConcurrencyConfigNotFoundException",
-                                 "ResourceNotFoundException"):
+        # AWS answers ProvisionedConcurrencyConfigNotFoundException with HTTP 404; some
+        # emulators answer a bare 404 for a configuration they do not keep.
+        status = error.response.get("ResponseMetadata", {}).get("HTTPStatusCode")
+        if status == 404 or error_code(error) in (
+                "ProvisionedConcurrencyConfigNotFoundException", "ResourceNotFoundException"):
             return None
         raise
     return int(config.get("RequestedProvisionedConcurrentExecutions") or 0) or None

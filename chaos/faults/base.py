@@ -69,18 +69,20 @@ class FaultKind(ABC, Generic[SpecT]):
 
     type_name: ClassVar[str]
 
-    def __init__(self, spec: SpecT, context: FaultContext) -> None:
+    def __init__(self, spec: SpecT, context: FaultContext, index: int = 0) -> None:
         self.spec = spec
         self.context = context
+        self.index = index  # the fault's position in the experiment's `faults`
 
-    @staticmethod
-    def journaled(journal: Journal, entry: JournalEntry, mutation: Mutation) -> JournalEntry:
+    def journaled(self, journal: Journal, entry: JournalEntry,
+                  mutation: Mutation) -> JournalEntry:
         """Journal `entry` durably, make the change, then mark it applied.
 
         The one order every mutation of every fault kind follows: a crash at any point
         leaves a journal from which `gameday rollback` can restore (the entry is
         `applying` until the change returned).
         """
+        entry.fault_index = self.index
         journal.record(entry)
         learned = mutation()
         now = utc_now()

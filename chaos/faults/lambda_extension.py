@@ -69,8 +69,8 @@ def fault_version_description(run_id: str) -> str:
 class LambdaExtensionFault(FaultKind[LambdaExtensionSpec]):
     type_name = "lambda-extension"
 
-    def __init__(self, spec: LambdaExtensionSpec, context: FaultContext) -> None:
-        super().__init__(spec, context)
+    def __init__(self, spec: LambdaExtensionSpec, context: FaultContext, index: int = 0) -> None:
+        super().__init__(spec, context, index)
         self._layer: LayerVersion | None = None
         self._layer_zip: bytes | None = None
 

@@ -32,7 +32,8 @@ def _text(value: Any) -> str:
 def testcase_name(check: Mapping[str, Any]) -> str:
     phase = check.get("phase")
     where = f" [{phase}]" if phase else ""
-    return f"{check.get('sli')}{where} {check.get('objective')}"
+    fault = f" {check['fault']}" if check.get("fault") else ""
+    return f"{check.get('sli')}{fault}{where} {check.get('objective')}"
 
 
 def failure_message(check: Mapping[str, Any]) -> str:

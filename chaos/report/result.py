@@ -22,8 +22,9 @@ def slo_table(result: dict[str, Any]) -> str:
     rows = [("SLI", "phase", "observed", "objective", "")]
     for check in result.get("slo", []):
         observed = check.get("observed")
+        sli = f"{check['sli']} ({check['fault']})" if check.get("fault") else str(check["sli"])
         rows.append((
-            str(check["sli"]), str(check.get("phase") or "-"),
+            sli, str(check.get("phase") or "-"),
             "not measured" if observed is None else f"{observed:g}",
             str(check["objective"]), "ok" if check.get("passed") else "BREACHED",
         ))

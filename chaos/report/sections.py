@@ -85,7 +85,7 @@ def slo_table(result: Mapping[str, Any]) -> Table:
         sli = str(check.get("sli"))
         rows.append([
             "pass" if passed else "FAIL",
-            sli,
+            f"{sli} ({check['fault']})" if check.get("fault") else sli,
             str(check.get("phase") or "run"),
             str(check.get("objective")),
             format_value(sli, check.get("observed")),

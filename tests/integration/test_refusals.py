@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 from typing import Any
+from unittest.mock import patch
 
 import boto3
 import pytest
@@ -118,6 +119,46 @@ class TestRefusals:
         line = run_refused(tmp_path, capsys, experiment_yaml("[orders, payments]"),
                            ["orders", "payments"])
         assert "payments: runtime java21" in line
+
+    def test_unreadable_environment_kms(self, tmp_path: Path,
+                                        capsys: pytest.CaptureFixture[str]) -> None:
+        """No kms:Decrypt: Lambda returns Environment.Error and no variables (moto cannot
+        produce it: the response is edited on its way to the toolkit)."""
+        create_function("orders", KMSKeyArn="arn:aws:kms:us-east-1:123456789012:key/k-1")
+
+        def without_variables(parsed: dict[str, Any], **_: Any) -> None:
+            parsed["Environment"] = {"Error": {"ErrorCode": "AccessDeniedException",
+                                               "Message": "not authorized to kms:Decrypt"}}
+
+        session = boto3.Session(region_name=REGION)
+        session.events.register("after-call.lambda.GetFunctionConfiguration",
+                                without_variables)
+        with patch("chaos.aws.clients.boto3.Session", return_value=session):
+            line = run_refused(tmp_path, capsys, experiment_yaml(), ["orders"])
+        assert "orders: its environment variables cannot be read" in line
+        assert "kms:Decrypt on arn:aws:kms:us-east-1:123456789012:key/k-1" in line
+
+    def test_environment_over_4_kb(self, tmp_path: Path,
+                                   capsys: pytest.CaptureFixture[str]) -> None:
+        create_function("orders", Environment={"Variables": {"BIG": "x" * 3900}})
+        line = run_refused(tmp_path, capsys, experiment_yaml(), ["orders"])
+        assert "over Lambda's 4096-byte limit" in line and "orders: its environment" in line
+
+    def test_unreadable_existing_layer(self, tmp_path: Path,
+                                       capsys: pytest.CaptureFixture[str]) -> None:
+        missing = "arn:aws:lambda:us-east-1:999999999999:layer:someone-elses:3"
+        create_function("orders")
+        lambda_ = boto3.client("lambda", region_name=REGION)
+
+        def with_their_layer(parsed: dict[str, Any], **_: Any) -> None:
+            parsed["Layers"] = [{"Arn": missing, "CodeSize": 1}]
+
+        session = boto3.Session(region_name=REGION)
+        session.events.register("after-call.lambda.GetFunctionConfiguration", with_their_layer)
+        assert not lambda_.get_function_configuration(FunctionName="orders").get("Layers")
+        with patch("chaos.aws.clients.boto3.Session", return_value=session):
+            line = run_refused(tmp_path, capsys, experiment_yaml(), ["orders"])
+        assert f"its layer {missing} cannot be read" in line
 
     def test_no_confirmation_without_a_terminal(
         self, tmp_path: Path, capsys: pytest.CaptureFixture[str],

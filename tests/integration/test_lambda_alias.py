@@ -1,0 +1,179 @@
+"""lambda-extension on an alias (moto): the fault version, the alias's routing, a crash at
+every journaled step, and the refusals that keep a fault from missing its target."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+from unittest.mock import patch
+
+import boto3
+import pytest
+from botocore.client import BaseClient
+
+from chaos.aws import AwsClients
+from chaos.aws.apigateway import LambdaIntegration
+from chaos.errors import PreflightRefused
+from chaos.experiment.model import LambdaExtensionFault as Spec
+from chaos.faults.base import FaultContext
+from chaos.faults.lambda_extension import LambdaExtensionFault
+from chaos.journal import Journal
+from chaos.rollback import restore_journal
+from tests.integration.conftest import REGION, create_function
+
+MUTATING = ("TagResource", "UpdateFunctionConfiguration", "PublishVersion", "UpdateAlias")
+
+
+class Crash(BaseException):
+    """The process dies here: no `finally`, no restore (BaseException passes `except Exception`)."""
+
+
+@pytest.fixture
+def live(aws: None) -> Iterator[Any]:
+    """Function `orders` with version 1 and alias live -> 1."""
+    create_function("orders")
+    client = boto3.client("lambda", region_name=REGION)
+    client.publish_version(FunctionName="orders", Description="release 1")
+    client.create_alias(FunctionName="orders", Name="live", FunctionVersion="1")
+    yield client
+
+
+def state(client: Any) -> dict[str, Any]:
+    """What a run must leave exactly as it found it."""
+    latest = client.get_function_configuration(FunctionName="orders")
+    alias = client.get_alias(FunctionName="orders", Name="live")
+    return {
+        "layers": latest.get("Layers"),
+        "environment": latest.get("Environment"),
+        "alias_version": alias["FunctionVersion"],
+        "alias_weights": (alias.get("RoutingConfig") or {}).get("AdditionalVersionWeights") or {},
+        "versions": [item["Version"] for item in client.list_versions_by_function(
+            FunctionName="orders")["Versions"]],
+        "tags": client.list_tags(Resource=latest["FunctionArn"])["Tags"],
+    }
+
+
+def fault(*, functions: str = "orders:live", weight: float | None = None,
+          integrations: list[LambdaIntegration] | None = None, error: bool = False,
+          run_id: str = "run-alias") -> LambdaExtensionFault:
+    spec_fields: dict[str, Any] = {"type": "lambda-extension", "functions": [functions],
+                                   "latency": {"ms": 250}}
+    if weight is not None:
+        spec_fields["weight"] = weight
+    if error:
+        spec_fields["error"] = {"status_code": 503, "rate": 1.0}
+    context = FaultContext(clients=AwsClients(region=REGION), run_id=run_id,
+                           expires_at=time.time() + 600, integrations=integrations)
+    return LambdaExtensionFault(Spec.model_validate(spec_fields), context)
+
+
+def apply(kind: LambdaExtensionFault, tmp_path: Path) -> Journal:
+    journal = Journal.create(tmp_path / "run", run_id=kind.context.run_id, experiment_name="x",
+                             experiment_path="x.yaml", region=REGION, endpoint_url=None,
+                             profile=None, account_id="123456789012")
+    (change,) = kind.plan()
+    kind.prepare()
+    kind.apply(change, journal)
+    return journal
+
+
+def test_alias_points_at_a_fault_version_and_comes_back_exactly(live: Any,
+                                                                tmp_path: Path) -> None:
+    before = state(live)
+    journal = apply(fault(), tmp_path)
+    during = state(live)
+    assert during["alias_version"] == "2" and during["alias_weights"] == {}
+    fault_version = live.get_function_configuration(FunctionName="orders", Qualifier="2")
+    assert any("gameday-chaos" in layer["Arn"] for layer in fault_version["Layers"])
+    assert "AWS_LAMBDA_EXEC_WRAPPER" in fault_version["Environment"]["Variables"]
+    assert [entry.intended.get("action") for entry in journal.entries] == [
+        "attach", "publish-version", "point-alias"]
+    report = restore_journal(Journal.load(journal.path))  # type: ignore[arg-type]
+    assert report.complete and report.failed == 0
+    assert state(live) == before
+
+
+def test_weight_routes_a_share_of_the_alias_to_the_fault_version(live: Any,
+                                                                 tmp_path: Path) -> None:
+    before = state(live)
+    journal = apply(fault(weight=0.25), tmp_path)
+    during = state(live)
+    assert during["alias_version"] == "1" and during["alias_weights"] == {"2": 0.25}
+    restore_journal(journal)
+    assert state(live) == before
+
+
+def crash_at(operation: str, after: bool) -> Callable[..., Any]:
+    original = BaseClient._make_api_call
+
+    def make_api_call(self: BaseClient, name: str, params: dict[str, Any]) -> Any:
+        if name != operation:
+            return original(self, name, params)
+        if not after:
+            raise Crash(f"before {name}")
+        result = original(self, name, params)
+        raise Crash(f"after {name}")
+        return result  # pragma: no cover
+
+    return make_api_call
+
+
+@pytest.mark.parametrize("after", [False, True], ids=["before", "after"])
+@pytest.mark.parametrize("operation", MUTATING)
+def test_a_crash_at_any_step_is_restored_exactly(live: Any, tmp_path: Path, operation: str,
+                                                 after: bool) -> None:
+    before = state(live)
+    kind = fault()
+    with patch.object(BaseClient, "_make_api_call", crash_at(operation, after)), \
+            pytest.raises(Crash):
+        apply(kind, tmp_path)
+    # A new process: only the journal on disk remains.
+    journal = Journal.load(tmp_path / "run" / "journal.json")
+    assert journal.entries, "the step was journaled before it was made"
+    report = restore_journal(journal)
+    assert report.failed == 0, report.details
+    assert state(live) == before
+
+
+def test_a_version_number_is_refused(live: Any) -> None:
+    with pytest.raises(PreflightRefused, match="immutable"):
+        fault(functions="orders:1").plan()
+
+
+def test_latest_differing_from_the_alias_version_is_refused(live: Any) -> None:
+    live.update_function_configuration(FunctionName="orders", MemorySize=512)
+    with pytest.raises(PreflightRefused, match=r"\$LATEST differs from version 1.*MemorySize"):
+        fault().plan()
+
+
+def test_weight_without_an_alias_is_refused(live: Any) -> None:
+    with pytest.raises(PreflightRefused, match="weight routes an alias"):
+        fault(functions="orders", weight=0.5).plan()
+
+
+ROUTE = "ANY /{proxy+}"
+
+
+def test_a_function_the_endpoint_invokes_through_an_alias_is_refused(live: Any) -> None:
+    through_alias = [LambdaIntegration(ROUTE, "AWS_PROXY", "orders", "live")]
+    with pytest.raises(PreflightRefused, match="invokes orders:live.*target orders:live"):
+        fault(functions="orders", integrations=through_alias).plan()
+    (change,) = fault(integrations=through_alias).plan()
+    assert any("invoked by ANY /{proxy+} (AWS_PROXY) -> orders:live" in line
+               for line in change.summary)
+
+
+def test_an_error_fault_on_a_non_proxy_integration_is_refused(live: Any) -> None:
+    custom = [LambdaIntegration("POST /orders", "AWS", "orders", "live")]
+    with pytest.raises(PreflightRefused, match="non-proxy.*HTTP 200"):
+        fault(integrations=custom, error=True).plan()
+    (change,) = fault(integrations=custom).plan()
+    assert any("non-proxy" in warning for warning in change.warnings)
+
+
+def test_a_function_the_endpoint_never_invokes_is_planned_with_a_warning(live: Any) -> None:
+    other = [LambdaIntegration(ROUTE, "AWS_PROXY", "payments", None)]
+    (change,) = fault(functions="orders", integrations=other).plan()
+    assert any("never invokes orders" in line for line in change.summary)
