@@ -1,0 +1,75 @@
+"""moto's threaded server with the sandbox's WSGI middlewares around its app.
+
+:class:`ThreadedMotoServer` builds its WSGI app (``DomainDispatcherApplication``) inside
+its server thread; :class:`SandboxMotoServer` builds the same app, wraps it in the given
+middlewares (first = outermost) and serves it the same way.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from collections.abc import Callable, Iterable
+from typing import Any
+
+from moto.moto_server.threaded_moto_server import ThreadedMotoServer
+from moto.moto_server.werkzeug_app import (
+    DomainDispatcherApplication,
+    MotoRequestHandler,
+    create_backend_app,
+)
+from werkzeug.serving import make_server
+
+log = logging.getLogger(__name__)
+
+WsgiApp = Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]
+Middleware = Callable[[WsgiApp], WsgiApp]
+
+# SigV4: "Credential=AKID/20240101/us-east-1/lambda/aws4_request"
+_CREDENTIAL_SCOPE = re.compile(r"Credential=[^/,\s]+/\d{8}/[^/,\s]+/([^/,\s]+)/aws4_request")
+READ_ONLY_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+
+
+def signing_service(environ: dict[str, Any]) -> str | None:
+    """The AWS service a signed request is for (the signing name of its credential scope)."""
+    match = _CREDENTIAL_SCOPE.search(str(environ.get("HTTP_AUTHORIZATION") or ""))
+    return match.group(1) if match else None
+
+
+class SandboxMotoServer(ThreadedMotoServer):
+    def __init__(self, middlewares: list[Middleware], ip_address: str = "127.0.0.1",
+                 port: int = 0) -> None:
+        super().__init__(ip_address=ip_address, port=port, verbose=False)
+        self.middlewares = list(middlewares)
+
+    def _server_entry(self) -> None:
+        app: WsgiApp = DomainDispatcherApplication(create_backend_app)
+        for middleware in reversed(self.middlewares):
+            app = middleware(app)
+        self._server = make_server(self._ip_address, self._port, app, True,
+                                   request_handler=MotoRequestHandler)
+        self._server_ready_event.set()
+        self._server.serve_forever()
+
+
+class FollowWrites:
+    """After every call that may change what the data plane follows, run ``callback``
+    before the response leaves: a change is in force when its API call returns (the
+    data plane does not wait for its next poll)."""
+
+    def __init__(self, app: WsgiApp, callback: Callable[[], None],
+                 services: frozenset[str]) -> None:
+        self.app = app
+        self.callback = callback
+        self.services = services
+
+    def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]
+                 ) -> Iterable[bytes]:
+        response = self.app(environ, start_response)
+        if (str(environ.get("REQUEST_METHOD") or "GET").upper() not in READ_ONLY_METHODS
+                and signing_service(environ) in self.services):
+            try:
+                self.callback()
+            except Exception:  # noqa: BLE001 - the API call itself succeeded
+                log.warning("following a write failed", exc_info=True)
+        return response
