@@ -4,8 +4,9 @@ A function connected to a VPC "can access resources and the internet only throug
 VPC" (VpcConfig, https://docs.aws.amazon.com/lambda/latest/api/API_VpcConfig.html), and a
 network ACL "allows or denies specific inbound or outbound traffic at the subnet level"
 (https://docs.aws.amazon.com/vpc/latest/userguide/vpc-network-acls.html). Lambda's invoke
-path does not cross the customer's subnet (the function "always runs in a VPC owned by the
-Lambda service"), so a deny-all ACL leaves invocations alone and cuts what the function
+path does not cross the customer's subnet ("An AWS Lambda function always runs in a VPC
+owned by the Lambda service", https://docs.aws.amazon.com/parallelcluster/latest/ug/
+lambda-vpc-v3.html), so a deny-all ACL leaves invocations alone and cuts what the function
 calls: that is AZ network loss.
 
 Every subnet gets a TCP relay on 127.0.0.1 in front of the sandbox AWS API; environments
