@@ -16,7 +16,10 @@ verdicts depend on it. Always (AWS always does it):
 * **RevisionId**: every function and version carries one; it changes with every update;
   an update or PublishVersion given a RevisionId that is not the latest fails with
   PreconditionFailedException (412, https://docs.aws.amazon.com/lambda/latest/api/
-  API_UpdateFunctionConfiguration.html#API_UpdateFunctionConfiguration_Errors).
+  API_UpdateFunctionConfiguration.html#API_UpdateFunctionConfiguration_Errors). Aliases
+  too: moto keeps an alias's RevisionId forever and ignores UpdateAlias's; here it changes
+  with every UpdateAlias and a stale one is refused (API_UpdateAlias.html, "Only update
+  the alias if the revision ID matches the ID that's specified").
 
 With ``--realism aws`` (:class:`LambdaUpdates`): an UpdateFunctionConfiguration or
 UpdateFunctionCode leaves ``LastUpdateStatus: InProgress`` for 2-5 s (scaled by
@@ -286,6 +289,7 @@ def install(hooks: LambdaHooks) -> None:
     _patch_create(LambdaBackend, hooks)
     _patch_publish(LambdaStorage, hooks)
     _patch_configuration(LambdaFunction, hooks)
+    _patch_alias_updates()
 
 
 def _patch_updates(backend_class: Any, hooks: LambdaHooks) -> None:
@@ -366,3 +370,31 @@ def _patch_configuration(function_class: Any, hooks: LambdaHooks) -> None:
         return config
 
     function_class.get_configuration = get_configuration
+
+
+def _patch_alias_updates() -> None:
+    from urllib.parse import unquote
+
+    from moto.awslambda.models import LambdaAlias
+    from moto.awslambda.responses import LambdaResponse
+
+    original_update = LambdaAlias.update
+    original_handler = LambdaResponse.update_alias
+
+    def update(self: Any, description: str | None, function_version: str | None,
+               routing_config: str | None) -> None:
+        original_update(self, description, function_version, routing_config)
+        self.revision_id = str(uuid.uuid4())
+
+    def update_alias(self: Any) -> Any:
+        given = json.loads(self.body or "{}").get("RevisionId")
+        if given:
+            function_name = unquote(self.path.rsplit("/")[-3])
+            alias_name = unquote(self.path.rsplit("/", 2)[-1])
+            if self.backend.get_alias(alias_name, function_name).revision_id != given:
+                raise lambda_error(412, "PreconditionFailedException",
+                                   REVISION_MISMATCH_MESSAGE)
+        return original_handler(self)
+
+    LambdaAlias.update = update  # type: ignore[method-assign]
+    LambdaResponse.update_alias = update_alias  # type: ignore[method-assign]

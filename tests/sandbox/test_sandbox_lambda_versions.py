@@ -201,3 +201,19 @@ def test_a_stale_revision_id_is_refused(sandbox: Sandbox) -> None:
     wait_for(lambda: lambda_.publish_version(FunctionName="revised",
                                              RevisionId=updated["RevisionId"])["Version"],
              timeout=5, what="a publish with the latest RevisionId")
+
+
+def test_a_stale_alias_revision_id_is_refused(sandbox: Sandbox) -> None:
+    lambda_ = sandbox.clients.lambda_
+    create_function(sandbox.clients, "aliased", "one")
+    v1 = lambda_.publish_version(FunctionName="aliased")["Version"]
+    first = lambda_.create_alias(FunctionName="aliased", Name="live",
+                                 FunctionVersion=v1)["RevisionId"]
+    second = lambda_.update_alias(FunctionName="aliased", Name="live", RevisionId=first,
+                                  Description="moved")["RevisionId"]
+    assert second != first
+    with pytest.raises(ClientError) as refused:
+        lambda_.update_alias(FunctionName="aliased", Name="live", RevisionId=first,
+                             Description="clobbered")
+    assert error_code(refused.value) == "PreconditionFailedException"
+    assert lambda_.get_alias(FunctionName="aliased", Name="live")["Description"] == "moved"
