@@ -92,6 +92,9 @@ def build_parser() -> argparse.ArgumentParser:
     sub.add_argument("--report-dir", type=Path, help="where to write the reports")
     sub.add_argument("--yes", action="store_true",
                      help="apply changes without asking (also GAMEDAY_ASSUME_YES=1)")
+    sub.add_argument("--load-master-bind", metavar="HOST:PORT",
+                     help="where the Locust master listens for workers, e.g. 0.0.0.0:5557 "
+                     "(overrides load.master_bind)")
 
     sub = command("rollback", cmd_rollback, "restore everything recorded in unfinished journals")
     which = sub.add_mutually_exclusive_group(required=True)
@@ -151,6 +154,16 @@ def build_parser() -> argparse.ArgumentParser:
     sub = extension_commands.add_parser("publish", help="publish the layer (reuses same hash)")
     _target_options(sub, region=True)
     sub.set_defaults(handler=cmd_extension_publish)
+
+    load = commands.add_parser("load", help="Locust load of a running experiment")
+    load_commands = load.add_subparsers(title="load commands", metavar="COMMAND")
+    sub = load_commands.add_parser(
+        "worker", help="a Locust worker for a running experiment's master (any machine)")
+    sub.add_argument("--master", required=True, metavar="HOST:PORT",
+                     help="the run's Locust master (its load.master_bind)")
+    sub.add_argument("--locustfile", type=Path, default=None,
+                     help="a local copy of the locustfile (default: the master's)")
+    sub.set_defaults(handler=cmd_load_worker)
 
     sandbox = commands.add_parser("sandbox", help="the embedded local target")
     sandbox_commands = sandbox.add_subparsers(title="sandbox commands", metavar="COMMAND")
@@ -298,6 +311,8 @@ def _run_one(arguments: argparse.Namespace, path: Path,
     from chaos.run import RunOptions, confirm_mutation, execute, prepare_run
 
     experiment = _load_for_target(arguments, path)
+    if arguments.load_master_bind:
+        experiment = _with_load_master_bind(experiment, arguments.load_master_bind)
     options = RunOptions(
         sandbox=arguments.sandbox,
         report_dir=report_dir or arguments.report_dir,
@@ -328,11 +343,32 @@ def _run_one(arguments: argparse.Namespace, path: Path,
     return outcome.exit_code, outcome.result_path
 
 
+def _with_load_master_bind(experiment: Experiment, master_bind: str) -> Experiment:
+    """`experiment` with `load.master_bind` replaced (--load-master-bind); no load: as is."""
+    from pydantic import ValidationError
+
+    from chaos.experiment.model import Load
+
+    if experiment.load is None:
+        return experiment
+    try:
+        load = Load.model_validate({**experiment.load.model_dump(), "master_bind": master_bind})
+    except ValidationError as error:
+        raise InputError(f"--load-master-bind: {error.errors()[0]['msg']}") from None
+    return experiment.model_copy(update={"load": load})
+
+
 def _ask(question: str) -> bool:
     try:
         return input(f"{question} [y/N] ").strip().lower() in ("y", "yes")
     except EOFError:
         return False
+
+
+def cmd_load_worker(arguments: argparse.Namespace) -> int:
+    from chaos.load.remote_worker import run_worker
+
+    return run_worker(arguments.master, arguments.locustfile)
 
 
 def cmd_rollback(arguments: argparse.Namespace) -> int:

@@ -51,7 +51,7 @@ FINAL_ROWS_WAIT_S = 1.5
 ORCHESTRATOR_CHECK_INTERVAL_S = 0.5
 # A Locust master answers every worker heartbeat (one a second); this much silence means
 # it is gone. Locust's own worker waits 60 s, too long for load that must stop with its run.
-MASTER_SILENCE_S = 6.0
+MASTER_SILENCE_S = 5.0
 
 LOCAL = ProcessConfig.from_environment()
 COLLECTOR = RowCollector(worker=f"{socket.gethostname()}-{os.getpid()}")

@@ -1,0 +1,100 @@
+"""`gameday load worker`: a Locust worker for a running experiment, on any machine.
+
+The machine needs chaos-gameday (our plugin and the `GamedayUser` base class) and the
+locustfile: a local copy with ``--locustfile``, else the master's own, which Locust sends
+on request (``locust -f -``). Everything else comes from the master over Locust's channel:
+the run's load plan (how many workers, the WAF clients, their identities) is the custom
+option ``--gameday-plan`` that Locust forwards with the first spawn message, and the worker
+index Locust assigns on connect keeps WAF identities distinct across every worker of the
+run. The worker sends its rows to the master and exits when the master ends the run, or
+when the master stops answering (chaos.load.locust_plugin.MASTER_SILENCE_S).
+
+Never imports Locust: the worker is a child process that dies with this one.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import tempfile
+import threading
+from pathlib import Path
+from types import FrameType
+
+from chaos.errors import ConfigurationError, InputError
+from chaos.load.driver import locust_command, with_chaos_importable, worker_args
+from chaos.load.process_config import EXIT_MASTER_GONE, PLAN_ENV, PROCESS_ENV
+from chaos.load.processes import TiedProcesses
+
+# After Ctrl-C (the terminal signals the worker too), how long it gets to finish.
+INTERRUPT_GRACE_S = 10.0
+_FORWARDED_SIGNALS = (signal.SIGTERM, signal.SIGHUP)
+
+
+def parse_master(master: str) -> tuple[str, int]:
+    """``HOST:PORT`` of a Locust master; raises InputError."""
+    host, _, port = master.rpartition(":")
+    if not host or not port.isdigit() or not 0 < int(port) < 65536:
+        raise InputError(f"--master must be HOST:PORT, e.g. 10.0.0.5:5557, not {master!r}")
+    return host, int(port)
+
+
+def worker_command(master: str, locustfile: Path | None = None) -> list[str]:
+    """The Locust worker command line for the master at `master` (HOST:PORT)."""
+    host, port = parse_master(master)
+    if locustfile is None:
+        files = [sys.executable, "-m", "locust", "-f", "-"]  # the master's locustfiles
+    elif not locustfile.is_file():
+        raise InputError(f"--locustfile: {locustfile} does not exist")
+    else:
+        files = locust_command(locustfile.resolve())
+    return files + worker_args(host, port)
+
+
+def run_worker(master: str, locustfile: Path | None = None) -> int:
+    """Run one Locust worker until the master ends the run; its exit code.
+
+    Raises ConfigurationError when the worker stopped because the master was gone.
+    """
+    command = worker_command(master, locustfile)
+    with tempfile.TemporaryDirectory(prefix="gameday-load-worker-") as scratch:
+        environment = with_chaos_importable(dict(os.environ))
+        for local_only in (PLAN_ENV, PROCESS_ENV):  # the plan comes from the master
+            environment.pop(local_only, None)
+        # `-f -` writes the master's locustfiles into the temp dir: one per worker, so that
+        # several workers on one machine never read a file another is writing.
+        environment["TMPDIR"] = scratch
+        tied = TiedProcesses()
+        try:
+            process = tied.start(command, env=environment, output=None, new_session=False)
+            exit_code = _wait_forwarding_signals(process)
+        finally:
+            tied.close()
+    if exit_code == EXIT_MASTER_GONE:
+        raise ConfigurationError(f"load worker: the Locust master at {master} stopped "
+                                 "answering; this worker stopped")
+    return exit_code
+
+
+def _wait_forwarding_signals(process: subprocess.Popen[bytes]) -> int:
+    """Wait for the worker; SIGTERM / SIGHUP (a container stopping) are passed on to it."""
+    def forward(signum: int, _frame: FrameType | None) -> None:
+        process.send_signal(signum)
+
+    in_main_thread = threading.current_thread() is threading.main_thread()
+    previous = ({signum: signal.signal(signum, forward) for signum in _FORWARDED_SIGNALS}
+                if in_main_thread else {})
+    try:
+        # Unbounded on purpose: the master decides when the run (and this worker) ends.
+        return process.wait()
+    except KeyboardInterrupt:  # the terminal sent SIGINT to the worker as well
+        try:
+            return process.wait(timeout=INTERRUPT_GRACE_S)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            return process.wait(timeout=INTERRUPT_GRACE_S)
+    finally:
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)

@@ -1,0 +1,151 @@
+"""Load from many machines: `gameday load worker` processes join a run's master.
+
+"Machines" are loopback addresses: the master binds 127.0.0.2, one worker connects from
+127.0.0.3 (zmq's ``tcp://SOURCE:0;HOST:PORT`` connect syntax, passed through --master),
+the other from the default address; one brings its own locustfile, the other receives the
+master's. Neither is given the load plan: it comes from the master.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+from typing import IO
+
+import pytest
+
+from chaos.cli import _with_load_master_bind, build_parser
+from chaos.errors import ConfigurationError, InputError
+from chaos.experiment import load_experiment
+from chaos.experiment.model import Load, WafLoad
+from chaos.host import free_port
+from chaos.load.driver import LoadDriver, with_chaos_importable
+from chaos.load.plan import plan_waf_traffic
+from chaos.load.remote_worker import worker_command
+from chaos.load.waf import RateRule
+from chaos.metrics.rows import SecondRow
+from tests.load.local_target import LocalTarget
+from tests.load.processes import kill_leftovers, process_tree, still_running, stop
+
+REPO = Path(__file__).resolve().parents[2]
+LOCUSTFILE = str(REPO / "loadtests" / "orders.py")
+EXPERIMENT_WITH_LOAD = REPO / "experiments" / "sandbox" / "az-loss.yaml"
+MASTER_HOST = "127.0.0.2"
+WORKER_SOURCE = "127.0.0.3"
+EXIT_TIMEOUT_S = 30.0
+RULE = RateRule(name="orders-rate-limit", web_acl_name="local", web_acl_arn="arn:local",
+                limit=6, window_s=3, aggregation="FORWARDED_IP", action="Block",
+                block_status=403, forwarded_header="X-Forwarded-For")
+
+
+def remote_worker(master: str, log: IO[bytes], locustfile: str | None = None
+                  ) -> subprocess.Popen[bytes]:
+    """`gameday load worker --master MASTER [--locustfile PATH]`, as another machine runs it."""
+    return subprocess.Popen(
+        [sys.executable, "-m", "chaos", "load", "worker", "--master", master,
+         *(["--locustfile", locustfile] if locustfile else [])],
+        stdout=log, stderr=subprocess.STDOUT, env=with_chaos_importable(dict(os.environ)))
+
+
+def remote_load(remote_workers: int, workers_timeout: float = 60.0) -> Load:
+    return Load(locustfile=LOCUSTFILE, users=2, spawn_rate=50.0, workers=0,
+                remote_workers=remote_workers, workers_timeout=workers_timeout,
+                master_bind=f"{MASTER_HOST}:{free_port(MASTER_HOST)}")
+
+
+def test_two_remote_workers_and_no_local_one(tmp_path: Path) -> None:
+    load = remote_load(remote_workers=2)
+    plan = plan_waf_traffic(RULE, WafLoad(rule=RULE.name, abusive_clients=4, legit_clients=4),
+                            workers=load.total_workers)
+    rows: list[SecondRow] = []
+    pids: list[int] = []
+    with LocalTarget(block_after=RULE.limit, window_s=RULE.window_s) as target, \
+            open(tmp_path / "worker-a.log", "wb") as log_a, \
+            open(tmp_path / "worker-b.log", "wb") as log_b:
+        driver = LoadDriver(load, host=target.url, run_dir=tmp_path / "run", max_run_time_s=5,
+                            waf_plan=plan, on_row=rows.append)
+        from_elsewhere = f"{WORKER_SOURCE}:0;{driver.master_address}"
+        workers = [remote_worker(from_elsewhere, log_a, locustfile=LOCUSTFILE),
+                   remote_worker(driver.master_address, log_b)]
+        try:
+            driver.start()
+            pids = [locust.process.pid for locust in driver.processes]
+            locust_workers = [process_tree(worker.pid)[1:] for worker in workers]
+            pids += [pid for worker in workers for pid in process_tree(worker.pid)]
+            assert driver.wait(timeout_s=EXIT_TIMEOUT_S), "the master did not end on its own"
+            exit_codes = [worker.wait(timeout=EXIT_TIMEOUT_S) for worker in workers]
+            left = still_running(pids, 5.0)
+        finally:
+            driver.stop()
+            for worker in workers:
+                stop(worker)
+            kill_leftovers(pids)
+        served = target.total
+    assert exit_codes == [0, 0], [(tmp_path / log).read_text() for log in ("worker-a.log",
+                                                                          "worker-b.log")]
+    assert not left, f"processes {left} outlived the run"
+    assert served > 0 and sum(row.requests for row in rows) == served
+    # rows from both workers, labelled with the Locust process that measured them
+    labels = {row.worker for row in rows}
+    assert {label.rsplit("-", 1)[-1] for label in labels if label} == \
+        {str(pid) for tree in locust_workers for pid in tree}
+    # WAF identities (normal users get one too): every client its own, sent by one worker
+    senders: dict[tuple[str, str | None], set[str | None]] = {}
+    for row in rows:
+        senders.setdefault((row.traffic, row.identity), set()).add(row.worker)
+    assert sorted(traffic for traffic, _ in senders) == \
+        ["abusive"] * 4 + ["legit"] * 4 + ["normal"] * load.users
+    assert all(len(workers) == 1 for workers in senders.values()), senders
+
+
+def test_a_missing_worker_fails_the_start_with_one_line(tmp_path: Path) -> None:
+    load = remote_load(remote_workers=2, workers_timeout=3.0)
+    pids: list[int] = []
+    with LocalTarget() as target, open(tmp_path / "worker.log", "wb") as log:
+        driver = LoadDriver(load, host=target.url, run_dir=tmp_path / "run", max_run_time_s=30)
+        worker = remote_worker(driver.master_address, log)
+        try:
+            with pytest.raises(ConfigurationError) as raised:
+                driver.start()
+            pids = [locust.process.pid for locust in driver.processes] + process_tree(worker.pid)
+            exit_code = worker.wait(timeout=EXIT_TIMEOUT_S)
+            left = still_running(pids, 5.0)
+        finally:
+            driver.stop()
+            stop(worker)
+            kill_leftovers(pids)
+    message = str(raised.value)
+    address = re.escape(driver.master_address)
+    assert re.fullmatch(
+        rf"load: 1 of 2 Locust workers connected within 3s \(master {address}\); start the "
+        rf"missing ones with: gameday load worker --master {address}", message), message
+    assert exit_code == 0  # the worker that came is told to quit
+    assert not left, f"processes {left} outlived the failed start"
+
+
+def test_worker_command_takes_the_masters_locustfile_unless_given_one(tmp_path: Path) -> None:
+    assert worker_command("10.0.0.5:5557")[3:5] == ["-f", "-"]
+    given = worker_command("10.0.0.5:5557", Path(LOCUSTFILE))
+    assert given[given.index("-f") + 1].startswith(f"{LOCUSTFILE},")
+    assert given[-6:-2] == ["--master-host", "10.0.0.5", "--master-port", "5557"]
+    with pytest.raises(InputError, match="HOST:PORT"):
+        worker_command("10.0.0.5")
+    with pytest.raises(InputError, match="does not exist"):
+        worker_command("10.0.0.5:5557", tmp_path / "missing.py")
+
+
+def test_run_option_load_master_bind_overrides_the_experiment() -> None:
+    arguments = build_parser().parse_args(
+        ["run", "experiment.yaml", "--load-master-bind", "0.0.0.0:5557"])
+    assert arguments.load_master_bind == "0.0.0.0:5557"
+    experiment = load_experiment(EXPERIMENT_WITH_LOAD)
+    assert experiment.load is not None
+    overridden = _with_load_master_bind(experiment, "0.0.0.0:5557")
+    assert overridden.load is not None and overridden.load.master_bind == "0.0.0.0:5557"
+    assert overridden.load.model_dump(exclude={"master_bind"}) == \
+        experiment.load.model_dump(exclude={"master_bind"})
+    with pytest.raises(InputError, match="--load-master-bind: .*HOST:PORT"):
+        _with_load_master_bind(experiment, "nowhere")
