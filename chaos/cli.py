@@ -117,6 +117,10 @@ def build_parser() -> argparse.ArgumentParser:
                   "the least-privilege IAM policy a run of an experiment needs")
     sub.add_argument("experiment", type=Path, metavar="EXPERIMENT")
     sub.add_argument("--account-id", help="account of the ARNs (default: target.account_id)")
+    sub.add_argument("--offline", action="store_true",
+                     help="do not read the targets (their layers and KMS keys are then "
+                     "matched by pattern, not named)")
+    _target_options(sub)
 
     sub = command("schedule", cmd_schedule,
                   "next run times of a game-day plan and cron / CI / EventBridge snippets")
@@ -413,7 +417,17 @@ def cmd_iam_policy(arguments: argparse.Namespace) -> int:
     account_id = arguments.account_id or experiment.target.account_id
     if not account_id:
         raise InputError("the experiment has no target.account_id: pass --account-id")
-    print(json.dumps(experiment_policy(experiment, account_id), indent=2))
+    if arguments.offline:
+        policy = experiment_policy(experiment, account_id)
+    else:
+        try:
+            with aws_clients(arguments, experiment.target.region) as clients:
+                policy = experiment_policy(experiment, account_id, clients)
+        except GamedayError as error:
+            print(f"gameday: the targets could not be read ({error}); their layers and KMS "
+                  "keys are matched by pattern", file=sys.stderr)
+            policy = experiment_policy(experiment, account_id)
+    print(json.dumps(policy, indent=2))
     return 0
 
 

@@ -9,21 +9,29 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from chaos.faults import FAULT_KINDS
+from chaos.experiment.model import LambdaExtensionFault as LambdaExtensionSpec
+from chaos.faults import FAULT_KINDS, LambdaExtensionFault
 from chaos.metrics.catalog import reads_server_side_metrics
 from chaos.policy import PolicyStatement, policy_document
 
 if TYPE_CHECKING:
+    from chaos.aws import AwsClients
     from chaos.experiment import Experiment
 
 
-def experiment_policy(experiment: Experiment, account_id: str) -> dict[str, Any]:
+def experiment_policy(experiment: Experiment, account_id: str,
+                      clients: AwsClients | None = None) -> dict[str, Any]:
+    """The policy; with `clients` that can read the targets, their own layers and KMS keys
+    are named exactly (otherwise they are matched as tightly as IAM allows)."""
     region = experiment.target.region
     statements: list[PolicyStatement] = []
     for index, spec in enumerate(experiment.faults):
         kind = FAULT_KINDS[spec.type]
         statements.extend(kind.required_permissions(spec, region=region, account_id=account_id,
                                                     index=index))
+        if isinstance(spec, LambdaExtensionSpec):
+            statements.extend(LambdaExtensionFault.target_permissions(
+                spec, clients, region=region, account_id=account_id))
     statements.extend(run_permissions(experiment, region=region, account_id=account_id))
     return policy_document(statements)
 

@@ -127,7 +127,9 @@ def _add_server_side(result: dict[str, Any], server_side: Mapping[str, Any] | No
 
 def _add_fault_evidence(result: dict[str, Any], record: RunRecord) -> None:
     """Per fault entry, what shows it acted: `observed_injections` (lambda-extension)."""
-    injected = ((result.get("server_side") or {}).get("detail") or {}).get("injected_faults")
+    detail = (result.get("server_side") or {}).get("detail") or {}
+    injected = detail.get("injected_faults")
+    inits = detail.get("extension_inits") or {}
     fault_phase = (result.get("phases") or {}).get("fault") or {}
     markers = fault_phase.get("injected_responses")
     lambda_faults = {entry.fault_index for entry in record.journal_entries
@@ -139,6 +141,8 @@ def _add_fault_evidence(result: dict[str, Any], record: RunRecord) -> None:
         if isinstance(injected, Mapping):
             counts = injected.get(function_name(fault["target_arn"])) or {}
             telemetry = int(sum(value for value in counts.values() if value is not None))
+        cold_starts = (inits.get(function_name(fault["target_arn"])) or {}).get("inits")
+        fault["cold_starts_caused"] = None if cold_starts is None else int(cold_starts)
         fault["observed_injections"] = {
             "telemetry": telemetry,
             # Marked responses cannot tell which fault injected them: counted only when

@@ -273,6 +273,39 @@ class LambdaExtensionFault(FaultKind[LambdaExtensionSpec]):
             ))
         return statements
 
+    @classmethod
+    def target_permissions(cls, spec: LambdaExtensionSpec, clients: AwsClients | None, *,
+                           region: str, account_id: str) -> list[PolicyStatement]:
+        """What the targets' own resources need: their existing layers (sent again with
+        ours) and their environment's KMS key. Exact when `clients` can read the targets;
+        otherwise scoped as tightly as IAM allows without knowing them."""
+        try:
+            configs = [] if clients is None else [
+                functions.get_configuration(clients, target.function)
+                for target in cls(spec, FaultContext(clients, "", 0.0)).targets()]
+        except (ClientError, PreflightRefused):
+            configs, clients = [], None
+        if clients is None:
+            return [
+                PolicyStatement("TargetsExistingLayers", ("lambda:GetLayerVersion",),
+                                (f"arn:aws:lambda:{region}:*:layer:*:*",)),
+                PolicyStatement(
+                    "TargetsEnvironmentKey", ("kms:Decrypt", "kms:Encrypt"),
+                    (f"arn:aws:kms:{region}:{account_id}:key/*",),
+                    (("StringEquals", "kms:ViaService", f"lambda.{region}.amazonaws.com"),)),
+            ]
+        layers = sorted({arn for config in configs for arn in functions.layer_arns_of(config)})
+        keys = sorted({str(config["KMSKeyArn"]) for config in configs
+                       if config.get("KMSKeyArn")})
+        statements = []
+        if layers:
+            statements.append(PolicyStatement("TargetsExistingLayers",
+                                              ("lambda:GetLayerVersion",), tuple(layers)))
+        if keys:
+            statements.append(PolicyStatement("TargetsEnvironmentKey",
+                                              ("kms:Decrypt", "kms:Encrypt"), tuple(keys)))
+        return statements
+
     # -- restore ------------------------------------------------------------
 
     @classmethod

@@ -89,6 +89,9 @@ _SLIS = (
         "WAF BlockedRequests of the rate rule (CloudWatch)"),
     Sli("injected_faults", "server", ("injected_faults", ""),
         "faults the extension injected (its EMF metric, CloudWatch)"),
+    Sli("injection_cold_starts", "server", ("extension_inits", ""),
+        "execution environments started with the fault attached: the cold starts the "
+        "injection itself caused (the extension's EMF metric, CloudWatch)"),
     Sli("waf_time_to_block_s", "waf", ("time_to_block_s",),
         "seconds from an abusive client crossing the limit to its first block (estimate)",
         phases="none"),

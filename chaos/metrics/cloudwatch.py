@@ -66,7 +66,7 @@ class MetricQuery:
     metric: str
     dimensions: Dimensions
     stat: str
-    group: str  # lambda | apigateway | waf | injected_faults
+    group: str  # lambda | apigateway | waf | injected_faults | extension_inits
     owner: str  # function name, rule name, or "" for the API stage
     key: str  # errors, throttles, duration_p99_ms, 5xx, latency_p99_ms, blocked_requests, ...
 
@@ -109,6 +109,7 @@ def build_queries(targets: ServerSideTargets) -> list[MetricQuery]:
             specs.append(("Chaos", "InjectedFaults", (("FunctionName", name),
                                                       ("FaultType", fault_type)),
                           "Sum", "injected_faults", name, fault_type))
+        specs.append(("Chaos", "ExtensionInits", dims, "Sum", "extension_inits", name, "inits"))
     if targets.api_name and targets.stage:
         api_dims: Dimensions = (("ApiName", targets.api_name), ("Stage", targets.stage))
         specs.append(("AWS/ApiGateway", "5XXError", api_dims, "Sum", "apigateway", "", "5xx"))
@@ -184,7 +185,8 @@ def server_side_slis(
 def detail_of(
     queries: Sequence[MetricQuery], observed: Mapping[str, float | None]
 ) -> dict[str, Any]:
-    detail: dict[str, Any] = {"lambda": {}, "apigateway": {}, "waf": {}, "injected_faults": {}}
+    detail: dict[str, Any] = {"lambda": {}, "apigateway": {}, "waf": {}, "injected_faults": {},
+                              "extension_inits": {}}
     for query in queries:
         value = observed[query.query_id]
         if query.group == "apigateway":

@@ -22,6 +22,9 @@ INJECTED_EXCEPTION_TYPE = "GamedayChaos.InjectedException"
 ERROR_TYPE_HEADER = "Lambda-Runtime-Function-Error-Type"
 EMF_NAMESPACE = "Chaos"
 EMF_METRIC = "InjectedFaults"
+# One per execution environment started with an active fault config: the cold starts
+# the injection itself caused (attaching the layer recycles every environment).
+EMF_INIT_METRIC = "ExtensionInits"
 
 
 class Decision:
@@ -152,10 +155,33 @@ class Telemetry:
             document.update(extra)
         return json.dumps(document, separators=(",", ":"))
 
+    def init_line(self, run_id: str) -> str:
+        document: dict[str, Any] = {
+            "_aws": {
+                "Timestamp": int(time.time() * 1000),
+                "CloudWatchMetrics": [
+                    {
+                        "Namespace": EMF_NAMESPACE,
+                        "Dimensions": [["FunctionName"]],
+                        "Metrics": [{"Name": EMF_INIT_METRIC, "Unit": "Count"}],
+                    }
+                ],
+            },
+            "FunctionName": self.function_name,
+            EMF_INIT_METRIC: 1,
+            "run_id": run_id,
+        }
+        return json.dumps(document, separators=(",", ":"))
+
+    def emit_init(self, run_id: str) -> None:
+        self._write(self.init_line(run_id) + "\n")
+
     def emit(
         self, fault_type: str, run_id: str, request_id: str, extra: dict[str, Any] | None = None
     ) -> None:
-        text = self.line(fault_type, run_id, request_id, extra) + "\n"
+        self._write(self.line(fault_type, run_id, request_id, extra) + "\n")
+
+    def _write(self, text: str) -> None:
         stream = self._stream or sys.stdout
         with self._lock:
             try:

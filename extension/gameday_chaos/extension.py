@@ -155,9 +155,12 @@ def main(environ: Mapping[str, str] | None = None) -> int:
                 summary += " (already expired: injecting nothing)"
         except ConfigError as exc:
             log(f"invalid {CONFIG_ENV_KEY}, passing every invocation through unchanged: {exc}")
+        telemetry = Telemetry(function_name)
+        if engine is not None and config.active(time.time()):
+            telemetry.emit_init(config.run_id)
         try:
             port = proxy_port(env)
-            proxy = RuntimeProxy(api, port, engine, Telemetry(function_name), log)
+            proxy = RuntimeProxy(api, port, engine, telemetry, log)
         except (ConfigError, ValueError) as exc:
             init_error = str(exc)
         if proxy is not None:

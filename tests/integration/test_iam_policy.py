@@ -182,7 +182,8 @@ def run_with(policy: dict[str, Any], enforcer: Enforcer, path: Path) -> tuple[in
         enforcer.policy = policy
         code = main(["run", str(path), "--yes"])
         if code == 4:  # a leftover: the full policy's rollback clears it
-            enforcer.policy = experiment_policy(load_experiment(path), ACCOUNT_ID)
+            enforcer.policy = experiment_policy(load_experiment(path), ACCOUNT_ID,
+                                                AwsClients(region=REGION))
             assert main(["rollback", "--all"]) == 0
         restored = function_state() + network_state() == before
     return code, restored
@@ -199,7 +200,10 @@ def test_generated_policy_is_sufficient_and_each_action_necessary(
     monkeypatch.setenv("AWS_DEFAULT_REGION", REGION)
     path = tmp_path / "experiment.yaml"
     path.write_text(EXPERIMENTS[kind])
-    policy = experiment_policy(load_experiment(path), ACCOUNT_ID)
+    with mock_aws():  # the policy names the targets' own layers and keys: none here
+        create_function_in_vpc()
+        enforce.policy = {"Statement": [{"Action": "*", "Resource": "*"}]}  # reading them
+        policy = experiment_policy(load_experiment(path), ACCOUNT_ID, AwsClients(region=REGION))
 
     code, restored = run_with(policy, enforce, path)
     assert (code, restored) == (0, True), capsys.readouterr().err
@@ -220,3 +224,23 @@ def test_generated_policy_is_sufficient_and_each_action_necessary(
         leaves_something = action in ("lambda:UntagResource", "ec2:DeleteTags",
                                       "ec2:DeleteNetworkAcl")
         assert code in ((4,) if leaves_something else (2, 3)), (action, code)
+
+
+@pytest.mark.usefixtures("aws")
+def test_targets_own_layers_and_kms_key_are_named_exactly(tmp_path: Path) -> None:
+    key = f"arn:aws:kms:{REGION}:{ACCOUNT_ID}:key/1234abcd"
+    layer = boto3.client("lambda", region_name=REGION).publish_layer_version(
+        LayerName="their-layer", Content={"ZipFile": b"PK\x05\x06" + b"\x00" * 18})
+    create_function("orders", KMSKeyArn=key, Layers=[layer["LayerVersionArn"]])
+    path = tmp_path / "experiment.yaml"
+    path.write_text(experiment_yaml())
+    experiment = load_experiment(path)
+    by_sid = {statement["Sid"]: statement for statement in experiment_policy(
+        experiment, ACCOUNT_ID, AwsClients(region=REGION))["Statement"]}
+    assert by_sid["TargetsEnvironmentKey"]["Resource"] == key
+    assert by_sid["TargetsExistingLayers"]["Resource"] == layer["LayerVersionArn"]
+    offline = {statement["Sid"]: statement
+               for statement in experiment_policy(experiment, ACCOUNT_ID)["Statement"]}
+    assert offline["TargetsEnvironmentKey"]["Condition"] == {
+        "StringEquals": {"kms:ViaService": f"lambda.{REGION}.amazonaws.com"}}
+    assert offline["TargetsExistingLayers"]["Resource"] == f"arn:aws:lambda:{REGION}:*:layer:*:*"
