@@ -12,6 +12,7 @@ from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
 
 from chaos.aws.credentials import CredentialLifetime, credential_lifetime
+from chaos.aws.rate_limit import pace_lambda
 from chaos.errors import ConfigurationError
 
 if TYPE_CHECKING:
@@ -52,12 +53,13 @@ class AwsClients:
 
     def client(self, service: str) -> Any:
         if service not in self._cache:
-            self._cache[service] = self.session.client(
+            created = self.session.client(
                 service,  # type: ignore[call-overload]
                 region_name=self.region,
                 endpoint_url=self.endpoint_url,
                 config=_CLIENT_CONFIG,
             )
+            self._cache[service] = pace_lambda(created) if service == "lambda" else created
         return self._cache[service]
 
     @property
