@@ -14,6 +14,7 @@ import json
 import os
 import time
 import uuid
+from decimal import Decimal
 from typing import Any
 
 # Short client timeouts: a dependency that does not answer fails the request in ~2 s
@@ -26,8 +27,15 @@ def _response(status: int, body: Any) -> dict[str, Any]:
     return {
         "statusCode": status,
         "headers": {"Content-Type": "application/json"},
-        "body": json.dumps(body),
+        "body": json.dumps(body, default=_number),
     }
+
+
+def _number(value: Any) -> Any:
+    """DynamoDB hands numbers back as Decimal."""
+    if isinstance(value, Decimal):
+        return int(value) if value == value.to_integral_value() else float(value)
+    raise TypeError(f"{type(value).__name__} is not JSON serializable")
 
 
 def _az() -> Any:
@@ -85,7 +93,9 @@ def _get_order(order_id: str) -> Any:
 
 def _orders(method: str, path: str, event: dict[str, Any]) -> dict[str, Any]:
     if path == "/orders" and method == "POST":
-        return _response(201, _create_order(json.loads(event.get("body") or "{}")))
+        # DynamoDB takes numbers as Decimal, never float
+        body = json.loads(event.get("body") or "{}", parse_float=Decimal)
+        return _response(201, _create_order(body))
     if path == "/orders" and method == "GET":
         return _response(200, {"orders": _list_orders(), "az": _az()})
     if path.startswith("/orders/") and method == "GET":

@@ -65,6 +65,16 @@ def test_env_prints_the_endpoint_and_a_request_reaches_the_demo_function(
     assert reply.headers["content-type"] == "application/json"
     created = sandbox.request("/orders", method="POST", body=b'{"items": ["book"]}')
     assert created.status == 201 and created.json()["items"] == ["book"]
+    # the orders live in DynamoDB: numbers come back as numbers, every environment sees them
+    items = [{"sku": "sku-mug", "quantity": 2}, {"sku": "sku-beans", "quantity": 0.5}]
+    counted = sandbox.request("/orders", method="POST", body=json.dumps({"items": items}).encode())
+    assert counted.status == 201 and counted.json()["items"] == items
+    listed = sandbox.request("/orders")
+    assert listed.status == 200, listed.body
+    assert {order["id"] for order in listed.json()["orders"]} >= {created.json()["id"],
+                                                                   counted.json()["id"]}
+    fetched = sandbox.request(f"/orders/{counted.json()['id']}")
+    assert fetched.status == 200 and fetched.json()["items"] == items
     health = sandbox.request("/health").json()
     assert health["ok"] is True and health["az"] in AZ_IDS
 
