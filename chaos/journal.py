@@ -65,6 +65,9 @@ class JournalEntry:
     journaled_at: str = field(default_factory=utc_now)
     effective_at: str | None = None  # the change is in force (update complete, capacity moved)
     restore_started_at: str | None = None
+    # What shows the change acted, for the result (e.g. az-loss capacity per AZ ID
+    # before / during / after); never secrets.
+    evidence: dict[str, Any] = field(default_factory=dict)
 
     @property
     def group(self) -> str:

@@ -232,6 +232,9 @@ def _fault_entry(steps: list[JournalEntry]) -> dict[str, Any]:
         "restore_s": _seconds_between(restore_started, restored),
         "detail": "; ".join(step.detail for step in steps if step.detail),
     }
+    evidence = {key: value for step in steps for key, value in step.evidence.items()}
+    if evidence:
+        item["evidence"] = evidence
     if len(steps) > 1:
         item["steps"] = [{"target": step.target, "changed": describe_change(step.intended),
                           "restore_status": restore_status(step.status),
