@@ -9,7 +9,7 @@ import sys
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
-from typing import TYPE_CHECKING, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from botocore.exceptions import ClientError
 
@@ -112,6 +112,10 @@ def build_parser() -> argparse.ArgumentParser:
                      help="format to write (repeatable; default: all three)")
     sub.add_argument("--out", type=Path, default=None,
                      help="output directory (default: the folder of RESULT_JSON)")
+    sub.add_argument("--refresh", action="store_true",
+                     help="read the server-side (CloudWatch) SLIs again now that they have "
+                     "settled, judge the SLOs again and re-render every report")
+    sub.add_argument("--profile", help="AWS profile for --refresh")
 
     sub = command("iam-policy", cmd_iam_policy,
                   "the least-privilege IAM policy a run of an experiment needs")
@@ -562,6 +566,7 @@ def cmd_sandbox_env(arguments: argparse.Namespace) -> int:
 
 def cmd_report(arguments: argparse.Namespace) -> int:
     from chaos.report import write_report
+    from chaos.report.result import write_result
 
     path: Path = arguments.result
     try:
@@ -577,6 +582,32 @@ def cmd_report(arguments: argparse.Namespace) -> int:
         raise InputError(f"{path}: not a gameday result.json (no 'outcome')")
     out: Path = arguments.out or path.parent
     out.mkdir(parents=True, exist_ok=True)
+    if arguments.refresh:
+        before = result["outcome"]
+        refresh_result(result, arguments.profile)
+        print(write_result(out, result))
+        settled = (result.get("server_side") or {}).get("settled")
+        print(f"server-side SLIs read again ({'settled' if settled else 'NOT settled'}); "
+              f"outcome {before} -> {result['outcome']}")
     for report_format in arguments.report_formats or ["html", "md", "junit"]:
         print(write_report(result, out, report_format))
     return 0
+
+
+def refresh_result(result: dict[str, Any], profile: str | None) -> None:
+    """Read the run's server-side figures again (as they are now) into `result`."""
+    from chaos.aws import AwsClients
+    from chaos.metrics.server_side import ServerSideQuery, read_server_side
+    from chaos.metrics.settle import CloudWatchLag
+    from chaos.result import refresh_server_side
+
+    raw = result.get("server_side_query")
+    if not isinstance(raw, dict):
+        raise InputError("this result has no server-side figures to refresh (no load and no "
+                         "server-side SLO, or written by an older gameday)")
+    query = ServerSideQuery.from_dict(raw)
+    clients = AwsClients(region=query.targets.region, endpoint_url=query.endpoint_url,
+                         profile=profile)
+    figures = read_server_side(clients.client("cloudwatch"), query, CloudWatchLag(0.0, 0.0))
+    figures["query"] = raw
+    refresh_server_side(result, figures)

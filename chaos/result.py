@@ -17,7 +17,7 @@ from chaos.metrics.catalog import FAULT_EFFECT
 from chaos.metrics.cloudwatch import function_name
 from chaos.metrics.measurement import measure_load
 from chaos.metrics.waf_slis import waf_slis
-from chaos.slo import evaluate_slos, slo_outcome
+from chaos.slo import evaluate_check, evaluate_slos, slo_outcome
 
 if TYPE_CHECKING:
     from chaos.experiment import Experiment
@@ -80,19 +80,42 @@ def assemble_result(record: RunRecord) -> dict[str, Any]:
         "abort_reason": record.abort_reason,
         "faults": faults,
         "fault_timing": fault_timing(faults),
+        "fault_kinds": [spec.type for spec in record.experiment.faults],
+        "expect_effect": record.experiment.expect_effect,
         "notes": notes,
     }
     _add_load(result, record)
     if record.load is None:
         notes.append("no load in this experiment: per-phase SLIs were not measured")
     _add_server_side(result, record.server_side)
-    _add_fault_evidence(result, record)
+    _add_fault_evidence(result)
     result["slo"] = evaluate_slos(record.experiment.slo, result)
-    if record.experiment.expect_effect:
-        result["slo"].extend(fault_effect_checks(result, record))
-    if outcome == "passed":
-        result["outcome"] = slo_outcome(result["slo"])
+    judge(result, outcome)
     return result
+
+
+def judge(result: dict[str, Any], run_outcome: str) -> None:
+    """Add the automatic `fault_effect` checks and set the outcome from every check."""
+    result["slo"] = [check for check in result["slo"] if check.get("sli") != FAULT_EFFECT]
+    if result.get("expect_effect", True):
+        result["slo"].extend(fault_effect_checks(result))
+    result["outcome"] = slo_outcome(result["slo"]) if run_outcome == "passed" else run_outcome
+
+
+def refresh_server_side(result: dict[str, Any], server_side: Mapping[str, Any]) -> None:
+    """Replace the server-side figures (read again later) and judge the checks again."""
+    run_outcome = result["outcome"] if result["outcome"] in ("aborted", "error") else "passed"
+    result["notes"] = [note for note in result.get("notes", [])
+                       if not note.startswith(("CloudWatch had not settled",
+                                               "server-side metrics unavailable"))]
+    _add_server_side(result, server_side)
+    _add_fault_evidence(result)
+    result["slo"] = [
+        entry for check in result.get("slo", []) if check.get("sli") != FAULT_EFFECT
+        for entry in evaluate_check(str(check["sli"]), [check["phase"]] if check.get("phase")
+                                    else [], str(check["objective"]), result)
+    ]
+    judge(result, run_outcome)
 
 
 def _add_load(result: dict[str, Any], record: RunRecord) -> None:
@@ -123,17 +146,21 @@ def _add_server_side(result: dict[str, Any], server_side: Mapping[str, Any] | No
     if "waf" in result:
         result["waf"]["cloudwatch_blocked_requests"] = (
             (server_side.get("run") or {}).get("waf_blocked_requests"))
+        result["waf"]["cloudwatch_settled"] = server_side.get("settled", True)
+    if server_side.get("query") is not None:
+        result["server_side_query"] = server_side["query"]
 
 
-def _add_fault_evidence(result: dict[str, Any], record: RunRecord) -> None:
+def _add_fault_evidence(result: dict[str, Any]) -> None:
     """Per fault entry, what shows it acted: `observed_injections` (lambda-extension)."""
-    detail = (result.get("server_side") or {}).get("detail") or {}
+    server = result.get("server_side") or {}
+    detail = (server.get("detail") or {}) if server.get("settled", True) else {}
     injected = detail.get("injected_faults")
     inits = detail.get("extension_inits") or {}
     fault_phase = (result.get("phases") or {}).get("fault") or {}
     markers = fault_phase.get("injected_responses")
-    lambda_faults = {entry.fault_index for entry in record.journal_entries
-                     if entry.fault_type == "lambda-extension"}
+    lambda_faults = {fault.get("fault_index") for fault in result["faults"]
+                     if fault["type"] == "lambda-extension"}
     for fault in result["faults"]:
         if fault["type"] != "lambda-extension":
             continue
@@ -151,7 +178,7 @@ def _add_fault_evidence(result: dict[str, Any], record: RunRecord) -> None:
         }
 
 
-def fault_effect_checks(result: Mapping[str, Any], record: RunRecord) -> list[dict[str, Any]]:
+def fault_effect_checks(result: Mapping[str, Any]) -> list[dict[str, Any]]:
     """The automatic `fault_effect` check of each fault (PRODUCT.md, "Fault effect").
 
     It fails when the fault phase had load and the fault did nothing: no injection seen
@@ -161,15 +188,15 @@ def fault_effect_checks(result: Mapping[str, Any], record: RunRecord) -> list[di
     fault_phase = (result.get("phases") or {}).get("fault") or {}
     had_load = bool(fault_phase.get("requests"))
     checks = []
-    for index, spec in enumerate(record.experiment.faults):
+    for index, fault_type in enumerate(result.get("fault_kinds") or []):
         entries = [fault for fault in result["faults"] if fault.get("fault_index") == index]
-        observed, note = _fault_effect(spec.type, entries)
+        observed, note = _fault_effect(fault_type, entries)
         passed = observed is not None and observed > 0
         if not had_load:
             passed, note = True, "not judged: no load in the fault phase"
         item: dict[str, Any] = {
             "sli": FAULT_EFFECT, "phase": "fault", "objective": "> 0", "observed": observed,
-            "passed": passed, "fault": f"faults[{index}] {spec.type}",
+            "passed": passed, "fault": f"faults[{index}] {fault_type}",
         }
         if note:
             item["note"] = note

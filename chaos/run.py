@@ -26,7 +26,12 @@ from chaos.metrics.aggregate import RunAggregator
 from chaos.metrics.catalog import reads_server_side_metrics
 from chaos.metrics.measurement import PHASES
 from chaos.metrics.rows import SecondRow
-from chaos.metrics.server_side import api_stage_of, read_server_side, server_side_targets
+from chaos.metrics.server_side import (
+    ServerSideQuery,
+    api_stage_of,
+    read_server_side,
+    server_side_targets,
+)
 from chaos.outcome import Outcome, exit_for
 from chaos.report import write_reports
 from chaos.result import LoadRecord, RunRecord, assemble_result
@@ -264,9 +269,10 @@ def run_record(
     )
 
 
-def read_server_side_of(context: RunContext) -> dict[str, Any] | None:
-    """The run's CloudWatch figures per measured phase window (None: not read)."""
-    if not reads_server_side_metrics(context.experiment):
+def server_side_query(context: RunContext) -> ServerSideQuery | None:
+    """What the run's server-side figures are read from (None: not read)."""
+    experiment = context.experiment
+    if not reads_server_side_metrics(experiment):
         return None
     windows = {}
     for name in PHASES:
@@ -280,14 +286,29 @@ def read_server_side_of(context: RunContext) -> dict[str, Any] | None:
     if context.target.sandbox and not function_arns:
         function_arns = [str(context.target.sandbox_service.get("function_arn", ""))]
     api = api_stage_of(clients.client("apigateway"),
-                       context.target.api_endpoint or context.experiment.target.endpoint or "",
+                       context.target.api_endpoint or experiment.target.endpoint or "",
                        context.target.sandbox_service.get("rest_api_id"))
     targets = server_side_targets(
         region=clients.region, function_arns=[arn for arn in function_arns if arn], api=api,
         rule=context.load.rule if context.load else None,
         percentiles=not context.target.sandbox,  # the sandbox's CloudWatch has no percentiles
     )
-    return read_server_side(clients.client("cloudwatch"), targets, windows)
+    emf = any(spec.type == "lambda-extension" for spec in experiment.faults) or any(
+        check.sli in ("injected_faults", "injection_cold_starts") for check in experiment.slo)
+    return ServerSideQuery(targets, windows, emf=emf, timeout_s=experiment.settle_timeout,
+                           endpoint_url=clients.endpoint_url)
+
+
+def read_server_side_of(context: RunContext) -> dict[str, Any] | None:
+    """The run's CloudWatch figures per measured phase window, once settled."""
+    query = server_side_query(context)
+    if query is None:
+        return None
+    figures = read_server_side(
+        context.target.clients.client("cloudwatch"), query, context.target.cloudwatch_lag,
+        on_wait=lambda text: context.events.message.fire(text=text))
+    figures["query"] = query.to_dict()
+    return figures
 
 
 def run_phases(context: RunContext, planned: list[PlannedFault]) -> None:

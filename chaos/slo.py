@@ -94,6 +94,9 @@ def _server_side(sli: str, phase: str | None, result: Mapping[str, Any]) -> Obse
     server = scope.get("server_side") if isinstance(scope, Mapping) else None
     if not isinstance(server, Mapping):
         return None, f"not measured: no server-side metrics for {where}"
+    if server.get("settled") is False:
+        return None, (f"not settled: CloudWatch was still changing when the wait for {where} "
+                      "ended (gameday report --refresh reads it again)")
     return _number(server.get(sli), f"not measured: no CloudWatch datapoints for {sli} in {where}")
 
 
@@ -102,6 +105,8 @@ def _waf(sli: str, phase: str | None, result: Mapping[str, Any]) -> Observation:
     if not isinstance(waf, Mapping):
         return None, "not measured: no WAF load ran"
     key = CATALOG[sli].key[0]
+    if key == "cloudwatch_blocked_requests" and waf.get("cloudwatch_settled") is False:
+        return None, "not settled: CloudWatch was still changing when the wait ended"
     return _number(waf.get(key), f"not measured: {key} missing in waf")
 
 

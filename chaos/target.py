@@ -8,6 +8,7 @@ from typing import Any
 from chaos.aws import AwsClients
 from chaos.aws.credentials import CredentialLifetime
 from chaos.errors import PreflightRefused
+from chaos.metrics.settle import AWS_LAGS, CloudWatchLag
 from chaos.sandbox import control as sandbox_control
 
 
@@ -21,6 +22,7 @@ class ResolvedTarget:
     # The sandbox's seeded service (function_arn, rest_api_id, ...); empty for AWS.
     sandbox_service: dict[str, Any] = field(default_factory=dict)
     credentials: CredentialLifetime | None = None  # None in the sandbox
+    cloudwatch_lag: CloudWatchLag = AWS_LAGS
 
     def restore_clients(self) -> AwsClients:
         """Clients for a restore: in AWS, credentials resolved again from their source."""
@@ -55,8 +57,12 @@ def resolve_target(
             state, started = sandbox_control.up()
         try:
             clients = state.clients()
-            return ResolvedTarget(clients, True, started, clients.caller_account_id(),
-                                  state.api_endpoint, dict(state.service))
+            lag = state.cloudwatch_lag_s or {}
+            return ResolvedTarget(
+                clients, True, started, clients.caller_account_id(), state.api_endpoint,
+                dict(state.service),
+                cloudwatch_lag=CloudWatchLag(float(lag.get("standard", 0.0)),
+                                             float(lag.get("emf", 0.0))))
         except BaseException:
             if started:
                 sandbox_control.down()

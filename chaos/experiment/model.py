@@ -521,6 +521,11 @@ class Experiment(StrictModel):
         description="every fault restores itself max_duration + this after the start "
         "(default 5m)",
     )
+    settle_timeout: Duration = Field(
+        default=300.0,
+        description="how long to wait after the run for CloudWatch to settle before reading "
+        "the server-side SLIs (default 5m); figures read unsettled fail their SLO checks",
+    )
     expect_effect: Annotated[bool, Strict()] = Field(
         default=True,
         description="a fault that injected nothing while the fault phase had load fails the "

@@ -1,27 +1,35 @@
-"""Server-side SLIs of a run: which CloudWatch metrics to read, read per phase window.
+"""Server-side SLIs of a run: which CloudWatch metrics to read, per phase, once settled.
 
-Explicit inputs only (the API stage, the functions, the WAF rule): the run resolves
-them, this module turns them into `get_metric_data` queries (chaos.metrics.cloudwatch).
+Explicit inputs only (the API stage, the functions, the WAF rule, the phase windows):
+the run resolves them into a :class:`ServerSideQuery`, kept in result.json so that
+`gameday report --refresh` can read the same figures again later.
+
+Phase windows are aligned to whole minutes (CloudWatch's resolution for these
+metrics); the result says which minutes each phase's figures cover.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+import dataclasses
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
-from chaos.metrics.cloudwatch import (
-    ServerSideTargets,
-    function_name,
-    server_side_by_phase,
-    server_side_slis,
-)
+from chaos.clock import iso_from_epoch
+from chaos.metrics.cloudwatch import ServerSideTargets, function_name, server_side_slis
+from chaos.metrics.settle import CloudWatchLag, Settled, minute_window, read_when_settled
 
 if TYPE_CHECKING:
     from chaos.load.waf import RateRule
 
-__all__ = ["ApiStage", "api_stage_of", "read_server_side", "server_side_targets"]
+__all__ = [
+    "ApiStage",
+    "ServerSideQuery",
+    "api_stage_of",
+    "read_server_side",
+    "server_side_targets",
+]
 
 
 @dataclass(frozen=True)
@@ -68,22 +76,101 @@ def server_side_targets(
     )
 
 
+@dataclass(frozen=True)
+class ServerSideQuery:
+    """Everything needed to read a run's server-side figures, now or later."""
+
+    targets: ServerSideTargets
+    phase_windows: dict[str, tuple[float, float]]  # measured windows, epoch seconds
+    emf: bool = False  # EMF metrics (the extension's) are read: they settle later
+    timeout_s: float = 300.0
+    endpoint_url: str | None = None  # the sandbox's AWS API; None for AWS
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"targets": dataclasses.asdict(self.targets),
+                "phase_windows": {name: list(window)
+                                  for name, window in self.phase_windows.items()},
+                "emf": self.emf, "timeout_s": self.timeout_s,
+                "endpoint_url": self.endpoint_url}
+
+    @classmethod
+    def from_dict(cls, raw: Mapping[str, Any]) -> ServerSideQuery:
+        targets: dict[str, Any] = {key: tuple(value) if isinstance(value, list) else value
+                                   for key, value in raw["targets"].items()}
+        return cls(ServerSideTargets(**targets),
+                   {name: (float(window[0]), float(window[1]))
+                    for name, window in raw["phase_windows"].items()},
+                   bool(raw.get("emf")), float(raw.get("timeout_s", 300.0)),
+                   raw.get("endpoint_url"))
+
+    def minute_windows(self) -> dict[str, tuple[float, float]]:
+        return {name: minute_window(*window) for name, window in self.phase_windows.items()}
+
+
+@dataclass
+class ServerSideFigures:
+    phases: dict[str, dict[str, Any]] = field(default_factory=dict)
+    run: dict[str, Any] | None = None
+    notes: list[str] = field(default_factory=list)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"phases": self.phases, "run": self.run, "notes": self.notes}
+
+
+def read_once(cloudwatch: Any, query: ServerSideQuery) -> dict[str, Any]:
+    """One read of every phase's and the whole run's figures (minute-aligned)."""
+    minutes = query.minute_windows()
+    if not minutes:
+        return ServerSideFigures().as_dict()
+    figures = ServerSideFigures()
+    for name, (start, end) in minutes.items():
+        figures.phases[name] = {**server_side_slis(cloudwatch, query.targets, start, end),
+                                "minutes": _minutes(start, end)}
+    start = min(start for start, _ in minutes.values())
+    end = max(end for _, end in minutes.values())
+    figures.run = {**server_side_slis(cloudwatch, query.targets, start, end),
+                   "minutes": _minutes(start, end)}
+    return figures.as_dict()
+
+
+def _minutes(start: float, end: float) -> dict[str, Any]:
+    return {"from": iso_from_epoch(start), "to": iso_from_epoch(end),
+            "count": int((end - start) // 60)}
+
+
 def read_server_side(
     cloudwatch: Any,
-    targets: ServerSideTargets,
-    phase_windows: Mapping[str, tuple[float, float]],
+    query: ServerSideQuery,
+    lag: CloudWatchLag,
+    on_wait: Callable[[str], None] | None = None,
 ) -> dict[str, Any]:
-    """``{"phases": {phase: slis}, "run": slis}`` (``notes`` when CloudWatch failed).
+    """``{"phases": {phase: slis}, "run": slis, "notes": [...], "settled": bool}``.
 
-    Never raises: metrics are best effort and an SLO on a missing figure fails as such.
+    Never raises: metrics are best effort, and an SLO on a missing or unsettled figure
+    fails as such.
     """
-    if not phase_windows:
-        return {"phases": {}, "run": None}
+    minutes = query.minute_windows()
+    if not minutes:
+        return {"phases": {}, "run": None, "notes": [], "settled": True}
+    last_minute_end = max(end for _, end in minutes.values())
     try:
-        phases = server_side_by_phase(cloudwatch, targets, phase_windows)
-        start = min(start for start, _ in phase_windows.values())
-        end = max(end for _, end in phase_windows.values())
-        return {"phases": phases, "run": server_side_slis(cloudwatch, targets, start, end)}
+        outcome: Settled = read_when_settled(
+            lambda: read_once(cloudwatch, query), last_minute_end=last_minute_end,
+            lag_s=lag.emf_s if query.emf else lag.standard_s, timeout_s=query.timeout_s,
+            poll_s=max(1.0, min(10.0, (lag.emf_s if query.emf else lag.standard_s) / 6)),
+            on_wait=on_wait)
     except Exception as error:  # noqa: BLE001 - see docstring
-        return {"phases": {}, "run": None,
+        return {"phases": {}, "run": None, "settled": False,
                 "notes": [f"server-side metrics unavailable: {error}"]}
+    figures = dict(outcome.figures)
+    for values in [*figures["phases"].values(), figures["run"]]:
+        if isinstance(values, dict):
+            values["settled"] = outcome.settled
+    figures["settled"] = outcome.settled
+    figures["waited_s"] = round(outcome.waited_s, 1)
+    if not outcome.settled:
+        figures["notes"] = [*figures.get("notes", []),
+                            f"CloudWatch had not settled after {query.timeout_s:.0f}s: "
+                            "server-side figures are partial (gameday report --refresh "
+                            "reads them again)"]
+    return figures

@@ -33,6 +33,7 @@ class SandboxState:
     service: dict[str, Any]
     work_dir: str | None = None  # the data plane's files (environments' code, layers)
     realism: str = "fast"
+    cloudwatch_lag_s: dict[str, float] | None = None  # {"standard": s, "emf": s}
 
     def clients(self) -> AwsClients:
         """boto3 clients of the sandbox's local AWS API."""

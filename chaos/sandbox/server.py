@@ -211,6 +211,9 @@ def serve(state_file: Path, port: int, front_port: int = 0) -> None:
             "service": seeded.to_dict(),
             "work_dir": str(work_dir),
             "realism": realism.mode,
+            # How late its CloudWatch shows a minute's datapoints (the toolkit waits that
+            # long before reading them, as it waits for AWS's).
+            "cloudwatch_lag_s": cloudwatch_lag_s(realism),
         }
         write_atomically(state_file, json.dumps(state, indent=2))
         log.info("sandbox ready: AWS API %s, HTTP front %s/%s", endpoint_url, front_url,
@@ -224,6 +227,13 @@ def serve(state_file: Path, port: int, front_port: int = 0) -> None:
             plane.stop()
         control.stop()
         shutil.rmtree(work_dir, ignore_errors=True)
+
+
+def cloudwatch_lag_s(realism: Realism) -> dict[str, float]:
+    """The metrics recorder's visibility lag: none when fast, AWS's (scaled) under aws."""
+    if not realism.aws:
+        return {"standard": 0.0, "emf": 0.0}
+    return {"standard": realism.delay(60.0), "emf": realism.delay(120.0)}
 
 
 def _remove_own_state(state_file: Path) -> None:

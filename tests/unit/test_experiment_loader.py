@@ -186,7 +186,8 @@ def test_unknown_key_without_a_close_match_lists_allowed(tmp_path: Path) -> None
         4,
         1,
         "frobnicate: unknown field; allowed: version, kind, name, description, target, phases, "
-        "max_duration, faults, load, slo, stop_conditions, expiry_margin, expect_effect",
+        "max_duration, faults, load, slo, stop_conditions, expiry_margin, settle_timeout, "
+        "expect_effect",
     )
 
 
