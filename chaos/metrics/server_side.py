@@ -152,13 +152,14 @@ def read_server_side(
     minutes = query.minute_windows()
     if not minutes:
         return {"phases": {}, "run": None, "notes": [], "settled": True}
-    last_minute_end = max(end for _, end in minutes.values())
+    lag_s = lag.emf_s if query.emf else lag.standard_s
+    # CloudWatch publishes a minute once it is over (then the lag); a CloudWatch without
+    # lag (the fast sandbox) shows each datapoint as it is recorded.
+    data_until = max(end for _, end in (minutes if lag_s > 0 else query.phase_windows).values())
     try:
         outcome: Settled = read_when_settled(
-            lambda: read_once(cloudwatch, query), last_minute_end=last_minute_end,
-            lag_s=lag.emf_s if query.emf else lag.standard_s, timeout_s=query.timeout_s,
-            poll_s=max(1.0, min(10.0, (lag.emf_s if query.emf else lag.standard_s) / 6)),
-            on_wait=on_wait)
+            lambda: read_once(cloudwatch, query), last_minute_end=data_until, lag_s=lag_s,
+            timeout_s=query.timeout_s, poll_s=max(1.0, min(10.0, lag_s / 6)), on_wait=on_wait)
     except Exception as error:  # noqa: BLE001 - see docstring
         return {"phases": {}, "run": None, "settled": False,
                 "notes": [f"server-side metrics unavailable: {error}"]}
