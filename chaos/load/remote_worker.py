@@ -28,9 +28,9 @@ from chaos.load.driver import locust_command, with_chaos_importable, worker_args
 from chaos.load.process_config import EXIT_MASTER_GONE, PLAN_ENV, PROCESS_ENV
 from chaos.load.processes import TiedProcesses
 
-# After Ctrl-C (the terminal signals the worker too), how long it gets to finish.
-INTERRUPT_GRACE_S = 10.0
-_FORWARDED_SIGNALS = (signal.SIGTERM, signal.SIGHUP)
+# Locust's worker quits cleanly (telling the master) on SIGTERM only.
+_STOP_SIGNALS = (signal.SIGTERM, signal.SIGHUP)
+STOP_GRACE_S = 10.0
 
 
 def parse_master(master: str) -> tuple[str, int]:
@@ -68,7 +68,7 @@ def run_worker(master: str, locustfile: Path | None = None) -> int:
         environment["TMPDIR"] = scratch
         tied = TiedProcesses()
         try:
-            process = tied.start(command, env=environment, output=None, new_session=False)
+            process = tied.start(command, env=environment, output=None)
             exit_code = _wait_forwarding_signals(process)
         finally:
             tied.close()
@@ -79,22 +79,24 @@ def run_worker(master: str, locustfile: Path | None = None) -> int:
 
 
 def _wait_forwarding_signals(process: subprocess.Popen[bytes]) -> int:
-    """Wait for the worker; SIGTERM / SIGHUP (a container stopping) are passed on to it."""
-    def forward(signum: int, _frame: FrameType | None) -> None:
-        process.send_signal(signum)
+    """Wait for the worker; SIGTERM, SIGHUP (a container or terminal going away) and Ctrl-C
+    stop it as SIGTERM, bounded by STOP_GRACE_S."""
+    def stop(_signum: int, _frame: FrameType | None) -> None:
+        process.send_signal(signal.SIGTERM)
 
     in_main_thread = threading.current_thread() is threading.main_thread()
-    previous = ({signum: signal.signal(signum, forward) for signum in _FORWARDED_SIGNALS}
+    previous = ({signum: signal.signal(signum, stop) for signum in _STOP_SIGNALS}
                 if in_main_thread else {})
     try:
         # Unbounded on purpose: the master decides when the run (and this worker) ends.
         return process.wait()
-    except KeyboardInterrupt:  # the terminal sent SIGINT to the worker as well
+    except KeyboardInterrupt:
+        process.send_signal(signal.SIGTERM)
         try:
-            return process.wait(timeout=INTERRUPT_GRACE_S)
+            return process.wait(timeout=STOP_GRACE_S)
         except subprocess.TimeoutExpired:
             process.kill()
-            return process.wait(timeout=INTERRUPT_GRACE_S)
+            return process.wait(timeout=STOP_GRACE_S)
     finally:
         for signum, handler in previous.items():
             signal.signal(signum, handler)

@@ -85,7 +85,12 @@ async def _serve() -> None:
     loop.add_signal_handler(signal.SIGTERM, stopped.set)
     # The parent's end of stdin closes when it exits, however it exits: so does the target.
     stdin = sys.stdin.fileno()
-    loop.add_reader(stdin, lambda: os.read(stdin, 4096) or stopped.set())
+
+    def on_stdin() -> None:
+        if not os.read(stdin, 4096):
+            stopped.set()
+
+    loop.add_reader(stdin, on_stdin)
     async with server:
         await stopped.wait()
 
