@@ -25,13 +25,25 @@ _RowKey = tuple[Source | None, str, str]
 _SortKey = tuple[int, str, str, str, str]
 
 
+# A recorded status may carry what the Locust plugin recognised in the response: flag
+# bits times 1000 added to the HTTP status (one integer keeps `record` cheap).
+WAF_BLOCK = 1  # recognisably the WAF rate rule's block
+OTHER_403 = 2  # a 403 that is not the rate rule's (authorizer, resource policy, ...)
+INJECTED = 4  # carries the fault extension's marker header
+
+
+def with_flags(status: int, flags: int) -> int:
+    """`status` carrying `flags` (WAF_BLOCK | OTHER_403 | INJECTED)."""
+    return status + 1000 * flags
+
+
 def status_class(status: int) -> str:
     return f"{status // 100}xx" if 200 <= status < 600 else "error"
 
 
-def counts_as_failure(status: int, traffic: str, block_status: int | None) -> bool:
+def counts_as_failure(status: int, traffic: str, blocked: bool) -> bool:
     """5xx, no response, or a WAF block of a client that is not meant to be abusive."""
-    if block_status is not None and status == block_status:
+    if blocked:
         return traffic != "abusive"
     return status == 0 or status >= 500
 
@@ -97,13 +109,17 @@ class RowCollector:
         traffic = _TRAFFIC_KINDS.get(traffic_name, "normal")
         row = SecondRow(second, user_class, f"{request_type} {name}", traffic, identity,
                         worker=self.worker)
-        for status, count in tally.statuses.items():
+        for code, count in tally.statuses.items():
+            status, flags = code % 1000, code // 1000
             row.requests += count
             name_of_class = status_class(status)
             row.status_classes[name_of_class] = row.status_classes.get(name_of_class, 0) + count
-            if self.block_status is not None and status == self.block_status:
-                row.blocked += count
-            if counts_as_failure(status, traffic, self.block_status):
+            blocked = bool(flags & WAF_BLOCK) or (
+                not flags and self.block_status is not None and status == self.block_status)
+            row.blocked += count if blocked else 0
+            row.other_403 += count if flags & OTHER_403 else 0
+            row.injected += count if flags & INJECTED else 0
+            if counts_as_failure(status, traffic, blocked):
                 row.failures += count
         for milliseconds, count in tally.latencies_ms.items():
             row.histogram.record(milliseconds, count)

@@ -29,7 +29,7 @@ import gevent
 from locust import events
 from locust.runners import MasterRunner, WorkerRunner
 
-from chaos.load.collector import RowCollector
+from chaos.load.collector import INJECTED, OTHER_403, WAF_BLOCK, RowCollector, with_flags
 from chaos.load.process_config import (
     EXIT_MASTER_GONE,
     EXIT_ORCHESTRATOR_GONE,
@@ -53,6 +53,11 @@ ORCHESTRATOR_CHECK_INTERVAL_S = 0.5
 # it is gone. Locust's own worker waits 60 s, too long for load that must stop with its run.
 MASTER_SILENCE_S = 5.0
 
+# The fault extension marks the responses it replaces (gameday_chaos.engine).
+MARKER_HEADER = "x-gameday-chaos-fault"
+# API Gateway's answer when its web ACL blocks a request without a custom response.
+WAF_FORBIDDEN_BODY = b'{"message":"Forbidden"}'
+
 LOCAL = ProcessConfig.from_environment()
 COLLECTOR = RowCollector(worker=f"{socket.gethostname()}-{os.getpid()}")
 
@@ -71,9 +76,50 @@ def _on_request(request_type: str, name: str, response_time: float, response: An
                 **_: Any) -> None:
     # Runs for every request, in the process that sends the load: keep it this small.
     # Every argument Locust passes is named, so `_` stays an empty dict (a quarter faster).
+    status = getattr(response, "status_code", 0) or 0
+    if status >= 400:  # only errors can be blocks or injected responses: look closer
+        status = with_flags(status, RESPONSES.flags(status, response))
     COLLECTOR.record(int(time.time()), context.get("gameday") if context else None,
-                     request_type, name, getattr(response, "status_code", 0) or 0,
-                     response_time or 0)
+                     request_type, name, status, response_time or 0)
+
+
+class ResponseSigns:
+    """What an error response shows: the rate rule's block, another 403, an injection.
+
+    A block counts only when it is recognisably the rate rule's: its CustomResponse
+    (status, and its header when it defines one), else API Gateway's 403 with the body
+    {"message":"Forbidden"} that a WAF block gets. Authorizers, resource policies and a
+    missing route answer 403 with other bodies: those are `other_403`.
+    """
+
+    def __init__(self) -> None:
+        self.block_status: int | None = None
+        self.custom_response = False
+        self.block_header: str | None = None
+
+    def configure(self, plan: LoadPlan) -> None:
+        rule = plan.waf.rule if plan.waf else None
+        self.block_status = rule.block_status if rule else None
+        self.custom_response = bool(rule and rule.custom_response)
+        self.block_header = rule.block_header if rule else None
+
+    def flags(self, status: int, response: Any) -> int:
+        headers = getattr(response, "headers", None) or {}
+        flags = INJECTED if headers.get(MARKER_HEADER) else 0
+        if status == self.block_status and self._is_block(headers, response):
+            return flags | WAF_BLOCK
+        return flags | OTHER_403 if status == 403 else flags
+
+    def _is_block(self, headers: Any, response: Any) -> bool:
+        if self.block_header is not None:
+            return bool(headers.get(self.block_header))
+        if self.custom_response:
+            return True
+        body = getattr(response, "content", None) or b""
+        return body.replace(b" ", b"").strip() == WAF_FORBIDDEN_BODY
+
+
+RESPONSES = ResponseSigns()
 
 
 @events.init.add_listener
@@ -98,7 +144,7 @@ def _plan_option(environment: Any) -> LoadPlan:
 def _apply_plan(environment: Any, plan: LoadPlan) -> None:
     """Make `plan` this process's: WAF clients join the user classes, blocks get counted."""
     ActivePlan.plan = plan
-    COLLECTOR.block_status = plan.waf.rule.block_status if plan.waf else None
+    RESPONSES.configure(plan)
     present = {user_class.__name__ for user_class in environment.user_classes}
     environment.user_classes.extend(user_class for user_class in _waf_client_classes(plan)
                                     if user_class.__name__ not in present)

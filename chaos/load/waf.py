@@ -52,6 +52,11 @@ class RateRule:
     # The AWS/WAFV2 metric dimensions are the VisibilityConfig metric names, not the names.
     metric_name: str | None = None
     web_acl_metric_name: str | None = None
+    # How clients recognise the rule's block: its CustomResponse (status code, and the
+    # first header it defines, which WAF sends prefixed x-amzn-waf-), or else API
+    # Gateway's 403 with the body {"message":"Forbidden"}.
+    custom_response: bool = False
+    block_header: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
         raw = asdict(self)
@@ -108,6 +113,8 @@ def read_rate_rule(acl: dict[str, Any], rule_name: str) -> RateRule:
         raise PreflightRefused(f"load.waf.rule: rule {rule_name!r} of web ACL {acl_name} is not "
                                f"rate-based ({kind})")
     action, block_status = _action(rule)
+    custom = ((rule.get("Action") or {}).get("Block") or {}).get("CustomResponse") or {}
+    headers = [str(header["Name"]) for header in custom.get("ResponseHeaders") or []]
     forwarded = statement.get("ForwardedIPConfig") or {}
     return RateRule(
         name=rule_name,
@@ -124,7 +131,14 @@ def read_rate_rule(acl: dict[str, Any], rule_name: str) -> RateRule:
         custom_keys=tuple(_custom_key(key) for key in statement.get("CustomKeys", [])),
         metric_name=rule.get("VisibilityConfig", {}).get("MetricName"),
         web_acl_metric_name=acl.get("VisibilityConfig", {}).get("MetricName"),
+        custom_response=bool(custom),
+        block_header=f"{WAF_HEADER_PREFIX}{headers[0]}".lower() if headers else None,
     )
+
+
+#: AWS WAF prefixes the names of a custom response's headers (AWS WAF Developer Guide,
+#: "Sending custom responses for Block actions").
+WAF_HEADER_PREFIX = "x-amzn-waf-"
 
 
 def _action(rule: dict[str, Any]) -> tuple[str, int | None]:

@@ -31,6 +31,7 @@ class SecondRow:
     failures: int = 0
     blocked: int = 0  # responses recognisably the WAF rate rule's block
     other_403: int = 0  # 403s that were not the rate rule's (authorizers, policies, other rules)
+    injected: int = 0  # responses carrying the fault extension's marker header
     status_classes: dict[str, int] = field(default_factory=dict)
     histogram: LatencyHistogram = field(default_factory=LatencyHistogram)
     # The Locust process that measured the row (e.g. "host-1234-0"); not part of the key:
@@ -46,6 +47,7 @@ class SecondRow:
         self.failures += other.failures
         self.blocked += other.blocked
         self.other_403 += other.other_403
+        self.injected += other.injected
         for name, count in other.status_classes.items():
             self.status_classes[name] = self.status_classes.get(name, 0) + count
         self.histogram.merge(other.histogram)
@@ -56,6 +58,7 @@ class SecondRow:
             "second": self.second, "user_class": self.user_class, "endpoint": self.endpoint,
             "traffic": self.traffic, "identity": self.identity, "requests": self.requests,
             "failures": self.failures, "blocked": self.blocked, "other_403": self.other_403,
+            "injected": self.injected,
             "status_classes": self.status_classes, "histogram": self.histogram.encode(),
             "worker": self.worker,
         }, separators=(",", ":"))

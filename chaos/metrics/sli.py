@@ -40,6 +40,7 @@ class Totals:
     failures: int = 0
     blocked: int = 0
     other_403: int = 0
+    injected: int = 0  # responses carrying the fault extension's marker header
     abusive_requests: int = 0
     abusive_blocked: int = 0
     status_classes: dict[str, int] = field(default_factory=dict)
@@ -54,6 +55,7 @@ class Totals:
         self.failures += row.failures
         self.blocked += row.blocked
         self.other_403 += row.other_403
+        self.injected += row.injected
         _add_counts(self.status_classes, row.status_classes)
         self.histogram.merge(row.histogram)
 
@@ -63,6 +65,7 @@ class Totals:
         self.failures += other.failures
         self.blocked += other.blocked
         self.other_403 += other.other_403
+        self.injected += other.injected
         self.abusive_requests += other.abusive_requests
         self.abusive_blocked += other.abusive_blocked
         _add_counts(self.status_classes, other.status_classes)
@@ -98,6 +101,7 @@ class Totals:
             "failures": self.failures,
             "blocked": self.blocked,
             "other_403": self.other_403,
+            "injected_responses": self.injected,
             "status_classes": {name: self.status_classes.get(name, 0) for name in STATUS_CLASSES},
             "abusive_requests": self.abusive_requests,
             "abusive_blocked": self.abusive_blocked,

@@ -19,12 +19,19 @@ class LocalTarget:
     """Answers every request with a small JSON body; counts them per identity.
 
     With `block_after`, an identity (the `identity_header` value) whose requests in the
-    trailing `window_s` exceed `block_after` gets `block_status` — every request counts,
-    blocked or not, as AWS WAF counts them.
+    trailing `window_s` exceed `block_after` gets `block_status` with API Gateway's WAF
+    body — every request counts, blocked or not, as AWS WAF counts them. `other_403_path`
+    answers 403 as an authorizer would (not a WAF block); `injected_path` answers 503
+    with the fault extension's marker header, as an injected error.
     """
 
     def __init__(self, *, block_after: int | None = None, window_s: float = 60.0,
-                 block_status: int = 403, identity_header: str = "X-Forwarded-For") -> None:
+                 block_status: int = 403, identity_header: str = "X-Forwarded-For",
+                 other_403_path: str | None = None, injected_path: str | None = None) -> None:
+        self.other_403_path = other_403_path
+        self.injected_path = injected_path
+        self.other_403 = 0
+        self.injected = 0
         self.block_after = block_after
         self.window_s = window_s
         self.block_status = block_status
@@ -79,11 +86,26 @@ class LocalTarget:
                 if length:
                     self.rfile.read(length)
                 status = target.answer(self.headers.get(target.identity_header, "-"))
-                if status == 200 and self.command == "POST":
+                path = self.path.split("?", 1)[0]
+                extra: list[tuple[str, str]] = []
+                if status == target.block_status and target.block_after is not None:
+                    body = b'{"message":"Forbidden"}'
+                elif path == target.other_403_path:
+                    status, body = 403, b'{"message":"User is not authorized to access this"}'
+                    with target.lock:
+                        target.other_403 += 1
+                elif path == target.injected_path and self.command == "GET":
+                    status, body = 503, b'{"message":"injected by gameday-chaos"}'
+                    extra.append(("X-Gameday-Chaos-Fault", "error"))
+                    with target.lock:
+                        target.injected += 1
+                elif status == 200 and self.command == "POST":
                     status, body = 201, b'{"id":"o-1"}'
                 else:
                     body = json.dumps({"ok": status < 400}).encode()
                 self.send_response(status)
+                for name, value in extra:
+                    self.send_header(name, value)
                 self.send_header("Content-Type", "application/json")
                 self.send_header("Content-Length", str(len(body)))
                 self.end_headers()

@@ -146,3 +146,30 @@ def test_waf_clients_are_blocked_alone_and_unblocked_after_the_stop(tmp_path: Pa
     assert sum(row.failures for row in rows) == 0  # abusers' blocks are expected
     assert result["time_to_block_s"] is not None and result["time_to_block_s"] <= 2
     assert result["time_to_unblock_s"] is not None and 1 <= result["time_to_unblock_s"] <= 5
+
+
+def test_only_the_rate_rules_403_is_a_block_and_injected_responses_are_counted(
+        tmp_path: Path) -> None:
+    """A 403 from an authorizer is `other_403`, never a WAF block; a response carrying the
+    fault extension's marker is `injected`."""
+    rule = RateRule(name="orders-rate-limit", web_acl_name="local", web_acl_arn="arn:local",
+                    limit=6, window_s=3, aggregation="FORWARDED_IP", action="Block",
+                    block_status=403, forwarded_header="X-Forwarded-For")
+    plan = plan_waf_traffic(rule, WafLoad(rule=rule.name, abusive_clients=1, legit_clients=1),
+                            workers=0)
+    received = RowsReceived()
+    with LocalTarget(block_after=rule.limit, window_s=rule.window_s, other_403_path="/health",
+                     injected_path="/orders") as target:
+        driver = LoadDriver(Load(locustfile=LOCUSTFILE, users=3, spawn_rate=50.0),
+                            host=target.url, run_dir=tmp_path, max_run_time_s=6,
+                            waf_plan=plan, on_row=received)
+        driver.start()
+        assert driver.wait(timeout_s=30)
+        waf_blocked, other_403, injected = target.blocked, target.other_403, target.injected
+    rows = received.rows
+    assert other_403 > 0 and injected > 0 and waf_blocked > 0
+    assert sum(row.other_403 for row in rows) == other_403
+    assert sum(row.injected for row in rows) == injected
+    assert sum(row.blocked for row in rows) == waf_blocked
+    assert all(row.blocked == 0 for row in rows if row.traffic != "abusive" and
+               row.endpoint == "GET /health"), "an authorizer's 403 is not a WAF block"

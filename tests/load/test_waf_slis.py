@@ -74,7 +74,8 @@ def reference_rows(requests: list[Request], block_status: int | None) -> list[st
         row = rows.setdefault(key, SecondRow(*key, worker="w"))
         row.requests += 1
         row.blocked += int(block_status is not None and status == block_status)
-        row.failures += int(counts_as_failure(status, kind, block_status))
+        row.failures += int(counts_as_failure(
+            status, kind, block_status is not None and status == block_status))
         row.status_classes[status_class(status)] = \
             row.status_classes.get(status_class(status), 0) + 1
         row.histogram.record(latency_ms)
