@@ -166,9 +166,12 @@ def describe_load(load: Load | None, waf_plan: WafTrafficPlan | None) -> list[st
     """The `load` lines of `gameday plan` (the lead's plan_view calls this)."""
     if load is None:
         return ["load: none"]
-    if load.workers:
-        where = f"a Locust master with {load.workers} local worker process(es) (remote " \
-                "workers may join, docs/load.md)"
+    if load.total_workers:
+        where = f"a Locust master with {load.workers} local worker process(es)"
+        if load.remote_workers:
+            bind = load.master_bind or "127.0.0.1:<free port>"
+            where += (f", waiting up to {load.workers_timeout:g}s for {load.remote_workers} "
+                      f"remote worker(s) at {bind} (gameday load worker --master HOST:PORT)")
     else:
         where = "one Locust process"
     lines = [f"load: {load.users} users from {load.locustfile}, spawn rate "
