@@ -208,6 +208,8 @@ def _fault_effect(fault_type: str, entries: Sequence[Mapping[str, Any]]
                   ) -> tuple[float | None, str | None]:
     if not entries:
         return 0, "the fault changed no target"
+    if fault_type == "az-loss":
+        return _az_loss_effect(entries)
     if fault_type != "lambda-extension":
         changed = sum(1 for entry in entries if entry.get("injected_at"))
         return changed, None if changed else "the fault changed no target"
@@ -220,6 +222,22 @@ def _fault_effect(fault_type: str, entries: Sequence[Mapping[str, Any]]
         return None, "not measured: neither the extension's telemetry nor the clients saw it"
     observed = max(sum(telemetry), max(markers, default=0))
     return observed, None if observed else "the fault never fired: no injection observed"
+
+
+def _az_loss_effect(entries: Sequence[Mapping[str, Any]]) -> tuple[float | None, str | None]:
+    """Pinned targets whose capacity left the lost AZ ID (`before` > 0 there, `during` 0),
+    and the subnets a blackhole cut off (it moves no capacity)."""
+    pinned = [entry for entry in entries if "during" in (entry.get("evidence") or {})]
+    emptied = sum(1 for entry in pinned if _left_lost_az(entry["evidence"]))
+    cut_off = sum(1 for entry in entries if entry not in pinned and entry.get("injected_at"))
+    observed = emptied + cut_off
+    return observed, None if observed else "no target's capacity left the lost AZ ID"
+
+
+def _left_lost_az(evidence: Mapping[str, Any]) -> bool:
+    az_id = evidence.get("az_id")
+    before, during = evidence.get("before") or {}, evidence.get("during") or {}
+    return bool(before.get(az_id, 0) > 0 and during.get(az_id, 0) == 0)
 
 
 def fault_entries(entries: Sequence[JournalEntry]) -> list[dict[str, Any]]:

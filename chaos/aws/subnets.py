@@ -8,14 +8,13 @@ from typing import TYPE_CHECKING, Any
 from botocore.exceptions import ClientError
 
 from chaos.aws.clients import error_code
-from chaos.aws.retry import call_with_backoff
+from chaos.aws.retry import EVENTUAL_CONSISTENCY_CODES, call_with_backoff
 from chaos.errors import PreflightRefused
 
 if TYPE_CHECKING:
     from chaos.aws.az import AzMapping
     from chaos.aws.clients import AwsClients
 
-DENY_ALL_RULE_NUMBER = 1
 _MISSING_ACL_CODES = ("InvalidNetworkAclID.NotFound",)
 
 
@@ -123,28 +122,23 @@ def acl_association(clients: AwsClients, subnet_id: str) -> AclAssociation | Non
     return None
 
 
-def create_deny_all_acl(clients: AwsClients, vpc_id: str, tags: dict[str, str]) -> str:
-    """A network ACL denying all traffic both ways, tagged at creation (so a crash can find it)."""
+def create_acl(clients: AwsClients, vpc_id: str, tags: dict[str, str]) -> str:
+    """A new network ACL, tagged at creation (so a crash can find it); it denies everything.
+
+    "Each custom network ACL ... denies all inbound and outbound traffic until you add rules"
+    (its only rules are the `*` denies of every network ACL: "Control traffic to subnets
+    using network ACLs", https://docs.aws.amazon.com/vpc/latest/userguide/vpc-network-acls.html,
+    and "Default network ACL for a VPC", .../default-network-acl.html): no entry is added,
+    so the ID is known, and journaled, as soon as the ACL exists.
+    """
     ec2 = clients.client("ec2")
-    acl_id = str(call_with_backoff(lambda: ec2.create_network_acl(
+    return str(call_with_backoff(lambda: ec2.create_network_acl(
         VpcId=vpc_id,
         TagSpecifications=[{
             "ResourceType": "network-acl",
             "Tags": [{"Key": key, "Value": value} for key, value in tags.items()],
         }],
     ))["NetworkAcl"]["NetworkAclId"])
-    # A new ACL already denies everything through its '*' rule; the explicit rules make the
-    # intent visible in the console and hold in emulators that omit the implicit rule.
-    for egress in (False, True):
-        deny_all(clients, acl_id, egress=egress)
-    return acl_id
-
-
-def deny_all(clients: AwsClients, acl_id: str, *, egress: bool) -> None:
-    call_with_backoff(lambda: clients.client("ec2").create_network_acl_entry(
-        NetworkAclId=acl_id, RuleNumber=DENY_ALL_RULE_NUMBER, Protocol="-1",
-        RuleAction="deny", Egress=egress, CidrBlock="0.0.0.0/0",
-    ))
 
 
 def acls_tagged(clients: AwsClients, vpc_id: str, key: str, value: str) -> list[str]:
@@ -175,8 +169,9 @@ def default_acl(clients: AwsClients, vpc_id: str) -> str | None:
 
 def replace_acl(clients: AwsClients, association_id: str, acl_id: str) -> str:
     """Associate the subnet behind `association_id` with `acl_id`; the new association ID."""
+    # The ACL may have been created, and the association read, an instant ago.
     response = call_with_backoff(lambda: clients.client("ec2").replace_network_acl_association(
-        AssociationId=association_id, NetworkAclId=acl_id))
+        AssociationId=association_id, NetworkAclId=acl_id), also_retry=EVENTUAL_CONSISTENCY_CODES)
     return str(response["NewAssociationId"])
 
 

@@ -1,15 +1,14 @@
 """Where workloads run: the subnets of Lambda functions, ECS services, ASGs and load balancers.
 
-Each kind has a `Placement` that reads a workload's subnets, writes them back (waiting
-until the service accepted the change) and manages the run's lock tag on it.
+Each kind has a `Placement` that reads a workload's subnets and the settings that go with
+them, writes them back (Lambda: waiting until the update is accepted; how capacity then moves
+is chaos.aws.capacity's business) and manages the run's lock tag on it.
 """
 
 from __future__ import annotations
 
-import logging
-import time
 from abc import ABC, abstractmethod
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
 from botocore.exceptions import ClientError
@@ -21,13 +20,7 @@ from chaos.aws.retry import call_with_backoff
 if TYPE_CHECKING:
     from chaos.aws.clients import AwsClients
 
-log = logging.getLogger(__name__)
-
 WorkloadKind = Literal["lambda", "ecs", "asg", "elb"]
-
-#: How long a pin or restore waits for an ECS service to settle; never fails the run.
-ECS_STABLE_TIMEOUT_S = 120.0
-ECS_POLL_INTERVAL_S = 5.0
 
 
 @dataclass
@@ -50,6 +43,23 @@ class Workload:
 class Placement(ABC):
     kind: ClassVar[WorkloadKind]
     noun: ClassVar[str]
+    #: Settings read fresh on every write, never restored from a snapshot.
+    volatile_settings: ClassVar[tuple[str, ...]] = ()
+
+    def snapshot_settings(self, workload: Workload) -> dict[str, Any]:
+        """The settings a restore writes back with the original subnets."""
+        return {key: value for key, value in workload.settings.items()
+                if key not in self.volatile_settings}
+
+    def with_settings(self, current: Workload, snapshot: dict[str, Any]) -> Workload:
+        """`current` carrying the snapshot's settings (its volatile ones kept)."""
+        volatile = {key: current.settings[key] for key in self.volatile_settings
+                    if key in current.settings}
+        return replace(current, settings={**snapshot, **volatile})
+
+    def drift_signature(self, workload: Workload) -> dict[str, Any]:
+        """Besides the subnets, what someone else may change that a restore must not undo."""
+        return {}
 
     @abstractmethod
     def get(self, clients: AwsClients, ref: str) -> Workload | None:
@@ -95,21 +105,35 @@ class LambdaPlacement(Placement):
                 workloads.append(self._workload(dict(config), tags))
         return workloads
 
+    volatile_settings = ("revision_id",)
+
     def _workload(self, config: dict[str, Any], tags: dict[str, str]) -> Workload:
         vpc = config.get("VpcConfig") or {}
+        settings: dict[str, Any] = {"security_group_ids": list(vpc.get("SecurityGroupIds") or []),
+                                    "revision_id": config.get("RevisionId")}
+        if "Ipv6AllowedForDualStack" in vpc:
+            settings["ipv6_allowed_for_dual_stack"] = bool(vpc["Ipv6AllowedForDualStack"])
         return Workload(
             kind=self.kind, ref=config["FunctionArn"], name=config["FunctionName"],
             arn=config["FunctionArn"], subnet_ids=list(vpc.get("SubnetIds") or []), tags=tags,
-            settings={"security_group_ids": list(vpc.get("SecurityGroupIds") or []),
-                      "revision_id": config.get("RevisionId")},
+            settings=settings,
         )
 
+    def drift_signature(self, workload: Workload) -> dict[str, Any]:
+        return {"security_group_ids": sorted(workload.settings["security_group_ids"]),
+                "ipv6_allowed_for_dual_stack": workload.settings.get(
+                    "ipv6_allowed_for_dual_stack", False)}
+
     def set_subnets(self, clients: AwsClients, workload: Workload, subnet_ids: list[str]) -> None:
-        arguments: dict[str, Any] = {
-            "FunctionName": workload.arn,
-            "VpcConfig": {"SubnetIds": subnet_ids,
-                          "SecurityGroupIds": workload.settings["security_group_ids"]},
-        }
+        # UpdateFunctionConfiguration replaces the whole VpcConfig: an omitted
+        # Ipv6AllowedForDualStack would turn outbound IPv6 off (VpcConfig,
+        # https://docs.aws.amazon.com/lambda/latest/api/API_VpcConfig.html).
+        vpc_config: dict[str, Any] = {"SubnetIds": subnet_ids,
+                                      "SecurityGroupIds": workload.settings["security_group_ids"]}
+        if "ipv6_allowed_for_dual_stack" in workload.settings:
+            vpc_config["Ipv6AllowedForDualStack"] = workload.settings[
+                "ipv6_allowed_for_dual_stack"]
+        arguments: dict[str, Any] = {"FunctionName": workload.arn, "VpcConfig": vpc_config}
         if workload.settings.get("revision_id"):
             arguments["RevisionId"] = workload.settings["revision_id"]
         call_with_backoff(lambda: clients.lambda_.update_function_configuration(**arguments))
@@ -164,8 +188,15 @@ class EcsServicePlacement(Placement):
             subnet_ids=list(awsvpc.get("subnets") or []),
             tags={tag["key"]: tag["value"] for tag in service.get("tags", []) or []},
             settings={"awsvpc": {key: value for key, value in awsvpc.items()
-                                 if key != "subnets"}},
+                                 if key != "subnets"},
+                      "deployment_controller": str(
+                          (service.get("deploymentController") or {}).get("type") or "ECS")},
         )
+
+    def drift_signature(self, workload: Workload) -> dict[str, Any]:
+        awsvpc = dict(workload.settings.get("awsvpc", {}))
+        awsvpc["securityGroups"] = sorted(awsvpc.get("securityGroups") or [])
+        return awsvpc
 
     def set_subnets(self, clients: AwsClients, workload: Workload, subnet_ids: list[str]) -> None:
         cluster, service = split_ecs_ref(workload.ref)
@@ -174,7 +205,6 @@ class EcsServicePlacement(Placement):
         call_with_backoff(lambda: clients.client("ecs").update_service(
             cluster=cluster, service=service, forceNewDeployment=True,
             networkConfiguration={"awsvpcConfiguration": awsvpc}))
-        wait_for_ecs_service(clients, cluster, service)
 
     def tag(self, clients: AwsClients, workload: Workload, key: str, value: str) -> None:
         call_with_backoff(lambda: clients.client("ecs").tag_resource(
@@ -196,26 +226,12 @@ def awsvpc_of(service: dict[str, Any]) -> dict[str, Any]:
     return dict((service.get("networkConfiguration") or {}).get("awsvpcConfiguration") or {})
 
 
-def wait_for_ecs_service(clients: AwsClients, cluster: str, service: str) -> bool:
-    """Poll until one deployment runs the desired count; False (logged) after the bound."""
-    deadline = time.monotonic() + ECS_STABLE_TIMEOUT_S
-    max_polls = int(ECS_STABLE_TIMEOUT_S / ECS_POLL_INTERVAL_S) + 1
-    for _ in range(max_polls):
-        described = clients.client("ecs").describe_services(cluster=cluster, services=[service])
-        services = described["services"]
-        if not services or ecs_service_stable(services[0]):
-            return True
-        if time.monotonic() + ECS_POLL_INTERVAL_S > deadline:
-            break
-        time.sleep(ECS_POLL_INTERVAL_S)
-    log.warning("ECS service %s/%s did not settle within %.0fs; continuing", cluster, service,
-                ECS_STABLE_TIMEOUT_S)
-    return False
-
-
-def ecs_service_stable(service: dict[str, Any]) -> bool:
-    deployments = service.get("deployments", [])
-    return len(deployments) == 1 and service.get("runningCount") == service.get("desiredCount")
+def has_long_service_arn(service_arn: str) -> bool:
+    """`...:service/CLUSTER/SERVICE` (the new format); the old `...:service/SERVICE` cannot be
+    tagged ("In order to tag a service that has the following ARN format, you need to migrate
+    the service to the long ARN", https://docs.aws.amazon.com/AmazonECS/latest/APIReference/
+    API_TagResource.html)."""
+    return "/" in service_arn.partition(":service/")[2]
 
 
 # -- Auto Scaling ---------------------------------------------------------------------
@@ -294,14 +310,23 @@ class LoadBalancerPlacement(Placement):
                 subnet_ids=[zone["SubnetId"] for zone in item.get("AvailabilityZones", [])
                             if zone.get("SubnetId")],
                 tags=tags.get(item["LoadBalancerArn"], {}),
-                settings={"type": item.get("Type", "application")},
+                settings={"type": item.get("Type", "application"),
+                          "subnet_mappings": subnet_mappings_of(item)},
             )
             for item in balancers
         ]
 
     def set_subnets(self, clients: AwsClients, workload: Workload, subnet_ids: list[str]) -> None:
+        # Subnet mappings, not bare subnets: an NLB's Elastic IPs and chosen private / IPv6
+        # addresses live in them ("When you specify subnets for a Network Load Balancer, you
+        # must include all subnets that were enabled previously, with their existing
+        # configurations", SetSubnets, https://docs.aws.amazon.com/elasticloadbalancing/
+        # latest/APIReference/API_SetSubnets.html; SubnetMapping, .../API_SubnetMapping.html).
+        known = workload.settings.get("subnet_mappings") or {}
+        mappings = [dict(known.get(subnet_id) or {"SubnetId": subnet_id})
+                    for subnet_id in subnet_ids]
         call_with_backoff(lambda: clients.client("elbv2").set_subnets(
-            LoadBalancerArn=workload.arn, Subnets=subnet_ids))
+            LoadBalancerArn=workload.arn, SubnetMappings=mappings))
 
     def tag(self, clients: AwsClients, workload: Workload, key: str, value: str) -> None:
         call_with_backoff(lambda: clients.client("elbv2").add_tags(
@@ -310,6 +335,30 @@ class LoadBalancerPlacement(Placement):
     def untag(self, clients: AwsClients, workload: Workload, key: str) -> None:
         call_with_backoff(lambda: clients.client("elbv2").remove_tags(
             ResourceArns=[workload.arn], TagKeys=[key]))
+
+
+#: LoadBalancerAddress field -> SubnetMapping field (the fields a SubnetMapping can pin).
+_PINNED_ADDRESS_FIELDS = {"AllocationId": "AllocationId",
+                          "PrivateIPv4Address": "PrivateIPv4Address",
+                          "IPv6Address": "IPv6Address"}
+
+
+def subnet_mappings_of(balancer: dict[str, Any]) -> dict[str, dict[str, str]]:
+    """Per subnet, the SubnetMapping that recreates its addresses (EIP, private, IPv6)."""
+    mappings: dict[str, dict[str, str]] = {}
+    for zone in balancer.get("AvailabilityZones", []):
+        if not zone.get("SubnetId"):
+            continue
+        mapping = {"SubnetId": str(zone["SubnetId"])}
+        for address in zone.get("LoadBalancerAddresses") or []:
+            mapping.update({target: str(address[source])
+                            for source, target in _PINNED_ADDRESS_FIELDS.items()
+                            if address.get(source)})
+        prefixes = zone.get("SourceNatIpv6Prefixes") or []
+        if prefixes:
+            mapping["SourceNatIpv6Prefix"] = str(prefixes[0])
+        mappings[mapping["SubnetId"]] = mapping
+    return mappings
 
 
 def load_balancer_tags(clients: AwsClients, arns: list[str]) -> dict[str, dict[str, str]]:

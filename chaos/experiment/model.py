@@ -350,6 +350,12 @@ class AzLossFault(StrictModel):
     )
     mode: Literal["pin", "blackhole"] = "pin"
     targets: AzLossTargets
+    converge_timeout: Duration = Field(
+        default=600.0,
+        description="pin: how long each target may take, on apply and on restore, until its "
+        "capacity per AZ ID has converged (tasks / instances moved, update complete; "
+        "default 10m); a restore that does not converge in time fails and keeps the journal",
+    )
 
     @field_validator("az_id")
     @classmethod

@@ -1,10 +1,18 @@
 """`az-loss`: simulate the loss of one Availability Zone, selected by AZ ID.
 
-`pin` (default) removes the lost AZ's subnets from each target's placement (Lambda
-VpcConfig, ECS awsvpcConfiguration, ASG VPCZoneIdentifier, ELBv2 subnets); restore puts
-back the exact original lists unless someone changed them meanwhile. `blackhole`
-associates the lost AZ's subnets with a deny-all network ACL (one per VPC, created by
-the run and tagged with its ID); restore re-associates the original ACLs and deletes it.
+`pin` (default, "AZ loss") removes the lost AZ's subnets from each target's placement
+(Lambda VpcConfig, ECS awsvpcConfiguration, ASG VPCZoneIdentifier, ELBv2 subnet mappings)
+and waits, per target and at most `converge_timeout`, until its capacity has left the lost
+AZ ID (chaos.aws.capacity); that moment is the entry's `effective_at`. Restore puts back
+the exact original placement unless someone changed it meanwhile, and is `restored` only
+once capacity per AZ ID is back where it was. The entry's `evidence` keeps the counts per
+AZ ID `before`, `during` (at convergence) and `after`, with `apply_s` / `restore_s`.
+
+`blackhole` ("AZ network loss") associates the lost AZ's subnets with a new network ACL,
+which denies all traffic (one per VPC, created by the run and tagged with its ID); restore
+re-associates the original ACLs and deletes it. Capacity stays where it is: the network
+is what is lost (a Lambda function's invocations still arrive; its calls out of the VPC
+subnets fail).
 
 Journal entries say what to undo through `intended["action"]`: `pin`, `create-acl`
 (recorded before the ACL exists: a crash leaves at most one ACL found by its tag) or
@@ -13,12 +21,30 @@ Journal entries say what to undo through `intended["action"]`: `pin`, `create-ac
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from chaos.aws import subnets as ec2_subnets
 from chaos.aws.az import AzMapping, load_az_mapping, require_az_id
-from chaos.aws.workloads import Workload, placement_for, workloads_with_tags
+from chaos.aws.capacity import (
+    AzIds,
+    Capacity,
+    Convergence,
+    back_to,
+    lost_az_empty,
+    read_capacity,
+    wait_for,
+)
+from chaos.aws.workloads import (
+    Placement,
+    Workload,
+    has_long_service_arn,
+    placement_for,
+    workloads_with_tags,
+)
+from chaos.clock import epoch_seconds
+from chaos.durations import format_duration
 from chaos.errors import PreflightRefused
 from chaos.experiment.model import AzLossFault as AzLossSpec
 from chaos.faults.base import LOCK_TAG_KEY, FaultKind, PlannedChange, RestoreOutcome
@@ -35,6 +61,11 @@ ACTION_PIN = "pin"
 ACTION_CREATE_ACL = "create-acl"
 ACTION_ASSOCIATE_ACL = "associate-acl"
 ACTION_NONE = "none"
+#: How reports and the plan name each mode's effect.
+PIN_EFFECT = "AZ loss (capacity moved out of the AZ ID)"
+BLACKHOLE_EFFECT = ("AZ network loss (the AZ ID's subnets cut off; Lambda invocations still "
+                    "arrive, calls out of those subnets fail)")
+DEFAULT_CONVERGE_TIMEOUT_S = 600.0
 
 
 @dataclass
@@ -115,15 +146,18 @@ class AzLossFault(FaultKind[AzLossSpec]):
 
     def plan_pin(self, item: AffectedWorkload, mapping: AzMapping) -> PlannedChange:
         workload = item.workload
-        if workload.kind == "elb" and len({subnet.az_id for subnet in item.kept}) < 2:
-            return skip_notice(workload, f"{workload.label}: a load balancer needs subnets in "
-                               "at least two AZs; it would keep only "
+        refuse_unchangeable(workload)
+        if needs_two_zones(workload) and len({subnet.az_id for subnet in item.kept}) < 2:
+            return skip_notice(workload, f"{workload.label}: an Application Load Balancer needs "
+                               "subnets in at least two AZs; it would keep only "
                                f"{', '.join(s.az_id for s in item.kept)}: not changed")
         summary = [f"remove subnet {subnet.label()}" for subnet in item.lost]
         summary.append("keep " + ", ".join(subnet.label() for subnet in item.kept))
         if workload.kind == "ecs":
             summary.append("force a new deployment (tasks move out of the lost AZ)")
         summary.append(f"tag {LOCK_TAG_KEY}={self.context.run_id}")
+        summary.append(f"wait until its {CONVERGES[workload.kind]} (at most "
+                       f"{format_duration(self.spec.converge_timeout)}; the same on restore)")
         return PlannedChange(
             fault_type=self.type_name, target=workload.label, target_arn=workload.arn,
             summary=summary, original=pin_snapshot(workload),
@@ -132,8 +166,10 @@ class AzLossFault(FaultKind[AzLossSpec]):
 
     def pin_intent(self, workload: Workload, lost_ids: list[str]) -> dict[str, Any]:
         return {
-            "action": ACTION_PIN, "az_id": self.spec.az_id, "removed_subnet_ids": lost_ids,
+            "action": ACTION_PIN, "effect": PIN_EFFECT, "az_id": self.spec.az_id,
+            "removed_subnet_ids": lost_ids,
             "subnet_ids": [s for s in workload.subnet_ids if s not in lost_ids],
+            "converge_timeout_s": self.spec.converge_timeout,
         }
 
     def plan_blackhole(
@@ -153,7 +189,9 @@ class AzLossFault(FaultKind[AzLossSpec]):
         self, vpc_id: str, lost: list[Subnet], users: list[str], mapping: AzMapping
     ) -> PlannedChange:
         clients, run_id = self.context.clients, self.context.run_id
-        summary = [f"create a deny-all network ACL in {vpc_id} tagged {LOCK_TAG_KEY}={run_id}"]
+        summary = [f"{BLACKHOLE_EFFECT} of {mapping.label(self.spec.az_id)}",
+                   f"create a network ACL in {vpc_id} (a new ACL denies all traffic) tagged "
+                   f"{LOCK_TAG_KEY}={run_id}"]
         associations: dict[str, dict[str, str]] = {}
         for subnet in lost:
             refuse_locked(f"subnet {subnet.subnet_id}", subnet.tags, run_id)
@@ -173,7 +211,8 @@ class AzLossFault(FaultKind[AzLossSpec]):
         return PlannedChange(
             fault_type=self.type_name, target=f"vpc:{vpc_id}", target_arn=vpc_id,
             summary=summary, original={"vpc_id": vpc_id, "associations": associations},
-            intended={"action": ACTION_CREATE_ACL, "az_id": self.spec.az_id,
+            intended={"action": ACTION_CREATE_ACL, "effect": BLACKHOLE_EFFECT,
+                      "az_id": self.spec.az_id,
                       "vpc_id": vpc_id, "subnet_ids": list(associations),
                       "subnets": {s.subnet_id: s.label() for s in lost}},
         )
@@ -201,20 +240,29 @@ class AzLossFault(FaultKind[AzLossSpec]):
         if current is None:
             raise PreflightRefused(f"{change.target} disappeared since the plan")
         refuse_locked(current.label, current.tags, run_id)
+        refuse_unchangeable(current)
         lost_ids = [s for s in change.intended["removed_subnet_ids"] if s in current.subnet_ids]
         intended = self.pin_intent(current, lost_ids)
         if not lost_ids or not intended["subnet_ids"]:
             raise PreflightRefused(f"{change.target}: its subnets changed since the plan "
                                    f"(now {', '.join(current.subnet_ids)}); re-run the plan")
+        az_ids = AzIds(clients, load_az_mapping(clients))
+        before = read_capacity(clients, current.kind, current.ref, az_ids)
+
         def pin() -> None:
             placement.tag(clients, current, LOCK_TAG_KEY, run_id)
             placement.set_subnets(clients, current, intended["subnet_ids"])
 
-        return self.journaled(journal, JournalEntry(
+        entry = self.journaled(journal, JournalEntry(
             entry_id=f"{self.type_name}:{current.arn}", fault_type=self.type_name,
             target=change.target, target_arn=current.arn,
             original=pin_snapshot(current), intended=intended,
+            evidence=before_evidence(self.spec.az_id, before),
         ), pin)
+        converged = wait_for(lambda: read_capacity(clients, current.kind, current.ref, az_ids),
+                             lost_az_empty(self.spec.az_id), self.spec.converge_timeout)
+        record_pin_convergence(journal, entry, converged)
+        return entry
 
     def apply_blackhole(self, change: PlannedChange, journal: Journal) -> JournalEntry:
         clients, run_id = self.context.clients, self.context.run_id
@@ -223,9 +271,10 @@ class AzLossFault(FaultKind[AzLossSpec]):
             entry_id=f"{self.type_name}:acl:{vpc_id}", fault_type=self.type_name,
             target=f"network ACL in {vpc_id}", target_arn=vpc_id,
             original={"vpc_id": vpc_id, "network_acl_id": None},
-            intended={"action": ACTION_CREATE_ACL, "az_id": self.spec.az_id, "vpc_id": vpc_id,
-                      "tag": {LOCK_TAG_KEY: run_id}},
-        ), lambda: {"network_acl_id": ec2_subnets.create_deny_all_acl(
+            intended={"action": ACTION_CREATE_ACL, "effect": BLACKHOLE_EFFECT,
+                      "az_id": self.spec.az_id, "vpc_id": vpc_id, "tag": {LOCK_TAG_KEY: run_id}},
+        # The new ACL's ID is journaled as soon as it exists, before any association.
+        ), lambda: {"network_acl_id": ec2_subnets.create_acl(
             clients, vpc_id, {LOCK_TAG_KEY: run_id})})
         acl_id = acl_entry.intended["network_acl_id"]
         for subnet_id in change.intended["subnet_ids"]:
@@ -289,8 +338,78 @@ def skip_notice(workload: Workload, warning: str) -> PlannedChange:
 
 
 def pin_snapshot(workload: Workload) -> dict[str, Any]:
+    """What a restore puts back: the subnets and the settings sent with them (Lambda's whole
+    VpcConfig, ECS's awsvpcConfiguration, a load balancer's subnet mappings)."""
     return {"kind": workload.kind, "ref": workload.ref, "name": workload.name,
-            "subnet_ids": list(workload.subnet_ids)}
+            "subnet_ids": list(workload.subnet_ids),
+            "settings": placement_for(workload.kind).snapshot_settings(workload)}
+
+
+#: What "converged" means per kind, for the plan.
+CONVERGES = {
+    "ecs": "tasks run outside the lost AZ ID (deployment COMPLETED, old tasks drained)",
+    "asg": "instances are InService outside the lost AZ ID (rebalancing done)",
+    "lambda": "update completed (LastUpdateStatus: Successful)",
+    "elb": "subnets are updated and the load balancer is active",
+}
+
+
+def needs_two_zones(workload: Workload) -> bool:
+    """An ALB must keep subnets in two AZs; an NLB may keep one ("[Network Load Balancers]
+    You can specify subnets from one or more Availability Zones", SetSubnets,
+    https://docs.aws.amazon.com/elasticloadbalancing/latest/APIReference/API_SetSubnets.html)."""
+    return workload.kind == "elb" and workload.settings.get("type") == "application"
+
+
+def refuse_unchangeable(workload: Workload) -> None:
+    """ECS services whose subnets UpdateService cannot change, or that cannot carry the lock."""
+    if workload.kind != "ecs":
+        return
+    controller = workload.settings.get("deployment_controller", "ECS")
+    if controller != "ECS":
+        # "For services using the blue/green (CODE_DEPLOY) deployment controller, only the
+        # desired count, ... can be updated"; EXTERNAL: only the desired count, ... (UpdateService,
+        # https://docs.aws.amazon.com/AmazonECS/latest/APIReference/API_UpdateService.html).
+        raise PreflightRefused(
+            f"{workload.label}: its deployment controller is {controller}; UpdateService cannot "
+            "change its subnets (that takes a new CodeDeploy deployment or task set): refusing")
+    if not has_long_service_arn(workload.arn):
+        raise PreflightRefused(
+            f"{workload.label}: its ARN {workload.arn} is in the old format, which cannot be "
+            "tagged with the run's lock; migrate it to the long ARN format (opt in to the new "
+            "ARN and resource ID format, then recreate the service): refusing")
+
+
+def before_evidence(az_id: str, before: Capacity | None) -> dict[str, Any]:
+    if before is None:
+        return {"az_id": az_id}
+    return {"az_id": az_id, "unit": before.unit, "before": before.per_az}
+
+
+def record_pin_convergence(journal: Journal, entry: JournalEntry,
+                           converged: Convergence) -> None:
+    """The pin is in force from its convergence: `effective_at`, `during`, `apply_s`."""
+    capacity = converged.capacity
+    evidence = {**entry.evidence, "converged": converged.converged,
+                "converged_at": converged.at,
+                "apply_s": round(epoch_seconds(converged.at)
+                                 - epoch_seconds(entry.journaled_at), 3)}
+    if capacity is not None:
+        evidence["during"] = capacity.per_az
+    detail = entry.detail
+    if not converged.converged:
+        detail = (f"capacity had not left {entry.intended['az_id']} after "
+                  f"{format_duration(converged.waited_s)}: "
+                  f"{why_not_converged(capacity)}; the fault phase ran anyway")
+    journal.update(entry, effective_at=converged.at, evidence=evidence, detail=detail)
+
+
+def why_not_converged(capacity: Capacity | None) -> str:
+    if capacity is None:
+        return "the workload no longer exists"
+    if capacity.blocked:
+        return f"{capacity.blocked}, {capacity.summary()}"
+    return capacity.summary()
 
 
 def refuse_locked(label: str, tags: dict[str, str], run_id: str) -> None:
@@ -312,6 +431,11 @@ def locked_by_other_run(tags: dict[str, str], run_id: str) -> RestoreOutcome | N
 
 
 def restore_pin(entry: JournalEntry, clients: AwsClients, run_id: str) -> RestoreOutcome:
+    """Put the original placement back, then wait until capacity per AZ ID is back.
+
+    Records `after` and `restore_s` in `entry.evidence` (journaled with the outcome).
+    """
+    started = time.monotonic()
     placement = placement_for(entry.original["kind"])
     current = placement.get(clients, entry.original["ref"])
     if current is None:
@@ -319,18 +443,55 @@ def restore_pin(entry: JournalEntry, clients: AwsClients, run_id: str) -> Restor
     held_by_other = locked_by_other_run(current.tags, run_id)
     if held_by_other:
         return held_by_other
-    original: list[str] = entry.original["subnet_ids"]
-    ours: list[str] = entry.intended["subnet_ids"]
-    outcome = RestoreOutcome("restored")
-    if set(current.subnet_ids) == set(ours):
-        placement.set_subnets(clients, current, original)
-    elif set(current.subnet_ids) != set(original):
-        outcome = RestoreOutcome(
+    original = placement.with_settings(current, entry.original.get("settings")
+                                       or placement.snapshot_settings(current))
+    if placed_as(placement, current, entry.intended["subnet_ids"], original):
+        placement.set_subnets(clients, original, entry.original["subnet_ids"])
+    elif not placed_as(placement, current, entry.original["subnet_ids"], original):
+        release_lock(placement, clients, current, run_id)
+        return RestoreOutcome(
             "drifted", "subnets changed by someone else during the run (kept): "
             + ", ".join(current.subnet_ids))
+    outcome = wait_until_back(entry, clients, run_id, started)
+    if outcome.status != "failed":  # a timed-out restore keeps its lock until it converges
+        release_lock(placement, clients, current, run_id)
+    return outcome
+
+
+def placed_as(placement: Placement, current: Workload, subnet_ids: list[str],
+              original: Workload) -> bool:
+    """`current` is in these subnets, with the original's other placement settings."""
+    return (set(current.subnet_ids) == set(subnet_ids)
+            and placement.drift_signature(current) == placement.drift_signature(original))
+
+
+def release_lock(placement: Placement, clients: AwsClients, current: Workload,
+                 run_id: str) -> None:
     if current.tags.get(LOCK_TAG_KEY) == run_id:
         placement.untag(clients, current, LOCK_TAG_KEY)
-    return outcome
+
+
+def wait_until_back(entry: JournalEntry, clients: AwsClients, run_id: str,
+                    started: float) -> RestoreOutcome:
+    kind, ref = entry.original["kind"], entry.original["ref"]
+    before = entry.evidence.get("before")
+    timeout = float(entry.intended.get("converge_timeout_s", DEFAULT_CONVERGE_TIMEOUT_S))
+    az_ids = AzIds(clients, load_az_mapping(clients))
+    goal = back_to(before) if before is not None else (lambda capacity: capacity.steady)
+    converged = wait_for(lambda: read_capacity(clients, kind, ref, az_ids), goal, timeout)
+    capacity = converged.capacity
+    # A new dict, not an update: another thread may be writing the journal meanwhile.
+    entry.evidence = {**entry.evidence, "restore_s": round(time.monotonic() - started, 3),
+                      "restore_converged": converged.converged,
+                      **({"after": capacity.per_az} if capacity is not None else {})}
+    if converged.converged:
+        return RestoreOutcome("restored")
+    if capacity is None:
+        return RestoreOutcome("drifted", f"{entry.target} was deleted during the restore")
+    return RestoreOutcome(
+        "failed", f"placement restored, but capacity is not back after "
+        f"{format_duration(converged.waited_s)}: {why_not_converged(capacity)} (before: "
+        f"{before}); `gameday rollback --run-id {run_id}` waits again")
 
 
 def restore_association(entry: JournalEntry, clients: AwsClients, run_id: str) -> RestoreOutcome:

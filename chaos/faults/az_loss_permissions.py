@@ -1,9 +1,14 @@
-"""The IAM statements an `az-loss` fault needs, per target kind and mode."""
+"""The IAM statements an `az-loss` fault needs, per target kind and mode.
+
+ARNs are in the target Region's partition (chaos.aws.partition); `gameday iam-policy
+--partition` moves them to another.
+"""
 
 from __future__ import annotations
 
 from typing import Any
 
+from chaos.aws.partition import arn
 from chaos.policy import PolicyStatement
 
 
@@ -15,14 +20,13 @@ def az_loss_statements(
     # pin changes the workloads (and locks them); blackhole only reads them and changes
     # (and locks) the lost AZ's subnets.
     pin = spec.mode == "pin"
-    ec2 = f"arn:aws:ec2:{region}:{account_id}"
     statements = [
         # Describe calls of EC2 support no resource-level permission.
         PolicyStatement("AzLossDescribe", ("ec2:DescribeAvailabilityZones",
                                            "ec2:DescribeSubnets"), ("*",)),
     ]
     if targets.lambda_ or by_tags:
-        lambda_prefix = f"arn:aws:lambda:{region}:{account_id}:function"
+        lambda_prefix = arn("lambda", region, account_id, "function")
         arns = tuple(
             name if name.startswith("arn:") else f"{lambda_prefix}:{name}"
             for name in targets.lambda_
@@ -46,8 +50,16 @@ def az_loss_statements(
             f"AzLossEcs{index}",
             ("ecs:DescribeServices", "ecs:ListTagsForResource") + (
                 ("ecs:UpdateService", "ecs:TagResource", "ecs:UntagResource") if pin else ()),
-            (f"arn:aws:ecs:{region}:{account_id}:service/*",),
+            (arn("ecs", region, account_id, "service/*"),),
         ))
+        if pin:
+            # Where the service's tasks run, until they have converged (apply and restore).
+            statements += [
+                PolicyStatement("AzLossEcsTaskList", ("ecs:ListTasks",),
+                                (arn("ecs", region, account_id, "container-instance/*"),)),
+                PolicyStatement("AzLossEcsTasks", ("ecs:DescribeTasks",),
+                                (arn("ecs", region, account_id, "task/*"),)),
+            ]
         if by_tags:
             statements.append(PolicyStatement("AzLossEcsList", ("ecs:ListClusters",
                                                                 "ecs:ListServices"), ("*",)))
@@ -60,8 +72,8 @@ def az_loss_statements(
                 f"AzLossAsg{index}",
                 ("autoscaling:UpdateAutoScalingGroup", "autoscaling:CreateOrUpdateTags",
                  "autoscaling:DeleteTags"),
-                tuple(f"arn:aws:autoscaling:{region}:{account_id}:autoScalingGroup:*:"
-                      f"autoScalingGroupName/{name}"
+                tuple(arn("autoscaling", region, account_id,
+                          f"autoScalingGroup:*:autoScalingGroupName/{name}")
                       for name in (targets.autoscaling_groups or ["*"])),
             ),
         ]
@@ -75,20 +87,22 @@ def az_loss_statements(
                 f"AzLossElb{index}",
                 ("elasticloadbalancing:SetSubnets", "elasticloadbalancing:AddTags",
                  "elasticloadbalancing:RemoveTags"),
-                (f"arn:aws:elasticloadbalancing:{region}:{account_id}:loadbalancer/*",),
+                (arn("elasticloadbalancing", region, account_id, "loadbalancer/*"),),
             ),
         ]
     if not pin:
         statements += [
-            # The lock tag on each subnet of the lost AZ that gets the deny-all ACL.
+            # The lock tag on each subnet of the lost AZ that gets the run's network ACL.
             PolicyStatement("AzLossSubnetLock", ("ec2:CreateTags", "ec2:DeleteTags"),
-                            (f"{ec2}:subnet/*",)),
+                            (arn("ec2", region, account_id, "subnet/*"),)),
             PolicyStatement("AzLossBlackholeDescribe", ("ec2:DescribeNetworkAcls",), ("*",)),
             PolicyStatement(
                 "AzLossBlackhole",
-                ("ec2:CreateNetworkAcl", "ec2:CreateNetworkAclEntry",
-                 "ec2:ReplaceNetworkAclAssociation", "ec2:DeleteNetworkAcl", "ec2:CreateTags"),
-                (f"{ec2}:network-acl/*", f"{ec2}:vpc/*"),
+                # No CreateNetworkAclEntry: a new network ACL already denies all traffic.
+                ("ec2:CreateNetworkAcl", "ec2:ReplaceNetworkAclAssociation",
+                 "ec2:DeleteNetworkAcl", "ec2:CreateTags"),
+                (arn("ec2", region, account_id, "network-acl/*"),
+                 arn("ec2", region, account_id, "vpc/*")),
             ),
         ]
     return statements

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -62,14 +63,13 @@ def refused(world: World, path: Path, capsys: pytest.CaptureFixture[str]) -> str
 
 
 @pytest.fixture
-def world(aws: None, monkeypatch: pytest.MonkeyPatch) -> World:
-    from chaos.aws import workloads
-    from tests.integration.test_az_loss import build_world
+def world(aws: None) -> Iterator[World]:
+    from tests.integration.test_az_loss import build_world, capacity_follows_subnets
 
-    monkeypatch.setattr(workloads, "ECS_STABLE_TIMEOUT_S", 0.0)
-    built = build_world()
-    create_target(built, "lambda", "orders", built.subnets(*ORDER))
-    return built
+    with capacity_follows_subnets():
+        built = build_world()
+        create_target(built, "lambda", "orders", built.subnets(*ORDER))
+        yield built
 
 
 class TestAzRefusals:
