@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import os
 import sys
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
@@ -21,6 +22,7 @@ if TYPE_CHECKING:
     from chaos.aws import AwsClients
     from chaos.experiment import Experiment
     from chaos.gameday_plan import GamedayRun
+    from chaos.journal import S3JournalStore
 
 Handler = Callable[[argparse.Namespace], int]
 
@@ -85,6 +87,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub = command("plan", cmd_plan, "read-only dry run: every resource and change")
     sub.add_argument("experiment", type=Path, metavar="EXPERIMENT")
     _target_options(sub)
+    _journal_option(sub)
 
     sub = command("run", cmd_run, "run an experiment: baseline, fault, recovery, result")
     sub.add_argument("experiment", type=Path, metavar="EXPERIMENT_OR_PLAN")
@@ -95,6 +98,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub.add_argument("--load-master-bind", metavar="HOST:PORT",
                      help="where the Locust master listens for workers, e.g. 0.0.0.0:5557 "
                      "(overrides load.master_bind)")
+    _journal_option(sub)
 
     sub = command("rollback", cmd_rollback, "restore everything recorded in unfinished journals")
     which = sub.add_mutually_exclusive_group(required=True)
@@ -102,8 +106,12 @@ def build_parser() -> argparse.ArgumentParser:
     which.add_argument("--all", action="store_true", help="every unfinished run")
     sub.add_argument("--force", action="store_true",
                      help="also roll back runs whose process is still alive")
+    _journal_option(sub)
+    _target_options(sub, region=True)
 
-    command("status", cmd_status, "unfinished journals and the resources they lock")
+    sub = command("status", cmd_status, "unfinished journals and the resources they lock")
+    _journal_option(sub)
+    _target_options(sub, region=True)
 
     sub = command("report", cmd_report, "re-render reports (html, md, junit) from a result.json")
     sub.add_argument("result", type=Path, metavar="RESULT_JSON")
@@ -125,6 +133,7 @@ def build_parser() -> argparse.ArgumentParser:
                      help="do not read the targets (their layers and KMS keys are then "
                      "matched by pattern, not named)")
     _target_options(sub)
+    _journal_option(sub)
 
     sub = command("schedule", cmd_schedule,
                   "next run times of a game-day plan and cron / CI / EventBridge snippets")
@@ -189,6 +198,13 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _journal_option(sub: argparse.ArgumentParser) -> None:
+    sub.add_argument("--journal", metavar="s3://BUCKET/PREFIX",
+                     default=os.environ.get("GAMEDAY_JOURNAL") or None,
+                     help="keep (and find) run journals in S3 in the target account, readable "
+                     "from any machine (default: $GAMEDAY_JOURNAL)")
+
+
 def _target_options(sub: argparse.ArgumentParser, *, region: bool = False) -> None:
     sub.add_argument("--sandbox", action="store_true", help="target the local sandbox")
     sub.add_argument("--profile", help="AWS profile")
@@ -223,7 +239,8 @@ def cmd_plan(arguments: argparse.Namespace) -> int:
     from chaos.run import RunOptions, prepare_run
 
     experiment = _load_for_target(arguments, arguments.experiment)
-    options = RunOptions(sandbox=arguments.sandbox, profile=arguments.profile)
+    options = RunOptions(sandbox=arguments.sandbox, profile=arguments.profile,
+                         journal=arguments.journal)
     context, planned = prepare_run(experiment, arguments.experiment, options)
     try:
         print_plan(context, planned)
@@ -246,6 +263,7 @@ def cmd_run(arguments: argparse.Namespace) -> int:
         return _run_many(arguments, paths, gameday)
     document = _with_az_hint(arguments, lambda: load_document(path))
     if isinstance(document, GamedayPlan):
+        arguments.journal = arguments.journal or document.journal
         gameday = GamedayRun(document.name,
                              arguments.report_dir or default_report_dir(document.name),
                              runbook=document.runbook, stop_on_failure=document.stop_on_failure)
@@ -294,6 +312,21 @@ def _with_az_hint(arguments: argparse.Namespace, load: Callable[[], T]) -> T:
 
 
 @contextmanager
+def journal_store(arguments: argparse.Namespace) -> Iterator[S3JournalStore | None]:
+    """The S3 journal store of --journal / $GAMEDAY_JOURNAL, None without one."""
+    from chaos.journal import JournalLocation, S3JournalStore
+
+    if not getattr(arguments, "journal", None):
+        yield None
+        return
+    location = JournalLocation.parse(arguments.journal)
+    region = (getattr(arguments, "region", None) or os.environ.get("AWS_DEFAULT_REGION")
+              or "us-east-1")
+    with aws_clients(arguments, region) as clients:
+        yield S3JournalStore(clients.client("s3"), location)
+
+
+@contextmanager
 def aws_clients(arguments: argparse.Namespace, region: str | None) -> Iterator[AwsClients]:
     """The AWS a command talks to: the one way every command builds its clients.
 
@@ -327,6 +360,7 @@ def _run_one(arguments: argparse.Namespace, path: Path,
         assume_yes=arguments.yes,
         profile=arguments.profile,
         confirm=_ask,
+        journal=arguments.journal,
     )
     context, planned = prepare_run(experiment, path, options)
     progress = None
@@ -382,9 +416,11 @@ def cmd_load_worker(arguments: argparse.Namespace) -> int:
 def cmd_rollback(arguments: argparse.Namespace) -> int:
     from chaos.rollback import rollback_unfinished
 
-    reports = rollback_unfinished(None if arguments.all else arguments.run_id,
-                                  force=arguments.force,
-                                  on_skip=lambda text: print(text, file=sys.stderr))
+    with journal_store(arguments) as remote:
+        reports = rollback_unfinished(None if arguments.all else arguments.run_id,
+                                      force=arguments.force, remote=remote,
+                                      profile=arguments.profile,
+                                      on_skip=lambda text: print(text, file=sys.stderr))
     if not reports:
         print("nothing to roll back")
         return 0
@@ -397,16 +433,22 @@ def cmd_rollback(arguments: argparse.Namespace) -> int:
 
 
 def cmd_status(arguments: argparse.Namespace) -> int:
-    from chaos.journal import list_journals
+    from chaos.journal import all_journals
 
-    unfinished = [journal for journal in list_journals() if journal.unfinished]
+    with journal_store(arguments) as remote:
+        unfinished = [journal for journal in all_journals(remote) if journal.unfinished]
     if not unfinished:
         print("no unfinished runs; no locks held")
         return 0
     for journal in unfinished:
-        print(f"run {journal.run_id} ({journal.experiment_name}) status={journal.status} "
-              f"pid={journal.pid} region={journal.region}"
-              + (f" endpoint={journal.endpoint_url}" if journal.endpoint_url else ""))
+        state = journal.liveness()
+        status = "dead" if state == "dead" else journal.status
+        print(f"run {journal.run_id} ({journal.experiment_name}) status={status} "
+              f"pid={journal.pid} host={journal.hostname} region={journal.region}"
+              + (f" endpoint={journal.endpoint_url}" if journal.endpoint_url else "")
+              + (f" journal={journal.location}" if journal.location else ""))
+        if state == "dead" and journal.status == "running":
+            print(f"  its process is gone: gameday rollback --run-id {journal.run_id}")
         for entry in journal.entries:
             if entry.needs_restore:
                 print(f"  locked: {entry.target_arn} ({entry.fault_type}, {entry.status})")
@@ -421,16 +463,17 @@ def cmd_iam_policy(arguments: argparse.Namespace) -> int:
     account_id = arguments.account_id or experiment.target.account_id
     if not account_id:
         raise InputError("the experiment has no target.account_id: pass --account-id")
+    journal = arguments.journal
     if arguments.offline:
-        policy = experiment_policy(experiment, account_id)
+        policy = experiment_policy(experiment, account_id, journal=journal)
     else:
         try:
             with aws_clients(arguments, experiment.target.region) as clients:
-                policy = experiment_policy(experiment, account_id, clients)
+                policy = experiment_policy(experiment, account_id, clients, journal=journal)
         except GamedayError as error:
             print(f"gameday: the targets could not be read ({error}); their layers and KMS "
                   "keys are matched by pattern", file=sys.stderr)
-            policy = experiment_policy(experiment, account_id)
+            policy = experiment_policy(experiment, account_id, journal=journal)
     print(json.dumps(policy, indent=2))
     return 0
 

@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any
 
 from chaos.experiment.model import LambdaExtensionFault as LambdaExtensionSpec
 from chaos.faults import FAULT_KINDS, LambdaExtensionFault
+from chaos.journal import JournalLocation
 from chaos.metrics.catalog import reads_server_side_metrics
 from chaos.policy import PolicyStatement, policy_document
 
@@ -20,7 +21,8 @@ if TYPE_CHECKING:
 
 
 def experiment_policy(experiment: Experiment, account_id: str,
-                      clients: AwsClients | None = None) -> dict[str, Any]:
+                      clients: AwsClients | None = None,
+                      journal: str | None = None) -> dict[str, Any]:
     """The policy; with `clients` that can read the targets, their own layers and KMS keys
     are named exactly (otherwise they are matched as tightly as IAM allows)."""
     region = experiment.target.region
@@ -33,6 +35,8 @@ def experiment_policy(experiment: Experiment, account_id: str,
             statements.extend(LambdaExtensionFault.target_permissions(
                 spec, clients, region=region, account_id=account_id))
     statements.extend(run_permissions(experiment, region=region, account_id=account_id))
+    if journal:
+        statements.extend(journal_permissions(JournalLocation.parse(journal)))
     return policy_document(statements)
 
 
@@ -66,3 +70,14 @@ def run_permissions(
             tuple(f"arn:aws:cloudwatch:{region}:{account_id}:alarm:{name}" for name in alarms),
         ))
     return statements
+
+
+def journal_permissions(location: JournalLocation) -> list[PolicyStatement]:
+    """Writing the journal's revisions and reading them back from any machine."""
+    return [
+        PolicyStatement("JournalRevisions", ("s3:PutObject", "s3:GetObject"),
+                        (f"arn:aws:s3:::{location.bucket}/{location.prefix}*",)),
+        PolicyStatement("JournalListing", ("s3:ListBucket",),
+                        (f"arn:aws:s3:::{location.bucket}",),
+                        (("StringLike", "s3:prefix", f"{location.prefix}*"),)),
+    ]

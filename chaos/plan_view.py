@@ -24,6 +24,10 @@ def plan_lines(context: RunContext, planned: list[PlannedFault]) -> list[str]:
     ]
     if target.credentials is not None:
         lines.append(target.credentials.describe())
+    journal = context.options.journal
+    lines.append(f"journal: {journal}<run-id>/ in the target account, and locally"
+                 if journal else "journal: local only (.gameday/runs/<run-id>/journal.json); "
+                 "--journal s3://... keeps it in the target account")
     count = 0
     for fault in planned:
         for change in fault.changes:

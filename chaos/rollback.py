@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-import os
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -13,8 +12,7 @@ from chaos.aws import AwsClients
 from chaos.aws.credentials import is_expired_credentials_error
 from chaos.clock import utc_now
 from chaos.faults import fault_kind
-from chaos.host import process_alive
-from chaos.journal import Journal, JournalEntry, list_journals
+from chaos.journal import Journal, JournalEntry, S3JournalStore, all_journals
 
 log = logging.getLogger(__name__)
 
@@ -32,11 +30,11 @@ class RollbackReport:
         return self.failed == 0
 
 
-def clients_for(journal: Journal) -> AwsClients:
-    """Fresh clients for the journal's target (credentials resolved now)."""
-    return AwsClients(
-        region=journal.region, endpoint_url=journal.endpoint_url, profile=journal.profile
-    )
+def clients_for(journal: Journal, profile: str | None = None) -> AwsClients:
+    """Fresh clients for the journal's target (credentials resolved now; `profile` from
+    the machine that restores, else the one the run used)."""
+    return AwsClients(region=journal.region, endpoint_url=journal.endpoint_url,
+                      profile=profile or journal.profile)
 
 
 def restore_entry(journal: Journal, entry: JournalEntry, clients: AwsClients) -> None:
@@ -112,34 +110,34 @@ def summarize(journal: Journal) -> RollbackReport:
 def rollback_unfinished(
     run_id: str | None = None, *, force: bool = False,
     on_skip: Callable[[str], None] | None = None,
+    remote: S3JournalStore | None = None, profile: str | None = None,
+    finished_by: str = "rollback",
 ) -> list[RollbackReport]:
     """`gameday rollback`: restore unfinished journals (one run, or all); idempotent.
 
-    A run whose process is still alive is left alone (it restores itself) unless `force`.
+    Journals are the local ones and, with `remote`, those in S3 (from any machine). A run
+    whose process is still alive is left alone (it restores itself) unless `force`.
     """
     reports = []
-    for journal in list_journals():
+    for journal in all_journals(remote):
         if run_id and journal.run_id != run_id:
             continue
         if not journal.unfinished:
             continue
-        if journal.status == "running" and run_process_alive(journal.pid) and not force:
+        if journal.liveness() == "running" and not force:
             if on_skip:
-                on_skip(f"run {journal.run_id} is still running (pid {journal.pid}): skipped; "
-                        "it restores itself (--force to roll it back anyway)")
+                on_skip(f"run {journal.run_id} is still running (pid {journal.pid} on "
+                        f"{journal.hostname}): skipped; it restores itself (--force to roll "
+                        "it back anyway)")
             continue
         if journal.sandbox and not sandbox_still_there(journal):
             report = forget_sandbox_run(journal)
         else:
-            report = restore_journal(journal)
-        journal.finish("rolled_back" if report.complete else "rollback_incomplete")
+            report = restore_journal(journal, clients_for(journal, profile))
+        journal.finish("rolled_back" if report.complete else "rollback_incomplete",
+                       by=finished_by)
         reports.append(report)
     return reports
-
-
-def run_process_alive(pid: int) -> bool:
-    # This process is the one rolling back (an in-process run that ended): not alive.
-    return pid != os.getpid() and process_alive(pid)
 
 
 def sandbox_still_there(journal: Journal) -> bool:

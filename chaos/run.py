@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import os
 import sys
+import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -20,7 +21,15 @@ from chaos.errors import PreflightRefused
 from chaos.events import RunEvents
 from chaos.experiment import Experiment
 from chaos.faults import FAULT_KINDS, FaultContext, FaultKind, PlannedChange
-from chaos.journal import Journal, new_run_id, runs_dir
+from chaos.journal import (
+    HEARTBEAT_S,
+    Journal,
+    JournalLocation,
+    JournalTakenOver,
+    S3JournalStore,
+    new_run_id,
+    runs_dir,
+)
 from chaos.load.session import LoadSession
 from chaos.metrics.aggregate import RunAggregator
 from chaos.metrics.catalog import reads_server_side_metrics
@@ -51,6 +60,7 @@ class RunOptions:
     assume_yes: bool = False
     profile: str | None = None
     confirm: Callable[[str], bool] | None = None
+    journal: str | None = None  # s3://BUCKET/PREFIX: the journal also in the target account
 
 
 @dataclass
@@ -99,6 +109,39 @@ class RunContext:
 def fault_expiry(experiment: Experiment) -> float:
     """When the injected faults stop on their own if nothing restores them (epoch s)."""
     return time.time() + experiment.expiry_s
+
+
+def journal_store(context: RunContext) -> S3JournalStore | None:
+    """The S3 journal of the run (in the target account), when one is asked for."""
+    if not context.options.journal:
+        return None
+    location = JournalLocation.parse(context.options.journal)
+    return S3JournalStore(context.target.clients.client("s3"), location)
+
+
+@contextmanager
+def heartbeat(journal: Journal, stop: StopSignal) -> Iterator[None]:
+    """Renew the journal's heartbeat while the run lives (the janitor leaves it alone)."""
+    done = threading.Event()
+
+    def beat_forever() -> None:
+        while not done.wait(HEARTBEAT_S):
+            try:
+                journal.beat()
+            except JournalTakenOver as error:
+                stop.request(str(error))
+                return
+            except Exception:  # noqa: BLE001 - a missed beat is retried at the next one
+                log.warning("journal heartbeat failed", exc_info=True)
+
+    journal.beat()
+    thread = threading.Thread(target=beat_forever, name="journal-heartbeat", daemon=True)
+    thread.start()
+    try:
+        yield
+    finally:
+        done.set()
+        thread.join(timeout=5)
 
 
 def plan_faults(context: RunContext) -> list[PlannedFault]:
@@ -203,6 +246,7 @@ def execute(context: RunContext, planned: list[PlannedFault]) -> RunOutcome:
     run_dir = runs_dir() / context.run_id
     journal = Journal.create(
         run_dir,
+        remote=journal_store(context),
         run_id=context.run_id,
         experiment_name=context.experiment.name,
         experiment_path=str(context.experiment_path),
@@ -222,7 +266,7 @@ def execute(context: RunContext, planned: list[PlannedFault]) -> RunOutcome:
     reason: str | None = None
     with context.stop.handling_signals():
         try:
-            with monitoring(context):
+            with heartbeat(journal, context.stop), monitoring(context):
                 run_phases(context, planned)
         except StopRequested as stop:
             outcome, reason = "aborted", stop.reason

@@ -605,6 +605,10 @@ class GamedayPlan(StrictModel):
     )
     stop_on_failure: Annotated[bool, Strict()] = True
     runbook: str | None = None
+    journal: str | None = Field(
+        default=None, pattern=r"^s3://[a-z0-9][a-z0-9.\-]{1,61}[a-z0-9](/.*)?$",
+        description="s3://BUCKET/PREFIX: the runs' journals in the target account "
+        "(default: --journal / $GAMEDAY_JOURNAL)")
 
     _source: Path | None = PrivateAttr(default=None)
 

@@ -1,0 +1,49 @@
+"""The durable record of a run: what it will change, written before each change.
+
+`model`: the journal and its entries, kept as a local file (a mirror) and, with
+``--journal s3://...``, in the target account (`s3`): append-only revisions that two
+writers can never silently overwrite, readable from any machine.
+"""
+
+from chaos.journal.model import (
+    HEARTBEAT_S,
+    HEARTBEAT_STALE_S,
+    JOURNAL_FILE,
+    JOURNAL_VERSION,
+    UNFINISHED_ENTRY_STATUSES,
+    EntryStatus,
+    Journal,
+    JournalEntry,
+    JournalTakenOver,
+    RunStatus,
+    all_journals,
+    gameday_home,
+    list_journals,
+    new_run_id,
+    remote_journals,
+    runs_dir,
+)
+from chaos.journal.s3 import JOURNAL_ENV, JournalConflict, JournalLocation, S3JournalStore
+
+__all__ = [
+    "HEARTBEAT_S",
+    "HEARTBEAT_STALE_S",
+    "JOURNAL_FILE",
+    "JOURNAL_VERSION",
+    "UNFINISHED_ENTRY_STATUSES",
+    "EntryStatus",
+    "JOURNAL_ENV",
+    "Journal",
+    "JournalConflict",
+    "JournalEntry",
+    "JournalLocation",
+    "JournalTakenOver",
+    "S3JournalStore",
+    "RunStatus",
+    "all_journals",
+    "gameday_home",
+    "list_journals",
+    "new_run_id",
+    "remote_journals",
+    "runs_dir",
+]

@@ -1,0 +1,142 @@
+"""The journal in S3 (moto): revisions written before every change, never overwritten,
+and readable from another machine to see and restore a run whose runner is gone."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+from typing import Any
+
+import boto3
+import pytest
+
+from chaos.cli import main
+from chaos.journal import (
+    Journal,
+    JournalConflict,
+    JournalEntry,
+    JournalLocation,
+    JournalTakenOver,
+    S3JournalStore,
+    all_journals,
+)
+from tests.integration.conftest import REGION, create_function, experiment_yaml
+
+BUCKET = "gameday-journal"
+URI = f"s3://{BUCKET}/runs/"
+
+
+@pytest.fixture
+def store(aws: None) -> S3JournalStore:
+    s3 = boto3.client("s3", region_name=REGION)
+    s3.create_bucket(Bucket=BUCKET)
+    return S3JournalStore(s3, JournalLocation.parse(URI))
+
+
+def new_journal(tmp_path: Path, store: S3JournalStore, run_id: str = "run-1") -> Journal:
+    return Journal.create(tmp_path / run_id, remote=store, run_id=run_id, experiment_name="x",
+                          experiment_path="x.yaml", region=REGION, endpoint_url=None,
+                          profile=None, account_id="123456789012")
+
+
+def keys(store: S3JournalStore) -> list[str]:
+    listed = store.s3.list_objects_v2(Bucket=BUCKET, Prefix="runs/")
+    return sorted(item["Key"] for item in listed.get("Contents", []))
+
+
+def test_location_parsing() -> None:
+    assert JournalLocation.parse("s3://b-1/runs/a/") == JournalLocation("b-1", "runs/a/")
+    assert JournalLocation.parse("s3://b-1").prefix == ""
+    with pytest.raises(Exception, match="expected s3://BUCKET/PREFIX"):
+        JournalLocation.parse("https://b-1/runs")
+
+
+def test_every_save_is_a_new_revision_read_back_as_the_latest(tmp_path: Path,
+                                                               store: S3JournalStore) -> None:
+    journal = new_journal(tmp_path, store)
+    entry = journal.record(JournalEntry("e", "lambda-extension", "orders", "arn:x", {}, {}))
+    journal.update(entry, "applied")
+    assert keys(store) == [f"runs/run-1/journal-{n:08d}.json" for n in (1, 2, 3)]
+    revision, document = store.latest("run-1")  # type: ignore[misc]
+    assert revision == 3 and document["entries"][0]["status"] == "applied"
+    assert document["location"] == URI and store.run_ids() == ["run-1"]
+
+
+def test_a_revision_is_never_overwritten(store: S3JournalStore) -> None:
+    store.put("run-2", 1, {"status": "running"})
+    with pytest.raises(JournalConflict):
+        store.put("run-2", 1, {"status": "overwritten"})
+    assert store.latest("run-2") == (1, {"status": "running"})
+
+
+def test_a_run_whose_journal_the_janitor_closed_changes_nothing_more(
+        tmp_path: Path, store: S3JournalStore) -> None:
+    journal = new_journal(tmp_path, store)
+    janitor = Journal.from_document(store.latest("run-1")[1], None, store)  # type: ignore[index]
+    janitor.pid = -1
+    janitor.revision = 1
+    janitor.finish("rolled_back", by="janitor")  # revision 2, written by someone else
+    with pytest.raises(JournalTakenOver, match="closed by janitor"):
+        journal.record(JournalEntry("e", "lambda-extension", "orders", "arn:x", {}, {}))
+
+
+def test_a_concurrent_revision_of_the_same_run_is_retried_on_top(
+        tmp_path: Path, store: S3JournalStore) -> None:
+    journal = new_journal(tmp_path, store)
+    store.put("run-1", 2, {**journal.to_dict(), "revision": 2})  # a heartbeat of ours, say
+    journal.beat()
+    assert store.latest("run-1")[0] == 3  # type: ignore[index]
+
+
+@pytest.mark.usefixtures("aws")
+def test_status_and_rollback_from_another_machine_find_the_run_in_s3(
+        tmp_path: Path, store: S3JournalStore, monkeypatch: pytest.MonkeyPatch,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    create_function("orders")
+    lambda_ = boto3.client("lambda", region_name=REGION)
+    before = lambda_.get_function_configuration(FunctionName="orders")
+    runner_home = tmp_path / "runner"
+    monkeypatch.setenv("GAMEDAY_HOME", str(runner_home))
+    experiment = tmp_path / "x.yaml"
+    experiment.write_text(experiment_yaml().replace("fault: 100ms", "fault: 30s")
+                          .replace("max_duration: 1m", "max_duration: 2m"))
+    # The runner applies the fault, then vanishes with its disk (no restore ran).
+    original_restore = __import__("chaos.run", fromlist=["restore_journal"]).restore_journal
+
+    def die(*_: Any, **__: Any) -> Any:
+        raise SystemExit("runner killed")
+
+    waits: list[float] = []
+
+    def wait_then_die_in_the_fault_phase(self: Any, seconds: float) -> None:
+        waits.append(seconds)
+        if len(waits) == 2:  # baseline done, fault applied: the runner dies here
+            die()
+
+    monkeypatch.setattr("chaos.run.restore_journal", die)
+    monkeypatch.setattr("chaos.stop.StopSignal.wait", wait_then_die_in_the_fault_phase)
+    with pytest.raises(SystemExit):
+        main(["run", str(experiment), "--yes", "--journal", URI])
+    monkeypatch.setattr("chaos.run.restore_journal", original_restore)
+    shutil.rmtree(runner_home)
+    attached = lambda_.get_function_configuration(FunctionName="orders")
+    assert attached.get("Layers"), "the fault was applied"
+    # Another machine: an empty GAMEDAY_HOME, another hostname.
+    monkeypatch.setenv("GAMEDAY_HOME", str(tmp_path / "other-machine"))
+    monkeypatch.setattr("socket.gethostname", lambda: "other-machine")
+    capsys.readouterr()
+    assert main(["status", "--journal", URI]) == 0
+    assert "status=running" in capsys.readouterr().out  # its heartbeat is still fresh
+    monkeypatch.setattr("chaos.journal.model.HEARTBEAT_STALE_S", 0.0)  # ... and now stale
+    assert main(["status", "--journal", URI]) == 0
+    status = capsys.readouterr().out
+    assert "status=dead" in status and "journal=s3://gameday-journal/runs/" in status
+    assert main(["rollback", "--all", "--journal", URI]) == 0
+    after = lambda_.get_function_configuration(FunctionName="orders")
+    assert after.get("Layers") == before.get("Layers")
+    assert after["Environment"] == before["Environment"]
+    (journal,) = all_journals(store)
+    assert journal.status == "rolled_back" and journal.finished_by == "rollback"
+    assert main(["status", "--journal", URI]) == 0
+    assert "no unfinished runs" in capsys.readouterr().out
+
