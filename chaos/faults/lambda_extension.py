@@ -16,6 +16,8 @@ everyone else's changes (reported as drifted).
 
 from __future__ import annotations
 
+import hashlib
+import secrets
 from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import ClientError
@@ -344,12 +346,46 @@ def function_name_of(arn: str) -> str:
     return arn.split(":")[6] if arn.startswith("arn:") else arn
 
 
+#: The environment keys the fault sets: the only ones whose original values are journaled.
+OUR_KEYS = (extension_config.EXEC_WRAPPER_ENV_KEY, extension_config.CONFIG_ENV_KEY)
+
+
 def snapshot(config: dict[str, Any]) -> dict[str, Any]:
+    """What restore needs of the function, and no secret it does not need.
+
+    The journal keeps the original values of the keys the fault overwrites only; every
+    other variable (a database password, an API key) is kept as a salted digest, enough
+    to tell whether someone changed it during the run.
+    """
+    environment = functions.environment_of(config)
+    salt = secrets.token_hex(16)
     return {
         "layers": functions.layer_arns_of(config),
-        "environment": functions.environment_of(config),
+        "environment_overwritten": {key: environment[key] for key in OUR_KEYS
+                                    if key in environment},
+        "environment_digests": {key: env_digest(salt, key, value)
+                                for key, value in environment.items() if key not in OUR_KEYS},
+        "digest_salt": salt,
         "revision_id": config.get("RevisionId"),
     }
+
+
+def env_digest(salt: str, key: str, value: str) -> str:
+    return hashlib.sha256(f"{salt}\0{key}\0{value}".encode()).hexdigest()
+
+
+def others_changed(original: dict[str, Any], environment: dict[str, str],
+                   ours: set[str]) -> list[str]:
+    """The variables (not ours) that differ from the run's start."""
+    if "environment" in original:  # a journal written before digests: full values
+        before: dict[str, str] = original["environment"]
+        return sorted(key for key in set(environment) | set(before)
+                      if key not in ours and environment.get(key) != before.get(key))
+    digests: dict[str, str] = original["environment_digests"]
+    salt = str(original["digest_salt"])
+    now = {key: env_digest(salt, key, value) for key, value in environment.items()
+           if key not in ours}
+    return sorted(key for key in set(now) | set(digests) if now.get(key) != digests.get(key))
 
 
 def alias_snapshot(alias: dict[str, Any]) -> dict[str, Any]:
@@ -438,7 +474,8 @@ def restored_state(
     """Layers and environment with only our changes reverted, and what others changed."""
     ours_layer = entry.intended["layer_arn"]
     ours_env: dict[str, str] = dict(entry.intended["environment"])
-    original_env: dict[str, str] = entry.original["environment"]
+    original_env: dict[str, str] = entry.original.get(
+        "environment_overwritten", entry.original.get("environment", {}))
     current_layers = functions.layer_arns_of(current)
     current_env = functions.environment_of(current)
     drift: list[str] = []
@@ -461,10 +498,7 @@ def restored_state(
             environment[key] = original_env[key]
         else:
             environment.pop(key, None)
-    changed_keys = sorted(
-        key for key in set(environment) | set(original_env)
-        if key not in ours_env and environment.get(key) != original_env.get(key)
-    )
+    changed_keys = others_changed(entry.original, environment, set(ours_env))
     if changed_keys:
         drift.append("environment keys changed by someone else during the run (kept): "
                      + ", ".join(changed_keys))

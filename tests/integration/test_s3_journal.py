@@ -140,3 +140,23 @@ def test_status_and_rollback_from_another_machine_find_the_run_in_s3(
     assert main(["status", "--journal", URI]) == 0
     assert "no unfinished runs" in capsys.readouterr().out
 
+
+
+@pytest.mark.usefixtures("aws")
+def test_the_journal_holds_no_secret_and_restore_puts_every_key_back(
+        tmp_path: Path, store: S3JournalStore, monkeypatch: pytest.MonkeyPatch) -> None:
+    create_function("orders")  # its environment holds SECRET_TOKEN=s3cr3t-value
+    lambda_ = boto3.client("lambda", region_name=REGION)
+    before = lambda_.get_function_configuration(FunctionName="orders")["Environment"]
+    assert before["Variables"]["SECRET_TOKEN"] == "s3cr3t-value"
+    monkeypatch.setenv("GAMEDAY_HOME", str(tmp_path / "home"))
+    experiment = tmp_path / "x.yaml"
+    experiment.write_text(experiment_yaml())
+    assert main(["run", str(experiment), "--yes", "--journal", URI]) == 0
+    written = [path.read_text() for path in (tmp_path / "home").rglob("journal.json")]
+    written += [store.s3.get_object(Bucket=BUCKET, Key=key)["Body"].read().decode()
+                for key in keys(store)]
+    assert written and not any("s3cr3t-value" in text for text in written)
+    assert any("SECRET_TOKEN" in text for text in written)  # named, digested
+    after = lambda_.get_function_configuration(FunctionName="orders")["Environment"]
+    assert after == before
