@@ -4,15 +4,19 @@ from __future__ import annotations
 
 import json
 import signal
+import time
 from pathlib import Path
 
+import psutil
 import pytest
 
 from chaos.aws import AwsClients
 from tests.e2e.conftest import (
+    REPO,
     function_state,
     gameday,
     gameday_ok,
+    wait_for,
     wait_until_applied,
     write_experiment,
 )
@@ -58,7 +62,8 @@ def test_sigkill_then_rollback_restores_byte_for_byte(
     assert "no unfinished runs" in gameday_ok(sandbox_home, "status").stdout
 
 
-@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM], ids=["SIGINT", "SIGTERM"])
+@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM, signal.SIGHUP],
+                         ids=["SIGINT", "SIGTERM", "SIGHUP"])
 def test_signal_restores_without_rollback_and_exits_3(
     sandbox_home: Path, sandbox_clients: AwsClients, tmp_path: Path, signum: signal.Signals
 ) -> None:
@@ -169,3 +174,49 @@ def test_az_loss_sigkill_then_rollback_restores_the_network(
     assert rollback.returncode == 0, rollback.stdout + rollback.stderr
     assert network_state(sandbox_clients) == before
     assert "nothing to roll back" in gameday_ok(sandbox_home, "rollback", "--all").stdout
+
+
+def locust_processes_of(run_dir_marker: str) -> list[psutil.Process]:
+    """Live Locust processes started for one run (their command line names its rows file)."""
+    found = []
+    for process in psutil.process_iter(["cmdline"]):
+        try:
+            command = " ".join(process.info["cmdline"] or [])
+            if "locust" not in command:
+                continue
+            # stdout goes to the run's own locust-<role>.log
+            opened = " ".join(item.path for item in process.open_files())
+        except (psutil.NoSuchProcess, psutil.AccessDenied):
+            continue
+        if run_dir_marker in command or run_dir_marker in opened:
+            found.append(process)
+    return found
+
+
+@pytest.mark.parametrize("workers", [0, 2], ids=["standalone", "master-and-workers"])
+def test_sigkill_of_the_run_stops_its_load(
+    sandbox_home: Path, sandbox_clients: AwsClients, tmp_path: Path, workers: int
+) -> None:
+    """`kill -9` of `gameday run`: its Locust processes are gone within 5 s."""
+    name = f"killed-under-load-{workers}"
+    experiment = write_experiment(
+        tmp_path, name, fault="10m",
+        extra=("load:\n"
+               f"  locustfile: {REPO / 'loadtests' / 'orders.py'}\n"
+               f"  users: 4\n  spawn_rate: 4\n  workers: {workers}\n"))
+    process = gameday(sandbox_home, "run", "--sandbox", str(experiment), "--yes")
+    try:
+        journal = wait_until_applied(sandbox_home, process)
+        marker = journal["run_id"]
+        assert wait_for(lambda: locust_processes_of(marker), timeout=30,
+                        what="the run's Locust processes")
+        process.kill()
+        process.wait(timeout=10)
+        killed = time.monotonic()
+        wait_for(lambda: not locust_processes_of(marker), timeout=5,
+                 what="the run's Locust processes to stop")
+        print(f"load stopped {time.monotonic() - killed:.1f}s after SIGKILL")
+    finally:
+        if process.poll() is None:
+            process.kill()
+        gameday_ok(sandbox_home, "rollback", "--all", "--force")
