@@ -17,7 +17,7 @@ from chaos.apply import AppliedChange, apply_changes
 from chaos.aws.apigateway import api_of_endpoint, discover_integrations
 from chaos.aws.credentials import refuse_short_lived
 from chaos.clock import epoch_seconds, utc_now
-from chaos.errors import PreflightRefused
+from chaos.errors import GamedayError, PreflightRefused
 from chaos.events import RunEvents
 from chaos.experiment import Experiment
 from chaos.faults import FAULT_KINDS, FaultContext, FaultKind, PlannedChange
@@ -264,12 +264,17 @@ def execute(context: RunContext, planned: list[PlannedFault]) -> RunOutcome:
         context.fault_context.expires_at = fault_expiry(context.experiment)
     outcome: Outcome = "passed"
     reason: str | None = None
+    refused: GamedayError | None = None
     with context.stop.handling_signals():
         try:
             with heartbeat(journal, context.stop), monitoring(context):
                 run_phases(context, planned)
         except StopRequested as stop:
             outcome, reason = "aborted", stop.reason
+        except GamedayError as error:
+            if not journal.entries:  # e.g. the load could not start: nothing was changed
+                refused = error
+            outcome, reason = "error", f"{type(error).__name__}: {error}"
         except Exception as error:  # noqa: BLE001 - any failure still restores below
             log.debug("run failed", exc_info=True)
             outcome, reason = "error", f"{type(error).__name__}: {error}"
@@ -277,6 +282,8 @@ def execute(context: RunContext, planned: list[PlannedFault]) -> RunOutcome:
             report = restore_journal(journal, context.target.restore_clients())
             journal.finish("finished" if report.complete else "rollback_incomplete")
             context.aggregator.finish(time.time())
+    if refused is not None:
+        raise refused  # one line and its exit code at the CLI edge, as for any refusal
     result = assemble_result(run_record(context, started_at, outcome, reason))
     result_path = write_reports(result, context.options.report_dir or run_dir)["json"]
     return RunOutcome(
