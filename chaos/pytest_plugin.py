@@ -6,11 +6,16 @@ when the run's outcome is `passed`, fails with the SLO table when an SLO is
 breached, and errors on invalid input, a refused preflight or an incomplete
 rollback. Runs are serialized with a file lock under GAMEDAY_HOME, so experiments
 never overlap, also across pytest-xdist workers.
+
+Only `kind: experiment` files become items. A game-day plan (`kind: gameday`) is
+skipped: its experiments are files of their own, collected where they live, and a
+plan's schedule and consolidated report belong to `gameday run` / `gameday schedule`.
 """
 
 from __future__ import annotations
 
 import fcntl
+import re
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -44,7 +49,7 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 def pytest_collect_file(file_path: Path, parent: pytest.Collector) -> pytest.Collector | None:
     if file_path.suffix not in (".yaml", ".yml") or not _opted_in(file_path, parent.config):
         return None
-    if not _looks_like_experiment(file_path):
+    if document_kind(file_path) != "experiment":
         return None
     collector: ExperimentFile = ExperimentFile.from_parent(parent, path=file_path)
     return collector
@@ -58,12 +63,33 @@ def _opted_in(path: Path, config: pytest.Config) -> bool:
     return any(resolved == root or root in resolved.parents for root in roots)
 
 
-def _looks_like_experiment(path: Path) -> bool:
+_KIND = re.compile(r"""^kind:[ \t]*["']?([A-Za-z0-9_-]+)""", re.MULTILINE)
+
+
+def document_kind(path: Path) -> str | None:
+    """The top-level `kind:` of a YAML file (`experiment`, `gameday`, ...), or None.
+
+    A top-level `kind:` line is read from the text, so that an experiment that is not
+    valid YAML is still an item (it errors with its one-line message); a comment or a
+    nested key never counts. A flow-style document (`{kind: experiment, ...}`) is parsed.
+    """
+    import yaml
+
     try:
-        head = path.read_text(encoding="utf-8", errors="replace")[:4096]
+        text = path.read_text(encoding="utf-8", errors="replace")
     except OSError:
-        return False
-    return "kind: experiment" in head
+        return None
+    match = _KIND.search(text[:4096])
+    if match:
+        return match.group(1)
+    if not text.lstrip().startswith("{"):
+        return None
+    try:
+        document = yaml.safe_load(text)
+    except yaml.YAMLError:
+        return None
+    kind = document.get("kind") if isinstance(document, dict) else None
+    return kind if isinstance(kind, str) else None
 
 
 def _sandbox(config: pytest.Config) -> bool:
