@@ -141,10 +141,23 @@ def build_parser() -> argparse.ArgumentParser:
     sub.add_argument("--count", type=int, default=5, help="how many next run times")
     sub.add_argument("--format", choices=["all", "crontab", "github", "eventbridge"],
                      default="all")
-    sub.add_argument("--target-arn", default="arn:aws:ecs:REGION:ACCOUNT:cluster/gameday-runner",
-                     help="EventBridge Scheduler target that runs the plan")
-    sub.add_argument("--role-arn", default="arn:aws:iam::ACCOUNT:role/gameday-scheduler",
-                     help="role EventBridge Scheduler assumes")
+    sub.add_argument("--journal", metavar="s3://BUCKET/PREFIX",
+                     help="the S3 journal the snippets name (default: the plan's `journal`, "
+                     "else a placeholder; $GAMEDAY_JOURNAL is not read: it may be the sandbox's)")
+    sub.add_argument("--runner-role-arn", help="role the GitHub Actions job assumes (default: "
+                     "arn:aws:iam::ACCOUNT_ID:role/gameday-runner)")
+    sub.add_argument("--cluster-arn", "--target-arn", dest="cluster_arn",
+                     help="ECS cluster EventBridge Scheduler runs the task in")
+    sub.add_argument("--task-definition-arn", help="task definition of the gameday image "
+                     "(its container is named by --container-name)")
+    sub.add_argument("--subnet", dest="subnets", action="append", default=[],
+                     help="subnet of the Fargate task (repeatable)")
+    sub.add_argument("--security-group", dest="security_groups", action="append", default=[],
+                     help="security group of the Fargate task (repeatable)")
+    sub.add_argument("--container-name", default="gameday",
+                     help="the task definition's container running the gameday image")
+    sub.add_argument("--role-arn", help="role EventBridge Scheduler assumes to run the task "
+                     "(default: arn:aws:iam::ACCOUNT_ID:role/gameday-scheduler)")
 
     sub = command("az-map", cmd_az_map, "the account's AZ name <-> AZ ID mapping")
     _target_options(sub, region=True)
@@ -480,28 +493,20 @@ def cmd_iam_policy(arguments: argparse.Namespace) -> int:
 
 def cmd_schedule(arguments: argparse.Namespace) -> int:
     from chaos.experiment import load_plan
-    from chaos.schedule import Schedule
+    from chaos.schedule import SnippetOptions, render_all, render_snippet, schedule_for_plan
 
     plan = load_plan(arguments.plan)
-    if not plan.schedule:
-        raise InputError(f"{arguments.plan}: the plan has no `schedule` (a cron expression)")
-    schedule = Schedule(arguments.plan, plan.name, plan.schedule)
-    sections = {
-        "crontab": schedule.crontab_line(Path.cwd()),
-        "github": schedule.github_actions(),
-        "eventbridge": json.dumps(
-            schedule.eventbridge_input(arguments.target_arn, arguments.role_arn), indent=2),
-    }
-    if arguments.format != "all":
-        print(sections[arguments.format])
-        return 0
-    print(f"plan {plan.name}: schedule '{plan.schedule}' (UTC); next runs:")
-    for when in schedule.next_runs(arguments.count):
-        print(f"  {when.isoformat()}")
-    print("\n# crontab line\n" + sections["crontab"])
-    print("\n# GitHub Actions workflow (.github/workflows/gameday.yml)\n" + sections["github"])
-    print("\n# EventBridge Scheduler: aws scheduler create-schedule --cli-input-json file://-\n"
-          + sections["eventbridge"])
+    schedule = schedule_for_plan(arguments.plan, plan, Path.cwd(), journal=arguments.journal)
+    options = SnippetOptions(
+        runner_role_arn=arguments.runner_role_arn, scheduler_role_arn=arguments.role_arn,
+        cluster_arn=arguments.cluster_arn, task_definition_arn=arguments.task_definition_arn,
+        subnets=tuple(arguments.subnets), security_groups=tuple(arguments.security_groups),
+        container_name=arguments.container_name,
+    )
+    if arguments.format == "all":
+        print(render_all(schedule, arguments.count, options))
+    else:
+        print(render_snippet(schedule, arguments.format, options))
     return 0
 
 
