@@ -114,7 +114,6 @@ class ControlPlaneThrottling:
     def __init__(self, rate: float, draws: random.Random) -> None:
         self.rate = rate
         self.enabled = False  # the sandbox's own seeding runs first
-        self.throttled = 0
         self._draws = draws
         self._lock = threading.Lock()
 
@@ -138,7 +137,5 @@ class ControlPlaneThrottling:
         return [body]
 
     def _throttles(self) -> bool:
-        with self._lock:
-            throttled = self._draws.random() < self.rate
-            self.throttled += throttled
-            return throttled
+        with self._lock:  # seeded draws stay one sequence across server threads
+            return self._draws.random() < self.rate
