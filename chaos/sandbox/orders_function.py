@@ -57,15 +57,15 @@ def _dynamodb(operation: str, request: dict[str, Any]) -> dict[str, Any]:
     region = os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION") or "us-east-1"
     endpoint = (os.environ.get("AWS_ENDPOINT_URL_DYNAMODB") or os.environ.get("AWS_ENDPOINT_URL")
                 or f"https://dynamodb.{region}.amazonaws.com")
-    signed = AWSRequest(method="POST", url=endpoint.rstrip("/") + "/",
-                        data=json.dumps(request).encode(),
+    url, body = endpoint.rstrip("/") + "/", json.dumps(request).encode()
+    signed = AWSRequest(method="POST", url=url, data=body,
                         headers={"Content-Type": "application/x-amz-json-1.0",
                                  "X-Amz-Target": f"{DYNAMODB_TARGET}.{operation}"})
     credentials = Credentials(os.environ.get("AWS_ACCESS_KEY_ID", ""),
                               os.environ.get("AWS_SECRET_ACCESS_KEY", ""),
                               os.environ.get("AWS_SESSION_TOKEN"))
     SigV4Auth(credentials, "dynamodb", region).add_auth(signed)
-    call = urllib.request.Request(signed.url, data=signed.body, method="POST",
+    call = urllib.request.Request(url, data=body, method="POST",
                                   headers=dict(signed.headers.items()))
     try:
         with urllib.request.urlopen(call, timeout=DEPENDENCY_TIMEOUT_S) as answer:
