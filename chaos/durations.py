@@ -2,7 +2,8 @@
 
 ``parse_duration`` turns them into float seconds, ``format_duration`` turns seconds back
 into the shortest such string (``parse_duration(format_duration(x)) == x`` for every finite
-``x >= 0``), and ``Duration`` is the pydantic field type that accepts both forms.
+``x >= 0``), and ``Duration`` is the pydantic field type that accepts both forms (built on
+first use: this module is also imported where there is no pydantic, by the janitor).
 """
 
 from __future__ import annotations
@@ -10,9 +11,8 @@ from __future__ import annotations
 import math
 import re
 from decimal import Decimal, InvalidOperation
-from typing import Annotated
-
-from pydantic import BeforeValidator, WithJsonSchema
+from functools import cache
+from typing import TYPE_CHECKING, Annotated, Any
 
 __all__ = ["DURATION_PATTERN", "Duration", "format_duration", "parse_duration"]
 
@@ -115,17 +115,32 @@ def _coerce(value: object) -> object:
     raise ValueError(f"invalid duration (a {type(value).__name__}): {_EXPECTED}")
 
 
-#: A duration field: float seconds; accepts numbers and strings such as ``30s`` or ``1m30s``.
-Duration = Annotated[
-    float,
-    BeforeValidator(_coerce),
-    WithJsonSchema(
-        {
-            "anyOf": [
-                {"type": "number", "minimum": 0},
-                {"type": "string", "pattern": DURATION_PATTERN},
-            ],
-            "description": "seconds, or a duration such as 30s, 2m, 1h, 1m30s, 500ms",
-        }
-    ),
-]
+_DURATION_JSON_SCHEMA = {
+    "anyOf": [
+        {"type": "number", "minimum": 0},
+        {"type": "string", "pattern": DURATION_PATTERN},
+    ],
+    "description": "seconds, or a duration such as 30s, 2m, 1h, 1m30s, 500ms",
+}
+
+if TYPE_CHECKING:
+    from pydantic import BeforeValidator, WithJsonSchema
+
+    #: A duration field: float seconds; accepts numbers and strings such as ``30s``.
+    Duration = Annotated[float, BeforeValidator(_coerce), WithJsonSchema(_DURATION_JSON_SCHEMA)]
+else:
+
+    def __getattr__(name: str) -> Any:
+        # pydantic only once a model asks for the field type: parse and format are also
+        # used by the janitor's restore code, which runs where there is no pydantic.
+        if name == "Duration":
+            return _duration_field()
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+@cache
+def _duration_field() -> Any:
+    """A duration field: float seconds; accepts numbers and strings such as ``30s``."""
+    from pydantic import BeforeValidator, WithJsonSchema
+
+    return Annotated[float, BeforeValidator(_coerce), WithJsonSchema(_DURATION_JSON_SCHEMA)]

@@ -46,13 +46,13 @@ from chaos.aws.workloads import (
 from chaos.clock import epoch_seconds
 from chaos.durations import format_duration
 from chaos.errors import PreflightRefused
-from chaos.experiment.model import AzLossFault as AzLossSpec
 from chaos.faults.base import LOCK_TAG_KEY, FaultKind, PlannedChange, RestoreOutcome
 from chaos.journal import JournalEntry
 
 if TYPE_CHECKING:
     from chaos.aws import AwsClients
     from chaos.aws.subnets import Subnet
+    from chaos.experiment.model import AzLossFault as AzLossSpec  # noqa: F401
     from chaos.journal import Journal
     from chaos.policy import PolicyStatement
 
@@ -75,7 +75,8 @@ class AffectedWorkload:
     kept: list[Subnet]
 
 
-class AzLossFault(FaultKind[AzLossSpec]):
+# The spec type by name only: restore (the janitor) runs where there is no pydantic.
+class AzLossFault(FaultKind["AzLossSpec"]):
     type_name = TYPE_NAME
 
     # -- plan ---------------------------------------------------------------

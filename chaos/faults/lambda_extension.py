@@ -32,7 +32,6 @@ from chaos.aws.layers import (
     verify_layer_hash,
 )
 from chaos.errors import PreflightRefused
-from chaos.experiment.model import LambdaExtensionFault as LambdaExtensionSpec
 from chaos.faults.base import (
     LOCK_TAG_KEY,
     FaultContext,
@@ -55,6 +54,7 @@ from chaos.policy import PolicyStatement
 
 if TYPE_CHECKING:
     from chaos.aws import AwsClients
+    from chaos.experiment.model import LambdaExtensionFault as LambdaExtensionSpec
     from chaos.journal import Journal
 
 PENDING_LAYER_ARN = f"(new version of layer {LAYER_NAME})"
@@ -68,7 +68,8 @@ def fault_version_description(run_id: str) -> str:
     return f"gameday fault version of run {run_id}"
 
 
-class LambdaExtensionFault(FaultKind[LambdaExtensionSpec]):
+# The spec type by name only: restore (the janitor) runs where there is no pydantic.
+class LambdaExtensionFault(FaultKind["LambdaExtensionSpec"]):
     type_name = "lambda-extension"
 
     def __init__(self, spec: LambdaExtensionSpec, context: FaultContext, index: int = 0) -> None:
