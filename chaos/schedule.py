@@ -50,7 +50,7 @@ class PlanTargets:
     account_ids: tuple[str, ...] = ()
     sandbox_only: bool = False
     # The longest a run of the whole plan can take: each experiment's max_duration and
-    # settle_timeout in turn, then the last expiry margin (apply/restore are bounded by it).
+    # settle_timeout in turn, then the largest expiry margin (apply/restore are bounded by it).
     bound_s: float = 0.0
 
     @property
