@@ -88,6 +88,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub.add_argument("experiment", type=Path, metavar="EXPERIMENT")
     _target_options(sub)
     _journal_option(sub)
+    _no_janitor_option(sub)
 
     sub = command("run", cmd_run, "run an experiment: baseline, fault, recovery, result")
     sub.add_argument("experiment", type=Path, metavar="EXPERIMENT_OR_PLAN")
@@ -99,6 +100,7 @@ def build_parser() -> argparse.ArgumentParser:
                      help="where the Locust master listens for workers, e.g. 0.0.0.0:5557 "
                      "(overrides load.master_bind)")
     _journal_option(sub)
+    _no_janitor_option(sub)
 
     sub = command("rollback", cmd_rollback, "restore everything recorded in unfinished journals")
     which = sub.add_mutually_exclusive_group(required=True)
@@ -134,6 +136,7 @@ def build_parser() -> argparse.ArgumentParser:
                      "matched by pattern, not named)")
     _target_options(sub)
     _journal_option(sub)
+    _no_janitor_option(sub)
 
     sub = command("schedule", cmd_schedule,
                   "next run times of a game-day plan and cron / CI / EventBridge snippets")
@@ -185,6 +188,15 @@ def build_parser() -> argparse.ArgumentParser:
     _target_options(sub, region=True)
     sub.set_defaults(handler=cmd_extension_publish)
 
+    janitor = commands.add_parser("janitor", help="the function that restores expired runs")
+    janitor_commands = janitor.add_subparsers(title="janitor commands", metavar="COMMAND")
+    sub = janitor_commands.add_parser(
+        "deploy", help="install (idempotently) the janitor function and its roles in the "
+        "target account; prints what it created or reused")
+    _journal_option(sub)
+    _target_options(sub, region=True)
+    sub.set_defaults(handler=cmd_janitor_deploy)
+
     load = commands.add_parser("load", help="Locust load of a running experiment")
     load_commands = load.add_subparsers(title="load commands", metavar="COMMAND")
     sub = load_commands.add_parser(
@@ -216,6 +228,15 @@ def _journal_option(sub: argparse.ArgumentParser) -> None:
                      default=os.environ.get("GAMEDAY_JOURNAL") or None,
                      help="keep (and find) run journals in S3 in the target account, readable "
                      "from any machine (default: $GAMEDAY_JOURNAL)")
+
+
+def _no_janitor_option(sub: argparse.ArgumentParser) -> None:
+    from chaos.janitor import NO_JANITOR_ENV
+
+    sub.add_argument("--no-janitor", action="store_true",
+                     default=os.environ.get(NO_JANITOR_ENV) == "1",
+                     help="schedule no janitor: nothing restores the run by itself if it "
+                     "dies, az-loss faults never expire (default: $GAMEDAY_NO_JANITOR=1)")
 
 
 def _target_options(sub: argparse.ArgumentParser, *, region: bool = False) -> None:
@@ -253,7 +274,7 @@ def cmd_plan(arguments: argparse.Namespace) -> int:
 
     experiment = _load_for_target(arguments, arguments.experiment)
     options = RunOptions(sandbox=arguments.sandbox, profile=arguments.profile,
-                         journal=arguments.journal)
+                         journal=arguments.journal, no_janitor=arguments.no_janitor)
     context, planned = prepare_run(experiment, arguments.experiment, options)
     try:
         print_plan(context, planned)
@@ -374,6 +395,7 @@ def _run_one(arguments: argparse.Namespace, path: Path,
         profile=arguments.profile,
         confirm=_ask,
         journal=arguments.journal,
+        no_janitor=arguments.no_janitor,
     )
     context, planned = prepare_run(experiment, path, options)
     progress = None
@@ -476,17 +498,19 @@ def cmd_iam_policy(arguments: argparse.Namespace) -> int:
     account_id = arguments.account_id or experiment.target.account_id
     if not account_id:
         raise InputError("the experiment has no target.account_id: pass --account-id")
-    journal = arguments.journal
+    journal, janitor = arguments.journal, not arguments.no_janitor
     if arguments.offline:
-        policy = experiment_policy(experiment, account_id, journal=journal)
+        policy = experiment_policy(experiment, account_id, journal=journal, janitor=janitor)
     else:
         try:
             with aws_clients(arguments, experiment.target.region) as clients:
-                policy = experiment_policy(experiment, account_id, clients, journal=journal)
+                policy = experiment_policy(experiment, account_id, clients, journal=journal,
+                                           janitor=janitor)
         except GamedayError as error:
             print(f"gameday: the targets could not be read ({error}); their layers and KMS "
                   "keys are matched by pattern", file=sys.stderr)
-            policy = experiment_policy(experiment, account_id, journal=journal)
+            policy = experiment_policy(experiment, account_id, journal=journal,
+                                       janitor=janitor)
     print(json.dumps(policy, indent=2))
     return 0
 
@@ -561,6 +585,19 @@ def cmd_extension_publish(arguments: argparse.Namespace) -> int:
     with aws_clients(arguments, arguments.region) as clients:
         version = publish_layer(clients, data, lambda_code_sha256(data))
     print(f"{version.arn} CodeSha256={version.code_sha256}")
+    return 0
+
+
+def cmd_janitor_deploy(arguments: argparse.Namespace) -> int:
+    from chaos.janitor.deploy import deploy_janitor
+    from chaos.journal import JournalLocation
+
+    if not arguments.journal:
+        raise InputError("--journal s3://BUCKET/PREFIX is required (or GAMEDAY_JOURNAL): the "
+                         "janitor reads and writes the runs' journals there, and only there")
+    location = JournalLocation.parse(arguments.journal)
+    with aws_clients(arguments, arguments.region) as clients:
+        deploy_janitor(clients, clients.caller_account_id(), location)
     return 0
 
 

@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any
 
 from chaos.experiment.model import LambdaExtensionFault as LambdaExtensionSpec
 from chaos.faults import FAULT_KINDS, LambdaExtensionFault
+from chaos.janitor.schedule import run_permissions as janitor_permissions
 from chaos.journal import JournalLocation
 from chaos.metrics.catalog import reads_server_side_metrics
 from chaos.policy import PolicyStatement, policy_document
@@ -22,9 +23,13 @@ if TYPE_CHECKING:
 
 def experiment_policy(experiment: Experiment, account_id: str,
                       clients: AwsClients | None = None,
-                      journal: str | None = None) -> dict[str, Any]:
+                      journal: str | None = None, janitor: bool = True) -> dict[str, Any]:
     """The policy; with `clients` that can read the targets, their own layers and KMS keys
-    are named exactly (otherwise they are matched as tightly as IAM allows)."""
+    are named exactly (otherwise they are matched as tightly as IAM allows).
+
+    With a `journal` (which a janitor needs) and unless `janitor` is False (--no-janitor),
+    the run's janitor calls too: its schedule, created, moved and deleted.
+    """
     region = experiment.target.region
     statements: list[PolicyStatement] = []
     for index, spec in enumerate(experiment.faults):
@@ -37,6 +42,8 @@ def experiment_policy(experiment: Experiment, account_id: str,
     statements.extend(run_permissions(experiment, region=region, account_id=account_id))
     if journal:
         statements.extend(journal_permissions(JournalLocation.parse(journal)))
+        if janitor and experiment.faults:
+            statements.extend(janitor_permissions(region, account_id))
     return policy_document(statements)
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from chaos.durations import format_duration
+from chaos.errors import PreflightRefused
 
 if TYPE_CHECKING:
     from chaos.run import PlannedFault, RunContext
@@ -28,6 +29,7 @@ def plan_lines(context: RunContext, planned: list[PlannedFault]) -> list[str]:
     lines.append(f"journal: {journal}<run-id>/ in the target account, and locally"
                  if journal else "journal: local only (.gameday/runs/<run-id>/journal.json); "
                  "--journal s3://... keeps it in the target account")
+    lines.extend(janitor_lines(context, planned))
     count = 0
     for fault in planned:
         for change in fault.changes:
@@ -42,6 +44,16 @@ def plan_lines(context: RunContext, planned: list[PlannedFault]) -> list[str]:
     else:
         lines.extend(context.load.describe())
     return lines
+
+
+def janitor_lines(context: RunContext, planned: list[PlannedFault]) -> list[str]:
+    """Who restores the run if it dies (or why the run would be refused)."""
+    from chaos.janitor.arming import arrange_janitor
+
+    try:
+        return arrange_janitor(context, planned).describe()
+    except PreflightRefused as refused:
+        return [f"janitor: none; the run would be refused: {refused}"]
 
 
 def print_plan(context: RunContext, planned: list[PlannedFault]) -> None:

@@ -21,6 +21,12 @@ from chaos.errors import GamedayError, PreflightRefused
 from chaos.events import RunEvents
 from chaos.experiment import Experiment
 from chaos.faults import FAULT_KINDS, FaultContext, FaultKind, PlannedChange
+from chaos.janitor.arming import (
+    arm_janitor,
+    arrange_janitor,
+    no_janitor_from_env,
+    postpone_janitor,
+)
 from chaos.journal import (
     HEARTBEAT_S,
     Journal,
@@ -61,6 +67,8 @@ class RunOptions:
     profile: str | None = None
     confirm: Callable[[str], bool] | None = None
     journal: str | None = None  # s3://BUCKET/PREFIX: the journal also in the target account
+    # No janitor schedule (nothing restores a dead run by itself); GAMEDAY_NO_JANITOR=1 too.
+    no_janitor: bool = field(default_factory=no_janitor_from_env)
 
 
 @dataclass
@@ -243,6 +251,8 @@ def confirm_mutation(context: RunContext, planned: list[PlannedFault]) -> None:
 
 def execute(context: RunContext, planned: list[PlannedFault]) -> RunOutcome:
     """Run the phases; whatever happens, restore everything journaled before returning."""
+    janitor = arrange_janitor(context, planned)  # refuses before anything is created
+    context.options.journal = janitor.journal or context.options.journal
     run_dir = runs_dir() / context.run_id
     journal = Journal.create(
         run_dir,
@@ -268,6 +278,7 @@ def execute(context: RunContext, planned: list[PlannedFault]) -> RunOutcome:
     with context.stop.handling_signals():
         try:
             with heartbeat(journal, context.stop), monitoring(context):
+                arm_janitor(janitor, context, journal)  # its schedule, before the first change
                 run_phases(context, planned)
         except StopRequested as stop:
             outcome, reason = "aborted", stop.reason
@@ -279,6 +290,7 @@ def execute(context: RunContext, planned: list[PlannedFault]) -> RunOutcome:
             log.debug("run failed", exc_info=True)
             outcome, reason = "error", f"{type(error).__name__}: {error}"
         finally:
+            postpone_janitor(journal, context.target.restore_clients())
             report = restore_journal(journal, context.target.restore_clients())
             journal.finish("finished" if report.complete else "rollback_incomplete")
             context.aggregator.finish(time.time())
@@ -312,7 +324,8 @@ def run_record(
         outcome=outcome,
         abort_reason=reason,
         phase_times=context.phase_times,
-        journal_entries=list(context.journal.entries),
+        journal_entries=[entry for entry in context.journal.entries
+                         if entry.fault_type in FAULT_KINDS],  # not the janitor's schedule
         load=None if load is None else LoadRecord(
             context.aggregator, load.rule, load.waf_plan, load.abusive_stopped_at),
         server_side=read_server_side_of(context),

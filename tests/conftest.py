@@ -5,6 +5,14 @@ from pathlib import Path
 import pytest
 
 
+@pytest.fixture(autouse=True)
+def runs_without_janitor(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Runs in tests schedule no janitor (GAMEDAY_NO_JANITOR=1, inherited by the CLI in
+    subprocesses): a run that changes something needs one deployed otherwise. The janitor's
+    own tests remove the variable."""
+    monkeypatch.setenv("GAMEDAY_NO_JANITOR", "1")
+
+
 @pytest.fixture
 def gameday_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     """An isolated GAMEDAY_HOME (runs, journals, sandbox state) for one test."""

@@ -19,7 +19,15 @@ FAULT_KINDS: dict[str, type[FaultKind]] = {
 
 
 def fault_kind(type_name: str) -> type[FaultKind]:
-    return FAULT_KINDS[type_name]
+    """The kind that restores a journal entry of `type_name`: a fault's or, restored the
+    same way though it is no fault, the janitor schedule a run creates."""
+    if type_name in FAULT_KINDS:
+        return FAULT_KINDS[type_name]
+    from chaos.janitor.schedule import TYPE_NAME, JanitorScheduleKind  # builds on this package
+
+    if type_name == TYPE_NAME:
+        return JanitorScheduleKind
+    raise KeyError(type_name)
 
 
 __all__ = [

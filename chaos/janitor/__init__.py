@@ -1,0 +1,30 @@
+"""The janitor: a Lambda function in the target account that restores runs which expired.
+
+Every run that changes something creates a one-time EventBridge Scheduler schedule at
+``start + max_duration + expiry_margin`` (`schedule`) invoking the function
+``gameday-janitor`` with the run's id and S3 journal. The janitor (`handler`) reads the
+journal and, unless the run finished or is still alive, restores it exactly as
+``gameday rollback`` does. ``gameday janitor deploy`` (`deploy`) installs it from a
+reproducible zip of this project's restore code (`package`) with a least-privilege role
+(`policy`). The run's side (`arming`) refuses a run that changes something without a
+janitor, unless ``--no-janitor``.
+
+This package's restore path runs in the Lambda Python runtime: standard library and boto3
+only (no pydantic, no PyYAML); keep this module free of imports.
+"""
+
+FUNCTION_NAME = "gameday-janitor"
+ROLE_NAME = "gameday-janitor"  # the function's execution role
+SCHEDULER_ROLE_NAME = "gameday-janitor-scheduler"  # EventBridge Scheduler assumes it to invoke
+HANDLER = "chaos.janitor.handler.handler"
+RUNTIME = "python3.12"
+#: Restores wait for capacity to come back (az-loss converge_timeout, 10 min by default):
+#: the longest a Lambda invocation may run (Lambda quotas: 900 s).
+TIMEOUT_S = 900
+MEMORY_MB = 256
+#: The janitor's environment: the role it passes to the schedules it creates, and the
+#: journal location its role may read and write.
+SCHEDULER_ROLE_ENV = "GAMEDAY_JANITOR_SCHEDULER_ROLE_ARN"
+JOURNAL_ENV = "GAMEDAY_JANITOR_JOURNAL"
+#: `--no-janitor` for callers without the flag (the pytest plugin, CI environments).
+NO_JANITOR_ENV = "GAMEDAY_NO_JANITOR"

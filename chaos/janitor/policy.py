@@ -1,0 +1,124 @@
+"""The janitor's IAM: its execution role (least privilege) and the role Scheduler assumes.
+
+The execution role may do what a restore of every fault kind does, and nothing a run does
+besides: read and update functions (layers, environment, VPC placement, aliases, the
+fault version), ECS services, Auto Scaling groups and load balancers back to their
+journaled placement, put subnets back on their network ACL and delete the run's ACL,
+remove lock tags; read and write the journals under one S3 location; delete the runs'
+schedules and create its own follow-ups; write its logs. It cannot publish layers, create
+ACLs or tag anything. The resources it restores are any run's: function, service, group,
+load balancer and ACL ARNs are matched by pattern within the account and Region.
+
+EventBridge Scheduler needs "permission to invoke its target API operation on your behalf"
+through an execution role it assumes (Invoke a Lambda function on a schedule, https://
+docs.aws.amazon.com/lambda/latest/dg/with-eventbridge-scheduler.html; Setting up
+EventBridge Scheduler, "Set up the execution role", https://docs.aws.amazon.com/scheduler/
+latest/UserGuide/setting-up.html): lambda:InvokeFunction on the janitor only, trusted by
+scheduler.amazonaws.com for this account's schedules only (aws:SourceAccount).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from chaos.aws.partition import arn
+from chaos.janitor import FUNCTION_NAME
+from chaos.janitor.schedule import NAME_PREFIX, schedule_arn, scheduler_role_arn
+from chaos.journal import JournalLocation
+from chaos.policy import PolicyStatement, policy_document
+
+
+def janitor_statements(region: str, account_id: str,
+                       journal: JournalLocation) -> list[PolicyStatement]:
+    """The execution role's statements."""
+    def ours(service: str, resource: str) -> str:
+        return arn(service, region, account_id, resource)
+
+    functions = (ours("lambda", "function:*"), ours("lambda", "function:*:*"))
+    partition = functions[0].split(":")[1]
+    return [
+        PolicyStatement(
+            "RestoreFunctions",
+            ("lambda:GetFunction", "lambda:GetFunctionConfiguration", "lambda:ListTags",
+             "lambda:UpdateFunctionConfiguration", "lambda:UntagResource",
+             # an alias target: the alias back, the fault version deleted
+             "lambda:GetAlias", "lambda:UpdateAlias", "lambda:ListAliases",
+             "lambda:ListVersionsByFunction", "lambda:DeleteFunction"),
+            functions),
+        # UpdateFunctionConfiguration needs GetLayerVersion on every layer it sends (the
+        # function's own layers, any account's), and the function's environment key.
+        PolicyStatement("RestoreFunctionLayers", ("lambda:GetLayerVersion",),
+                        (arn("lambda", region, "*", "layer:*:*"),)),
+        PolicyStatement("RestoreFunctionEnvironmentKey", ("kms:Decrypt", "kms:Encrypt"),
+                        (ours("kms", "key/*"),),
+                        (("StringEquals", "kms:ViaService", f"lambda.{region}.amazonaws.com"),)),
+        # Describe calls of EC2, Auto Scaling and ELB support no resource-level permission;
+        # placing a function back in its subnets also needs the caller to read the VPC.
+        PolicyStatement(
+            "RestoreDescribe",
+            ("ec2:DescribeAvailabilityZones", "ec2:DescribeSubnets", "ec2:DescribeNetworkAcls",
+             "ec2:DescribeSecurityGroups", "ec2:DescribeVpcs",
+             "autoscaling:DescribeAutoScalingGroups",
+             "elasticloadbalancing:DescribeLoadBalancers", "elasticloadbalancing:DescribeTags"),
+            ("*",)),
+        PolicyStatement("RestoreEcsServices",
+                        ("ecs:DescribeServices", "ecs:ListTagsForResource", "ecs:UpdateService",
+                         "ecs:UntagResource"),
+                        (ours("ecs", "service/*"),)),
+        # Where a service's tasks run, until its capacity is back.
+        PolicyStatement("RestoreEcsTaskList", ("ecs:ListTasks",),
+                        (ours("ecs", "container-instance/*"),)),
+        PolicyStatement("RestoreEcsTasks", ("ecs:DescribeTasks",), (ours("ecs", "task/*"),)),
+        PolicyStatement("RestoreAutoScalingGroups",
+                        ("autoscaling:UpdateAutoScalingGroup", "autoscaling:DeleteTags"),
+                        (ours("autoscaling", "autoScalingGroup:*:autoScalingGroupName/*"),)),
+        PolicyStatement("RestoreLoadBalancers",
+                        ("elasticloadbalancing:SetSubnets", "elasticloadbalancing:RemoveTags"),
+                        (ours("elasticloadbalancing", "loadbalancer/*"),)),
+        PolicyStatement("RestoreNetworkAcls",
+                        ("ec2:ReplaceNetworkAclAssociation", "ec2:DeleteNetworkAcl"),
+                        (ours("ec2", "network-acl/*"), ours("ec2", "subnet/*"))),
+        PolicyStatement("RestoreSubnetLocks", ("ec2:DeleteTags",), (ours("ec2", "subnet/*"),)),
+        PolicyStatement("JournalRevisions", ("s3:GetObject", "s3:PutObject"),
+                        (f"arn:{partition}:s3:::{journal.bucket}/{journal.prefix}*",)),
+        PolicyStatement("JournalListing", ("s3:ListBucket",),
+                        (f"arn:{partition}:s3:::{journal.bucket}",),
+                        (("StringLike", "s3:prefix", f"{journal.prefix}*"),)),
+        # The runs' schedules (deleted on restore) and its own follow-ups.
+        PolicyStatement("JanitorSchedules", ("scheduler:CreateSchedule",
+                                             "scheduler:DeleteSchedule"),
+                        (schedule_arn(region, account_id, f"{NAME_PREFIX}*"),)),
+        PolicyStatement("JanitorSchedulerRole", ("iam:PassRole",),
+                        (scheduler_role_arn(region, account_id),),
+                        (("StringEquals", "iam:PassedToService", "scheduler.amazonaws.com"),)),
+        PolicyStatement("JanitorLogs", ("logs:CreateLogGroup", "logs:CreateLogStream",
+                                        "logs:PutLogEvents"),
+                        (ours("logs", f"log-group:/aws/lambda/{FUNCTION_NAME}:*"),)),
+    ]
+
+
+def janitor_policy(region: str, account_id: str, journal: JournalLocation) -> dict[str, Any]:
+    return policy_document(janitor_statements(region, account_id, journal))
+
+
+def scheduler_policy(function_arn: str) -> dict[str, Any]:
+    """What EventBridge Scheduler may do with the role: invoke the janitor, nothing else."""
+    return policy_document([PolicyStatement("InvokeJanitor", ("lambda:InvokeFunction",),
+                                            (function_arn, f"{function_arn}:*"))])
+
+
+def lambda_trust_policy() -> dict[str, Any]:
+    return trust_policy("lambda.amazonaws.com")
+
+
+def scheduler_trust_policy(account_id: str) -> dict[str, Any]:
+    return trust_policy("scheduler.amazonaws.com",
+                        {"StringEquals": {"aws:SourceAccount": account_id}})
+
+
+def trust_policy(service: str, condition: dict[str, Any] | None = None) -> dict[str, Any]:
+    statement: dict[str, Any] = {"Effect": "Allow", "Principal": {"Service": service},
+                                 "Action": "sts:AssumeRole"}
+    if condition:
+        statement["Condition"] = condition
+    return {"Version": "2012-10-17", "Statement": [statement]}

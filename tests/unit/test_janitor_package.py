@@ -1,0 +1,76 @@
+"""The janitor's package: reproducible, and complete for a runtime with boto3 but no pydantic."""
+
+from __future__ import annotations
+
+import io
+import json
+import subprocess
+import sys
+import zipfile
+from pathlib import Path
+
+import boto3
+
+from chaos.janitor.package import JANITOR_MODULES, build_janitor_package
+from chaos.layer import FIXED_DATE_TIME
+
+REPO = Path(__file__).resolve().parents[2]
+#: Run first in the child: every import of these fails, as in the Lambda Python runtime.
+BLOCK_IMPORTS = """
+import importlib.abc, sys
+class NotInTheRuntime(importlib.abc.MetaPathFinder):
+    def find_spec(self, name, path=None, target=None):
+        if name.split(".")[0] in ("pydantic", "pydantic_core", "yaml"):
+            raise ImportError(f"{name} is not in the Lambda Python runtime")
+        return None
+sys.meta_path.insert(0, NotInTheRuntime())
+"""
+REPORT_MODULES = """
+import json, sys
+import chaos.janitor.handler
+names = sorted(name for name in sys.modules if name.split(".")[0] in ("chaos", "gameday_chaos"))
+print(json.dumps({"modules": names, "chaos": sys.modules["chaos"].__file__}))
+"""
+
+
+def run_python(code: str, *flags: str, env: dict[str, str] | None = None,
+               cwd: Path = REPO) -> dict[str, object]:
+    completed = subprocess.run([sys.executable, *flags, "-c", BLOCK_IMPORTS + code],
+                               capture_output=True, text=True, timeout=120, env=env, cwd=cwd)
+    assert completed.returncode == 0, completed.stderr
+    return dict(json.loads(completed.stdout.strip().splitlines()[-1]))
+
+
+def test_the_handler_imports_without_pydantic_and_yaml_and_needs_exactly_the_packaged_modules(
+) -> None:
+    report = run_python(REPORT_MODULES)
+    assert report["modules"] == sorted(JANITOR_MODULES)
+
+
+def test_the_package_alone_with_boto3_is_enough(tmp_path: Path) -> None:
+    with zipfile.ZipFile(io.BytesIO(build_janitor_package().zip_bytes)) as archive:
+        archive.extractall(tmp_path / "task")
+    site_packages = Path(boto3.__file__).resolve().parents[1]
+    # -S: no site, so neither the editable install of this checkout nor any .pth file;
+    # the task root first, then the interpreter's packages (boto3) as Lambda's runtime has.
+    env = {"PYTHONPATH": f"{tmp_path / 'task'}:{site_packages}", "PATH": "/usr/bin:/bin"}
+    report = run_python(REPORT_MODULES, "-S", env=env, cwd=tmp_path)
+    assert str(report["chaos"]).startswith(str(tmp_path / "task"))
+    assert report["modules"] == sorted(JANITOR_MODULES)
+
+
+def test_the_package_is_reproducible_and_vendors_no_sdk() -> None:
+    first, second = build_janitor_package(), build_janitor_package()
+    assert first.zip_bytes == second.zip_bytes
+    assert first.code_sha256 == second.code_sha256
+    with zipfile.ZipFile(io.BytesIO(first.zip_bytes)) as archive:
+        infos = archive.infolist()
+    names = [info.filename for info in infos]
+    assert names == sorted(names)
+    assert all(info.date_time == FIXED_DATE_TIME for info in infos)
+    assert {(info.external_attr >> 16) & 0o777 for info in infos} == {0o644}
+    assert {name.split("/")[0] for name in names} == {"chaos", "gameday_chaos"}
+    assert "chaos/janitor/handler.py" in names and "gameday_chaos/config.py" in names
+    assert not any("__pycache__" in name or name.endswith(".pyc") for name in names)
+    assert not any(name.startswith(("chaos/experiment", "chaos/sandbox", "chaos/load"))
+                   for name in names)
