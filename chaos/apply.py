@@ -27,10 +27,10 @@ if TYPE_CHECKING:
 __all__ = ["APPLY_CONCURRENCY_ENV", "AppliedChange", "apply_changes", "apply_concurrency"]
 
 APPLY_CONCURRENCY_ENV = "GAMEDAY_APPLY_CONCURRENCY"
-#: Lambda allows 15 control-plane requests per second per account and Region (Lambda
-#: quotas, "API requests"); a change costs about two of them (tag, update), so 16
-#: changes in flight keep the account near that rate without queueing behind backoff.
-DEFAULT_CONCURRENCY = 16
+#: Changes in flight at once. Each spends most of its time waiting for its update to
+#: complete (seconds in AWS); the API rate itself is paced per account by
+#: chaos.aws.rate_limit, so this only bounds threads.
+DEFAULT_CONCURRENCY = 64
 
 
 @dataclass(frozen=True)

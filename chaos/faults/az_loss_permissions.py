@@ -35,7 +35,8 @@ def az_loss_statements(
             f"AzLossLambda{index}",
             ("lambda:GetFunctionConfiguration", "lambda:ListTags") + (
                 ("lambda:UpdateFunctionConfiguration", "lambda:TagResource",
-                 "lambda:UntagResource") if pin else ()),
+                 "lambda:UntagResource",
+                 "lambda:GetFunction") if pin else ()),  # the update waiter polls it
             arns,
         ))
         if pin:

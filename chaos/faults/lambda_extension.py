@@ -158,9 +158,8 @@ class LambdaExtensionFault(FaultKind["LambdaExtensionSpec"]):
         clients = self.context.clients
         # The state may have moved since planning (the baseline ran meanwhile): check and
         # snapshot it again right before the change.
-        current = functions.get_configuration(clients, change.target_arn)
-        refuse_unsafe_function(current, functions.list_tags(clients, change.target_arn),
-                               self.context.run_id)
+        current, tags = functions.get_with_tags(clients, change.target_arn)
+        refuse_unsafe_function(current, tags, self.context.run_id)
         # The config is rebuilt now: its expiry counts from the start of the run.
         ours = self._environment_keys()
         refuse_environment(current, ours)
@@ -248,7 +247,8 @@ class LambdaExtensionFault(FaultKind["LambdaExtensionSpec"]):
             PolicyStatement(
                 f"LambdaExtensionTargets{index}",
                 (
-                    "lambda:GetFunctionConfiguration",  # plan, snapshot, waiter, restore
+                    "lambda:GetFunctionConfiguration",  # plan
+                    "lambda:GetFunction",  # snapshot, waiter, restore (configuration and tags)
                     "lambda:UpdateFunctionConfiguration",  # attach / detach
                     "lambda:ListTags", "lambda:TagResource", "lambda:UntagResource",  # lock
                 ),
@@ -400,10 +400,10 @@ def alias_snapshot(alias: dict[str, Any]) -> dict[str, Any]:
 
 def restore_latest(entry: JournalEntry, clients: AwsClients, run_id: str) -> RestoreOutcome:
     try:
-        current = functions.get_configuration(clients, entry.target_arn)
+        current, tags = functions.get_with_tags(clients, entry.target_arn)
     except functions.FunctionNotFound:
         return RestoreOutcome("drifted", "function was deleted during the run")
-    owner = functions.list_tags(clients, entry.target_arn).get(LOCK_TAG_KEY)
+    owner = tags.get(LOCK_TAG_KEY)
     if owner and owner != run_id:
         # Our run died before locking it and another run holds it now: its layer and
         # wrapper look like ours (same hash, same path), so touch nothing.
@@ -417,7 +417,8 @@ def restore_latest(entry: JournalEntry, clients: AwsClients, run_id: str) -> Res
             revision_id=current.get("RevisionId"),
         )
     try:
-        release_lock(clients, entry.target_arn, run_id)
+        if owner == run_id:
+            functions.untag(clients, entry.target_arn, [LOCK_TAG_KEY])
     except ClientError as error:
         raise RuntimeError(f"configuration restored, but the lock tag {LOCK_TAG_KEY} could "
                            f"not be removed: {error}") from error
@@ -504,9 +505,3 @@ def restored_state(
         drift.append("environment keys changed by someone else during the run (kept): "
                      + ", ".join(changed_keys))
     return layers, environment, drift
-
-
-def release_lock(clients: AwsClients, arn: str, run_id: str) -> None:
-    if functions.list_tags(clients, arn).get(LOCK_TAG_KEY) == run_id:
-        functions.untag(clients, arn, [LOCK_TAG_KEY])
-

@@ -221,8 +221,12 @@ def test_generated_policy_is_sufficient_and_each_action_necessary(
         # else is refused before a change (2) or aborted and restored (3).
         # Without a delete permission something (a lock tag, the deny-all ACL) is left
         # behind: the run must say so (exit 4, journal kept) and the rollback finish it.
+        # Without lambda:GetFunction an az-loss restore cannot see its update complete: it
+        # is not reported restored (exit 4) although the configuration was put back (a
+        # lambda-extension run fails reading the function, before any change).
         leaves_something = action in ("lambda:UntagResource", "ec2:DeleteTags",
-                                      "ec2:DeleteNetworkAcl")
+                                      "ec2:DeleteNetworkAcl") or (
+            action == "lambda:GetFunction" and kind == "az-loss-pin")
         assert code in ((4,) if leaves_something else (2, 3)), (action, code)
 
 
