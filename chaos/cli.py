@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 from botocore.exceptions import ClientError
 
 from chaos import __version__
-from chaos.errors import GamedayError, InputError
+from chaos.errors import GamedayError, InputError, redact_aws_message
 from chaos.outcome import EXIT_INVALID, EXIT_ROLLBACK_INCOMPLETE, exit_for
 
 if TYPE_CHECKING:
@@ -53,7 +53,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             raise
         details = error.response.get("Error", {})
         print(f"gameday: AWS refused {error.operation_name}: {details.get('Code', '?')}: "
-              f"{details.get('Message', '')}", file=sys.stderr)
+              f"{redact_aws_message(str(details.get('Message', '')))}", file=sys.stderr)
         return EXIT_INVALID
     except Exception as error:  # noqa: BLE001 - the CLI edge: one line, traceback with --debug
         if arguments.debug:

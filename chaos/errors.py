@@ -40,3 +40,13 @@ class RollbackIncomplete(GamedayError):
     """At least one restore failed; the journal is kept for `gameday rollback`."""
 
     exit_code = EXIT_ROLLBACK_INCOMPLETE
+
+
+def redact_aws_message(text: str) -> str:
+    """An AWS error message without the values some of them echo back.
+
+    Lambda's 4 KB refusal quotes the whole environment ("String measured: {...}") - values
+    included; reports and logs name keys, never values.
+    """
+    marker = "String measured:"
+    return text.split(marker, 1)[0] + f"{marker} (values not shown)" if marker in text else text

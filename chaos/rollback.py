@@ -11,6 +11,7 @@ from chaos.apply import apply_concurrency
 from chaos.aws import AwsClients
 from chaos.aws.credentials import is_expired_credentials_error
 from chaos.clock import utc_now
+from chaos.errors import redact_aws_message
 from chaos.faults import fault_kind
 from chaos.journal import Journal, JournalEntry, S3JournalStore, all_journals
 
@@ -50,7 +51,7 @@ def restore_entry(journal: Journal, entry: JournalEntry, clients: AwsClients) ->
             detail = (f"restore failed: the AWS credentials expired ({error}); renew them and "
                       f"run `gameday rollback --run-id {journal.run_id}`")
         else:
-            detail = f"restore failed: {error}"
+            detail = f"restore failed: {redact_aws_message(str(error))}"
         journal.update(entry, "failed", detail=detail)
         return
     journal.update(entry, outcome.status, restored_at=utc_now(), detail=outcome.detail)

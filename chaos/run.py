@@ -17,7 +17,7 @@ from chaos.apply import AppliedChange, apply_changes
 from chaos.aws.apigateway import api_of_endpoint, discover_integrations
 from chaos.aws.credentials import refuse_short_lived
 from chaos.clock import epoch_seconds, utc_now
-from chaos.errors import GamedayError, PreflightRefused
+from chaos.errors import GamedayError, PreflightRefused, redact_aws_message
 from chaos.events import RunEvents
 from chaos.experiment import Experiment
 from chaos.faults import FAULT_KINDS, FaultContext, FaultKind, PlannedChange
@@ -288,7 +288,7 @@ def execute(context: RunContext, planned: list[PlannedFault]) -> RunOutcome:
             outcome, reason = "error", f"{type(error).__name__}: {error}"
         except Exception as error:  # noqa: BLE001 - any failure still restores below
             log.debug("run failed", exc_info=True)
-            outcome, reason = "error", f"{type(error).__name__}: {error}"
+            outcome, reason = "error", f"{type(error).__name__}: {redact_aws_message(str(error))}"
         finally:
             postpone_janitor(journal, context.target.restore_clients())
             report = restore_journal(journal, context.target.restore_clients())
