@@ -3,12 +3,21 @@
 Each fault kind declares the API calls its plan, apply and restore make (see
 `FaultKind.required_permissions`); the run itself adds what load, WAF discovery,
 metrics and stop conditions call. sts:GetCallerIdentity needs no permission.
+
+ARNs are in the target Region's partition; `partition` (`--partition`), or the caller
+identity's when the policy is written with credentials, moves them (chaos.aws.partition).
 """
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from chaos.aws.partition import (
+    arn,
+    caller_partition,
+    partition_of_region,
+    statements_in_partition,
+)
 from chaos.experiment.model import LambdaExtensionFault as LambdaExtensionSpec
 from chaos.faults import FAULT_KINDS, LambdaExtensionFault
 from chaos.janitor.schedule import run_permissions as janitor_permissions
@@ -23,7 +32,8 @@ if TYPE_CHECKING:
 
 def experiment_policy(experiment: Experiment, account_id: str,
                       clients: AwsClients | None = None,
-                      journal: str | None = None, janitor: bool = True) -> dict[str, Any]:
+                      journal: str | None = None, janitor: bool = True,
+                      partition: str | None = None) -> dict[str, Any]:
     """The policy; with `clients` that can read the targets, their own layers and KMS keys
     are named exactly (otherwise they are matched as tightly as IAM allows).
 
@@ -41,9 +51,12 @@ def experiment_policy(experiment: Experiment, account_id: str,
                 spec, clients, region=region, account_id=account_id))
     statements.extend(run_permissions(experiment, region=region, account_id=account_id))
     if journal:
-        statements.extend(journal_permissions(JournalLocation.parse(journal)))
+        statements.extend(journal_permissions(JournalLocation.parse(journal), region))
         if janitor and experiment.faults:
             statements.extend(janitor_permissions(region, account_id))
+    partition = partition or (caller_partition(clients) if clients else None)
+    if partition and partition != partition_of_region(region):
+        statements = statements_in_partition(statements, partition)
     return policy_document(statements)
 
 
@@ -61,30 +74,32 @@ def run_permissions(
     if server_side and ".execute-api." in endpoint:
         api_id = endpoint.split("//", 1)[-1].split(".", 1)[0]
         statements.append(PolicyStatement(  # the API's name, the ApiName metric dimension
-            "ApiName", ("apigateway:GET",), (f"arn:aws:apigateway:{region}::/restapis/{api_id}",)))
+            "ApiName", ("apigateway:GET",),
+            (arn("apigateway", region, "", f"/restapis/{api_id}"),)))
     waf = experiment.load.waf if experiment.load else None
     if waf is not None:
         actions = ("wafv2:GetWebACL",) + (
             ("wafv2:ListWebACLs",) if waf.web_acl else ("wafv2:GetWebACLForResource",))
         statements.append(PolicyStatement(
             "WafRuleDiscovery", actions,
-            (f"arn:aws:wafv2:{region}:{account_id}:regional/webacl/*/*",
-             f"arn:aws:apigateway:{region}::/restapis/*/stages/*")))
+            (arn("wafv2", region, account_id, "regional/webacl/*/*"),
+             arn("apigateway", region, "", "/restapis/*/stages/*"))))
     alarms = experiment.stop_conditions.alarms
     if alarms:
         statements.append(PolicyStatement(
             "StopConditionAlarms", ("cloudwatch:DescribeAlarms",),
-            tuple(f"arn:aws:cloudwatch:{region}:{account_id}:alarm:{name}" for name in alarms),
+            tuple(arn("cloudwatch", region, account_id, f"alarm:{name}") for name in alarms),
         ))
     return statements
 
 
-def journal_permissions(location: JournalLocation) -> list[PolicyStatement]:
+def journal_permissions(location: JournalLocation, region: str) -> list[PolicyStatement]:
     """Writing the journal's revisions and reading them back from any machine."""
+    bucket = f"arn:{partition_of_region(region)}:s3:::{location.bucket}"
     return [
         PolicyStatement("JournalRevisions", ("s3:PutObject", "s3:GetObject"),
-                        (f"arn:aws:s3:::{location.bucket}/{location.prefix}*",)),
+                        (f"{bucket}/{location.prefix}*",)),
         PolicyStatement("JournalListing", ("s3:ListBucket",),
-                        (f"arn:aws:s3:::{location.bucket}",),
+                        (bucket,),
                         (("StringLike", "s3:prefix", f"{location.prefix}*"),)),
     ]

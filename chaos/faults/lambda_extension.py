@@ -24,6 +24,7 @@ from botocore.exceptions import ClientError
 from gameday_chaos import config as extension_config
 
 from chaos.aws import lambda_functions as functions
+from chaos.aws import partition
 from chaos.aws.layers import (
     LAYER_NAME,
     LayerVersion,
@@ -230,7 +231,7 @@ class LambdaExtensionFault(FaultKind["LambdaExtensionSpec"]):
     def required_permissions(
         cls, spec: LambdaExtensionSpec, *, region: str, account_id: str, index: int
     ) -> list[PolicyStatement]:
-        prefix = f"arn:aws:lambda:{region}:{account_id}"
+        prefix = partition.arn("lambda", region, account_id, "").rstrip(":")
         statements = []
         if isinstance(spec.functions, list):
             targets = [parse_target(name) for name in spec.functions]
@@ -291,10 +292,10 @@ class LambdaExtensionFault(FaultKind["LambdaExtensionSpec"]):
         if clients is None:
             return [
                 PolicyStatement("TargetsExistingLayers", ("lambda:GetLayerVersion",),
-                                (f"arn:aws:lambda:{region}:*:layer:*:*",)),
+                                (partition.arn("lambda", region, "*", "layer:*:*"),)),
                 PolicyStatement(
                     "TargetsEnvironmentKey", ("kms:Decrypt", "kms:Encrypt"),
-                    (f"arn:aws:kms:{region}:{account_id}:key/*",),
+                    (partition.arn("kms", region, account_id, "key/*"),),
                     (("StringEquals", "kms:ViaService", f"lambda.{region}.amazonaws.com"),)),
             ]
         layers = sorted({arn for config in configs for arn in functions.layer_arns_of(config)})

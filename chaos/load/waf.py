@@ -1,14 +1,24 @@
-"""WAF discovery: the web ACL protecting an endpoint and the rate-based rule to verify."""
+"""WAF discovery: the web ACL protecting an endpoint and the rate-based rule to verify.
+
+A CLOUDFRONT-scope web ACL lives in US East (N. Virginia) whatever the target's Region:
+"AWS WAF is available globally for CloudFront distributions, but you must use the Region
+US East (N. Virginia) to create your web ACL" ("Resources that you can protect with AWS
+WAF", https://docs.aws.amazon.com/waf/latest/developerguide/how-aws-waf-works-resources.html);
+it is read there, and the rule carries its scope (its CloudWatch metrics have no Region
+dimension, chaos.metrics.cloudwatch).
+"""
 
 from __future__ import annotations
 
 import re
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 from urllib.parse import urlsplit
 
+import boto3
 from botocore.exceptions import ClientError
 
+from chaos.aws.partition import arn
 from chaos.errors import PreflightRefused
 
 DEFAULT_WINDOW_S = 300
@@ -17,8 +27,10 @@ DEFAULT_BLOCK_STATUS = 403
 _ACTION_STATUS = {"Captcha": 405, "Challenge": 202}
 
 _EXECUTE_API = re.compile(
-    r"^(?P<api>[a-z0-9]+)\.execute-api\.(?P<region>[a-z0-9-]+)\.amazonaws\.com$"
+    r"^(?P<api>[a-z0-9]+)\.execute-api\.(?P<region>[a-z0-9-]+)\.amazonaws\.com(\.cn)?$"
 )
+CLOUDFRONT_REGION = "us-east-1"
+_AWS_ENDPOINT = re.compile(r"\.(amazonaws\.com(\.cn)?|api\.aws)$")
 _WEB_ACL_ARN = re.compile(
     r"^arn:aws[a-z-]*:wafv2:[a-z0-9-]+:\d{12}:(?P<scope>regional|global)/webacl/"
     r"(?P<name>[^/]+)/(?P<id>[^/]+)$"
@@ -52,6 +64,7 @@ class RateRule:
     # The AWS/WAFV2 metric dimensions are the VisibilityConfig metric names, not the names.
     metric_name: str | None = None
     web_acl_metric_name: str | None = None
+    scope: str = "REGIONAL"  # the web ACL's: REGIONAL | CLOUDFRONT
     # How clients recognise the rule's block: its CustomResponse (status code, and the
     # first header it defines, which WAF sends prefixed x-amzn-waf-), or else API
     # Gateway's 403 with the body {"message":"Forbidden"}.
@@ -76,8 +89,7 @@ def stage_arn_for_endpoint(endpoint: str) -> str | None:
     stage = parts.path.strip("/").split("/", 1)[0]
     if match is None or not stage:
         return None
-    return (f"arn:aws:apigateway:{match['region']}::/restapis/{match['api']}"
-            f"/stages/{stage}")
+    return arn("apigateway", match["region"], "", f"/restapis/{match['api']}/stages/{stage}")
 
 
 def discover_rate_rule(
@@ -94,8 +106,8 @@ def discover_rate_rule(
     sandbox passes its stage ARN); else the stage ARN derived from ``endpoint``.
     Raises PreflightRefused with a one-line reason.
     """
-    acl = _find_web_acl(wafv2, web_acl, resource_arn, endpoint)
-    return read_rate_rule(acl, rule_name)
+    acl, scope = _find_web_acl(wafv2, web_acl, resource_arn, endpoint)
+    return replace(read_rate_rule(acl, rule_name), scope=scope)
 
 
 def read_rate_rule(acl: dict[str, Any], rule_name: str) -> RateRule:
@@ -160,7 +172,7 @@ def _custom_key(raw: dict[str, Any]) -> CustomKey:
 
 def _find_web_acl(
     wafv2: Any, web_acl: str | None, resource_arn: str | None, endpoint: str | None
-) -> dict[str, Any]:
+) -> tuple[dict[str, Any], str]:
     if web_acl:
         return _named_web_acl(wafv2, web_acl)
     resource_arn = resource_arn or (stage_arn_for_endpoint(endpoint) if endpoint else None)
@@ -177,10 +189,10 @@ def _find_web_acl(
     if not found:
         raise PreflightRefused(f"load.waf: no web ACL is associated with {resource_arn}: name "
                                "one in load.waf.web_acl")
-    return dict(found)
+    return dict(found), "REGIONAL"
 
 
-def _named_web_acl(wafv2: Any, web_acl: str) -> dict[str, Any]:
+def _named_web_acl(wafv2: Any, web_acl: str) -> tuple[dict[str, Any], str]:
     match = _WEB_ACL_ARN.match(web_acl)
     if match is not None:
         scope = "CLOUDFRONT" if match["scope"] == "global" else "REGIONAL"
@@ -190,13 +202,33 @@ def _named_web_acl(wafv2: Any, web_acl: str) -> dict[str, Any]:
         acls = _list_web_acls(wafv2, scope)
         if name not in acls:
             raise PreflightRefused(f"load.waf.web_acl: no REGIONAL web ACL named {name!r} "
-                                   f"(found: {', '.join(sorted(acls)) or 'none'})")
+                                   f"(found: {', '.join(sorted(acls)) or 'none'}; a CLOUDFRONT "
+                                   "web ACL is named by its ARN)")
         acl_id = acls[name]
+    if scope == "CLOUDFRONT":
+        wafv2 = client_in_region(wafv2, CLOUDFRONT_REGION)
     try:
-        return dict(wafv2.get_web_acl(Name=name, Scope=scope, Id=acl_id)["WebACL"])
+        return dict(wafv2.get_web_acl(Name=name, Scope=scope, Id=acl_id)["WebACL"]), scope
     except ClientError as error:
         raise PreflightRefused(f"load.waf.web_acl: cannot read web ACL {web_acl}: "
                                f"{error.response['Error'].get('Message', error)}") from error
+
+
+def client_in_region(client: Any, region: str) -> Any:
+    """A client of the same service, credentials, configuration and (sandbox) endpoint in
+    `region`."""
+    if client.meta.region_name == region:
+        return client
+    credentials = client._get_credentials()  # botocore's: what this client signs with
+    endpoint = client.meta.endpoint_url
+    return boto3.client(
+        client.meta.service_model.service_name, region_name=region,
+        endpoint_url=None if _AWS_ENDPOINT.search(urlsplit(endpoint).hostname or "") else endpoint,
+        config=client.meta.config,
+        aws_access_key_id=credentials.access_key if credentials else None,
+        aws_secret_access_key=credentials.secret_key if credentials else None,
+        aws_session_token=credentials.token if credentials else None,
+    )
 
 
 def _list_web_acls(wafv2: Any, scope: str) -> dict[str, str]:

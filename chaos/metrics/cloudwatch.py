@@ -55,6 +55,7 @@ class ServerSideTargets:
     fault_types: tuple[str, ...] = FAULT_TYPES
     # moto (the sandbox's CloudWatch) cannot compute percentile statistics.
     percentiles: bool = True
+    waf_scope: str = "REGIONAL"  # the web ACL's scope (RateRule.scope)
 
 
 @dataclass(frozen=True)
@@ -117,10 +118,13 @@ def build_queries(targets: ServerSideTargets) -> list[MetricQuery]:
             specs.append(("AWS/ApiGateway", "Latency", api_dims, _PERCENTILE, "apigateway", "",
                           "latency_p99_ms"))
     if targets.web_acl:
+        # A CLOUDFRONT web ACL's metrics (in us-east-1) have no Region dimension ("AWS WAF
+        # metrics and dimensions", https://docs.aws.amazon.com/waf/latest/developerguide/
+        # waf-metrics.html).
+        region: Dimensions = (() if targets.waf_scope == "CLOUDFRONT"
+                              else (("Region", targets.region),))
         for rule in targets.rules:
-            waf_dims: Dimensions = (
-                ("WebACL", targets.web_acl), ("Rule", rule), ("Region", targets.region)
-            )
+            waf_dims: Dimensions = (("WebACL", targets.web_acl), ("Rule", rule), *region)
             specs.append(("AWS/WAFV2", "BlockedRequests", waf_dims, "Sum", "waf", rule,
                           "blocked_requests"))
     return [MetricQuery(f"m{index}", *spec) for index, spec in enumerate(specs)]

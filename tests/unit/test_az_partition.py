@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+from typing import Any
+
 import pytest
 
 from chaos.aws.partition import (
@@ -12,7 +15,9 @@ from chaos.aws.partition import (
     with_partition,
 )
 from chaos.experiment import AzLossFault as AzLossSpec
+from chaos.experiment import load_experiment
 from chaos.faults.az_loss_permissions import az_loss_statements
+from chaos.iam import experiment_policy
 from chaos.policy import PolicyStatement
 
 
@@ -49,3 +54,34 @@ def test_az_loss_policy_in_china_and_govcloud_names_no_standard_partition_arn(mo
             for resource in statement.resources if resource != "*"]
         assert resources
         assert all(resource.startswith(f"arn:{partition}:") for resource in resources), resources
+
+
+def china_experiment(tmp_path: Path) -> Path:
+    path = tmp_path / "cn.yaml"
+    path.write_text(
+        "version: 1\nkind: experiment\nname: cn-az\n"
+        'target: {region: cn-north-1, account_id: "123456789012", '
+        "endpoint: https://abc123.execute-api.cn-north-1.amazonaws.com.cn/prod}\n"
+        "phases: {baseline: 0s, fault: 1s, recovery: 0s}\n"
+        "faults:\n"
+        "  - type: lambda-extension\n    functions: [orders]\n    latency: {ms: 100}\n"
+        "  - type: az-loss\n    az_id: cnn1-az1\n"
+        "    targets: {lambda: [orders], ecs_services: [shop/web]}\n"
+        "stop_conditions: {alarms: [orders-5xx]}\n")
+    return path
+
+
+def policy_arns(policy: dict[str, Any]) -> list[str]:
+    return [resource for statement in policy["Statement"]
+            for resource in ([statement["Resource"]] if isinstance(statement["Resource"], str)
+                             else statement["Resource"]) if resource != "*"]
+
+
+def test_iam_policy_takes_the_partition_from_the_region_or_as_given(tmp_path: Path) -> None:
+    experiment = load_experiment(china_experiment(tmp_path))
+    china = policy_arns(experiment_policy(experiment, "123456789012",
+                                          journal="s3://journals-cn/runs/"))
+    assert china and all(item.startswith("arn:aws-cn:") for item in china), china
+    assert "arn:aws-cn:s3:::journals-cn" in china
+    gov = policy_arns(experiment_policy(experiment, "123456789012", partition="aws-us-gov"))
+    assert gov and all(item.startswith("arn:aws-us-gov:") for item in gov), gov
