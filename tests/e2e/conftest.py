@@ -8,6 +8,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -19,21 +20,42 @@ from chaos.sandbox import control
 REPO = Path(__file__).resolve().parents[2]
 
 
-@pytest.fixture(scope="module")
-def sandbox_home(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
-    """A running sandbox (one per test module) in its own GAMEDAY_HOME."""
-    home = tmp_path_factory.mktemp("sandbox-home")
-    previous = os.environ.get("GAMEDAY_HOME")
-    os.environ["GAMEDAY_HOME"] = str(home)
+#: `--realism aws` for tests: AWS's delays at a tenth of their length (documented in
+#: chaos/sandbox/realism.py), seeded so that every draw repeats.
+AWS_REALISM = {"GAMEDAY_SANDBOX_REALISM": "aws", "GAMEDAY_SANDBOX_TIME_SCALE": "0.1",
+               "GAMEDAY_SANDBOX_SEED": "7"}
+REALISMS = {"fast": {"GAMEDAY_SANDBOX_REALISM": "fast"}, "aws": AWS_REALISM}
+
+
+@contextmanager
+def running_sandbox(home: Path, settings: dict[str, str]) -> Iterator[Path]:
+    """A sandbox started with `settings` in the environment, in its own GAMEDAY_HOME."""
+    settings = {"GAMEDAY_HOME": str(home), **settings}
+    previous = {key: os.environ.get(key) for key in settings}
+    os.environ.update(settings)
     try:
         control.up()
         yield home
     finally:
         control.down()
-        if previous is None:
-            os.environ.pop("GAMEDAY_HOME", None)
-        else:
-            os.environ["GAMEDAY_HOME"] = previous
+        for key, value in previous.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
+
+
+@pytest.fixture(scope="module")
+def sandbox_home(tmp_path_factory: pytest.TempPathFactory,
+                 request: pytest.FixtureRequest) -> Iterator[Path]:
+    """A running sandbox (one per test module) in its own GAMEDAY_HOME.
+
+    Parametrize it indirectly with "fast" or "aws" to pick its realism (default fast).
+    """
+    realism = getattr(request, "param", "fast")
+    home = tmp_path_factory.mktemp(f"sandbox-home-{realism}")
+    with running_sandbox(home, REALISMS[realism]):
+        yield home
 
 
 @pytest.fixture

@@ -21,7 +21,10 @@ from tests.e2e.conftest import (
     write_experiment,
 )
 
-pytestmark = pytest.mark.e2e
+# Every crash, signal and refusal here also holds when the sandbox is as slow and imprecise
+# as AWS (updates in progress for seconds, 409s, throttled control plane).
+pytestmark = [pytest.mark.e2e,
+              pytest.mark.parametrize("sandbox_home", ["fast", "aws"], indirect=True)]
 
 
 def lock_tags(clients: AwsClients) -> dict[str, str]:
