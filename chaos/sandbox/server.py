@@ -38,10 +38,12 @@ from chaos.sandbox.control_plane import ControlPlane
 from chaos.sandbox.egress import EgressNetwork
 from chaos.sandbox.functions import DEFAULT_POOL_MAX, FunctionConcurrency, FunctionPool
 from chaos.sandbox.http_front import ApiGatewayFront, FrontServer, StageConfig
+from chaos.sandbox.janitor_seed import deploy_sandbox_janitor
 from chaos.sandbox.lambda_service import LambdaService
 from chaos.sandbox.metrics import MetricsRecorder, MetricTiming
 from chaos.sandbox.placement import PlacementController
 from chaos.sandbox.realism import Realism
+from chaos.sandbox.scheduler import ScheduleExecutor, lambda_invoker
 from chaos.sandbox.seed import REGION, STAGE_NAME, SeededService, seed
 from chaos.sandbox.waf import DEFAULT_CHECK_INTERVAL_S, WafEngine
 
@@ -192,11 +194,16 @@ def serve(state_file: Path, port: int, front_port: int = 0) -> None:
     control = ControlPlane(REGION, realism, port)
     endpoint_url = control.start()
     plane: DataPlane | None = None
+    schedules: ScheduleExecutor | None = None
     try:
         seeded = seed(AwsClients(region=REGION, endpoint_url=endpoint_url))
+        deploy_sandbox_janitor(AwsClients(region=REGION, endpoint_url=endpoint_url),
+                               seeded.journal_bucket)
         plane = DataPlane(control.reader, seeded, endpoint_url, settings, work_dir, realism)
         control.follow(plane.poll_once)
         front_url = plane.start(front_port)
+        schedules = ScheduleExecutor(control.reader.account_id, REGION,
+                                     lambda_invoker(plane.lambdas)).start()
         control.open_to_clients()
 
         stopping = threading.Event()
@@ -223,6 +230,8 @@ def serve(state_file: Path, port: int, front_port: int = 0) -> None:
                 break
     finally:
         _remove_own_state(state_file)
+        if schedules is not None:
+            schedules.stop()
         if plane is not None:
             plane.stop()
         control.stop()
