@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 from chaos.clock import epoch_seconds, iso_from_epoch
 from chaos.metrics.catalog import FAULT_EFFECT
 from chaos.metrics.cloudwatch import function_name
-from chaos.metrics.measurement import measure_load
+from chaos.metrics.measurement import measure_load, measure_windows
 from chaos.metrics.waf_slis import waf_slis
 from chaos.slo import evaluate_check, evaluate_slos, slo_outcome
 
@@ -24,7 +24,7 @@ if TYPE_CHECKING:
     from chaos.journal import JournalEntry
     from chaos.load.plan import WafTrafficPlan
     from chaos.load.waf import RateRule
-    from chaos.metrics.aggregate import RunAggregator
+    from chaos.metrics.aggregate import PhaseClock, RunAggregator
     from chaos.outcome import Outcome
 
 __all__ = ["RESULT_VERSION", "LoadRecord", "RunRecord", "RunResult", "assemble_result",
@@ -60,6 +60,7 @@ class RunRecord:
     load: LoadRecord | None = None
     server_side: Mapping[str, Any] | None = None  # chaos.metrics.server_side.read_server_side
     notes: list[str] = field(default_factory=list)
+    clock: PhaseClock | None = None  # the run's segments (the aggregator's, with load)
 
 
 def assemble_result(record: RunRecord) -> dict[str, Any]:
@@ -120,8 +121,10 @@ def refresh_server_side(result: dict[str, Any], server_side: Mapping[str, Any]) 
 
 def _add_load(result: dict[str, Any], record: RunRecord) -> None:
     if record.load is None:
-        result.update(phases={name: dict(times) for name, times in record.phase_times.items()},
-                      overall=None, recovery_time_s=None, timeline=[])
+        measured = (measure_windows(record.clock, record.phase_times) if record.clock else
+                    {"phases": {name: dict(times)
+                                for name, times in record.phase_times.items()}})
+        result.update(measured, overall=None, recovery_time_s=None, timeline=[])
         return
     aggregator = record.load.aggregator
     result.update(measure_load(aggregator, record.phase_times))

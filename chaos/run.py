@@ -330,6 +330,7 @@ def run_record(
             context.aggregator, load.rule, load.waf_plan, load.abusive_stopped_at),
         server_side=read_server_side_of(context),
         notes=list(context.notes),
+        clock=context.aggregator.clock,
     )
 
 

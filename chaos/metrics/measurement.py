@@ -12,10 +12,10 @@ from collections.abc import Mapping
 from typing import Any
 
 from chaos.clock import iso_from_epoch
-from chaos.metrics.aggregate import RunAggregator
+from chaos.metrics.aggregate import PhaseClock, RunAggregator
 from chaos.metrics.sli import recovery_time_s, whole_seconds
 
-__all__ = ["PHASES", "measure_load"]
+__all__ = ["PHASES", "measure_load", "measure_windows"]
 
 PHASES = ("baseline", "fault", "recovery")
 
@@ -40,6 +40,20 @@ def measure_load(
     }
 
 
+def measure_windows(clock: PhaseClock, phase_times: Mapping[str, Mapping[str, str]]
+                    ) -> dict[str, Any]:
+    """Without load: each phase's measured window and the transition, no SLIs."""
+    phases: dict[str, Any] = {}
+    for name, times in phase_times.items():
+        entry: dict[str, Any] = dict(times)
+        windows = clock.windows(name)
+        if windows:
+            entry["measured_from"] = iso_from_epoch(windows[0][0])
+            entry["measured_to"] = iso_from_epoch(windows[-1][1])
+        phases[name] = entry
+    return {"phases": phases, "transition": _transition_windows(clock, None)}
+
+
 def _phase(aggregator: RunAggregator, name: str, times: Mapping[str, str]) -> dict[str, Any]:
     entry: dict[str, Any] = dict(times)
     windows = aggregator.clock.windows(name)
@@ -54,14 +68,18 @@ def _phase(aggregator: RunAggregator, name: str, times: Mapping[str, str]) -> di
 
 
 def _transition(aggregator: RunAggregator) -> dict[str, Any]:
-    windows = aggregator.clock.windows("transition")
-    totals = aggregator.segment_totals("transition")
+    return _transition_windows(aggregator.clock, aggregator)
+
+
+def _transition_windows(clock: PhaseClock, aggregator: RunAggregator | None) -> dict[str, Any]:
+    totals = aggregator.segment_totals("transition") if aggregator is not None else None
     return {
-        "seconds": aggregator.clock.seconds_of("transition"),
-        "requests": totals.requests,
-        "failures": totals.failures,
+        "seconds": clock.seconds_of("transition"),
+        "requests": totals.requests if totals is not None else None,
+        "failures": totals.failures if totals is not None else None,
         "windows": [{"from": iso_from_epoch(start), "to": iso_from_epoch(end),
-                     "duration_s": round(end - start, 3)} for start, end in windows],
+                     "duration_s": round(end - start, 3)}
+                    for start, end in clock.windows("transition")],
     }
 
 
