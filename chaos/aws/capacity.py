@@ -240,24 +240,31 @@ def lost_az_empty(az_id: str) -> Callable[[Capacity], bool]:
 
 
 def back_to(before: Mapping[str, int]) -> Callable[[Capacity], bool]:
-    """Restore converged: steady, and the same count per AZ ID as before the pin.
+    """Restore converged: steady, in every AZ ID that had capacity before, spread as evenly.
 
-    When the total changed meanwhile (someone scaled the service), every AZ ID that held
-    capacity before holds some again.
+    ECS and Auto Scaling balance capacity over the AZs but choose themselves where an odd
+    unit goes: 2/1/1 may come back as 1/2/1. So: the same AZ IDs hold capacity and, when
+    the total is the same as before, the gap between the fullest and the emptiest of them
+    is no wider than it was (1/1/1 must come back as 1/1/1). When someone scaled the
+    workload meanwhile, the AZ IDs are what is compared.
     """
+    had = {az_id for az_id, count in before.items() if count}
+
     def back(capacity: Capacity) -> bool:
-        if not capacity.steady:
+        has = {az_id for az_id, count in capacity.per_az.items() if count}
+        if not capacity.steady or not had <= has:
             return False
-        if sum(capacity.per_az.values()) == sum(before.values()):
-            return nonzero(capacity.per_az) == nonzero(before)
-        return {az_id for az_id, count in before.items() if count} <= {
-            az_id for az_id, count in capacity.per_az.items() if count}
+        if sum(capacity.per_az.values()) != sum(before.values()):
+            return True
+        return gap(capacity.per_az, had) <= gap(before, had)
 
     return back
 
 
-def nonzero(counts: Mapping[str, int]) -> dict[str, int]:
-    return {az_id: count for az_id, count in counts.items() if count}
+def gap(counts: Mapping[str, int], az_ids: Iterable[str]) -> int:
+    """How many more units the fullest of these AZ IDs holds than the emptiest."""
+    held = [counts.get(az_id, 0) for az_id in az_ids]
+    return max(held) - min(held) if held else 0
 
 
 # -- waiting --------------------------------------------------------------------------
