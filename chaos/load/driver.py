@@ -66,18 +66,6 @@ def resolve_locustfile(locustfile: str, experiment_path: Path | None = None) -> 
     raise InputError(f"load.locustfile: {where} does not exist")
 
 
-def merge_rows(rows: list[SecondRow]) -> list[SecondRow]:
-    """One row per key (workers each send their own share of a second), sorted by second."""
-    merged: dict[tuple[int, str, str, str, str | None], SecondRow] = {}
-    for row in rows:
-        key = row.key()
-        if key in merged:
-            merged[key].merge(row)
-        else:
-            merged[key] = SecondRow.from_json(row.to_json())
-    return sorted(merged.values(), key=lambda row: (row.second, row.user_class, row.endpoint))
-
-
 class LoadDriver:
     """One run's Locust load: `start()`, `stop_abusive()`, `stop()`; rows arrive live."""
 

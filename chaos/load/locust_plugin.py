@@ -29,6 +29,7 @@ import gevent
 from locust import events
 from locust.runners import MasterRunner, WorkerRunner
 
+from chaos.host import process_alive
 from chaos.load.collector import INJECTED, OTHER_403, WAF_BLOCK, RowCollector, with_flags
 from chaos.load.process_config import (
     EXIT_MASTER_GONE,
@@ -303,7 +304,7 @@ def _exit_when_orchestrator_gone(pid: int) -> None:
     its_child = os.getppid() == pid
     while True:
         gevent.sleep(ORCHESTRATOR_CHECK_INTERVAL_S)
-        gone = os.getppid() != pid if its_child else not _process_exists(pid)
+        gone = os.getppid() != pid if its_child else not process_alive(pid)
         if gone:
             _exit_now(f"the process that drives this load (pid {pid}) is gone",
                       EXIT_ORCHESTRATOR_GONE)
@@ -323,16 +324,6 @@ def _exit_when_master_silent(runner: WorkerRunner) -> None:
         if silent_s > MASTER_SILENCE_S:
             _exit_now(f"the Locust master {runner.master_host}:{runner.master_port} has not "
                       f"answered for {silent_s:.0f}s", EXIT_MASTER_GONE)
-
-
-def _process_exists(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
 
 
 def _exit_now(reason: str, exit_code: int) -> None:

@@ -10,12 +10,12 @@ from pathlib import Path
 import pytest
 
 from chaos.experiment.model import Load, WafLoad
-from chaos.load.driver import LoadDriver, merge_rows
+from chaos.load.driver import LoadDriver
 from chaos.load.plan import plan_waf_traffic
 from chaos.load.waf import RateRule
 from chaos.metrics.rows import SecondRow
 from tests.load.local_target import LocalTarget
-from tests.reference.whole_rows import waf_slis
+from tests.reference.whole_rows import merge_rows, waf_slis
 
 LOCUSTFILE = str(Path(__file__).resolve().parents[2] / "loadtests" / "orders.py")
 
