@@ -93,7 +93,7 @@ def lambda_extension(run: DeadRun, functions: list[str]) -> None:
 
 def az_loss(run: DeadRun, targets: dict[str, Any], mode: str = "pin") -> None:
     spec = AzLossSpec.model_validate({"type": "az-loss", "az_id": "use1-az1", "mode": mode,
-                                      "targets": targets, "converge_timeout": "20s"})
+                                      "targets": targets, "converge_timeout": "2s"})
     apply_fault(run, AzLossFault(spec, context(run.journal.run_id)))
 
 
