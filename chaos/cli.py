@@ -382,6 +382,7 @@ def aws_clients(arguments: argparse.Namespace, region: str | None) -> Iterator[A
 
 def _run_one(arguments: argparse.Namespace, path: Path,
              report_dir: Path | None = None) -> tuple[int, Path | None]:
+    from chaos.janitor.arming import arrange_janitor
     from chaos.progress import attach_progress
     from chaos.run import RunOptions, confirm_mutation, execute, prepare_run
 
@@ -400,6 +401,7 @@ def _run_one(arguments: argparse.Namespace, path: Path,
     context, planned = prepare_run(experiment, path, options)
     progress = None
     try:
+        arrange_janitor(context, planned)  # refused without one before asking anything
         confirm_mutation(context, planned)
         progress = attach_progress(context)
         context.events.row_received.add_listener(lambda row, **_: progress.on_row(row))

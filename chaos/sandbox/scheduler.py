@@ -116,8 +116,9 @@ class ScheduleExecutor:
                 at = at_time(str(schedule.schedule_expression),
                              schedule.schedule_expression_timezone)
                 key = (str(group.name), str(schedule.name), str(schedule.schedule_expression))
-                if at is None or at > now or schedule.state != "ENABLED" \
-                        or key in self._fired_keys:
+                # moto's UpdateSchedule keeps no State when none is given: AWS's default.
+                enabled = (schedule.state or "ENABLED") == "ENABLED"
+                if at is None or at > now or not enabled or key in self._fired_keys:
                     continue
                 target = dict(schedule.target)
                 found.append(DueSchedule(
