@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import json
 import os
+import socket
 import time
 from dataclasses import asdict, dataclass, field
 from typing import Any
@@ -122,6 +123,9 @@ def defer(home: AwsClients, request: JanitorEvent, journal: Journal,
 def restore_run(journal: Journal) -> SweepResult:
     """Restore what the run changed and close its journal as the janitor."""
     pending = {entry.entry_id for entry in journal.entries if entry.needs_restore}
+    # The journal is the janitor's from now on: a runner that comes back tells by the
+    # owner (JournalTakenOver) and changes nothing more.
+    journal.pid, journal.hostname = os.getpid(), socket.gethostname()
     report = restore_journal(journal, AwsClients(region=journal.region))
     for entry in journal.entries:
         if entry.entry_id in pending:

@@ -12,6 +12,7 @@ import pytest
 from chaos.clock import epoch_seconds
 from chaos.janitor.handler import FOLLOW_UP_WINDOWS, handler, sweep
 from chaos.janitor.schedule import JanitorEvent, function_arn
+from chaos.journal import JournalTakenOver
 from tests.integration.conftest import ACCOUNT_ID, REGION, create_function
 from tests.integration.janitor_support import (
     JOURNAL_URI,
@@ -40,6 +41,7 @@ def test_a_dead_run_is_restored_and_its_journal_closed_by_the_janitor(tmp_path: 
     before = function_state()
     run = start_run(tmp_path, "20240501T100000Z-dead-run-aaaaaa")
     lambda_extension(run, ["orders"])
+    run.journal.pid = 4_000_000  # the runner's process, on the host that died
     die(run, heartbeat_age_s=10 * STALE_S)
     assert function_state() != before and run.schedule.name in schedules()
 
@@ -58,6 +60,8 @@ def test_a_dead_run_is_restored_and_its_journal_closed_by_the_janitor(tmp_path: 
 
     again = sweep(run.event, own_arn=JANITOR_ARN, region=REGION)
     assert again.action == "finished" and function_state() == before
+    with pytest.raises(JournalTakenOver, match="closed by janitor"):
+        run.journal.beat()  # the runner comes back: it changes nothing more
 
 
 def test_a_finished_run_is_left_as_it_is(tmp_path: Path) -> None:
