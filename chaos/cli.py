@@ -134,6 +134,9 @@ def build_parser() -> argparse.ArgumentParser:
     sub.add_argument("--offline", action="store_true",
                      help="do not read the targets (their layers and KMS keys are then "
                      "matched by pattern, not named)")
+    sub.add_argument("--partition", choices=["aws", "aws-cn", "aws-us-gov"],
+                     help="the ARNs' partition (default: the target Region's, or the caller "
+                     "identity's when the targets are read)")
     _target_options(sub)
     _journal_option(sub)
     _no_janitor_option(sub)
@@ -500,19 +503,18 @@ def cmd_iam_policy(arguments: argparse.Namespace) -> int:
     account_id = arguments.account_id or experiment.target.account_id
     if not account_id:
         raise InputError("the experiment has no target.account_id: pass --account-id")
-    journal, janitor = arguments.journal, not arguments.no_janitor
+    options = {"journal": arguments.journal, "janitor": not arguments.no_janitor,
+               "partition": arguments.partition}
     if arguments.offline:
-        policy = experiment_policy(experiment, account_id, journal=journal, janitor=janitor)
+        policy = experiment_policy(experiment, account_id, **options)
     else:
         try:
             with aws_clients(arguments, experiment.target.region) as clients:
-                policy = experiment_policy(experiment, account_id, clients, journal=journal,
-                                           janitor=janitor)
+                policy = experiment_policy(experiment, account_id, clients, **options)
         except GamedayError as error:
             print(f"gameday: the targets could not be read ({error}); their layers and KMS "
                   "keys are matched by pattern", file=sys.stderr)
-            policy = experiment_policy(experiment, account_id, journal=journal,
-                                       janitor=janitor)
+            policy = experiment_policy(experiment, account_id, **options)
     print(json.dumps(policy, indent=2))
     return 0
 

@@ -80,10 +80,12 @@ def run_permissions(
     if waf is not None:
         actions = ("wafv2:GetWebACL",) + (
             ("wafv2:ListWebACLs",) if waf.web_acl else ("wafv2:GetWebACLForResource",))
-        statements.append(PolicyStatement(
-            "WafRuleDiscovery", actions,
-            (arn("wafv2", region, account_id, "regional/webacl/*/*"),
-             arn("apigateway", region, "", "/restapis/*/stages/*"))))
+        resources: tuple[str, ...] = (arn("wafv2", region, account_id, "regional/webacl/*/*"),
+                                      arn("apigateway", region, "", "/restapis/*/stages/*"))
+        if waf.web_acl and ":global/webacl/" in waf.web_acl:
+            # A CLOUDFRONT-scope web ACL lives in us-east-1, whatever the target's Region.
+            resources += (arn("wafv2", "us-east-1", account_id, "global/webacl/*/*"),)
+        statements.append(PolicyStatement("WafRuleDiscovery", actions, resources))
     alarms = experiment.stop_conditions.alarms
     if alarms:
         statements.append(PolicyStatement(

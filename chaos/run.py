@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from chaos.apply import AppliedChange, apply_changes
+from chaos.aws import AwsClients
 from chaos.aws.apigateway import api_of_endpoint, discover_integrations
 from chaos.aws.credentials import refuse_short_lived
 from chaos.clock import epoch_seconds, utc_now
@@ -42,6 +43,7 @@ from chaos.metrics.catalog import reads_server_side_metrics
 from chaos.metrics.measurement import PHASES
 from chaos.metrics.rows import SecondRow
 from chaos.metrics.server_side import (
+    CLOUDFRONT_METRICS_REGION,
     ServerSideQuery,
     api_stage_of,
     read_server_side,
@@ -159,6 +161,7 @@ def plan_faults(context: RunContext) -> list[PlannedFault]:
         run_id=context.run_id,
         expires_at=fault_expiry(context.experiment),
         sandbox=context.target.sandbox,
+        stopping=lambda: context.stop.reason is not None,
     )
     if any(spec.type == "lambda-extension" for spec in context.experiment.faults):
         discover_endpoint(context, context.fault_context)
@@ -369,9 +372,16 @@ def read_server_side_of(context: RunContext) -> dict[str, Any] | None:
     query = server_side_query(context)
     if query is None:
         return None
+    clients = context.target.clients
+    global_cloudwatch = None
+    if query.targets.waf_scope == "CLOUDFRONT" and clients.region != CLOUDFRONT_METRICS_REGION:
+        global_cloudwatch = AwsClients(region=CLOUDFRONT_METRICS_REGION,
+                                       endpoint_url=clients.endpoint_url,
+                                       profile=clients.profile).client("cloudwatch")
     figures = read_server_side(
-        context.target.clients.client("cloudwatch"), query, context.target.cloudwatch_lag,
-        on_wait=lambda text: context.events.message.fire(text=text))
+        clients.client("cloudwatch"), query, context.target.cloudwatch_lag,
+        on_wait=lambda text: context.events.message.fire(text=text),
+        global_cloudwatch=global_cloudwatch)
     figures["query"] = query.to_dict()
     return figures
 

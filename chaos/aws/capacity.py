@@ -287,8 +287,10 @@ def wait_for(
     *,
     clock: Callable[[], float] = time.monotonic,
     sleep: Callable[[float], None] = time.sleep,
+    stopping: Callable[[], bool] = lambda: False,
 ) -> Convergence:
-    """Read until `goal` holds, the workload is gone or blocked, or `timeout_s` passed."""
+    """Read until `goal` holds, the workload is gone or blocked, `timeout_s` passed, or
+    `stopping()` (the run was asked to stop: its restore must not wait for an apply)."""
     started = clock()
     deadline = started + max(0.0, timeout_s)
     interval = POLL_FIRST_S
@@ -298,7 +300,7 @@ def wait_for(
         if capacity is not None and goal(capacity):
             return Convergence(capacity, True, utc_now(), round(clock() - started, 3))
         remaining = deadline - clock()
-        if capacity is None or capacity.blocked or remaining <= 0:
+        if capacity is None or capacity.blocked or remaining <= 0 or stopping():
             break
         sleep(min(interval, remaining))
         interval = min(POLL_MAX_S, interval * POLL_GROWTH)

@@ -261,7 +261,8 @@ class AzLossFault(FaultKind["AzLossSpec"]):
             evidence=before_evidence(self.spec.az_id, before),
         ), pin)
         converged = wait_for(lambda: read_capacity(clients, current.kind, current.ref, az_ids),
-                             lost_az_empty(self.spec.az_id), self.spec.converge_timeout)
+                             lost_az_empty(self.spec.az_id), self.spec.converge_timeout,
+                             stopping=self.context.stopping)
         record_pin_convergence(journal, entry, converged)
         return entry
 

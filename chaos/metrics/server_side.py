@@ -73,6 +73,7 @@ def server_side_targets(
         web_acl=(rule.web_acl_metric_name or rule.web_acl_name) if rule else None,
         rules=((rule.metric_name or rule.name),) if rule else (),
         percentiles=percentiles,
+        waf_scope=rule.scope if rule else "REGIONAL",
     )
 
 
@@ -117,20 +118,45 @@ class ServerSideFigures:
         return {"phases": self.phases, "run": self.run, "notes": self.notes}
 
 
-def read_once(cloudwatch: Any, query: ServerSideQuery) -> dict[str, Any]:
-    """One read of every phase's and the whole run's figures (minute-aligned)."""
+#: A CLOUDFRONT-scope web ACL's metrics live in US East (N. Virginia) (AWS WAF Developer
+#: Guide, "AWS WAF metrics and dimensions").
+CLOUDFRONT_METRICS_REGION = "us-east-1"
+
+
+def read_once(cloudwatch: Any, query: ServerSideQuery,
+              global_cloudwatch: Any | None = None) -> dict[str, Any]:
+    """One read of every phase's and the whole run's figures (minute-aligned).
+
+    `global_cloudwatch`: a us-east-1 client, for a CLOUDFRONT web ACL's WAF metrics when
+    the target's Region is another one.
+    """
     minutes = query.minute_windows()
     if not minutes:
         return ServerSideFigures().as_dict()
     figures = ServerSideFigures()
     for name, (start, end) in minutes.items():
-        figures.phases[name] = {**server_side_slis(cloudwatch, query.targets, start, end),
-                                "minutes": _minutes(start, end)}
+        figures.phases[name] = {**_slis(cloudwatch, global_cloudwatch, query.targets, start,
+                                        end), "minutes": _minutes(start, end)}
     start = min(start for start, _ in minutes.values())
     end = max(end for _, end in minutes.values())
-    figures.run = {**server_side_slis(cloudwatch, query.targets, start, end),
+    figures.run = {**_slis(cloudwatch, global_cloudwatch, query.targets, start, end),
                    "minutes": _minutes(start, end)}
     return figures.as_dict()
+
+
+def _slis(cloudwatch: Any, global_cloudwatch: Any | None, targets: ServerSideTargets,
+          start: float, end: float) -> dict[str, Any]:
+    if global_cloudwatch is None or targets.waf_scope != "CLOUDFRONT":
+        return server_side_slis(cloudwatch, targets, start, end)
+    regional = server_side_slis(cloudwatch, dataclasses.replace(targets, web_acl=None),
+                                start, end)
+    waf_only = dataclasses.replace(targets, function_names=(), api_name=None, stage=None)
+    waf = server_side_slis(global_cloudwatch, waf_only, start, end)
+    merged = {key: value if value is not None else waf.get(key)
+              for key, value in regional.items() if key not in ("detail", "notes")}
+    merged["detail"] = {**regional["detail"], "waf": waf["detail"]["waf"]}
+    merged["notes"] = [*regional["notes"], *waf["notes"]]
+    return merged
 
 
 def _minutes(start: float, end: float) -> dict[str, Any]:
@@ -143,6 +169,7 @@ def read_server_side(
     query: ServerSideQuery,
     lag: CloudWatchLag,
     on_wait: Callable[[str], None] | None = None,
+    global_cloudwatch: Any | None = None,
 ) -> dict[str, Any]:
     """``{"phases": {phase: slis}, "run": slis, "notes": [...], "settled": bool}``.
 
@@ -158,7 +185,8 @@ def read_server_side(
     data_until = max(end for _, end in (minutes if lag_s > 0 else query.phase_windows).values())
     try:
         outcome: Settled = read_when_settled(
-            lambda: read_once(cloudwatch, query), last_minute_end=data_until, lag_s=lag_s,
+            lambda: read_once(cloudwatch, query, global_cloudwatch), last_minute_end=data_until,
+            lag_s=lag_s,
             timeout_s=query.timeout_s, poll_s=max(1.0, min(10.0, lag_s / 6)), on_wait=on_wait)
     except Exception as error:  # noqa: BLE001 - see docstring
         return {"phases": {}, "run": None, "settled": False,
