@@ -18,7 +18,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-__all__ = ["LAMBDA_RATES", "TokenBucket", "pace_lambda"]
+__all__ = ["LAMBDA_RATES", "TokenBucket", "pace_lambda", "set_pace"]
 
 #: operation -> requests per second; other operations use the control-plane rate.
 LAMBDA_RATES = {"GetFunction": 100.0}
@@ -57,8 +57,19 @@ _BUCKETS: dict[str, TokenBucket] = {}
 _BUCKETS_LOCK = threading.Lock()
 
 
+_SCALE = {"factor": 1.0}
+
+
+def set_pace(factor: float) -> None:
+    """Multiply every rate by `factor` in this process (tests against an in-process fake
+    AWS that has no quota); buckets already made are dropped."""
+    with _BUCKETS_LOCK:
+        _SCALE["factor"] = factor
+        _BUCKETS.clear()
+
+
 def _bucket(operation: str) -> TokenBucket:
-    rate = LAMBDA_RATES.get(operation, CONTROL_PLANE_RPS)
+    rate = LAMBDA_RATES.get(operation, CONTROL_PLANE_RPS) * _SCALE["factor"]
     key = operation if operation in LAMBDA_RATES else "control-plane"
     with _BUCKETS_LOCK:
         if key not in _BUCKETS:
