@@ -8,7 +8,6 @@ time when their subnets change. The real CLI runs in subprocesses.
 from __future__ import annotations
 
 import json
-import os
 import signal
 from collections import Counter
 from collections.abc import Iterator
@@ -20,7 +19,13 @@ import pytest
 from chaos.aws import AwsClients
 from chaos.clock import epoch_seconds
 from chaos.sandbox import control
-from tests.e2e.conftest import gameday, gameday_ok, wait_for, write_experiment
+from tests.e2e.conftest import (
+    gameday,
+    gameday_ok,
+    running_sandbox,
+    wait_for,
+    write_experiment,
+)
 
 pytestmark = pytest.mark.e2e
 
@@ -38,20 +43,8 @@ ECS_ARN_PART = ":service/orders/web"
 @pytest.fixture(scope="module")
 def home(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
     """A sandbox with AWS realism in its own GAMEDAY_HOME, for this module."""
-    home = tmp_path_factory.mktemp("az-convergence-home")
-    settings = {"GAMEDAY_HOME": str(home), **SANDBOX_ENV}
-    previous = {key: os.environ.get(key) for key in settings}
-    os.environ.update(settings)
-    try:
-        control.up()
+    with running_sandbox(tmp_path_factory.mktemp("az-convergence-home"), SANDBOX_ENV) as home:
         yield home
-    finally:
-        control.down()
-        for key, value in previous.items():
-            if value is None:
-                os.environ.pop(key, None)
-            else:
-                os.environ[key] = value
 
 
 @pytest.fixture
