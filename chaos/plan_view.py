@@ -25,11 +25,12 @@ def plan_lines(context: RunContext, planned: list[PlannedFault]) -> list[str]:
     ]
     if target.credentials is not None:
         lines.append(target.credentials.describe())
-    journal = context.options.journal
+    janitor, janitor_journal = janitor_lines(context, planned)
+    journal = context.options.journal or janitor_journal  # the sandbox's, by default
     lines.append(f"journal: {journal}<run-id>/ in the target account, and locally"
                  if journal else "journal: local only (.gameday/runs/<run-id>/journal.json); "
                  "--journal s3://... keeps it in the target account")
-    lines.extend(janitor_lines(context, planned))
+    lines.extend(janitor)
     count = 0
     for fault in planned:
         for change in fault.changes:
@@ -46,14 +47,17 @@ def plan_lines(context: RunContext, planned: list[PlannedFault]) -> list[str]:
     return lines
 
 
-def janitor_lines(context: RunContext, planned: list[PlannedFault]) -> list[str]:
-    """Who restores the run if it dies (or why the run would be refused)."""
+def janitor_lines(context: RunContext,
+                  planned: list[PlannedFault]) -> tuple[list[str], str | None]:
+    """Who restores the run if it dies (or why the run would be refused), and the journal
+    location the run would then use."""
     from chaos.janitor.arming import arrange_janitor
 
     try:
-        return arrange_janitor(context, planned).describe()
+        arrangement = arrange_janitor(context, planned)
     except PreflightRefused as refused:
-        return [f"janitor: none; the run would be refused: {refused}"]
+        return [f"janitor: none; the run would be refused: {refused}"], None
+    return arrangement.describe(), arrangement.journal
 
 
 def print_plan(context: RunContext, planned: list[PlannedFault]) -> None:

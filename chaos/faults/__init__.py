@@ -10,24 +10,22 @@ from chaos.faults.base import (
     PlannedChange,
     RestoreOutcome,
 )
+from chaos.faults.janitor_schedule import JanitorScheduleKind
 from chaos.faults.lambda_extension import LambdaExtensionFault
 
 FAULT_KINDS: dict[str, type[FaultKind]] = {
     LambdaExtensionFault.type_name: LambdaExtensionFault,
     AzLossFault.type_name: AzLossFault,
 }
+#: Changes a run journals besides its faults', restored the same way: the janitor's schedule.
+RESTORE_ONLY_KINDS: dict[str, type[FaultKind]] = {
+    JanitorScheduleKind.type_name: JanitorScheduleKind,
+}
 
 
 def fault_kind(type_name: str) -> type[FaultKind]:
-    """The kind that restores a journal entry of `type_name`: a fault's or, restored the
-    same way though it is no fault, the janitor schedule a run creates."""
-    if type_name in FAULT_KINDS:
-        return FAULT_KINDS[type_name]
-    from chaos.janitor.schedule import TYPE_NAME, JanitorScheduleKind  # builds on this package
-
-    if type_name == TYPE_NAME:
-        return JanitorScheduleKind
-    raise KeyError(type_name)
+    """The kind that restores a journal entry of `type_name`."""
+    return FAULT_KINDS.get(type_name) or RESTORE_ONLY_KINDS[type_name]
 
 
 __all__ = [
@@ -36,8 +34,10 @@ __all__ = [
     "LOCK_TAG_KEY",
     "FaultContext",
     "FaultKind",
+    "JanitorScheduleKind",
     "LambdaExtensionFault",
     "PlannedChange",
+    "RESTORE_ONLY_KINDS",
     "RestoreOutcome",
     "fault_kind",
 ]

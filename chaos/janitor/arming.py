@@ -20,12 +20,12 @@ from typing import TYPE_CHECKING, Any
 from chaos.aws.lambda_functions import FunctionNotFound, environment_of, get_configuration
 from chaos.clock import iso_from_epoch
 from chaos.errors import PreflightRefused
+from chaos.faults.janitor_schedule import JanitorScheduleKind
 from chaos.janitor import FUNCTION_NAME, JOURNAL_ENV, NO_JANITOR_ENV, SCHEDULER_ROLE_ENV
 from chaos.janitor.schedule import (
     TYPE_NAME,
     JanitorEvent,
     JanitorSchedule,
-    JanitorScheduleKind,
     move_schedule,
     schedule_name,
 )

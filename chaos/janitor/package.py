@@ -47,6 +47,7 @@ JANITOR_MODULES = (
     "chaos.faults",
     "chaos.faults.az_loss",
     "chaos.faults.base",
+    "chaos.faults.janitor_schedule",
     "chaos.faults.lambda_extension",
     "chaos.faults.lambda_targets",
     "chaos.files",

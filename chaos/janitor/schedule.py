@@ -15,9 +15,9 @@ docs.aws.amazon.com/scheduler/latest/UserGuide/managing-schedule-delete.html). S
 (Invoke a Lambda function on a schedule, https://docs.aws.amazon.com/lambda/latest/dg/
 with-eventbridge-scheduler.html).
 
-The schedule is journaled like any mutation: an entry of type ``janitor-schedule`` whose
-restore deletes it, so the run's own restore, ``gameday rollback`` and the janitor itself
-all clean it up.
+The schedule is journaled like any mutation (chaos.faults.janitor_schedule): an entry of
+type ``janitor-schedule`` whose restore deletes it, so the run's own restore, ``gameday
+rollback`` and the janitor itself all clean it up.
 """
 
 from __future__ import annotations
@@ -33,15 +33,13 @@ from botocore.exceptions import ClientError
 from chaos.aws.clients import error_code
 from chaos.aws.partition import arn
 from chaos.aws.retry import call_with_backoff
-from chaos.clock import iso_from_epoch, utc_now
-from chaos.faults.base import FaultKind, PlannedChange, RestoreOutcome
+from chaos.clock import iso_from_epoch
 from chaos.janitor import FUNCTION_NAME, SCHEDULER_ROLE_NAME
-from chaos.journal import HEARTBEAT_STALE_S, JournalEntry
+from chaos.journal import HEARTBEAT_STALE_S
 from chaos.policy import PolicyStatement
 
 if TYPE_CHECKING:
     from chaos.aws import AwsClients
-    from chaos.journal import Journal
 
 TYPE_NAME = "janitor-schedule"
 GROUP = "default"
@@ -163,45 +161,6 @@ def delete_schedule(clients: AwsClients, name: str) -> bool:
             return False
         raise
     return True
-
-
-class JanitorScheduleKind(FaultKind[JanitorSchedule]):
-    """The run's schedule as a journaled change (not a fault: registered for restore only)."""
-
-    type_name = TYPE_NAME
-
-    def plan(self) -> list[PlannedChange]:
-        schedule = self.spec
-        return [PlannedChange(
-            fault_type=TYPE_NAME, target=f"schedule {schedule.name}",
-            target_arn=schedule_arn(self.context.clients.region, account_of(schedule),
-                                    schedule.name),
-            summary=[f"invoke {FUNCTION_NAME} at {iso_from_epoch(schedule.at)} (UTC) with run "
-                     f"{schedule.event.run_id} and {schedule.event.journal}",
-                     "deleted once the run has restored"],
-            original={}, intended={"action": "create", **schedule.to_dict()})]
-
-    def apply(self, change: PlannedChange, journal: Journal) -> JournalEntry:
-        """Journal the schedule durably, then create it (the order every change follows)."""
-        entry = journal.record(JournalEntry(
-            entry_id=f"{TYPE_NAME}:{self.spec.name}", fault_type=TYPE_NAME,
-            target=change.target, target_arn=change.target_arn, original={},
-            intended=dict(change.intended)))
-        create_schedule(self.context.clients, self.spec)
-        now = utc_now()
-        journal.update(entry, "applied", injected_at=now, effective_at=now)
-        return entry
-
-    @classmethod
-    def required_permissions(cls, spec: Any, *, region: str, account_id: str,
-                             index: int) -> list[PolicyStatement]:
-        return run_permissions(region, account_id)
-
-    @classmethod
-    def restore(cls, entry: JournalEntry, clients: AwsClients, run_id: str) -> RestoreOutcome:
-        deleted = delete_schedule(clients, str(entry.intended["name"]))
-        return RestoreOutcome("restored", "" if deleted else
-                              "the schedule was already gone (it had fired, or was deleted)")
 
 
 def account_of(schedule: JanitorSchedule) -> str:

@@ -19,11 +19,16 @@ from chaos.aws import AwsClients
 from chaos.clock import iso_from_epoch
 from chaos.experiment.model import AzLossFault as AzLossSpec
 from chaos.experiment.model import LambdaExtensionFault as LambdaExtensionSpec
-from chaos.faults import AzLossFault, FaultContext, FaultKind, LambdaExtensionFault
+from chaos.faults import (
+    AzLossFault,
+    FaultContext,
+    FaultKind,
+    JanitorScheduleKind,
+    LambdaExtensionFault,
+)
 from chaos.janitor.schedule import (
     JanitorEvent,
     JanitorSchedule,
-    JanitorScheduleKind,
     function_arn,
     schedule_name,
     scheduler_role_arn,

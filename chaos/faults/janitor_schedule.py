@@ -1,0 +1,69 @@
+"""The janitor schedule a run creates, as a journaled change that restore undoes.
+
+Not a fault: a run creates it before its first change (chaos.janitor.arming) and every
+restore deletes it (the run's own, ``gameday rollback``, the janitor's), so it is restored
+like the faults' entries, through `chaos.faults.fault_kind`. The schedule itself:
+chaos.janitor.schedule.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from chaos.clock import iso_from_epoch, utc_now
+from chaos.faults.base import FaultKind, PlannedChange, RestoreOutcome
+from chaos.janitor import FUNCTION_NAME
+from chaos.janitor.schedule import (
+    TYPE_NAME,
+    JanitorSchedule,
+    account_of,
+    create_schedule,
+    delete_schedule,
+    run_permissions,
+    schedule_arn,
+)
+from chaos.journal import JournalEntry
+
+if TYPE_CHECKING:
+    from chaos.aws import AwsClients
+    from chaos.journal import Journal
+    from chaos.policy import PolicyStatement
+
+
+class JanitorScheduleKind(FaultKind[JanitorSchedule]):
+    """The run's schedule as a journaled change (not a fault: registered for restore only)."""
+
+    type_name = TYPE_NAME
+
+    def plan(self) -> list[PlannedChange]:
+        schedule = self.spec
+        return [PlannedChange(
+            fault_type=TYPE_NAME, target=f"schedule {schedule.name}",
+            target_arn=schedule_arn(self.context.clients.region, account_of(schedule),
+                                    schedule.name),
+            summary=[f"invoke {FUNCTION_NAME} at {iso_from_epoch(schedule.at)} (UTC) with run "
+                     f"{schedule.event.run_id} and {schedule.event.journal}",
+                     "deleted once the run has restored"],
+            original={}, intended={"action": "create", **schedule.to_dict()})]
+
+    def apply(self, change: PlannedChange, journal: Journal) -> JournalEntry:
+        """Journal the schedule durably, then create it (the order every change follows)."""
+        entry = journal.record(JournalEntry(
+            entry_id=f"{TYPE_NAME}:{self.spec.name}", fault_type=TYPE_NAME,
+            target=change.target, target_arn=change.target_arn, original={},
+            intended=dict(change.intended)))
+        create_schedule(self.context.clients, self.spec)
+        now = utc_now()
+        journal.update(entry, "applied", injected_at=now, effective_at=now)
+        return entry
+
+    @classmethod
+    def required_permissions(cls, spec: Any, *, region: str, account_id: str,
+                             index: int) -> list[PolicyStatement]:
+        return run_permissions(region, account_id)
+
+    @classmethod
+    def restore(cls, entry: JournalEntry, clients: AwsClients, run_id: str) -> RestoreOutcome:
+        deleted = delete_schedule(clients, str(entry.intended["name"]))
+        return RestoreOutcome("restored", "" if deleted else
+                              "the schedule was already gone (it had fired, or was deleted)")
