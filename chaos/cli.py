@@ -473,6 +473,7 @@ def cmd_rollback(arguments: argparse.Namespace) -> int:
 
 
 def cmd_status(arguments: argparse.Namespace) -> int:
+    from chaos.faults import RESTORE_ONLY_KINDS
     from chaos.journal import all_journals
 
     with journal_store(arguments) as remote:
@@ -490,7 +491,11 @@ def cmd_status(arguments: argparse.Namespace) -> int:
         if state == "dead" and journal.status == "running":
             print(f"  its process is gone: gameday rollback --run-id {journal.run_id}")
         for entry in journal.entries:
-            if entry.needs_restore:
+            if not entry.needs_restore:
+                continue
+            if entry.fault_type in RESTORE_ONLY_KINDS:
+                print(f"  janitor armed: {entry.target} ({entry.status})")
+            else:
                 print(f"  locked: {entry.target_arn} ({entry.fault_type}, {entry.status})")
     return 0
 

@@ -12,7 +12,7 @@ from chaos.aws import AwsClients
 from chaos.aws.credentials import is_expired_credentials_error
 from chaos.clock import utc_now
 from chaos.errors import redact_aws_message
-from chaos.faults import fault_kind
+from chaos.faults import RESTORE_ONLY_KINDS, fault_kind
 from chaos.journal import Journal, JournalEntry, S3JournalStore, all_journals
 
 log = logging.getLogger(__name__)
@@ -62,10 +62,13 @@ def restore_journal(journal: Journal, clients: AwsClients | None = None, *,
     """Restore every unfinished entry (the caller marks the journal finished).
 
     Resources are restored in parallel; the entries of one resource (an alias target's
-    $LATEST, version and alias; a blackhole's subnets and its ACL) newest first.
+    $LATEST, version and alias; a blackhole's subnets and its ACL) newest first. The
+    janitor's schedule goes last, and only once everything else is back: while anything
+    is left to restore, the janitor stays armed.
     """
     clients = clients or clients_for(journal)
-    groups = restore_groups(journal.entries)
+    faults = [entry for entry in journal.entries if entry.fault_type not in RESTORE_ONLY_KINDS]
+    groups = restore_groups(faults)
 
     def restore_group(entries: list[JournalEntry]) -> None:
         for entry in reversed(entries):
@@ -75,6 +78,10 @@ def restore_journal(journal: Journal, clients: AwsClients | None = None, *,
     with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="restore") as pool:
         for future in [pool.submit(restore_group, group) for group in groups]:
             future.result()
+    if not any(entry.needs_restore for entry in faults):
+        for entry in journal.entries:
+            if entry.fault_type in RESTORE_ONLY_KINDS:
+                restore_entry(journal, entry, clients)
     return summarize(journal)
 
 
