@@ -293,8 +293,9 @@ def execute(context: RunContext, planned: list[PlannedFault]) -> RunOutcome:
             log.debug("run failed", exc_info=True)
             outcome, reason = "error", f"{type(error).__name__}: {redact_aws_message(str(error))}"
         finally:
-            postpone_janitor(journal, context.target.restore_clients())
-            report = restore_journal(journal, context.target.restore_clients())
+            clients = context.target.restore_clients()
+            postpone_janitor(journal, clients)
+            report = restore_journal(journal, clients)
             journal.finish("finished" if report.complete else "rollback_incomplete")
             context.aggregator.finish(time.time())
     if refused is not None:
@@ -404,7 +405,9 @@ def run_phases(context: RunContext, planned: list[PlannedFault]) -> None:
         if context.load is not None:
             context.load.on_recovery()
         with context.stop.not_counting():
-            restore_journal(context.journal, context.target.restore_clients())
+            clients = context.target.restore_clients()
+            postpone_janitor(context.journal, clients)
+            restore_journal(context.journal, clients)
         for entry in context.journal.entries:
             context.events.fault_restored.fire(entry=entry)
         marks.mark("recovery", time.time())
