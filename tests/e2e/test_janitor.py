@@ -183,3 +183,61 @@ def test_sigkilled_runs_without_their_disk_are_restored_by_the_janitor(
     assert LOCK not in ecs_state(sandbox_clients)
     assert LOCK not in network_state(sandbox_clients)
     assert schedule_names(sandbox_clients) == [], "every schedule fired and was deleted"
+
+
+def full_state(clients: AwsClients) -> str:
+    """Layers, Environment, VpcConfig and tags of `orders`, byte for byte."""
+    config = clients.lambda_.get_function_configuration(FunctionName="orders")
+    tags = clients.lambda_.list_tags(Resource=config["FunctionArn"])["Tags"]
+    return json.dumps({key: config.get(key) for key in ("Layers", "Environment", "VpcConfig")}
+                      | {"Tags": tags}, sort_keys=True)
+
+
+def test_a_run_killed_with_its_disk_is_seen_and_rolled_back_from_another_directory(
+    sandbox_home: Path, sandbox_clients: AwsClients, tmp_path: Path
+) -> None:
+    """SIGKILL while the layer is attached and the subnets are pinned, delete the working
+    directory, then from a new one: `status` lists the run, `rollback --all` restores it."""
+    before = full_state(sandbox_clients)
+    workdir = tmp_path / "ci-runner"
+    workdir.mkdir()
+    experiment = workdir / "both.yaml"
+    experiment.write_text(
+        "version: 1\nkind: experiment\nname: killed-with-its-disk\n"
+        'target: {region: us-east-1, account_id: "123456789012"}\n'
+        "phases: {baseline: 0s, fault: 10m, recovery: 0s}\nmax_duration: 15m\n"
+        "faults:\n"
+        "  - type: lambda-extension\n    functions: [orders]\n    latency: {ms: 100}\n"
+        "  - type: az-loss\n    az_id: use1-az1\n    targets: {lambda: [orders]}\n")
+    home = workdir / ".gameday"
+    process = subprocess.Popen(
+        [sys.executable, "-m", "chaos", "run", str(experiment), "--yes"], cwd=workdir,
+        env=runner_env(home), text=True, stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    try:
+        journal = wait_for(lambda: fault_applied(home), timeout=90,
+                           what="the layer and the pin to be applied", process=process)
+    finally:
+        process.kill()
+        process.communicate(timeout=30)
+    shutil.rmtree(workdir)
+    killed = full_state(sandbox_clients)
+    assert killed != before and LOCK in killed and "gameday-chaos" in killed
+
+    elsewhere = tmp_path / "another-machine"
+    elsewhere.mkdir()
+    env = runner_env(elsewhere / ".gameday")
+
+    def gameday_there(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run([sys.executable, "-m", "chaos", *args], cwd=elsewhere, env=env,
+                              text=True, capture_output=True, timeout=180,
+                              stdin=subprocess.DEVNULL)
+
+    status = gameday_there("status")
+    assert status.returncode == 0 and journal["run_id"] in status.stdout, status
+    assert "status=dead" in status.stdout
+    rollback = gameday_there("rollback", "--all")
+    assert rollback.returncode == 0, rollback.stdout + rollback.stderr
+    assert full_state(sandbox_clients) == before
+    assert "no unfinished runs" in gameday_there("status").stdout
+    assert schedule_names(sandbox_clients) == [], "the rollback deleted the run's schedule"
