@@ -16,7 +16,12 @@ from collections.abc import Callable, Mapping
 
 from chaos.sandbox.backend import MotoReader, remember_deployments
 from chaos.sandbox.lambda_realism import LambdaHooks, LambdaUpdates, install
-from chaos.sandbox.moto_app import FollowWrites, SandboxMotoServer, WsgiApp
+from chaos.sandbox.moto_app import (
+    FollowWrites,
+    SandboxMotoServer,
+    WsgiApp,
+    serialize_conditional_writes,
+)
 from chaos.sandbox.realism import Realism
 from chaos.sandbox.throttling import ControlPlaneThrottling, throttle_rate
 
@@ -41,8 +46,9 @@ class ControlPlane:
         self.throttling = ControlPlaneThrottling(
             throttle_rate(os.environ if environ is None else environ, realism),
             realism.random("throttling"))
-        self._server = SandboxMotoServer([self.throttling.wrap, self._follow_writes],
-                                         ip_address="127.0.0.1", port=port)
+        self._server = SandboxMotoServer(
+            [self.throttling.wrap, serialize_conditional_writes, self._follow_writes],
+            ip_address="127.0.0.1", port=port)
 
     def start(self) -> str:
         """Install the hooks and serve; returns the endpoint URL."""

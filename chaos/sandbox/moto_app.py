@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import re
+import threading
 from collections.abc import Callable, Iterable
 from typing import Any
 
@@ -73,3 +74,26 @@ class FollowWrites:
             except Exception:  # noqa: BLE001 - the API call itself succeeded
                 log.warning("following a write failed", exc_info=True)
         return response
+
+
+_CONDITIONAL_WRITES = threading.Lock()
+
+
+def serialize_conditional_writes(app: WsgiApp) -> WsgiApp:
+    """S3 writes with If-None-Match / If-Match take effect one at a time, as in S3.
+
+    moto checks the condition and then writes without a lock: two racing
+    `If-None-Match: *` writes of one key could both succeed, which S3 never allows (it
+    answers 412, or 409 ConditionalRequestConflict, to all but one). The journal relies
+    on that refusal; the sandbox must not hide a race from it.
+    """
+    def serialized(environ: dict[str, Any], start_response: Callable[..., Any]
+                   ) -> Iterable[bytes]:
+        conditional = environ.get("REQUEST_METHOD") == "PUT" and (
+            "HTTP_IF_NONE_MATCH" in environ or "HTTP_IF_MATCH" in environ)
+        if not conditional:
+            return app(environ, start_response)
+        with _CONDITIONAL_WRITES:
+            return list(app(environ, start_response))
+
+    return serialized

@@ -7,6 +7,7 @@ metrics the last test reads once CloudWatch would show them (at most ~70 s later
 
 from __future__ import annotations
 
+import threading
 import time
 from collections import Counter
 from collections.abc import Iterator
@@ -273,6 +274,37 @@ def test_the_journal_bucket_exists_and_s3_honours_conditional_writes(sandbox: Sa
     assert refused(IfMatch=first["ETag"]) == ("PreconditionFailed", 412)
     assert refused(Key="runs/absent.json", IfMatch=first["ETag"]) == ("NoSuchKey", 404)
     assert s3.get_object(Bucket=JOURNAL_BUCKET, Key=key)["Body"].read() == b"2"
+
+
+def race(s3: Any, key: str, writers: int) -> list[str]:
+    """`writers` threads create `key` at the same moment with If-None-Match: *."""
+    barrier = threading.Barrier(writers)
+    outcomes: list[str] = []
+
+    def write(body: bytes) -> None:
+        barrier.wait(timeout=10)
+        try:
+            s3.put_object(Bucket=JOURNAL_BUCKET, Key=key, Body=body, IfNoneMatch="*")
+            outcomes.append("written")
+        except ClientError as error:
+            outcomes.append(error.response["Error"]["Code"])
+
+    threads = [threading.Thread(target=write, args=(f"writer {n}".encode(),))
+               for n in range(writers)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=30)
+    return outcomes
+
+
+def test_racing_conditional_writes_have_exactly_one_winner(sandbox: Sandbox) -> None:
+    """Two journal writers creating the same revision: S3 lets exactly one through."""
+    s3 = sandbox.clients.client("s3")
+    for round_ in range(5):
+        outcomes = race(s3, f"runs/race-{round_}/journal-00000001.json", writers=12)
+        assert set(outcomes) <= {"written", "PreconditionFailed"}, outcomes
+        assert outcomes.count("written") == 1, outcomes
 
 
 def test_metrics_become_visible_per_minute_once_the_lag_has_passed(
