@@ -60,7 +60,6 @@ from chaos.target import ResolvedTarget, resolve_target
 log = logging.getLogger(__name__)
 
 
-
 @dataclass
 class RunOptions:
     sandbox: bool = False
