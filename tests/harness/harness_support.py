@@ -18,8 +18,8 @@ def config_json(
     return chaos_config.dump_config(faults, run_id=run_id, expires_at=time.time() + expires_in)
 
 
-def emf_lines(env: ExecutionEnvironment) -> list[dict[str, Any]]:
-    """The CloudWatch EMF documents the extension printed.
+def emf_lines(env: ExecutionEnvironment, metric: str = "InjectedFaults") -> list[dict[str, Any]]:
+    """The CloudWatch EMF documents of `metric` the extension printed.
 
     Shuts the environment down first: its output pipes are then drained, so no line is
     still in flight.
@@ -28,7 +28,9 @@ def emf_lines(env: ExecutionEnvironment) -> list[dict[str, Any]]:
     out = []
     for line in env.logs("extension"):
         if line.text.startswith("{") and '"_aws"' in line.text:
-            out.append(json.loads(line.text))
+            document = json.loads(line.text)
+            if metric in document:
+                out.append(document)
     return out
 
 

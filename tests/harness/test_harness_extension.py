@@ -317,3 +317,18 @@ def test_extension_runs_on_other_runtime_pythons(make_env, python):
     assert shutdown is not None and shutdown.extensions["gameday-chaos"].clean
     version = python.split("/versions/")[1][:4].rstrip(".")
     assert any(f"(python {version})" in line.text for line in env.logs("extension"))
+
+
+def test_an_environment_started_with_an_active_fault_reports_its_init_once(make_env):
+    """One ExtensionInits line per cold start with the fault attached: the cold starts the
+    injection itself caused; none once the config has expired."""
+    env = make_env(config_json({"latency": {"ms": 1, "rate": 1.0}}))
+    env.start()
+    env.invoke(b'{"x": 1}')
+    env.invoke(b'{"x": 2}')
+    (init,) = emf_lines(env, metric="ExtensionInits")
+    assert init["FunctionName"] and init["ExtensionInits"] == 1
+    expired = make_env(config_json({"latency": {"ms": 1, "rate": 1.0}}, expires_in=-60.0))
+    expired.start()
+    expired.invoke(b'{"x": 1}')
+    assert emf_lines(expired, metric="ExtensionInits") == []

@@ -22,6 +22,7 @@ def experiment(tmp_path: Path, url: str, slo: str) -> Path:
         f'target: {{region: {REGION}, account_id: "{ACCOUNT_ID}", endpoint: "{url}/prod"}}\n'
         "phases: {baseline: 3s, fault: 3s, recovery: 3s}\n"
         "max_duration: 2m\n"
+        "settle_timeout: 2s\n"  # moto in this process: no CloudWatch lag to wait for
         "faults:\n"
         "  - type: lambda-extension\n"
         "    functions: [orders]\n"
