@@ -40,6 +40,13 @@ def plan_lines(context: RunContext, planned: list[PlannedFault]) -> list[str]:
             lines.extend(f"  ! {warning}" for warning in change.warnings)
     lines.append(f"blast radius: {count} resource change(s), all journaled and restored after "
                  "the fault phase")
+    if planned:
+        lines.append("windows: fault-phase SLIs count from the moment the last change is in "
+                     "force (effective_at), recovery-phase SLIs from the end of the restore; "
+                     "the seconds between are reported as `transition`")
+        lines.append("fault_effect: each fault must show an effect during a fault phase with "
+                     "load (an automatic check)" if experiment.expect_effect else
+                     "fault_effect: not checked (expect_effect: false)")
     if context.load is None:
         lines.append("load: none")
     else:
