@@ -151,7 +151,8 @@ def build_parser() -> argparse.ArgumentParser:
                      help="the S3 journal the snippets name (default: the plan's `journal`, "
                      "else a placeholder; $GAMEDAY_JOURNAL is not read: it may be the sandbox's)")
     sub.add_argument("--runner-role-arn", help="role the GitHub Actions job assumes (default: "
-                     "arn:aws:iam::ACCOUNT_ID:role/gameday-runner)")
+                     "role/gameday-runner in the experiments' account, in their Region's "
+                     "partition: arn:PARTITION:iam::ACCOUNT_ID:role/gameday-runner)")
     sub.add_argument("--cluster-arn", "--target-arn", dest="cluster_arn",
                      help="ECS cluster EventBridge Scheduler runs the task in")
     sub.add_argument("--task-definition-arn", help="task definition of the gameday image "
@@ -163,7 +164,8 @@ def build_parser() -> argparse.ArgumentParser:
     sub.add_argument("--container-name", default="gameday",
                      help="the task definition's container running the gameday image")
     sub.add_argument("--role-arn", help="role EventBridge Scheduler assumes to run the task "
-                     "(default: arn:aws:iam::ACCOUNT_ID:role/gameday-scheduler)")
+                     "(default: arn:PARTITION:iam::ACCOUNT_ID:role/gameday-scheduler, the "
+                     "partition of the experiments' Region)")
 
     sub = command("az-map", cmd_az_map, "the account's AZ name <-> AZ ID mapping")
     _target_options(sub, region=True)

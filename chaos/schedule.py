@@ -22,6 +22,7 @@ from typing import Any
 
 from croniter import croniter
 
+from chaos.aws.partition import arn, partition_of_region
 from chaos.errors import GamedayError, InputError
 from chaos.experiment import Experiment, GamedayPlan, load_experiment
 
@@ -127,10 +128,10 @@ class EcsTask:
 
     @classmethod
     def placeholders(cls, region: str, account_id: str) -> EcsTask:
-        prefix = f"arn:aws:ecs:{region}:{account_id}"
+        """The task in the Region's partition (`aws-cn`, `aws-us-gov`, ...; chaos.aws.partition)."""
         return cls(
-            cluster_arn=f"{prefix}:cluster/gameday",
-            task_definition_arn=f"{prefix}:task-definition/gameday:REVISION",
+            cluster_arn=arn("ecs", region, account_id, "cluster/gameday"),
+            task_definition_arn=arn("ecs", region, account_id, "task-definition/gameday:REVISION"),
             subnets=("SUBNET_ID",),
             security_groups=("SECURITY_GROUP_ID",),
         )
@@ -333,7 +334,9 @@ class SnippetOptions:
         )
 
     def role_arn(self, given: str | None, name: str, targets: PlanTargets) -> str:
-        return given or f"arn:aws:iam::{targets.account_id}:role/{name}"
+        """`given`, else role `name` in the plan's account, in its Region's partition."""
+        return given or arn("iam", "", targets.account_id, f"role/{name}",
+                            partition=partition_of_region(targets.region))
 
 
 def schedule_for_plan(plan_file: Path, plan: GamedayPlan, cwd: Path,

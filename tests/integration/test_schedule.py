@@ -19,9 +19,16 @@ import yaml
 from botocore.validate import ParamValidator
 from croniter import croniter
 
+from chaos.cli import main
 from chaos.errors import InputError
 from chaos.experiment import load_experiment, load_plan
-from chaos.schedule import Schedule, eventbridge_cron
+from chaos.schedule import (
+    PlanTargets,
+    Schedule,
+    SnippetOptions,
+    eventbridge_cron,
+    render_snippet,
+)
 
 REPO = Path(__file__).resolve().parents[2]
 WEEKLY_PLAN = "experiments/sandbox/weekly-gameday.yaml"
@@ -426,3 +433,34 @@ def test_the_weekly_plan_snippets_are_the_same_from_any_directory(tmp_path: Path
     assert snippets(from_root.stdout) == snippets(from_elsewhere.stdout)
     assert f"gameday run {WEEKLY_PLAN} --yes" in from_root.stdout
     assert "targets: the sandbox (no AWS account)" in from_root.stdout
+
+
+@pytest.mark.parametrize(("region", "partition"), [
+    ("cn-north-1", "aws-cn"), ("us-gov-west-1", "aws-us-gov"), ("eu-west-1", "aws")])
+def test_placeholder_arns_are_in_the_partition_of_the_plans_region(
+        region: str, partition: str) -> None:
+    schedule = Schedule(PurePosixPath("gamedays/plan.yaml"), "weekly", "0 6 * * 1",
+                        PlanTargets(regions=(region,), account_ids=("123456789012",)))
+    document = json.loads(render_snippet(schedule, "eventbridge", SnippetOptions()))
+    validate("scheduler", "CreateSchedule", document)
+    target = document["Target"]
+    assert target["Arn"] == f"arn:{partition}:ecs:{region}:123456789012:cluster/gameday"
+    assert target["EcsParameters"]["TaskDefinitionArn"] == (
+        f"arn:{partition}:ecs:{region}:123456789012:task-definition/gameday:REVISION")
+    assert target["RoleArn"] == f"arn:{partition}:iam::123456789012:role/gameday-scheduler"
+    steps = workflow(render_snippet(schedule, "github", SnippetOptions()))["jobs"]["gameday"][
+        "steps"]
+    credentials = next(s for s in steps if "configure-aws-credentials" in s.get("uses", ""))
+    assert credentials["with"]["role-to-assume"] == (
+        f"arn:{partition}:iam::123456789012:role/gameday-runner")
+
+
+def test_the_schedule_help_names_no_fixed_partition(
+        capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("COLUMNS", "400")  # argparse would break an ARN at its hyphens
+    with pytest.raises(SystemExit):
+        main(["schedule", "--help"])
+    text = capsys.readouterr().out
+    assert "arn:aws:" not in text
+    assert "arn:PARTITION:iam::ACCOUNT_ID:role/gameday-runner" in text
+    assert "arn:PARTITION:iam::ACCOUNT_ID:role/gameday-scheduler" in text
