@@ -317,11 +317,17 @@ class LoadBalancerPlacement(Placement):
         ]
 
     def set_subnets(self, clients: AwsClients, workload: Workload, subnet_ids: list[str]) -> None:
-        # Subnet mappings, not bare subnets: an NLB's Elastic IPs and chosen private / IPv6
-        # addresses live in them ("When you specify subnets for a Network Load Balancer, you
-        # must include all subnets that were enabled previously, with their existing
-        # configurations", SetSubnets, https://docs.aws.amazon.com/elasticloadbalancing/
-        # latest/APIReference/API_SetSubnets.html; SubnetMapping, .../API_SubnetMapping.html).
+        # The given subnets "replace the previously enabled subnets" (SetSubnets,
+        # https://docs.aws.amazon.com/elasticloadbalancing/latest/APIReference/
+        # API_SetSubnets.html), for a Network Load Balancer too: its Availability Zones "can
+        # [be enabled or disabled] at any time" ("Update the Availability Zones for your
+        # Network Load Balancer", https://docs.aws.amazon.com/elasticloadbalancing/latest/
+        # network/availability-zones.html). That page adds: no subnet can be removed while
+        # the NLB has an active VPC endpoint association, a removal can take up to 3
+        # minutes, and a subnet added back gets a new network interface. So a restore sends
+        # subnet mappings, not bare subnets: an NLB's Elastic IPs and chosen private / IPv6
+        # addresses come back only through them (SubnetMapping, .../API_SubnetMapping.html);
+        # an address AWS assigned itself is not kept.
         known = workload.settings.get("subnet_mappings") or {}
         mappings = [dict(known.get(subnet_id) or {"SubnetId": subnet_id})
                     for subnet_id in subnet_ids]
