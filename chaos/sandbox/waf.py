@@ -7,8 +7,10 @@ buckets); the rate is *checked periodically*, not per request. With ``fast`` rea
 key is blocked from the first check at which its count over the trailing evaluation
 window exceeds the limit, and released at the first check where it no longer does. With
 ``aws`` realism (:class:`RateCheckModel`) the check runs every 10 s on an *estimated*
-rate, and a block (or release) takes effect up to 30 s after the check that first sees
-it. A blocked key keeps being counted (a client that keeps hammering stays blocked).
+rate; a block takes effect up to 30 s after the moment the estimated rate first exceeded
+the limit (never before the check that sees it), a release up to 30 s after the check
+that sees the key back under. A blocked key keeps being counted (a client that keeps
+hammering stays blocked).
 
 Supported: ``RateBasedStatement`` (aggregation ``IP``, ``FORWARDED_IP``, ``CONSTANT``,
 ``CUSTOM_KEYS`` with Header, QueryArgument, QueryString, HTTPMethod, UriPath, IP,
@@ -316,11 +318,31 @@ class RateCheckModel:
         return 2 * window_s if self.estimated else window_s
 
     def delay_s(self, rule: str, key: AggregationKey, change: str) -> float:
-        """How long after the check that saw it the block (or release) of `key` takes effect."""
+        """The seeded detection delay of `key`'s block (after its rate first exceeded the
+        limit) or release (after the check that saw it back under)."""
         if self.max_delay_s <= 0:
             return 0.0
         stream = f"waf:{change}:{rule}:{','.join(key)}"
         return self.realism.random(stream).uniform(0.0, self.max_delay_s)
+
+    def first_over(self, per_second: dict[int, int], since: float | None, now: float,
+                   window_s: int, limit: int) -> float:
+        """When the counted rate of a key first exceeded `limit`, between the previous
+        check (`since`) and `now`: the start of the first one-second bucket whose requests
+        put it over. Never later than the request that did, so a delay counted from it
+        keeps the "up to 30 s after a key first exceeds the limit" bound."""
+        first = int(since) if since is not None else min(per_second, default=int(now))
+        first = max(first, int(now) - self.retention_s(window_s))
+        for second in range(first, int(now) + 1):
+            seen = {s: n for s, n in per_second.items() if s <= second}
+            if self.count(seen, float(second), window_s) > limit:
+                return min(now, max(float(second), since if since is not None else second))
+        return now
+
+    def blocks_at(self, rule: str, key: AggregationKey, over_since: float, now: float) -> float:
+        """When the block of `key`, over the limit since `over_since`, takes effect: its
+        delay after `over_since`, but not before this check, which is the first to see it."""
+        return max(now, over_since + self.delay_s(rule, key, "block"))
 
 
 def estimated_count(per_second: dict[int, int], now: float, window_s: int) -> float:
@@ -342,7 +364,7 @@ def estimated_count(per_second: dict[int, int], now: float, window_s: int) -> fl
 
 @dataclass
 class KeyBlock:
-    """One key's block: seen over the limit at `over_since`, in force from `blocks_at`."""
+    """One key's block: over the limit since `over_since`, in force from `blocks_at`."""
 
     over_since: float
     blocks_at: float
@@ -361,6 +383,7 @@ class RateCounter:
 
     buckets: dict[AggregationKey, dict[int, int]] = field(default_factory=dict)
     blocks: dict[AggregationKey, KeyBlock] = field(default_factory=dict)
+    last_check: float | None = None
 
     def count(self, key: AggregationKey, now: float) -> None:
         per_second = self.buckets.setdefault(key, {})
@@ -376,11 +399,18 @@ class RateCounter:
 
     def check(self, now: float, rule: str, rate: RateStatement, model: RateCheckModel) -> None:
         self._forget_old(now, model.retention_s(rate.window_s))
+        since, self.last_check = self.last_check, now
         for key in set(self.buckets) | set(self.blocks):
-            over = model.count(self.buckets.get(key, {}), now, rate.window_s) > rate.limit
+            per_second = self.buckets.get(key, {})
+            over = model.count(per_second, now, rate.window_s) > rate.limit
             block = self.blocks.get(key)
             if over and block is None:
-                self.blocks[key] = KeyBlock(now, now + model.delay_s(rule, key, "block"))
+                # The delay counts from when the rate went over, not from this check: a
+                # check every 10 s would otherwise add up to 10 s to AWS's 30.
+                over_since = model.first_over(per_second, since, now, rate.window_s,
+                                              rate.limit)
+                self.blocks[key] = KeyBlock(over_since,
+                                            model.blocks_at(rule, key, over_since, now))
             elif over and block is not None:
                 block.releases_at = None
             elif block is not None and now < block.blocks_at:

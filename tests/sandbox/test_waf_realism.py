@@ -94,10 +94,12 @@ def test_a_key_over_the_estimate_is_blocked_after_its_seeded_delay_of_at_most_30
     engine.check()
     block = engine.status()["blocks"]["rate"]["10.0.0.1"]
     delay = block["blocks_at"] - block["over_since"]
-    assert block["over_since"] == START + 10 and 0 <= delay <= AWS_MAX_DETECTION_DELAY_S
+    assert block["over_since"] == START + 1, "over since its requests' second, not the check"
+    assert 0 <= delay <= AWS_MAX_DETECTION_DELAY_S
     expected = RateCheckModel.for_realism(Realism(mode="aws", seed=7)).delay_s(
         "rate", ("10.0.0.1",), "block")
-    assert delay == pytest.approx(expected), "the same seed draws the same delay for the same key"
+    # the same seed draws the same delay for the same key; never before the check saw it
+    assert block["blocks_at"] == pytest.approx(max(START + 10, START + 1 + expected))
     clock.now = block["blocks_at"] - 0.001
     assert send(engine, 5, "10.0.0.1") == [False] * 5, "still over, not blocked yet"
     assert not engine.evaluate(request("10.0.0.2")).blocked
@@ -137,15 +139,48 @@ def test_a_key_back_under_before_its_block_takes_effect_is_never_blocked() -> No
         model = RateCheckModel.for_realism(Realism(mode="aws", seed=seed))
         return model.delay_s("rate", ("10.0.0.1",), "block")
 
-    seed = next(seed for seed in range(100) if block_delay(seed) > 25)
-    clock = FakeClock(START - 50)
+    seed = next(seed for seed in range(300) if block_delay(seed) > 28)
+    clock = FakeClock(START - 10)
     engine = aws_engine(clock, seed=seed)
-    send(engine, 150, "10.0.0.1")
+    engine.check()
+    clock.now = START - 5
+    send(engine, 150, "10.0.0.1")  # over the limit from START - 5
     clock.now = START + 1  # estimated 150 * 59/60
     engine.check()
-    assert engine.status()["blocks"]["rate"]["10.0.0.1"]["blocks_at"] > START + 25
-    clock.now = START + 21  # estimated 150 * 39/60 = 97.5: under before the block
+    block = engine.status()["blocks"]["rate"]["10.0.0.1"]
+    assert block["over_since"] == START - 5 and block["blocks_at"] > START + 23
+    clock.now = START + 22  # estimated 150 * 38/60 = 95: under before the block
     engine.check()
     assert engine.status()["blocks"]["rate"] == {}
-    clock.now = START + 1 + AWS_MAX_DETECTION_DELAY_S
+    clock.now = START - 5 + AWS_MAX_DETECTION_DELAY_S
     assert not engine.evaluate(request("10.0.0.1")).blocked
+
+
+def test_a_block_starts_at_most_30_s_after_the_key_first_exceeded_the_limit_over_seeds() -> None:
+    """The delay counts from the crossing, not from the check that noticed it: with 10 s
+    checks, a key crossing just after one would otherwise wait up to 40 s."""
+    check_s, step_s = 10.0, 0.1
+    after_crossing = []
+    for seed in range(120):
+        clock = FakeClock(START)
+        engine = aws_engine(clock, seed=seed)
+        engine.check()
+        crossed_at = blocked_at = None
+        for index in range(int(60 / step_s)):
+            clock.now = START + 0.05 + index * step_s  # 10 req/s from a window's start
+            if clock.now >= engine.last_check + check_s:  # type: ignore[operator]
+                sent_at = clock.now
+                clock.now = engine.last_check + check_s  # type: ignore[operator]
+                engine.check()
+                clock.now = sent_at
+            if engine.evaluate(request("10.0.0.1")).blocked:
+                blocked_at = clock.now
+                break
+            if index + 1 == LIMIT + 1:  # the estimate is exact here (no previous window)
+                crossed_at = clock.now
+        assert crossed_at is not None and blocked_at is not None, seed
+        after_crossing.append(blocked_at - crossed_at)
+    assert max(after_crossing) <= AWS_MAX_DETECTION_DELAY_S, max(after_crossing)
+    # the bound is reached, not avoided: late draws block well after the next check, early
+    # ones at the check that first sees the key over
+    assert max(after_crossing) > 25 and min(after_crossing) <= check_s + step_s
