@@ -128,13 +128,25 @@ def _add_load(result: dict[str, Any], record: RunRecord) -> None:
         return
     aggregator = record.load.aggregator
     result.update(measure_load(aggregator, record.phase_times))
-    result["load"] = {"workers": aggregator.worker_requests, "late_rows": aggregator.late_rows}
+    result["load"] = {"workers": worker_entries(aggregator), "late_rows": aggregator.late_rows}
     load = record.load
     if load.rule is not None and load.waf_plan is not None:
         legit = aggregator.all_totals()
         result["waf"] = waf_slis(aggregator.identities, load.rule, load.waf_plan,
                                  legit_blocked=legit.blocked, other_403=legit.other_403,
                                  abusive_stopped_at=load.abusive_stopped_at)
+
+
+def worker_entries(aggregator: RunAggregator) -> list[dict[str, Any]]:
+    """`load.workers`: per Locust process, its requests over the run and per phase.
+
+    `requests_by_phase` names every phase (0 when the worker sent nothing in it), the
+    `transition` between them, and `outside` (ramp-up before the baseline); every traffic
+    kind counts (abusive WAF clients too).
+    """
+    return [{"worker": worker, "requests": sum(by_segment.values()),
+             "requests_by_phase": by_segment}
+            for worker, by_segment in aggregator.worker_requests_by_segment().items()]
 
 
 def _add_server_side(result: dict[str, Any], server_side: Mapping[str, Any] | None) -> None:

@@ -9,9 +9,10 @@ the run's length; instead :class:`RunAggregator` keeps
 - per second: a compact :class:`SecondSummary` (counts, status classes, and the
   percentiles of that second, computed once from its merged histogram);
 - per abusive WAF identity: two integer arrays (sent, blocked per second);
-- per Locust worker: a request count.
+- per Locust worker: its request count per segment (and outside them, e.g. ramp-up).
 
-Memory is O(segments x endpoints + seconds x a small constant + identities x seconds).
+Memory is O(segments x endpoints + seconds x a small constant + identities x seconds
++ workers x segments).
 
 A second is *finalized* (its summary computed, its rows merged into its segment) once
 rows at least ``finalize_after_s`` seconds newer have arrived, or at `finish`. Rows of
@@ -40,6 +41,7 @@ from chaos.metrics.sli import LATENCY_KEYS, Totals, whole_seconds
 
 __all__ = [
     "FINALIZE_AFTER_S",
+    "OUTSIDE_SEGMENTS",
     "SEGMENTS",
     "IdentitySeconds",
     "PhaseClock",
@@ -51,6 +53,8 @@ __all__ = [
 #: is in force (injection, restore); they count in no phase.
 SEGMENTS = ("baseline", "transition", "fault", "recovery")
 FINALIZE_AFTER_S = 2
+#: Where a worker's requests outside every segment count (ramp-up, after the run).
+OUTSIDE_SEGMENTS = "outside"
 
 
 class PhaseClock:
@@ -224,7 +228,8 @@ class RunAggregator:
         self._summaries: dict[int, SecondSummary] = {}
         self._segments: dict[tuple[str | None, str, str], Totals] = {}
         self._identities: dict[str, IdentitySeconds] = {}
-        self._workers: dict[str, int] = {}
+        # worker -> segment label (None: outside the segments) -> requests
+        self._workers: dict[str, dict[str | None, int]] = {}
         self._finalized_before: int | None = None
         self._lock = threading.Lock()
 
@@ -311,13 +316,31 @@ class RunAggregator:
 
     @property
     def worker_requests(self) -> dict[str, int]:
-        return dict(sorted(self._workers.items()))
+        """Requests per Locust worker over the whole load (every traffic kind)."""
+        with self._lock:
+            return {worker: sum(by_label.values())
+                    for worker, by_label in sorted(self._workers.items())}
+
+    def worker_requests_by_segment(self) -> dict[str, dict[str, int]]:
+        """Requests per Locust worker per segment (SEGMENTS order, then OUTSIDE_SEGMENTS);
+        every segment named, 0 when the worker sent nothing in it."""
+        with self._lock:
+            return {
+                worker: {**{label: by_label.get(label, 0) for label in SEGMENTS},
+                         OUTSIDE_SEGMENTS: by_label.get(None, 0)}
+                for worker, by_label in sorted(self._workers.items())
+            }
 
     # -- internals --------------------------------------------------------------------
 
     def _count_worker(self, row: SecondRow) -> None:
-        if row.worker is not None:
-            self._workers[row.worker] = self._workers.get(row.worker, 0) + row.requests
+        if row.worker is None:
+            return
+        # A boundary is marked before the rows of the seconds it splits arrive: the label
+        # known now is the row's segment.
+        by_label = self._workers.setdefault(row.worker, {})
+        label = self.clock.label_of(row.second)
+        by_label[label] = by_label.get(label, 0) + row.requests
 
     def _identity(self, identity: str, second: int) -> IdentitySeconds:
         counters = self._identities.get(identity)
