@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from chaos.result import _fault_effect
+from chaos.result import _fault_effect, fault_effect_checks
 
 
 def pinned(before: dict[str, int], during: dict[str, int], unit: str = "running tasks"
@@ -29,3 +29,46 @@ def test_a_target_still_in_the_lost_az_or_never_there_does_not_count() -> None:
 def test_blackhole_entries_count_the_subnets_cut_off() -> None:
     acl = {"type": "az-loss", "injected_at": "2030-01-01T00:00:00.000Z", "evidence": {}}
     assert _fault_effect("az-loss", [acl]) == (1, None)
+
+
+def test_a_pin_whose_capacity_during_the_fault_was_not_read_proves_nothing() -> None:
+    unread = {"type": "az-loss", "target": "lambda:orders", "changed": {"action": "pin"},
+              "injected_at": "2030-01-01T00:00:00.000Z",
+              "evidence": {"az_id": "use1-az1", "converged": False}}
+    # Not a blackhole's subnet (those count when injected): not measured, not passed.
+    assert _fault_effect("az-loss", [unread]) == (
+        None, "not measured: the capacity per AZ ID during the fault could not be read for "
+        "lambda:orders")
+    moved = pinned({"use1-az1": 1, "use1-az2": 1}, {"use1-az2": 2})
+    assert _fault_effect("az-loss", [unread, moved]) == (1, None)
+
+
+def test_a_pin_that_moved_nothing_next_to_an_unread_one_is_not_measured() -> None:
+    unread = {"type": "az-loss", "target": "ecs:orders/web", "changed": {"action": "pin"},
+              "injected_at": "2030-01-01T00:00:00.000Z", "evidence": {"az_id": "use1-az1"}}
+    stuck = pinned({"use1-az1": 1}, {"use1-az1": 1})
+    observed, note = _fault_effect("az-loss", [stuck, unread])
+    assert observed is None and note is not None and note.startswith("not measured:")
+
+
+def test_a_fault_with_no_entry_changed_no_target() -> None:
+    assert _fault_effect("az-loss", []) == (0, "the fault changed no target")
+    assert _fault_effect("lambda-extension", []) == (0, "the fault changed no target")
+
+
+def test_another_kind_counts_the_targets_it_changed() -> None:
+    changed = {"type": "other", "injected_at": "2030-01-01T00:00:00.000Z"}
+    assert _fault_effect("other", [changed, {"type": "other"}]) == (1, None)
+    assert _fault_effect("other", [{"type": "other"}]) == (0, "the fault changed no target")
+
+
+def test_az_loss_checks_in_a_result_fail_when_nothing_moved() -> None:
+    result: dict[str, Any] = {"fault_kinds": ["az-loss"], "phases": {"fault": {"requests": 40}},
+              "faults": [{**pinned({"use1-az2": 2}, {"use1-az2": 2}), "fault_index": 0}]}
+    [check] = fault_effect_checks(result)
+    assert (check["observed"], check["passed"], check["fault"]) == (
+        0, False, "faults[0] az-loss")
+    result["faults"][0] = {**pinned({"use1-az1": 1, "use1-az2": 1}, {"use1-az2": 2}),
+                           "fault_index": 0}
+    [check] = fault_effect_checks(result)
+    assert (check["observed"], check["passed"]) == (1, True)
