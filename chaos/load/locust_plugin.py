@@ -30,7 +30,7 @@ from locust import events
 from locust.runners import MasterRunner, WorkerRunner
 
 from chaos.host import process_alive
-from chaos.load.collector import INJECTED, OTHER_403, WAF_BLOCK, RowCollector, with_flags
+from chaos.load.collector import RowCollector, with_flags
 from chaos.load.process_config import (
     EXIT_MASTER_GONE,
     EXIT_ORCHESTRATOR_GONE,
@@ -41,6 +41,7 @@ from chaos.load.process_config import (
     LoadPlan,
     ProcessConfig,
 )
+from chaos.load.response_signs import ResponseSigns
 from chaos.load.users import AbusiveSwitch, ActivePlan, GamedayUser, paced_wait
 from chaos.metrics.rows import SecondRow
 
@@ -53,11 +54,6 @@ ORCHESTRATOR_CHECK_INTERVAL_S = 0.5
 # A Locust master answers every worker heartbeat (one a second); this much silence means
 # it is gone. Locust's own worker waits 60 s, too long for load that must stop with its run.
 MASTER_SILENCE_S = 5.0
-
-# The fault extension marks the responses it replaces (gameday_chaos.engine).
-MARKER_HEADER = "x-gameday-chaos-fault"
-# API Gateway's answer when its web ACL blocks a request without a custom response.
-WAF_FORBIDDEN_BODY = b'{"message":"Forbidden"}'
 
 LOCAL = ProcessConfig.from_environment()
 COLLECTOR = RowCollector(worker=f"{socket.gethostname()}-{os.getpid()}")
@@ -82,42 +78,6 @@ def _on_request(request_type: str, name: str, response_time: float, response: An
         status = with_flags(status, RESPONSES.flags(status, response))
     COLLECTOR.record(int(time.time()), context.get("gameday") if context else None,
                      request_type, name, status, response_time or 0)
-
-
-class ResponseSigns:
-    """What an error response shows: the rate rule's block, another 403, an injection.
-
-    A block counts only when it is recognisably the rate rule's: its CustomResponse
-    (status, and its header when it defines one), else API Gateway's 403 with the body
-    {"message":"Forbidden"} that a WAF block gets. Authorizers, resource policies and a
-    missing route answer 403 with other bodies: those are `other_403`.
-    """
-
-    def __init__(self) -> None:
-        self.block_status: int | None = None
-        self.custom_response = False
-        self.block_header: str | None = None
-
-    def configure(self, plan: LoadPlan) -> None:
-        rule = plan.waf.rule if plan.waf else None
-        self.block_status = rule.block_status if rule else None
-        self.custom_response = bool(rule and rule.custom_response)
-        self.block_header = rule.block_header if rule else None
-
-    def flags(self, status: int, response: Any) -> int:
-        headers = getattr(response, "headers", None) or {}
-        flags = INJECTED if headers.get(MARKER_HEADER) else 0
-        if status == self.block_status and self._is_block(headers, response):
-            return flags | WAF_BLOCK
-        return flags | OTHER_403 if status == 403 else flags
-
-    def _is_block(self, headers: Any, response: Any) -> bool:
-        if self.block_header is not None:
-            return bool(headers.get(self.block_header))
-        if self.custom_response:
-            return True
-        body = getattr(response, "content", None) or b""
-        return body.replace(b" ", b"").strip() == WAF_FORBIDDEN_BODY
 
 
 RESPONSES = ResponseSigns()

@@ -66,8 +66,8 @@ class RateRule:
     web_acl_metric_name: str | None = None
     scope: str = "REGIONAL"  # the web ACL's: REGIONAL | CLOUDFRONT
     # How clients recognise the rule's block: its CustomResponse (status code, and the
-    # first header it defines, which WAF sends prefixed x-amzn-waf-), or else API
-    # Gateway's 403 with the body {"message":"Forbidden"}.
+    # first header it defines, by the name it defines), or else API Gateway's 403 with the
+    # body {"message":"Forbidden"}.
     custom_response: bool = False
     block_header: str | None = None
 
@@ -144,13 +144,15 @@ def read_rate_rule(acl: dict[str, Any], rule_name: str) -> RateRule:
         metric_name=rule.get("VisibilityConfig", {}).get("MetricName"),
         web_acl_metric_name=acl.get("VisibilityConfig", {}).get("MetricName"),
         custom_response=bool(custom),
-        block_header=f"{WAF_HEADER_PREFIX}{headers[0]}".lower() if headers else None,
+        block_header=headers[0].lower() if headers else None,
     )
 
 
-#: AWS WAF prefixes the names of a custom response's headers (AWS WAF Developer Guide,
-#: "Sending custom responses for Block actions").
-WAF_HEADER_PREFIX = "x-amzn-waf-"
+# A custom response's headers reach the client by the names the rule gives them ("You can
+# specify any header name except for content-type", CustomResponse, https://
+# docs.aws.amazon.com/waf/latest/APIReference/API_CustomResponse.html); WAF prefixes
+# x-amzn-waf- only to the headers it inserts into *requests* ("For custom request header
+# insertion ...", CustomHTTPHeader, .../API_CustomHTTPHeader.html).
 
 
 def _action(rule: dict[str, Any]) -> tuple[str, int | None]:

@@ -50,7 +50,6 @@ AWS_CHECK_INTERVAL_S = 10.0
 AWS_MAX_DETECTION_DELAY_S = 30.0
 DEFAULT_BLOCK_STATUS = 403
 FORBIDDEN_BODY = b'{"message":"Forbidden"}'
-CUSTOM_HEADER_PREFIX = "x-amzn-waf-"
 CONTENT_TYPES = {"APPLICATION_JSON": "application/json", "TEXT_HTML": "text/html",
                  "TEXT_PLAIN": "text/plain"}
 
@@ -488,8 +487,10 @@ def _block_response(rule: dict[str, Any], bodies: dict[str, Any]
     if not custom:
         return DEFAULT_BLOCK_STATUS, FORBIDDEN_BODY, "application/json", ()
     body_doc = bodies.get(str(custom.get("CustomResponseBodyKey") or "")) or {}
-    headers = tuple((CUSTOM_HEADER_PREFIX + str(h["Name"]), str(h["Value"]))
-                    for h in custom.get("ResponseHeaders") or [])
+    # Sent by the names the rule gives them: WAF prefixes x-amzn-waf- only to headers it
+    # inserts into requests (CustomHTTPHeader, https://docs.aws.amazon.com/waf/latest/
+    # APIReference/API_CustomHTTPHeader.html; CustomResponse, .../API_CustomResponse.html).
+    headers = tuple((str(h["Name"]), str(h["Value"])) for h in custom.get("ResponseHeaders") or [])
     return (int(custom["ResponseCode"]), str(body_doc.get("Content", "")).encode(),
             CONTENT_TYPES.get(str(body_doc.get("ContentType")), "text/plain"), headers)
 

@@ -20,15 +20,24 @@ class LocalTarget:
 
     With `block_after`, an identity (the `identity_header` value) whose requests in the
     trailing `window_s` exceed `block_after` gets `block_status` with API Gateway's WAF
-    body — every request counts, blocked or not, as AWS WAF counts them. `other_403_path`
-    answers 403 as an authorizer would (not a WAF block); `injected_path` answers 503
-    with the fault extension's marker header, as an injected error.
+    body — every request counts, blocked or not, as AWS WAF counts them; `block_body` and
+    `block_headers` replace that body and add headers, as a rule's CustomResponse does.
+    `other_403_path` answers 403 with `other_403_body` as an authorizer would (not a WAF
+    block); `injected_path` answers 503 with the fault extension's marker header, as an
+    injected error.
     """
 
     def __init__(self, *, block_after: int | None = None, window_s: float = 60.0,
                  block_status: int = 403, identity_header: str = "X-Forwarded-For",
-                 other_403_path: str | None = None, injected_path: str | None = None) -> None:
+                 other_403_path: str | None = None, injected_path: str | None = None,
+                 block_body: bytes = b'{"message":"Forbidden"}',
+                 block_headers: tuple[tuple[str, str], ...] = (),
+                 other_403_body: bytes = b'{"message":"User is not authorized to access this"}',
+                 ) -> None:
         self.other_403_path = other_403_path
+        self.block_body = block_body
+        self.block_headers = block_headers
+        self.other_403_body = other_403_body
         self.injected_path = injected_path
         self.other_403 = 0
         self.injected = 0
@@ -89,9 +98,10 @@ class LocalTarget:
                 path = self.path.split("?", 1)[0]
                 extra: list[tuple[str, str]] = []
                 if status == target.block_status and target.block_after is not None:
-                    body = b'{"message":"Forbidden"}'
+                    body = target.block_body
+                    extra.extend(target.block_headers)
                 elif path == target.other_403_path:
-                    status, body = 403, b'{"message":"User is not authorized to access this"}'
+                    status, body = 403, target.other_403_body
                     with target.lock:
                         target.other_403 += 1
                 elif path == target.injected_path and self.command == "GET":
