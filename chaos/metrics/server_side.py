@@ -11,6 +11,7 @@ metrics); the result says which minutes each phase's figures cover.
 from __future__ import annotations
 
 import dataclasses
+import time
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -24,10 +25,12 @@ if TYPE_CHECKING:
     from chaos.load.waf import RateRule
 
 __all__ = [
+    "CLOUDFRONT_METRICS_REGION",
     "ApiStage",
     "ServerSideQuery",
     "api_stage_of",
     "read_server_side",
+    "reads_global_waf_metrics",
     "server_side_targets",
 ]
 
@@ -123,6 +126,11 @@ class ServerSideFigures:
 CLOUDFRONT_METRICS_REGION = "us-east-1"
 
 
+def reads_global_waf_metrics(targets: ServerSideTargets) -> bool:
+    """Whether the WAF metrics are read with a us-east-1 client beside the Region's one."""
+    return targets.waf_scope == "CLOUDFRONT" and targets.region != CLOUDFRONT_METRICS_REGION
+
+
 def read_once(cloudwatch: Any, query: ServerSideQuery,
               global_cloudwatch: Any | None = None) -> dict[str, Any]:
     """One read of every phase's and the whole run's figures (minute-aligned).
@@ -170,11 +178,16 @@ def read_server_side(
     lag: CloudWatchLag,
     on_wait: Callable[[str], None] | None = None,
     global_cloudwatch: Any | None = None,
+    *,
+    clock: Callable[[], float] = time.time,
+    sleep: Callable[[float], None] = time.sleep,
 ) -> dict[str, Any]:
     """``{"phases": {phase: slis}, "run": slis, "notes": [...], "settled": bool}``.
 
-    Never raises: metrics are best effort, and an SLO on a missing or unsettled figure
-    fails as such.
+    The same rule for a run and for `gameday report --refresh`: settled only once the
+    last minute is `lag` in the past and two successive reads agree (bounded by the
+    query's `timeout_s`). Never raises: metrics are best effort, and an SLO on a missing
+    or unsettled figure fails as such.
     """
     minutes = query.minute_windows()
     if not minutes:
@@ -187,7 +200,8 @@ def read_server_side(
         outcome: Settled = read_when_settled(
             lambda: read_once(cloudwatch, query, global_cloudwatch), last_minute_end=data_until,
             lag_s=lag_s,
-            timeout_s=query.timeout_s, poll_s=max(1.0, min(10.0, lag_s / 6)), on_wait=on_wait)
+            timeout_s=query.timeout_s, poll_s=max(1.0, min(10.0, lag_s / 6)), on_wait=on_wait,
+            clock=clock, sleep=sleep)
     except Exception as error:  # noqa: BLE001 - see docstring
         return {"phases": {}, "run": None, "settled": False,
                 "notes": [f"server-side metrics unavailable: {error}"]}

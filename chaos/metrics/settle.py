@@ -1,15 +1,24 @@
 """Reading CloudWatch once it has settled, never before.
 
-Lambda, API Gateway and WAF publish their metrics once a minute, about a minute after
-the minute ends; Embedded Metric Format metrics (the extension's `Chaos` namespace)
-arrive later still (CloudWatch User Guide, "Publishing custom metrics" / "Using
-CloudWatch metrics with Lambda": metrics are sent at one-minute intervals). A read
-right after the run sees partial minutes: a count SLO would pass on missing data.
+Lambda, API Gateway and WAF publish their metrics once a minute: "Lambda sends metric data
+to CloudWatch in 1-minute intervals" (https://docs.aws.amazon.com/lambda/latest/dg/
+monitoring-metrics.html), "API Gateway metric data is automatically sent to CloudWatch in
+one-minute periods" (https://docs.aws.amazon.com/apigateway/latest/developerguide/
+monitoring-cloudwatch.html), "AWS WAF reports metrics once a minute" (https://
+docs.aws.amazon.com/waf/latest/developerguide/waf-metrics.html). Embedded Metric Format
+metrics (the extension's `Chaos` namespace) come later still: their "generation depends on
+your log publishing flow because CloudWatch Logs needs to process logs so they can be
+transformed into metrics" (https://docs.aws.amazon.com/AmazonCloudWatch/latest/monitoring/
+CloudWatch_Embedded_Metric_Format_Alarms.html). A read right after the run sees partial
+minutes: a count SLO would pass on missing data.
 
-So the server-side figures are read when (1) the last minute they cover ended at least
-the ingestion lag ago (60 s, EMF 120 s), and (2) two successive reads agree. Both are
-bounded by `timeout_s` (default 5 minutes); past it the figures are kept but marked
-`settled: false`, and SLO checks on them fail as not settled.
+None of these pages puts a number on the delay. The lags below are therefore our margins:
+one whole publishing interval after a minute ends (60 s), two for EMF (120 s, log
+processing first); the second condition catches a CloudWatch slower than that. The
+server-side figures are read when (1) the last minute they cover ended at least the lag
+ago, and (2) two successive reads agree. Both are bounded by `timeout_s` (default 5
+minutes); past it the figures are kept but marked `settled: false`, and SLO checks on them
+fail as not settled. `gameday report --refresh` reads them again by the same rule.
 """
 
 from __future__ import annotations
@@ -17,7 +26,7 @@ from __future__ import annotations
 import math
 import os
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -41,6 +50,13 @@ class CloudWatchLag:
 
     standard_s: float = 60.0
     emf_s: float = 120.0
+
+    @classmethod
+    def from_seconds(cls, lag_s: Mapping[str, float] | None) -> CloudWatchLag:
+        """A CloudWatch's lags as the sandbox states them (`{"standard": s, "emf": s}`);
+        none stated: no lag (the fast sandbox)."""
+        lag_s = lag_s or {}
+        return cls(float(lag_s.get("standard", 0.0)), float(lag_s.get("emf", 0.0)))
 
 
 AWS_LAGS = CloudWatchLag()

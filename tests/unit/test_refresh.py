@@ -1,0 +1,200 @@
+"""`gameday report --refresh` reads CloudWatch by the run's own rule: settled only once the
+run's last minute is the ingestion lag in the past and two reads agree; a CLOUDFRONT web
+ACL's WAF metrics in us-east-1. Against a fake CloudWatch and a fake clock."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import datetime
+from typing import Any
+
+import pytest
+
+from chaos import cli
+from chaos.clock import iso_from_epoch
+from chaos.metrics.cloudwatch import ServerSideTargets
+from chaos.metrics.server_side import ServerSideQuery
+from chaos.metrics.settle import AWS_LAGS
+
+RUN_START = 1_700_000_010.0  # not on a minute
+PHASES = {"baseline": (RUN_START, RUN_START + 20), "fault": (RUN_START + 20, RUN_START + 40),
+          "recovery": (RUN_START + 40, RUN_START + 55)}
+RUN_END = RUN_START + 55
+LAST_MINUTE_END = math.ceil(RUN_END / 60) * 60
+# This CloudWatch shows a minute 40 s after it ends: within the documented lag.
+INGESTION_S = 40.0
+ERRORS_PER_S = 1.0
+BLOCKED_PER_S = 2.0
+
+
+class FakeClock:
+    def __init__(self, now: float) -> None:
+        self.now = now
+
+    def time(self) -> float:
+        return self.now
+
+    def sleep(self, seconds: float) -> None:
+        self.now += seconds
+
+
+class FakeCloudWatch:
+    """One Region's CloudWatch: Lambda Errors there, and a WAF rule's BlockedRequests where
+    its web ACL's metrics live; a minute's datapoint appears INGESTION_S after it ends."""
+
+    def __init__(self, region: str, clock: FakeClock, reads: list[tuple[str, float]],
+                 waf_dimensions: frozenset[tuple[str, str]]) -> None:
+        self.region, self.clock, self.reads = region, clock, reads
+        self.waf_dimensions = waf_dimensions
+
+    def _rate(self, stat: dict[str, Any]) -> float:
+        metric = stat["Metric"]
+        dimensions = frozenset((d["Name"], d["Value"]) for d in metric["Dimensions"])
+        if (metric["Namespace"], metric["MetricName"]) == ("AWS/Lambda", "Errors"):
+            return ERRORS_PER_S if self.region == "eu-west-1" else 0.0
+        if (metric["Namespace"], metric["MetricName"]) == ("AWS/WAFV2", "BlockedRequests"):
+            return BLOCKED_PER_S if dimensions == self.waf_dimensions else 0.0
+        return 0.0
+
+    def get_metric_data(self, MetricDataQueries: list[dict[str, Any]],  # noqa: N803
+                        StartTime: datetime, EndTime: datetime,  # noqa: N803
+                        **_: Any) -> dict[str, Any]:
+        self.reads.append((self.region, self.clock.now))
+        start, end = StartTime.timestamp(), EndTime.timestamp()
+        visible = [minute for minute in range(int(start), int(end), 60)
+                   if minute + 60 + INGESTION_S <= self.clock.now]
+        results = []
+        for query in MetricDataQueries:
+            rate = self._rate(query["MetricStat"])
+            values = [rate * _run_seconds_in(minute) for minute in visible] if rate else []
+            results.append({"Id": query["Id"], "Values": [sum(values)] if values else []})
+        return {"MetricDataResults": results}
+
+
+def _run_seconds_in(minute: int) -> float:
+    return max(0.0, min(minute + 60, RUN_END) - max(minute, RUN_START))
+
+
+class FakeClients:
+    def __init__(self, cloudwatch: FakeCloudWatch) -> None:
+        self.region = cloudwatch.region
+        self._cloudwatch = cloudwatch
+
+    def client(self, service: str) -> Any:
+        assert service == "cloudwatch"
+        return self._cloudwatch
+
+
+@pytest.fixture
+def no_network(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A client built around `aws_clients` would reach nothing but a closed local port."""
+    monkeypatch.setenv("AWS_ENDPOINT_URL", "http://127.0.0.1:9")
+    for key in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"):
+        monkeypatch.setenv(key, "testing")
+
+
+def fake_aws(monkeypatch: pytest.MonkeyPatch, clock: FakeClock,
+             waf_dimensions: frozenset[tuple[str, str]]) -> tuple[list[str], list[Any]]:
+    """`cli.aws_clients` replaced: the Regions asked for, and every read (Region, time)."""
+    regions: list[str] = []
+    reads: list[tuple[str, float]] = []
+
+    @contextmanager
+    def aws_clients(arguments: Any, region: str | None) -> Iterator[FakeClients]:
+        assert region is not None and arguments.sandbox is False
+        regions.append(region)
+        yield FakeClients(FakeCloudWatch(region, clock, reads, waf_dimensions))
+
+    monkeypatch.setattr(cli, "aws_clients", aws_clients)
+    return regions, reads
+
+
+def a_result(*, scope: str = "REGIONAL", timeout_s: float = 300.0) -> dict[str, Any]:
+    """A run's result as `gameday report --refresh` finds it: its query, its SLO checks."""
+    targets = ServerSideTargets(region="eu-west-1", function_names=("orders",),
+                                web_acl="orders-acl", rules=("per-ip",), percentiles=False,
+                                waf_scope=scope)
+    query = ServerSideQuery(targets, PHASES, timeout_s=timeout_s)
+    return {
+        "outcome": "failed", "notes": [], "faults": [], "fault_kinds": [],
+        "phases": {name: {"requests": 10} for name in PHASES},
+        "slo": [{"sli": "lambda_errors", "phase": None, "objective": "< 1000",
+                 "observed": None, "passed": False}],
+        "server_side_query": query.to_dict(),
+    }
+
+
+REGIONAL_WAF = frozenset({("WebACL", "orders-acl"), ("Rule", "per-ip"),
+                          ("Region", "eu-west-1")})
+
+
+@pytest.mark.usefixtures("no_network")
+def test_a_refresh_right_after_the_run_stays_unsettled_and_its_slo_fails_as_such(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    clock = FakeClock(RUN_END + 2)
+    _, reads = fake_aws(monkeypatch, clock, REGIONAL_WAF)
+    result = a_result(timeout_s=5.0)  # the run's settle bound: 5 s
+    cli.refresh_result(result, None, clock=clock.time, sleep=clock.sleep)
+    assert result["server_side"]["settled"] is False
+    assert all(result["phases"][name]["server_side"]["settled"] is False for name in PHASES)
+    (check,) = result["slo"]
+    assert check["passed"] is False and check["note"].startswith("not settled")
+    assert result["outcome"] == "failed"
+    assert reads and clock.now - (RUN_END + 2) <= 5.0 + 1e-9, "within the run's bound"
+
+
+@pytest.mark.usefixtures("no_network")
+def test_a_refresh_reads_nothing_before_the_lag_then_settles_on_complete_figures(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    clock = FakeClock(RUN_END + 2)
+    _, reads = fake_aws(monkeypatch, clock, REGIONAL_WAF)
+    result = a_result()
+    cli.refresh_result(result, None, clock=clock.time, sleep=clock.sleep)
+    assert min(when for _, when in reads) >= LAST_MINUTE_END + AWS_LAGS.standard_s
+    assert result["server_side"]["settled"] is True
+    assert result["server_side"]["lambda_errors"] == pytest.approx(ERRORS_PER_S * 55)
+    (check,) = result["slo"]
+    assert check["passed"] is True and check["observed"] == pytest.approx(55)
+
+
+@pytest.mark.usefixtures("no_network")
+def test_a_later_refresh_settles_at_once_on_two_agreeing_reads(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    clock = FakeClock(LAST_MINUTE_END + 600)
+    _, reads = fake_aws(monkeypatch, clock, REGIONAL_WAF)
+    result = a_result(timeout_s=30.0)
+    cli.refresh_result(result, None, clock=clock.time, sleep=clock.sleep)
+    assert result["server_side"]["settled"] is True
+    assert len({when for _, when in reads}) == 2, "two reads, a poll apart"
+    # the fault phase (20 s) is read over the whole minutes that cover it, shared with
+    # its neighbours, and says so
+    fault = result["phases"]["fault"]["server_side"]
+    first_minute = math.floor(PHASES["fault"][0] / 60) * 60
+    assert fault["minutes"] == {"from": iso_from_epoch(first_minute),
+                                "to": iso_from_epoch(LAST_MINUTE_END), "count": 2}
+    assert fault["lambda_errors"] == pytest.approx(ERRORS_PER_S * 55)
+
+
+@pytest.mark.usefixtures("no_network")
+def test_a_cloudfront_web_acls_waf_metrics_are_refreshed_in_us_east_1(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    clock = FakeClock(LAST_MINUTE_END + 600)
+    global_waf = frozenset({("WebACL", "orders-acl"), ("Rule", "per-ip")})  # no Region
+    regions, reads = fake_aws(monkeypatch, clock, global_waf)
+    result = a_result(scope="CLOUDFRONT", timeout_s=30.0)
+    cli.refresh_result(result, None, clock=clock.time, sleep=clock.sleep)
+    assert sorted(regions) == ["eu-west-1", "us-east-1"]
+    assert {region for region, _ in reads} == {"eu-west-1", "us-east-1"}
+    assert result["server_side"]["settled"] is True
+    assert result["server_side"]["waf_blocked_requests"] == pytest.approx(BLOCKED_PER_S * 55)
+    assert result["server_side"]["lambda_errors"] == pytest.approx(ERRORS_PER_S * 55)
+
+
+def test_a_sandbox_run_is_not_refreshed_from_another_sandbox(
+        monkeypatch: pytest.MonkeyPatch, gameday_home: Any) -> None:
+    result = a_result()
+    result["server_side_query"]["endpoint_url"] = "http://127.0.0.1:1"
+    with pytest.raises(cli.InputError, match="is not running"):
+        cli.refresh_result(result, None)
