@@ -1,20 +1,23 @@
 """Load from many machines: `gameday load worker` processes join a run's master.
 
-"Machines" are loopback addresses: the master binds 127.0.0.2, one worker connects from
-127.0.0.3 (zmq's ``tcp://SOURCE:0;HOST:PORT`` connect syntax, passed through --master),
-the other from the default address; one brings its own locustfile, the other receives the
-master's. Neither is given the load plan: it comes from the master.
+"Machines" are loopback addresses: the master binds 127.0.0.1, the workers connect from
+127.0.0.2 and 127.0.0.3 (zmq's ``tcp://SOURCE:0;HOST:PORT`` connect syntax, passed through
+--master); one brings its own locustfile, the other receives the master's. Neither is
+given the load plan: it comes from the master.
 """
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import re
 import subprocess
 import sys
+import time
 from pathlib import Path
 from typing import IO
 
+import psutil
 import pytest
 
 from chaos.cli import _with_load_master_bind, build_parser
@@ -33,9 +36,12 @@ from tests.load.processes import kill_leftovers, process_tree, still_running, st
 REPO = Path(__file__).resolve().parents[2]
 LOCUSTFILE = str(REPO / "loadtests" / "orders.py")
 EXPERIMENT_WITH_LOAD = REPO / "experiments" / "sandbox" / "az-loss.yaml"
-MASTER_HOST = "127.0.0.2"
-WORKER_SOURCE = "127.0.0.3"
+MASTER_HOST = "127.0.0.1"
+WORKER_SOURCES = ("127.0.0.2", "127.0.0.3")
 EXIT_TIMEOUT_S = 30.0
+# Upper bound only (a busy machine): a start missing a worker fails this long after its
+# workers_timeout at most; the driver's own spawn backstop would come later (START_MARGIN_S).
+MISSING_WORKER_MARGIN_S = 15.0
 RULE = RateRule(name="orders-rate-limit", web_acl_name="local", web_acl_arn="arn:local",
                 limit=6, window_s=3, aggregation="FORWARDED_IP", action="Block",
                 block_status=403, forwarded_header="X-Forwarded-For")
@@ -56,6 +62,21 @@ def remote_load(remote_workers: int, workers_timeout: float = 60.0) -> Load:
                 master_bind=f"{MASTER_HOST}:{free_port(MASTER_HOST)}")
 
 
+def source_addresses(pid: int, master_port: int | None) -> set[str]:
+    """The local addresses `pid` (a Locust worker) talks to the master from."""
+    try:
+        connections = psutil.Process(pid).net_connections(kind="tcp")
+    except psutil.NoSuchProcess:
+        return set()
+    addresses = set()
+    for connection in connections:
+        if connection.raddr and connection.raddr.port == master_port:
+            parsed = ipaddress.ip_address(connection.laddr.ip)
+            mapped = parsed.ipv4_mapped if isinstance(parsed, ipaddress.IPv6Address) else None
+            addresses.add(str(mapped or parsed))  # zmq's sockets may be dual-stack
+    return addresses
+
+
 def test_two_remote_workers_and_no_local_one(tmp_path: Path) -> None:
     load = remote_load(remote_workers=2)
     plan = plan_waf_traffic(RULE, WafLoad(rule=RULE.name, abusive_clients=4, legit_clients=4),
@@ -67,13 +88,16 @@ def test_two_remote_workers_and_no_local_one(tmp_path: Path) -> None:
             open(tmp_path / "worker-b.log", "wb") as log_b:
         driver = LoadDriver(load, host=target.url, run_dir=tmp_path / "run", max_run_time_s=5,
                             waf_plan=plan, on_row=rows.append)
-        from_elsewhere = f"{WORKER_SOURCE}:0;{driver.master_address}"
-        workers = [remote_worker(from_elsewhere, log_a, locustfile=LOCUSTFILE),
-                   remote_worker(driver.master_address, log_b)]
+        machine_a, machine_b = (f"{source}:0;{driver.master_address}"
+                                for source in WORKER_SOURCES)
+        workers = [remote_worker(machine_a, log_a, locustfile=LOCUSTFILE),
+                   remote_worker(machine_b, log_b)]
         try:
             driver.start()
             pids = [locust.process.pid for locust in driver.processes]
             locust_workers = [process_tree(worker.pid)[1:] for worker in workers]
+            sources = [{ip for pid in tree for ip in source_addresses(pid, driver.master_port)}
+                       for tree in locust_workers]
             pids += [pid for worker in workers for pid in process_tree(worker.pid)]
             assert driver.wait(timeout_s=EXIT_TIMEOUT_S), "the master did not end on its own"
             exit_codes = [worker.wait(timeout=EXIT_TIMEOUT_S) for worker in workers]
@@ -87,6 +111,7 @@ def test_two_remote_workers_and_no_local_one(tmp_path: Path) -> None:
     assert exit_codes == [0, 0], [(tmp_path / log).read_text() for log in ("worker-a.log",
                                                                           "worker-b.log")]
     assert not left, f"processes {left} outlived the run"
+    assert sources == [{source} for source in WORKER_SOURCES]  # each from its own "machine"
     assert served > 0 and sum(row.requests for row in rows) == served
     # rows from both workers, labelled with the Locust process that measured them
     labels = {row.worker for row in rows}
@@ -106,10 +131,12 @@ def test_a_missing_worker_fails_the_start_with_one_line(tmp_path: Path) -> None:
     pids: list[int] = []
     with LocalTarget() as target, open(tmp_path / "worker.log", "wb") as log:
         driver = LoadDriver(load, host=target.url, run_dir=tmp_path / "run", max_run_time_s=30)
-        worker = remote_worker(driver.master_address, log)
+        worker = remote_worker(f"{WORKER_SOURCES[0]}:0;{driver.master_address}", log)
         try:
+            started = time.monotonic()
             with pytest.raises(ConfigurationError) as raised:
                 driver.start()
+            failed_after_s = time.monotonic() - started
             pids = [locust.process.pid for locust in driver.processes] + process_tree(worker.pid)
             exit_code = worker.wait(timeout=EXIT_TIMEOUT_S)
             left = still_running(pids, 5.0)
@@ -117,13 +144,17 @@ def test_a_missing_worker_fails_the_start_with_one_line(tmp_path: Path) -> None:
             driver.stop()
             stop(worker)
             kill_leftovers(pids)
+        served = target.total
     message = str(raised.value)
     address = re.escape(driver.master_address)
     assert re.fullmatch(
         rf"load: 1 of 2 Locust workers connected within 3s \(master {address}\); start the "
         rf"missing ones with: gameday load worker --master {address}", message), message
+    assert failed_after_s < load.workers_timeout + MISSING_WORKER_MARGIN_S, failed_after_s
     assert exit_code == 0  # the worker that came is told to quit
     assert not left, f"processes {left} outlived the failed start"
+    assert served == 0  # no load was sent
+    assert not (tmp_path / "run" / "load-rows.jsonl").read_bytes()
 
 
 def test_worker_command_takes_the_masters_locustfile_unless_given_one(tmp_path: Path) -> None:
