@@ -12,10 +12,12 @@ from typing import Any
 
 from chaos.report.charts import run_charts
 from chaos.report.sections import (
+    WAF_ESTIMATE_NOTE,
     Table,
     fault_table,
     headline,
     phase_table,
+    server_side_note,
     server_side_table,
     slo_table,
     verdict_text,
@@ -107,11 +109,16 @@ def render_html(result: Mapping[str, Any]) -> str:
     ]
     server = server_side_table(result)
     if server is not None:
-        parts.append(_section("Server side (CloudWatch)",
-                              table_html(server, "server-side-table", 1), "server-side"))
+        note = server_side_note(result)
+        parts.append(_section(
+            "Server side (CloudWatch)", table_html(server, "server-side-table", 1)
+            + (f'<p class="legend-note" id="server-side-note">{escape(note)}</p>' if note
+               else ""), "server-side"))
     waf = waf_table(result)
     if waf is not None:
-        parts.append(_section("WAF rate rule", table_html(waf, "waf-table", 1), "waf"))
+        parts.append(_section(
+            "WAF rate rule", table_html(waf, "waf-table", 1)
+            + f'<p class="legend-note" id="waf-note">{escape(WAF_ESTIMATE_NOTE)}</p>', "waf"))
     faults = _numbered_faults(result)
     parts.append(_section(
         "Faults: changed and restored",

@@ -12,6 +12,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from chaos.clock import epoch_seconds
+from chaos.report.sections import WAF_ESTIMATE_NOTE, fault_kind_text, minutes_text
 from chaos.slo import format_value
 
 __all__ = ["render_junit", "testcase_name"]
@@ -68,6 +69,10 @@ def render_junit(result: Mapping[str, Any]) -> str:
     for key in ("run_id", "outcome", "abort_reason", "experiment_path", "sandbox"):
         if result.get(key) is not None:
             ET.SubElement(properties, "property", {"name": key, "value": _text(result[key])})
+    server = result.get("server_side")
+    if isinstance(server, Mapping) and server.get("settled") is not None:
+        ET.SubElement(properties, "property", {"name": "server_side_settled",
+                                               "value": _text(bool(server["settled"]))})
     for check in checks:
         case = ET.SubElement(suite, "testcase", {
             "name": _text(testcase_name(check)),
@@ -91,6 +96,32 @@ def summary_text(result: Mapping[str, Any]) -> str:
     if result.get("abort_reason"):
         lines.append(f"aborted: {result['abort_reason']}")
     for fault in result.get("faults") or []:
-        lines.append(f"fault {fault.get('type')} on {fault.get('target')}: "
+        lines.append(f"fault {fault_kind_text(fault)} on {fault.get('target')}: "
                      f"{fault.get('restore_status')}")
+    lines += server_side_lines(result)
+    lines += waf_lines(result)
     return "\n".join(lines)
+
+
+def server_side_lines(result: Mapping[str, Any]) -> list[str]:
+    """Per phase (and the run): the CloudWatch minutes its figures cover, settled or not."""
+    columns = [(str(name), values.get("server_side"))
+               for name, values in (result.get("phases") or {}).items()
+               if isinstance(values, Mapping)]
+    columns.append(("run", result.get("server_side")))
+    lines = [f"server side (CloudWatch) {name}: minutes {minutes_text(server.get('minutes'))}, "
+             + ("settled" if server.get("settled") is not False
+                else "NOT settled (partial; gameday report --refresh reads it again)")
+             for name, server in columns if isinstance(server, Mapping)]
+    return lines
+
+
+def waf_lines(result: Mapping[str, Any]) -> list[str]:
+    waf = result.get("waf")
+    if not isinstance(waf, Mapping):
+        return []
+    timings = ", ".join(f"{label} {format_value(key, waf.get(key))}" for key, label in (
+        ("time_to_block_s", "time to block (s, estimate)"),
+        ("time_to_unblock_s", "time to unblock (s, estimate)")))
+    return [f"WAF rule {waf.get('rule')}: {timings}, other_403 "
+            f"{format_value('other_403', waf.get('other_403'))}", WAF_ESTIMATE_NOTE]

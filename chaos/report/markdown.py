@@ -7,10 +7,12 @@ from collections.abc import Mapping
 from typing import Any
 
 from chaos.report.sections import (
+    WAF_ESTIMATE_NOTE,
     Table,
     fault_table,
     headline,
     phase_table,
+    server_side_note,
     server_side_table,
     slo_table,
     verdict_text,
@@ -67,9 +69,13 @@ def render_markdown(result: Mapping[str, Any]) -> str:
     server = server_side_table(result)
     if server is not None:
         lines += ["", "#### Server side (CloudWatch)", "", *table_markdown(server)]
+        note = server_side_note(result)
+        if note:
+            lines += ["", escape_markdown(note)]
     waf = waf_table(result)
     if waf is not None:
-        lines += ["", "#### WAF rate rule", "", *table_markdown(waf)]
+        lines += ["", "#### WAF rate rule", "", *table_markdown(waf), "",
+                  escape_markdown(WAF_ESTIMATE_NOTE)]
     faults = fault_table(result)
     lines += ["", "#### Faults: changed and restored", ""]
     lines += table_markdown(faults) if faults.rows else ["No fault was injected."]

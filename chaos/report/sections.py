@@ -15,11 +15,15 @@ from chaos.slo import format_value
 
 __all__ = [
     "PHASE_ORDER",
+    "WAF_ESTIMATE_NOTE",
     "Table",
     "change_text",
+    "fault_kind_text",
     "fault_table",
     "headline",
+    "minutes_text",
     "phase_table",
+    "server_side_note",
     "server_side_table",
     "slo_table",
     "verdict_text",
@@ -38,13 +42,20 @@ WAF_ROWS = (
     ("limit", "limit (requests per window)"),
     ("window_s", "window (s)"),
     ("aggregation", "aggregation"),
-    ("time_to_block_s", "time to block (s)"),
+    ("time_to_block_s", "time to block (s, estimate)"),
     ("leaked_over_limit", "requests leaked over the limit"),
     ("legit_blocked", "legitimate requests blocked"),
-    ("time_to_unblock_s", "time to unblock (s)"),
+    ("time_to_unblock_s", "time to unblock (s, estimate)"),
     ("client_blocked_requests", "blocked requests seen by clients"),
     ("cloudwatch_blocked_requests", "blocked requests in CloudWatch"),
+    ("other_403", "other 403s (not the rate rule's: other_403)"),
 )
+#: Why the WAF timings are estimates (AWS WAF Developer Guide, "Rate-based rule caveats").
+WAF_ESTIMATE_NOTE = (
+    "WAF timings are estimates: AWS WAF estimates each client's request rate (recent "
+    "requests weigh more) and checks it periodically, so a block usually starts within "
+    "30 s of the crossing, sometimes later; the clients' own timing has 1 s resolution.")
+NOT_SETTLED = " (not settled)"
 
 
 @dataclass
@@ -121,24 +132,68 @@ def phase_table(result: Mapping[str, Any]) -> Table:
 
 
 def server_side_table(result: Mapping[str, Any]) -> Table | None:
-    """Server-side SLIs per phase; None when no phase has any."""
-    phases = [(name, slis["server_side"]) for name, slis in _phases(result)
-              if isinstance(slis.get("server_side"), Mapping)]
-    if not phases:
+    """Server-side SLIs per phase and over the run, each marked when it is not settled,
+    then whether each column settled and which CloudWatch minutes it covers; None when no
+    phase has any."""
+    columns = [(name, slis["server_side"]) for name, slis in _phases(result)
+               if isinstance(slis.get("server_side"), Mapping)]
+    if not columns:
         return None
-    rows = [
-        [sli, *(format_value(sli, server.get(sli)) for _, server in phases)]
-        for sli in names("server")
-    ]
-    return Table(["CloudWatch", *(name for name, _ in phases)], rows, [""] * len(rows))
+    if isinstance(result.get("server_side"), Mapping):
+        columns.append(("run", result["server_side"]))
+    rows = [[sli, *(_server_value(sli, server) for _, server in columns)]
+            for sli in names("server")]
+    rows.append(["settled", *(_settled_text(server) for _, server in columns)])
+    rows.append(["CloudWatch minutes", *(minutes_text(server.get("minutes"))
+                                         for _, server in columns)])
+    marks = [""] * (len(rows) - 2)
+    marks += ["fail" if any(server.get("settled") is False for _, server in columns) else "",
+              ""]
+    return Table(["CloudWatch", *(name for name, _ in columns)], rows, marks)
+
+
+def _server_value(sli: str, server: Mapping[str, Any]) -> str:
+    value = format_value(sli, server.get(sli))
+    return value + NOT_SETTLED if server.get("settled") is False else value
+
+
+def _settled_text(server: Mapping[str, Any]) -> str:
+    settled = server.get("settled")
+    return "yes" if settled is True else "NO" if settled is False else "unknown"
+
+
+def minutes_text(minutes: Any) -> str:
+    """The whole UTC minutes a server-side figure covers: ``22:13-22:15 UTC (2 min)``."""
+    if not isinstance(minutes, Mapping) or not minutes.get("from") or not minutes.get("to"):
+        return "not stated"
+    start, end = str(minutes["from"]), str(minutes["to"])
+    day = f"{start[:10]} " if start[:10] != end[:10] else ""
+    return f"{day}{start[11:16]}-{end[11:16]} UTC ({minutes.get('count', '?')} min)"
+
+
+def server_side_note(result: Mapping[str, Any]) -> str | None:
+    """What an unsettled server-side figure means (None when every figure settled)."""
+    table = server_side_table(result)
+    if table is None or "fail" not in table.marks:
+        return None
+    return ("Figures marked (not settled) were still changing in CloudWatch when the wait "
+            "ended: they may be partial, and SLO checks on them fail as not settled. "
+            "`gameday report RESULT --refresh` reads them again.")
 
 
 def waf_table(result: Mapping[str, Any]) -> Table | None:
     waf = result.get("waf")
     if not isinstance(waf, Mapping):
         return None
-    rows = [[label, format_value(key, waf.get(key))] for key, label in WAF_ROWS if key in waf]
+    rows = [[label, _waf_value(key, waf)] for key, label in WAF_ROWS if key in waf]
     return Table(["WAF", "value"], rows, [""] * len(rows))
+
+
+def _waf_value(key: str, waf: Mapping[str, Any]) -> str:
+    value = format_value(key, waf.get(key))
+    if key == "cloudwatch_blocked_requests" and waf.get("cloudwatch_settled") is False:
+        return value + NOT_SETTLED
+    return value
 
 
 def change_text(changed: Any) -> str:
@@ -157,12 +212,21 @@ def change_text(changed: Any) -> str:
     return "; ".join(parts)
 
 
+def fault_kind_text(fault: Mapping[str, Any]) -> str:
+    """The fault's kind and, where the fault states it, its effect's name: ``az-loss: AZ
+    network loss`` for a blackhole, ``az-loss: AZ loss`` for a pin."""
+    kind = str(fault.get("type") or "")
+    changed = fault.get("changed")
+    effect = changed.get("effect") if isinstance(changed, Mapping) else None
+    return f"{kind}: {str(effect).split(' (', 1)[0]}" if effect else kind
+
+
 def fault_table(result: Mapping[str, Any]) -> Table:
     rows, marks = [], []
     for fault in result.get("faults") or []:
         status = str(fault.get("restore_status") or "")
         rows.append([
-            str(fault.get("type") or ""),
+            fault_kind_text(fault),
             str(fault.get("target") or ""),
             change_text(fault.get("changed")),
             str(fault.get("injected_at") or "not injected"),

@@ -12,6 +12,7 @@ from typing import Any
 
 from chaos.experiment.model import SloCheck
 from chaos.metrics.rows import SecondRow
+from chaos.metrics.settle import minute_window
 from chaos.slo import evaluate_slos, slo_outcome
 from tests.reference.streaming import stream_measure
 
@@ -23,6 +24,20 @@ HOSTILE_NAME = 'orders<img src=x onerror="alert(1)">&|`*'
 def iso(epoch_s: float) -> str:
     stamp = datetime.fromtimestamp(epoch_s, timezone.utc).isoformat(timespec="milliseconds")
     return stamp.replace("+00:00", "Z")
+
+
+def minutes_covering(start: float, end: float) -> dict[str, Any]:
+    first, last = minute_window(start, end)
+    return {"from": iso(first), "to": iso(last), "count": int((last - first) // 60)}
+
+
+def unsettled(result: dict[str, Any]) -> dict[str, Any]:
+    """The same result as when CloudWatch had not settled before the bound."""
+    for phase in result["phases"].values():
+        phase["server_side"]["settled"] = False
+    result["server_side"]["settled"] = False
+    result["waf"]["cloudwatch_settled"] = False
+    return result
 
 
 def phase_windows() -> dict[str, tuple[float, float]]:
@@ -80,7 +95,16 @@ def synthetic_result(outcome_override: str | None = None) -> dict[str, Any]:
             "apigw_5xx": 80.0 if name == "fault" else 12.0,
             "apigw_latency_p99_ms": None, "waf_blocked_requests": 600.0,
             "injected_faults": 1350.0 if name == "fault" else None,
+            # as chaos.metrics.server_side reads them: whole minutes, settled once
+            "minutes": minutes_covering(start, end), "settled": True,
         }
+    run_server_side = {
+        "lambda_errors": 80.0, "lambda_throttles": 0.0, "lambda_duration_p99_ms": None,
+        "apigw_5xx": 104.0, "apigw_latency_p99_ms": None, "waf_blocked_requests": 1540.0,
+        "injected_faults": 1350.0,
+        "minutes": minutes_covering(windows["baseline"][0], windows["recovery"][1]),
+        "settled": True,
+    }
     fault_start, recovery_start = windows["fault"][0], windows["recovery"][0]
     faults = [
         {"type": "lambda-extension", "target": "orders",
@@ -110,11 +134,12 @@ def synthetic_result(outcome_override: str | None = None) -> dict[str, Any]:
         "sandbox": True, "started_at": iso(START - 2), "ended_at": iso(START + 3 * PHASE_S + 3),
         "abort_reason": None, "phases": phases, "overall": measured["overall"],
         "faults": faults, "timeline": measured["timeline"],
-        "recovery_time_s": measured["recovery_time_s"],
+        "recovery_time_s": measured["recovery_time_s"], "server_side": run_server_side,
         "waf": {"rule": "orders-rate-limit", "limit": 100, "window_s": 60,
-                "aggregation": "FORWARDED_IP", "time_to_block_s": 12.0,
-                "leaked_over_limit": 140, "legit_blocked": 0, "time_to_unblock_s": None,
-                "client_blocked_requests": 1560, "cloudwatch_blocked_requests": 1540},
+                "aggregation": "FORWARDED_IP", "estimated": True, "time_to_block_s": 12.0,
+                "leaked_over_limit": 140, "legit_blocked": 0, "other_403": 7,
+                "time_to_unblock_s": None, "client_blocked_requests": 1560,
+                "cloudwatch_blocked_requests": 1540, "cloudwatch_settled": True},
         "notes": ["p99 statistics are not available from this CloudWatch (sandbox)"],
     }
     result["slo"] = evaluate_slos(checks, result)

@@ -5,7 +5,7 @@ from html.parser import HTMLParser
 from typing import Any
 
 from chaos.report import render_html
-from tests.report.synthetic import HOSTILE_NAME, synthetic_result
+from tests.report.synthetic import HOSTILE_NAME, synthetic_result, unsettled
 
 
 class Elements(HTMLParser):
@@ -74,3 +74,72 @@ def test_html_without_load_still_renders() -> None:
                         "slo": [], "faults": [], "timeline": []})
     assert "No per-second measurements" in text and "signal SIGTERM" in text
     assert 'class="verdict verdict-aborted"' in text
+
+
+class TableCells(HTMLParser):
+    """The text of every cell of one table (by id), row by row."""
+
+    def __init__(self, table_id: str) -> None:
+        super().__init__()
+        self.table_id = table_id
+        self.inside = False
+        self.rows: list[list[str]] = []
+        self._cell: list[str] | None = None
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        if tag == "table":
+            self.inside = dict(attrs).get("id") == self.table_id
+        elif self.inside and tag == "tr":
+            self.rows.append([])
+        elif self.inside and tag in ("td", "th"):
+            self._cell = []
+
+    def handle_endtag(self, tag: str) -> None:
+        if tag == "table":
+            self.inside = False
+        elif self.inside and tag in ("td", "th") and self._cell is not None:
+            self.rows[-1].append("".join(self._cell))
+            self._cell = None
+
+    def handle_data(self, data: str) -> None:
+        if self._cell is not None:
+            self._cell.append(data)
+
+
+def table_rows(text: str, table_id: str) -> dict[str, list[str]]:
+    cells = TableCells(table_id)
+    cells.feed(text)
+    return {row[0]: row[1:] for row in cells.rows if row}
+
+
+def test_html_labels_waf_timings_as_estimates_and_shows_other_403() -> None:
+    text = render_html(synthetic_result())
+    waf = table_rows(text, "waf-table")
+    assert waf["time to block (s, estimate)"] == ["12"]
+    assert waf["time to unblock (s, estimate)"] == ["not measured"]
+    assert waf["other 403s (not the rate rule's: other_403)"] == ["7"]
+    assert 'id="waf-note">WAF timings are estimates: AWS WAF estimates' in text
+
+
+def test_html_shows_per_figure_whether_settled_and_the_minutes_it_covers() -> None:
+    text = render_html(synthetic_result())
+    server = table_rows(text, "server-side-table")
+    assert server["CloudWatch"] == ["baseline", "fault", "recovery", "run"]
+    assert server["lambda_errors"] == ["0", "80", "0", "80"]
+    assert server["settled"] == ["yes"] * 4
+    assert server["CloudWatch minutes"] == [
+        "22:13-22:14 UTC (1 min)", "22:13-22:15 UTC (2 min)", "22:14-22:15 UTC (1 min)",
+        "22:13-22:15 UTC (2 min)"]
+    assert 'id="server-side-note"' not in text
+
+
+def test_html_marks_every_unsettled_figure() -> None:
+    text = render_html(unsettled(synthetic_result()))
+    server = table_rows(text, "server-side-table")
+    assert server["lambda_errors"] == ["0 (not settled)", "80 (not settled)",
+                                       "0 (not settled)", "80 (not settled)"]
+    assert server["settled"] == ["NO"] * 4
+    assert table_rows(text, "waf-table")["blocked requests in CloudWatch"] == [
+        "1540 (not settled)"]
+    assert '<tr class="fail"><td>settled</td>' in text
+    assert 'id="server-side-note">Figures marked (not settled)' in text

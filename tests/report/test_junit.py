@@ -8,7 +8,7 @@ import pytest
 import xmlschema
 
 from chaos.report import render_junit
-from tests.report.synthetic import HOSTILE_NAME, synthetic_result
+from tests.report.synthetic import HOSTILE_NAME, synthetic_result, unsettled
 
 SCHEMA = xmlschema.XMLSchema(Path(__file__).with_name("junit.xsd"))
 
@@ -61,3 +61,23 @@ def test_no_checks_is_an_empty_valid_suite() -> None:
     text = render_junit({"outcome": "aborted", "run_id": "r", "slo": []})
     SCHEMA.validate(text)
     assert ET.fromstring(text).get("tests") == "0"
+
+
+def test_the_suite_says_whether_server_side_figures_settled_and_that_waf_timings_estimate(
+        result: dict[str, Any]) -> None:
+    settled = ET.fromstring(render_junit(result)).find("testsuite")
+    assert settled is not None
+    properties = {p.get("name"): p.get("value") for p in settled.iter("property")}
+    assert properties["server_side_settled"] == "true"
+    out = settled.findtext("system-out") or ""
+    assert "server side (CloudWatch) fault: minutes 22:13-22:15 UTC (2 min), settled" in out
+    assert "time to block (s, estimate) 12" in out and "other_403 7" in out
+    assert "WAF timings are estimates" in out
+    text = render_junit(unsettled(synthetic_result()))
+    SCHEMA.validate(text)
+    suite = ET.fromstring(text).find("testsuite")
+    assert suite is not None
+    assert {p.get("name"): p.get("value") for p in suite.iter("property")}[
+        "server_side_settled"] == "false"
+    assert "run: minutes 22:13-22:15 UTC (2 min), NOT settled" in (
+        suite.findtext("system-out") or "")
