@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from chaos.aws.apigateway import DISCOVERY_ACTION, api_of_endpoint, discovery_resources
 from chaos.aws.partition import (
     arn,
     caller_partition,
@@ -49,6 +50,7 @@ def experiment_policy(experiment: Experiment, account_id: str,
         if isinstance(spec, LambdaExtensionSpec):
             statements.extend(LambdaExtensionFault.target_permissions(
                 spec, clients, region=region, account_id=account_id))
+    statements.extend(integration_discovery_permissions(experiment, region))
     statements.extend(run_permissions(experiment, region=region, account_id=account_id))
     if journal:
         statements.extend(journal_permissions(JournalLocation.parse(journal), region))
@@ -58,6 +60,19 @@ def experiment_policy(experiment: Experiment, account_id: str,
     if partition and partition != partition_of_region(region):
         statements = statements_in_partition(statements, partition)
     return policy_document(statements)
+
+
+def integration_discovery_permissions(experiment: Experiment,
+                                      region: str) -> list[PolicyStatement]:
+    """Reading how the endpoint invokes Lambda, which preflight does for a lambda-extension
+    fault (chaos.aws.apigateway): without it the run is refused."""
+    if not any(isinstance(spec, LambdaExtensionSpec) for spec in experiment.faults):
+        return []
+    api = api_of_endpoint(experiment.target.endpoint)
+    if api is None:  # no endpoint, or not an execute-api URL: nothing is read
+        return []
+    return [PolicyStatement("EndpointIntegrations", (DISCOVERY_ACTION,),
+                            discovery_resources(api, region))]
 
 
 def run_permissions(

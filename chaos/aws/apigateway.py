@@ -5,13 +5,22 @@ A fault on ``$LATEST`` never reaches an integration that invokes an alias or a v
 response becomes an HTTP 200 through a non-proxy (``AWS``) integration. Preflight reads
 the endpoint's API to refuse both before any change.
 
-REST APIs are read with `GetResources` (methods embedded) and `GetStage` (stage
-variables in integration URIs); HTTP APIs with `GetRoutes` / `GetIntegrations`.
+REST APIs are read with `GetResources` (methods embedded, paged by ``position``: at most
+500 a page, "Amazon API Gateway REST API Reference", GetResources, https://docs.aws.
+amazon.com/apigateway/latest/api/API_GetResources.html) and `GetStage` (stage variables
+in integration URIs); HTTP APIs with `GetRoutes` / `GetIntegrations`, paged by
+``NextToken`` ("Amazon API Gateway Version 2 API Reference", Routes and Integrations,
+https://docs.aws.amazon.com/apigatewayv2/latest/api-reference/apis-apiid-routes.html).
+
+Reading them takes ``apigateway:GET`` on each resource read (`discovery_resources`). A
+caller without it cannot tell whether a route invokes a qualifier the fault would miss:
+that is `IntegrationsDenied`, a refusal, not a warning.
 """
 
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
@@ -19,21 +28,32 @@ from urllib.parse import urlsplit
 from botocore.exceptions import BotoCoreError, ClientError
 
 from chaos.aws.clients import error_code
+from chaos.aws.partition import arn
 from chaos.aws.retry import call_with_backoff
+from chaos.errors import PreflightRefused
 
 if TYPE_CHECKING:
     from chaos.aws.clients import AwsClients
 
 __all__ = [
     "ApiRef",
+    "IntegrationsDenied",
     "LambdaIntegration",
     "api_of_endpoint",
     "discover_integrations",
+    "discovery_resources",
     "function_ref_of_uri",
 ]
 
 _MAX_PAGES = 50
 _STAGE_VARIABLE = re.compile(r"\$\{stageVariables\.([A-Za-z0-9_]+)\}")
+#: API Gateway's answers to a caller IAM does not allow: the common AccessDeniedException
+#: (HTTP 403) and its own UnauthorizedException, "The request is denied because the caller
+#: has insufficient permissions" (https://docs.aws.amazon.com/botocore/latest/reference/
+#: services/apigateway/client/exceptions/UnauthorizedException.html).
+_DENIED_CODES = frozenset({"AccessDeniedException", "AccessDenied", "UnauthorizedException"})
+#: The IAM action of every API Gateway management read (the HTTP verb of the request).
+DISCOVERY_ACTION = "apigateway:GET"
 
 
 @dataclass(frozen=True)
@@ -61,6 +81,17 @@ class LambdaIntegration:
         return f"{self.function_name}:{self.qualifier}" if self.qualifier else self.function_name
 
 
+class IntegrationsDenied(PreflightRefused):
+    """The caller may not read the API's integrations; names the permission it lacks."""
+
+    def __init__(self, api: ApiRef, operation: str, resource_arn: str, code: str) -> None:
+        super().__init__(
+            f"API {api.api_id}: its integrations cannot be read ({operation}: {code}); grant "
+            f"{DISCOVERY_ACTION} on {resource_arn} (`gameday iam-policy` includes it): without "
+            "it a route that invokes an alias or version the fault would miss goes unnoticed")
+        self.resource_arn = resource_arn
+
+
 def api_of_endpoint(endpoint: str | None, rest_api_id: str | None = None) -> ApiRef | None:
     """The API and stage of an execute-api URL (or of a known API id); None otherwise."""
     if not endpoint:
@@ -73,6 +104,41 @@ def api_of_endpoint(endpoint: str | None, rest_api_id: str | None = None) -> Api
     if ".execute-api." in host:
         return ApiRef(host.split(".", 1)[0], stage)
     return None
+
+
+def discovery_resources(api: ApiRef, region: str) -> tuple[str, ...]:
+    """The ARNs `discover_integrations` reads with apigateway:GET, REST and HTTP API both
+    (an execute-api host name does not say which kind the API is).
+
+    ARN formats: "API Gateway Amazon Resource Name (ARN) reference", https://docs.aws.
+    amazon.com/apigateway/latest/developerguide/arn-format-reference.html.
+    """
+    paths = [*_rest_paths(api).values(), *_http_paths(api).values()]
+    return tuple(_arn(region, path) for path in sorted(set(paths)))
+
+
+def _rest_paths(api: ApiRef) -> dict[str, str]:
+    """The path of the resource each REST API read acts on, by operation (first: the API)."""
+    base = f"/restapis/{api.api_id}"
+    paths = {"GetRestApi": base, "GetResources": f"{base}/resources",
+             # only for a method whose integration GetResources did not embed
+             "GetIntegration": f"{base}/resources/*/methods/*/integration"}
+    if api.stage:
+        paths["GetStage"] = f"{base}/stages/{api.stage}"
+    return paths
+
+
+def _http_paths(api: ApiRef) -> dict[str, str]:
+    """The path of the resource each HTTP API read acts on, by operation."""
+    base = f"/apis/{api.api_id}"
+    paths = {"GetIntegrations": f"{base}/integrations", "GetRoutes": f"{base}/routes"}
+    if api.stage:
+        paths["GetStage"] = f"{base}/stages/{api.stage}"
+    return paths
+
+
+def _arn(region: str, path: str) -> str:
+    return arn("apigateway", region, "", path)  # API Gateway ARNs have no account
 
 
 def function_ref_of_uri(uri: str, stage_variables: dict[str, str]) -> tuple[str, str | None] | None:
@@ -92,18 +158,57 @@ def function_ref_of_uri(uri: str, stage_variables: dict[str, str]) -> tuple[str,
 
 
 def discover_integrations(clients: AwsClients, api: ApiRef) -> list[LambdaIntegration] | None:
-    """Every Lambda integration of the API (REST, else HTTP API); None if it cannot be read."""
+    """Every Lambda integration of the API (REST, else HTTP API); None if it cannot be read.
+
+    Raises IntegrationsDenied when IAM denies the reads of the API (a REST API, or an HTTP
+    API), so that nobody mistakes "not allowed to look" for "nothing to see".
+    """
     try:
-        return _rest_integrations(clients, api)
+        return _read(clients, api, _rest_integrations, _rest_paths(api))
+    except IntegrationsDenied as denied:
+        rest_denied: IntegrationsDenied | None = denied
+    except _NotThisKind:
+        rest_denied = None
+    except _Unreadable:
+        return None
+    try:
+        return _read(clients, api, _http_integrations, _http_paths(api))
+    except (_NotThisKind, _Unreadable):
+        if rest_denied is not None:  # not an HTTP API either: a REST API we may not read
+            raise rest_denied from None
+        return None
+
+
+class _NotThisKind(Exception):
+    """The API id is not an API of the kind tried (NotFoundException)."""
+
+
+class _Unreadable(Exception):
+    """The API could not be read for another reason than IAM (network, throttling)."""
+
+
+Reader = Callable[["AwsClients", ApiRef], list[LambdaIntegration]]
+
+
+def _read(clients: AwsClients, api: ApiRef, reader: Reader,
+          paths: dict[str, str]) -> list[LambdaIntegration]:
+    """`reader`'s integrations; its failures sorted into denied, not this kind, unreadable.
+
+    `paths`: the resource each of its operations reads, to name the one IAM denied.
+    """
+    try:
+        return reader(clients, api)
     except ClientError as error:
-        if error_code(error) != "NotFoundException":
-            return None
-    except BotoCoreError:
-        return None
-    try:
-        return _http_integrations(clients, api)
-    except (ClientError, BotoCoreError):
-        return None
+        code = error_code(error)
+        if code == "NotFoundException":
+            raise _NotThisKind from error
+        if code in _DENIED_CODES:
+            operation = error.operation_name
+            path = paths.get(operation) or next(iter(paths.values()))
+            raise IntegrationsDenied(api, operation, _arn(clients.region, path), code) from error
+        raise _Unreadable from error
+    except BotoCoreError as error:
+        raise _Unreadable from error
 
 
 def _rest_integrations(clients: AwsClients, api: ApiRef) -> list[LambdaIntegration]:
@@ -165,14 +270,10 @@ def _http_integrations(clients: AwsClients, api: ApiRef) -> list[LambdaIntegrati
         stage = call_with_backoff(
             lambda: apigatewayv2.get_stage(ApiId=api.api_id, StageName=api.stage))
         variables = dict(stage.get("StageVariables") or {})
-    integrations = {
-        item["IntegrationId"]: item
-        for item in call_with_backoff(
-            lambda: apigatewayv2.get_integrations(ApiId=api.api_id)).get("Items", [])
-    }
+    integrations = {item["IntegrationId"]: item
+                    for item in _paged_items(apigatewayv2.get_integrations, api.api_id)}
     found = []
-    for route in call_with_backoff(lambda: apigatewayv2.get_routes(ApiId=api.api_id)).get(
-            "Items", []):
+    for route in _paged_items(apigatewayv2.get_routes, api.api_id):
         target = str(route.get("Target") or "")
         integration = integrations.get(target.removeprefix("integrations/"))
         if integration is None:
@@ -182,3 +283,16 @@ def _http_integrations(clients: AwsClients, api: ApiRef) -> list[LambdaIntegrati
         if ref is not None and integration.get("IntegrationType") == "AWS_PROXY":
             found.append(LambdaIntegration(str(route.get("RouteKey")), "AWS_PROXY", *ref))
     return found
+
+
+def _paged_items(operation: Callable[..., Any], api_id: str) -> list[dict[str, Any]]:
+    """Every item of an HTTP API collection (GetRoutes, GetIntegrations), page after page."""
+    items: list[dict[str, Any]] = []
+    request: dict[str, Any] = {"ApiId": api_id}
+    for _ in range(_MAX_PAGES):
+        page = call_with_backoff(lambda: operation(**request))
+        items.extend(page.get("Items", []))
+        if not page.get("NextToken"):
+            break
+        request["NextToken"] = page["NextToken"]
+    return items

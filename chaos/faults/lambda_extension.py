@@ -238,10 +238,10 @@ class LambdaExtensionFault(FaultKind["LambdaExtensionSpec"]):
             function_arns = tuple(
                 target.function if target.function.startswith("arn:")
                 else f"{prefix}:function:{target.function}" for target in targets)
-            aliased = tuple(f"{arn}:*" for arn, target in zip(function_arns, targets,
-                                                            strict=True) if target.alias)
-        else:
-            function_arns, aliased = (f"{prefix}:function:*",), (f"{prefix}:function:*:*",)
+            aliased = tuple(arn for arn, target in zip(function_arns, targets, strict=True)
+                            if target.alias)
+        else:  # a tag selector matches functions, never an alias
+            function_arns, aliased = (f"{prefix}:function:*",), ()
             statements.append(PolicyStatement("FindFunctionsByTag", ("lambda:ListFunctions",),
                                               ("*",)))
         statements += [
@@ -265,17 +265,7 @@ class LambdaExtensionFault(FaultKind["LambdaExtensionSpec"]):
             # ListLayerVersions supports no resource-level permission.
             PolicyStatement("ExtensionLayerVersions", ("lambda:ListLayerVersions",), ("*",)),
         ]
-        if aliased:
-            statements.append(PolicyStatement(
-                f"LambdaExtensionAliases{index}",
-                ("lambda:GetAlias", "lambda:UpdateAlias", "lambda:ListAliases",
-                 "lambda:PublishVersion", "lambda:ListVersionsByFunction",
-                 "lambda:DeleteFunction",  # only ever with the fault version's qualifier
-                 "lambda:GetFunctionConfiguration",
-                 "lambda:GetProvisionedConcurrencyConfig"),
-                function_arns + aliased,
-            ))
-        return statements
+        return statements + alias_permissions(index, aliased)
 
     @classmethod
     def target_permissions(cls, spec: LambdaExtensionSpec, clients: AwsClients | None, *,
@@ -342,6 +332,33 @@ class LambdaExtensionFault(FaultKind["LambdaExtensionSpec"]):
         from chaos.layer import lambda_code_sha256
 
         return lambda_code_sha256(self._layer_bytes())
+
+
+def alias_permissions(index: int, function_arns: tuple[str, ...]) -> list[PolicyStatement]:
+    """What an alias target of these functions (unqualified ARNs) needs besides $LATEST's.
+
+    Lambda authorizes a call against its FunctionName *and* Qualifier: a policy on the
+    unqualified ARN "accepts requests that reference the unqualified ARN but denies requests
+    that reference a qualified ARN", one on `function:NAME:*` "accepts any qualified ARN
+    but denies requests that reference the unqualified ARN" ("Fine-tuning the Resources and
+    Conditions sections of policies", Function resource names, https://docs.aws.amazon.com/
+    lambda/latest/dg/lambda-api-permissions-ref.html). So the calls with a Qualifier get the
+    versions and aliases only: DeleteFunction deletes the fault version by its number and
+    can never delete the whole function, which an unqualified DeleteFunction would.
+    """
+    if not function_arns:
+        return []
+    return [
+        PolicyStatement(f"LambdaExtensionAliases{index}",
+                        ("lambda:GetAlias", "lambda:UpdateAlias", "lambda:ListAliases",
+                         "lambda:PublishVersion", "lambda:ListVersionsByFunction"),
+                        function_arns),
+        PolicyStatement(f"LambdaExtensionVersions{index}",
+                        ("lambda:GetFunctionConfiguration",  # the alias's version
+                         "lambda:GetProvisionedConcurrencyConfig",  # the alias and its version
+                         "lambda:DeleteFunction"),  # the fault version, with its Qualifier
+                        tuple(f"{arn}:*" for arn in function_arns)),
+    ]
 
 
 def function_name_of(arn: str) -> str:

@@ -9,6 +9,7 @@ from unittest.mock import patch
 
 import boto3
 import pytest
+from botocore.exceptions import ClientError
 
 from chaos.cli import main
 from chaos.layer import build_layer_zip
@@ -159,6 +160,28 @@ class TestRefusals:
         with patch("chaos.aws.clients.boto3.Session", return_value=session):
             line = run_refused(tmp_path, capsys, experiment_yaml(), ["orders"])
         assert f"its layer {missing} cannot be read" in line
+
+    def test_endpoint_integrations_iam_does_not_let_us_read(
+        self, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    ) -> None:
+        """Without apigateway:GET nothing tells whether a route invokes a qualifier the fault
+        would miss: refused, naming the permission (not a plan warning)."""
+        create_function("orders")
+        apigateway = boto3.client("apigateway", region_name=REGION)
+        api_id = apigateway.create_rest_api(name="orders")["id"]
+        endpoint = f"https://{api_id}.execute-api.{REGION}.amazonaws.com/prod"
+
+        def denied(**_: Any) -> None:
+            raise ClientError({"Error": {"Code": "AccessDeniedException",
+                                         "Message": "not authorized"}}, "GetRestApi")
+
+        session = boto3.Session(region_name=REGION)
+        session.events.register("before-call.api-gateway.GetRestApi", denied)
+        yaml_text = experiment_yaml().replace("target: {", f"target: {{endpoint: '{endpoint}', ")
+        with patch("chaos.aws.clients.boto3.Session", return_value=session):
+            line = run_refused(tmp_path, capsys, yaml_text, ["orders"])
+        assert (f"grant apigateway:GET on arn:aws:apigateway:{REGION}::/restapis/{api_id} "
+                in line), line
 
     def test_no_confirmation_without_a_terminal(
         self, tmp_path: Path, capsys: pytest.CaptureFixture[str],
