@@ -172,6 +172,12 @@ def test_full_run_restores_everything(
     else:
         assert any(target.startswith("subnet:") for target in statuses)
     assert "restored" in output
+    # a blackhole cuts the AZ ID's network, it does not move capacity: the reports say so
+    said, unsaid = (("AZ loss", "AZ network loss") if mode == "pin"
+                    else ("AZ network loss", "AZ loss"))
+    for report in ("report.md", "report.html", "junit.xml"):
+        text = (tmp_path / "report" / report).read_text()
+        assert said in text and unsaid not in text, report
     assert run_acls(result["run_id"]) == [], "the run's ACL must be deleted"
     assert state(world) == before
     assert placement_of("asg", "workers") == before_asg

@@ -19,6 +19,7 @@ from pathlib import Path
 
 import pytest
 
+from chaos.aws import subnets as ec2_subnets
 from chaos.sandbox import control
 from chaos.sandbox.seed import orders_function_zip
 from tests.sandbox.support import (
@@ -278,24 +279,19 @@ def _orders_round(sandbox: Sandbox, size: int = 6) -> list[Reply]:
 def test_blackhole_acl_cuts_the_lost_azs_outbound_calls_never_its_invocations(
         sandbox: Sandbox) -> None:
     """AZ network loss: a deny-all NACL on a subnet cuts the function's outbound traffic
-    there; Lambda still invokes the environments in that subnet."""
-    ec2 = sandbox.clients.client("ec2")
+    there; Lambda still invokes the environments in that subnet. The ACL is made as the
+    blackhole fault makes it: a new, empty ACL (one denies all traffic), associated with
+    the lost subnet instead of its own."""
     subnets, _ = _vpc(sandbox)
     lost = subnets["use1-az1"]
     wait_for(lambda: _round_az_ids(sandbox) == set(AZ_IDS), timeout=15,
              what="environments in all three AZs")
-    vpc_id = sandbox.state.service["vpc_id"]
-    deny = ec2.create_network_acl(VpcId=vpc_id)["NetworkAcl"]["NetworkAclId"]
-    for egress in (False, True):
-        ec2.create_network_acl_entry(NetworkAclId=deny, RuleNumber=1, Protocol="-1",
-                                     RuleAction="deny", Egress=egress, CidrBlock="0.0.0.0/0")
-    [current] = ec2.describe_network_acls(
-        Filters=[{"Name": "association.subnet-id", "Values": [lost]}])["NetworkAcls"]
-    association = next(a for a in current["Associations"] if a["SubnetId"] == lost)
-    original_acl = current["NetworkAclId"]
-    new_association = ec2.replace_network_acl_association(
-        AssociationId=association["NetworkAclAssociationId"], NetworkAclId=deny,
-    )["NewAssociationId"]
+    clients = sandbox.clients
+    deny = ec2_subnets.create_acl(clients, sandbox.state.service["vpc_id"],
+                                  {"gameday:test": "blackhole"})
+    current = ec2_subnets.acl_association(clients, lost)
+    assert current is not None
+    new_association = ec2_subnets.replace_acl(clients, current.association_id, deny)
     try:
         # in force when the API call returns
         assert lost in sandbox.status()["functions"][0]["blackholed_subnets"]
@@ -313,9 +309,8 @@ def test_blackhole_acl_cuts_the_lost_azs_outbound_calls_never_its_invocations(
                    for r in failed), [r.json() for r in failed]
         assert served and {r.json()["az"] for r in served} <= {"use1-az2", "use1-az3"}
     finally:
-        ec2.replace_network_acl_association(AssociationId=new_association,
-                                            NetworkAclId=original_acl)
-        ec2.delete_network_acl(NetworkAclId=deny)
+        ec2_subnets.replace_acl(clients, new_association, current.network_acl_id)
+        ec2_subnets.delete_acl(clients, deny)
     wait_for(lambda: all(r.status == 200 for r in _orders_round(sandbox)), timeout=20,
              what="use1-az1 to reach the orders table again")
 
