@@ -27,6 +27,7 @@ from chaos.janitor.arming import (
     arrange_janitor,
     no_janitor_from_env,
     postpone_janitor,
+    sandbox_journal,
 )
 from chaos.journal import (
     HEARTBEAT_S,
@@ -161,6 +162,7 @@ def plan_faults(context: RunContext) -> list[PlannedFault]:
         expires_at=fault_expiry(context.experiment),
         sandbox=context.target.sandbox,
         stopping=lambda: context.stop.reason is not None,
+        journal_location=context.options.journal or sandbox_journal(context),
     )
     if any(spec.type == "lambda-extension" for spec in context.experiment.faults):
         discover_endpoint(context, context.fault_context)

@@ -47,6 +47,7 @@ from chaos.clock import epoch_seconds
 from chaos.durations import format_duration
 from chaos.errors import PreflightRefused
 from chaos.faults.base import LOCK_TAG_KEY, FaultKind, PlannedChange, RestoreOutcome
+from chaos.faults.locks import refuse_locked
 from chaos.journal import JournalEntry
 
 if TYPE_CHECKING:
@@ -142,7 +143,7 @@ class AzLossFault(FaultKind["AzLossSpec"]):
             raise PreflightRefused(
                 f"{workload.label}: every subnet is in {mapping.label(az_id)}; losing it "
                 "leaves no capacity (single-AZ risk): refusing")
-        refuse_locked(workload.label, workload.tags, self.context.run_id)
+        refuse_locked(workload.label, workload.tags, self.context)
         return AffectedWorkload(workload, lost, kept)
 
     def plan_pin(self, item: AffectedWorkload, mapping: AzMapping) -> PlannedChange:
@@ -195,13 +196,13 @@ class AzLossFault(FaultKind["AzLossSpec"]):
                    f"{LOCK_TAG_KEY}={run_id}"]
         associations: dict[str, dict[str, str]] = {}
         for subnet in lost:
-            refuse_locked(f"subnet {subnet.subnet_id}", subnet.tags, run_id)
+            refuse_locked(f"subnet {subnet.subnet_id}", subnet.tags, self.context)
             current = ec2_subnets.acl_association(clients, subnet.subnet_id)
             if current is None:
                 raise PreflightRefused(f"subnet {subnet.subnet_id} has no network ACL "
                                        "association to replace")
             refuse_locked(f"network ACL {current.network_acl_id} of {subnet.subnet_id}",
-                          current.tags, run_id)
+                          current.tags, self.context)
             associations[subnet.subnet_id] = {"association_id": current.association_id,
                                               "network_acl_id": current.network_acl_id}
             summary.append(f"associate it with subnet {subnet.label()} instead of "
@@ -240,7 +241,7 @@ class AzLossFault(FaultKind["AzLossSpec"]):
         current = placement.get(clients, change.original["ref"])
         if current is None:
             raise PreflightRefused(f"{change.target} disappeared since the plan")
-        refuse_locked(current.label, current.tags, run_id)
+        refuse_locked(current.label, current.tags, self.context)
         refuse_unchangeable(current)
         lost_ids = [s for s in change.intended["removed_subnet_ids"] if s in current.subnet_ids]
         intended = self.pin_intent(current, lost_ids)
@@ -291,7 +292,7 @@ class AzLossFault(FaultKind["AzLossSpec"]):
         current = ec2_subnets.acl_association(clients, subnet_id)
         if tags is None or current is None:
             raise PreflightRefused(f"subnet {subnet_id} disappeared since the plan")
-        refuse_locked(f"subnet {subnet_id}", tags, run_id)
+        refuse_locked(f"subnet {subnet_id}", tags, self.context)
         def associate() -> None:
             ec2_subnets.tag_resource(clients, subnet_id, LOCK_TAG_KEY, run_id)
             ec2_subnets.replace_acl(clients, current.association_id, acl_id)
@@ -412,13 +413,6 @@ def why_not_converged(capacity: Capacity | None) -> str:
     if capacity.blocked:
         return f"{capacity.blocked}, {capacity.summary()}"
     return capacity.summary()
-
-
-def refuse_locked(label: str, tags: dict[str, str], run_id: str) -> None:
-    owner = tags.get(LOCK_TAG_KEY)
-    if owner and owner != run_id:
-        raise PreflightRefused(f"{label}: locked by run {owner} (tag {LOCK_TAG_KEY}); if that "
-                               f"run is dead: gameday rollback --run-id {owner}")
 
 
 # -- restore helpers -------------------------------------------------------------------

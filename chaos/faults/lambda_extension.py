@@ -98,7 +98,7 @@ class LambdaExtensionFault(FaultKind["LambdaExtensionSpec"]):
         clients = self.context.clients
         latest = functions.get_configuration(clients, target.function)
         name, arn = latest["FunctionName"], latest["FunctionArn"]
-        refuse_unsafe_function(latest, functions.list_tags(clients, arn), self.context.run_id)
+        refuse_unsafe_function(latest, functions.list_tags(clients, arn), self.context)
         ours = self._environment_keys()
         refuse_environment(latest, ours)
         refuse_unreadable_layers(clients, latest)
@@ -160,7 +160,7 @@ class LambdaExtensionFault(FaultKind["LambdaExtensionSpec"]):
         # The state may have moved since planning (the baseline ran meanwhile): check and
         # snapshot it again right before the change.
         current, tags = functions.get_with_tags(clients, change.target_arn)
-        refuse_unsafe_function(current, tags, self.context.run_id)
+        refuse_unsafe_function(current, tags, self.context)
         # The config is rebuilt now: its expiry counts from the start of the run.
         ours = self._environment_keys()
         refuse_environment(current, ours)

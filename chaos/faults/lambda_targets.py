@@ -18,11 +18,12 @@ from chaos.aws import lambda_functions as functions
 from chaos.aws.clients import error_code
 from chaos.aws.layers import LAYER_NAME, is_our_layer
 from chaos.errors import PreflightRefused
-from chaos.faults.base import LOCK_TAG_KEY
+from chaos.faults.locks import refuse_locked
 
 if TYPE_CHECKING:
     from chaos.aws import AwsClients
     from chaos.aws.apigateway import LambdaIntegration
+    from chaos.faults.base import FaultContext
 
 __all__ = [
     "MAX_LAYERS",
@@ -75,7 +76,8 @@ def parse_target(text: str) -> FunctionTarget:
     return FunctionTarget(function, qualifier)
 
 
-def refuse_unsafe_function(config: dict[str, Any], tags: dict[str, str], run_id: str) -> None:
+def refuse_unsafe_function(config: dict[str, Any], tags: dict[str, str],
+                           context: FaultContext) -> None:
     """Raise PreflightRefused, naming the function, for every state we must not touch."""
     name = config["FunctionName"]
     if config.get("PackageType") == "Image":
@@ -96,10 +98,7 @@ def refuse_unsafe_function(config: dict[str, Any], tags: dict[str, str], run_id:
     if wrapper is not None:
         raise PreflightRefused(f"{name}: already sets {extension_config.EXEC_WRAPPER_ENV_KEY} "
                                "(another wrapper); refusing to replace it")
-    lock_owner = tags.get(LOCK_TAG_KEY)
-    if lock_owner and lock_owner != run_id:
-        raise PreflightRefused(f"{name}: locked by run {lock_owner} (tag {LOCK_TAG_KEY}); if that "
-                               f"run is dead: gameday rollback --run-id {lock_owner}")
+    refuse_locked(name, tags, context)
 
 
 def refuse_environment(config: dict[str, Any], ours: dict[str, str]) -> None:

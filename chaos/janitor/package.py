@@ -50,6 +50,7 @@ JANITOR_MODULES = (
     "chaos.faults.janitor_schedule",
     "chaos.faults.lambda_extension",
     "chaos.faults.lambda_targets",
+    "chaos.faults.locks",
     "chaos.files",
     "chaos.host",
     "chaos.janitor",
