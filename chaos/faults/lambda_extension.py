@@ -47,6 +47,7 @@ from chaos.faults.lambda_targets import (
     parse_target,
     refuse_alias,
     refuse_environment,
+    refuse_unreached_latest,
     refuse_unreadable_layers,
     refuse_unsafe_function,
 )
@@ -129,9 +130,10 @@ class LambdaExtensionFault(FaultKind["LambdaExtensionSpec"]):
         elif self.spec.weight is not None:
             raise PreflightRefused(f"{target.label}: weight routes an alias's traffic; target "
                                    f"an alias ({name}:ALIAS) or remove weight")
-        lines = check_integrations(target, name, self.spec.error is not None,
-                                   self.context.integrations,
-                                   self.context.integrations_unknown)
+        lines = [] if target.alias else refuse_unreached_latest(latest)
+        lines += check_integrations(target, name, self.spec.error is not None,
+                                    self.context.integrations,
+                                    self.context.integrations_unknown)
         return PlannedChange(
             fault_type=self.type_name, target=target.label, target_arn=arn,
             summary=summary + [line for line in lines if not line.startswith("!")],

@@ -32,6 +32,7 @@ __all__ = [
     "parse_target",
     "refuse_alias",
     "refuse_environment",
+    "refuse_unreached_latest",
     "refuse_unreadable_layers",
     "refuse_unsafe_function",
 ]
@@ -137,6 +138,35 @@ def refuse_unreadable_layers(clients: AwsClients, config: dict[str, Any]) -> Non
                 f"{config['FunctionName']}: its layer {arn} cannot be read by the caller "
                 f"({error_code(error)}): attaching ours re-sends it, the update would fail "
                 "(grant lambda:GetLayerVersion on it)") from error
+
+
+def refuse_unreached_latest(config: dict[str, Any]) -> list[str]:
+    """Check a function target, whose `$LATEST` the fault changes; plan warnings ("! ...").
+
+    Lambda Managed Instances: "When you invoke a Lambda Managed Instances function using
+    an unqualified ARN, Lambda implicitly invokes the $LATEST.PUBLISHED version rather than
+    the unpublished $LATEST version" ("$LATEST.PUBLISHED version in Lambda Managed
+    Instances", https://docs.aws.amazon.com/lambda/latest/dg/lambda-managed-instances-
+    version-publishing.html): no invocation ever runs `$LATEST`, refused.
+
+    SnapStart is not refused: "Lambda initializes your function when you publish a function
+    version" and resumes that version's invocations from the snapshot ("Improving startup
+    performance with Lambda SnapStart", https://docs.aws.amazon.com/lambda/latest/dg/
+    snapstart.html; `ApplyOn: PublishedVersions`, https://docs.aws.amazon.com/lambda/
+    latest/api/API_SnapStart.html). `$LATEST` has no snapshot and its invocations run its
+    current configuration, ours included. Whether the endpoint invokes `$LATEST` or a
+    version is for `check_integrations` to tell (and refuse); the plan says why it matters.
+    """
+    name = config["FunctionName"]
+    if config.get("CapacityProviderConfig"):
+        raise PreflightRefused(
+            f"{name}: runs on Lambda Managed Instances (a capacity provider): invocations "
+            "without a qualifier run $LATEST.PUBLISHED, never $LATEST, which this fault "
+            "changes; refusing")
+    if (config.get("SnapStart") or {}).get("ApplyOn") == "PublishedVersions":
+        return [f"! {name} has SnapStart on, which serves published versions only: this "
+                "fault changes $LATEST and reaches only invocations of $LATEST"]
+    return []
 
 
 def refuse_alias(clients: AwsClients, target: FunctionTarget, latest: dict[str, Any],
