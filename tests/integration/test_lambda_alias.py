@@ -18,13 +18,14 @@ from botocore.client import BaseClient
 
 from chaos.aws import AwsClients
 from chaos.aws.apigateway import LambdaIntegration
+from chaos.cli import main
 from chaos.errors import PreflightRefused
 from chaos.experiment.model import LambdaExtensionFault as Spec
 from chaos.faults.base import FaultContext
 from chaos.faults.lambda_extension import LambdaExtensionFault
 from chaos.journal import Journal
 from chaos.rollback import restore_journal
-from tests.integration.conftest import REGION, create_function
+from tests.integration.conftest import REGION, create_function, experiment_yaml
 
 MUTATING = ("TagResource", "UpdateFunctionConfiguration", "PublishVersion", "UpdateAlias")
 
@@ -261,3 +262,21 @@ def test_a_function_the_endpoint_never_invokes_is_planned_with_a_warning(live: A
     other = [LambdaIntegration(ROUTE, "AWS_PROXY", "payments", None)]
     (change,) = fault(functions="orders", integrations=other).plan()
     assert any("never invokes orders" in line for line in change.summary)
+
+
+def test_plan_shows_the_alias_weight_the_windows_and_the_fault_effect_check(
+        live: Any, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    path = tmp_path / "experiment.yaml"
+    path.write_text(experiment_yaml("[orders:live]") + "    weight: 0.25\n")
+
+    assert main(["plan", str(path)]) == 0
+
+    lines = capsys.readouterr().out.splitlines()
+    assert any(line.startswith("lambda-extension on orders:live (") for line in lines), lines
+    assert ("  - point alias live at it: 25% of its traffic (the rest stays on version 1)"
+            in lines), lines
+    assert ("windows: fault-phase SLIs count from the moment the last change is in force "
+            "(effective_at), recovery-phase SLIs from the end of the restore; the seconds "
+            "between are reported as `transition`") in lines, lines
+    assert ("fault_effect: each fault must show an effect during a fault phase with load "
+            "(an automatic check)") in lines, lines
