@@ -16,6 +16,9 @@ are pinned to different cores. Printed: every round, then the medians:
     plain_rps=… driver_rps=… ratio_vs_locust=…
     plain_rps_per_cpu=… driver_rps_per_cpu=… ratio_per_cpu=…
     workers2_rps=… workers2_vs_1=…
+Target: ratio_per_cpu >= 0.98 (the driver keeps 98% of Locust's requests per CPU-second;
+the plugin's per-request work is the cost). Missed, the bench exits 1 after printing its
+figures, with one line saying so.
 """
 
 from __future__ import annotations
@@ -52,6 +55,7 @@ class Hammer(GamedayUser):
         self.client.get("/health")
 '''
 WARM_UP_S = 2.0
+TARGET_RATIO_PER_CPU = 0.98
 SPAWN_RATE = 1000.0
 
 
@@ -127,7 +131,7 @@ def through_driver(locustfile: Path, users: int, seconds: float, workers: int) -
             driver.stop()
 
 
-def main() -> None:
+def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--seconds", type=float, default=8.0)
@@ -162,7 +166,22 @@ def main() -> None:
           f"ratio_per_cpu={driver_per_cpu / plain_per_cpu:.3f}")
     if two is not None:
         print(f"workers2_rps={two.rps:.0f} workers2_vs_1={two.rps / driver_rps:.2f}")
+    sys.stdout.flush()
+    missed = missed_target(driver_per_cpu / plain_per_cpu if plain_per_cpu else None)
+    if missed:
+        print(f"target missed: {missed}", file=sys.stderr)
+        return 1
+    return 0
+
+
+def missed_target(ratio_per_cpu: float | None) -> str | None:
+    """What is wrong with `ratio_per_cpu`, or None when it meets TARGET_RATIO_PER_CPU."""
+    if ratio_per_cpu is None:
+        return "ratio_per_cpu not measured (plain Locust served nothing)"
+    if ratio_per_cpu < TARGET_RATIO_PER_CPU:
+        return f"ratio_per_cpu={ratio_per_cpu:.3f} < {TARGET_RATIO_PER_CPU}"
+    return None
 
 
 if __name__ == "__main__":
-    main()
+    raise SystemExit(main())

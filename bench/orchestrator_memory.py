@@ -10,8 +10,9 @@ report (result.json, junit.xml, report.md, report.html).
     python bench/orchestrator_memory.py [--seconds 3600] [--rows-per-second 200]
 
 prints ``peak_rss_mb=… rss_growth_mb_per_hour=… assemble_s=…`` (targets: peak <= 300 MB,
-growth <= 50 MB per simulated hour, assembly <= 10 s). Growth is measured between the
-end of the first simulated tenth of the run and its end, and scaled to an hour.
+growth <= 50 MB per simulated hour, assembly <= 10 s), then exits 1 with one line per
+missed target when any is missed. Growth is measured between the end of the first
+simulated tenth of the run and its end, and scaled to an hour.
 """
 
 from __future__ import annotations
@@ -30,7 +31,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from chaos.clock import iso_from_epoch  # noqa: E402
 from chaos.experiment import load_experiment  # noqa: E402
 from chaos.experiment.model import WafLoad  # noqa: E402
-from chaos.load.plan import plan_waf_traffic  # noqa: E402
+from chaos.load.plan import WafTrafficPlan, plan_waf_traffic  # noqa: E402
 from chaos.load.waf import RateRule  # noqa: E402
 from chaos.metrics.aggregate import RunAggregator  # noqa: E402
 from chaos.metrics.histogram import LatencyHistogram  # noqa: E402
@@ -39,6 +40,9 @@ from chaos.report import write_reports  # noqa: E402
 from chaos.result import LoadRecord, RunRecord, assemble_result  # noqa: E402
 
 START = 1_800_000_000
+#: The issue's targets: (figure, its limit, unit).
+TARGETS = (("peak_rss_mb", 300.0, "MB"), ("rss_growth_mb_per_hour", 50.0, "MB per hour"),
+           ("assemble_s", 10.0, "s"))
 ENDPOINTS = ("GET /orders", "GET /orders/{id}", "POST /orders", "GET /health", "GET /users")
 IDENTITIES = 100
 ABUSIVE = 10
@@ -142,9 +146,27 @@ def main() -> int:
     print(f"rows={seconds * arguments.rows_per_second} ingest_rows_per_s="
           f"{seconds * arguments.rows_per_second / ingest_s:.0f} timeline_seconds="
           f"{len(result['timeline'])}")
-    print(f"peak_rss_mb={peak_rss_mb():.0f} rss_growth_mb_per_hour={growth:.1f} "
-          f"assemble_s={assemble_s:.2f}")
-    return 0
+    figures = {"peak_rss_mb": peak_rss_mb(), "rss_growth_mb_per_hour": growth,
+               "assemble_s": assemble_s}
+    print(f"peak_rss_mb={figures['peak_rss_mb']:.0f} "
+          f"rss_growth_mb_per_hour={figures['rss_growth_mb_per_hour']:.1f} "
+          f"assemble_s={figures['assemble_s']:.2f}", flush=True)
+    missed = missed_targets(figures)
+    for line in missed:
+        print(f"target missed: {line}", file=sys.stderr)
+    return 1 if missed else 0
+
+
+def missed_targets(figures: dict[str, float]) -> list[str]:
+    """One line per target the figures miss (a missing figure misses its target)."""
+    missed = []
+    for name, limit, unit in TARGETS:
+        value = figures.get(name)
+        if value is None:
+            missed.append(f"{name} not measured (target <= {limit:g} {unit})")
+        elif not value <= limit:
+            missed.append(f"{name}={value:.2f} > {limit:g} {unit}")
+    return missed
 
 
 def phase_times(phase_ends: dict[str, int]) -> dict[str, dict[str, str]]:
@@ -156,7 +178,7 @@ def phase_times(phase_ends: dict[str, int]) -> dict[str, dict[str, str]]:
     return times
 
 
-def waf() -> tuple[RateRule, object]:
+def waf() -> tuple[RateRule, WafTrafficPlan]:
     rule = RateRule(name="orders-rate-limit", web_acl_name="orders-acl", web_acl_arn="arn:x",
                     limit=100, window_s=60, aggregation="FORWARDED_IP", action="Block",
                     block_status=403, forwarded_header="X-Forwarded-For")
