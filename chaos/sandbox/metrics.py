@@ -40,8 +40,10 @@ FLUSH_INTERVAL_S = 1.0
 # api-gateway-metrics-and-dimensions.html); "AWS WAF reports metrics once a minute"
 # (https://docs.aws.amazon.com/waf/latest/developerguide/waf-metrics.html).
 AWS_PERIOD_S = 60
-# A minute's datapoint becomes readable about a minute after the minute ends (PRODUCT.md,
-# "Sandbox realism": 60 s), the published minute plus CloudWatch's ingestion.
+# A minute's datapoint becomes readable after the minute ends: the pages above say when
+# it is published (once a minute), none how long ingestion then takes. The sandbox takes
+# one whole interval, 60 s (PRODUCT.md, "Sandbox realism"), the margin chaos.metrics.settle
+# waits for on AWS.
 AWS_LAG_S = 60.0
 # EMF metrics are extracted by CloudWatch Logs from the log stream first: "CloudWatch Logs
 # needs to process logs so they can be transformed into metrics" ("Setting alarms on
