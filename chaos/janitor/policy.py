@@ -41,10 +41,16 @@ def janitor_statements(region: str, account_id: str,
             "RestoreFunctions",
             ("lambda:GetFunction", "lambda:GetFunctionConfiguration", "lambda:ListTags",
              "lambda:UpdateFunctionConfiguration", "lambda:UntagResource",
-             # an alias target: the alias back, the fault version deleted
+             # an alias target: the alias back
              "lambda:GetAlias", "lambda:UpdateAlias", "lambda:ListAliases",
-             "lambda:ListVersionsByFunction", "lambda:DeleteFunction"),
+             "lambda:ListVersionsByFunction"),
             functions),
+        # ...and its fault version deleted, by its number as Qualifier. Lambda authorizes
+        # against FunctionName and Qualifier, and `function:NAME:*` "accepts any qualified
+        # ARN but denies requests that reference the unqualified ARN" ("Fine-tuning the
+        # Resources and Conditions sections of policies", https://docs.aws.amazon.com/
+        # lambda/latest/dg/lambda-api-permissions-ref.html): a version, never a function.
+        PolicyStatement("RestoreFaultVersions", ("lambda:DeleteFunction",), functions[1:]),
         # UpdateFunctionConfiguration needs GetLayerVersion on every layer it sends (the
         # function's own layers, any account's), and the function's environment key.
         PolicyStatement("RestoreFunctionLayers", ("lambda:GetLayerVersion",),

@@ -23,6 +23,8 @@ from chaos.aws.clients import AwsClients
 from chaos.cli import main
 from chaos.experiment import load_experiment
 from chaos.iam import experiment_policy
+from chaos.janitor.policy import janitor_policy
+from chaos.journal import JournalLocation
 from tests.integration.conftest import ACCOUNT_ID, REGION, create_function, experiment_yaml
 
 PREFIX = f"arn:aws:lambda:{REGION}:{ACCOUNT_ID}"
@@ -307,3 +309,17 @@ def test_targets_own_layers_and_kms_key_are_named_exactly(tmp_path: Path) -> Non
     assert offline["TargetsEnvironmentKey"]["Condition"] == {
         "StringEquals": {"kms:ViaService": f"lambda.{REGION}.amazonaws.com"}}
     assert offline["TargetsExistingLayers"]["Resource"] == f"arn:aws:lambda:{REGION}:*:layer:*:*"
+
+
+def test_delete_function_may_delete_a_version_never_the_whole_function(tmp_path: Path) -> None:
+    """The toolkit deletes only the fault version (DeleteFunction with its Qualifier); Lambda
+    authorizes that call against the qualified ARN, and an unqualified DeleteFunction, which
+    deletes the function with every version, against the unqualified one."""
+    path = tmp_path / "experiment.yaml"
+    path.write_text(EXPERIMENTS["lambda-extension-alias-behind-an-api"])
+    policies = {"iam-policy": experiment_policy(load_experiment(path), ACCOUNT_ID),
+                "janitor": janitor_policy(REGION, ACCOUNT_ID, JournalLocation.parse(
+                    "s3://gameday-journal/runs/"))}
+    for name, policy in policies.items():
+        assert allowed(policy, "lambda:DeleteFunction", f"{PREFIX}:function:orders:7"), name
+        assert not allowed(policy, "lambda:DeleteFunction", f"{PREFIX}:function:orders"), name

@@ -156,7 +156,11 @@ def lambda_resource(operation: str, params: dict[str, Any]) -> str:
         return str(params["Resource"])
     if "FunctionName" in params:
         name = str(params["FunctionName"])
-        return name if name.startswith("arn:") else arn("lambda", f"function:{name}")
+        function = name if name.startswith("arn:") else arn("lambda", f"function:{name}")
+        # Lambda authorizes against FunctionName and Qualifier ("Fine-tuning the Resources
+        # and Conditions sections of policies", https://docs.aws.amazon.com/lambda/latest/
+        # dg/lambda-api-permissions-ref.html).
+        return f"{function}:{params['Qualifier']}" if params.get("Qualifier") else function
     if operation == "GetLayerVersion":
         return arn("lambda", f"layer:{params['LayerName']}:{params['VersionNumber']}")
     return "*"
