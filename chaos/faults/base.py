@@ -75,10 +75,12 @@ class FaultKind(ABC, Generic[SpecT]):
 
     type_name: ClassVar[str]
 
-    def __init__(self, spec: SpecT, context: FaultContext, index: int = 0) -> None:
+    def __init__(self, spec: SpecT, context: FaultContext, index: int | None = 0) -> None:
         self.spec = spec
         self.context = context
-        self.index = index  # the fault's position in the experiment's `faults`
+        # The fault's position in the experiment's `faults`; None for a change that is no
+        # fault (the janitor's schedule).
+        self.index = index
 
     def journaled(self, journal: Journal, entry: JournalEntry,
                   mutation: Mutation) -> JournalEntry:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from chaos.clock import iso_from_epoch, utc_now
+from chaos.clock import iso_from_epoch
 from chaos.faults.base import FaultKind, PlannedChange, RestoreOutcome
 from chaos.janitor import FUNCTION_NAME
 from chaos.janitor.schedule import (
@@ -26,6 +26,7 @@ from chaos.journal import JournalEntry
 
 if TYPE_CHECKING:
     from chaos.aws import AwsClients
+    from chaos.faults.base import FaultContext
     from chaos.journal import Journal
     from chaos.policy import PolicyStatement
 
@@ -34,6 +35,9 @@ class JanitorScheduleKind(FaultKind[JanitorSchedule]):
     """The run's schedule as a journaled change (not a fault: registered for restore only)."""
 
     type_name = TYPE_NAME
+
+    def __init__(self, spec: JanitorSchedule, context: FaultContext) -> None:
+        super().__init__(spec, context, index=None)  # none of the experiment's faults
 
     def plan(self) -> list[PlannedChange]:
         schedule = self.spec
@@ -48,14 +52,13 @@ class JanitorScheduleKind(FaultKind[JanitorSchedule]):
 
     def apply(self, change: PlannedChange, journal: Journal) -> JournalEntry:
         """Journal the schedule durably, then create it (the order every change follows)."""
-        entry = journal.record(JournalEntry(
+        def create() -> None:
+            create_schedule(self.context.clients, self.spec)
+
+        return self.journaled(journal, JournalEntry(
             entry_id=f"{TYPE_NAME}:{self.spec.name}", fault_type=TYPE_NAME,
             target=change.target, target_arn=change.target_arn, original={},
-            intended=dict(change.intended)))
-        create_schedule(self.context.clients, self.spec)
-        now = utc_now()
-        journal.update(entry, "applied", injected_at=now, effective_at=now)
-        return entry
+            intended=dict(change.intended)), create)
 
     @classmethod
     def required_permissions(cls, spec: Any, *, region: str, account_id: str,
