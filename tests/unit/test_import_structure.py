@@ -25,21 +25,29 @@ def modules() -> dict[str, Path]:
     return {module_name(path): path for path in ROOT.rglob("*.py")}
 
 
-def is_type_checking(node: ast.If) -> bool:
-    test = node.test
+def is_type_checking(test: ast.expr) -> bool:
     return (isinstance(test, ast.Name) and test.id == "TYPE_CHECKING") or (
         isinstance(test, ast.Attribute) and test.attr == "TYPE_CHECKING")
 
 
 def runtime_imports(tree: ast.AST) -> Iterator[ast.Import | ast.ImportFrom]:
-    for node in ast.iter_child_nodes(tree):
-        if isinstance(node, ast.If) and is_type_checking(node):
-            for other in node.orelse:
-                yield from runtime_imports(other)
+    yield from _imports_in(list(ast.iter_child_nodes(tree)))
+
+
+def _imports_in(nodes: list[ast.AST]) -> Iterator[ast.Import | ast.ImportFrom]:
+    """The imports that run among `nodes` (and inside them): of ``if TYPE_CHECKING:`` only
+    the ``else:`` branch, of ``if not TYPE_CHECKING:`` only the body."""
+    for node in nodes:
+        if isinstance(node, ast.If) and is_type_checking(node.test):
+            yield from _imports_in(list(node.orelse))
+            continue
+        if (isinstance(node, ast.If) and isinstance(node.test, ast.UnaryOp)
+                and isinstance(node.test.op, ast.Not) and is_type_checking(node.test.operand)):
+            yield from _imports_in(list(node.body))
             continue
         if isinstance(node, (ast.Import, ast.ImportFrom)):
             yield node
-        yield from runtime_imports(node)
+        yield from _imports_in(list(ast.iter_child_nodes(node)))
 
 
 def resolve(node: ast.Import | ast.ImportFrom, importer: str, known: dict[str, Path]) -> set[str]:
@@ -128,6 +136,33 @@ def test_the_graph_sees_function_local_imports() -> None:
 
 def test_no_import_cycle_in_chaos() -> None:
     assert cycles(import_graph()) == []
+
+
+def imported(source: str) -> list[str]:
+    return sorted(alias.name if isinstance(node, ast.Import) else f"{node.module}.{alias.name}"
+                  for node in runtime_imports(ast.parse(source)) for alias in node.names)
+
+
+def test_only_the_imports_that_run_count() -> None:
+    source = (
+        "import typing\n"
+        "if TYPE_CHECKING:\n"
+        "    import types_only\n"
+        "else:\n"
+        "    import in_else\n"
+        "    from else_package import name\n"
+        "if typing.TYPE_CHECKING:\n"
+        "    from also_types import thing\n"
+        "elif other:\n"
+        "    import in_elif\n"
+        "if not TYPE_CHECKING:\n"
+        "    import when_running\n"
+        "else:\n"
+        "    import types_too\n"
+        "def later():\n"
+        "    import local_one\n")
+    assert imported(source) == ["else_package.name", "in_elif", "in_else", "local_one",
+                                "typing", "when_running"]
 
 
 def test_a_cycle_would_be_found() -> None:
