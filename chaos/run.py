@@ -193,7 +193,8 @@ def discover_endpoint(context: RunContext, fault_context: FaultContext) -> None:
     fault_context.integrations = discover_integrations(target.clients, api)
     if fault_context.integrations is None:
         fault_context.integrations_unknown = (
-            f"API {api.api_id}'s integrations could not be read (apigateway:GET)")
+            f"API {api.api_id}'s integrations could not be read (not an IAM denial; --debug "
+            "logs why)")
 
 
 def prepare_run(

@@ -19,6 +19,7 @@ that is `IntegrationsDenied`, a refusal, not a warning.
 
 from __future__ import annotations
 
+import logging
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -44,6 +45,8 @@ __all__ = [
     "discovery_resources",
     "function_ref_of_uri",
 ]
+
+log = logging.getLogger(__name__)
 
 _MAX_PAGES = 50
 _STAGE_VARIABLE = re.compile(r"\$\{stageVariables\.([A-Za-z0-9_]+)\}")
@@ -206,8 +209,10 @@ def _read(clients: AwsClients, api: ApiRef, reader: Reader,
             operation = error.operation_name
             path = paths.get(operation) or next(iter(paths.values()))
             raise IntegrationsDenied(api, operation, _arn(clients.region, path), code) from error
+        log.debug("API %s: %s failed: %s", api.api_id, error.operation_name, error)
         raise _Unreadable from error
     except BotoCoreError as error:
+        log.debug("API %s could not be read: %s", api.api_id, error)
         raise _Unreadable from error
 
 
