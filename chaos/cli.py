@@ -17,7 +17,7 @@ from botocore.exceptions import ClientError
 
 from chaos import __version__
 from chaos.errors import GamedayError, InputError, redact_aws_message
-from chaos.outcome import EXIT_INVALID, EXIT_ROLLBACK_INCOMPLETE, exit_for
+from chaos.outcome import EXIT_INVALID, EXIT_PASSED, EXIT_ROLLBACK_INCOMPLETE, exit_for
 
 if TYPE_CHECKING:
     from chaos.aws import AwsClients
@@ -265,14 +265,14 @@ def cmd_validate(arguments: argparse.Namespace) -> int:
     if errors:
         return EXIT_INVALID
     print(f"ok: {len(arguments.paths)} path(s) valid")
-    return 0
+    return EXIT_PASSED
 
 
 def cmd_schema(arguments: argparse.Namespace) -> int:
     from chaos.experiment import json_schema
 
     print(json.dumps(json_schema(), indent=2))
-    return 0
+    return EXIT_PASSED
 
 
 def cmd_plan(arguments: argparse.Namespace) -> int:
@@ -287,7 +287,7 @@ def cmd_plan(arguments: argparse.Namespace) -> int:
         print_plan(context, planned)
     finally:
         context.target.close()
-    return 0
+    return EXIT_PASSED
 
 
 def cmd_run(arguments: argparse.Namespace) -> int:
@@ -467,7 +467,7 @@ def cmd_rollback(arguments: argparse.Namespace) -> int:
                                       on_skip=lambda text: print(text, file=sys.stderr))
     if not reports:
         print("nothing to roll back")
-        return 0
+        return EXIT_PASSED
     for report in reports:
         print(f"run {report.run_id}: restored {report.restored}, drifted {report.drifted}, "
               f"failed {report.failed}")
@@ -484,7 +484,7 @@ def cmd_status(arguments: argparse.Namespace) -> int:
         unfinished = [journal for journal in all_journals(remote) if journal.unfinished]
     if not unfinished:
         print("no unfinished runs; no locks held")
-        return 0
+        return EXIT_PASSED
     for journal in unfinished:
         state = journal.liveness()
         status = "dead" if state == "dead" else journal.status
@@ -501,7 +501,7 @@ def cmd_status(arguments: argparse.Namespace) -> int:
                 print(f"  janitor armed: {entry.target} ({entry.status})")
             else:
                 print(f"  locked: {entry.target_arn} ({entry.fault_type}, {entry.status})")
-    return 0
+    return EXIT_PASSED
 
 
 def cmd_iam_policy(arguments: argparse.Namespace) -> int:
@@ -525,7 +525,7 @@ def cmd_iam_policy(arguments: argparse.Namespace) -> int:
                   "keys are matched by pattern", file=sys.stderr)
             policy = experiment_policy(experiment, account_id, **options)
     print(json.dumps(policy, indent=2))
-    return 0
+    return EXIT_PASSED
 
 
 def cmd_schedule(arguments: argparse.Namespace) -> int:
@@ -544,7 +544,7 @@ def cmd_schedule(arguments: argparse.Namespace) -> int:
         print(render_all(schedule, arguments.count, options))
     else:
         print(render_snippet(schedule, arguments.format, options))
-    return 0
+    return EXIT_PASSED
 
 
 def cmd_az_map(arguments: argparse.Namespace) -> int:
@@ -553,7 +553,7 @@ def cmd_az_map(arguments: argparse.Namespace) -> int:
     with aws_clients(arguments, arguments.region) as clients:
         for zone in az_mapping(clients):
             print(f"{zone.name}\t{zone.zone_id}")
-    return 0
+    return EXIT_PASSED
 
 
 def cmd_az_audit(arguments: argparse.Namespace) -> int:
@@ -578,7 +578,8 @@ def cmd_az_audit(arguments: argparse.Namespace) -> int:
         print(az_audit.render_json(report))
     else:
         az_audit.print_table(report)
-    return 1 if arguments.fail_on_findings and report.has_findings else 0
+    return exit_for("failed" if arguments.fail_on_findings and report.has_findings
+                    else "passed")
 
 
 def cmd_extension_build(arguments: argparse.Namespace) -> int:
@@ -587,7 +588,7 @@ def cmd_extension_build(arguments: argparse.Namespace) -> int:
     path = write_layer_zip(arguments.out)
     print(f"{path}")
     print(f"sha256 {sha256_hex(path.read_bytes())}")
-    return 0
+    return EXIT_PASSED
 
 
 def cmd_extension_publish(arguments: argparse.Namespace) -> int:
@@ -598,7 +599,7 @@ def cmd_extension_publish(arguments: argparse.Namespace) -> int:
     with aws_clients(arguments, arguments.region) as clients:
         version = publish_layer(clients, data, lambda_code_sha256(data))
     print(f"{version.arn} CodeSha256={version.code_sha256}")
-    return 0
+    return EXIT_PASSED
 
 
 def cmd_janitor_deploy(arguments: argparse.Namespace) -> int:
@@ -611,7 +612,7 @@ def cmd_janitor_deploy(arguments: argparse.Namespace) -> int:
     location = JournalLocation.parse(arguments.journal)
     with aws_clients(arguments, arguments.region) as clients:
         deploy_janitor(clients, clients.caller_account_id(), location)
-    return 0
+    return EXIT_PASSED
 
 
 def cmd_sandbox_up(arguments: argparse.Namespace) -> int:
@@ -628,14 +629,14 @@ def cmd_sandbox_up(arguments: argparse.Namespace) -> int:
     print(f"sandbox {'started' if started else 'already running'}: {state.endpoint_url} "
           f"(pid {state.pid}, realism {state.realism}); `eval $(gameday sandbox env)` to use "
           "it from a shell")
-    return 0
+    return EXIT_PASSED
 
 
 def cmd_sandbox_down(arguments: argparse.Namespace) -> int:
     from chaos.sandbox import control
 
     print("sandbox stopped" if control.down() else "no sandbox running")
-    return 0
+    return EXIT_PASSED
 
 
 def cmd_sandbox_status(arguments: argparse.Namespace) -> int:
@@ -644,12 +645,12 @@ def cmd_sandbox_status(arguments: argparse.Namespace) -> int:
     state = control.read_state()
     if not state:
         print("no sandbox running")
-        return 1
+        return exit_for("failed")  # like `systemctl status` of a stopped unit
     print(f"running: pid {state.pid}, AWS API {state.endpoint_url}, since {state.started_at}, "
           f"realism {state.realism}")
     if state.api_endpoint:
         print(f"HTTP front: {state.api_endpoint}")
-    return 0
+    return EXIT_PASSED
 
 
 def cmd_sandbox_env(arguments: argparse.Namespace) -> int:
@@ -659,7 +660,7 @@ def cmd_sandbox_env(arguments: argparse.Namespace) -> int:
     if not state:
         raise InputError("no sandbox running (start one: gameday sandbox up)")
     print("\n".join(control.env_lines(state)))
-    return 0
+    return EXIT_PASSED
 
 
 def cmd_report(arguments: argparse.Namespace) -> int:
@@ -689,7 +690,7 @@ def cmd_report(arguments: argparse.Namespace) -> int:
               f"outcome {before} -> {result['outcome']}")
     for report_format in arguments.report_formats or ["html", "md", "junit"]:
         print(write_report(result, out, report_format))
-    return 0
+    return EXIT_PASSED
 
 
 def refresh_result(result: dict[str, Any], profile: str | None, *,
