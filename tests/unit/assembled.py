@@ -40,8 +40,10 @@ FUNCTION_ARN = f"arn:aws:lambda:us-east-1:123456789012:function:{FUNCTION}"
 WORKERS = ("host-a-101", "host-b-202")
 IDENTITIES = {"abusive": ("198.51.100.1", "198.51.100.2"),
               "legit": ("198.51.100.3", "198.51.100.4")}
+ABUSIVE_STOPPED_AT = START + 2 * PHASE_S
+BLOCKED, UNBLOCKED = START + 30, ABUSIVE_STOPPED_AT + 3  # the abusive identities' blocks
 RULE = RateRule(name="orders-rate-limit", web_acl_name="orders-acl", web_acl_arn="arn:x",
-                limit=100, window_s=60, aggregation="FORWARDED_IP", action="Block",
+                limit=50, window_s=60, aggregation="FORWARDED_IP", action="Block",
                 block_status=403, forwarded_header="X-Forwarded-For")
 EXPERIMENT = """\
 version: 1
@@ -87,7 +89,9 @@ def rows(marked_in_fault: int = 0, *, ramp_up_s: int = 2) -> list[SecondRow]:
     """Every second from `ramp_up_s` before the baseline to the end, from both workers.
 
     Each worker sends 3 normal requests a second, one WAF identity of each kind sends 2;
-    `marked_in_fault` responses of the fault phase carry the extension's marker.
+    `marked_in_fault` responses of the fault phase carry the extension's marker. The
+    abusive identities cross the rule's limit (50 in 60 s) at START + 23 and are blocked
+    from START + 30 until 3 s after they stop abusing (`abusive_stopped_at`, START + 40).
     """
     made: list[SecondRow] = []
     fault_start, fault_end = phase_windows()["fault"]
@@ -102,10 +106,12 @@ def rows(marked_in_fault: int = 0, *, ramp_up_s: int = 2) -> list[SecondRow]:
             normal.histogram.record(40.0 + index, 3)
             made.append(normal)
             for traffic, identities in IDENTITIES.items():
+                blocked = 2 if traffic == "abusive" and BLOCKED <= second < UNBLOCKED else 0
                 row = SecondRow(second, f"OrdersUser{traffic.capitalize()}", "GET /orders",
                                 traffic=traffic,  # type: ignore[arg-type]
-                                identity=identities[index], requests=2, worker=worker,
-                                status_classes={"2xx": 2})
+                                identity=identities[index], requests=2, blocked=blocked,
+                                worker=worker, status_classes={"2xx": 2 - blocked,
+                                                               "4xx": blocked})
                 row.histogram.record(30.0, 2)
                 made.append(row)
     return made
@@ -207,7 +213,7 @@ def assembled(tmp_path: Path, *, marked_in_fault: int = 0, server: ServerState =
         outcome="passed", abort_reason=None, phase_times=times,
         journal_entries=journal_entries,
         load=LoadRecord(aggregated(marked_in_fault), RULE, plan,
-                        abusive_stopped_at=START + 2 * PHASE_S),
+                        abusive_stopped_at=ABUSIVE_STOPPED_AT),
         server_side=copy.deepcopy(  # cached: kept intact
             server_side(server, injected, tuple(entry.target_arn for entry in journal_entries
                                                 if entry.fault_type == "lambda-extension"))),
