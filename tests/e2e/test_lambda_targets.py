@@ -1,5 +1,7 @@
 """Real Lambda targets on the sandbox: aliases, weights, refusals, and the fault that never
-fired (issue "Real Lambda targets", acceptance 1-4)."""
+fired (issue "Real Lambda targets", acceptance 1-4). The alias, weight and refusal tests
+run on the fast sandbox and under `--realism aws` (updates in progress, conflicts,
+throttling, in-flight invocations on the old configuration)."""
 
 from __future__ import annotations
 
@@ -97,6 +99,7 @@ def run(sandbox_home: Path, path: Path, report_dir: Path, timeout: float = 240
     return done.returncode, result, done.stdout + done.stderr
 
 
+@pytest.mark.parametrize("sandbox_home", ["fast", "aws"], indirect=True)
 def test_a_fault_on_the_alias_reaches_the_endpoint_and_leaves_it_as_it_was(
     sandbox_home: Path, sandbox_clients: AwsClients, live: Any, tmp_path: Path
 ) -> None:
@@ -119,6 +122,7 @@ def test_a_fault_on_the_alias_reaches_the_endpoint_and_leaves_it_as_it_was(
     assert effect and all(check["passed"] for check in effect), effect
 
 
+@pytest.mark.parametrize("sandbox_home", ["fast", "aws"], indirect=True)
 def test_targeting_latest_while_the_endpoint_invokes_the_alias_is_refused(
     sandbox_home: Path, sandbox_clients: AwsClients, live: Any, tmp_path: Path
 ) -> None:
@@ -134,6 +138,7 @@ def test_targeting_latest_while_the_endpoint_invokes_the_alias_is_refused(
     assert result is None and target_state(live) == before
 
 
+@pytest.mark.parametrize("sandbox_home", ["fast", "aws"], indirect=True)
 def test_a_weighted_alias_errors_on_its_share_of_the_traffic(
     sandbox_home: Path, sandbox_clients: AwsClients, live: Any, tmp_path: Path
 ) -> None:
