@@ -10,13 +10,14 @@ that dies where it is told.
   instances are placed and moved by the sandbox's schedulers (:func:`placement_follows`).
 - :func:`world_state`: the complete state a run must leave as it found it, as a flat
   mapping (key tuple -> value) so that an expectation is "before, with these keys changed".
-- :class:`AwsCallHooks`: botocore hooks on every client the toolkit creates (through
-  ``AwsClients.client``): they record the mutating calls, kill the "process" right before or
-  after one (:class:`Crash`: a BaseException, and every later call of the run dies too), and
-  answer a share of requests with AWS throttling / conflict errors.
+- :class:`AwsCallHooks` (tests/integration/aws_call_hooks.py, re-exported here): botocore
+  hooks on every client the toolkit creates: they record the mutating calls, kill the
+  "process" right before or after one (:class:`Crash`), and throttle a share of requests.
 - :func:`run_faults`: a run's mutating part as ``gameday run`` does it, from the real pieces
   (journal in S3, the janitor's schedule first, plan, prepare, the parallel apply), with no
-  restore: the process that crashed restores nothing.
+  restore: the process that crashed restores nothing. :func:`restore_as_the_run_does`: the
+  run's own restore after it (the janitor's schedule moved later, every entry restored, the
+  schedule deleted, the journal finished), to crash in too.
 - :func:`nlb_subnet_mappings_kept`: moto drops an NLB's subnet mappings (Elastic IPs); in this
   process it keeps them, and refuses SetSubnets that changes an enabled subnet's.
 """
@@ -28,14 +29,13 @@ import functools
 import hashlib
 import io
 import json
-import random
 import subprocess
 import sys
 import threading
 import time
 import zipfile
 from collections import Counter
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
@@ -43,7 +43,6 @@ from unittest import mock
 
 import boto3
 import botocore.session
-from botocore.awsrequest import AWSResponse, HTTPHeaders
 from botocore.retries.standard import ExponentialBackoff
 from moto.ec2.models import ec2_backends
 from moto.elbv2.exceptions import ELBClientError
@@ -65,6 +64,7 @@ from chaos.faults import (
     JanitorScheduleKind,
     PlannedChange,
 )
+from chaos.janitor.arming import postpone_janitor
 from chaos.janitor.schedule import (
     JanitorEvent,
     JanitorSchedule,
@@ -73,9 +73,17 @@ from chaos.janitor.schedule import (
     scheduler_role_arn,
 )
 from chaos.journal import Journal, JournalLocation, S3JournalStore
+from chaos.rollback import RollbackReport, restore_journal
 from chaos.sandbox.placement import PlacementController
 from chaos.sandbox.realism import Realism
 from chaos.stop import StopSignal
+from tests.integration.aws_call_hooks import AwsCall as AwsCall
+from tests.integration.aws_call_hooks import AwsCallHooks as AwsCallHooks
+from tests.integration.aws_call_hooks import Crash as Crash
+from tests.integration.aws_call_hooks import CrashAtIndex as CrashAtIndex
+from tests.integration.aws_call_hooks import CrashPoint as CrashPoint
+from tests.integration.aws_call_hooks import Throttling as Throttling
+from tests.integration.aws_call_hooks import crash_points as crash_points
 
 REGION = "us-east-1"
 ACCOUNT_ID = "123456789012"  # moto's
@@ -106,11 +114,6 @@ ALL_PARTS: frozenset[WorldPart] = frozenset(
 
 StateKey = tuple[str, ...]
 State = dict[StateKey, Any]
-
-
-class Crash(BaseException):
-    """The runner's process dies here (kill -9): a BaseException passes every `except
-    Exception`, and nothing of the run talks to AWS afterwards."""
 
 
 # -- fake AWS ---------------------------------------------------------------------------
@@ -494,277 +497,6 @@ MISSING: Any = _Marker("(absent)")
 ANY: Any = _Marker("(anything)")
 
 
-# -- hooks on the toolkit's AWS calls ----------------------------------------------------------
-
-READ_PREFIXES = ("Describe", "Get", "List", "Head")
-#: The journal's own writes are not a target's state: never a crash point.
-NOT_TARGETS = frozenset({"s3", "sts"})
-
-
-def is_mutating(service: str, operation: str) -> bool:
-    return service not in NOT_TARGETS and not operation.startswith(READ_PREFIXES)
-
-
-@dataclass(frozen=True)
-class AwsCall:
-    """One mutating call, named the same in every world: service, operation, resource."""
-
-    service: str
-    operation: str
-    target: str
-
-    def __str__(self) -> str:
-        return f"{self.service}.{self.operation}({self.target})"
-
-
-Moment = Literal["before", "after"]
-
-
-@dataclass(frozen=True)
-class CrashPoint:
-    """Right before or right after the `occurrence`-th such call."""
-
-    moment: Moment
-    call: AwsCall
-    occurrence: int = 1
-
-    def __str__(self) -> str:
-        suffix = f"#{self.occurrence}" if self.occurrence > 1 else ""
-        return f"{self.moment}-{self.call}{suffix}"
-
-    def matches(self, moment: Moment, call: AwsCall, occurrence: int, index: int) -> bool:
-        return (moment, call, occurrence) == (self.moment, self.call, self.occurrence)
-
-
-@dataclass(frozen=True)
-class CrashAtIndex:
-    """Right before or right after the `index`-th mutating call of the run (0 = the first)."""
-
-    moment: Moment
-    index: int
-
-    def matches(self, moment: Moment, call: AwsCall, occurrence: int, index: int) -> bool:
-        return (moment, index) == (self.moment, self.index)
-
-
-def crash_points(calls: Sequence[AwsCall]) -> list[CrashPoint]:
-    """Before and after each call of a clean apply, in its order."""
-    seen: Counter[AwsCall] = Counter()
-    points = []
-    for call in calls:
-        seen[call] += 1
-        points += [CrashPoint("before", call, seen[call]), CrashPoint("after", call, seen[call])]
-    return points
-
-
-#: AWS's answers to a caller going too fast, per service: (code, HTTP status); Lambda's
-#: function updates also meet an update in progress.
-THROTTLING = {
-    "lambda": ("TooManyRequestsException", 429),
-    "ecs": ("ThrottlingException", 400),
-    "scheduler": ("ThrottlingException", 400),
-    "ec2": ("RequestLimitExceeded", 503),
-    "autoscaling": ("Throttling", 400),
-    "elbv2": ("Throttling", 400),
-    "s3": ("SlowDown", 503),
-}
-CONFLICT = ("ResourceConflictException", 409)
-LAMBDA_FUNCTION_UPDATES = frozenset({"UpdateFunctionConfiguration", "PublishVersion",
-                                     "UpdateAlias", "TagResource", "UntagResource",
-                                     "DeleteFunction"})
-
-
-@dataclass
-class Throttling:
-    """Answer a share of requests with a throttling (or, for Lambda function updates,
-    conflict) error, at most `max_in_a_row` times in a row per thread so that backoff always
-    gets through; decisions come from a seeded generator (reproducible)."""
-
-    share: float
-    seed: int
-    max_in_a_row: int = 2
-    injected: Counter[str] = field(default_factory=Counter)
-
-    def __post_init__(self) -> None:
-        self._random = random.Random(self.seed)
-        self._in_a_row = threading.local()
-        self._lock = threading.Lock()
-
-    def error_for(self, service: str, operation: str) -> tuple[str, int] | None:
-        if service not in THROTTLING:
-            return None
-        streak = getattr(self._in_a_row, "count", 0)
-        with self._lock:
-            draw, pick = self._random.random(), self._random.random()
-        if streak >= self.max_in_a_row or draw >= self.share:
-            self._in_a_row.count = 0
-            return None
-        self._in_a_row.count = streak + 1
-        conflict = service == "lambda" and operation in LAMBDA_FUNCTION_UPDATES and pick < 0.5
-        code, status = CONFLICT if conflict else THROTTLING[service]
-        with self._lock:
-            self.injected[code] += 1
-        return code, status
-
-
-def error_response(protocol: str, url: str, code: str, status: int) -> AWSResponse:
-    """An AWS error answer in the service's protocol, as botocore parses it."""
-    message = "Rate exceeded" if code != CONFLICT[0] else (
-        "The operation cannot be performed at this time. An update is in progress")
-    headers = {"x-amzn-RequestId": "throttled", "x-amzn-ErrorType": code}
-    if protocol in ("json", "rest-json"):
-        headers["Content-Type"] = "application/x-amz-json-1.1"
-        body = json.dumps({"__type": code, "message": message}).encode()
-    elif protocol == "ec2":
-        body = (f"<Response><Errors><Error><Code>{code}</Code><Message>{message}</Message>"
-                "</Error></Errors><RequestID>throttled</RequestID></Response>").encode()
-    elif protocol == "rest-xml":
-        body = f"<Error><Code>{code}</Code><Message>{message}</Message></Error>".encode()
-    else:  # query
-        body = (f"<ErrorResponse><Error><Type>Sender</Type><Code>{code}</Code><Message>"
-                f"{message}</Message></Error><RequestId>throttled</RequestId></ErrorResponse>"
-                ).encode()
-    return AWSResponse(url, status, HTTPHeaders.from_dict(headers), _RawBody(body))
-
-
-class _RawBody:
-    """What AWSResponse reads its content from."""
-
-    def __init__(self, body: bytes) -> None:
-        self._body = body
-
-    def stream(self, **_: Any) -> Iterator[bytes]:
-        yield self._body
-
-
-_CALL_KEY = "crash_support_call"
-#: A URL no moto handler matches: an injected error must not reach the backend as well.
-_NOWHERE = "http://throttled.invalid/"
-
-
-class AwsCallHooks:
-    """Hooks on every client `AwsClients` creates while installed (one per process)."""
-
-    def __init__(self, label: Callable[[str], str] = str) -> None:
-        self.label = label  # resource ID / ARN -> a name that is the same in every world
-        self.active = False
-        self.dead = False
-        self.crash: CrashPoint | CrashAtIndex | None = None
-        self.crashed_at: str | None = None
-        self.throttling: Throttling | None = None
-        self.calls: list[AwsCall] = []
-        self._seen: Counter[AwsCall] = Counter()
-        self._lock = threading.Lock()
-
-    # -- lifecycle ---------------------------------------------------------------------
-
-    @contextlib.contextmanager
-    def installed(self) -> Iterator[AwsCallHooks]:
-        original = AwsClients.client
-        hooks = self
-
-        def client(clients: AwsClients, service: str) -> Any:
-            created = original(clients, service)
-            if not getattr(created, "_crash_support_hooked", False):
-                events = created.meta.events
-                events.register("before-parameter-build", hooks.before_call)
-                events.register("after-call", hooks.after_call)
-                events.register_first("before-send", functools.partial(
-                    hooks.before_send, protocol=created.meta.service_model.protocol,
-                    service=created.meta.service_model.service_name))
-                created._crash_support_hooked = True
-            return created
-
-        with mock.patch.object(AwsClients, "client", client):
-            yield self
-
-    @contextlib.contextmanager
-    def run(self, crash: CrashPoint | CrashAtIndex | None = None,
-            throttling: Throttling | None = None) -> Iterator[AwsCallHooks]:
-        """Hooks armed for one run: calls recorded from zero, the crash (if any) armed."""
-        with self._lock:
-            self.active, self.dead, self.crash, self.crashed_at = True, False, crash, None
-            self.throttling, self.calls, self._seen = throttling, [], Counter()
-        try:
-            yield self
-        finally:
-            self.active, self.crash = False, None
-
-    # -- handlers ----------------------------------------------------------------------
-
-    def before_call(self, params: dict[str, Any], model: Any, context: dict[str, Any],
-                    **_: Any) -> None:
-        if not self.active:
-            return
-        if self.dead:
-            raise Crash("the process is already dead")
-        service, operation = model.service_model.service_name, model.name
-        if not is_mutating(service, operation):
-            return
-        call = AwsCall(service, operation, self.label(call_target(service, operation, params)))
-        with self._lock:
-            index = len(self.calls)
-            self.calls.append(call)
-            self._seen[call] += 1
-            occurrence = self._seen[call]
-        context[_CALL_KEY] = (call, occurrence, index)
-        self._maybe_crash("before", call, occurrence, index)
-
-    def after_call(self, http_response: Any, context: dict[str, Any], **_: Any) -> None:
-        if not self.active:
-            return
-        if self.dead:
-            raise Crash("the process is already dead")
-        found = context.get(_CALL_KEY)
-        if found is None or http_response.status_code >= 300:
-            return  # a read, or a call that changed nothing
-        self._maybe_crash("after", *found)
-
-    def _maybe_crash(self, moment: Moment, call: AwsCall, occurrence: int, index: int) -> None:
-        crash = self.crash
-        if crash is not None and crash.matches(moment, call, occurrence, index):
-            with self._lock:
-                self.dead, self.crashed_at = True, f"{moment} {call} (call {index})"
-            raise Crash(f"{moment} {call}")
-
-    def before_send(self, request: Any, protocol: str, service: str, event_name: str,
-                    **_: Any) -> AWSResponse | None:
-        throttling = self.throttling
-        if not self.active or throttling is None:
-            return None
-        error = throttling.error_for(service, event_name.rsplit(".", 1)[-1])
-        if error is None:
-            return None
-        url = request.url
-        request.url = _NOWHERE  # moto's in-process handler leaves it to us
-        return error_response(protocol, url, *error)
-
-
-def call_target(service: str, operation: str, params: Mapping[str, Any]) -> str:
-    """The resource a mutating call is about (an ID / ARN, named later by the world)."""
-    if service == "scheduler":
-        return "janitor-schedule"  # its name carries the run id
-    if service == "lambda":
-        function = str(params.get("FunctionName") or params.get("Resource")
-                       or params.get("LayerName") or "")
-        function = function.split(":")[6] if function.startswith("arn:") else function
-        return f"{function}:{params['Name']}" if operation == "UpdateAlias" else function
-    if service == "ecs":
-        if "service" in params:
-            return f"{params.get('cluster')}/{params['service']}"
-        return str(params.get("resourceArn", ""))
-    if service == "autoscaling":
-        if "AutoScalingGroupName" in params:
-            return str(params["AutoScalingGroupName"])
-        return str((params.get("Tags") or [{}])[0].get("ResourceId", ""))
-    if service == "elbv2":
-        return str(params.get("LoadBalancerArn") or (params.get("ResourceArns") or [""])[0])
-    for name in ("AssociationId", "VpcId", "NetworkAclId", "AllocationId"):
-        if name in params:
-            return str(params[name])
-    return str((params.get("Resources") or ["?"])[0])
-
-
 # -- a run's mutating part --------------------------------------------------------------------
 
 
@@ -792,11 +524,13 @@ def journal_store(clients: AwsClients) -> S3JournalStore:
 
 
 def run_faults(clients: AwsClients, home: Path, run_id: str,
-               specs: Sequence[Mapping[str, Any]], *, concurrency: int | None = None
-               ) -> Journal:
+               specs: Sequence[Mapping[str, Any]], *, concurrency: int | None = None,
+               expires_in_s: float = 600.0) -> Journal:
     """What `gameday run --journal s3://...` changes, in its order, and nothing after:
-    plan, the journal (local and in S3), the janitor's schedule, prepare, the apply."""
-    context = FaultContext(clients, run_id, expires_at=time.time() + 600)
+    plan, the journal (local and in S3), the janitor's schedule, prepare, the apply.
+
+    The faults expire (and the janitor's schedule fires) `expires_in_s` from now."""
+    context = FaultContext(clients, run_id, expires_at=time.time() + expires_in_s)
     kinds = fault_kinds(specs, context)
     planned: list[tuple[FaultKind[Any], PlannedChange]] = [
         (kind, change) for kind in kinds for change in kind.plan()]
@@ -817,6 +551,16 @@ def run_faults(clients: AwsClients, home: Path, run_id: str,
         kind.prepare()
     apply_changes(planned, journal, StopSignal(600), lambda _: None, concurrency=concurrency)
     return journal
+
+
+def restore_as_the_run_does(journal: Journal, clients: AwsClients) -> RollbackReport:
+    """The run's own restore (its recovery phase, or its `finally`), as chaos.run makes it:
+    the janitor's schedule moved past the longest the restore may take (when it would come
+    sooner), every entry restored, the schedule deleted last, the journal finished."""
+    postpone_janitor(journal, clients)
+    report = restore_journal(journal, clients)
+    journal.finish("finished" if report.complete else "rollback_incomplete")
+    return report
 
 
 # -- moto and toolkit adjustments for fast, faithful tests ----------------------------------------
@@ -934,13 +678,48 @@ def shared_botocore_loader() -> Iterator[None]:
 
 
 @contextlib.contextmanager
-def hooked_toolkit() -> Iterator[AwsCallHooks]:
+def clients_reused() -> Iterator[None]:
+    """One client per service and target for the whole process: a run creates a dozen (the
+    journal's, fresh ones for its restore), at tens of ms each. The calls stay the same."""
+    original = AwsClients.client
+    cache: dict[tuple[str, str | None, str | None, str], Any] = {}
+    lock = threading.Lock()
+
+    def client(clients: AwsClients, service: str) -> Any:
+        key = (clients.region, clients.endpoint_url, clients.profile, service)
+        with lock:
+            if key not in cache:
+                cache[key] = original(clients, service)
+            return cache[key]
+
+    with mock.patch.object(AwsClients, "client", client):
+        yield
+
+
+@contextlib.contextmanager
+def hooked_toolkit(*, reuse_clients: bool = False) -> Iterator[AwsCallHooks]:
     """The toolkit's AWS calls hooked (crash, record, throttle), without waits, against a moto
-    that keeps NLB subnet mappings: everything a crash or property test needs in its process."""
+    that keeps NLB subnet mappings: everything a crash or property test needs in its process.
+    With `reuse_clients`, every AwsClients hands out the same (hooked) client per service."""
     hooks = AwsCallHooks()
     with nlb_subnet_mappings_kept(), toolkit_without_waits(), shared_botocore_loader(), \
-            hooks.installed():
+            hooks.installed(), clients_reused() if reuse_clients else contextlib.nullcontext():
         yield hooks
+
+
+def resource_label(aws: FakeAws, world: World, resource: str) -> str:
+    """A name for a resource that is the same in every world: the world's own, or, for what
+    a run created, what it is for (a network ACL association by its subnet, the run's ACL)."""
+    if resource in world.names:
+        return world.names[resource]
+    if resource.startswith("aclassoc-"):
+        for acl in aws.client("ec2").describe_network_acls()["NetworkAcls"]:
+            for association in acl.get("Associations") or []:
+                if association["NetworkAclAssociationId"] == resource:
+                    return f"association-{world.name(association['SubnetId'])}"
+    if resource.startswith("acl-"):
+        return "run-acl"  # not the world's: one a run created
+    return resource
 
 
 @contextlib.contextmanager
@@ -950,5 +729,5 @@ def world_of(aws: FakeAws, parts: frozenset[WorldPart], hooks: AwsCallHooks) -> 
     with placement_follows() as controller:
         world = build_world(aws, parts)
         controller.settle()
-        hooks.label = world.name
+        hooks.label = functools.partial(resource_label, aws, world)
         yield world
