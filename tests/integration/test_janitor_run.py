@@ -97,6 +97,11 @@ def test_without_a_janitor_a_changing_run_is_refused_before_anything(
         capsys.readouterr().err
 
 
+#: What --no-janitor must say in the plan and in every report (PRODUCT.md, "Expiry and the
+#: janitor"): az-loss faults do not expire then.
+WILL_NOT_EXPIRE = "az-loss faults will not expire"
+
+
 @pytest.mark.usefixtures("janitor_on")
 def test_no_janitor_runs_and_says_what_will_not_expire(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
@@ -104,13 +109,58 @@ def test_no_janitor_runs_and_says_what_will_not_expire(
     function_in_vpc()
     path = experiment(tmp_path)
     assert main(["plan", str(path), "--no-janitor"]) == 0
-    assert "janitor: no janitor (--no-janitor)" in capsys.readouterr().out
+    [janitor_line] = [line for line in capsys.readouterr().out.splitlines()
+                      if line.startswith("janitor:")]
+    assert janitor_line.startswith("janitor: no janitor (--no-janitor)")
+    assert WILL_NOT_EXPIRE in janitor_line, janitor_line
 
-    assert main(["run", str(path), "--yes", "--no-janitor"]) == 0
+    report_dir = tmp_path / "reports"
+    assert main(["run", str(path), "--yes", "--no-janitor", "--report-dir",
+                 str(report_dir)]) == 0
     out = capsys.readouterr().out
     result = json.loads(Path(out.split("result: ", 1)[1].strip()).read_text())
-    assert any("az-loss faults will not expire" in note for note in result["notes"])
+    assert any(WILL_NOT_EXPIRE in note for note in result["notes"]), result["notes"]
+    for report in ("report.md", "report.html"):
+        assert WILL_NOT_EXPIRE in (report_dir / report).read_text(), report
     assert schedules() == []
+
+
+@pytest.mark.usefixtures("janitor_on")
+def test_with_a_janitor_the_plan_does_not_say_faults_will_not_expire(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    function_in_vpc()
+    deploy_janitor(AwsClients(region=REGION), ACCOUNT_ID, JournalLocation.parse(JOURNAL_URI),
+                   say=lambda _: None)
+    assert main(["plan", str(experiment(tmp_path)), "--journal", JOURNAL_URI]) == 0
+    out = capsys.readouterr().out
+    assert "janitor: gameday-janitor restores the run" in out
+    assert WILL_NOT_EXPIRE not in out
+
+
+@pytest.mark.usefixtures("janitor_on")
+def test_the_plan_says_where_the_journal_goes(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    function_in_vpc()
+    path = experiment(tmp_path)
+
+    def journal_line(*options: str) -> str:
+        assert main(["plan", str(path), *options]) == 0
+        [line] = [line for line in capsys.readouterr().out.splitlines()
+                  if line.startswith("journal:")]
+        return line
+
+    in_s3 = "in the target account, and locally"
+    assert journal_line("--journal", JOURNAL_URI) == f"journal: {JOURNAL_URI}<run-id>/ {in_s3}"
+    monkeypatch.setenv("GAMEDAY_JOURNAL", "s3://gameday-journal/from-env/")
+    assert journal_line() == f"journal: s3://gameday-journal/from-env/<run-id>/ {in_s3}"
+    assert journal_line("--journal", "s3://other-bucket/gd/") == (
+        f"journal: s3://other-bucket/gd/<run-id>/ {in_s3}"), "the option over the environment"
+    monkeypatch.delenv("GAMEDAY_JOURNAL")
+    assert journal_line("--no-janitor") == (
+        "journal: local only (.gameday/runs/<run-id>/journal.json); --journal s3://... keeps "
+        "it in the target account")
 
 
 @pytest.mark.usefixtures("janitor_on", "gameday_home")
