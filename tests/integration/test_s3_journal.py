@@ -3,7 +3,11 @@ and readable from another machine to see and restore a run whose runner is gone.
 
 from __future__ import annotations
 
+import base64
+import hashlib
+import json
 import shutil
+import urllib.parse
 from pathlib import Path
 from typing import Any
 
@@ -142,21 +146,75 @@ def test_status_and_rollback_from_another_machine_find_the_run_in_s3(
 
 
 
+#: Secrets in the function's environment before the run: one plain, one whose every
+#: encoding differs from it (JSON escapes, URL-encoding, non-ASCII).
+SECRETS = {"SECRET_TOKEN": "s3cr3t-value", "DB_PASSWORD": 'p@ss w/\u00f6rd "q"+&=\\\n%-k3y'}
+
+
+def encodings(secret: str) -> dict[str, bytes]:
+    """The secret as a journal could hold it without holding it verbatim: raw, JSON-escaped
+    (ASCII-only or not), URL-encoded, base64 (standard and URL-safe, at every alignment
+    within a longer blob), hex (either case), and a bare unsalted SHA-256."""
+    raw = secret.encode()
+    found = {
+        "raw": raw,
+        "json": json.dumps(secret)[1:-1].encode(),
+        "json-unicode": json.dumps(secret, ensure_ascii=False)[1:-1].encode(),
+        "url": urllib.parse.quote(secret, safe="").encode(),
+        "url-plus": urllib.parse.quote_plus(secret).encode(),
+        "hex": raw.hex().encode(),
+        "HEX": raw.hex().upper().encode(),
+        "sha256": hashlib.sha256(raw).hexdigest().encode(),
+    }
+    for offset in range(3):  # base64 of a longer blob: the secret starts at any byte of 3
+        for name, encode in (("base64", base64.b64encode),
+                             ("base64url", base64.urlsafe_b64encode)):
+            encoded = encode(b"\0" * offset + raw)
+            # Drop the group of 4 characters the prefix touches and the last one (padding):
+            # the rest is the same whatever surrounds the secret.
+            core = encoded[4 if offset else 0:-4]
+            found[f"{name}+{offset}"] = core
+    return found
+
+
+def test_the_encodings_looked_for_are_the_secret() -> None:
+    """The check below finds each encoding in a blob that holds the secret so encoded."""
+    secret = SECRETS["DB_PASSWORD"]
+    blob = json.dumps({"env": {"DB_PASSWORD": secret}}).encode()
+    assert encodings(secret)["json"] in blob
+    for offset in range(3):
+        wrapped = b"x" * offset + secret.encode() + b"tail"
+        assert encodings(secret)[f"base64+{offset}"] in base64.b64encode(wrapped)
+        assert encodings(secret)[f"base64url+{offset}"] in base64.urlsafe_b64encode(wrapped)
+    assert all(len(value) >= 12 for value in encodings(secret).values())
+
+
 @pytest.mark.usefixtures("aws")
 def test_the_journal_holds_no_secret_and_restore_puts_every_key_back(
         tmp_path: Path, store: S3JournalStore, monkeypatch: pytest.MonkeyPatch) -> None:
     create_function("orders")  # its environment holds SECRET_TOKEN=s3cr3t-value
     lambda_ = boto3.client("lambda", region_name=REGION)
+    variables = lambda_.get_function_configuration(FunctionName="orders")["Environment"][
+        "Variables"]
+    lambda_.update_function_configuration(
+        FunctionName="orders", Environment={"Variables": {**variables, **SECRETS}})
     before = lambda_.get_function_configuration(FunctionName="orders")["Environment"]
-    assert before["Variables"]["SECRET_TOKEN"] == "s3cr3t-value"
+    assert {key: before["Variables"][key] for key in SECRETS} == SECRETS
     monkeypatch.setenv("GAMEDAY_HOME", str(tmp_path / "home"))
     experiment = tmp_path / "x.yaml"
     experiment.write_text(experiment_yaml())
     assert main(["run", str(experiment), "--yes", "--journal", URI]) == 0
-    written = [path.read_text() for path in (tmp_path / "home").rglob("journal.json")]
-    written += [store.s3.get_object(Bucket=BUCKET, Key=key)["Body"].read().decode()
-                for key in keys(store)]
-    assert written and not any("s3cr3t-value" in text for text in written)
-    assert any("SECRET_TOKEN" in text for text in written)  # named, digested
+    written = {str(path): path.read_bytes()
+               for path in (tmp_path / "home").rglob("journal.json")}
+    written.update({key: store.s3.get_object(Bucket=BUCKET, Key=key)["Body"].read()
+                    for key in keys(store)})
+    assert any(name.startswith("runs/") for name in written), "the journal in S3"
+    assert any(name.endswith("journal.json") for name in written), "the local journal"
+    for name, content in written.items():
+        for key, secret in SECRETS.items():
+            for encoding, encoded in encodings(secret).items():
+                assert encoded not in content, f"{name} holds {key} ({encoding})"
+    for key in SECRETS:  # named, digested (for drift detection)
+        assert any(key.encode() in content for content in written.values()), key
     after = lambda_.get_function_configuration(FunctionName="orders")["Environment"]
     assert after == before
