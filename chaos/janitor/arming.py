@@ -158,10 +158,22 @@ def postpone_janitor(journal: Journal, clients: AwsClients) -> None:
         if needed <= schedule.at:
             return
         later = replace(schedule, at=needed)
-        if move_schedule(clients, later):
-            journal.update(entry, intended={**entry.intended, **later.to_dict()})
     except Exception:  # noqa: BLE001 - the restore matters more than the janitor's timing
         log.warning("could not move the janitor's schedule later", exc_info=True)
+        return
+    before = dict(entry.intended)
+    try:
+        journal.update(entry, intended={**before, **later.to_dict()})  # before it moves
+    except Exception:  # noqa: BLE001 - unjournaled, it is not moved
+        log.warning("could not journal the janitor's later time: not moved", exc_info=True)
+        return
+    try:
+        moved = move_schedule(clients, later)
+    except Exception:  # noqa: BLE001 - the restore matters more than the janitor's timing
+        log.warning("could not move the janitor's schedule later", exc_info=True)
+        moved = False
+    if not moved:
+        journal.update(entry, intended=before)
 
 
 def restore_budget_s(journal: Journal) -> float:

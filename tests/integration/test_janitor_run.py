@@ -243,6 +243,33 @@ def test_a_restore_that_may_outlast_the_schedule_moves_it_later(tmp_path: Path) 
     assert latest_document(run.journal.run_id)["entries"][0]["intended"]["at_epoch"] == moved
 
 
+@pytest.mark.usefixtures("aws")
+def test_the_later_time_is_journaled_before_the_schedule_moves_and_undone_if_it_cannot(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    function_in_vpc()
+    run = start_run(tmp_path, "20240501T100000Z-journal-first-bbbbbb")
+    az_loss(run, {"lambda": ["orders"]})
+    [entry] = [item for item in run.journal.entries if item.fault_type == "janitor-schedule"]
+    soon = replace(run.schedule, at=time.time() + 10)
+    move_schedule(AwsClients(region=REGION), soon)
+    run.journal.update(entry, intended={**entry.intended, **soon.to_dict()})
+    journaled_when_moved: list[float] = []
+
+    def moving(clients: AwsClients, schedule: Any) -> bool:
+        journaled_when_moved.append(latest_document(run.journal.run_id)["entries"][0]
+                                    ["intended"]["at_epoch"])
+        assert schedule.at == journaled_when_moved[-1]
+        raise RuntimeError("UpdateSchedule failed")
+
+    monkeypatch.setattr("chaos.janitor.arming.move_schedule", moving)
+    postpone_janitor(run.journal, AwsClients(region=REGION))
+
+    assert journaled_when_moved and journaled_when_moved[0] > soon.at
+    assert entry.intended["at_epoch"] == soon.at, "not moved: the journal says so again"
+    assert latest_document(run.journal.run_id)["entries"][0]["intended"]["at_epoch"] == soon.at
+
+
 def enforcer_policy_statements(path: Path) -> list[dict[str, Any]]:
     policy = experiment_policy(load_experiment(path), ACCOUNT_ID, AwsClients(region=REGION),
                                journal=JOURNAL_URI)
