@@ -30,12 +30,9 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from botocore.exceptions import ClientError
-
 from chaos.aws import lambda_functions as functions
-from chaos.aws.clients import error_code
 from chaos.aws.retry import call_with_backoff
-from chaos.aws.workloads import split_ecs_ref
+from chaos.aws.workloads import describe_load_balancer, split_ecs_ref
 from chaos.clock import utc_now
 
 if TYPE_CHECKING:
@@ -203,19 +200,13 @@ def lambda_capacity(clients: AwsClients, ref: str, az_ids: AzIds) -> Capacity | 
 
 
 def elb_capacity(clients: AwsClients, ref: str, az_ids: AzIds) -> Capacity | None:
-    try:
-        balancers = call_with_backoff(lambda: clients.client("elbv2").describe_load_balancers(
-            LoadBalancerArns=[ref]))["LoadBalancers"]
-    except ClientError as error:
-        if error_code(error) in ("LoadBalancerNotFound", "LoadBalancerNotFoundException"):
-            return None
-        raise
-    if not balancers:
+    balancer = describe_load_balancer(clients, ref)
+    if balancer is None:
         return None
-    zones = [zone for zone in balancers[0].get("AvailabilityZones") or [] if zone.get("SubnetId")]
+    zones = [zone for zone in balancer.get("AvailabilityZones") or [] if zone.get("SubnetId")]
     per_az = count_by(zones, lambda zone: az_ids.of_zone(zone.get("ZoneName"),
                                                          zone["SubnetId"]))
-    code = str((balancers[0].get("State") or {}).get("Code") or "active")
+    code = str((balancer.get("State") or {}).get("Code") or "active")
     return Capacity(unit="subnets", per_az=per_az, occupied=per_az, steady=code == "active",
                     state=f"State {code}",
                     blocked="the load balancer failed" if code == "failed" else None)

@@ -282,17 +282,10 @@ class LoadBalancerPlacement(Placement):
     noun = "load balancer"
 
     def get(self, clients: AwsClients, ref: str) -> Workload | None:
-        elbv2 = clients.client("elbv2")
-        selector = {"LoadBalancerArns": [ref]} if ref.startswith("arn:") else {"Names": [ref]}
-        try:
-            balancers = elbv2.describe_load_balancers(**selector)["LoadBalancers"]
-        except ClientError as error:
-            if error_code(error) in ("LoadBalancerNotFound", "LoadBalancerNotFoundException"):
-                return None
-            raise
-        if not balancers:
+        balancer = describe_load_balancer(clients, ref)
+        if balancer is None:
             return None
-        return self._workloads(clients, balancers, with_tags=True)[0]
+        return self._workloads(clients, [balancer], with_tags=True)[0]
 
     def list_all(self, clients: AwsClients, *, with_tags: bool) -> list[Workload]:
         balancers = paginated(clients.client("elbv2"), "describe_load_balancers", "LoadBalancers")
@@ -401,3 +394,16 @@ def workloads_with_tags(clients: AwsClients, tags: dict[str, str]) -> list[Workl
         for workload in placement.list_all(clients, with_tags=True)
         if all(workload.tags.get(key) == value for key, value in tags.items())
     ]
+
+
+def describe_load_balancer(clients: AwsClients, ref: str) -> dict[str, Any] | None:
+    """The load balancer named or ARN'd by `ref`; None when it does not exist."""
+    selector = {"LoadBalancerArns": [ref]} if ref.startswith("arn:") else {"Names": [ref]}
+    try:
+        balancers = call_with_backoff(lambda: clients.client("elbv2").describe_load_balancers(
+            **selector))["LoadBalancers"]
+    except ClientError as error:
+        if error_code(error) in ("LoadBalancerNotFound", "LoadBalancerNotFoundException"):
+            return None
+        raise
+    return dict(balancers[0]) if balancers else None
