@@ -132,8 +132,9 @@ def _ecs_service(clients: AwsClients, subnet_ids: list[str], security_group: str
 
 def _auto_scaling_group(clients: AwsClients, subnet_ids: list[str], security_group: str) -> None:
     ec2 = clients.client("ec2")
-    images = ec2.describe_images(Owners=["amazon"])["Images"]
-    image_id = min(image["ImageId"] for image in images)
+    # Its own image: moto's default AMIs may be turned off (MOTO_EC2_LOAD_DEFAULT_AMIS).
+    image_id = ec2.register_image(Name="gameday-sandbox-web", RootDeviceName="/dev/xvda",
+                                  Architecture="x86_64")["ImageId"]
     ec2.create_launch_template(LaunchTemplateName=LAUNCH_TEMPLATE_NAME, LaunchTemplateData={
         "ImageId": image_id, "InstanceType": "t3.micro", "SecurityGroupIds": [security_group]})
     clients.client("autoscaling").create_auto_scaling_group(
