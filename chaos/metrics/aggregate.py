@@ -21,9 +21,9 @@ a row that comes after its second was finalized still counts in the segment tota
 in the second's counts (its latencies then miss only that second's percentiles).
 
 Segments come from boundaries the run marks as they happen (`mark`): a second belongs
-to the last segment whose start is at or before it. Rows always arrive after their
-second has ended, so a boundary marked when it happens is known before the rows it
-splits.
+to the segment that holds all of it; a second cut by a boundary counts in no phase (in
+the transition, see `PhaseClock.label_of`). Rows always arrive after their second has
+ended, so a boundary marked when it happens is known before the rows it splits.
 """
 
 from __future__ import annotations
@@ -37,7 +37,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from chaos.metrics.rows import STATUS_CLASSES, SecondRow
-from chaos.metrics.sli import LATENCY_KEYS, Totals, whole_seconds
+from chaos.metrics.sli import LATENCY_KEYS, Totals
 
 __all__ = [
     "FINALIZE_AFTER_S",
@@ -52,6 +52,7 @@ __all__ = [
 #: Run segments. `transition`: the seconds between the start of a change and the moment it
 #: is in force (injection, restore); they count in no phase.
 SEGMENTS = ("baseline", "transition", "fault", "recovery")
+TRANSITION = "transition"
 FINALIZE_AFTER_S = 2
 #: Where a worker's requests outside every segment count (ramp-up, after the run).
 OUTSIDE_SEGMENTS = "outside"
@@ -72,8 +73,20 @@ class PhaseClock:
         self._labels.append(label)
 
     def label_of(self, second: int) -> str | None:
-        index = bisect.bisect_right(self._starts, second) - 1
-        return self._labels[index] if index >= 0 else None
+        """The segment of the whole second ``[second, second + 1)``.
+
+        A second that a boundary cuts belongs to no phase: a fault that is in force from
+        second 8.6 on must not lend its errors to a baseline that ended at 8.3. It counts
+        in the transition when it touches one (or two phases), else in no segment (the
+        run's first and last partial seconds).
+        """
+        first = bisect.bisect_right(self._starts, second) - 1
+        last = bisect.bisect_left(self._starts, second + 1) - 1
+        if first == last:
+            return self._labels[first] if first >= 0 else None
+        touched = [self._labels[index] for index in range(max(first, 0), last + 1)]
+        phases = {label for label in touched if label not in (None, TRANSITION)}
+        return TRANSITION if TRANSITION in touched or len(phases) > 1 else None
 
     def segments(self) -> Iterator[tuple[str | None, float, float | None]]:
         """(label, start, end) in time order; the last segment's end is None while open."""
@@ -87,7 +100,12 @@ class PhaseClock:
                 if name == label and end is not None and end > start]
 
     def seconds_of(self, label: str) -> int:
-        return sum(whole_seconds(start, end) for start, end in self.windows(label))
+        """How many whole seconds count in `label` (see `label_of`)."""
+        span = self.span
+        if span is None:
+            return 0
+        return sum(1 for second in range(math.floor(span[0]), math.ceil(span[1]))
+                   if self.label_of(second) == label)
 
     @property
     def span(self) -> tuple[float, float] | None:

@@ -115,8 +115,8 @@ def _add_counts(into: dict[str, int], counts: Mapping[str, int]) -> None:
 
 
 def whole_seconds(start_epoch_s: float, end_epoch_s: float) -> int:
-    """How many integer seconds lie in ``[start, end)``."""
-    return max(0, math.ceil(end_epoch_s) - math.ceil(start_epoch_s))
+    """How many whole seconds ``[s, s + 1)`` lie in ``[start, end)`` (a cut one does not)."""
+    return max(0, math.floor(end_epoch_s) - math.ceil(start_epoch_s))
 
 
 def recovery_time_s(

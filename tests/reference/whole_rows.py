@@ -97,14 +97,19 @@ def phase_windows_from_times(phase_times: Mapping[str, Mapping[str, str]]) -> di
 
 
 def whole_seconds(start_epoch_s: float, end_epoch_s: float) -> int:
-    """How many integer seconds lie in ``[start, end)``."""
-    return max(0, math.ceil(end_epoch_s) - math.ceil(start_epoch_s))
+    """How many whole seconds ``[s, s + 1)`` lie in ``[start, end)``."""
+    return max(0, math.floor(end_epoch_s) - math.ceil(start_epoch_s))
+
+
+def inside(second: int, start_epoch_s: float, end_epoch_s: float) -> bool:
+    """The whole second lies in the window: a second cut by a boundary counts in no phase."""
+    return start_epoch_s <= second and second + 1 <= end_epoch_s
 
 
 def totals_of(rows: Iterable[SecondRow], start_epoch_s: float, end_epoch_s: float) -> SecondTotals:
     totals = SecondTotals()
     for row in rows:
-        if start_epoch_s <= row.second < end_epoch_s:
+        if inside(row.second, start_epoch_s, end_epoch_s):
             totals.add(row)
     return totals
 
@@ -112,7 +117,8 @@ def totals_of(rows: Iterable[SecondRow], start_epoch_s: float, end_epoch_s: floa
 def phase_slis(
     rows: Iterable[SecondRow], start_epoch_s: float, end_epoch_s: float
 ) -> dict[str, Any]:
-    """The SLIs of the rows whose ``second`` is in ``[start, end)`` (PRODUCT.md keys first).
+    """The SLIs of the rows whose whole ``second`` is in ``[start, end)`` (PRODUCT.md keys
+    first).
 
     ``availability`` and ``error_rate`` are fractions (0..1), None when there were no
     requests; ``throughput_rps`` divides by the whole seconds of the window.
@@ -136,7 +142,7 @@ def phase_slis(
 
 def phase_of(second: int, phase_windows: PhaseWindows) -> str | None:
     for name, (start, end) in phase_windows.items():
-        if start <= second < end:
+        if inside(second, start, end):
             return name
     return None
 
