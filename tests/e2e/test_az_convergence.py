@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import json
 import signal
+import subprocess
+import time
 from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
@@ -118,6 +120,19 @@ def pinned_entries(home: Path) -> list[dict[str, Any]]:
     return [entry for entry in entries if entry["status"] == "applied"]
 
 
+def placements_until_exit(clients: AwsClients, process: subprocess.Popen[str], bound_s: float
+                          ) -> list[tuple[float, float, dict[str, Any]]]:
+    """(read started, read ended, placement) until the run exits (at most `bound_s`)."""
+    samples: list[tuple[float, float, dict[str, Any]]] = []
+    deadline = time.monotonic() + bound_s
+    while process.poll() is None and time.monotonic() < deadline:
+        started = time.time()
+        seen = placement(clients)
+        samples.append((started, time.time(), seen))
+        time.sleep(0.3)
+    return samples
+
+
 def az_experiment(tmp_path: Path, name: str, fault: str) -> Path:
     return write_experiment(tmp_path, name, fault=fault, fault_block=FAULT)
 
@@ -140,7 +155,8 @@ def test_pin_is_effective_after_the_drain_and_restore_waits_for_capacity_back(
                               if "during" in entry["evidence"]]) == 2,
                  timeout=120, what="both targets to converge", process=process)
         during = placement(clients)
-        stdout, stderr = process.communicate(timeout=180)
+        samples = placements_until_exit(clients, process, bound_s=180)
+        stdout, stderr = process.communicate(timeout=30)
     finally:
         if process.poll() is None:
             process.kill()
@@ -150,6 +166,16 @@ def test_pin_is_effective_after_the_drain_and_restore_waits_for_capacity_back(
     assert during["unsettled"] == [], "converged means drained: nothing left starting/stopping"
 
     result = json.loads(Path(stdout.split("result: ", 1)[1].strip()).read_text())
+    # Every read taken wholly inside the fault phase's measured window: nothing in LOST.
+    fault_phase = result["phases"]["fault"]
+    window = (epoch_seconds(fault_phase["measured_from"]),
+              epoch_seconds(fault_phase["measured_to"]))
+    inside = [seen for started, ended, seen in samples
+              if window[0] <= started and ended <= window[1]]
+    assert len(inside) >= 3, (window, [(started, ended) for started, ended, _ in samples])
+    for seen in inside:
+        assert seen["running_tasks"].get(LOST) is None, seen
+        assert seen["in_service"].get(LOST) is None, seen
     faults = {fault["target"]: fault for fault in result["faults"]}
     assert set(faults) == {"ecs:orders/web", "asg:web-asg"}
     for fault in faults.values():

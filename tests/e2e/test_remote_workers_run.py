@@ -1,5 +1,6 @@
 """A sandbox run whose load comes only from two `gameday load worker` processes on other
-loopback addresses (issue "Long and large game days", acceptance 4).
+loopback addresses (issue "Long and large game days", acceptance 4), and the same workers
+stopping by themselves when the run they load for is SIGKILLed (issue 15, acceptance 3).
 
 "Machines" are loopback addresses: the run's Locust master listens on 127.0.0.1, one
 worker connects from 127.0.0.2 and the other from 127.0.0.3 (zmq's
@@ -12,6 +13,7 @@ from __future__ import annotations
 import ipaddress
 import json
 import os
+import signal
 import subprocess
 import sys
 import time
@@ -25,7 +27,7 @@ import pytest
 from chaos.aws import AwsClients
 from chaos.host import free_port
 from chaos.journal import Journal
-from tests.e2e.conftest import function_state, gameday, wait_for
+from tests.e2e.conftest import applied_journal, function_state, gameday, gameday_ok, wait_for
 
 pytestmark = pytest.mark.e2e
 
@@ -36,16 +38,20 @@ PHASES = ("baseline", "fault", "recovery")
 # Upper bound only (a busy CI machine): the run ends this long after its master started
 # at most, far above the workers' timeout but below the driver's own spawn backstop.
 MISSING_WORKER_MARGIN_S = 20.0
+RUN_LOAD_WITHIN_S = 5.0  # the run's own Locust processes, after its SIGKILL
+REMOTE_WORKERS_WITHIN_S = 10.0  # each remote worker, after the SIGKILL of the run
 
 
-def experiment(directory: Path, name: str, bind: str, timeout: str = "60s") -> Path:
+def experiment(directory: Path, name: str, bind: str, timeout: str = "60s",
+               phases: str = "{baseline: 6s, fault: 6s, recovery: 6s}",
+               max_duration: str = "3m") -> Path:
     path = directory / f"{name}.yaml"
     path.write_text(
         "version: 1\nkind: experiment\n"
         f"name: {name}\n"
         "target: {region: us-east-1, endpoint: sandbox}\n"
-        "phases: {baseline: 6s, fault: 6s, recovery: 6s}\n"
-        "max_duration: 3m\n"
+        f"phases: {phases}\n"
+        f"max_duration: {max_duration}\n"
         "faults:\n"
         "  - type: lambda-extension\n    functions: [orders]\n    latency: {ms: 50}\n"
         "load:\n"
@@ -128,9 +134,13 @@ def alive(pids: list[int]) -> list[int]:
 
 
 def wait_gone(pids: list[int], within_s: float = 15.0) -> list[int]:
-    deadline = time.monotonic() + within_s
+    return alive_at(pids, time.monotonic() + within_s)
+
+
+def alive_at(pids: list[int], deadline: float) -> list[int]:
+    """The pids still running at `deadline` (time.monotonic()), or none once all are gone."""
     while time.monotonic() < deadline and alive(pids):
-        time.sleep(0.2)
+        time.sleep(0.1)
     return alive(pids)
 
 
@@ -139,6 +149,22 @@ def rows_of(home: Path, run_id: str) -> Iterator[dict[str, object]]:
         for line in lines:
             if line.strip():
                 yield json.loads(line)
+
+
+def requests_by_worker(home: Path, run_id: str) -> dict[str, int]:
+    """Requests per Locust worker so far, from the run's live rows."""
+    counts: dict[str, int] = {}
+    if not (home / "runs" / run_id / "load-rows.jsonl").exists():
+        return counts
+    try:
+        for row in rows_of(home, run_id):
+            if row.get("worker"):
+                worker_label = str(row["worker"])
+                counts[worker_label] = counts.get(worker_label, 0) + int(
+                    str(row.get("requests") or 0))
+    except ValueError:
+        pass  # the line being written: counted at the next look
+    return counts
 
 
 def unchanged_target(clients: AwsClients) -> dict[str, object]:
@@ -239,3 +265,57 @@ def test_a_missing_remote_worker_fails_the_start_in_one_line(
     assert journals and not [journal.run_id for journal in journals if journal.unfinished]
     assert all(not journal.entries for journal in journals
                if journal.experiment_name == "one-worker-missing")
+
+
+@pytest.mark.timeout(300)
+def test_remote_workers_stop_when_the_run_they_load_for_is_sigkilled(
+    sandbox_home: Path, sandbox_clients: AwsClients, tmp_path: Path
+) -> None:
+    before = function_state(sandbox_clients)
+    port = free_port(MASTER_HOST)
+    master = f"{MASTER_HOST}:{port}"
+    path = experiment(tmp_path, "killed-with-remote-load", master,
+                      phases="{baseline: 2s, fault: 10m, recovery: 0s}", max_duration="15m")
+    run = gameday(sandbox_home, "run", "--sandbox", str(path), "--yes")
+    workers = [worker(master, source, tmp_path / f"worker-{source}.log")
+               for source in WORKER_SOURCES]
+    try:
+        master_pid = wait_for(lambda: locust_master_of(run), timeout=120,
+                              what="the run's Locust master", process=run)
+        wait_for(lambda: connected(workers, port), timeout=120,
+                 what="both remote workers connected", process=run)
+        journal = wait_for(lambda: applied_journal(sandbox_home), timeout=120,
+                           what="the fault applied", process=run)
+        wait_for(lambda: len([count for count in requests_by_worker(
+            sandbox_home, journal["run_id"]).values() if count > 0]) == len(workers),
+            timeout=60, what="load from both remote workers", process=run)
+        run_load = tree(master_pid)
+        remote = [pid for process in workers for pid in tree(process.pid)]
+        assert len(remote) >= 2 * len(workers), "each worker command runs Locust as its child"
+
+        killed_at = time.monotonic()
+        run.send_signal(signal.SIGKILL)
+        run.communicate(timeout=30)
+        left_of_run = alive_at(run_load, killed_at + RUN_LOAD_WITHIN_S)
+        left_remote = alive_at(remote, killed_at + REMOTE_WORKERS_WITHIN_S)
+        exit_codes = [process.poll() for process in workers]
+    finally:
+        processes: list[subprocess.Popen[Any]] = [run, *workers]
+        for process in processes:
+            if process.poll() is None:
+                process.kill()
+            process.wait(timeout=30)
+    logs = {source: (tmp_path / f"worker-{source}.log").read_text(errors="replace")
+            for source in WORKER_SOURCES}
+    assert run.returncode == -signal.SIGKILL
+    assert not left_of_run, f"the run's Locust processes {left_of_run} outlived it by " \
+        f"{RUN_LOAD_WITHIN_S:g} s"
+    assert not left_remote, f"remote workers {left_remote} still running " \
+        f"{REMOTE_WORKERS_WITHIN_S:g} s after the run was killed\n{logs}"
+    assert exit_codes == [2, 2], logs  # stopped by themselves, not ended by the master
+    for source, log in logs.items():
+        assert f"the Locust master at {source}:0;{master} stopped answering" in log, log
+
+    rollback = gameday_ok(sandbox_home, "rollback", "--all")
+    assert rollback.returncode == 0, rollback.stdout + rollback.stderr
+    assert function_state(sandbox_clients) == before
