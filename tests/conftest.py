@@ -4,6 +4,17 @@ from pathlib import Path
 
 import pytest
 
+E2E = Path(__file__).parent / "e2e"
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """End-to-end tests run one after another on one xdist worker (`--dist loadgroup`):
+    each drives a sandbox, Locust and the CLI, and several at once on a small CI machine
+    would measure each other. The other tests share the remaining workers."""
+    for item in items:
+        if E2E in item.path.parents:
+            item.add_marker(pytest.mark.xdist_group("e2e"))
+
 
 @pytest.fixture(autouse=True)
 def runs_without_janitor(monkeypatch: pytest.MonkeyPatch) -> None:

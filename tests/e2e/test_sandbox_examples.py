@@ -46,6 +46,7 @@ def test_examples_pass_and_a_breached_slo_fails_its_item(
     result = pytester.runpytest_subprocess(
         "--gameday", "--gameday-sandbox", "-p", "no:cacheprovider", f"--junitxml={junit}",
         f"--gameday-report-dir={reports}",
+        "-n", "0",  # the repository's addopts would spread the examples over xdist workers
         "-o", "console_output_style=classic", str(EXAMPLES), str(impossible.parent),
         timeout=900,
     )
