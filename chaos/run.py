@@ -190,11 +190,14 @@ def discover_endpoint(context: RunContext, fault_context: FaultContext) -> None:
             fault_context.integrations_unknown = (
                 f"{endpoint} is not an execute-api URL (a custom domain?)")
         return
-    fault_context.integrations = discover_integrations(target.clients, api)
-    if fault_context.integrations is None:
+    discovered = discover_integrations(target.clients, api)
+    if discovered is None:
         fault_context.integrations_unknown = (
             f"API {api.api_id}'s integrations could not be read (not an IAM denial; --debug "
             "logs why)")
+        return
+    fault_context.integrations = discovered.integrations
+    fault_context.integrations_caveat = discovered.caveat
 
 
 def prepare_run(

@@ -5,29 +5,42 @@ A fault on ``$LATEST`` never reaches an integration that invokes an alias or a v
 response becomes an HTTP 200 through a non-proxy (``AWS``) integration. Preflight reads
 the endpoint's API to refuse both before any change.
 
-REST APIs are read with `GetResources` (methods embedded, paged by ``position``: at most
-500 a page, "Amazon API Gateway REST API Reference", GetResources, https://docs.aws.
-amazon.com/apigateway/latest/api/API_GetResources.html) and `GetStage` (stage variables
-in integration URIs); HTTP APIs with `GetRoutes` / `GetIntegrations`, paged by
-``NextToken`` ("Amazon API Gateway Version 2 API Reference", Routes and Integrations,
-https://docs.aws.amazon.com/apigatewayv2/latest/api-reference/apis-apiid-routes.html).
+The endpoint serves its stage's *deployment*, so the integrations are read from the export
+of the stage the endpoint URL names (chaos.aws.api_export): REST APIs with `GetExport`
+(``oas30``, ``extensions=integrations``), HTTP APIs with `ExportApi` (``StageName``), after
+`GetStage` (stage variables in integration URIs). When the export cannot be had for another
+reason than IAM (no stage in the URL, an error, an export without integrations), the API's
+*current* configuration is read instead, with a caveat for the plan: a change not yet
+deployed cannot be told apart from what the stage serves. REST: `GetResources` (methods
+embedded, paged by ``position``: at most 500 a page, "Amazon API Gateway REST API
+Reference", GetResources, https://docs.aws.amazon.com/apigateway/latest/api/
+API_GetResources.html); HTTP APIs: `GetRoutes` / `GetIntegrations`, paged by ``NextToken``
+("Amazon API Gateway Version 2 API Reference", Routes and Integrations, https://docs.aws.
+amazon.com/apigatewayv2/latest/api-reference/apis-apiid-routes.html).
 
 Reading them takes ``apigateway:GET`` on each resource read (`discovery_resources`). A
 caller without it cannot tell whether a route invokes a qualifier the fault would miss:
-that is `IntegrationsDenied`, a refusal, not a warning.
+that is `IntegrationsDenied`, a refusal, not a warning (a denied export too: it is not
+replaced by the current configuration).
 """
 
 from __future__ import annotations
 
 import logging
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 from botocore.exceptions import BotoCoreError, ClientError
 
+from chaos.aws.api_export import (
+    ExportedIntegration,
+    ExportUnusable,
+    exported_integrations,
+    parse_export,
+)
 from chaos.aws.clients import error_code
 from chaos.aws.partition import arn
 from chaos.aws.retry import call_with_backoff
@@ -38,6 +51,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "ApiRef",
+    "DiscoveredIntegrations",
     "IntegrationsDenied",
     "LambdaIntegration",
     "api_of_endpoint",
@@ -57,6 +71,9 @@ _STAGE_VARIABLE = re.compile(r"\$\{stageVariables\.([A-Za-z0-9_]+)\}")
 _DENIED_CODES = frozenset({"AccessDeniedException", "AccessDenied", "UnauthorizedException"})
 #: The IAM action of every API Gateway management read (the HTTP verb of the request).
 DISCOVERY_ACTION = "apigateway:GET"
+#: The integration types through which each kind of API invokes Lambda (HTTP APIs: proxy only).
+_REST_LAMBDA_TYPES = ("AWS_PROXY", "AWS")
+_HTTP_LAMBDA_TYPES = ("AWS_PROXY",)
 
 
 @dataclass(frozen=True)
@@ -82,6 +99,15 @@ class LambdaIntegration:
     def invoked(self) -> str:
         """What the route invokes, as a user writes it (``orders``, ``orders:live``)."""
         return f"{self.function_name}:{self.qualifier}" if self.qualifier else self.function_name
+
+
+@dataclass(frozen=True)
+class DiscoveredIntegrations:
+    """The endpoint's Lambda integrations and, when they were not read from the deployed
+    stage, the caveat the plan shows (None: read from the stage as deployed)."""
+
+    integrations: Sequence[LambdaIntegration]
+    caveat: str | None = None
 
 
 class IntegrationsDenied(PreflightRefused):
@@ -123,20 +149,31 @@ def discovery_resources(api: ApiRef, region: str) -> tuple[str, ...]:
 def _rest_paths(api: ApiRef) -> dict[str, str]:
     """The path of the resource each REST API read acts on, by operation (first: the API)."""
     base = f"/restapis/{api.api_id}"
-    paths = {"GetRestApi": base, "GetResources": f"{base}/resources",
-             # only for a method whose integration GetResources did not embed
-             "GetIntegration": f"{base}/resources/*/methods/*/integration"}
+    paths = {"GetRestApi": base}
     if api.stage:
         paths["GetStage"] = f"{base}/stages/{api.stage}"
+        # GetExport is GET /restapis/ID/stages/STAGE/exports/oas30 (https://docs.aws.amazon.
+        # com/apigateway/latest/api/API_GetExport.html), authorized like every management
+        # call as apigateway:GET on its request path (ARN reference above; its REST table
+        # has no export row): the stage's exports, the export type being the last part.
+        paths["GetExport"] = f"{base}/stages/{api.stage}/exports/*"
+    # The current configuration, read when the stage's export cannot be; GetIntegration
+    # only for a method whose integration GetResources did not embed.
+    paths["GetResources"] = f"{base}/resources"
+    paths["GetIntegration"] = f"{base}/resources/*/methods/*/integration"
     return paths
 
 
 def _http_paths(api: ApiRef) -> dict[str, str]:
     """The path of the resource each HTTP API read acts on, by operation."""
     base = f"/apis/{api.api_id}"
-    paths = {"GetIntegrations": f"{base}/integrations", "GetRoutes": f"{base}/routes"}
+    paths = {}
     if api.stage:
         paths["GetStage"] = f"{base}/stages/{api.stage}"
+        # ExportedAPI, arn:partition:apigateway:region::/apis/api-id/exports/specification
+        # (ARN reference above); the stage is a query parameter of the request.
+        paths["ExportApi"] = f"{base}/exports/*"
+    paths.update({"GetIntegrations": f"{base}/integrations", "GetRoutes": f"{base}/routes"})
     return paths
 
 
@@ -160,7 +197,7 @@ def function_ref_of_uri(uri: str, stage_variables: dict[str, str]) -> tuple[str,
     return parts[6], qualifier
 
 
-def discover_integrations(clients: AwsClients, api: ApiRef) -> list[LambdaIntegration] | None:
+def discover_integrations(clients: AwsClients, api: ApiRef) -> DiscoveredIntegrations | None:
     """Every Lambda integration of the API (REST, else HTTP API); None if it cannot be read.
 
     Raises IntegrationsDenied when IAM denies the reads of the API (a REST API, or an HTTP
@@ -190,11 +227,15 @@ class _Unreadable(Exception):
     """The API could not be read for another reason than IAM (network, throttling)."""
 
 
-Reader = Callable[["AwsClients", ApiRef], list[LambdaIntegration]]
+class _ExportUnavailable(Exception):
+    """The stage's export cannot be had (the reason is the message); IAM denials excepted."""
+
+
+Reader = Callable[["AwsClients", ApiRef], DiscoveredIntegrations]
 
 
 def _read(clients: AwsClients, api: ApiRef, reader: Reader,
-          paths: dict[str, str]) -> list[LambdaIntegration]:
+          paths: dict[str, str]) -> DiscoveredIntegrations:
     """`reader`'s integrations; its failures sorted into denied, not this kind, unreadable.
 
     `paths`: the resource each of its operations reads, to name the one IAM denied.
@@ -216,7 +257,50 @@ def _read(clients: AwsClients, api: ApiRef, reader: Reader,
         raise _Unreadable from error
 
 
-def _rest_integrations(clients: AwsClients, api: ApiRef) -> list[LambdaIntegration]:
+def _from_current(api: ApiRef, integrations: list[LambdaIntegration],
+                  reason: str) -> DiscoveredIntegrations:
+    """Integrations read from the API's current configuration, with the plan's caveat."""
+    stage = f"stage {api.stage}" if api.stage else "the stage"
+    log.debug("API %s: %s's export unavailable: %s", api.api_id, stage, reason)
+    return DiscoveredIntegrations(integrations, caveat=(
+        f"API {api.api_id}: integrations read from the API's current configuration, not "
+        f"from {stage} as deployed ({reason}): a change not yet deployed cannot be told "
+        "apart from what the stage serves"))
+
+
+def _exported(exported: list[ExportedIntegration], variables: dict[str, str],
+              types: tuple[str, ...]) -> DiscoveredIntegrations:
+    """Integrations read from the stage as deployed."""
+    found = []
+    for item in exported:
+        found.extend(_lambda_integration(item.route, item.integration_type, item.uri,
+                                         variables, types))
+    return DiscoveredIntegrations(found)
+
+
+def _read_export(export: Callable[[], Any], *, every_operation: bool
+                 ) -> list[ExportedIntegration]:
+    """The integrations of an export call's document; IAM denials raised as they are."""
+    try:
+        body = call_with_backoff(export)["body"]
+        document = body.read() if hasattr(body, "read") else bytes(body)
+    except ClientError as error:
+        if error_code(error) in _DENIED_CODES:
+            raise
+        raise _ExportUnavailable(
+            f"{error.operation_name}: {error_code(error) or 'failed'}") from error
+    except BotoCoreError as error:
+        raise _ExportUnavailable(f"the export could not be read: {error}") from error
+    try:
+        return exported_integrations(parse_export(document), every_operation=every_operation)
+    except ExportUnusable as unusable:
+        raise _ExportUnavailable(str(unusable)) from unusable
+
+
+# -- REST APIs ------------------------------------------------------------------------------
+
+
+def _rest_integrations(clients: AwsClients, api: ApiRef) -> DiscoveredIntegrations:
     apigateway = clients.client("apigateway")
     call_with_backoff(lambda: apigateway.get_rest_api(restApiId=api.api_id))
     variables: dict[str, str] = {}
@@ -224,14 +308,34 @@ def _rest_integrations(clients: AwsClients, api: ApiRef) -> list[LambdaIntegrati
         stage = call_with_backoff(
             lambda: apigateway.get_stage(restApiId=api.api_id, stageName=api.stage))
         variables = dict(stage.get("variables") or {})
+    try:
+        exported = _rest_export(apigateway, api)
+    except _ExportUnavailable as unavailable:
+        return _from_current(api, _rest_current(apigateway, api, variables), str(unavailable))
+    return _exported(exported, variables, _REST_LAMBDA_TYPES)
+
+
+def _rest_export(apigateway: Any, api: ApiRef) -> list[ExportedIntegration]:
+    if not api.stage:
+        raise _ExportUnavailable("the endpoint names no stage")
+    return _read_export(lambda: apigateway.get_export(
+        restApiId=api.api_id, stageName=api.stage, exportType="oas30",
+        parameters={"extensions": "integrations"}, accepts="application/json"),
+        every_operation=True)
+
+
+def _rest_current(apigateway: Any, api: ApiRef,
+                  variables: dict[str, str]) -> list[LambdaIntegration]:
     found = []
     for resource in _paged_resources(apigateway, api.api_id):
         for method, details in (resource.get("resourceMethods") or {}).items():
             integration = details.get("methodIntegration")
             if integration is None:
                 integration = _integration(apigateway, api.api_id, resource["id"], method)
-            found.extend(_lambda_integration(f"{method} {resource.get('path', '/')}",
-                                             integration, variables))
+            if integration:
+                found.extend(_lambda_integration(
+                    f"{method} {resource.get('path', '/')}", str(integration.get("type")),
+                    str(integration.get("uri") or ""), variables, _REST_LAMBDA_TYPES))
     return found
 
 
@@ -258,35 +362,55 @@ def _integration(apigateway: Any, api_id: str, resource_id: str,
         raise
 
 
-def _lambda_integration(route: str, integration: dict[str, Any] | None,
-                        variables: dict[str, str]) -> list[LambdaIntegration]:
-    if not integration or integration.get("type") not in ("AWS_PROXY", "AWS"):
+def _lambda_integration(route: str, integration_type: str, uri: str,
+                        variables: dict[str, str],
+                        types: tuple[str, ...]) -> list[LambdaIntegration]:
+    if integration_type not in types:
         return []
-    ref = function_ref_of_uri(str(integration.get("uri") or ""), variables)
+    ref = function_ref_of_uri(uri, variables)
     if ref is None:
         return []
-    return [LambdaIntegration(route, str(integration["type"]), *ref)]
+    return [LambdaIntegration(route, integration_type, *ref)]
 
 
-def _http_integrations(clients: AwsClients, api: ApiRef) -> list[LambdaIntegration]:
+# -- HTTP APIs ------------------------------------------------------------------------------
+
+
+def _http_integrations(clients: AwsClients, api: ApiRef) -> DiscoveredIntegrations:
     apigatewayv2 = clients.client("apigatewayv2")
     variables: dict[str, str] = {}
     if api.stage:
         stage = call_with_backoff(
             lambda: apigatewayv2.get_stage(ApiId=api.api_id, StageName=api.stage))
         variables = dict(stage.get("StageVariables") or {})
+    try:
+        exported = _http_export(apigatewayv2, api)
+    except _ExportUnavailable as unavailable:
+        return _from_current(api, _http_current(apigatewayv2, api, variables),
+                             str(unavailable))
+    return _exported(exported, variables, _HTTP_LAMBDA_TYPES)
+
+
+def _http_export(apigatewayv2: Any, api: ApiRef) -> list[ExportedIntegration]:
+    if not api.stage:
+        raise _ExportUnavailable("the endpoint names no stage")
+    return _read_export(lambda: apigatewayv2.export_api(
+        ApiId=api.api_id, Specification="OAS30", OutputType="JSON", StageName=api.stage,
+        IncludeExtensions=True), every_operation=False)
+
+
+def _http_current(apigatewayv2: Any, api: ApiRef,
+                  variables: dict[str, str]) -> list[LambdaIntegration]:
     integrations = {item["IntegrationId"]: item
                     for item in _paged_items(apigatewayv2.get_integrations, api.api_id)}
     found = []
     for route in _paged_items(apigatewayv2.get_routes, api.api_id):
         target = str(route.get("Target") or "")
         integration = integrations.get(target.removeprefix("integrations/"))
-        if integration is None:
-            continue
-        uri = str(integration.get("IntegrationUri") or "")
-        ref = function_ref_of_uri(uri, variables)
-        if ref is not None and integration.get("IntegrationType") == "AWS_PROXY":
-            found.append(LambdaIntegration(str(route.get("RouteKey")), "AWS_PROXY", *ref))
+        if integration is not None:
+            found.extend(_lambda_integration(
+                str(route.get("RouteKey")), str(integration.get("IntegrationType")),
+                str(integration.get("IntegrationUri") or ""), variables, _HTTP_LAMBDA_TYPES))
     return found
 
 

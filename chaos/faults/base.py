@@ -56,6 +56,9 @@ class FaultContext:
     # `integrations_unknown` says why (None: the experiment has no API Gateway endpoint).
     integrations: Sequence[LambdaIntegration] | None = None
     integrations_unknown: str | None = None
+    # Set when `integrations` were read from the API's current configuration, not from the
+    # stage as deployed: why they may differ from what the endpoint serves.
+    integrations_caveat: str | None = None
     # Where the run keeps its journal in S3 (s3://BUCKET/PREFIX), None for a local one only:
     # a lock of another run is looked up there too (chaos.faults.locks).
     journal_location: str | None = None

@@ -133,7 +133,8 @@ class LambdaExtensionFault(FaultKind["LambdaExtensionSpec"]):
         lines = [] if target.alias else refuse_unreached_latest(latest)
         lines += check_integrations(target, name, self.spec.error is not None,
                                     self.context.integrations,
-                                    self.context.integrations_unknown)
+                                    self.context.integrations_unknown,
+                                    self.context.integrations_caveat)
         return PlannedChange(
             fault_type=self.type_name, target=target.label, target_arn=arn,
             summary=summary + [line for line in lines if not line.startswith("!")],

@@ -216,11 +216,27 @@ def _comparable(field: str, config: dict[str, Any]) -> Any:
 
 def check_integrations(target: FunctionTarget, function_name: str, injects_error: bool,
                        integrations: Sequence[LambdaIntegration] | None,
-                       unknown_because: str | None = None) -> list[str]:
-    """Plan lines about how the endpoint invokes the target; refuses what the fault misses."""
+                       unknown_because: str | None = None,
+                       caveat: str | None = None) -> list[str]:
+    """Plan lines about how the endpoint invokes the target; refuses what the fault misses.
+
+    `caveat`: why the integrations may not be the deployed stage's (they were read from the
+    API's current configuration); a warning of the plan, and part of any refusal.
+    """
     if integrations is None:
         return [f"! {unknown_because}: the plan cannot tell how the endpoint invokes "
                 f"{target.label}"] if unknown_because else []
+    try:
+        lines = _integration_lines(target, function_name, injects_error, integrations)
+    except PreflightRefused as refused:
+        if caveat:
+            raise PreflightRefused(f"{refused} (note: {caveat})") from None
+        raise
+    return lines + ([f"! {caveat}"] if caveat else [])
+
+
+def _integration_lines(target: FunctionTarget, function_name: str, injects_error: bool,
+                       integrations: Sequence[LambdaIntegration]) -> list[str]:
     invoking = [item for item in integrations if item.function_name == function_name]
     if not invoking:
         return [f"the endpoint never invokes {function_name}: the fault can only act through "

@@ -61,7 +61,8 @@ def state(client: Any) -> dict[str, Any]:
 
 def fault(*, functions: str = "orders:live", weight: float | None = None,
           integrations: list[LambdaIntegration] | None = None, error: bool = False,
-          run_id: str = "run-alias", **spec_extra: Any) -> LambdaExtensionFault:
+          run_id: str = "run-alias", caveat: str | None = None,
+          **spec_extra: Any) -> LambdaExtensionFault:
     spec_fields: dict[str, Any] = {"type": "lambda-extension", "functions": [functions],
                                    "latency": {"ms": 250}, **spec_extra}
     if weight is not None:
@@ -69,7 +70,8 @@ def fault(*, functions: str = "orders:live", weight: float | None = None,
     if error:
         spec_fields["error"] = {"status_code": 503, "rate": 1.0}
     context = FaultContext(clients=AwsClients(region=REGION), run_id=run_id,
-                           expires_at=time.time() + 600, integrations=integrations)
+                           expires_at=time.time() + 600, integrations=integrations,
+                           integrations_caveat=caveat)
     return LambdaExtensionFault(Spec.model_validate(spec_fields), context)
 
 
@@ -256,6 +258,17 @@ def test_an_error_fault_on_a_non_proxy_integration_is_refused(live: Any) -> None
         fault(integrations=custom, error=True).plan()
     (change,) = fault(integrations=custom).plan()
     assert any("non-proxy" in warning for warning in change.warnings)
+
+
+def test_integrations_not_read_from_the_deployed_stage_are_a_warning_and_part_of_a_refusal(
+        live: Any) -> None:
+    caveat = "API abc: integrations read from the API's current configuration (...)"
+    through_alias = [LambdaIntegration(ROUTE, "AWS_PROXY", "orders", "live")]
+    (change,) = fault(integrations=through_alias, caveat=caveat).plan()
+    assert caveat in change.warnings
+    with pytest.raises(PreflightRefused) as refused:
+        fault(functions="orders", integrations=through_alias, caveat=caveat).plan()
+    assert str(refused.value).endswith(f"target orders:live (note: {caveat})")
 
 
 def test_a_function_the_endpoint_never_invokes_is_planned_with_a_warning(live: Any) -> None:
