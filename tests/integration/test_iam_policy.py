@@ -208,6 +208,28 @@ def create_live_alias_behind_an_api() -> None:
     apigateway.create_deployment(restApiId=API_ID, stageName="prod")
 
 
+STAGE_EXPORT = f"arn:aws:apigateway:{REGION}::/restapis/{API_ID}/stages/prod/exports/oas30"
+
+
+def test_the_checker_maps_the_stage_exports_to_their_resources(tmp_path: Path) -> None:
+    """GetExport (REST) and ExportApi (HTTP APIs) are authorized on their request paths; the
+    generated policy allows both for the endpoint's API and stage, and no other stage."""
+    rest = boto3.client("apigateway", region_name=REGION).meta.service_model
+    http = boto3.client("apigatewayv2", region_name=REGION).meta.service_model
+    rest_export = apigateway_check(rest.operation_model("GetExport"), {
+        "restApiId": API_ID, "stageName": "prod", "exportType": "oas30"})
+    http_export = apigateway_check(http.operation_model("ExportApi"), {
+        "ApiId": API_ID, "Specification": "OAS30", "StageName": "prod"})
+    assert rest_export == ("apigateway:GET", STAGE_EXPORT)
+    assert http_export == ("apigateway:GET",
+                           f"arn:aws:apigateway:{REGION}::/apis/{API_ID}/exports/OAS30")
+    path = tmp_path / "experiment.yaml"
+    path.write_text(EXPERIMENTS["lambda-extension-alias-behind-an-api"])
+    policy = experiment_policy(load_experiment(path), ACCOUNT_ID)
+    assert allowed(policy, *rest_export) and allowed(policy, *http_export)
+    assert not allowed(policy, "apigateway:GET", STAGE_EXPORT.replace("/prod/", "/dev/"))
+
+
 def network_state() -> str:
     ec2 = boto3.client("ec2", region_name=REGION)
     acls = ec2.describe_network_acls()["NetworkAcls"]
@@ -266,6 +288,8 @@ def test_generated_policy_is_sufficient_and_each_action_necessary(
     code, restored = run_with(policy, enforce, path, setup)
     assert (code, restored) == (0, True), capsys.readouterr().err
     used = {action.lower() for action, _ in enforce.calls}
+    if kind == "lambda-extension-alias-behind-an-api":  # the stage as deployed is read
+        assert ("apigateway:GET", STAGE_EXPORT) in enforce.calls, enforce.calls
 
     for index, action in actions_of(policy):
         assert action.lower() in used, f"{action} is in the policy but never needed"
