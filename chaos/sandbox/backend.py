@@ -277,6 +277,7 @@ def _integration_spec(integration: Any) -> IntegrationSpec:
         type=str(integration.integration_type or "").upper(),
         uri=str(integration.uri or ""),
         timeout_s=int(millis) / 1000.0,
+        http_method=str(integration.http_method) if integration.http_method else None,
         passthrough_behavior=str(integration.passthrough_behaviour or "WHEN_NO_MATCH"),
         request_templates={str(k): str(v or "") for k, v in
                            dict(integration.request_templates or {}).items()},

@@ -2,7 +2,8 @@
 
 * Lambda (:mod:`chaos.sandbox.lambda_realism`): the 4 KB environment limit, immutable
   versions, RevisionId; with realism ``aws`` updates InProgress 2-5 s.
-* API Gateway: a stage serves its deployment (snapshots taken at CreateDeployment).
+* API Gateway: a stage serves its deployment (snapshots taken at CreateDeployment), and
+  GetExport of a stage describes that deployment (:mod:`chaos.sandbox.stage_export`).
 * Throttling (:mod:`chaos.sandbox.throttling`): with realism ``aws`` a share of the
   control-plane calls is throttled, once the sandbox's own seeding is done.
 * A call that changes what the data plane follows is in force when it returns
@@ -23,6 +24,7 @@ from chaos.sandbox.moto_app import (
     serialize_conditional_writes,
 )
 from chaos.sandbox.realism import Realism
+from chaos.sandbox.stage_export import StageExports
 from chaos.sandbox.throttling import ControlPlaneThrottling, throttle_rate
 
 # The services whose writes change what the data plane follows (functions, aliases,
@@ -47,7 +49,8 @@ class ControlPlane:
             throttle_rate(os.environ if environ is None else environ, realism),
             realism.random("throttling"))
         self._server = SandboxMotoServer(
-            [self.throttling.wrap, serialize_conditional_writes, self._follow_writes],
+            [self.throttling.wrap, serialize_conditional_writes, self._follow_writes,
+             self._stage_exports],
             ip_address="127.0.0.1", port=port)
 
     def start(self) -> str:
@@ -71,6 +74,9 @@ class ControlPlane:
 
     def _follow_writes(self, app: WsgiApp) -> WsgiApp:
         return FollowWrites(app, self._data_plane_follows, FOLLOWED_SERVICES)
+
+    def _stage_exports(self, app: WsgiApp) -> WsgiApp:
+        return StageExports(app, self.reader)
 
     def _data_plane_follows(self) -> None:
         if self._follow is not None:

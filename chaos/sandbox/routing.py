@@ -53,6 +53,7 @@ class IntegrationSpec:
     type: str  # AWS_PROXY, AWS, HTTP, HTTP_PROXY, MOCK
     uri: str = ""
     timeout_s: float = 29.0
+    http_method: str | None = None  # the integration request's method (POST for Lambda)
     passthrough_behavior: str = "WHEN_NO_MATCH"
     request_templates: Mapping[str, str] = field(default_factory=dict)
     responses: tuple[IntegrationResponseSpec, ...] = ()

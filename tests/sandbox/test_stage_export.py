@@ -1,0 +1,114 @@
+"""The stage as deployed, through boto3 as on AWS: the sandbox answers GetExport from the
+stage's deployment snapshot (moto's export ignores the stage and has no integrations), and
+preflight discovery (chaos.aws.apigateway) reads a stage's integrations from it: an
+integration changed without a deployment is not what the stage serves."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from botocore.exceptions import ClientError
+
+from chaos.aws.apigateway import (
+    DiscoveredIntegrations,
+    LambdaIntegration,
+    api_of_endpoint,
+    discover_integrations,
+)
+from chaos.sandbox import control
+from tests.sandbox.support import Sandbox, environ
+
+pytestmark = pytest.mark.timeout(120)
+
+FUNCTION_ARN = "arn:aws:lambda:us-east-1:123456789012:function"
+
+
+@pytest.fixture(scope="module")
+def sandbox(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Sandbox]:
+    home = tmp_path_factory.mktemp("sandbox-stage-export")
+    with environ(GAMEDAY_HOME=str(home)):
+        with environ(GAMEDAY_SANDBOX_REALISM="fast", GAMEDAY_SANDBOX_SEED="17"):
+            state, _ = control.up()
+        try:
+            yield Sandbox(home, state, state.clients())
+        finally:
+            control.down()
+
+
+def api_id(sandbox: Sandbox) -> str:
+    return str(sandbox.state.service["rest_api_id"])
+
+
+def uri(function_ref: str) -> str:
+    return (f"arn:aws:apigateway:us-east-1:lambda:path/2015-03-31/functions/"
+            f"{FUNCTION_ARN}:{function_ref}/invocations")
+
+
+def point_proxy(sandbox: Sandbox, function_ref: str, *, deploy: bool) -> None:
+    """ANY /{proxy+} invokes `function_ref`; deployed to the prod stage or not."""
+    apigateway = sandbox.clients.client("apigateway")
+    proxy = next(item["id"] for item in apigateway.get_resources(restApiId=api_id(sandbox))[
+        "items"] if item.get("pathPart") == "{proxy+}")
+    apigateway.put_integration(
+        restApiId=api_id(sandbox), resourceId=proxy, httpMethod="ANY", type="AWS_PROXY",
+        integrationHttpMethod="POST", timeoutInMillis=29000, uri=uri(function_ref))
+    if deploy:
+        apigateway.create_deployment(restApiId=api_id(sandbox), stageName="prod")
+
+
+def discovered(sandbox: Sandbox) -> DiscoveredIntegrations:
+    api = api_of_endpoint(sandbox.endpoint, api_id(sandbox))
+    assert api is not None and api.stage == "prod"
+    found = discover_integrations(sandbox.clients, api)
+    assert found is not None
+    return found
+
+
+def export(sandbox: Sandbox, **request: Any) -> dict[str, Any]:
+    response = sandbox.clients.client("apigateway").get_export(
+        restApiId=api_id(sandbox), **{"stageName": "prod", "exportType": "oas30", **request})
+    return dict(json.loads(response["body"].read()))
+
+
+def test_discovery_reports_the_deployed_integration_until_a_change_is_deployed(
+        sandbox: Sandbox) -> None:
+    seeded = [LambdaIntegration("ANY /{proxy+}", "AWS_PROXY", "orders", None)]
+    assert discovered(sandbox) == DiscoveredIntegrations(seeded)
+    try:
+        point_proxy(sandbox, "orders:live", deploy=False)
+        current = sandbox.clients.client("apigateway").get_resources(
+            restApiId=api_id(sandbox), embed=["methods"])["items"]
+        assert any(":orders:live/" in str(item.get("resourceMethods")) for item in current)
+        assert discovered(sandbox) == DiscoveredIntegrations(seeded)  # not deployed: orders
+
+        sandbox.clients.client("apigateway").create_deployment(restApiId=api_id(sandbox),
+                                                               stageName="prod")
+        assert discovered(sandbox) == DiscoveredIntegrations(
+            [LambdaIntegration("ANY /{proxy+}", "AWS_PROXY", "orders", "live")])
+    finally:
+        point_proxy(sandbox, "orders", deploy=True)
+
+
+def test_the_export_describes_the_deployed_stage_with_its_integrations(
+        sandbox: Sandbox) -> None:
+    document = export(sandbox, parameters={"extensions": "integrations"},
+                      accepts="application/json")
+    assert document["openapi"].startswith("3.0")
+    assert list(document["paths"]) == ["/{proxy+}"]
+    operation = document["paths"]["/{proxy+}"]["x-amazon-apigateway-any-method"]
+    assert operation["x-amazon-apigateway-integration"] == {
+        "type": "aws_proxy", "uri": uri("orders"), "httpMethod": "POST",
+        "timeoutInMillis": 29000, "passthroughBehavior": "when_no_match"}
+
+    plain = export(sandbox, exportType="swagger")  # no extensions asked: no integrations
+    assert plain["swagger"] == "2.0"
+    assert "x-amazon-apigateway-integration" not in json.dumps(plain)
+
+
+def test_the_export_of_a_stage_that_does_not_exist_is_not_found(sandbox: Sandbox) -> None:
+    with pytest.raises(ClientError) as missing:
+        export(sandbox, stageName="nope")
+    assert missing.value.response["Error"]["Code"] == "NotFoundException"
