@@ -1,7 +1,5 @@
 from __future__ import annotations
 
-import contextlib
-import os
 from pathlib import Path
 
 import pytest
@@ -9,35 +7,13 @@ import pytest
 E2E = Path(__file__).parent / "e2e"
 
 
-#: The niceness of an xdist worker while it runs a test that is not end-to-end.
-BESIDE_E2E_NICENESS = 10
-
-
-def is_e2e(item: pytest.Item) -> bool:
-    return E2E in item.path.parents
-
-
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     """End-to-end tests run one after another on one xdist worker (`--dist loadgroup`):
     each drives a sandbox, Locust and the CLI, and several at once on a small CI machine
     would measure each other. The other tests share the remaining workers."""
     for item in items:
-        if is_e2e(item):
+        if E2E in item.path.parents:
             item.add_marker(pytest.mark.xdist_group("e2e"))
-
-
-@pytest.hookimpl(tryfirst=True)
-def pytest_runtest_setup(item: pytest.Item) -> None:
-    """Beside the end-to-end tests, the others (and what they start) yield the CPU.
-
-    End-to-end runs measure latency and rates against a sandbox on the same cores: a
-    cold start slowed by a CPU-bound property test beside it would breach a demo's SLO.
-    Where lowering the niceness again is not allowed (not root), it stays raised.
-    """
-    if not os.environ.get("PYTEST_XDIST_WORKER"):
-        return
-    with contextlib.suppress(OSError):
-        os.setpriority(os.PRIO_PROCESS, 0, 0 if is_e2e(item) else BESIDE_E2E_NICENESS)
 
 
 @pytest.fixture(autouse=True)
