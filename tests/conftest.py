@@ -1,5 +1,10 @@
 from __future__ import annotations
 
+import fcntl
+import os
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -14,6 +19,50 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     for item in items:
         if E2E in item.path.parents:
             item.add_marker(pytest.mark.xdist_group("e2e"))
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line(
+        "markers", "alone: runs while no other test runs on another xdist worker (a shipped "
+        "example's latency SLO must not depend on what the other worker computes meanwhile)")
+
+
+@pytest.hookimpl(hookwrapper=True, tryfirst=True)
+def pytest_runtest_protocol(item: pytest.Item) -> Iterator[None]:
+    """A test marked `alone` holds the run's test lock exclusively, every other test shares
+    it: on a small machine, the other xdist worker waits while a latency-sensitive example
+    runs (its fixtures' setup and teardown included). Outermost, so that waiting for the
+    lock does not count in a test's own timeout."""
+    run = os.environ.get("PYTEST_XDIST_TESTRUNUID")
+    if run is None:  # not under xdist: tests run one at a time anyway
+        yield
+        return
+    with test_lock(run, exclusive=item.get_closest_marker("alone") is not None):
+        yield
+
+
+@contextmanager
+def test_lock(run: str, *, exclusive: bool) -> Iterator[None]:
+    """A readers-writer lock over files, shared by the workers of one test run.
+
+    The turnstile makes it writer-preferring: once an `alone` test waits, no new test
+    starts beside it (flock alone would let back-to-back shared holders starve it).
+    """
+    folder = Path(tempfile.gettempdir())
+    with (folder / f"chaos-gameday-tests-{run}.turnstile").open("a") as turnstile, \
+            (folder / f"chaos-gameday-tests-{run}.lock").open("a") as lock:
+        fcntl.flock(turnstile, fcntl.LOCK_EX)
+        try:
+            fcntl.flock(lock, fcntl.LOCK_EX if exclusive else fcntl.LOCK_SH)
+        finally:
+            if not exclusive:
+                fcntl.flock(turnstile, fcntl.LOCK_UN)
+        try:
+            yield
+        finally:
+            fcntl.flock(lock, fcntl.LOCK_UN)
+            if exclusive:
+                fcntl.flock(turnstile, fcntl.LOCK_UN)
 
 
 @pytest.fixture(autouse=True)
