@@ -125,6 +125,20 @@ def test_recorded_sandbox_run_gives_the_reference_numbers() -> None:
     compare(rows, meta["marks"], meta["abusive_stopped_at"], rule, plan)
 
 
+def test_recorded_rows_come_from_two_workers_whose_counts_the_run_reported() -> None:
+    rows, meta = recorded()
+    sums: dict[str, int] = {}
+    for row in rows:
+        assert row.worker is not None
+        sums[row.worker] = sums.get(row.worker, 0) + row.requests
+    assert len(sums) == 2 and min(sums.values()) > 100
+    aggregator = streamed(rows, meta["marks"])
+    assert aggregator.worker_requests == sums == meta["worker_requests"]
+    by_segment = aggregator.worker_requests_by_segment()
+    assert {worker: sum(counts.values()) for worker, counts in by_segment.items()} == sums
+    assert all(counts["fault"] > 0 for counts in by_segment.values())
+
+
 @pytest.mark.parametrize("seed", range(5))
 def test_random_rows_in_shuffled_worker_order_give_the_reference_numbers(seed: int) -> None:
     rows, meta = recorded()
@@ -132,7 +146,7 @@ def test_random_rows_in_shuffled_worker_order_give_the_reference_numbers(seed: i
     shuffler = random.Random(seed)
     # Workers deliver a second's rows in any order, a little late: shuffle within 2 s.
     jittered = sorted(rows, key=lambda row: row.second + shuffler.uniform(0, 1.9))
-    for row in jittered[::7]:  # and split some rows as two workers would
+    for row in jittered[::7]:  # and hand some rows to other workers
         row.worker = f"worker-{shuffler.randint(0, 1)}"
     compare(jittered, meta["marks"], meta["abusive_stopped_at"], rule, plan)
 
