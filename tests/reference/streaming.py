@@ -27,6 +27,23 @@ def aggregate(rows: Iterable[SecondRow], windows: Mapping[str, tuple[float, floa
     return aggregator
 
 
+def arriving(rows: Iterable[SecondRow],
+             marks: Iterable[tuple[str | None, float] | list[Any]]) -> RunAggregator:
+    """Rows in the order given, each boundary of `marks` marked before the rows it splits
+    (as the run marks a boundary before the rows of the seconds it splits arrive)."""
+    aggregator = RunAggregator()
+    pending = [tuple(mark) for mark in marks]
+    for row in rows:
+        while pending and pending[0][1] <= row.second + 1:
+            label, at = pending.pop(0)
+            aggregator.mark(label, at)
+        aggregator.add(row)
+    for label, at in pending:
+        aggregator.mark(label, at)
+    aggregator.finish()
+    return aggregator
+
+
 def phase_times(windows: Mapping[str, tuple[float, float]]) -> dict[str, dict[str, str]]:
     return {name: {"started_at": iso_from_epoch(start), "ended_at": iso_from_epoch(end)}
             for name, (start, end) in windows.items()}

@@ -31,6 +31,7 @@ from chaos.metrics.server_side import (
 )
 from chaos.metrics.settle import CloudWatchLag
 from chaos.result import LoadRecord, RunRecord, assemble_result
+from tests.reference.streaming import arriving
 
 START = 1_700_000_040  # epoch seconds of the baseline start (in the past: CloudWatch is due)
 PHASE_S = 20
@@ -119,17 +120,7 @@ def rows(marked_in_fault: int = 0, *, ramp_up_s: int = 2) -> list[SecondRow]:
 
 def aggregated(marked_in_fault: int = 0) -> RunAggregator:
     """The rows in time order, each boundary marked before the rows it splits."""
-    aggregator = RunAggregator()
-    pending = segments()
-    for row in rows(marked_in_fault):
-        while pending and pending[0][1] <= row.second + 1:
-            label, at = pending.pop(0)
-            aggregator.mark(label, at)
-        aggregator.add(row)
-    for label, at in pending:
-        aggregator.mark(label, at)
-    aggregator.finish()
-    return aggregator
+    return arriving(rows(marked_in_fault), segments())
 
 
 class CloudWatchDouble:

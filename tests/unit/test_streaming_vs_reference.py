@@ -25,7 +25,7 @@ from chaos.metrics.measurement import measure_load
 from chaos.metrics.rows import SecondRow
 from chaos.metrics.waf_slis import waf_slis
 from tests.reference import whole_rows
-from tests.reference.streaming import phase_times
+from tests.reference.streaming import arriving, phase_times
 
 FIXTURE = Path(__file__).parent / "fixtures" / "recorded-waf-two-workers"
 COUNTS = ("requests", "failures", "blocked", "abusive_requests", "abusive_blocked")
@@ -60,17 +60,7 @@ def windows_of(marks: list[list[Any]]) -> dict[str, tuple[float, float]]:
 
 def streamed(rows: list[SecondRow], marks: list[list[Any]]) -> RunAggregator:
     """Rows in arrival order (the file's), boundaries marked before the rows they split."""
-    aggregator = RunAggregator()
-    pending = list(marks)
-    for row in rows:
-        while pending and pending[0][1] <= row.second + 1:
-            label, at = pending.pop(0)
-            aggregator.mark(label, at)
-        aggregator.add(row)
-    for label, at in pending:
-        aggregator.mark(label, at)
-    aggregator.finish()
-    return aggregator
+    return arriving(rows, marks)
 
 
 def assert_same_window(streaming: dict[str, Any], reference: dict[str, Any], where: str) -> None:
