@@ -396,6 +396,29 @@ def workloads_with_tags(clients: AwsClients, tags: dict[str, str]) -> list[Workl
     ]
 
 
+#: States of a VPC endpoint connection that no longer hold its endpoint service (State,
+#: https://docs.aws.amazon.com/AWSEC2/latest/APIReference/API_VpcEndpointConnection.html).
+_ENDED_ENDPOINT_STATES = {"deleting", "deleted", "rejected", "failed", "expired"}
+
+
+def active_endpoint_connections(clients: AwsClients, balancer_arn: str) -> list[str]:
+    """The VPC endpoints connected to an endpoint service (PrivateLink) that this Network
+    Load Balancer serves, as 'service vpce-…' labels; none when it serves no service."""
+    ec2 = clients.client("ec2")
+    services = [
+        service["ServiceId"]
+        for service in paginated(ec2, "describe_vpc_endpoint_service_configurations",
+                                 "ServiceConfigurations")
+        if balancer_arn in (service.get("NetworkLoadBalancerArns") or [])
+    ]
+    if not services:
+        return []
+    connections = paginated(ec2, "describe_vpc_endpoint_connections", "VpcEndpointConnections",
+                            Filters=[{"Name": "service-id", "Values": services}])
+    return [f"{item.get('ServiceId')} {item.get('VpcEndpointId')}" for item in connections
+            if str(item.get("VpcEndpointState", "")).lower() not in _ENDED_ENDPOINT_STATES]
+
+
 def describe_load_balancer(clients: AwsClients, ref: str) -> dict[str, Any] | None:
     """The load balancer named or ARN'd by `ref`; None when it does not exist."""
     selector = {"LoadBalancerArns": [ref]} if ref.startswith("arn:") else {"Names": [ref]}

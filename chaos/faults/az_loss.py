@@ -39,6 +39,7 @@ from chaos.aws.capacity import (
 from chaos.aws.workloads import (
     Placement,
     Workload,
+    active_endpoint_connections,
     has_long_service_arn,
     placement_for,
     workloads_with_tags,
@@ -149,6 +150,7 @@ class AzLossFault(FaultKind["AzLossSpec"]):
     def plan_pin(self, item: AffectedWorkload, mapping: AzMapping) -> PlannedChange:
         workload = item.workload
         refuse_unchangeable(workload)
+        refuse_endpoint_service_backend(self.context.clients, workload)
         if needs_two_zones(workload) and len({subnet.az_id for subnet in item.kept}) < 2:
             return skip_notice(workload, f"{workload.label}: an Application Load Balancer needs "
                                "subnets in at least two AZs; it would keep only "
@@ -243,6 +245,7 @@ class AzLossFault(FaultKind["AzLossSpec"]):
             raise PreflightRefused(f"{change.target} disappeared since the plan")
         refuse_locked(current.label, current.tags, self.context)
         refuse_unchangeable(current)
+        refuse_endpoint_service_backend(clients, current)
         lost_ids = [s for s in change.intended["removed_subnet_ids"] if s in current.subnet_ids]
         intended = self.pin_intent(current, lost_ids)
         if not lost_ids or not intended["subnet_ids"]:
@@ -381,6 +384,23 @@ def refuse_unchangeable(workload: Workload) -> None:
             f"{workload.label}: its ARN {workload.arn} is in the old format, which cannot be "
             "tagged with the run's lock; migrate it to the long ARN format (opt in to the new "
             "ARN and resource ID format, then recreate the service): refusing")
+
+
+def refuse_endpoint_service_backend(clients: AwsClients, workload: Workload) -> None:
+    """A Network Load Balancer behind a PrivateLink endpoint service with connected endpoints:
+    "You can't remove a subnet if the Network Load Balancer has an active Amazon VPC
+    endpoint association" ("Update the Availability Zones for your Network Load Balancer",
+    https://docs.aws.amazon.com/elasticloadbalancing/latest/network/availability-zones.html):
+    SetSubnets would fail mid-run; refuse before anything changes."""
+    if workload.kind != "elb" or workload.settings.get("type") != "network":
+        return
+    connected = active_endpoint_connections(clients, workload.arn)
+    if connected:
+        raise PreflightRefused(
+            f"{workload.label}: it serves a VPC endpoint service with {len(connected)} active "
+            f"endpoint connection(s) ({', '.join(connected[:3])}"
+            f"{', ...' if len(connected) > 3 else ''}); ELB cannot remove its subnets while "
+            "they are connected: refusing")
 
 
 def before_evidence(az_id: str, before: Capacity | None) -> dict[str, Any]:

@@ -14,11 +14,13 @@ from typing import Any
 
 import boto3
 import pytest
+from botocore.awsrequest import AWSResponse
 from botocore.stub import Stubber
 
 from chaos.aws import AwsClients
 from chaos.aws import subnets as ec2_subnets
 from chaos.cli import main
+from chaos.errors import PreflightRefused
 from chaos.faults import AzLossFault, FaultContext
 from chaos.journal import Journal
 from chaos.result import _fault_effect, fault_entries
@@ -333,6 +335,56 @@ def test_nlb_with_elastic_ips_pinned_and_restored_keeps_its_subnet_mappings(
                                   "run-1")
     assert outcome.status == "restored", outcome.detail
     stub.assert_no_pending_responses()
+
+
+@pytest.mark.parametrize(("state", "refused_run"), [
+    ("available", True), ("pendingAcceptance", True), ("rejected", False)])
+def test_an_nlb_behind_a_vpc_endpoint_service_with_connected_endpoints_is_refused(
+    world: World, state: str, refused_run: bool
+) -> None:
+    clients = AwsClients(region=REGION)
+    elbv2 = clients._cache["elbv2"] = boto3.client("elbv2", region_name=REGION)
+    ec2 = clients._cache["ec2"] = boto3.client("ec2", region_name=REGION)
+    service = "vpce-svc-0123456789abcdef0"
+    asked: list[dict[str, Any]] = []
+
+    def answer(operation: str, parsed: dict[str, Any]) -> None:
+        """EC2's answer to `operation`, from this test (moto has no endpoint connections,
+        and its endpoint services need a load balancer it knows)."""
+
+        def hook(params: dict[str, Any], **_: Any) -> tuple[AWSResponse, dict[str, Any]]:
+            asked.append({"operation": operation, "body": str(params.get("body"))})
+            return AWSResponse("", 200, {}, None), parsed
+
+        ec2.meta.events.register(f"before-call.ec2.{operation}", hook)
+
+    answer("DescribeVpcEndpointServiceConfigurations", {"ServiceConfigurations": [
+        {"ServiceId": "vpce-svc-0fffffffffffffff0",
+         "NetworkLoadBalancerArns": [NLB_ARN.replace("edge", "other")]},
+        {"ServiceId": service, "NetworkLoadBalancerArns": [NLB_ARN]}]})
+    answer("DescribeVpcEndpointConnections", {"VpcEndpointConnections": [{
+        "ServiceId": service, "VpcEndpointId": "vpce-0123456789abcdef0",
+        "VpcEndpointState": state, "NetworkLoadBalancerArns": [NLB_ARN]}]})
+    stub = Stubber(elbv2)
+    read_target(stub, *nlb(world, ("use1-az1", "use1-az2", "use1-az3")))
+    stub.activate()
+    fault = AzLossFault(spec({"load_balancers": ["edge"]}),
+                        FaultContext(clients, "run-1", time.time() + 600))
+    if refused_run:
+        with pytest.raises(PreflightRefused) as refusal:
+            fault.plan()
+        assert str(refusal.value) == (
+            f"elb:edge: it serves a VPC endpoint service with 1 active endpoint connection(s) "
+            f"({service} vpce-0123456789abcdef0); ELB cannot remove its subnets while they "
+            "are connected: refusing")
+    else:
+        [change] = fault.plan()
+        assert change.intended["subnet_ids"] == [world.subnet_by_az["use1-az2"],
+                                                 world.subnet_by_az["use1-az3"]]
+    [_, connections] = asked  # the connections of this NLB's endpoint service only
+    assert connections["operation"] == "DescribeVpcEndpointConnections"
+    assert service in connections["body"] and "0fffffffffffffff0" not in connections["body"]
+    stub.assert_no_pending_responses()  # only the reads: nothing was tagged or changed
 
 
 def read_target(stub: Stubber, balancers: dict[str, Any], tags: dict[str, Any]) -> None:
