@@ -24,6 +24,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any
 
+from chaos.sandbox.alarms import evaluate_alarms
 from chaos.sandbox.routing import (
     IntegrationResponseSpec,
     IntegrationSpec,
@@ -252,6 +253,11 @@ class MotoReader:
 
     def put_metric_data(self, namespace: str, metric_data: list[dict[str, Any]]) -> None:
         self._cloudwatch().put_metric_data(namespace, metric_data)
+
+    def evaluate_alarms(self, now: datetime) -> dict[str, str]:
+        """Evaluate the metric alarms on the metrics CloudWatch shows now (moto never
+        does); returns the alarms whose state changed."""
+        return evaluate_alarms(self._cloudwatch(), now)
 
 
 def _method_spec(name: str, method: Any) -> MethodSpec:

@@ -98,7 +98,9 @@ def seed(clients: AwsClients) -> SeededService:
         Statistic="Sum",
         Period=60,
         EvaluationPeriods=1,
-        Threshold=50,
+        # More 5xx in a minute than the shipped demo's 5 % error fault makes (~40): the
+        # sandbox evaluates alarms, and a stop condition must trip on an outage, not on it.
+        Threshold=100,
         ComparisonOperator="GreaterThanThreshold",
     )
     web_security_group = ec2.create_security_group(

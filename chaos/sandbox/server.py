@@ -25,6 +25,7 @@ import threading
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
@@ -32,6 +33,7 @@ from chaos.aws import AwsClients
 from chaos.clock import utc_now
 from chaos.errors import ConfigurationError
 from chaos.files import write_atomically
+from chaos.sandbox.alarms import evaluation_interval_s
 from chaos.sandbox.az_spread import drain_seconds
 from chaos.sandbox.backend import MotoReader, fix_moto_dimension_order
 from chaos.sandbox.control_plane import ControlPlane
@@ -101,6 +103,7 @@ class DataPlane:
         self.metrics = MetricsRecorder(reader.put_metric_data,
                                        timing=MetricTiming.for_realism(realism))
         self.waf = WafEngine.for_realism(realism, settings.waf_check_s)
+        self.alarm_interval_s = evaluation_interval_s(realism)
         self.placement = PlacementController.for_sandbox(reader.region, reader.account_id,
                                                           realism, drain_seconds(os.environ))
         self._base_env = {"AWS_ENDPOINT_URL": endpoint_url}
@@ -129,6 +132,7 @@ class DataPlane:
         self.placement.start()
         self._loop("sandbox-poll", self.settings.poll_s, self.poll_once)
         self._loop("sandbox-waf-check", self.waf.check_interval_s, self._waf_check)
+        self._loop("sandbox-alarms", self.alarm_interval_s, self._evaluate_alarms)
         return self.server.url
 
     def _loop(self, name: str, interval_s: float, tick: Any) -> None:
@@ -142,6 +146,10 @@ class DataPlane:
         thread = threading.Thread(target=run, name=name, daemon=True)
         thread.start()
         self._threads.append(thread)
+
+    def _evaluate_alarms(self) -> None:
+        for name, state in self.reader.evaluate_alarms(datetime.now(timezone.utc)).items():
+            log.info("alarm %s: %s", name, state)
 
     def _waf_check(self) -> None:
         self.waf.configure(self.reader.web_acl_for(self.service.stage_arn))
