@@ -93,29 +93,32 @@ def test_a_concurrent_revision_of_the_same_run_is_retried_on_top(
     assert store.latest("run-1")[0] == 3  # type: ignore[index]
 
 
-def test_a_runner_killed_between_its_local_and_its_s3_write_is_read_right_from_both(
-        tmp_path: Path, store: S3JournalStore, monkeypatch: pytest.MonkeyPatch) -> None:
+def killed_between_local_and_s3_write(tmp_path: Path, store: S3JournalStore,
+                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    """A runner (GAMEDAY_HOME tmp_path/runner) journals e1 and applies it, then dies while
+    journaling e2: its local journal written (revision 4), its S3 revision not (still 3) —
+    and e2 never made, since a change waits for its journal save."""
     monkeypatch.setenv("GAMEDAY_HOME", str(tmp_path / "runner"))
     journal = Journal.create(runs_dir() / "run-1", remote=store, run_id="run-1",
                              experiment_name="x", experiment_path="x.yaml", region=REGION,
                              endpoint_url=None, profile=None, account_id="123456789012")
-    applied = journal.record(JournalEntry("e1", "lambda-extension", "orders", "arn:x", {}, {}))
-    journal.update(applied, "applied")
-    in_s3 = store.latest("run-1")
-    assert in_s3 is not None and in_s3[0] == journal.revision == 3
+    journal.update(journal.record(JournalEntry("e1", "lambda-extension", "orders", "arn:x",
+                                               {}, {})), "applied")
+    assert store.latest("run-1")[0] == journal.revision == 3  # type: ignore[index]
 
     def killed(*_: Any, **__: Any) -> None:
         raise SystemExit("runner killed")
 
-    # The next change is journaled locally, then the runner dies before its S3 revision
-    # (and so before the change itself: a save comes first).
-    monkeypatch.setattr(store, "put", killed)
-    with pytest.raises(SystemExit):
-        journal.record(JournalEntry("e2", "az-loss", "lambda:orders", "arn:y", {}, {}))
-    monkeypatch.undo()
-    monkeypatch.setenv("GAMEDAY_HOME", str(tmp_path / "runner"))
+    with monkeypatch.context() as dying:
+        dying.setattr(store, "put", killed)
+        with pytest.raises(SystemExit):
+            journal.record(JournalEntry("e2", "az-loss", "lambda:orders", "arn:y", {}, {}))
     assert store.latest("run-1")[0] == 3  # type: ignore[index]
 
+
+def test_a_runner_killed_between_its_local_and_its_s3_write_is_read_right_from_both(
+        tmp_path: Path, store: S3JournalStore, monkeypatch: pytest.MonkeyPatch) -> None:
+    killed_between_local_and_s3_write(tmp_path, store, monkeypatch)
     # Where the disk survived, the local journal is the newer one: it names the change
     # that may have begun, and its next save lands in S3 on top of what is there.
     (found,) = all_journals(store)
@@ -129,20 +132,7 @@ def test_a_runner_killed_between_its_local_and_its_s3_write_is_read_right_from_b
 
 def test_without_the_runner_disk_the_s3_journal_holds_every_change_made(
         tmp_path: Path, store: S3JournalStore, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("GAMEDAY_HOME", str(tmp_path / "runner"))
-    journal = Journal.create(runs_dir() / "run-1", remote=store, run_id="run-1",
-                             experiment_name="x", experiment_path="x.yaml", region=REGION,
-                             endpoint_url=None, profile=None, account_id="123456789012")
-    journal.update(journal.record(JournalEntry("e1", "lambda-extension", "orders", "arn:x",
-                                               {}, {})), "applied")
-
-    def killed(*_: Any, **__: Any) -> None:
-        raise SystemExit("runner killed")
-
-    monkeypatch.setattr(store, "put", killed)
-    with pytest.raises(SystemExit):  # e2 was never made: its save had not reached S3
-        journal.record(JournalEntry("e2", "az-loss", "lambda:orders", "arn:y", {}, {}))
-    monkeypatch.undo()
+    killed_between_local_and_s3_write(tmp_path, store, monkeypatch)
     shutil.rmtree(tmp_path / "runner")
     monkeypatch.setenv("GAMEDAY_HOME", str(tmp_path / "other-machine"))
     (found,) = all_journals(store)
