@@ -10,15 +10,21 @@ from pathlib import Path
 import pytest
 
 E2E = Path(__file__).parent / "e2e"
+LIVE_SANDBOX = Path(__file__).parent / "sandbox"
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     """End-to-end tests run one after another on one xdist worker (`--dist loadgroup`):
     each drives a sandbox, Locust and the CLI, and several at once on a small CI machine
-    would measure each other. The other tests share the remaining workers."""
+    would measure each other; each live-sandbox module runs on one worker. The other tests
+    share the remaining workers."""
     for item in items:
         if E2E in item.path.parents:
             item.add_marker(pytest.mark.xdist_group("e2e"))
+        elif LIVE_SANDBOX in item.path.parents:
+            # A module shares one live sandbox (a module-scoped fixture) and some of its
+            # tests read what an earlier one sent: the module's tests stay together, in order.
+            item.add_marker(pytest.mark.xdist_group(f"sandbox:{item.path.name}"))
 
 
 def pytest_configure(config: pytest.Config) -> None:
