@@ -83,13 +83,12 @@ def az_loss_statements(
             "AzLossElbDescribe", ("elasticloadbalancing:DescribeLoadBalancers",
                                   "elasticloadbalancing:DescribeTags"), ("*",)))
     if (targets.load_balancers or by_tags) and pin:
-        # Whether a Network Load Balancer serves a PrivateLink endpoint service with
-        # connected endpoints (its subnets cannot be removed then): the run refuses it.
-        statements.append(PolicyStatement(
-            "AzLossNlbEndpointServices", ("ec2:DescribeVpcEndpointServiceConfigurations",
-                                          "ec2:DescribeVpcEndpointConnections"), ("*",)))
-    if (targets.load_balancers or by_tags) and pin:
         statements += [
+            # Whether a Network Load Balancer serves a PrivateLink endpoint service with
+            # connected endpoints (its subnets cannot be removed then): the run refuses it.
+            PolicyStatement(
+                "AzLossNlbEndpointServices", ("ec2:DescribeVpcEndpointServiceConfigurations",
+                                              "ec2:DescribeVpcEndpointConnections"), ("*",)),
             PolicyStatement(
                 f"AzLossElb{index}",
                 ("elasticloadbalancing:SetSubnets", "elasticloadbalancing:AddTags",
