@@ -257,20 +257,22 @@ def _read(clients: AwsClients, api: ApiRef, reader: Reader,
         raise _Unreadable from error
 
 
-def _from_current(api: ApiRef, integrations: list[LambdaIntegration],
-                  reason: str) -> DiscoveredIntegrations:
-    """Integrations read from the API's current configuration, with the plan's caveat."""
-    stage = f"stage {api.stage}" if api.stage else "the stage"
-    log.debug("API %s: %s's export unavailable: %s", api.api_id, stage, reason)
-    return DiscoveredIntegrations(integrations, caveat=(
-        f"API {api.api_id}: integrations read from the API's current configuration, not "
-        f"from {stage} as deployed ({reason}): a change not yet deployed cannot be told "
-        "apart from what the stage serves"))
-
-
-def _exported(exported: list[ExportedIntegration], variables: dict[str, str],
-              types: tuple[str, ...]) -> DiscoveredIntegrations:
-    """Integrations read from the stage as deployed."""
+def _deployed_else_current(
+    api: ApiRef, variables: dict[str, str], types: tuple[str, ...],
+    export: Callable[[], list[ExportedIntegration]],
+    current: Callable[[], list[LambdaIntegration]],
+) -> DiscoveredIntegrations:
+    """Integrations read from the stage as deployed (its `export`); when the export cannot
+    be had, from the API's `current` configuration, with the plan's caveat."""
+    try:
+        exported = export()
+    except _ExportUnavailable as unavailable:
+        stage = f"stage {api.stage}" if api.stage else "the stage"
+        log.debug("API %s: %s's export unavailable: %s", api.api_id, stage, unavailable)
+        return DiscoveredIntegrations(current(), caveat=(
+            f"API {api.api_id}: integrations read from the API's current configuration, not "
+            f"from {stage} as deployed ({unavailable}): a change not yet deployed cannot be "
+            "told apart from what the stage serves"))
     found = []
     for item in exported:
         found.extend(_lambda_integration(item.route, item.integration_type, item.uri,
@@ -308,11 +310,9 @@ def _rest_integrations(clients: AwsClients, api: ApiRef) -> DiscoveredIntegratio
         stage = call_with_backoff(
             lambda: apigateway.get_stage(restApiId=api.api_id, stageName=api.stage))
         variables = dict(stage.get("variables") or {})
-    try:
-        exported = _rest_export(apigateway, api)
-    except _ExportUnavailable as unavailable:
-        return _from_current(api, _rest_current(apigateway, api, variables), str(unavailable))
-    return _exported(exported, variables, _REST_LAMBDA_TYPES)
+    return _deployed_else_current(
+        api, variables, _REST_LAMBDA_TYPES, lambda: _rest_export(apigateway, api),
+        lambda: _rest_current(apigateway, api, variables))
 
 
 def _rest_export(apigateway: Any, api: ApiRef) -> list[ExportedIntegration]:
@@ -383,12 +383,9 @@ def _http_integrations(clients: AwsClients, api: ApiRef) -> DiscoveredIntegratio
         stage = call_with_backoff(
             lambda: apigatewayv2.get_stage(ApiId=api.api_id, StageName=api.stage))
         variables = dict(stage.get("StageVariables") or {})
-    try:
-        exported = _http_export(apigatewayv2, api)
-    except _ExportUnavailable as unavailable:
-        return _from_current(api, _http_current(apigatewayv2, api, variables),
-                             str(unavailable))
-    return _exported(exported, variables, _HTTP_LAMBDA_TYPES)
+    return _deployed_else_current(
+        api, variables, _HTTP_LAMBDA_TYPES, lambda: _http_export(apigatewayv2, api),
+        lambda: _http_current(apigatewayv2, api, variables))
 
 
 def _http_export(apigatewayv2: Any, api: ApiRef) -> list[ExportedIntegration]:
