@@ -105,9 +105,11 @@ def period_values(alarm: Any, data: Iterable[Any], now: datetime,
 
     period = timedelta(seconds=int(alarm.period))
     wanted = {(dimension.name, dimension.value) for dimension in alarm.dimensions}
+    since = now - periods * period
     matching = [
-        datum for datum in data
+        (moment, datum) for datum in data
         if datum.namespace == alarm.namespace and datum.name == alarm.metric_name
+        and since <= (moment := _aware(datum.timestamp)) < now
         and {(dimension.name, dimension.value) for dimension in datum.dimensions} == wanted
         and (alarm.unit is None or datum.unit == alarm.unit)
     ]
@@ -115,8 +117,7 @@ def period_values(alarm: Any, data: Iterable[Any], now: datetime,
     for index in range(periods, 0, -1):
         start, end = now - index * period, now - (index - 1) * period
         bucket = Statistics([alarm.statistic], start)
-        bucket.metric_data = [datum for datum in matching
-                              if start <= _aware(datum.timestamp) < end]
+        bucket.metric_data = [datum for moment, datum in matching if start <= moment < end]
         value = bucket.get_statistics_for_type(alarm.statistic) if bucket.metric_data else None
         values.append(None if value is None else float(value))
     return values
