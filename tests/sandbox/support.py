@@ -38,6 +38,10 @@ class Sandbox:
     clients: AwsClients
 
     @property
+    def rest_api_id(self) -> str:
+        return str(self.state.service["rest_api_id"])
+
+    @property
     def endpoint(self) -> str:
         assert self.state.api_endpoint is not None
         return self.state.api_endpoint
@@ -115,3 +119,16 @@ def metric_sum(clients: AwsClients, namespace: str, name: str, dimensions: dict[
             "Period": 600, "Stat": stat}}],
         StartTime=now - 600, EndTime=now + 60)
     return float(sum(result["MetricDataResults"][0]["Values"]))
+
+
+@contextmanager
+def live_sandbox(home: Path, **settings: str) -> Iterator[Sandbox]:
+    """A sandbox started in its own GAMEDAY_HOME with `settings` in its environment (the
+    sandbox process keeps them), stopped when the block ends."""
+    with environ(GAMEDAY_HOME=str(home)):
+        with environ(**settings):
+            state, _ = control.up()
+        try:
+            yield Sandbox(home, state, state.clients())
+        finally:
+            control.down()

@@ -13,9 +13,8 @@ import pytest
 from botocore.exceptions import ClientError
 
 from chaos.aws.lambda_functions import wait_until_updated
-from chaos.sandbox import control
 from tests.sandbox.lambda_support import add_route, create_function, function_arn, handler_zip
-from tests.sandbox.support import Reply, Sandbox, environ
+from tests.sandbox.support import Reply, Sandbox, live_sandbox
 
 pytestmark = pytest.mark.timeout(120)
 TIME_SCALE = 0.5
@@ -23,16 +22,11 @@ TIME_SCALE = 0.5
 
 @pytest.fixture(scope="module")
 def sandbox(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Sandbox]:
-    home = tmp_path_factory.mktemp("sandbox-lambda-realism")
-    with environ(GAMEDAY_HOME=str(home)):
-        with environ(GAMEDAY_SANDBOX_REALISM="aws", GAMEDAY_SANDBOX_TIME_SCALE=str(TIME_SCALE),
-                     GAMEDAY_SANDBOX_SEED="21", GAMEDAY_SANDBOX_THROTTLE_RATE="0"):
-            state, _ = control.up()
-        try:
-            assert state.realism == "aws"
-            yield Sandbox(home, state, state.clients())
-        finally:
-            control.down()
+    with live_sandbox(tmp_path_factory.mktemp("sandbox-lambda-realism"),
+                      GAMEDAY_SANDBOX_REALISM="aws", GAMEDAY_SANDBOX_TIME_SCALE=str(TIME_SCALE),
+                      GAMEDAY_SANDBOX_SEED="21", GAMEDAY_SANDBOX_THROTTLE_RATE="0") as sandbox:
+        assert sandbox.state.realism == "aws"
+        yield sandbox
 
 
 def env_marker(sandbox: Sandbox, path: str = "/slow") -> str:
@@ -45,7 +39,7 @@ def test_an_update_is_in_progress_for_seconds_and_invocations_keep_the_old_confi
         sandbox: Sandbox) -> None:
     lambda_ = sandbox.clients.lambda_
     create_function(sandbox.clients, "slow", "one", {"MARKER": "old"})
-    add_route(sandbox.clients, str(sandbox.state.service["rest_api_id"]), "slow", "slow")
+    add_route(sandbox.clients, sandbox.rest_api_id, "slow", "slow")
     assert env_marker(sandbox) == "old"
     in_flight: list[Reply] = []
     holder = threading.Thread(target=lambda: in_flight.append(sandbox.request(

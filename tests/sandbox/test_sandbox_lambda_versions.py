@@ -10,27 +10,17 @@ from collections.abc import Iterator
 import pytest
 from botocore.exceptions import ClientError
 
-from chaos.sandbox import control
 from tests.sandbox.lambda_support import add_route, create_function, handler_zip
-from tests.sandbox.support import Sandbox, environ, wait_for
+from tests.sandbox.support import Sandbox, live_sandbox, wait_for
 
 pytestmark = pytest.mark.timeout(120)
 
 
 @pytest.fixture(scope="module")
 def sandbox(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Sandbox]:
-    home = tmp_path_factory.mktemp("sandbox-versions")
-    with environ(GAMEDAY_HOME=str(home)):
-        with environ(GAMEDAY_SANDBOX_REALISM="fast", GAMEDAY_SANDBOX_SEED="13"):
-            state, _ = control.up()
-        try:
-            yield Sandbox(home, state, state.clients())
-        finally:
-            control.down()
-
-
-def api_id(sandbox: Sandbox) -> str:
-    return str(sandbox.state.service["rest_api_id"])
+    with live_sandbox(tmp_path_factory.mktemp("sandbox-versions"),
+                      GAMEDAY_SANDBOX_REALISM="fast", GAMEDAY_SANDBOX_SEED="13") as sandbox:
+        yield sandbox
 
 
 def answer(sandbox: Sandbox, path: str) -> dict[str, str]:
@@ -52,8 +42,8 @@ def test_a_qualified_integration_invokes_that_version_and_versions_never_change(
     lambda_.update_function_code(FunctionName="versioned", ZipFile=handler_zip("two"))
     lambda_.update_function_configuration(FunctionName="versioned",
                                           Environment={"Variables": {"MARKER": "second"}})
-    add_route(sandbox.clients, api_id(sandbox), "v1", f"versioned:{v1}")
-    add_route(sandbox.clients, api_id(sandbox), "latest", "versioned")
+    add_route(sandbox.clients, sandbox.rest_api_id, "v1", f"versioned:{v1}")
+    add_route(sandbox.clients, sandbox.rest_api_id, "latest", "versioned")
 
     after = lambda_.get_function_configuration(FunctionName="versioned", Qualifier=v1)
     assert (after["CodeSha256"], after["Environment"]) == (before["CodeSha256"],
@@ -75,7 +65,7 @@ def test_deleting_a_version_drops_its_environments_and_its_number_is_never_reuse
     v1 = lambda_.publish_version(FunctionName="numbered")["Version"]
     lambda_.update_function_code(FunctionName="numbered", ZipFile=handler_zip("two"))
     v2 = lambda_.publish_version(FunctionName="numbered")["Version"]
-    add_route(sandbox.clients, api_id(sandbox), "numbered-v1", f"numbered:{v1}")
+    add_route(sandbox.clients, sandbox.rest_api_id, "numbered-v1", f"numbered:{v1}")
     assert answer(sandbox, "/numbered-v1")["marker"] == "one"
     assert ("numbered", v1) in pool_versions(sandbox)
 
@@ -104,7 +94,7 @@ def test_an_alias_routes_by_its_weights_and_follows_updates_at_once(sandbox: San
     weight, draws = 0.3, 200
     lambda_.create_alias(FunctionName="weighted", Name="live", FunctionVersion=v1,
                          RoutingConfig={"AdditionalVersionWeights": {v2: weight}})
-    add_route(sandbox.clients, api_id(sandbox), "weighted", "weighted:live")
+    add_route(sandbox.clients, sandbox.rest_api_id, "weighted", "weighted:live")
 
     counts = Counter(answer(sandbox, "/weighted")["version"] for _ in range(draws))
     assert set(counts) == {v1, v2}
@@ -119,7 +109,7 @@ def test_an_alias_routes_by_its_weights_and_follows_updates_at_once(sandbox: San
 def test_a_custom_integration_passes_an_injected_error_through_as_a_200(
         sandbox: Sandbox) -> None:
     create_function(sandbox.clients, "custom", "one")
-    add_route(sandbox.clients, api_id(sandbox), "custom", "custom", integration_type="AWS",
+    add_route(sandbox.clients, sandbox.rest_api_id, "custom", "custom", integration_type="AWS",
               integration_responses=[
                   {"statusCode": "200"},
                   {"statusCode": "400", "selectionPattern": r".*\[BadRequest\].*"}])
@@ -138,20 +128,20 @@ def test_a_custom_integration_passes_an_injected_error_through_as_a_200(
 def test_an_api_change_serves_only_once_deployed(sandbox: Sandbox) -> None:
     apigateway = sandbox.clients.client("apigateway")
     create_function(sandbox.clients, "undeployed", "one")
-    resources = apigateway.get_resources(restApiId=api_id(sandbox))["items"]
+    resources = apigateway.get_resources(restApiId=sandbox.rest_api_id)["items"]
     root = next(item["id"] for item in resources if item["path"] == "/")
-    resource = apigateway.create_resource(restApiId=api_id(sandbox), parentId=root,
+    resource = apigateway.create_resource(restApiId=sandbox.rest_api_id, parentId=root,
                                           pathPart="undeployed")["id"]
-    apigateway.put_method(restApiId=api_id(sandbox), resourceId=resource, httpMethod="GET",
+    apigateway.put_method(restApiId=sandbox.rest_api_id, resourceId=resource, httpMethod="GET",
                           authorizationType="NONE")
     apigateway.put_integration(
-        restApiId=api_id(sandbox), resourceId=resource, httpMethod="GET", type="AWS_PROXY",
+        restApiId=sandbox.rest_api_id, resourceId=resource, httpMethod="GET", type="AWS_PROXY",
         integrationHttpMethod="POST",
         uri="arn:aws:apigateway:us-east-1:lambda:path/2015-03-31/functions/"
             "arn:aws:lambda:us-east-1:123456789012:function:undeployed/invocations")
     # not deployed: the stage's {proxy+} (the orders function) still answers /undeployed
     assert sandbox.request("/undeployed").json()["error"].startswith("no route")
-    apigateway.create_deployment(restApiId=api_id(sandbox), stageName="prod")
+    apigateway.create_deployment(restApiId=sandbox.rest_api_id, stageName="prod")
     assert answer(sandbox, "/undeployed")["marker"] == "one"
 
 

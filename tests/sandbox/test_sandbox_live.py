@@ -22,15 +22,7 @@ import pytest
 from chaos.aws import subnets as ec2_subnets
 from chaos.sandbox import control
 from chaos.sandbox.seed import orders_function_zip
-from tests.sandbox.support import (
-    AZ_IDS,
-    Reply,
-    Sandbox,
-    call,
-    environ,
-    metric_sum,
-    wait_for,
-)
+from tests.sandbox.support import AZ_IDS, Reply, Sandbox, call, live_sandbox, metric_sum, wait_for
 
 REPO = Path(__file__).resolve().parents[2]
 WAF_CHECK_S = 2.0
@@ -43,16 +35,11 @@ pytestmark = pytest.mark.timeout(90)
 
 @pytest.fixture(scope="module")
 def sandbox(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Sandbox]:
-    home = tmp_path_factory.mktemp("sandbox-live")
-    with environ(GAMEDAY_HOME=str(home)):
-        with environ(GAMEDAY_SANDBOX_WAF_CHECK_S=str(WAF_CHECK_S),
-                     GAMEDAY_SANDBOX_INTEGRATION_TIMEOUT_S=str(INTEGRATION_TIMEOUT_S),
-                     GAMEDAY_SANDBOX_POOL_MAX="8"):
-            state, _ = control.up()  # the sandbox process keeps these settings
-        try:
-            yield Sandbox(home, state, state.clients())
-        finally:
-            control.down()
+    with live_sandbox(tmp_path_factory.mktemp("sandbox-live"),
+                      GAMEDAY_SANDBOX_WAF_CHECK_S=str(WAF_CHECK_S),
+                      GAMEDAY_SANDBOX_INTEGRATION_TIMEOUT_S=str(INTEGRATION_TIMEOUT_S),
+                      GAMEDAY_SANDBOX_POOL_MAX="8") as sandbox:
+        yield sandbox
 
 
 def test_env_prints_the_endpoint_and_a_request_reaches_the_demo_function(

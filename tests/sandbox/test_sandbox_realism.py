@@ -31,7 +31,7 @@ from chaos.sandbox.seed import (
     RATE_RULE_NAME,
 )
 from chaos.sandbox.waf import RateCheckModel
-from tests.sandbox.support import Sandbox, environ, wait_for
+from tests.sandbox.support import Sandbox, live_sandbox, wait_for
 
 TIME_SCALE = 0.1
 SEED = 7
@@ -52,15 +52,11 @@ class Traffic:
 
 @pytest.fixture(scope="module")
 def sandbox(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Sandbox]:
-    home = tmp_path_factory.mktemp("sandbox-realism")
-    with environ(GAMEDAY_HOME=str(home)):
-        with environ(GAMEDAY_SANDBOX_REALISM="aws", GAMEDAY_SANDBOX_TIME_SCALE=str(TIME_SCALE),
-                     GAMEDAY_SANDBOX_SEED=str(SEED), GAMEDAY_SANDBOX_DRAIN_S=str(DRAIN_S)):
-            state, _ = control.up()
-        try:
-            yield Sandbox(home, state, state.clients())
-        finally:
-            control.down()
+    with live_sandbox(tmp_path_factory.mktemp("sandbox-realism"),
+                      GAMEDAY_SANDBOX_REALISM="aws", GAMEDAY_SANDBOX_TIME_SCALE=str(TIME_SCALE),
+                      GAMEDAY_SANDBOX_SEED=str(SEED),
+                      GAMEDAY_SANDBOX_DRAIN_S=str(DRAIN_S)) as sandbox:
+        yield sandbox
 
 
 @pytest.fixture(scope="module")

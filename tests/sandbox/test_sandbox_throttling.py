@@ -18,10 +18,9 @@ from botocore.retries.standard import ThrottledRetryableChecker
 
 from chaos.aws import AwsClients
 from chaos.aws.lambda_functions import wait_until_updated
-from chaos.sandbox import control
 from chaos.sandbox.throttling import THROTTLE_ANSWERS, ControlPlaneThrottling
 from tests.sandbox.lambda_support import function_arn
-from tests.sandbox.support import Sandbox, environ
+from tests.sandbox.support import Sandbox, live_sandbox
 
 RATE = 0.1
 # signing name -> (botocore service, an operation of it)
@@ -105,15 +104,10 @@ def test_nothing_is_throttled_before_the_sandbox_opens_to_clients() -> None:
 
 @pytest.fixture(scope="module")
 def sandbox(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Sandbox]:
-    home = tmp_path_factory.mktemp("sandbox-throttling")
-    with environ(GAMEDAY_HOME=str(home)):
-        with environ(GAMEDAY_SANDBOX_REALISM="aws", GAMEDAY_SANDBOX_TIME_SCALE="0.2",
-                     GAMEDAY_SANDBOX_SEED="5", GAMEDAY_SANDBOX_THROTTLE_RATE=str(RATE)):
-            state, _ = control.up()
-        try:
-            yield Sandbox(home, state, state.clients())
-        finally:
-            control.down()
+    with live_sandbox(tmp_path_factory.mktemp("sandbox-throttling"),
+                      GAMEDAY_SANDBOX_REALISM="aws", GAMEDAY_SANDBOX_TIME_SCALE="0.2",
+                      GAMEDAY_SANDBOX_SEED="5", GAMEDAY_SANDBOX_THROTTLE_RATE=str(RATE)) as sandbox:
+        yield sandbox
 
 
 def without_retries(sandbox: Sandbox, service: str) -> Any:

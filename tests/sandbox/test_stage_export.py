@@ -18,8 +18,7 @@ from chaos.aws.apigateway import (
     api_of_endpoint,
     discover_integrations,
 )
-from chaos.sandbox import control
-from tests.sandbox.support import Sandbox, environ
+from tests.sandbox.support import Sandbox, live_sandbox
 
 pytestmark = pytest.mark.timeout(120)
 
@@ -28,18 +27,9 @@ FUNCTION_ARN = "arn:aws:lambda:us-east-1:123456789012:function"
 
 @pytest.fixture(scope="module")
 def sandbox(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Sandbox]:
-    home = tmp_path_factory.mktemp("sandbox-stage-export")
-    with environ(GAMEDAY_HOME=str(home)):
-        with environ(GAMEDAY_SANDBOX_REALISM="fast", GAMEDAY_SANDBOX_SEED="17"):
-            state, _ = control.up()
-        try:
-            yield Sandbox(home, state, state.clients())
-        finally:
-            control.down()
-
-
-def api_id(sandbox: Sandbox) -> str:
-    return str(sandbox.state.service["rest_api_id"])
+    with live_sandbox(tmp_path_factory.mktemp("sandbox-stage-export"),
+                      GAMEDAY_SANDBOX_REALISM="fast", GAMEDAY_SANDBOX_SEED="17") as sandbox:
+        yield sandbox
 
 
 def uri(function_ref: str) -> str:
@@ -50,17 +40,17 @@ def uri(function_ref: str) -> str:
 def point_proxy(sandbox: Sandbox, function_ref: str, *, deploy: bool) -> None:
     """ANY /{proxy+} invokes `function_ref`; deployed to the prod stage or not."""
     apigateway = sandbox.clients.client("apigateway")
-    proxy = next(item["id"] for item in apigateway.get_resources(restApiId=api_id(sandbox))[
+    proxy = next(item["id"] for item in apigateway.get_resources(restApiId=sandbox.rest_api_id)[
         "items"] if item.get("pathPart") == "{proxy+}")
     apigateway.put_integration(
-        restApiId=api_id(sandbox), resourceId=proxy, httpMethod="ANY", type="AWS_PROXY",
+        restApiId=sandbox.rest_api_id, resourceId=proxy, httpMethod="ANY", type="AWS_PROXY",
         integrationHttpMethod="POST", timeoutInMillis=29000, uri=uri(function_ref))
     if deploy:
-        apigateway.create_deployment(restApiId=api_id(sandbox), stageName="prod")
+        apigateway.create_deployment(restApiId=sandbox.rest_api_id, stageName="prod")
 
 
 def discovered(sandbox: Sandbox) -> DiscoveredIntegrations:
-    api = api_of_endpoint(sandbox.endpoint, api_id(sandbox))
+    api = api_of_endpoint(sandbox.endpoint, sandbox.rest_api_id)
     assert api is not None and api.stage == "prod"
     found = discover_integrations(sandbox.clients, api)
     assert found is not None
@@ -69,7 +59,7 @@ def discovered(sandbox: Sandbox) -> DiscoveredIntegrations:
 
 def export(sandbox: Sandbox, **request: Any) -> dict[str, Any]:
     response = sandbox.clients.client("apigateway").get_export(
-        restApiId=api_id(sandbox), **{"stageName": "prod", "exportType": "oas30", **request})
+        restApiId=sandbox.rest_api_id, **{"stageName": "prod", "exportType": "oas30", **request})
     return dict(json.loads(response["body"].read()))
 
 
@@ -80,11 +70,11 @@ def test_discovery_reports_the_deployed_integration_until_a_change_is_deployed(
     try:
         point_proxy(sandbox, "orders:live", deploy=False)
         current = sandbox.clients.client("apigateway").get_resources(
-            restApiId=api_id(sandbox), embed=["methods"])["items"]
+            restApiId=sandbox.rest_api_id, embed=["methods"])["items"]
         assert any(":orders:live/" in str(item.get("resourceMethods")) for item in current)
         assert discovered(sandbox) == DiscoveredIntegrations(seeded)  # not deployed: orders
 
-        sandbox.clients.client("apigateway").create_deployment(restApiId=api_id(sandbox),
+        sandbox.clients.client("apigateway").create_deployment(restApiId=sandbox.rest_api_id,
                                                                stageName="prod")
         assert discovered(sandbox) == DiscoveredIntegrations(
             [LambdaIntegration("ANY /{proxy+}", "AWS_PROXY", "orders", "live")])
