@@ -265,6 +265,8 @@ def _deployed_else_current(
     """Integrations read from the stage as deployed (its `export`); when the export cannot
     be had, from the API's `current` configuration, with the plan's caveat."""
     try:
+        if not api.stage:
+            raise _ExportUnavailable("the endpoint names no stage")
         exported = export()
     except _ExportUnavailable as unavailable:
         stage = f"stage {api.stage}" if api.stage else "the stage"
@@ -316,8 +318,6 @@ def _rest_integrations(clients: AwsClients, api: ApiRef) -> DiscoveredIntegratio
 
 
 def _rest_export(apigateway: Any, api: ApiRef) -> list[ExportedIntegration]:
-    if not api.stage:
-        raise _ExportUnavailable("the endpoint names no stage")
     return _read_export(lambda: apigateway.get_export(
         restApiId=api.api_id, stageName=api.stage, exportType="oas30",
         parameters={"extensions": "integrations"}, accepts="application/json"),
@@ -389,8 +389,6 @@ def _http_integrations(clients: AwsClients, api: ApiRef) -> DiscoveredIntegratio
 
 
 def _http_export(apigatewayv2: Any, api: ApiRef) -> list[ExportedIntegration]:
-    if not api.stage:
-        raise _ExportUnavailable("the endpoint names no stage")
     return _read_export(lambda: apigatewayv2.export_api(
         ApiId=api.api_id, Specification="OAS30", OutputType="JSON", StageName=api.stage,
         IncludeExtensions=True), every_operation=False)
