@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import fcntl
 import os
+import shutil
 import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -27,10 +28,28 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
             item.add_marker(pytest.mark.xdist_group(f"sandbox:{item.path.name}"))
 
 
+#: The folder of the test lock, made by the run's main process and inherited by its
+#: xdist workers (they start after `pytest_configure`).
+LOCK_DIR_ENV = "CHAOS_GAMEDAY_TEST_LOCK_DIR"
+
+
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line(
         "markers", "alone: runs while no other test runs on another xdist worker (a shipped "
         "example's latency SLO must not depend on what the other worker computes meanwhile)")
+    if not hasattr(config, "workerinput") and LOCK_DIR_ENV not in os.environ:
+        config.stash[_OWN_LOCK_DIR] = tempfile.mkdtemp(prefix="chaos-gameday-tests-")
+        os.environ[LOCK_DIR_ENV] = config.stash[_OWN_LOCK_DIR]
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    folder = config.stash.get(_OWN_LOCK_DIR, None)
+    if folder is not None:
+        shutil.rmtree(folder, ignore_errors=True)
+        os.environ.pop(LOCK_DIR_ENV, None)
+
+
+_OWN_LOCK_DIR = pytest.StashKey[str]()
 
 
 @pytest.hookimpl(hookwrapper=True, tryfirst=True)
@@ -39,24 +58,23 @@ def pytest_runtest_protocol(item: pytest.Item) -> Iterator[None]:
     it: on a small machine, the other xdist worker waits while a latency-sensitive example
     runs (its fixtures' setup and teardown included). Outermost, so that waiting for the
     lock does not count in a test's own timeout."""
-    run = os.environ.get("PYTEST_XDIST_TESTRUNUID")
-    if run is None:  # not under xdist: tests run one at a time anyway
+    folder = os.environ.get(LOCK_DIR_ENV)
+    if folder is None or "PYTEST_XDIST_WORKER" not in os.environ:  # tests run one at a time
         yield
         return
-    with test_lock(run, exclusive=item.get_closest_marker("alone") is not None):
+    with test_lock(Path(folder), exclusive=item.get_closest_marker("alone") is not None):
         yield
 
 
 @contextmanager
-def test_lock(run: str, *, exclusive: bool) -> Iterator[None]:
-    """A readers-writer lock over files, shared by the workers of one test run.
+def test_lock(folder: Path, *, exclusive: bool) -> Iterator[None]:
+    """A readers-writer lock over files in `folder`, shared by the workers of one test run
+    (the folder goes with the run).
 
     The turnstile makes it writer-preferring: once an `alone` test waits, no new test
     starts beside it (flock alone would let back-to-back shared holders starve it).
     """
-    folder = Path(tempfile.gettempdir())
-    with (folder / f"chaos-gameday-tests-{run}.turnstile").open("a") as turnstile, \
-            (folder / f"chaos-gameday-tests-{run}.lock").open("a") as lock:
+    with (folder / "turnstile").open("a") as turnstile, (folder / "lock").open("a") as lock:
         fcntl.flock(turnstile, fcntl.LOCK_EX)
         try:
             fcntl.flock(lock, fcntl.LOCK_EX if exclusive else fcntl.LOCK_SH)
