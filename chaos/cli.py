@@ -211,7 +211,11 @@ def build_parser() -> argparse.ArgumentParser:
     sub.add_argument("--master", required=True, metavar="HOST:PORT",
                      help="the run's Locust master (its load.master_bind)")
     sub.add_argument("--locustfile", type=Path, default=None,
-                     help="a local copy of the locustfile (default: the master's)")
+                     help="a local copy of the experiment's locustfile (required unless "
+                     "--trust-master-code)")
+    sub.add_argument("--trust-master-code", action="store_true",
+                     help="without --locustfile, run the master's locustfile: Python sent over "
+                     "Locust's unauthenticated channel, executed by this worker")
     sub.set_defaults(handler=cmd_load_worker)
 
     sandbox = commands.add_parser("sandbox", help="the embedded local target")
@@ -454,7 +458,8 @@ def _ask(question: str) -> bool:
 def cmd_load_worker(arguments: argparse.Namespace) -> int:
     from chaos.load.remote_worker import run_worker
 
-    return run_worker(arguments.master, arguments.locustfile)
+    return run_worker(arguments.master, arguments.locustfile,
+                      trust_master_code=arguments.trust_master_code)
 
 
 def cmd_rollback(arguments: argparse.Namespace) -> int:
