@@ -17,7 +17,9 @@ everyone else's changes (reported as drifted).
 from __future__ import annotations
 
 import hashlib
+import io
 import secrets
+import zipfile
 from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import ClientError
@@ -46,7 +48,9 @@ from chaos.faults.lambda_targets import (
     check_integrations,
     parse_target,
     refuse_alias,
+    refuse_edge_function,
     refuse_environment,
+    refuse_oversized_code,
     refuse_unreached_latest,
     refuse_unreadable_layers,
     refuse_unsafe_function,
@@ -100,9 +104,11 @@ class LambdaExtensionFault(FaultKind["LambdaExtensionSpec"]):
         latest = functions.get_configuration(clients, target.function)
         name, arn = latest["FunctionName"], latest["FunctionArn"]
         refuse_unsafe_function(latest, functions.list_tags(clients, arn), self.context)
+        refuse_edge_function(clients, latest)
         ours = self._environment_keys()
         refuse_environment(latest, ours)
         refuse_unreadable_layers(clients, latest)
+        size_lines = refuse_oversized_code(latest, self._layer_unzipped_size())
         original: dict[str, Any] = snapshot(latest)
         intended: dict[str, Any] = {"layer_arn": layer_arn, "environment": ours}
         summary = [
@@ -130,7 +136,7 @@ class LambdaExtensionFault(FaultKind["LambdaExtensionSpec"]):
         elif self.spec.weight is not None:
             raise PreflightRefused(f"{target.label}: weight routes an alias's traffic; target "
                                    f"an alias ({name}:ALIAS) or remove weight")
-        lines = [] if target.alias else refuse_unreached_latest(latest)
+        lines = size_lines + ([] if target.alias else refuse_unreached_latest(latest))
         lines += check_integrations(target, name, self.spec.error is not None,
                                     self.context.integrations,
                                     self.context.integrations_unknown,
@@ -330,6 +336,10 @@ class LambdaExtensionFault(FaultKind["LambdaExtensionSpec"]):
 
             self._layer_zip = build_layer_zip()
         return self._layer_zip
+
+    def _layer_unzipped_size(self) -> int:
+        with zipfile.ZipFile(io.BytesIO(self._layer_bytes())) as archive:
+            return sum(info.file_size for info in archive.infolist())
 
     def _local_code_sha256(self) -> str:
         from chaos.layer import lambda_code_sha256
