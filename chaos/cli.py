@@ -134,8 +134,14 @@ def build_parser() -> argparse.ArgumentParser:
     sub.add_argument("experiment", type=Path, metavar="EXPERIMENT")
     sub.add_argument("--account-id", help="account of the ARNs (default: target.account_id)")
     sub.add_argument("--offline", action="store_true",
-                     help="do not read the targets (their layers and KMS keys are then "
-                     "matched by pattern, not named)")
+                     help="do not read the targets (their layers and KMS keys are then named "
+                     "by --layer-arn / --kms-key-arn, or by placeholders to replace)")
+    sub.add_argument("--layer-arn", dest="layer_arns", action="append", default=[],
+                     metavar="ARN", help="a layer version the targets already carry, when "
+                     "they are not read (repeatable)")
+    sub.add_argument("--kms-key-arn", dest="kms_key_arns", action="append", default=[],
+                     metavar="ARN", help="the KMS key of the targets' environment, when they "
+                     "are not read (repeatable)")
     sub.add_argument("--partition", choices=["aws", "aws-cn", "aws-us-gov"],
                      help="the ARNs' partition (default: the target Region's, or the caller "
                      "identity's when the targets are read)")
@@ -211,7 +217,11 @@ def build_parser() -> argparse.ArgumentParser:
     sub.add_argument("--master", required=True, metavar="HOST:PORT",
                      help="the run's Locust master (its load.master_bind)")
     sub.add_argument("--locustfile", type=Path, default=None,
-                     help="a local copy of the locustfile (default: the master's)")
+                     help="a local copy of the experiment's locustfile (required unless "
+                     "--trust-master-code)")
+    sub.add_argument("--trust-master-code", action="store_true",
+                     help="without --locustfile, run the master's locustfile: Python sent over "
+                     "Locust's unauthenticated channel, executed by this worker")
     sub.set_defaults(handler=cmd_load_worker)
 
     sandbox = commands.add_parser("sandbox", help="the embedded local target")
@@ -454,7 +464,8 @@ def _ask(question: str) -> bool:
 def cmd_load_worker(arguments: argparse.Namespace) -> int:
     from chaos.load.remote_worker import run_worker
 
-    return run_worker(arguments.master, arguments.locustfile)
+    return run_worker(arguments.master, arguments.locustfile,
+                      trust_master_code=arguments.trust_master_code)
 
 
 def cmd_rollback(arguments: argparse.Namespace) -> int:
@@ -513,7 +524,8 @@ def cmd_iam_policy(arguments: argparse.Namespace) -> int:
     if not account_id:
         raise InputError("the experiment has no target.account_id: pass --account-id")
     options = {"journal": arguments.journal, "janitor": not arguments.no_janitor,
-               "partition": arguments.partition}
+               "partition": arguments.partition, "layer_arns": tuple(arguments.layer_arns),
+               "kms_key_arns": tuple(arguments.kms_key_arns)}
     if arguments.offline:
         policy = experiment_policy(experiment, account_id, **options)
     else:
@@ -522,7 +534,8 @@ def cmd_iam_policy(arguments: argparse.Namespace) -> int:
                 policy = experiment_policy(experiment, account_id, clients, **options)
         except GamedayError as error:
             print(f"gameday: the targets could not be read ({error}); their layers and KMS "
-                  "keys are matched by pattern", file=sys.stderr)
+                  "keys are named by --layer-arn / --kms-key-arn or placeholders",
+                  file=sys.stderr)
             policy = experiment_policy(experiment, account_id, **options)
     print(json.dumps(policy, indent=2))
     return EXIT_PASSED

@@ -34,9 +34,11 @@ if TYPE_CHECKING:
 def experiment_policy(experiment: Experiment, account_id: str,
                       clients: AwsClients | None = None,
                       journal: str | None = None, janitor: bool = True,
-                      partition: str | None = None) -> dict[str, Any]:
+                      partition: str | None = None, layer_arns: tuple[str, ...] = (),
+                      kms_key_arns: tuple[str, ...] = ()) -> dict[str, Any]:
     """The policy; with `clients` that can read the targets, their own layers and KMS keys
-    are named exactly (otherwise they are matched as tightly as IAM allows).
+    are named exactly; otherwise `layer_arns` and `kms_key_arns` name them, or named
+    placeholders stand for them (never a wildcard: see LambdaExtensionFault.target_permissions).
 
     With a `journal` (which a janitor needs) and unless `janitor` is False (--no-janitor),
     the run's janitor calls too: its schedule, created, moved and deleted.
@@ -49,7 +51,8 @@ def experiment_policy(experiment: Experiment, account_id: str,
                                                     index=index))
         if isinstance(spec, LambdaExtensionSpec):
             statements.extend(LambdaExtensionFault.target_permissions(
-                spec, clients, region=region, account_id=account_id))
+                spec, clients, region=region, account_id=account_id, layer_arns=layer_arns,
+                kms_key_arns=kms_key_arns))
     statements.extend(integration_discovery_permissions(experiment, region))
     statements.extend(run_permissions(experiment, region=region, account_id=account_id))
     if journal:

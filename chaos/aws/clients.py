@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import os
+import threading
 from dataclasses import dataclass, field
-from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
 import boto3
@@ -31,15 +31,35 @@ _CLIENT_CONFIG = Config(
 
 @dataclass
 class AwsClients:
-    """Lazily created clients sharing one session; `endpoint_url` points at the sandbox."""
+    """Lazily created clients, shared by every thread; `endpoint_url` points at the sandbox.
+
+    Each thread has its own boto3 Session: "Similar to Resource objects, Session objects are
+    not thread safe and should not be shared across threads and processes. It's recommended
+    to create a new Session object for each thread" (boto3 guide, Session, "Multithreading
+    or multiprocessing with sessions", https://boto3.amazonaws.com/v1/documentation/api/
+    latest/guide/session.html; boto/boto3#2750), while a client, once created, may be
+    shared ("Multithreading or multiprocessing with clients", same guide, clients.html).
+    A client is created under a lock, from the creating thread's own session.
+    """
 
     region: str
     endpoint_url: str | None = None
     profile: str | None = None
-    _cache: dict[str, Any] = field(default_factory=dict, repr=False)
+    _cache: dict[str, Any] = field(default_factory=dict, repr=False, compare=False)
+    _sessions: threading.local = field(default_factory=threading.local, repr=False,
+                                       compare=False)
+    _creating: threading.Lock = field(default_factory=threading.Lock, repr=False,
+                                      compare=False)
 
-    @cached_property
+    @property
     def session(self) -> boto3.Session:
+        """This thread's session (made on first use)."""
+        session: boto3.Session | None = getattr(self._sessions, "session", None)
+        if session is None:
+            session = self._sessions.session = self._new_session()
+        return session
+
+    def _new_session(self) -> boto3.Session:
         try:
             if self.endpoint_url:
                 return boto3.Session(
@@ -52,15 +72,19 @@ class AwsClients:
             raise ConfigurationError(f"AWS session: {error}") from error
 
     def client(self, service: str) -> Any:
-        if service not in self._cache:
-            created = self.session.client(
-                service,  # type: ignore[call-overload]
-                region_name=self.region,
-                endpoint_url=self.endpoint_url,
-                config=_CLIENT_CONFIG,
-            )
-            self._cache[service] = pace_lambda(created) if service == "lambda" else created
-        return self._cache[service]
+        cached = self._cache.get(service)
+        if cached is not None:
+            return cached
+        with self._creating:
+            if service not in self._cache:
+                created = self.session.client(
+                    service,  # type: ignore[call-overload]
+                    region_name=self.region,
+                    endpoint_url=self.endpoint_url,
+                    config=_CLIENT_CONFIG,
+                )
+                self._cache[service] = pace_lambda(created) if service == "lambda" else created
+            return self._cache[service]
 
     @property
     def lambda_(self) -> LambdaClient:

@@ -37,6 +37,15 @@ def partition_of_region(region: str) -> str:
         return DEFAULT_PARTITION
 
 
+def via_lambda(region: str) -> str:
+    """Lambda's name in the Region as kms:ViaService sees it: `lambda.REGION.amazonaws.com`,
+    and `....amazonaws.com.cn` in the China Regions, whose endpoints end so ("Amazon Web
+    Services in China endpoints", https://docs.amazonaws.cn/en_us/aws/latest/userguide/
+    endpoints-Beijing.html)."""
+    suffix = "amazonaws.com.cn" if partition_of_region(region) == "aws-cn" else "amazonaws.com"
+    return f"lambda.{region}.{suffix}"
+
+
 def partition_of_arn(arn: str) -> str:
     parts = arn.split(":", 2)
     return parts[1] if len(parts) > 2 and parts[0] == "arn" and parts[1] else DEFAULT_PARTITION

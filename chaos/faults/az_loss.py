@@ -368,7 +368,18 @@ def needs_two_zones(workload: Workload) -> bool:
 
 
 def refuse_unchangeable(workload: Workload) -> None:
-    """ECS services whose subnets UpdateService cannot change, or that cannot carry the lock."""
+    """Targets whose subnets cannot be removed: a Gateway Load Balancer; ECS services whose
+    subnets UpdateService cannot change, or that cannot carry the lock."""
+    if workload.kind == "elb" and workload.settings.get("type") == "gateway":
+        # "[Gateway Load Balancers] You can specify subnets from one or more Availability
+        # Zones. You must include all subnets that were enabled previously, with their
+        # existing configurations, plus any additional subnets" (SetSubnets, https://docs.
+        # aws.amazon.com/elasticloadbalancing/latest/APIReference/API_SetSubnets.html):
+        # SetSubnets only adds to a GWLB; removing the lost AZ's subnet would fail mid-run.
+        raise PreflightRefused(
+            f"{workload.label}: a Gateway Load Balancer's subnets can only be added to, never "
+            "removed (SetSubnets): it cannot be pinned out of an AZ ID; use mode: blackhole "
+            "or leave it out of the targets")
     if workload.kind != "ecs":
         return
     controller = workload.settings.get("deployment_controller", "ECS")

@@ -17,7 +17,9 @@ everyone else's changes (reported as drifted).
 from __future__ import annotations
 
 import hashlib
+import io
 import secrets
+import zipfile
 from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import ClientError
@@ -41,18 +43,21 @@ from chaos.faults.base import (
     RestoreOutcome,
 )
 from chaos.faults.lambda_targets import (
+    EDGE_REGION,
     MAX_LAYERS,
     FunctionTarget,
     check_integrations,
     parse_target,
     refuse_alias,
+    refuse_edge_function,
     refuse_environment,
+    refuse_oversized_code,
     refuse_unreached_latest,
     refuse_unreadable_layers,
     refuse_unsafe_function,
 )
 from chaos.journal import JournalEntry
-from chaos.policy import PolicyStatement
+from chaos.policy import PolicyStatement, locked, only_tag_keys, tagged
 
 if TYPE_CHECKING:
     from chaos.aws import AwsClients
@@ -100,9 +105,11 @@ class LambdaExtensionFault(FaultKind["LambdaExtensionSpec"]):
         latest = functions.get_configuration(clients, target.function)
         name, arn = latest["FunctionName"], latest["FunctionArn"]
         refuse_unsafe_function(latest, functions.list_tags(clients, arn), self.context)
+        refuse_edge_function(clients, latest)
         ours = self._environment_keys()
         refuse_environment(latest, ours)
         refuse_unreadable_layers(clients, latest)
+        size_lines = refuse_oversized_code(latest, self._layer_unzipped_size())
         original: dict[str, Any] = snapshot(latest)
         intended: dict[str, Any] = {"layer_arn": layer_arn, "environment": ours}
         summary = [
@@ -130,7 +137,7 @@ class LambdaExtensionFault(FaultKind["LambdaExtensionSpec"]):
         elif self.spec.weight is not None:
             raise PreflightRefused(f"{target.label}: weight routes an alias's traffic; target "
                                    f"an alias ({name}:ALIAS) or remove weight")
-        lines = [] if target.alias else refuse_unreached_latest(latest)
+        lines = size_lines + ([] if target.alias else refuse_unreached_latest(latest))
         lines += check_integrations(target, name, self.spec.error is not None,
                                     self.context.integrations,
                                     self.context.integrations_unknown,
@@ -234,8 +241,17 @@ class LambdaExtensionFault(FaultKind["LambdaExtensionSpec"]):
     def required_permissions(
         cls, spec: LambdaExtensionSpec, *, region: str, account_id: str, index: int
     ) -> list[PolicyStatement]:
+        """Reads of the targets; their change only while they carry a run's lock; the lock
+        (gameday:* tag keys only) on the named targets, or on the functions carrying the
+        selector's tags. aws:ResourceTag is a condition key of Lambda's function, function
+        version and function alias resources, aws:TagKeys of TagResource and UntagResource
+        ("Actions, resources, and condition keys for AWS Lambda", https://docs.aws.amazon.com/
+        service-authorization/latest/reference/list_awslambda.html; "Using attribute-based
+        access control in Lambda", https://docs.aws.amazon.com/lambda/latest/dg/attribute-
+        based-access-control.html)."""
         prefix = partition.arn("lambda", region, account_id, "").rstrip(":")
         statements = []
+        scope: tuple[tuple[str, str, str], ...] = ()
         if isinstance(spec.functions, list):
             targets = [parse_target(name) for name in spec.functions]
             function_arns = tuple(
@@ -245,6 +261,7 @@ class LambdaExtensionFault(FaultKind["LambdaExtensionSpec"]):
                             if target.alias)
         else:  # a tag selector matches functions, never an alias
             function_arns, aliased = (f"{prefix}:function:*",), ()
+            scope = tagged(dict(spec.functions.tags))
             statements.append(PolicyStatement("FindFunctionsByTag", ("lambda:ListFunctions",),
                                               ("*",)))
         statements += [
@@ -253,11 +270,16 @@ class LambdaExtensionFault(FaultKind["LambdaExtensionSpec"]):
                 (
                     "lambda:GetFunctionConfiguration",  # plan
                     "lambda:GetFunction",  # snapshot, waiter, restore (configuration and tags)
-                    "lambda:UpdateFunctionConfiguration",  # attach / detach
-                    "lambda:ListTags", "lambda:TagResource", "lambda:UntagResource",  # lock
+                    "lambda:ListTags",  # the lock, and a tag selector's matches
                 ),
-                function_arns,
+                function_arns,  # reads: of every function a tag selector looks at
             ),
+            PolicyStatement(f"LambdaExtensionChange{index}",
+                            ("lambda:UpdateFunctionConfiguration",),  # attach / detach
+                            function_arns, scope + locked()),
+            PolicyStatement(f"LambdaExtensionLock{index}",
+                            ("lambda:TagResource", "lambda:UntagResource"),
+                            function_arns, scope + only_tag_keys()),
             PolicyStatement(
                 "ExtensionLayer",
                 ("lambda:GetLayerVersion",),  # hash check, and needed to attach a layer
@@ -268,14 +290,21 @@ class LambdaExtensionFault(FaultKind["LambdaExtensionSpec"]):
             # ListLayerVersions supports no resource-level permission.
             PolicyStatement("ExtensionLayerVersions", ("lambda:ListLayerVersions",), ("*",)),
         ]
+        if region == EDGE_REGION:
+            # Whether CloudFront replicates a target as a Lambda@Edge function (refused);
+            # ListDistributions supports no resource-level permission.
+            statements.append(PolicyStatement("EdgeFunctionCheck",
+                                              ("cloudfront:ListDistributions",), ("*",)))
         return statements + alias_permissions(index, aliased)
 
     @classmethod
     def target_permissions(cls, spec: LambdaExtensionSpec, clients: AwsClients | None, *,
-                           region: str, account_id: str) -> list[PolicyStatement]:
+                           region: str, account_id: str, layer_arns: tuple[str, ...] = (),
+                           kms_key_arns: tuple[str, ...] = ()) -> list[PolicyStatement]:
         """What the targets' own resources need: their existing layers (sent again with
         ours) and their environment's KMS key. Exact when `clients` can read the targets;
-        otherwise scoped as tightly as IAM allows without knowing them."""
+        otherwise the given `layer_arns` / `kms_key_arns` (`--layer-arn`, `--kms-key-arn`),
+        else named placeholders to replace - never a wildcard."""
         try:
             configs = [] if clients is None else [
                 functions.get_configuration(clients, target.function)
@@ -285,11 +314,14 @@ class LambdaExtensionFault(FaultKind["LambdaExtensionSpec"]):
         if clients is None:
             return [
                 PolicyStatement("TargetsExistingLayers", ("lambda:GetLayerVersion",),
-                                (partition.arn("lambda", region, "*", "layer:*:*"),)),
+                                layer_arns or (partition.arn(
+                                    "lambda", region, "LAYER_ACCOUNT_ID",
+                                    "layer:TARGETS_LAYER_NAME:VERSION"),)),
                 PolicyStatement(
                     "TargetsEnvironmentKey", ("kms:Decrypt", "kms:Encrypt"),
-                    (partition.arn("kms", region, account_id, "key/*"),),
-                    (("StringEquals", "kms:ViaService", f"lambda.{region}.amazonaws.com"),)),
+                    kms_key_arns or (partition.arn("kms", region, account_id,
+                                                   "key/TARGETS_ENVIRONMENT_KEY_ID"),),
+                    (("StringEquals", "kms:ViaService", partition.via_lambda(region)),)),
             ]
         layers = sorted({arn for config in configs for arn in functions.layer_arns_of(config)})
         keys = sorted({str(config["KMSKeyArn"]) for config in configs
@@ -331,6 +363,10 @@ class LambdaExtensionFault(FaultKind["LambdaExtensionSpec"]):
             self._layer_zip = build_layer_zip()
         return self._layer_zip
 
+    def _layer_unzipped_size(self) -> int:
+        with zipfile.ZipFile(io.BytesIO(self._layer_bytes())) as archive:
+            return sum(info.file_size for info in archive.infolist())
+
     def _local_code_sha256(self) -> str:
         from chaos.layer import lambda_code_sha256
 
@@ -347,20 +383,29 @@ def alias_permissions(index: int, function_arns: tuple[str, ...]) -> list[Policy
     Conditions sections of policies", Function resource names, https://docs.aws.amazon.com/
     lambda/latest/dg/lambda-api-permissions-ref.html). So the calls with a Qualifier get the
     versions and aliases only: DeleteFunction deletes the fault version by its number and
-    can never delete the whole function, which an unqualified DeleteFunction would.
+    can never delete the whole function, which an unqualified DeleteFunction would. The
+    changes of the alias (PublishVersion, UpdateAlias) need the function's lock tag:
+    aws:ResourceTag is a condition key of the function, function version and function alias
+    resource types (Service Authorization Reference, list_awslambda.html).
     """
     if not function_arns:
         return []
+    versions = tuple(f"{arn}:*" for arn in function_arns)
     return [
         PolicyStatement(f"LambdaExtensionAliases{index}",
-                        ("lambda:GetAlias", "lambda:UpdateAlias", "lambda:ListAliases",
-                         "lambda:PublishVersion", "lambda:ListVersionsByFunction"),
-                        function_arns),
+                        ("lambda:GetAlias", "lambda:ListAliases",
+                         "lambda:ListVersionsByFunction"), function_arns),
+        PolicyStatement(f"LambdaExtensionAliasChange{index}",
+                        ("lambda:UpdateAlias", "lambda:PublishVersion"), function_arns,
+                        locked()),
+        # The versions of the named targets only. DeleteFunction (the fault version, with its
+        # Qualifier) carries no lock condition: a rollback must still delete a fault version
+        # left behind after the function's lock was released.
         PolicyStatement(f"LambdaExtensionVersions{index}",
                         ("lambda:GetFunctionConfiguration",  # the alias's version
                          "lambda:GetProvisionedConcurrencyConfig",  # the alias and its version
-                         "lambda:DeleteFunction"),  # the fault version, with its Qualifier
-                        tuple(f"{arn}:*" for arn in function_arns)),
+                         "lambda:DeleteFunction"),
+                        versions),
     ]
 
 

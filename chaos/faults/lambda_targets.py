@@ -31,13 +31,30 @@ __all__ = [
     "check_integrations",
     "parse_target",
     "refuse_alias",
+    "refuse_edge_function",
     "refuse_environment",
+    "refuse_oversized_code",
     "refuse_unreached_latest",
     "refuse_unreadable_layers",
     "refuse_unsafe_function",
 ]
 
 MAX_LAYERS = 5
+#: "250 MB (unzipped, including layers)", the deployment package quota ("Lambda quotas",
+#: https://docs.aws.amazon.com/lambda/latest/dg/gettingstarted-limits.html), in bytes as
+#: GetAccountSettings reports it (AccountLimit.CodeSizeUnzipped: "The maximum size of a
+#: function's deployment package and layers when they're extracted", https://docs.aws.
+#: amazon.com/lambda/latest/api/API_AccountLimit.html).
+CODE_SIZE_UNZIPPED_LIMIT = 262_144_000
+#: Above this share of the limit (as a lower bound), the plan warns that the unzipped size,
+#: which the Lambda API does not expose, may exceed it: code and libraries often compress
+#: 2-4 times.
+SIZE_WARNING_SHARE = 0.25
+#: Lambda@Edge functions live in this Region only ("Restrictions on Lambda@Edge", Lambda
+#: Region: "The Lambda function must be in the US East (N. Virginia) Region", https://docs.
+#: aws.amazon.com/AmazonCloudFront/latest/DeveloperGuide/lambda-at-edge-function-
+#: restrictions.html).
+EDGE_REGION = "us-east-1"
 # What must be equal between $LATEST and the alias's version for the fault version,
 # published from $LATEST, to be the alias's code and configuration plus our layer and keys.
 COMPARED_FIELDS = ("CodeSha256", "Runtime", "Handler", "MemorySize", "Timeout", "Role",
@@ -100,6 +117,89 @@ def refuse_unsafe_function(config: dict[str, Any], tags: dict[str, str],
         raise PreflightRefused(f"{name}: already sets {extension_config.EXEC_WRAPPER_ENV_KEY} "
                                "(another wrapper); refusing to replace it")
     refuse_locked(name, tags, context)
+
+
+def refuse_edge_function(clients: AwsClients, config: dict[str, Any]) -> None:
+    """Refuse a Lambda@Edge function: CloudFront replicates published versions of it, which
+    "must use a numbered version of the Lambda function, not $LATEST or aliases", and
+    Lambda@Edge supports neither layers nor environment variables ("Restrictions on
+    Lambda@Edge", https://docs.aws.amazon.com/AmazonCloudFront/latest/DeveloperGuide/
+    lambda-at-edge-function-restrictions.html): the fault can never reach its invocations.
+
+    Recognised as a replica by `MasterArn` ("For Lambda@Edge functions, the ARN of the main
+    function", FunctionConfiguration, https://docs.aws.amazon.com/lambda/latest/api/
+    API_FunctionConfiguration.html), and as a main function (in us-east-1 only) by a
+    CloudFront distribution whose cache behaviours associate a version of it
+    (LambdaFunctionAssociations, read with ListDistributions).
+    """
+    name, arn = config["FunctionName"], str(config["FunctionArn"])
+    if config.get("MasterArn"):
+        raise PreflightRefused(f"{name}: a Lambda@Edge replica of {config['MasterArn']}: "
+                               "CloudFront runs published versions of it, which cannot take "
+                               "layers or environment variables; refusing")
+    if arn.split(":")[3] != EDGE_REGION:
+        return
+    try:
+        distributions = edge_distributions_of(clients, arn)
+    except ClientError as error:
+        raise PreflightRefused(
+            f"{name}: cannot tell whether CloudFront replicates it as a Lambda@Edge function "
+            f"({error_code(error)} on cloudfront:ListDistributions); grant that read "
+            "(see `gameday iam-policy`)") from error
+    if distributions:
+        raise PreflightRefused(
+            f"{name}: a Lambda@Edge function (associated with CloudFront distribution(s) "
+            f"{', '.join(distributions)}): CloudFront runs published versions of it, which "
+            "cannot take layers or environment variables; refusing")
+
+
+def edge_distributions_of(clients: AwsClients, function_arn: str) -> list[str]:
+    """IDs of the CloudFront distributions that associate any version of the function."""
+    unqualified = ":".join(function_arn.split(":")[:7])
+    found: list[str] = []
+    paginator = clients.client("cloudfront").get_paginator("list_distributions")
+    for page in paginator.paginate():
+        for distribution in (page.get("DistributionList") or {}).get("Items") or []:
+            behaviours = [distribution.get("DefaultCacheBehavior") or {}] + list(
+                (distribution.get("CacheBehaviors") or {}).get("Items") or [])
+            associated = [str(item.get("LambdaFunctionARN", "")) for behaviour in behaviours
+                          for item in (behaviour.get("LambdaFunctionAssociations") or {})
+                          .get("Items") or []]
+            if any(item == unqualified or item.startswith(f"{unqualified}:")
+                   for item in associated):
+                found.append(str(distribution["Id"]))
+    return found
+
+
+def refuse_oversized_code(config: dict[str, Any], our_layer_unzipped: int) -> list[str]:
+    """Refuse a function whose code and layers plus ours would exceed Lambda's 250 MB
+    unzipped; plan lines (warnings as "! ...") saying what is estimated.
+
+    Lambda exposes only zipped sizes (CodeSize of the function and of each attached layer,
+    "The size of the function's deployment package, in bytes" / "The size of the layer
+    archive in bytes", https://docs.aws.amazon.com/lambda/latest/api/API_FunctionConfiguration
+    .html, API_Layer.html); the unzipped size is at least about the zipped one. Ours is known
+    exactly (we build it). So the refusal is certain, and a size under the limit is not.
+    """
+    name = config["FunctionName"]
+    zipped = int(config.get("CodeSize") or 0) + sum(
+        int(layer.get("CodeSize") or 0) for layer in config.get("Layers") or [])
+    at_least = zipped + our_layer_unzipped
+    megabytes = CODE_SIZE_UNZIPPED_LIMIT / 1_048_576
+    if at_least > CODE_SIZE_UNZIPPED_LIMIT:
+        raise PreflightRefused(
+            f"{name}: its code and layers are {zipped / 1_048_576:.1f} MB zipped (more "
+            f"unzipped), with the fault's layer ({our_layer_unzipped / 1_048_576:.1f} MB) at "
+            f"least {at_least / 1_048_576:.1f} MB: over Lambda's {megabytes:.0f} MB unzipped "
+            "limit, the update would fail; refusing")
+    line = (f"code size: function and layers {zipped / 1_048_576:.1f} MB zipped (their unzipped "
+            "size is not exposed by Lambda) + the fault's layer "
+            f"{our_layer_unzipped / 1_048_576:.1f} MB; Lambda's limit is {megabytes:.0f} MB "
+            "unzipped")
+    if at_least > SIZE_WARNING_SHARE * CODE_SIZE_UNZIPPED_LIMIT:
+        return [f"! {line}: unzipped, it may exceed it (the attach would then fail and the "
+                "run abort)"]
+    return [line]
 
 
 def refuse_environment(config: dict[str, Any], ours: dict[str, str]) -> None:

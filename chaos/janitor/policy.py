@@ -6,8 +6,11 @@ fault version), ECS services, Auto Scaling groups and load balancers back to the
 journaled placement, put subnets back on their network ACL and delete the run's ACL,
 remove lock tags; read and write the journals under one S3 location; delete the runs'
 schedules and create its own follow-ups; write its logs. It cannot publish layers, create
-ACLs or tag anything. The resources it restores are any run's: function, service, group,
-load balancer and ACL ARNs are matched by pattern within the account and Region.
+ACLs or tag anything. The resources it restores are any run's, matched by pattern within
+the account and Region - and it may change one only while it carries a run's lock tag
+(`gameday:run-id`, any value: the janitor cannot know run ids in advance), remove gameday:*
+tag keys only, and delete only a locked ACL and a version of a locked function. A journal
+naming a resource no run locked gets nothing done there.
 
 EventBridge Scheduler needs "permission to invoke its target API operation on your behalf"
 through an execution role it assumes (Invoke a Lambda function on a schedule, https://
@@ -21,11 +24,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from chaos.aws.partition import arn
+from chaos.aws.partition import arn, via_lambda
 from chaos.janitor import FUNCTION_NAME
 from chaos.janitor.schedule import NAME_PREFIX, schedule_arn, scheduler_role_arn
 from chaos.journal import JournalLocation
-from chaos.policy import PolicyStatement, policy_document
+from chaos.policy import PolicyStatement, locked, only_tag_keys, policy_document
 
 
 def janitor_statements(region: str, account_id: str,
@@ -36,28 +39,36 @@ def janitor_statements(region: str, account_id: str,
 
     functions = (ours("lambda", "function:*"), ours("lambda", "function:*:*"))
     partition = functions[0].split(":")[1]
+    subnets, acls = ours("ec2", "subnet/*"), ours("ec2", "network-acl/*")
     return [
         PolicyStatement(
-            "RestoreFunctions",
+            "ReadFunctions",
             ("lambda:GetFunction", "lambda:GetFunctionConfiguration", "lambda:ListTags",
-             "lambda:UpdateFunctionConfiguration", "lambda:UntagResource",
-             # an alias target: the alias back
-             "lambda:GetAlias", "lambda:UpdateAlias", "lambda:ListAliases",
-             "lambda:ListVersionsByFunction"),
+             "lambda:GetAlias", "lambda:ListAliases", "lambda:ListVersionsByFunction"),
             functions),
+        # Changes only to a function some run locked: aws:ResourceTag is a condition key of
+        # Lambda's function, function version and function alias resources ("Actions,
+        # resources, and condition keys for AWS Lambda", https://docs.aws.amazon.com/
+        # service-authorization/latest/reference/list_awslambda.html).
+        PolicyStatement("RestoreFunctions",
+                        ("lambda:UpdateFunctionConfiguration", "lambda:UpdateAlias"),
+                        functions, locked()),
+        PolicyStatement("UnlockFunctions", ("lambda:UntagResource",), functions[:1],
+                        locked() + only_tag_keys()),
         # ...and its fault version deleted, by its number as Qualifier. Lambda authorizes
         # against FunctionName and Qualifier, and `function:NAME:*` "accepts any qualified
         # ARN but denies requests that reference the unqualified ARN" ("Fine-tuning the
         # Resources and Conditions sections of policies", https://docs.aws.amazon.com/
         # lambda/latest/dg/lambda-api-permissions-ref.html): a version, never a function.
-        PolicyStatement("RestoreFaultVersions", ("lambda:DeleteFunction",), functions[1:]),
+        PolicyStatement("RestoreFaultVersions", ("lambda:DeleteFunction",), functions[1:],
+                        locked()),
         # UpdateFunctionConfiguration needs GetLayerVersion on every layer it sends (the
         # function's own layers, any account's), and the function's environment key.
         PolicyStatement("RestoreFunctionLayers", ("lambda:GetLayerVersion",),
                         (arn("lambda", region, "*", "layer:*:*"),)),
         PolicyStatement("RestoreFunctionEnvironmentKey", ("kms:Decrypt", "kms:Encrypt"),
                         (ours("kms", "key/*"),),
-                        (("StringEquals", "kms:ViaService", f"lambda.{region}.amazonaws.com"),)),
+                        (("StringEquals", "kms:ViaService", via_lambda(region)),)),
         # Describe calls of EC2, Auto Scaling and ELB support no resource-level permission;
         # placing a function back in its subnets also needs the caller to read the VPC.
         PolicyStatement(
@@ -67,23 +78,41 @@ def janitor_statements(region: str, account_id: str,
              "autoscaling:DescribeAutoScalingGroups",
              "elasticloadbalancing:DescribeLoadBalancers", "elasticloadbalancing:DescribeTags"),
             ("*",)),
-        PolicyStatement("RestoreEcsServices",
-                        ("ecs:DescribeServices", "ecs:UpdateService", "ecs:UntagResource"),
-                        (ours("ecs", "service/*"),)),
+        # aws:ResourceTag on ECS's service, Auto Scaling's autoScalingGroup, ELB's load
+        # balancers, EC2's subnet and network-acl; aws:TagKeys on their tag removals
+        # (Service Authorization Reference: list_amazonelasticcontainerservice.html,
+        # list_amazonec2autoscaling.html, list_awselasticloadbalancing.html, list_amazonec2
+        # .html).
+        PolicyStatement("ReadEcsServices", ("ecs:DescribeServices",), (ours("ecs", "service/*"),)),
+        PolicyStatement("RestoreEcsServices", ("ecs:UpdateService",),
+                        (ours("ecs", "service/*"),), locked()),
+        PolicyStatement("UnlockEcsServices", ("ecs:UntagResource",),
+                        (ours("ecs", "service/*"),), locked() + only_tag_keys()),
         # Where a service's tasks run, until its capacity is back.
         PolicyStatement("RestoreEcsTaskList", ("ecs:ListTasks",),
                         (ours("ecs", "container-instance/*"),)),
         PolicyStatement("RestoreEcsTasks", ("ecs:DescribeTasks",), (ours("ecs", "task/*"),)),
-        PolicyStatement("RestoreAutoScalingGroups",
-                        ("autoscaling:UpdateAutoScalingGroup", "autoscaling:DeleteTags"),
-                        (ours("autoscaling", "autoScalingGroup:*:autoScalingGroupName/*"),)),
-        PolicyStatement("RestoreLoadBalancers",
-                        ("elasticloadbalancing:SetSubnets", "elasticloadbalancing:RemoveTags"),
-                        (ours("elasticloadbalancing", "loadbalancer/*"),)),
-        PolicyStatement("RestoreNetworkAcls",
-                        ("ec2:ReplaceNetworkAclAssociation", "ec2:DeleteNetworkAcl"),
-                        (ours("ec2", "network-acl/*"), ours("ec2", "subnet/*"))),
-        PolicyStatement("RestoreSubnetLocks", ("ec2:DeleteTags",), (ours("ec2", "subnet/*"),)),
+        PolicyStatement("RestoreAutoScalingGroups", ("autoscaling:UpdateAutoScalingGroup",),
+                        (ours("autoscaling", "autoScalingGroup:*:autoScalingGroupName/*"),),
+                        locked()),
+        PolicyStatement("UnlockAutoScalingGroups", ("autoscaling:DeleteTags",),
+                        (ours("autoscaling", "autoScalingGroup:*:autoScalingGroupName/*"),),
+                        locked() + only_tag_keys()),
+        PolicyStatement("RestoreLoadBalancers", ("elasticloadbalancing:SetSubnets",),
+                        (ours("elasticloadbalancing", "loadbalancer/*"),), locked()),
+        PolicyStatement("UnlockLoadBalancers", ("elasticloadbalancing:RemoveTags",),
+                        (ours("elasticloadbalancing", "loadbalancer/*"),),
+                        locked() + only_tag_keys()),
+        # ReplaceNetworkAclAssociation is authorized against the subnet and the ACL: the
+        # subnet must be locked; the ACL it goes back to is the subnet's own, not a run's
+        # (the restore checks it against the subnet's record), so that side is open.
+        PolicyStatement("RestoreNetworkAcls", ("ec2:ReplaceNetworkAclAssociation",),
+                        (subnets,), locked()),
+        PolicyStatement("RestoreNetworkAclsAclSide", ("ec2:ReplaceNetworkAclAssociation",),
+                        (acls,)),
+        PolicyStatement("DeleteRunAcls", ("ec2:DeleteNetworkAcl",), (acls,), locked()),
+        PolicyStatement("RestoreSubnetLocks", ("ec2:DeleteTags",), (subnets,),
+                        locked() + only_tag_keys()),
         PolicyStatement("JournalRevisions", ("s3:GetObject", "s3:PutObject"),
                         (f"arn:{partition}:s3:::{journal.bucket}/{journal.prefix}*",)),
         PolicyStatement("JournalListing", ("s3:ListBucket",),

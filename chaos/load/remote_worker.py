@@ -1,8 +1,11 @@
 """`gameday load worker`: a Locust worker for a running experiment, on any machine.
 
 The machine needs chaos-gameday (our plugin and the `GamedayUser` base class) and the
-locustfile: a local copy with ``--locustfile``, else the master's own, which Locust sends
-on request (``locust -f -``). Everything else comes from the master over Locust's channel:
+locustfile: a local copy with ``--locustfile``, or, only with ``--trust-master-code``, the
+master's own, which Locust sends on request (``locust -f -``) and this worker then imports,
+that is *executes*: the channel is unauthenticated, so whoever can reach the worker's master
+address (or impersonate it) runs Python on this machine. Everything else comes from the
+master over Locust's channel:
 the run's load plan (how many workers, the WAF clients, their identities) is the custom
 option ``--gameday-plan`` that Locust forwards with the first spawn message, and the worker
 index Locust assigns on connect keeps WAF identities distinct across every worker of the
@@ -41,10 +44,20 @@ def parse_master(master: str) -> tuple[str, int]:
     return host, int(port)
 
 
-def worker_command(master: str, locustfile: Path | None = None) -> list[str]:
-    """The Locust worker command line for the master at `master` (HOST:PORT)."""
+TRUST_REQUIRED = (
+    "--locustfile F is required: the worker runs a local copy of the experiment's "
+    "locustfile (or pass --trust-master-code to run the master's: Python sent over Locust's "
+    "unauthenticated channel and executed by this worker)")
+
+
+def worker_command(master: str, locustfile: Path | None = None, *,
+                   trust_master_code: bool = False) -> list[str]:
+    """The Locust worker command line for the master at `master` (HOST:PORT); raises
+    InputError without a locustfile unless the master's code is trusted."""
     host, port = parse_master(master)
     if locustfile is None:
+        if not trust_master_code:
+            raise InputError(TRUST_REQUIRED)
         files = [sys.executable, "-m", "locust", "-f", "-"]  # the master's locustfiles
     elif not locustfile.is_file():
         raise InputError(f"--locustfile: {locustfile} does not exist")
@@ -53,12 +66,13 @@ def worker_command(master: str, locustfile: Path | None = None) -> list[str]:
     return files + worker_args(host, port)
 
 
-def run_worker(master: str, locustfile: Path | None = None) -> int:
+def run_worker(master: str, locustfile: Path | None = None, *,
+               trust_master_code: bool = False) -> int:
     """Run one Locust worker until the master ends the run; its exit code.
 
     Raises ConfigurationError when the worker stopped because the master was gone.
     """
-    command = worker_command(master, locustfile)
+    command = worker_command(master, locustfile, trust_master_code=trust_master_code)
     with tempfile.TemporaryDirectory(prefix="gameday-load-worker-") as scratch:
         environment = with_chaos_importable(dict(os.environ))
         for local_only in (PLAN_ENV, PROCESS_ENV):  # the plan comes from the master

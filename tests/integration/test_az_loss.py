@@ -14,6 +14,7 @@ import pytest
 from moto.moto_api import state_manager
 
 from chaos.aws import AwsClients, workloads
+from chaos.errors import PreflightRefused
 from chaos.experiment import AzLossFault as AzLossSpec
 from chaos.faults import AzLossFault, FaultContext
 from chaos.journal import Journal
@@ -228,6 +229,19 @@ def test_load_balancer_left_in_one_az_is_a_warning_not_a_change(
     assert "at least two AZs" in change.warnings[0]
     assert journal.entries == []
     assert placement_of("elb", "edge")[0] == world.subnets("use1-az1", "use1-az2")
+
+
+def test_a_gateway_load_balancer_is_refused_before_any_change(
+    world: World, tmp_path: Path
+) -> None:
+    """SetSubnets only adds subnets to a Gateway Load Balancer: it cannot be pinned."""
+    subnets = world.subnets("use1-az1", "use1-az2", "use1-az3")
+    client("elbv2").create_load_balancer(Name="inspect", Subnets=subnets, Type="gateway")
+    with pytest.raises(PreflightRefused, match=r"^elb:inspect: a Gateway Load Balancer's subnets "
+                       r"can only be added to, never removed \(SetSubnets\)"):
+        inject(tmp_path, spec({"load_balancers": ["inspect"]}))
+    subnet_ids, tags = placement_of("elb", "inspect")
+    assert subnet_ids == subnets and LOCK not in tags
 
 
 # -- blackhole ------------------------------------------------------------------------

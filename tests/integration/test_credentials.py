@@ -301,6 +301,44 @@ def test_plan_reports_how_long_the_credentials_last(
                      r"renewed automatically", line), line
 
 
+def test_temporary_credentials_without_a_known_expiry_are_a_plan_warning_not_a_refusal(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str],
+        aws: None) -> None:
+    """CI's role credentials exported without AWS_CREDENTIAL_EXPIRATION: they expire, nobody
+    says when. The plan warns; the run is not refused for it."""
+    create_function("orders")
+    monkeypatch.setenv("AWS_SESSION_TOKEN", "token")
+    monkeypatch.delenv("AWS_CREDENTIAL_EXPIRATION", raising=False)
+    lifetime = credential_lifetime(boto3.Session(region_name="us-east-1"))
+    assert (lifetime.source, lifetime.temporary, lifetime.expiry_unknown) == ("env", True, True)
+    refuse_short_lived(lifetime, needed_s=10 * 3600)  # unknown is not refused
+    path = tmp_path / "x.yaml"
+    path.write_text(experiment_yaml())
+    assert main(["plan", str(path)]) == 0
+    [line] = [line for line in capsys.readouterr().out.splitlines() if "credentials:" in line]
+    assert "NO KNOWN EXPIRY" in line and "AWS_CREDENTIAL_EXPIRATION" in line, line
+
+    monkeypatch.delenv("AWS_SESSION_TOKEN")  # long-term keys: nothing to warn about
+    assert not credential_lifetime(boto3.Session(region_name="us-east-1")).expiry_unknown
+    monkeypatch.setenv("AWS_SESSION_TOKEN", "token")
+    monkeypatch.setenv("AWS_CREDENTIAL_EXPIRATION", iso_in(600))
+    known = credential_lifetime(boto3.Session(region_name="us-east-1"))
+    assert not known.expiry_unknown and 500 < (known.remaining_s() or 0) <= 600
+
+
+def test_a_malformed_credential_expiration_is_one_clear_line(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str],
+        aws: None) -> None:
+    create_function("orders")
+    monkeypatch.setenv("AWS_SESSION_TOKEN", "token")
+    monkeypatch.setenv("AWS_CREDENTIAL_EXPIRATION", "tomorrow")
+    path = tmp_path / "x.yaml"
+    path.write_text(experiment_yaml())
+    assert main(["plan", str(path)]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "Traceback" not in err and "tomorrow" in err, err
+
+
 def test_a_restore_failing_on_expired_credentials_says_so_and_keeps_the_journal(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     journal = Journal.create(tmp_path / "run", run_id="run-x", experiment_name="x",

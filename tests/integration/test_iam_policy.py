@@ -3,13 +3,17 @@
 moto's own IAM enforcement rejects Lambda's REST calls with SignatureDoesNotMatch,
 so the policy is enforced here by a botocore `before-call` hook on every client the
 toolkit creates: each call's action and resource ARN are checked against the policy
-with IAM's wildcard matching, and a denied call fails as AWS would (AccessDenied).
+with IAM's wildcard matching, and each statement's conditions against the request context
+AWS would build (the resource's tags as they are at the call, the request's tag keys, a
+subnet's AZ ID: tests/integration/iam_conditions.py); a denied call fails as AWS would
+(AccessDenied).
 """
 
 from __future__ import annotations
 
 import fnmatch
 import json
+import re
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -26,6 +30,7 @@ from chaos.iam import experiment_policy
 from chaos.janitor.policy import janitor_policy
 from chaos.journal import JournalLocation
 from tests.integration.conftest import ACCOUNT_ID, REGION, create_function, experiment_yaml
+from tests.integration.iam_conditions import condition_holds, context_for
 
 PREFIX = f"arn:aws:lambda:{REGION}:{ACCOUNT_ID}"
 UNAUTHENTICATED = {"sts:GetCallerIdentity"}
@@ -40,14 +45,33 @@ def ec2_arn(resource_id: str) -> str:
     return f"{EC2}:{kind}/{resource_id}"
 
 
-def ec2_resources(operation: str, params: dict[str, Any]) -> list[str]:
+def association_subnet(association_id: str) -> str:
+    """The subnet of a network ACL association (read from the fake account, unchecked)."""
+    acls = boto3.client("ec2", region_name=REGION).describe_network_acls(Filters=[
+        {"Name": "association.association-id", "Values": [association_id]}])["NetworkAcls"]
+    return next(item["SubnetId"] for acl in acls for item in acl["Associations"]
+                if item["NetworkAclAssociationId"] == association_id)
+
+
+def ec2_checks(operation: str, params: dict[str, Any]) -> list[tuple[str, str, dict[str, Any]]]:
+    """(action, resource, extra context) of each authorization of one EC2 call; the
+    resource types per the Service Authorization Reference (https://docs.aws.amazon.com/
+    service-authorization/latest/reference/list_amazonec2.html)."""
+    action = f"ec2:{operation}"
     if operation.startswith("Describe"):
-        return ["*"]
+        return [(action, "*", {})]
     if operation in ("CreateTags", "DeleteTags"):
-        return [ec2_arn(resource) for resource in params["Resources"]]
+        return [(action, ec2_arn(resource), {}) for resource in params["Resources"]]
     if operation == "CreateNetworkAcl":
-        return [ec2_arn(params["VpcId"]), f"{EC2}:network-acl/*"]
-    return [ec2_arn(params["NetworkAclId"])]
+        checks = [(action, ec2_arn(params["VpcId"]), {}), (action, f"{EC2}:network-acl/*", {})]
+        if params.get("TagSpecifications"):  # tag-on-create needs ec2:CreateTags too
+            checks.append(("ec2:CreateTags", f"{EC2}:network-acl/*",
+                           {"ec2:CreateAction": operation}))
+        return checks
+    if operation == "ReplaceNetworkAclAssociation":  # the ACL and the subnet
+        return [(action, ec2_arn(params["NetworkAclId"]), {}),
+                (action, ec2_arn(association_subnet(params["AssociationId"])), {})]
+    return [(action, ec2_arn(params["NetworkAclId"]), {})]
 
 
 def resource_of(service: str, operation: str, params: dict[str, Any]) -> str:
@@ -81,7 +105,10 @@ def apigateway_check(model: Any, params: dict[str, Any]) -> tuple[str, str]:
     return f"apigateway:{model.http['method']}", f"arn:aws:apigateway:{REGION}::{path}"
 
 
-def allowed(policy: dict[str, Any], action: str, resource: str) -> bool:
+def allowed(policy: dict[str, Any], action: str, resource: str,
+            context: Callable[[str], Any] = lambda key: None) -> bool:
+    """Whether a statement allows `action` on `resource`, its Condition (if any) holding in
+    `context` (tests/integration/iam_conditions.py)."""
     for statement in policy["Statement"]:
         actions = statement["Action"] if isinstance(statement["Action"], list) else [
             statement["Action"]]
@@ -89,7 +116,7 @@ def allowed(policy: dict[str, Any], action: str, resource: str) -> bool:
             statement["Resource"]]
         if any(fnmatch.fnmatchcase(action.lower(), a.lower()) for a in actions) and any(
             fnmatch.fnmatchcase(resource, r) for r in resources
-        ):
+        ) and condition_holds(statement.get("Condition") or {}, context):
             return True
     return False
 
@@ -102,24 +129,25 @@ class Enforcer:
     def __call__(self, model: Any, params: dict[str, Any], **_: Any) -> None:
         service = model.service_model.signing_name
         action = f"{service}:{model.name}"
+        checks: list[tuple[str, str, dict[str, Any]]]
         if service == "apigateway":
-            checks = [apigateway_check(model, params)]
+            checks = [(*apigateway_check(model, params), {})]
         elif service == "ec2":
-            checks = [(action, arn) for arn in ec2_resources(model.name, params)]
-            if params.get("TagSpecifications"):  # tag-on-create needs ec2:CreateTags too
-                checks.append(("ec2:CreateTags", f"{EC2}:network-acl/*"))
+            checks = ec2_checks(model.name, params)
         else:
-            checks = [(action, resource_of(service, model.name, params))]
+            checks = [(action, resource_of(service, model.name, params), {})]
         if model.name == "UpdateFunctionConfiguration":
             # AWS also requires lambda:GetLayerVersion on every layer version attached...
-            checks += [("lambda:GetLayerVersion", arn) for arn in params.get("Layers", [])]
+            checks += [("lambda:GetLayerVersion", arn, {}) for arn in params.get("Layers", [])]
             # ...and, to place a function in a VPC, these EC2 reads.
             if "VpcConfig" in params:
-                checks += [(f"ec2:{name}", "*") for name in (
+                checks += [(f"ec2:{name}", "*", {}) for name in (
                     "DescribeSecurityGroups", "DescribeSubnets", "DescribeVpcs")]
-        for action, resource in checks:
+        for action, resource, extra in checks:
             self.calls.append((action, resource))
-            if action not in UNAUTHENTICATED and not allowed(self.policy, action, resource):
+            context = context_for(service, model.name, params, resource, REGION, extra)
+            if action not in UNAUTHENTICATED and not allowed(self.policy, action, resource,
+                                                             context):
                 self.deny(model.name, action, resource)
 
     @staticmethod
@@ -332,7 +360,17 @@ def test_targets_own_layers_and_kms_key_are_named_exactly(tmp_path: Path) -> Non
                for statement in experiment_policy(experiment, ACCOUNT_ID)["Statement"]}
     assert offline["TargetsEnvironmentKey"]["Condition"] == {
         "StringEquals": {"kms:ViaService": f"lambda.{REGION}.amazonaws.com"}}
-    assert offline["TargetsExistingLayers"]["Resource"] == f"arn:aws:lambda:{REGION}:*:layer:*:*"
+    # Offline, named placeholders to replace, never a wildcard...
+    assert offline["TargetsExistingLayers"]["Resource"] == (
+        f"arn:aws:lambda:{REGION}:LAYER_ACCOUNT_ID:layer:TARGETS_LAYER_NAME:VERSION")
+    assert offline["TargetsEnvironmentKey"]["Resource"] == (
+        f"arn:aws:kms:{REGION}:{ACCOUNT_ID}:key/TARGETS_ENVIRONMENT_KEY_ID")
+    # ...or the ARNs given.
+    given = {statement["Sid"]: statement for statement in experiment_policy(
+        experiment, ACCOUNT_ID, layer_arns=(layer["LayerVersionArn"],),
+        kms_key_arns=(key,))["Statement"]}
+    assert given["TargetsExistingLayers"]["Resource"] == layer["LayerVersionArn"]
+    assert given["TargetsEnvironmentKey"]["Resource"] == key
 
 
 def test_delete_function_may_delete_a_version_never_the_whole_function(tmp_path: Path) -> None:
@@ -344,6 +382,127 @@ def test_delete_function_may_delete_a_version_never_the_whole_function(tmp_path:
     policies = {"iam-policy": experiment_policy(load_experiment(path), ACCOUNT_ID),
                 "janitor": janitor_policy(REGION, ACCOUNT_ID, JournalLocation.parse(
                     "s3://gameday-journal/runs/"))}
+    def locked_by(run_id: str | None) -> Callable[[str], Any]:
+        return lambda key: run_id if key == "aws:ResourceTag/gameday:run-id" else None
+
     for name, policy in policies.items():
-        assert allowed(policy, "lambda:DeleteFunction", f"{PREFIX}:function:orders:7"), name
-        assert not allowed(policy, "lambda:DeleteFunction", f"{PREFIX}:function:orders"), name
+        assert allowed(policy, "lambda:DeleteFunction", f"{PREFIX}:function:orders:7",
+                       locked_by("run-1")), name
+        assert not allowed(policy, "lambda:DeleteFunction", f"{PREFIX}:function:orders",
+                           locked_by("run-1")), name
+    # The janitor, which matches any function, deletes a version of a locked one only.
+    assert not allowed(policies["janitor"], "lambda:DeleteFunction",
+                       f"{PREFIX}:function:orders:7", locked_by(None))
+
+
+# -- acceptance: no wildcard change ------------------------------------------------------------
+
+READ_PREFIXES = ("Describe", "Get", "List", "Head")
+#: Tag-based conditions that scope a statement to locked, tag-selected or to-be-locked
+#: resources (chaos.policy.locked / tagged / only_tag_keys, the lost AZ ID of a lock).
+SCOPING_KEYS = ("aws:ResourceTag/", "aws:RequestTag/", "aws:TagKeys", "ec2:AvailabilityZoneId")
+
+
+#: Actions that change no resource (Lambda calls them with the caller's grant to read and
+#: write an encrypted environment).
+CHANGE_NOTHING = {"kms:Decrypt", "kms:Encrypt"}
+
+
+def is_mutating(action: str) -> bool:
+    return action not in CHANGE_NOTHING and not action.split(":", 1)[1].startswith(
+        READ_PREFIXES)
+
+
+ANY_OF_A_TYPE = re.compile(r"^[A-Za-z-]+[/:]\*($|[/:]\*)|Name/\*$")
+
+
+def named(resource: str) -> bool:
+    """An ARN that names what it allows: not `*`, not every resource of a type
+    (function:*, service/*, subnet/*, ...Name/*); e.g. function:orders, function:orders:*
+    (its versions), loadbalancer/*/edge/* (its type and ID), bucket/prefix/*."""
+    part = resource.split(":", 5)[5] if resource.count(":") >= 5 else resource
+    return resource != "*" and not ANY_OF_A_TYPE.search(part)
+
+
+def scoped(statement: dict[str, Any]) -> bool:
+    keys = [key for block in (statement.get("Condition") or {}).values() for key in block]
+    return any(key.startswith(SCOPING_KEYS) for key in keys)
+
+
+def unscoped_changes(policy: dict[str, Any]) -> list[str]:
+    """Mutating statements that neither name their resources nor carry a tag condition,
+    except the second resource of a request whose first is scoped by another statement
+    ("...Side": a network ACL association's ACL, a new ACL's VPC)."""
+    found = []
+    for statement in policy["Statement"]:
+        resources = statement["Resource"] if isinstance(statement["Resource"], list) else [
+            statement["Resource"]]
+        changes = [action for action in statement["Action"] if is_mutating(action)]
+        if not changes:
+            continue
+        assert "*" not in resources, f"{statement['Sid']}: Resource * on {changes}"
+        if all(named(resource) for resource in resources) or scoped(statement):
+            continue
+        companion = statement["Sid"].endswith("Side") and all(
+            any(action in other["Action"] and scoped(other) for other in policy["Statement"]
+                if other is not statement) for action in changes)
+        if not companion:
+            found.append(f"{statement['Sid']}: {changes} on {resources}")
+    return found
+
+
+@pytest.mark.parametrize("kind", sorted(EXPERIMENTS) + ["tag-selectors"])
+def test_no_change_is_allowed_on_a_wildcard_without_a_lock_condition(
+        tmp_path: Path, kind: str) -> None:
+    text = EXPERIMENTS.get(kind) or experiment_yaml("{tags: {team: orders}}").split(
+        "faults:")[0] + (
+        "faults:\n  - type: lambda-extension\n    functions: {tags: {team: orders}}\n"
+        "    latency: {ms: 100, rate: 1.0}\n"
+        "  - type: az-loss\n    az_id: use1-az1\n    targets: {tags: {team: orders}}\n"
+        "  - type: az-loss\n    az_id: use1-az2\n    mode: blackhole\n"
+        "    targets: {tags: {team: orders}}\n")
+    path = tmp_path / "experiment.yaml"
+    path.write_text(text)
+    policy = experiment_policy(load_experiment(path), ACCOUNT_ID,
+                               journal="s3://gameday-journal/runs/")
+    assert unscoped_changes(policy) == []
+    janitor = janitor_policy(REGION, ACCOUNT_ID, JournalLocation.parse(
+        "s3://gameday-journal/runs/"))
+    assert unscoped_changes(janitor) == []
+    if kind == "tag-selectors":  # the lock only on what the selector could pick
+        lock = [statement for statement in policy["Statement"]
+                if "lambda:TagResource" in statement["Action"]]
+        assert lock and all(statement["Condition"]["StringEquals"] == {
+            "aws:ResourceTag/team": "orders"} for statement in lock), lock
+
+
+def test_the_wildcard_check_catches_an_unscoped_change() -> None:
+    """The check above can fail: the old janitor statement, and a statement without its
+    condition."""
+    assert unscoped_changes({"Statement": [{
+        "Sid": "RestoreEcsServices", "Action": ["ecs:UpdateService"],
+        "Resource": f"arn:aws:ecs:{REGION}:{ACCOUNT_ID}:service/*"}]})
+    assert unscoped_changes({"Statement": [{
+        "Sid": "AzLossAclSide", "Action": ["ec2:ReplaceNetworkAclAssociation"],
+        "Resource": f"{EC2}:network-acl/*"}]}), "a Side with no scoped partner"
+    with pytest.raises(AssertionError, match="Resource"):
+        unscoped_changes({"Statement": [{"Sid": "X", "Action": ["ec2:CreateTags"],
+                                         "Resource": "*"}]})
+
+
+def test_iam_policy_offline_prints_placeholders_or_the_given_arns(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    path = tmp_path / "experiment.yaml"
+    path.write_text(experiment_yaml())
+    assert main(["iam-policy", str(path), "--offline"]) == 0
+    text = capsys.readouterr().out
+    assert "TARGETS_LAYER_NAME" in text and "TARGETS_ENVIRONMENT_KEY_ID" in text
+    assert ":*:layer:" not in text and "key/*" not in text
+    layer = f"arn:aws:lambda:{REGION}:999999999999:layer:theirs:4"
+    key = f"arn:aws:kms:{REGION}:{ACCOUNT_ID}:key/abcd"
+    assert main(["iam-policy", str(path), "--offline", "--layer-arn", layer,
+                 "--kms-key-arn", key]) == 0
+    by_sid = {statement["Sid"]: statement
+              for statement in json.loads(capsys.readouterr().out)["Statement"]}
+    assert by_sid["TargetsExistingLayers"]["Resource"] == layer
+    assert by_sid["TargetsEnvironmentKey"]["Resource"] == key

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import fnmatch
 import json
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -35,6 +35,7 @@ from chaos.janitor.policy import janitor_policy
 from chaos.janitor.schedule import function_arn
 from chaos.journal import JournalLocation
 from tests.integration.conftest import ACCOUNT_ID, REGION, create_function
+from tests.integration.iam_conditions import condition_holds, context_for
 from tests.integration.janitor_support import (
     JOURNAL_URI,
     STALE_S,
@@ -45,6 +46,7 @@ from tests.integration.janitor_support import (
     start_run,
 )
 from tests.integration.test_az_loss import capacity_follows_subnets
+from tests.integration.test_iam_policy import association_subnet
 
 JANITOR_ARN = function_arn(REGION, ACCOUNT_ID)
 LOCATION = JournalLocation.parse(JOURNAL_URI)
@@ -129,14 +131,16 @@ def test_deploy_needs_a_journal_location(capsys: pytest.CaptureFixture[str],
 # -- least privilege ------------------------------------------------------------------
 
 
-def allowed(policy: dict[str, Any], action: str, resource: str) -> bool:
+def allowed(policy: dict[str, Any], action: str, resource: str,
+            context: Callable[[str], Any] = lambda key: None) -> bool:
     for statement in policy["Statement"]:
         actions = statement["Action"] if isinstance(statement["Action"], list) else [
             statement["Action"]]
         resources = statement["Resource"] if isinstance(statement["Resource"], list) else [
             statement["Resource"]]
         if any(fnmatch.fnmatchcase(action.lower(), item.lower()) for item in actions) and any(
-                fnmatch.fnmatchcase(resource, item) for item in resources):
+                fnmatch.fnmatchcase(resource, item) for item in resources) and condition_holds(
+                statement.get("Condition") or {}, context):
             return True
     return False
 
@@ -182,7 +186,10 @@ def checks_of(service: str, operation: str, params: dict[str, Any]) -> list[tupl
             return [(action, "*")]
         if operation == "DeleteTags":
             return [(action, ec2_arn(item)) for item in params["Resources"]]
-        if "NetworkAclId" in params:  # ReplaceNetworkAclAssociation, DeleteNetworkAcl
+        if operation == "ReplaceNetworkAclAssociation":  # the ACL and the subnet
+            return [(action, ec2_arn(params["NetworkAclId"])),
+                    (action, ec2_arn(association_subnet(params["AssociationId"])))]
+        if "NetworkAclId" in params:  # DeleteNetworkAcl
             return [(action, ec2_arn(params["NetworkAclId"]))]
         return [(action, "*")]
     if service == "ecs":
@@ -237,7 +244,11 @@ class Enforcer:
         service = model.service_model.signing_name
         for action, resource in checks_of(service, model.name, params):
             self.calls.append((action.lower(), resource))
-            if action != "sts:GetCallerIdentity" and not allowed(self.policy, action, resource):
+            extra = {"iam:PassedToService": "scheduler.amazonaws.com"} if (
+                action == "iam:PassRole") else {}
+            context = context_for(service, model.name, params, resource, REGION, extra)
+            if action != "sts:GetCallerIdentity" and not allowed(self.policy, action, resource,
+                                                                 context):
                 raise ClientError({"Error": {"Code": "AccessDeniedException",
                                              "Message": f"not authorized to perform {action} "
                                                         f"on {resource}"}}, model.name)

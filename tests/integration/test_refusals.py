@@ -183,6 +183,71 @@ class TestRefusals:
         assert (f"grant apigateway:GET on arn:aws:apigateway:{REGION}::/restapis/{api_id} "
                 in line), line
 
+    def test_lambda_at_edge_replica(self, tmp_path: Path,
+                                    capsys: pytest.CaptureFixture[str]) -> None:
+        """A replica carries MasterArn (moto cannot make one: the answer is edited)."""
+        create_function("orders")
+        main_arn = "arn:aws:lambda:us-east-1:123456789012:function:orders-edge"
+        line = self.refused_with(tmp_path, capsys, "after-call.lambda.GetFunctionConfiguration",
+                                 lambda parsed: parsed.update(MasterArn=main_arn))
+        assert f"orders: a Lambda@Edge replica of {main_arn}" in line, line
+
+    def test_lambda_at_edge_function_associated_with_a_distribution(
+            self, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+        """CloudFront associates a version of it (moto keeps no associations: the answer of
+        ListDistributions is edited)."""
+        create_function("orders")
+        associated = f"arn:aws:lambda:{REGION}:123456789012:function:orders:3"
+
+        def with_association(parsed: dict[str, Any]) -> None:
+            parsed["DistributionList"] = {"Items": [
+                {"Id": "E1OTHER", "DefaultCacheBehavior": {"LambdaFunctionAssociations": {
+                    "Items": [{"LambdaFunctionARN": f"{associated[:-9]}:orders-x:1"}]}}},
+                {"Id": "E2ORDERS", "DefaultCacheBehavior": {},
+                 "CacheBehaviors": {"Items": [{"LambdaFunctionAssociations": {"Items": [
+                     {"LambdaFunctionARN": associated, "EventType": "viewer-request"}]}}]}},
+            ]}
+
+        line = self.refused_with(tmp_path, capsys, "after-call.cloudfront.ListDistributions",
+                                 with_association)
+        assert "orders: a Lambda@Edge function (associated with CloudFront distribution(s) " \
+               "E2ORDERS)" in line, line
+
+    def test_lambda_at_edge_unknown_without_cloudfront_read(
+            self, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+        create_function("orders")
+
+        def denied(**_: Any) -> None:
+            raise ClientError({"Error": {"Code": "AccessDenied", "Message": "no"}},
+                              "ListDistributions")
+
+        session = boto3.Session(region_name=REGION)
+        session.events.register("before-call.cloudfront.ListDistributions", denied)
+        with patch("chaos.aws.clients.boto3.Session", return_value=session):
+            line = run_refused(tmp_path, capsys, experiment_yaml(), ["orders"])
+        assert "orders: cannot tell whether CloudFront replicates it" in line
+        assert "AccessDenied on cloudfront:ListDistributions" in line
+
+    def test_code_and_layers_over_250_mb(self, tmp_path: Path,
+                                         capsys: pytest.CaptureFixture[str]) -> None:
+        """Zipped sizes (all Lambda exposes) already over the unzipped limit: certain."""
+        create_function("orders")
+        line = self.refused_with(tmp_path, capsys, "after-call.lambda.GetFunctionConfiguration",
+                                 lambda parsed: parsed.update(CodeSize=260 * 1_048_576))
+        assert "orders: its code and layers are 260.0 MB zipped (more unzipped)" in line, line
+        assert "over Lambda's 250 MB unzipped limit" in line
+
+    @staticmethod
+    def refused_with(tmp_path: Path, capsys: pytest.CaptureFixture[str], event: str,
+                     edit: Any) -> str:
+        def edited(parsed: dict[str, Any], **_: Any) -> None:
+            edit(parsed)
+
+        session = boto3.Session(region_name=REGION)
+        session.events.register(event, edited)
+        with patch("chaos.aws.clients.boto3.Session", return_value=session):
+            return run_refused(tmp_path, capsys, experiment_yaml(), ["orders"])
+
     def test_no_confirmation_without_a_terminal(
         self, tmp_path: Path, capsys: pytest.CaptureFixture[str],
         monkeypatch: pytest.MonkeyPatch,
@@ -205,6 +270,28 @@ def test_plan_changes_nothing(tmp_path: Path, capsys: pytest.CaptureFixture[str]
     assert "lambda-extension on orders" in output
     assert "GAMEDAY_CHAOS_CONFIG" in output and "s3cr3t-value" not in output
     assert snapshot(["orders"]) == before
+
+
+@pytest.mark.usefixtures("aws")
+def test_plan_says_what_of_the_code_size_is_estimated(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """Under the limit when zipped: the unzipped size is unknown, said plainly; a warning once
+    the zipped size alone is a quarter of the limit."""
+    create_function("orders")
+    path = tmp_path / "experiment.yaml"
+    path.write_text(experiment_yaml())
+    assert main(["plan", str(path)]) == 0
+    [line] = [line for line in capsys.readouterr().out.splitlines() if "code size:" in line]
+    assert "MB zipped (their unzipped size is not exposed by Lambda)" in line
+    assert "may exceed" not in line
+
+    session = boto3.Session(region_name=REGION)
+    session.events.register("after-call.lambda.GetFunctionConfiguration",
+                            lambda parsed, **_: parsed.update(CodeSize=100 * 1_048_576))
+    with patch("chaos.aws.clients.boto3.Session", return_value=session):
+        assert main(["plan", str(path)]) == 0
+    [line] = [line for line in capsys.readouterr().out.splitlines() if "code size:" in line]
+    assert "100.0 MB zipped" in line and "may exceed it" in line, line
 
 
 @pytest.mark.usefixtures("aws")

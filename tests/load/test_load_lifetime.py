@@ -106,7 +106,8 @@ def test_a_remote_worker_whose_master_was_killed_stops(tmp_path: Path) -> None:
     with LocalTarget() as target, open(log_path, "wb") as log_file:
         driver = LoadDriver(load, host=target.url, run_dir=tmp_path / "run", max_run_time_s=60)
         worker = subprocess.Popen(
-            [sys.executable, "-m", "chaos", "load", "worker", "--master", driver.master_address],
+            [sys.executable, "-m", "chaos", "load", "worker", "--master", driver.master_address,
+             "--trust-master-code"],
             stdout=log_file, stderr=subprocess.STDOUT, env=with_chaos_importable(dict(os.environ)))
         worker_pids: list[int] = []
         try:

@@ -20,7 +20,7 @@ from typing import IO
 import psutil
 import pytest
 
-from chaos.cli import _with_load_master_bind, build_parser
+from chaos.cli import _with_load_master_bind, build_parser, main
 from chaos.errors import ConfigurationError, InputError
 from chaos.experiment import load_experiment
 from chaos.experiment.model import Load, WafLoad
@@ -52,7 +52,7 @@ def remote_worker(master: str, log: IO[bytes], locustfile: str | None = None
     """`gameday load worker --master MASTER [--locustfile PATH]`, as another machine runs it."""
     return subprocess.Popen(
         [sys.executable, "-m", "chaos", "load", "worker", "--master", master,
-         *(["--locustfile", locustfile] if locustfile else [])],
+         *(["--locustfile", locustfile] if locustfile else ["--trust-master-code"])],
         stdout=log, stderr=subprocess.STDOUT, env=with_chaos_importable(dict(os.environ)))
 
 
@@ -157,8 +157,10 @@ def test_a_missing_worker_fails_the_start_with_one_line(tmp_path: Path) -> None:
     assert not (tmp_path / "run" / "load-rows.jsonl").read_bytes()
 
 
-def test_worker_command_takes_the_masters_locustfile_unless_given_one(tmp_path: Path) -> None:
-    assert worker_command("10.0.0.5:5557")[3:5] == ["-f", "-"]
+def test_worker_command_takes_the_masters_locustfile_only_when_trusted(tmp_path: Path) -> None:
+    with pytest.raises(InputError, match="--locustfile F is required.*--trust-master-code"):
+        worker_command("10.0.0.5:5557")
+    assert worker_command("10.0.0.5:5557", trust_master_code=True)[3:5] == ["-f", "-"]
     given = worker_command("10.0.0.5:5557", Path(LOCUSTFILE))
     assert given[given.index("-f") + 1].startswith(f"{LOCUSTFILE},")
     assert given[-6:-2] == ["--master-host", "10.0.0.5", "--master-port", "5557"]
@@ -166,6 +168,16 @@ def test_worker_command_takes_the_masters_locustfile_unless_given_one(tmp_path: 
         worker_command("10.0.0.5")
     with pytest.raises(InputError, match="does not exist"):
         worker_command("10.0.0.5:5557", tmp_path / "missing.py")
+
+
+def test_load_worker_without_a_locustfile_refuses_in_one_line(
+        capsys: pytest.CaptureFixture[str]) -> None:
+    """Nothing is started: the master's code would be executed, sent over an unauthenticated
+    channel."""
+    assert main(["load", "worker", "--master", "127.0.0.1:9"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "--locustfile F is required" in err, err
+    assert "executed by this worker" in err
 
 
 def test_run_option_load_master_bind_overrides_the_experiment() -> None:
