@@ -1,0 +1,164 @@
+"""Percentile checks (p50 ... p99, max): order-statistic intervals from merged histograms.
+
+**Absolute** (``latency_p99_ms < 1500``): the distribution-free order-statistic interval.
+For the p-quantile of m independent requests, the u-th smallest latency is an upper bound
+at confidence c when ``P(Binomial(m, p) <= u - 1) >= c``, and the l-th a lower bound when
+``P(Binomial(m, p) >= l) >= c`` (``scipy.stats.binom``). Requests are not independent
+(``chaos.verdict.clustering``), so m is the effective size of the share of requests at
+or above the observed percentile, and the ranks found in that effective sample are scaled
+back to the phase's requests. Too few requests for a bound (a p99 needs at least 59
+effective requests for any upper bound at 95 %, 299 for one below the maximum) leave that
+side unbounded: such a check can never pass, only be inconclusive (or fail on the other
+side).
+
+``max`` is a fact of the run, not an estimate: an absolute objective on it compares the
+observed maximum (its interval is that single value).
+
+**Relative to a reference** (the run's baseline, or earlier runs pooled), for the tail
+(p90, p95, p99, max) — the comparison looks at the tail itself, never at a median shift,
+which is nearly blind to "p99 x 2, p50 unchanged". ``current_p <= factor * reference_p +
+offset`` is passed when the current percentile's upper bound is below ``factor`` times
+the reference's lower bound (plus offset), failed when the current lower bound is above
+``factor`` times the reference's upper bound; each of the two bounds is taken at
+``1 - (1 - c) / 2`` (Bonferroni), so the verdict holds at c. This is the binomial test on
+the share of current requests above ``factor * reference_p + offset``: "the current
+p-quantile is below t" is "fewer than a share 1 - p of current requests lie above t". For
+``max`` the reference's value is its observed maximum and the level is ``n / (n + 1)``
+(where the largest of n requests falls on average): the test asks whether the current run
+exceeds ``factor`` times the reference's maximum more often than an unchanged service
+would. p50 against a reference is a question about the centre: see ``chaos.verdict.centre``.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import TYPE_CHECKING, Literal, get_args
+
+import numpy as np
+from scipy import stats
+
+from chaos.verdict.clustering import EffectiveSize, effective_size
+from chaos.verdict.model import CheckVerdict, Comparator, Interval, unmeasured, verdict_against
+
+if TYPE_CHECKING:
+    from chaos.verdict.sample import PhaseSample
+
+__all__ = [
+    "PERCENT_OF",
+    "PercentileKey",
+    "TAIL_KEYS",
+    "check_percentile",
+    "check_percentile_relative",
+    "order_statistic_ranks",
+    "percentile_bounds",
+]
+
+PercentileKey = Literal["p50", "p90", "p95", "p99", "max"]
+PERCENT_OF: dict[PercentileKey, float] = {"p50": 50.0, "p90": 90.0, "p95": 95.0, "p99": 99.0,
+                                          "max": 100.0}
+TAIL_KEYS: tuple[PercentileKey, ...] = tuple(key for key in get_args(PercentileKey)
+                                             if key != "p50")
+METHOD = "order statistics, effective size over per-second clusters"
+OBSERVED_MAX = "observed maximum (a fact of the run, not an estimate)"
+RELATIVE_METHOD = "tail test: order-statistic bounds of both samples (Bonferroni)"
+
+
+def order_statistic_ranks(size: int, level: float, confidence: float) -> tuple[int, int | None]:
+    """(l, u): 1-based ranks whose values bound the `level`-quantile of `size` independent
+    values from below and above, each at `confidence`; l = 0 or u = None where no rank does."""
+    if size < 1:
+        return 0, None
+    binomial = stats.binom(size, level)
+    upper = int(binomial.ppf(confidence)) + 1
+    below = int(binomial.ppf(1 - confidence))  # smallest k with cdf(k) >= 1 - c
+    if binomial.cdf(below) > 1 - confidence + 1e-12:
+        below -= 1  # the largest k with cdf(k) <= 1 - c
+    lower = below + 1
+    return max(lower, 0), (upper if upper <= size else None)
+
+
+def percentile_bounds(
+    sample: PhaseSample, percent: float, confidence: float
+) -> tuple[float, Interval, EffectiveSize]:
+    """(point, one-sided bounds at `confidence`, effective size) of the `percent` percentile."""
+    total = sample.total_latencies
+    point = sample.percentile(percent)
+    size = effective_size(sample.at_or_above_per_second(point), sample.latencies_per_second,
+                          confidence)
+    effective = max(1, min(total, math.floor(size.effective_units)))
+    lower_rank, upper_rank = order_statistic_ranks(effective, percent / 100, confidence)
+    low = 0.0 if lower_rank < 1 else sample.value_at_rank(
+        max(1, math.floor(lower_rank * total / effective)))
+    high = math.inf if upper_rank is None else sample.value_at_rank(
+        math.ceil(upper_rank * total / effective))
+    return point, Interval(min(low, point), max(high, point), confidence, METHOD), size
+
+
+def check_percentile(
+    sample: PhaseSample, key: PercentileKey, comparator: Comparator, threshold_ms: float,
+    confidence: float,
+) -> CheckVerdict:
+    """An absolute objective such as ``latency_p99_ms < 1500``."""
+    if sample.total_latencies == 0:
+        return unmeasured("not measured: no requests in the phase", comparator, threshold_ms)
+    if key == "max":
+        observed = sample.max_ms
+        interval = Interval(observed, observed, confidence, OBSERVED_MAX)
+        return CheckVerdict(verdict_against(interval, comparator, threshold_ms), observed,
+                            interval, threshold_ms, comparator)
+    point, interval, size = percentile_bounds(sample, PERCENT_OF[key], confidence)
+    return CheckVerdict(verdict_against(interval, comparator, threshold_ms), point, interval,
+                        threshold_ms, comparator, details=size.to_dict())
+
+
+def check_percentile_relative(
+    current: PhaseSample, reference: PhaseSample, key: PercentileKey, comparator: Comparator,
+    factor: float, offset_ms: float, confidence: float,
+) -> CheckVerdict:
+    """``current_key <comparator> factor * reference_key + offset_ms`` on the tail.
+
+    With no offset the interval bounds the ratio current / reference (compared with
+    `factor`), else the difference ``current - factor * reference`` (compared with
+    `offset_ms`).
+    """
+    threshold = factor if offset_ms == 0 else offset_ms
+    if current.total_latencies == 0:
+        return unmeasured("not measured: no requests in the phase", comparator, threshold)
+    if reference.total_latencies == 0:
+        return unmeasured("not measured: no requests in the reference", comparator, threshold)
+    if key == "max":
+        ref_total = reference.total_latencies
+        percent = 100.0 * ref_total / (ref_total + 1)
+        ref_point = reference.max_ms
+        ref_interval = Interval(ref_point, ref_point, confidence, OBSERVED_MAX)
+        point, bounds, size = percentile_bounds(current, percent, confidence)
+        ref_details: dict[str, float | int] = {"requests": ref_total}
+    else:
+        each = 1 - (1 - confidence) / 2
+        point, bounds, size = percentile_bounds(current, PERCENT_OF[key], each)
+        ref_point, ref_interval, ref_size = percentile_bounds(reference, PERCENT_OF[key], each)
+        ref_details = ref_size.to_dict()
+    if offset_ms == 0:
+        effect = point / ref_point if ref_point else math.inf
+        low = _ratio(bounds.low, ref_interval.high)
+        high = _ratio(bounds.high, ref_interval.low)
+    else:
+        effect = point - factor * ref_point
+        low = bounds.low - factor * ref_interval.high
+        high = bounds.high - factor * ref_interval.low
+    interval = Interval(min(low, effect), max(high, effect), confidence, RELATIVE_METHOD)
+    details = {
+        "effect": effect, "current": size.to_dict(), "reference": ref_details,
+        "reference_observed": ref_point, "reference_interval": ref_interval.to_dict(),
+        "current_interval": bounds.to_dict(), "factor": factor, "offset": offset_ms,
+    }
+    return CheckVerdict(verdict_against(interval, comparator, threshold), point, interval,
+                        threshold, comparator, details=details)
+
+
+def _ratio(numerator: float, denominator: float) -> float:
+    if denominator == 0:
+        return math.inf if numerator > 0 else 1.0
+    if math.isinf(denominator):
+        return 0.0
+    return float(np.float64(numerator) / np.float64(denominator))
