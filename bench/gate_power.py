@@ -49,7 +49,7 @@ from chaos.verdict import (  # noqa: E402
 )
 
 ROOT = Path(__file__).resolve().parents[1]
-RECORDINGS = ROOT / "bench" / "recordings"
+RECORDINGS = ROOT / "bench" / "recordings" / "lambda-faults"
 PHASE_SECONDS = {"baseline": 15, "fault": 30, "recovery": 15}  # lambda-faults.yaml
 PHASES = tuple(PHASE_SECONDS)
 #: Where the targets below are read: the new objectives' false-fail and detection rates.

@@ -3,7 +3,17 @@ dependence: percentiles, rates, and comparisons with a baseline or with earlier 
 
 from __future__ import annotations
 
+from chaos.verdict.centre import check_centre_relative
+from chaos.verdict.checks import Absolute, Relative, judge
 from chaos.verdict.clustering import EffectiveSize, design_effect, effective_size
+from chaos.verdict.evidence import (
+    EvidencePlan,
+    plan_percentile,
+    plan_rate,
+    plan_relative_percentile,
+    plan_relative_rate,
+)
+from chaos.verdict.history import HistoryEntry, HistoryKey, no_reference, previous_reference
 from chaos.verdict.model import (
     DEFAULT_CONFIDENCE,
     VERDICTS,
@@ -22,10 +32,31 @@ from chaos.verdict.percentiles import (
     percentile_bounds,
 )
 from chaos.verdict.rates import RateSli, check_rate, check_rate_relative, rate_bounds
-from chaos.verdict.sample import PhaseSample, SecondBlock, latency_counts
+from chaos.verdict.sample import (
+    PhaseSample,
+    SecondBlock,
+    latency_counts,
+    sample_from_record,
+    sample_to_record,
+)
 
 __all__ = [
     "DEFAULT_CONFIDENCE",
+    "Absolute",
+    "EvidencePlan",
+    "HistoryEntry",
+    "HistoryKey",
+    "Relative",
+    "check_centre_relative",
+    "judge",
+    "no_reference",
+    "plan_percentile",
+    "plan_rate",
+    "plan_relative_percentile",
+    "plan_relative_rate",
+    "previous_reference",
+    "sample_from_record",
+    "sample_to_record",
     "VERDICTS",
     "CheckVerdict",
     "EffectiveSize",

@@ -27,6 +27,7 @@ bursts are then under-covered; ``docs/gate.md`` measures by how much.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -36,7 +37,14 @@ from scipy import stats
 if TYPE_CHECKING:
     from numpy.typing import NDArray
 
-__all__ = ["EffectiveSize", "design_effect", "effective_size", "share_variance"]
+__all__ = [
+    "EffectiveSize",
+    "design_effect",
+    "effective_requests",
+    "effective_size",
+    "share_variance",
+    "whole_requests",
+]
 
 
 @dataclass(frozen=True)
@@ -95,9 +103,19 @@ def effective_size(
     total = int(units.sum())
     seconds = int((units > 0).sum())
     deff = design_effect(events, units)
+    return EffectiveSize(total, int(events.sum()), seconds, deff,
+                         effective_requests(total, seconds, deff, confidence))
+
+
+def whole_requests(effective: float, requests: int) -> int:
+    """The effective size as a whole number of requests for binomial ranks: rounded down
+    (never more evidence than there is), ignoring float noise, and within 1..requests."""
+    return max(1, min(requests, math.floor(effective + 1e-6)))
+
+
+def effective_requests(requests: float, seconds: int, deff: float, confidence: float) -> float:
+    """``requests / deff * (z_c / t_{c, seconds-1})^2``; one second alone is one request."""
     if seconds < 2:
-        effective = float(min(total, 1))
-    else:
-        small_sample = (stats.norm.ppf(confidence) / stats.t.ppf(confidence, seconds - 1)) ** 2
-        effective = total / deff * float(small_sample)
-    return EffectiveSize(total, int(events.sum()), seconds, deff, effective)
+        return float(min(requests, 1))
+    small_sample = (stats.norm.ppf(confidence) / stats.t.ppf(confidence, seconds - 1)) ** 2
+    return requests / max(deff, 1.0) * float(small_sample)

@@ -37,7 +37,7 @@ from typing import TYPE_CHECKING, Literal, get_args
 import numpy as np
 from scipy import stats
 
-from chaos.verdict.clustering import EffectiveSize, effective_size
+from chaos.verdict.clustering import EffectiveSize, effective_size, whole_requests
 from chaos.verdict.model import CheckVerdict, Comparator, Interval, unmeasured, verdict_against
 
 if TYPE_CHECKING:
@@ -85,7 +85,7 @@ def percentile_bounds(
     point = sample.percentile(percent)
     size = effective_size(sample.at_or_above_per_second(point), sample.latencies_per_second,
                           confidence)
-    effective = max(1, min(total, math.floor(size.effective_units)))
+    effective = whole_requests(size.effective_units, total)
     lower_rank, upper_rank = order_statistic_ranks(effective, percent / 100, confidence)
     low = 0.0 if lower_rank < 1 else sample.value_at_rank(
         max(1, math.floor(lower_rank * total / effective)))

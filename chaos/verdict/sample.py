@@ -26,7 +26,14 @@ if TYPE_CHECKING:
 
     from chaos.metrics.histogram import LatencyHistogram
 
-__all__ = ["PhaseSample", "SecondBlock", "hdr_rank", "latency_counts"]
+__all__ = [
+    "PhaseSample",
+    "SecondBlock",
+    "hdr_rank",
+    "latency_counts",
+    "sample_from_record",
+    "sample_to_record",
+]
 
 
 @dataclass(frozen=True)
@@ -170,3 +177,28 @@ class PhaseSample:
         """Per second: how many latencies are > `threshold_ms`."""
         first = int(np.searchsorted(self.latency_values, threshold_ms, side="right"))
         return self.latency_counts[:, first:].sum(axis=1)
+
+
+def sample_to_record(sample: PhaseSample) -> list[list[int | str]]:
+    """A compact JSON form: per second ``[requests, failures, "value_ms:count,..."]``."""
+    return [
+        [int(requests), int(failures), ",".join(
+            f"{value:g}:{int(count)}"
+            for value, count in zip(sample.latency_values.tolist(), row.tolist(), strict=True)
+            if count)]
+        for requests, failures, row in zip(sample.requests, sample.failures,
+                                           sample.latency_counts, strict=True)
+    ]
+
+
+def sample_from_record(record: Sequence[Sequence[int | str]]) -> PhaseSample:
+    """The inverse of `sample_to_record`; raises ValueError on a malformed record."""
+    blocks = []
+    for entry in record:
+        if len(entry) != 3:
+            raise ValueError(f"a second needs [requests, failures, latencies], not {entry!r}")
+        requests, failures, latencies = entry
+        pairs = (item.split(":") for item in str(latencies).split(",") if item)
+        blocks.append(SecondBlock(int(requests), int(failures),
+                                  {float(value): int(count) for value, count in pairs}))
+    return PhaseSample.from_seconds(blocks)
