@@ -43,6 +43,7 @@ import gate_recording  # noqa: E402
 from chaos.verdict import (  # noqa: E402
     GateSettings,
     PhaseSample,
+    SecondBlock,
     check_percentile_relative,
     check_rate_relative,
     gate_passes,
@@ -57,7 +58,7 @@ TARGET_FALSE_FAIL = 0.01
 TARGET_DETECTION = 0.99
 #: Loads tried (requests per phase), smallest first; the first that meets every target is
 #: the load the new objectives need.
-LOADS = (1000, 1500, 2000, 3000, 4000, 6000, 8000)
+LOADS = (1000, 2000, 3000, 4000, 5000, 6000, 8000)
 CASES = ("unchanged", "p99x2", "availability_1pt", "recovery_2x_slower",
          "availability_1pt_bursts")
 SETTINGS = GateSettings()  # confidence 0.95, inconclusive: fail
@@ -77,9 +78,12 @@ class Pool:
     by_segment: dict[str, np.ndarray] = field(default_factory=dict)
     unrecovered_seconds: list[int] = field(default_factory=list)  # per recorded run
     recorded_runs: int = 0
+    _means: dict[str, float] = field(default_factory=dict)
 
     def mean_requests(self, segment: str) -> float:
-        return float(self.requests[self.by_segment[segment]].mean())
+        if segment not in self._means:
+            self._means[segment] = float(self.requests[self.by_segment[segment]].mean())
+        return self._means[segment]
 
     def truth(self, segment: str) -> PhaseSample:
         """All recorded seconds of `segment`: the known truth the simulation draws from."""
@@ -269,6 +273,29 @@ def recorded_load(pool: Pool) -> dict[str, float]:
     return {name: pool.mean_requests(name) * PHASE_SECONDS[name] for name in PHASES}
 
 
+def spread_check(pool: Pool, recordings: Sequence[gate_recording.Recording],
+                 rng: np.random.Generator, draws: int = 400) -> list[str]:
+    """Per phase: the p99 range of the recorded runs beside the 5-95 % range of phases
+    resampled at the recorded load (whole seconds pooled over runs): if the runs differed
+    by more than their seconds do, the pooled resample would be too narrow."""
+    lines = []
+    shipped = recorded_load(pool)
+    for name in PHASES:
+        recorded_p99 = []
+        for recording in recordings:
+            seconds = [second for second in recording.seconds if second.segment == name]
+            sample = PhaseSample.from_seconds(
+                SecondBlock(s.requests, s.failures, s.latency_ms) for s in seconds)
+            recorded_p99.append(sample.percentile(99))
+        simulated = [draw_phase(pool, name, shipped[name], PHASE_SECONDS[name], rng)
+                     .percentile(99) for _ in range(draws)]
+        low, high = np.percentile(simulated, [5, 95])
+        lines.append(f"  {name:<9} p99 of the {len(recorded_p99)} recorded runs: "
+                     f"{min(recorded_p99):.0f}-{max(recorded_p99):.0f} ms; resampled phases "
+                     f"(5-95 %): {low:.0f}-{high:.0f} ms")
+    return lines
+
+
 def meets_targets(rates: dict[str, Rates]) -> bool:
     return (rates["unchanged"].new <= TARGET_FALSE_FAIL
             and rates["p99x2"].new >= TARGET_DETECTION
@@ -284,13 +311,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     decisions = args.decisions or (40 if args.short else 1000)
     loads = (LOADS[3],) if args.short else LOADS
-    pool = build_pool(gate_recording.load_all(args.recordings))
+    recordings = gate_recording.load_all(args.recordings)
+    pool = build_pool(recordings)
     truth = truth_of(pool)
     started = time.monotonic()
     shipped = recorded_load(pool)
     print(f"{pool.recorded_runs} recorded runs, {decisions} gate decisions per case and load; "
           f"recorded load per phase: "
           + ", ".join(f"{name} {value:.0f}" for name, value in shipped.items()))
+    print("\n".join(spread_check(pool, recordings, np.random.default_rng(args.seed))))
     print(f"{'load (requests/phase)':<24}{'case':<26}{'new: gate fails':>16}"
           f"{'absolute: gate fails':>22}")
     table: list[tuple[str, dict[str, Rates]]] = []

@@ -27,6 +27,7 @@ bursts are then under-covered; ``docs/gate.md`` measures by how much.
 
 from __future__ import annotations
 
+import functools
 import math
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
@@ -117,5 +118,10 @@ def effective_requests(requests: float, seconds: int, deff: float, confidence: f
     """``requests / deff * (z_c / t_{c, seconds-1})^2``; one second alone is one request."""
     if seconds < 2:
         return float(min(requests, 1))
-    small_sample = (stats.norm.ppf(confidence) / stats.t.ppf(confidence, seconds - 1)) ** 2
-    return requests / max(deff, 1.0) * float(small_sample)
+    return requests / max(deff, 1.0) * _small_sample_factor(confidence, seconds - 1)
+
+
+@functools.lru_cache(maxsize=4096)
+def _small_sample_factor(confidence: float, degrees_of_freedom: int) -> float:
+    """(z_c / t_{c, df})^2: how much a variance estimated from df + 1 seconds costs."""
+    return float((stats.norm.ppf(confidence) / stats.t.ppf(confidence, degrees_of_freedom)) ** 2)

@@ -34,7 +34,6 @@ from __future__ import annotations
 import math
 from typing import TYPE_CHECKING, Literal, get_args
 
-import numpy as np
 from scipy import stats
 
 from chaos.verdict.clustering import EffectiveSize, effective_size, whole_requests
@@ -60,7 +59,7 @@ TAIL_KEYS: tuple[PercentileKey, ...] = tuple(key for key in get_args(PercentileK
                                              if key != "p50")
 METHOD = "order statistics, effective size over per-second clusters"
 OBSERVED_MAX = "observed maximum (a fact of the run, not an estimate)"
-RELATIVE_METHOD = "tail test: order-statistic bounds of both samples (Bonferroni)"
+RELATIVE_METHOD = "tail test: MOVER of both samples' order-statistic bounds"
 
 
 def order_statistic_ranks(size: int, level: float, confidence: float) -> tuple[int, int | None]:
@@ -68,10 +67,10 @@ def order_statistic_ranks(size: int, level: float, confidence: float) -> tuple[i
     values from below and above, each at `confidence`; l = 0 or u = None where no rank does."""
     if size < 1:
         return 0, None
-    binomial = stats.binom(size, level)
-    upper = int(binomial.ppf(confidence)) + 1
-    below = int(binomial.ppf(1 - confidence))  # smallest k with cdf(k) >= 1 - c
-    if binomial.cdf(below) > 1 - confidence + 1e-12:
+    # (scipy's frozen distributions rebuild their docstrings each time: call the methods)
+    upper = int(stats.binom.ppf(confidence, size, level)) + 1
+    below = int(stats.binom.ppf(1 - confidence, size, level))  # smallest k: cdf(k) >= 1 - c
+    if stats.binom.cdf(below, size, level) > 1 - confidence + 1e-12:
         below -= 1  # the largest k with cdf(k) <= 1 - c
     lower = below + 1
     return max(lower, 0), (upper if upper <= size else None)
@@ -134,18 +133,15 @@ def check_percentile_relative(
         point, bounds, size = percentile_bounds(current, percent, confidence)
         ref_details: dict[str, float | int] = {"requests": ref_total}
     else:
-        each = 1 - (1 - confidence) / 2
-        point, bounds, size = percentile_bounds(current, PERCENT_OF[key], each)
-        ref_point, ref_interval, ref_size = percentile_bounds(reference, PERCENT_OF[key], each)
+        point, bounds, size = percentile_bounds(current, PERCENT_OF[key], confidence)
+        ref_point, ref_interval, ref_size = percentile_bounds(reference, PERCENT_OF[key],
+                                                              confidence)
         ref_details = ref_size.to_dict()
     if offset_ms == 0:
-        effect = point / ref_point if ref_point else math.inf
-        low = _ratio(bounds.low, ref_interval.high)
-        high = _ratio(bounds.high, ref_interval.low)
+        effect, low, high = _ratio_interval(point, bounds, ref_point, ref_interval)
     else:
-        effect = point - factor * ref_point
-        low = bounds.low - factor * ref_interval.high
-        high = bounds.high - factor * ref_interval.low
+        effect, low, high = _difference_interval(point, bounds, factor * ref_point,
+                                                 _scaled(ref_interval, factor))
     interval = Interval(min(low, effect), max(high, effect), confidence, RELATIVE_METHOD)
     details = {
         "effect": effect, "current": size.to_dict(), "reference": ref_details,
@@ -156,9 +152,28 @@ def check_percentile_relative(
                         threshold, comparator, details=details)
 
 
-def _ratio(numerator: float, denominator: float) -> float:
-    if denominator == 0:
-        return math.inf if numerator > 0 else 1.0
-    if math.isinf(denominator):
-        return 0.0
-    return float(np.float64(numerator) / np.float64(denominator))
+def _scaled(interval: Interval, factor: float) -> Interval:
+    return Interval(interval.low * factor, interval.high * factor, interval.confidence,
+                    interval.method)
+
+
+def _difference_interval(point: float, bounds: Interval, ref_point: float,
+                         ref_bounds: Interval) -> tuple[float, float, float]:
+    """MOVER bounds of ``current - reference`` from each one's own bounds."""
+    effect = point - ref_point
+    low = effect - math.hypot(point - bounds.low, ref_bounds.high - ref_point)
+    high = effect + math.hypot(bounds.high - point, ref_point - ref_bounds.low)
+    return effect, low, high
+
+
+def _ratio_interval(point: float, bounds: Interval, ref_point: float,
+                    ref_bounds: Interval) -> tuple[float, float, float]:
+    """MOVER bounds of ``current / reference`` on the log scale (latencies are >= 1 ms; a
+    lower bound of 0 means "unbounded", so its log is -inf)."""
+    def log(value: float) -> float:
+        return math.log(value) if value > 0 else -math.inf
+
+    effect = log(point) - log(ref_point)
+    low = effect - math.hypot(log(point) - log(bounds.low), log(ref_bounds.high) - log(ref_point))
+    high = effect + math.hypot(log(bounds.high) - log(point), log(ref_point) - log(ref_bounds.low))
+    return math.exp(effect), math.exp(low), math.exp(high)
