@@ -21,7 +21,10 @@ Model (see docs/gate.md for the definitions):
   fail when the unchanged service's gate fails, a detection when a regressed service's
   gate fails, counting all checks together.
 
-The last line gives the new objectives' figures at the load they need:
+The load the new objectives need is the smallest tried at which the targets (false fail
+<= 1 %, detection >= 99 % for p99 x 2 and availability -1 point) hold beyond the
+simulation's own noise (one-sided 95 % Clopper-Pearson bounds over the decisions). The
+last line gives the new objectives' figures at that load (or at the largest tried):
     false_fail_rate=X detection_p99x2=Y detection_availability_1pt=Z requests_per_phase=N
 """
 
@@ -35,6 +38,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
+from scipy import stats
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
@@ -296,10 +300,20 @@ def spread_check(pool: Pool, recordings: Sequence[gate_recording.Recording],
     return lines
 
 
-def meets_targets(rates: dict[str, Rates]) -> bool:
-    return (rates["unchanged"].new <= TARGET_FALSE_FAIL
-            and rates["p99x2"].new >= TARGET_DETECTION
-            and rates["availability_1pt"].new >= TARGET_DETECTION)
+def monte_carlo_bounds(rate: float, decisions: int) -> tuple[float, float]:
+    """One-sided 95 % Clopper–Pearson bounds on a rate measured over `decisions` decisions."""
+    interval = stats.binomtest(round(rate * decisions), decisions).proportion_ci(
+        confidence_level=0.90, method="exact")
+    return float(interval.low), float(interval.high)
+
+
+def meets_targets(rates: dict[str, Rates], decisions: int) -> bool:
+    """The targets hold beyond the simulation's own noise: the false-fail rate's upper bound
+    and the detection rates' lower bounds (95 %, one-sided) meet them."""
+    return (monte_carlo_bounds(rates["unchanged"].new, decisions)[1] <= TARGET_FALSE_FAIL
+            and monte_carlo_bounds(rates["p99x2"].new, decisions)[0] >= TARGET_DETECTION
+            and monte_carlo_bounds(rates["availability_1pt"].new, decisions)[0]
+            >= TARGET_DETECTION)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -321,7 +335,7 @@ def main(argv: Sequence[str] | None = None) -> int:
           + ", ".join(f"{name} {value:.0f}" for name, value in shipped.items()))
     print("\n".join(spread_check(pool, recordings, np.random.default_rng(args.seed))))
     print(f"{'load (requests/phase)':<24}{'case':<26}{'new: gate fails':>16}"
-          f"{'absolute: gate fails':>22}")
+          f"{'(95 % bounds)':>18}{'absolute: gate fails':>22}")
     table: list[tuple[str, dict[str, Rates]]] = []
     rows: list[tuple[str, dict[str, float]]] = [("recorded", shipped)]
     rows += [(str(load), dict.fromkeys(PHASES, float(load))) for load in loads]
@@ -331,8 +345,10 @@ def main(argv: Sequence[str] | None = None) -> int:
                  for case in CASES}
         table.append((label, rates))
         for case, rate in rates.items():
-            print(f"{label:<24}{case:<26}{rate.new:>16.3f}{rate.absolute:>22.3f}", flush=True)
-        if label != "recorded" and meets_targets(rates):
+            low, high = monte_carlo_bounds(rate.new, decisions)
+            print(f"{label:<24}{case:<26}{rate.new:>16.3f}{f'{low:.3f}-{high:.3f}':>18}"
+                  f"{rate.absolute:>22.3f}", flush=True)
+        if label != "recorded" and meets_targets(rates, decisions):
             chosen = (label, rates)
             break
     chosen = chosen or table[-1]

@@ -6,27 +6,30 @@ at confidence c when ``P(Binomial(m, p) <= u - 1) >= c``, and the l-th a lower b
 ``P(Binomial(m, p) >= l) >= c`` (``scipy.stats.binom``). Requests are not independent
 (``chaos.verdict.clustering``), so m is the effective size of the share of requests at
 or above the observed percentile, and the ranks found in that effective sample are scaled
-back to the phase's requests. Too few requests for a bound (a p99 needs at least 59
-effective requests for any upper bound at 95 %, 299 for one below the maximum) leave that
-side unbounded: such a check can never pass, only be inconclusive (or fail on the other
-side).
+back to the phase's requests. Too few requests for a bound leave that side unbounded: a p99
+has no upper bound at 95 % below 299 effective requests (then it is the maximum; below the
+maximum from 473), a p95 below 59. Such a check can never pass, only be inconclusive (or
+fail on the other side).
 
 ``max`` is a fact of the run, not an estimate: an absolute objective on it compares the
 observed maximum (its interval is that single value).
 
 **Relative to a reference** (the run's baseline, or earlier runs pooled), for the tail
 (p90, p95, p99, max) — the comparison looks at the tail itself, never at a median shift,
-which is nearly blind to "p99 x 2, p50 unchanged". ``current_p <= factor * reference_p +
-offset`` is passed when the current percentile's upper bound is below ``factor`` times
-the reference's lower bound (plus offset), failed when the current lower bound is above
-``factor`` times the reference's upper bound; each of the two bounds is taken at
-``1 - (1 - c) / 2`` (Bonferroni), so the verdict holds at c. This is the binomial test on
-the share of current requests above ``factor * reference_p + offset``: "the current
-p-quantile is below t" is "fewer than a share 1 - p of current requests lie above t". For
-``max`` the reference's value is its observed maximum and the level is ``n / (n + 1)``
-(where the largest of n requests falls on average): the test asks whether the current run
-exceeds ``factor`` times the reference's maximum more often than an unchanged service
-would. p50 against a reference is a question about the centre: see ``chaos.verdict.centre``.
+which is nearly blind to "p99 x 2, p50 unchanged". Each sample's percentile gets its
+order-statistic bounds as above, and the two are combined by the method of variance
+estimates recovery (MOVER: Zou & Donner 2008, "Construction of confidence limits about
+effect measures: a general approach", Statistics in Medicine 27) — for a ratio objective
+(``<= 1.5x previous``) on the log scale, for a difference (``<= baseline + 200ms``) on the
+latencies: ``low = effect - sqrt((current - current_low)^2 + (reference_high -
+reference)^2)`` and symmetrically for ``high``. An upper bound below ``factor`` is the
+binomial tail statement "fewer than a share 1 - p of current requests lie above factor
+times the reference's p-quantile". For ``max`` the reference's value is its observed
+maximum and the level is ``n / (n + 1)`` (where the largest of n requests falls on
+average): the test asks whether the current run exceeds ``factor`` times the reference's
+maximum more often than an unchanged service would. p50 against a reference is a question
+about the centre: see ``chaos.verdict.centre``. The coverage of these intervals on
+clustered data is checked by simulation in tests/unit/test_verdict_percentiles.py.
 """
 
 from __future__ import annotations
