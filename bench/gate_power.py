@@ -324,7 +324,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--recordings", type=Path, default=RECORDINGS)
     args = parser.parse_args(argv)
     decisions = args.decisions or (40 if args.short else 1000)
-    loads = (LOADS[3],) if args.short else LOADS
+    loads = (LOADS[5],) if args.short else LOADS  # short: the load the full run finds
     recordings = gate_recording.load_all(args.recordings)
     pool = build_pool(recordings)
     truth = truth_of(pool)

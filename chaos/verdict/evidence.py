@@ -8,9 +8,11 @@ requests needed is the smallest load at which that happens (the same intervals a
 verdicts: ``chaos.verdict.rates``, ``chaos.verdict.percentiles``, with the effective size
 of ``chaos.verdict.clustering`` for the phase's seconds and an assumed design effect).
 
-A typical phase passing is the least a check must offer; a gate that should pass an
-unchanged service 99 times in 100 needs more, about as much again (bench/gate_power.py
-measures it, docs/gate.md gives the figures).
+A typical phase passing is the least a check must offer (it passes about half the time
+at that load). `power` asks for more: that the phase pass with that probability, by
+widening the interval by the normal quantile of `power` (the bound at confidence
+``Phi(z_c + z_power)``) — the usual power calculation, approximate for the discrete
+order statistics. bench/gate_power.py measures the real rates (docs/gate.md).
 """
 
 from __future__ import annotations
@@ -20,9 +22,11 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from scipy import stats
+
 from chaos.verdict.clustering import EffectiveSize, effective_requests, whole_requests
 from chaos.verdict.model import Comparator, Interval, verdict_against
-from chaos.verdict.percentiles import order_statistic_ranks
+from chaos.verdict.percentiles import difference_interval, order_statistic_ranks, ratio_interval
 from chaos.verdict.rates import RateSli, failure_bounds
 
 if TYPE_CHECKING:
@@ -59,6 +63,14 @@ class EvidencePlan:
             return f"{head} — no load can decide it at its margin"
         verdict = "enough" if self.decisive else "too few: the check will be inconclusive"
         return f"{head}, needs about {self.requests_needed} — {verdict}"
+
+
+def _planning_confidence(confidence: float, power: float) -> float:
+    """The confidence whose bound a typical phase must clear so that a phase passes with
+    probability `power` (0.5: the verdict's own confidence)."""
+    if not 0 < power < 1:
+        raise ValueError(f"power must lie strictly between 0 and 1, not {power!r}")
+    return float(stats.norm.cdf(stats.norm.ppf(confidence) + stats.norm.ppf(power)))
 
 
 def _smallest(decided: Callable[[int], bool]) -> int | None:
@@ -100,9 +112,11 @@ def _typical_rate(requests: int, sli: RateSli, value: float, seconds: int, deff:
 def plan_rate(
     expected_requests: int, seconds: int, sli: RateSli, comparator: Comparator,
     threshold: float, margin: float, confidence: float, design_effect: float = 1.0,
+    power: float = 0.5,
 ) -> EvidencePlan:
     """An absolute rate objective, for a service `margin` better than `threshold` (e.g.
     ``availability >= 99%`` with margin 0.005: a service at 99.5 % must pass)."""
+    confidence = _planning_confidence(confidence, power)
     better = 1 if comparator in (">=", ">") else -1
     value = min(1.0, max(0.0, threshold + better * margin))
 
@@ -119,11 +133,13 @@ def plan_relative_rate(
     expected_requests: int, expected_reference: int, seconds: int, reference_seconds: int,
     sli: RateSli, comparator: Comparator, reference_value: float, factor: float,
     offset: float, confidence: float, design_effect: float = 1.0,
+    power: float = 0.5,
 ) -> EvidencePlan:
     """``current >= factor * reference + offset``-style objectives, for an unchanged service
     (current and reference both at `reference_value`; the objective's own factor and offset
     are the margin). The load scales both samples (the reference keeps its size relative
     to the current phase)."""
+    confidence = _planning_confidence(confidence, power)
     value = reference_value
     ratio = expected_reference / max(expected_requests, 1)
 
@@ -146,10 +162,12 @@ def plan_relative_rate(
 def plan_percentile(
     expected_requests: int, seconds: int, percent: float, confidence: float,
     share_above_threshold: float | None = None, design_effect: float = 1.0,
+    power: float = 0.5,
 ) -> EvidencePlan:
     """``latency_pXX <= T`` for a service with `share_above_threshold` of its requests above
     T (default: half of the 1 - p the objective allows, i.e. T is the service's
     p(100 - (100-p)/2), a p99.5 for a p99). 0 asks when any upper bound exists at all."""
+    confidence = _planning_confidence(confidence, power)
     level = percent / 100
     share = (1 - level) / 2 if share_above_threshold is None else share_above_threshold
 
@@ -174,28 +192,40 @@ def plan_relative_percentile(
     reference: PhaseSample, expected_requests: int, expected_reference: int, seconds: int,
     reference_seconds: int, percent: float, factor: float, offset_ms: float,
     confidence: float, design_effect: float = 1.0,
+    power: float = 0.5,
 ) -> EvidencePlan:
     """``latency_pXX <= factor * reference + offset`` for an unchanged service: the current
     phase is assumed to have the reference's latency distribution (an earlier run, or the
-    experiment's own recorded baseline), and both bounds are the order statistics a phase of
-    that size would show (each at the Bonferroni level the verdict uses)."""
+    experiment's own recorded baseline), both at their true percentile, with the
+    order-statistic bounds a phase of that size would show, combined as the verdict
+    combines them (MOVER)."""
+    confidence = _planning_confidence(confidence, power)
     level = percent / 100
-    each = 1 - (1 - confidence) / 2
     ratio = expected_reference / max(expected_requests, 1)
+    truth = reference.percentile(percent)
 
     def quantile(at_level: float) -> float:
         return reference.percentile(min(100.0, max(0.0, 100 * at_level)))
 
-    def decided(requests: int) -> bool:
-        effective = whole_requests(effective_requests(requests, seconds, design_effect, each),
-                                   requests)
-        ref_requests = max(1, round(requests * ratio))
-        ref_effective = whole_requests(effective_requests(ref_requests, reference_seconds,
-                                                          design_effect, each), ref_requests)
-        _, upper = order_statistic_ranks(effective, level, each)
-        lower, _ = order_statistic_ranks(ref_effective, level, each)
+    def bounds(requests: int, phase_seconds: int) -> Interval | None:
+        effective = whole_requests(
+            effective_requests(requests, phase_seconds, design_effect, confidence), requests)
+        lower, upper = order_statistic_ranks(effective, level, confidence)
         if upper is None or lower < 1:
+            return None
+        return Interval(min(quantile(lower / effective), truth),
+                        max(quantile(upper / effective), truth), confidence, "")
+
+    def decided(requests: int) -> bool:
+        current = bounds(requests, seconds)
+        previous = bounds(max(1, round(requests * ratio)), reference_seconds)
+        if current is None or previous is None:
             return False
-        return quantile(upper / effective) <= factor * quantile(lower / ref_effective) + offset_ms
+        if offset_ms == 0:
+            _, _, high = ratio_interval(truth, current, truth, previous)
+            return high <= factor
+        scaled = Interval(previous.low * factor, previous.high * factor, confidence, "")
+        _, _, high = difference_interval(truth, current, factor * truth, scaled)
+        return high <= offset_ms
 
     return EvidencePlan(expected_requests, _smallest(decided))

@@ -51,8 +51,10 @@ __all__ = [
     "TAIL_KEYS",
     "check_percentile",
     "check_percentile_relative",
+    "difference_interval",
     "order_statistic_ranks",
     "percentile_bounds",
+    "ratio_interval",
 ]
 
 PercentileKey = Literal["p50", "p90", "p95", "p99", "max"]
@@ -141,9 +143,9 @@ def check_percentile_relative(
                                                               confidence)
         ref_details = ref_size.to_dict()
     if offset_ms == 0:
-        effect, low, high = _ratio_interval(point, bounds, ref_point, ref_interval)
+        effect, low, high = ratio_interval(point, bounds, ref_point, ref_interval)
     else:
-        effect, low, high = _difference_interval(point, bounds, factor * ref_point,
+        effect, low, high = difference_interval(point, bounds, factor * ref_point,
                                                  _scaled(ref_interval, factor))
     interval = Interval(min(low, effect), max(high, effect), confidence, RELATIVE_METHOD)
     details = {
@@ -160,7 +162,7 @@ def _scaled(interval: Interval, factor: float) -> Interval:
                     interval.method)
 
 
-def _difference_interval(point: float, bounds: Interval, ref_point: float,
+def difference_interval(point: float, bounds: Interval, ref_point: float,
                          ref_bounds: Interval) -> tuple[float, float, float]:
     """MOVER bounds of ``current - reference`` from each one's own bounds."""
     effect = point - ref_point
@@ -169,7 +171,7 @@ def _difference_interval(point: float, bounds: Interval, ref_point: float,
     return effect, low, high
 
 
-def _ratio_interval(point: float, bounds: Interval, ref_point: float,
+def ratio_interval(point: float, bounds: Interval, ref_point: float,
                     ref_bounds: Interval) -> tuple[float, float, float]:
     """MOVER bounds of ``current / reference`` on the log scale (latencies are >= 1 ms; a
     lower bound of 0 means "unbounded", so its log is -inf)."""

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 from chaos.verdict.evidence import (
     EvidencePlan,
     plan_percentile,
@@ -53,12 +55,26 @@ def test_relative_availability_needs_both_samples() -> None:
 
 
 def test_relative_p99_on_a_known_distribution() -> None:
-    # latencies 1..1000 ms evenly: with factor 1.5 any pair of bounds fits once the current
-    # p99 has an upper bound at 97.5 % (Bonferroni): 1 - 0.99**n >= 0.975 from n = 368
+    # latencies 1..1000 ms evenly: the p99 is 990, its bounds near it (the maximum, 1000,
+    # and about 985 for the reference), a ratio bound of about 1.01: factor 1.5 holds as
+    # soon as the current p99 has an upper bound at all, 1 - 0.99**n >= 0.95 from n = 299
     reference = sample_of([[float(v) for v in range(1, 1001)]])
     plan = plan_relative_percentile(reference, 120, 360, MANY_SECONDS, MANY_SECONDS, 99, 1.5,
                                     0.0, 0.95)
-    assert plan.requests_needed == 368
+    assert plan.requests_needed == 299
+    # an unchanged service can never be shown 10 % below itself
+    assert plan_relative_percentile(reference, 120, 360, MANY_SECONDS, MANY_SECONDS, 99, 0.9,
+                                    0.0, 0.95).requests_needed is None
+
+
+def test_power_asks_that_a_phase_pass_that_often() -> None:
+    # power 0.99: the bound at Phi(z_0.95 + z_0.99) = Phi(1.644854 + 2.326348) must clear
+    # 0.5 %: with no failure, 1 - (1 - c')**(1/n) <= 0.005 from n = ln(1 - c') / ln(0.995)
+    confidence = 0.5 * (1 + math.erf((1.644854 + 2.326348) / math.sqrt(2)))
+    expected = math.ceil(math.log(1 - confidence) / math.log(0.995))
+    plan = plan_rate(150, MANY_SECONDS, "availability", ">=", 0.995, 0.005, 0.95, power=0.99)
+    assert plan.requests_needed is not None
+    assert abs(plan.requests_needed - expected) <= 1
 
 
 def test_the_plan_line() -> None:
