@@ -81,6 +81,8 @@ class PhaseSample:
             raise ValueError("each second needs 0 <= failures <= requests")
         if np.any(np.diff(self.latency_values) <= 0):
             raise ValueError("latency values must be strictly ascending")
+        if self.latency_values.shape[0] and self.latency_values[0] <= 0:
+            raise ValueError("latency values must be positive (HDR records from 1 ms)")
 
     # ------------------------------------------------------------------ construction
 

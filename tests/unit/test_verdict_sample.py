@@ -69,6 +69,8 @@ def test_malformed_input_is_refused() -> None:
         PhaseSample.from_seconds([SecondBlock(1, 2, {5.0: 1})])  # more failures than requests
     with pytest.raises(ValueError):
         sample_from_record([[1, 0]])
+    with pytest.raises(ValueError):
+        PhaseSample.from_seconds([SecondBlock(1, 0, {0.0: 1})])  # not a latency HDR records
 
 
 def test_counts_above_a_threshold_per_second() -> None:
