@@ -32,6 +32,7 @@ from chaos.verdict.percentiles import (
     percentile_bounds,
 )
 from chaos.verdict.rates import RateSli, check_rate, check_rate_relative, rate_bounds
+from chaos.verdict.recovery import RecoveryBand, recovery_band, recovery_time_s
 from chaos.verdict.sample import (
     PhaseSample,
     SecondBlock,
@@ -46,6 +47,7 @@ __all__ = [
     "EvidencePlan",
     "HistoryEntry",
     "HistoryKey",
+    "RecoveryBand",
     "Relative",
     "check_centre_relative",
     "judge",
@@ -55,6 +57,8 @@ __all__ = [
     "plan_relative_percentile",
     "plan_relative_rate",
     "previous_reference",
+    "recovery_band",
+    "recovery_time_s",
     "sample_from_record",
     "sample_to_record",
     "VERDICTS",
