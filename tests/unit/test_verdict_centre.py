@@ -51,8 +51,8 @@ def test_without_clustering_the_variance_is_the_textbook_one() -> None:
     n1 = n2 = 200
     ratios = []
     for _ in range(40):
-        a = sample_of([[float(v)] for v in rng.permutation(100_000)[:n1]])
-        b = sample_of([[float(v)] for v in rng.permutation(100_000)[:n2]])
+        a = sample_of([[float(v)] for v in rng.permutation(100_000)[:n1] + 1])
+        b = sample_of([[float(v)] for v in rng.permutation(100_000)[:n2] + 1])
         se = rank_comparison(a.latency_values, a.latency_counts, b.latency_values,
                              b.latency_counts).standard_error
         ratios.append(se**2 / ((n1 + n2 + 1) / (12 * n1 * n2)))
