@@ -1,0 +1,36 @@
+// Command gameday-chaos is the fault-injection Lambda extension of chaos-gameday: an
+// external extension running a Runtime API proxy (started by Lambda from
+// /opt/extensions/gameday-chaos), and the second half of the exec wrapper
+// (/opt/gameday-chaos-wrapper runs `gameday-chaos wrap COMMAND...`).
+//
+// Standard library only; built static (CGO_ENABLED=0) for linux/amd64 and linux/arm64.
+package main
+
+import (
+	"fmt"
+	"os"
+)
+
+// version is the config schema version this build reads (and the newest it knows).
+const version = "gameday-chaos (config versions 1-2)"
+
+func main() {
+	log := &Logger{out: os.Stderr}
+	args := os.Args
+	if len(args) > 1 {
+		switch args[1] {
+		case "wrap":
+			os.Exit(runWrapper(args[2:], os.Getenv, log))
+		case "vectors":
+			if err := runVectors(os.Stdin, os.Stdout); err != nil {
+				fmt.Fprintln(os.Stderr, err)
+				os.Exit(2)
+			}
+			return
+		case "version":
+			fmt.Println(version)
+			return
+		}
+	}
+	os.Exit(runExtension(os.Getenv, args[0], log))
+}
