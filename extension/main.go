@@ -1,7 +1,7 @@
 // Command gameday-chaos is the fault-injection Lambda extension of chaos-gameday: an
 // external extension running a Runtime API proxy (started by Lambda from
-// /opt/extensions/gameday-chaos), and the second half of the exec wrapper
-// (/opt/gameday-chaos-wrapper runs `gameday-chaos wrap COMMAND...`).
+// /opt/extensions/gameday-chaos), and the check of the exec wrapper
+// (/opt/gameday-chaos-wrapper runs `gameday-chaos probe` before it starts the runtime).
 //
 // Standard library only; built static (CGO_ENABLED=0) for linux/amd64 and linux/arm64.
 package main
@@ -19,8 +19,8 @@ func main() {
 	args := os.Args
 	if len(args) > 1 {
 		switch args[1] {
-		case "wrap":
-			os.Exit(runWrapper(args[2:], os.Getenv, log))
+		case "probe":
+			os.Exit(runProbe(os.Getenv, os.Stdout, os.Stderr))
 		case "vectors":
 			if err := runVectors(os.Stdin, os.Stdout); err != nil {
 				fmt.Fprintln(os.Stderr, err)

@@ -1,23 +1,21 @@
 package main
 
-// The exec wrapper's second half (the layer's /opt/gameday-chaos-wrapper script runs
-// `gameday-chaos wrap COMMAND...` when a config is set and the extension is not disabled):
-// it asks the proxy on GAMEDAY_CHAOS_PORT whether it is this extension's proxy relaying to
-// this environment's Runtime API, then replaces itself with the runtime, pointed at the
-// proxy, or, failing open, at the real Runtime API ("Modifying the runtime environment",
-// wrapper scripts, https://docs.aws.amazon.com/lambda/latest/dg/runtimes-modify.html).
-// Failing open is logged and counted (ExtensionFailOpen): the environment runs unfaulted.
+// The exec wrapper's check (the layer's /opt/gameday-chaos-wrapper script runs
+// `gameday-chaos probe` when a config is set and the extension is not disabled, then execs
+// the runtime): it asks the proxy on GAMEDAY_CHAOS_PORT whether it is this extension's
+// proxy relaying to this environment's Runtime API. If so the runtime is pointed at the
+// proxy; if not, it fails open: the runtime keeps the real Runtime API ("Modifying the
+// runtime environment", wrapper scripts,
+// https://docs.aws.amazon.com/lambda/latest/dg/runtimes-modify.html). Failing open is
+// logged and counted (ExtensionFailOpen): the environment runs unfaulted.
 
 import (
 	"bufio"
 	"encoding/json"
 	"fmt"
+	"io"
 	"net"
-	"os"
-	"os/exec"
 	"strconv"
-	"strings"
-	"syscall"
 	"time"
 )
 
@@ -50,51 +48,28 @@ func probeProxy(port int, upstream string, timeout time.Duration) error {
 	return nil
 }
 
-// wrapCommand returns the environment the runtime starts with (fails open when needed).
-func wrapCommand(env environ, environment []string, log *Logger, telemetry *Telemetry) []string {
-	upstream := env("AWS_LAMBDA_RUNTIME_API")
+// runProbe is `gameday-chaos probe`: it prints the address the runtime must use (our
+// proxy) and exits 0, or reports failing open (log line and ExtensionFailOpen, both on
+// stderr: Lambda sends the runtime's stderr to the log stream too, and stdout here is the
+// wrapper's) and exits 3.
+func runProbe(env environ, out, errs io.Writer) int {
+	log := &Logger{out: errs}
 	port, err := proxyPort(env)
 	if err == nil {
-		err = probeProxy(port, upstream, probeTimeout)
+		err = probeProxy(port, env("AWS_LAMBDA_RUNTIME_API"), probeTimeout)
 	}
-	if err != nil {
-		log.Printf("FAIL OPEN: %v; the runtime talks to the Lambda Runtime API directly and no "+
-			"fault is injected in this execution environment", err)
-		runID := "unknown"
-		if config, parseErr := ParseConfig(env(configEnvKey)); parseErr == nil {
-			runID = config.RunID
-		}
-		telemetry.FailOpen(runID, err.Error())
-		return environment
+	if err == nil {
+		fmt.Fprintf(out, "127.0.0.1:%d\n", port)
+		return 0
 	}
-	return setEnv(environment, "AWS_LAMBDA_RUNTIME_API", "127.0.0.1:"+strconv.Itoa(port))
+	log.Printf("FAIL OPEN: %v; the runtime talks to the Lambda Runtime API directly and no "+
+		"fault is injected in this execution environment", err)
+	runID := "unknown"
+	if config, parseErr := ParseConfig(env(configEnvKey)); parseErr == nil {
+		runID = config.RunID
+	}
+	NewTelemetry(errs, env("AWS_LAMBDA_FUNCTION_NAME"), time.Now).FailOpen(runID, err.Error())
+	return probeFailedOpen
 }
 
-func setEnv(environment []string, key, value string) []string {
-	out := make([]string, 0, len(environment)+1)
-	for _, entry := range environment {
-		if !strings.HasPrefix(entry, key+"=") {
-			out = append(out, entry)
-		}
-	}
-	return append(out, key+"="+value)
-}
-
-// runWrapper execs the runtime command; it returns only when that fails.
-func runWrapper(args []string, env environ, log *Logger) int {
-	if len(args) == 0 {
-		log.Printf("wrap: no runtime command given")
-		return 2
-	}
-	function := env("AWS_LAMBDA_FUNCTION_NAME")
-	telemetry := NewTelemetry(os.Stdout, function, time.Now)
-	environment := wrapCommand(env, os.Environ(), log, telemetry)
-	path, err := exec.LookPath(args[0])
-	if err != nil {
-		log.Printf("wrap: cannot find the runtime command %q: %v", args[0], err)
-		return 127
-	}
-	err = syscall.Exec(path, args, environment)
-	log.Printf("wrap: cannot start the runtime %q: %v", path, err)
-	return 126
-}
+const probeFailedOpen = 3
