@@ -493,7 +493,7 @@ func (s *session) result(msg *message, requestID, action string) (bool, error) {
 	}
 	pending, ok := p.take(requestID)
 	if ok && pending.diskHeld {
-		defer p.disk.Release()
+		p.disk.Release() // the handler is done with /tmp once it posts its result
 	}
 	outcome := pending.decision.Outcome
 	if !ok || outcome == "" || (outcome == "corruption" && action != "response") {
