@@ -178,6 +178,9 @@ func withoutHeaders(head []byte, names []string, extra ...string) []byte {
 	out := make([]byte, 0, len(head)+64)
 	lines := bytes.SplitAfter(head, []byte("\n"))
 	for index, line := range lines {
+		if len(line) == 0 { // after the final newline
+			continue
+		}
 		content := bytes.TrimRight(line, "\r\n")
 		if index > 0 && len(content) == 0 {
 			for _, added := range extra {

@@ -280,13 +280,20 @@ func TestOutcomeFaultsReplaceTheResult(t *testing.T) {
 			p := startProxy(t, api.addr(), config(test.faults))
 			runtime := dialRuntime(t, p.proxy.Addr())
 			deadline := time.Now().Add(3 * time.Second).UnixMilli()
-			api.events <- fakeEvent{id: "id-2", body: `{}`, deadline: deadline}
-			runtime.do(t, getNext)
-			answer, _ := runtime.do(t, post("id-2", test.action, proxyBody))
-			if answer.StatusCode != 202 {
-				t.Fatalf("runtime got %d", answer.StatusCode)
+			// twice on one connection: a replaced message must leave the framing intact
+			for _, id := range []string{"id-2", "id-3"} {
+				api.events <- fakeEvent{id: id, body: `{}`, deadline: deadline}
+				runtime.do(t, getNext)
+				answer, _ := runtime.do(t, post(id, test.action, proxyBody))
+				if answer.StatusCode != 202 {
+					t.Fatalf("runtime got %d", answer.StatusCode)
+				}
+				result := api.result(t)
+				if result.id != id {
+					t.Fatalf("result for %s, want %s", result.id, id)
+				}
+				test.check(t, result)
 			}
-			test.check(t, api.result(t))
 			if strings.Contains(test.name, "timeout") {
 				held := (*p.sleeps)[0]
 				want := time.Until(time.UnixMilli(deadline).Add(timeoutGrace))
