@@ -26,6 +26,7 @@ import (
 	"strconv"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 )
 
@@ -153,7 +154,8 @@ func (p *Proxy) serveConn(conn net.Conn) {
 	for {
 		msg, err := readHead(s.reader, s.headBuf, false)
 		if err != nil {
-			if !errors.Is(err, io.EOF) && !p.closed.Load() {
+			// a runtime that closes or is killed between requests is no news
+			if !errors.Is(err, io.EOF) && !errors.Is(err, syscall.ECONNRESET) && !p.closed.Load() {
 				p.log.Printf("runtime connection ended: %v", err)
 			}
 			return
