@@ -103,9 +103,15 @@ def go_environment(root: Path, goarch: str, work: Path) -> dict[str, str]:
 
 def build_binary(architecture: str, out: Path, work: Path | None = None) -> Path:
     """Compile the extension for ``architecture`` (x86_64 | arm64) into ``out``."""
+    return go_build(source_dir(), architecture, out, work)
+
+
+def go_build(sources: Path, architecture: str, out: Path, work: Path | None = None) -> Path:
+    """Compile the Go module in ``sources`` with the pinned toolchain and the release flags;
+    ``work`` holds GOCACHE and GOPATH (a fresh temporary one when None)."""
     if architecture not in GOARCH:
         raise ToolchainError(f"unknown architecture {architecture!r} (known: {', '.join(GOARCH)})")
-    root, sources = goroot(), source_dir()
+    root = goroot()
     with tempfile.TemporaryDirectory(prefix="gameday-go-") as scratch:
         env = go_environment(root, GOARCH[architecture], work or Path(scratch))
         out.parent.mkdir(parents=True, exist_ok=True)
@@ -113,7 +119,8 @@ def build_binary(architecture: str, out: Path, work: Path | None = None) -> Path
         done = subprocess.run(command, cwd=sources, env=env, capture_output=True, text=True,
                               timeout=BUILD_TIMEOUT_S, check=False)
     if done.returncode != 0:
-        raise ToolchainError(f"go build for {architecture} failed: {done.stderr.strip()[-2000:]}")
+        raise ToolchainError(f"go build of {sources} for {architecture} failed: "
+                             f"{done.stderr.strip()[-2000:]}")
     return out
 
 

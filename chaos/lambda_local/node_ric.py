@@ -85,7 +85,8 @@ def _require_tools() -> tuple[str, str]:
         raise NodeRuntimeUnavailable(
             "Node.js is not installed (node and npm are needed to run Node.js functions; "
             "Debian: apt-get install nodejs npm)")
-    missing = sorted({package for tool, package in BUILD_TOOLS.items() if shutil.which(tool) is None})
+    missing = sorted({package for tool, package in BUILD_TOOLS.items()
+                      if shutil.which(tool) is None})
     if missing:
         raise NodeRuntimeUnavailable(
             "the Node.js runtime interface client's native addon needs build tools that are "

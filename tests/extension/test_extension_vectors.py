@@ -100,7 +100,7 @@ def test_decision_vectors_through_the_packaged_binary():
 def test_injected_error_keeps_the_marker_the_load_recognises():
     from chaos.load.response_signs import MARKER_HEADER
 
-    assert MARKER_HEADER == c.MARKER_HEADER.lower()
+    assert c.MARKER_HEADER.lower() == MARKER_HEADER
     responses = [json.loads(case["expect"]["response"]) for case in DECISION_VECTORS["cases"]
                  if case["expect"]["outcome"] == "error"]
     assert responses
