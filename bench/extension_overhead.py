@@ -193,11 +193,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--short", action="store_true",
                         help="a few hundred invocations: seconds, same output (CI)")
     parser.add_argument("--invocations", type=int, default=None,
-                        help="invocations per environment and round (default 4000, short 150)")
+                        help="invocations per environment and round (default 10000, short 150)")
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--cold-starts", type=int, default=None)
     args = parser.parse_args(argv)
-    invocations = args.invocations or (150 if args.short else 4000)
+    invocations = args.invocations or (150 if args.short else 10000)
     warmup = 20 if args.short else 300
     cold_starts = args.cold_starts or (3 if args.short else 9)
 

@@ -9,6 +9,7 @@ package main
 import (
 	"fmt"
 	"os"
+	"runtime"
 )
 
 // version is the config schema version this build reads (and the newest it knows).
@@ -31,6 +32,13 @@ func main() {
 			fmt.Println(version)
 			return
 		}
+	}
+	if os.Getenv("GOMAXPROCS") == "" {
+		// The proxy's work per invocation is microseconds: one scheduler thread avoids
+		// hand-offs between threads and spinning threads that would take CPU from the
+		// function (small functions get a fraction of a vCPU). Concurrent invocations still
+		// run side by side as goroutines.
+		runtime.GOMAXPROCS(1)
 	}
 	os.Exit(runExtension(os.Getenv, args[0], log))
 }
