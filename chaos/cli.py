@@ -194,9 +194,14 @@ def build_parser() -> argparse.ArgumentParser:
 
     extension = commands.add_parser("extension", help="the fault-injection layer")
     extension_commands = extension.add_subparsers(title="extension commands", metavar="COMMAND")
-    sub = extension_commands.add_parser("build", help="build the layer zip (prints path, sha256)")
+    sub = extension_commands.add_parser(
+        "build", help="build one layer zip per architecture (prints each path, sha256)")
     sub.add_argument("--out", type=Path, default=Path("."), help="output directory")
     sub.set_defaults(handler=cmd_extension_build)
+    sub = extension_commands.add_parser(
+        "verify", help="rebuild the binaries from source with the pinned Go; exit 0 only when "
+        "they equal the packaged ones")
+    sub.set_defaults(handler=cmd_extension_verify)
     sub = extension_commands.add_parser("publish", help="publish the layer (reuses same hash)")
     _target_options(sub, region=True)
     sub.set_defaults(handler=cmd_extension_publish)
@@ -596,12 +601,26 @@ def cmd_az_audit(arguments: argparse.Namespace) -> int:
 
 
 def cmd_extension_build(arguments: argparse.Namespace) -> int:
-    from chaos.layer import sha256_hex, write_layer_zip
+    from chaos.layer import sha256_hex, write_layer_zips
 
-    path = write_layer_zip(arguments.out)
-    print(f"{path}")
-    print(f"sha256 {sha256_hex(path.read_bytes())}")
+    for path in write_layer_zips(arguments.out).values():
+        print(f"{path} sha256 {sha256_hex(path.read_bytes())}")
     return EXIT_PASSED
+
+
+def cmd_extension_verify(arguments: argparse.Namespace) -> int:
+    from chaos.extension_build import verify
+
+    results = verify()
+    for result in results:
+        state = "same bytes" if result.matches else "DIFFERS from the packaged binary"
+        print(f"{result.architecture}: built sha256 {result.built_sha256} "
+              f"packaged {result.packaged_sha256 or 'missing'}: {state}")
+    if all(result.matches for result in results):
+        return EXIT_PASSED
+    raise InputError("the packaged extension binaries are not built from this source: "
+                     "python -c 'from chaos.extension_build import refresh_packaged_binaries; "
+                     "refresh_packaged_binaries()' rebuilds them")
 
 
 def cmd_extension_publish(arguments: argparse.Namespace) -> int:

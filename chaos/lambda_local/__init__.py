@@ -1,7 +1,8 @@
 """Local emulation of the Lambda Runtime and Extensions APIs.
 
 :class:`ExecutionEnvironment` runs a function's code through the real runtime
-client (``awslambdaric``) and the external extensions of its layers, on 127.0.0.1,
+client (``awslambdaric``, or Node.js's ``aws-lambda-ric`` built by
+:func:`install_node_ric`) and the external extensions of its layers, on 127.0.0.1,
 the way Lambda does: init, serial invokes with a deadline, shutdown.
 """
 
@@ -18,6 +19,7 @@ from chaos.lambda_local.environment import (
     ShutdownReport,
     extract_layer,
 )
+from chaos.lambda_local.node_ric import NodeRuntimeClient, NodeRuntimeUnavailable, install_node_ric
 
 __all__ = [
     "ApiServer",
@@ -28,8 +30,11 @@ __all__ = [
     "InvokeResult",
     "LambdaApi",
     "LogLine",
+    "NodeRuntimeClient",
+    "NodeRuntimeUnavailable",
     "ProcessExit",
     "ShutdownReport",
     "extract_layer",
     "free_port",
+    "install_node_ric",
 ]

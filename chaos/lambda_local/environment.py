@@ -208,6 +208,12 @@ class ExecutionEnvironment:
     def __exit__(self, *exc: object) -> None:
         self.close()
 
+    def process_ids(self) -> dict[str, int]:
+        """Process ids of the running runtime and extensions ("runtime", "extension:<file>")."""
+        with self._lock:
+            procs = [*self._extensions, *([self._runtime] if self._runtime else [])]
+            return {proc.name: proc.popen.pid for proc in procs if proc.exit_code is None}
+
     def logs(self, source: str | None = None) -> list[LogLine]:
         """Captured stdout/stderr lines; ``source`` filters by prefix ("runtime", "extension")."""
         with self._logs_lock:

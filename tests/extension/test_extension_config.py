@@ -32,15 +32,51 @@ def test_dump_then_parse_round_trips():
     assert " " not in text  # compact
     assert len(text.encode()) < 400
     document = json.loads(text)
-    assert document == {"version": 1, "run_id": "run-1", "expires_at": EXPIRES, "faults": FULL}
+    filled = dict(FULL, error={**FULL["error"], "format": "auto", "prevent_execution": False},
+                  exception={**FULL["exception"], "prevent_execution": False})
+    assert document == {"version": 2, "run_id": "run-1", "expires_at": EXPIRES, "faults": filled}
     parsed = c.parse_config(text)
     assert parsed.run_id == "run-1" and parsed.expires_at == EXPIRES
     assert parsed.latency == c.LatencyFault(ms=300, jitter_ms=100, rate=1.0)
     assert parsed.error == c.ErrorFault(status_code=503, rate=0.05)
     assert parsed.exception == c.ExceptionFault(rate=0.01)
     assert parsed.timeout == c.TimeoutFault(rate=0.0)
-    assert parsed.faults() == FULL
+    assert parsed.faults() == filled
     assert c.parse_config(parsed.to_json()) == parsed
+
+
+def test_new_modes_round_trip_with_their_conditions():
+    faults = {
+        "error": {"status_code": 502, "rate": 0.5, "format": "alb", "prevent_execution": True,
+                  "match": [{"path": "httpMethod", "equals": "POST"},
+                            {"path": "path", "prefix": "/orders"}]},
+        "corruption": {"rate": 0.25, "mode": "replace", "body": "oops"},
+        "disk": {"mb": 128, "rate": 1.0, "match": [{"path": "headers.x-tenant", "regex": "^t-1$"}]},
+    }
+    parsed = c.parse_config(c.dump_config(faults, run_id="r", expires_at=EXPIRES))
+    assert parsed.error == c.ErrorFault(
+        status_code=502, rate=0.5, format="alb", prevent_execution=True,
+        match=(c.MatchCondition("httpMethod", "equals", "POST"),
+               c.MatchCondition("path", "prefix", "/orders")))
+    assert parsed.corruption == c.CorruptionFault(rate=0.25, mode="replace", body="oops")
+    assert parsed.disk == c.DiskFault(
+        mb=128, rate=1.0, match=(c.MatchCondition("headers.x-tenant", "regex", "^t-1$"),))
+    assert parsed.faults()["disk"]["match"] == faults["disk"]["match"]
+
+
+def test_disk_is_bounded_by_the_functions_ephemeral_storage():
+    faults = {"disk": {"mb": 600, "rate": 1.0}}
+    assert c.dump_config(faults, run_id="r", expires_at=EXPIRES, ephemeral_storage_mb=1024)
+    with pytest.raises(c.ConfigError, match="faults.disk.mb is 600, more than the function's "
+                       "ephemeral storage"):
+        c.dump_config(faults, run_id="r", expires_at=EXPIRES, ephemeral_storage_mb=512)
+
+
+def test_version_1_documents_are_still_read():
+    text = json.dumps({"version": 1, "run_id": "r", "expires_at": EXPIRES, "faults": FULL})
+    parsed = c.parse_config(text)
+    assert parsed.version == 1 and parsed.latency == c.LatencyFault(300, 100, 1.0)
+    assert json.loads(parsed.to_json())["version"] == 2
 
 
 def test_defaults_and_single_fault():
@@ -126,8 +162,8 @@ def test_config_error_is_a_value_error():
         ("[1]", "must be a JSON object"),
         ('{"version": 1}', "run_id is required"),
         (
-            json.dumps({"version": 2, "run_id": "r", "expires_at": EXPIRES, "faults": FULL}),
-            "version must be 1",
+            json.dumps({"version": 3, "run_id": "r", "expires_at": EXPIRES, "faults": FULL}),
+            "version must be 1 or 2",
         ),
         (
             json.dumps(
@@ -146,6 +182,10 @@ def test_parse_rejects_invalid_documents(text, message):
 def test_size_limit_keeps_the_env_small():
     text = c.dump_config(FULL, run_id="r" * c.MAX_RUN_ID_LENGTH, expires_at=EXPIRES)
     assert len(text) <= c.MAX_CONFIG_BYTES < 4096
+    long_conditions = [{"path": "p" * 200, "prefix": "x" * 200}] * 8
+    with pytest.raises(c.ConfigError, match="more than 2048"):
+        c.dump_config({"error": {"rate": 1, "match": long_conditions}}, run_id="r",
+                      expires_at=EXPIRES)
 
 
 @pytest.mark.parametrize(

@@ -1,4 +1,5 @@
-"""Fixtures for harness tests: the real layer zip, function code, environments with the layer."""
+"""Fixtures of the harness tests: the real layer zip, function code, environments with the
+layer under the real Python (awslambdaric) and Node.js (aws-lambda-ric) runtime clients."""
 
 from __future__ import annotations
 
@@ -10,55 +11,72 @@ import pytest
 from gameday_chaos import config as chaos_config
 
 from chaos.lambda_local import ExecutionEnvironment, free_port
+from chaos.lambda_local.node_ric import NodeRuntimeClient, install_node_ric
 from chaos.layer import write_layer_zip
 
 sys.path.insert(0, str(Path(__file__).parent))
-from harness_support import APP, STREAM_RUNTIME  # noqa: E402
+from harness_support import APP, NODE_APP, STREAM_RUNTIME  # noqa: E402
 
 EnvFactory = Callable[..., ExecutionEnvironment]
 
 
 @pytest.fixture(scope="session")
 def layer_zip(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return write_layer_zip(tmp_path_factory.mktemp("layer"))
+    return write_layer_zip(tmp_path_factory.mktemp("layer"), "x86_64")
 
 
 @pytest.fixture(scope="session")
 def code_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     path = tmp_path_factory.mktemp("function")
     (path / "app.py").write_text(APP)
+    (path / "index.mjs").write_text(NODE_APP)
     (path / "stream_runtime.py").write_text(STREAM_RUNTIME)
     return path
 
 
+@pytest.fixture(scope="session")
+def node_client() -> NodeRuntimeClient:
+    """The real Node.js runtime client; a machine without it fails these tests (no skip)."""
+    return install_node_ric()
+
+
 @pytest.fixture
-def make_env(layer_zip: Path, code_dir: Path) -> Iterator[EnvFactory]:
+def make_env(layer_zip: Path, code_dir: Path, request: pytest.FixtureRequest,
+             tmp_path: Path) -> Iterator[EnvFactory]:
     created: list[ExecutionEnvironment] = []
 
     def factory(
         config: str | None = None,
         *,
-        layer: bool = True,
+        runtime: str = "python",
+        layer: bool | Path = True,
         extra_env: dict[str, str] | None = None,
         streaming: bool = False,
         timeout_s: float = 3.0,
     ) -> ExecutionEnvironment:
-        env: dict[str, str] = {}
+        env: dict[str, str] = {chaos_config.DISK_DIR_ENV_KEY: str(tmp_path)}
         if layer:
             env[chaos_config.EXEC_WRAPPER_ENV_KEY] = chaos_config.WRAPPER_PATH
             env[chaos_config.PORT_ENV_KEY] = str(free_port())
         if config is not None:
             env[chaos_config.CONFIG_ENV_KEY] = config
         env.update(extra_env or {})
-        runtime = [sys.executable, str(code_dir / "stream_runtime.py")] if streaming else None
+        handler, command = "app.handler", None
+        if streaming:
+            command = [sys.executable, str(code_dir / "stream_runtime.py")]
+        elif runtime == "node":
+            client: NodeRuntimeClient = request.getfixturevalue("node_client")
+            handler = "index.handler"
+            command = client.command(handler)
+        layers = [] if not layer else [layer if isinstance(layer, Path) else layer_zip]
         environment = ExecutionEnvironment(
             code_dir,
-            "app.handler",
+            handler,
             env=env,
             timeout_s=timeout_s,
-            layers=[layer_zip] if layer else [],
+            layers=layers,
             function_name="orders-create",
-            runtime_command=runtime,
+            runtime_command=command,
         )
         created.append(environment)
         return environment

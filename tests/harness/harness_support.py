@@ -1,4 +1,4 @@
-"""Helpers of the harness tests: function code, config builder, EMF line reader."""
+"""Helpers of the harness tests: function code (Python and Node.js), config builder, EMF reader."""
 
 from __future__ import annotations
 
@@ -11,6 +11,9 @@ from gameday_chaos import config as chaos_config
 
 from chaos.lambda_local import ExecutionEnvironment
 
+#: The runtime clients every extension test runs under.
+RUNTIMES = ("python", "node")
+
 
 def config_json(
     faults: dict[str, Any], *, expires_in: float = 600.0, run_id: str = "r-test"
@@ -19,14 +22,14 @@ def config_json(
 
 
 def emf_lines(env: ExecutionEnvironment, metric: str = "InjectedFaults") -> list[dict[str, Any]]:
-    """The CloudWatch EMF documents of `metric` the extension printed.
+    """The CloudWatch EMF documents of `metric` in the environment's output (any process).
 
     Shuts the environment down first: its output pipes are then drained, so no line is
     still in flight.
     """
     env.shutdown()
     out = []
-    for line in env.logs("extension"):
+    for line in env.logs():
         if line.text.startswith("{") and '"_aws"' in line.text:
             document = json.loads(line.text)
             if metric in document:
@@ -54,6 +57,10 @@ def binomial_interval(n: int, p: float, confidence: float = 0.999) -> tuple[int,
     return lo, hi
 
 
+# Both handlers do the same: raise on {"raise": true}; append to the file {"mark": PATH}
+# (a side effect prevent_execution must stop); list {"disk_dir": DIR} while running (the
+# disk fault's fill); return "y" * size on {"size": N}; else an API Gateway proxy response
+# echoing the event, the remaining time and the Runtime API address the runtime uses.
 APP = r"""
 import json
 import os
@@ -62,8 +69,15 @@ import os
 def handler(event, context):
     if event.get("raise"):
         raise ValueError("boom from the function")
+    if event.get("mark"):
+        with open(event["mark"], "a") as marks:
+            marks.write("ran\n")
     if "size" in event:
         return "y" * int(event["size"])
+    disk = None
+    if event.get("disk_dir"):
+        disk = {name: os.path.getsize(os.path.join(event["disk_dir"], name))
+                for name in sorted(os.listdir(event["disk_dir"]))}
     return {
         "statusCode": 200,
         "headers": {"Content-Type": "application/json"},
@@ -71,9 +85,47 @@ def handler(event, context):
             "echo": event,
             "remaining_ms": context.get_remaining_time_in_millis(),
             "runtime_api": os.environ.get("AWS_LAMBDA_RUNTIME_API"),
+            "disk": disk,
         }),
     }
 """
+
+NODE_APP = r"""
+import { appendFileSync, readdirSync, statSync } from "node:fs";
+import { join } from "node:path";
+
+export const handler = async (event, context) => {
+  if (event.raise) {
+    throw new TypeError("boom from the function");
+  }
+  if (event.mark) {
+    appendFileSync(event.mark, "ran\n");
+  }
+  if (event.size !== undefined) {
+    return "y".repeat(event.size);
+  }
+  let disk = null;
+  if (event.disk_dir) {
+    disk = {};
+    for (const name of readdirSync(event.disk_dir).sort()) {
+      disk[name] = statSync(join(event.disk_dir, name)).size;
+    }
+  }
+  return {
+    statusCode: 200,
+    headers: { "Content-Type": "application/json" },
+    body: JSON.stringify({
+      echo: event,
+      remaining_ms: context.getRemainingTimeInMillis(),
+      runtime_api: process.env.AWS_LAMBDA_RUNTIME_API,
+      disk,
+    }),
+  };
+};
+"""
+
+# The handler's own error type, as each runtime client reports it.
+OWN_ERROR_TYPE = {"python": "ValueError", "node": "TypeError"}
 
 # A minimal custom runtime that streams its response (chunked, with error trailers), the way
 # Lambda's response-streaming runtimes talk to the Runtime API. Raw sockets on purpose.

@@ -227,7 +227,9 @@ def test_the_wheel_stage_context_builds_the_package(
     (wheel,) = (tmp_path / "wheels").glob("chaos_gameday-*.whl")
     names = set(zipfile.ZipFile(wheel).namelist())
     assert {"chaos/cli.py", "chaos/schedule.py", "chaos/sandbox/control.py",
-            "gameday_chaos/layer/extensions/gameday-chaos"} <= names
+            "gameday_chaos/layer/x86_64/extensions/gameday-chaos",
+            "gameday_chaos/layer/arm64/extensions/gameday-chaos",
+            "gameday_chaos/layer/common/gameday-chaos-wrapper"} <= names
     entry_points = next(name for name in names if name.endswith("entry_points.txt"))
     assert "gameday = chaos.cli:main" in zipfile.ZipFile(wheel).read(entry_points).decode()
 

@@ -1,0 +1,3 @@
+module control-proxy
+
+go 1.27

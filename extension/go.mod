@@ -1,0 +1,3 @@
+module gameday-chaos
+
+go 1.27
