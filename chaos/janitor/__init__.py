@@ -19,12 +19,24 @@ SCHEDULER_ROLE_NAME = "gameday-janitor-scheduler"  # EventBridge Scheduler assum
 HANDLER = "chaos.janitor.handler.handler"
 RUNTIME = "python3.12"
 #: Restores wait for capacity to come back (az-loss converge_timeout, 10 min by default):
-#: the longest a Lambda invocation may run (Lambda quotas: 900 s).
+#: the longest a Lambda invocation may run, "a maximum value of 900 seconds (15 minutes)"
+#: (Configure Lambda function timeout, https://docs.aws.amazon.com/lambda/latest/dg/
+#: configuration-timeout.html). The janitor's work per invocation stays below it: it starts a
+#: restore only when the invocation's remaining time allows it, and schedules itself again
+#: for the rest (chaos.janitor.handler).
 TIMEOUT_S = 900
 MEMORY_MB = 256
 #: The janitor's environment: the role it passes to the schedules it creates, and the
 #: journal location its role may read and write.
 SCHEDULER_ROLE_ENV = "GAMEDAY_JANITOR_SCHEDULER_ROLE_ARN"
 JOURNAL_ENV = "GAMEDAY_JANITOR_JOURNAL"
+#: ...and the SQS queue where undeliverable (Scheduler) and failed (Lambda) invocations go:
+#: `gameday status` reads it.
+DEAD_LETTER_ENV = "GAMEDAY_JANITOR_DEAD_LETTER_ARN"
+DEAD_LETTER_QUEUE = "gameday-janitor-dead-letters"
+#: The janitor's own heartbeat setting (seconds without one before a run counts as dead);
+#: never less than HEARTBEAT_FLOOR_S, whatever a journal or an event says.
+HEARTBEAT_STALE_ENV = "GAMEDAY_JANITOR_HEARTBEAT_STALE_S"
+HEARTBEAT_FLOOR_S = 60.0
 #: `--no-janitor` for callers without the flag (the pytest plugin, CI environments).
 NO_JANITOR_ENV = "GAMEDAY_NO_JANITOR"

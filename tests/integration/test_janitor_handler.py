@@ -18,6 +18,7 @@ from tests.integration.janitor_support import (
     JOURNAL_URI,
     STALE_S,
     die,
+    janitor_environment,
     lambda_extension,
     latest_document,
     schedule_input,
@@ -27,6 +28,11 @@ from tests.integration.janitor_support import (
 
 pytestmark = pytest.mark.usefixtures("aws")
 JANITOR_ARN = function_arn(REGION, ACCOUNT_ID)
+
+
+@pytest.fixture(autouse=True)
+def deployed(monkeypatch: pytest.MonkeyPatch) -> None:
+    janitor_environment(monkeypatch)
 
 
 def function_state() -> str:
@@ -60,7 +66,7 @@ def test_a_dead_run_is_restored_and_its_journal_closed_by_the_janitor(tmp_path: 
 
     again = sweep(run.event, own_arn=JANITOR_ARN, region=REGION)
     assert again.action == "finished" and function_state() == before
-    with pytest.raises(JournalTakenOver, match="closed by janitor"):
+    with pytest.raises(JournalTakenOver, match="the janitor took over"):
         run.journal.beat()  # the runner comes back: it changes nothing more
 
 
