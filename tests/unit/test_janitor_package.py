@@ -1,15 +1,14 @@
-"""The janitor's package: reproducible, and complete for a runtime with boto3 but no pydantic."""
+"""The janitor's package: reproducible, with the SDK it needs, complete without pydantic."""
 
 from __future__ import annotations
 
+import gzip
 import io
 import json
 import subprocess
 import sys
 import zipfile
 from pathlib import Path
-
-import gzip
 
 import boto3
 import pytest
