@@ -144,24 +144,24 @@ class S3JournalStore:
     def history(self, run_id: str, *, limit: int = 100_000) -> list[Revision]:
         """Every revision of a run, oldest first (at most `limit`).
 
-        On a versioned bucket each revision is read as first written (its oldest version),
-        and `Revision.versions` says whether it was overwritten since; without the
-        permission to list versions, the current objects are read.
+        On a versioned bucket, a revision whose key holds more than one version (it was
+        overwritten, or deleted) is read as first written, and `Revision.versions` says so;
+        the others are read as they are. Without the permission to list versions, the
+        current objects are read.
         """
-        versions = self._versions(run_id)
-        if versions is None:
-            return [Revision(number, self._read(self.location.revision_key(run_id, number)))
-                    for number in sorted(self._revisions(run_id))[:limit]]
+        current = set(self._revisions(run_id))
+        versions = self._versions(run_id) or {}
         found = []
-        for number in sorted(versions)[:limit]:
-            ids = versions[number]
-            readable = [version for version in ids if version != _DELETED]
-            if not readable:
-                continue  # only delete markers (moto lists them apart): nothing to read
+        for number in sorted(current | set(versions))[:limit]:
             key = self.location.revision_key(run_id, number)
-            oldest = readable[-1]
-            document = self._read(key) if oldest is None else self._read(key, oldest)
-            found.append(Revision(number, document, versions=len(ids)))
+            ids = versions.get(number, [])
+            readable = [version for version in ids if version != _DELETED]
+            if len(ids) <= 1 and number in current:
+                found.append(Revision(number, self._read(key)))
+            elif readable:
+                oldest = readable[-1]
+                document = self._read(key) if oldest is None else self._read(key, oldest)
+                found.append(Revision(number, document, versions=len(ids)))
         return found
 
     def run_ids(self) -> list[str]:

@@ -110,6 +110,20 @@ def az_loss(run: DeadRun, targets: dict[str, Any], mode: str = "pin") -> None:
     apply_fault(run, AzLossFault(spec, context(run.journal.run_id)))
 
 
+def rewrite_history(run: DeadRun) -> None:
+    """The run's S3 journal as one revision of its current state (every version of every
+    older revision gone): for a state no sequence of saves reaches, such as a crash the
+    test simulates after the fact."""
+    s3 = clients().client("s3")
+    location = JournalLocation.parse(JOURNAL_URI)
+    listed = s3.list_object_versions(Bucket=location.bucket,
+                                     Prefix=location.run_prefix(run.journal.run_id))
+    for item in listed.get("Versions", []) + listed.get("DeleteMarkers", []):
+        s3.delete_object(Bucket=location.bucket, Key=item["Key"], VersionId=item["VersionId"])
+    run.journal.revision = 0
+    run.journal.save()
+
+
 def die(run: DeadRun, heartbeat_age_s: float) -> None:
     """The runner is gone (another host); its last heartbeat is this old."""
     journal = run.journal
