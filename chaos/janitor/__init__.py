@@ -26,6 +26,10 @@ RUNTIME = "python3.12"
 #: for the rest (chaos.janitor.handler).
 TIMEOUT_S = 900
 MEMORY_MB = 256
+#: The longest an az-loss restore may wait for capacity (converge_timeout): with the
+#: janitor's own work (reads, updates, journal writes, a follow-up schedule) it fits in one
+#: invocation.
+MAX_CONVERGE_TIMEOUT_S = 720.0
 #: The janitor's environment: the role it passes to the schedules it creates, and the
 #: journal location its role may read and write.
 SCHEDULER_ROLE_ENV = "GAMEDAY_JANITOR_SCHEDULER_ROLE_ARN"

@@ -100,8 +100,8 @@ def dropped_invocation(message: dict[str, Any]) -> DroppedInvocation:
     """What one message says: which run, and why its janitor never finished."""
     attributes = {name: str(value.get("StringValue", ""))
                   for name, value in (message.get("MessageAttributes") or {}).items()}
-    sent = (message.get("Attributes") or {}).get("SentTimestamp")
-    sent_at = iso_from_epoch(int(sent) / 1000) if str(sent or "").isdigit() else None
+    sent = str((message.get("Attributes") or {}).get("SentTimestamp") or "")
+    sent_at = iso_from_epoch(int(sent) / 1000) if sent.isdigit() else None
     try:
         body: Any = json.loads(message.get("Body") or "")
     except ValueError:
