@@ -280,10 +280,11 @@ def defer(home: AwsClients, request: JanitorEvent, journal: Journal,
                        follow_up=schedule.name, journal_breaks=breaks)
 
 
-def follow_up_schedule(settings: JanitorSettings, run_id: str, at: float) -> JanitorSchedule:
+def follow_up_schedule(settings: JanitorSettings, run_id: str, at: float,
+                       kind: str = "f") -> JanitorSchedule:
     assert settings.journal is not None
     return JanitorSchedule(
-        name=schedule_name(run_id, suffix=f"-f{int(at)}"), at=at,
+        name=schedule_name(run_id, suffix=f"-{kind}{int(at)}"), at=at,
         function_arn=settings.function_arn, role_arn=settings.scheduler_role_arn,
         event=JanitorEvent(run_id, settings.journal.uri),
         dead_letter_arn=settings.dead_letter_arn)
@@ -337,7 +338,8 @@ def schedule_again(journal: Journal, settings: JanitorSettings,
             if entry.fault_type == TYPE_NAME and entry.intended.get("follow_up")]
     if len(ours) >= MAX_FOLLOW_UPS:
         return None
-    schedule = follow_up_schedule(settings, journal.run_id, time.time() + FOLLOW_UP_DELAY_S)
+    schedule = follow_up_schedule(settings, journal.run_id, time.time() + FOLLOW_UP_DELAY_S,
+                                  kind=f"c{len(ours) + 1}-")
     kind = JanitorScheduleKind(schedule, FaultContext(clients, journal.run_id, schedule.at))
     [change] = kind.plan()
     change.intended["follow_up"] = len(ours) + 1

@@ -110,12 +110,13 @@ def test_a_run_with_a_fresh_heartbeat_gets_a_follow_up_instead(tmp_path: Path) -
     assert expected - 60 < at <= expected + 1
 
 
-def test_the_run_is_alive_while_its_process_runs_on_this_host(tmp_path: Path) -> None:
+def test_a_run_without_a_heartbeat_yet_is_alive_from_its_creation(tmp_path: Path) -> None:
     create_function("orders")
     run = start_run(tmp_path, "20240501T100000Z-local-run-dddddd")
     lambda_extension(run, ["orders"])
-    run.journal.pid = 1  # init: alive, not this process (same host: the pid tells)
+    run.journal.hostname, run.journal.pid = "elsewhere.example", 4_000_000  # never looked at
     run.journal.save()
+    assert run.journal.heartbeat_at is None
 
     assert sweep(run.event, own_arn=JANITOR_ARN, region=REGION).action == "deferred"
 
