@@ -508,6 +508,8 @@ def cmd_status(arguments: argparse.Namespace) -> int:
               + (f" journal={journal.location}" if journal.location else ""))
         if state == "dead" and journal.status == "running":
             print(f"  its process is gone: gameday rollback --run-id {journal.run_id}")
+        for line in journal.breaks:
+            print(f"  journal: {line}")
         for entry in journal.entries:
             if not entry.needs_restore:
                 continue

@@ -219,6 +219,7 @@ def rollback_unfinished(
             report = restore_journal(journal, clients)
         journal.finish("rolled_back" if report.complete else "rollback_incomplete",
                        by=finished_by)
+        report.details[:0] = [f"journal: {line}" for line in journal.breaks]
         reports.append(report)
     return reports
 

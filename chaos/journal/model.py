@@ -36,7 +36,8 @@ HEARTBEAT_S = float(os.environ.get("GAMEDAY_HEARTBEAT_S") or 30.0)
 HEARTBEAT_STALE_S = 4 * HEARTBEAT_S
 # Faults apply and restore targets in parallel; journal writes go one at a time.
 _LOCK = threading.RLock()
-_LOCAL_FIELDS = ("path", "remote")  # where this process keeps it; never in a document
+# What this process knows of it; never in a document.
+_LOCAL_FIELDS = ("path", "remote", "breaks")
 JOURNAL_VERSION = 1
 
 # refused: a restore that would act outside what the run may touch (a resource in another
@@ -153,6 +154,8 @@ class Journal:
     writer: str = field(default_factory=lambda: new_writer("run"))
     path: Path | None = field(default=None, compare=False)
     remote: S3JournalStore | None = field(default=None, compare=False, repr=False)
+    # Revisions of its S3 history left out when it was read (chaos.journal.integrity).
+    breaks: list[str] = field(default_factory=list, compare=False, repr=False)
 
     @classmethod
     def create(cls, run_dir: Path, remote: S3JournalStore | None = None,
@@ -256,7 +259,7 @@ class Journal:
 
     def to_dict(self) -> dict[str, Any]:
         data = {name: getattr(self, name) for name in self.__dataclass_fields__
-                if name not in ("path", "remote", "entries")}
+                if name not in (*_LOCAL_FIELDS, "entries")}
         data["entries"] = [asdict(entry) for entry in self.entries]
         return data
 
@@ -310,6 +313,7 @@ def verified_journal(remote: S3JournalStore, run_id: str,
         return None
     journal = Journal.from_document(latest.document, path, remote)
     journal.revision = check.next_revision - 1
+    journal.breaks = list(check.breaks)
     return VerifiedJournal(journal, check.breaks)
 
 
@@ -335,8 +339,6 @@ def remote_journals(remote: S3JournalStore) -> list[Journal]:
                 if verified is None:
                     continue
                 journal = verified.journal
-                for line in verified.breaks:
-                    log.warning("run %s: journal: %s", run_id, line)
         except ValueError as error:
             log.warning("run %s: its journal in %s is unreadable: %s", run_id,
                         remote.location.uri, error)
