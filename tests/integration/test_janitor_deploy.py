@@ -144,6 +144,29 @@ def test_redeploy_changes_only_what_differs(capsys: pytest.CaptureFixture[str]) 
            f"{changed.code_sha256})" in lines
 
 
+@pytest.mark.usefixtures("aws")
+def test_deploy_says_what_the_journal_bucket_enforces(capsys: pytest.CaptureFixture[str]) -> None:
+    s3 = boto3.client("s3", region_name=REGION)
+    s3.create_bucket(Bucket="gameday-journal")
+    s3.put_bucket_versioning(Bucket="gameday-journal",
+                             VersioningConfiguration={"Status": "Enabled"})
+    deny = {"Sid": "GamedayJournalRevisionsAreNeverOverwritten", "Effect": "Deny",
+            "Principal": "*", "Action": "s3:PutObject",
+            "Resource": "arn:aws:s3:::gameday-journal/runs/*",
+            "Condition": {"Null": {"s3:if-none-match": "true"}}}
+    for resource, enforced in (("arn:aws:s3:::gameday-journal/other/*", False),
+                               ("arn:aws:s3:::gameday-journal/runs/*", True),
+                               ("arn:aws:s3:::gameday-journal/*", True)):
+        s3.put_bucket_policy(Bucket="gameday-journal", Policy=json.dumps(
+            {"Version": "2012-10-17", "Statement": [{**deny, "Resource": resource}]}))
+        lines = deploy(capsys)
+        assert "journal bucket gameday-journal: versioning enabled (an overwritten or deleted " \
+               "revision stays readable)" in lines
+        said = ("journal bucket gameday-journal: its policy denies writes without "
+                "If-None-Match under runs/: a revision cannot be overwritten")
+        assert (said in lines) is enforced, (resource, lines)
+
+
 def test_deploy_needs_a_journal_location(capsys: pytest.CaptureFixture[str],
                                          monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("GAMEDAY_JOURNAL", raising=False)
