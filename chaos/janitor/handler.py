@@ -84,8 +84,10 @@ FOLLOW_UP_DELAY_S = 60.0
 MAX_FOLLOW_UPS = 5
 #: What an invocation keeps for itself after its restores: the journal writes, a follow-up.
 RESERVE_S = 60.0
-#: Attempts to take a journal over while its runner keeps writing.
+#: Attempts to take a journal over while its runner keeps writing (each decides again).
 CLAIM_ATTEMPTS = 3
+#: Another writer wrote first where the janitor meant to claim the journal.
+CONTENDED = "contended"
 FINISHED_BY = "janitor"
 
 
@@ -94,7 +96,9 @@ class SweepResult:
     """What the janitor did with one run (returned and logged as JSON)."""
 
     run_id: str
-    action: str  # none | finished | deferred | restored | continuing | refused | taken-over
+    # none | finished | deferred | restored | continuing | refused | contended | taken-over
+    # (another restorer, e.g. `gameday rollback`, took the journal over mid-restore)
+    action: str
     detail: str
     status: str | None = None  # the journal's status afterwards
     restored: int = 0
@@ -196,7 +200,7 @@ def sweep(request: JanitorEvent, *, settings: JanitorSettings | None = None,
                            expected_owner=settings.account_id)
     for _ in range(CLAIM_ATTEMPTS):
         result = sweep_once(request, settings, home, store, budget)
-        if result.action != "taken-over":
+        if result.action != CONTENDED:
             return result
     return result
 
@@ -298,6 +302,9 @@ def restore_run(journal: Journal, settings: JanitorSettings, budget: RestoreBudg
     journal.take_over(FINISHED_BY)
     try:
         journal.save()  # the claim: from here on, a returning runner changes nothing
+    except JournalTakenOver as error:  # someone wrote first (a runner waking up): look again
+        return SweepResult(journal.run_id, CONTENDED, str(error), journal_breaks=breaks)
+    try:
         clients = AwsClients(region=settings.region)
         refuse_out_of_scope(journal, settings.scope, by="janitor: ")
         report = restore_journal(journal, clients, budget=budget)

@@ -382,3 +382,32 @@ def test_a_run_id_that_is_not_one_never_names_a_path() -> None:
                         Body=b"{}")
     assert ".." not in store.run_ids()
     assert os.sep not in "".join(store.run_ids())
+
+
+def test_a_runner_that_writes_first_wins_the_claim_and_the_janitor_decides_again(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from chaos.janitor import handler as janitor_handler
+
+    run, _ = faulted_run(tmp_path, "20240501T100000Z-contended-aaaaaa")
+    die(run, heartbeat_age_s=10 * STALE_S)
+    during = function_state()
+    read = janitor_handler.verified_journal
+    woke: list[int] = []
+
+    def read_then_the_runner_beats(*args: Any, **kwargs: Any) -> Any:
+        found = read(*args, **kwargs)
+        if not woke:  # between the janitor's read and its claim, the runner wakes up
+            run.journal.hostname = "runner-that-woke.example"
+            run.journal.beat()
+            woke.append(run.journal.revision)
+        return found
+
+    monkeypatch.setattr(janitor_handler, "verified_journal", read_then_the_runner_beats)
+
+    result = sweep(run.event, own_arn=JANITOR_ARN, region=REGION)
+
+    assert result.action == "deferred", result
+    assert function_state() == during
+    assert latest_document(run.journal.run_id)["writer"] == run.journal.writer
+    run.journal.beat()  # the runner carries on: nobody took it over
