@@ -52,14 +52,14 @@ def clients(sandbox_home: Path) -> AwsClients:
     return state.clients()
 
 
-def run_and_kill(workdir: Path, name: str, fault: str, max_duration: str) -> str:
+def run_and_kill(workdir: Path, name: str, fault: str, phase: str, max_duration: str) -> str:
     workdir.mkdir()
     experiment = workdir / f"{name}.yaml"
     experiment.write_text(
         "version: 1\nkind: experiment\n"
         f"name: {name}\n"
         'target: {region: us-east-1, account_id: "123456789012"}\n'
-        f"phases: {{baseline: 0s, fault: {max_duration}, recovery: 0s}}\n"
+        f"phases: {{baseline: 0s, fault: {phase}, recovery: 0s}}\n"
         f"max_duration: {max_duration}\nexpiry_margin: 10s\n"
         f"faults:\n{fault}")
     process = subprocess.Popen(
@@ -86,7 +86,7 @@ def test_a_restore_that_outlasts_its_wait_is_finished_by_a_follow_up_it_schedule
     clients: AwsClients, tmp_path: Path
 ) -> None:
     before = ecs_subnets(clients)
-    run_id = run_and_kill(tmp_path / "doomed", "slow-restore", PIN, "40s")
+    run_id = run_and_kill(tmp_path / "doomed", "slow-restore", PIN, "30s", "60s")
     assert ecs_subnets(clients) != before
     seen: list[dict[str, Any]] = []
 
@@ -115,7 +115,7 @@ def test_a_restore_that_outlasts_its_wait_is_finished_by_a_follow_up_it_schedule
 
 def test_a_dropped_invocation_is_visible_in_status(clients: AwsClients,
                                                    tmp_path: Path) -> None:
-    run_id = run_and_kill(tmp_path / "doomed", "no-janitor-left", LAYER, "20s")
+    run_id = run_and_kill(tmp_path / "doomed", "no-janitor-left", LAYER, "10s", "40s")
     clients.lambda_.delete_function(FunctionName="gameday-janitor")  # someone removed it
     elsewhere = tmp_path / "another-machine"
     elsewhere.mkdir()

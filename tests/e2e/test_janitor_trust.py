@@ -58,29 +58,29 @@ def state(clients: AwsClients, name: str) -> str:
                       | {"Tags": tags}, sort_keys=True)
 
 
-def write_experiment(workdir: Path, name: str, max_duration: str) -> Path:
+def write_experiment(workdir: Path, name: str, fault: str, max_duration: str) -> Path:
     workdir.mkdir(parents=True)
     path = workdir / f"{name}.yaml"
     path.write_text(
         "version: 1\nkind: experiment\n"
         f"name: {name}\n"
         'target: {region: us-east-1, account_id: "123456789012"}\n'
-        f"phases: {{baseline: 0s, fault: {max_duration}, recovery: 0s}}\n"
+        f"phases: {{baseline: 0s, fault: {fault}, recovery: 0s}}\n"
         f"max_duration: {max_duration}\nexpiry_margin: 10s\n"
         f"faults:\n{FAULT}")
     return path
 
 
-def start(workdir: Path, name: str, max_duration: str) -> subprocess.Popen[str]:
-    experiment = write_experiment(workdir, name, max_duration)
+def start(workdir: Path, name: str, fault: str, max_duration: str) -> subprocess.Popen[str]:
+    experiment = write_experiment(workdir, name, fault, max_duration)
     return subprocess.Popen(
         [sys.executable, "-m", "chaos", "run", str(experiment), "--yes"], cwd=workdir,
         env=runner_env(workdir / ".gameday"), text=True, stdin=subprocess.DEVNULL,
         stdout=subprocess.PIPE, stderr=subprocess.PIPE)
 
 
-def run_and_kill(workdir: Path, name: str, max_duration: str) -> str:
-    process = start(workdir, name, max_duration)
+def run_and_kill(workdir: Path, name: str, fault: str, max_duration: str) -> str:
+    process = start(workdir, name, fault, max_duration)
     try:
         journal = wait_for(lambda: fault_applied(workdir / ".gameday"), timeout=90,
                            what="the fault to be applied", process=process)
@@ -155,7 +155,7 @@ def test_the_janitor_restores_only_the_runs_own_change_from_a_forged_journal(
 ) -> None:
     clients = sandbox_clients
     before = {name: state(clients, name) for name in ("orders", "orders-node")}
-    dead = run_and_kill(tmp_path / "doomed", "forged-journal", "60s")
+    dead = run_and_kill(tmp_path / "doomed", "forged-journal", "40s", "70s")
     killed_at = time.time()
     assert state(clients, "orders") != before["orders"]
     touched = forge(clients, dead)
@@ -182,7 +182,7 @@ def test_a_forged_event_with_a_stale_period_of_zero_leaves_a_live_run_alone(
 ) -> None:
     clients = sandbox_clients
     before = state(clients, "orders")
-    live = start(tmp_path / "alive", "alive-run", "40s")
+    live = start(tmp_path / "alive", "alive-run", "20s", "50s")
     try:
         journal = wait_for(lambda: fault_applied(tmp_path / "alive" / ".gameday"), timeout=90,
                            what="the live run's fault to be applied", process=live)
@@ -216,7 +216,7 @@ def test_rollback_from_another_directory_restores_only_the_runs_own_change(
 ) -> None:
     clients = sandbox_clients
     before = {name: state(clients, name) for name in ("orders", "orders-node")}
-    dead = run_and_kill(tmp_path / "doomed", "forged-rollback", "10m")
+    dead = run_and_kill(tmp_path / "doomed", "forged-rollback", "10m", "11m")
     touched = forge(clients, dead)
     elsewhere = tmp_path / "another-machine"
     elsewhere.mkdir()
