@@ -5,30 +5,32 @@ On the sandbox with its janitor deployed, a real run (the CLI, from its own dire
 the exports of `gameday sandbox env`) is SIGKILLed in its fault phase, its directory
 deleted, and its S3 journal then edited as anyone who may write the journal prefix can:
 
-* a new revision adds an entry for a resource the run never locked (``orders-node``);
+* a new revision adds an entry for a resource the run never locked (function
+  ``payments``, created here beside the sandbox's ``orders``);
 * the run's own last revision is overwritten in place with changed original values for
   keys it does not own (``TABLE``), a profile and an endpoint of the forger's (the sandbox's
   journal bucket is versioned: the first version stays readable);
 
 and another run, alive, gets a schedule of someone else's invoking the janitor with
 ``heartbeat_stale_s: 0``. The janitor restores exactly the dead run's own change, changes
-nothing else (``orders-node`` and the live run untouched), and reports each refused entry
+nothing else (``payments`` and the live run untouched), and reports each refused entry
 and each revision it left out. The same edits on a second killed run, and `gameday rollback
 --all --journal` from yet another directory, give the same.
 
 The refusal of the never-locked resource is the lock-tag check of the restore (issue 20,
-"The lock tag is the capability"); without it this module's first assertion on
-``orders-node`` fails.
+"The lock tag is the capability"); without it the assertions on ``payments``' entry fail.
 """
 
 from __future__ import annotations
 
 import copy
+import io
 import json
 import shutil
 import subprocess
 import sys
 import time
+import zipfile
 from pathlib import Path
 from typing import Any
 
@@ -49,6 +51,24 @@ pytestmark = pytest.mark.e2e
 BUCKET, PREFIX = "gameday-journal", "runs/"
 FAULT = "  - type: lambda-extension\n    functions: [orders]\n    latency: {ms: 100, rate: 1.0}\n"
 JANITOR_WITHIN_S = 240.0
+VICTIM = "payments"
+
+
+def victim(clients: AwsClients) -> None:
+    """A function no run ever locked, in the sandbox's account (created once)."""
+    try:
+        clients.lambda_.get_function_configuration(FunctionName=VICTIM)
+        return
+    except clients.lambda_.exceptions.ResourceNotFoundException:
+        pass
+    orders = clients.lambda_.get_function(FunctionName="orders")
+    code = io.BytesIO()
+    with zipfile.ZipFile(code, "w") as archive:
+        archive.writestr("app.py", "def handler(event, context):\n    return {}\n")
+    clients.lambda_.create_function(
+        FunctionName=VICTIM, Runtime="python3.12", Role=orders["Configuration"]["Role"],
+        Handler="app.handler", Code={"ZipFile": code.getvalue()},
+        Environment={"Variables": {"TABLE": "payments", "API_KEY": "not-yours"}})
 
 
 def state(clients: AwsClients, name: str) -> str:
@@ -104,13 +124,13 @@ def forge(clients: AwsClients, run_id: str) -> dict[str, int]:
     last_key = keys[-1]
     last = json.loads(s3.get_object(Bucket=BUCKET, Key=last_key)["Body"].read())
     number = int(last["revision"])
-    node = clients.lambda_.get_function_configuration(FunctionName="orders-node")
+    node = clients.lambda_.get_function_configuration(FunctionName=VICTIM)
 
     added = copy.deepcopy(last)
     attached = next(entry for entry in added["entries"]
                     if entry["fault_type"] == "lambda-extension")
     extra = copy.deepcopy(attached)
-    extra.update(entry_id=f"lambda-extension:{node['FunctionArn']}", target="orders-node",
+    extra.update(entry_id=f"lambda-extension:{node['FunctionArn']}", target=VICTIM,
                  target_arn=node["FunctionArn"], status="applied")
     added["entries"].append(extra)
     added["revision"] = number + 1
@@ -154,7 +174,8 @@ def test_the_janitor_restores_only_the_runs_own_change_from_a_forged_journal(
     sandbox_home: Path, sandbox_clients: AwsClients, tmp_path: Path
 ) -> None:
     clients = sandbox_clients
-    before = {name: state(clients, name) for name in ("orders", "orders-node")}
+    victim(clients)
+    before = {name: state(clients, name) for name in ("orders", VICTIM)}
     dead = run_and_kill(tmp_path / "doomed", "forged-journal", "40s", "70s")
     killed_at = time.time()
     assert state(clients, "orders") != before["orders"]
@@ -165,10 +186,10 @@ def test_the_janitor_restores_only_the_runs_own_change_from_a_forged_journal(
                        what=f"the janitor to close run {dead}")
 
     assert state(clients, "orders") == before["orders"], "the run's own change undone"
-    assert state(clients, "orders-node") == before["orders-node"], "nothing else changed"
+    assert state(clients, VICTIM) == before[VICTIM], "nothing else changed"
     by_target = entries(journal)
-    assert by_target["orders-node"]["status"] == "refused", by_target["orders-node"]
-    assert by_target["orders-node"]["detail"].startswith("janitor: refused")
+    assert by_target[VICTIM]["status"] == "refused", by_target[VICTIM]
+    assert by_target[VICTIM]["detail"].startswith("janitor: refused")
     assert by_target["orders"]["status"] == "restored"
     assert journal["status"] == "rolled_back"
     assert (journal["profile"], journal["endpoint_url"]) == (None, None), \
@@ -215,7 +236,8 @@ def test_rollback_from_another_directory_restores_only_the_runs_own_change(
     sandbox_home: Path, sandbox_clients: AwsClients, tmp_path: Path
 ) -> None:
     clients = sandbox_clients
-    before = {name: state(clients, name) for name in ("orders", "orders-node")}
+    victim(clients)
+    before = {name: state(clients, name) for name in ("orders", VICTIM)}
     dead = run_and_kill(tmp_path / "doomed", "forged-rollback", "10m", "11m")
     touched = forge(clients, dead)
     elsewhere = tmp_path / "another-machine"
@@ -228,10 +250,10 @@ def test_rollback_from_another_directory_restores_only_the_runs_own_change(
 
     report = rollback.stdout
     assert f"run {dead}: restored" in report, rollback.stdout + rollback.stderr
-    assert "orders-node: refused" in report
+    assert "payments: refused" in report
     assert f"journal: revision {touched['overwritten']} was written 2 times" in report
     assert state(clients, "orders") == before["orders"]
-    assert state(clients, "orders-node") == before["orders-node"]
+    assert state(clients, VICTIM) == before[VICTIM]
     assert not [name for name in schedule_names(clients)
                 if name.startswith(schedule_name(dead))], "its schedule deleted by the rollback"
     journal = latest_journal(clients, dead)
