@@ -9,8 +9,9 @@ reproducible zip of this project's restore code (`package`) with a least-privile
 (`policy`). The run's side (`arming`) refuses a run that changes something without a
 janitor, unless ``--no-janitor``.
 
-This package's restore path runs in the Lambda Python runtime: standard library and boto3
-only (no pydantic, no PyYAML); keep this module free of imports.
+This package's restore path runs in the Lambda Python runtime: the standard library and the
+SDK its package vendors (boto3, botocore; no pydantic, no PyYAML); keep this module free of
+imports. `dead_letters` is the CLI's reading of the janitor's dead-letter queue.
 """
 
 FUNCTION_NAME = "gameday-janitor"
