@@ -370,16 +370,26 @@ def _with_az_hint(arguments: argparse.Namespace, load: Callable[[], T]) -> T:
 @contextmanager
 def journal_store(arguments: argparse.Namespace) -> Iterator[S3JournalStore | None]:
     """The S3 journal store of --journal / $GAMEDAY_JOURNAL, None without one."""
+    with journal_target(arguments) as (store, _):
+        yield store
+
+
+@contextmanager
+def journal_target(arguments: argparse.Namespace
+                   ) -> Iterator[tuple[S3JournalStore | None, AwsClients | None]]:
+    """The S3 journal store of --journal (in the caller's account: ExpectedBucketOwner) and
+    the clients it reads with; (None, None) without one."""
     from chaos.journal import JournalLocation, S3JournalStore
 
     if not getattr(arguments, "journal", None):
-        yield None
+        yield None, None
         return
     location = JournalLocation.parse(arguments.journal)
     region = (getattr(arguments, "region", None) or os.environ.get("AWS_DEFAULT_REGION")
               or "us-east-1")
     with aws_clients(arguments, region) as clients:
-        yield S3JournalStore(clients.client("s3"), location)
+        yield S3JournalStore(clients.client("s3"), location,
+                             expected_owner=clients.caller_account_id()), clients
 
 
 @contextmanager
@@ -494,10 +504,14 @@ def cmd_rollback(arguments: argparse.Namespace) -> int:
 
 def cmd_status(arguments: argparse.Namespace) -> int:
     from chaos.faults import RESTORE_ONLY_KINDS
+    from chaos.janitor.dead_letters import dead_letter_lines
     from chaos.journal import all_journals
 
-    with journal_store(arguments) as remote:
+    with journal_target(arguments) as (remote, clients):
         unfinished = [journal for journal in all_journals(remote) if journal.unfinished]
+        dropped = dead_letter_lines(clients) if clients is not None else []
+    for line in dropped:  # a janitor that never ran: what it should have restored is below
+        print(line)
     if not unfinished:
         print("no unfinished runs; no locks held")
         return EXIT_PASSED
@@ -510,6 +524,8 @@ def cmd_status(arguments: argparse.Namespace) -> int:
               + (f" journal={journal.location}" if journal.location else ""))
         if state == "dead" and journal.status == "running":
             print(f"  its process is gone: gameday rollback --run-id {journal.run_id}")
+        for line in journal.breaks:
+            print(f"  journal: {line}")
         for entry in journal.entries:
             if not entry.needs_restore:
                 continue

@@ -3,17 +3,20 @@
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 
 from chaos.apply import apply_concurrency
 from chaos.aws import AwsClients
 from chaos.aws.credentials import is_expired_credentials_error
+from chaos.aws.partition import caller_partition
 from chaos.clock import utc_now
 from chaos.errors import redact_aws_message
 from chaos.faults import RESTORE_ONLY_KINDS, fault_kind
 from chaos.journal import Journal, JournalEntry, S3JournalStore, all_journals
+from chaos.journal.integrity import ArnScope, out_of_scope
 
 log = logging.getLogger(__name__)
 
@@ -31,11 +34,66 @@ class RollbackReport:
         return self.failed == 0
 
 
+@dataclass
+class RestoreBudget:
+    """How long restores may still start: a Lambda invocation's remaining time, less what
+    the janitor keeps to journal the outcome and schedule itself again."""
+
+    ends_at: float  # time.monotonic()
+
+    @classmethod
+    def lasting(cls, seconds: float) -> RestoreBudget:
+        return cls(time.monotonic() + seconds)
+
+    def remaining_s(self) -> float:
+        return self.ends_at - time.monotonic()
+
+    def allows(self, entry: JournalEntry) -> bool:
+        return restore_bound_s(entry) <= self.remaining_s()
+
+
+#: What a restore of one entry may take besides its convergence wait (reads, an update and
+#: its wait, journal writes).
+ENTRY_RESTORE_S = 30.0
+
+
+def restore_bound_s(entry: JournalEntry) -> float:
+    """The longest a restore of `entry` may take: an az-loss pin waits up to its
+    converge_timeout for capacity to come back."""
+    wait = entry.intended.get("converge_timeout_s")
+    return ENTRY_RESTORE_S + (float(wait) if isinstance(wait, (int, float)) else 0.0)
+
+
 def clients_for(journal: Journal, profile: str | None = None) -> AwsClients:
-    """Fresh clients for the journal's target (credentials resolved now; `profile` from
-    the machine that restores, else the one the run used)."""
-    return AwsClients(region=journal.region, endpoint_url=journal.endpoint_url,
-                      profile=profile or journal.profile)
+    """Fresh clients for the journal's target, as the restoring machine is set up.
+
+    Never the journal's profile or endpoint (anyone who can write a journal could name
+    them): credentials come from `profile` (``--profile``) or the environment, the endpoint
+    from the environment (AWS_ENDPOINT_URL), or from the local sandbox's state file when
+    the journal is of that running sandbox.
+    """
+    if journal.sandbox:
+        from chaos.sandbox import control
+
+        state = control.read_state()
+        if state is not None and state.endpoint_url == journal.endpoint_url:
+            return state.clients()
+    return AwsClients(region=journal.region, profile=profile)
+
+
+def refuse_out_of_scope(journal: Journal, scope: ArnScope, by: str = "") -> list[JournalEntry]:
+    """Mark `refused` every entry still to restore that names an ARN outside `scope` (another
+    account, partition or Region): nothing is restored for it. Returns them."""
+    refused = []
+    for entry in journal.entries:
+        if not entry.needs_restore:
+            continue
+        reasons = out_of_scope(asdict(entry), scope)
+        if reasons:
+            journal.update(entry, "refused", detail=f"{by}refused: {reasons[0]}"
+                           + (f" (and {len(reasons) - 1} more)" if len(reasons) > 1 else ""))
+            refused.append(entry)
+    return refused
 
 
 def restore_entry(journal: Journal, entry: JournalEntry, clients: AwsClients) -> None:
@@ -58,13 +116,15 @@ def restore_entry(journal: Journal, entry: JournalEntry, clients: AwsClients) ->
 
 
 def restore_journal(journal: Journal, clients: AwsClients | None = None, *,
-                    concurrency: int | None = None) -> RollbackReport:
+                    concurrency: int | None = None,
+                    budget: RestoreBudget | None = None) -> RollbackReport:
     """Restore every unfinished entry (the caller marks the journal finished).
 
     Resources are restored in parallel; the entries of one resource (an alias target's
     $LATEST, version and alias; a blackhole's subnets and its ACL) newest first. The
     janitor's schedule goes last, and only once everything else is back: while anything
-    is left to restore, the janitor stays armed.
+    is left to restore, the janitor stays armed. With a `budget`, an entry is started only
+    if its restore can end within it; the rest of its resource waits for the next try.
     """
     clients = clients or clients_for(journal)
     faults = [entry for entry in journal.entries if entry.fault_type not in RESTORE_ONLY_KINDS]
@@ -72,6 +132,10 @@ def restore_journal(journal: Journal, clients: AwsClients | None = None, *,
 
     def restore_group(entries: list[JournalEntry]) -> None:
         for entry in reversed(entries):
+            if budget is not None and entry.needs_restore and not budget.allows(entry):
+                log.info("%s: left for the next try (%.0f s left, it may take %.0f s)",
+                         entry.target, budget.remaining_s(), restore_bound_s(entry))
+                return
             restore_entry(journal, entry, clients)
 
     workers = max(1, min(concurrency or apply_concurrency(), len(groups)))
@@ -124,7 +188,9 @@ def rollback_unfinished(
     """`gameday rollback`: restore unfinished journals (one run, or all); idempotent.
 
     Journals are the local ones and, with `remote`, those in S3 (from any machine). A run
-    whose process is still alive is left alone (it restores itself) unless `force`.
+    whose process is still alive is left alone (it restores itself) unless `force`. A
+    journal is checked, not trusted: it must name the caller's account (sts), and an entry
+    naming an ARN in another account, partition or Region is refused and reported.
     """
     reports = []
     for journal in all_journals(remote):
@@ -139,13 +205,38 @@ def rollback_unfinished(
                         "it back anyway)")
             continue
         if journal.sandbox and not sandbox_still_there(journal):
+            journal.take_over(finished_by)
             report = forget_sandbox_run(journal)
         else:
-            report = restore_journal(journal, clients_for(journal, profile))
+            clients = clients_for(journal, profile)
+            refusal = account_refusal(journal, clients)
+            if refusal is not None:
+                if on_skip:
+                    on_skip(refusal)
+                continue
+            journal.take_over(finished_by)
+            refuse_out_of_scope(journal, scope_of(journal, clients))
+            report = restore_journal(journal, clients)
         journal.finish("rolled_back" if report.complete else "rollback_incomplete",
                        by=finished_by)
+        report.details[:0] = [f"journal: {line}" for line in journal.breaks]
         reports.append(report)
     return reports
+
+
+def account_refusal(journal: Journal, clients: AwsClients) -> str | None:
+    """Why these credentials must not restore this journal (None: they may)."""
+    caller = clients.caller_account_id()
+    if journal.account_id != caller:
+        named = journal.account_id or "no account"
+        return (f"run {journal.run_id}: its journal names {named}, the credentials are for "
+                f"account {caller}: skipped (restore it with credentials for its account)")
+    return None
+
+
+def scope_of(journal: Journal, clients: AwsClients) -> ArnScope:
+    """The caller's account and partition, in the journal's Region (its clients' Region)."""
+    return ArnScope(clients.caller_account_id(), caller_partition(clients), clients.region)
 
 
 def sandbox_still_there(journal: Journal) -> bool:

@@ -17,7 +17,7 @@ from chaos.apply import AppliedChange, apply_changes
 from chaos.aws import AwsClients
 from chaos.aws.apigateway import api_of_endpoint, discover_integrations
 from chaos.aws.credentials import refuse_short_lived
-from chaos.clock import epoch_seconds, utc_now
+from chaos.clock import epoch_seconds, iso_from_epoch, utc_now
 from chaos.errors import GamedayError, PreflightRefused, redact_aws_message
 from chaos.events import RunEvents
 from chaos.experiment import Experiment
@@ -126,7 +126,8 @@ def journal_store(context: RunContext) -> S3JournalStore | None:
     if not context.options.journal:
         return None
     location = JournalLocation.parse(context.options.journal)
-    return S3JournalStore(context.target.clients.client("s3"), location)
+    return S3JournalStore(context.target.clients.client("s3"), location,
+                          expected_owner=context.target.account_id)
 
 
 @contextmanager
@@ -262,6 +263,9 @@ def execute(context: RunContext, planned: list[PlannedFault]) -> RunOutcome:
     janitor = arrange_janitor(context, planned)  # refuses before anything is created
     context.options.journal = janitor.journal or context.options.journal
     run_dir = runs_dir() / context.run_id
+    # Planning and the confirmation prompt do not count against max_duration or the expiry.
+    context.stop.restart_clock()
+    deadline = fault_expiry(context.experiment)
     journal = Journal.create(
         run_dir,
         remote=journal_store(context),
@@ -273,13 +277,12 @@ def execute(context: RunContext, planned: list[PlannedFault]) -> RunOutcome:
         profile=context.options.profile,
         account_id=context.target.account_id,
         sandbox=context.target.sandbox,
+        deadline_at=iso_from_epoch(deadline),
     )
     context.journal = journal
     started_at = utc_now()
-    # Planning and the confirmation prompt do not count against max_duration or the expiry.
-    context.stop.restart_clock()
     if context.fault_context is not None:
-        context.fault_context.expires_at = fault_expiry(context.experiment)
+        context.fault_context.expires_at = deadline
     outcome: Outcome = "passed"
     reason: str | None = None
     refused: GamedayError | None = None

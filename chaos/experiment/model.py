@@ -29,6 +29,7 @@ from pydantic_core import PydanticCustomError
 
 from chaos.durations import Duration, format_duration
 from chaos.experiment.objective import Objective, parse_objective
+from chaos.janitor import MAX_CONVERGE_TIMEOUT_S
 
 __all__ = [
     "FAULT_TYPES",
@@ -354,8 +355,19 @@ class AzLossFault(StrictModel):
         default=600.0,
         description="pin: how long each target may take, on apply and on restore, until its "
         "capacity per AZ ID has converged (tasks / instances moved, update complete; "
-        "default 10m); a restore that does not converge in time fails and keeps the journal",
+        "default 10m, at most 12m); a restore that does not converge in time fails and keeps "
+        "the journal",
     )
+
+    @field_validator("converge_timeout")
+    @classmethod
+    def _converge_timeout(cls, value: float) -> float:
+        if value > MAX_CONVERGE_TIMEOUT_S:
+            raise ValueError(
+                f"converge_timeout must be at most {format_duration(MAX_CONVERGE_TIMEOUT_S)}: "
+                "the janitor restores within one Lambda invocation (at most 900 s), waiting "
+                "this long for capacity besides its own work")
+        return value
 
     @field_validator("az_id")
     @classmethod

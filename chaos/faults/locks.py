@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from chaos.errors import PreflightRefused
+from chaos.errors import GamedayError, PreflightRefused
 from chaos.faults.base import LOCK_TAG_KEY
 from chaos.journal import JOURNAL_FILE, Journal, JournalLocation, S3JournalStore, runs_dir
 
@@ -70,10 +70,11 @@ def _s3_journal(run_id: str, context: FaultContext) -> Journal | None:
     if not context.journal_location:
         return None
     location = JournalLocation.parse(context.journal_location)
-    store = S3JournalStore(context.clients.client("s3"), location)
     try:
+        store = S3JournalStore(context.clients.client("s3"), location,
+                               expected_owner=context.clients.caller_account_id())
         latest = store.latest(run_id)
-    except (ClientError, BotoCoreError, ValueError) as error:  # ValueError: not JSON
+    except (ClientError, BotoCoreError, ValueError, GamedayError) as error:  # ValueError: not JSON
         log.debug("journal of run %s unreadable in %s: %s", run_id, location.uri, error)
         return None
     if latest is None:
@@ -81,7 +82,7 @@ def _s3_journal(run_id: str, context: FaultContext) -> Journal | None:
     revision, document = latest
     try:
         journal = Journal.from_document(document, None, store)
-    except TypeError:
+    except (TypeError, ValueError):
         return None
     journal.revision = revision
     return journal

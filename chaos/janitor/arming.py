@@ -21,7 +21,13 @@ from chaos.aws.lambda_functions import FunctionNotFound, environment_of, get_con
 from chaos.clock import iso_from_epoch
 from chaos.errors import PreflightRefused
 from chaos.faults.janitor_schedule import JanitorScheduleKind
-from chaos.janitor import FUNCTION_NAME, JOURNAL_ENV, NO_JANITOR_ENV, SCHEDULER_ROLE_ENV
+from chaos.janitor import (
+    DEAD_LETTER_ENV,
+    FUNCTION_NAME,
+    JOURNAL_ENV,
+    NO_JANITOR_ENV,
+    SCHEDULER_ROLE_ENV,
+)
 from chaos.janitor.schedule import (
     TYPE_NAME,
     JanitorEvent,
@@ -29,7 +35,7 @@ from chaos.janitor.schedule import (
     move_schedule,
     schedule_name,
 )
-from chaos.journal import HEARTBEAT_STALE_S
+from chaos.journal import JournalTakenOver
 
 if TYPE_CHECKING:
     from chaos.aws import AwsClients
@@ -59,6 +65,7 @@ class JanitorArrangement:
     function_arn: str | None = None  # None: no janitor (--no-janitor, or not needed)
     scheduler_role_arn: str | None = None
     journal: str | None = None  # the S3 journal location the janitor reads
+    dead_letter_arn: str | None = None  # where Scheduler puts an invocation it cannot deliver
     notes: list[str] = field(default_factory=list)
 
     def describe(self) -> list[str]:
@@ -109,7 +116,8 @@ def arrange_janitor(context: RunContext, planned: list[PlannedFault]) -> Janitor
         raise PreflightRefused(f"the janitor has no {SCHEDULER_ROLE_ENV} in its environment: "
                                f"deploy it again (`gameday janitor deploy --journal {journal}`)")
     return JanitorArrangement(needed=True, function_arn=str(config["FunctionArn"]),
-                              scheduler_role_arn=role_arn, journal=journal)
+                              scheduler_role_arn=role_arn, journal=journal,
+                              dead_letter_arn=environment.get(DEAD_LETTER_ENV) or None)
 
 
 def sandbox_journal(context: RunContext) -> str | None:
@@ -133,7 +141,8 @@ def arm_janitor(arrangement: JanitorArrangement, context: RunContext,
     schedule = JanitorSchedule(
         name=schedule_name(context.run_id), at=context.fault_context.expires_at,
         function_arn=arrangement.function_arn, role_arn=arrangement.scheduler_role_arn,
-        event=JanitorEvent(context.run_id, arrangement.journal, HEARTBEAT_STALE_S))
+        event=JanitorEvent(context.run_id, arrangement.journal),
+        dead_letter_arn=arrangement.dead_letter_arn)
     kind = JanitorScheduleKind(schedule, context.fault_context)
     [change] = kind.plan()
     entry = kind.apply(change, journal)
@@ -164,6 +173,8 @@ def postpone_janitor(journal: Journal, clients: AwsClients) -> None:
     before = dict(entry.intended)
     try:
         journal.update(entry, intended={**before, **later.to_dict()})  # before it moves
+    except JournalTakenOver:
+        raise  # the janitor has the run: this process changes nothing more
     except Exception:  # noqa: BLE001 - unjournaled, it is not moved
         log.warning("could not journal the janitor's later time: not moved", exc_info=True)
         return

@@ -1,10 +1,14 @@
 """`gameday janitor deploy`: install the janitor in the target account, idempotently.
 
-Two roles (the function's execution role, the role EventBridge Scheduler assumes to invoke
-it), each with one inline policy, and the function built from `chaos.janitor.package`.
-Each is created when missing, updated when it differs, and reused otherwise; the function's
-code is uploaded again only when its CodeSha256 differs from the local build's. Every step
-says which it was.
+An SQS queue for the invocations that never ran or failed (`gameday status` reads it), two
+roles (the function's execution role, the role EventBridge Scheduler assumes to invoke it),
+each with one inline policy, the function built from `chaos.janitor.package`, and the
+function's asynchronous invocation settings (its retries, and the queue as on-failure
+destination). Each is created when missing, updated when it differs, and reused otherwise;
+the function's code is uploaded again only when its CodeSha256 differs from the local
+build's. Every step says which it was. Last, it says what the journal bucket enforces
+(versioning; a bucket policy that requires conditional writes): it reads, never changes,
+the bucket.
 """
 
 from __future__ import annotations
@@ -22,6 +26,8 @@ from chaos.aws.clients import error_code
 from chaos.aws.lambda_functions import wait_until_updated
 from chaos.aws.retry import call_with_backoff
 from chaos.janitor import (
+    DEAD_LETTER_ENV,
+    DEAD_LETTER_QUEUE,
     FUNCTION_NAME,
     HANDLER,
     JOURNAL_ENV,
@@ -40,6 +46,7 @@ from chaos.janitor.policy import (
     scheduler_trust_policy,
 )
 from chaos.janitor.schedule import function_arn
+from chaos.journal import S3JournalStore
 
 if TYPE_CHECKING:
     from chaos.aws import AwsClients
@@ -48,6 +55,19 @@ if TYPE_CHECKING:
 #: A new role can take seconds before Lambda may assume it ("The role defined for the
 #: function cannot be assumed by Lambda"): CreateFunction is retried this long.
 ROLE_PROPAGATION_S = 60.0
+#: A failed invocation is retried by Lambda "two more times, with a one-minute wait between
+#: the first two attempts, and two minutes between the second and third attempts"; "When an
+#: event expires or all processing attempts fail, Lambda discards it" unless it has a
+#: destination ("How Lambda handles errors and retries with asynchronous invocation",
+#: https://docs.aws.amazon.com/lambda/latest/dg/invocation-async-error-handling.html): the
+#: janitor keeps Lambda's retries (its restore is idempotent) and sends what is left to its
+#: queue (the on-failure destination gets "an invocation record", https://
+#: docs.aws.amazon.com/lambda/latest/dg/invocation-async-retain-records.html).
+ASYNC_RETRIES = 2
+ASYNC_MAX_EVENT_AGE_S = 6 * 3600
+#: The longest SQS keeps a message: 14 days (MessageRetentionPeriod, https://
+#: docs.aws.amazon.com/AWSSimpleQueueService/latest/APIReference/API_SetQueueAttributes.html).
+DEAD_LETTER_RETENTION_S = 14 * 24 * 3600
 
 
 @dataclass
@@ -56,6 +76,7 @@ class JanitorDeployment:
     scheduler_role_arn: str
     code_sha256: str
     steps: list[str] = field(default_factory=list)  # "function gameday-janitor: created", ...
+    dead_letter_arn: str | None = None
 
 
 def deploy_janitor(clients: AwsClients, account_id: str, journal: JournalLocation, *,
@@ -73,15 +94,145 @@ def deploy_janitor(clients: AwsClients, account_id: str, journal: JournalLocatio
     say(f"janitor package: {len(package.files)} files, {len(package.zip_bytes)} bytes, "
         f"CodeSha256 {package.code_sha256}")
     janitor_arn = function_arn(region, account_id)
+    dead_letters = ensure_dead_letter_queue(clients, step)
     role_arn = ensure_role(clients, ROLE_NAME, lambda_trust_policy(),
-                           janitor_policy(region, account_id, journal), step)
+                           janitor_policy(region, account_id, journal, dead_letters), step)
     scheduler_role = ensure_role(clients, SCHEDULER_ROLE_NAME, scheduler_trust_policy(account_id),
-                                 scheduler_policy(janitor_arn), step)
-    environment = {SCHEDULER_ROLE_ENV: scheduler_role, JOURNAL_ENV: journal.uri}
+                                 scheduler_policy(janitor_arn, dead_letters), step)
+    environment = {SCHEDULER_ROLE_ENV: scheduler_role, JOURNAL_ENV: journal.uri,
+                   DEAD_LETTER_ENV: dead_letters}
     deployed_arn = ensure_function(clients, package, role_arn, environment, step)
+    step(f"function {FUNCTION_NAME}: asynchronous invocation "
+         f"{ensure_failure_destination(clients, dead_letters)} ({ASYNC_RETRIES} retries, then "
+         f"{DEAD_LETTER_QUEUE})")
+    for line in journal_bucket_report(clients, journal, account_id):
+        say(line)
     say(f"janitor ready: {deployed_arn}; runs journaled under {journal.uri} schedule it "
-        f"through {scheduler_role}")
-    return JanitorDeployment(deployed_arn, scheduler_role, package.code_sha256, steps)
+        f"through {scheduler_role}; invocations that never ran or failed: {dead_letters}")
+    return JanitorDeployment(deployed_arn, scheduler_role, package.code_sha256, steps,
+                             dead_letters)
+
+
+# -- the dead-letter queue and the function's failures ---------------------------------
+
+
+def ensure_dead_letter_queue(clients: AwsClients, step: Callable[[str], None]) -> str:
+    """The standard SQS queue (Scheduler's DLQ must not be FIFO) the janitor's undelivered
+    and failed invocations go to; returns its ARN."""
+    sqs = clients.client("sqs")
+    attributes = {"MessageRetentionPeriod": str(DEAD_LETTER_RETENTION_S),
+                  "SqsManagedSseEnabled": "true"}
+    try:
+        url = str(sqs.get_queue_url(QueueName=DEAD_LETTER_QUEUE)["QueueUrl"])
+        outcome = "reused"
+        current = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["All"])["Attributes"]
+        if any(current.get(key) != value for key, value in attributes.items()):
+            call_with_backoff(lambda: sqs.set_queue_attributes(QueueUrl=url,
+                                                               Attributes=attributes))
+            outcome = "updated"
+    except ClientError as error:
+        if error_code(error) not in ("AWS.SimpleQueueService.NonExistentQueue",
+                                     "QueueDoesNotExist"):
+            raise
+        url = str(call_with_backoff(lambda: sqs.create_queue(
+            QueueName=DEAD_LETTER_QUEUE, Attributes=attributes))["QueueUrl"])
+        outcome = "created"
+    queue_arn = str(sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])[
+        "Attributes"]["QueueArn"])
+    step(f"dead-letter queue {DEAD_LETTER_QUEUE}: {outcome} ({queue_arn})")
+    return queue_arn
+
+
+def ensure_failure_destination(clients: AwsClients, dead_letters: str) -> str:
+    """The janitor's retries and on-failure destination; created, updated or reused."""
+    wanted = {"MaximumRetryAttempts": ASYNC_RETRIES,
+              "MaximumEventAgeInSeconds": ASYNC_MAX_EVENT_AGE_S,
+              "DestinationConfig": {"OnFailure": {"Destination": dead_letters}}}
+    try:
+        current = clients.lambda_.get_function_event_invoke_config(FunctionName=FUNCTION_NAME)
+    except ClientError as error:
+        if error_code(error) != "ResourceNotFoundException":
+            raise
+        current = None
+    if current is not None and all(current.get(key) == value
+                                   for key, value in wanted.items()):
+        return "reused"
+    call_with_backoff(lambda: clients.lambda_.put_function_event_invoke_config(
+        FunctionName=FUNCTION_NAME, **wanted))  # type: ignore[arg-type]
+    return "created" if current is None else "updated"
+
+
+# -- the journal bucket ------------------------------------------------------------------
+
+
+def journal_bucket_report(clients: AwsClients, journal: JournalLocation,
+                          account_id: str) -> list[str]:
+    """What the bucket does to protect the journal's revisions (docs/janitor.md, "Threat
+    model"): versioning, and a bucket policy denying writes without If-None-Match."""
+    store = S3JournalStore(clients.client("s3"), journal, expected_owner=account_id)
+    lines = []
+    try:
+        versioning = store.versioning()
+        lines.append(f"journal bucket {journal.bucket}: versioning "
+                     + ("enabled (an overwritten or deleted revision stays readable)"
+                        if versioning == "Enabled" else
+                        f"{versioning.lower() or 'not enabled'}: an overwritten revision is "
+                        "lost (enable it: aws s3api put-bucket-versioning)"))
+    except ClientError as error:
+        lines.append(f"journal bucket {journal.bucket}: versioning not readable "
+                     f"({error_code(error)})")
+    lines.append(f"journal bucket {journal.bucket}: " + conditional_writes_report(
+        clients, journal, account_id))
+    return lines
+
+
+def conditional_writes_report(clients: AwsClients, journal: JournalLocation,
+                              account_id: str) -> str:
+    try:
+        raw = clients.client("s3").get_bucket_policy(Bucket=journal.bucket,
+                                                     ExpectedBucketOwner=account_id)["Policy"]
+    except ClientError as error:
+        if error_code(error) != "NoSuchBucketPolicy":
+            return f"bucket policy not readable ({error_code(error)})"
+        raw = None
+    if raw is not None and requires_conditional_writes(json.loads(raw), journal):
+        return ("its policy denies writes without If-None-Match under "
+                f"{journal.prefix or '/'}: a revision cannot be overwritten")
+    return ("no bucket policy requires conditional writes (s3:if-none-match) under "
+            f"{journal.prefix or '/'}: anyone who may write there can overwrite a revision "
+            "(see docs/janitor.md for the statement to add)")
+
+
+def requires_conditional_writes(policy: dict[str, Any], journal: JournalLocation) -> bool:
+    """A Deny of s3:PutObject on the journal prefix when the request has no If-None-Match
+    ("Enforce conditional writes on Amazon S3 buckets", https://docs.aws.amazon.com/AmazonS3/
+    latest/userguide/conditional-writes-enforce.html)."""
+    statements = policy.get("Statement") or []
+    for statement in statements if isinstance(statements, list) else [statements]:
+        if statement.get("Effect") != "Deny":
+            continue
+        actions = as_list(statement.get("Action"))
+        resources = as_list(statement.get("Resource"))
+        condition = statement.get("Condition") or {}
+        null = {key.lower(): str(value).lower()
+                for key, value in (condition.get("Null") or {}).items()}
+        if (any(action in ("s3:PutObject", "s3:*", "*") for action in actions)
+                and null.get("s3:if-none-match") == "true"
+                and any(covers(resource, journal) for resource in resources)):
+            return True
+    return False
+
+
+def covers(resource: str, journal: JournalLocation) -> bool:
+    """The resource pattern covers every object under the journal prefix."""
+    pattern = resource.split(":::", 1)[-1]
+    return pattern.endswith("*") and f"{journal.bucket}/{journal.prefix}".startswith(
+        pattern[:-1])
+
+
+def as_list(value: Any) -> list[str]:
+    return [str(item) for item in value] if isinstance(value, list) else (
+        [str(value)] if value else [])
 
 
 # -- roles -----------------------------------------------------------------------------

@@ -24,7 +24,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from chaos.aws.partition import arn, via_lambda
+from chaos.aws.partition import arn, partition_of_region, via_lambda
 from chaos.janitor import FUNCTION_NAME
 from chaos.janitor.schedule import NAME_PREFIX, schedule_arn, scheduler_role_arn
 from chaos.journal import JournalLocation
@@ -131,14 +131,46 @@ def janitor_statements(region: str, account_id: str,
     ]
 
 
-def janitor_policy(region: str, account_id: str, journal: JournalLocation) -> dict[str, Any]:
-    return policy_document(janitor_statements(region, account_id, journal))
+def janitor_policy(region: str, account_id: str, journal: JournalLocation,
+                   dead_letter_arn: str | None = None) -> dict[str, Any]:
+    return policy_document(janitor_statements(region, account_id, journal)
+                           + durability_statements(region, journal, dead_letter_arn))
 
 
-def scheduler_policy(function_arn: str) -> dict[str, Any]:
-    """What EventBridge Scheduler may do with the role: invoke the janitor, nothing else."""
-    return policy_document([PolicyStatement("InvokeJanitor", ("lambda:InvokeFunction",),
-                                            (function_arn, f"{function_arn}:*"))])
+def durability_statements(region: str, journal: JournalLocation,
+                          dead_letter_arn: str | None) -> list[PolicyStatement]:
+    """What makes the janitor durable and its journal checked (issue 20), apart from the
+    restore statements: reading each revision as first written on a versioned bucket (an
+    overwrite is then seen, and undone), and the on-failure destination of its own failed
+    invocations, which Lambda sends with the function's execution role ("Adding a
+    destination", https://docs.aws.amazon.com/lambda/latest/dg/invocation-async-retain-
+    records.html)."""
+    partition = partition_of_region(region)
+    statements = [
+        PolicyStatement("JournalVersionListing", ("s3:ListBucketVersions",),
+                        (f"arn:{partition}:s3:::{journal.bucket}",),
+                        (("StringLike", "s3:prefix", f"{journal.prefix}*"),)),
+        PolicyStatement("JournalRevisionVersions", ("s3:GetObjectVersion",),
+                        (f"arn:{partition}:s3:::{journal.bucket}/{journal.prefix}*",)),
+    ]
+    if dead_letter_arn:
+        statements.append(PolicyStatement("JanitorFailures", ("sqs:SendMessage",),
+                                          (dead_letter_arn,)))
+    return statements
+
+
+def scheduler_policy(function_arn: str, dead_letter_arn: str | None = None) -> dict[str, Any]:
+    """What EventBridge Scheduler may do with the role: invoke the janitor and, when it
+    cannot, put the event in the janitor's dead-letter queue ("To deliver dead-letter events
+    to Amazon SQS, your schedule's execution role needs" sqs:SendMessage, Configuring a
+    schedule's dead-letter queue, https://docs.aws.amazon.com/scheduler/latest/UserGuide/
+    configuring-schedule-dlq.html); nothing else."""
+    statements = [PolicyStatement("InvokeJanitor", ("lambda:InvokeFunction",),
+                                  (function_arn, f"{function_arn}:*"))]
+    if dead_letter_arn:
+        statements.append(PolicyStatement("DeliverDeadLetters", ("sqs:SendMessage",),
+                                          (dead_letter_arn,)))
+    return policy_document(statements)
 
 
 def lambda_trust_policy() -> dict[str, Any]:

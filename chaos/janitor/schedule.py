@@ -34,8 +34,8 @@ from chaos.aws.clients import error_code
 from chaos.aws.partition import arn
 from chaos.aws.retry import call_with_backoff
 from chaos.clock import iso_from_epoch
-from chaos.janitor import FUNCTION_NAME, SCHEDULER_ROLE_NAME
-from chaos.journal import HEARTBEAT_STALE_S
+from chaos.janitor import DEAD_LETTER_QUEUE, FUNCTION_NAME, SCHEDULER_ROLE_NAME
+from chaos.journal import is_valid_run_id
 from chaos.policy import PolicyStatement
 
 if TYPE_CHECKING:
@@ -49,24 +49,42 @@ MAX_NAME_LENGTH = 64  # CreateSchedule: Name, 1 to 64 characters of [0-9a-zA-Z-_
 
 @dataclass(frozen=True)
 class JanitorEvent:
-    """What a schedule hands the janitor: which run, where its journal is, and when the
-    run counts as dead (the run's own heartbeat period decides that, not the janitor's)."""
+    """What a schedule hands the janitor: which run, and where its journal is.
+
+    Both are checked, not trusted: the janitor reads only the journal location it was
+    deployed with, and decides by its own settings when a run counts as dead. An event's
+    ``heartbeat_stale_s`` (written by earlier versions) is read and ignored.
+    """
 
     run_id: str
     journal: str  # s3://BUCKET/PREFIX
-    heartbeat_stale_s: float = HEARTBEAT_STALE_S
 
     def to_dict(self) -> dict[str, Any]:
-        return {"run_id": self.run_id, "journal": self.journal,
-                "heartbeat_stale_s": self.heartbeat_stale_s}
+        return {"run_id": self.run_id, "journal": self.journal}
 
     @classmethod
     def from_dict(cls, event: dict[str, Any]) -> JanitorEvent:
         if not isinstance(event, dict) or not event.get("run_id") or not event.get("journal"):
             raise ValueError('expected an event {"run_id": ..., "journal": "s3://..."}')
-        stale = event.get("heartbeat_stale_s")
-        return cls(str(event["run_id"]), str(event["journal"]),
-                   HEARTBEAT_STALE_S if stale is None else float(stale))
+        run_id = str(event["run_id"])
+        if not is_valid_run_id(run_id):
+            raise ValueError(f"run_id {run_id[:100]!r} is not a run id")
+        return cls(run_id, str(event["journal"]))
+
+
+#: What Scheduler does when it cannot deliver the event (Lambda throttles, the function is
+#: missing): retry "with exponential backoff ... until either the maximum number of attempts
+#: is made or until the duration of the MaximumEventAgeInSeconds is reached" (at most 185
+#: attempts and 86400 s, the defaults too; RetryPolicy, https://docs.aws.amazon.com/
+#: scheduler/latest/APIReference/API_RetryPolicy.html), then deliver the event to the
+#: schedule's dead-letter queue ("A DLQ is a standard Amazon SQS queue EventBridge Scheduler
+#: uses to deliver failed events to, after the retry policy has been exhausted", Managing a
+#: schedule in EventBridge Scheduler, https://docs.aws.amazon.com/scheduler/latest/UserGuide/
+#: managing-schedule.html; Configuring a schedule's dead-letter queue, https://
+#: docs.aws.amazon.com/scheduler/latest/UserGuide/configuring-schedule-dlq.html). Once Lambda
+#: has accepted the event, the function's own asynchronous retries and on-failure
+#: destination take over (chaos.janitor.deploy).
+RETRY_POLICY = {"MaximumRetryAttempts": 185, "MaximumEventAgeInSeconds": 86400}
 
 
 @dataclass(frozen=True)
@@ -78,9 +96,15 @@ class JanitorSchedule:
     function_arn: str
     role_arn: str
     event: JanitorEvent
+    dead_letter_arn: str | None = None  # the SQS queue of undeliverable invocations
 
     def request(self) -> dict[str, Any]:
         """CreateSchedule / UpdateSchedule arguments (UpdateSchedule replaces them all)."""
+        target: dict[str, Any] = {"Arn": self.function_arn, "RoleArn": self.role_arn,
+                                  "Input": json.dumps(self.event.to_dict(), sort_keys=True),
+                                  "RetryPolicy": dict(RETRY_POLICY)}
+        if self.dead_letter_arn:
+            target["DeadLetterConfig"] = {"Arn": self.dead_letter_arn}
         return {
             "Name": self.name,
             "GroupName": GROUP,
@@ -90,19 +114,20 @@ class JanitorSchedule:
             "FlexibleTimeWindow": {"Mode": "OFF"},
             "ActionAfterCompletion": "DELETE",
             "State": "ENABLED",
-            "Target": {"Arn": self.function_arn, "RoleArn": self.role_arn,
-                       "Input": json.dumps(self.event.to_dict(), sort_keys=True)},
+            "Target": target,
         }
 
     def to_dict(self) -> dict[str, Any]:
         return {"name": self.name, "at": iso_from_epoch(self.at), "at_epoch": self.at,
                 "function_arn": self.function_arn, "role_arn": self.role_arn,
-                "event": self.event.to_dict()}
+                "event": self.event.to_dict(), "dead_letter_arn": self.dead_letter_arn}
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> JanitorSchedule:
+        dead_letter = data.get("dead_letter_arn")
         return cls(str(data["name"]), float(data["at_epoch"]), str(data["function_arn"]),
-                   str(data["role_arn"]), JanitorEvent.from_dict(dict(data["event"])))
+                   str(data["role_arn"]), JanitorEvent.from_dict(dict(data["event"])),
+                   str(dead_letter) if dead_letter else None)
 
 
 def schedule_name(run_id: str, suffix: str = "") -> str:
@@ -126,6 +151,10 @@ def schedule_arn(region: str, account_id: str, name: str) -> str:
 def scheduler_role_arn(region: str, account_id: str) -> str:
     partition = arn("iam", region, account_id, "").split(":")[1]
     return f"arn:{partition}:iam::{account_id}:role/{SCHEDULER_ROLE_NAME}"
+
+
+def dead_letter_arn(region: str, account_id: str) -> str:
+    return arn("sqs", region, account_id, DEAD_LETTER_QUEUE)
 
 
 def function_arn(region: str, account_id: str) -> str:

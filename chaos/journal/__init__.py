@@ -16,14 +16,24 @@ from chaos.journal.model import (
     JournalEntry,
     JournalTakenOver,
     RunStatus,
+    VerifiedJournal,
     all_journals,
     gameday_home,
     list_journals,
     new_run_id,
     remote_journals,
     runs_dir,
+    verified_journal,
+    writer_role,
 )
-from chaos.journal.s3 import JOURNAL_ENV, JournalConflict, JournalLocation, S3JournalStore
+from chaos.journal.s3 import (
+    JOURNAL_ENV,
+    JournalConflict,
+    JournalLocation,
+    JournalWriteUnsupported,
+    S3JournalStore,
+    is_valid_run_id,
+)
 
 __all__ = [
     "HEARTBEAT_S",
@@ -38,12 +48,17 @@ __all__ = [
     "JournalEntry",
     "JournalLocation",
     "JournalTakenOver",
+    "JournalWriteUnsupported",
     "S3JournalStore",
     "RunStatus",
+    "VerifiedJournal",
     "all_journals",
     "gameday_home",
+    "is_valid_run_id",
     "list_journals",
     "new_run_id",
     "remote_journals",
     "runs_dir",
+    "verified_journal",
+    "writer_role",
 ]

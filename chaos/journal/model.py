@@ -9,6 +9,7 @@ the intended change. It is rewritten atomically (temp file, fsync, rename) so a
 from __future__ import annotations
 
 import json
+import logging
 import os
 import socket
 import threading
@@ -23,7 +24,10 @@ from chaos.clock import epoch_seconds, utc_now
 from chaos.errors import GamedayError
 from chaos.files import write_atomically
 from chaos.host import process_alive
+from chaos.journal.integrity import check_chain
 from chaos.journal.s3 import JournalConflict, S3JournalStore
+
+log = logging.getLogger(__name__)
 
 JOURNAL_FILE = "journal.json"
 #: A running run renews its heartbeat this often (GAMEDAY_HEARTBEAT_S for tests) ...
@@ -32,11 +36,28 @@ HEARTBEAT_S = float(os.environ.get("GAMEDAY_HEARTBEAT_S") or 30.0)
 HEARTBEAT_STALE_S = 4 * HEARTBEAT_S
 # Faults apply and restore targets in parallel; journal writes go one at a time.
 _LOCK = threading.RLock()
+# What this process knows of it; never in a document.
+_LOCAL_FIELDS = ("path", "remote", "breaks")
 JOURNAL_VERSION = 1
 
-EntryStatus = Literal["applying", "applied", "restored", "drifted", "failed", "skipped"]
+# refused: a restore that would act outside what the run may touch (a resource in another
+# account or Region, one without the run's lock tag): nothing is written, the entry reported.
+EntryStatus = Literal["applying", "applied", "restored", "drifted", "failed", "skipped",
+                      "refused"]
 RunStatus = Literal["running", "finished", "rolled_back", "rollback_incomplete"]
 UNFINISHED_ENTRY_STATUSES = ("applying", "applied", "failed")
+
+
+def new_writer(role: str) -> str:
+    """A journal writer's identity: who wrote a revision (``run``, ``janitor``,
+    ``rollback``), unique per process that writes."""
+    return f"{role}:{uuid.uuid4().hex[:12]}"
+
+
+def writer_role(writer: object) -> str:
+    """``janitor`` of ``janitor:ab12...``; ``an unknown writer`` for anything else."""
+    role = str(writer).split(":", 1)[0] if isinstance(writer, str) and ":" in writer else ""
+    return role if role.isidentifier() else "an unknown writer"
 
 
 def new_run_id(experiment_name: str) -> str:
@@ -89,9 +110,20 @@ class JournalEntry:
 
 
 class JournalTakenOver(GamedayError):
-    """Another writer (the janitor) closed this run's journal: the run must change nothing."""
+    """Another writer (the janitor, a rollback) wrote this run's journal since this process
+    last did: the process must change nothing more."""
 
     exit_code = 4
+
+
+def taken_over(run_id: str, revision: int, document: dict[str, Any]) -> JournalTakenOver:
+    role = writer_role(document.get("writer"))
+    closed = (f", and closed it {document.get('status')}" if document.get("status") not in
+              (None, "running") else "")
+    who = f"the {role}" if role != "an unknown writer" else role
+    return JournalTakenOver(
+        f"run {run_id}: {who} took over its journal (revision {revision}{closed}); this "
+        "process changes nothing more")
 
 
 @dataclass
@@ -114,8 +146,16 @@ class Journal:
     revision: int = 0  # one more at every save: the S3 object of that revision
     heartbeat_at: str | None = None  # the run is alive: renewed while it runs
     finished_by: str | None = None  # run | rollback | janitor
+    # start + max_duration + expiry_margin: past it the janitor restores whatever the
+    # heartbeat says (set once, at creation).
+    deadline_at: str | None = None
+    # Who wrote this revision (`new_writer`): a process that finds another writer's revision
+    # where it meant to write its own has been taken over (JournalTakenOver).
+    writer: str = field(default_factory=lambda: new_writer("run"))
     path: Path | None = field(default=None, compare=False)
     remote: S3JournalStore | None = field(default=None, compare=False, repr=False)
+    # Revisions of its S3 history left out when it was read (chaos.journal.integrity).
+    breaks: list[str] = field(default_factory=list, compare=False, repr=False)
 
     @classmethod
     def create(cls, run_dir: Path, remote: S3JournalStore | None = None,
@@ -133,9 +173,35 @@ class Journal:
     @classmethod
     def from_document(cls, raw: dict[str, Any], path: Path | None,
                       remote: S3JournalStore | None = None) -> Journal:
-        raw = dict(raw)
-        entries = [JournalEntry(**entry) for entry in raw.pop("entries", [])]
-        return cls(**raw, entries=entries, path=path, remote=remote)
+        """The journal a document holds; ValueError when it is not one.
+
+        A journal read is someone else's writing: this process gets its own writer identity
+        (`take_over` names its role), and unknown keys are ignored.
+        """
+        if not isinstance(raw, dict) or not isinstance(raw.get("entries", []), list):
+            raise ValueError("not a journal document")
+        known = {name for name in cls.__dataclass_fields__ if name not in _LOCAL_FIELDS}
+        fields = {key: value for key, value in raw.items() if key in known}
+        try:
+            entries = [JournalEntry(**{key: value for key, value in entry.items()
+                                       if key in JournalEntry.__dataclass_fields__})
+                       for entry in fields.pop("entries", [])]
+            fields["writer"] = new_writer("reader")
+            journal = cls(**fields, entries=entries, path=path, remote=remote)
+        except (TypeError, AttributeError) as error:
+            raise ValueError(f"not a journal document: {error}") from None
+        if not isinstance(journal.run_id, str) or not all(
+                isinstance(entry.entry_id, str) and isinstance(entry.original, dict)
+                and isinstance(entry.intended, dict) for entry in journal.entries):
+            raise ValueError("not a journal document: malformed run id or entries")
+        return journal
+
+    def take_over(self, role: str) -> None:
+        """From now on this process writes the journal as `role` (janitor, rollback): the
+        run, if it comes back, finds a foreign writer and changes nothing more."""
+        with _LOCK:
+            self.writer = new_writer(role)
+            self.pid, self.hostname = os.getpid(), socket.gethostname()
 
     @property
     def run_dir(self) -> Path:
@@ -193,7 +259,7 @@ class Journal:
 
     def to_dict(self) -> dict[str, Any]:
         data = {name: getattr(self, name) for name in self.__dataclass_fields__
-                if name not in ("path", "remote", "entries")}
+                if name not in (*_LOCAL_FIELDS, "entries")}
         data["entries"] = [asdict(entry) for entry in self.entries]
         return data
 
@@ -221,26 +287,65 @@ class Journal:
                 if latest is None:
                     raise
                 revision, document = latest
-                if document.get("finished_by") not in (None, "run") and \
-                        document.get("pid") != self.pid:
-                    raise JournalTakenOver(
-                        f"run {self.run_id}: its journal was closed by "
-                        f"{document.get('finished_by')} (revision {revision}); this process "
-                        "changes nothing more") from None
-                self.revision = revision + 1
+                # Any other writer's revision is a takeover, finished or not: a runner that
+                # wakes from a pause must not write over a janitor that is still restoring.
+                if document.get("writer") != self.writer:
+                    raise taken_over(self.run_id, revision, document) from None
+                self.revision = revision + 1  # our own write, answered late: write after it
         raise JournalConflict(f"run {self.run_id}: the journal kept changing under us")
 
 
+@dataclass
+class VerifiedJournal:
+    """A run's journal from S3 as its revision chain allows (chaos.journal.integrity)."""
+
+    journal: Journal
+    breaks: list[str]  # revisions left out, and why (empty: the chain is whole)
+
+
+def verified_journal(remote: S3JournalStore, run_id: str,
+                     path: Path | None = None) -> VerifiedJournal | None:
+    """The last valid revision of a run's journal; its next save goes after every stored
+    revision. None when the run has no valid revision (no journal, or only broken ones)."""
+    check = check_chain(run_id, remote.history(run_id))
+    latest = check.latest
+    if latest is None:
+        return None
+    journal = Journal.from_document(latest.document, path, remote)
+    journal.revision = check.next_revision - 1
+    journal.breaks = list(check.breaks)
+    return VerifiedJournal(journal, check.breaks)
+
+
 def remote_journals(remote: S3JournalStore) -> list[Journal]:
-    """The latest revision of every run's journal in S3, oldest first (mirrored locally)."""
+    """The journal of every run in S3, oldest first (mirrored locally): an unfinished run's
+    as its revision chain allows (`verified_journal`), a finished one's latest revision.
+
+    Only valid run ids are listed (a prefix ``..`` never maps outside the runs directory),
+    and a document that names another run, or is no journal, is skipped.
+    """
     journals = []
     for run_id in remote.run_ids():
-        latest = remote.latest(run_id)
-        if latest is None:
+        path = runs_dir() / run_id / JOURNAL_FILE
+        try:
+            latest = remote.latest(run_id)
+            if latest is None:
+                continue
+            revision, document = latest
+            journal = Journal.from_document(document, path, remote)
+            journal.revision = revision
+            if journal.unfinished:
+                verified = verified_journal(remote, run_id, path)
+                if verified is None:
+                    continue
+                journal = verified.journal
+        except ValueError as error:
+            log.warning("run %s: its journal in %s is unreadable: %s", run_id,
+                        remote.location.uri, error)
             continue
-        revision, document = latest
-        journal = Journal.from_document(document, runs_dir() / run_id / JOURNAL_FILE, remote)
-        journal.revision = revision
+        if journal.run_id != run_id:
+            log.warning("run %s: its journal names run %r: skipped", run_id, journal.run_id)
+            continue
         journals.append(journal)
     return sorted(journals, key=lambda journal: journal.created_at)
 

@@ -6,6 +6,8 @@
   GetExport of a stage describes that deployment (:mod:`chaos.sandbox.stage_export`).
 * Throttling (:mod:`chaos.sandbox.throttling`): with realism ``aws`` a share of the
   control-plane calls is throttled, once the sandbox's own seeding is done.
+* S3 refuses a request whose ExpectedBucketOwner is not the sandbox's account
+  (:func:`expected_bucket_owner`).
 * A call that changes what the data plane follows is in force when it returns
   (:class:`FollowWrites`).
 """
@@ -21,6 +23,7 @@ from chaos.sandbox.moto_app import (
     FollowWrites,
     SandboxMotoServer,
     WsgiApp,
+    expected_bucket_owner,
     serialize_conditional_writes,
 )
 from chaos.sandbox.realism import Realism
@@ -49,8 +52,8 @@ class ControlPlane:
             throttle_rate(os.environ if environ is None else environ, realism),
             realism.random("throttling"))
         self._server = SandboxMotoServer(
-            [self.throttling.wrap, serialize_conditional_writes, self._follow_writes,
-             self._stage_exports],
+            [self.throttling.wrap, expected_bucket_owner(self.reader.account_id),
+             serialize_conditional_writes, self._follow_writes, self._stage_exports],
             ip_address="127.0.0.1", port=port)
 
     def start(self) -> str:

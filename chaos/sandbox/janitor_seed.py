@@ -2,8 +2,9 @@
 
 The function's code is the real janitor package (chaos.janitor.package); its journal
 location is the sandbox's journal bucket (what `gameday sandbox env` exports as
-GAMEDAY_JOURNAL). Its execution environments reach the sandbox's AWS API through
-AWS_ENDPOINT_URL, as every sandbox function does.
+GAMEDAY_JOURNAL), versioned as docs/janitor.md recommends (an overwritten revision stays
+readable, and the janitor reads each one as first written). Its execution environments
+reach the sandbox's AWS API through AWS_ENDPOINT_URL, as every sandbox function does.
 """
 
 from __future__ import annotations
@@ -24,4 +25,6 @@ log = logging.getLogger(__name__)
 
 def deploy_sandbox_janitor(clients: AwsClients, journal_bucket: str) -> JanitorDeployment:
     location = JournalLocation.parse(f"s3://{journal_bucket}/{JOURNAL_PREFIX}")
+    clients.client("s3").put_bucket_versioning(
+        Bucket=journal_bucket, VersioningConfiguration={"Status": "Enabled"})
     return deploy_janitor(clients, SANDBOX_ACCOUNT_ID, location, say=log.info)

@@ -9,6 +9,10 @@ verdicts depend on it. Always (AWS always does it):
   InvalidParameterValueException ("Lambda: InvalidParameterValueException or
   RequestEntityTooLargeException", https://docs.aws.amazon.com/lambda/latest/dg/
   troubleshooting-deployment.html).
+* **Timeout**: at most 900 s, "a maximum value of 900 seconds (15 minutes)" (Configure
+  Lambda function timeout, https://docs.aws.amazon.com/lambda/latest/dg/
+  configuration-timeout.html); a larger one is refused with a ValidationException, as the
+  API's constraint check answers (the wording is the sandbox's rendering of it).
 * **Immutable versions**: "A published version is a snapshot of your function code and
   configuration that can't be changed" (https://docs.aws.amazon.com/lambda/latest/api/
   API_CreateFunction.html): updates of a qualified function are refused; version numbers
@@ -49,6 +53,7 @@ log = logging.getLogger(__name__)
 # "The maximum size of the variables object that is stored in the function's configuration
 # must not exceed 4096 bytes" (troubleshooting-deployment.html, see the module doc).
 ENVIRONMENT_LIMIT_BYTES = 4096
+MAX_TIMEOUT_S = 900
 # PRODUCT.md "Sandbox realism": configuration updates stay InProgress 2-5 s.
 UPDATE_SECONDS = (2.0, 5.0)
 # What GetFunctionConfiguration shows while an update runs; Lambda reports the reason of
@@ -192,6 +197,7 @@ class LambdaHooks:
         _refuse_published_version(function)
         if "Environment" in body:
             _check_environment((body.get("Environment") or {}).get("Variables"))
+        _check_timeout(body.get("Timeout"))
         name = str(function.function_name)
         with self._lock:
             self._check_revision(function, body.get("RevisionId"))
@@ -209,6 +215,7 @@ class LambdaHooks:
 
     def creating(self, spec: Mapping[str, Any]) -> None:
         _check_environment((spec.get("Environment") or {}).get("Variables"))
+        _check_timeout(spec.get("Timeout"))
 
     @contextlib.contextmanager
     def publishing(self, function: Any, revision_id: str | None) -> Iterator[None]:
@@ -267,6 +274,14 @@ def _check_environment(variables: Mapping[str, Any] | None) -> None:
     message = environment_size_error(variables)
     if message is not None:
         raise lambda_error(400, "InvalidParameterValueException", message)
+
+
+def _check_timeout(timeout: Any) -> None:
+    if isinstance(timeout, (int, float)) and timeout > MAX_TIMEOUT_S:
+        raise lambda_error(400, "ValidationException",
+                           f"1 validation error detected: Value '{timeout}' at 'timeout' "
+                           "failed to satisfy constraint: Member must have value less than "
+                           f"or equal to {MAX_TIMEOUT_S}")
 
 
 def lambda_error(status: int, error_type: str, message: str) -> Exception:

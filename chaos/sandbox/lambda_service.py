@@ -71,6 +71,9 @@ class LambdaService:
                                  missing=True)
         return pool.invoke(payload)
 
+    def exists(self, function_name: str) -> bool:
+        return self.reader.function_config(function_name) is not None
+
     def resolve(self, target: LambdaTarget) -> str | None:
         """The version this invocation runs (None: no such alias)."""
         qualifier = target.qualifier

@@ -97,3 +97,27 @@ def serialize_conditional_writes(app: WsgiApp) -> WsgiApp:
             return list(app(environ, start_response))
 
     return serialized
+
+
+def expected_bucket_owner(account_id: str) -> Middleware:
+    """S3 requests naming another ExpectedBucketOwner are refused 403 AccessDenied, as S3
+    does: "If the actual bucket owner doesn't match the expected bucket owner, the request
+    fails" ("Verifying bucket ownership with bucket owner condition", https://
+    docs.aws.amazon.com/AmazonS3/latest/userguide/bucket-owner-condition.html). Every bucket
+    of the sandbox is its one account's; moto ignores the header."""
+
+    def middleware(app: WsgiApp) -> WsgiApp:
+        def checked(environ: dict[str, Any], start_response: Callable[..., Any]
+                    ) -> Iterable[bytes]:
+            expected = environ.get("HTTP_X_AMZ_EXPECTED_BUCKET_OWNER")
+            if expected is None or expected == account_id or signing_service(environ) != "s3":
+                return app(environ, start_response)
+            body = (b'<?xml version="1.0" encoding="UTF-8"?>\n<Error><Code>AccessDenied</Code>'
+                    b"<Message>Access Denied</Message></Error>")
+            start_response("403 Forbidden", [("Content-Type", "application/xml"),
+                                             ("Content-Length", str(len(body)))])
+            return [body]
+
+        return checked
+
+    return middleware

@@ -30,6 +30,7 @@ from pathlib import Path
 from typing import Any
 
 from chaos.aws import AwsClients
+from chaos.aws.partition import arn
 from chaos.clock import utc_now
 from chaos.errors import ConfigurationError
 from chaos.files import write_atomically
@@ -41,11 +42,12 @@ from chaos.sandbox.egress import EgressNetwork
 from chaos.sandbox.functions import DEFAULT_POOL_MAX, FunctionConcurrency, FunctionPool
 from chaos.sandbox.http_front import ApiGatewayFront, FrontServer, StageConfig
 from chaos.sandbox.janitor_seed import deploy_sandbox_janitor
+from chaos.sandbox.lambda_async import AsyncLambda, event_invoke_config_reader
 from chaos.sandbox.lambda_service import LambdaService
 from chaos.sandbox.metrics import MetricsRecorder, MetricTiming
 from chaos.sandbox.placement import PlacementController
 from chaos.sandbox.realism import Realism
-from chaos.sandbox.scheduler import ScheduleExecutor, lambda_invoker
+from chaos.sandbox.scheduler import ScheduleExecutor, lambda_deliverer, sqs_sender
 from chaos.sandbox.seed import REGION, STAGE_NAME, SeededService, seed
 from chaos.sandbox.waf import DEFAULT_CHECK_INTERVAL_S, WafEngine
 
@@ -203,6 +205,7 @@ def serve(state_file: Path, port: int, front_port: int = 0) -> None:
     endpoint_url = control.start()
     plane: DataPlane | None = None
     schedules: ScheduleExecutor | None = None
+    async_lambda: AsyncLambda | None = None
     try:
         seeded = seed(AwsClients(region=REGION, endpoint_url=endpoint_url))
         deploy_sandbox_janitor(AwsClients(region=REGION, endpoint_url=endpoint_url),
@@ -210,8 +213,15 @@ def serve(state_file: Path, port: int, front_port: int = 0) -> None:
         plane = DataPlane(control.reader, seeded, endpoint_url, settings, work_dir, realism)
         control.follow(plane.poll_once)
         front_url = plane.start(front_port)
-        schedules = ScheduleExecutor(control.reader.account_id, REGION,
-                                     lambda_invoker(plane.lambdas)).start()
+        own_api = AwsClients(region=REGION, endpoint_url=endpoint_url)
+        account_id = control.reader.account_id
+        async_lambda = AsyncLambda(
+            plane.lambdas.invoke, event_invoke_config_reader(own_api), sqs_sender(own_api),
+            realism, function_arn=lambda name: arn("lambda", REGION, account_id,
+                                                   f"function:{name}"))
+        schedules = ScheduleExecutor(account_id, REGION,
+                                     lambda_deliverer(plane.lambdas, async_lambda),
+                                     send=sqs_sender(own_api)).start()
         control.open_to_clients()
 
         stopping = threading.Event()
@@ -240,6 +250,8 @@ def serve(state_file: Path, port: int, front_port: int = 0) -> None:
         _remove_own_state(state_file)
         if schedules is not None:
             schedules.stop()
+        if async_lambda is not None:
+            async_lambda.stop()
         if plane is not None:
             plane.stop()
         control.stop()

@@ -26,6 +26,7 @@ from chaos.faults import (
     JanitorScheduleKind,
     LambdaExtensionFault,
 )
+from chaos.janitor import HEARTBEAT_STALE_ENV, JOURNAL_ENV
 from chaos.janitor.schedule import (
     JanitorEvent,
     JanitorSchedule,
@@ -37,7 +38,14 @@ from chaos.journal import Journal, JournalLocation, S3JournalStore
 from tests.integration.conftest import ACCOUNT_ID, REGION
 
 JOURNAL_URI = "s3://gameday-journal/runs/"
-STALE_S = 60.0
+STALE_S = 60.0  # the janitor's own heartbeat setting in these tests (its floor)
+
+
+def janitor_environment(monkeypatch: Any) -> None:
+    """The janitor's deployed settings (chaos.janitor.deploy): its journal location and
+    heartbeat setting."""
+    monkeypatch.setenv(JOURNAL_ENV, JOURNAL_URI)
+    monkeypatch.setenv(HEARTBEAT_STALE_ENV, str(STALE_S))
 
 
 def clients() -> AwsClients:
@@ -73,7 +81,7 @@ def start_run(tmp_path: Path, run_id: str) -> DeadRun:
         name=schedule_name(run_id), at=time.time() + 600,
         function_arn=function_arn(REGION, ACCOUNT_ID),
         role_arn=scheduler_role_arn(REGION, ACCOUNT_ID),
-        event=JanitorEvent(run_id, JOURNAL_URI, STALE_S))
+        event=JanitorEvent(run_id, JOURNAL_URI))
     kind = JanitorScheduleKind(schedule, context(run_id))
     [change] = kind.plan()
     kind.apply(change, journal)
@@ -100,6 +108,20 @@ def az_loss(run: DeadRun, targets: dict[str, Any], mode: str = "pin") -> None:
     spec = AzLossSpec.model_validate({"type": "az-loss", "az_id": "use1-az1", "mode": mode,
                                       "targets": targets, "converge_timeout": "2s"})
     apply_fault(run, AzLossFault(spec, context(run.journal.run_id)))
+
+
+def rewrite_history(run: DeadRun) -> None:
+    """The run's S3 journal as one revision of its current state (every version of every
+    older revision gone): for a state no sequence of saves reaches, such as a crash the
+    test simulates after the fact."""
+    s3 = clients().client("s3")
+    location = JournalLocation.parse(JOURNAL_URI)
+    listed = s3.list_object_versions(Bucket=location.bucket,
+                                     Prefix=location.run_prefix(run.journal.run_id))
+    for item in listed.get("Versions", []) + listed.get("DeleteMarkers", []):
+        s3.delete_object(Bucket=location.bucket, Key=item["Key"], VersionId=item["VersionId"])
+    run.journal.revision = 0
+    run.journal.save()
 
 
 def die(run: DeadRun, heartbeat_age_s: float) -> None:

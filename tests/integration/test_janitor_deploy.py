@@ -32,7 +32,7 @@ from chaos.cli import main
 from chaos.janitor.handler import sweep
 from chaos.janitor.package import build_janitor_package
 from chaos.janitor.policy import janitor_policy
-from chaos.janitor.schedule import function_arn
+from chaos.janitor.schedule import dead_letter_arn, function_arn
 from chaos.journal import JournalLocation
 from tests.integration.conftest import ACCOUNT_ID, REGION, create_function
 from tests.integration.iam_conditions import condition_holds, context_for
@@ -42,19 +42,29 @@ from tests.integration.janitor_support import (
     DeadRun,
     az_loss,
     die,
+    janitor_environment,
+    journal_store,
     lambda_extension,
+    rewrite_history,
     start_run,
 )
 from tests.integration.test_az_loss import capacity_follows_subnets
 from tests.integration.test_iam_policy import association_subnet
 
 JANITOR_ARN = function_arn(REGION, ACCOUNT_ID)
+DEAD_LETTERS = dead_letter_arn(REGION, ACCOUNT_ID)
 LOCATION = JournalLocation.parse(JOURNAL_URI)
 #: Called by Lambda on the function's behalf, not by its code: logs (the runtime writes
 #: them) and the environment's KMS key (Lambda decrypts with the caller's grant).
 ALLOW_ALL: dict[str, Any] = {"Statement": [{"Action": "*", "Resource": "*"}]}
 NOT_CALLED_BY_THE_CODE = {"logs:createloggroup", "logs:createlogstream", "logs:putlogevents",
-                          "kms:decrypt", "kms:encrypt"}
+                          "kms:decrypt", "kms:encrypt",
+                          # the on-failure destination: Lambda sends the record itself
+                          "sqs:sendmessage"}
+#: Read to check the journal, not to restore (GetObjectVersion only once a revision was
+#: overwritten): without them the janitor restores from the current objects, only blind to
+#: an overwritten revision (tests/integration/test_janitor_trust.py shows what they catch).
+INTEGRITY_ONLY = {"s3:listbucketversions", "s3:getobjectversion"}
 
 
 # -- deploy ---------------------------------------------------------------------------
@@ -69,6 +79,7 @@ def deploy(capsys: pytest.CaptureFixture[str], journal: str = JOURNAL_URI) -> li
 
 @pytest.mark.usefixtures("aws")
 def test_deploy_creates_then_reuses_everything(capsys: pytest.CaptureFixture[str]) -> None:
+    journal_store()  # the bucket, unversioned
     package = build_janitor_package()
     first = deploy(capsys)
     assert f"janitor package: {len(package.files)} files, {len(package.zip_bytes)} bytes, " \
@@ -78,6 +89,13 @@ def test_deploy_creates_then_reuses_everything(capsys: pytest.CaptureFixture[str
     assert "role policy gameday-janitor: created" in first
     assert "role policy gameday-janitor-scheduler: created" in first
     assert f"function gameday-janitor: created (CodeSha256 {package.code_sha256})" in first
+    assert f"dead-letter queue gameday-janitor-dead-letters: created ({DEAD_LETTERS})" in first
+    assert "function gameday-janitor: asynchronous invocation created (2 retries, then " \
+           "gameday-janitor-dead-letters)" in first
+    assert "journal bucket gameday-journal: versioning not enabled: an overwritten revision " \
+           "is lost (enable it: aws s3api put-bucket-versioning)" in first
+    assert any(line.startswith("journal bucket gameday-journal: no bucket policy requires "
+                               "conditional writes") for line in first)
 
     second = deploy(capsys)
     assert [line for line in second if "created" in line or "updated" in line] == []
@@ -87,6 +105,9 @@ def test_deploy_creates_then_reuses_everything(capsys: pytest.CaptureFixture[str
     assert f"function gameday-janitor: code reused (same CodeSha256 {package.code_sha256})" \
         in second
     assert "function gameday-janitor: configuration reused" in second
+    assert f"dead-letter queue gameday-janitor-dead-letters: reused ({DEAD_LETTERS})" in second
+    assert "function gameday-janitor: asynchronous invocation reused (2 retries, then " \
+           "gameday-janitor-dead-letters)" in second
 
     lambda_ = boto3.client("lambda", region_name=REGION)
     config = lambda_.get_function_configuration(FunctionName="gameday-janitor")
@@ -95,7 +116,11 @@ def test_deploy_creates_then_reuses_everything(capsys: pytest.CaptureFixture[str
         "chaos.janitor.handler.handler", "python3.12", 900)
     document = boto3.client("iam").get_role_policy(RoleName="gameday-janitor",
                                                    PolicyName="gameday-janitor")
-    assert document["PolicyDocument"] == janitor_policy(REGION, ACCOUNT_ID, LOCATION)
+    assert document["PolicyDocument"] == janitor_policy(REGION, ACCOUNT_ID, LOCATION,
+                                                        DEAD_LETTERS)
+    assert config["Environment"]["Variables"]["GAMEDAY_JANITOR_DEAD_LETTER_ARN"] == DEAD_LETTERS
+    failures = lambda_.get_function_event_invoke_config(FunctionName="gameday-janitor")
+    assert failures["DestinationConfig"]["OnFailure"]["Destination"] == DEAD_LETTERS
     trust = boto3.client("iam").get_role(RoleName="gameday-janitor-scheduler")["Role"]
     assert trust["AssumeRolePolicyDocument"]["Statement"][0]["Principal"] == {
         "Service": "scheduler.amazonaws.com"}
@@ -119,6 +144,29 @@ def test_redeploy_changes_only_what_differs(capsys: pytest.CaptureFixture[str]) 
                    package=changed)
     assert f"function gameday-janitor: code updated (CodeSha256 {package.code_sha256} -> " \
            f"{changed.code_sha256})" in lines
+
+
+@pytest.mark.usefixtures("aws")
+def test_deploy_says_what_the_journal_bucket_enforces(capsys: pytest.CaptureFixture[str]) -> None:
+    s3 = boto3.client("s3", region_name=REGION)
+    s3.create_bucket(Bucket="gameday-journal")
+    s3.put_bucket_versioning(Bucket="gameday-journal",
+                             VersioningConfiguration={"Status": "Enabled"})
+    deny = {"Sid": "GamedayJournalRevisionsAreNeverOverwritten", "Effect": "Deny",
+            "Principal": "*", "Action": "s3:PutObject",
+            "Resource": "arn:aws:s3:::gameday-journal/runs/*",
+            "Condition": {"Null": {"s3:if-none-match": "true"}}}
+    for resource, enforced in (("arn:aws:s3:::gameday-journal/other/*", False),
+                               ("arn:aws:s3:::gameday-journal/runs/*", True),
+                               ("arn:aws:s3:::gameday-journal/*", True)):
+        s3.put_bucket_policy(Bucket="gameday-journal", Policy=json.dumps(
+            {"Version": "2012-10-17", "Statement": [{**deny, "Resource": resource}]}))
+        lines = deploy(capsys)
+        assert "journal bucket gameday-journal: versioning enabled (an overwritten or deleted " \
+               "revision stays readable)" in lines
+        said = ("journal bucket gameday-journal: its policy denies writes without "
+                "If-None-Match under runs/: a revision cannot be overwritten")
+        assert (said in lines) is enforced, (resource, lines)
 
 
 def test_deploy_needs_a_journal_location(capsys: pytest.CaptureFixture[str],
@@ -222,6 +270,11 @@ def checks_of(service: str, operation: str, params: dict[str, Any]) -> list[tupl
     if service == "s3":
         if operation == "ListObjectsV2":
             return [("s3:ListBucket", f"arn:aws:s3:::{params['Bucket']}")]
+        if operation == "ListObjectVersions":
+            return [("s3:ListBucketVersions", f"arn:aws:s3:::{params['Bucket']}")]
+        if operation == "GetObject" and params.get("VersionId"):
+            return [("s3:GetObjectVersion",
+                     f"arn:aws:s3:::{params['Bucket']}/{params['Key']}")]
         if "Key" in params:
             return [(action, f"arn:aws:s3:::{params['Bucket']}/{params['Key']}")]
         return [(action, f"arn:aws:s3:::{params.get('Bucket', '*')}")]
@@ -286,6 +339,7 @@ def enforce(monkeypatch: pytest.MonkeyPatch) -> Enforcer:
                        "MOTO_EC2_LOAD_DEFAULT_AMIS": "false"}.items():
         monkeypatch.setenv(key, value)
     monkeypatch.delenv("AWS_ENDPOINT_URL", raising=False)
+    janitor_environment(monkeypatch)
     return enforcer
 
 
@@ -340,6 +394,7 @@ def every_fault_kind(tmp_path: Path, run_id: str) -> DeadRun:
     published = next(entry for entry in run.journal.entries
                      if entry.intended.get("action") == "publish-version")
     published.intended.pop("version")
+    rewrite_history(run)  # its journal never held the number
     die(run, heartbeat_age_s=10 * STALE_S)
     return run
 
@@ -386,7 +441,12 @@ def world_state() -> str:
 def fake_account() -> Iterator[World]:
     """A fresh moto account with a VPC, ECS tasks and ASG instances placed as AWS does."""
     with mock_aws(), capacity_follows_subnets():
-        boto3.client("s3", region_name=REGION).create_bucket(Bucket=LOCATION.bucket)
+        s3 = boto3.client("s3", region_name=REGION)
+        s3.create_bucket(Bucket=LOCATION.bucket)
+        # Versioned, as docs/janitor.md recommends: the janitor reads each revision's
+        # first version.
+        s3.put_bucket_versioning(Bucket=LOCATION.bucket,
+                                 VersioningConfiguration={"Status": "Enabled"})
         yield build_world()
 
 
@@ -426,7 +486,7 @@ def janitor_defers(enforcer: Enforcer, tmp_path: Path, policy: dict[str, Any]) -
 def test_the_janitor_policy_is_sufficient_and_every_action_necessary(
     tmp_path: Path, enforce: Enforcer
 ) -> None:
-    policy = janitor_policy(REGION, ACCOUNT_ID, LOCATION)
+    policy = janitor_policy(REGION, ACCOUNT_ID, LOCATION, DEAD_LETTERS)
     with fake_account():
         before = world_state()
         run = every_fault_kind(tmp_path, "20240501T100000Z-every-kind-aaaaaa")
@@ -444,10 +504,10 @@ def test_the_janitor_policy_is_sufficient_and_every_action_necessary(
     actions = sorted({action.lower() for statement in policy["Statement"]
                       for action in statement["Action"]})
     unused = [action for action in actions
-              if action not in restoring | deferring | NOT_CALLED_BY_THE_CODE]
+              if action not in restoring | deferring | NOT_CALLED_BY_THE_CODE | INTEGRITY_ONLY]
     assert unused == [], "in the policy but never called"
 
-    for index, action in enumerate(sorted(restoring & set(actions))):
+    for index, action in enumerate(sorted(restoring & set(actions) - INTEGRITY_ONLY)):
         restored, detail = janitor_restores(enforce, tmp_path, without(policy, action),
                                             f"20240501T100000Z-without-{index:06d}")
         assert not restored, f"the janitor restores without {action}: {detail}"

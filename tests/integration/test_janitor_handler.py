@@ -18,6 +18,7 @@ from tests.integration.janitor_support import (
     JOURNAL_URI,
     STALE_S,
     die,
+    janitor_environment,
     lambda_extension,
     latest_document,
     schedule_input,
@@ -27,6 +28,11 @@ from tests.integration.janitor_support import (
 
 pytestmark = pytest.mark.usefixtures("aws")
 JANITOR_ARN = function_arn(REGION, ACCOUNT_ID)
+
+
+@pytest.fixture(autouse=True)
+def deployed(monkeypatch: pytest.MonkeyPatch) -> None:
+    janitor_environment(monkeypatch)
 
 
 def function_state() -> str:
@@ -60,7 +66,7 @@ def test_a_dead_run_is_restored_and_its_journal_closed_by_the_janitor(tmp_path: 
 
     again = sweep(run.event, own_arn=JANITOR_ARN, region=REGION)
     assert again.action == "finished" and function_state() == before
-    with pytest.raises(JournalTakenOver, match="closed by janitor"):
+    with pytest.raises(JournalTakenOver, match="the janitor took over"):
         run.journal.beat()  # the runner comes back: it changes nothing more
 
 
@@ -104,12 +110,13 @@ def test_a_run_with_a_fresh_heartbeat_gets_a_follow_up_instead(tmp_path: Path) -
     assert expected - 60 < at <= expected + 1
 
 
-def test_the_run_is_alive_while_its_process_runs_on_this_host(tmp_path: Path) -> None:
+def test_a_run_without_a_heartbeat_yet_is_alive_from_its_creation(tmp_path: Path) -> None:
     create_function("orders")
     run = start_run(tmp_path, "20240501T100000Z-local-run-dddddd")
     lambda_extension(run, ["orders"])
-    run.journal.pid = 1  # init: alive, not this process (same host: the pid tells)
+    run.journal.hostname, run.journal.pid = "elsewhere.example", 4_000_000  # never looked at
     run.journal.save()
+    assert run.journal.heartbeat_at is None
 
     assert sweep(run.event, own_arn=JANITOR_ARN, region=REGION).action == "deferred"
 

@@ -19,8 +19,8 @@ from chaos.experiment import load_experiment
 from chaos.iam import experiment_policy
 from chaos.janitor.arming import RESTORE_SLACK_S, postpone_janitor
 from chaos.janitor.deploy import deploy_janitor
-from chaos.janitor.schedule import at_expression, move_schedule
-from chaos.journal import HEARTBEAT_STALE_S, JournalLocation
+from chaos.janitor.schedule import at_expression, dead_letter_arn, move_schedule
+from chaos.journal import JournalLocation
 from tests.integration.conftest import ACCOUNT_ID, REGION, create_function, experiment_yaml
 from tests.integration.janitor_support import (
     JOURNAL_URI,
@@ -216,8 +216,9 @@ def test_the_run_schedules_its_janitor_first_moves_it_before_restoring_then_dele
     [schedule_entry] = [entry for entry in latest[1]["entries"]
                         if entry["fault_type"] == "janitor-schedule"]
     assert schedule_entry["status"] == "restored"
-    assert schedule_entry["intended"]["event"] == {
-        "run_id": run_id, "journal": JOURNAL_URI, "heartbeat_stale_s": HEARTBEAT_STALE_S}
+    assert schedule_entry["intended"]["event"] == {"run_id": run_id, "journal": JOURNAL_URI}
+    # Undeliverable invocations go to the janitor's queue, after Scheduler's retries.
+    assert schedule_entry["intended"]["dead_letter_arn"] == dead_letter_arn(REGION, ACCOUNT_ID)
 
 
 @pytest.mark.usefixtures("aws")

@@ -39,6 +39,9 @@ JOURNAL_SIDS = ("JournalRevisions", "JournalListing")
 S3_ACTIONS = {"PutObject": "s3:PutObject", "GetObject": "s3:GetObject",
               "HeadObject": "s3:GetObject", "ListObjectsV2": "s3:ListBucket",
               "ListObjects": "s3:ListBucket",
+              # a restorer reads an unfinished run's revisions as first written when it may
+              # (ListObjectVersions is s3:ListBucketVersions), else the current objects
+              "ListObjectVersions": "s3:ListBucketVersions",
               # the tests' own setup (tests.integration.janitor_support.journal_store)
               "ListBuckets": "s3:ListAllMyBuckets", "CreateBucket": "s3:CreateBucket"}
 ALLOW_ALL: dict[str, Any] = {"Statement": [{"Effect": "Allow", "Action": "*", "Resource": "*"}]}
@@ -80,15 +83,17 @@ class S3Enforcer:
             return
         action = S3_ACTIONS.get(model.name)
         assert action is not None, f"s3:{model.name}: not expected of the journal"
+        if model.name == "GetObject" and params.get("VersionId"):
+            action = "s3:GetObjectVersion"
         bucket = f"arn:aws:s3:::{params.get('Bucket', '')}"
         resource = f"{bucket}/{params['Key']}" if "Key" in params else bucket
-        context = {"s3:prefix": str(params.get("Prefix", ""))} if action == "s3:ListBucket" \
-            else {}
-        if self.policy is not ALLOW_ALL:
-            self.used.add(action)
+        context = ({"s3:prefix": str(params.get("Prefix", ""))}
+                   if action in ("s3:ListBucket", "s3:ListBucketVersions") else {})
         if not allowed(self.policy, action, resource, context):
             raise ClientError({"Error": {"Code": "AccessDenied", "Message": (
                 f"not authorized to perform {action} on {resource}")}}, model.name)
+        if self.policy is not ALLOW_ALL:
+            self.used.add(action)  # allowed and called
 
 
 @pytest.fixture

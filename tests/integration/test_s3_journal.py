@@ -78,10 +78,10 @@ def test_a_run_whose_journal_the_janitor_closed_changes_nothing_more(
         tmp_path: Path, store: S3JournalStore) -> None:
     journal = new_journal(tmp_path, store)
     janitor = Journal.from_document(store.latest("run-1")[1], None, store)  # type: ignore[index]
-    janitor.pid = -1
+    janitor.take_over("janitor")
     janitor.revision = 1
     janitor.finish("rolled_back", by="janitor")  # revision 2, written by someone else
-    with pytest.raises(JournalTakenOver, match="closed by janitor"):
+    with pytest.raises(JournalTakenOver, match="the janitor took over its journal .*closed"):
         journal.record(JournalEntry("e", "lambda-extension", "orders", "arn:x", {}, {}))
 
 

@@ -1,7 +1,8 @@
-"""The janitor's package: reproducible, and complete for a runtime with boto3 but no pydantic."""
+"""The janitor's package: reproducible, with the SDK it needs, complete without pydantic."""
 
 from __future__ import annotations
 
+import gzip
 import io
 import json
 import subprocess
@@ -10,8 +11,15 @@ import zipfile
 from pathlib import Path
 
 import boto3
+import pytest
 
-from chaos.janitor.package import JANITOR_MODULES, build_janitor_package
+from chaos.janitor.package import (
+    JANITOR_MODULES,
+    JANITOR_SERVICES,
+    SdkTooOld,
+    build_janitor_package,
+    check_conditional_writes,
+)
 from chaos.layer import FIXED_DATE_TIME
 
 REPO = Path(__file__).resolve().parents[2]
@@ -29,8 +37,12 @@ REPORT_MODULES = """
 import json, sys
 import chaos.janitor.handler
 names = sorted(name for name in sys.modules if name.split(".")[0] in ("chaos", "gameday_chaos"))
-print(json.dumps({"modules": names, "chaos": sys.modules["chaos"].__file__}))
+print(json.dumps({"modules": names, "chaos": sys.modules["chaos"].__file__,
+                  "botocore": sys.modules["botocore"].__file__}))
 """
+#: What the Lambda Python runtime provides besides boto3 and botocore, which the package
+#: brings: botocore's dependencies.
+RUNTIME_DEPENDENCIES = ("jmespath", "dateutil", "urllib3", "six.py")
 
 
 def run_python(code: str, *flags: str, env: dict[str, str] | None = None,
@@ -47,19 +59,24 @@ def test_the_handler_imports_without_pydantic_and_yaml_and_needs_exactly_the_pac
     assert report["modules"] == sorted(JANITOR_MODULES)
 
 
-def test_the_package_alone_with_boto3_is_enough(tmp_path: Path) -> None:
+def test_the_package_alone_with_the_runtime_dependencies_is_enough(tmp_path: Path) -> None:
     with zipfile.ZipFile(io.BytesIO(build_janitor_package().zip_bytes)) as archive:
         archive.extractall(tmp_path / "task")
     site_packages = Path(boto3.__file__).resolve().parents[1]
+    runtime = tmp_path / "runtime"  # no boto3, no botocore: the package's are the ones used
+    runtime.mkdir()
+    for name in RUNTIME_DEPENDENCIES:
+        (runtime / name).symlink_to(site_packages / name)
     # -S: no site, so neither the editable install of this checkout nor any .pth file;
-    # the task root first, then the interpreter's packages (boto3) as Lambda's runtime has.
-    env = {"PYTHONPATH": f"{tmp_path / 'task'}:{site_packages}", "PATH": "/usr/bin:/bin"}
+    # the task root first, then the runtime's packages.
+    env = {"PYTHONPATH": f"{tmp_path / 'task'}:{runtime}", "PATH": "/usr/bin:/bin"}
     report = run_python(REPORT_MODULES, "-S", env=env, cwd=tmp_path)
     assert str(report["chaos"]).startswith(str(tmp_path / "task"))
+    assert str(report["botocore"]).startswith(str(tmp_path / "task"))
     assert report["modules"] == sorted(JANITOR_MODULES)
 
 
-def test_the_package_is_reproducible_and_vendors_no_sdk() -> None:
+def test_the_package_is_reproducible_and_vendors_the_sdk_it_needs() -> None:
     first, second = build_janitor_package(), build_janitor_package()
     assert first.zip_bytes == second.zip_bytes
     assert first.code_sha256 == second.code_sha256
@@ -69,8 +86,22 @@ def test_the_package_is_reproducible_and_vendors_no_sdk() -> None:
     assert names == sorted(names)
     assert all(info.date_time == FIXED_DATE_TIME for info in infos)
     assert {(info.external_attr >> 16) & 0o777 for info in infos} == {0o644}
-    assert {name.split("/")[0] for name in names} == {"chaos", "gameday_chaos"}
+    assert {name.split("/")[0] for name in names} == {
+        "chaos", "gameday_chaos", "boto3", "botocore", "s3transfer"}
     assert "chaos/janitor/handler.py" in names and "gameday_chaos/config.py" in names
     assert not any("__pycache__" in name or name.endswith(".pyc") for name in names)
     assert not any(name.startswith(("chaos/experiment", "chaos/sandbox", "chaos/load"))
                    for name in names)
+    models = {name.split("/")[2] for name in names
+              if name.startswith("botocore/data/") and name.count("/") > 2}
+    assert models == set(JANITOR_SERVICES)
+    assert "botocore/data/endpoints.json" in names and "botocore/cacert.pem" in names
+    assert len(first.zip_bytes) < 50 * 1024 * 1024, "Lambda's direct upload limit (zipped)"
+
+
+def test_a_botocore_without_conditional_writes_is_refused(tmp_path: Path) -> None:
+    model = tmp_path / "service-2.json.gz"
+    model.write_bytes(gzip.compress(b'{"shapes": {"PutObjectRequest": {"members": '
+                                    b'{"Bucket": {}, "Key": {}}}}}'))
+    with pytest.raises(SdkTooOld, match="IfNoneMatch"):
+        check_conditional_writes([("botocore/data/s3/2006-03-01/service-2.json.gz", model)])
