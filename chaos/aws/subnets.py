@@ -89,9 +89,22 @@ def tag_resource(clients: AwsClients, resource_id: str, key: str, value: str) ->
         Resources=[resource_id], Tags=[{"Key": key, "Value": value}]))
 
 
-def untag_resource(clients: AwsClients, resource_id: str, key: str) -> None:
+def tag_resource_with(clients: AwsClients, resource_ids: list[str],
+                      tags: dict[str, str]) -> None:
+    """Set all of `tags` on every resource in one CreateTags call (all or none of them)."""
+    call_with_backoff(lambda: clients.client("ec2").create_tags(
+        Resources=list(resource_ids),
+        Tags=[{"Key": key, "Value": value} for key, value in tags.items()]))
+
+
+def untag_resource(clients: AwsClients, resource_id: str,
+                   keys: str | dict[str, str | None]) -> None:
+    """Delete tags: a key, or keys each with the value it must have (None: any value)."""
+    wanted = {keys: None} if isinstance(keys, str) else keys
+    tags = [{"Key": key} if value is None else {"Key": key, "Value": value}
+            for key, value in wanted.items()]
     call_with_backoff(lambda: clients.client("ec2").delete_tags(
-        Resources=[resource_id], Tags=[{"Key": key}]))
+        Resources=[resource_id], Tags=tags))
 
 
 def subnet_tags(clients: AwsClients, subnet_id: str) -> dict[str, str] | None:

@@ -1,8 +1,15 @@
 """The small interface every fault kind implements.
 
 plan (read-only: resolve targets, refuse what is unsafe, describe the change) →
-apply (journal first, then mutate) → restore (from the journal entry alone, so it
-works after a crash, in another process).
+apply (journal first, then lock, then mutate) → restore (from the journal entry alone, so
+it works after a crash, in another process).
+
+The journal is evidence, not authority: whoever can write it could name any resource.
+The lock tag is the capability. A run tags a resource with its id (`LOCK_TAG_KEY`) before
+it changes it, so a restore acts only on resources that carry the run's tag (`unlocked`
+says why not), reads what it would overwrite first, and verifies every value it would take
+from the journal against the account; where it cannot, it writes nothing for the entry
+(`NothingWritten`). Locks are released once every entry is restored (chaos.rollback).
 """
 
 from __future__ import annotations
@@ -21,8 +28,14 @@ if TYPE_CHECKING:
     from chaos.policy import PolicyStatement
 
 LOCK_TAG_KEY = "gameday:run-id"
+#: Set on a blackholed subnet with the lock, before its association changes: the network
+#: ACL it had, which the restore re-associates (never an ACL the journal names).
+NETWORK_ACL_TAG_KEY = "gameday:network-acl"
 
-RestoreStatus = Literal["restored", "drifted", "failed"]
+#: `refused`: the resource does not carry the run's lock, or a value the restore would take
+#: from the journal is not what the account shows; nothing was written (chaos.journal).
+RestoreStatus = Literal["restored", "drifted", "failed", "refused"]
+LockedKind = Literal["lambda", "ecs", "asg", "elb", "subnet"]
 
 
 @dataclass
@@ -42,6 +55,40 @@ class PlannedChange:
 class RestoreOutcome:
     status: RestoreStatus
     detail: str = ""
+
+
+class NothingWritten(Exception):  # noqa: N818 - names what happened, not an error kind
+    """A restore step stopped before its write: the entry's outcome, with the reason."""
+
+    def __init__(self, status: RestoreStatus, detail: str) -> None:
+        super().__init__(detail)
+        self.outcome = RestoreOutcome(status, detail)
+
+
+@dataclass(frozen=True)
+class LockedResource:
+    """A resource an entry's change is made on, under the run's lock tag (released last)."""
+
+    kind: LockedKind
+    ref: str  # a function ARN, an ECS cluster/service, an ASG name, an ELB ARN, a subnet ID
+
+
+def unlocked(label: str, tags: Mapping[str, str], run_id: str) -> RestoreOutcome | None:
+    """Why a restore must leave `label` alone; None when it carries this run's lock.
+
+    A run locks a resource before it changes it, so one without the lock was never changed
+    by the run (it died before locking it) or the journal entry was not the run's: either
+    way nothing may be written on it, whatever the entry's status.
+    """
+    owner = tags.get(LOCK_TAG_KEY)
+    if owner == run_id:
+        return None
+    if owner:
+        # Our run died before locking it and another run holds it now: its changes are
+        # theirs to restore.
+        return RestoreOutcome("drifted", f"locked by run {owner} now: left as it is")
+    return RestoreOutcome("refused", f"{label} does not carry this run's lock "
+                          f"({LOCK_TAG_KEY}={run_id}): nothing written")
 
 
 @dataclass
@@ -125,4 +172,12 @@ class FaultKind(ABC, Generic[SpecT]):
     @classmethod
     @abstractmethod
     def restore(cls, entry: JournalEntry, clients: AwsClients, run_id: str) -> RestoreOutcome:
-        """Undo exactly what `entry` recorded, keeping other people's changes; idempotent."""
+        """Undo exactly what `entry` recorded, keeping other people's changes; idempotent.
+
+        Leaves the run's lock tags in place: they are released once the whole journal is
+        restored (`locked_resources`)."""
+
+    @classmethod
+    def locked_resources(cls, entry: JournalEntry) -> list[LockedResource]:
+        """The resources `entry`'s change is made under the run's lock (none by default)."""
+        return []

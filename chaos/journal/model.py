@@ -34,7 +34,11 @@ HEARTBEAT_STALE_S = 4 * HEARTBEAT_S
 _LOCK = threading.RLock()
 JOURNAL_VERSION = 1
 
-EntryStatus = Literal["applying", "applied", "restored", "drifted", "failed", "skipped"]
+#: `refused`: a restore found the entry's resource without the run's lock tag, or a value
+#: the entry would write that the account does not confirm; nothing was written. Final (a
+#: retry would find the same), and listed by every restore report.
+EntryStatus = Literal["applying", "applied", "restored", "drifted", "failed", "skipped",
+                      "refused"]
 RunStatus = Literal["running", "finished", "rolled_back", "rollback_incomplete"]
 UNFINISHED_ENTRY_STATUSES = ("applying", "applied", "failed")
 
