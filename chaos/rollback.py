@@ -27,8 +27,8 @@ class RollbackReport:
     drifted: int
     failed: int
     details: list[str]
-    # Entries whose resource the run had not locked, or whose journaled values the account
-    # did not confirm: nothing written, nothing left to retry (listed in `details`).
+    # Entries naming a resource that is not the run's (no lock of the run, or a version,
+    # ACL or schedule it did not create): nothing written, nothing to retry (in `details`).
     refused: int = 0
 
     @property

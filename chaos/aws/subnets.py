@@ -15,7 +15,9 @@ if TYPE_CHECKING:
     from chaos.aws.az import AzMapping
     from chaos.aws.clients import AwsClients
 
-_MISSING_ACL_CODES = ("InvalidNetworkAclID.NotFound",)
+#: A network ACL that does not exist. moto (the sandbox) answers a DescribeNetworkAcls of a
+#: missing ID with InvalidRouteTableID.NotFound, and supports no `network-acl-id` filter.
+_MISSING_ACL_CODES = ("InvalidNetworkAclID.NotFound", "InvalidRouteTableID.NotFound")
 
 
 @dataclass(frozen=True)
@@ -60,6 +62,21 @@ def describe_subnets(
     missing = [subnet_id for subnet_id in wanted if subnet_id not in found]
     if missing:
         raise PreflightRefused(f"subnets do not exist: {', '.join(missing)}")
+    return found
+
+
+def find_subnets(clients: AwsClients, subnet_ids: list[str],
+                 mapping: AzMapping) -> dict[str, Subnet]:
+    """The subnets by ID that exist (a missing one is absent, never an error)."""
+    found: dict[str, Subnet] = {}
+    for subnet_id in sorted(set(subnet_ids)):  # one by one: a missing ID fails the whole call
+        try:
+            items = clients.client("ec2").describe_subnets(SubnetIds=[subnet_id])["Subnets"]
+        except ClientError as error:
+            if error_code(error) == "InvalidSubnetID.NotFound":
+                continue
+            raise
+        found.update((item["SubnetId"], subnet_from(item, mapping)) for item in items)
     return found
 
 
@@ -163,13 +180,19 @@ def acls_tagged(clients: AwsClients, vpc_id: str, key: str, value: str) -> list[
 
 
 def acl_exists(clients: AwsClients, acl_id: str) -> bool:
+    return acl_vpc(clients, acl_id) is not None
+
+
+def acl_vpc(clients: AwsClients, acl_id: str) -> str | None:
+    """The VPC of a network ACL; None when it does not exist."""
     try:
         response = clients.client("ec2").describe_network_acls(NetworkAclIds=[acl_id])
     except ClientError as error:
         if error_code(error) in _MISSING_ACL_CODES:
-            return False
+            return None
         raise
-    return bool(response["NetworkAcls"])
+    acls = response["NetworkAcls"]
+    return str(acls[0]["VpcId"]) if acls else None
 
 
 def default_acl(clients: AwsClients, vpc_id: str) -> str | None:

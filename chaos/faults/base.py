@@ -32,8 +32,9 @@ LOCK_TAG_KEY = "gameday:run-id"
 #: ACL it had, which the restore re-associates (never an ACL the journal names).
 NETWORK_ACL_TAG_KEY = "gameday:network-acl"
 
-#: `refused`: the resource does not carry the run's lock, or a value the restore would take
-#: from the journal is not what the account shows; nothing was written (chaos.journal).
+#: `refused`: the entry names a resource that is not the run's: nothing written on it
+#: (chaos.journal). A value to write that the account does not confirm, on a resource the
+#: run did lock, is `failed`: the run's change is left in place.
 RestoreStatus = Literal["restored", "drifted", "failed", "refused"]
 LockedKind = Literal["lambda", "ecs", "asg", "elb", "subnet"]
 

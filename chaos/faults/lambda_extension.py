@@ -478,12 +478,12 @@ def restore_latest(entry: JournalEntry, clients: AwsClients, run_id: str) -> Res
     try:
         current, _ = locked_function(entry, clients, run_id)
     except NothingWritten as stopped:
-        if stopped.outcome.status == "refused" and carries_run_config(stopped, entry, clients,
-                                                                      run_id):
-            return RestoreOutcome(
-                "failed", f"the run's fault is still on it, but its lock tag {LOCK_TAG_KEY} "
-                "was removed: nothing written (the lock is what allows a restore); tag it "
-                f"{LOCK_TAG_KEY}={run_id} again and run `gameday rollback --run-id {run_id}`")
+        if stopped.outcome.status == "refused" and carries_run_config(entry, clients, run_id):
+            # Refused all the same (whoever can write the function can also write this
+            # config); the detail says what a human may want to look at.
+            return RestoreOutcome("refused", f"{stopped.outcome.detail} (it carries a fault "
+                                  "config of this run: was its lock removed? the config "
+                                  "expires by itself)")
         return stopped.outcome
     environment_now = readable_environment(current, run_id)
     layers, environment, drift = restored_state(
@@ -496,8 +496,7 @@ def restore_latest(entry: JournalEntry, clients: AwsClients, run_id: str) -> Res
     return RestoreOutcome("drifted" if drift else "restored", "; ".join(drift))
 
 
-def carries_run_config(stopped: NothingWritten, entry: JournalEntry, clients: AwsClients,
-                       run_id: str) -> bool:
+def carries_run_config(entry: JournalEntry, clients: AwsClients, run_id: str) -> bool:
     """Whether an unlocked function still carries this run's config (its lock was removed)."""
     try:
         current = functions.get_configuration(clients, entry.target_arn)
@@ -609,28 +608,30 @@ def verified_original_version(clients: AwsClients, name: str, entry: JournalEntr
     The run points an alias (which it refuses with routing of its own) at a fault version
     published from `$LATEST` only when `$LATEST` was the alias's version, and checks that
     the fault version's code is that version's: so the alias's original version is one
-    with the fault version's CodeSha256, and the fault version is this run's.
+    with the fault version's CodeSha256, and the fault version is this run's. An alias on
+    something else is not the run's doing (drifted); an original the account does not
+    confirm leaves the run's change in place (failed).
     """
     original = entry.original
     version = str(original.get("function_version"))
     if original.get("weights"):
-        raise NothingWritten("refused", f"the journal says the alias routed {original['weights']}"
+        raise NothingWritten("failed", f"the journal says the alias routed {original['weights']}"
                              " before the run, which a run never changes: nothing written")
     faulted = ({ours["function_version"]} | set(ours["weights"])) - {version}
     if len(faulted) != 1:
-        raise NothingWritten("refused", f"the alias routes to {sorted(faulted)} besides "
+        raise NothingWritten("drifted", f"the alias routes to {sorted(faulted)} besides "
                              f"version {version}: not one fault version; nothing written")
     fault_version = faulted.pop()
     fault = version_configuration(clients, name, fault_version)
     if fault is None or fault.get("Description") != fault_version_description(run_id):
-        raise NothingWritten("refused", f"version {fault_version}, where the alias points, is "
-                             "not this run's fault version: nothing written")
+        raise NothingWritten("drifted", f"version {fault_version}, where the alias points, is "
+                             "not this run's fault version: kept")
     before = version_configuration(clients, name, version)
     if before is None:
         raise NothingWritten("failed", f"version {version}, the alias's before the run, was "
                              f"deleted: the alias is left on fault version {fault_version}")
     if before.get("CodeSha256") != fault.get("CodeSha256"):
-        raise NothingWritten("refused", f"version {version} has other code (CodeSha256) than "
+        raise NothingWritten("failed", f"version {version} has other code (CodeSha256) than "
                              f"fault version {fault_version}: it is not the alias's version "
                              "before the run; nothing written")
     return version

@@ -34,9 +34,9 @@ HEARTBEAT_STALE_S = 4 * HEARTBEAT_S
 _LOCK = threading.RLock()
 JOURNAL_VERSION = 1
 
-#: `refused`: a restore found the entry's resource without the run's lock tag, or a value
-#: the entry would write that the account does not confirm; nothing was written. Final (a
-#: retry would find the same), and listed by every restore report.
+#: `refused`: the entry names a resource that is not the run's (no lock tag of the run, or
+#: a version, ACL or schedule the run did not create): nothing was written on it. Final (a
+#: retry would find the same), not a failure, and listed by every restore report.
 EntryStatus = Literal["applying", "applied", "restored", "drifted", "failed", "skipped",
                       "refused"]
 RunStatus = Literal["running", "finished", "rolled_back", "rollback_incomplete"]
