@@ -99,16 +99,12 @@ def is_own_layer_of(layer_arn: str, function_arn: str) -> bool:
             and layer[6] == LAYER_NAME and layer[:5] == function[:5])
 
 
-def layer_version_code_sha256(clients: AwsClients, layer_version_arn: str) -> str:
-    """The CodeSha256 of an attached layer version, as Lambda reports it.
+def own_layer_code_sha256(clients: AwsClients, layer_version_arn: str) -> str:
+    """The CodeSha256 of an attached version of our layer (`is_own_layer_of`: in the
+    caller's account and Region, so its name names it), as Lambda reports it.
 
     GetLayerVersion answers `Content` (LayerVersionContentOutput) whose `CodeSha256` is
     "The SHA-256 hash of the layer archive" (https://docs.aws.amazon.com/lambda/latest/api/
-    API_LayerVersionContentOutput.html); its LayerName takes "The name or Amazon Resource
-    Name (ARN) of the layer" (https://docs.aws.amazon.com/lambda/latest/api/
-    API_GetLayerVersion.html), so the version ARN's prefix names it exactly.
+    API_LayerVersionContentOutput.html).
     """
-    layer_arn, _, version = layer_version_arn.rpartition(":")
-    response = call_with_backoff(lambda: clients.lambda_.get_layer_version(
-        LayerName=layer_arn, VersionNumber=int(version)))
-    return str(response["Content"]["CodeSha256"])
+    return describe_layer_version(clients, int(layer_version_arn.rpartition(":")[2])).code_sha256

@@ -96,11 +96,12 @@ def az_loss_statements(
                 (arn("elasticloadbalancing", region, account_id, "loadbalancer/*"),),
             ),
         ]
+    # The lock tag on each subnet of the lost AZ that a pin removes, or that gets the run's
+    # network ACL (with the ACL it had).
+    statements.append(PolicyStatement("AzLossSubnetLock", ("ec2:CreateTags", "ec2:DeleteTags"),
+                                      (arn("ec2", region, account_id, "subnet/*"),)))
     if not pin:
         statements += [
-            # The lock tag on each subnet of the lost AZ that gets the run's network ACL.
-            PolicyStatement("AzLossSubnetLock", ("ec2:CreateTags", "ec2:DeleteTags"),
-                            (arn("ec2", region, account_id, "subnet/*"),)),
             PolicyStatement("AzLossBlackholeDescribe", ("ec2:DescribeNetworkAcls",), ("*",)),
             PolicyStatement(
                 "AzLossBlackhole",

@@ -32,7 +32,7 @@ from chaos.aws.layers import (
     LayerVersion,
     find_layer_version,
     is_own_layer_of,
-    layer_version_code_sha256,
+    own_layer_code_sha256,
     publish_layer,
     verify_layer_hash,
 )
@@ -549,7 +549,7 @@ def expected_layer_sha256(clients: AwsClients, entry: JournalEntry,
 
 def read_layer_sha256(clients: AwsClients, layer_version_arn: str) -> str:
     try:
-        return layer_version_code_sha256(clients, layer_version_arn)
+        return own_layer_code_sha256(clients, layer_version_arn)
     except ClientError as error:
         raise NothingWritten(
             "failed", f"layer {layer_version_arn} cannot be read ({error_code(error)}): "
