@@ -159,7 +159,10 @@ def create_acl(clients: AwsClients, vpc_id: str, tags: dict[str, str]) -> str:
     (its only rules are the `*` denies of every network ACL: "Control traffic to subnets
     using network ACLs", https://docs.aws.amazon.com/vpc/latest/userguide/vpc-network-acls.html,
     and "Default network ACL for a VPC", .../default-network-acl.html): no entry is added,
-    so the ID is known, and journaled, as soon as the ACL exists.
+    so the ID is known, and journaled, as soon as the ACL exists. Its TagSpecifications are
+    "The tags to assign to the network ACL" in the create call itself (CreateNetworkAcl,
+    https://docs.aws.amazon.com/AWSEC2/latest/APIReference/API_CreateNetworkAcl.html): it
+    never exists without the run's lock.
     """
     ec2 = clients.client("ec2")
     return str(call_with_backoff(lambda: ec2.create_network_acl(

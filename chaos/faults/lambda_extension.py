@@ -648,7 +648,7 @@ def version_configuration(clients: AwsClients, name: str,
 def delete_fault_version(entry: JournalEntry, clients: AwsClients, run_id: str) -> RestoreOutcome:
     """Delete the published fault version, unless an alias (not ours) still routes to it."""
     name = function_name_of(entry.target_arn)
-    current, _ = locked_function(entry, clients, run_id)
+    locked_function(entry, clients, run_id)
     # The description names the run: never the one the journal says.
     description = fault_version_description(run_id)
     version = entry.intended.get("version")
