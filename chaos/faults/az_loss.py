@@ -19,8 +19,8 @@ Journal entries say what to undo through `intended["action"]`: `pin`, `create-ac
 `associate-acl` (one per subnet, recorded before its association is replaced).
 
 Locks, set after the entry is journaled and before the change: a pin locks the workload and
-the lost AZ's subnets it removes (a restore puts back only subnets that carry the run's
-lock, in the workload's VPC and the lost AZ ID); a blackhole creates its ACL tagged, and
+marks the subnets it removes (`removed_subnet_tag`: a restore puts back only subnets so
+marked, in the workload's VPC and the lost AZ ID); a blackhole creates its ACL tagged, and
 tags each subnet with the lock and the ACL it had (`NETWORK_ACL_TAG_KEY`), the only ACL the
 restore re-associates. Restores write the placement settings as they are now (security
 groups, public IP assignment...), the subnets apart.
@@ -62,6 +62,7 @@ from chaos.faults.base import (
     NothingWritten,
     PlannedChange,
     RestoreOutcome,
+    removed_subnet_tag,
     unlocked,
 )
 from chaos.faults.locks import refuse_locked
@@ -165,8 +166,6 @@ class AzLossFault(FaultKind["AzLossSpec"]):
 
     def plan_pin(self, item: AffectedWorkload, mapping: AzMapping) -> PlannedChange:
         workload = item.workload
-        for subnet in item.lost:  # the run locks the subnets it removes, too
-            refuse_locked(f"subnet {subnet.subnet_id}", subnet.tags, self.context)
         refuse_unchangeable(workload)
         refuse_endpoint_service_backend(self.context.clients, workload)
         if needs_two_zones(workload) and len({subnet.az_id for subnet in item.kept}) < 2:
@@ -177,7 +176,8 @@ class AzLossFault(FaultKind["AzLossSpec"]):
         summary.append("keep " + ", ".join(subnet.label() for subnet in item.kept))
         if workload.kind == "ecs":
             summary.append("force a new deployment (tasks move out of the lost AZ)")
-        summary.append(f"tag it and the removed subnets {LOCK_TAG_KEY}={self.context.run_id}")
+        summary.append(f"tag {LOCK_TAG_KEY}={self.context.run_id}; tag the removed subnets "
+                       f"{removed_subnet_tag(self.context.run_id)}")
         summary.append(f"wait until its {CONVERGES[workload.kind]} (at most "
                        f"{format_duration(self.spec.converge_timeout)}; the same on restore)")
         return PlannedChange(
@@ -269,16 +269,13 @@ class AzLossFault(FaultKind["AzLossSpec"]):
         if not lost_ids or not intended["subnet_ids"]:
             raise PreflightRefused(f"{change.target}: its subnets changed since the plan "
                                    f"(now {', '.join(current.subnet_ids)}); re-run the plan")
-        mapping = load_az_mapping(clients)
-        for subnet in ec2_subnets.describe_subnets(clients, lost_ids, mapping).values():
-            refuse_locked(f"subnet {subnet.subnet_id}", subnet.tags, self.context)
-        az_ids = AzIds(clients, mapping)
+        az_ids = AzIds(clients, load_az_mapping(clients))
         before = read_capacity(clients, current.kind, current.ref, az_ids)
 
         def pin() -> None:
-            # Lock first: the removed subnets (which a restore puts back only while they
-            # carry the lock), then the workload; then change it.
-            ec2_subnets.tag_resource_with(clients, lost_ids, {LOCK_TAG_KEY: run_id})
+            # Lock first: mark the subnets it removes (a restore puts back only subnets so
+            # marked), lock the workload; then change it.
+            ec2_subnets.tag_resource_with(clients, lost_ids, {removed_subnet_tag(run_id): run_id})
             placement.tag(clients, current, LOCK_TAG_KEY, run_id)
             placement.set_subnets(clients, current, intended["subnet_ids"])
 
@@ -369,7 +366,7 @@ class AzLossFault(FaultKind["AzLossSpec"]):
         if action == ACTION_PIN:
             kind = entry.original["kind"]
             return [LockedResource(kind, str(entry.original["ref"]))] + [
-                LockedResource("subnet", str(subnet_id))
+                LockedResource("removed-subnet", str(subnet_id))
                 for subnet_id in entry.intended.get("removed_subnet_ids", [])]
         if action == ACTION_ASSOCIATE_ACL:
             return [LockedResource("subnet", str(entry.original["subnet_id"]))]
@@ -532,7 +529,7 @@ def settings_drift(placement: Placement, current: Workload, entry: JournalEntry)
 
 def verify_re_added(clients: AwsClients, entry: JournalEntry, current: Workload,
                     re_added: list[str], run_id: str) -> None:
-    """NothingWritten unless every subnet to put back carries the run's lock (set on the
+    """NothingWritten unless every subnet to put back carries the run's mark (set on the
     subnets it removed, before it removed them), lies in the workload's VPC and in the
     lost AZ ID. The workload carries the lock, so the run did change it: a journal that
     names other subnets leaves the change in place, and the restore `failed`."""
@@ -544,11 +541,12 @@ def verify_re_added(clients: AwsClients, entry: JournalEntry, current: Workload,
                              "the run: they cannot be put back; left as it is")
     vpcs = {found[s].vpc_id for s in current.subnet_ids if s in found}
     az_id = str(entry.intended.get("az_id"))
+    mark = removed_subnet_tag(run_id)
     for subnet_id in re_added:
         subnet = found[subnet_id]
-        if subnet.tags.get(LOCK_TAG_KEY) != run_id:
-            raise NothingWritten("failed", f"subnet {subnet_id} does not carry this run's lock "
-                                 f"({LOCK_TAG_KEY}={run_id}): not put back; nothing written")
+        if subnet.tags.get(mark) != run_id:
+            raise NothingWritten("failed", f"subnet {subnet_id} was not removed by this run (no "
+                                 f"tag {mark}): not put back; nothing written")
         if vpcs and subnet.vpc_id not in vpcs:
             raise NothingWritten("failed", f"subnet {subnet_id} is in {subnet.vpc_id}, not in "
                                  f"the workload's VPC {', '.join(sorted(vpcs))}: nothing written")

@@ -31,12 +31,18 @@ LOCK_TAG_KEY = "gameday:run-id"
 #: Set on a blackholed subnet with the lock, before its association changes: the network
 #: ACL it had, which the restore re-associates (never an ACL the journal names).
 NETWORK_ACL_TAG_KEY = "gameday:network-acl"
+#: A pin marks each subnet it removes from a workload with this key + its run id (value: the
+#: run id) before it removes it: a restore puts back only subnets so marked. Not the lock: a
+#: pin does not change the subnet, and pins of several runs (of other workloads) and a
+#: blackhole may share it.
+REMOVED_SUBNET_TAG_PREFIX = "gameday:removed-by:"
 
 #: `refused`: the entry names a resource that is not the run's: nothing written on it
 #: (chaos.journal). A value to write that the account does not confirm, on a resource the
 #: run did lock, is `failed`: the run's change is left in place.
 RestoreStatus = Literal["restored", "drifted", "failed", "refused"]
-LockedKind = Literal["lambda", "ecs", "asg", "elb", "subnet"]
+#: `removed-subnet`: a subnet a pin removed, marked with `removed_subnet_tag(run_id)`.
+LockedKind = Literal["lambda", "ecs", "asg", "elb", "subnet", "removed-subnet"]
 
 
 @dataclass
@@ -72,6 +78,10 @@ class LockedResource:
 
     kind: LockedKind
     ref: str  # a function ARN, an ECS cluster/service, an ASG name, an ELB ARN, a subnet ID
+
+
+def removed_subnet_tag(run_id: str) -> str:
+    return f"{REMOVED_SUBNET_TAG_PREFIX}{run_id}"
 
 
 def unlocked(label: str, tags: Mapping[str, str], run_id: str) -> RestoreOutcome | None:

@@ -19,7 +19,7 @@ from chaos.aws import subnets as ec2_subnets
 from chaos.aws.clients import error_code
 from chaos.aws.workloads import placement_for
 from chaos.errors import PreflightRefused
-from chaos.faults.base import LOCK_TAG_KEY, NETWORK_ACL_TAG_KEY
+from chaos.faults.base import LOCK_TAG_KEY, NETWORK_ACL_TAG_KEY, removed_subnet_tag
 from chaos.journal import JOURNAL_FILE, Journal, JournalLocation, S3JournalStore, runs_dir
 
 if TYPE_CHECKING:
@@ -96,6 +96,13 @@ def _s3_journal(run_id: str, context: FaultContext) -> Journal | None:
 def release_lock(clients: AwsClients, resource: LockedResource, run_id: str) -> bool:
     """Remove this run's lock (and the tags set with it) from `resource`, read first: a lock
     of another run, or none, is left alone. False when there was nothing of ours to remove."""
+    if resource.kind == "removed-subnet":
+        key = removed_subnet_tag(run_id)
+        tags = ec2_subnets.subnet_tags(clients, resource.ref)
+        if tags is None or tags.get(key) != run_id:
+            return False
+        ec2_subnets.untag_resource(clients, resource.ref, {key: run_id})
+        return True
     if resource.kind == "subnet":
         tags = ec2_subnets.subnet_tags(clients, resource.ref)
         if tags is None or tags.get(LOCK_TAG_KEY) != run_id:

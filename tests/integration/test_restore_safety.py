@@ -35,7 +35,7 @@ from gameday_chaos import config as extension_config
 
 from chaos.aws.clients import AwsClients
 from chaos.cli import main
-from chaos.faults import LOCK_TAG_KEY
+from chaos.faults.base import removed_subnet_tag
 from chaos.janitor.handler import sweep
 from chaos.janitor.schedule import JanitorEvent, function_arn
 from chaos.journal import JournalEntry
@@ -502,7 +502,7 @@ def test_an_alias_original_version_with_other_code_is_never_written(
     assert "other code (CodeSha256)" in restored.output
 
 
-@pytest.mark.parametrize("forged", ["unlocked", "another-vpc", "another-az"])
+@pytest.mark.parametrize("forged", ["unmarked", "another-vpc", "another-az"])
 @pytest.mark.parametrize("restorer", RESTORERS)
 def test_subnets_the_run_did_not_remove_are_never_put_back(
     site: Site, tmp_path: Path, toolkit_calls: ToolkitCalls,
@@ -510,13 +510,13 @@ def test_subnets_the_run_did_not_remove_are_never_put_back(
 ) -> None:
     run = start_run(tmp_path, f"20240601T100000Z-subnets-{restorer}-dddddd")
     az_loss(run, {"lambda": ["orders"]})
-    # Lock-tagged as if the run had locked them, where the check under test is not the lock.
-    subnet = {"unlocked": site.spare_subnets["use1-az1"],
+    # Marked as if the run had removed them, where the check under test is not the mark.
+    subnet = {"unmarked": site.spare_subnets["use1-az1"],
               "another-vpc": site.other_vpc_subnet,
               "another-az": site.spare_subnets["use1-az2"]}[forged]
-    if forged != "unlocked":
+    if forged != "unmarked":
         client("ec2").create_tags(Resources=[subnet], Tags=[
-            {"Key": LOCK_TAG_KEY, "Value": run.journal.run_id}])
+            {"Key": removed_subnet_tag(run.journal.run_id), "Value": run.journal.run_id}])
     pin = entry_of(run, "az-loss:")
     edit(run, pin.entry_id, lambda entry: entry.original["subnet_ids"].append(subnet))
     during = account_state()
@@ -530,7 +530,7 @@ def test_subnets_the_run_did_not_remove_are_never_put_back(
             if call[1] == "UpdateFunctionConfiguration"] == [], "nothing written"
     assert account_state() == during, "still pinned, still locked: the journal is kept"
     assert restored.status_of(pin.entry_id) == "failed"
-    reason = {"unlocked": "does not carry this run's lock", "another-vpc": "not in the "
+    reason = {"unmarked": "was not removed by this run", "another-vpc": "not in the "
               "workload's VPC", "another-az": "not in the lost AZ ID"}[forged]
     assert reason in restored.detail_of(pin.entry_id)
 
