@@ -496,7 +496,8 @@ def cmd_rollback(arguments: argparse.Namespace) -> int:
         return EXIT_PASSED
     for report in reports:
         print(f"run {report.run_id}: restored {report.restored}, drifted {report.drifted}, "
-              f"failed {report.failed}")
+              f"failed {report.failed}"
+              + (f", refused {report.refused} (nothing written)" if report.refused else ""))
         for detail in report.details:
             print(f"  {detail}")
     return exit_for("passed", all(report.complete for report in reports))

@@ -338,7 +338,8 @@ def fault_entries(entries: Sequence[JournalEntry]) -> list[dict[str, Any]]:
 def _fault_entry(steps: list[JournalEntry]) -> dict[str, Any]:
     root = steps[0]
     statuses = [restore_status(step.status) for step in steps]
-    status = next((worst for worst in ("failed", "drifted") if worst in statuses), "restored")
+    status = next((worst for worst in ("failed", "refused", "drifted") if worst in statuses),
+                  "restored")
     effective = _latest(step.effective_at for step in steps)
     restored = _latest(step.restored_at for step in steps)
     restore_started = _earliest(step.restore_started_at for step in steps)
@@ -393,7 +394,9 @@ def _seconds_between(start: str | None, end: str | None) -> float | None:
 
 
 def restore_status(entry_status: str) -> str:
-    if entry_status in ("restored", "drifted"):
+    # refused: the restore found the resource without the run's lock (or a journaled value
+    # the account did not confirm) and wrote nothing (chaos.journal).
+    if entry_status in ("restored", "drifted", "refused"):
         return entry_status
     return "failed"
 

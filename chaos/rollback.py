@@ -14,7 +14,9 @@ from chaos.aws.credentials import is_expired_credentials_error
 from chaos.aws.partition import caller_partition
 from chaos.clock import utc_now
 from chaos.errors import redact_aws_message
-from chaos.faults import RESTORE_ONLY_KINDS, fault_kind
+from chaos.faults import LOCK_TAG_KEY, RESTORE_ONLY_KINDS, fault_kind
+from chaos.faults.base import LockedResource, NothingWritten
+from chaos.faults.locks import release_lock
 from chaos.journal import Journal, JournalEntry, S3JournalStore, all_journals
 from chaos.journal.integrity import ArnScope, out_of_scope
 
@@ -28,6 +30,9 @@ class RollbackReport:
     drifted: int
     failed: int
     details: list[str]
+    # Entries naming a resource that is not the run's (no lock of the run, or a version,
+    # ACL or schedule it did not create): nothing written, nothing to retry (in `details`).
+    refused: int = 0
 
     @property
     def complete(self) -> bool:
@@ -103,6 +108,8 @@ def restore_entry(journal: Journal, entry: JournalEntry, clients: AwsClients) ->
     journal.update(entry, restore_started_at=utc_now())
     try:
         outcome = fault_kind(entry.fault_type).restore(entry, clients, journal.run_id)
+    except NothingWritten as stopped:
+        outcome = stopped.outcome
     except Exception as error:  # noqa: BLE001 - a failed restore is recorded, not raised
         log.debug("restore of %s failed", entry.target, exc_info=True)
         if is_expired_credentials_error(error):
@@ -121,10 +128,11 @@ def restore_journal(journal: Journal, clients: AwsClients | None = None, *,
     """Restore every unfinished entry (the caller marks the journal finished).
 
     Resources are restored in parallel; the entries of one resource (an alias target's
-    $LATEST, version and alias; a blackhole's subnets and its ACL) newest first. The
-    janitor's schedule goes last, and only once everything else is back: while anything
-    is left to restore, the janitor stays armed. With a `budget`, an entry is started only
-    if its restore can end within it; the rest of its resource waits for the next try.
+    $LATEST, version and alias; a blackhole's subnets and its ACL) newest first. Once
+    everything is back, the run's locks are released, then the janitor's schedule goes:
+    while anything is left to restore, the resources stay locked and the janitor armed.
+    With a `budget`, an entry is started only if its restore can end within it; the rest
+    of its resource waits for the next try.
     """
     clients = clients or clients_for(journal)
     faults = [entry for entry in journal.entries if entry.fault_type not in RESTORE_ONLY_KINDS]
@@ -143,10 +151,44 @@ def restore_journal(journal: Journal, clients: AwsClients | None = None, *,
         for future in [pool.submit(restore_group, group) for group in groups]:
             future.result()
     if not any(entry.needs_restore for entry in faults):
+        release_locks(journal, faults, clients, workers)
+    if not any(entry.needs_restore for entry in faults):
         for entry in journal.entries:
             if entry.fault_type in RESTORE_ONLY_KINDS:
                 restore_entry(journal, entry, clients)
     return summarize(journal)
+
+
+def release_locks(journal: Journal, entries: list[JournalEntry], clients: AwsClients,
+                  workers: int = 1) -> None:
+    """Remove the run's lock tag from every resource its entries name that still carries it.
+
+    Last, when no entry needs a restore any more: a restore interrupted anywhere before
+    finds each resource it changed still locked, and restores it. Several entries may share
+    a lock (an alias target's steps, a function both faulted and pinned, a subnet several
+    pins removed). A lock that cannot be removed turns its entries `failed`, so that the
+    journal stays unfinished and the next rollback tries again.
+    """
+    holders: dict[LockedResource, list[JournalEntry]] = {}
+    for entry in entries:
+        for resource in fault_kind(entry.fault_type).locked_resources(entry):
+            holders.setdefault(resource, []).append(entry)
+
+    def release(resource: LockedResource) -> None:
+        try:
+            release_lock(clients, resource, journal.run_id)
+        except Exception as error:  # noqa: BLE001 - recorded on the entries, not raised
+            log.debug("lock release of %s failed", resource.ref, exc_info=True)
+            reason = (f"its lock tag {LOCK_TAG_KEY} on {resource.ref} could not be removed: "
+                      f"{redact_aws_message(str(error))}")
+            for entry in holders[resource]:
+                journal.update(entry, "failed",
+                               detail=f"{entry.detail}; {reason}" if entry.detail else reason)
+
+    with ThreadPoolExecutor(max_workers=max(1, min(workers, len(holders) or 1)),
+                            thread_name_prefix="unlock") as pool:
+        for future in [pool.submit(release, resource) for resource in holders]:
+            future.result()
 
 
 def restore_groups(entries: list[JournalEntry]) -> list[list[JournalEntry]]:
@@ -168,15 +210,17 @@ def restore_groups(entries: list[JournalEntry]) -> list[list[JournalEntry]]:
 
 
 def summarize(journal: Journal) -> RollbackReport:
-    counts = {"restored": 0, "drifted": 0, "failed": 0}
+    counts = {"restored": 0, "drifted": 0, "failed": 0, "refused": 0}
     details = []
     for entry in journal.entries:
         if entry.status in counts:
             counts[entry.status] += 1
-        if entry.detail:
+        if entry.status == "refused":
+            details.append(f"{entry.target}: refused: {entry.detail}")
+        elif entry.detail:
             details.append(f"{entry.target}: {entry.detail}")
     return RollbackReport(journal.run_id, counts["restored"], counts["drifted"], counts["failed"],
-                          details)
+                          details, refused=counts["refused"])
 
 
 def rollback_unfinished(

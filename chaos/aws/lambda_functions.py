@@ -148,6 +148,20 @@ def environment_of(config: dict[str, Any]) -> dict[str, str]:
     return dict(config.get("Environment", {}).get("Variables", {}) or {})
 
 
+def environment_error(config: dict[str, Any]) -> dict[str, str] | None:
+    """Why Lambda could not return the function's variables, None when it did.
+
+    A configuration read answers an `EnvironmentResponse`: "If the operation succeeds, the
+    response contains the environment variables. If it fails, the response contains details
+    about the error" (`Error`: ErrorCode, Message; EnvironmentResponse,
+    https://docs.aws.amazon.com/lambda/latest/api/API_EnvironmentResponse.html) - e.g. when
+    the caller may not use the customer managed key that encrypts them. Variables are then
+    absent: `environment_of` reads {} and writing it back would delete every variable.
+    """
+    error = (config.get("Environment") or {}).get("Error")
+    return dict(error) if error else None
+
+
 def layer_arns_of(config: dict[str, Any]) -> list[str]:
     return [layer["Arn"] for layer in config.get("Layers", []) or []]
 

@@ -89,3 +89,22 @@ def verify_layer_hash(version: LayerVersion, code_sha256: str) -> None:
 
 def is_our_layer(layer_arn: str) -> bool:
     return f":layer:{LAYER_NAME}:" in layer_arn
+
+
+def is_own_layer_of(layer_arn: str, function_arn: str) -> bool:
+    """`layer_arn` is a version of our layer published in the function's own partition,
+    Region and account (a layer of that name elsewhere is someone else's)."""
+    layer, function = layer_arn.split(":"), function_arn.split(":")
+    return (len(layer) == 8 and len(function) >= 7 and layer[5] == "layer"
+            and layer[6] == LAYER_NAME and layer[:5] == function[:5])
+
+
+def own_layer_code_sha256(clients: AwsClients, layer_version_arn: str) -> str:
+    """The CodeSha256 of an attached version of our layer (`is_own_layer_of`: in the
+    caller's account and Region, so its name names it), as Lambda reports it.
+
+    GetLayerVersion answers `Content` (LayerVersionContentOutput) whose `CodeSha256` is
+    "The SHA-256 hash of the layer archive" (https://docs.aws.amazon.com/lambda/latest/api/
+    API_LayerVersionContentOutput.html).
+    """
+    return describe_layer_version(clients, int(layer_version_arn.rpartition(":")[2])).code_sha256

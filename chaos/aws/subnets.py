@@ -15,7 +15,9 @@ if TYPE_CHECKING:
     from chaos.aws.az import AzMapping
     from chaos.aws.clients import AwsClients
 
-_MISSING_ACL_CODES = ("InvalidNetworkAclID.NotFound",)
+#: A network ACL that does not exist. moto (the sandbox) answers a DescribeNetworkAcls of a
+#: missing ID with InvalidRouteTableID.NotFound, and supports no `network-acl-id` filter.
+_MISSING_ACL_CODES = ("InvalidNetworkAclID.NotFound", "InvalidRouteTableID.NotFound")
 
 
 @dataclass(frozen=True)
@@ -63,6 +65,21 @@ def describe_subnets(
     return found
 
 
+def find_subnets(clients: AwsClients, subnet_ids: list[str],
+                 mapping: AzMapping) -> dict[str, Subnet]:
+    """The subnets by ID that exist (a missing one is absent, never an error)."""
+    found: dict[str, Subnet] = {}
+    for subnet_id in sorted(set(subnet_ids)):  # one by one: a missing ID fails the whole call
+        try:
+            items = clients.client("ec2").describe_subnets(SubnetIds=[subnet_id])["Subnets"]
+        except ClientError as error:
+            if error_code(error) == "InvalidSubnetID.NotFound":
+                continue
+            raise
+        found.update((item["SubnetId"], subnet_from(item, mapping)) for item in items)
+    return found
+
+
 def subnet_from(item: dict[str, Any], mapping: AzMapping) -> Subnet:
     tags = tags_of(item)
     az_name = str(item.get("AvailabilityZone", ""))
@@ -89,9 +106,22 @@ def tag_resource(clients: AwsClients, resource_id: str, key: str, value: str) ->
         Resources=[resource_id], Tags=[{"Key": key, "Value": value}]))
 
 
-def untag_resource(clients: AwsClients, resource_id: str, key: str) -> None:
+def tag_resource_with(clients: AwsClients, resource_ids: list[str],
+                      tags: dict[str, str]) -> None:
+    """Set all of `tags` on every resource in one CreateTags call (all or none of them)."""
+    call_with_backoff(lambda: clients.client("ec2").create_tags(
+        Resources=list(resource_ids),
+        Tags=[{"Key": key, "Value": value} for key, value in tags.items()]))
+
+
+def untag_resource(clients: AwsClients, resource_id: str,
+                   keys: str | dict[str, str | None]) -> None:
+    """Delete tags: a key, or keys each with the value it must have (None: any value)."""
+    wanted = {keys: None} if isinstance(keys, str) else keys
+    tags = [{"Key": key} if value is None else {"Key": key, "Value": value}
+            for key, value in wanted.items()]
     call_with_backoff(lambda: clients.client("ec2").delete_tags(
-        Resources=[resource_id], Tags=[{"Key": key}]))
+        Resources=[resource_id], Tags=tags))
 
 
 def subnet_tags(clients: AwsClients, subnet_id: str) -> dict[str, str] | None:
@@ -129,7 +159,10 @@ def create_acl(clients: AwsClients, vpc_id: str, tags: dict[str, str]) -> str:
     (its only rules are the `*` denies of every network ACL: "Control traffic to subnets
     using network ACLs", https://docs.aws.amazon.com/vpc/latest/userguide/vpc-network-acls.html,
     and "Default network ACL for a VPC", .../default-network-acl.html): no entry is added,
-    so the ID is known, and journaled, as soon as the ACL exists.
+    so the ID is known, and journaled, as soon as the ACL exists. Its TagSpecifications are
+    "The tags to assign to the network ACL" in the create call itself (CreateNetworkAcl,
+    https://docs.aws.amazon.com/AWSEC2/latest/APIReference/API_CreateNetworkAcl.html): it
+    never exists without the run's lock.
     """
     ec2 = clients.client("ec2")
     return str(call_with_backoff(lambda: ec2.create_network_acl(
@@ -150,13 +183,19 @@ def acls_tagged(clients: AwsClients, vpc_id: str, key: str, value: str) -> list[
 
 
 def acl_exists(clients: AwsClients, acl_id: str) -> bool:
+    return acl_vpc(clients, acl_id) is not None
+
+
+def acl_vpc(clients: AwsClients, acl_id: str) -> str | None:
+    """The VPC of a network ACL; None when it does not exist."""
     try:
         response = clients.client("ec2").describe_network_acls(NetworkAclIds=[acl_id])
     except ClientError as error:
         if error_code(error) in _MISSING_ACL_CODES:
-            return False
+            return None
         raise
-    return bool(response["NetworkAcls"])
+    acls = response["NetworkAcls"]
+    return str(acls[0]["VpcId"]) if acls else None
 
 
 def default_acl(clients: AwsClients, vpc_id: str) -> str | None:

@@ -17,12 +17,19 @@ subnets fail).
 Journal entries say what to undo through `intended["action"]`: `pin`, `create-acl`
 (recorded before the ACL exists: a crash leaves at most one ACL found by its tag) or
 `associate-acl` (one per subnet, recorded before its association is replaced).
+
+Locks, set after the entry is journaled and before the change: a pin locks the workload and
+marks the subnets it removes (`removed_subnet_tag`: a restore puts back only subnets so
+marked, in the workload's VPC and the lost AZ ID); a blackhole creates its ACL tagged, and
+tags each subnet with the lock and the ACL it had (`NETWORK_ACL_TAG_KEY`), the only ACL the
+restore re-associates. Restores write the placement settings as they are now (security
+groups, public IP assignment...), the subnets apart.
 """
 
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
 from chaos.aws import subnets as ec2_subnets
@@ -47,7 +54,17 @@ from chaos.aws.workloads import (
 from chaos.clock import epoch_seconds
 from chaos.durations import format_duration
 from chaos.errors import PreflightRefused
-from chaos.faults.base import LOCK_TAG_KEY, FaultKind, PlannedChange, RestoreOutcome
+from chaos.faults.base import (
+    LOCK_TAG_KEY,
+    NETWORK_ACL_TAG_KEY,
+    FaultKind,
+    LockedResource,
+    NothingWritten,
+    PlannedChange,
+    RestoreOutcome,
+    removed_subnet_tag,
+    unlocked,
+)
 from chaos.faults.locks import refuse_locked
 from chaos.journal import JournalEntry
 
@@ -159,7 +176,8 @@ class AzLossFault(FaultKind["AzLossSpec"]):
         summary.append("keep " + ", ".join(subnet.label() for subnet in item.kept))
         if workload.kind == "ecs":
             summary.append("force a new deployment (tasks move out of the lost AZ)")
-        summary.append(f"tag {LOCK_TAG_KEY}={self.context.run_id}")
+        summary.append(f"tag {LOCK_TAG_KEY}={self.context.run_id}; tag the removed subnets "
+                       f"{removed_subnet_tag(self.context.run_id)}")
         summary.append(f"wait until its {CONVERGES[workload.kind]} (at most "
                        f"{format_duration(self.spec.converge_timeout)}; the same on restore)")
         return PlannedChange(
@@ -255,6 +273,9 @@ class AzLossFault(FaultKind["AzLossSpec"]):
         before = read_capacity(clients, current.kind, current.ref, az_ids)
 
         def pin() -> None:
+            # Lock first: mark the subnets it removes (a restore puts back only subnets so
+            # marked), lock the workload; then change it.
+            ec2_subnets.tag_resource_with(clients, lost_ids, {removed_subnet_tag(run_id): run_id})
             placement.tag(clients, current, LOCK_TAG_KEY, run_id)
             placement.set_subnets(clients, current, intended["subnet_ids"])
 
@@ -296,8 +317,13 @@ class AzLossFault(FaultKind["AzLossSpec"]):
         if tags is None or current is None:
             raise PreflightRefused(f"subnet {subnet_id} disappeared since the plan")
         refuse_locked(f"subnet {subnet_id}", tags, self.context)
+
         def associate() -> None:
-            ec2_subnets.tag_resource(clients, subnet_id, LOCK_TAG_KEY, run_id)
+            # Lock first, with the ACL the subnet has: the restore re-associates that one,
+            # read from the subnet, never the one a journal names (one CreateTags: both
+            # tags or neither).
+            ec2_subnets.tag_resource_with(clients, [subnet_id], {
+                LOCK_TAG_KEY: run_id, NETWORK_ACL_TAG_KEY: current.network_acl_id})
             ec2_subnets.replace_acl(clients, current.association_id, acl_id)
 
         return self.journaled(journal, JournalEntry(
@@ -323,13 +349,28 @@ class AzLossFault(FaultKind["AzLossSpec"]):
     @classmethod
     def restore(cls, entry: JournalEntry, clients: AwsClients, run_id: str) -> RestoreOutcome:
         action = entry.intended.get("action")
-        if action == ACTION_PIN:
-            return restore_pin(entry, clients, run_id)
-        if action == ACTION_ASSOCIATE_ACL:
-            return restore_association(entry, clients, run_id)
-        if action == ACTION_CREATE_ACL:
-            return remove_run_acl(entry, clients, run_id)
+        try:
+            if action == ACTION_PIN:
+                return restore_pin(entry, clients, run_id)
+            if action == ACTION_ASSOCIATE_ACL:
+                return restore_association(entry, clients, run_id)
+            if action == ACTION_CREATE_ACL:
+                return remove_run_acl(entry, clients, run_id)
+        except NothingWritten as stopped:
+            return stopped.outcome
         return RestoreOutcome("restored", "nothing was changed")
+
+    @classmethod
+    def locked_resources(cls, entry: JournalEntry) -> list[LockedResource]:
+        action = entry.intended.get("action")
+        if action == ACTION_PIN:
+            kind = entry.original["kind"]
+            return [LockedResource(kind, str(entry.original["ref"]))] + [
+                LockedResource("removed-subnet", str(subnet_id))
+                for subnet_id in entry.intended.get("removed_subnet_ids", [])]
+        if action == ACTION_ASSOCIATE_ACL:
+            return [LockedResource("subnet", str(entry.original["subnet_id"]))]
+        return []  # the run's ACL is deleted, not unlocked
 
 
 # -- plan helpers ----------------------------------------------------------------------
@@ -449,16 +490,8 @@ def why_not_converged(capacity: Capacity | None) -> str:
 # -- restore helpers -------------------------------------------------------------------
 
 
-def locked_by_other_run(tags: dict[str, str], run_id: str) -> RestoreOutcome | None:
-    """Another run holds the resource now (ours died before locking it): hands off."""
-    owner = tags.get(LOCK_TAG_KEY)
-    if owner and owner != run_id:
-        return RestoreOutcome("drifted", f"locked by run {owner} now: left as it is")
-    return None
-
-
 def restore_pin(entry: JournalEntry, clients: AwsClients, run_id: str) -> RestoreOutcome:
-    """Put the original placement back, then wait until capacity per AZ ID is back.
+    """Put the removed subnets back (verified), then wait until capacity per AZ ID is back.
 
     Records `after` and `restore_s` in `entry.evidence` (journaled with the outcome).
     """
@@ -467,35 +500,85 @@ def restore_pin(entry: JournalEntry, clients: AwsClients, run_id: str) -> Restor
     current = placement.get(clients, entry.original["ref"])
     if current is None:
         return RestoreOutcome("drifted", f"{entry.target} was deleted during the run")
-    held_by_other = locked_by_other_run(current.tags, run_id)
-    if held_by_other:
-        return held_by_other
-    original = placement.with_settings(current, entry.original.get("settings")
-                                       or placement.snapshot_settings(current))
-    if placed_as(placement, current, entry.intended["subnet_ids"], original):
-        placement.set_subnets(clients, original, entry.original["subnet_ids"])
-    elif not placed_as(placement, current, entry.original["subnet_ids"], original):
-        release_lock(placement, clients, current, run_id)
+    refusal = unlocked(current.label, current.tags, run_id)
+    if refusal is not None:
+        return refusal
+    original_ids = [str(subnet_id) for subnet_id in entry.original["subnet_ids"]]
+    now = set(current.subnet_ids)
+    drift = settings_drift(placement, current, entry)
+    if now == set(entry.intended["subnet_ids"]) and now != set(original_ids):
+        re_added = [subnet_id for subnet_id in original_ids if subnet_id not in now]
+        if not now <= set(original_ids):
+            raise NothingWritten("failed", "a restore only adds subnets back, and the journal's "
+                                 f"original placement lacks {', '.join(sorted(now))}: nothing "
+                                 "written")
+        verify_re_added(clients, entry, current, re_added, run_id)
+        placement.set_subnets(clients, restore_target(current, entry, re_added), original_ids)
+    elif now != set(original_ids):
         return RestoreOutcome(
             "drifted", "subnets changed by someone else during the run (kept): "
             + ", ".join(current.subnet_ids))
     outcome = wait_until_back(entry, clients, run_id, started)
-    if outcome.status != "failed":  # a timed-out restore keeps its lock until it converges
-        release_lock(placement, clients, current, run_id)
+    if drift and outcome.status == "restored":
+        return RestoreOutcome("drifted", "; ".join(drift))
     return outcome
 
 
-def placed_as(placement: Placement, current: Workload, subnet_ids: list[str],
-              original: Workload) -> bool:
-    """`current` is in these subnets, with the original's other placement settings."""
-    return (set(current.subnet_ids) == set(subnet_ids)
-            and placement.drift_signature(current) == placement.drift_signature(original))
+def settings_drift(placement: Placement, current: Workload, entry: JournalEntry) -> list[str]:
+    """Besides the subnets, what someone else changed (kept as it is now: a restore sends
+    the current settings, so an ECS service keeps its security groups and public IP
+    assignment, a function its security groups, as they are)."""
+    journaled = entry.original.get("settings")
+    if journaled is None:
+        return []
+    before = placement.drift_signature(placement.with_settings(current, journaled))
+    if placement.drift_signature(current) == before:
+        return []
+    return [f"placement settings changed by someone else during the run (kept): "
+            f"{', '.join(sorted(placement.drift_signature(current)))}"]
 
 
-def release_lock(placement: Placement, clients: AwsClients, current: Workload,
-                 run_id: str) -> None:
-    if current.tags.get(LOCK_TAG_KEY) == run_id:
-        placement.untag(clients, current, LOCK_TAG_KEY)
+def verify_re_added(clients: AwsClients, entry: JournalEntry, current: Workload,
+                    re_added: list[str], run_id: str) -> None:
+    """NothingWritten unless every subnet to put back carries the run's mark (set on the
+    subnets it removed, before it removed them), lies in the workload's VPC and in the
+    lost AZ ID. The workload carries the lock, so the run did change it: a journal that
+    names other subnets leaves the change in place, and the restore `failed`."""
+    mapping = load_az_mapping(clients)
+    found = ec2_subnets.find_subnets(clients, [*re_added, *current.subnet_ids], mapping)
+    missing = [subnet_id for subnet_id in re_added if subnet_id not in found]
+    if missing:
+        raise NothingWritten("drifted", f"subnet(s) {', '.join(missing)} were deleted during "
+                             "the run: they cannot be put back; left as it is")
+    vpcs = {found[s].vpc_id for s in current.subnet_ids if s in found}
+    az_id = str(entry.intended.get("az_id"))
+    mark = removed_subnet_tag(run_id)
+    for subnet_id in re_added:
+        subnet = found[subnet_id]
+        if subnet.tags.get(mark) != run_id:
+            raise NothingWritten("failed", f"subnet {subnet_id} was not removed by this run (no "
+                                 f"tag {mark}): not put back; nothing written")
+        if vpcs and subnet.vpc_id not in vpcs:
+            raise NothingWritten("failed", f"subnet {subnet_id} is in {subnet.vpc_id}, not in "
+                                 f"the workload's VPC {', '.join(sorted(vpcs))}: nothing written")
+        if subnet.az_id != az_id:
+            raise NothingWritten("failed", f"subnet {subnet_id} is in {subnet.az_id}, not in the "
+                                 f"lost AZ ID {az_id}: nothing written")
+
+
+def restore_target(current: Workload, entry: JournalEntry, re_added: list[str]) -> Workload:
+    """The workload to write: its settings as they are now; for a load balancer, the subnet
+    mappings of the subnets it keeps as they are, and those of the re-added subnets as
+    journaled (Elastic IPs, chosen addresses), each for its own subnet only."""
+    if current.kind != "elb":
+        return current
+    journaled = (entry.original.get("settings") or {}).get("subnet_mappings") or {}
+    mappings = dict(current.settings.get("subnet_mappings") or {})
+    for subnet_id in re_added:
+        mapping = dict(journaled.get(subnet_id) or {})
+        mappings[subnet_id] = mapping if mapping.get("SubnetId") == subnet_id else {
+            "SubnetId": subnet_id}
+    return replace(current, settings={**current.settings, "subnet_mappings": mappings})
 
 
 def wait_until_back(entry: JournalEntry, clients: AwsClients, run_id: str,
@@ -522,32 +605,45 @@ def wait_until_back(entry: JournalEntry, clients: AwsClients, run_id: str,
 
 
 def restore_association(entry: JournalEntry, clients: AwsClients, run_id: str) -> RestoreOutcome:
-    subnet_id = entry.original["subnet_id"]
-    tags = ec2_subnets.subnet_tags(clients, subnet_id)
+    """Re-associate the ACL the subnet had, as the run recorded on the subnet itself."""
+    subnet_id = str(entry.original["subnet_id"])
+    found = ec2_subnets.find_subnets(clients, [subnet_id], load_az_mapping(clients))
     current = ec2_subnets.acl_association(clients, subnet_id)
-    if tags is None or current is None:
+    if subnet_id not in found or current is None:
         return RestoreOutcome("drifted", f"subnet {subnet_id} was deleted during the run")
-    held_by_other = locked_by_other_run(tags, run_id)
-    if held_by_other:
-        return held_by_other
-    original_acl: str = entry.original["network_acl_id"]
-    outcome = RestoreOutcome("restored")
-    if current.network_acl_id == entry.intended["network_acl_id"]:
-        outcome = reassociate(clients, subnet_id, current.association_id, original_acl)
-    elif current.network_acl_id != original_acl:
-        outcome = RestoreOutcome("drifted", f"{subnet_id} was associated with "
-                                 f"{current.network_acl_id} by someone else (kept)")
-    if tags.get(LOCK_TAG_KEY) == run_id:
-        ec2_subnets.untag_resource(clients, subnet_id, LOCK_TAG_KEY)
+    subnet = found[subnet_id]
+    refusal = unlocked(f"subnet {subnet_id}", subnet.tags, run_id)
+    if refusal is not None:
+        return refusal
+    recorded = subnet.tags.get(NETWORK_ACL_TAG_KEY)
+    if current.tags.get(LOCK_TAG_KEY) != run_id:  # not (or no longer) on the run's ACL
+        if recorded is None or current.network_acl_id == recorded:
+            return RestoreOutcome("restored")
+        return RestoreOutcome("drifted", f"{subnet_id} was associated with "
+                              f"{current.network_acl_id} by someone else (kept)")
+    if recorded is None:
+        raise NothingWritten("failed", f"{subnet_id} no longer records the network ACL it had "
+                             f"(tag {NETWORK_ACL_TAG_KEY}): the run's ACL is left associated")
+    outcome = reassociate(clients, subnet, current.association_id, recorded)
+    journaled = entry.original.get("network_acl_id")
+    if journaled != recorded:
+        note = (f"the journal names {journaled} as its ACL before the run; the subnet's own "
+                f"record says {recorded}, which was restored")
+        return RestoreOutcome("drifted", f"{outcome.detail}; {note}" if outcome.detail else note)
     return outcome
 
 
-def reassociate(clients: AwsClients, subnet_id: str, association_id: str,
+def reassociate(clients: AwsClients, subnet: Subnet, association_id: str,
                 original_acl: str) -> RestoreOutcome:
-    if ec2_subnets.acl_exists(clients, original_acl):
+    subnet_id = subnet.subnet_id
+    vpc_id = ec2_subnets.acl_vpc(clients, original_acl)
+    if vpc_id is not None and vpc_id != subnet.vpc_id:
+        raise NothingWritten("failed", f"network ACL {original_acl} is in {vpc_id}, not in "
+                             f"{subnet_id}'s VPC {subnet.vpc_id}: nothing written")
+    if vpc_id is not None:
         ec2_subnets.replace_acl(clients, association_id, original_acl)
         return RestoreOutcome("restored")
-    vpc_default = ec2_subnets.default_acl(clients, vpc_of_subnet(clients, subnet_id))
+    vpc_default = ec2_subnets.default_acl(clients, subnet.vpc_id)
     if vpc_default is None:
         raise RuntimeError(f"{subnet_id}: original ACL {original_acl} was deleted and the VPC "
                            "has no default ACL")
@@ -556,18 +652,17 @@ def reassociate(clients: AwsClients, subnet_id: str, association_id: str,
                           f"{subnet_id} is back on the VPC default ACL {vpc_default}")
 
 
-def vpc_of_subnet(clients: AwsClients, subnet_id: str) -> str:
-    subnets = clients.client("ec2").describe_subnets(SubnetIds=[subnet_id])["Subnets"]
-    return str(subnets[0]["VpcId"])
-
-
 def remove_run_acl(entry: JournalEntry, clients: AwsClients, run_id: str) -> RestoreOutcome:
-    """Delete the ACL the run created (found by its tag if the crash came before its ID)."""
+    """Delete the ACL the run created: one that carries the run's lock (it was created with
+    it), found by that tag if the crash came before its ID was journaled."""
+    vpc_id = str(entry.intended["vpc_id"])
+    tagged = ec2_subnets.acls_tagged(clients, vpc_id, LOCK_TAG_KEY, run_id)
     acl_id = entry.intended.get("network_acl_id")
-    vpc_id: str = entry.intended["vpc_id"]
-    acl_ids = [acl_id] if acl_id else ec2_subnets.acls_tagged(clients, vpc_id, LOCK_TAG_KEY,
-                                                                 run_id)
-    for item in acl_ids:
+    if acl_id and acl_id not in tagged:
+        if ec2_subnets.acl_exists(clients, str(acl_id)):
+            return RestoreOutcome("refused", f"network ACL {acl_id} does not carry this run's "
+                                  f"lock ({LOCK_TAG_KEY}={run_id}) in {vpc_id}: not deleted")
+        return RestoreOutcome("restored", f"network ACL {acl_id} was already deleted")
+    for item in [str(acl_id)] if acl_id else tagged:
         ec2_subnets.delete_acl(clients, item)
     return RestoreOutcome("restored")
-

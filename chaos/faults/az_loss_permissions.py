@@ -22,6 +22,7 @@ from typing import Any
 
 from chaos.aws.partition import arn
 from chaos.aws.workloads import split_ecs_ref
+from chaos.faults.base import REMOVED_SUBNET_TAG_PREFIX
 from chaos.policy import LOCK_TAG, PolicyStatement, locked, only_tag_keys, tagged
 
 # The "...Side" statements are a second resource of a request another statement already
@@ -115,7 +116,10 @@ def az_loss_statements(
             f"AzLossElb{index}", pin, balancer_arns, ours("elasticloadbalancing", "loadbalancer/*"),
             selector, reads=(), change=("elasticloadbalancing:SetSubnets",),
             lock=("elasticloadbalancing:AddTags", "elasticloadbalancing:RemoveTags"))
-    if not pin:
+    if pin:
+        statements += pin_subnet_statements(spec.az_id, region=region, account_id=account_id,
+                                            index=index)
+    else:
         statements += blackhole_statements(spec.az_id, region=region, account_id=account_id,
                                            index=index)
     return statements
@@ -141,6 +145,23 @@ def workload_statements(sid: str, pin: bool, named: tuple[str, ...], any_of_kind
                 PolicyStatement(f"{sid}{suffix}Lock", lock, resources, scope + only_tag_keys()),
             ]
     return statements
+
+
+def pin_subnet_statements(az_id: str, *, region: str, account_id: str,
+                          index: int) -> list[PolicyStatement]:
+    """A pin marks each subnet it removes (`gameday:removed-by:RUN`, so that several runs may
+    pin workloads out of one shared subnet), on subnets of the lost AZ ID only; the restore
+    re-adds only marked subnets and removes its mark."""
+    lost_az = (("StringEquals", "ec2:AvailabilityZoneId", az_id),)
+    removed_by = (("ForAllValues:StringLike", "aws:TagKeys", f"{REMOVED_SUBNET_TAG_PREFIX}*"),
+                  ("Null", "aws:TagKeys", "false"))
+    subnets = (arn("ec2", region, account_id, "subnet/*"),)
+    return [
+        PolicyStatement(f"AzLossSubnetMark{index}", ("ec2:CreateTags",), subnets,
+                        lost_az + removed_by),
+        PolicyStatement(f"AzLossSubnetUnmark{index}", ("ec2:DeleteTags",), subnets,
+                        lost_az + removed_by),
+    ]
 
 
 def blackhole_statements(az_id: str, *, region: str, account_id: str,

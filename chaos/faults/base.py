@@ -1,8 +1,15 @@
 """The small interface every fault kind implements.
 
 plan (read-only: resolve targets, refuse what is unsafe, describe the change) →
-apply (journal first, then mutate) → restore (from the journal entry alone, so it
-works after a crash, in another process).
+apply (journal first, then lock, then mutate) → restore (from the journal entry alone, so
+it works after a crash, in another process).
+
+The journal is evidence, not authority: whoever can write it could name any resource.
+The lock tag is the capability. A run tags a resource with its id (`LOCK_TAG_KEY`) before
+it changes it, so a restore acts only on resources that carry the run's tag (`unlocked`
+says why not), reads what it would overwrite first, and verifies every value it would take
+from the journal against the account; where it cannot, it writes nothing for the entry
+(`NothingWritten`). Locks are released once every entry is restored (chaos.rollback).
 """
 
 from __future__ import annotations
@@ -21,8 +28,21 @@ if TYPE_CHECKING:
     from chaos.policy import PolicyStatement
 
 LOCK_TAG_KEY = "gameday:run-id"
+#: Set on a blackholed subnet with the lock, before its association changes: the network
+#: ACL it had, which the restore re-associates (never an ACL the journal names).
+NETWORK_ACL_TAG_KEY = "gameday:network-acl"
+#: A pin marks each subnet it removes from a workload with this key + its run id (value: the
+#: run id) before it removes it: a restore puts back only subnets so marked. Not the lock: a
+#: pin does not change the subnet, and pins of several runs (of other workloads) and a
+#: blackhole may share it.
+REMOVED_SUBNET_TAG_PREFIX = "gameday:removed-by:"
 
-RestoreStatus = Literal["restored", "drifted", "failed"]
+#: `refused`: the entry names a resource that is not the run's: nothing written on it
+#: (chaos.journal). A value to write that the account does not confirm, on a resource the
+#: run did lock, is `failed`: the run's change is left in place.
+RestoreStatus = Literal["restored", "drifted", "failed", "refused"]
+#: `removed-subnet`: a subnet a pin removed, marked with `removed_subnet_tag(run_id)`.
+LockedKind = Literal["lambda", "ecs", "asg", "elb", "subnet", "removed-subnet"]
 
 
 @dataclass
@@ -42,6 +62,44 @@ class PlannedChange:
 class RestoreOutcome:
     status: RestoreStatus
     detail: str = ""
+
+
+class NothingWritten(Exception):  # noqa: N818 - names what happened, not an error kind
+    """A restore step stopped before its write: the entry's outcome, with the reason."""
+
+    def __init__(self, status: RestoreStatus, detail: str) -> None:
+        super().__init__(detail)
+        self.outcome = RestoreOutcome(status, detail)
+
+
+@dataclass(frozen=True)
+class LockedResource:
+    """A resource an entry's change is made on, under the run's lock tag (released last)."""
+
+    kind: LockedKind
+    ref: str  # a function ARN, an ECS cluster/service, an ASG name, an ELB ARN, a subnet ID
+
+
+def removed_subnet_tag(run_id: str) -> str:
+    return f"{REMOVED_SUBNET_TAG_PREFIX}{run_id}"
+
+
+def unlocked(label: str, tags: Mapping[str, str], run_id: str) -> RestoreOutcome | None:
+    """Why a restore must leave `label` alone; None when it carries this run's lock.
+
+    A run locks a resource before it changes it, so one without the lock was never changed
+    by the run (it died before locking it) or the journal entry was not the run's: either
+    way nothing may be written on it, whatever the entry's status.
+    """
+    owner = tags.get(LOCK_TAG_KEY)
+    if owner == run_id:
+        return None
+    if owner:
+        # Our run died before locking it and another run holds it now: its changes are
+        # theirs to restore.
+        return RestoreOutcome("drifted", f"locked by run {owner} now: left as it is")
+    return RestoreOutcome("refused", f"{label} does not carry this run's lock "
+                          f"({LOCK_TAG_KEY}={run_id}): nothing written")
 
 
 @dataclass
@@ -125,4 +183,12 @@ class FaultKind(ABC, Generic[SpecT]):
     @classmethod
     @abstractmethod
     def restore(cls, entry: JournalEntry, clients: AwsClients, run_id: str) -> RestoreOutcome:
-        """Undo exactly what `entry` recorded, keeping other people's changes; idempotent."""
+        """Undo exactly what `entry` recorded, keeping other people's changes; idempotent.
+
+        Leaves the run's lock tags in place: they are released once the whole journal is
+        restored (`locked_resources`)."""
+
+    @classmethod
+    def locked_resources(cls, entry: JournalEntry) -> list[LockedResource]:
+        """The resources `entry`'s change is made under the run's lock (none by default)."""
+        return []

@@ -21,6 +21,7 @@ from chaos.janitor.schedule import (
     delete_schedule,
     run_permissions,
     schedule_arn,
+    schedule_name,
 )
 from chaos.journal import JournalEntry
 
@@ -67,6 +68,18 @@ class JanitorScheduleKind(FaultKind[JanitorSchedule]):
 
     @classmethod
     def restore(cls, entry: JournalEntry, clients: AwsClients, run_id: str) -> RestoreOutcome:
-        deleted = delete_schedule(clients, str(entry.intended["name"]))
+        name = str(entry.intended["name"])
+        if not is_schedule_of(name, run_id):
+            # The name is all a delete takes: only one derived from this run's id can be the
+            # run's (a journal could name anyone's schedule).
+            return RestoreOutcome("refused", f"schedule {name} is not named for run {run_id} "
+                                  f"({schedule_name(run_id)}): not deleted")
+        deleted = delete_schedule(clients, name)
         return RestoreOutcome("restored", "" if deleted else
                               "the schedule was already gone (it had fired, or was deleted)")
+
+
+def is_schedule_of(name: str, run_id: str) -> bool:
+    """`name` is `schedule_name(run_id)`, or that name with a suffix (`-...`)."""
+    return any(name == schedule_name(run_id, name[cut:])
+               for cut in range(len(name) + 1) if cut == len(name) or name[cut] == "-")

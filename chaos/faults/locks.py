@@ -1,5 +1,5 @@
-"""Resource locks: the tag a run puts on everything it changes, and the refusal another
-run gets when it meets one.
+"""Resource locks: the tag a run puts on everything it changes, the refusal another run
+gets when it meets one, and the release once the run is restored.
 
 The refusal says whether the run holding the lock is unfinished in a journal this run can
 read - the local ones under GAMEDAY_HOME and, when the run keeps one, its S3 journal - so
@@ -14,14 +14,19 @@ from typing import TYPE_CHECKING
 
 from botocore.exceptions import BotoCoreError, ClientError
 
+from chaos.aws import lambda_functions as functions
+from chaos.aws import subnets as ec2_subnets
+from chaos.aws.clients import error_code
+from chaos.aws.workloads import placement_for
 from chaos.errors import GamedayError, PreflightRefused
-from chaos.faults.base import LOCK_TAG_KEY
+from chaos.faults.base import LOCK_TAG_KEY, NETWORK_ACL_TAG_KEY, removed_subnet_tag
 from chaos.journal import JOURNAL_FILE, Journal, JournalLocation, S3JournalStore, runs_dir
 
 if TYPE_CHECKING:
-    from chaos.faults.base import FaultContext
+    from chaos.aws import AwsClients
+    from chaos.faults.base import FaultContext, LockedResource
 
-__all__ = ["lock_refusal", "refuse_locked", "unfinished_journal_of"]
+__all__ = ["lock_refusal", "refuse_locked", "release_lock", "unfinished_journal_of"]
 
 log = logging.getLogger(__name__)
 
@@ -87,3 +92,42 @@ def _s3_journal(run_id: str, context: FaultContext) -> Journal | None:
     journal.revision = revision
     return journal
 
+
+
+def release_lock(clients: AwsClients, resource: LockedResource, run_id: str) -> bool:
+    """Remove this run's lock (and the tags set with it) from `resource`, read first: a lock
+    of another run, or none, is left alone. False when there was nothing of ours to remove."""
+    if resource.kind == "removed-subnet":
+        key = removed_subnet_tag(run_id)
+        tags = ec2_subnets.subnet_tags(clients, resource.ref)
+        if tags is None or tags.get(key) != run_id:
+            return False
+        ec2_subnets.untag_resource(clients, resource.ref, {key: run_id})
+        return True
+    if resource.kind == "subnet":
+        tags = ec2_subnets.subnet_tags(clients, resource.ref)
+        if tags is None or tags.get(LOCK_TAG_KEY) != run_id:
+            return False
+        # DeleteTags with a value deletes the tag "only if the tag's value matches the
+        # specified value" (DeleteTags, https://docs.aws.amazon.com/AWSEC2/latest/
+        # APIReference/API_DeleteTags.html): a lock taken over meanwhile stays.
+        ec2_subnets.untag_resource(clients, resource.ref, {LOCK_TAG_KEY: run_id,
+                                                           NETWORK_ACL_TAG_KEY: None})
+        return True
+    if resource.kind == "lambda":  # ListTags alone: no need to read the configuration
+        try:
+            tags = functions.list_tags(clients, resource.ref)
+        except ClientError as error:
+            if error_code(error) == "ResourceNotFoundException":
+                return False
+            raise
+        if tags.get(LOCK_TAG_KEY) != run_id:
+            return False
+        functions.untag(clients, resource.ref, [LOCK_TAG_KEY])
+        return True
+    placement = placement_for(resource.kind)
+    workload = placement.get(clients, resource.ref)
+    if workload is None or workload.tags.get(LOCK_TAG_KEY) != run_id:
+        return False
+    placement.untag(clients, workload, LOCK_TAG_KEY)
+    return True

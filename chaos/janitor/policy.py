@@ -25,6 +25,7 @@ from __future__ import annotations
 from typing import Any
 
 from chaos.aws.partition import arn, partition_of_region, via_lambda
+from chaos.faults.base import REMOVED_SUBNET_TAG_PREFIX
 from chaos.janitor import FUNCTION_NAME
 from chaos.janitor.schedule import NAME_PREFIX, schedule_arn, scheduler_role_arn
 from chaos.journal import JournalLocation
@@ -113,6 +114,10 @@ def janitor_statements(region: str, account_id: str,
         PolicyStatement("DeleteRunAcls", ("ec2:DeleteNetworkAcl",), (acls,), locked()),
         PolicyStatement("RestoreSubnetLocks", ("ec2:DeleteTags",), (subnets,),
                         locked() + only_tag_keys()),
+        # A pin marks the subnets it removes (gameday:removed-by:RUN) instead of locking them.
+        PolicyStatement("RestoreSubnetMarks", ("ec2:DeleteTags",), (subnets,),
+                        (("ForAllValues:StringLike", "aws:TagKeys",
+                          f"{REMOVED_SUBNET_TAG_PREFIX}*"), ("Null", "aws:TagKeys", "false"))),
         PolicyStatement("JournalRevisions", ("s3:GetObject", "s3:PutObject"),
                         (f"arn:{partition}:s3:::{journal.bucket}/{journal.prefix}*",)),
         PolicyStatement("JournalListing", ("s3:ListBucket",),

@@ -40,8 +40,9 @@ _LOCK = threading.RLock()
 _LOCAL_FIELDS = ("path", "remote", "breaks")
 JOURNAL_VERSION = 1
 
-# refused: a restore that would act outside what the run may touch (a resource in another
-# account or Region, one without the run's lock tag): nothing is written, the entry reported.
+#: `refused`: the entry names a resource that is not the run's (no lock tag of the run, or
+#: a version, ACL or schedule the run did not create): nothing was written on it. Final (a
+#: retry would find the same), not a failure, and listed by every restore report.
 EntryStatus = Literal["applying", "applied", "restored", "drifted", "failed", "skipped",
                       "refused"]
 RunStatus = Literal["running", "finished", "rolled_back", "rollback_incomplete"]

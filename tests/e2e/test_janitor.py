@@ -164,12 +164,15 @@ def test_sigkilled_runs_without_their_disk_are_restored_by_the_janitor(
     sandbox_home: Path, sandbox_clients: AwsClients, tmp_path: Path
 ) -> None:
     runs = []
+    # What the janitor gives back: each state as it was before any of the runs (a pin marks
+    # the subnets it removes, which the blackhole's network state shows too).
+    initially = {fault: STATE_OF[fault](sandbox_clients) for fault in FAULTS}
     for fault in FAULTS:
         before = STATE_OF[fault](sandbox_clients)
         run_id, killed_at = run_and_kill(tmp_path / fault, fault)
         assert STATE_OF[fault](sandbox_clients) != before, f"{fault} changed nothing"
         assert not (tmp_path / fault).exists()
-        runs.append(KilledRun(fault, run_id, before, killed_at))
+        runs.append(KilledRun(fault, run_id, initially[fault], killed_at))
     assert len(schedule_names(sandbox_clients)) == len(FAULTS), "one schedule per run"
 
     for run in runs:  # each against its own deadline

@@ -24,7 +24,7 @@ from chaos.errors import PreflightRefused
 from chaos.faults import AzLossFault, FaultContext
 from chaos.journal import Journal
 from chaos.result import _fault_effect, fault_entries
-from chaos.rollback import restore_journal
+from chaos.rollback import release_locks, restore_journal
 from tests.integration.conftest import REGION, create_function
 from tests.integration.test_az_cli import az_experiment, refused
 from tests.integration.test_az_loss import (
@@ -330,10 +330,15 @@ def test_nlb_with_elastic_ips_pinned_and_restored_keeps_its_subnet_mappings(
         mapping(world, "use1-az1", 1), mapping(world, "use1-az2", 2),
         mapping(world, "use1-az3", 3)]})
     stub.add_response("describe_load_balancers", nlb(world, three)[0])
-    stub.add_response("remove_tags", {}, {"ResourceArns": [NLB_ARN], "TagKeys": [LOCK]})
-    outcome = AzLossFault.restore(Journal.load(journal.path or tmp_path).entries[0], clients,
-                                  "run-1")
+    restored = Journal.load(journal.path or tmp_path)
+    outcome = AzLossFault.restore(restored.entries[0], clients, "run-1")
     assert outcome.status == "restored", outcome.detail
+    stub.assert_no_pending_responses()
+
+    restored.entries[0].status = outcome.status  # then the run's locks go, last
+    read_target(stub, *nlb(world, three, lock="run-1"))
+    stub.add_response("remove_tags", {}, {"ResourceArns": [NLB_ARN], "TagKeys": [LOCK]})
+    release_locks(restored, restored.entries, clients)
     stub.assert_no_pending_responses()
 
 

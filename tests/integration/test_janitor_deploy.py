@@ -232,7 +232,7 @@ def checks_of(service: str, operation: str, params: dict[str, Any]) -> list[tupl
     if service == "ec2":
         if operation.startswith("Describe"):
             return [(action, "*")]
-        if operation == "DeleteTags":
+        if operation in ("CreateTags", "DeleteTags"):
             return [(action, ec2_arn(item)) for item in params["Resources"]]
         if operation == "ReplaceNetworkAclAssociation":  # the ACL and the subnet
             return [(action, ec2_arn(params["NetworkAclId"])),

@@ -41,6 +41,10 @@ class Kinds:
                     raise RuntimeError("AWS said no")
                 return RestoreOutcome("restored")
 
+            @classmethod
+            def locked_resources(cls, entry: JournalEntry) -> list[Any]:
+                return []
+
         return Kind
 
 
