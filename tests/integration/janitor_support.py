@@ -39,6 +39,7 @@ from tests.integration.conftest import ACCOUNT_ID, REGION
 
 JOURNAL_URI = "s3://gameday-journal/runs/"
 STALE_S = 60.0  # the janitor's own heartbeat setting in these tests (its floor)
+DEAD_HOST = "runner-that-died.example"
 
 
 def janitor_environment(monkeypatch: Any) -> None:
@@ -127,7 +128,7 @@ def rewrite_history(run: DeadRun) -> None:
 def die(run: DeadRun, heartbeat_age_s: float) -> None:
     """The runner is gone (another host); its last heartbeat is this old."""
     journal = run.journal
-    journal.hostname = "runner-that-died.example"
+    journal.hostname = DEAD_HOST
     journal.heartbeat_at = iso_from_epoch(time.time() - heartbeat_age_s)
     journal.save()
 

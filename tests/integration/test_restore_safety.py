@@ -11,7 +11,11 @@ the restore:
 - or the journal was edited by whoever can write its prefix: entries for resources the run
   never locked, original values it never had, a layer ARN that is not ours, an alias's
   original version with other code, subnets of another VPC or AZ, an ACL it never had -
-  no write may reach those, and each is reported.
+  no write may reach those, and each is reported. An edit of what the run recorded is
+  tried two ways (`FORGERIES`): as a revision of its own, which the journal's revision
+  chain leaves out (the restore then uses the run's own record), and as a consistent
+  rewrite of the whole history, which the chain cannot tell and the restore itself must
+  refuse; entries a forger adds pass the chain and meet the lock check.
 
 Every AWS call the toolkit makes is recorded (a botocore hook on each client it creates),
 so "nothing written" is checked on the calls, not only on the state afterwards.
@@ -19,12 +23,13 @@ so "nothing written" is checked on the calls, not only on the state afterwards.
 
 from __future__ import annotations
 
+import copy
 import io
 import json
 import time
 import zipfile
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -43,13 +48,17 @@ from chaos.sandbox.placement import PlacementController
 from chaos.sandbox.realism import Realism
 from tests.integration.conftest import ACCOUNT_ID, REGION, create_function
 from tests.integration.janitor_support import (
+    DEAD_HOST,
     JOURNAL_URI,
     STALE_S,
     DeadRun,
     az_loss,
     die,
+    janitor_environment,
+    journal_store,
     lambda_extension,
     latest_document,
+    rewrite_history,
     schedules,
     start_run,
 )
@@ -58,6 +67,12 @@ pytestmark = pytest.mark.usefixtures("aws")
 JANITOR_ARN = function_arn(REGION, ACCOUNT_ID)
 RESTORERS = ["rollback", "janitor"]
 READS = ("Get", "List", "Describe")
+DEAD_FOR_S = 10 * STALE_S
+
+
+@pytest.fixture(autouse=True)
+def deployed(monkeypatch: pytest.MonkeyPatch) -> None:
+    janitor_environment(monkeypatch)
 
 
 # -- what the toolkit calls ---------------------------------------------------------------
@@ -129,9 +144,10 @@ def client(service: str) -> Any:
 
 
 def code_zip(body: str) -> bytes:
+    """The same body gives the same bytes (and CodeSha256), whenever it is zipped."""
     buffer = io.BytesIO()
     with zipfile.ZipFile(buffer, "w") as archive:
-        archive.writestr("app.py", body)
+        archive.writestr(zipfile.ZipInfo("app.py", date_time=(2024, 1, 1, 0, 0, 0)), body)
     return buffer.getvalue()
 
 
@@ -247,29 +263,77 @@ class Restored:
 
 def restore(run: DeadRun, restorer: str, capsys: pytest.CaptureFixture[str]) -> Restored:
     """The run is dead (another host, a stale heartbeat); restore it as `restorer` does."""
-    die(run, heartbeat_age_s=10 * STALE_S)
+    if run.journal.hostname != DEAD_HOST:
+        die(run, heartbeat_age_s=DEAD_FOR_S)
     run_id = run.journal.run_id
     capsys.readouterr()
     if restorer == "rollback":
         code = main(["rollback", "--run-id", run_id, "--journal", JOURNAL_URI])
         output = capsys.readouterr().out
     else:
-        result = sweep(JanitorEvent(run_id, JOURNAL_URI, STALE_S), own_arn=JANITOR_ARN,
-                       region=REGION)
+        result = sweep(JanitorEvent(run_id, JOURNAL_URI), own_arn=JANITOR_ARN, region=REGION)
         code = 4 if result.failed else 0
         output = json.dumps(result.to_dict())
     return Restored(code, latest_document(run_id)["entries"], output)
 
 
-def edit(run: DeadRun, entry_id: str, change: Callable[[JournalEntry], None]) -> None:
-    """Someone who can write the journal's prefix edits one entry (a new S3 revision)."""
-    change(next(entry for entry in run.journal.entries if entry.entry_id == entry_id))
-    run.journal.save()
+#: How a forger changes what the run recorded about one of its entries:
+#: - "revision": appends a revision with the entry changed, after the runner's last one
+#:   (what anyone who may write the prefix can do); the revision chain leaves it out
+#:   (chaos.journal.integrity) and the restore works from the run's own record;
+#: - "rewrite": rewrites the whole history consistently, as the forged entry's first
+#:   revision (what an unversioned bucket without the conditional-write policy allows,
+#:   docs/janitor.md "What it will not protect against"); the chain cannot tell, and the
+#:   forged values reach the restore, which must verify them against the account.
+FORGERIES = ["revision", "rewrite"]
+
+
+def assert_kept(during: dict[str, Any], run: DeadRun, restorer: str, message: str) -> None:
+    """The account is as it was `during` the fault; the janitor, with an entry left, has
+    scheduled its one follow-up for the run (chaos.janitor.handler.schedule_again)."""
+    after, during = account_state(), dict(during)
+    added = sorted(set(after.pop("schedules")) - set(during.pop("schedules")))
+    assert after == during, message
+    if restorer == "janitor":
+        assert [name.startswith(f"{run.schedule.name}-c1-") for name in added] == [True], added
+    else:
+        assert added == []
+
+
+def edit(run: DeadRun, entry_id: str, change: Callable[[JournalEntry], None],
+         forgery: str) -> None:
+    """Someone who can write the journal's prefix edits one entry of a dead run."""
+    if forgery == "revision":
+        die(run, heartbeat_age_s=DEAD_FOR_S)  # the runner's last revision, then the forger's
+        store = journal_store()
+        latest = store.latest(run.journal.run_id)
+        assert latest is not None
+        number, document = latest
+        forged = copy.deepcopy(document)
+        entry = JournalEntry(**next(item for item in forged["entries"]
+                                    if item["entry_id"] == entry_id))
+        change(entry)
+        forged["entries"] = [asdict(entry) if item["entry_id"] == entry_id else item
+                             for item in forged["entries"]]
+        forged["revision"] = number + 1
+        store.put(run.journal.run_id, number + 1, forged)
+    else:
+        change(next(entry for entry in run.journal.entries if entry.entry_id == entry_id))
+        die(run, heartbeat_age_s=DEAD_FOR_S)
+        rewrite_history(run)
 
 
 def add(run: DeadRun, entry: JournalEntry) -> None:
+    """Someone who can write the journal's prefix adds an entry (a new, well-formed
+    revision: the chain cannot tell it from the run's own)."""
     run.journal.entries.append(entry)
     run.journal.save()
+
+
+def left_out(restored: Restored, entry_id: str) -> bool:
+    """Whether the restorer reported a revision changing `entry_id` as left out."""
+    return f"changes entry {entry_id}'s original" in restored.output and \
+        "left out" in restored.output
 
 
 def entry_of(run: DeadRun, prefix: str) -> JournalEntry:
@@ -327,7 +391,7 @@ def test_an_environment_the_restorer_cannot_decrypt_is_left_whole(
     stubber.assert_no_pending_responses()
     assert [operation for service, operation, _ in toolkit_calls.calls
             if service == "lambda"] == ["GetFunction"], "read, then nothing written"
-    assert account_state() == during, "environment, layers and lock as the fault left them"
+    assert_kept(during, run, restorer, "environment, layers and lock as the fault left them")
     attach = entry_of(run, "lambda-extension:")
     assert restored.status_of(attach.entry_id) == "failed"
     detail = restored.detail_of(attach.entry_id)
@@ -395,7 +459,7 @@ def forged_entries(site: Site, run: DeadRun) -> dict[str, JournalEntry]:
     return forged
 
 
-def forge_original_values(site: Site, run: DeadRun) -> None:
+def forge_original_values(site: Site, run: DeadRun, forgery: str) -> None:
     """The run's own $LATEST entry: original values it never had (a wrapper, a live config,
     a key it does not own) and a layer ARN that is not ours."""
     live_config = extension_config.dump_config({"latency": {"ms": 9000, "rate": 1.0}},
@@ -409,13 +473,14 @@ def forge_original_values(site: Site, run: DeadRun) -> None:
             "AWS_ENDPOINT_URL": "https://attacker.example"}
         entry.intended["layer_arn"] = site.their_layer
 
-    edit(run, entry_of(run, "lambda-extension:").entry_id, change)
+    edit(run, entry_of(run, "lambda-extension:").entry_id, change, forgery)
 
 
+@pytest.mark.parametrize("forgery", FORGERIES)
 @pytest.mark.parametrize("restorer", RESTORERS)
 def test_an_edited_journal_restores_the_runs_changes_and_writes_nothing_else(
     site: Site, tmp_path: Path, toolkit_calls: ToolkitCalls,
-    capsys: pytest.CaptureFixture[str], restorer: str,
+    capsys: pytest.CaptureFixture[str], restorer: str, forgery: str,
 ) -> None:
     # The unlocked function carries what restore would recognise as the fault: our wrapper,
     # a config naming this run - only its lock is missing.
@@ -433,7 +498,7 @@ def test_an_edited_journal_restores_the_runs_changes_and_writes_nothing_else(
     forged = forged_entries(site, run)
     for entry in forged.values():
         add(run, entry)
-    forge_original_values(site, run)
+    forge_original_values(site, run, forgery)
     toolkit_calls.calls.clear()
 
     restored = restore(run, restorer, capsys)
@@ -451,9 +516,14 @@ def test_an_edited_journal_restores_the_runs_changes_and_writes_nothing_else(
     assert "not deleted" in restored.detail_of(forged["acl"].entry_id)
     assert "not named for run" in restored.detail_of(forged["schedule"].entry_id)
     attach = entry_of(run, "lambda-extension:")
-    assert restored.status_of(attach.entry_id) == "drifted"
-    detail = restored.detail_of(attach.entry_id)
-    assert "never overwrites: not written" in detail and "cannot be verified" in detail
+    if forgery == "revision":  # the chain left the edit out: the run's own record is used
+        assert left_out(restored, attach.entry_id), restored.output
+        assert restored.status_of(attach.entry_id) == "restored"
+    else:  # the forged values reached the restore, which writes none of them
+        assert not left_out(restored, attach.entry_id), restored.output
+        assert restored.status_of(attach.entry_id) == "drifted"
+        detail = restored.detail_of(attach.entry_id)
+        assert "never overwrites: not written" in detail and "cannot be verified" in detail
     assert "attacker" not in json.dumps(account_state())
     assert restored.status_of(entry_of(run, "az-loss:").entry_id) == "restored"
     if restorer == "rollback":
@@ -473,10 +543,11 @@ def alias_site() -> None:
     lambda_.create_alias(FunctionName="checkout", Name="live", FunctionVersion="1")
 
 
+@pytest.mark.parametrize("forgery", FORGERIES)
 @pytest.mark.parametrize("restorer", RESTORERS)
 def test_an_alias_original_version_with_other_code_is_never_written(
     aws: None, tmp_path: Path, toolkit_calls: ToolkitCalls,
-    capsys: pytest.CaptureFixture[str], restorer: str,
+    capsys: pytest.CaptureFixture[str], restorer: str, forgery: str,
 ) -> None:
     alias_site()
     lambda_ = client("lambda")
@@ -488,64 +559,83 @@ def test_an_alias_original_version_with_other_code_is_never_written(
     fault_version = lambda_.get_alias(FunctionName="checkout", Name="live")["FunctionVersion"]
     alias_entry = next(entry for entry in run.journal.entries if ":alias:" in entry.entry_id)
     edit(run, alias_entry.entry_id,
-         lambda entry: entry.original.update(function_version="2"))
+         lambda entry: entry.original.update(function_version="2"), forgery)
     toolkit_calls.calls.clear()
 
     restored = restore(run, restorer, capsys)
 
+    alias_versions = [params.get("FunctionVersion") for _, operation, params
+                      in toolkit_calls.writes() if operation == "UpdateAlias"]
+    live = lambda_.get_alias(FunctionName="checkout", Name="live")["FunctionVersion"]
+    if forgery == "revision":  # the chain left the edit out: back on version 1
+        assert restored.exit_code == 0, restored.output
+        assert left_out(restored, alias_entry.entry_id), restored.output
+        assert alias_versions == ["1"] and live == "1"
+        assert restored.status_of(alias_entry.entry_id) == "restored"
+        return
     assert restored.exit_code == 4, restored.output
-    assert [call for call in toolkit_calls.writes() if call[1] == "UpdateAlias"] == []
-    assert lambda_.get_alias(FunctionName="checkout", Name="live")["FunctionVersion"] == \
-        fault_version, "the alias is never pointed at the journal's version 2"
+    assert alias_versions == []
+    assert live == fault_version, "the alias is never pointed at the journal's version 2"
     assert restored.status_of(alias_entry.entry_id) == "failed"
     assert "other code (CodeSha256)" in restored.detail_of(alias_entry.entry_id)
     assert "other code (CodeSha256)" in restored.output
 
 
+@pytest.mark.parametrize("forgery", FORGERIES)
 @pytest.mark.parametrize("forged", ["unmarked", "another-vpc", "another-az"])
 @pytest.mark.parametrize("restorer", RESTORERS)
 def test_subnets_the_run_did_not_remove_are_never_put_back(
     site: Site, tmp_path: Path, toolkit_calls: ToolkitCalls,
-    capsys: pytest.CaptureFixture[str], restorer: str, forged: str,
+    capsys: pytest.CaptureFixture[str], restorer: str, forged: str, forgery: str,
 ) -> None:
-    run = start_run(tmp_path, f"20240601T100000Z-subnets-{restorer}-dddddd")
-    az_loss(run, {"lambda": ["orders"]})
+    run_id = f"20240601T100000Z-subnets-{restorer}-dddddd"
     # Marked as if the run had removed them, where the check under test is not the mark.
     subnet = {"unmarked": site.spare_subnets["use1-az1"],
               "another-vpc": site.other_vpc_subnet,
               "another-az": site.spare_subnets["use1-az2"]}[forged]
     if forged != "unmarked":
         client("ec2").create_tags(Resources=[subnet], Tags=[
-            {"Key": removed_subnet_tag(run.journal.run_id), "Value": run.journal.run_id}])
+            {"Key": removed_subnet_tag(run_id), "Value": run_id}])
+    before = account_state()
+    run = start_run(tmp_path, run_id)
+    az_loss(run, {"lambda": ["orders"]})
     pin = entry_of(run, "az-loss:")
-    edit(run, pin.entry_id, lambda entry: entry.original["subnet_ids"].append(subnet))
+    edit(run, pin.entry_id, lambda entry: entry.original["subnet_ids"].append(subnet),
+         forgery)
     during = account_state()
     toolkit_calls.calls.clear()
 
     restored = restore(run, restorer, capsys)
 
-    assert restored.exit_code == 4, restored.output
     assert toolkit_calls.writes_naming(subnet) == []
+    if forgery == "revision":  # the chain left the edit out: the run's own subnets are back
+        assert restored.exit_code == 0, restored.output
+        assert left_out(restored, pin.entry_id), restored.output
+        assert account_state() == before
+        assert restored.status_of(pin.entry_id) == "restored"
+        return
+    assert restored.exit_code == 4, restored.output
     assert [call for call in toolkit_calls.writes()
             if call[1] == "UpdateFunctionConfiguration"] == [], "nothing written"
-    assert account_state() == during, "still pinned, still locked: the journal is kept"
+    assert_kept(during, run, restorer, "still pinned, still locked: the journal is kept")
     assert restored.status_of(pin.entry_id) == "failed"
     reason = {"unmarked": "was not removed by this run", "another-vpc": "not in the "
               "workload's VPC", "another-az": "not in the lost AZ ID"}[forged]
     assert reason in restored.detail_of(pin.entry_id)
 
 
+@pytest.mark.parametrize("forgery", FORGERIES)
 @pytest.mark.parametrize("restorer", RESTORERS)
 def test_the_acl_put_back_is_the_one_the_subnet_recorded_not_the_journals(
     site: Site, tmp_path: Path, toolkit_calls: ToolkitCalls,
-    capsys: pytest.CaptureFixture[str], restorer: str,
+    capsys: pytest.CaptureFixture[str], restorer: str, forgery: str,
 ) -> None:
     before = account_state()
     run = start_run(tmp_path, f"20240601T100000Z-acl-{restorer}-eeeeee")
     az_loss(run, {"lambda": ["orders"]}, mode="blackhole")
     [association] = [entry for entry in run.journal.entries if ":subnet:" in entry.entry_id]
     edit(run, association.entry_id,
-         lambda entry: entry.original.update(network_acl_id=site.their_acl))
+         lambda entry: entry.original.update(network_acl_id=site.their_acl), forgery)
     toolkit_calls.calls.clear()
 
     restored = restore(run, restorer, capsys)
@@ -553,5 +643,10 @@ def test_the_acl_put_back_is_the_one_the_subnet_recorded_not_the_journals(
     assert restored.exit_code == 0, restored.output
     assert toolkit_calls.writes_naming(site.their_acl) == []
     assert account_state() == before, "back on the ACL it had, the run's ACL deleted"
+    if forgery == "revision":  # the chain left the edit out: the run's own record is used
+        assert left_out(restored, association.entry_id), restored.output
+        assert restored.status_of(association.entry_id) == "restored"
+        return
+    assert not left_out(restored, association.entry_id), restored.output
     assert restored.status_of(association.entry_id) == "drifted"
     assert f"the journal names {site.their_acl}" in restored.detail_of(association.entry_id)
