@@ -14,6 +14,7 @@ import contextlib
 import logging
 import math
 import os
+import shlex
 import signal
 import subprocess
 import sys
@@ -283,8 +284,10 @@ class LoadDriver:
         if load.remote_workers:
             host = ("<this machine's address>" if self.master_bind_host in _WILDCARD_HOSTS
                     else self.master_bind_host)
+            # Workers run only a locustfile of their own (or, trusted, the master's code).
             message += (f"; start the missing ones with: gameday load worker --master "
-                        f"{host}:{self.master_port}")
+                        f"{host}:{self.master_port} --locustfile "
+                        f"{shlex.quote(load.locustfile)} (their copy of it)")
         if load.workers:
             message += f" (local workers' logs in {self.run_dir})"
         return message

@@ -257,6 +257,7 @@ def test_a_missing_remote_worker_fails_the_start_in_one_line(
     errors = [line for line in stderr.splitlines() if line.startswith("gameday:")]
     assert run.returncode == 2 and len(errors) == 1, stdout + stderr
     assert f"1 of 2 Locust workers connected within {timeout_s:g}s" in errors[0]
+    assert "gameday load worker --master" in errors[0] and "--locustfile" in errors[0]
     assert failed_after_s < timeout_s + MISSING_WORKER_MARGIN_S, failed_after_s
     assert lone_exit == 0  # the worker that came is told to quit
     assert not wait_gone(pids), f"processes left behind: {alive(pids)}"

@@ -11,6 +11,7 @@ from __future__ import annotations
 import ipaddress
 import os
 import re
+import shlex
 import subprocess
 import sys
 import time
@@ -149,7 +150,8 @@ def test_a_missing_worker_fails_the_start_with_one_line(tmp_path: Path) -> None:
     address = re.escape(driver.master_address)
     assert re.fullmatch(
         rf"load: 1 of 2 Locust workers connected within 3s \(master {address}\); start the "
-        rf"missing ones with: gameday load worker --master {address}", message), message
+        rf"missing ones with: gameday load worker --master {address} --locustfile "
+        rf"{re.escape(shlex.quote(LOCUSTFILE))} \(their copy of it\)", message), message
     assert failed_after_s < load.workers_timeout + MISSING_WORKER_MARGIN_S, failed_after_s
     assert exit_code == 0  # the worker that came is told to quit
     assert not left, f"processes {left} outlived the failed start"
