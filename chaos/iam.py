@@ -21,8 +21,10 @@ from chaos.aws.partition import (
 )
 from chaos.experiment.model import LambdaExtensionFault as LambdaExtensionSpec
 from chaos.faults import FAULT_KINDS, LambdaExtensionFault
+from chaos.janitor.dead_letters import read_permissions as dead_letter_permissions
 from chaos.janitor.schedule import run_permissions as janitor_permissions
 from chaos.journal import JournalLocation
+from chaos.journal.permissions import revision_statements, version_statements
 from chaos.metrics.catalog import reads_server_side_metrics
 from chaos.policy import PolicyStatement, policy_document
 
@@ -41,7 +43,8 @@ def experiment_policy(experiment: Experiment, account_id: str,
     placeholders stand for them (never a wildcard: see LambdaExtensionFault.target_permissions).
 
     With a `journal` (which a janitor needs) and unless `janitor` is False (--no-janitor),
-    the run's janitor calls too: its schedule, created, moved and deleted.
+    the run's janitor calls too: its schedule, created, moved and deleted; and what
+    `gameday status` reads of the janitor: its dead-letter queue.
     """
     region = experiment.target.region
     statements: list[PolicyStatement] = []
@@ -59,6 +62,8 @@ def experiment_policy(experiment: Experiment, account_id: str,
         statements.extend(journal_permissions(JournalLocation.parse(journal), region))
         if janitor and experiment.faults:
             statements.extend(janitor_permissions(region, account_id))
+        if janitor:
+            statements.extend(dead_letter_permissions(region, account_id))
     partition = partition or (caller_partition(clients) if clients else None)
     if partition and partition != partition_of_region(region):
         statements = statements_in_partition(statements, partition)
@@ -114,12 +119,7 @@ def run_permissions(
 
 
 def journal_permissions(location: JournalLocation, region: str) -> list[PolicyStatement]:
-    """Writing the journal's revisions and reading them back from any machine."""
-    bucket = f"arn:{partition_of_region(region)}:s3:::{location.bucket}"
-    return [
-        PolicyStatement("JournalRevisions", ("s3:PutObject", "s3:GetObject"),
-                        (f"{bucket}/{location.prefix}*",)),
-        PolicyStatement("JournalListing", ("s3:ListBucket",),
-                        (bucket,),
-                        (("StringLike", "s3:prefix", f"{location.prefix}*"),)),
-    ]
+    """Writing the journal's revisions and reading them back from any machine: `status` and
+    `rollback --journal` read an unfinished run's revisions as first written."""
+    partition = partition_of_region(region)
+    return revision_statements(location, partition) + version_statements(location, partition)

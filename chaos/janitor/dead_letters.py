@@ -27,6 +27,8 @@ from botocore.exceptions import BotoCoreError, ClientError
 from chaos.aws.clients import error_code
 from chaos.clock import iso_from_epoch
 from chaos.janitor import DEAD_LETTER_QUEUE
+from chaos.janitor.schedule import dead_letter_arn
+from chaos.policy import PolicyStatement
 
 if TYPE_CHECKING:
     from chaos.aws import AwsClients
@@ -54,6 +56,15 @@ class DeadLetters:
     queue_url: str
     count: int  # ApproximateNumberOfMessages
     dropped: list[DroppedInvocation]
+
+
+def read_permissions(region: str, account_id: str) -> list[PolicyStatement]:
+    """What reading the queue calls (`read_dead_letters`), on the queue only ("Amazon SQS API
+    permissions: Actions and resource reference", https://docs.aws.amazon.com/
+    AWSSimpleQueueService/latest/SQSDeveloperGuide/sqs-api-permissions-reference.html)."""
+    return [PolicyStatement("StatusJanitorDeadLetters",
+                            ("sqs:GetQueueUrl", "sqs:GetQueueAttributes", "sqs:ReceiveMessage"),
+                            (dead_letter_arn(region, account_id),))]
 
 
 def read_dead_letters(clients: AwsClients) -> DeadLetters | None:

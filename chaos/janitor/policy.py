@@ -26,9 +26,16 @@ from typing import Any
 
 from chaos.aws.partition import arn, partition_of_region, via_lambda
 from chaos.faults.base import REMOVED_SUBNET_TAG_PREFIX
-from chaos.janitor import FUNCTION_NAME
-from chaos.janitor.schedule import NAME_PREFIX, schedule_arn, scheduler_role_arn
+from chaos.janitor import FUNCTION_NAME, ROLE_NAME, SCHEDULER_ROLE_NAME
+from chaos.janitor.schedule import (
+    NAME_PREFIX,
+    dead_letter_arn,
+    function_arn,
+    schedule_arn,
+    scheduler_role_arn,
+)
 from chaos.journal import JournalLocation
+from chaos.journal.permissions import revision_statements, version_statements
 from chaos.policy import PolicyStatement, locked, only_tag_keys, policy_document
 
 
@@ -118,11 +125,7 @@ def janitor_statements(region: str, account_id: str,
         PolicyStatement("RestoreSubnetMarks", ("ec2:DeleteTags",), (subnets,),
                         (("ForAllValues:StringLike", "aws:TagKeys",
                           f"{REMOVED_SUBNET_TAG_PREFIX}*"), ("Null", "aws:TagKeys", "false"))),
-        PolicyStatement("JournalRevisions", ("s3:GetObject", "s3:PutObject"),
-                        (f"arn:{partition}:s3:::{journal.bucket}/{journal.prefix}*",)),
-        PolicyStatement("JournalListing", ("s3:ListBucket",),
-                        (f"arn:{partition}:s3:::{journal.bucket}",),
-                        (("StringLike", "s3:prefix", f"{journal.prefix}*"),)),
+        *revision_statements(journal, partition),
         # The runs' schedules (deleted on restore) and its own follow-ups.
         PolicyStatement("JanitorSchedules", ("scheduler:CreateSchedule",
                                              "scheduler:DeleteSchedule"),
@@ -150,18 +153,55 @@ def durability_statements(region: str, journal: JournalLocation,
     invocations, which Lambda sends with the function's execution role ("Adding a
     destination", https://docs.aws.amazon.com/lambda/latest/dg/invocation-async-retain-
     records.html)."""
-    partition = partition_of_region(region)
-    statements = [
-        PolicyStatement("JournalVersionListing", ("s3:ListBucketVersions",),
-                        (f"arn:{partition}:s3:::{journal.bucket}",),
-                        (("StringLike", "s3:prefix", f"{journal.prefix}*"),)),
-        PolicyStatement("JournalRevisionVersions", ("s3:GetObjectVersion",),
-                        (f"arn:{partition}:s3:::{journal.bucket}/{journal.prefix}*",)),
-    ]
+    statements = version_statements(journal, partition_of_region(region))
     if dead_letter_arn:
         statements.append(PolicyStatement("JanitorFailures", ("sqs:SendMessage",),
                                           (dead_letter_arn,)))
     return statements
+
+
+def deployer_statements(region: str, account_id: str,
+                        journal: JournalLocation) -> list[PolicyStatement]:
+    """What `gameday janitor deploy` calls (chaos.janitor.deploy), on its own resources only:
+    the dead-letter queue, the two roles and their inline policies, the function and its
+    asynchronous invocation settings; and, to say what the journal bucket enforces, the
+    bucket's versioning and policy (read, never changed). Creating the function, or changing
+    its role, passes the execution role to Lambda. sts:GetCallerIdentity needs no
+    permission. Resource types: "Amazon SQS API permissions: Actions and resource reference"
+    (https://docs.aws.amazon.com/AWSSimpleQueueService/latest/SQSDeveloperGuide/
+    sqs-api-permissions-reference.html), "Actions, resources, and condition keys for AWS
+    Lambda" / "... for AWS Identity and Access Management (IAM)" / "... for Amazon S3"
+    (https://docs.aws.amazon.com/service-authorization/latest/reference/list_awslambda.html,
+    list_awsidentityandaccessmanagementiam.html, list_amazons3.html)."""
+    partition = partition_of_region(region)
+    roles = tuple(f"arn:{partition}:iam::{account_id}:role/{name}"
+                  for name in (ROLE_NAME, SCHEDULER_ROLE_NAME))
+    return [
+        PolicyStatement("DeployDeadLetterQueue",
+                        ("sqs:GetQueueUrl", "sqs:CreateQueue", "sqs:GetQueueAttributes",
+                         "sqs:SetQueueAttributes"),
+                        (dead_letter_arn(region, account_id),)),
+        PolicyStatement("DeployRoles",
+                        ("iam:GetRole", "iam:CreateRole", "iam:UpdateAssumeRolePolicy",
+                         "iam:GetRolePolicy", "iam:PutRolePolicy"), roles),
+        PolicyStatement("DeployPassExecutionRole", ("iam:PassRole",), roles[:1],
+                        (("StringEquals", "iam:PassedToService", "lambda.amazonaws.com"),)),
+        PolicyStatement("DeployFunction",
+                        ("lambda:GetFunction", "lambda:GetFunctionConfiguration",
+                         "lambda:CreateFunction", "lambda:UpdateFunctionCode",
+                         "lambda:UpdateFunctionConfiguration",
+                         "lambda:GetFunctionEventInvokeConfig",
+                         "lambda:PutFunctionEventInvokeConfig"),
+                        (function_arn(region, account_id),)),
+        PolicyStatement("DeployJournalBucketReport",
+                        ("s3:GetBucketVersioning", "s3:GetBucketPolicy"),
+                        (f"arn:{partition}:s3:::{journal.bucket}",)),
+    ]
+
+
+def deployer_policy(region: str, account_id: str, journal: JournalLocation) -> dict[str, Any]:
+    """`gameday janitor iam-policy`: the least-privilege policy of whoever deploys it."""
+    return policy_document(deployer_statements(region, account_id, journal))
 
 
 def scheduler_policy(function_arn: str, dead_letter_arn: str | None = None) -> dict[str, Any]:
