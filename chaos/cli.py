@@ -23,7 +23,7 @@ if TYPE_CHECKING:
     from chaos.aws import AwsClients
     from chaos.experiment import Experiment
     from chaos.gameday_plan import GamedayRun
-    from chaos.journal import S3JournalStore
+    from chaos.journal import JournalLocation, S3JournalStore
     from chaos.metrics.settle import CloudWatchLag
 
 Handler = Callable[[argparse.Namespace], int]
@@ -214,6 +214,13 @@ def build_parser() -> argparse.ArgumentParser:
     _journal_option(sub)
     _target_options(sub, region=True)
     sub.set_defaults(handler=cmd_janitor_deploy)
+    sub = janitor_commands.add_parser(
+        "iam-policy", help="the least-privilege IAM policy `janitor deploy` needs (the "
+        "janitor's own roles are what deploy creates)")
+    _journal_option(sub)
+    sub.add_argument("--region", required=True, help="AWS region")
+    sub.add_argument("--account-id", required=True, help="the target account")
+    sub.set_defaults(handler=cmd_janitor_iam_policy)
 
     load = commands.add_parser("load", help="Locust load of a running experiment")
     load_commands = load.add_subparsers(title="load commands", metavar="COMMAND")
@@ -651,16 +658,34 @@ def cmd_extension_publish(arguments: argparse.Namespace) -> int:
     return EXIT_PASSED
 
 
-def cmd_janitor_deploy(arguments: argparse.Namespace) -> int:
-    from chaos.janitor.deploy import deploy_janitor
+def janitor_journal(arguments: argparse.Namespace) -> JournalLocation:
     from chaos.journal import JournalLocation
 
     if not arguments.journal:
         raise InputError("--journal s3://BUCKET/PREFIX is required (or GAMEDAY_JOURNAL): the "
                          "janitor reads and writes the runs' journals there, and only there")
-    location = JournalLocation.parse(arguments.journal)
+    return JournalLocation.parse(arguments.journal)
+
+
+def cmd_janitor_deploy(arguments: argparse.Namespace) -> int:
+    from chaos.janitor.deploy import deploy_janitor
+
+    location = janitor_journal(arguments)
     with aws_clients(arguments, arguments.region) as clients:
         deploy_janitor(clients, clients.caller_account_id(), location)
+    return EXIT_PASSED
+
+
+def cmd_janitor_iam_policy(arguments: argparse.Namespace) -> int:
+    import re
+
+    from chaos.experiment.model import ACCOUNT_ID_PATTERN
+    from chaos.janitor.policy import deployer_policy
+
+    if not re.fullmatch(ACCOUNT_ID_PATTERN, arguments.account_id):
+        raise InputError(f"--account-id {arguments.account_id!r}: expected 12 digits")
+    print(json.dumps(deployer_policy(arguments.region, arguments.account_id,
+                                     janitor_journal(arguments)), indent=2))
     return EXIT_PASSED
 
 
