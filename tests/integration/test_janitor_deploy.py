@@ -1,4 +1,5 @@
-"""`gameday janitor deploy` is idempotent, and the janitor's role is least privilege.
+"""`gameday janitor deploy` is idempotent, the janitor's role is least privilege, and so is
+the policy of whoever deploys it (`gameday janitor iam-policy`).
 
 The policy is enforced per call as in test_iam_policy (moto's IAM enforcement rejects
 Lambda's REST calls): a botocore hook on every client the toolkit creates checks each
@@ -7,7 +8,10 @@ matching, and denies it as AWS would. A dead run with every fault kind applied (
 extension on an alias, a function target's layer, az-loss pin of a function, an ECS
 service, an Auto Scaling group and a load balancer, az-loss blackhole) is restored by the
 janitor under that policy; every action of the policy is called, and without any one of
-them the janitor cannot finish.
+them the janitor cannot finish. The deployer's policy is enforced the same way on a first
+deploy and on a deploy over drift (every resource there, each differing): every action is
+called, and without any one of them the deploy fails or cannot say what the journal bucket
+enforces.
 """
 
 from __future__ import annotations
@@ -29,9 +33,11 @@ from moto import mock_aws
 from chaos.aws import rate_limit
 from chaos.aws.clients import AwsClients
 from chaos.cli import main
+from chaos.janitor import DEAD_LETTER_QUEUE, ROLE_NAME
+from chaos.janitor.deploy import deploy_janitor
 from chaos.janitor.handler import sweep
-from chaos.janitor.package import build_janitor_package
-from chaos.janitor.policy import janitor_policy
+from chaos.janitor.package import JanitorPackage, build_janitor_package
+from chaos.janitor.policy import deployer_policy, janitor_policy, lambda_trust_policy
 from chaos.janitor.schedule import dead_letter_arn, function_arn
 from chaos.journal import JournalLocation
 from tests.integration.conftest import ACCOUNT_ID, REGION, create_function
@@ -223,6 +229,8 @@ def checks_of(service: str, operation: str, params: dict[str, Any]) -> list[tupl
     action = f"{service}:{operation}"
     if service == "lambda":
         checks = [(action, lambda_resource(operation, params))]
+        if "Role" in params:  # CreateFunction, UpdateFunctionConfiguration pass the role
+            checks.append(("iam:PassRole", str(params["Role"])))
         if operation == "UpdateFunctionConfiguration":
             checks += [("lambda:GetLayerVersion", layer) for layer in params.get("Layers", [])]
             if "VpcConfig" in params:
@@ -278,6 +286,11 @@ def checks_of(service: str, operation: str, params: dict[str, Any]) -> list[tupl
         if "Key" in params:
             return [(action, f"arn:aws:s3:::{params['Bucket']}/{params['Key']}")]
         return [(action, f"arn:aws:s3:::{params.get('Bucket', '*')}")]
+    if service == "iam":
+        return [(action, f"arn:aws:iam::{ACCOUNT_ID}:role/{params['RoleName']}")]
+    if service == "sqs":  # the queue, by name or URL (https://sqs.R.amazonaws.com/ACCOUNT/NAME)
+        name = params.get("QueueName") or str(params["QueueUrl"]).rstrip("/").split("/")[-1]
+        return [(action, arn("sqs", str(name)))]
     if service == "scheduler":
         schedule = arn("scheduler", f"schedule/{params.get('GroupName', 'default')}/"
                        f"{params['Name']}")
@@ -297,7 +310,7 @@ class Enforcer:
         service = model.service_model.signing_name
         for action, resource in checks_of(service, model.name, params):
             self.calls.append((action.lower(), resource))
-            extra = {"iam:PassedToService": "scheduler.amazonaws.com"} if (
+            extra = {"iam:PassedToService": f"{service}.amazonaws.com"} if (
                 action == "iam:PassRole") else {}
             context = context_for(service, model.name, params, resource, REGION, extra)
             if action != "sts:GetCallerIdentity" and not allowed(self.policy, action, resource,
@@ -523,3 +536,81 @@ def without(policy: dict[str, Any], action: str) -> dict[str, Any]:
     reduced["Statement"] = [statement for statement in reduced["Statement"]
                             if statement["Action"]]
     return reduced
+
+
+# -- the deployer's policy --------------------------------------------------------------
+
+
+def test_janitor_iam_policy_prints_the_deployers_policy(
+        capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["janitor", "iam-policy", "--journal", JOURNAL_URI, "--region", REGION,
+                 "--account-id", ACCOUNT_ID]) == 0
+    printed = json.loads(capsys.readouterr().out)
+    assert printed == deployer_policy(REGION, ACCOUNT_ID, LOCATION)
+    resources = [resource for statement in printed["Statement"] for resource in (
+        statement["Resource"] if isinstance(statement["Resource"], list)
+        else [statement["Resource"]])]
+    assert sorted(resources) == sorted([
+        DEAD_LETTERS, "arn:aws:iam::123456789012:role/gameday-janitor",
+        "arn:aws:iam::123456789012:role/gameday-janitor",
+        "arn:aws:iam::123456789012:role/gameday-janitor-scheduler", JANITOR_ARN,
+        "arn:aws:s3:::gameday-journal"]), "its own resources only, never *"
+    assert main(["janitor", "iam-policy", "--journal", JOURNAL_URI, "--region", REGION,
+                 "--account-id", "12345"]) == 2
+    assert "--account-id '12345': expected 12 digits" in capsys.readouterr().err
+
+
+def deploys(enforcer: Enforcer, policy: dict[str, Any], package: JanitorPackage) -> list[str]:
+    """In a fresh fake account, under `policy`: a first deploy, then one over drift (the
+    queue's retention and the execution role's trust changed by hand; another journal
+    location, so another role policy and environment; other code). What did not work."""
+    changed = JanitorPackage(package.zip_bytes + b"\0", package.files)
+    moved = JournalLocation.parse("s3://gameday-journal/elsewhere/")
+    with mock_aws():
+        boto3.client("s3", region_name=REGION).create_bucket(Bucket=LOCATION.bucket)
+        first: list[str] = []
+        second: list[str] = []
+        try:
+            enforcer.policy = policy
+            deploy_janitor(AwsClients(region=REGION), ACCOUNT_ID, LOCATION, say=first.append,
+                           package=package)
+            enforcer.policy = ALLOW_ALL
+            sqs = boto3.client("sqs", region_name=REGION)
+            sqs.set_queue_attributes(QueueUrl=sqs.get_queue_url(
+                QueueName=DEAD_LETTER_QUEUE)["QueueUrl"], Attributes={
+                "MessageRetentionPeriod": "3600"})
+            trust = lambda_trust_policy()
+            trust["Statement"][0]["Principal"] = {"Service": "edgelambda.amazonaws.com"}
+            boto3.client("iam").update_assume_role_policy(RoleName=ROLE_NAME,
+                                                          PolicyDocument=json.dumps(trust))
+            enforcer.policy = policy
+            deploy_janitor(AwsClients(region=REGION), ACCOUNT_ID, moved, say=second.append,
+                           package=changed)
+        except Exception as error:  # noqa: BLE001 - a denied call, or a waiter it broke
+            return [f"{type(error).__name__}: {error}"]
+        finally:
+            enforcer.policy = ALLOW_ALL
+    expected = [f"dead-letter queue {DEAD_LETTER_QUEUE}: updated ({DEAD_LETTERS})",
+                f"role {ROLE_NAME}: trust policy updated (arn:aws:iam::{ACCOUNT_ID}:role/"
+                f"{ROLE_NAME})", f"role policy {ROLE_NAME}: updated",
+                "function gameday-janitor: configuration updated (Environment)"]
+    return ([line for line in first + second if "not readable" in line]
+            + [f"not said: {line}" for line in expected if line not in second]
+            + [f"not said: code updated ({changed.code_sha256})"
+               for _ in [0] if not any(changed.code_sha256 in line for line in second)])
+
+
+@pytest.mark.usefixtures("gameday_home")
+def test_the_deployers_policy_is_sufficient_and_every_action_necessary(
+        enforce: Enforcer) -> None:
+    policy = deployer_policy(REGION, ACCOUNT_ID, LOCATION)
+    package = build_janitor_package()
+    enforce.calls = []
+    assert deploys(enforce, policy, package) == [], "the policy is enough"
+    called = {action for action, _ in enforce.calls} - {"sts:getcalleridentity"}
+    actions = sorted({action.lower() for statement in policy["Statement"]
+                      for action in statement["Action"]})
+    assert sorted(called) == actions, "every action is called, and no other"
+    for action in actions:
+        assert deploys(enforce, without(policy, action), package), \
+            f"the janitor deploys without {action}"
