@@ -528,6 +528,8 @@ def test_an_edited_journal_restores_the_runs_changes_and_writes_nothing_else(
     assert restored.status_of(entry_of(run, "az-loss:").entry_id) == "restored"
     if restorer == "rollback":
         assert f"refused {len(forged)} (nothing written)" in restored.output
+    else:
+        assert json.loads(restored.output)["refused"] == len(forged), restored.output
 
 
 def alias_site() -> None:
