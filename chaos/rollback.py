@@ -86,16 +86,17 @@ def clients_for(journal: Journal, profile: str | None = None) -> AwsClients:
     return AwsClients(region=journal.region, profile=profile)
 
 
-def refuse_out_of_scope(journal: Journal, scope: ArnScope, by: str = "") -> list[JournalEntry]:
+def refuse_out_of_scope(journal: Journal, scope: ArnScope) -> list[JournalEntry]:
     """Mark `refused` every entry still to restore that names an ARN outside `scope` (another
-    account, partition or Region): nothing is restored for it. Returns them."""
+    account, partition or Region): nothing is restored for it. Returns them. The detail is
+    the reason only, as for every refusal (the status says it; reports add the word)."""
     refused = []
     for entry in journal.entries:
         if not entry.needs_restore:
             continue
         reasons = out_of_scope(asdict(entry), scope)
         if reasons:
-            journal.update(entry, "refused", detail=f"{by}refused: {reasons[0]}"
+            journal.update(entry, "refused", detail=reasons[0]
                            + (f" (and {len(reasons) - 1} more)" if len(reasons) > 1 else ""))
             refused.append(entry)
     return refused

@@ -306,7 +306,7 @@ def restore_run(journal: Journal, settings: JanitorSettings, budget: RestoreBudg
         return SweepResult(journal.run_id, CONTENDED, str(error), journal_breaks=breaks)
     try:
         clients = AwsClients(region=settings.region)
-        refuse_out_of_scope(journal, settings.scope, by="janitor: ")
+        refuse_out_of_scope(journal, settings.scope)
         report = restore_journal(journal, clients, budget=budget)
         for entry in journal.entries:  # what it did (not what it left) says who did it
             if (entry.entry_id in pending and entry.status not in ("applying", "applied")

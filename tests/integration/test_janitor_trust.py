@@ -235,8 +235,8 @@ def test_an_entry_outside_the_janitors_account_is_refused_and_the_rest_restored(
     assert (result.action, result.restored, result.refused) == ("restored", 2, 1), result
     [refused] = [entry for entry in result.entries if entry["status"] == "refused"]
     assert refused["target"] == "victim"
-    assert refused["detail"] == (f"janitor: refused: {victim} is in account {OTHER_ACCOUNT}, "
-                                 f"not {ACCOUNT_ID}")
+    assert refused["detail"] == (f"janitor: refused ({victim} is in account {OTHER_ACCOUNT}, "
+                                 f"not {ACCOUNT_ID})")
     assert function_state() == before
 
 
