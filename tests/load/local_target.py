@@ -67,6 +67,20 @@ class LocalTarget:
         self.server.shutdown()
         self.server.server_close()
 
+    def settled_total(self, quiet_s: float = 0.3, within_s: float = 5.0) -> int:
+        """The request count once no request has arrived for `quiet_s` (at most `within_s`):
+        requests a dead client sent before it died may still sit in this server's socket
+        buffers, and are counted when a handler thread reads them (later on a busy
+        machine)."""
+        deadline = time.monotonic() + within_s
+        seen = self.total
+        while time.monotonic() < deadline:
+            time.sleep(quiet_s)
+            if self.total == seen:
+                break
+            seen = self.total
+        return seen
+
     def answer(self, identity: str) -> int:
         now = time.monotonic()
         with self.lock:
