@@ -31,10 +31,10 @@ from pathlib import Path
 
 from gameday_chaos import config as chaos_config
 
-from chaos.extension_build import go_build
-from chaos.lambda_local import ExecutionEnvironment, free_port
-from chaos.lambda_local.node_ric import NodeRuntimeClient, cache_root, install_node_ric
-from chaos.layer import write_layer_zip
+from chaos.faults.lambda_extension.layer import write_layer_zip
+from chaos.faults.lambda_extension.toolchain import go_build
+from chaos.sandbox.functions.local import ExecutionEnvironment, free_port
+from chaos.sandbox.functions.local.node_ric import NodeRuntimeClient, cache_root, install_node_ric
 
 RUNTIMES = ("python", "node")
 PYTHON_APP = """

@@ -4,7 +4,7 @@ Pushes a one-hour run (3,600 s, 200 rows a second across 100 WAF identities and
 5 endpoints, each row a JSON line with its encoded latency histogram, as the Locust
 master writes them) through what `gameday run` does with rows: `SecondRow.from_json`,
 the streaming aggregation (chaos.metrics.aggregate.RunAggregator), then the result
-assembly (chaos.result.assemble_result: phases, timeline, WAF SLIs, SLOs) and every
+assembly (chaos.result.assemble.assemble_result: phases, timeline, WAF SLIs, SLOs) and every
 report (result.json, junit.xml, report.md, report.html).
 
     python bench/orchestrator_memory.py [--seconds 3600] [--rows-per-second 200]
@@ -31,13 +31,13 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from chaos.clock import iso_from_epoch  # noqa: E402
 from chaos.experiment import load_experiment  # noqa: E402
 from chaos.experiment.model import WafLoad  # noqa: E402
-from chaos.load.plan import WafTrafficPlan, plan_waf_traffic  # noqa: E402
 from chaos.load.waf import RateRule  # noqa: E402
+from chaos.load.waf_traffic import WafTrafficPlan, plan_waf_traffic  # noqa: E402
 from chaos.metrics.aggregate import RunAggregator  # noqa: E402
 from chaos.metrics.histogram import LatencyHistogram  # noqa: E402
 from chaos.metrics.rows import SecondRow  # noqa: E402
 from chaos.report import write_reports  # noqa: E402
-from chaos.result import LoadRecord, RunRecord, assemble_result  # noqa: E402
+from chaos.result.assemble import LoadRecord, RunRecord, assemble_result  # noqa: E402
 
 START = 1_800_000_000
 #: The issue's targets: (figure, its limit, unit).

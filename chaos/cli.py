@@ -22,7 +22,7 @@ from chaos.outcome import EXIT_INVALID, EXIT_PASSED, EXIT_ROLLBACK_INCOMPLETE, e
 if TYPE_CHECKING:
     from chaos.aws import AwsClients
     from chaos.experiment import Experiment
-    from chaos.gameday_plan import GamedayRun
+    from chaos.gameday.runner import GamedayRun
     from chaos.journal import JournalLocation, S3JournalStore
     from chaos.metrics.settle import CloudWatchLag
 
@@ -298,8 +298,8 @@ def cmd_schema(arguments: argparse.Namespace) -> int:
 
 
 def cmd_plan(arguments: argparse.Namespace) -> int:
-    from chaos.plan_view import print_plan
-    from chaos.run import RunOptions, prepare_run
+    from chaos.run.lifecycle import RunOptions, prepare_run
+    from chaos.run.plan_view import print_plan
 
     experiment = _load_for_target(arguments, arguments.experiment)
     options = RunOptions(sandbox=arguments.sandbox, profile=arguments.profile,
@@ -315,7 +315,7 @@ def cmd_plan(arguments: argparse.Namespace) -> int:
 def cmd_run(arguments: argparse.Namespace) -> int:
     """One experiment, or each experiment of a directory / game-day plan in order."""
     from chaos.experiment import GamedayPlan, load_document, yaml_files
-    from chaos.gameday_plan import GamedayRun, default_report_dir
+    from chaos.gameday.runner import GamedayRun, default_report_dir
 
     path: Path = arguments.experiment
     if path.is_dir():
@@ -366,7 +366,7 @@ T = TypeVar("T")
 
 
 def _with_az_hint(arguments: argparse.Namespace, load: Callable[[], T]) -> T:
-    from chaos.az_hint import explain_az_names
+    from chaos.az.hint import explain_az_names
 
     try:
         return load()
@@ -406,7 +406,7 @@ def aws_clients(arguments: argparse.Namespace, region: str | None) -> Iterator[A
     With --sandbox: the running sandbox, or one started for this command and stopped
     after it (as `gameday run --sandbox` does). Otherwise AWS in `region` with --profile.
     """
-    from chaos.target import resolve_target
+    from chaos.run.target import resolve_target
 
     sandbox = bool(getattr(arguments, "sandbox", False))
     if not sandbox and not region:
@@ -422,8 +422,8 @@ def aws_clients(arguments: argparse.Namespace, region: str | None) -> Iterator[A
 def _run_one(arguments: argparse.Namespace, path: Path,
              report_dir: Path | None = None) -> tuple[int, Path | None]:
     from chaos.janitor.arming import arrange_janitor
-    from chaos.progress import attach_progress
-    from chaos.run import RunOptions, confirm_mutation, execute, prepare_run
+    from chaos.run.lifecycle import RunOptions, confirm_mutation, execute, prepare_run
+    from chaos.run.progress import attach_progress
 
     experiment = _load_for_target(arguments, path)
     if arguments.load_master_bind:
@@ -491,7 +491,7 @@ def cmd_load_worker(arguments: argparse.Namespace) -> int:
 
 
 def cmd_rollback(arguments: argparse.Namespace) -> int:
-    from chaos.rollback import rollback_unfinished
+    from chaos.run.restore import rollback_unfinished
 
     with journal_store(arguments) as remote:
         reports = rollback_unfinished(None if arguments.all else arguments.run_id,
@@ -511,9 +511,9 @@ def cmd_rollback(arguments: argparse.Namespace) -> int:
 
 
 def cmd_status(arguments: argparse.Namespace) -> int:
-    from chaos.faults import RESTORE_ONLY_KINDS
     from chaos.janitor.dead_letters import dead_letter_lines
     from chaos.journal import all_journals
+    from chaos.run.restorers import RESTORE_ONLY_KINDS
 
     with journal_target(arguments) as (remote, clients):
         unfinished = [journal for journal in all_journals(remote) if journal.unfinished]
@@ -546,7 +546,7 @@ def cmd_status(arguments: argparse.Namespace) -> int:
 
 def cmd_iam_policy(arguments: argparse.Namespace) -> int:
     from chaos.experiment import load_experiment
-    from chaos.iam import experiment_policy
+    from chaos.run.permissions import experiment_policy
 
     experiment = load_experiment(arguments.experiment)
     account_id = arguments.account_id or experiment.target.account_id
@@ -572,7 +572,7 @@ def cmd_iam_policy(arguments: argparse.Namespace) -> int:
 
 def cmd_schedule(arguments: argparse.Namespace) -> int:
     from chaos.experiment import load_plan
-    from chaos.schedule import SnippetOptions, render_all, render_snippet, schedule_for_plan
+    from chaos.gameday.cron import SnippetOptions, render_all, render_snippet, schedule_for_plan
 
     plan = load_plan(arguments.plan)
     schedule = schedule_for_plan(arguments.plan, plan, Path.cwd(), journal=arguments.journal)
@@ -590,7 +590,7 @@ def cmd_schedule(arguments: argparse.Namespace) -> int:
 
 
 def cmd_az_map(arguments: argparse.Namespace) -> int:
-    from chaos.aws.az import az_mapping
+    from chaos.az.mapping import az_mapping
 
     with aws_clients(arguments, arguments.region) as clients:
         for zone in az_mapping(clients):
@@ -599,7 +599,7 @@ def cmd_az_map(arguments: argparse.Namespace) -> int:
 
 
 def cmd_az_audit(arguments: argparse.Namespace) -> int:
-    from chaos import az_audit
+    from chaos.az import audit as az_audit
 
     dependencies = [az_audit.parse_dependency(text) for text in arguments.depends_on]
     if arguments.sandbox:
@@ -625,7 +625,7 @@ def cmd_az_audit(arguments: argparse.Namespace) -> int:
 
 
 def cmd_extension_build(arguments: argparse.Namespace) -> int:
-    from chaos.layer import sha256_hex, write_layer_zips
+    from chaos.faults.lambda_extension.layer import sha256_hex, write_layer_zips
 
     for path in write_layer_zips(arguments.out).values():
         print(f"{path} sha256 {sha256_hex(path.read_bytes())}")
@@ -633,7 +633,7 @@ def cmd_extension_build(arguments: argparse.Namespace) -> int:
 
 
 def cmd_extension_verify(arguments: argparse.Namespace) -> int:
-    from chaos.extension_build import verify
+    from chaos.faults.lambda_extension.toolchain import verify
 
     results = verify()
     for result in results:
@@ -643,13 +643,14 @@ def cmd_extension_verify(arguments: argparse.Namespace) -> int:
     if all(result.matches for result in results):
         return EXIT_PASSED
     raise InputError("the packaged extension binaries are not built from this source: "
-                     "python -c 'from chaos.extension_build import refresh_packaged_binaries; "
+                     "python -c 'from chaos.faults.lambda_extension.toolchain import "
+                     "refresh_packaged_binaries; "
                      "refresh_packaged_binaries()' rebuilds them")
 
 
 def cmd_extension_publish(arguments: argparse.Namespace) -> int:
-    from chaos.aws.layers import publish_layer
-    from chaos.layer import build_layer_zip, lambda_code_sha256
+    from chaos.faults.lambda_extension.layer import build_layer_zip, lambda_code_sha256
+    from chaos.faults.lambda_extension.layer_versions import publish_layer
 
     data = build_layer_zip()
     with aws_clients(arguments, arguments.region) as clients:
@@ -693,7 +694,7 @@ def cmd_sandbox_up(arguments: argparse.Namespace) -> int:
     import dataclasses
     import os
 
-    from chaos.sandbox import control
+    from chaos.sandbox.process import control
     from chaos.sandbox.realism import Realism
 
     realism = Realism.from_env(os.environ)
@@ -707,14 +708,14 @@ def cmd_sandbox_up(arguments: argparse.Namespace) -> int:
 
 
 def cmd_sandbox_down(arguments: argparse.Namespace) -> int:
-    from chaos.sandbox import control
+    from chaos.sandbox.process import control
 
     print("sandbox stopped" if control.down() else "no sandbox running")
     return EXIT_PASSED
 
 
 def cmd_sandbox_status(arguments: argparse.Namespace) -> int:
-    from chaos.sandbox import control
+    from chaos.sandbox.process import control
 
     state = control.read_state()
     if not state:
@@ -728,7 +729,7 @@ def cmd_sandbox_status(arguments: argparse.Namespace) -> int:
 
 
 def cmd_sandbox_env(arguments: argparse.Namespace) -> int:
-    from chaos.sandbox import control
+    from chaos.sandbox.process import control
 
     state = control.read_state()
     if not state:
@@ -783,7 +784,7 @@ def refresh_result(result: dict[str, Any], profile: str | None, *,
         read_server_side,
         reads_global_waf_metrics,
     )
-    from chaos.result import refresh_server_side
+    from chaos.result.assemble import refresh_server_side
 
     raw = result.get("server_side_query")
     if not isinstance(raw, dict):
@@ -810,7 +811,7 @@ def _refresh_cloudwatch_lag(endpoint_url: str | None) -> CloudWatchLag:
     """The ingestion lag of the CloudWatch that holds a run's figures: AWS's, or that of
     the sandbox the run used (refused when it is gone: its figures went with it)."""
     from chaos.metrics.settle import AWS_LAGS, CloudWatchLag
-    from chaos.sandbox import control
+    from chaos.sandbox.process import control
 
     if endpoint_url is None:
         return AWS_LAGS

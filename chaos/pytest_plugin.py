@@ -26,8 +26,8 @@ import pytest
 from chaos.outcome import EXIT_ROLLBACK_INCOMPLETE
 
 if TYPE_CHECKING:
-    from chaos.result import RunResult
-    from chaos.run import PlannedFault, RunContext, RunOutcome
+    from chaos.result.assemble import RunResult
+    from chaos.run.lifecycle import PlannedFault, RunContext, RunOutcome
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -134,7 +134,7 @@ class ExperimentItem(pytest.Item):
 
     def setup(self) -> None:
         from chaos.experiment import load_experiment
-        from chaos.run import RunOptions, prepare_run
+        from chaos.run.lifecycle import RunOptions, prepare_run
 
         experiment = load_experiment(self.path)
         self._lock = exclusive_run()
@@ -144,7 +144,7 @@ class ExperimentItem(pytest.Item):
         self._context, self._planned = prepare_run(experiment, self.path, options)
 
     def runtest(self) -> None:
-        from chaos.run import execute
+        from chaos.run.lifecycle import execute
 
         if self.config.getoption("--gameday-dry-run"):
             return
@@ -215,8 +215,8 @@ class GamedayRunner:
             report_dir: Path | None = None, **overrides: Any) -> RunResult:
         """Run `path` with `overrides` merged into its YAML (e.g. phases={"fault": "5s"})."""
         from chaos.experiment import Experiment, load_experiment
-        from chaos.result import RunResult
-        from chaos.run import RunOptions, run_experiment
+        from chaos.result.assemble import RunResult
+        from chaos.run.lifecycle import RunOptions, run_experiment
 
         experiment = load_experiment(Path(path))
         if overrides:

@@ -36,8 +36,8 @@ from chaos.aws.workloads import describe_load_balancer, split_ecs_ref
 from chaos.clock import utc_now
 
 if TYPE_CHECKING:
-    from chaos.aws.az import AzMapping
     from chaos.aws.clients import AwsClients
+    from chaos.az.mapping import AzMapping
 
 #: Polls start fast (a sandbox drains in seconds) and slow down to this (AWS takes minutes).
 POLL_FIRST_S = 0.5

@@ -12,8 +12,8 @@ from chaos.aws.retry import EVENTUAL_CONSISTENCY_CODES, call_with_backoff
 from chaos.errors import PreflightRefused
 
 if TYPE_CHECKING:
-    from chaos.aws.az import AzMapping
     from chaos.aws.clients import AwsClients
+    from chaos.az.mapping import AzMapping
 
 #: A network ACL that does not exist. moto (the sandbox) answers a DescribeNetworkAcls of a
 #: missing ID with InvalidRouteTableID.NotFound, and supports no `network-acl-id` filter.

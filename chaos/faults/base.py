@@ -9,7 +9,7 @@ The lock tag is the capability. A run tags a resource with its id (`LOCK_TAG_KEY
 it changes it, so a restore acts only on resources that carry the run's tag (`unlocked`
 says why not), reads what it would overwrite first, and verifies every value it would take
 from the journal against the account; where it cannot, it writes nothing for the entry
-(`NothingWritten`). Locks are released once every entry is restored (chaos.rollback).
+(`NothingWritten`). Locks are released once every entry is restored (chaos.run.restore).
 """
 
 from __future__ import annotations

@@ -20,7 +20,6 @@ from typing import TYPE_CHECKING, Any
 from chaos.aws.lambda_functions import FunctionNotFound, environment_of, get_configuration
 from chaos.clock import iso_from_epoch
 from chaos.errors import PreflightRefused
-from chaos.faults.janitor_schedule import JanitorScheduleKind
 from chaos.janitor import (
     DEAD_LETTER_ENV,
     FUNCTION_NAME,
@@ -28,19 +27,20 @@ from chaos.janitor import (
     NO_JANITOR_ENV,
     SCHEDULER_ROLE_ENV,
 )
-from chaos.janitor.schedule import (
+from chaos.janitor.timer import (
     TYPE_NAME,
     JanitorEvent,
     JanitorSchedule,
     move_schedule,
     schedule_name,
 )
+from chaos.janitor.timer_change import JanitorScheduleKind
 from chaos.journal import JournalTakenOver
 
 if TYPE_CHECKING:
     from chaos.aws import AwsClients
     from chaos.journal import Journal, JournalEntry
-    from chaos.run import PlannedFault, RunContext
+    from chaos.run.lifecycle import PlannedFault, RunContext
 
 log = logging.getLogger(__name__)
 
@@ -122,7 +122,7 @@ def arrange_janitor(context: RunContext, planned: list[PlannedFault]) -> Janitor
 
 def sandbox_journal(context: RunContext) -> str | None:
     """In the sandbox, its own journal bucket (`gameday sandbox env` exports it too)."""
-    from chaos.sandbox.seed import JOURNAL_PREFIX
+    from chaos.sandbox.demo.seed import JOURNAL_PREFIX
 
     bucket = context.target.sandbox_service.get("journal_bucket")
     return f"s3://{bucket}/{JOURNAL_PREFIX}" if context.target.sandbox and bucket else None

@@ -27,7 +27,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 from chaos.aws.clients import error_code
 from chaos.clock import iso_from_epoch
 from chaos.janitor import DEAD_LETTER_QUEUE
-from chaos.janitor.schedule import dead_letter_arn
+from chaos.janitor.timer import dead_letter_arn
 from chaos.policy import PolicyStatement
 
 if TYPE_CHECKING:

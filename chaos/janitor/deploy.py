@@ -45,7 +45,7 @@ from chaos.janitor.policy import (
     scheduler_policy,
     scheduler_trust_policy,
 )
-from chaos.janitor.schedule import function_arn
+from chaos.janitor.timer import function_arn
 from chaos.journal import S3JournalStore
 
 if TYPE_CHECKING:

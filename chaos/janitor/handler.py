@@ -46,7 +46,7 @@ from typing import Any
 from chaos.aws import AwsClients
 from chaos.aws.partition import partition_of_arn, partition_of_region
 from chaos.clock import epoch_seconds, iso_from_epoch
-from chaos.faults import RESTORE_ONLY_KINDS, FaultContext, JanitorScheduleKind
+from chaos.faults import FaultContext
 from chaos.janitor import (
     DEAD_LETTER_ENV,
     HEARTBEAT_FLOOR_S,
@@ -54,7 +54,7 @@ from chaos.janitor import (
     JOURNAL_ENV,
     SCHEDULER_ROLE_ENV,
 )
-from chaos.janitor.schedule import (
+from chaos.janitor.timer import (
     TYPE_NAME,
     JanitorEvent,
     JanitorSchedule,
@@ -63,6 +63,7 @@ from chaos.janitor.schedule import (
     schedule_name,
     scheduler_role_arn,
 )
+from chaos.janitor.timer_change import JanitorScheduleKind
 from chaos.journal import (
     HEARTBEAT_STALE_S,
     Journal,
@@ -73,7 +74,8 @@ from chaos.journal import (
     verified_journal,
 )
 from chaos.journal.integrity import ArnScope
-from chaos.rollback import RestoreBudget, refuse_out_of_scope, restore_journal
+from chaos.run.restore import RestoreBudget, refuse_out_of_scope, restore_journal
+from chaos.run.restorers import RESTORE_ONLY_KINDS
 
 #: A run still alive is looked at again this many heartbeat-stale periods later.
 FOLLOW_UP_WINDOWS = 3

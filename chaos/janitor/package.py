@@ -14,7 +14,8 @@ botocore's own data files are kept (the full set is ~30 MB). The package's Pytho
 come first on the runtime's path (the task root), so the vendored SDK is the one imported;
 its small dependencies (jmespath, python-dateutil, urllib3) are the runtime's.
 
-Same sources give the same bytes, as for the extension layer (chaos.layer): entries
+Same sources give the same bytes, as for the extension layer
+(chaos.faults.lambda_extension.layer): entries
 sorted, timestamps fixed at 1980-01-01 00:00, Unix mode 0644, stored uncompressed (the
 bytes do not depend on the zlib version), no ``__pycache__``. Lambda reports the package's
 CodeSha256 (base64 of its SHA-256): `gameday janitor deploy` updates the function only
@@ -32,49 +33,59 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from chaos.layer import FILE_MODE, FIXED_DATE_TIME, UNIX_SYSTEM, lambda_code_sha256
-from chaos.layer import package_dir as extension_package_dir
+from chaos.faults.lambda_extension.layer import (
+    FILE_MODE,
+    FIXED_DATE_TIME,
+    UNIX_SYSTEM,
+    lambda_code_sha256,
+)
+from chaos.faults.lambda_extension.layer import package_dir as extension_package_dir
 
 _REGULAR_FILE = 0o100000
 
 #: Every module the handler imports at runtime (packages by their ``__init__``).
 JANITOR_MODULES = (
     "chaos",
-    "chaos.apply",
     "chaos.aws",
-    "chaos.aws.az",
     "chaos.aws.capacity",
     "chaos.aws.clients",
     "chaos.aws.credentials",
     "chaos.aws.lambda_functions",
-    "chaos.aws.layers",
     "chaos.aws.partition",
     "chaos.aws.rate_limit",
     "chaos.aws.retry",
     "chaos.aws.subnets",
     "chaos.aws.workloads",
+    "chaos.az",
+    "chaos.az.mapping",
     "chaos.clock",
     "chaos.durations",
     "chaos.errors",
     "chaos.faults",
     "chaos.faults.az_loss",
+    "chaos.faults.az_loss.kind",
     "chaos.faults.base",
-    "chaos.faults.janitor_schedule",
     "chaos.faults.lambda_extension",
-    "chaos.faults.lambda_targets",
+    "chaos.faults.lambda_extension.kind",
+    "chaos.faults.lambda_extension.layer_versions",
+    "chaos.faults.lambda_extension.targets",
     "chaos.faults.locks",
     "chaos.files",
     "chaos.host",
     "chaos.janitor",
     "chaos.janitor.handler",
-    "chaos.janitor.schedule",
+    "chaos.janitor.timer",
+    "chaos.janitor.timer_change",
     "chaos.journal",
     "chaos.journal.integrity",
     "chaos.journal.model",
     "chaos.journal.s3",
     "chaos.policy",
-    "chaos.rollback",
-    "chaos.stop",
+    "chaos.run",
+    "chaos.run.apply",
+    "chaos.run.restore",
+    "chaos.run.restorers",
+    "chaos.run.stop",
     "gameday_chaos",
     "gameday_chaos.config",
 )

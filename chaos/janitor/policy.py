@@ -27,7 +27,7 @@ from typing import Any
 from chaos.aws.partition import arn, partition_of_region, via_lambda
 from chaos.faults.base import REMOVED_SUBNET_TAG_PREFIX
 from chaos.janitor import FUNCTION_NAME, ROLE_NAME, SCHEDULER_ROLE_NAME
-from chaos.janitor.schedule import (
+from chaos.janitor.timer import (
     NAME_PREFIX,
     dead_letter_arn,
     function_arn,

@@ -34,7 +34,7 @@ from chaos.metrics.rows import SecondRow
 
 if TYPE_CHECKING:
     from chaos.experiment.model import Load
-    from chaos.load.plan import WafTrafficPlan
+    from chaos.load.waf_traffic import WafTrafficPlan
 
 log = logging.getLogger(__name__)
 

@@ -21,7 +21,7 @@ import os
 from dataclasses import dataclass
 from typing import Any
 
-from chaos.load.plan import WafTrafficPlan
+from chaos.load.waf_traffic import WafTrafficPlan
 
 PLAN_ENV = "GAMEDAY_LOAD_PLAN"
 PLAN_OPTION = "--gameday-plan"

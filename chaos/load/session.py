@@ -11,16 +11,16 @@ from typing import TYPE_CHECKING
 
 from chaos.errors import InputError, PreflightRefused
 from chaos.load.driver import LoadDriver, resolve_locustfile
-from chaos.load.plan import WafTrafficPlan, describe_load, plan_waf_traffic
 from chaos.load.waf import RateRule, discover_rate_rule
-from chaos.sandbox import control as sandbox_control
+from chaos.load.waf_traffic import WafTrafficPlan, describe_load, plan_waf_traffic
+from chaos.sandbox.process import control as sandbox_control
 
 if TYPE_CHECKING:
     from collections.abc import Callable
 
     from chaos.experiment import Load
     from chaos.metrics.rows import SecondRow
-    from chaos.run import RunContext
+    from chaos.run.lifecycle import RunContext
 
 
 @dataclass

@@ -27,8 +27,8 @@ from typing import TYPE_CHECKING, Any
 from chaos.metrics.aggregate import IdentitySeconds
 
 if TYPE_CHECKING:
-    from chaos.load.plan import WafTrafficPlan
     from chaos.load.waf import RateRule
+    from chaos.load.waf_traffic import WafTrafficPlan
 
 __all__ = ["abusive_client_report", "waf_slis"]
 

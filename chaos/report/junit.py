@@ -13,7 +13,7 @@ from typing import Any
 
 from chaos.clock import epoch_seconds
 from chaos.report.sections import WAF_ESTIMATE_NOTE, fault_kind_text, minutes_text
-from chaos.slo import format_value
+from chaos.verdict.slo import format_value
 
 __all__ = ["render_junit", "testcase_name"]
 

@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from chaos.files import PUBLIC, write_atomically
-from chaos.result import RunResult  # noqa: F401 - its import path before chaos.result existed
+from chaos.result.assemble import RunResult  # noqa: F401 - its import path before chaos.result.assemble existed
 
 RESULT_FILE = "result.json"
 

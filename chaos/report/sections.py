@@ -11,7 +11,7 @@ from typing import Any
 
 from chaos.metrics.catalog import names
 from chaos.metrics.sli import LATENCY_KEYS
-from chaos.slo import format_value
+from chaos.verdict.slo import format_value
 
 __all__ = [
     "PHASE_ORDER",

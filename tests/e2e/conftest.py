@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 
 from chaos.aws import AwsClients
-from chaos.sandbox import control
+from chaos.sandbox.process import control
 
 REPO = Path(__file__).resolve().parents[2]
 

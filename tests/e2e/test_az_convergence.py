@@ -20,7 +20,7 @@ import pytest
 
 from chaos.aws import AwsClients
 from chaos.clock import epoch_seconds
-from chaos.sandbox import control
+from chaos.sandbox.process import control
 from tests.e2e.conftest import (
     gameday,
     gameday_ok,

@@ -30,7 +30,7 @@ import pytest
 from chaos.aws import AwsClients
 from chaos.clock import epoch_seconds
 from chaos.janitor import NO_JANITOR_ENV
-from chaos.sandbox import control
+from chaos.sandbox.process import control
 from tests.e2e.conftest import function_state, wait_for
 
 pytestmark = pytest.mark.e2e

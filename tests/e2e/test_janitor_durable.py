@@ -25,7 +25,7 @@ from typing import Any
 import pytest
 
 from chaos.aws import AwsClients
-from chaos.sandbox import control
+from chaos.sandbox.process import control
 from tests.e2e.conftest import running_sandbox, wait_for
 from tests.e2e.test_janitor import fault_applied, latest_journal, runner_env, schedule_names
 

@@ -37,7 +37,7 @@ from typing import Any
 import pytest
 
 from chaos.aws import AwsClients
-from chaos.janitor.schedule import at_expression, schedule_name
+from chaos.janitor.timer import at_expression, schedule_name
 from tests.e2e.conftest import wait_for
 from tests.e2e.test_janitor import (
     fault_applied,

@@ -13,8 +13,8 @@ from typing import Any
 import pytest
 
 from chaos.aws import AwsClients
-from chaos.sandbox import control
-from chaos.sandbox.seed import orders_function_zip
+from chaos.sandbox.demo.seed import orders_function_zip
+from chaos.sandbox.process import control
 from tests.e2e.conftest import gameday_ok
 
 pytestmark = pytest.mark.e2e

@@ -12,8 +12,8 @@ import pytest
 
 from chaos.aws import AwsClients
 from chaos.clock import epoch_seconds
-from chaos.sandbox import control
-from chaos.sandbox.seed import orders_function_zip
+from chaos.sandbox.demo.seed import orders_function_zip
+from chaos.sandbox.process import control
 from tests.e2e.conftest import gameday_ok, running_sandbox
 
 pytestmark = pytest.mark.e2e

@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 
 from chaos.pytest_plugin import document_kind
-from chaos.sandbox import control
+from chaos.sandbox.process import control
 
 pytest_plugins = ["pytester"]
 pytestmark = pytest.mark.e2e

@@ -1,4 +1,5 @@
-"""The layer zips (chaos.layer): one per architecture, layout, modes, reproducibility, and
+"""The layer zips (chaos.faults.lambda_extension.layer): one per architecture, layout, modes,
+reproducibility, and
 the packaged binaries (static ELF executables of the right machine)."""
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from chaos.layer import (
+from chaos.faults.lambda_extension.layer import (
     ARCHITECTURES,
     binary_path,
     build_layer_zip,

@@ -1,4 +1,4 @@
-"""chaos.extension_build: the pinned toolchain and a clean build environment.
+"""chaos.faults.lambda_extension.toolchain: the pinned toolchain and a clean build environment.
 
 The full rebuild (`gameday extension verify`, about a minute and a half) is its own CI step.
 """
@@ -9,8 +9,14 @@ from pathlib import Path
 
 import pytest
 
-from chaos import extension_build
-from chaos.extension_build import GO_VERSION, ToolchainError, go_environment, goroot, source_dir
+from chaos.faults.lambda_extension import toolchain as extension_build
+from chaos.faults.lambda_extension.toolchain import (
+    GO_VERSION,
+    ToolchainError,
+    go_environment,
+    goroot,
+    source_dir,
+)
 
 
 def test_the_pinned_toolchain_is_installed():

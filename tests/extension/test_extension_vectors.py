@@ -17,7 +17,7 @@ import jsonschema
 import pytest
 from gameday_chaos import config as c
 
-from chaos.layer import binary_path
+from chaos.faults.lambda_extension.layer import binary_path
 
 SCHEMA_DIR = Path(c.__file__).resolve().parents[1] / "schema"
 SCHEMA = json.loads((SCHEMA_DIR / "config.schema.json").read_text())

@@ -10,9 +10,9 @@ from pathlib import Path
 import pytest
 from gameday_chaos import config as chaos_config
 
-from chaos.lambda_local import ExecutionEnvironment, free_port
-from chaos.lambda_local.node_ric import NodeRuntimeClient, install_node_ric
-from chaos.layer import write_layer_zip
+from chaos.faults.lambda_extension.layer import write_layer_zip
+from chaos.sandbox.functions.local import ExecutionEnvironment, free_port
+from chaos.sandbox.functions.local.node_ric import NodeRuntimeClient, install_node_ric
 
 sys.path.insert(0, str(Path(__file__).parent))
 from harness_support import APP, NODE_APP, STREAM_RUNTIME  # noqa: E402

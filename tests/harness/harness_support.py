@@ -9,7 +9,7 @@ from typing import Any
 
 from gameday_chaos import config as chaos_config
 
-from chaos.lambda_local import ExecutionEnvironment
+from chaos.sandbox.functions.local import ExecutionEnvironment
 
 #: The runtime clients every extension test runs under.
 RUNTIMES = ("python", "node")

@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 from harness_support import config_json, emf_lines
 
-from chaos.layer import write_layer_zip
+from chaos.faults.lambda_extension.layer import write_layer_zip
 
 pytestmark = pytest.mark.timeout(180)
 QEMU = "qemu-aarch64-static"

@@ -1,7 +1,8 @@
 """Acceptance tests of the fault-injection extension, through the real runtime clients.
 
-Every test runs a local Lambda execution environment (chaos.lambda_local) with the layer
-zip built by chaos.layer, the Go extension started from the extracted layer, and the real
+Every test runs a local Lambda execution environment (chaos.sandbox.functions.local) with the layer
+zip built by chaos.faults.lambda_extension.layer, the Go extension started from the extracted
+layer, and the real
 runtime client started through the layer's exec wrapper - the code path Lambda uses -
 under Python's awslambdaric and Node.js's aws-lambda-ric alike.
 """

@@ -50,9 +50,7 @@ from moto.elbv2.models import AvailabilityZone, ELBv2Backend, FakeLoadBalancer
 from moto.moto_api import state_manager
 
 import chaos.aws.clients
-from chaos.apply import apply_changes
 from chaos.aws import AwsClients, rate_limit
-from chaos.aws.layers import LAYER_NAME
 from chaos.aws.retry import call_with_backoff
 from chaos.experiment.model import AzLossFault as AzLossSpec
 from chaos.experiment.model import LambdaExtensionFault as LambdaExtensionSpec
@@ -61,22 +59,24 @@ from chaos.faults import (
     LOCK_TAG_KEY,
     FaultContext,
     FaultKind,
-    JanitorScheduleKind,
     PlannedChange,
 )
+from chaos.faults.lambda_extension.layer_versions import LAYER_NAME
 from chaos.janitor.arming import postpone_janitor
-from chaos.janitor.schedule import (
+from chaos.janitor.timer import (
     JanitorEvent,
     JanitorSchedule,
     function_arn,
     schedule_name,
     scheduler_role_arn,
 )
+from chaos.janitor.timer_change import JanitorScheduleKind
 from chaos.journal import Journal, JournalLocation, S3JournalStore
-from chaos.rollback import RollbackReport, restore_journal
-from chaos.sandbox.placement import PlacementController
+from chaos.run.apply import apply_changes
+from chaos.run.restore import RollbackReport, restore_journal
+from chaos.run.stop import StopSignal
+from chaos.sandbox.capacity.placement import PlacementController
 from chaos.sandbox.realism import Realism
-from chaos.stop import StopSignal
 from tests.integration.aws_call_hooks import AwsCall as AwsCall
 from tests.integration.aws_call_hooks import AwsCallHooks as AwsCallHooks
 from tests.integration.aws_call_hooks import Crash as Crash
@@ -554,7 +554,8 @@ def run_faults(clients: AwsClients, home: Path, run_id: str,
 
 
 def restore_as_the_run_does(journal: Journal, clients: AwsClients) -> RollbackReport:
-    """The run's own restore (its recovery phase, or its `finally`), as chaos.run makes it:
+    """The run's own restore (its recovery phase, or its `finally`), as chaos.run.lifecycle
+    makes it:
     the janitor's schedule moved past the longest the restore may take (when it would come
     sooner), every entry restored, the schedule deleted last, the journal finished."""
     postpone_janitor(journal, clients)

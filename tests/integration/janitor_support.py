@@ -23,17 +23,17 @@ from chaos.faults import (
     AzLossFault,
     FaultContext,
     FaultKind,
-    JanitorScheduleKind,
     LambdaExtensionFault,
 )
 from chaos.janitor import HEARTBEAT_STALE_ENV, JOURNAL_ENV
-from chaos.janitor.schedule import (
+from chaos.janitor.timer import (
     JanitorEvent,
     JanitorSchedule,
     function_arn,
     schedule_name,
     scheduler_role_arn,
 )
+from chaos.janitor.timer_change import JanitorScheduleKind
 from chaos.journal import Journal, JournalLocation, S3JournalStore
 from tests.integration.conftest import ACCOUNT_ID, REGION
 

@@ -23,8 +23,8 @@ from chaos.cli import main
 from chaos.errors import PreflightRefused
 from chaos.faults import AzLossFault, FaultContext
 from chaos.journal import Journal
-from chaos.result import _fault_effect, fault_entries
-from chaos.rollback import release_locks, restore_journal
+from chaos.result.assemble import _fault_effect, fault_entries
+from chaos.run.restore import release_locks, restore_journal
 from tests.integration.conftest import REGION, create_function
 from tests.integration.test_az_cli import az_experiment, refused
 from tests.integration.test_az_loss import (

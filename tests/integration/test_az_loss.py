@@ -18,8 +18,8 @@ from chaos.errors import PreflightRefused
 from chaos.experiment import AzLossFault as AzLossSpec
 from chaos.faults import AzLossFault, FaultContext
 from chaos.journal import Journal
-from chaos.rollback import restore_journal
-from chaos.sandbox.placement import PlacementController
+from chaos.run.restore import restore_journal
+from chaos.sandbox.capacity.placement import PlacementController
 from chaos.sandbox.realism import Realism
 from tests.integration.conftest import ACCOUNT_ID, REGION, create_function
 

@@ -18,13 +18,13 @@ import pytest
 from botocore.credentials import RefreshableCredentials
 from botocore.exceptions import ClientError
 
-from chaos import rollback
 from chaos.aws import AwsClients
 from chaos.aws.credentials import credential_lifetime, refuse_short_lived
 from chaos.cli import main
 from chaos.errors import PreflightRefused
 from chaos.journal import Journal, JournalEntry, list_journals
-from chaos.target import ResolvedTarget
+from chaos.run import restore as rollback
+from chaos.run.target import ResolvedTarget
 from tests.integration.conftest import create_function, experiment_yaml
 
 CREDENTIAL_PROCESS = """\

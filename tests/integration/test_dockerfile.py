@@ -226,7 +226,7 @@ def test_the_wheel_stage_context_builds_the_package(
     assert result.returncode == 0, result.stdout + result.stderr
     (wheel,) = (tmp_path / "wheels").glob("chaos_gameday-*.whl")
     names = set(zipfile.ZipFile(wheel).namelist())
-    assert {"chaos/cli.py", "chaos/schedule.py", "chaos/sandbox/control.py",
+    assert {"chaos/cli.py", "chaos/gameday/cron.py", "chaos/sandbox/process/control.py",
             "gameday_chaos/layer/x86_64/extensions/gameday-chaos",
             "gameday_chaos/layer/arm64/extensions/gameday-chaos",
             "gameday_chaos/layer/common/gameday-chaos-wrapper"} <= names

@@ -8,7 +8,7 @@ import sys
 import zipfile
 from pathlib import Path
 
-from chaos.layer import ARCHITECTURES, layer_zip_name
+from chaos.faults.lambda_extension.layer import ARCHITECTURES, layer_zip_name
 
 
 def build(out: Path) -> dict[str, tuple[Path, str]]:

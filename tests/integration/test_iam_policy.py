@@ -26,9 +26,9 @@ from moto import mock_aws
 from chaos.aws.clients import AwsClients
 from chaos.cli import main
 from chaos.experiment import load_experiment
-from chaos.iam import experiment_policy
 from chaos.janitor.policy import janitor_policy
 from chaos.journal import JournalLocation
+from chaos.run.permissions import experiment_policy
 from tests.integration.conftest import ACCOUNT_ID, REGION, create_function, experiment_yaml
 from tests.integration.iam_conditions import condition_holds, context_for
 

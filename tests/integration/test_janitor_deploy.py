@@ -38,7 +38,7 @@ from chaos.janitor.deploy import deploy_janitor
 from chaos.janitor.handler import sweep
 from chaos.janitor.package import JanitorPackage, build_janitor_package
 from chaos.janitor.policy import deployer_policy, janitor_policy, lambda_trust_policy
-from chaos.janitor.schedule import dead_letter_arn, function_arn
+from chaos.janitor.timer import dead_letter_arn, function_arn
 from chaos.journal import JournalLocation
 from tests.integration.conftest import ACCOUNT_ID, REGION, create_function
 from tests.integration.iam_conditions import condition_holds, context_for

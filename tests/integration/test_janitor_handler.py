@@ -11,7 +11,7 @@ import pytest
 
 from chaos.clock import epoch_seconds
 from chaos.janitor.handler import FOLLOW_UP_WINDOWS, handler, sweep
-from chaos.janitor.schedule import JanitorEvent, function_arn
+from chaos.janitor.timer import JanitorEvent, function_arn
 from chaos.journal import JournalTakenOver
 from tests.integration.conftest import ACCOUNT_ID, REGION, create_function
 from tests.integration.janitor_support import (

@@ -16,11 +16,11 @@ import pytest
 from chaos.aws import AwsClients
 from chaos.cli import main
 from chaos.experiment import load_experiment
-from chaos.iam import experiment_policy
 from chaos.janitor.arming import RESTORE_SLACK_S, postpone_janitor
 from chaos.janitor.deploy import deploy_janitor
-from chaos.janitor.schedule import at_expression, dead_letter_arn, move_schedule
+from chaos.janitor.timer import at_expression, dead_letter_arn, move_schedule
 from chaos.journal import JournalLocation
+from chaos.run.permissions import experiment_policy
 from tests.integration.conftest import ACCOUNT_ID, REGION, create_function, experiment_yaml
 from tests.integration.janitor_support import (
     JOURNAL_URI,

@@ -26,9 +26,9 @@ from chaos.clock import iso_from_epoch
 from chaos.janitor import HEARTBEAT_STALE_ENV
 from chaos.janitor.handler import MAX_FOLLOW_UPS, handler, sweep
 from chaos.janitor.package import JANITOR_SERVICES
-from chaos.janitor.schedule import JanitorEvent, function_arn
+from chaos.janitor.timer import JanitorEvent, function_arn
 from chaos.journal import JournalTakenOver, JournalWriteUnsupported
-from chaos.rollback import RestoreBudget
+from chaos.run.restore import RestoreBudget
 from tests.integration.conftest import ACCOUNT_ID, REGION, create_function
 from tests.integration.janitor_support import (
     JOURNAL_URI,

@@ -26,7 +26,7 @@ from chaos.aws.clients import AwsClients
 from chaos.cli import main
 from chaos.clock import iso_from_epoch
 from chaos.janitor import DEAD_LETTER_QUEUE
-from chaos.janitor.schedule import dead_letter_arn
+from chaos.janitor.timer import dead_letter_arn
 from chaos.journal import JournalLocation
 from tests.integration.conftest import ACCOUNT_ID, REGION, create_function, experiment_yaml
 from tests.integration.janitor_support import (

@@ -22,9 +22,9 @@ from chaos.cli import main
 from chaos.errors import PreflightRefused
 from chaos.experiment.model import LambdaExtensionFault as Spec
 from chaos.faults.base import FaultContext
-from chaos.faults.lambda_extension import LambdaExtensionFault
+from chaos.faults.lambda_extension.kind import LambdaExtensionFault
 from chaos.journal import Journal
-from chaos.rollback import restore_journal
+from chaos.run.restore import restore_journal
 from tests.integration.conftest import REGION, create_function, experiment_yaml
 
 MUTATING = ("TagResource", "UpdateFunctionConfiguration", "PublishVersion", "UpdateAlias")

@@ -12,7 +12,7 @@ import pytest
 from botocore.exceptions import ClientError
 
 from chaos.cli import main
-from chaos.layer import build_layer_zip
+from chaos.faults.lambda_extension.layer import build_layer_zip
 from tests.integration.conftest import REGION, create_function, experiment_yaml
 
 

@@ -42,9 +42,9 @@ from chaos.aws.clients import AwsClients
 from chaos.cli import main
 from chaos.faults.base import removed_subnet_tag
 from chaos.janitor.handler import sweep
-from chaos.janitor.schedule import JanitorEvent, function_arn
+from chaos.janitor.timer import JanitorEvent, function_arn
 from chaos.journal import JournalEntry
-from chaos.sandbox.placement import PlacementController
+from chaos.sandbox.capacity.placement import PlacementController
 from chaos.sandbox.realism import Realism
 from tests.integration.conftest import ACCOUNT_ID, REGION, create_function
 from tests.integration.janitor_support import (

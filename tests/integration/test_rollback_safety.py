@@ -14,8 +14,8 @@ from chaos.aws import AwsClients
 from chaos.experiment import load_experiment
 from chaos.faults import FaultContext, LambdaExtensionFault
 from chaos.journal import Journal, JournalEntry, runs_dir
-from chaos.rollback import restore_journal, rollback_unfinished
-from chaos.stop import StopRequested, StopSignal
+from chaos.run.restore import restore_journal, rollback_unfinished
+from chaos.run.stop import StopRequested, StopSignal
 from tests.integration.conftest import REGION, create_function, experiment_yaml
 
 

@@ -153,7 +153,8 @@ def test_status_and_rollback_from_another_machine_find_the_run_in_s3(
     experiment.write_text(experiment_yaml().replace("fault: 100ms", "fault: 30s")
                           .replace("max_duration: 1m", "max_duration: 2m"))
     # The runner applies the fault, then vanishes with its disk (no restore ran).
-    original_restore = __import__("chaos.run", fromlist=["restore_journal"]).restore_journal
+    lifecycle = __import__("chaos.run.lifecycle", fromlist=["restore_journal"])
+    original_restore = lifecycle.restore_journal
 
     def die(*_: Any, **__: Any) -> Any:
         raise SystemExit("runner killed")
@@ -165,11 +166,11 @@ def test_status_and_rollback_from_another_machine_find_the_run_in_s3(
         if len(waits) == 2:  # baseline done, fault applied: the runner dies here
             die()
 
-    monkeypatch.setattr("chaos.run.restore_journal", die)
-    monkeypatch.setattr("chaos.stop.StopSignal.wait", wait_then_die_in_the_fault_phase)
+    monkeypatch.setattr("chaos.run.lifecycle.restore_journal", die)
+    monkeypatch.setattr("chaos.run.stop.StopSignal.wait", wait_then_die_in_the_fault_phase)
     with pytest.raises(SystemExit):
         main(["run", str(experiment), "--yes", "--journal", URI])
-    monkeypatch.setattr("chaos.run.restore_journal", original_restore)
+    monkeypatch.setattr("chaos.run.lifecycle.restore_journal", original_restore)
     shutil.rmtree(runner_home)
     attached = lambda_.get_function_configuration(FunctionName="orders")
     assert attached.get("Layers"), "the fault was applied"

@@ -40,11 +40,11 @@ from hypothesis import HealthCheck, event, given, note, settings
 from hypothesis import strategies as st
 from moto import mock_aws
 
-from chaos.apply import APPLY_CONCURRENCY_ENV
-from chaos.aws.layers import LAYER_NAME
-from chaos.janitor.schedule import schedule_name
+from chaos.faults.lambda_extension.layer_versions import LAYER_NAME
+from chaos.janitor.timer import schedule_name
 from chaos.journal import JournalLocation, S3JournalStore
-from chaos.rollback import rollback_unfinished
+from chaos.run.apply import APPLY_CONCURRENCY_ENV
+from chaos.run.restore import rollback_unfinished
 from tests.integration.crash_support import (
     ALB,
     ALIAS,

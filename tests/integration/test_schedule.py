@@ -22,7 +22,7 @@ from croniter import croniter
 from chaos.cli import main
 from chaos.errors import InputError
 from chaos.experiment import load_experiment, load_plan
-from chaos.schedule import (
+from chaos.gameday.cron import (
     PlanTargets,
     Schedule,
     SnippetOptions,

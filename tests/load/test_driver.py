@@ -11,8 +11,8 @@ import pytest
 
 from chaos.experiment.model import Load, WafLoad
 from chaos.load.driver import LoadDriver
-from chaos.load.plan import plan_waf_traffic
 from chaos.load.waf import RateRule
+from chaos.load.waf_traffic import plan_waf_traffic
 from chaos.metrics.rows import SecondRow
 from tests.load.local_target import LocalTarget
 from tests.reference.whole_rows import merge_rows, waf_slis

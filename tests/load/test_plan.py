@@ -7,8 +7,8 @@ import pytest
 from chaos.errors import PreflightRefused
 from chaos.experiment.model import Load, WafLoad
 from chaos.load.identity import client_index
-from chaos.load.plan import WafTrafficPlan, describe_load, plan_waf_traffic
 from chaos.load.waf import CustomKey, RateRule
+from chaos.load.waf_traffic import WafTrafficPlan, describe_load, plan_waf_traffic
 
 
 def rule(aggregation: str = "FORWARDED_IP", limit: int = 100, window_s: int = 60,

@@ -27,9 +27,9 @@ from chaos.experiment import load_experiment
 from chaos.experiment.model import Load, WafLoad
 from chaos.host import free_port
 from chaos.load.driver import LoadDriver, with_chaos_importable
-from chaos.load.plan import plan_waf_traffic
 from chaos.load.remote_worker import worker_command
 from chaos.load.waf import RateRule
+from chaos.load.waf_traffic import plan_waf_traffic
 from chaos.metrics.rows import SecondRow
 from tests.load.local_target import LocalTarget
 from tests.load.processes import kill_leftovers, process_tree, still_running, stop

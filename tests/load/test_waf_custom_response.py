@@ -11,10 +11,10 @@ from requests.structures import CaseInsensitiveDict
 from chaos.experiment.model import Load, WafLoad
 from chaos.load.collector import OTHER_403, WAF_BLOCK
 from chaos.load.driver import LoadDriver
-from chaos.load.plan import plan_waf_traffic
 from chaos.load.process_config import LoadPlan
 from chaos.load.response_signs import ResponseSigns
 from chaos.load.waf import RateRule, read_rate_rule
+from chaos.load.waf_traffic import plan_waf_traffic
 from tests.load.local_target import LocalTarget
 from tests.load.test_driver import LOCUSTFILE, RowsReceived
 

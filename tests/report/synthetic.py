@@ -13,7 +13,7 @@ from typing import Any
 from chaos.experiment.model import SloCheck
 from chaos.metrics.rows import SecondRow
 from chaos.metrics.settle import minute_window
-from chaos.slo import evaluate_slos, slo_outcome
+from chaos.verdict.slo import evaluate_slos, slo_outcome
 from tests.reference.streaming import stream_measure
 
 START = 1_700_000_000  # epoch seconds of the baseline start

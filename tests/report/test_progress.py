@@ -6,7 +6,7 @@ from types import SimpleNamespace
 
 from chaos.metrics.histogram import RELATIVE_PRECISION
 from chaos.metrics.rows import SecondRow
-from chaos.progress import RunProgress
+from chaos.run.progress import RunProgress
 
 START = 1_700_000_000
 
@@ -81,8 +81,8 @@ def test_live_view_renders_on_a_terminal() -> None:
 
 
 def test_attach_progress_listens_to_the_run_events() -> None:
-    from chaos.events import RunEvents
-    from chaos.progress import attach_progress
+    from chaos.run.events import RunEvents
+    from chaos.run.progress import attach_progress
 
     events = RunEvents()
     context = SimpleNamespace(

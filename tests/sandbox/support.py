@@ -15,7 +15,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from chaos.aws import AwsClients
-from chaos.sandbox import control
+from chaos.sandbox.process import control
 
 AZ_IDS = ("use1-az1", "use1-az2", "use1-az3")
 

@@ -12,7 +12,7 @@ import pytest
 from moto import mock_aws
 from moto.cloudwatch.models import cloudwatch_backends
 
-from chaos.sandbox.alarms import evaluate_alarms, evaluation_interval_s
+from chaos.sandbox.cloudwatch.alarms import evaluate_alarms, evaluation_interval_s
 from chaos.sandbox.realism import Realism
 
 REGION = "us-east-1"

@@ -7,10 +7,13 @@ from typing import Any
 
 import pytest
 
-from chaos.lambda_local import InvokeResult
-from chaos.sandbox.functions import InvokeOutcome
-from chaos.sandbox.http_front import ApiGatewayFront, FrontRequest, FrontResponse, StageConfig
-from chaos.sandbox.routing import (
+from chaos.sandbox.apigateway.http_front import (
+    ApiGatewayFront,
+    FrontRequest,
+    FrontResponse,
+    StageConfig,
+)
+from chaos.sandbox.apigateway.routing import (
     LAMBDA_CUSTOM,
     IntegrationResponseSpec,
     IntegrationSpec,
@@ -19,6 +22,8 @@ from chaos.sandbox.routing import (
     ResourceSpec,
     RouteTable,
 )
+from chaos.sandbox.functions.local import InvokeResult
+from chaos.sandbox.functions.pool import InvokeOutcome
 
 STAGE = StageConfig(api_id="abc123", api_name="orders-api", stage="prod")
 LIVE_URI = ("arn:aws:apigateway:us-east-1:lambda:path/2015-03-31/functions/"

@@ -12,10 +12,13 @@ from typing import Any
 
 import pytest
 
-from chaos.lambda_local import InvokeResult
-from chaos.sandbox.functions import InvokeOutcome, Throttled
-from chaos.sandbox.http_front import ApiGatewayFront, FrontRequest, FrontServer, StageConfig
-from chaos.sandbox.routing import (
+from chaos.sandbox.apigateway.http_front import (
+    ApiGatewayFront,
+    FrontRequest,
+    FrontServer,
+    StageConfig,
+)
+from chaos.sandbox.apigateway.routing import (
     LAMBDA_PROXY,
     IntegrationSpec,
     LambdaTarget,
@@ -23,7 +26,9 @@ from chaos.sandbox.routing import (
     ResourceSpec,
     RouteTable,
 )
-from chaos.sandbox.waf import WafEngine
+from chaos.sandbox.functions.local import InvokeResult
+from chaos.sandbox.functions.pool import InvokeOutcome, Throttled
+from chaos.sandbox.waf.engine import WafEngine
 
 STAGE = StageConfig(api_id="abc123", api_name="orders-api", stage="prod")
 FUNCTION_URI = ("arn:aws:apigateway:us-east-1:lambda:path/2015-03-31/functions/"

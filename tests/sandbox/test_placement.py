@@ -13,16 +13,16 @@ from moto.moto_api import state_manager
 
 from chaos.aws import AwsClients
 from chaos.errors import ConfigurationError
-from chaos.sandbox.az_spread import MoveTiming, Slot, drain_seconds, spread
-from chaos.sandbox.placement import PlacementController
-from chaos.sandbox.realism import Realism
-from chaos.sandbox.seed import (
+from chaos.sandbox.capacity.az_spread import MoveTiming, Slot, drain_seconds, spread
+from chaos.sandbox.capacity.placement import PlacementController
+from chaos.sandbox.demo.seed import (
     AUTO_SCALING_GROUP_NAME,
     ECS_CLUSTER_NAME,
     ECS_SERVICE_NAME,
     REGION,
     seed,
 )
+from chaos.sandbox.realism import Realism
 
 DRAIN_S = 20.0
 ACCOUNT = "123456789012"

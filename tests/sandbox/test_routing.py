@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from chaos.sandbox.routing import (
+from chaos.sandbox.apigateway.routing import (
     LAMBDA_PROXY,
     IntegrationSpec,
     LambdaTarget,

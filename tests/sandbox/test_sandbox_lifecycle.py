@@ -12,7 +12,7 @@ from urllib.parse import urlsplit
 
 import pytest
 
-from chaos.sandbox import control
+from chaos.sandbox.process import control
 from tests.sandbox.support import call, environ
 
 REPO = Path(__file__).resolve().parents[2]

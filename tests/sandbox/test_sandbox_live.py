@@ -20,8 +20,8 @@ from pathlib import Path
 import pytest
 
 from chaos.aws import subnets as ec2_subnets
-from chaos.sandbox import control
-from chaos.sandbox.seed import orders_function_zip
+from chaos.sandbox.demo.seed import orders_function_zip
+from chaos.sandbox.process import control
 from tests.sandbox.support import AZ_IDS, Reply, Sandbox, call, live_sandbox, metric_sum, wait_for
 
 REPO = Path(__file__).resolve().parents[2]

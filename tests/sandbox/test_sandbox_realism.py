@@ -20,9 +20,7 @@ from typing import Any
 import pytest
 from botocore.exceptions import ClientError
 
-from chaos.sandbox import control
-from chaos.sandbox.realism import Realism
-from chaos.sandbox.seed import (
+from chaos.sandbox.demo.seed import (
     AUTO_SCALING_GROUP_NAME,
     ECS_CLUSTER_NAME,
     ECS_SERVICE_NAME,
@@ -30,7 +28,9 @@ from chaos.sandbox.seed import (
     RATE_LIMIT,
     RATE_RULE_NAME,
 )
-from chaos.sandbox.waf import RateCheckModel
+from chaos.sandbox.process import control
+from chaos.sandbox.realism import Realism
+from chaos.sandbox.waf.engine import RateCheckModel
 from tests.sandbox.support import Sandbox, live_sandbox, wait_for
 
 TIME_SCALE = 0.1

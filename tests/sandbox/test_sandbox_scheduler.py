@@ -13,13 +13,13 @@ import boto3
 import pytest
 from moto import mock_aws
 
-from chaos.janitor.schedule import at_expression
-from chaos.lambda_local.environment import InvokeResult
-from chaos.sandbox.functions import InvokeOutcome, Throttled
-from chaos.sandbox.lambda_async import AsyncLambda
+from chaos.janitor.timer import at_expression
+from chaos.sandbox.apigateway.routing import LambdaTarget
+from chaos.sandbox.eventbridge.scheduler import Delivery, DueSchedule, ScheduleExecutor, at_time
+from chaos.sandbox.functions.async_invoke import AsyncLambda
+from chaos.sandbox.functions.local.environment import InvokeResult
+from chaos.sandbox.functions.pool import InvokeOutcome, Throttled
 from chaos.sandbox.realism import Realism
-from chaos.sandbox.routing import LambdaTarget
-from chaos.sandbox.scheduler import Delivery, DueSchedule, ScheduleExecutor, at_time
 
 REGION = "us-east-1"
 ACCOUNT_ID = "123456789012"

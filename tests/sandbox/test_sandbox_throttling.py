@@ -18,7 +18,7 @@ from botocore.retries.standard import ThrottledRetryableChecker
 
 from chaos.aws import AwsClients
 from chaos.aws.lambda_functions import wait_until_updated
-from chaos.sandbox.throttling import THROTTLE_ANSWERS, ControlPlaneThrottling
+from chaos.sandbox.process.throttling import THROTTLE_ANSWERS, ControlPlaneThrottling
 from tests.sandbox.lambda_support import function_arn
 from tests.sandbox.support import Sandbox, live_sandbox
 

@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from chaos.sandbox.waf import WafEngine, WebRequest
+from chaos.sandbox.waf.engine import WafEngine, WebRequest
 
 
 class FakeClock:

@@ -7,7 +7,7 @@ from typing import Any
 import pytest
 
 from chaos.sandbox.realism import Realism
-from chaos.sandbox.waf import (
+from chaos.sandbox.waf.engine import (
     AWS_MAX_DETECTION_DELAY_S,
     RateCheckModel,
     WafEngine,

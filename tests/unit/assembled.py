@@ -3,7 +3,7 @@
 Rows from two Locust workers (normal, legit and abusive WAF traffic) go through the
 streaming aggregation; server-side figures are read by chaos.metrics.server_side from a
 CloudWatch double that answers every query; one lambda-extension fault's journal entry;
-then chaos.result.assemble_result. Tests choose how many responses the clients saw
+then chaos.result.assemble.assemble_result. Tests choose how many responses the clients saw
 marked, what the extension's telemetry counted, and whether CloudWatch settled.
 """
 
@@ -19,8 +19,8 @@ from chaos.clock import iso_from_epoch
 from chaos.experiment import load_experiment
 from chaos.experiment.model import WafLoad
 from chaos.journal import JournalEntry
-from chaos.load.plan import plan_waf_traffic
 from chaos.load.waf import RateRule
+from chaos.load.waf_traffic import plan_waf_traffic
 from chaos.metrics.aggregate import RunAggregator
 from chaos.metrics.rows import SecondRow
 from chaos.metrics.server_side import (
@@ -30,7 +30,7 @@ from chaos.metrics.server_side import (
     server_side_targets,
 )
 from chaos.metrics.settle import CloudWatchLag
-from chaos.result import LoadRecord, RunRecord, assemble_result
+from chaos.result.assemble import LoadRecord, RunRecord, assemble_result
 from tests.reference.streaming import arriving
 
 START = 1_700_000_040  # epoch seconds of the baseline start (in the past: CloudWatch is due)
@@ -189,7 +189,7 @@ def fault_entry(index: int = 0, target: str = FUNCTION_ARN) -> JournalEntry:
 def assembled(tmp_path: Path, *, marked_in_fault: int = 0, server: ServerState = "settled",
               injected: float | None = 0.0, entries: list[JournalEntry] | None = None,
               experiment_text: str = EXPERIMENT) -> dict[str, Any]:
-    """result.json of the run, through chaos.result.assemble_result."""
+    """result.json of the run, through chaos.result.assemble.assemble_result."""
     path = tmp_path / "assembled.yaml"
     path.write_text(experiment_text)
     experiment = load_experiment(path)

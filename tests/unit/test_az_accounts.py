@@ -16,8 +16,8 @@ import boto3
 import pytest
 from botocore.stub import Stubber
 
-from chaos import az_audit
 from chaos.aws import AwsClients
+from chaos.az import audit as az_audit
 from chaos.cli import main
 from chaos.experiment import AzLossFault as AzLossSpec
 from chaos.faults import AzLossFault, FaultContext

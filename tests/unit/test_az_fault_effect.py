@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from chaos.result import _fault_effect, fault_effect_checks
+from chaos.result.assemble import _fault_effect, fault_effect_checks
 
 
 def pinned(before: dict[str, int], during: dict[str, int], unit: str = "running tasks"

@@ -16,9 +16,9 @@ from chaos.aws.partition import (
 )
 from chaos.experiment import AzLossFault as AzLossSpec
 from chaos.experiment import load_experiment
-from chaos.faults.az_loss_permissions import az_loss_statements
-from chaos.iam import experiment_policy
+from chaos.faults.az_loss.permissions import az_loss_statements
 from chaos.policy import PolicyStatement
+from chaos.run.permissions import experiment_policy
 
 
 @pytest.mark.parametrize(("region", "partition"), [

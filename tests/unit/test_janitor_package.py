@@ -13,6 +13,7 @@ from pathlib import Path
 import boto3
 import pytest
 
+from chaos.faults.lambda_extension.layer import FIXED_DATE_TIME
 from chaos.janitor.package import (
     JANITOR_MODULES,
     JANITOR_SERVICES,
@@ -20,7 +21,6 @@ from chaos.janitor.package import (
     build_janitor_package,
     check_conditional_writes,
 )
-from chaos.layer import FIXED_DATE_TIME
 
 REPO = Path(__file__).resolve().parents[2]
 #: Run first in the child: every import of these fails, as in the Lambda Python runtime.

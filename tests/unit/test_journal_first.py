@@ -17,10 +17,11 @@ from typing import Any
 import pytest
 
 import chaos
-from chaos.faults import FAULT_KINDS, RESTORE_ONLY_KINDS, FaultContext, FaultKind
-from chaos.faults.janitor_schedule import JanitorScheduleKind
-from chaos.janitor.schedule import JanitorEvent, JanitorSchedule
+from chaos.faults import FAULT_KINDS, FaultContext, FaultKind
+from chaos.janitor.timer import JanitorEvent, JanitorSchedule
+from chaos.janitor.timer_change import JanitorScheduleKind
 from chaos.journal import Journal
+from chaos.run.restorers import RESTORE_ONLY_KINDS
 
 ROOT = Path(chaos.__file__).resolve().parent
 BASE = ROOT / "faults" / "base.py"

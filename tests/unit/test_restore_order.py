@@ -7,9 +7,10 @@ from typing import Any
 
 import pytest
 
-from chaos import rollback
-from chaos.faults import RESTORE_ONLY_KINDS, RestoreOutcome
+from chaos.faults import RestoreOutcome
 from chaos.journal import Journal, JournalEntry
+from chaos.run import restore as rollback
+from chaos.run.restorers import RESTORE_ONLY_KINDS
 
 SCHEDULE_KIND = next(iter(RESTORE_ONLY_KINDS))
 

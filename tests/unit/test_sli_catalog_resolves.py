@@ -1,7 +1,7 @@
 """Every SLI of the catalog resolves to a number in a result assembled by the real path.
 
 The catalog (chaos.metrics.catalog) says where each SLI lives in result.json; the SLO gate
-reads it there (chaos.slo.observe). A catalog entry whose place the assembly does not fill,
+reads it there (chaos.verdict.slo.observe). A catalog entry whose place the assembly does not fill,
 or fills under another name, would make every check of that SLI fail as "not measured".
 """
 
@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 
 from chaos.metrics.catalog import CATALOG, FAULT_EFFECT, KNOWN_SLIS, Sli
-from chaos.slo import observe
+from chaos.verdict.slo import observe
 from tests.unit.assembled import assembled
 
 PHASES = ("baseline", "fault", "recovery")

@@ -7,7 +7,7 @@ from pydantic import ValidationError
 
 from chaos.experiment.model import Experiment, SloCheck
 from chaos.metrics.catalog import KNOWN_SLIS, validate_abort_when_sli, validate_sli_names
-from chaos.slo import (
+from chaos.verdict.slo import (
     evaluate_check,
     evaluate_slos,
     format_value,

@@ -12,8 +12,8 @@ from moto import mock_aws
 from chaos.experiment.objective import parse_objective
 from chaos.metrics.aggregate import RunAggregator
 from chaos.metrics.rows import SecondRow
-from chaos.stop import StopRequested, StopSignal
-from chaos.stop_conditions import AbortWhen, AlarmWatcher, missing_alarms
+from chaos.run.stop import StopRequested, StopSignal
+from chaos.run.stop_conditions import AbortWhen, AlarmWatcher, missing_alarms
 
 REGION = "us-east-1"
 START = 1_700_000_000

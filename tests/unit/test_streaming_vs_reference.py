@@ -17,8 +17,8 @@ from typing import Any
 import pytest
 
 from chaos.experiment.model import WafLoad
-from chaos.load.plan import plan_waf_traffic
 from chaos.load.waf import RateRule
+from chaos.load.waf_traffic import plan_waf_traffic
 from chaos.metrics.aggregate import RunAggregator
 from chaos.metrics.histogram import RELATIVE_PRECISION
 from chaos.metrics.measurement import measure_load

@@ -5,8 +5,8 @@ from __future__ import annotations
 from typing import Any
 
 from chaos.experiment.model import WafLoad
-from chaos.load.plan import plan_waf_traffic
 from chaos.load.waf import RateRule
+from chaos.load.waf_traffic import plan_waf_traffic
 from chaos.metrics.rows import SecondRow, Traffic
 from chaos.metrics.waf_slis import waf_slis as waf_slis_of_counters
 from tests.reference.streaming import aggregate

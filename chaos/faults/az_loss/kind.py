@@ -1,0 +1,668 @@
+"""`az-loss`: simulate the loss of one Availability Zone, selected by AZ ID.
+
+`pin` (default, "AZ loss") removes the lost AZ's subnets from each target's placement
+(Lambda VpcConfig, ECS awsvpcConfiguration, ASG VPCZoneIdentifier, ELBv2 subnet mappings)
+and waits, per target and at most `converge_timeout`, until its capacity has left the lost
+AZ ID (chaos.aws.capacity); that moment is the entry's `effective_at`. Restore puts back
+the exact original placement unless someone changed it meanwhile, and is `restored` only
+once capacity per AZ ID is back where it was. The entry's `evidence` keeps the counts per
+AZ ID `before`, `during` (at convergence) and `after`, with `apply_s` / `restore_s`.
+
+`blackhole` ("AZ network loss") associates the lost AZ's subnets with a new network ACL,
+which denies all traffic (one per VPC, created by the run and tagged with its ID); restore
+re-associates the original ACLs and deletes it. Capacity stays where it is: the network
+is what is lost (a Lambda function's invocations still arrive; its calls out of the VPC
+subnets fail).
+
+Journal entries say what to undo through `intended["action"]`: `pin`, `create-acl`
+(recorded before the ACL exists: a crash leaves at most one ACL found by its tag) or
+`associate-acl` (one per subnet, recorded before its association is replaced).
+
+Locks, set after the entry is journaled and before the change: a pin locks the workload and
+marks the subnets it removes (`removed_subnet_tag`: a restore puts back only subnets so
+marked, in the workload's VPC and the lost AZ ID); a blackhole creates its ACL tagged, and
+tags each subnet with the lock and the ACL it had (`NETWORK_ACL_TAG_KEY`), the only ACL the
+restore re-associates. Restores write the placement settings as they are now (security
+groups, public IP assignment...), the subnets apart.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, replace
+from typing import TYPE_CHECKING, Any
+
+from chaos.aws import subnets as ec2_subnets
+from chaos.aws.capacity import (
+    AzIds,
+    Capacity,
+    Convergence,
+    back_to,
+    lost_az_empty,
+    read_capacity,
+    wait_for,
+)
+from chaos.aws.workloads import (
+    Placement,
+    Workload,
+    active_endpoint_connections,
+    has_long_service_arn,
+    placement_for,
+    workloads_with_tags,
+)
+from chaos.az.mapping import AzMapping, load_az_mapping, require_az_id
+from chaos.clock import epoch_seconds
+from chaos.durations import format_duration
+from chaos.errors import PreflightRefused
+from chaos.faults.base import (
+    LOCK_TAG_KEY,
+    NETWORK_ACL_TAG_KEY,
+    FaultKind,
+    LockedResource,
+    NothingWritten,
+    PlannedChange,
+    RestoreOutcome,
+    removed_subnet_tag,
+    unlocked,
+)
+from chaos.faults.locks import refuse_locked
+from chaos.journal import JournalEntry
+
+if TYPE_CHECKING:
+    from chaos.aws import AwsClients
+    from chaos.aws.subnets import Subnet
+    from chaos.experiment.model import AzLossFault as AzLossSpec  # noqa: F401
+    from chaos.journal import Journal
+    from chaos.policy import PolicyStatement
+
+TYPE_NAME = "az-loss"
+ACTION_PIN = "pin"
+ACTION_CREATE_ACL = "create-acl"
+ACTION_ASSOCIATE_ACL = "associate-acl"
+ACTION_NONE = "none"
+#: How reports and the plan name each mode's effect.
+PIN_EFFECT = "AZ loss (capacity moved out of the AZ ID)"
+BLACKHOLE_EFFECT = ("AZ network loss (the AZ ID's subnets cut off; Lambda invocations still "
+                    "arrive, calls out of those subnets fail)")
+DEFAULT_CONVERGE_TIMEOUT_S = 600.0
+
+
+@dataclass
+class AffectedWorkload:
+    workload: Workload
+    lost: list[Subnet]
+    kept: list[Subnet]
+
+
+# The spec type by name only: restore (the janitor) runs where there is no pydantic.
+class AzLossFault(FaultKind["AzLossSpec"]):
+    type_name = TYPE_NAME
+
+    # -- plan ---------------------------------------------------------------
+
+    def plan(self) -> list[PlannedChange]:
+        clients = self.context.clients
+        mapping = load_az_mapping(clients)
+        require_az_id(mapping, self.spec.az_id)
+        workloads = self.resolve_targets()
+        subnets = ec2_subnets.describe_subnets(
+            clients, [s for workload in workloads for s in workload.subnet_ids], mapping)
+        skipped: list[PlannedChange] = []
+        affected: list[AffectedWorkload] = []
+        for workload in workloads:
+            split = self.split_subnets(workload, subnets, mapping)
+            if isinstance(split, PlannedChange):
+                skipped.append(split)
+            else:
+                affected.append(split)
+        if self.spec.mode == "blackhole":
+            return self.plan_blackhole(affected, mapping) + skipped
+        return [self.plan_pin(item, mapping) for item in affected] + skipped
+
+    def resolve_targets(self) -> list[Workload]:
+        """Named targets (each must exist) then tag-selected ones, without duplicates."""
+        clients, targets = self.context.clients, self.spec.targets
+        named = (
+            [("lambda", name) for name in targets.lambda_]
+            + [("ecs", name) for name in targets.ecs_services]
+            + [("asg", name) for name in targets.autoscaling_groups]
+            + [("elb", name) for name in targets.load_balancers]
+        )
+        workloads: dict[str, Workload] = {}
+        for kind, ref in named:
+            placement = placement_for(kind)
+            workload = placement.get(clients, ref)
+            if workload is None:
+                raise PreflightRefused(f"{placement.noun} {ref!r} does not exist")
+            workloads.setdefault(workload.arn, workload)
+        if targets.tags:
+            tagged = workloads_with_tags(clients, dict(targets.tags))
+            if not tagged:
+                raise PreflightRefused(
+                    f"no Lambda (VPC), ECS service, ASG or load balancer carries the tags "
+                    f"{dict(targets.tags)}")
+            for workload in tagged:
+                workloads.setdefault(workload.arn, workload)
+        return list(workloads.values())
+
+    def split_subnets(
+        self, workload: Workload, subnets: dict[str, Subnet], mapping: AzMapping
+    ) -> AffectedWorkload | PlannedChange:
+        """The workload's lost and kept subnets, a skip notice, or a refusal."""
+        az_id = self.spec.az_id
+        lost = [subnets[s] for s in workload.subnet_ids if subnets[s].az_id == az_id]
+        kept = [subnets[s] for s in workload.subnet_ids if subnets[s].az_id != az_id]
+        if not lost:
+            where = ", ".join(sorted({subnet.az_id for subnet in kept})) or "no subnets"
+            return skip_notice(workload, f"{workload.label} has no subnet in "
+                               f"{mapping.label(az_id)} (runs in {where}): nothing to "
+                               "simulate, skipped")
+        if not kept:
+            raise PreflightRefused(
+                f"{workload.label}: every subnet is in {mapping.label(az_id)}; losing it "
+                "leaves no capacity (single-AZ risk): refusing")
+        refuse_locked(workload.label, workload.tags, self.context)
+        return AffectedWorkload(workload, lost, kept)
+
+    def plan_pin(self, item: AffectedWorkload, mapping: AzMapping) -> PlannedChange:
+        workload = item.workload
+        refuse_unchangeable(workload)
+        refuse_endpoint_service_backend(self.context.clients, workload)
+        if needs_two_zones(workload) and len({subnet.az_id for subnet in item.kept}) < 2:
+            return skip_notice(workload, f"{workload.label}: an Application Load Balancer needs "
+                               "subnets in at least two AZs; it would keep only "
+                               f"{', '.join(s.az_id for s in item.kept)}: not changed")
+        summary = [f"remove subnet {subnet.label()}" for subnet in item.lost]
+        summary.append("keep " + ", ".join(subnet.label() for subnet in item.kept))
+        if workload.kind == "ecs":
+            summary.append("force a new deployment (tasks move out of the lost AZ)")
+        summary.append(f"tag {LOCK_TAG_KEY}={self.context.run_id}; tag the removed subnets "
+                       f"{removed_subnet_tag(self.context.run_id)}")
+        summary.append(f"wait until its {CONVERGES[workload.kind]} (at most "
+                       f"{format_duration(self.spec.converge_timeout)}; the same on restore)")
+        return PlannedChange(
+            fault_type=self.type_name, target=workload.label, target_arn=workload.arn,
+            summary=summary, original=pin_snapshot(workload),
+            intended=self.pin_intent(workload, [subnet.subnet_id for subnet in item.lost]),
+        )
+
+    def pin_intent(self, workload: Workload, lost_ids: list[str]) -> dict[str, Any]:
+        return {
+            "action": ACTION_PIN, "effect": PIN_EFFECT, "az_id": self.spec.az_id,
+            "removed_subnet_ids": lost_ids,
+            "subnet_ids": [s for s in workload.subnet_ids if s not in lost_ids],
+            "converge_timeout_s": self.spec.converge_timeout,
+        }
+
+    def plan_blackhole(
+        self, affected: list[AffectedWorkload], mapping: AzMapping
+    ) -> list[PlannedChange]:
+        by_vpc: dict[str, dict[str, Subnet]] = {}
+        users: dict[str, set[str]] = {}
+        for item in affected:
+            for subnet in item.lost:
+                by_vpc.setdefault(subnet.vpc_id, {})[subnet.subnet_id] = subnet
+                users.setdefault(subnet.vpc_id, set()).add(item.workload.label)
+        return [self.plan_vpc_blackhole(vpc_id, list(lost.values()), sorted(users[vpc_id]),
+                                        mapping)
+                for vpc_id, lost in sorted(by_vpc.items())]
+
+    def plan_vpc_blackhole(
+        self, vpc_id: str, lost: list[Subnet], users: list[str], mapping: AzMapping
+    ) -> PlannedChange:
+        clients, run_id = self.context.clients, self.context.run_id
+        summary = [f"{BLACKHOLE_EFFECT} of {mapping.label(self.spec.az_id)}",
+                   f"create a network ACL in {vpc_id} (a new ACL denies all traffic) tagged "
+                   f"{LOCK_TAG_KEY}={run_id}"]
+        associations: dict[str, dict[str, str]] = {}
+        for subnet in lost:
+            refuse_locked(f"subnet {subnet.subnet_id}", subnet.tags, self.context)
+            current = ec2_subnets.acl_association(clients, subnet.subnet_id)
+            if current is None:
+                raise PreflightRefused(f"subnet {subnet.subnet_id} has no network ACL "
+                                       "association to replace")
+            refuse_locked(f"network ACL {current.network_acl_id} of {subnet.subnet_id}",
+                          current.tags, self.context)
+            associations[subnet.subnet_id] = {"association_id": current.association_id,
+                                              "network_acl_id": current.network_acl_id}
+            summary.append(f"associate it with subnet {subnet.label()} instead of "
+                           f"{current.network_acl_id}")
+        summary.append(f"blackholes {mapping.label(self.spec.az_id)} for: {', '.join(users)} "
+                       "(and anything else in those subnets)")
+        summary.append(f"tag the subnets {LOCK_TAG_KEY}={run_id}")
+        return PlannedChange(
+            fault_type=self.type_name, target=f"vpc:{vpc_id}", target_arn=vpc_id,
+            summary=summary, original={"vpc_id": vpc_id, "associations": associations},
+            intended={"action": ACTION_CREATE_ACL, "effect": BLACKHOLE_EFFECT,
+                      "az_id": self.spec.az_id,
+                      "vpc_id": vpc_id, "subnet_ids": list(associations),
+                      "subnets": {s.subnet_id: s.label() for s in lost}},
+        )
+
+    # -- apply --------------------------------------------------------------
+
+    def apply(self, change: PlannedChange, journal: Journal) -> JournalEntry:
+        action = change.intended.get("action")
+        if action == ACTION_PIN:
+            return self.apply_pin(change, journal)
+        if action == ACTION_CREATE_ACL:
+            return self.apply_blackhole(change, journal)
+        # A skipped target: nothing changes, so nothing is journaled.
+        return JournalEntry(
+            entry_id=f"{self.type_name}:{change.target_arn}", fault_type=self.type_name,
+            target=f"{change.target} (skipped)", target_arn=change.target_arn, original={},
+            intended={},
+            status="skipped", detail="; ".join(change.warnings))
+
+    def apply_pin(self, change: PlannedChange, journal: Journal) -> JournalEntry:
+        clients, run_id = self.context.clients, self.context.run_id
+        placement = placement_for(change.original["kind"])
+        # The baseline ran since planning: re-read, re-check and snapshot right before.
+        current = placement.get(clients, change.original["ref"])
+        if current is None:
+            raise PreflightRefused(f"{change.target} disappeared since the plan")
+        refuse_locked(current.label, current.tags, self.context)
+        refuse_unchangeable(current)
+        refuse_endpoint_service_backend(clients, current)
+        lost_ids = [s for s in change.intended["removed_subnet_ids"] if s in current.subnet_ids]
+        intended = self.pin_intent(current, lost_ids)
+        if not lost_ids or not intended["subnet_ids"]:
+            raise PreflightRefused(f"{change.target}: its subnets changed since the plan "
+                                   f"(now {', '.join(current.subnet_ids)}); re-run the plan")
+        az_ids = AzIds(clients, load_az_mapping(clients))
+        before = read_capacity(clients, current.kind, current.ref, az_ids)
+
+        def pin() -> None:
+            # Lock first: mark the subnets it removes (a restore puts back only subnets so
+            # marked), lock the workload; then change it.
+            ec2_subnets.tag_resource_with(clients, lost_ids, {removed_subnet_tag(run_id): run_id})
+            placement.tag(clients, current, LOCK_TAG_KEY, run_id)
+            placement.set_subnets(clients, current, intended["subnet_ids"])
+
+        entry = self.journaled(journal, JournalEntry(
+            entry_id=f"{self.type_name}:{current.arn}", fault_type=self.type_name,
+            target=change.target, target_arn=current.arn,
+            original=pin_snapshot(current), intended=intended,
+            evidence=before_evidence(self.spec.az_id, before),
+        ), pin)
+        converged = wait_for(lambda: read_capacity(clients, current.kind, current.ref, az_ids),
+                             lost_az_empty(self.spec.az_id), self.spec.converge_timeout,
+                             stopping=self.context.stopping)
+        record_pin_convergence(journal, entry, converged)
+        return entry
+
+    def apply_blackhole(self, change: PlannedChange, journal: Journal) -> JournalEntry:
+        clients, run_id = self.context.clients, self.context.run_id
+        vpc_id = change.intended["vpc_id"]
+        acl_entry = self.journaled(journal, JournalEntry(
+            entry_id=f"{self.type_name}:acl:{vpc_id}", fault_type=self.type_name,
+            target=f"network ACL in {vpc_id}", target_arn=vpc_id,
+            original={"vpc_id": vpc_id, "network_acl_id": None},
+            intended={"action": ACTION_CREATE_ACL, "effect": BLACKHOLE_EFFECT,
+                      "az_id": self.spec.az_id, "vpc_id": vpc_id, "tag": {LOCK_TAG_KEY: run_id}},
+        # The new ACL's ID is journaled as soon as it exists, before any association.
+        ), lambda: {"network_acl_id": ec2_subnets.create_acl(
+            clients, vpc_id, {LOCK_TAG_KEY: run_id})})
+        acl_id = acl_entry.intended["network_acl_id"]
+        for subnet_id in change.intended["subnet_ids"]:
+            self.blackhole_subnet(subnet_id, change.intended["subnets"][subnet_id], acl_id,
+                                  journal, part_of=acl_entry.entry_id)
+        return acl_entry
+
+    def blackhole_subnet(self, subnet_id: str, label: str, acl_id: str,
+                         journal: Journal, part_of: str | None = None) -> JournalEntry:
+        clients, run_id = self.context.clients, self.context.run_id
+        tags = ec2_subnets.subnet_tags(clients, subnet_id)
+        current = ec2_subnets.acl_association(clients, subnet_id)
+        if tags is None or current is None:
+            raise PreflightRefused(f"subnet {subnet_id} disappeared since the plan")
+        refuse_locked(f"subnet {subnet_id}", tags, self.context)
+
+        def associate() -> None:
+            # Lock first, with the ACL the subnet has: the restore re-associates that one,
+            # read from the subnet, never the one a journal names (one CreateTags: both
+            # tags or neither).
+            ec2_subnets.tag_resource_with(clients, [subnet_id], {
+                LOCK_TAG_KEY: run_id, NETWORK_ACL_TAG_KEY: current.network_acl_id})
+            ec2_subnets.replace_acl(clients, current.association_id, acl_id)
+
+        return self.journaled(journal, JournalEntry(
+            entry_id=f"{self.type_name}:subnet:{subnet_id}", fault_type=self.type_name,
+            target=f"subnet:{label}", target_arn=subnet_id,
+            original={"subnet_id": subnet_id, "association_id": current.association_id,
+                      "network_acl_id": current.network_acl_id},
+            intended={"action": ACTION_ASSOCIATE_ACL, "az_id": self.spec.az_id,
+                      "network_acl_id": acl_id},
+            part_of=part_of,
+        ), associate)
+
+    # -- restore ------------------------------------------------------------
+
+    @classmethod
+    def required_permissions(
+        cls, spec: Any, *, region: str, account_id: str, index: int
+    ) -> list[PolicyStatement]:
+        from chaos.faults.az_loss.permissions import az_loss_statements
+
+        return az_loss_statements(spec, region=region, account_id=account_id, index=index)
+
+    @classmethod
+    def restore(cls, entry: JournalEntry, clients: AwsClients, run_id: str) -> RestoreOutcome:
+        action = entry.intended.get("action")
+        try:
+            if action == ACTION_PIN:
+                return restore_pin(entry, clients, run_id)
+            if action == ACTION_ASSOCIATE_ACL:
+                return restore_association(entry, clients, run_id)
+            if action == ACTION_CREATE_ACL:
+                return remove_run_acl(entry, clients, run_id)
+        except NothingWritten as stopped:
+            return stopped.outcome
+        return RestoreOutcome("restored", "nothing was changed")
+
+    @classmethod
+    def locked_resources(cls, entry: JournalEntry) -> list[LockedResource]:
+        action = entry.intended.get("action")
+        if action == ACTION_PIN:
+            kind = entry.original["kind"]
+            return [LockedResource(kind, str(entry.original["ref"]))] + [
+                LockedResource("removed-subnet", str(subnet_id))
+                for subnet_id in entry.intended.get("removed_subnet_ids", [])]
+        if action == ACTION_ASSOCIATE_ACL:
+            return [LockedResource("subnet", str(entry.original["subnet_id"]))]
+        return []  # the run's ACL is deleted, not unlocked
+
+
+# -- plan helpers ----------------------------------------------------------------------
+
+
+def skip_notice(workload: Workload, warning: str) -> PlannedChange:
+    return PlannedChange(
+        fault_type=TYPE_NAME, target=workload.label, target_arn=workload.arn,
+        summary=["no change"], original={}, intended={"action": ACTION_NONE},
+        warnings=[warning],
+    )
+
+
+def pin_snapshot(workload: Workload) -> dict[str, Any]:
+    """What a restore puts back: the subnets and the settings sent with them (Lambda's whole
+    VpcConfig, ECS's awsvpcConfiguration, a load balancer's subnet mappings)."""
+    return {"kind": workload.kind, "ref": workload.ref, "name": workload.name,
+            "subnet_ids": list(workload.subnet_ids),
+            "settings": placement_for(workload.kind).snapshot_settings(workload)}
+
+
+#: What "converged" means per kind, for the plan.
+CONVERGES = {
+    "ecs": "tasks run outside the lost AZ ID (deployment COMPLETED, old tasks drained)",
+    "asg": "instances are InService outside the lost AZ ID (rebalancing done)",
+    "lambda": "update completed (LastUpdateStatus: Successful)",
+    "elb": "subnets are updated and the load balancer is active",
+}
+
+
+def needs_two_zones(workload: Workload) -> bool:
+    """An ALB must keep subnets in two AZs; an NLB may keep one ("[Network Load Balancers]
+    You can specify subnets from one or more Availability Zones", SetSubnets,
+    https://docs.aws.amazon.com/elasticloadbalancing/latest/APIReference/API_SetSubnets.html)."""
+    return workload.kind == "elb" and workload.settings.get("type") == "application"
+
+
+def refuse_unchangeable(workload: Workload) -> None:
+    """Targets whose subnets cannot be removed: a Gateway Load Balancer; ECS services whose
+    subnets UpdateService cannot change, or that cannot carry the lock."""
+    if workload.kind == "elb" and workload.settings.get("type") == "gateway":
+        # "[Gateway Load Balancers] You can specify subnets from one or more Availability
+        # Zones. You must include all subnets that were enabled previously, with their
+        # existing configurations, plus any additional subnets" (SetSubnets, https://docs.
+        # aws.amazon.com/elasticloadbalancing/latest/APIReference/API_SetSubnets.html):
+        # SetSubnets only adds to a GWLB; removing the lost AZ's subnet would fail mid-run.
+        raise PreflightRefused(
+            f"{workload.label}: a Gateway Load Balancer's subnets can only be added to, never "
+            "removed (SetSubnets): it cannot be pinned out of an AZ ID; use mode: blackhole "
+            "or leave it out of the targets")
+    if workload.kind != "ecs":
+        return
+    controller = workload.settings.get("deployment_controller", "ECS")
+    if controller != "ECS":
+        # "For services using the blue/green (CODE_DEPLOY) deployment controller, only the
+        # desired count, ... can be updated"; EXTERNAL: only the desired count, ... (UpdateService,
+        # https://docs.aws.amazon.com/AmazonECS/latest/APIReference/API_UpdateService.html).
+        raise PreflightRefused(
+            f"{workload.label}: its deployment controller is {controller}; UpdateService cannot "
+            "change its subnets (that takes a new CodeDeploy deployment or task set): refusing")
+    if not has_long_service_arn(workload.arn):
+        raise PreflightRefused(
+            f"{workload.label}: its ARN {workload.arn} is in the old format, which cannot be "
+            "tagged with the run's lock; migrate it to the long ARN format (opt in to the new "
+            "ARN and resource ID format, then recreate the service): refusing")
+
+
+def refuse_endpoint_service_backend(clients: AwsClients, workload: Workload) -> None:
+    """A Network Load Balancer behind a PrivateLink endpoint service with connected endpoints:
+    "You can't remove a subnet if the Network Load Balancer has an active Amazon VPC
+    endpoint association" ("Update the Availability Zones for your Network Load Balancer",
+    https://docs.aws.amazon.com/elasticloadbalancing/latest/network/availability-zones.html):
+    SetSubnets would fail mid-run; refuse before anything changes."""
+    if workload.kind != "elb" or workload.settings.get("type") != "network":
+        return
+    connected = active_endpoint_connections(clients, workload.arn)
+    if connected:
+        raise PreflightRefused(
+            f"{workload.label}: it serves a VPC endpoint service with {len(connected)} active "
+            f"endpoint connection(s) ({', '.join(connected[:3])}"
+            f"{', ...' if len(connected) > 3 else ''}); ELB cannot remove its subnets while "
+            "they are connected: refusing")
+
+
+def before_evidence(az_id: str, before: Capacity | None) -> dict[str, Any]:
+    if before is None:
+        return {"az_id": az_id}
+    return {"az_id": az_id, "unit": before.unit, "before": before.per_az}
+
+
+def record_pin_convergence(journal: Journal, entry: JournalEntry,
+                           converged: Convergence) -> None:
+    """The pin is in force from its convergence: `effective_at`, `during`, `apply_s`."""
+    capacity = converged.capacity
+    evidence = {**entry.evidence, "converged": converged.converged,
+                "converged_at": converged.at,
+                "apply_s": round(epoch_seconds(converged.at)
+                                 - epoch_seconds(entry.journaled_at), 3)}
+    if capacity is not None:
+        evidence["during"] = capacity.per_az
+    detail = entry.detail
+    if not converged.converged:
+        detail = (f"capacity had not left {entry.intended['az_id']} after "
+                  f"{format_duration(converged.waited_s)}: "
+                  f"{why_not_converged(capacity)}; the fault phase ran anyway")
+    journal.update(entry, effective_at=converged.at, evidence=evidence, detail=detail)
+
+
+def why_not_converged(capacity: Capacity | None) -> str:
+    if capacity is None:
+        return "the workload no longer exists"
+    if capacity.blocked:
+        return f"{capacity.blocked}, {capacity.summary()}"
+    return capacity.summary()
+
+
+# -- restore helpers -------------------------------------------------------------------
+
+
+def restore_pin(entry: JournalEntry, clients: AwsClients, run_id: str) -> RestoreOutcome:
+    """Put the removed subnets back (verified), then wait until capacity per AZ ID is back.
+
+    Records `after` and `restore_s` in `entry.evidence` (journaled with the outcome).
+    """
+    started = time.monotonic()
+    placement = placement_for(entry.original["kind"])
+    current = placement.get(clients, entry.original["ref"])
+    if current is None:
+        return RestoreOutcome("drifted", f"{entry.target} was deleted during the run")
+    refusal = unlocked(current.label, current.tags, run_id)
+    if refusal is not None:
+        return refusal
+    original_ids = [str(subnet_id) for subnet_id in entry.original["subnet_ids"]]
+    now = set(current.subnet_ids)
+    drift = settings_drift(placement, current, entry)
+    if now == set(entry.intended["subnet_ids"]) and now != set(original_ids):
+        re_added = [subnet_id for subnet_id in original_ids if subnet_id not in now]
+        if not now <= set(original_ids):
+            raise NothingWritten("failed", "a restore only adds subnets back, and the journal's "
+                                 f"original placement lacks {', '.join(sorted(now))}: nothing "
+                                 "written")
+        verify_re_added(clients, entry, current, re_added, run_id)
+        placement.set_subnets(clients, restore_target(current, entry, re_added), original_ids)
+    elif now != set(original_ids):
+        return RestoreOutcome(
+            "drifted", "subnets changed by someone else during the run (kept): "
+            + ", ".join(current.subnet_ids))
+    outcome = wait_until_back(entry, clients, run_id, started)
+    if drift and outcome.status == "restored":
+        return RestoreOutcome("drifted", "; ".join(drift))
+    return outcome
+
+
+def settings_drift(placement: Placement, current: Workload, entry: JournalEntry) -> list[str]:
+    """Besides the subnets, what someone else changed (kept as it is now: a restore sends
+    the current settings, so an ECS service keeps its security groups and public IP
+    assignment, a function its security groups, as they are)."""
+    journaled = entry.original.get("settings")
+    if journaled is None:
+        return []
+    before = placement.drift_signature(placement.with_settings(current, journaled))
+    if placement.drift_signature(current) == before:
+        return []
+    return [f"placement settings changed by someone else during the run (kept): "
+            f"{', '.join(sorted(placement.drift_signature(current)))}"]
+
+
+def verify_re_added(clients: AwsClients, entry: JournalEntry, current: Workload,
+                    re_added: list[str], run_id: str) -> None:
+    """NothingWritten unless every subnet to put back carries the run's mark (set on the
+    subnets it removed, before it removed them), lies in the workload's VPC and in the
+    lost AZ ID. The workload carries the lock, so the run did change it: a journal that
+    names other subnets leaves the change in place, and the restore `failed`."""
+    mapping = load_az_mapping(clients)
+    found = ec2_subnets.find_subnets(clients, [*re_added, *current.subnet_ids], mapping)
+    missing = [subnet_id for subnet_id in re_added if subnet_id not in found]
+    if missing:
+        raise NothingWritten("drifted", f"subnet(s) {', '.join(missing)} were deleted during "
+                             "the run: they cannot be put back; left as it is")
+    vpcs = {found[s].vpc_id for s in current.subnet_ids if s in found}
+    az_id = str(entry.intended.get("az_id"))
+    mark = removed_subnet_tag(run_id)
+    for subnet_id in re_added:
+        subnet = found[subnet_id]
+        if subnet.tags.get(mark) != run_id:
+            raise NothingWritten("failed", f"subnet {subnet_id} was not removed by this run (no "
+                                 f"tag {mark}): not put back; nothing written")
+        if vpcs and subnet.vpc_id not in vpcs:
+            raise NothingWritten("failed", f"subnet {subnet_id} is in {subnet.vpc_id}, not in "
+                                 f"the workload's VPC {', '.join(sorted(vpcs))}: nothing written")
+        if subnet.az_id != az_id:
+            raise NothingWritten("failed", f"subnet {subnet_id} is in {subnet.az_id}, not in the "
+                                 f"lost AZ ID {az_id}: nothing written")
+
+
+def restore_target(current: Workload, entry: JournalEntry, re_added: list[str]) -> Workload:
+    """The workload to write: its settings as they are now; for a load balancer, the subnet
+    mappings of the subnets it keeps as they are, and those of the re-added subnets as
+    journaled (Elastic IPs, chosen addresses), each for its own subnet only."""
+    if current.kind != "elb":
+        return current
+    journaled = (entry.original.get("settings") or {}).get("subnet_mappings") or {}
+    mappings = dict(current.settings.get("subnet_mappings") or {})
+    for subnet_id in re_added:
+        mapping = dict(journaled.get(subnet_id) or {})
+        mappings[subnet_id] = mapping if mapping.get("SubnetId") == subnet_id else {
+            "SubnetId": subnet_id}
+    return replace(current, settings={**current.settings, "subnet_mappings": mappings})
+
+
+def wait_until_back(entry: JournalEntry, clients: AwsClients, run_id: str,
+                    started: float) -> RestoreOutcome:
+    kind, ref = entry.original["kind"], entry.original["ref"]
+    before = entry.evidence.get("before")
+    timeout = float(entry.intended.get("converge_timeout_s", DEFAULT_CONVERGE_TIMEOUT_S))
+    az_ids = AzIds(clients, load_az_mapping(clients))
+    goal = back_to(before) if before is not None else (lambda capacity: capacity.steady)
+    converged = wait_for(lambda: read_capacity(clients, kind, ref, az_ids), goal, timeout)
+    capacity = converged.capacity
+    # A new dict, not an update: another thread may be writing the journal meanwhile.
+    entry.evidence = {**entry.evidence, "restore_s": round(time.monotonic() - started, 3),
+                      "restore_converged": converged.converged,
+                      **({"after": capacity.per_az} if capacity is not None else {})}
+    if converged.converged:
+        return RestoreOutcome("restored")
+    if capacity is None:
+        return RestoreOutcome("drifted", f"{entry.target} was deleted during the restore")
+    return RestoreOutcome(
+        "failed", f"placement restored, but capacity is not back after "
+        f"{format_duration(converged.waited_s)}: {why_not_converged(capacity)} (before: "
+        f"{before}); `gameday rollback --run-id {run_id}` waits again")
+
+
+def restore_association(entry: JournalEntry, clients: AwsClients, run_id: str) -> RestoreOutcome:
+    """Re-associate the ACL the subnet had, as the run recorded on the subnet itself."""
+    subnet_id = str(entry.original["subnet_id"])
+    found = ec2_subnets.find_subnets(clients, [subnet_id], load_az_mapping(clients))
+    current = ec2_subnets.acl_association(clients, subnet_id)
+    if subnet_id not in found or current is None:
+        return RestoreOutcome("drifted", f"subnet {subnet_id} was deleted during the run")
+    subnet = found[subnet_id]
+    refusal = unlocked(f"subnet {subnet_id}", subnet.tags, run_id)
+    if refusal is not None:
+        return refusal
+    recorded = subnet.tags.get(NETWORK_ACL_TAG_KEY)
+    if current.tags.get(LOCK_TAG_KEY) != run_id:  # not (or no longer) on the run's ACL
+        if recorded is None or current.network_acl_id == recorded:
+            return RestoreOutcome("restored")
+        return RestoreOutcome("drifted", f"{subnet_id} was associated with "
+                              f"{current.network_acl_id} by someone else (kept)")
+    if recorded is None:
+        raise NothingWritten("failed", f"{subnet_id} no longer records the network ACL it had "
+                             f"(tag {NETWORK_ACL_TAG_KEY}): the run's ACL is left associated")
+    outcome = reassociate(clients, subnet, current.association_id, recorded)
+    journaled = entry.original.get("network_acl_id")
+    if journaled != recorded:
+        note = (f"the journal names {journaled} as its ACL before the run; the subnet's own "
+                f"record says {recorded}, which was restored")
+        return RestoreOutcome("drifted", f"{outcome.detail}; {note}" if outcome.detail else note)
+    return outcome
+
+
+def reassociate(clients: AwsClients, subnet: Subnet, association_id: str,
+                original_acl: str) -> RestoreOutcome:
+    subnet_id = subnet.subnet_id
+    vpc_id = ec2_subnets.acl_vpc(clients, original_acl)
+    if vpc_id is not None and vpc_id != subnet.vpc_id:
+        raise NothingWritten("failed", f"network ACL {original_acl} is in {vpc_id}, not in "
+                             f"{subnet_id}'s VPC {subnet.vpc_id}: nothing written")
+    if vpc_id is not None:
+        ec2_subnets.replace_acl(clients, association_id, original_acl)
+        return RestoreOutcome("restored")
+    vpc_default = ec2_subnets.default_acl(clients, subnet.vpc_id)
+    if vpc_default is None:
+        raise RuntimeError(f"{subnet_id}: original ACL {original_acl} was deleted and the VPC "
+                           "has no default ACL")
+    ec2_subnets.replace_acl(clients, association_id, vpc_default)
+    return RestoreOutcome("drifted", f"original ACL {original_acl} was deleted during the run; "
+                          f"{subnet_id} is back on the VPC default ACL {vpc_default}")
+
+
+def remove_run_acl(entry: JournalEntry, clients: AwsClients, run_id: str) -> RestoreOutcome:
+    """Delete the ACL the run created: one that carries the run's lock (it was created with
+    it), found by that tag if the crash came before its ID was journaled."""
+    vpc_id = str(entry.intended["vpc_id"])
+    tagged = ec2_subnets.acls_tagged(clients, vpc_id, LOCK_TAG_KEY, run_id)
+    acl_id = entry.intended.get("network_acl_id")
+    if acl_id and acl_id not in tagged:
+        if ec2_subnets.acl_exists(clients, str(acl_id)):
+            return RestoreOutcome("refused", f"network ACL {acl_id} does not carry this run's "
+                                  f"lock ({LOCK_TAG_KEY}={run_id}) in {vpc_id}: not deleted")
+        return RestoreOutcome("restored", f"network ACL {acl_id} was already deleted")
+    for item in [str(acl_id)] if acl_id else tagged:
+        ec2_subnets.delete_acl(clients, item)
+    return RestoreOutcome("restored")

@@ -1,0 +1,474 @@
+"""result.json: the run's contract with its users (PRODUCT.md, "Result").
+
+Assembled from a :class:`RunRecord` of explicit inputs (the measured load, the journal's
+entries, the server-side figures), never from the run's mutable context; rendered by
+chaos.report. :class:`RunResult` is a typed view of it for Python callers.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from chaos.clock import epoch_seconds, iso_from_epoch
+from chaos.metrics.catalog import FAULT_EFFECT
+from chaos.metrics.cloudwatch import function_name
+from chaos.metrics.measurement import measure_load, measure_windows
+from chaos.metrics.waf_slis import waf_slis
+from chaos.verdict.slo import evaluate_check, evaluate_slos, slo_outcome
+
+if TYPE_CHECKING:
+    from chaos.experiment import Experiment
+    from chaos.journal import JournalEntry
+    from chaos.load.waf import RateRule
+    from chaos.load.waf_traffic import WafTrafficPlan
+    from chaos.metrics.aggregate import PhaseClock, RunAggregator
+    from chaos.outcome import Outcome
+
+__all__ = ["RESULT_VERSION", "LoadRecord", "RunRecord", "RunResult", "assemble_result",
+           "fault_entries"]
+
+RESULT_VERSION = 1
+
+
+@dataclass
+class LoadRecord:
+    """What the load measured, and what its WAF SLIs need."""
+
+    aggregator: RunAggregator
+    rule: RateRule | None = None
+    waf_plan: WafTrafficPlan | None = None
+    abusive_stopped_at: float | None = None
+
+
+@dataclass
+class RunRecord:
+    """Everything a finished run hands to the result."""
+
+    run_id: str
+    experiment: Experiment
+    experiment_path: Path
+    sandbox: bool
+    started_at: str
+    ended_at: str
+    outcome: Outcome
+    abort_reason: str | None
+    phase_times: Mapping[str, Mapping[str, str]]
+    journal_entries: Sequence[JournalEntry]
+    load: LoadRecord | None = None
+    server_side: Mapping[str, Any] | None = None  # chaos.metrics.server_side.read_server_side
+    notes: list[str] = field(default_factory=list)
+    clock: PhaseClock | None = None  # the run's segments (the aggregator's, with load)
+
+
+def assemble_result(record: RunRecord) -> dict[str, Any]:
+    faults = fault_entries(record.journal_entries)
+    outcome: str = record.outcome
+    if outcome == "passed" and any(f["restore_status"] == "failed" for f in faults):
+        outcome = "error"
+    notes = list(record.notes)
+    result: dict[str, Any] = {
+        "version": RESULT_VERSION,
+        "outcome": outcome,
+        "run_id": record.run_id,
+        "experiment": record.experiment.name,
+        "experiment_path": str(record.experiment_path),
+        "sandbox": record.sandbox,
+        "started_at": record.started_at,
+        "ended_at": record.ended_at,
+        "abort_reason": record.abort_reason,
+        "faults": faults,
+        "fault_timing": fault_timing(faults),
+        "fault_kinds": [spec.type for spec in record.experiment.faults],
+        "expect_effect": record.experiment.expect_effect,
+        "notes": notes,
+    }
+    _add_load(result, record)
+    if record.load is None:
+        notes.append("no load in this experiment: per-phase SLIs were not measured")
+    _add_server_side(result, record.server_side)
+    _add_fault_evidence(result)
+    result["slo"] = evaluate_slos(record.experiment.slo, result)
+    judge(result, outcome)
+    return result
+
+
+def judge(result: dict[str, Any], run_outcome: str) -> None:
+    """Add the automatic `fault_effect` checks and set the outcome from every check."""
+    result["slo"] = [check for check in result["slo"] if check.get("sli") != FAULT_EFFECT]
+    if result.get("expect_effect", True):
+        result["slo"].extend(fault_effect_checks(result))
+    result["outcome"] = slo_outcome(result["slo"]) if run_outcome == "passed" else run_outcome
+
+
+def refresh_server_side(result: dict[str, Any], server_side: Mapping[str, Any]) -> None:
+    """Replace the server-side figures (read again later) and judge the checks again."""
+    run_outcome = result["outcome"] if result["outcome"] in ("aborted", "error") else "passed"
+    result["notes"] = [note for note in result.get("notes", [])
+                       if not note.startswith(("CloudWatch had not settled",
+                                               "server-side metrics unavailable"))]
+    _add_server_side(result, server_side)
+    _add_fault_evidence(result)
+    result["slo"] = [
+        entry for check in result.get("slo", []) if check.get("sli") != FAULT_EFFECT
+        for entry in evaluate_check(str(check["sli"]), [check["phase"]] if check.get("phase")
+                                    else [], str(check["objective"]), result)
+    ]
+    judge(result, run_outcome)
+
+
+def _add_load(result: dict[str, Any], record: RunRecord) -> None:
+    if record.load is None:
+        measured = (measure_windows(record.clock, record.phase_times) if record.clock else
+                    {"phases": {name: dict(times)
+                                for name, times in record.phase_times.items()}})
+        result.update(measured, overall=None, recovery_time_s=None, timeline=[])
+        return
+    aggregator = record.load.aggregator
+    result.update(measure_load(aggregator, record.phase_times))
+    result["load"] = {"workers": worker_entries(aggregator), "late_rows": aggregator.late_rows}
+    load = record.load
+    if load.rule is not None and load.waf_plan is not None:
+        legit = aggregator.all_totals()
+        result["waf"] = waf_slis(aggregator.identities, load.rule, load.waf_plan,
+                                 legit_blocked=legit.blocked, other_403=legit.other_403,
+                                 abusive_stopped_at=load.abusive_stopped_at)
+
+
+def worker_entries(aggregator: RunAggregator) -> list[dict[str, Any]]:
+    """`load.workers`: per Locust process, its requests over the run and per phase.
+
+    `requests_by_phase` names every phase (0 when the worker sent nothing in it), the
+    `transition` between them, and `outside` (ramp-up before the baseline); every traffic
+    kind counts (abusive WAF clients too).
+    """
+    return [{"worker": worker, "requests": sum(by_segment.values()),
+             "requests_by_phase": by_segment}
+            for worker, by_segment in aggregator.worker_requests_by_segment().items()]
+
+
+def _add_server_side(result: dict[str, Any], server_side: Mapping[str, Any] | None) -> None:
+    if server_side is None:
+        return
+    result["notes"].extend(server_side.get("notes", []))
+    for name, values in (server_side.get("phases") or {}).items():
+        if name in result.get("phases", {}):
+            result["phases"][name]["server_side"] = values
+    if server_side.get("run") is not None:
+        result["server_side"] = server_side["run"]
+    if "waf" in result:
+        result["waf"]["cloudwatch_blocked_requests"] = (
+            (server_side.get("run") or {}).get("waf_blocked_requests"))
+        result["waf"]["cloudwatch_settled"] = server_side.get("settled", True)
+    if server_side.get("query") is not None:
+        result["server_side_query"] = server_side["query"]
+
+
+def _add_fault_evidence(result: dict[str, Any]) -> None:
+    """Per fault entry, what shows it acted: `observed_injections` (lambda-extension).
+
+    `telemetry` is the extension's InjectedFaults count (CloudWatch EMF) once settled, None
+    when it is not known; `telemetry_note` then says why (not settled, or not read).
+    """
+    server = result.get("server_side") or {}
+    settled = server.get("settled", True) is not False
+    detail = (server.get("detail") or {}) if settled else {}
+    injected = detail.get("injected_faults")
+    inits = detail.get("extension_inits") or {}
+    fault_phase = (result.get("phases") or {}).get("fault") or {}
+    markers = fault_phase.get("injected_responses")
+    lambda_faults = {fault.get("fault_index") for fault in result["faults"]
+                     if fault["type"] == "lambda-extension"}
+    for fault in result["faults"]:
+        if fault["type"] != "lambda-extension":
+            continue
+        telemetry = None
+        if isinstance(injected, Mapping):
+            counts = injected.get(function_name(fault["target_arn"])) or {}
+            telemetry = int(sum(value for value in counts.values() if value is not None))
+        cold_starts = (inits.get(function_name(fault["target_arn"])) or {}).get("inits")
+        fault["cold_starts_caused"] = None if cold_starts is None else int(cold_starts)
+        evidence: dict[str, Any] = {
+            "telemetry": telemetry,
+            # Marked responses cannot tell which fault injected them: counted only when
+            # one lambda-extension fault ran.
+            "client_marked_responses": markers if len(lambda_faults) == 1 else None,
+        }
+        if telemetry is None:
+            evidence["telemetry_note"] = _telemetry_missing(result, server, settled)
+        fault["observed_injections"] = evidence
+
+
+def _telemetry_missing(result: Mapping[str, Any], server: Mapping[str, Any],
+                       settled: bool) -> str:
+    """Why the extension's telemetry of a fault is not known."""
+    if server and not settled:
+        return ("not settled: CloudWatch was still changing when the wait ended "
+                "(gameday report --refresh reads it again)")
+    why = next((note for note in result.get("notes") or []
+                if note.startswith("server-side metrics unavailable")),
+               "the extension's InjectedFaults metric was not read")
+    return f"not measured: {why}"
+
+
+def fault_effect_checks(result: Mapping[str, Any]) -> list[dict[str, Any]]:
+    """The automatic `fault_effect` check of each fault (PRODUCT.md, "Fault effect").
+
+    It fails when the fault phase had load and the fault did nothing: no injection seen
+    by the extension's telemetry nor by the clients (lambda-extension), no target
+    changed (az-loss). Evidence that is missing or not settled fails the check too, as
+    such (observed None and a note saying why), never as "the fault never fired".
+    """
+    fault_phase = (result.get("phases") or {}).get("fault") or {}
+    had_load = bool(fault_phase.get("requests"))
+    checks = []
+    for index, fault_type in enumerate(result.get("fault_kinds") or []):
+        entries = [fault for fault in result["faults"] if fault.get("fault_index") == index]
+        observed, note = _fault_effect(fault_type, entries)
+        passed = observed is not None and observed > 0
+        if not had_load:
+            passed, note = True, "not judged: no load in the fault phase"
+        item: dict[str, Any] = {
+            "sli": FAULT_EFFECT, "phase": "fault", "objective": "> 0", "observed": observed,
+            "passed": passed, "fault": f"faults[{index}] {fault_type}",
+        }
+        if note:
+            item["note"] = note
+        checks.append(item)
+    return checks
+
+
+def _fault_effect(fault_type: str, entries: Sequence[Mapping[str, Any]]
+                  ) -> tuple[float | None, str | None]:
+    if not entries:
+        return 0, "the fault changed no target"
+    if fault_type == "az-loss":
+        return _az_loss_effect(entries)
+    if fault_type != "lambda-extension":
+        changed = sum(1 for entry in entries if entry.get("injected_at"))
+        return changed, None if changed else "the fault changed no target"
+    return _lambda_extension_effect(entries)
+
+
+def _lambda_extension_effect(entries: Sequence[Mapping[str, Any]]
+                             ) -> tuple[float | None, str | None]:
+    """Injections seen by the extension's telemetry or by the clients (marked responses).
+
+    Latency and exception faults mark no response: without settled telemetry of every
+    target, zero marked responses prove nothing.
+    """
+    evidence = [entry.get("observed_injections") or {} for entry in entries]
+    telemetry = [item["telemetry"] for item in evidence if item.get("telemetry") is not None]
+    markers = [item["client_marked_responses"] for item in evidence
+               if item.get("client_marked_responses") is not None]
+    observed = max(sum(telemetry), max(markers, default=0))
+    if observed > 0:
+        return observed, None
+    if len(telemetry) == len(entries):
+        return observed, "the fault never fired: no injection observed"
+    why = [str(item.get("telemetry_note") or "not measured") for item in evidence
+           if item.get("telemetry") is None]
+    reason = next((note for note in why if note.startswith("not settled")), why[0])
+    clients = ("no client saw a marked response (latency and exception faults mark none)"
+               if markers else "marked responses cannot be told apart between several "
+               "lambda-extension faults")
+    if reason.startswith("not settled"):
+        return None, ("not settled: the extension's telemetry (InjectedFaults) had not settled "
+                      f"when the wait ended and {clients}; gameday report --refresh reads it "
+                      "again")
+    _, _, detail = reason.partition(": ")
+    return None, (f"not measured: the extension's telemetry (InjectedFaults) is missing "
+                  f"({detail or 'not read'}) and {clients}")
+
+
+def _az_loss_effect(entries: Sequence[Mapping[str, Any]]) -> tuple[float | None, str | None]:
+    """Pinned targets whose capacity left the lost AZ ID (`before` > 0 there, `during` 0),
+    and the subnets a blackhole cut off (it moves no capacity).
+
+    A pin whose capacity during the fault could not be read proves nothing: when no
+    other target shows an effect, the check is not measured rather than failed as "no
+    effect".
+    """
+    pinned = [entry for entry in entries if _is_pin(entry)]
+    emptied = sum(1 for entry in pinned if _left_lost_az(entry.get("evidence") or {}))
+    cut_off = sum(1 for entry in entries if entry not in pinned and entry.get("injected_at"))
+    observed = emptied + cut_off
+    if observed:
+        return observed, None
+    unread = [str(entry.get("target")) for entry in pinned
+              if "during" not in (entry.get("evidence") or {})]
+    if unread:
+        return None, ("not measured: the capacity per AZ ID during the fault could not be "
+                      f"read for {', '.join(unread)}")
+    return observed, "no target's capacity left the lost AZ ID"
+
+
+def _is_pin(entry: Mapping[str, Any]) -> bool:
+    evidence = entry.get("evidence") or {}
+    return ((entry.get("changed") or {}).get("action") == "pin"
+            or "during" in evidence or "converged" in evidence)
+
+
+def _left_lost_az(evidence: Mapping[str, Any]) -> bool:
+    az_id = evidence.get("az_id")
+    before, during = evidence.get("before") or {}, evidence.get("during")
+    if during is None:
+        return False
+    return bool(before.get(az_id, 0) > 0 and during.get(az_id, 0) == 0)
+
+
+def fault_entries(entries: Sequence[JournalEntry]) -> list[dict[str, Any]]:
+    """One entry per fault and target; environment keys are named, values never shown.
+
+    A resource changed in several steps (an alias target: $LATEST, the fault version,
+    the alias) is one entry with its `steps`; its restore status is the worst step's.
+    """
+    by_id = {entry.entry_id: entry for entry in entries}
+    parts: dict[str, list[JournalEntry]] = {}
+    for entry in entries:
+        root = by_id.get(entry.part_of or "")
+        same_resource = root is not None and root.target_arn == entry.target_arn
+        key = root.entry_id if same_resource and root is not None else entry.entry_id
+        parts.setdefault(key, []).append(entry)
+    return [_fault_entry(steps) for steps in parts.values()]
+
+
+def _fault_entry(steps: list[JournalEntry]) -> dict[str, Any]:
+    root = steps[0]
+    statuses = [restore_status(step.status) for step in steps]
+    status = next((worst for worst in ("failed", "refused", "drifted") if worst in statuses),
+                  "restored")
+    effective = _latest(step.effective_at for step in steps)
+    restored = _latest(step.restored_at for step in steps)
+    restore_started = _earliest(step.restore_started_at for step in steps)
+    item: dict[str, Any] = {
+        "type": root.fault_type,
+        "fault_index": root.fault_index,
+        "target": root.target,
+        "target_arn": root.target_arn,
+        "changed": describe_change(root.intended),
+        "injected_at": root.injected_at,
+        "effective_at": effective,
+        "restored_at": restored,
+        "restore_status": status,
+        "apply_s": _seconds_between(root.journaled_at, effective),
+        "restore_s": _seconds_between(restore_started, restored),
+        "detail": "; ".join(step.detail for step in steps if step.detail),
+    }
+    evidence = {key: value for step in steps for key, value in step.evidence.items()}
+    if evidence:
+        item["evidence"] = evidence
+    if len(steps) > 1:
+        item["steps"] = [{"target": step.target, "changed": describe_change(step.intended),
+                          "restore_status": restore_status(step.status),
+                          "detail": step.detail} for step in steps]
+    return item
+
+
+def fault_timing(faults: Sequence[Mapping[str, Any]]) -> dict[str, Any] | None:
+    """When the first and the last change came in force, and the spread between them."""
+    moments = sorted(epoch_seconds(f["effective_at"]) for f in faults if f.get("effective_at"))
+    if not moments:
+        return None
+    return {"first_effective_at": iso_from_epoch(moments[0]),
+            "last_effective_at": iso_from_epoch(moments[-1]),
+            "effective_spread_s": round(moments[-1] - moments[0], 3)}
+
+
+def _latest(moments: Iterable[str | None]) -> str | None:
+    present = [moment for moment in moments if moment]
+    return max(present, key=epoch_seconds) if present else None
+
+
+def _earliest(moments: Iterable[str | None]) -> str | None:
+    present = [moment for moment in moments if moment]
+    return min(present, key=epoch_seconds) if present else None
+
+
+def _seconds_between(start: str | None, end: str | None) -> float | None:
+    if not start or not end:
+        return None
+    return round(epoch_seconds(end) - epoch_seconds(start), 3)
+
+
+def restore_status(entry_status: str) -> str:
+    # refused: the restore found the resource without the run's lock (or a journaled value
+    # the account did not confirm) and wrote nothing (chaos.journal).
+    if entry_status in ("restored", "drifted", "refused"):
+        return entry_status
+    return "failed"
+
+
+def describe_change(intended: dict[str, Any]) -> dict[str, Any]:
+    described: dict[str, Any] = {}
+    for key, value in intended.items():
+        if key == "environment" and isinstance(value, dict):
+            described["environment_keys"] = sorted(value)
+        else:
+            described[key] = value
+    return described
+
+
+@dataclass(frozen=True)
+class PhaseSlis:
+    requests: int | None
+    throughput_rps: float | None
+    availability: float | None
+    error_rate: float | None
+    latency_ms: dict[str, float]
+
+
+@dataclass(frozen=True)
+class SloResult:
+    sli: str
+    phase: str | None
+    objective: str
+    observed: float | None
+    passed: bool
+
+
+@dataclass(frozen=True)
+class RunResult:
+    """A typed view of result.json (the dict stays the contract; this is for Python callers)."""
+
+    outcome: str
+    run_id: str
+    exit_code: int
+    phases: dict[str, PhaseSlis]
+    slo: list[SloResult]
+    waf: dict[str, Any] | None
+    faults: list[dict[str, Any]]
+    report_paths: dict[str, Path]
+    raw: dict[str, Any] = field(repr=False)
+
+    @property
+    def passed(self) -> bool:
+        return self.outcome == "passed"
+
+    def failed_checks(self) -> list[SloResult]:
+        return [check for check in self.slo if not check.passed]
+
+    @classmethod
+    def from_dict(cls, result: dict[str, Any], *, exit_code: int,
+                  report_paths: dict[str, Path]) -> RunResult:
+        phases = {
+            name: PhaseSlis(
+                requests=values.get("requests"),
+                throughput_rps=values.get("throughput_rps"),
+                availability=values.get("availability"),
+                error_rate=values.get("error_rate"),
+                latency_ms=dict(values.get("latency_ms") or {}),
+            )
+            for name, values in (result.get("phases") or {}).items()
+        }
+        slo = [
+            SloResult(check["sli"], check.get("phase"), check["objective"], check.get("observed"),
+                      bool(check.get("passed")))
+            for check in result.get("slo", [])
+        ]
+        return cls(result["outcome"], result["run_id"], exit_code, phases, slo, result.get("waf"),
+                   list(result.get("faults", [])), report_paths, result)
+
+

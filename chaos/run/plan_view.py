@@ -1,0 +1,71 @@
+"""`gameday plan`: the exact change set, printed without mutating anything."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from chaos.durations import format_duration
+from chaos.errors import PreflightRefused
+
+if TYPE_CHECKING:
+    from chaos.run.lifecycle import PlannedFault, RunContext
+
+
+def plan_lines(context: RunContext, planned: list[PlannedFault]) -> list[str]:
+    experiment = context.experiment
+    target = context.target
+    where = "sandbox" if target.sandbox else f"account {target.account_id}"
+    lines = [
+        f"experiment {experiment.name} -> {where}, region {target.clients.region}",
+        f"phases: baseline {format_duration(experiment.phases.baseline)}, "
+        f"fault {format_duration(experiment.phases.fault)}, "
+        f"recovery {format_duration(experiment.phases.recovery)}; "
+        f"max_duration {format_duration(experiment.max_duration)}; every fault restores "
+        f"itself {format_duration(experiment.expiry_s)} after the start at the latest",
+    ]
+    if target.credentials is not None:
+        lines.append(target.credentials.describe())
+    janitor, janitor_journal = janitor_lines(context, planned)
+    journal = context.options.journal or janitor_journal  # the sandbox's, by default
+    lines.append(f"journal: {journal}<run-id>/ in the target account, and locally"
+                 if journal else "journal: local only (.gameday/runs/<run-id>/journal.json); "
+                 "--journal s3://... keeps it in the target account")
+    lines.extend(janitor)
+    count = 0
+    for fault in planned:
+        for change in fault.changes:
+            count += 1
+            lines.append(f"{change.fault_type} on {change.target} ({change.target_arn}):")
+            lines.extend(f"  - {line}" for line in change.summary)
+            lines.extend(f"  ! {warning}" for warning in change.warnings)
+    lines.append(f"blast radius: {count} resource change(s), all journaled and restored after "
+                 "the fault phase")
+    if planned:
+        lines.append("windows: fault-phase SLIs count from the moment the last change is in "
+                     "force (effective_at), recovery-phase SLIs from the end of the restore; "
+                     "the seconds between are reported as `transition`")
+        lines.append("fault_effect: each fault must show an effect during a fault phase with "
+                     "load (an automatic check)" if experiment.expect_effect else
+                     "fault_effect: not checked (expect_effect: false)")
+    if context.load is None:
+        lines.append("load: none")
+    else:
+        lines.extend(context.load.describe())
+    return lines
+
+
+def janitor_lines(context: RunContext,
+                  planned: list[PlannedFault]) -> tuple[list[str], str | None]:
+    """Who restores the run if it dies (or why the run would be refused), and the journal
+    location the run would then use."""
+    from chaos.janitor.arming import arrange_janitor
+
+    try:
+        arrangement = arrange_janitor(context, planned)
+    except PreflightRefused as refused:
+        return [f"janitor: none; the run would be refused: {refused}"], None
+    return arrangement.describe(), arrangement.journal
+
+
+def print_plan(context: RunContext, planned: list[PlannedFault]) -> None:
+    print("\n".join(plan_lines(context, planned)))

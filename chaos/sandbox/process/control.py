@@ -1,0 +1,131 @@
+"""`gameday sandbox up|down|status|env`: start, find and stop the background sandbox."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from chaos.aws import AwsClients
+from chaos.errors import ConfigurationError
+from chaos.host import process_alive
+from chaos.journal import gameday_home
+from chaos.sandbox.demo.seed import JOURNAL_PREFIX
+from chaos.sandbox.realism import Realism
+
+START_TIMEOUT_S = 60.0
+STOP_TIMEOUT_S = 15.0
+
+
+@dataclass
+class SandboxState:
+    pid: int
+    endpoint_url: str
+    region: str
+    started_at: str
+    http_front: str | None
+    service: dict[str, Any]
+    work_dir: str | None = None  # the data plane's files (environments' code, layers)
+    realism: str = "fast"
+    cloudwatch_lag_s: dict[str, float] | None = None  # {"standard": s, "emf": s}
+
+    def clients(self) -> AwsClients:
+        """boto3 clients of the sandbox's local AWS API."""
+        return AwsClients(region=self.region, endpoint_url=self.endpoint_url)
+
+    @property
+    def api_endpoint(self) -> str | None:
+        return f"{self.http_front}/prod" if self.http_front else None
+
+
+def state_file() -> Path:
+    return gameday_home() / "sandbox.json"
+
+
+def read_state() -> SandboxState | None:
+    """The running sandbox, or None (a stale state file of a dead process is removed)."""
+    path = state_file()
+    try:
+        state = SandboxState(**json.loads(path.read_text()))
+    except (OSError, ValueError, TypeError):
+        return None
+    if not process_alive(state.pid):
+        path.unlink(missing_ok=True)
+        return None
+    return state
+
+
+def up(realism: Realism | None = None) -> tuple[SandboxState, bool]:
+    """The running sandbox, starting one if needed; the flag says whether we started it.
+
+    `realism` defaults to the environment (GAMEDAY_SANDBOX_REALISM, ...); a running sandbox
+    of another realism is refused rather than silently reused.
+    """
+    realism = realism or Realism.from_env(os.environ)
+    existing = read_state()
+    if existing:
+        if existing.realism != realism.mode:
+            raise ConfigurationError(
+                f"a sandbox with realism {existing.realism} is already running (pid "
+                f"{existing.pid}); stop it first (gameday sandbox down) to start one with "
+                f"realism {realism.mode}")
+        return existing, False
+    home = gameday_home()
+    home.mkdir(parents=True, exist_ok=True)
+    log_path = home / "sandbox.log"
+    with log_path.open("ab") as log:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "chaos.sandbox.process.server", "--state-file",
+             str(state_file())],
+            stdin=subprocess.DEVNULL, stdout=log, stderr=log, start_new_session=True,
+            env={**os.environ, **realism.to_env()},
+        )
+    deadline = time.monotonic() + START_TIMEOUT_S
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise ConfigurationError(f"the sandbox exited with code {process.returncode}; "
+                                     f"see {log_path}")
+        state = read_state()
+        if state and state.pid == process.pid:
+            state.clients().caller_account_id()
+            return state, True
+        time.sleep(0.1)
+    process.kill()
+    raise ConfigurationError(f"the sandbox did not start within {START_TIMEOUT_S:.0f}s; "
+                             f"see {log_path}")
+
+
+def down() -> bool:
+    """Stop the running sandbox; False if none was running."""
+    state = read_state()
+    if not state:
+        return False
+    os.kill(state.pid, signal.SIGTERM)
+    deadline = time.monotonic() + STOP_TIMEOUT_S
+    while process_alive(state.pid) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    if process_alive(state.pid):
+        os.kill(state.pid, signal.SIGKILL)
+    state_file().unlink(missing_ok=True)
+    return True
+
+
+def env_lines(state: SandboxState) -> list[str]:
+    lines = [
+        f"export AWS_ENDPOINT_URL={state.endpoint_url}",
+        "export AWS_ACCESS_KEY_ID=testing",
+        "export AWS_SECRET_ACCESS_KEY=testing",
+        f"export AWS_DEFAULT_REGION={state.region}",
+    ]
+    if state.api_endpoint:
+        lines.append(f"export GAMEDAY_SANDBOX_ENDPOINT={state.api_endpoint}")
+    bucket = state.service.get("journal_bucket")
+    if bucket:
+        lines.append(f"export GAMEDAY_JOURNAL=s3://{bucket}/{JOURNAL_PREFIX}")
+    return lines
