@@ -91,13 +91,18 @@ def test_forty_functions_are_in_force_and_restored_together(
     result = run(home, tmp_path, "realism-bulk", "{tags: {team: bulk}}")
     faults = result["faults"]
     assert len(faults) == BULK and {f["restore_status"] for f in faults} == {"restored"}
+    # Together, not one after another: measured as overlap within this run (the sum of the
+    # per-function times over the span they took), never as a wall time on a shared machine.
     timing = result["fault_timing"]
-    print(f"in force: spread {timing['effective_spread_s']:.1f}s")
-    assert timing["effective_spread_s"] <= 10.0
-    fault_end = epoch_seconds(result["phases"]["fault"]["ended_at"])
+    applying = sum(fault["apply_s"] for fault in faults)
+    print(f"in force: spread {timing['effective_spread_s']:.1f}s, apply sum {applying:.1f}s")
+    assert timing["effective_spread_s"] * 4 <= applying
+    restore_started = min(epoch_seconds(fault["restored_at"]) - fault["restore_s"]
+                          for fault in faults)
     last_restored = max(epoch_seconds(fault["restored_at"]) for fault in faults)
-    print(f"all restored {last_restored - fault_end:.1f}s after the fault phase")
-    assert last_restored - fault_end <= 10.0
+    restoring = sum(fault["restore_s"] for fault in faults)
+    print(f"restored in {last_restored - restore_started:.1f}s, restore sum {restoring:.1f}s")
+    assert (last_restored - restore_started) * 4 <= restoring
     for name in bulk:
         config = clients.lambda_.get_function_configuration(FunctionName=name)
         assert not config.get("Layers") and "AWS_LAMBDA_EXEC_WRAPPER" not in (
