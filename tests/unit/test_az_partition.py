@@ -85,3 +85,29 @@ def test_iam_policy_takes_the_partition_from_the_region_or_as_given(tmp_path: Pa
     assert "arn:aws-cn:s3:::journals-cn" in china
     gov = policy_arns(experiment_policy(experiment, "123456789012", partition="aws-us-gov"))
     assert gov and all(item.startswith("arn:aws-us-gov:") for item in gov), gov
+
+
+@pytest.mark.parametrize(("region", "service"), [
+    ("us-east-1", "lambda.us-east-1.amazonaws.com"),
+    ("cn-north-1", "lambda.cn-north-1.amazonaws.com.cn"),
+    ("cn-northwest-1", "lambda.cn-northwest-1.amazonaws.com.cn"),
+    ("us-gov-west-1", "lambda.us-gov-west-1.amazonaws.com"),
+])
+def test_kms_via_service_is_spelled_as_the_regions_endpoints_are(region: str,
+                                                                 service: str) -> None:
+    from chaos.aws.partition import via_lambda
+
+    assert via_lambda(region) == service
+
+
+def test_the_janitor_policy_in_china_names_lambda_as_kms_sees_it_there() -> None:
+    import json
+
+    from chaos.janitor.policy import janitor_policy
+    from chaos.journal import JournalLocation
+
+    document = json.dumps(janitor_policy("cn-north-1", "123456789012",
+                                         JournalLocation.parse("s3://journals/gameday/")))
+    assert "lambda.cn-north-1.amazonaws.com.cn" in document
+    assert "lambda.cn-north-1.amazonaws.com\"" not in document
+    assert "arn:aws-cn:" in document and "arn:aws:" not in document
