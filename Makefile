@@ -1,6 +1,6 @@
 .PHONY: install test lint bench sandbox-demo
 install:
-	pip install -e '.[dev]'
+	pip install -c constraints.txt -e '.[dev]'
 test:
 	pytest
 lint:

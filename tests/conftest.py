@@ -14,6 +14,27 @@ E2E = Path(__file__).parent / "e2e"
 LIVE_SANDBOX = Path(__file__).parent / "sandbox"
 
 
+#: The suite's own parallelism. Not in pyproject's addopts: those apply to every pytest run
+#: in the checkout, and a user's `pytest --gameday ...` after the quick start's install
+#: (no pytest-xdist) would stop at "unrecognized arguments: -n".
+SUITE_WORKERS = 2
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_cmdline_main(config: pytest.Config) -> None:
+    """The suite runs on two xdist workers, end-to-end tests grouped on one, unless the
+    command line says otherwise (`-n 0`, `-n 4`, `--dist ...`). This conftest is loaded
+    before xdist reads its options (it is in the folder pytest was given) and its hook
+    runs before xdist's, so xdist sees these as if they had been typed."""
+    option = config.option
+    if not hasattr(option, "numprocesses") or hasattr(config, "workerinput"):
+        return
+    if option.numprocesses is None:
+        option.numprocesses = SUITE_WORKERS
+    if option.dist == "no" and option.numprocesses:
+        option.dist = "loadgroup"
+
+
 @pytest.hookimpl(tryfirst=True)
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     """End-to-end tests run one after another on one xdist worker (`--dist loadgroup`):
