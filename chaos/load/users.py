@@ -16,6 +16,7 @@ from locust import FastHttpUser
 from locust.runners import WorkerRunner
 
 from chaos.load.identity import client_index
+from chaos.load.pace import next_send_at
 from chaos.load.process_config import LoadPlan
 from chaos.metrics.rows import Traffic
 
@@ -65,15 +66,12 @@ class GamedayUser(FastHttpUser):
 
 
 def paced_wait(user: GamedayUser) -> float:
-    """A wait_time keeping a WAF client at its pace (tasks evenly spread, no drift)."""
+    """A wait_time keeping a WAF client at its pace (see chaos.load.pace)."""
     rps = user.gameday_rps or 1.0
     waf = ActivePlan.plan.waf
     if user.gameday_traffic == "abusive" and AbusiveSwitch.stopped and waf is not None:
         rps = waf.legit_rps  # probes at the legit pace: they show when the block lifts
-    interval = 1.0 / rps
     now = time.monotonic()
-    scheduled = (user._gameday_next_at or now) + interval
-    if scheduled < now - interval:  # fell behind (slow responses): restart the schedule
-        scheduled = now
+    scheduled = next_send_at(user._gameday_next_at, now, 1.0 / rps)
     user._gameday_next_at = scheduled
     return max(0.0, scheduled - now)
