@@ -41,6 +41,11 @@ def refuse_locked(label: str, tags: Mapping[str, str], context: FaultContext) ->
 def lock_refusal(label: str, owner: str, context: FaultContext) -> str:
     """The one line that refuses a resource locked by run `owner`."""
     journal = unfinished_journal_of(owner, context)
+    if journal is not None and journal.liveness() == "running":
+        # Rolling back a live run would pull its fault out from under it mid-phase.
+        where = journal.remote.location.uri if journal.remote is not None else journal.path
+        return (f"{label}: locked by run {owner}, which is still running (journal {where}); "
+                "wait for it to end: its restore releases the lock")
     if journal is None:
         return (f"{label}: locked by run {owner} (tag {LOCK_TAG_KEY}); if that run is dead: "
                 f"gameday rollback --run-id {owner}")

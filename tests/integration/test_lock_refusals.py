@@ -88,3 +88,25 @@ def test_an_az_loss_target_locked_by_a_run_unfinished_here_names_its_local_journ
 
     assert (f"orders: locked by run dead-run-2 (unfinished, journal {journal.path}): "
             "gameday rollback --run-id dead-run-2") in line, line
+
+
+@pytest.mark.usefixtures("aws")
+def test_a_lock_of_a_live_run_says_to_wait_and_never_suggests_rolling_it_back(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    import subprocess
+    import sys
+
+    live = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(120)"])
+    try:
+        journal = journal_of("live-run-3", runs_dir() / "live-run-3")
+        journal.pid = live.pid  # its runner, alive on this host
+        journal.save()
+        create_function("orders", Tags={LOCK: "live-run-3"})
+
+        line = run_refused(tmp_path, capsys, experiment_yaml(), ["orders"])
+    finally:
+        live.kill()
+        live.wait()
+
+    assert "orders: locked by run live-run-3, which is still running" in line, line
+    assert "wait for it to end" in line and "rollback" not in line, line
