@@ -61,6 +61,15 @@ PHASE_NAMES = ("baseline", "fault", "recovery")
 #: faults' own expiry, max_duration + expiry_margin).
 MAX_DURATION_MARGIN_S = 30.0
 
+#: Ranges of the load and the phases (docs/reference.md shows them). Beyond them a value is
+#: a typo, not a game day: refused by `validate`, not found by a run that ramps for hours.
+#: One Locust process drives ~6-12k requests/s; 100,000 users need workers anyway.
+MAX_USERS = 100_000
+MAX_SPAWN_RATE = 10_000.0
+MAX_WORKERS = 256
+MAX_REMOTE_WORKERS = 1_000
+MAX_PHASE_S = 24 * 3600.0
+
 NAME_PATTERN = r"^[a-z0-9][a-z0-9-]{0,62}$"
 REGION_PATTERN = r"^[a-z]{2}(-gov|-iso[a-z]?)?-[a-z]+-\d{1,2}$"
 ACCOUNT_ID_PATTERN = r"^\d{12}$"
@@ -195,6 +204,14 @@ class Phases(StrictModel):
     def _fault_positive(cls, value: float) -> float:
         if value <= 0:
             raise ValueError("the fault phase must be longer than 0s")
+        return value
+
+    @field_validator("baseline", "fault", "recovery")
+    @classmethod
+    def _at_most_a_day(cls, value: float, info: ValidationInfo) -> float:
+        if value > MAX_PHASE_S:
+            raise ValueError(f"the {info.field_name} phase lasts {format_duration(value)}; a "
+                             f"phase lasts at most {format_duration(MAX_PHASE_S)}")
         return value
 
     @property
@@ -405,11 +422,16 @@ class Load(StrictModel):
     """Locust load for the whole run."""
 
     locustfile: str = Field(min_length=1)
-    users: Annotated[int, Strict(), Field(ge=1)]
-    spawn_rate: Annotated[float, Strict(), Field(gt=0)]
-    workers: NonNegInt = Field(default=0, description="local Locust worker processes")
+    users: Annotated[int, Strict(), Field(ge=1, le=MAX_USERS)]
+    spawn_rate: Annotated[float, Strict(), Field(gt=0, le=MAX_SPAWN_RATE)] = Field(
+        description="users started per second"
+    )
+    workers: NonNegInt = Field(
+        default=0, le=MAX_WORKERS, description="local Locust worker processes"
+    )
     remote_workers: NonNegInt = Field(
-        default=0, description="`gameday load worker` processes (any machine) the master waits for"
+        default=0, le=MAX_REMOTE_WORKERS,
+        description="`gameday load worker` processes (any machine) the master waits for",
     )
     master_bind: str | None = Field(
         default=None,
@@ -577,6 +599,20 @@ class Experiment(StrictModel):
                     f"{format_duration(MAX_DURATION_MARGIN_S)} to start the load and report: "
                     f"make it at least {format_duration(needed)}"
                 )
+        return value
+
+    @field_validator("load")
+    @classmethod
+    def _ramps_within_the_run(cls, value: Load | None, info: ValidationInfo) -> Load | None:
+        phases = info.data.get("phases")
+        if value is None or not isinstance(phases, Phases):
+            return value
+        ramp_s = value.users / value.spawn_rate
+        if ramp_s > phases.total:
+            raise ValueError(
+                f"{value.users} users at spawn_rate {value.spawn_rate:g}/s take "
+                f"{format_duration(ramp_s)} to start, longer than the phases "
+                f"({format_duration(phases.total)}): raise spawn_rate")
         return value
 
     @field_validator("faults")
