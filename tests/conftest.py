@@ -74,8 +74,9 @@ LOCK_DIR_ENV = "CHAOS_GAMEDAY_TEST_LOCK_DIR"
 
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line(
-        "markers", "alone: runs while no other test runs on another xdist worker (a shipped "
-        "example's latency SLO must not depend on what the other worker computes meanwhile)")
+        "markers", "alone: runs while no other test runs on another xdist worker: the "
+        "wall-clock-sensitive tests (a shipped example's latency SLO, WAF block and unblock "
+        "times) must not depend on what the other worker computes meanwhile")
     if not hasattr(config, "workerinput") and LOCK_DIR_ENV not in os.environ:
         config.stash[_OWN_LOCK_DIR] = tempfile.mkdtemp(prefix="chaos-gameday-tests-")
         os.environ[LOCK_DIR_ENV] = config.stash[_OWN_LOCK_DIR]

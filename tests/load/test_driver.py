@@ -118,6 +118,7 @@ def test_a_broken_locustfile_is_one_clear_error(tmp_path: Path) -> None:
     assert_no_process_left(driver)
 
 
+@pytest.mark.alone  # block and unblock are timed on the wall clock (seconds into a 3 s window)
 def test_waf_clients_are_blocked_alone_and_unblocked_after_the_stop(tmp_path: Path) -> None:
     rule = RateRule(name="orders-rate-limit", web_acl_name="local", web_acl_arn="arn:local",
                     limit=6, window_s=3, aggregation="FORWARDED_IP", action="Block",
