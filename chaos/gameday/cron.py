@@ -43,6 +43,12 @@ DEFAULT_SESSION_S = 3600
 MAX_SESSION_S = 43200
 
 
+#: The job installs the project as the README does, from this repository's checkout (a
+#: clone of chaos-gameday with the experiments beside it): it is not published on a
+#: package index, so `pip install chaos-gameday` would find nothing (or someone else's).
+INSTALL_STEP = "      - run: pip install .  # this repository, as the README installs it"
+
+
 @dataclass(frozen=True)
 class PlanTargets:
     """What the plan's experiments target, as far as their files say."""
@@ -253,13 +259,13 @@ class Schedule:
             f"          role-to-assume: {runner_role_arn}  # its policy: gameday iam-policy",
             f"          aws-region: {self.targets.region}",
             f"          role-duration-seconds: {session_s}  # outlives the job",
-            "      - run: pip install chaos-gameday",
+            INSTALL_STEP,
         ]
 
     @staticmethod
     def _github_sandbox_start() -> list[str]:
         return [
-            "      - run: pip install chaos-gameday",
+            INSTALL_STEP,
             "      - name: start the sandbox (a local AWS API; no account, no credentials)",
             "        run: gameday sandbox up && gameday sandbox env | sed 's/^export //' >> "
             '"$GITHUB_ENV"',

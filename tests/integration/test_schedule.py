@@ -263,7 +263,7 @@ def test_github_workflow_assumes_a_role_rolls_back_always_and_uploads_reports_on
         "arn:aws:iam::123456789012:role/gameday-runner")
     assert credentials["with"]["aws-region"] == "eu-west-1"
     assert credentials["with"]["role-duration-seconds"] >= job["timeout-minutes"] * 60
-    install = step_index(steps, lambda s: s.get("run") == "pip install chaos-gameday")
+    install = step_index(steps, lambda s: s.get("run") == "pip install .")
     run = step_index(steps, lambda s: s.get("run", "").startswith("gameday run "))
     assert steps[run]["run"] == "gameday run gamedays/plan.yaml --yes --report-dir reports/weekly"
     assert "if" not in steps[run]
