@@ -29,6 +29,7 @@ groups, public IP assignment...), the subnets apart.
 from __future__ import annotations
 
 import time
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
@@ -57,6 +58,7 @@ from chaos.errors import PreflightRefused
 from chaos.faults.base import (
     LOCK_TAG_KEY,
     NETWORK_ACL_TAG_KEY,
+    Effect,
     FaultKind,
     LockedResource,
     NothingWritten,
@@ -71,7 +73,7 @@ from chaos.journal import JournalEntry
 if TYPE_CHECKING:
     from chaos.aws import AwsClients
     from chaos.aws.subnets import Subnet
-    from chaos.experiment.model import AzLossFault as AzLossSpec  # noqa: F401
+    from chaos.faults.az_loss.spec import AzLossSpec
     from chaos.journal import Journal
     from chaos.policy import PolicyStatement
 
@@ -94,9 +96,22 @@ class AffectedWorkload:
     kept: list[Subnet]
 
 
-# The spec type by name only: restore (the janitor) runs where there is no pydantic.
+# The spec type by name only: the janitor imports this module and ships no pydantic.
 class AzLossFault(FaultKind["AzLossSpec"]):
     type_name = TYPE_NAME
+
+    @classmethod
+    def spec_model(cls) -> type[AzLossSpec]:
+        # Imported here: pydantic, which the janitor lacks (chaos.faults.base).
+        from chaos.faults.az_loss.spec import AzLossSpec
+
+        return AzLossSpec
+
+    @classmethod
+    def fault_effect(cls, entries: Sequence[Mapping[str, Any]]) -> Effect:
+        from chaos.faults.az_loss import evidence  # not the janitor's: see base
+
+        return evidence.fault_effect(entries)
 
     # -- plan ---------------------------------------------------------------
 

@@ -21,6 +21,7 @@ import io
 import secrets
 import time
 import zipfile
+from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import ClientError
@@ -32,11 +33,13 @@ from chaos.aws.clients import error_code
 from chaos.errors import PreflightRefused
 from chaos.faults.base import (
     LOCK_TAG_KEY,
+    Effect,
     FaultContext,
     FaultKind,
     LockedResource,
     NothingWritten,
     PlannedChange,
+    PolicyInputs,
     RestoreOutcome,
     unlocked,
 )
@@ -68,7 +71,7 @@ from chaos.policy import PolicyStatement, locked, only_tag_keys, tagged
 
 if TYPE_CHECKING:
     from chaos.aws import AwsClients
-    from chaos.experiment.model import LambdaExtensionFault as LambdaExtensionSpec
+    from chaos.faults.lambda_extension.spec import LambdaExtensionSpec
     from chaos.journal import Journal
 
 PENDING_LAYER_ARN = f"(new version of layer {LAYER_NAME})"
@@ -82,14 +85,35 @@ def fault_version_description(run_id: str) -> str:
     return f"gameday fault version of run {run_id}"
 
 
-# The spec type by name only: restore (the janitor) runs where there is no pydantic.
+# The spec type by name only: the janitor imports this module and ships no pydantic.
 class LambdaExtensionFault(FaultKind["LambdaExtensionSpec"]):
     type_name = "lambda-extension"
+    needs_endpoint_integrations = True
+    reads_extension_telemetry = True
+
+    @classmethod
+    def spec_model(cls) -> type[LambdaExtensionSpec]:
+        # Imported here: pydantic, which the janitor lacks (chaos.faults.base).
+        from chaos.faults.lambda_extension.spec import LambdaExtensionSpec
+
+        return LambdaExtensionSpec
 
     def __init__(self, spec: LambdaExtensionSpec, context: FaultContext, index: int = 0) -> None:
         super().__init__(spec, context, index)
         self._layer: LayerVersion | None = None
         self._layer_zip: bytes | None = None
+
+    @classmethod
+    def add_evidence(cls, result: dict[str, Any]) -> None:
+        from chaos.faults.lambda_extension import evidence  # not the janitor's: see base
+
+        evidence.add_evidence(result)
+
+    @classmethod
+    def fault_effect(cls, entries: Sequence[Mapping[str, Any]]) -> Effect:
+        from chaos.faults.lambda_extension import evidence  # not the janitor's: see base
+
+        return evidence.fault_effect(entries)
 
     # -- plan ---------------------------------------------------------------
 
@@ -308,6 +332,15 @@ class LambdaExtensionFault(FaultKind["LambdaExtensionSpec"]):
             statements.append(PolicyStatement("EdgeFunctionCheck",
                                               ("cloudfront:ListDistributions",), ("*",)))
         return statements + alias_permissions(index, aliased)
+
+    @classmethod
+    def policy_statements(cls, spec: LambdaExtensionSpec,
+                          inputs: PolicyInputs) -> list[PolicyStatement]:
+        return cls.required_permissions(
+            spec, region=inputs.region, account_id=inputs.account_id, index=inputs.index
+        ) + cls.target_permissions(
+            spec, inputs.clients, region=inputs.region, account_id=inputs.account_id,
+            layer_arns=inputs.layer_arns, kms_key_arns=inputs.kms_key_arns)
 
     @classmethod
     def target_permissions(cls, spec: LambdaExtensionSpec, clients: AwsClients | None, *,
