@@ -1,5 +1,9 @@
 """What shows a `lambda-extension` fault acted: the extension's telemetry (CloudWatch EMF,
-its InjectedFaults and ExtensionInits metrics) and the responses the clients saw marked."""
+its InjectedFaults and ExtensionInits metrics) and the responses the clients saw marked.
+
+The extension also emits ExtensionFailOpen (its wrapper found no working proxy and ran the
+handler unfaulted); it is no injection, and the result does not read it as evidence.
+"""
 
 from __future__ import annotations
 
