@@ -155,7 +155,7 @@ Mutation = Callable[[], Mapping[str, Any] | None]
 
 
 class FaultKind(ABC, Generic[SpecT]):
-    """A fault type: one module under chaos/faults/, registered in chaos.faults."""
+    """A fault type: one folder under chaos/faults/, registered in chaos.faults."""
 
     type_name: ClassVar[str]
     #: Preflight reads how the endpoint invokes Lambda (FaultContext.integrations) for it.
