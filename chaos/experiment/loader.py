@@ -19,12 +19,12 @@ from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
 from chaos.errors import InputError
 from chaos.experiment.model import (
-    FAULT_TYPES,
     NAME_PATTERN,
     REGION_PATTERN,
     Experiment,
     GamedayPlan,
 )
+from chaos.faults import FAULT_TYPES
 from chaos.metrics.catalog import validate_abort_when_sli, validate_sli_names
 
 __all__ = ["KINDS", "load_document", "load_experiment", "load_plan", "validate_paths"]

@@ -7,50 +7,40 @@ unknown keys (with a did-you-mean), is frozen, and accepts both field names and 
 
 from __future__ import annotations
 
-import difflib
+import operator
 import re
+from functools import reduce
 from pathlib import Path
 from typing import Annotated, Any, Literal
 from urllib.parse import urlsplit
 
 from pydantic import (
-    BaseModel,
-    ConfigDict,
-    Discriminator,
     Field,
+    GetCoreSchemaHandler,
     PrivateAttr,
     Strict,
-    Tag,
     ValidationInfo,
     field_validator,
-    model_validator,
 )
-from pydantic_core import PydanticCustomError
+from pydantic_core import CoreSchema
 
 from chaos.durations import Duration, format_duration
 from chaos.experiment.objective import Objective, parse_objective
-from chaos.janitor import MAX_CONVERGE_TIMEOUT_S
+from chaos.faults import FAULT_KINDS, on_registry_change
+from chaos.faults.spec import FaultSpec
+from chaos.yaml_model import NonNegInt, StrictModel, show_value
 
 __all__ = [
-    "FAULT_TYPES",
     "PHASE_NAMES",
     "AbortWhen",
-    "AzLossFault",
-    "AzLossTargets",
-    "ErrorSpec",
-    "ExceptionSpec",
     "Experiment",
     "Fault",
     "GamedayPlan",
-    "LambdaExtensionFault",
-    "LatencySpec",
     "Load",
     "Phases",
     "SloCheck",
     "StopConditions",
-    "TagSelector",
     "Target",
-    "TimeoutSpec",
     "WafLoad",
 ]
 
@@ -73,16 +63,6 @@ MAX_PHASE_S = 24 * 3600.0
 NAME_PATTERN = r"^[a-z0-9][a-z0-9-]{0,62}$"
 REGION_PATTERN = r"^[a-z]{2}(-gov|-iso[a-z]?)?-[a-z]+-\d{1,2}$"
 ACCOUNT_ID_PATTERN = r"^\d{12}$"
-AZ_ID_PATTERN = r"^[a-z]{2,5}\d{1,2}-az\d{1,2}$"
-_AZ_NAME = re.compile(r"^[a-z]{2}(-[a-z]+)+-\d{1,2}[a-z]$")
-_COMPASS = {
-    "east": "e", "west": "w", "north": "n", "south": "s", "central": "c",
-    "northeast": "ne", "northwest": "nw", "southeast": "se", "southwest": "sw",
-}  # fmt: skip
-
-Int = Annotated[int, Strict()]
-NonNegInt = Annotated[int, Strict(), Field(ge=0)]
-Rate = Annotated[float, Strict(), Field(ge=0.0, le=1.0, description="fraction of requests, 0..1")]
 Name = Annotated[
     str,
     Field(
@@ -91,57 +71,6 @@ Name = Annotated[
         "at most 63 characters",
     ),
 ]
-
-
-def _show(value: object) -> str:
-    """Echo a user value only when it is short (long strings may be secrets)."""
-    text = repr(value)
-    return text if len(text) <= 40 else f"(a value of {len(str(value))} characters)"
-
-
-def region_az_prefix(region: str) -> str | None:
-    """The AZ ID prefix of a region (``us-east-1`` -> ``use1``), or None if unknown."""
-    parts = region.split("-")
-    if len(parts) < 3 or not parts[-1].isdigit():
-        return None
-    words = parts[1:-1]
-    if words[0] == "gov" and len(words) == 2:
-        compass = _COMPASS.get(words[1])
-        return f"{parts[0]}g{compass}{parts[-1]}" if compass else None
-    if len(words) != 1 or words[0] not in _COMPASS:
-        return None
-    return f"{parts[0]}{_COMPASS[words[0]]}{parts[-1]}"
-
-
-class StrictModel(BaseModel):
-    """Base: frozen, unknown keys refused with a did-you-mean, names and aliases accepted."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
-
-    @classmethod
-    def yaml_keys(cls) -> list[str]:
-        """The keys this model accepts in YAML (aliases where a field has one)."""
-        return [info.alias or name for name, info in cls.model_fields.items()]
-
-    @model_validator(mode="before")
-    @classmethod
-    def _reject_unknown_keys(cls, data: Any) -> Any:
-        if not isinstance(data, dict):
-            return data
-        accepted = set(cls.model_fields)
-        accepted.update(info.alias for info in cls.model_fields.values() if info.alias)
-        keys = cls.yaml_keys()
-        for key in data:
-            if key in accepted:
-                continue
-            close = difflib.get_close_matches(str(key), keys, n=1, cutoff=0.6)
-            hint = f" (did you mean {close[0]!r}?)" if close else f"; allowed: {', '.join(keys)}"
-            raise PydanticCustomError(
-                "unknown_field",
-                "unknown field {key}{hint}",
-                {"key": _show(key), "hint": hint, "field": str(key)},
-            )
-        return data
 
 
 # --------------------------------------------------------------------------- target
@@ -222,187 +151,20 @@ class Phases(StrictModel):
 # --------------------------------------------------------------------------- faults
 
 
-class LatencySpec(StrictModel):
-    """Added latency before the handler runs."""
+class _RegisteredFaults:
+    """Pydantic's schema of one `faults` entry: the union of the registered kinds' specs,
+    discriminated on `type` (chaos.faults); rebuilt when a kind registers."""
 
-    ms: NonNegInt
-    jitter_ms: NonNegInt = 0
-    rate: Rate = 1.0
-
-
-class ErrorSpec(StrictModel):
-    """Replace the response with an API Gateway proxy error response."""
-
-    status_code: Annotated[int, Strict(), Field(ge=400, le=599)] = 503
-    rate: Rate
+    @staticmethod
+    def __get_pydantic_core_schema__(source: Any, handler: GetCoreSchemaHandler) -> CoreSchema:
+        models = [kind.spec_model() for kind in FAULT_KINDS.values()]
+        if len(models) == 1:
+            return handler(models[0])
+        return handler(Annotated[reduce(operator.or_, models), Field(discriminator="type")])
 
 
-class ExceptionSpec(StrictModel):
-    """Raise in the handler (a function error)."""
-
-    rate: Rate
-
-
-class TimeoutSpec(StrictModel):
-    """Hang until the function times out."""
-
-    rate: Rate
-
-
-class TagSelector(StrictModel):
-    """Select resources by tags (all must match)."""
-
-    tags: dict[str, str] = Field(min_length=1)
-
-
-def _functions_kind(value: Any) -> str | None:
-    if isinstance(value, (dict, TagSelector)):
-        return "tag-selector"
-    if isinstance(value, (list, tuple)):
-        return "function-names"
-    return None
-
-
-Functions = Annotated[
-    Annotated[list[str], Field(min_length=1), Tag("function-names")]
-    | Annotated[TagSelector, Tag("tag-selector")],
-    Discriminator(
-        _functions_kind,
-        custom_error_type="invalid_functions",
-        custom_error_message="expected a list of function names/ARNs or a tag selector "
-        "{tags: {key: value}}",
-    ),
-]
-
-
-class LambdaExtensionFault(StrictModel):
-    """Inject faults in Lambda functions through the fault-injection extension layer."""
-
-    type: Literal["lambda-extension"]
-    functions: Functions = Field(
-        description="function names or ARNs ($LATEST), name:alias (the alias is shifted to a "
-        "faulted version), or a tag selector")
-    latency: LatencySpec | None = None
-    error: ErrorSpec | None = None
-    exception: ExceptionSpec | None = None
-    timeout: TimeoutSpec | None = None
-    weight: Annotated[float, Strict(), Field(gt=0.0, le=1.0)] | None = Field(
-        default=None,
-        description="alias targets only: share of the alias's traffic routed to the faulted "
-        "version (default 1: all of it)",
-    )
-    allow_provisioned_concurrency: Annotated[bool, Strict()] = Field(
-        default=False,
-        description="alias targets only: accept that the faulted version has no provisioned "
-        "concurrency (it runs on demand, with cold starts, for the fault phase)",
-    )
-
-    @model_validator(mode="after")
-    def _at_least_one(self) -> LambdaExtensionFault:
-        if not self.fault_config():
-            raise ValueError(
-                "a lambda-extension fault needs at least one of latency, error, exception, timeout"
-            )
-        # error, exception and timeout each replace the invocation's result: at most one
-        # fires per invocation, so their probabilities must fit in 1.
-        replacing = [spec.rate for spec in (self.error, self.exception, self.timeout) if spec]
-        if sum(replacing) > 1.0 + 1e-9:
-            raise ValueError(
-                f"the rates of error, exception and timeout add up to {sum(replacing):g}; "
-                "at most one of them fires per invocation, so they must add up to at most 1"
-            )
-        return self
-
-    def fault_config(self) -> dict[str, dict[str, Any]]:
-        """The configured specs as plain dicts, keyed latency/error/exception/timeout."""
-        specs = {
-            "latency": self.latency,
-            "error": self.error,
-            "exception": self.exception,
-            "timeout": self.timeout,
-        }
-        return {key: spec.model_dump() for key, spec in specs.items() if spec is not None}
-
-
-class AzLossTargets(StrictModel):
-    """The workloads that lose the AZ."""
-
-    lambda_: list[str] = Field(default_factory=list, alias="lambda")
-    ecs_services: list[str] = Field(default_factory=list, description='"cluster/service"')
-    autoscaling_groups: list[str] = Field(default_factory=list)
-    load_balancers: list[str] = Field(default_factory=list)
-    tags: dict[str, str] | None = None
-
-    @field_validator("ecs_services")
-    @classmethod
-    def _cluster_service(cls, value: list[str]) -> list[str]:
-        for item in value:
-            cluster, sep, service = item.partition("/")
-            if not sep or not cluster or not service or "/" in service:
-                raise ValueError(f"ECS services are written cluster/service, not {_show(item)}")
-        return value
-
-    @model_validator(mode="after")
-    def _at_least_one(self) -> AzLossTargets:
-        if not (
-            self.lambda_
-            or self.ecs_services
-            or self.autoscaling_groups
-            or self.load_balancers
-            or self.tags
-        ):
-            raise ValueError(
-                "name at least one target: lambda, ecs_services, autoscaling_groups, "
-                "load_balancers or tags"
-            )
-        return self
-
-
-class AzLossFault(StrictModel):
-    """Simulate the loss of one Availability Zone, selected by AZ ID."""
-
-    type: Literal["az-loss"]
-    az_id: str = Field(
-        description="AZ ID such as use1-az1 (never an AZ name such as us-east-1a)",
-        json_schema_extra={"pattern": AZ_ID_PATTERN},
-    )
-    mode: Literal["pin", "blackhole"] = "pin"
-    targets: AzLossTargets
-    converge_timeout: Duration = Field(
-        default=600.0,
-        description="pin: how long each target may take, on apply and on restore, until its "
-        "capacity per AZ ID has converged (tasks / instances moved, update complete; "
-        "default 10m, at most 12m); a restore that does not converge in time fails and keeps "
-        "the journal",
-    )
-
-    @field_validator("converge_timeout")
-    @classmethod
-    def _converge_timeout(cls, value: float) -> float:
-        if value > MAX_CONVERGE_TIMEOUT_S:
-            raise ValueError(
-                f"converge_timeout must be at most {format_duration(MAX_CONVERGE_TIMEOUT_S)}: "
-                "the janitor restores within one Lambda invocation (at most 900 s), waiting "
-                "this long for capacity besides its own work")
-        return value
-
-    @field_validator("az_id")
-    @classmethod
-    def _az_id(cls, value: str) -> str:
-        if re.fullmatch(AZ_ID_PATTERN, value):
-            return value
-        if _AZ_NAME.fullmatch(value):
-            raise ValueError(
-                f"az_id must be an AZ ID such as use1-az1, not an AZ name ({value}): names map "
-                "to different zones in every account; run `gameday az-map`"
-            )
-        raise ValueError(
-            f"az_id must be an AZ ID such as use1-az1, not {_show(value)}; run `gameday az-map`"
-        )
-
-
-Fault = Annotated[LambdaExtensionFault | AzLossFault, Field(discriminator="type")]
-FAULT_TYPES = ("lambda-extension", "az-loss")
+#: One entry of `faults`: the spec of a registered fault kind.
+Fault = Annotated[FaultSpec, _RegisteredFaults()]
 
 
 # --------------------------------------------------------------------------- load
@@ -451,7 +213,7 @@ class Load(StrictModel):
         host, _, port = value.rpartition(":")
         if not host or not port.isdigit() or not 0 < int(port) < 65536:
             raise ValueError(
-                f"master_bind must be HOST:PORT, e.g. 0.0.0.0:5557, not {_show(value)}")
+                f"master_bind must be HOST:PORT, e.g. 0.0.0.0:5557, not {show_value(value)}")
         return value
 
     @field_validator("workers_timeout")
@@ -509,7 +271,7 @@ class SloCheck(_WithObjective):
             raise ValueError(f"phase list must not be empty (phases: {allowed})")
         for item in items:
             if not isinstance(item, str) or item not in PHASE_NAMES:
-                raise ValueError(f"unknown phase {_show(item)}; expected one of {allowed}")
+                raise ValueError(f"unknown phase {show_value(item)}; expected one of {allowed}")
         return value
 
 
@@ -617,19 +379,15 @@ class Experiment(StrictModel):
 
     @field_validator("faults")
     @classmethod
-    def _az_matches_region(cls, value: list[Any], info: ValidationInfo) -> list[Any]:
+    def _faults_fit_target(cls, value: list[FaultSpec], info: ValidationInfo
+                           ) -> list[FaultSpec]:
         target = info.data.get("target")
         if not isinstance(target, Target):
             return value
-        prefix = region_az_prefix(target.region)
         for index, fault in enumerate(value):
-            if not isinstance(fault, AzLossFault) or prefix is None:
-                continue
-            if not fault.az_id.startswith(f"{prefix}-az"):
-                raise ValueError(
-                    f"faults[{index}].az_id {fault.az_id} is not in target.region "
-                    f"{target.region} (its AZ IDs look like {prefix}-az1)"
-                )
+            problem = fault.target_problem(target.region)
+            if problem:
+                raise ValueError(f"faults[{index}].{problem}")
         return value
 
     @property
@@ -669,13 +427,15 @@ class GamedayPlan(StrictModel):
             "expected 5 fields: minute hour day-of-month month day-of-week, e.g. '0 9 * * MON-FRI'"
         )
         if len(value.split()) != 5:
-            raise ValueError(f"schedule is not a valid cron expression {_show(value)}: {expected}")
+            raise ValueError(
+                f"schedule is not a valid cron expression {show_value(value)}: {expected}")
         try:
             from croniter import croniter
         except ImportError:  # pragma: no cover - croniter is a dependency
             return value
         if not croniter.is_valid(value):
-            raise ValueError(f"schedule is not a valid cron expression {_show(value)}: {expected}")
+            raise ValueError(
+                f"schedule is not a valid cron expression {show_value(value)}: {expected}")
         return value
 
     @property
@@ -688,3 +448,10 @@ class GamedayPlan(StrictModel):
         if base is None:
             base = self._source.parent if self._source is not None else Path.cwd()
         return [base / item for item in self.experiments]
+
+
+def _rebuild_with_registered_faults() -> None:
+    Experiment.model_rebuild(force=True)
+
+
+on_registry_change(_rebuild_with_registered_faults)

@@ -10,6 +10,11 @@ it changes it, so a restore acts only on resources that carry the run's tag (`un
 says why not), reads what it would overwrite first, and verifies every value it would take
 from the journal against the account; where it cannot, it writes nothing for the entry
 (`NothingWritten`). Locks are released once every entry is restored (chaos.run.restore).
+
+A kind is one folder under chaos/faults/ (docs/writing-a-fault-kind.md): `spec.py` (its
+YAML, pydantic), `kind.py` (this interface), `restore.py`, `permissions.py`, `evidence.py`.
+The janitor imports every kind's `kind.py` and ships no pydantic (chaos.janitor.package):
+the hooks that need the spec model or the result's evidence import them when called.
 """
 
 from __future__ import annotations
@@ -24,6 +29,7 @@ from chaos.clock import utc_now
 if TYPE_CHECKING:
     from chaos.aws import AwsClients
     from chaos.aws.apigateway import LambdaIntegration
+    from chaos.faults.spec import FaultSpec
     from chaos.journal import Journal, JournalEntry
     from chaos.policy import PolicyStatement
 
@@ -125,6 +131,23 @@ class FaultContext:
     stopping: Callable[[], bool] = field(default=lambda: False)
 
 
+@dataclass(frozen=True)
+class PolicyInputs:
+    """What `gameday iam-policy` knows of a fault besides its spec."""
+
+    region: str
+    account_id: str
+    index: int  # the fault's position in the experiment's `faults`
+    # Clients that can read the targets (None: offline, placeholders stand for what they
+    # would read); ARNs named on the command line (--layer-arn, --kms-key-arn).
+    clients: AwsClients | None = None
+    layer_arns: tuple[str, ...] = ()
+    kms_key_arns: tuple[str, ...] = ()
+
+
+#: What a fault's effect check observed (None: not measured) and why, when it says so.
+Effect = tuple[float | None, str | None]
+
 SpecT = TypeVar("SpecT")
 #: A mutation: makes the change, returns what it learned (e.g. a created resource's id)
 #: to add to the entry's `intended`, or None.
@@ -132,9 +155,13 @@ Mutation = Callable[[], Mapping[str, Any] | None]
 
 
 class FaultKind(ABC, Generic[SpecT]):
-    """A fault type: one module under chaos/faults/, registered in chaos.faults."""
+    """A fault type: one folder under chaos/faults/, registered in chaos.faults."""
 
     type_name: ClassVar[str]
+    #: Preflight reads how the endpoint invokes Lambda (FaultContext.integrations) for it.
+    needs_endpoint_integrations: ClassVar[bool] = False
+    #: The run reads the extension's EMF telemetry (InjectedFaults, ExtensionInits) for it.
+    reads_extension_telemetry: ClassVar[bool] = False
 
     def __init__(self, spec: SpecT, context: FaultContext, index: int | None = 0) -> None:
         self.spec = spec
@@ -179,6 +206,32 @@ class FaultKind(ABC, Generic[SpecT]):
         cls, spec: Any, *, region: str, account_id: str, index: int
     ) -> list[PolicyStatement]:
         """The IAM statements plan, apply and restore of `spec` need (least privilege)."""
+
+    @classmethod
+    def policy_statements(cls, spec: Any, inputs: PolicyInputs) -> list[PolicyStatement]:
+        """Everything `gameday iam-policy` grants for `spec`: by default what its plan,
+        apply and restore call; a kind adds what its targets' own resources need."""
+        return cls.required_permissions(spec, region=inputs.region,
+                                        account_id=inputs.account_id, index=inputs.index)
+
+    @classmethod
+    def spec_model(cls) -> type[FaultSpec]:
+        """The pydantic model of this kind's entry in `faults` (imported when called).
+
+        Every registered kind has one; a change restored like a fault but no fault (the
+        janitor's timer) has none."""
+        raise TypeError(f"{cls.type_name} is restored only: no experiment names it")
+
+    @classmethod
+    def add_evidence(cls, result: dict[str, Any]) -> None:  # noqa: B027 - optional hook
+        """Add to this kind's entries of ``result["faults"]`` what shows they acted."""
+
+    @classmethod
+    def fault_effect(cls, entries: Sequence[Mapping[str, Any]]) -> Effect:
+        """The `fault_effect` check of one fault from its result entries (never empty): by
+        default, how many targets it changed."""
+        changed = sum(1 for entry in entries if entry.get("injected_at"))
+        return changed, None if changed else "the fault changed no target"
 
     @classmethod
     @abstractmethod

@@ -1,10 +1,12 @@
 """The janitor's deployment package: this project's restore code and the SDK it needs, zipped
 reproducibly.
 
-Only what the handler imports is vendored (`JANITOR_MODULES`: the journal, the restore of
-every fault kind, the janitor itself; and ``gameday_chaos.config``, the extension's
-stdlib-only configuration). A test proves that this list is exactly what
-``chaos.janitor.handler`` imports where pydantic and PyYAML are absent.
+Only what the handler imports is vendored (`janitor_modules`, followed import by import from
+the handler: the journal, the registry and every fault kind's restore, the janitor itself;
+and ``gameday_chaos.config``, the extension's stdlib-only configuration), and nothing of it
+may import beyond the standard library and `LIGHT_IMPORTS` (the boundary, explained there).
+A test proves that this is exactly what ``chaos.janitor.handler`` imports where pydantic and
+PyYAML are absent.
 
 So is the AWS SDK it calls (`SDK_PACKAGES`: boto3, botocore, s3transfer, as installed
 here): the runtime's bundled botocore may predate S3 conditional writes (``IfNoneMatch``,
@@ -24,13 +26,16 @@ when it differs, so a new botocore here means a new package there.
 
 from __future__ import annotations
 
+import ast
 import gzip
 import importlib.util
 import io
 import json
+import sys
 import zipfile
 from collections.abc import Iterator
 from dataclasses import dataclass
+from functools import cache
 from pathlib import Path
 
 from chaos.faults.lambda_extension.layer import (
@@ -43,52 +48,94 @@ from chaos.faults.lambda_extension.layer import package_dir as extension_package
 
 _REGULAR_FILE = 0o100000
 
-#: Every module the handler imports at runtime (packages by their ``__init__``).
-JANITOR_MODULES = (
-    "chaos",
-    "chaos.aws",
-    "chaos.aws.capacity",
-    "chaos.aws.clients",
-    "chaos.aws.credentials",
-    "chaos.aws.lambda_functions",
-    "chaos.aws.partition",
-    "chaos.aws.rate_limit",
-    "chaos.aws.retry",
-    "chaos.aws.subnets",
-    "chaos.aws.workloads",
-    "chaos.az",
-    "chaos.az.mapping",
-    "chaos.clock",
-    "chaos.durations",
-    "chaos.errors",
-    "chaos.faults",
-    "chaos.faults.az_loss",
-    "chaos.faults.az_loss.kind",
-    "chaos.faults.base",
-    "chaos.faults.lambda_extension",
-    "chaos.faults.lambda_extension.kind",
-    "chaos.faults.lambda_extension.layer_versions",
-    "chaos.faults.lambda_extension.targets",
-    "chaos.faults.locks",
-    "chaos.files",
-    "chaos.host",
-    "chaos.janitor",
-    "chaos.janitor.handler",
-    "chaos.janitor.timer",
-    "chaos.janitor.timer_change",
-    "chaos.journal",
-    "chaos.journal.integrity",
-    "chaos.journal.model",
-    "chaos.journal.s3",
-    "chaos.policy",
-    "chaos.run",
-    "chaos.run.apply",
-    "chaos.run.restore",
-    "chaos.run.restorers",
-    "chaos.run.stop",
-    "gameday_chaos",
-    "gameday_chaos.config",
-)
+#: Where the janitor starts: its Lambda handler's module.
+JANITOR_ENTRY = "chaos.janitor.handler"
+#: Our packages: followed import by import from `JANITOR_ENTRY`, and shipped.
+OWN_PACKAGES = ("chaos", "gameday_chaos")
+#: The boundary of the janitor's code: what it may import besides the standard library and
+#: our packages. It runs in the Lambda Python runtime with this zip only (the SDK vendored
+#: here, botocore's small dependencies from the runtime), long after the run that armed it,
+#: to restore what a dead run left: a pydantic or PyYAML import anywhere on that path would
+#: fail in the account exactly when the restore is needed. So a kind's `restore.py` (and
+#: `kind.py`, which the registry imports) reads its journal entry with the stdlib and
+#: boto3; its spec (pydantic) is imported only where an experiment is read.
+LIGHT_IMPORTS = ("boto3", "botocore")
+
+
+class HeavyImport(RuntimeError):
+    """A module the janitor would run imports a package the janitor cannot ship."""
+
+
+def imported_names(tree: ast.Module, module: str, is_package: bool) -> list[str]:
+    """The modules `module` imports when it loads: its statements outside functions and
+    classes, but for those under ``if TYPE_CHECKING:`` (for types only). Function-local
+    imports run only when called: the kind hooks that load a spec or the result's evidence,
+    which the janitor never calls."""
+    names: list[str] = []
+    for node in _loading_statements(tree.body):
+        if isinstance(node, ast.Import):
+            names.extend(alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom):
+            base = node.module or ""
+            if node.level:
+                package = module.split(".")[: len(module.split(".")) - node.level
+                                            + (1 if is_package else 0)]
+                base = ".".join([*package, base] if base else package)
+            names.append(base)
+            names.extend(f"{base}.{alias.name}" for alias in node.names)
+    return names
+
+
+def _loading_statements(body: list[ast.stmt]) -> Iterator[ast.stmt]:
+    for node in body:
+        if isinstance(node, ast.If):
+            test = node.test
+            if (isinstance(test, ast.Name) and test.id == "TYPE_CHECKING") or (
+                    isinstance(test, ast.Attribute) and test.attr == "TYPE_CHECKING"):
+                yield from _loading_statements(node.orelse)
+                continue
+            yield from _loading_statements(node.body + node.orelse)
+        elif isinstance(node, ast.Try):
+            yield from _loading_statements(
+                node.body + node.orelse + node.finalbody
+                + [statement for handler in node.handlers for statement in handler.body])
+        elif isinstance(node, (ast.Import, ast.ImportFrom)):
+            yield node
+
+
+@cache
+def janitor_modules() -> tuple[str, ...]:
+    """Every module of ours the handler loads (packages by their ``__init__``), sorted;
+    raises HeavyImport when one of them imports beyond the standard library and
+    `LIGHT_IMPORTS`."""
+    found: set[str] = set()
+    pending = [JANITOR_ENTRY]
+    while pending:
+        module = pending.pop()
+        if module in found:
+            continue
+        found.add(module)
+        parts = module.split(".")
+        pending.extend(".".join(parts[:depth]) for depth in range(1, len(parts)))
+        _, source = source_of(module)
+        tree = ast.parse(source.read_text(encoding="utf-8"))
+        for name in imported_names(tree, module, source.name == "__init__.py"):
+            top = name.split(".")[0]
+            if top in OWN_PACKAGES:
+                if _is_module(name):
+                    pending.append(name)
+            elif top not in sys.stdlib_module_names and top not in LIGHT_IMPORTS:
+                raise HeavyImport(f"{module} imports {name}: the janitor runs where there is "
+                                  f"no {top} (chaos.janitor.package.LIGHT_IMPORTS)")
+    return tuple(sorted(found))
+
+
+def _is_module(name: str) -> bool:
+    try:
+        source_of(name)
+    except FileNotFoundError:
+        return False
+    return True
 
 
 #: The SDK packages vendored whole (but for botocore's service models and documentation).
@@ -118,7 +165,7 @@ class JanitorPackage:
 
 
 def source_of(module: str) -> tuple[str, Path]:
-    """``(path in zip, source file)`` of a module of `JANITOR_MODULES`."""
+    """``(path in zip, source file)`` of a module of ours (`janitor_modules`)."""
     top, _, rest = module.partition(".")
     root = (Path(__file__).resolve().parents[1] if top == "chaos"
             else extension_package_dir())
@@ -171,7 +218,7 @@ def build_janitor_package() -> JanitorPackage:
     """The zip's bytes; identical for identical sources (and identical installed SDK)."""
     sdk = list(sdk_files())
     check_conditional_writes(sdk)
-    entries = sorted([source_of(module) for module in JANITOR_MODULES] + sdk)
+    entries = sorted([source_of(module) for module in janitor_modules()] + sdk)
     buffer = io.BytesIO()
     with zipfile.ZipFile(buffer, "w", compression=zipfile.ZIP_STORED) as archive:
         for arcname, source in entries:

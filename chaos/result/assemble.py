@@ -13,8 +13,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from chaos.clock import epoch_seconds, iso_from_epoch
+from chaos.faults import FAULT_KINDS, FaultKind
+from chaos.faults.base import Effect
 from chaos.metrics.catalog import FAULT_EFFECT
-from chaos.metrics.cloudwatch import function_name
 from chaos.metrics.measurement import measure_load, measure_windows
 from chaos.metrics.waf_slis import waf_slis
 from chaos.verdict.slo import evaluate_check, evaluate_slos, slo_outcome
@@ -167,50 +168,10 @@ def _add_server_side(result: dict[str, Any], server_side: Mapping[str, Any] | No
 
 
 def _add_fault_evidence(result: dict[str, Any]) -> None:
-    """Per fault entry, what shows it acted: `observed_injections` (lambda-extension).
-
-    `telemetry` is the extension's InjectedFaults count (CloudWatch EMF) once settled, None
-    when it is not known; `telemetry_note` then says why (not settled, or not read).
-    """
-    server = result.get("server_side") or {}
-    settled = server.get("settled", True) is not False
-    detail = (server.get("detail") or {}) if settled else {}
-    injected = detail.get("injected_faults")
-    inits = detail.get("extension_inits") or {}
-    fault_phase = (result.get("phases") or {}).get("fault") or {}
-    markers = fault_phase.get("injected_responses")
-    lambda_faults = {fault.get("fault_index") for fault in result["faults"]
-                     if fault["type"] == "lambda-extension"}
-    for fault in result["faults"]:
-        if fault["type"] != "lambda-extension":
-            continue
-        telemetry = None
-        if isinstance(injected, Mapping):
-            counts = injected.get(function_name(fault["target_arn"])) or {}
-            telemetry = int(sum(value for value in counts.values() if value is not None))
-        cold_starts = (inits.get(function_name(fault["target_arn"])) or {}).get("inits")
-        fault["cold_starts_caused"] = None if cold_starts is None else int(cold_starts)
-        evidence: dict[str, Any] = {
-            "telemetry": telemetry,
-            # Marked responses cannot tell which fault injected them: counted only when
-            # one lambda-extension fault ran.
-            "client_marked_responses": markers if len(lambda_faults) == 1 else None,
-        }
-        if telemetry is None:
-            evidence["telemetry_note"] = _telemetry_missing(result, server, settled)
-        fault["observed_injections"] = evidence
-
-
-def _telemetry_missing(result: Mapping[str, Any], server: Mapping[str, Any],
-                       settled: bool) -> str:
-    """Why the extension's telemetry of a fault is not known."""
-    if server and not settled:
-        return ("not settled: CloudWatch was still changing when the wait ended "
-                "(gameday report --refresh reads it again)")
-    why = next((note for note in result.get("notes") or []
-                if note.startswith("server-side metrics unavailable")),
-               "the extension's InjectedFaults metric was not read")
-    return f"not measured: {why}"
+    """Per fault entry, what shows it acted, as its kind reads it (FaultKind.add_evidence)."""
+    for type_name in dict.fromkeys(fault["type"] for fault in result["faults"]):
+        if type_name in FAULT_KINDS:
+            FAULT_KINDS[type_name].add_evidence(result)
 
 
 def fault_effect_checks(result: Mapping[str, Any]) -> list[dict[str, Any]]:
@@ -240,83 +201,11 @@ def fault_effect_checks(result: Mapping[str, Any]) -> list[dict[str, Any]]:
     return checks
 
 
-def _fault_effect(fault_type: str, entries: Sequence[Mapping[str, Any]]
-                  ) -> tuple[float | None, str | None]:
+def _fault_effect(fault_type: str, entries: Sequence[Mapping[str, Any]]) -> Effect:
     if not entries:
         return 0, "the fault changed no target"
-    if fault_type == "az-loss":
-        return _az_loss_effect(entries)
-    if fault_type != "lambda-extension":
-        changed = sum(1 for entry in entries if entry.get("injected_at"))
-        return changed, None if changed else "the fault changed no target"
-    return _lambda_extension_effect(entries)
-
-
-def _lambda_extension_effect(entries: Sequence[Mapping[str, Any]]
-                             ) -> tuple[float | None, str | None]:
-    """Injections seen by the extension's telemetry or by the clients (marked responses).
-
-    Latency and exception faults mark no response: without settled telemetry of every
-    target, zero marked responses prove nothing.
-    """
-    evidence = [entry.get("observed_injections") or {} for entry in entries]
-    telemetry = [item["telemetry"] for item in evidence if item.get("telemetry") is not None]
-    markers = [item["client_marked_responses"] for item in evidence
-               if item.get("client_marked_responses") is not None]
-    observed = max(sum(telemetry), max(markers, default=0))
-    if observed > 0:
-        return observed, None
-    if len(telemetry) == len(entries):
-        return observed, "the fault never fired: no injection observed"
-    why = [str(item.get("telemetry_note") or "not measured") for item in evidence
-           if item.get("telemetry") is None]
-    reason = next((note for note in why if note.startswith("not settled")), why[0])
-    clients = ("no client saw a marked response (latency and exception faults mark none)"
-               if markers else "marked responses cannot be told apart between several "
-               "lambda-extension faults")
-    if reason.startswith("not settled"):
-        return None, ("not settled: the extension's telemetry (InjectedFaults) had not settled "
-                      f"when the wait ended and {clients}; gameday report --refresh reads it "
-                      "again")
-    _, _, detail = reason.partition(": ")
-    return None, (f"not measured: the extension's telemetry (InjectedFaults) is missing "
-                  f"({detail or 'not read'}) and {clients}")
-
-
-def _az_loss_effect(entries: Sequence[Mapping[str, Any]]) -> tuple[float | None, str | None]:
-    """Pinned targets whose capacity left the lost AZ ID (`before` > 0 there, `during` 0),
-    and the subnets a blackhole cut off (it moves no capacity).
-
-    A pin whose capacity during the fault could not be read proves nothing: when no
-    other target shows an effect, the check is not measured rather than failed as "no
-    effect".
-    """
-    pinned = [entry for entry in entries if _is_pin(entry)]
-    emptied = sum(1 for entry in pinned if _left_lost_az(entry.get("evidence") or {}))
-    cut_off = sum(1 for entry in entries if entry not in pinned and entry.get("injected_at"))
-    observed = emptied + cut_off
-    if observed:
-        return observed, None
-    unread = [str(entry.get("target")) for entry in pinned
-              if "during" not in (entry.get("evidence") or {})]
-    if unread:
-        return None, ("not measured: the capacity per AZ ID during the fault could not be "
-                      f"read for {', '.join(unread)}")
-    return observed, "no target's capacity left the lost AZ ID"
-
-
-def _is_pin(entry: Mapping[str, Any]) -> bool:
-    evidence = entry.get("evidence") or {}
-    return ((entry.get("changed") or {}).get("action") == "pin"
-            or "during" in evidence or "converged" in evidence)
-
-
-def _left_lost_az(evidence: Mapping[str, Any]) -> bool:
-    az_id = evidence.get("az_id")
-    before, during = evidence.get("before") or {}, evidence.get("during")
-    if during is None:
-        return False
-    return bool(before.get(az_id, 0) > 0 and during.get(az_id, 0) == 0)
+    # A kind no longer registered (an old result refreshed): the targets it changed.
+    return FAULT_KINDS.get(fault_type, FaultKind).fault_effect(entries)
 
 
 def fault_entries(entries: Sequence[JournalEntry]) -> list[dict[str, Any]]:

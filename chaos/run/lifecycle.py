@@ -165,7 +165,8 @@ def plan_faults(context: RunContext) -> list[PlannedFault]:
         stopping=lambda: context.stop.reason is not None,
         journal_location=context.options.journal or sandbox_journal(context),
     )
-    if any(spec.type == "lambda-extension" for spec in context.experiment.faults):
+    if any(FAULT_KINDS[spec.type].needs_endpoint_integrations
+           for spec in context.experiment.faults):
         discover_endpoint(context, context.fault_context)
     planned = []
     for index, spec in enumerate(context.experiment.faults):
@@ -370,7 +371,8 @@ def server_side_query(context: RunContext) -> ServerSideQuery | None:
         rule=context.load.rule if context.load else None,
         percentiles=not context.target.sandbox,  # the sandbox's CloudWatch has no percentiles
     )
-    emf = any(spec.type == "lambda-extension" for spec in experiment.faults) or any(
+    emf = any(FAULT_KINDS[spec.type].reads_extension_telemetry
+              for spec in experiment.faults) or any(
         check.sli in ("injected_faults", "injection_cold_starts") for check in experiment.slo)
     return ServerSideQuery(targets, windows, emf=emf, timeout_s=experiment.settle_timeout,
                            endpoint_url=clients.endpoint_url)

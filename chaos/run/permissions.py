@@ -19,8 +19,7 @@ from chaos.aws.partition import (
     partition_of_region,
     statements_in_partition,
 )
-from chaos.experiment.model import LambdaExtensionFault as LambdaExtensionSpec
-from chaos.faults import FAULT_KINDS, LambdaExtensionFault
+from chaos.faults import FAULT_KINDS, PolicyInputs
 from chaos.janitor.dead_letters import read_permissions as dead_letter_permissions
 from chaos.janitor.timer import run_permissions as janitor_permissions
 from chaos.journal import JournalLocation
@@ -40,7 +39,7 @@ def experiment_policy(experiment: Experiment, account_id: str,
                       kms_key_arns: tuple[str, ...] = ()) -> dict[str, Any]:
     """The policy; with `clients` that can read the targets, their own layers and KMS keys
     are named exactly; otherwise `layer_arns` and `kms_key_arns` name them, or named
-    placeholders stand for them (never a wildcard: see LambdaExtensionFault.target_permissions).
+    placeholders stand for them (never a wildcard: see FaultKind.policy_statements).
 
     With a `journal` (which a janitor needs) and unless `janitor` is False (--no-janitor),
     the run's janitor calls too: its schedule, created, moved and deleted; and what
@@ -49,13 +48,9 @@ def experiment_policy(experiment: Experiment, account_id: str,
     region = experiment.target.region
     statements: list[PolicyStatement] = []
     for index, spec in enumerate(experiment.faults):
-        kind = FAULT_KINDS[spec.type]
-        statements.extend(kind.required_permissions(spec, region=region, account_id=account_id,
-                                                    index=index))
-        if isinstance(spec, LambdaExtensionSpec):
-            statements.extend(LambdaExtensionFault.target_permissions(
-                spec, clients, region=region, account_id=account_id, layer_arns=layer_arns,
-                kms_key_arns=kms_key_arns))
+        statements.extend(FAULT_KINDS[spec.type].policy_statements(spec, PolicyInputs(
+            region, account_id, index, clients, layer_arns=layer_arns,
+            kms_key_arns=kms_key_arns)))
     statements.extend(integration_discovery_permissions(experiment, region))
     statements.extend(run_permissions(experiment, region=region, account_id=account_id))
     if journal:
@@ -72,9 +67,10 @@ def experiment_policy(experiment: Experiment, account_id: str,
 
 def integration_discovery_permissions(experiment: Experiment,
                                       region: str) -> list[PolicyStatement]:
-    """Reading how the endpoint invokes Lambda, which preflight does for a lambda-extension
-    fault (chaos.aws.apigateway): without it the run is refused."""
-    if not any(isinstance(spec, LambdaExtensionSpec) for spec in experiment.faults):
+    """Reading how the endpoint invokes Lambda, which preflight does for a fault kind that
+    needs it (chaos.aws.apigateway): without it the run is refused."""
+    if not any(FAULT_KINDS[spec.type].needs_endpoint_integrations
+               for spec in experiment.faults):
         return []
     api = api_of_endpoint(experiment.target.endpoint)
     if api is None:  # no endpoint, or not an execute-api URL: nothing is read

@@ -52,8 +52,6 @@ from moto.moto_api import state_manager
 import chaos.aws.clients
 from chaos.aws import AwsClients, rate_limit
 from chaos.aws.retry import call_with_backoff
-from chaos.experiment.model import AzLossFault as AzLossSpec
-from chaos.experiment.model import LambdaExtensionFault as LambdaExtensionSpec
 from chaos.faults import (
     FAULT_KINDS,
     LOCK_TAG_KEY,
@@ -61,7 +59,9 @@ from chaos.faults import (
     FaultKind,
     PlannedChange,
 )
+from chaos.faults.az_loss.spec import AzLossSpec
 from chaos.faults.lambda_extension.layer_versions import LAYER_NAME
+from chaos.faults.lambda_extension.spec import LambdaExtensionSpec
 from chaos.janitor.arming import postpone_janitor
 from chaos.janitor.timer import (
     JanitorEvent,

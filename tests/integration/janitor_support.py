@@ -17,14 +17,14 @@ import boto3
 
 from chaos.aws import AwsClients
 from chaos.clock import iso_from_epoch
-from chaos.experiment.model import AzLossFault as AzLossSpec
-from chaos.experiment.model import LambdaExtensionFault as LambdaExtensionSpec
 from chaos.faults import (
     AzLossFault,
     FaultContext,
     FaultKind,
     LambdaExtensionFault,
 )
+from chaos.faults.az_loss.spec import AzLossSpec
+from chaos.faults.lambda_extension.spec import LambdaExtensionSpec
 from chaos.janitor import HEARTBEAT_STALE_ENV, JOURNAL_ENV
 from chaos.janitor.timer import (
     JanitorEvent,

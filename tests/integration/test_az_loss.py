@@ -15,8 +15,8 @@ from moto.moto_api import state_manager
 
 from chaos.aws import AwsClients, workloads
 from chaos.errors import PreflightRefused
-from chaos.experiment import AzLossFault as AzLossSpec
 from chaos.faults import AzLossFault, FaultContext
+from chaos.faults.az_loss.spec import AzLossSpec
 from chaos.journal import Journal
 from chaos.run.restore import restore_journal
 from chaos.sandbox.capacity.placement import PlacementController

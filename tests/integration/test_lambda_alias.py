@@ -20,9 +20,9 @@ from chaos.aws import AwsClients
 from chaos.aws.apigateway import LambdaIntegration
 from chaos.cli import main
 from chaos.errors import PreflightRefused
-from chaos.experiment.model import LambdaExtensionFault as Spec
 from chaos.faults.base import FaultContext
 from chaos.faults.lambda_extension.kind import LambdaExtensionFault
+from chaos.faults.lambda_extension.spec import LambdaExtensionSpec as Spec
 from chaos.journal import Journal
 from chaos.run.restore import restore_journal
 from tests.integration.conftest import REGION, create_function, experiment_yaml

@@ -19,8 +19,8 @@ from botocore.stub import Stubber
 from chaos.aws import AwsClients
 from chaos.az import audit as az_audit
 from chaos.cli import main
-from chaos.experiment import AzLossFault as AzLossSpec
 from chaos.faults import AzLossFault, FaultContext
+from chaos.faults.az_loss.spec import AzLossSpec
 
 REGION = "us-east-1"
 ZONE_NAMES = ("us-east-1a", "us-east-1b", "us-east-1c")

@@ -14,9 +14,9 @@ from chaos.aws.partition import (
     statements_in_partition,
     with_partition,
 )
-from chaos.experiment import AzLossFault as AzLossSpec
 from chaos.experiment import load_experiment
 from chaos.faults.az_loss.permissions import az_loss_statements
+from chaos.faults.az_loss.spec import AzLossSpec
 from chaos.policy import PolicyStatement
 from chaos.run.permissions import experiment_policy
 

@@ -8,15 +8,15 @@ import pytest
 
 from chaos.errors import EXIT_INVALID, InputError
 from chaos.experiment import (
-    AzLossFault,
     Experiment,
     GamedayPlan,
-    LambdaExtensionFault,
     load_document,
     load_experiment,
     load_plan,
     validate_paths,
 )
+from chaos.faults.az_loss.spec import AzLossSpec
+from chaos.faults.lambda_extension.spec import LambdaExtensionSpec
 
 FIXTURES = Path(__file__).parent / "fixtures"
 FULL = FIXTURES / "experiments" / "full.yaml"
@@ -66,14 +66,14 @@ def test_product_example_loads() -> None:
     assert experiment.phases.recovery == 60.0
     assert experiment.max_duration == 600.0
     lam, az = experiment.faults
-    assert isinstance(lam, LambdaExtensionFault)
+    assert isinstance(lam, LambdaExtensionSpec)
     assert lam.functions == ["orders-create", "orders-get"]
     assert lam.fault_config() == {
         "latency": {"ms": 300, "jitter_ms": 100, "rate": 1.0},
         "error": {"status_code": 503, "rate": 0.05},
         "exception": {"rate": 0.01},
     }
-    assert isinstance(az, AzLossFault)
+    assert isinstance(az, AzLossSpec)
     assert az.az_id == "use1-az1"
     assert az.targets.lambda_ == ["orders-create"]
     assert az.targets.ecs_services == ["orders/web"]

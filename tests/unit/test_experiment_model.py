@@ -9,19 +9,17 @@ from pydantic import ValidationError
 
 from chaos.experiment import (
     AbortWhen,
-    AzLossFault,
-    AzLossTargets,
     Experiment,
     GamedayPlan,
-    LambdaExtensionFault,
     Objective,
     SloCheck,
     StopConditions,
-    TagSelector,
     Target,
     json_schema,
     parse_objective,
 )
+from chaos.faults.az_loss.spec import AzLossSpec, AzLossTargets
+from chaos.faults.lambda_extension.spec import LambdaExtensionSpec, TagSelector
 
 BASE: dict[str, Any] = {
     "version": 1,
@@ -169,7 +167,7 @@ def test_minimal_experiment_defaults() -> None:
     assert experiment.load is None
     assert experiment.target.is_sandbox
     az = experiment.faults[1]
-    assert isinstance(az, AzLossFault)
+    assert isinstance(az, AzLossSpec)
     assert az.mode == "pin"
     assert az.targets.lambda_ == ["orders"]
     assert az.targets.autoscaling_groups == []
@@ -177,7 +175,7 @@ def test_minimal_experiment_defaults() -> None:
 
 def test_fault_config_returns_only_set_specs() -> None:
     fault = Experiment.model_validate(make()).faults[0]
-    assert isinstance(fault, LambdaExtensionFault)
+    assert isinstance(fault, LambdaExtensionSpec)
     assert fault.fault_config() == {
         "latency": {"ms": 300, "jitter_ms": 0, "rate": 1.0},
         "error": {"status_code": 503, "rate": 0.05},
@@ -192,7 +190,7 @@ def test_lambda_fault_needs_at_least_one_spec() -> None:
 def test_functions_may_be_a_tag_selector() -> None:
     data = lam({"tags": {"team": "orders"}}, timeout={"rate": 1})
     fault = Experiment.model_validate(data).faults[0]
-    assert isinstance(fault, LambdaExtensionFault)
+    assert isinstance(fault, LambdaExtensionSpec)
     assert fault.functions == TagSelector(tags={"team": "orders"})
 
 
@@ -378,7 +376,7 @@ def test_json_schema_covers_both_kinds() -> None:
     assert defs["Experiment"]["additionalProperties"] is False
     assert "lambda" in defs["AzLossTargets"]["properties"]
     assert "for" in defs["AbortWhen"]["properties"]
-    assert defs["AzLossFault"]["properties"]["az_id"]["pattern"] == r"^[a-z]{2,5}\d{1,2}-az\d{1,2}$"
+    assert defs["AzLossSpec"]["properties"]["az_id"]["pattern"] == r"^[a-z]{2,5}\d{1,2}-az\d{1,2}$"
 
 
 def test_json_schema_validates_documents() -> None:

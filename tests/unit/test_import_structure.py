@@ -178,3 +178,29 @@ def test_reports_only_render() -> None:
         if target.startswith(("chaos.load", "chaos.aws", "chaos.sandbox", "chaos.run.lifecycle"))
     }
     assert offenders == set()
+
+
+#: Where a fault kind is derived from the registry (chaos.faults), never named: the
+#: experiment model, the run (policy, lifecycle), the result (issue 21).
+KIND_BLIND = ("chaos.experiment", "chaos.run", "chaos.result")
+
+
+def test_a_fault_kind_lives_in_its_folder_only() -> None:
+    from chaos.faults import FAULT_KINDS
+
+    graph = import_graph()
+    kind_packages = {kind.__module__.rsplit(".", 1)[0] for kind in FAULT_KINDS.values()}
+    offenders = {
+        f"{module} -> {target}"
+        for module, targets in graph.items() if module.startswith(KIND_BLIND)
+        for target in targets if target.startswith(tuple(f"{p}." for p in kind_packages))
+        or target in kind_packages
+    }
+    assert offenders == set()
+    spelled = {
+        f"{module}: {kind.type_name!r}"
+        for module, path in modules().items() if module.startswith(KIND_BLIND)
+        for kind in FAULT_KINDS.values()
+        if repr(kind.type_name).replace("'", '"') in path.read_text(encoding="utf-8")
+    }
+    assert spelled == set()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ast
 import gzip
 import io
 import json
@@ -13,13 +14,16 @@ from pathlib import Path
 import boto3
 import pytest
 
+from chaos.faults import FAULT_KINDS
 from chaos.faults.lambda_extension.layer import FIXED_DATE_TIME
+from chaos.janitor import package
 from chaos.janitor.package import (
-    JANITOR_MODULES,
     JANITOR_SERVICES,
+    HeavyImport,
     SdkTooOld,
     build_janitor_package,
     check_conditional_writes,
+    janitor_modules,
 )
 
 REPO = Path(__file__).resolve().parents[2]
@@ -56,7 +60,28 @@ def run_python(code: str, *flags: str, env: dict[str, str] | None = None,
 def test_the_handler_imports_without_pydantic_and_yaml_and_needs_exactly_the_packaged_modules(
 ) -> None:
     report = run_python(REPORT_MODULES)
-    assert report["modules"] == sorted(JANITOR_MODULES)
+    assert report["modules"] == list(janitor_modules())
+
+
+def test_every_kinds_restore_is_shipped_and_imports_only_the_light_set() -> None:
+    # The boundary (chaos.janitor.package.LIGHT_IMPORTS): the janitor restores a dead run's
+    # faults in the Lambda runtime from its zip alone, where pydantic and PyYAML are absent;
+    # a kind's restore.py that imported them would fail exactly when it is needed.
+    shipped = janitor_modules()
+    for kind in FAULT_KINDS.values():
+        restore_module = kind.__module__.rsplit(".", 1)[0] + ".restore"
+        assert restore_module in shipped, kind.type_name
+        source = Path(package.source_of(restore_module)[1]).read_text(encoding="utf-8")
+        tops = {name.split(".")[0] for name in package.imported_names(
+            ast.parse(source), restore_module, is_package=False)}
+        assert tops <= set(sys.stdlib_module_names) | {*package.LIGHT_IMPORTS,
+                                                        *package.OWN_PACKAGES}, restore_module
+
+
+def test_a_module_that_imports_pydantic_is_refused(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(package, "JANITOR_ENTRY", "chaos.faults.lambda_extension.spec")
+    with pytest.raises(HeavyImport, match="imports pydantic"):
+        janitor_modules.__wrapped__()
 
 
 def test_the_package_alone_with_the_runtime_dependencies_is_enough(tmp_path: Path) -> None:
@@ -73,7 +98,7 @@ def test_the_package_alone_with_the_runtime_dependencies_is_enough(tmp_path: Pat
     report = run_python(REPORT_MODULES, "-S", env=env, cwd=tmp_path)
     assert str(report["chaos"]).startswith(str(tmp_path / "task"))
     assert str(report["botocore"]).startswith(str(tmp_path / "task"))
-    assert report["modules"] == sorted(JANITOR_MODULES)
+    assert report["modules"] == list(janitor_modules())
 
 
 def test_the_package_is_reproducible_and_vendors_the_sdk_it_needs() -> None:

@@ -1,0 +1,55 @@
+"""What shows an `az-loss` fault acted: the capacity that left the lost AZ ID (pin) and
+the subnets cut off (blackhole)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from chaos.faults.base import Effect
+
+__all__ = ["fault_effect"]
+
+
+def fault_effect(entries: Sequence[Mapping[str, Any]]) -> Effect:
+    """Pinned targets whose capacity left the lost AZ ID (`before` > 0 there, `during` 0),
+    and the subnets a blackhole cut off (it moves no capacity).
+
+    A pin whose capacity during the fault could not be read proves nothing: when no
+    other target shows an effect, the check is not measured rather than failed as "no
+    effect".
+    """
+    pinned = [entry for entry in entries if _is_pin(entry)]
+    emptied = sum(1 for entry in pinned if _left_lost_az(entry.get("evidence") or {}))
+    cut_off = sum(1 for entry in entries if entry not in pinned and entry.get("injected_at"))
+    observed = emptied + cut_off
+    if observed:
+        return observed, None
+    unread = [
+        str(entry.get("target"))
+        for entry in pinned
+        if "during" not in (entry.get("evidence") or {})
+    ]
+    if unread:
+        return None, (
+            "not measured: the capacity per AZ ID during the fault could not be "
+            f"read for {', '.join(unread)}"
+        )
+    return observed, "no target's capacity left the lost AZ ID"
+
+
+def _is_pin(entry: Mapping[str, Any]) -> bool:
+    evidence = entry.get("evidence") or {}
+    return (
+        (entry.get("changed") or {}).get("action") == "pin"
+        or "during" in evidence
+        or "converged" in evidence
+    )
+
+
+def _left_lost_az(evidence: Mapping[str, Any]) -> bool:
+    az_id = evidence.get("az_id")
+    before, during = evidence.get("before") or {}, evidence.get("during")
+    if during is None:
+        return False
+    return bool(before.get(az_id, 0) > 0 and during.get(az_id, 0) == 0)
