@@ -41,11 +41,19 @@ def status_class(status: int) -> str:
     return f"{status // 100}xx" if 200 <= status < 600 else "error"
 
 
+THROTTLED = 429  # Too Many Requests: the service refused the request
+
+
 def counts_as_failure(status: int, traffic: str, blocked: bool) -> bool:
-    """5xx, no response, or a WAF block of a client that is not meant to be abusive."""
+    """5xx, no response, a 429 that is not the WAF's block, or a WAF block of a client
+    that is not meant to be abusive (PRODUCT.md, "Objectives and verdicts").
+
+    `blocked` is what chaos.load.response_signs recognised as the rate rule's block; any
+    other 429 (API Gateway's throttling, an injected 429) is a request the service refused.
+    """
     if blocked:
         return traffic != "abusive"
-    return status == 0 or status >= 500
+    return status == 0 or status == THROTTLED or status >= 500
 
 
 class _Tally:
@@ -61,9 +69,7 @@ class _Tally:
 class RowCollector:
     """Accumulates requests into SecondRows; `take_finished` hands out complete seconds."""
 
-    def __init__(self, block_status: int | None = None, worker: str | None = None) -> None:
-        # The WAF rule's block status; None when no WAF clients run (no 403 is a block then).
-        self.block_status = block_status
+    def __init__(self, worker: str | None = None) -> None:
         self.worker = worker  # the label rows carry: which Locust process measured them
         self._tallies_by_second: dict[int, dict[_RowKey, _Tally]] = {}
         self._second = -1
@@ -114,8 +120,9 @@ class RowCollector:
             row.requests += count
             name_of_class = status_class(status)
             row.status_classes[name_of_class] = row.status_classes.get(name_of_class, 0) + count
-            blocked = bool(flags & WAF_BLOCK) or (
-                not flags and self.block_status is not None and status == self.block_status)
+            # Only the response's own signs make a block (chaos.load.response_signs): a
+            # status that merely equals the rule's block status may be a throttle.
+            blocked = bool(flags & WAF_BLOCK)
             row.blocked += count if blocked else 0
             row.other_403 += count if flags & OTHER_403 else 0
             row.injected += count if flags & INJECTED else 0

@@ -91,6 +91,13 @@ class WafTrafficPlan:
         )
 
 
+def _block_looks_like_a_failure(rule: RateRule) -> bool:
+    """The rule's custom block answers with a status that throttles and errors share."""
+    status = rule.block_status
+    unmarked = rule.custom_response and rule.block_header is None
+    return unmarked and status is not None and (status == 429 or status >= 500)
+
+
 def plan_waf_traffic(rule: RateRule, waf_spec: WafLoad, workers: int) -> WafTrafficPlan:
     """Rates and identities for `load.waf`; raises PreflightRefused when it cannot work."""
     identity, warnings = _identity_scheme(rule, waf_spec)
@@ -107,6 +114,10 @@ def plan_waf_traffic(rule: RateRule, waf_spec: WafLoad, workers: int) -> WafTraf
                         "the WAF clients send the locustfile's requests, make sure they match")
     if waf_spec.abusive_clients == 0:
         warnings.append("abusive_clients is 0: nothing will test that the rule blocks")
+    if _block_looks_like_a_failure(rule):
+        warnings.append(f"rule {rule.name} blocks with HTTP {rule.block_status} and no "
+                        "response header: its blocks cannot be told from throttles or errors "
+                        "and count as failures; give its CustomResponse a header")
     return WafTrafficPlan(
         rule=rule,
         abusive_clients=waf_spec.abusive_clients,

@@ -65,7 +65,7 @@ FAULT_EFFECT = "fault_effect"
 
 _SLIS = (
     Sli("availability", "phase", ("availability",),
-        "share of requests that did not fail (5xx, no response, a legit client blocked)",
+        "share of requests that did not fail (5xx, no response, 429, a legit client blocked)",
         live=True, fraction=True),
     Sli("error_rate", "phase", ("error_rate",), "1 - availability", live=True, fraction=True),
     Sli("throughput_rps", "phase", ("throughput_rps",), "requests per second", live=True),

@@ -26,8 +26,9 @@ class SecondRow:
     traffic: Traffic = "normal"
     identity: str | None = None  # the WAF aggregation identity (e.g. forwarded IP)
     requests: int = 0
-    # Requests that count against availability: 5xx, connection errors, timeouts, and a
-    # WAF block of a non-abusive client. A block of an abusive client is expected.
+    # Requests that count against availability: 5xx, connection errors, timeouts, a 429
+    # that is not the WAF's block, and a WAF block of a non-abusive client. A block of an
+    # abusive client is expected.
     failures: int = 0
     blocked: int = 0  # responses recognisably the WAF rate rule's block
     other_403: int = 0  # 403s that were not the rate rule's (authorizers, policies, other rules)

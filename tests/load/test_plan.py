@@ -15,7 +15,7 @@ def rule(aggregation: str = "FORWARDED_IP", limit: int = 100, window_s: int = 60
          **extra: object) -> RateRule:
     return RateRule(name="orders-rate-limit", web_acl_name="orders-acl", web_acl_arn="arn:x",
                     limit=limit, window_s=window_s, aggregation=aggregation, action="Block",
-                    block_status=403, **extra)  # type: ignore[arg-type]
+                    **{"block_status": 403, **extra})  # type: ignore[arg-type]
 
 
 def test_forwarded_ip_rates_and_distinct_addresses() -> None:
@@ -91,3 +91,12 @@ def test_plan_travels_as_json_and_reads_as_lines() -> None:
     assert "20 legit client(s), each 0.5 req/s = 30 per 60s window" in text
     assert "scope-down" in text and "time_to_unblock_s" in text
     assert describe_load(None, None) == ["load: none"]
+
+
+def test_a_bare_custom_429_block_is_warned_about() -> None:
+    bare = plan_waf_traffic(rule(custom_response=True, block_status=429), WafLoad(rule="r"),
+                            workers=0)
+    assert any("cannot be told from throttles" in warning for warning in bare.warnings)
+    marked = plan_waf_traffic(rule(custom_response=True, block_status=429,
+                                   block_header="x-blocked-by"), WafLoad(rule="r"), workers=0)
+    assert not any("throttles" in warning for warning in marked.warnings)

@@ -9,7 +9,7 @@ from typing import Any
 from requests.structures import CaseInsensitiveDict
 
 from chaos.experiment.model import Load, WafLoad
-from chaos.load.collector import OTHER_403, WAF_BLOCK
+from chaos.load.collector import INJECTED, OTHER_403, WAF_BLOCK
 from chaos.load.driver import LoadDriver
 from chaos.load.process_config import LoadPlan
 from chaos.load.response_signs import ResponseSigns
@@ -75,11 +75,19 @@ def test_status_and_header_are_both_required_when_the_rule_defines_a_header() ->
     assert signs.flags(429, Reply({"x-blocked-by": "rate"})) == 0
 
 
-def test_a_custom_status_without_header_is_recognised_by_its_status_alone() -> None:
+def test_a_custom_429_without_header_cannot_be_told_from_a_throttle() -> None:
     signs = signs_of(read_rate_rule(web_acl({"ResponseCode": 429}), "orders-rate-limit"))
-    assert signs.flags(429, Reply({}, b"anything")) == WAF_BLOCK
+    # API Gateway throttles with 429 too: without the rule's header it is no block
+    assert signs.flags(429, Reply({}, b"anything")) == 0
     # API Gateway's WAF 403 comes from another rule then: not this rule's block
     assert signs.flags(403, Reply({}, FORBIDDEN)) == OTHER_403
+
+
+def test_another_custom_4xx_without_header_is_recognised_by_its_status_alone() -> None:
+    signs = signs_of(read_rate_rule(web_acl({"ResponseCode": 418}), "orders-rate-limit"))
+    assert signs.flags(418, Reply({}, b"anything")) == WAF_BLOCK
+    # a response the fault extension replaced came from the function: never a block
+    assert signs.flags(418, Reply({"x-gameday-chaos-fault": "error"})) == INJECTED
 
 
 def test_without_a_custom_response_only_api_gateways_waf_body_is_a_block() -> None:

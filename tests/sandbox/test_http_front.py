@@ -26,6 +26,7 @@ from chaos.sandbox.apigateway.routing import (
     ResourceSpec,
     RouteTable,
 )
+from chaos.sandbox.apigateway.throttling import StageThrottling, ThrottleLimit, normalized_key
 from chaos.sandbox.functions.local import InvokeResult
 from chaos.sandbox.functions.pool import InvokeOutcome, Throttled
 from chaos.sandbox.waf.engine import WafEngine
@@ -163,11 +164,55 @@ def test_past_the_integration_timeout_is_504() -> None:
     assert json.loads(response.body) == {"message": "Endpoint request timed out"}
 
 
-def test_throttled_function_is_429() -> None:
+def test_a_throttled_function_is_api_gateways_500_not_a_429() -> None:
+    """Lambda's TooManyRequestsException reaches the client as API Gateway's 500."""
+
     def throttle(event: dict[str, Any]) -> InvokeOutcome:
         raise Throttled("orders")
 
-    assert get(front_for(FakeFunction(throttle)), "/prod/x").status == 429
+    response = get(front_for(FakeFunction(throttle)), "/prod/x")
+    assert response.status == 500
+    assert json.loads(response.body) == {"message": "Internal server error"}
+    assert ("x-amzn-ErrorType", "InternalServerErrorException") in response.headers
+
+
+def throttled_front(limits: dict[str, ThrottleLimit], now: list[float]) -> tuple[
+        ApiGatewayFront, FakeFunction]:
+    function = FakeFunction(returns(OK))
+    routes = proxy_routes()
+    routes = routes.with_stage_variables({}, limits)
+    front = ApiGatewayFront(STAGE, routes=lambda: routes, functions=function)
+    front.throttling = StageThrottling(clock=lambda: now[0])
+    return front, function
+
+
+def test_stage_throttling_answers_429_past_the_burst_and_refills_at_the_rate() -> None:
+    now = [50.0]
+    front, function = throttled_front({"*/*": ThrottleLimit(rate_per_s=2.0, burst=3)}, now)
+    assert [get(front, "/prod/x").status for _ in range(5)] == [200, 200, 200, 429, 429]
+    throttled = get(front, "/prod/x")
+    assert json.loads(throttled.body) == {"message": "Too Many Requests"}
+    assert ("x-amzn-ErrorType", "TooManyRequestsException") in throttled.headers
+    assert len(function.events) == 3, "a throttled request never reaches the function"
+    now[0] += 1.0  # two tokens at 2 per second
+    assert [get(front, "/prod/x").status for _ in range(3)] == [200, 200, 429]
+
+
+def test_a_methods_own_setting_overrides_the_stage_default() -> None:
+    now = [50.0]
+    limits = {normalized_key("~1{proxy+}/ANY"): ThrottleLimit(rate_per_s=0.0, burst=1),
+              "*/*": ThrottleLimit(rate_per_s=100.0, burst=100)}
+    front, _ = throttled_front(limits, now)
+    assert [get(front, "/prod/x").status for _ in range(2)] == [200, 429]
+    unthrottled, _ = throttled_front({}, now)
+    assert {get(unthrottled, "/prod/x").status for _ in range(20)} == {200}
+
+
+@pytest.mark.parametrize(("raw", "key"), [("~1orders/GET", "/orders/GET"),
+                                          ("orders/GET", "/orders/GET"), ("~1/GET", "/GET"),
+                                          ("*/*", "*/*")])
+def test_method_setting_keys_are_read_in_either_spelling(raw: str, key: str) -> None:
+    assert normalized_key(raw) == key
 
 
 def test_other_paths_are_refused_like_api_gateway() -> None:

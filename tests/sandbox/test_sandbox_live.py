@@ -341,19 +341,42 @@ def test_waf_blocks_the_abusive_client_after_the_next_check_never_the_legit_one(
     assert blocked >= len(statuses) - first_block
 
 
-def test_reserved_concurrency_zero_throttles_with_429(sandbox: Sandbox) -> None:
+def test_a_throttled_function_reaches_clients_as_api_gateways_500(sandbox: Sandbox) -> None:
+    """Reserved concurrency 0: Lambda refuses every invocation and API Gateway answers 500
+    (services-apigateway-errors), never the function's 429."""
     lambda_ = sandbox.clients.lambda_
     lambda_.put_function_concurrency(FunctionName="orders", ReservedConcurrentExecutions=0)
     try:
-        reply: Reply = wait_for(lambda: (r := sandbox.request("/health")).status == 429 and r,
+        reply: Reply = wait_for(lambda: (r := sandbox.request("/health")).status == 500 and r,
                                 timeout=10, what="a throttled request")
-        assert reply.json() == {"message": "Too Many Requests"}
+        assert reply.json() == {"message": "Internal server error"}
+        assert reply.headers.get("x-amzn-errortype") == "InternalServerErrorException"
     finally:
         lambda_.delete_function_concurrency(FunctionName="orders")
     wait_for(lambda: sandbox.request("/health").status == 200, timeout=10,
              what="requests served again")
     assert wait_for(lambda: metric_sum(sandbox.clients, "AWS/Lambda", "Throttles",
                                        LAMBDA_DIMENSIONS), timeout=10, what="Throttles") >= 1
+
+
+def test_the_stages_own_throttling_answers_429(sandbox: Sandbox) -> None:
+    """API Gateway's stage throttling (a burst of 2, then 0.5 requests per second)."""
+    apigateway = sandbox.clients.client("apigateway")
+    limits = [{"op": "replace", "path": "/*/*/throttling/burstLimit", "value": "2"},
+              {"op": "replace", "path": "/*/*/throttling/rateLimit", "value": "0.5"}]
+    apigateway.update_stage(restApiId=sandbox.rest_api_id, stageName="prod",
+                            patchOperations=limits)
+    try:
+        reply: Reply = wait_for(lambda: (r := sandbox.request("/health")).status == 429 and r,
+                                timeout=10, what="a request over the stage's limit")
+        assert reply.json() == {"message": "Too Many Requests"}
+        assert reply.headers.get("x-amzn-errortype") == "TooManyRequestsException"
+    finally:
+        apigateway.update_stage(restApiId=sandbox.rest_api_id, stageName="prod",
+                                patchOperations=[{**op, "value": value} for op, value in
+                                                 zip(limits, ("5000", "10000"), strict=True)])
+    wait_for(lambda: sandbox.request("/health").status == 200, timeout=10,
+             what="requests served again")
 
 
 def test_metrics_are_visible_through_get_metric_data(sandbox: Sandbox) -> None:

@@ -12,8 +12,10 @@ alias or version its URI names.
   result is the 200 response body unless an integration response's selection pattern
   matches a function error).
 
-Both: 504 when the integration timeout passes, 429 when the function is throttled, 500
-when the function or qualifier does not exist or the integration cannot be served.
+Both: 504 when the integration timeout passes, 500 when Lambda refuses the invocation
+(the function is throttled, or the function or qualifier does not exist) or the
+integration cannot be served. 429 is API Gateway's own: the stage's or method's
+throttling (:mod:`chaos.sandbox.apigateway.throttling`), checked once the request is routed.
 
 Threaded (a few hundred concurrent keep-alive connections), TCP_NODELAY, each
 response written in one ``write``.
@@ -51,6 +53,7 @@ from chaos.sandbox.apigateway.routing import (
     RouteMatch,
     RouteTable,
 )
+from chaos.sandbox.apigateway.throttling import StageThrottling
 from chaos.sandbox.cloudwatch.metrics import MetricsRecorder
 from chaos.sandbox.functions.local.api import read_body
 from chaos.sandbox.functions.pool import InvokeOutcome, Throttled
@@ -65,7 +68,7 @@ PROXY_RESPONSE_KEYS = frozenset({"statusCode", "headers", "multiValueHeaders", "
                                  "isBase64Encoded"})
 INTERNAL_ERROR = b'{"message": "Internal server error"}'
 TIMED_OUT = b'{"message": "Endpoint request timed out"}'
-THROTTLED = b'{"message": "Too Many Requests"}'
+THROTTLED = b'{"message":"Too Many Requests"}'
 MISSING_TOKEN = b'{"message":"Missing Authentication Token"}'
 FORBIDDEN = b'{"message":"Forbidden"}'
 UNSUPPORTED_MEDIA_TYPE = b'{"message": "Unsupported Media Type"}'
@@ -240,6 +243,7 @@ class ApiGatewayFront:
         self.metrics = metrics
         self.status = status
         self.timeout_override_s = timeout_override_s
+        self.throttling = StageThrottling()
 
     def handle(self, request: FrontRequest) -> FrontResponse:
         started = time.monotonic()
@@ -273,6 +277,9 @@ class ApiGatewayFront:
         route = table.match(request.method, path) if table is not None else None
         if table is None or route is None:
             return _error(403, MISSING_TOKEN, "MissingAuthenticationTokenException")
+        if not self.throttling.admit(table.throttle_limits, route.resource.path,
+                                     route.method.http_method):
+            return _error(429, THROTTLED, "TooManyRequestsException")
         integration = route.method.integration
         target = (integration.lambda_target(table.stage_variables)
                   if integration is not None else None)
@@ -350,7 +357,15 @@ class ApiGatewayFront:
         if not done.wait(timeout_s):
             return _error(504, TIMED_OUT, "IntegrationTimeout")
         if throttled:
-            return _error(429, THROTTLED, "ThrottledException")
+            # Lambda refused the invocation (TooManyRequestsException): "If the Lambda API
+            # rejects the invocation request, API Gateway returns a 500 error code" with
+            # {"message": "Internal server error"} ("Handling Lambda errors with an API
+            # Gateway API", https://docs.aws.amazon.com/lambda/latest/dg/
+            # services-apigateway-errors.html). Not the INTEGRATION_FAILURE gateway
+            # response's default 504: clients of a throttled function see this 500.
+            log.info("Lambda invocation failed with status: 429 (%s is throttled)",
+                     target.label)
+            return _error(500, INTERNAL_ERROR, "InternalServerErrorException")
         if outcome and outcome[0].missing:
             log.info("Execution failed due to configuration error: function %s not found",
                      target.label)

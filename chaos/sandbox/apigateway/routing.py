@@ -20,6 +20,8 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
+from chaos.sandbox.apigateway.throttling import ThrottleLimit
+
 ANY_METHOD = "ANY"
 LAMBDA_PROXY = "AWS_PROXY"
 LAMBDA_CUSTOM = "AWS"
@@ -104,12 +106,17 @@ class RouteTable:
     """The resources of one deployed REST API, with its stage's variables."""
 
     def __init__(self, root: ResourceSpec,
-                 stage_variables: Mapping[str, str] | None = None) -> None:
+                 stage_variables: Mapping[str, str] | None = None,
+                 throttle_limits: Mapping[str, ThrottleLimit] | None = None) -> None:
         self.root = root
         self.stage_variables: dict[str, str] = dict(stage_variables or {})
+        # The stage's method throttling by normalized methodSettings key (throttling.py).
+        self.throttle_limits: dict[str, ThrottleLimit] = dict(throttle_limits or {})
 
-    def with_stage_variables(self, stage_variables: Mapping[str, str]) -> RouteTable:
-        return RouteTable(self.root, stage_variables)
+    def with_stage_variables(self, stage_variables: Mapping[str, str],
+                             throttle_limits: Mapping[str, ThrottleLimit] | None = None
+                             ) -> RouteTable:
+        return RouteTable(self.root, stage_variables, throttle_limits)
 
     def match(self, http_method: str, path: str) -> RouteMatch | None:
         parts = [part for part in path.split("/") if part]

@@ -31,6 +31,7 @@ from chaos.sandbox.apigateway.routing import (
     RouteTable,
     build_tree,
 )
+from chaos.sandbox.apigateway.throttling import ThrottleLimit, normalized_key
 from chaos.sandbox.cloudwatch.alarms import evaluate_alarms
 
 DEFAULT_ACCOUNT_ID = "123456789012"
@@ -224,7 +225,8 @@ class MotoReader:
             deployed = self._deployments.get((rest_api_id, str(stage.deployment_id)))
         if deployed is None:  # deployed before the reader was listening
             deployed = self.current_routes(api)
-        return deployed.with_stage_variables(dict(stage.variables or {}))
+        return deployed.with_stage_variables(dict(stage.variables or {}),
+                                             stage_throttle_limits(stage))
 
     def remember_deployment(self, api: Any, deployment_id: str) -> None:
         table = self.current_routes(api)
@@ -289,6 +291,16 @@ def _integration_spec(integration: Any) -> IntegrationSpec:
                            dict(integration.request_templates or {}).items()},
         responses=responses,
     )
+
+
+def stage_throttle_limits(stage: Any) -> dict[str, ThrottleLimit]:
+    """The stage's method throttling settings (moto's ``method_settings``), by normalized key."""
+    limits: dict[str, ThrottleLimit] = {}
+    for key, setting in dict(getattr(stage, "method_settings", None) or {}).items():
+        rate, burst = setting.get("throttlingRateLimit"), setting.get("throttlingBurstLimit")
+        if rate is not None and burst is not None:
+            limits[normalized_key(str(key))] = ThrottleLimit(float(rate), int(burst))
+    return limits
 
 
 def remember_deployments(reader: MotoReader) -> None:
