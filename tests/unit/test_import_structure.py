@@ -178,3 +178,39 @@ def test_reports_only_render() -> None:
         if target.startswith(("chaos.load", "chaos.aws", "chaos.sandbox", "chaos.run.lifecycle"))
     }
     assert offenders == set()
+
+
+#: What the rest of the toolkit may load of the sandbox: its control (start, find, stop;
+#: its state and journal prefix), the realism setting, and the packages above them.
+SANDBOX_INTERFACE = {"chaos.sandbox", "chaos.sandbox.process", "chaos.sandbox.process.control",
+                     "chaos.sandbox.realism"}
+#: The sandbox's groups, one per AWS service it emulates (plus its process and demo).
+SANDBOX_SERVICES = ("apigateway", "functions", "capacity", "waf", "cloudwatch", "eventbridge")
+
+
+def in_sandbox(module: str) -> bool:
+    return module == "chaos.sandbox" or module.startswith("chaos.sandbox.")
+
+
+def test_the_toolkit_reaches_the_sandbox_through_its_control_only() -> None:
+    offenders = {
+        f"{module} -> {target}"
+        for module, targets in import_graph().items() if not in_sandbox(module)
+        for target in targets if in_sandbox(target) and target not in SANDBOX_INTERFACE
+    }
+    assert offenders == set()
+
+
+def test_the_sandbox_services_leave_the_process_to_wire_them() -> None:
+    """A service's group never loads the process that holds it (the server wires the
+    services together), nor the demo seeded into it; moto's WSGI wrapper is the one
+    shared piece of the process a service's middleware needs."""
+    services = tuple(f"chaos.sandbox.{name}" for name in SANDBOX_SERVICES)
+    offenders = {
+        f"{module} -> {target}"
+        for module, targets in import_graph().items() if module.startswith(services)
+        for target in targets
+        if target.startswith(("chaos.sandbox.process.", "chaos.sandbox.demo"))
+        and target != "chaos.sandbox.process.moto_app"
+    }
+    assert offenders == set()

@@ -20,24 +20,14 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
+from chaos.sandbox.functions.configuration import LambdaTarget
+
 ANY_METHOD = "ANY"
 LAMBDA_PROXY = "AWS_PROXY"
 LAMBDA_CUSTOM = "AWS"
 _STAGE_VARIABLE = re.compile(r"\$\{stageVariables\.([A-Za-z0-9_]+)\}")
 _FUNCTIONS_MARKER = "/functions/"
 _INVOCATIONS_MARKER = "/invocations"
-
-
-@dataclass(frozen=True)
-class LambdaTarget:
-    """The function an integration invokes; ``qualifier`` is an alias or a version."""
-
-    function_name: str
-    qualifier: str | None = None
-
-    @property
-    def label(self) -> str:
-        return self.function_name + (f":{self.qualifier}" if self.qualifier else "")
 
 
 @dataclass(frozen=True)
