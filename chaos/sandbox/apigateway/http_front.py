@@ -54,7 +54,8 @@ from chaos.sandbox.cloudwatch.metrics import MetricsRecorder
 from chaos.sandbox.functions.configuration import LambdaTarget
 from chaos.sandbox.functions.local.api import read_body
 from chaos.sandbox.functions.pool import InvokeOutcome, Throttled
-from chaos.sandbox.waf.engine import Verdict, WafEngine, WebRequest
+from chaos.sandbox.waf.engine import WafEngine
+from chaos.sandbox.waf.request import Verdict, WebRequest
 
 log = logging.getLogger(__name__)
 
