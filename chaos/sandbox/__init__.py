@@ -16,5 +16,6 @@ One subpackage per AWS service it emulates, and the process that holds them:
 - :mod:`~chaos.sandbox.eventbridge` - EventBridge Scheduler's one-time schedules;
 - :mod:`~chaos.sandbox.demo` - the demo service seeded at start (and its janitor).
 
-:mod:`chaos.sandbox.realism` is the one setting they share (``fast`` or ``aws``).
+:mod:`chaos.sandbox.realism` is the one setting they share (``fast`` or ``aws``);
+:mod:`chaos.sandbox.http_body` reads request bodies for every loopback HTTP server.
 """

@@ -52,8 +52,8 @@ from chaos.sandbox.apigateway.routing import (
 )
 from chaos.sandbox.cloudwatch.metrics import MetricsRecorder
 from chaos.sandbox.functions.configuration import LambdaTarget
-from chaos.sandbox.functions.local.api import read_body
 from chaos.sandbox.functions.pool import InvokeOutcome, Throttled
+from chaos.sandbox.http_body import read_body
 from chaos.sandbox.waf.engine import WafEngine
 from chaos.sandbox.waf.request import Verdict, WebRequest
 

@@ -1,6 +1,6 @@
 """A REST API stage's routes: its resources and methods, matched as API Gateway matches them.
 
-Pure data (no moto): :mod:`chaos.sandbox.process.backend` builds a :class:`RouteTable` from
+Pure data (no moto): :mod:`chaos.sandbox.process.moto_reader` builds a :class:`RouteTable` from
 moto's API Gateway objects, the HTTP front matches requests against it.
 
 Matching, as API Gateway documents it ("Set up API resources", https://docs.aws.amazon.com/

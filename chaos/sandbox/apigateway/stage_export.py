@@ -5,8 +5,8 @@ latest/api/API_GetExport.html): the toolkit reads a stage's integrations from it
 (chaos.aws.apigateway). moto's own export ignores the stage (it describes the API's current
 resources) and carries no ``x-amazon-apigateway-integration``, so the sandbox answers the
 call itself, in front of moto, from the deployment snapshot the HTTP front routes by
-(:meth:`chaos.sandbox.process.backend.MotoReader.route_table`): a change that was not deployed is
-not in the export, as on AWS.
+(:meth:`chaos.sandbox.process.moto_reader.MotoReader.route_table`): a change that was not
+deployed is not in the export, as on AWS.
 
 The document has the stage's paths and methods (``ANY`` as ``x-amazon-apigateway-any-method``)
 and, with ``extensions=integrations`` (or ``apigateway``), each method's
@@ -33,7 +33,7 @@ from chaos.sandbox.process.moto_app import WsgiApp, signing_service
 
 if TYPE_CHECKING:
     from chaos.sandbox.apigateway.routing import IntegrationSpec, MethodSpec, RouteTable
-    from chaos.sandbox.process.backend import MotoReader
+    from chaos.sandbox.process.moto_reader import MotoReader
 
 __all__ = ["StageExports", "stage_export"]
 

@@ -1,7 +1,7 @@
 """A Lambda function as the sandbox's data plane sees it: the target an invocation names,
 a version's configuration (code, layers, subnets) and an alias's routing.
 
-Pure data: :class:`chaos.sandbox.process.backend.MotoReader` builds these from moto's
+Pure data: :class:`chaos.sandbox.process.moto_reader.MotoReader` builds these from moto's
 backend objects; the invoke paths, the pools and the integrations that invoke a function
 only read them.
 """

@@ -19,7 +19,6 @@ from collections.abc import Callable, Mapping
 
 from chaos.sandbox.apigateway.stage_export import StageExports
 from chaos.sandbox.functions.control_plane import LambdaHooks, LambdaUpdates, install
-from chaos.sandbox.process.backend import MotoReader, remember_deployments
 from chaos.sandbox.process.moto_app import (
     FollowWrites,
     SandboxMotoServer,
@@ -27,6 +26,7 @@ from chaos.sandbox.process.moto_app import (
     expected_bucket_owner,
     serialize_conditional_writes,
 )
+from chaos.sandbox.process.moto_reader import MotoReader, remember_deployments
 from chaos.sandbox.process.throttling import ControlPlaneThrottling, throttle_rate
 from chaos.sandbox.realism import Realism
 
