@@ -1,7 +1,9 @@
-.PHONY: install test test-e2e lint format bench bench-short wheel-check sandbox-demo
+.PHONY: install test test-quick test-e2e lint format bench bench-short wheel-check sandbox-demo
 install:
 	pip install -e '.[dev]'
 test:
+	pytest -p no:cacheprovider -q
+test-quick:
 	pytest -p no:cacheprovider -q --ignore=tests/e2e
 test-e2e:
 	pytest -p no:cacheprovider -q -n 0 tests/e2e
