@@ -42,7 +42,7 @@ ALL_TRAFFIC_PROTOCOLS = ("-1", "all")
 ANY_IPV4 = "0.0.0.0/0"
 
 
-# A function's configuration while an update is in progress, or None (see lambda_realism).
+# A function's configuration while an update is in progress, or None (functions.control_plane).
 InProgressConfig = Callable[[str], "FunctionConfig | None"]
 
 
