@@ -201,15 +201,27 @@ def test_the_toolkit_reaches_the_sandbox_through_its_control_only() -> None:
     assert offenders == set()
 
 
+def every_import(path: Path) -> set[str]:
+    """The absolute modules a file imports, type-only imports included."""
+    names = set()
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+        if isinstance(node, ast.Import):
+            names |= {alias.name for alias in node.names}
+        elif isinstance(node, ast.ImportFrom) and node.module and not node.level:
+            names.add(node.module)
+    return names
+
+
 def test_the_sandbox_services_leave_the_process_to_wire_them() -> None:
-    """A service's group never loads the process that holds it (the server wires the
-    services together), nor the demo seeded into it; moto's WSGI wrapper is the one
+    """A service's group never imports the process that holds it (the server wires the
+    services together; a service states what it reads of another as a small Protocol),
+    not even for types, nor the demo seeded into it; moto's WSGI wrapper is the one
     shared piece of the process a service's middleware needs."""
     services = tuple(f"chaos.sandbox.{name}" for name in SANDBOX_SERVICES)
     offenders = {
         f"{module} -> {target}"
-        for module, targets in import_graph().items() if module.startswith(services)
-        for target in targets
+        for module, path in modules().items() if module.startswith(services)
+        for target in every_import(path)
         if target.startswith(("chaos.sandbox.process.", "chaos.sandbox.demo"))
         and target != "chaos.sandbox.process.moto_app"
     }

@@ -22,7 +22,7 @@ import json
 import re
 import uuid
 from collections.abc import Callable, Iterable
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 from urllib.parse import parse_qs, unquote
 
 import yaml
@@ -33,9 +33,17 @@ from chaos.sandbox.process.moto_app import WsgiApp, signing_service
 
 if TYPE_CHECKING:
     from chaos.sandbox.apigateway.routing import IntegrationSpec, MethodSpec, RouteTable
-    from chaos.sandbox.process.moto_reader import MotoReader
 
-__all__ = ["StageExports", "stage_export"]
+__all__ = ["DeployedStages", "StageExports", "stage_export"]
+
+
+class DeployedStages(Protocol):
+    """What an export reads of the control plane (the sandbox's MotoReader)."""
+
+    def route_table(self, rest_api_id: str, stage_name: str) -> RouteTable | None: ...
+
+    def rest_api_name(self, rest_api_id: str) -> str | None: ...
+
 
 _EXPORT_PATH = re.compile(
     r"^/restapis/(?P<api>[^/]+)/stages/(?P<stage>[^/]+)/exports/(?P<type>[^/]+)/?$")
@@ -87,7 +95,7 @@ class StageExports:
     """WSGI middleware: answers GetExport (a signed apigateway GET of an export path) from
     `reader`'s deployment snapshots; every other request goes on to moto."""
 
-    def __init__(self, app: WsgiApp, reader: MotoReader) -> None:
+    def __init__(self, app: WsgiApp, reader: DeployedStages) -> None:
         self.app = app
         self.reader = reader
 
