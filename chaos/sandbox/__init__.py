@@ -17,5 +17,6 @@ One subpackage per AWS service it emulates, and the process that holds them:
 - :mod:`~chaos.sandbox.demo` - the demo service seeded at start (and its janitor).
 
 :mod:`chaos.sandbox.realism` is the one setting they share (``fast`` or ``aws``);
-:mod:`chaos.sandbox.http_body` reads request bodies for every loopback HTTP server.
+:mod:`chaos.sandbox.http_body` reads request bodies for every loopback HTTP server;
+:mod:`chaos.sandbox.wsgi` is what the middlewares in front of moto are written against.
 """

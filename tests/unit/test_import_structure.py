@@ -215,14 +215,12 @@ def every_import(path: Path) -> set[str]:
 def test_the_sandbox_services_leave_the_process_to_wire_them() -> None:
     """A service's group never imports the process that holds it (the server wires the
     services together; a service states what it reads of another as a small Protocol),
-    not even for types, nor the demo seeded into it; moto's WSGI wrapper is the one
-    shared piece of the process a service's middleware needs."""
+    not even for types, nor the demo seeded into it."""
     services = tuple(f"chaos.sandbox.{name}" for name in SANDBOX_SERVICES)
     offenders = {
         f"{module} -> {target}"
         for module, path in modules().items() if module.startswith(services)
         for target in every_import(path)
-        if target.startswith(("chaos.sandbox.process.", "chaos.sandbox.demo"))
-        and target != "chaos.sandbox.process.moto_app"
+        if target.startswith(("chaos.sandbox.process", "chaos.sandbox.demo"))
     }
     assert offenders == set()

@@ -29,7 +29,7 @@ import yaml
 
 from chaos.aws.api_export import ANY_METHOD_KEY, INTEGRATION_KEY
 from chaos.sandbox.apigateway.routing import ANY_METHOD
-from chaos.sandbox.process.moto_app import WsgiApp, signing_service
+from chaos.sandbox.wsgi import WsgiApp, signing_service
 
 if TYPE_CHECKING:
     from chaos.sandbox.apigateway.routing import IntegrationSpec, MethodSpec, RouteTable
