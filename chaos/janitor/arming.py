@@ -122,7 +122,7 @@ def arrange_janitor(context: RunContext, planned: list[PlannedFault]) -> Janitor
 
 def sandbox_journal(context: RunContext) -> str | None:
     """In the sandbox, its own journal bucket (`gameday sandbox env` exports it too)."""
-    from chaos.sandbox.demo.seed import JOURNAL_PREFIX
+    from chaos.sandbox.process.control import JOURNAL_PREFIX
 
     bucket = context.target.sandbox_service.get("journal_bucket")
     return f"s3://{bucket}/{JOURNAL_PREFIX}" if context.target.sandbox and bucket else None

@@ -230,6 +230,12 @@ def test_the_wheel_stage_context_builds_the_package(
             "gameday_chaos/layer/x86_64/extensions/gameday-chaos",
             "gameday_chaos/layer/arm64/extensions/gameday-chaos",
             "gameday_chaos/layer/common/gameday-chaos-wrapper"} <= names
+    # Package discovery: every package of the tree ships, and nothing that is not one.
+    packages = {path.relative_to(REPO).as_posix() for path in (REPO / "chaos").rglob("*.py")
+                if "__pycache__" not in path.parts}
+    assert packages <= names, sorted(packages - names)
+    assert {name.split("/")[0] for name in names if not name.startswith("chaos_gameday-")} == {
+        "chaos", "gameday_chaos"}
     entry_points = next(name for name in names if name.endswith("entry_points.txt"))
     assert "gameday = chaos.cli:main" in zipfile.ZipFile(wheel).read(entry_points).decode()
 

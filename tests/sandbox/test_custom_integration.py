@@ -17,11 +17,11 @@ from chaos.sandbox.apigateway.routing import (
     LAMBDA_CUSTOM,
     IntegrationResponseSpec,
     IntegrationSpec,
-    LambdaTarget,
     MethodSpec,
     ResourceSpec,
     RouteTable,
 )
+from chaos.sandbox.functions.configuration import LambdaTarget
 from chaos.sandbox.functions.local import InvokeResult
 from chaos.sandbox.functions.pool import InvokeOutcome
 

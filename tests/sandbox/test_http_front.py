@@ -21,12 +21,12 @@ from chaos.sandbox.apigateway.http_front import (
 from chaos.sandbox.apigateway.routing import (
     LAMBDA_PROXY,
     IntegrationSpec,
-    LambdaTarget,
     MethodSpec,
     ResourceSpec,
     RouteTable,
 )
 from chaos.sandbox.apigateway.throttling import StageThrottling, ThrottleLimit, normalized_key
+from chaos.sandbox.functions.configuration import LambdaTarget
 from chaos.sandbox.functions.local import InvokeResult
 from chaos.sandbox.functions.pool import InvokeOutcome, Throttled
 from chaos.sandbox.waf.engine import WafEngine

@@ -5,8 +5,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from chaos.sandbox.cloudwatch.metrics import MetricsRecorder, MetricTiming
-from chaos.sandbox.process.backend import moto_timestamp
+from chaos.sandbox.cloudwatch.metrics import MetricsRecorder, MetricTiming, moto_timestamp
 from chaos.sandbox.realism import Realism
 
 Written = list[tuple[str, list[dict[str, Any]]]]

@@ -7,12 +7,12 @@ import pytest
 from chaos.sandbox.apigateway.routing import (
     LAMBDA_PROXY,
     IntegrationSpec,
-    LambdaTarget,
     MethodSpec,
     RouteTable,
     build_tree,
     lambda_target_from_uri,
 )
+from chaos.sandbox.functions.configuration import LambdaTarget
 
 FUNCTION_ARN = "arn:aws:lambda:us-east-1:123456789012:function:orders"
 

@@ -30,7 +30,7 @@ from chaos.sandbox.demo.seed import (
 )
 from chaos.sandbox.process import control
 from chaos.sandbox.realism import Realism
-from chaos.sandbox.waf.engine import RateCheckModel
+from chaos.sandbox.waf.rate import RateCheckModel
 from tests.sandbox.support import Sandbox, live_sandbox, wait_for
 
 TIME_SCALE = 0.1

@@ -14,9 +14,9 @@ import pytest
 from moto import mock_aws
 
 from chaos.janitor.timer import at_expression
-from chaos.sandbox.apigateway.routing import LambdaTarget
 from chaos.sandbox.eventbridge.scheduler import Delivery, DueSchedule, ScheduleExecutor, at_time
 from chaos.sandbox.functions.async_invoke import AsyncLambda
+from chaos.sandbox.functions.configuration import LambdaTarget
 from chaos.sandbox.functions.local.environment import InvokeResult
 from chaos.sandbox.functions.pool import InvokeOutcome, Throttled
 from chaos.sandbox.realism import Realism

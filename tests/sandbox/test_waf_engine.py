@@ -7,7 +7,8 @@ from typing import Any
 
 import pytest
 
-from chaos.sandbox.waf.engine import WafEngine, WebRequest
+from chaos.sandbox.waf.engine import WafEngine
+from chaos.sandbox.waf.request import WebRequest
 
 
 class FakeClock:

@@ -7,13 +7,9 @@ from typing import Any
 import pytest
 
 from chaos.sandbox.realism import Realism
-from chaos.sandbox.waf.engine import (
-    AWS_MAX_DETECTION_DELAY_S,
-    RateCheckModel,
-    WafEngine,
-    WebRequest,
-    estimated_count,
-)
+from chaos.sandbox.waf.engine import WafEngine
+from chaos.sandbox.waf.rate import AWS_MAX_DETECTION_DELAY_S, RateCheckModel, estimated_count
+from chaos.sandbox.waf.request import WebRequest
 
 WINDOW_S = 60
 LIMIT = 100

@@ -204,3 +204,49 @@ def test_a_fault_kind_lives_in_its_folder_only() -> None:
         if repr(kind.type_name).replace("'", '"') in path.read_text(encoding="utf-8")
     }
     assert spelled == set()
+
+
+#: What the rest of the toolkit may load of the sandbox: its control (start, find, stop;
+#: its state and journal prefix), the realism setting, and the packages above them.
+SANDBOX_INTERFACE = {"chaos.sandbox", "chaos.sandbox.process", "chaos.sandbox.process.control",
+                     "chaos.sandbox.realism"}
+#: The sandbox's groups, one per AWS service it emulates (plus its process and demo).
+SANDBOX_SERVICES = ("apigateway", "functions", "capacity", "waf", "cloudwatch", "eventbridge")
+
+
+def in_sandbox(module: str) -> bool:
+    return module == "chaos.sandbox" or module.startswith("chaos.sandbox.")
+
+
+def test_the_toolkit_reaches_the_sandbox_through_its_control_only() -> None:
+    offenders = {
+        f"{module} -> {target}"
+        for module, targets in import_graph().items() if not in_sandbox(module)
+        for target in targets if in_sandbox(target) and target not in SANDBOX_INTERFACE
+    }
+    assert offenders == set()
+
+
+def every_import(path: Path) -> set[str]:
+    """The absolute modules a file imports, type-only imports included."""
+    names = set()
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+        if isinstance(node, ast.Import):
+            names |= {alias.name for alias in node.names}
+        elif isinstance(node, ast.ImportFrom) and node.module and not node.level:
+            names.add(node.module)
+    return names
+
+
+def test_the_sandbox_services_leave_the_process_to_wire_them() -> None:
+    """A service's group never imports the process that holds it (the server wires the
+    services together; a service states what it reads of another as a small Protocol),
+    not even for types, nor the demo seeded into it."""
+    services = tuple(f"chaos.sandbox.{name}" for name in SANDBOX_SERVICES)
+    offenders = {
+        f"{module} -> {target}"
+        for module, path in modules().items() if module.startswith(services)
+        for target in every_import(path)
+        if target.startswith(("chaos.sandbox.process", "chaos.sandbox.demo"))
+    }
+    assert offenders == set()

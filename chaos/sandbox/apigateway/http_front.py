@@ -49,15 +49,16 @@ from chaos.sandbox.apigateway.routing import (
     LAMBDA_CUSTOM,
     LAMBDA_PROXY,
     IntegrationSpec,
-    LambdaTarget,
     RouteMatch,
     RouteTable,
 )
 from chaos.sandbox.apigateway.throttling import StageThrottling
 from chaos.sandbox.cloudwatch.metrics import MetricsRecorder
-from chaos.sandbox.functions.local.api import read_body
+from chaos.sandbox.functions.configuration import LambdaTarget
 from chaos.sandbox.functions.pool import InvokeOutcome, Throttled
-from chaos.sandbox.waf.engine import Verdict, WafEngine, WebRequest
+from chaos.sandbox.http_body import read_body
+from chaos.sandbox.waf.engine import WafEngine
+from chaos.sandbox.waf.request import Verdict, WebRequest
 
 log = logging.getLogger(__name__)
 

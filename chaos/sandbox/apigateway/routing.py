@@ -1,6 +1,6 @@
 """A REST API stage's routes: its resources and methods, matched as API Gateway matches them.
 
-Pure data (no moto): :mod:`chaos.sandbox.process.backend` builds a :class:`RouteTable` from
+Pure data (no moto): :mod:`chaos.sandbox.process.moto_reader` builds a :class:`RouteTable` from
 moto's API Gateway objects, the HTTP front matches requests against it.
 
 Matching, as API Gateway documents it ("Set up API resources", https://docs.aws.amazon.com/
@@ -21,6 +21,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from chaos.sandbox.apigateway.throttling import ThrottleLimit
+from chaos.sandbox.functions.configuration import LambdaTarget
 
 ANY_METHOD = "ANY"
 LAMBDA_PROXY = "AWS_PROXY"
@@ -28,18 +29,6 @@ LAMBDA_CUSTOM = "AWS"
 _STAGE_VARIABLE = re.compile(r"\$\{stageVariables\.([A-Za-z0-9_]+)\}")
 _FUNCTIONS_MARKER = "/functions/"
 _INVOCATIONS_MARKER = "/invocations"
-
-
-@dataclass(frozen=True)
-class LambdaTarget:
-    """The function an integration invokes; ``qualifier`` is an alias or a version."""
-
-    function_name: str
-    qualifier: str | None = None
-
-    @property
-    def label(self) -> str:
-        return self.function_name + (f":{self.qualifier}" if self.qualifier else "")
 
 
 @dataclass(frozen=True)

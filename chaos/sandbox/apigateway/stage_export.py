@@ -5,8 +5,8 @@ latest/api/API_GetExport.html): the toolkit reads a stage's integrations from it
 (chaos.aws.apigateway). moto's own export ignores the stage (it describes the API's current
 resources) and carries no ``x-amazon-apigateway-integration``, so the sandbox answers the
 call itself, in front of moto, from the deployment snapshot the HTTP front routes by
-(:meth:`chaos.sandbox.process.backend.MotoReader.route_table`): a change that was not deployed is
-not in the export, as on AWS.
+(:meth:`chaos.sandbox.process.moto_reader.MotoReader.route_table`): a change that was not
+deployed is not in the export, as on AWS.
 
 The document has the stage's paths and methods (``ANY`` as ``x-amazon-apigateway-any-method``)
 and, with ``extensions=integrations`` (or ``apigateway``), each method's
@@ -22,20 +22,28 @@ import json
 import re
 import uuid
 from collections.abc import Callable, Iterable
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 from urllib.parse import parse_qs, unquote
 
 import yaml
 
 from chaos.aws.api_export import ANY_METHOD_KEY, INTEGRATION_KEY
 from chaos.sandbox.apigateway.routing import ANY_METHOD
-from chaos.sandbox.process.moto_app import WsgiApp, signing_service
+from chaos.sandbox.wsgi import WsgiApp, signing_service
 
 if TYPE_CHECKING:
     from chaos.sandbox.apigateway.routing import IntegrationSpec, MethodSpec, RouteTable
-    from chaos.sandbox.process.backend import MotoReader
 
-__all__ = ["StageExports", "stage_export"]
+__all__ = ["DeployedStages", "StageExports", "stage_export"]
+
+
+class DeployedStages(Protocol):
+    """What an export reads of the control plane (the sandbox's MotoReader)."""
+
+    def route_table(self, rest_api_id: str, stage_name: str) -> RouteTable | None: ...
+
+    def rest_api_name(self, rest_api_id: str) -> str | None: ...
+
 
 _EXPORT_PATH = re.compile(
     r"^/restapis/(?P<api>[^/]+)/stages/(?P<stage>[^/]+)/exports/(?P<type>[^/]+)/?$")
@@ -87,7 +95,7 @@ class StageExports:
     """WSGI middleware: answers GetExport (a signed apigateway GET of an export path) from
     `reader`'s deployment snapshots; every other request goes on to moto."""
 
-    def __init__(self, app: WsgiApp, reader: MotoReader) -> None:
+    def __init__(self, app: WsgiApp, reader: DeployedStages) -> None:
         self.app = app
         self.reader = reader
 

@@ -21,10 +21,10 @@ import threading
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from datetime import datetime, timezone
 from typing import Any
 
 from chaos.clock import iso_from_epoch
-from chaos.sandbox.process.backend import moto_timestamp
 from chaos.sandbox.realism import Realism
 
 log = logging.getLogger(__name__)
@@ -199,6 +199,11 @@ class MetricsRecorder:
         if self._thread is not None:
             self._thread.join(timeout=5)
         self.flush(everything=True)
+
+
+def moto_timestamp(epoch_s: float) -> datetime:
+    """moto's CloudWatch stores naive UTC datetimes and compares against them."""
+    return datetime.fromtimestamp(epoch_s, tz=timezone.utc).replace(tzinfo=None)
 
 
 def parse_emf(text: str) -> dict[str, Any] | None:

@@ -46,8 +46,8 @@ from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
 
 from chaos.aws.retry import call_with_backoff
-from chaos.sandbox.apigateway.routing import LambdaTarget
 from chaos.sandbox.functions.async_invoke import AsyncLambda
+from chaos.sandbox.functions.configuration import LambdaTarget
 from chaos.sandbox.functions.invoke import LambdaService
 
 if TYPE_CHECKING:

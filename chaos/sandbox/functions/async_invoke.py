@@ -39,7 +39,7 @@ from botocore.exceptions import ClientError
 from chaos.aws.clients import error_code
 from chaos.aws.retry import call_with_backoff
 from chaos.clock import utc_now
-from chaos.sandbox.apigateway.routing import LambdaTarget
+from chaos.sandbox.functions.configuration import LambdaTarget
 from chaos.sandbox.functions.pool import InvokeOutcome, Throttled
 from chaos.sandbox.realism import Realism
 

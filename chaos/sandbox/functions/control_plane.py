@@ -45,7 +45,7 @@ from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from chaos.sandbox.process.backend import FunctionConfig
+from chaos.sandbox.functions.configuration import FunctionConfig
 from chaos.sandbox.realism import Realism
 
 log = logging.getLogger(__name__)

@@ -24,7 +24,7 @@ import threading
 from collections.abc import Callable
 from typing import Any, Protocol
 
-from chaos.sandbox.apigateway.routing import LambdaTarget
+from chaos.sandbox.functions.configuration import AliasRouting, FunctionConfig, LambdaTarget
 from chaos.sandbox.functions.pool import (
     DEFAULT_POOL_MAX,
     LATEST,
@@ -32,7 +32,6 @@ from chaos.sandbox.functions.pool import (
     FunctionPool,
     InvokeOutcome,
 )
-from chaos.sandbox.process.backend import AliasRouting, FunctionConfig
 
 log = logging.getLogger(__name__)
 

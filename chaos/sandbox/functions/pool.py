@@ -34,6 +34,7 @@ from typing import Any
 from chaos.host import extract_zip
 from chaos.sandbox.capacity.egress import EgressNetwork
 from chaos.sandbox.cloudwatch.metrics import MetricsRecorder, parse_emf
+from chaos.sandbox.functions.configuration import LATEST, FunctionConfig
 from chaos.sandbox.functions.local import (
     ExecutionEnvironment,
     InitError,
@@ -41,7 +42,6 @@ from chaos.sandbox.functions.local import (
     LogLine,
     free_port,
 )
-from chaos.sandbox.process.backend import FunctionConfig
 
 log = logging.getLogger(__name__)
 
@@ -54,7 +54,6 @@ COLD_STARTS_KEPT = 50
 RECENT_LOG_LINES = 2_000  # per environment; every line also goes to the metrics sink
 
 
-LATEST = "$LATEST"
 ENDPOINT_ENV_KEY = "AWS_ENDPOINT_URL"
 
 

@@ -19,16 +19,16 @@ from collections.abc import Callable, Mapping
 
 from chaos.sandbox.apigateway.stage_export import StageExports
 from chaos.sandbox.functions.control_plane import LambdaHooks, LambdaUpdates, install
-from chaos.sandbox.process.backend import MotoReader, remember_deployments
 from chaos.sandbox.process.moto_app import (
     FollowWrites,
     SandboxMotoServer,
-    WsgiApp,
     expected_bucket_owner,
     serialize_conditional_writes,
 )
+from chaos.sandbox.process.moto_reader import MotoReader, remember_deployments
 from chaos.sandbox.process.throttling import ControlPlaneThrottling, throttle_rate
 from chaos.sandbox.realism import Realism
+from chaos.sandbox.wsgi import WsgiApp
 
 # The services whose writes change what the data plane follows (functions, aliases,
 # subnets and network ACLs, API deployments, web ACLs).

@@ -8,7 +8,6 @@ middlewares (first = outermost) and serves it the same way.
 from __future__ import annotations
 
 import logging
-import re
 import threading
 from collections.abc import Callable, Iterable
 from typing import Any
@@ -21,20 +20,11 @@ from moto.moto_server.werkzeug_app import (
 )
 from werkzeug.serving import make_server
 
+from chaos.sandbox.wsgi import Middleware, WsgiApp, signing_service
+
 log = logging.getLogger(__name__)
 
-WsgiApp = Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]
-Middleware = Callable[[WsgiApp], WsgiApp]
-
-# SigV4: "Credential=AKID/20240101/us-east-1/lambda/aws4_request"
-_CREDENTIAL_SCOPE = re.compile(r"Credential=[^/,\s]+/\d{8}/[^/,\s]+/([^/,\s]+)/aws4_request")
 READ_ONLY_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
-
-
-def signing_service(environ: dict[str, Any]) -> str | None:
-    """The AWS service a signed request is for (the signing name of its credential scope)."""
-    match = _CREDENTIAL_SCOPE.search(str(environ.get("HTTP_AUTHORIZATION") or ""))
-    return match.group(1) if match else None
 
 
 class SandboxMotoServer(ThreadedMotoServer):

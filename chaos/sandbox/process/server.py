@@ -46,8 +46,8 @@ from chaos.sandbox.eventbridge.scheduler import ScheduleExecutor, lambda_deliver
 from chaos.sandbox.functions.async_invoke import AsyncLambda, event_invoke_config_reader
 from chaos.sandbox.functions.invoke import LambdaService
 from chaos.sandbox.functions.pool import DEFAULT_POOL_MAX, FunctionConcurrency, FunctionPool
-from chaos.sandbox.process.backend import MotoReader, fix_moto_dimension_order
 from chaos.sandbox.process.control_plane import ControlPlane
+from chaos.sandbox.process.moto_reader import MotoReader, fix_moto_dimension_order
 from chaos.sandbox.realism import Realism
 from chaos.sandbox.waf.engine import DEFAULT_CHECK_INTERVAL_S, WafEngine
 

@@ -20,8 +20,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from chaos.errors import ConfigurationError
-from chaos.sandbox.process.moto_app import WsgiApp, signing_service
 from chaos.sandbox.realism import Realism
+from chaos.sandbox.wsgi import WsgiApp, signing_service
 
 THROTTLE_RATE_ENV = "GAMEDAY_SANDBOX_THROTTLE_RATE"
 AWS_THROTTLE_RATE = 0.02  # PRODUCT.md "Sandbox realism": "sometimes throttled"

@@ -31,6 +31,7 @@ from http.server import BaseHTTPRequestHandler
 from typing import Any
 
 from chaos.host import LoopbackHTTPServer
+from chaos.sandbox.http_body import read_body
 
 RUNTIME_PREFIX = "/2018-06-01/runtime"
 INVOCATION_PREFIX = RUNTIME_PREFIX + "/invocation/"
@@ -364,33 +365,6 @@ class LambdaApi:
 
 def _error_doc(error_type: str, message: str) -> bytes:
     return json.dumps({"errorType": error_type, "errorMessage": message}).encode()
-
-
-def read_body(h: BaseHTTPRequestHandler) -> tuple[bytes, dict[str, str], int]:
-    """The request body (de-chunked), its trailers (lower-cased names), and the chunk count."""
-    if "chunked" in (h.headers.get("Transfer-Encoding") or "").lower():
-        parts: list[bytes] = []
-        chunks = 0
-        while True:
-            line = h.rfile.readline(65537)
-            if not line:
-                raise ConnectionError("connection closed inside a chunked body")
-            size = int(line.split(b";", 1)[0].strip(), 16)
-            if size == 0:
-                break
-            parts.append(h.rfile.read(size))
-            h.rfile.readline(3)
-            chunks += 1
-        trailers: dict[str, str] = {}
-        while True:
-            line = h.rfile.readline(65537)
-            if line in (b"\r\n", b"\n", b""):
-                break
-            name, _, value = line.decode("latin-1").partition(":")
-            trailers[name.strip().lower()] = value.strip()
-        return b"".join(parts), trailers, chunks
-    length = int(h.headers.get("Content-Length") or 0)
-    return (h.rfile.read(length) if length else b""), {}, 0
 
 
 def send(

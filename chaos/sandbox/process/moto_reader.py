@@ -16,12 +16,9 @@ latest/developerguide/how-to-deploy-api.html). moto keeps no snapshot, so
 from __future__ import annotations
 
 import dataclasses
-import hashlib
-import json
 import threading
 from collections.abc import Callable
-from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import datetime
 from typing import Any
 
 from chaos.sandbox.apigateway.routing import (
@@ -33,63 +30,20 @@ from chaos.sandbox.apigateway.routing import (
 )
 from chaos.sandbox.apigateway.throttling import ThrottleLimit, normalized_key
 from chaos.sandbox.cloudwatch.alarms import evaluate_alarms
+from chaos.sandbox.functions.configuration import (
+    LATEST,
+    AliasRouting,
+    FunctionConfig,
+    LayerContent,
+)
 
 DEFAULT_ACCOUNT_ID = "123456789012"
-LATEST = "$LATEST"
 DEFAULT_INTEGRATION_TIMEOUT_MS = 29000
 ALL_TRAFFIC_PROTOCOLS = ("-1", "all")
 ANY_IPV4 = "0.0.0.0/0"
 
 
-@dataclass(frozen=True)
-class LayerContent:
-    arn: str
-    code_sha256: str
-    zip_bytes: bytes = field(repr=False)
-
-
-@dataclass(frozen=True)
-class FunctionConfig:
-    """What an execution environment of a function is built from, as configured now."""
-
-    name: str
-    arn: str
-    handler: str
-    runtime: str
-    timeout_s: float
-    memory_mb: int
-    environment: dict[str, str]
-    code_sha256: str
-    code_zip: bytes = field(repr=False)
-    layers: tuple[LayerContent, ...] = ()
-    subnet_az_ids: tuple[tuple[str, str], ...] = ()  # (subnet id, AZ ID), in VpcConfig order
-    reserved_concurrency: int | None = None
-
-    @property
-    def revision(self) -> str:
-        """Digest of everything whose change makes Lambda recycle the environments."""
-        document = {
-            "code": self.code_sha256,
-            "handler": self.handler,
-            "runtime": self.runtime,
-            "timeout": self.timeout_s,
-            "memory": self.memory_mb,
-            "environment": self.environment,
-            "layers": [layer.arn for layer in self.layers],
-            "subnets": list(self.subnet_az_ids),
-        }
-        return hashlib.sha256(json.dumps(document, sort_keys=True).encode()).hexdigest()[:16]
-
-
-@dataclass(frozen=True)
-class AliasRouting:
-    """Where an alias sends invocations: its version, plus weighted additional versions."""
-
-    function_version: str
-    additional_weights: tuple[tuple[str, float], ...] = ()
-
-
-# A function's configuration while an update is in progress, or None (see lambda_realism).
+# A function's configuration while an update is in progress, or None (functions.control_plane).
 InProgressConfig = Callable[[str], "FunctionConfig | None"]
 
 
@@ -331,11 +285,6 @@ def fix_moto_dimension_order() -> None:
         return (str(self.name), str(self.value or "")) < (str(other.name), str(other.value or ""))
 
     Dimension.__lt__ = less_than  # type: ignore[method-assign]
-
-
-def moto_timestamp(epoch_s: float) -> datetime:
-    """moto's CloudWatch stores naive UTC datetimes and compares against them."""
-    return datetime.fromtimestamp(epoch_s, tz=timezone.utc).replace(tzinfo=None)
 
 
 def acl_entries(acl: Any) -> list[tuple[int, bool, str, str, str]]:
