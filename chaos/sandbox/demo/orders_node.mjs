@@ -10,6 +10,9 @@
 // so the function needs no SDK in its package.
 
 import { createHash, createHmac, randomUUID } from "node:crypto";
+import { readdirSync, statSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 
 const PREFIX = "/node";
 const DEPENDENCY_TIMEOUT_MS = 2000;
@@ -30,6 +33,19 @@ const response = (statusCode, body) => ({
 });
 
 const az = () => process.env.GAMEDAY_SANDBOX_AZ_ID ?? null;
+
+// What /tmp holds now (MB): a full /tmp is what a disk fault does to a function.
+function tmpUsedMb() {
+  let bytes = 0;
+  for (const name of readdirSync(tmpdir())) {
+    try {
+      bytes += statSync(join(tmpdir(), name)).size;
+    } catch {
+      // removed meanwhile
+    }
+  }
+  return Math.round(bytes / 1048576);
+}
 const sha256 = (data) => createHash("sha256").update(data).digest("hex");
 const hmac = (key, data) => createHmac("sha256", key).update(data).digest();
 
@@ -140,7 +156,7 @@ export const handler = async (event) => {
   const fullPath = event.path ?? "/";
   const path = fullPath.startsWith(PREFIX) ? fullPath.slice(PREFIX.length) || "/" : fullPath;
   if (path === "/health") {
-    return response(200, { ok: true, az: az(), runtime: `node ${process.version}` });
+    return response(200, { ok: true, az: az(), runtime: `node ${process.version}`, tmp_used_mb: tmpUsedMb() });
   }
   if (!path.startsWith("/orders")) {
     return response(404, { error: `no route for ${method} ${fullPath}` });

@@ -44,6 +44,7 @@ from chaos.host import extract_zip
 from chaos.sandbox.functions.local.api import ApiServer, Invocation, LambdaApi, new_trace_id
 
 EXEC_WRAPPER_ENV_KEY = "AWS_LAMBDA_EXEC_WRAPPER"
+DISK_DIR_ENV_KEY = "GAMEDAY_CHAOS_DISK_DIR"  # where the fault extension's disk mode writes
 MAX_LOG_LINES = 200_000
 RUNTIME_SIGTERM_GRACE_S = 0.3
 
@@ -373,6 +374,13 @@ class ExecutionEnvironment:
         )
         if self.runtime.startswith("nodejs"):
             env.update(_node_env(self.runtime, opt, self.user_env))
+        # Each environment has its own /tmp in Lambda: runtimes honour TMPDIR, and the fault
+        # extension's disk mode fills this directory rather than the host's /tmp.
+        assert self._tmp is not None
+        private_tmp = self._tmp / "tmp"
+        private_tmp.mkdir(exist_ok=True)
+        for key in ("TMPDIR", DISK_DIR_ENV_KEY):
+            env.setdefault(key, str(private_tmp))
         return env
 
     def _spawn(self, name: str, argv: list[str], env: dict[str, str]) -> _Proc:
