@@ -16,7 +16,7 @@ import subprocess
 import sys
 import time
 import zipfile
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -119,7 +119,7 @@ def _faults_config(faults: dict[str, Any]) -> str:
     return str(dump_config(faults, run_id="r-node-test", expires_at=time.time() + 600))
 
 
-def _comparable(config: dict[str, Any]) -> str:
+def _comparable(config: Mapping[str, Any]) -> str:
     return json.dumps({k: v for k, v in config.items() if k not in VOLATILE_KEYS}, sort_keys=True)
 
 
@@ -350,7 +350,7 @@ def test_a_users_own_node_handler_deployed_as_a_zip_runs_and_is_faulted(
             FunctionName=NODE_FUNCTION_NAME,
             Handler="index.handler",
             Layers=[],
-            Environment=original["Environment"],
+            Environment={"Variables": dict(original["Environment"]["Variables"])},
         )
     assert sandbox.request("/node/health").status == 200
 
