@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
 import time
 import urllib.error
 import urllib.request
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -19,6 +21,7 @@ from chaos.errors import ConfigurationError
 from chaos.host import process_alive
 from chaos.journal import gameday_home
 from chaos.sandbox.demo.seed import JOURNAL_PREFIX, NODE_FUNCTION_NAME, NODE_ROUTE
+from chaos.sandbox.functions.local.node_ric import cache_root, cached_node_ric
 from chaos.sandbox.realism import Realism
 
 START_TIMEOUT_S = 60.0
@@ -106,12 +109,16 @@ def up(realism: Realism | None = None) -> tuple[SandboxState, bool]:
                              f"see {log_path}")
 
 
-def node_function_readiness(state: SandboxState,
-                            timeout_s: float = NODE_READY_TIMEOUT_S) -> tuple[bool, str]:
+def node_function_readiness(state: SandboxState, timeout_s: float = NODE_READY_TIMEOUT_S,
+                            announce: Callable[[str], None] | None = None) -> tuple[bool, str]:
     """Wait until orders-node answers its health route: (True, where the Node.js client is
-    cached), or (False, the one-line reason it cannot run here)."""
+    cached), or (False, the one-line reason it cannot run here). ``announce`` hears, before
+    the wait, that the client is built now (its first need on this machine)."""
     if not state.api_endpoint or not state.http_front:
         return False, f"{NODE_FUNCTION_NAME} is unavailable: the sandbox has no HTTP front"
+    if announce is not None and shutil.which("node") and cached_node_ric() is None:
+        announce(f"building the Node.js runtime client for {NODE_FUNCTION_NAME} (first need "
+                 f"on this machine, 1-2 min; then cached in {cache_root() / 'node-ric'})")
     deadline = time.monotonic() + timeout_s
     answer = ""
     while time.monotonic() < deadline:
