@@ -151,10 +151,9 @@ def judge_clients(mode: str, result: dict[str, Any]) -> None:
     baseline, fault = result["phases"]["baseline"], result["phases"]["fault"]
     assert fault["requests"] > 0, fault
     if mode == "latency":
-        assert fault["latency_ms"]["p50"] >= baseline["latency_ms"]["p50"] + 200, (
-            baseline["latency_ms"],
-            fault["latency_ms"],
-        )
+        # every fault-phase request waits the 300 ms first: a lower bound, whatever the
+        # baseline's cold starts on a loaded machine did to its percentiles
+        assert fault["latency_ms"]["p50"] >= 300, (baseline["latency_ms"], fault["latency_ms"])
     elif mode in ("error", "exception", "timeout", "match"):
         assert fault["error_rate"] > 0, fault
     elif mode == "prevent_execution":
