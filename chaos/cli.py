@@ -704,6 +704,7 @@ def cmd_sandbox_up(arguments: argparse.Namespace) -> int:
     print(f"sandbox {'started' if started else 'already running'}: {state.endpoint_url} "
           f"(pid {state.pid}, realism {state.realism}); `eval $(gameday sandbox env)` to use "
           "it from a shell")
+    print(control.node_function_readiness(state, announce=lambda line: print(line, flush=True))[1])
     return EXIT_PASSED
 
 

@@ -13,6 +13,9 @@ from chaos.aws import AwsClients
 REGION = "us-east-1"
 FUNCTION_NAME = "orders"
 FUNCTION_RUNTIME: Final = "python3.12"
+NODE_FUNCTION_NAME = "orders-node"
+NODE_FUNCTION_RUNTIME: Final = "nodejs20.x"
+NODE_ROUTE = "node"  # orders-node answers under /node/ of the same REST API
 AZ_IDS = ("use1-az1", "use1-az2", "use1-az3")
 STAGE_NAME = "prod"
 WEB_ACL_NAME = "orders-acl"
@@ -40,6 +43,7 @@ class SeededService:
     ecs_service_arn: str
     auto_scaling_group_name: str
     journal_bucket: str
+    node_function_arn: str = ""
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -50,6 +54,17 @@ def orders_function_zip() -> bytes:
     buffer = io.BytesIO()
     with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
         info = zipfile.ZipInfo("app.py", date_time=(1980, 1, 1, 0, 0, 0))
+        info.external_attr = 0o644 << 16
+        archive.writestr(info, source)
+    return buffer.getvalue()
+
+
+def orders_node_function_zip() -> bytes:
+    """orders-node's package: index.mjs (handler index.handler)."""
+    source = resources.files("chaos.sandbox.demo").joinpath("orders_node.mjs").read_bytes()
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
+        info = zipfile.ZipInfo("index.mjs", date_time=(1980, 1, 1, 0, 0, 0))
         info.external_attr = 0o644 << 16
         archive.writestr(info, source)
     return buffer.getvalue()
@@ -87,7 +102,19 @@ def seed(clients: AwsClients) -> SeededService:
         Environment={"Variables": {"ORDERS_TABLE": "orders", "LOG_LEVEL": "INFO"}},
         Tags={"app": "orders", "team": "payments"},
     )["FunctionArn"]
-    rest_api_id, stage_arn = _rest_api(clients, function_arn)
+    node_function_arn = clients.lambda_.create_function(
+        FunctionName=NODE_FUNCTION_NAME,
+        Runtime=NODE_FUNCTION_RUNTIME,
+        Role=role_arn,
+        Handler="index.handler",
+        Code={"ZipFile": orders_node_function_zip()},
+        Timeout=10,
+        MemorySize=256,
+        VpcConfig={"SubnetIds": list(subnets.values()), "SecurityGroupIds": [security_group]},
+        Environment={"Variables": {"ORDERS_TABLE": "orders-node", "LOG_LEVEL": "INFO"}},
+        Tags={"app": "orders-node"},
+    )["FunctionArn"]
+    rest_api_id, stage_arn = _rest_api(clients, function_arn, node_function_arn)
     web_acl_arn = _web_acl(clients, stage_arn)
     clients.client("cloudwatch").put_metric_alarm(
         AlarmName=ALARM_NAME,
@@ -109,7 +136,8 @@ def seed(clients: AwsClients) -> SeededService:
     _auto_scaling_group(clients, list(subnets.values()), web_security_group)
     clients.client("s3").create_bucket(Bucket=JOURNAL_BUCKET)
     return SeededService(vpc_id, subnets, security_group, function_arn, rest_api_id, stage_arn,
-                         web_acl_arn, ecs_service_arn, AUTO_SCALING_GROUP_NAME, JOURNAL_BUCKET)
+                         web_acl_arn, ecs_service_arn, AUTO_SCALING_GROUP_NAME, JOURNAL_BUCKET,
+                         node_function_arn)
 
 
 def _ecs_service(clients: AwsClients, subnet_ids: list[str], security_group: str) -> str:
@@ -147,19 +175,33 @@ def _auto_scaling_group(clients: AwsClients, subnet_ids: list[str], security_gro
     )
 
 
-def _rest_api(clients: AwsClients, function_arn: str) -> tuple[str, str]:
+def _rest_api(clients: AwsClients, function_arn: str,
+              node_function_arn: str) -> tuple[str, str]:
     apigateway = clients.client("apigateway")
     api_id = apigateway.create_rest_api(name="orders-api")["id"]
     root_id = apigateway.get_resources(restApiId=api_id)["items"][0]["id"]
     proxy_id = apigateway.create_resource(
         restApiId=api_id, parentId=root_id, pathPart="{proxy+}"
     )["id"]
+    _proxy_to(apigateway, api_id, proxy_id, function_arn)
+    # /node wins over /{proxy+} at the first level, so /node/... reaches orders-node only
+    node_id = apigateway.create_resource(
+        restApiId=api_id, parentId=root_id, pathPart=NODE_ROUTE)["id"]
+    node_proxy_id = apigateway.create_resource(
+        restApiId=api_id, parentId=node_id, pathPart="{proxy+}")["id"]
+    _proxy_to(apigateway, api_id, node_proxy_id, node_function_arn)
+    apigateway.create_deployment(restApiId=api_id, stageName=STAGE_NAME)
+    return api_id, f"arn:aws:apigateway:{REGION}::/restapis/{api_id}/stages/{STAGE_NAME}"
+
+
+def _proxy_to(apigateway: Any, api_id: str, resource_id: str, function_arn: str) -> None:
+    """ANY on the resource, a Lambda proxy integration to the function."""
     apigateway.put_method(
-        restApiId=api_id, resourceId=proxy_id, httpMethod="ANY", authorizationType="NONE"
+        restApiId=api_id, resourceId=resource_id, httpMethod="ANY", authorizationType="NONE"
     )
     apigateway.put_integration(
         restApiId=api_id,
-        resourceId=proxy_id,
+        resourceId=resource_id,
         httpMethod="ANY",
         type="AWS_PROXY",
         integrationHttpMethod="POST",
@@ -167,8 +209,6 @@ def _rest_api(clients: AwsClients, function_arn: str) -> tuple[str, str]:
         "/invocations",
         timeoutInMillis=29000,
     )
-    apigateway.create_deployment(restApiId=api_id, stageName=STAGE_NAME)
-    return api_id, f"arn:aws:apigateway:{REGION}::/restapis/{api_id}/stages/{STAGE_NAME}"
 
 
 def _web_acl(clients: AwsClients, stage_arn: str) -> str:

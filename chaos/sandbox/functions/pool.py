@@ -42,6 +42,7 @@ from chaos.sandbox.functions.local import (
     LogLine,
     free_port,
 )
+from chaos.sandbox.functions.runtimes import RuntimeClients, RuntimeUnavailable
 
 log = logging.getLogger(__name__)
 
@@ -154,6 +155,7 @@ class FunctionPool:
                  base_env: Mapping[str, str] | None = None,
                  reserved_env: Mapping[str, str] | None = None,
                  egress: EgressNetwork | None = None,
+                 runtimes: RuntimeClients | None = None,
                  region: str = "us-east-1", account_id: str = "123456789012") -> None:
         self.function_name = function_name
         self.version = version
@@ -163,6 +165,7 @@ class FunctionPool:
         self.base_env = dict(base_env or {})
         self.reserved_env = dict(reserved_env or {})
         self.egress = egress
+        self.runtimes = runtimes or RuntimeClients()
         self.region = region
         self.account_id = account_id
         self._lock = threading.Lock()
@@ -231,6 +234,15 @@ class FunctionPool:
         cold_start_ms = None
         if not slot.environment.started:
             try:
+                # Outside the init timeout: the first Node.js environment may wait for the
+                # client's one-time build (the runtime is not the function's init).
+                slot.environment.runtime_command = self.runtimes.command(
+                    revision.config.runtime, revision.config.handler)
+            except RuntimeUnavailable as error:
+                self._count(dimensions, errors=1)
+                return InvokeOutcome(slot.az_id, None, init_error=f"Runtime.Unavailable: {error}",
+                                     version=self.version)
+            try:
                 cold_start_ms = slot.environment.start().init_ms
                 self.cold_starts_ms.append(cold_start_ms)
                 del self.cold_starts_ms[:-COLD_STARTS_KEPT]
@@ -295,7 +307,7 @@ class FunctionPool:
             revision.code_dir, config.handler, env=env, timeout_s=config.timeout_s,
             layers=revision.layer_paths, function_name=config.name, memory_mb=config.memory_mb,
             region=self.region, account_id=self.account_id, init_timeout_s=INIT_TIMEOUT_S,
-            version=self.version,
+            version=self.version, runtime=config.runtime,
             # Lines go to the sink; keep only the recent ones in memory for long sandboxes.
             log_sink=self._on_log_line, max_log_lines=RECENT_LOG_LINES,
         )

@@ -4,10 +4,14 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
 import time
+import urllib.error
+import urllib.request
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -16,11 +20,15 @@ from chaos.aws import AwsClients
 from chaos.errors import ConfigurationError
 from chaos.host import process_alive
 from chaos.journal import gameday_home
-from chaos.sandbox.demo.seed import JOURNAL_PREFIX
+from chaos.sandbox.demo.seed import JOURNAL_PREFIX, NODE_FUNCTION_NAME, NODE_ROUTE
+from chaos.sandbox.functions.local.node_ric import cache_root, cached_node_ric
 from chaos.sandbox.realism import Realism
 
 START_TIMEOUT_S = 60.0
 STOP_TIMEOUT_S = 15.0
+# The Node.js runtime client's first build (1-2 min on 2 cores) plus the first cold start.
+NODE_READY_TIMEOUT_S = 600.0
+NODE_HEALTH_PATH = f"/{NODE_ROUTE}/health"
 
 
 @dataclass
@@ -99,6 +107,51 @@ def up(realism: Realism | None = None) -> tuple[SandboxState, bool]:
     process.kill()
     raise ConfigurationError(f"the sandbox did not start within {START_TIMEOUT_S:.0f}s; "
                              f"see {log_path}")
+
+
+def node_function_readiness(state: SandboxState, timeout_s: float = NODE_READY_TIMEOUT_S,
+                            announce: Callable[[str], None] | None = None) -> tuple[bool, str]:
+    """Wait until orders-node answers its health route: (True, where the Node.js client is
+    cached), or (False, the one-line reason it cannot run here). ``announce`` hears, before
+    the wait, that the client is built now (its first need on this machine)."""
+    if not state.api_endpoint or not state.http_front:
+        return False, f"{NODE_FUNCTION_NAME} is unavailable: the sandbox has no HTTP front"
+    if announce is not None and shutil.which("node") and cached_node_ric() is None:
+        announce(f"building the Node.js runtime client for {NODE_FUNCTION_NAME} (first need "
+                 f"on this machine, 1-2 min; then cached in {cache_root() / 'node-ric'})")
+    deadline = time.monotonic() + timeout_s
+    answer = ""
+    while time.monotonic() < deadline:
+        status, answer = _get(state.api_endpoint + NODE_HEALTH_PATH, timeout_s=35.0)
+        node = _node_runtime_state(state.http_front)
+        if status == 200:
+            return True, (f"{NODE_FUNCTION_NAME} answers (Node.js runtime interface client "
+                          f"cached in {node.get('cache_dir') or 'the gameday cache'})")
+        if node.get("state") == "unavailable":
+            return False, (f"{NODE_FUNCTION_NAME} is unavailable ({node.get('reason')}); the "
+                           "Python service runs")
+        time.sleep(0.5)
+    return False, (f"{NODE_FUNCTION_NAME} did not answer within {timeout_s:.0f}s (last: "
+                   f"{answer[:200]}); the Python service runs")
+
+
+def _get(url: str, timeout_s: float) -> tuple[int, str]:
+    try:
+        with urllib.request.urlopen(url, timeout=timeout_s) as response:
+            return int(response.status), response.read().decode("utf-8", "replace")
+    except urllib.error.HTTPError as error:
+        return int(error.code), error.read().decode("utf-8", "replace")
+    except OSError as error:
+        return 0, str(error)
+
+
+def _node_runtime_state(http_front: str) -> dict[str, Any]:
+    status, body = _get(http_front + "/_sandbox/status", timeout_s=10.0)
+    try:
+        document = json.loads(body) if status == 200 else {}
+        return dict(document.get("runtimes", {}).get("nodejs", {}))
+    except (ValueError, AttributeError, TypeError):
+        return {}
 
 
 def down() -> bool:

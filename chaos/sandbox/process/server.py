@@ -46,6 +46,7 @@ from chaos.sandbox.eventbridge.scheduler import ScheduleExecutor, lambda_deliver
 from chaos.sandbox.functions.async_invoke import AsyncLambda, event_invoke_config_reader
 from chaos.sandbox.functions.invoke import LambdaService
 from chaos.sandbox.functions.pool import DEFAULT_POOL_MAX, FunctionConcurrency, FunctionPool
+from chaos.sandbox.functions.runtimes import RuntimeClients
 from chaos.sandbox.process.control_plane import ControlPlane
 from chaos.sandbox.process.moto_reader import MotoReader, fix_moto_dimension_order
 from chaos.sandbox.realism import Realism
@@ -110,6 +111,7 @@ class DataPlane:
                                                           realism, drain_seconds(os.environ))
         self._base_env = {"AWS_ENDPOINT_URL": endpoint_url}
         self.egress = EgressNetwork(endpoint_url)
+        self.runtimes = RuntimeClients()
         self.lambdas = LambdaService(reader, self._new_pool, pool_max=settings.pool_max,
                                      routing=realism.random("alias-routing"))
         self._poll_lock = threading.Lock()
@@ -169,6 +171,7 @@ class DataPlane:
         return FunctionPool(
             function_name, version, work_dir=self.work_dir, metrics=self.metrics,
             concurrency=concurrency, base_env=self._base_env, egress=self.egress,
+            runtimes=self.runtimes,
             reserved_env={**SANDBOX_CREDENTIALS, "AWS_DEFAULT_REGION": self.reader.region},
             region=self.reader.region, account_id=self.reader.account_id,
         )
@@ -180,6 +183,7 @@ class DataPlane:
             "waf": self.waf.status(),
             "metrics": self.metrics.status(),
             "placement": self.placement.status(),
+            "runtimes": self.runtimes.status(),
         }
 
     def stop(self) -> None:

@@ -44,6 +44,7 @@ from chaos.host import extract_zip
 from chaos.sandbox.functions.local.api import ApiServer, Invocation, LambdaApi, new_trace_id
 
 EXEC_WRAPPER_ENV_KEY = "AWS_LAMBDA_EXEC_WRAPPER"
+DISK_DIR_ENV_KEY = "GAMEDAY_CHAOS_DISK_DIR"  # where the fault extension's disk mode writes
 MAX_LOG_LINES = 200_000
 RUNTIME_SIGTERM_GRACE_S = 0.3
 
@@ -157,6 +158,7 @@ class ExecutionEnvironment:
         account_id: str = "123456789012",
         version: str = "$LATEST",
         runtime_command: Sequence[str] | None = None,
+        runtime: str = "",
         python: str = sys.executable,
         init_timeout_s: float = 10.0,
         shutdown_timeout_s: float = 2.0,
@@ -173,6 +175,7 @@ class ExecutionEnvironment:
         self.region = region
         self.account_id = account_id
         self.runtime_command = list(runtime_command) if runtime_command else None
+        self.runtime = runtime  # Lambda's runtime identifier, e.g. nodejs20.x ("": Python)
         self.python = python
         self.init_timeout_s = init_timeout_s
         self.shutdown_timeout_s = shutdown_timeout_s
@@ -369,6 +372,15 @@ class ExecutionEnvironment:
                 ),
             }
         )
+        if self.runtime.startswith("nodejs"):
+            env.update(_node_env(self.runtime, opt, self.user_env))
+        # Each environment has its own /tmp in Lambda: runtimes honour TMPDIR, and the fault
+        # extension's disk mode fills this directory rather than the host's /tmp.
+        assert self._tmp is not None
+        private_tmp = self._tmp / "tmp"
+        private_tmp.mkdir(exist_ok=True)
+        for key in ("TMPDIR", DISK_DIR_ENV_KEY):
+            env.setdefault(key, str(private_tmp))
         return env
 
     def _spawn(self, name: str, argv: list[str], env: dict[str, str]) -> _Proc:
@@ -549,6 +561,22 @@ class ExecutionEnvironment:
         report = ShutdownReport(reason=reason, extensions=exits, runtime=runtime_exit)
         self.shutdown_reports.append(report)
         return report
+
+
+def _node_env(runtime: str, opt: Path, user_env: Mapping[str, str]) -> dict[str, str]:
+    """What Lambda's Node.js runtimes set: AWS_EXECUTION_ENV, and NODE_PATH over the layers'
+    ``nodejs/node<major>/node_modules`` and ``nodejs/node_modules`` unless the function sets
+    its own ("Layer paths for each Lambda runtime",
+    https://docs.aws.amazon.com/lambda/latest/dg/packaging-layers.html#packaging-layers-paths;
+    "Defined runtime environment variables",
+    https://docs.aws.amazon.com/lambda/latest/dg/configuration-envvars.html)."""
+    env = {"AWS_EXECUTION_ENV": f"AWS_Lambda_{runtime}"}
+    if "NODE_PATH" not in user_env:
+        major = runtime.removeprefix("nodejs").split(".")[0]
+        env["NODE_PATH"] = os.pathsep.join(
+            [str(opt / "nodejs" / f"node{major}" / "node_modules"),
+             str(opt / "nodejs" / "node_modules")])
+    return env
 
 
 def _signal(proc: _Proc, sig: signal.Signals) -> None:

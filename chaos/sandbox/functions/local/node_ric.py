@@ -117,6 +117,19 @@ def _npm(npm: str, arguments: list[str], cwd: Path) -> subprocess.CompletedProce
                           env={**os.environ, "npm_config_update_notifier": "false"})
 
 
+def cached_node_ric(version: str = NODE_RIC_VERSION) -> Path | None:
+    """The cached client's directory when it is built already (None: first need builds it,
+    or this machine has no Node.js)."""
+    if shutil.which("node") is None:
+        return None
+    try:
+        target = installed_dir(version)
+    except NodeRuntimeUnavailable:
+        return None
+    package = target / "node_modules" / "aws-lambda-ric"
+    return target if (package / _ADDON).is_file() and (package / _ENTRY).is_file() else None
+
+
 def install_node_ric(version: str = NODE_RIC_VERSION) -> NodeRuntimeClient:
     """The cached client of ``version``, built first when it is not there yet."""
     node, npm = _require_tools()
