@@ -31,6 +31,7 @@ __all__ = [
     "RECOVERY_TIME",
     "Sli",
     "names",
+    "reads_emf_metrics",
     "reads_server_side_metrics",
     "sli_problem",
     "validate_abort_when_sli",
@@ -54,6 +55,7 @@ class Sli:
     live: bool = False  # `abort_when` can watch it second by second
     fraction: bool = False  # observed as 0..1, shown as a percentage
     combine: Combine = "sum"  # server-side only
+    emf: bool = False  # an EMF metric (the extension's): it settles later in CloudWatch
 
     @property
     def run_wide(self) -> bool:
@@ -88,10 +90,10 @@ _SLIS = (
     Sli("waf_blocked_requests", "server", ("waf", "blocked_requests"),
         "WAF BlockedRequests of the rate rule (CloudWatch)"),
     Sli("injected_faults", "server", ("injected_faults", ""),
-        "faults the extension injected (its EMF metric, CloudWatch)"),
+        "faults the extension injected (its EMF metric, CloudWatch)", emf=True),
     Sli("injection_cold_starts", "server", ("extension_inits", ""),
         "execution environments started with the fault attached: the cold starts the "
-        "injection itself caused (the extension's EMF metric, CloudWatch)"),
+        "injection itself caused (the extension's EMF metric, CloudWatch)", emf=True),
     Sli("waf_time_to_block_s", "waf", ("time_to_block_s",),
         "seconds from an abusive client crossing the limit to its first block (estimate)",
         phases="none"),
@@ -136,6 +138,12 @@ def reads_server_side_metrics(experiment: Experiment) -> bool:
             or check.sli == "waf_cloudwatch_blocked_requests")
         for check in experiment.slo
     )
+
+
+def reads_emf_metrics(experiment: Experiment) -> bool:
+    """Whether an SLO of `experiment` is judged on an EMF metric (read once it settles)."""
+    return any(CATALOG.get(check.sli) is not None and CATALOG[check.sli].emf
+               for check in experiment.slo)
 
 
 def validate_sli_names(experiment: Experiment) -> list[tuple[int, str]]:

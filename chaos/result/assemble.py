@@ -1,8 +1,9 @@
 """result.json: the run's contract with its users (PRODUCT.md, "Result").
 
 Assembled from a :class:`RunRecord` of explicit inputs (the measured load, the journal's
-entries, the server-side figures), never from the run's mutable context; rendered by
-chaos.report. :class:`RunResult` is a typed view of it for Python callers.
+entries, the server-side figures), never from the run's mutable context; judged by
+chaos.verdict, read again by chaos.result.refresh, rendered by chaos.report.
+:class:`chaos.result.view.RunResult` is a typed view of it for Python callers.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from chaos.metrics.catalog import FAULT_EFFECT
 from chaos.metrics.cloudwatch import function_name
 from chaos.metrics.measurement import measure_load, measure_windows
 from chaos.metrics.waf_slis import waf_slis
-from chaos.verdict.slo import evaluate_check, evaluate_slos, slo_outcome
+from chaos.verdict.slo import evaluate_slos, run_verdict
 
 if TYPE_CHECKING:
     from chaos.experiment import Experiment
@@ -27,8 +28,8 @@ if TYPE_CHECKING:
     from chaos.metrics.aggregate import PhaseClock, RunAggregator
     from chaos.outcome import Outcome
 
-__all__ = ["RESULT_VERSION", "LoadRecord", "RunRecord", "RunResult", "assemble_result",
-           "fault_entries"]
+__all__ = ["RESULT_VERSION", "LoadRecord", "RunRecord", "add_server_side", "assemble_result",
+           "fault_entries", "judge"]
 
 RESULT_VERSION = 1
 
@@ -58,7 +59,7 @@ class RunRecord:
     phase_times: Mapping[str, Mapping[str, str]]
     journal_entries: Sequence[JournalEntry]
     load: LoadRecord | None = None
-    server_side: Mapping[str, Any] | None = None  # chaos.metrics.server_side.read_server_side
+    server_side: Mapping[str, Any] | None = None  # chaos.metrics.server_side.read_settled
     notes: list[str] = field(default_factory=list)
     clock: PhaseClock | None = None  # the run's segments (the aggregator's, with load)
 
@@ -88,8 +89,7 @@ def assemble_result(record: RunRecord) -> dict[str, Any]:
     _add_load(result, record)
     if record.load is None:
         notes.append("no load in this experiment: per-phase SLIs were not measured")
-    _add_server_side(result, record.server_side)
-    _add_fault_evidence(result)
+    add_server_side(result, record.server_side)
     result["slo"] = evaluate_slos(record.experiment.slo, result)
     judge(result, outcome)
     return result
@@ -100,23 +100,7 @@ def judge(result: dict[str, Any], run_outcome: str) -> None:
     result["slo"] = [check for check in result["slo"] if check.get("sli") != FAULT_EFFECT]
     if result.get("expect_effect", True):
         result["slo"].extend(fault_effect_checks(result))
-    result["outcome"] = slo_outcome(result["slo"]) if run_outcome == "passed" else run_outcome
-
-
-def refresh_server_side(result: dict[str, Any], server_side: Mapping[str, Any]) -> None:
-    """Replace the server-side figures (read again later) and judge the checks again."""
-    run_outcome = result["outcome"] if result["outcome"] in ("aborted", "error") else "passed"
-    result["notes"] = [note for note in result.get("notes", [])
-                       if not note.startswith(("CloudWatch had not settled",
-                                               "server-side metrics unavailable"))]
-    _add_server_side(result, server_side)
-    _add_fault_evidence(result)
-    result["slo"] = [
-        entry for check in result.get("slo", []) if check.get("sli") != FAULT_EFFECT
-        for entry in evaluate_check(str(check["sli"]), [check["phase"]] if check.get("phase")
-                                    else [], str(check["objective"]), result)
-    ]
-    judge(result, run_outcome)
+    result["outcome"] = run_verdict(result["slo"], run_outcome)
 
 
 def _add_load(result: dict[str, Any], record: RunRecord) -> None:
@@ -149,9 +133,15 @@ def worker_entries(aggregator: RunAggregator) -> list[dict[str, Any]]:
             for worker, by_segment in aggregator.worker_requests_by_segment().items()]
 
 
-def _add_server_side(result: dict[str, Any], server_side: Mapping[str, Any] | None) -> None:
-    if server_side is None:
-        return
+def add_server_side(result: dict[str, Any], server_side: Mapping[str, Any] | None) -> None:
+    """The server-side figures (chaos.metrics.server_side.read_settled) into `result`, and
+    the fault evidence read off them."""
+    if server_side is not None:
+        _place_server_side(result, server_side)
+    _add_fault_evidence(result)
+
+
+def _place_server_side(result: dict[str, Any], server_side: Mapping[str, Any]) -> None:
     result["notes"].extend(server_side.get("notes", []))
     for name, values in (server_side.get("phases") or {}).items():
         if name in result.get("phases", {}):
@@ -409,66 +399,3 @@ def describe_change(intended: dict[str, Any]) -> dict[str, Any]:
         else:
             described[key] = value
     return described
-
-
-@dataclass(frozen=True)
-class PhaseSlis:
-    requests: int | None
-    throughput_rps: float | None
-    availability: float | None
-    error_rate: float | None
-    latency_ms: dict[str, float]
-
-
-@dataclass(frozen=True)
-class SloResult:
-    sli: str
-    phase: str | None
-    objective: str
-    observed: float | None
-    passed: bool
-
-
-@dataclass(frozen=True)
-class RunResult:
-    """A typed view of result.json (the dict stays the contract; this is for Python callers)."""
-
-    outcome: str
-    run_id: str
-    exit_code: int
-    phases: dict[str, PhaseSlis]
-    slo: list[SloResult]
-    waf: dict[str, Any] | None
-    faults: list[dict[str, Any]]
-    report_paths: dict[str, Path]
-    raw: dict[str, Any] = field(repr=False)
-
-    @property
-    def passed(self) -> bool:
-        return self.outcome == "passed"
-
-    def failed_checks(self) -> list[SloResult]:
-        return [check for check in self.slo if not check.passed]
-
-    @classmethod
-    def from_dict(cls, result: dict[str, Any], *, exit_code: int,
-                  report_paths: dict[str, Path]) -> RunResult:
-        phases = {
-            name: PhaseSlis(
-                requests=values.get("requests"),
-                throughput_rps=values.get("throughput_rps"),
-                availability=values.get("availability"),
-                error_rate=values.get("error_rate"),
-                latency_ms=dict(values.get("latency_ms") or {}),
-            )
-            for name, values in (result.get("phases") or {}).items()
-        }
-        slo = [
-            SloResult(check["sli"], check.get("phase"), check["objective"], check.get("observed"),
-                      bool(check.get("passed")))
-            for check in result.get("slo", [])
-        ]
-        return cls(result["outcome"], result["run_id"], exit_code, phases, slo, result.get("waf"),
-                   list(result.get("faults", [])), report_paths, result)
-
-

@@ -17,11 +17,13 @@ from chaos.metrics.sli import recovery_time_s
 
 if TYPE_CHECKING:
     from chaos.experiment.model import SloCheck
+    from chaos.outcome import Outcome
 
 __all__ = [
     "evaluate_check",
     "evaluate_slos",
     "format_value",
+    "run_verdict",
     "slo_outcome",
     "slo_passed",
 ]
@@ -163,8 +165,14 @@ def slo_passed(entries: Sequence[Mapping[str, Any]]) -> bool:
     return all(bool(item.get("passed")) for item in entries)
 
 
-def slo_outcome(entries: Sequence[Mapping[str, Any]]) -> str:
+def slo_outcome(entries: Sequence[Mapping[str, Any]]) -> Outcome:
     return "passed" if slo_passed(entries) else "failed"
+
+
+def run_verdict(entries: Sequence[Mapping[str, Any]], run_outcome: str) -> str:
+    """The run's outcome: its checks' when it ran to the end (`passed`), else its own
+    (aborted, error: no check can make it pass)."""
+    return slo_outcome(entries) if run_outcome == "passed" else run_outcome
 
 
 def format_value(sli: str, value: Any) -> str:
