@@ -164,6 +164,12 @@ class SecondSummary:
         """One of LATENCY_KEYS (p50 ... max) of this second."""
         return dict(zip(LATENCY_KEYS, self.percentiles, strict=True))[key]
 
+    def slis(self) -> dict[str, Any]:
+        """This second's SLIs, shaped as a phase's (chaos.metrics.catalog reads them)."""
+        return {"requests": self.requests, "throughput_rps": float(self.requests),
+                "availability": self.availability, "error_rate": self.error_rate,
+                "latency_ms": dict(zip(LATENCY_KEYS, self.percentiles, strict=True))}
+
     def to_dict(self) -> dict[str, Any]:
         p50, p90, p95, p99, maximum = self.percentiles
         return {

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 from chaos.clock import epoch_seconds
 from chaos.experiment.objective import Objective, parse_objective
-from chaos.metrics.catalog import CATALOG, RECOVERY_TIME
+from chaos.metrics.catalog import AVAILABILITY, CATALOG, RECOVERY_TIME, REQUESTS
 from chaos.metrics.sli import recovery_time_s
 
 if TYPE_CHECKING:
@@ -82,12 +82,9 @@ def _phase_sli(sli: str, phase: str | None, result: Mapping[str, Any]) -> Observ
     scope = _phase_scope(result, phase)
     if scope is None:
         return None, f"not measured: no SLIs for {where}"
-    if not scope.get("requests") and sli not in ("requests", "throughput_rps"):
+    if not scope.get(REQUESTS) and CATALOG[sli].needs_requests:
         return None, f"not measured: no requests in {where}"
-    value: Any = scope
-    for key in CATALOG[sli].key:
-        value = value.get(key) if isinstance(value, Mapping) else None
-    return _number(value, f"not measured: {sli} missing for {where}")
+    return _number(CATALOG[sli].value_in(scope), f"not measured: {sli} missing for {where}")
 
 
 def _server_side(sli: str, phase: str | None, result: Mapping[str, Any]) -> Observation:
@@ -113,10 +110,8 @@ def _waf(sli: str, phase: str | None, result: Mapping[str, Any]) -> Observation:
 
 
 def _recovery(sli: str, phase: str | None, result: Mapping[str, Any]) -> Observation:
-    if "recovery_time_s" in result:
-        value = result["recovery_time_s"]
-    else:
-        value = _recovery_from_timeline(result)
+    key = CATALOG[sli].key[0]
+    value = result[key] if key in result else _recovery_from_timeline(result)
     if value is None:
         return None, "not measured: availability did not recover during the recovery phase"
     return _number(value, "not measured")
@@ -130,7 +125,7 @@ def _recovery_from_timeline(result: Mapping[str, Any]) -> float | None:
     return recovery_time_s(
         result.get("timeline") or [],
         epoch_seconds(str(recovery["started_at"])),
-        baseline.get("availability"),
+        CATALOG[AVAILABILITY].value_in(baseline),
     )
 
 
