@@ -139,17 +139,16 @@ class SecondSummary:
             (latency["p50"], latency["p90"], latency["p95"], latency["p99"], latency["max"]),
         )
 
-    def add_late(self, row: SecondRow) -> None:
-        """Count a row that arrived after this second was summarized."""
-        if row.traffic == "abusive":
-            self.abusive_requests += row.requests
-            self.abusive_blocked += row.blocked
-            return
-        self.requests += row.requests
-        self.failures += row.failures
-        self.blocked += row.blocked
+    def add_late(self, late: Totals) -> None:
+        """Count the rows that arrived after this second was summarized (folded by
+        Totals.add: the one place a row is folded); their latencies miss its percentiles."""
+        self.requests += late.requests
+        self.failures += late.failures
+        self.blocked += late.blocked
+        self.abusive_requests += late.abusive_requests
+        self.abusive_blocked += late.abusive_blocked
         self.status_classes = tuple(
-            count + row.status_classes.get(name, 0)
+            count + late.status_classes.get(name, 0)
             for name, count in zip(STATUS_CLASSES, self.status_classes, strict=True))
 
     @property
@@ -404,7 +403,7 @@ class RunAggregator:
         summary = self._summaries.get(row.second)
         if summary is None:
             summary = self._summaries[row.second] = SecondSummary(row.second, label)
-        summary.add_late(row)
+        summary.add_late(totals)
 
     def _announce(self, summaries: list[SecondSummary]) -> None:
         if self.on_second is None:
