@@ -30,6 +30,7 @@ from pydantic_core import PydanticCustomError
 from chaos.durations import Duration, format_duration
 from chaos.experiment.objective import Objective, parse_objective
 from chaos.janitor import MAX_CONVERGE_TIMEOUT_S
+from chaos.phases import PHASES as PHASE_NAMES
 
 __all__ = [
     "FAULT_TYPES",
@@ -53,8 +54,6 @@ __all__ = [
     "TimeoutSpec",
     "WafLoad",
 ]
-
-PHASE_NAMES = ("baseline", "fault", "recovery")
 
 #: Extra time allowed beyond the sum of the phases for starting the load and reporting.
 #: Injection and restore do not count against max_duration (they are bounded by the

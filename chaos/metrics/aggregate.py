@@ -38,24 +38,17 @@ from typing import Any
 
 from chaos.metrics.rows import STATUS_CLASSES, SecondRow
 from chaos.metrics.sli import LATENCY_KEYS, Totals
+from chaos.phases import OUTSIDE_SEGMENTS, SEGMENTS, TRANSITION
 
 __all__ = [
     "FINALIZE_AFTER_S",
-    "OUTSIDE_SEGMENTS",
-    "SEGMENTS",
     "IdentitySeconds",
     "PhaseClock",
     "RunAggregator",
     "SecondSummary",
 ]
 
-#: Run segments. `transition`: the seconds between the start of a change and the moment it
-#: is in force (injection, restore); they count in no phase.
-SEGMENTS = ("baseline", "transition", "fault", "recovery")
-TRANSITION = "transition"
 FINALIZE_AFTER_S = 2
-#: Where a worker's requests outside every segment count (ramp-up, after the run).
-OUTSIDE_SEGMENTS = "outside"
 
 
 class PhaseClock:

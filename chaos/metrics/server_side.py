@@ -22,8 +22,8 @@ from chaos.aws.clients import AwsClients
 from chaos.clock import iso_from_epoch
 from chaos.metrics.catalog import reads_emf_metrics, reads_server_side_metrics
 from chaos.metrics.cloudwatch import ServerSideTargets, function_name, server_side_slis
-from chaos.metrics.measurement import PHASES
 from chaos.metrics.settle import CloudWatchLag, Settled, minute_window, read_when_settled
+from chaos.phases import PHASES
 
 if TYPE_CHECKING:
     from chaos.experiment import Experiment
@@ -257,7 +257,7 @@ def run_query(
     """
     if not reads_server_side_metrics(experiment):
         return None
-    windows = {}
+    windows: dict[str, tuple[float, float]] = {}
     for name in PHASES:
         measured = clock.windows(name)
         if measured:
