@@ -11,9 +11,10 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, get_args
 
 from chaos.clock import epoch_seconds, iso_from_epoch
+from chaos.faults.base import RestoreStatus
 from chaos.metrics.catalog import FAULT_EFFECT
 from chaos.metrics.cloudwatch import function_name
 from chaos.metrics.measurement import measure_load, measure_windows
@@ -383,11 +384,13 @@ def _seconds_between(start: str | None, end: str | None) -> float | None:
     return round(epoch_seconds(end) - epoch_seconds(start), 3)
 
 
-def restore_status(entry_status: str) -> str:
+def restore_status(entry_status: str) -> RestoreStatus:
+    """An entry's restore status (chaos.faults.base.RestoreStatus); any other: failed."""
     # refused: the restore found the resource without the run's lock (or a journaled value
     # the account did not confirm) and wrote nothing (chaos.journal).
-    if entry_status in ("restored", "drifted", "refused"):
-        return entry_status
+    for status in get_args(RestoreStatus):
+        if entry_status == status:
+            return status
     return "failed"
 
 
