@@ -29,7 +29,7 @@ from chaos.metrics.settle import AWS_LAGS, CloudWatchLag
 from chaos.outcome import TERMINAL_OUTCOMES
 from chaos.result.assemble import add_server_side, judge
 from chaos.sandbox.process import control
-from chaos.verdict.slo import evaluate_check
+from chaos.verdict.slo import evaluate_again
 
 __all__ = ["cloudwatch_lag_of", "refresh_result", "refresh_server_side"]
 
@@ -84,9 +84,5 @@ def refresh_server_side(result: dict[str, Any], server_side: Mapping[str, Any]) 
     result["notes"] = [note for note in result.get("notes", [])
                        if not note.startswith(_READ_NOTES)]
     add_server_side(result, server_side)
-    result["slo"] = [
-        entry for check in result.get("slo", []) if check.get("sli") != FAULT_EFFECT
-        for entry in evaluate_check(str(check["sli"]), [check["phase"]] if check.get("phase")
-                                    else [], str(check["objective"]), result)
-    ]
+    result["slo"] = evaluate_again(result.get("slo", []), result, automatic=FAULT_EFFECT)
     judge(result, run_outcome)

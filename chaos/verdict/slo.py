@@ -20,6 +20,7 @@ if TYPE_CHECKING:
     from chaos.outcome import Outcome
 
 __all__ = [
+    "evaluate_again",
     "evaluate_check",
     "evaluate_slos",
     "format_value",
@@ -40,6 +41,18 @@ def evaluate_slos(checks: Sequence[SloCheck], result: Mapping[str, Any]) -> list
     for check in checks:
         entries.extend(evaluate_check(check.sli, check.phases, check.objective, result))
     return entries
+
+
+def evaluate_again(
+    entries: Sequence[Mapping[str, Any]], result: Mapping[str, Any], *, automatic: str
+) -> list[dict[str, Any]]:
+    """The checks of `entries` (as result.json holds them) evaluated again against
+    `result`; the `automatic` SLI's checks are left out (the caller adds them again)."""
+    return [
+        entry for check in entries if check.get("sli") != automatic
+        for entry in evaluate_check(str(check["sli"]), [check["phase"]] if check.get("phase")
+                                    else [], str(check["objective"]), result)
+    ]
 
 
 def evaluate_check(
