@@ -52,16 +52,26 @@ def refresh_result(
     """
     raw = result.get("server_side_query")
     if not isinstance(raw, dict):
-        raise InputError("this result has no server-side figures to refresh (no load and no "
-                         "server-side SLO, or written by an older gameday)")
+        raise InputError(
+            "this result has no server-side figures to refresh (no load and no "
+            "server-side SLO, or written by an older gameday)"
+        )
     query = ServerSideQuery.from_dict(raw)
     lag = cloudwatch_lag_of(query.endpoint_url)
     if cloudwatch_in is None:
-        cloudwatch_in = cloudwatch_in_regions_of(AwsClients(
-            region=query.targets.region, endpoint_url=query.endpoint_url, profile=profile))
-    figures = read_settled(query, lag, cloudwatch_in,
-                           on_wait=lambda text: print(text, file=sys.stderr),
-                           clock=clock, sleep=sleep)
+        cloudwatch_in = cloudwatch_in_regions_of(
+            AwsClients(
+                region=query.targets.region, endpoint_url=query.endpoint_url, profile=profile
+            )
+        )
+    figures = read_settled(
+        query,
+        lag,
+        cloudwatch_in,
+        on_wait=lambda text: print(text, file=sys.stderr),
+        clock=clock,
+        sleep=sleep,
+    )
     figures["query"] = raw
     refresh_server_side(result, figures)
 
@@ -73,16 +83,17 @@ def cloudwatch_lag_of(endpoint_url: str | None) -> CloudWatchLag:
         return AWS_LAGS
     state = control.read_state()
     if state is None or state.endpoint_url != endpoint_url:
-        raise InputError(f"the sandbox this run used ({endpoint_url}) is not running: its "
-                         "CloudWatch figures went with it")
+        raise InputError(
+            f"the sandbox this run used ({endpoint_url}) is not running: its "
+            "CloudWatch figures went with it"
+        )
     return CloudWatchLag.from_seconds(state.cloudwatch_lag_s)
 
 
 def refresh_server_side(result: dict[str, Any], server_side: Mapping[str, Any]) -> None:
     """Replace the server-side figures (read again later) and judge the checks again."""
     run_outcome = result["outcome"] if result["outcome"] in TERMINAL_OUTCOMES else "passed"
-    result["notes"] = [note for note in result.get("notes", [])
-                       if not note.startswith(_READ_NOTES)]
+    result["notes"] = [note for note in result.get("notes", []) if not note.startswith(_READ_NOTES)]
     add_server_side(result, server_side)
     result["slo"] = evaluate_again(result.get("slo", []), result, automatic=FAULT_EFFECT)
     judge(result, run_outcome)

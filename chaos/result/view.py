@@ -49,8 +49,9 @@ class RunResult:
         return [check for check in self.slo if not check.passed]
 
     @classmethod
-    def from_dict(cls, result: dict[str, Any], *, exit_code: int,
-                  report_paths: dict[str, Path]) -> RunResult:
+    def from_dict(
+        cls, result: dict[str, Any], *, exit_code: int, report_paths: dict[str, Path]
+    ) -> RunResult:
         phases = {
             name: PhaseSlis(
                 requests=values.get("requests"),
@@ -62,11 +63,23 @@ class RunResult:
             for name, values in (result.get("phases") or {}).items()
         }
         slo = [
-            SloResult(check["sli"], check.get("phase"), check["objective"], check.get("observed"),
-                      bool(check.get("passed")))
+            SloResult(
+                check["sli"],
+                check.get("phase"),
+                check["objective"],
+                check.get("observed"),
+                bool(check.get("passed")),
+            )
             for check in result.get("slo", [])
         ]
-        return cls(result["outcome"], result["run_id"], exit_code, phases, slo, result.get("waf"),
-                   list(result.get("faults", [])), report_paths, result)
-
-
+        return cls(
+            result["outcome"],
+            result["run_id"],
+            exit_code,
+            phases,
+            slo,
+            result.get("waf"),
+            list(result.get("faults", [])),
+            report_paths,
+            result,
+        )

@@ -22,21 +22,34 @@ from chaos.report.sections import PHASE_ORDER, VERDICTS
 ROOT = Path(chaos.__file__).resolve().parent
 
 #: The modules that judge, watch or read SLIs: they name none, the catalog does.
-WITHOUT_SLI_LITERALS = ("run/stop_conditions.py", "verdict/slo.py", "run/lifecycle.py",
-                        "metrics/cloudwatch.py", "metrics/server_side.py",
-                        "result/refresh.py")
+WITHOUT_SLI_LITERALS = (
+    "run/stop_conditions.py",
+    "verdict/slo.py",
+    "run/lifecycle.py",
+    "metrics/cloudwatch.py",
+    "metrics/server_side.py",
+    "result/refresh.py",
+)
 
 
 def string_literals(path: Path) -> set[str]:
     """Every string constant of a module except docstrings."""
     tree = ast.parse(path.read_text(encoding="utf-8"))
-    docstrings = {id(node.body[0].value) for node in ast.walk(tree)
-                  if isinstance(node, (ast.Module, ast.FunctionDef, ast.ClassDef))
-                  and node.body and isinstance(node.body[0], ast.Expr)
-                  and isinstance(node.body[0].value, ast.Constant)}
-    return {node.value for node in ast.walk(tree)
-            if isinstance(node, ast.Constant) and isinstance(node.value, str)
-            and id(node) not in docstrings}
+    docstrings = {
+        id(node.body[0].value)
+        for node in ast.walk(tree)
+        if isinstance(node, (ast.Module, ast.FunctionDef, ast.ClassDef))
+        and node.body
+        and isinstance(node.body[0], ast.Expr)
+        and isinstance(node.body[0].value, ast.Constant)
+    }
+    return {
+        node.value
+        for node in ast.walk(tree)
+        if isinstance(node, ast.Constant)
+        and isinstance(node.value, str)
+        and id(node) not in docstrings
+    }
 
 
 @pytest.mark.parametrize("module", WITHOUT_SLI_LITERALS)
@@ -46,8 +59,10 @@ def test_no_sli_name_is_spelled_outside_the_catalog(module: str) -> None:
 
 def test_the_check_sees_a_spelled_sli(tmp_path: Path) -> None:
     source = tmp_path / "module.py"
-    source.write_text('"""lambda_errors in a docstring counts not."""\n'
-                      'if sli == "error_rate":\n    pass\n', encoding="utf-8")
+    source.write_text(
+        '"""lambda_errors in a docstring counts not."""\nif sli == "error_rate":\n    pass\n',
+        encoding="utf-8",
+    )
     assert string_literals(source) & set(KNOWN_SLIS) == {"error_rate"}
 
 
