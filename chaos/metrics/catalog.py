@@ -24,14 +24,19 @@ if TYPE_CHECKING:
     from chaos.experiment.model import Experiment
 
 __all__ = [
+    "APIGW_5XX",
     "AVAILABILITY",
     "CATALOG",
     "FAULT_EFFECT",
+    "INJECTED_FAULTS",
+    "INJECTION_COLD_STARTS",
     "KNOWN_SLIS",
+    "LAMBDA_ERRORS",
     "LIVE_SLIS",
     "P99",
     "RECOVERY_TIME",
     "REQUESTS",
+    "WAF_BLOCKED_REQUESTS",
     "Sli",
     "names",
     "reads_emf_metrics",
@@ -77,6 +82,11 @@ class Sli:
 
 AVAILABILITY = "availability"
 REQUESTS = "requests"
+LAMBDA_ERRORS = "lambda_errors"
+APIGW_5XX = "apigw_5xx"
+WAF_BLOCKED_REQUESTS = "waf_blocked_requests"
+INJECTED_FAULTS = "injected_faults"
+INJECTION_COLD_STARTS = "injection_cold_starts"
 RECOVERY_TIME = "recovery_time_s"
 FAULT_EFFECT = "fault_effect"
 #: How CloudWatch names the statistic of a p99 SLI.
@@ -99,27 +109,27 @@ _SLIS = (
     Sli("latency_p99_ms", "phase", ("latency_ms", "p99"), "99th percentile latency (ms)",
         live=True),
     Sli("latency_max_ms", "phase", ("latency_ms", "max"), "largest latency (ms)", live=True),
-    Sli("lambda_errors", "server", ("lambda", "errors"), "Lambda Errors (CloudWatch)",
+    Sli(LAMBDA_ERRORS, "server", ("lambda", "errors"), "Lambda Errors (CloudWatch)",
         metric=("AWS/Lambda", "Errors", "Sum")),
     Sli("lambda_throttles", "server", ("lambda", "throttles"), "Lambda Throttles (CloudWatch)",
         metric=("AWS/Lambda", "Throttles", "Sum")),
     Sli("lambda_duration_p99_ms", "server", ("lambda", "duration_p99_ms"),
         "Lambda Duration p99 (CloudWatch)", combine="max",
         metric=("AWS/Lambda", "Duration", P99)),
-    Sli("apigw_5xx", "server", ("apigateway", "5xx"), "API Gateway 5XXError (CloudWatch)",
+    Sli(APIGW_5XX, "server", ("apigateway", "5xx"), "API Gateway 5XXError (CloudWatch)",
         metric=("AWS/ApiGateway", "5XXError", "Sum")),
     Sli("apigw_latency_p99_ms", "server", ("apigateway", "latency_p99_ms"),
         "API Gateway Latency p99 (CloudWatch)", combine="max",
         metric=("AWS/ApiGateway", "Latency", P99)),
-    Sli("waf_blocked_requests", "server", ("waf", "blocked_requests"),
+    Sli(WAF_BLOCKED_REQUESTS, "server", ("waf", "blocked_requests"),
         "WAF BlockedRequests of the rate rule (CloudWatch)",
         metric=("AWS/WAFV2", "BlockedRequests", "Sum")),
     # Both EMF metrics are read per function and per fault type / as `inits` (the key
     # inside the group): the SLI is the sum over the whole group.
-    Sli("injected_faults", "server", ("injected_faults", ""),
+    Sli(INJECTED_FAULTS, "server", ("injected_faults", ""),
         "faults the extension injected (its EMF metric, CloudWatch)", emf=True,
         metric=("Chaos", "InjectedFaults", "Sum")),
-    Sli("injection_cold_starts", "server", ("extension_inits", ""),
+    Sli(INJECTION_COLD_STARTS, "server", ("extension_inits", ""),
         "execution environments started with the fault attached: the cold starts the "
         "injection itself caused (the extension's EMF metric, CloudWatch)", emf=True,
         metric=("Chaos", "ExtensionInits", "Sum")),

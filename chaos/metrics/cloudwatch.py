@@ -23,7 +23,17 @@ from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from chaos.metrics.catalog import CATALOG, P99, Sli, names
+from chaos.metrics.catalog import (
+    APIGW_5XX,
+    CATALOG,
+    INJECTED_FAULTS,
+    INJECTION_COLD_STARTS,
+    LAMBDA_ERRORS,
+    P99,
+    WAF_BLOCKED_REQUESTS,
+    Sli,
+    names,
+)
 
 __all__ = [
     "FAULT_TYPES",
@@ -99,9 +109,11 @@ def function_name(name_or_arn: str) -> str:
 _SERVER_SLIS: dict[str, tuple[Sli, ...]] = {}
 for _sli in (CATALOG[name] for name in names("server")):
     _SERVER_SLIS[_sli.key[0]] = (*_SERVER_SLIS.get(_sli.key[0], ()), _sli)
-#: The groups of the extension's EMF metrics, read per function beside Lambda's own.
-_INJECTED, _INITS = (CATALOG[name].key[0] for name in names("server") if CATALOG[name].emf)
-_LAMBDA, _APIGATEWAY, _WAF = (group for group in _SERVER_SLIS if group not in (_INJECTED, _INITS))
+_LAMBDA, _APIGATEWAY, _WAF, _INJECTED, _INITS = (
+    CATALOG[name].key[0]
+    for name in (LAMBDA_ERRORS, APIGW_5XX, WAF_BLOCKED_REQUESTS, INJECTED_FAULTS,
+                 INJECTION_COLD_STARTS)
+)
 
 
 def build_queries(targets: ServerSideTargets) -> list[MetricQuery]:

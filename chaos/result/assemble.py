@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any, get_args
 
 from chaos.clock import epoch_seconds, iso_from_epoch
 from chaos.faults.base import RestoreStatus
-from chaos.metrics.catalog import FAULT_EFFECT
+from chaos.metrics.catalog import FAULT_EFFECT, WAF_BLOCKED_REQUESTS
 from chaos.metrics.cloudwatch import function_name
 from chaos.metrics.measurement import measure_load, measure_windows
 from chaos.metrics.waf_slis import waf_slis
@@ -151,7 +151,7 @@ def _place_server_side(result: dict[str, Any], server_side: Mapping[str, Any]) -
         result["server_side"] = server_side["run"]
     if "waf" in result:
         result["waf"]["cloudwatch_blocked_requests"] = (
-            (server_side.get("run") or {}).get("waf_blocked_requests"))
+            (server_side.get("run") or {}).get(WAF_BLOCKED_REQUESTS))
         result["waf"]["cloudwatch_settled"] = server_side.get("settled", True)
     if server_side.get("query") is not None:
         result["server_side_query"] = server_side["query"]
