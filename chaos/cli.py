@@ -7,11 +7,10 @@ import json
 import logging
 import os
 import sys
-import time
 from collections.abc import Callable, Iterator, Sequence
-from contextlib import ExitStack, contextmanager
+from contextlib import contextmanager
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, TypeVar
 
 from botocore.exceptions import ClientError
 
@@ -24,7 +23,6 @@ if TYPE_CHECKING:
     from chaos.experiment import Experiment
     from chaos.gameday.runner import GamedayRun
     from chaos.journal import JournalLocation, S3JournalStore
-    from chaos.metrics.settle import CloudWatchLag
 
 Handler = Callable[[argparse.Namespace], int]
 
@@ -740,8 +738,8 @@ def cmd_sandbox_env(arguments: argparse.Namespace) -> int:
 
 
 def cmd_report(arguments: argparse.Namespace) -> int:
-    from chaos.report import write_report
-    from chaos.report.result import write_result
+    from chaos.report import write_report, write_result
+    from chaos.result.refresh import refresh_result
 
     path: Path = arguments.result
     try:
@@ -767,57 +765,3 @@ def cmd_report(arguments: argparse.Namespace) -> int:
     for report_format in arguments.report_formats or ["html", "md", "junit"]:
         print(write_report(result, out, report_format))
     return EXIT_PASSED
-
-
-def refresh_result(result: dict[str, Any], profile: str | None, *,
-                   clock: Callable[[], float] = time.time,
-                   sleep: Callable[[float], None] = time.sleep) -> None:
-    """Read the run's server-side figures again into `result`, by the run's own rule.
-
-    They are settled only once the run's last minute is the target CloudWatch's ingestion
-    lag in the past and two successive reads agree (within the run's settle bound);
-    otherwise they stay `settled: false` and SLOs on them keep failing as not settled.
-    A CLOUDFRONT web ACL's WAF metrics are read in us-east-1, as the run reads them.
-    """
-    from chaos.metrics.server_side import (
-        CLOUDFRONT_METRICS_REGION,
-        ServerSideQuery,
-        read_server_side,
-        reads_global_waf_metrics,
-    )
-    from chaos.result.assemble import refresh_server_side
-
-    raw = result.get("server_side_query")
-    if not isinstance(raw, dict):
-        raise InputError("this result has no server-side figures to refresh (no load and no "
-                         "server-side SLO, or written by an older gameday)")
-    query = ServerSideQuery.from_dict(raw)
-    lag = _refresh_cloudwatch_lag(query.endpoint_url)
-    target = argparse.Namespace(sandbox=query.endpoint_url is not None, profile=profile)
-    with ExitStack() as stack:
-        clients = stack.enter_context(aws_clients(target, query.targets.region))
-        global_cloudwatch = None
-        if reads_global_waf_metrics(query.targets):
-            global_cloudwatch = stack.enter_context(
-                aws_clients(target, CLOUDFRONT_METRICS_REGION)).client("cloudwatch")
-        figures = read_server_side(
-            clients.client("cloudwatch"), query, lag,
-            on_wait=lambda text: print(text, file=sys.stderr),
-            global_cloudwatch=global_cloudwatch, clock=clock, sleep=sleep)
-    figures["query"] = raw
-    refresh_server_side(result, figures)
-
-
-def _refresh_cloudwatch_lag(endpoint_url: str | None) -> CloudWatchLag:
-    """The ingestion lag of the CloudWatch that holds a run's figures: AWS's, or that of
-    the sandbox the run used (refused when it is gone: its figures went with it)."""
-    from chaos.metrics.settle import AWS_LAGS, CloudWatchLag
-    from chaos.sandbox.process import control
-
-    if endpoint_url is None:
-        return AWS_LAGS
-    state = control.read_state()
-    if state is None or state.endpoint_url != endpoint_url:
-        raise InputError(f"the sandbox this run used ({endpoint_url}) is not running: its "
-                         "CloudWatch figures went with it")
-    return CloudWatchLag.from_seconds(state.cloudwatch_lag_s)

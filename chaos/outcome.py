@@ -25,6 +25,7 @@ __all__ = [
     "EXIT_ROLLBACK_INCOMPLETE",
     "EXIT_SLO_BREACHED",
     "OUTCOMES",
+    "TERMINAL_OUTCOMES",
     "Outcome",
     "exit_for",
     "label_of_exit",
@@ -33,6 +34,8 @@ __all__ = [
 
 Outcome = Literal["passed", "failed", "aborted", "error"]
 OUTCOMES: tuple[Outcome, ...] = get_args(Outcome)
+#: Outcomes of a run that did not run to its end: no SLO check can change them.
+TERMINAL_OUTCOMES: tuple[Outcome, ...] = ("aborted", "error")
 
 _EXIT_OF_OUTCOME: dict[str, int] = {
     "passed": EXIT_PASSED,

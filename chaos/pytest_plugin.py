@@ -26,7 +26,7 @@ import pytest
 from chaos.outcome import EXIT_ROLLBACK_INCOMPLETE
 
 if TYPE_CHECKING:
-    from chaos.result.assemble import RunResult
+    from chaos.result import RunResult
     from chaos.run.lifecycle import PlannedFault, RunContext, RunOutcome
 
 
@@ -180,14 +180,14 @@ class ExperimentItem(pytest.Item):
     def repr_failure(self, excinfo: pytest.ExceptionInfo[BaseException],
                      style: Any = None) -> str | Any:
         from chaos.errors import GamedayError
-        from chaos.report.result import slo_table
+        from chaos.report import slo_text
 
         if isinstance(excinfo.value, ExperimentFailed):
             outcome = excinfo.value.outcome
             reason = outcome.result.get("abort_reason")
             header = f"experiment {self.path.name}: {outcome.outcome}" + (
                 f" ({reason})" if reason else "")
-            return f"{header}\n{slo_table(outcome.result)}\nresult: {outcome.result_path}"
+            return f"{header}\n{slo_text(outcome.result)}\nresult: {outcome.result_path}"
         if isinstance(excinfo.value, GamedayError):
             return f"{self.path}: {excinfo.value}"
         return super().repr_failure(excinfo)
@@ -215,7 +215,7 @@ class GamedayRunner:
             report_dir: Path | None = None, **overrides: Any) -> RunResult:
         """Run `path` with `overrides` merged into its YAML (e.g. phases={"fault": "5s"})."""
         from chaos.experiment import Experiment, load_experiment
-        from chaos.result.assemble import RunResult
+        from chaos.result import RunResult
         from chaos.run.lifecycle import RunOptions, run_experiment
 
         experiment = load_experiment(Path(path))

@@ -28,6 +28,7 @@ from chaos.durations import Duration, format_duration
 from chaos.experiment.objective import Objective, parse_objective
 from chaos.faults import FAULT_KINDS, on_registry_change
 from chaos.faults.spec import FaultSpec
+from chaos.phases import PHASES as PHASE_NAMES
 from chaos.yaml_model import NonNegInt, StrictModel, show_value
 
 __all__ = [
@@ -43,8 +44,6 @@ __all__ = [
     "Target",
     "WafLoad",
 ]
-
-PHASE_NAMES = ("baseline", "fault", "recovery")
 
 #: Extra time allowed beyond the sum of the phases for starting the load and reporting.
 #: Injection and restore do not count against max_duration (they are bounded by the

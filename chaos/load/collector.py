@@ -14,13 +14,12 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from chaos.metrics.rows import SecondRow, Traffic
+from chaos.metrics.rows import TRAFFIC_KINDS, SecondRow, Traffic
 
 # (user class, traffic kind, WAF identity) of the client that sent a request.
 Source = tuple[str, str, str | None]
 _NO_SOURCE: Source = ("-", "normal", None)
-_TRAFFIC_KINDS: dict[str, Traffic] = {"normal": "normal", "legit": "legit",
-                                      "abusive": "abusive"}
+_TRAFFIC_KINDS: dict[str, Traffic] = {kind: kind for kind in TRAFFIC_KINDS}
 _RowKey = tuple[Source | None, str, str]
 _SortKey = tuple[int, str, str, str, str]
 

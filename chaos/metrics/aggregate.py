@@ -38,24 +38,17 @@ from typing import Any
 
 from chaos.metrics.rows import STATUS_CLASSES, SecondRow
 from chaos.metrics.sli import LATENCY_KEYS, Totals
+from chaos.phases import OUTSIDE_SEGMENTS, SEGMENTS, TRANSITION
 
 __all__ = [
     "FINALIZE_AFTER_S",
-    "OUTSIDE_SEGMENTS",
-    "SEGMENTS",
     "IdentitySeconds",
     "PhaseClock",
     "RunAggregator",
     "SecondSummary",
 ]
 
-#: Run segments. `transition`: the seconds between the start of a change and the moment it
-#: is in force (injection, restore); they count in no phase.
-SEGMENTS = ("baseline", "transition", "fault", "recovery")
-TRANSITION = "transition"
 FINALIZE_AFTER_S = 2
-#: Where a worker's requests outside every segment count (ramp-up, after the run).
-OUTSIDE_SEGMENTS = "outside"
 
 
 class PhaseClock:
@@ -139,17 +132,16 @@ class SecondSummary:
             (latency["p50"], latency["p90"], latency["p95"], latency["p99"], latency["max"]),
         )
 
-    def add_late(self, row: SecondRow) -> None:
-        """Count a row that arrived after this second was summarized."""
-        if row.traffic == "abusive":
-            self.abusive_requests += row.requests
-            self.abusive_blocked += row.blocked
-            return
-        self.requests += row.requests
-        self.failures += row.failures
-        self.blocked += row.blocked
+    def add_late(self, late: Totals) -> None:
+        """Count the rows that arrived after this second was summarized (folded by
+        Totals.add: the one place a row is folded); their latencies miss its percentiles."""
+        self.requests += late.requests
+        self.failures += late.failures
+        self.blocked += late.blocked
+        self.abusive_requests += late.abusive_requests
+        self.abusive_blocked += late.abusive_blocked
         self.status_classes = tuple(
-            count + row.status_classes.get(name, 0)
+            count + late.status_classes.get(name, 0)
             for name, count in zip(STATUS_CLASSES, self.status_classes, strict=True))
 
     @property
@@ -163,6 +155,12 @@ class SecondSummary:
     def latency_ms(self, key: str) -> float | None:
         """One of LATENCY_KEYS (p50 ... max) of this second."""
         return dict(zip(LATENCY_KEYS, self.percentiles, strict=True))[key]
+
+    def slis(self) -> dict[str, Any]:
+        """This second's SLIs, shaped as a phase's (chaos.metrics.catalog reads them)."""
+        return {"requests": self.requests, "throughput_rps": float(self.requests),
+                "availability": self.availability, "error_rate": self.error_rate,
+                "latency_ms": dict(zip(LATENCY_KEYS, self.percentiles, strict=True))}
 
     def to_dict(self) -> dict[str, Any]:
         p50, p90, p95, p99, maximum = self.percentiles
@@ -398,7 +396,7 @@ class RunAggregator:
         summary = self._summaries.get(row.second)
         if summary is None:
             summary = self._summaries[row.second] = SecondSummary(row.second, label)
-        summary.add_late(row)
+        summary.add_late(totals)
 
     def _announce(self, summaries: list[SecondSummary]) -> None:
         if self.on_second is None:

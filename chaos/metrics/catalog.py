@@ -16,21 +16,30 @@ Where each family lives in the result:
 from __future__ import annotations
 
 import difflib
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 if TYPE_CHECKING:
     from chaos.experiment.model import Experiment
 
 __all__ = [
+    "APIGW_5XX",
+    "AVAILABILITY",
     "CATALOG",
     "FAULT_EFFECT",
+    "INJECTED_FAULTS",
+    "INJECTION_COLD_STARTS",
     "KNOWN_SLIS",
+    "LAMBDA_ERRORS",
     "LIVE_SLIS",
+    "P99",
     "RECOVERY_TIME",
+    "REQUESTS",
+    "WAF_BLOCKED_REQUESTS",
     "Sli",
     "names",
+    "reads_emf_metrics",
     "reads_server_side_metrics",
     "sli_problem",
     "validate_abort_when_sli",
@@ -54,22 +63,44 @@ class Sli:
     live: bool = False  # `abort_when` can watch it second by second
     fraction: bool = False  # observed as 0..1, shown as a percentage
     combine: Combine = "sum"  # server-side only
+    emf: bool = False  # an EMF metric (the extension's): it settles later in CloudWatch
+    # server-side only: the CloudWatch metric read for it (namespace, metric, statistic)
+    metric: tuple[str, str, str] | None = None
+    needs_requests: bool = True  # phase only: not measured in a window without requests
+
+    def value_in(self, scope: Mapping[str, Any]) -> Any:
+        """The SLI's value in its family's place of the result (`scope`), None if absent."""
+        value: Any = scope
+        for key in self.key:
+            value = value.get(key) if isinstance(value, Mapping) else None
+        return value
 
     @property
     def run_wide(self) -> bool:
         return self.phases == "none"
 
 
+AVAILABILITY = "availability"
+REQUESTS = "requests"
+LAMBDA_ERRORS = "lambda_errors"
+APIGW_5XX = "apigw_5xx"
+WAF_BLOCKED_REQUESTS = "waf_blocked_requests"
+INJECTED_FAULTS = "injected_faults"
+INJECTION_COLD_STARTS = "injection_cold_starts"
 RECOVERY_TIME = "recovery_time_s"
 FAULT_EFFECT = "fault_effect"
+#: How CloudWatch names the statistic of a p99 SLI.
+P99 = "p99"
 
 _SLIS = (
-    Sli("availability", "phase", ("availability",),
+    Sli(AVAILABILITY, "phase", (AVAILABILITY,),
         "share of requests that did not fail (5xx, no response, 429, a legit client blocked)",
         live=True, fraction=True),
     Sli("error_rate", "phase", ("error_rate",), "1 - availability", live=True, fraction=True),
-    Sli("throughput_rps", "phase", ("throughput_rps",), "requests per second", live=True),
-    Sli("requests", "phase", ("requests",), "requests completed", live=True),
+    Sli("throughput_rps", "phase", ("throughput_rps",), "requests per second", live=True,
+        needs_requests=False),
+    Sli(REQUESTS, "phase", (REQUESTS,), "requests completed", live=True,
+        needs_requests=False),
     Sli("latency_p50_ms", "phase", ("latency_ms", "p50"), "median latency (ms)", live=True),
     Sli("latency_p90_ms", "phase", ("latency_ms", "p90"), "90th percentile latency (ms)",
         live=True),
@@ -78,20 +109,30 @@ _SLIS = (
     Sli("latency_p99_ms", "phase", ("latency_ms", "p99"), "99th percentile latency (ms)",
         live=True),
     Sli("latency_max_ms", "phase", ("latency_ms", "max"), "largest latency (ms)", live=True),
-    Sli("lambda_errors", "server", ("lambda", "errors"), "Lambda Errors (CloudWatch)"),
-    Sli("lambda_throttles", "server", ("lambda", "throttles"), "Lambda Throttles (CloudWatch)"),
+    Sli(LAMBDA_ERRORS, "server", ("lambda", "errors"), "Lambda Errors (CloudWatch)",
+        metric=("AWS/Lambda", "Errors", "Sum")),
+    Sli("lambda_throttles", "server", ("lambda", "throttles"), "Lambda Throttles (CloudWatch)",
+        metric=("AWS/Lambda", "Throttles", "Sum")),
     Sli("lambda_duration_p99_ms", "server", ("lambda", "duration_p99_ms"),
-        "Lambda Duration p99 (CloudWatch)", combine="max"),
-    Sli("apigw_5xx", "server", ("apigateway", "5xx"), "API Gateway 5XXError (CloudWatch)"),
+        "Lambda Duration p99 (CloudWatch)", combine="max",
+        metric=("AWS/Lambda", "Duration", P99)),
+    Sli(APIGW_5XX, "server", ("apigateway", "5xx"), "API Gateway 5XXError (CloudWatch)",
+        metric=("AWS/ApiGateway", "5XXError", "Sum")),
     Sli("apigw_latency_p99_ms", "server", ("apigateway", "latency_p99_ms"),
-        "API Gateway Latency p99 (CloudWatch)", combine="max"),
-    Sli("waf_blocked_requests", "server", ("waf", "blocked_requests"),
-        "WAF BlockedRequests of the rate rule (CloudWatch)"),
-    Sli("injected_faults", "server", ("injected_faults", ""),
-        "faults the extension injected (its EMF metric, CloudWatch)"),
-    Sli("injection_cold_starts", "server", ("extension_inits", ""),
+        "API Gateway Latency p99 (CloudWatch)", combine="max",
+        metric=("AWS/ApiGateway", "Latency", P99)),
+    Sli(WAF_BLOCKED_REQUESTS, "server", ("waf", "blocked_requests"),
+        "WAF BlockedRequests of the rate rule (CloudWatch)",
+        metric=("AWS/WAFV2", "BlockedRequests", "Sum")),
+    # Both EMF metrics are read per function and per fault type / as `inits` (the key
+    # inside the group): the SLI is the sum over the whole group.
+    Sli(INJECTED_FAULTS, "server", ("injected_faults", ""),
+        "faults the extension injected (its EMF metric, CloudWatch)", emf=True,
+        metric=("Chaos", "InjectedFaults", "Sum")),
+    Sli(INJECTION_COLD_STARTS, "server", ("extension_inits", ""),
         "execution environments started with the fault attached: the cold starts the "
-        "injection itself caused (the extension's EMF metric, CloudWatch)"),
+        "injection itself caused (the extension's EMF metric, CloudWatch)", emf=True,
+        metric=("Chaos", "ExtensionInits", "Sum")),
     Sli("waf_time_to_block_s", "waf", ("time_to_block_s",),
         "seconds from an abusive client crossing the limit to its first block (estimate)",
         phases="none"),
@@ -136,6 +177,12 @@ def reads_server_side_metrics(experiment: Experiment) -> bool:
             or check.sli == "waf_cloudwatch_blocked_requests")
         for check in experiment.slo
     )
+
+
+def reads_emf_metrics(experiment: Experiment) -> bool:
+    """Whether an SLO of `experiment` is judged on an EMF metric (read once it settles)."""
+    return any(CATALOG.get(check.sli) is not None and CATALOG[check.sli].emf
+               for check in experiment.slo)
 
 
 def validate_sli_names(experiment: Experiment) -> list[tuple[int, str]]:

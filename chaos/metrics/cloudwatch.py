@@ -23,7 +23,17 @@ from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from chaos.metrics.catalog import CATALOG, names
+from chaos.metrics.catalog import (
+    APIGW_5XX,
+    CATALOG,
+    INJECTED_FAULTS,
+    INJECTION_COLD_STARTS,
+    LAMBDA_ERRORS,
+    P99,
+    WAF_BLOCKED_REQUESTS,
+    Sli,
+    names,
+)
 
 __all__ = [
     "FAULT_TYPES",
@@ -39,7 +49,6 @@ log = logging.getLogger(__name__)
 FAULT_TYPES = ("latency", "error", "exception", "timeout")
 _MAX_PAGES = 20
 Dimensions = tuple[tuple[str, str], ...]
-_PERCENTILE = "p99"
 
 
 @dataclass(frozen=True)
@@ -96,27 +105,31 @@ def function_name(name_or_arn: str) -> str:
     return name_or_arn
 
 
+#: The server-side SLIs of the catalog by group (the first part of their key), in order.
+_SERVER_SLIS: dict[str, tuple[Sli, ...]] = {}
+for _sli in (CATALOG[name] for name in names("server")):
+    _SERVER_SLIS[_sli.key[0]] = (*_SERVER_SLIS.get(_sli.key[0], ()), _sli)
+_LAMBDA, _APIGATEWAY, _WAF, _INJECTED, _INITS = (
+    CATALOG[name].key[0]
+    for name in (LAMBDA_ERRORS, APIGW_5XX, WAF_BLOCKED_REQUESTS, INJECTED_FAULTS,
+                 INJECTION_COLD_STARTS)
+)
+
+
 def build_queries(targets: ServerSideTargets) -> list[MetricQuery]:
-    specs: list[tuple[str, str, Dimensions, str, str, str, str]] = []
+    """The batch for `targets`: each catalog SLI's metric, once per function, API stage or
+    WAF rule it is read for."""
+    specs: list[tuple[Sli, Dimensions, str, str]] = []  # SLI, dimensions, owner, key
     for raw_name in targets.function_names:
         name = function_name(raw_name)
         dims: Dimensions = (("FunctionName", name),)
-        specs.append(("AWS/Lambda", "Errors", dims, "Sum", "lambda", name, "errors"))
-        specs.append(("AWS/Lambda", "Throttles", dims, "Sum", "lambda", name, "throttles"))
-        if targets.percentiles:
-            specs.append(("AWS/Lambda", "Duration", dims, _PERCENTILE, "lambda", name,
-                          "duration_p99_ms"))
-        for fault_type in targets.fault_types:
-            specs.append(("Chaos", "InjectedFaults", (("FunctionName", name),
-                                                      ("FaultType", fault_type)),
-                          "Sum", "injected_faults", name, fault_type))
-        specs.append(("Chaos", "ExtensionInits", dims, "Sum", "extension_inits", name, "inits"))
+        specs.extend((sli, dims, name, sli.key[1]) for sli in _SERVER_SLIS[_LAMBDA])
+        specs.extend((sli, (*dims, ("FaultType", fault_type)), name, fault_type)
+                     for sli in _SERVER_SLIS[_INJECTED] for fault_type in targets.fault_types)
+        specs.extend((sli, dims, name, "inits") for sli in _SERVER_SLIS[_INITS])
     if targets.api_name and targets.stage:
         api_dims: Dimensions = (("ApiName", targets.api_name), ("Stage", targets.stage))
-        specs.append(("AWS/ApiGateway", "5XXError", api_dims, "Sum", "apigateway", "", "5xx"))
-        if targets.percentiles:
-            specs.append(("AWS/ApiGateway", "Latency", api_dims, _PERCENTILE, "apigateway", "",
-                          "latency_p99_ms"))
+        specs.extend((sli, api_dims, "", sli.key[1]) for sli in _SERVER_SLIS[_APIGATEWAY])
     if targets.web_acl:
         # A CLOUDFRONT web ACL's metrics (in us-east-1) have no Region dimension ("AWS WAF
         # metrics and dimensions", https://docs.aws.amazon.com/waf/latest/developerguide/
@@ -125,9 +138,16 @@ def build_queries(targets: ServerSideTargets) -> list[MetricQuery]:
                               else (("Region", targets.region),))
         for rule in targets.rules:
             waf_dims: Dimensions = (("WebACL", targets.web_acl), ("Rule", rule), *region)
-            specs.append(("AWS/WAFV2", "BlockedRequests", waf_dims, "Sum", "waf", rule,
-                          "blocked_requests"))
-    return [MetricQuery(f"m{index}", *spec) for index, spec in enumerate(specs)]
+            specs.extend((sli, waf_dims, rule, sli.key[1]) for sli in _SERVER_SLIS[_WAF])
+    queries: list[MetricQuery] = []
+    for sli, dimensions, owner, key in specs:
+        assert sli.metric is not None
+        namespace, metric, stat = sli.metric
+        if stat == P99 and not targets.percentiles:
+            continue
+        queries.append(MetricQuery(f"m{len(queries)}", namespace, metric, dimensions, stat,
+                                   sli.key[0], owner, key))
+    return queries
 
 
 def period_for(start_epoch_s: float, end_epoch_s: float) -> int:
@@ -161,7 +181,7 @@ def fetch_values(
 def combine(query: MetricQuery, values: Sequence[float]) -> float | None:
     if not values:
         return None
-    return max(values) if query.stat == _PERCENTILE else float(sum(values))
+    return max(values) if query.stat == P99 else float(sum(values))
 
 
 def server_side_slis(
@@ -189,11 +209,10 @@ def server_side_slis(
 def detail_of(
     queries: Sequence[MetricQuery], observed: Mapping[str, float | None]
 ) -> dict[str, Any]:
-    detail: dict[str, Any] = {"lambda": {}, "apigateway": {}, "waf": {}, "injected_faults": {},
-                              "extension_inits": {}}
+    detail: dict[str, Any] = {group: {} for group in _SERVER_SLIS}
     for query in queries:
         value = observed[query.query_id]
-        if query.group == "apigateway":
+        if query.group == _APIGATEWAY:
             detail["apigateway"][query.key] = value
         else:
             detail[query.group].setdefault(query.owner, {})[query.key] = value

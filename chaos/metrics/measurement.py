@@ -14,10 +14,9 @@ from typing import Any
 from chaos.clock import iso_from_epoch
 from chaos.metrics.aggregate import PhaseClock, RunAggregator
 from chaos.metrics.sli import recovery_time_s, whole_seconds
+from chaos.phases import TRANSITION
 
-__all__ = ["PHASES", "measure_load", "measure_windows"]
-
-PHASES = ("baseline", "fault", "recovery")
+__all__ = ["measure_load", "measure_windows"]
 
 
 def measure_load(
@@ -72,14 +71,14 @@ def _transition(aggregator: RunAggregator) -> dict[str, Any]:
 
 
 def _transition_windows(clock: PhaseClock, aggregator: RunAggregator | None) -> dict[str, Any]:
-    totals = aggregator.segment_totals("transition") if aggregator is not None else None
+    totals = aggregator.segment_totals(TRANSITION) if aggregator is not None else None
     return {
-        "seconds": clock.seconds_of("transition"),
+        "seconds": clock.seconds_of(TRANSITION),
         "requests": totals.requests if totals is not None else None,
         "failures": totals.failures if totals is not None else None,
         "windows": [{"from": iso_from_epoch(start), "to": iso_from_epoch(end),
                      "duration_s": round(end - start, 3)}
-                    for start, end in clock.windows("transition")],
+                    for start, end in clock.windows(TRANSITION)],
     }
 
 

@@ -9,12 +9,13 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any, Literal, get_args
 
 from chaos.metrics.histogram import LatencyHistogram
 
 # normal: ordinary load; legit / abusive: WAF clients below / above the rate limit.
 Traffic = Literal["normal", "legit", "abusive"]
+TRAFFIC_KINDS: tuple[Traffic, ...] = get_args(Traffic)
 STATUS_CLASSES = ("2xx", "3xx", "4xx", "5xx", "error")
 
 

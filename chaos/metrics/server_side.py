@@ -1,8 +1,9 @@
 """Server-side SLIs of a run: which CloudWatch metrics to read, per phase, once settled.
 
 Explicit inputs only (the API stage, the functions, the WAF rule, the phase windows):
-the run resolves them into a :class:`ServerSideQuery`, kept in result.json so that
-`gameday report --refresh` can read the same figures again later.
+:func:`run_query` resolves them into a :class:`ServerSideQuery`, kept in result.json, and
+:func:`read_settled` reads it once settled: the run and `gameday report --refresh` both
+call it, so both read the same figures by the same rule (and in the same Regions).
 
 Phase windows are aligned to whole minutes (CloudWatch's resolution for these
 metrics); the result says which minutes each phase's figures cover.
@@ -17,22 +18,40 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
+from chaos.aws.clients import AwsClients
 from chaos.clock import iso_from_epoch
+from chaos.metrics.catalog import reads_emf_metrics, reads_server_side_metrics
 from chaos.metrics.cloudwatch import ServerSideTargets, function_name, server_side_slis
 from chaos.metrics.settle import CloudWatchLag, Settled, minute_window, read_when_settled
+from chaos.phases import PHASES
 
 if TYPE_CHECKING:
+    from chaos.experiment import Experiment
     from chaos.load.waf import RateRule
+    from chaos.metrics.aggregate import PhaseClock
 
 __all__ = [
     "CLOUDFRONT_METRICS_REGION",
     "ApiStage",
+    "CloudWatchIn",
+    "UNAVAILABLE_NOTE",
+    "UNSETTLED_NOTE",
     "ServerSideQuery",
     "api_stage_of",
+    "cloudwatch_in_regions_of",
     "read_server_side",
+    "read_settled",
     "reads_global_waf_metrics",
+    "run_query",
     "server_side_targets",
 ]
+
+#: How the notes of a read that is not complete begin (a later read replaces them).
+UNSETTLED_NOTE = "CloudWatch had not settled"
+UNAVAILABLE_NOTE = "server-side metrics unavailable"
+
+#: A CloudWatch client in the Region given (the target's, or us-east-1 for global metrics).
+CloudWatchIn = Callable[[str], Any]
 
 
 @dataclass(frozen=True)
@@ -204,7 +223,7 @@ def read_server_side(
             clock=clock, sleep=sleep)
     except Exception as error:  # noqa: BLE001 - see docstring
         return {"phases": {}, "run": None, "settled": False,
-                "notes": [f"server-side metrics unavailable: {error}"]}
+                "notes": [f"{UNAVAILABLE_NOTE}: {error}"]}
     figures = dict(outcome.figures)
     for values in [*figures["phases"].values(), figures["run"]]:
         if isinstance(values, dict):
@@ -213,7 +232,76 @@ def read_server_side(
     figures["waited_s"] = round(outcome.waited_s, 1)
     if not outcome.settled:
         figures["notes"] = [*figures.get("notes", []),
-                            f"CloudWatch had not settled after {query.timeout_s:.0f}s: "
+                            f"{UNSETTLED_NOTE} after {query.timeout_s:.0f}s: "
                             "server-side figures are partial (gameday report --refresh "
                             "reads them again)"]
+    return figures
+
+
+def run_query(
+    experiment: Experiment,
+    clock: PhaseClock,
+    *,
+    clients: AwsClients,
+    function_arns: Iterable[str],
+    endpoint: str,
+    rest_api_id: str | None,
+    rule: RateRule | None,
+    sandbox: bool,
+    emf_faults: bool,
+) -> ServerSideQuery | None:
+    """What a run's server-side figures are read from (None: the run reads none).
+
+    `function_arns`: the Lambda functions the run changed (or the sandbox's); `emf_faults`:
+    a fault emits EMF metrics (they settle later than the standard ones).
+    """
+    if not reads_server_side_metrics(experiment):
+        return None
+    windows: dict[str, tuple[float, float]] = {}
+    for name in PHASES:
+        measured = clock.windows(name)
+        if measured:
+            windows[name] = (measured[0][0], measured[-1][1])
+    api = api_stage_of(clients.client("apigateway"), endpoint, rest_api_id)
+    targets = server_side_targets(
+        region=clients.region, function_arns=[arn for arn in function_arns if arn], api=api,
+        rule=rule, percentiles=not sandbox,  # the sandbox's CloudWatch has no percentiles
+    )
+    return ServerSideQuery(targets, windows, emf=emf_faults or reads_emf_metrics(experiment),
+                           timeout_s=experiment.settle_timeout,
+                           endpoint_url=clients.endpoint_url)
+
+
+def cloudwatch_in_regions_of(clients: AwsClients) -> CloudWatchIn:
+    """CloudWatch clients on `clients`' endpoint and profile: its own in its Region, a new
+    one in any other (us-east-1, for a CLOUDFRONT web ACL's metrics)."""
+
+    def cloudwatch_in(region: str) -> Any:
+        if region == clients.region:
+            return clients.client("cloudwatch")
+        return AwsClients(region=region, endpoint_url=clients.endpoint_url,
+                          profile=clients.profile).client("cloudwatch")
+
+    return cloudwatch_in
+
+
+def read_settled(
+    query: ServerSideQuery,
+    lag: CloudWatchLag,
+    cloudwatch_in: CloudWatchIn,
+    *,
+    on_wait: Callable[[str], None] | None = None,
+    clock: Callable[[], float] = time.time,
+    sleep: Callable[[float], None] = time.sleep,
+) -> dict[str, Any]:
+    """The query's figures once settled (see :func:`read_server_side`), with the query.
+
+    The one reader of the run and of `gameday report --refresh`: the WAF metrics of a
+    CLOUDFRONT web ACL are read in us-east-1 when the target's Region is another one.
+    """
+    global_cloudwatch = (cloudwatch_in(CLOUDFRONT_METRICS_REGION)
+                         if reads_global_waf_metrics(query.targets) else None)
+    figures = read_server_side(cloudwatch_in(query.targets.region), query, lag, on_wait,
+                               global_cloudwatch, clock=clock, sleep=sleep)
+    figures["query"] = query.to_dict()
     return figures

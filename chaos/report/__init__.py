@@ -10,15 +10,18 @@ from chaos.files import PUBLIC, write_atomically
 from chaos.report.html import render_html
 from chaos.report.junit import render_junit
 from chaos.report.markdown import render_markdown
-from chaos.report.result import write_result
+from chaos.report.text import RESULT_FILE, slo_text, write_result
 
 __all__ = [
     "REPORT_FILES",
+    "RESULT_FILE",
     "render_html",
     "render_junit",
     "render_markdown",
+    "slo_text",
     "write_report",
     "write_reports",
+    "write_result",
 ]
 
 #: format -> (file name, renderer)

@@ -21,7 +21,8 @@ from chaos.report.sections import (
 
 __all__ = ["escape_markdown", "render_markdown"]
 
-ICONS = {"passed": "✅", "failed": "❌", "aborted": "⚠️", "error": "💥"}
+#: One icon per outcome (tests/unit/test_vocabulary.py checks that every outcome has one).
+ICONS: dict[str, str] = {"passed": "✅", "failed": "❌", "aborted": "⚠️", "error": "💥"}
 _MARKDOWN_SPECIAL = "\\`*_[]|~"
 
 

@@ -11,6 +11,7 @@ from typing import Any
 
 from chaos.metrics.catalog import names
 from chaos.metrics.sli import LATENCY_KEYS
+from chaos.phases import PHASES as PHASE_ORDER
 from chaos.verdict.slo import format_value
 
 __all__ = [
@@ -30,8 +31,8 @@ __all__ = [
     "waf_table",
 ]
 
-PHASE_ORDER = ("baseline", "fault", "recovery")
-VERDICTS = {
+#: One line per outcome (tests/unit/test_vocabulary.py checks that every outcome has one).
+VERDICTS: dict[str, str] = {
     "passed": "PASSED: all SLOs met",
     "failed": "FAILED: SLO breached",
     "aborted": "ABORTED: stopped by a stop condition or signal",

@@ -1,8 +1,9 @@
 """result.json: the run's contract with its users (PRODUCT.md, "Result").
 
 Assembled from a :class:`RunRecord` of explicit inputs (the measured load, the journal's
-entries, the server-side figures), never from the run's mutable context; rendered by
-chaos.report. :class:`RunResult` is a typed view of it for Python callers.
+entries, the server-side figures), never from the run's mutable context; judged by
+chaos.verdict, read again by chaos.result.refresh, rendered by chaos.report.
+:class:`chaos.result.view.RunResult` is a typed view of it for Python callers.
 """
 
 from __future__ import annotations
@@ -10,15 +11,15 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, get_args
 
 from chaos.clock import epoch_seconds, iso_from_epoch
 from chaos.faults import FAULT_KINDS, FaultKind
-from chaos.faults.base import Effect
-from chaos.metrics.catalog import FAULT_EFFECT
+from chaos.faults.base import Effect, RestoreStatus
+from chaos.metrics.catalog import FAULT_EFFECT, WAF_BLOCKED_REQUESTS
 from chaos.metrics.measurement import measure_load, measure_windows
 from chaos.metrics.waf_slis import waf_slis
-from chaos.verdict.slo import evaluate_check, evaluate_slos, slo_outcome
+from chaos.verdict.slo import evaluate_slos, run_verdict
 
 if TYPE_CHECKING:
     from chaos.experiment import Experiment
@@ -28,8 +29,8 @@ if TYPE_CHECKING:
     from chaos.metrics.aggregate import PhaseClock, RunAggregator
     from chaos.outcome import Outcome
 
-__all__ = ["RESULT_VERSION", "LoadRecord", "RunRecord", "RunResult", "assemble_result",
-           "fault_entries"]
+__all__ = ["RESULT_VERSION", "LoadRecord", "RunRecord", "add_server_side", "assemble_result",
+           "fault_entries", "judge"]
 
 RESULT_VERSION = 1
 
@@ -59,7 +60,7 @@ class RunRecord:
     phase_times: Mapping[str, Mapping[str, str]]
     journal_entries: Sequence[JournalEntry]
     load: LoadRecord | None = None
-    server_side: Mapping[str, Any] | None = None  # chaos.metrics.server_side.read_server_side
+    server_side: Mapping[str, Any] | None = None  # chaos.metrics.server_side.read_settled
     notes: list[str] = field(default_factory=list)
     clock: PhaseClock | None = None  # the run's segments (the aggregator's, with load)
 
@@ -89,8 +90,7 @@ def assemble_result(record: RunRecord) -> dict[str, Any]:
     _add_load(result, record)
     if record.load is None:
         notes.append("no load in this experiment: per-phase SLIs were not measured")
-    _add_server_side(result, record.server_side)
-    _add_fault_evidence(result)
+    add_server_side(result, record.server_side)
     result["slo"] = evaluate_slos(record.experiment.slo, result)
     judge(result, outcome)
     return result
@@ -101,23 +101,7 @@ def judge(result: dict[str, Any], run_outcome: str) -> None:
     result["slo"] = [check for check in result["slo"] if check.get("sli") != FAULT_EFFECT]
     if result.get("expect_effect", True):
         result["slo"].extend(fault_effect_checks(result))
-    result["outcome"] = slo_outcome(result["slo"]) if run_outcome == "passed" else run_outcome
-
-
-def refresh_server_side(result: dict[str, Any], server_side: Mapping[str, Any]) -> None:
-    """Replace the server-side figures (read again later) and judge the checks again."""
-    run_outcome = result["outcome"] if result["outcome"] in ("aborted", "error") else "passed"
-    result["notes"] = [note for note in result.get("notes", [])
-                       if not note.startswith(("CloudWatch had not settled",
-                                               "server-side metrics unavailable"))]
-    _add_server_side(result, server_side)
-    _add_fault_evidence(result)
-    result["slo"] = [
-        entry for check in result.get("slo", []) if check.get("sli") != FAULT_EFFECT
-        for entry in evaluate_check(str(check["sli"]), [check["phase"]] if check.get("phase")
-                                    else [], str(check["objective"]), result)
-    ]
-    judge(result, run_outcome)
+    result["outcome"] = run_verdict(result["slo"], run_outcome)
 
 
 def _add_load(result: dict[str, Any], record: RunRecord) -> None:
@@ -150,9 +134,15 @@ def worker_entries(aggregator: RunAggregator) -> list[dict[str, Any]]:
             for worker, by_segment in aggregator.worker_requests_by_segment().items()]
 
 
-def _add_server_side(result: dict[str, Any], server_side: Mapping[str, Any] | None) -> None:
-    if server_side is None:
-        return
+def add_server_side(result: dict[str, Any], server_side: Mapping[str, Any] | None) -> None:
+    """The server-side figures (chaos.metrics.server_side.read_settled) into `result`, and
+    the fault evidence read off them."""
+    if server_side is not None:
+        _place_server_side(result, server_side)
+    _add_fault_evidence(result)
+
+
+def _place_server_side(result: dict[str, Any], server_side: Mapping[str, Any]) -> None:
     result["notes"].extend(server_side.get("notes", []))
     for name, values in (server_side.get("phases") or {}).items():
         if name in result.get("phases", {}):
@@ -161,7 +151,7 @@ def _add_server_side(result: dict[str, Any], server_side: Mapping[str, Any] | No
         result["server_side"] = server_side["run"]
     if "waf" in result:
         result["waf"]["cloudwatch_blocked_requests"] = (
-            (server_side.get("run") or {}).get("waf_blocked_requests"))
+            (server_side.get("run") or {}).get(WAF_BLOCKED_REQUESTS))
         result["waf"]["cloudwatch_settled"] = server_side.get("settled", True)
     if server_side.get("query") is not None:
         result["server_side_query"] = server_side["query"]
@@ -282,11 +272,13 @@ def _seconds_between(start: str | None, end: str | None) -> float | None:
     return round(epoch_seconds(end) - epoch_seconds(start), 3)
 
 
-def restore_status(entry_status: str) -> str:
+def restore_status(entry_status: str) -> RestoreStatus:
+    """An entry's restore status (chaos.faults.base.RestoreStatus); any other: failed."""
     # refused: the restore found the resource without the run's lock (or a journaled value
     # the account did not confirm) and wrote nothing (chaos.journal).
-    if entry_status in ("restored", "drifted", "refused"):
-        return entry_status
+    for status in get_args(RestoreStatus):
+        if entry_status == status:
+            return status
     return "failed"
 
 
@@ -298,66 +290,3 @@ def describe_change(intended: dict[str, Any]) -> dict[str, Any]:
         else:
             described[key] = value
     return described
-
-
-@dataclass(frozen=True)
-class PhaseSlis:
-    requests: int | None
-    throughput_rps: float | None
-    availability: float | None
-    error_rate: float | None
-    latency_ms: dict[str, float]
-
-
-@dataclass(frozen=True)
-class SloResult:
-    sli: str
-    phase: str | None
-    objective: str
-    observed: float | None
-    passed: bool
-
-
-@dataclass(frozen=True)
-class RunResult:
-    """A typed view of result.json (the dict stays the contract; this is for Python callers)."""
-
-    outcome: str
-    run_id: str
-    exit_code: int
-    phases: dict[str, PhaseSlis]
-    slo: list[SloResult]
-    waf: dict[str, Any] | None
-    faults: list[dict[str, Any]]
-    report_paths: dict[str, Path]
-    raw: dict[str, Any] = field(repr=False)
-
-    @property
-    def passed(self) -> bool:
-        return self.outcome == "passed"
-
-    def failed_checks(self) -> list[SloResult]:
-        return [check for check in self.slo if not check.passed]
-
-    @classmethod
-    def from_dict(cls, result: dict[str, Any], *, exit_code: int,
-                  report_paths: dict[str, Path]) -> RunResult:
-        phases = {
-            name: PhaseSlis(
-                requests=values.get("requests"),
-                throughput_rps=values.get("throughput_rps"),
-                availability=values.get("availability"),
-                error_rate=values.get("error_rate"),
-                latency_ms=dict(values.get("latency_ms") or {}),
-            )
-            for name, values in (result.get("phases") or {}).items()
-        }
-        slo = [
-            SloResult(check["sli"], check.get("phase"), check["objective"], check.get("observed"),
-                      bool(check.get("passed")))
-            for check in result.get("slo", [])
-        ]
-        return cls(result["outcome"], result["run_id"], exit_code, phases, slo, result.get("waf"),
-                   list(result.get("faults", [])), report_paths, result)
-
-

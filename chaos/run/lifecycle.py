@@ -13,7 +13,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from chaos.aws import AwsClients
 from chaos.aws.apigateway import api_of_endpoint, discover_integrations
 from chaos.aws.credentials import refuse_short_lived
 from chaos.clock import epoch_seconds, iso_from_epoch, utc_now
@@ -38,16 +37,8 @@ from chaos.journal import (
 )
 from chaos.load.session import LoadSession
 from chaos.metrics.aggregate import RunAggregator
-from chaos.metrics.catalog import reads_server_side_metrics
-from chaos.metrics.measurement import PHASES
 from chaos.metrics.rows import SecondRow
-from chaos.metrics.server_side import (
-    CLOUDFRONT_METRICS_REGION,
-    ServerSideQuery,
-    api_stage_of,
-    read_server_side,
-    server_side_targets,
-)
+from chaos.metrics.server_side import cloudwatch_in_regions_of, read_settled, run_query
 from chaos.outcome import Outcome, exit_for
 from chaos.report import write_reports
 from chaos.result.assemble import LoadRecord, RunRecord, assemble_result
@@ -347,54 +338,26 @@ def run_record(
     )
 
 
-def server_side_query(context: RunContext) -> ServerSideQuery | None:
-    """What the run's server-side figures are read from (None: not read)."""
-    experiment = context.experiment
-    if not reads_server_side_metrics(experiment):
-        return None
-    windows = {}
-    for name in PHASES:
-        measured = context.aggregator.clock.windows(name)
-        if measured:
-            windows[name] = (measured[0][0], measured[-1][1])
-    clients = context.target.clients
+def read_server_side_of(context: RunContext) -> dict[str, Any] | None:
+    """The run's CloudWatch figures per measured phase window, once settled."""
+    experiment, target = context.experiment, context.target
     function_arns = [entry.target_arn for entry in (context.journal.entries
                                                     if context.journal else [])
                      if ":lambda:" in entry.target_arn]
-    if context.target.sandbox and not function_arns:
-        function_arns = [str(context.target.sandbox_service.get("function_arn", ""))]
-    api = api_stage_of(clients.client("apigateway"),
-                       context.target.api_endpoint or experiment.target.endpoint or "",
-                       context.target.sandbox_service.get("rest_api_id"))
-    targets = server_side_targets(
-        region=clients.region, function_arns=[arn for arn in function_arns if arn], api=api,
-        rule=context.load.rule if context.load else None,
-        percentiles=not context.target.sandbox,  # the sandbox's CloudWatch has no percentiles
-    )
-    emf = any(FAULT_KINDS[spec.type].reads_extension_telemetry
-              for spec in experiment.faults) or any(
-        check.sli in ("injected_faults", "injection_cold_starts") for check in experiment.slo)
-    return ServerSideQuery(targets, windows, emf=emf, timeout_s=experiment.settle_timeout,
-                           endpoint_url=clients.endpoint_url)
-
-
-def read_server_side_of(context: RunContext) -> dict[str, Any] | None:
-    """The run's CloudWatch figures per measured phase window, once settled."""
-    query = server_side_query(context)
+    if target.sandbox and not function_arns:
+        function_arns = [str(target.sandbox_service.get("function_arn", ""))]
+    query = run_query(
+        experiment, context.aggregator.clock, clients=target.clients,
+        function_arns=function_arns,
+        endpoint=target.api_endpoint or experiment.target.endpoint or "",
+        rest_api_id=target.sandbox_service.get("rest_api_id"),
+        rule=context.load.rule if context.load else None, sandbox=target.sandbox,
+        emf_faults=any(FAULT_KINDS[spec.type].reads_extension_telemetry
+                       for spec in experiment.faults))
     if query is None:
         return None
-    clients = context.target.clients
-    global_cloudwatch = None
-    if query.targets.waf_scope == "CLOUDFRONT" and clients.region != CLOUDFRONT_METRICS_REGION:
-        global_cloudwatch = AwsClients(region=CLOUDFRONT_METRICS_REGION,
-                                       endpoint_url=clients.endpoint_url,
-                                       profile=clients.profile).client("cloudwatch")
-    figures = read_server_side(
-        clients.client("cloudwatch"), query, context.target.cloudwatch_lag,
-        on_wait=lambda text: context.events.message.fire(text=text),
-        global_cloudwatch=global_cloudwatch)
-    figures["query"] = query.to_dict()
-    return figures
+    return read_settled(query, target.cloudwatch_lag, cloudwatch_in_regions_of(target.clients),
+                        on_wait=lambda text: context.events.message.fire(text=text))
 
 
 def run_phases(context: RunContext, planned: list[PlannedFault]) -> None:

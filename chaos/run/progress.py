@@ -63,9 +63,7 @@ class RecentSeconds:
         with self._lock:
             for second, totals in self._seconds.items():
                 if current - self.window_s <= second < current:
-                    merged.requests += totals.requests
-                    merged.failures += totals.failures
-                    merged.histogram.merge(totals.histogram)
+                    merged.merge(totals)
         if not merged.requests:
             return LiveNumbers(0.0 if self._seconds else None, None, None)
         p99 = merged.histogram.percentile(99) if merged.histogram.count else None

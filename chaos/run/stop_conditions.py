@@ -204,11 +204,5 @@ class AbortWhen:
         """The SLI of one second, None when the second had no requests."""
         if not second.requests:
             return None
-        if self.sli == "error_rate":
-            return second.error_rate
-        if self.sli == "availability":
-            return second.availability
-        if self.sli in ("requests", "throughput_rps"):
-            return float(second.requests)
-        value = second.latency_ms(CATALOG[self.sli].key[-1])
+        value = CATALOG[self.sli].value_in(second.slis())
         return float(value) if value is not None else None

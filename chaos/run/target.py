@@ -57,12 +57,10 @@ def resolve_target(
             state, started = sandbox_control.up()
         try:
             clients = state.clients()
-            lag = state.cloudwatch_lag_s or {}
             return ResolvedTarget(
                 clients, True, started, clients.caller_account_id(), state.api_endpoint,
                 dict(state.service),
-                cloudwatch_lag=CloudWatchLag(float(lag.get("standard", 0.0)),
-                                             float(lag.get("emf", 0.0))))
+                cloudwatch_lag=CloudWatchLag.from_seconds(state.cloudwatch_lag_s))
         except BaseException:
             if started:
                 sandbox_control.down()

@@ -12,16 +12,19 @@ from typing import TYPE_CHECKING, Any
 
 from chaos.clock import epoch_seconds
 from chaos.experiment.objective import Objective, parse_objective
-from chaos.metrics.catalog import CATALOG, RECOVERY_TIME
+from chaos.metrics.catalog import AVAILABILITY, CATALOG, RECOVERY_TIME, REQUESTS
 from chaos.metrics.sli import recovery_time_s
 
 if TYPE_CHECKING:
     from chaos.experiment.model import SloCheck
+    from chaos.outcome import Outcome
 
 __all__ = [
+    "evaluate_again",
     "evaluate_check",
     "evaluate_slos",
     "format_value",
+    "run_verdict",
     "slo_outcome",
     "slo_passed",
 ]
@@ -38,6 +41,18 @@ def evaluate_slos(checks: Sequence[SloCheck], result: Mapping[str, Any]) -> list
     for check in checks:
         entries.extend(evaluate_check(check.sli, check.phases, check.objective, result))
     return entries
+
+
+def evaluate_again(
+    entries: Sequence[Mapping[str, Any]], result: Mapping[str, Any], *, automatic: str
+) -> list[dict[str, Any]]:
+    """The checks of `entries` (as result.json holds them) evaluated again against
+    `result`; the `automatic` SLI's checks are left out (the caller adds them again)."""
+    return [
+        entry for check in entries if check.get("sli") != automatic
+        for entry in evaluate_check(str(check["sli"]), [check["phase"]] if check.get("phase")
+                                    else [], str(check["objective"]), result)
+    ]
 
 
 def evaluate_check(
@@ -80,12 +95,9 @@ def _phase_sli(sli: str, phase: str | None, result: Mapping[str, Any]) -> Observ
     scope = _phase_scope(result, phase)
     if scope is None:
         return None, f"not measured: no SLIs for {where}"
-    if not scope.get("requests") and sli not in ("requests", "throughput_rps"):
+    if not scope.get(REQUESTS) and CATALOG[sli].needs_requests:
         return None, f"not measured: no requests in {where}"
-    value: Any = scope
-    for key in CATALOG[sli].key:
-        value = value.get(key) if isinstance(value, Mapping) else None
-    return _number(value, f"not measured: {sli} missing for {where}")
+    return _number(CATALOG[sli].value_in(scope), f"not measured: {sli} missing for {where}")
 
 
 def _server_side(sli: str, phase: str | None, result: Mapping[str, Any]) -> Observation:
@@ -111,10 +123,8 @@ def _waf(sli: str, phase: str | None, result: Mapping[str, Any]) -> Observation:
 
 
 def _recovery(sli: str, phase: str | None, result: Mapping[str, Any]) -> Observation:
-    if "recovery_time_s" in result:
-        value = result["recovery_time_s"]
-    else:
-        value = _recovery_from_timeline(result)
+    key = CATALOG[sli].key[0]
+    value = result[key] if key in result else _recovery_from_timeline(result)
     if value is None:
         return None, "not measured: availability did not recover during the recovery phase"
     return _number(value, "not measured")
@@ -128,7 +138,7 @@ def _recovery_from_timeline(result: Mapping[str, Any]) -> float | None:
     return recovery_time_s(
         result.get("timeline") or [],
         epoch_seconds(str(recovery["started_at"])),
-        baseline.get("availability"),
+        CATALOG[AVAILABILITY].value_in(baseline),
     )
 
 
@@ -163,8 +173,14 @@ def slo_passed(entries: Sequence[Mapping[str, Any]]) -> bool:
     return all(bool(item.get("passed")) for item in entries)
 
 
-def slo_outcome(entries: Sequence[Mapping[str, Any]]) -> str:
+def slo_outcome(entries: Sequence[Mapping[str, Any]]) -> Outcome:
     return "passed" if slo_passed(entries) else "failed"
+
+
+def run_verdict(entries: Sequence[Mapping[str, Any]], run_outcome: str) -> str:
+    """The run's outcome: its checks' when it ran to the end (`passed`), else its own
+    (aborted, error: no check can make it pass)."""
+    return slo_outcome(entries) if run_outcome == "passed" else run_outcome
 
 
 def format_value(sli: str, value: Any) -> str:

@@ -56,7 +56,7 @@ def test_experiments_are_collected_and_judged(
 def test_fixture_returns_a_typed_result(pytester: pytest.Pytester, sandbox_home: Path) -> None:
     experiment = pytester.makefile(".yaml", **{"quick-pass": PASSING})
     pytester.makepyfile(f"""
-        from chaos.result.assemble import RunResult
+        from chaos.result import RunResult
 
         def test_run(gameday):
             result = gameday.run({str(experiment)!r}, sandbox=True, phases={{"fault": "0.5s"}})

@@ -6,7 +6,7 @@ from pathlib import Path
 import pytest
 
 from chaos.cli import main
-from chaos.report.result import write_result
+from chaos.report import write_result
 from tests.report.synthetic import synthetic_result
 
 

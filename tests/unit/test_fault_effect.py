@@ -15,7 +15,8 @@ from typing import Any
 import pytest
 
 from chaos.metrics.catalog import FAULT_EFFECT
-from chaos.result.assemble import fault_effect_checks, refresh_server_side
+from chaos.result.assemble import fault_effect_checks
+from chaos.result.refresh import refresh_server_side
 from tests.unit.assembled import EXPERIMENT, FUNCTION_ARN, assembled, fault_entry, server_side
 
 SECOND_FUNCTION_ARN = FUNCTION_ARN.replace(":orders", ":orders-get")

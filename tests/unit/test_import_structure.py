@@ -250,3 +250,54 @@ def test_the_sandbox_services_leave_the_process_to_wire_them() -> None:
         if target.startswith(("chaos.sandbox.process", "chaos.sandbox.demo"))
     }
     assert offenders == set()
+
+
+def test_reports_do_not_measure_assemble_or_judge_again() -> None:
+    """report/ renders a result: CloudWatch, row folding, assembly and refresh are elsewhere."""
+    graph = import_graph()
+    offenders = {
+        f"{module} -> {target}"
+        for module, targets in graph.items() if module.startswith("chaos.report")
+        for target in targets
+        if target.startswith(("chaos.metrics.cloudwatch", "chaos.metrics.server_side",
+                              "chaos.metrics.aggregate", "chaos.result"))
+    }
+    assert offenders == set()
+
+
+def test_metrics_only_measure() -> None:
+    """metrics/ imports nothing of what uses its figures (the run, results, reports,
+    verdicts, the CLI)."""
+    graph = import_graph()
+    offenders = {
+        f"{module} -> {target}"
+        for module, targets in graph.items() if module.startswith("chaos.metrics")
+        for target in targets
+        if target.startswith(("chaos.run", "chaos.result", "chaos.report", "chaos.verdict",
+                              "chaos.cli", "chaos.gameday", "chaos.load"))
+    }
+    assert offenders == set()
+
+
+def importers_of(names: set[str]) -> dict[str, set[str]]:
+    """Which chaos modules import which of `names` from a chaos module."""
+    found: dict[str, set[str]] = {}
+    for module, path in modules().items():
+        for node in runtime_imports(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.ImportFrom) and (node.module or "").startswith("chaos"):
+                hit = {alias.name for alias in node.names} & names
+                if hit:
+                    found.setdefault(module, set()).update(hit)
+    return found
+
+
+def test_one_server_side_reader() -> None:
+    """The run and `gameday report --refresh` read CloudWatch through read_settled only."""
+    lower_readers = importers_of({"read_server_side", "server_side_slis",
+                                  "server_side_by_phase", "fetch_values"})
+    assert set(lower_readers) <= {"chaos.metrics.server_side"}
+    callers = set(importers_of({"read_settled"}))
+    assert "chaos.result.refresh" in callers
+    assert any(module.startswith("chaos.run.") for module in callers)
+    assert all(module == "chaos.result.refresh" or module.startswith("chaos.run.")
+               for module in callers)

@@ -5,18 +5,22 @@ ACL's WAF metrics in us-east-1. Against a fake CloudWatch and a fake clock."""
 from __future__ import annotations
 
 import math
-from collections.abc import Iterator
-from contextlib import contextmanager
 from datetime import datetime
 from typing import Any
 
 import pytest
 
-from chaos import cli
+from chaos.aws.clients import AwsClients
 from chaos.clock import iso_from_epoch
+from chaos.errors import InputError
 from chaos.metrics.cloudwatch import ServerSideTargets
-from chaos.metrics.server_side import ServerSideQuery
+from chaos.metrics.server_side import (
+    CLOUDFRONT_METRICS_REGION,
+    ServerSideQuery,
+    cloudwatch_in_regions_of,
+)
 from chaos.metrics.settle import AWS_LAGS
+from chaos.result.refresh import refresh_result
 
 RUN_START = 1_700_000_010.0  # not on a minute
 PHASES = {"baseline": (RUN_START, RUN_START + 20), "fault": (RUN_START + 20, RUN_START + 40),
@@ -77,38 +81,29 @@ def _run_seconds_in(minute: int) -> float:
     return max(0.0, min(minute + 60, RUN_END) - max(minute, RUN_START))
 
 
-class FakeClients:
-    def __init__(self, cloudwatch: FakeCloudWatch) -> None:
-        self.region = cloudwatch.region
-        self._cloudwatch = cloudwatch
-
-    def client(self, service: str) -> Any:
-        assert service == "cloudwatch"
-        return self._cloudwatch
-
-
 @pytest.fixture
 def no_network(monkeypatch: pytest.MonkeyPatch) -> None:
-    """A client built around `aws_clients` would reach nothing but a closed local port."""
+    """A client built by default would reach nothing but a closed local port."""
     monkeypatch.setenv("AWS_ENDPOINT_URL", "http://127.0.0.1:9")
     for key in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"):
         monkeypatch.setenv(key, "testing")
 
 
-def fake_aws(monkeypatch: pytest.MonkeyPatch, clock: FakeClock,
-             waf_dimensions: frozenset[tuple[str, str]]) -> tuple[list[str], list[Any]]:
-    """`cli.aws_clients` replaced: the Regions asked for, and every read (Region, time)."""
-    regions: list[str] = []
-    reads: list[tuple[str, float]] = []
+class FakeAws:
+    """CloudWatch clients by Region: the Regions asked for, and every read (Region, time)."""
 
-    @contextmanager
-    def aws_clients(arguments: Any, region: str | None) -> Iterator[FakeClients]:
-        assert region is not None and arguments.sandbox is False
-        regions.append(region)
-        yield FakeClients(FakeCloudWatch(region, clock, reads, waf_dimensions))
+    def __init__(self, clock: FakeClock, waf_dimensions: frozenset[tuple[str, str]]) -> None:
+        self.clock, self.waf_dimensions = clock, waf_dimensions
+        self.regions: list[str] = []
+        self.reads: list[tuple[str, float]] = []
 
-    monkeypatch.setattr(cli, "aws_clients", aws_clients)
-    return regions, reads
+    def cloudwatch_in(self, region: str) -> FakeCloudWatch:
+        self.regions.append(region)
+        return FakeCloudWatch(region, self.clock, self.reads, self.waf_dimensions)
+
+    def refresh(self, result: dict[str, Any]) -> None:
+        refresh_result(result, None, cloudwatch_in=self.cloudwatch_in, clock=self.clock.time,
+                       sleep=self.clock.sleep)
 
 
 def a_result(*, scope: str = "REGIONAL", timeout_s: float = 300.0) -> dict[str, Any]:
@@ -131,12 +126,12 @@ REGIONAL_WAF = frozenset({("WebACL", "orders-acl"), ("Rule", "per-ip"),
 
 
 @pytest.mark.usefixtures("no_network")
-def test_a_refresh_right_after_the_run_stays_unsettled_and_its_slo_fails_as_such(
-        monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_refresh_right_after_the_run_stays_unsettled_and_its_slo_fails_as_such() -> None:
     clock = FakeClock(RUN_END + 2)
-    _, reads = fake_aws(monkeypatch, clock, REGIONAL_WAF)
+    aws = FakeAws(clock, REGIONAL_WAF)
+    reads = aws.reads
     result = a_result(timeout_s=5.0)  # the run's settle bound: 5 s
-    cli.refresh_result(result, None, clock=clock.time, sleep=clock.sleep)
+    aws.refresh(result)
     assert result["server_side"]["settled"] is False
     assert all(result["phases"][name]["server_side"]["settled"] is False for name in PHASES)
     (check,) = result["slo"]
@@ -146,12 +141,12 @@ def test_a_refresh_right_after_the_run_stays_unsettled_and_its_slo_fails_as_such
 
 
 @pytest.mark.usefixtures("no_network")
-def test_a_refresh_reads_nothing_before_the_lag_then_settles_on_complete_figures(
-        monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_refresh_reads_nothing_before_the_lag_then_settles_on_complete_figures() -> None:
     clock = FakeClock(RUN_END + 2)
-    _, reads = fake_aws(monkeypatch, clock, REGIONAL_WAF)
+    aws = FakeAws(clock, REGIONAL_WAF)
+    reads = aws.reads
     result = a_result()
-    cli.refresh_result(result, None, clock=clock.time, sleep=clock.sleep)
+    aws.refresh(result)
     assert min(when for _, when in reads) >= LAST_MINUTE_END + AWS_LAGS.standard_s
     assert result["server_side"]["settled"] is True
     assert result["server_side"]["lambda_errors"] == pytest.approx(ERRORS_PER_S * 55)
@@ -160,12 +155,12 @@ def test_a_refresh_reads_nothing_before_the_lag_then_settles_on_complete_figures
 
 
 @pytest.mark.usefixtures("no_network")
-def test_a_later_refresh_settles_at_once_on_two_agreeing_reads(
-        monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_later_refresh_settles_at_once_on_two_agreeing_reads() -> None:
     clock = FakeClock(LAST_MINUTE_END + 600)
-    _, reads = fake_aws(monkeypatch, clock, REGIONAL_WAF)
+    aws = FakeAws(clock, REGIONAL_WAF)
+    reads = aws.reads
     result = a_result(timeout_s=30.0)
-    cli.refresh_result(result, None, clock=clock.time, sleep=clock.sleep)
+    aws.refresh(result)
     assert result["server_side"]["settled"] is True
     assert len({when for _, when in reads}) == 2, "two reads, a poll apart"
     # the fault phase (20 s) is read over the whole minutes that cover it, shared with
@@ -178,13 +173,13 @@ def test_a_later_refresh_settles_at_once_on_two_agreeing_reads(
 
 
 @pytest.mark.usefixtures("no_network")
-def test_a_cloudfront_web_acls_waf_metrics_are_refreshed_in_us_east_1(
-        monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_cloudfront_web_acls_waf_metrics_are_refreshed_in_us_east_1() -> None:
     clock = FakeClock(LAST_MINUTE_END + 600)
     global_waf = frozenset({("WebACL", "orders-acl"), ("Rule", "per-ip")})  # no Region
-    regions, reads = fake_aws(monkeypatch, clock, global_waf)
+    aws = FakeAws(clock, global_waf)
+    regions, reads = aws.regions, aws.reads
     result = a_result(scope="CLOUDFRONT", timeout_s=30.0)
-    cli.refresh_result(result, None, clock=clock.time, sleep=clock.sleep)
+    aws.refresh(result)
     assert sorted(regions) == ["eu-west-1", "us-east-1"]
     assert {region for region, _ in reads} == {"eu-west-1", "us-east-1"}
     assert result["server_side"]["settled"] is True
@@ -196,5 +191,14 @@ def test_a_sandbox_run_is_not_refreshed_from_another_sandbox(
         monkeypatch: pytest.MonkeyPatch, gameday_home: Any) -> None:
     result = a_result()
     result["server_side_query"]["endpoint_url"] = "http://127.0.0.1:1"
-    with pytest.raises(cli.InputError, match="is not running"):
-        cli.refresh_result(result, None)
+    with pytest.raises(InputError, match="is not running"):
+        refresh_result(result, None)
+
+
+def test_the_run_and_the_refresh_read_other_regions_on_the_same_endpoint_and_profile() -> None:
+    clients = AwsClients(region="eu-west-1", endpoint_url="http://127.0.0.1:9", profile=None)
+    cloudwatch_in = cloudwatch_in_regions_of(clients)
+    assert cloudwatch_in("eu-west-1") is clients.client("cloudwatch")
+    global_cloudwatch = cloudwatch_in(CLOUDFRONT_METRICS_REGION)
+    assert global_cloudwatch.meta.region_name == "us-east-1"
+    assert global_cloudwatch.meta.endpoint_url == "http://127.0.0.1:9"

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from chaos.metrics.aggregate import OUTSIDE_SEGMENTS, SEGMENTS, RunAggregator
+from chaos.metrics.aggregate import RunAggregator
 from chaos.metrics.rows import SecondRow
+from chaos.phases import OUTSIDE_SEGMENTS, SEGMENTS
 from tests.unit.assembled import WORKERS, assembled
 
 

@@ -1,4 +1,4 @@
-"""result.json as a file, and the SLO table the CLI and pytest print."""
+"""result.json as a file, and the SLO checks as the plain text the CLI and pytest print."""
 
 from __future__ import annotations
 
@@ -7,7 +7,6 @@ from pathlib import Path
 from typing import Any
 
 from chaos.files import PUBLIC, write_atomically
-from chaos.result.assemble import RunResult  # noqa: F401 - its import path before chaos.result.assemble existed
 
 RESULT_FILE = "result.json"
 
@@ -18,7 +17,7 @@ def write_result(directory: Path, result: dict[str, Any]) -> Path:
     return path
 
 
-def slo_table(result: dict[str, Any]) -> str:
+def slo_text(result: dict[str, Any]) -> str:
     """The SLO checks as aligned text: sli, phase, observed vs objective, verdict."""
     rows = [("SLI", "phase", "observed", "objective", "")]
     for check in result.get("slo", []):
