@@ -279,13 +279,15 @@ def _target_options(sub: argparse.ArgumentParser, *, region: bool = False) -> No
 
 
 def cmd_validate(arguments: argparse.Namespace) -> int:
-    from chaos.experiment import validate_paths
+    from chaos.experiment import evidence_warnings, validate_paths
 
     errors = validate_paths(arguments.paths)
     for line in errors:
         print(line, file=sys.stderr)
     if errors:
         return EXIT_INVALID
+    for line in evidence_warnings(arguments.paths):
+        print(line, file=sys.stderr)
     print(f"ok: {len(arguments.paths)} path(s) valid")
     return EXIT_PASSED
 

@@ -11,6 +11,7 @@ from typing import Annotated, Any
 from pydantic import Field, TypeAdapter
 
 from chaos.experiment.loader import (
+    evidence_warnings,
     load_document,
     load_experiment,
     load_plan,
@@ -66,6 +67,7 @@ __all__ = [
     "load_experiment",
     "load_plan",
     "parse_objective",
+    "evidence_warnings",
     "validate_paths",
     "yaml_files",
 ]

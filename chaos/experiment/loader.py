@@ -25,6 +25,7 @@ from chaos.experiment.model import (
     Experiment,
     GamedayPlan,
 )
+from chaos.experiment.objective import relative_slis
 from chaos.metrics.catalog import validate_abort_when_sli, validate_sli_names
 
 __all__ = ["KINDS", "load_document", "load_experiment", "load_plan", "validate_paths"]
@@ -396,6 +397,35 @@ def _expand(path: Path) -> list[Path] | str:
     if not files:
         return _line(path, _Position(1, 1), "no *.yaml or *.yml files in this directory")
     return files
+
+
+def evidence_warnings(paths: Sequence[Path | str]) -> list[str]:
+    """``FILE:LINE:COL: warning: ...`` for each SLO check of valid experiments that can never
+    be decisive at its phase's load (too few requests for any bound, or no load at all
+    decides it): it would always be inconclusive. Invalid files are `validate_paths`'s."""
+    lines: list[str] = []
+    for given in paths:
+        expanded = _expand(Path(given))
+        for path in [] if isinstance(expanded, str) else expanded:
+            try:
+                document, root = _load(path)
+            except InputError:
+                continue
+            if not isinstance(document, Experiment) or not any(
+                    check.sli in relative_slis() for check in document.slo):
+                continue
+            from chaos.verdict.planning import never_decisive  # numpy/scipy: only when needed
+
+            for plan in never_decisive(document):
+                pos, field = _locate(root, ["slo", plan.index, "objective"])
+                needed = plan.minimum_for_any_bound or plan.requests_needed
+                detail = (f"needs at least {needed} requests" if needed else
+                          "no load decides it at its margin")
+                lines.append(_line(path, pos, (
+                    f"warning: {plan.sli} in phase {plan.phase} can never be decisive: ~"
+                    f"{plan.expected_requests} requests, {detail} {plan.what}; it will be "
+                    "inconclusive (gameday plan shows the evidence)"), field))
+    return lines
 
 
 def validate_paths(paths: Sequence[Path | str]) -> list[str]:

@@ -6,8 +6,10 @@ from typing import TYPE_CHECKING
 
 from chaos.durations import format_duration
 from chaos.errors import PreflightRefused
+from chaos.experiment.objective import relative_slis
 
 if TYPE_CHECKING:
+    from chaos.experiment import Experiment
     from chaos.run.lifecycle import PlannedFault, RunContext
 
 
@@ -51,7 +53,18 @@ def plan_lines(context: RunContext, planned: list[PlannedFault]) -> list[str]:
         lines.append("load: none")
     else:
         lines.extend(context.load.describe())
+    lines.extend(evidence_lines(experiment))
     return lines
+
+
+def evidence_lines(experiment: Experiment) -> list[str]:
+    """Per statistical SLO check: the requests its phase will get and whether they can decide
+    it (chaos.verdict.planning; numpy and scipy imported only when there is such a check)."""
+    if not any(check.sli in relative_slis() for check in experiment.slo):
+        return []
+    from chaos.verdict.planning import plan_lines as evidence_plan_lines
+
+    return evidence_plan_lines(experiment)
 
 
 def janitor_lines(context: RunContext,
