@@ -279,7 +279,8 @@ def _target_options(sub: argparse.ArgumentParser, *, region: bool = False) -> No
 
 
 def cmd_validate(arguments: argparse.Namespace) -> int:
-    from chaos.experiment import evidence_warnings, validate_paths
+    from chaos.experiment import validate_paths
+    from chaos.run.plan_view import evidence_warnings
 
     errors = validate_paths(arguments.paths)
     for line in errors:

@@ -11,7 +11,7 @@ from typing import Annotated, Any
 from pydantic import Field, TypeAdapter
 
 from chaos.experiment.loader import (
-    evidence_warnings,
+    documents_with_lines,
     load_document,
     load_experiment,
     load_plan,
@@ -67,7 +67,7 @@ __all__ = [
     "load_experiment",
     "load_plan",
     "parse_objective",
-    "evidence_warnings",
+    "documents_with_lines",
     "validate_paths",
     "yaml_files",
 ]

@@ -8,7 +8,7 @@ unknown key at the key itself. Lines and columns are 1-based.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -25,7 +25,6 @@ from chaos.experiment.model import (
     Experiment,
     GamedayPlan,
 )
-from chaos.experiment.objective import relative_slis
 from chaos.metrics.catalog import validate_abort_when_sli, validate_sli_names
 
 __all__ = ["KINDS", "load_document", "load_experiment", "load_plan", "validate_paths"]
@@ -399,11 +398,12 @@ def _expand(path: Path) -> list[Path] | str:
     return files
 
 
-def evidence_warnings(paths: Sequence[Path | str]) -> list[str]:
-    """``FILE:LINE:COL: warning: ...`` for each SLO check of valid experiments that can never
-    be decisive at its phase's load (too few requests for any bound, or no load at all
-    decides it): it would always be inconclusive. Invalid files are `validate_paths`'s."""
-    lines: list[str] = []
+def documents_with_lines(
+    paths: Sequence[Path | str],
+) -> list[tuple[Experiment | GamedayPlan, Callable[[list[str | int], str], str]]]:
+    """The valid documents under `paths` (directories searched as `validate_paths` does),
+    each with a function giving ``FILE:LINE:COL: field: message`` for one of its fields."""
+    found: list[tuple[Experiment | GamedayPlan, Callable[[list[str | int], str], str]]] = []
     for given in paths:
         expanded = _expand(Path(given))
         for path in [] if isinstance(expanded, str) else expanded:
@@ -411,21 +411,14 @@ def evidence_warnings(paths: Sequence[Path | str]) -> list[str]:
                 document, root = _load(path)
             except InputError:
                 continue
-            if not isinstance(document, Experiment) or not any(
-                    check.sli in relative_slis() for check in document.slo):
-                continue
-            from chaos.verdict.planning import never_decisive  # numpy/scipy: only when needed
 
-            for plan in never_decisive(document):
-                pos, field = _locate(root, ["slo", plan.index, "objective"])
-                needed = plan.minimum_for_any_bound or plan.requests_needed
-                detail = (f"needs at least {needed} requests" if needed else
-                          "no load decides it at its margin")
-                lines.append(_line(path, pos, (
-                    f"warning: {plan.sli} in phase {plan.phase} can never be decisive: ~"
-                    f"{plan.expected_requests} requests, {detail} {plan.what}; it will be "
-                    "inconclusive (gameday plan shows the evidence)"), field))
-    return lines
+            def line_of(keys: list[str | int], message: str, path: Path = path,
+                        root: Node = root) -> str:
+                pos, field = _locate(root, keys)
+                return _line(path, pos, message, field)
+
+            found.append((document, line_of))
+    return found
 
 
 def validate_paths(paths: Sequence[Path | str]) -> list[str]:

@@ -7,7 +7,8 @@ from pathlib import Path
 import pytest
 
 from chaos.cli import main
-from chaos.experiment import evidence_warnings, load_experiment
+from chaos.experiment import load_experiment
+from chaos.run.plan_view import evidence_warnings
 from chaos.verdict.planning import estimate_load, evidence_plans, locustfile_rate, plan_lines
 
 REPO = Path(__file__).resolve().parents[2]
