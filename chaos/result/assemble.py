@@ -104,6 +104,9 @@ def judge(result: dict[str, Any], run_outcome: str) -> None:
     result["slo"] = [check for check in result["slo"] if check.get("sli") != FAULT_EFFECT]
     if result.get("expect_effect", True):
         result["slo"].extend(fault_effect_checks(result))
+    for check in result["slo"]:  # checks judged on their observed value: two-way verdicts
+        check.setdefault("verdict", "passed" if check.get("passed") else "failed")
+        check.setdefault("interval", None)
     result["outcome"] = slo_outcome(result["slo"]) if run_outcome == "passed" else run_outcome
 
 
