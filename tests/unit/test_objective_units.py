@@ -231,3 +231,25 @@ def test_gate_setting_validated() -> None:
     ):
         with pytest.raises(ValidationError):
             Experiment.model_validate({**base, "gate": bad})
+
+
+def test_a_game_day_plan_gate_applies_to_all_its_experiments(tmp_path: Path) -> None:
+    import argparse
+
+    from chaos.cli import _load_for_target
+    from chaos.experiment import load_plan
+
+    experiment = tmp_path / "exp.yaml"
+    experiment.write_text(FULL_TEXT)
+    plan_path = tmp_path / "plan.yaml"
+    plan_path.write_text(
+        "version: 1\nkind: gameday\nname: g\nexperiments: [exp.yaml]\n"
+        "gate: {confidence: 0.9, inconclusive: pass}\n"
+    )
+    plan = load_plan(plan_path)
+    assert plan.gate is not None
+    loaded = _load_for_target(argparse.Namespace(plan_gate=plan.gate), experiment)
+    assert (loaded.gate.confidence, loaded.gate.inconclusive) == (0.9, "pass")
+    assert loaded.source == experiment
+    alone = _load_for_target(argparse.Namespace(), experiment)
+    assert (alone.gate.confidence, alone.gate.inconclusive) == (0.95, "fail")
