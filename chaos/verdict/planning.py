@@ -88,12 +88,13 @@ class CheckPlan:
         head = f"{self.sli}, {self.phase}: ~{self.expected_requests} requests ({basis})"
         if self.requests_needed is None:
             return f"{head} — no load can decide it at its margin {self.what}"
-        verdict = (
-            "enough"
-            if self.decisive
-            else "too few: it will be inconclusive, which the gate counts as "
-            + ("a pass" if inconclusive == "pass" else "a failure")
+        too_few = "too few: it will be inconclusive, which the gate counts as " + (
+            "a pass" if inconclusive == "pass" else "a failure"
         )
+        if self.requests_needed == self.minimum_for_any_bound:  # a floor, not the need
+            verdict = too_few if not self.decisive else "above the floor; the tail decides"
+            return f"{head} — needs at least {self.requests_needed} {self.what}: {verdict}"
+        verdict = "enough" if self.decisive else too_few
         needs = f"about {self.requests_needed}"
         if self.requests_for_99 is not None and self.requests_for_99 > self.requests_needed:
             needs += f" ({self.requests_for_99} for 99 % of phases to pass)"

@@ -120,3 +120,16 @@ def test_validate_is_quiet_when_every_check_can_be_decided(tmp_path: Path) -> No
         phases="60s",
     )
     assert evidence_warnings([path]) == []
+
+
+def test_relative_checks_plan_a_floor_or_an_assumed_unchanged_service(tmp_path: Path) -> None:
+    path = experiment_file(
+        tmp_path,
+        '  - {sli: latency_p99_ms, phase: fault, objective: "<= 1.5x previous"}\n'
+        '  - {sli: availability, phase: recovery, objective: ">= baseline - 0.5%"}\n',
+    )
+    _, p99, availability = plan_lines(load_experiment(path))
+    assert "needs at least " in p99 and "for any upper bound on a p99" in p99
+    assert p99.endswith("which the gate counts as a failure")
+    assert "for an unchanged service (assumed 99.9 %)" in availability
+    assert availability.endswith("which the gate counts as a failure")
