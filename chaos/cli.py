@@ -278,12 +278,15 @@ def _target_options(sub: argparse.ArgumentParser, *, region: bool = False) -> No
 
 def cmd_validate(arguments: argparse.Namespace) -> int:
     from chaos.experiment import validate_paths
+    from chaos.run.plan_view import evidence_warnings
 
     errors = validate_paths(arguments.paths)
     for line in errors:
         print(line, file=sys.stderr)
     if errors:
         return EXIT_INVALID
+    for line in evidence_warnings(arguments.paths):
+        print(line, file=sys.stderr)
     print(f"ok: {len(arguments.paths)} path(s) valid")
     return EXIT_PASSED
 
@@ -325,6 +328,7 @@ def cmd_run(arguments: argparse.Namespace) -> int:
     document = _with_az_hint(arguments, lambda: load_document(path))
     if isinstance(document, GamedayPlan):
         arguments.journal = arguments.journal or document.journal
+        arguments.plan_gate = document.gate  # the plan's gate applies to all its experiments
         gameday = GamedayRun(document.name,
                              arguments.report_dir or default_report_dir(document.name),
                              runbook=document.runbook, stop_on_failure=document.stop_on_failure)
@@ -357,7 +361,9 @@ def _load_for_target(arguments: argparse.Namespace, path: Path) -> Experiment:
     """Load an experiment; an AZ name where an AZ ID belongs gets the account's mapping."""
     from chaos.experiment import load_experiment
 
-    return _with_az_hint(arguments, lambda: load_experiment(path))
+    experiment = _with_az_hint(arguments, lambda: load_experiment(path))
+    plan_gate = getattr(arguments, "plan_gate", None)
+    return experiment if plan_gate is None else experiment.model_copy(update={"gate": plan_gate})
 
 
 T = TypeVar("T")

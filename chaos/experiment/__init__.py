@@ -11,6 +11,7 @@ from typing import Annotated, Any
 from pydantic import Field, TypeAdapter
 
 from chaos.experiment.loader import (
+    documents_with_lines,
     load_document,
     load_experiment,
     load_plan,
@@ -50,6 +51,7 @@ __all__ = [
     "load_experiment",
     "load_plan",
     "parse_objective",
+    "documents_with_lines",
     "validate_paths",
     "yaml_files",
 ]

@@ -8,7 +8,7 @@ unknown key at the key itself. Lines and columns are 1-based.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -396,6 +396,29 @@ def _expand(path: Path) -> list[Path] | str:
     if not files:
         return _line(path, _Position(1, 1), "no *.yaml or *.yml files in this directory")
     return files
+
+
+def documents_with_lines(
+    paths: Sequence[Path | str],
+) -> list[tuple[Experiment | GamedayPlan, Callable[[list[str | int], str], str]]]:
+    """The valid documents under `paths` (directories searched as `validate_paths` does),
+    each with a function giving ``FILE:LINE:COL: field: message`` for one of its fields."""
+    found: list[tuple[Experiment | GamedayPlan, Callable[[list[str | int], str], str]]] = []
+    for given in paths:
+        expanded = _expand(Path(given))
+        for path in [] if isinstance(expanded, str) else expanded:
+            try:
+                document, root = _load(path)
+            except InputError:
+                continue
+
+            def line_of(keys: list[str | int], message: str, path: Path = path,
+                        root: Node = root) -> str:
+                pos, field = _locate(root, keys)
+                return _line(path, pos, message, field)
+
+            found.append((document, line_of))
+    return found
 
 
 def validate_paths(paths: Sequence[Path | str]) -> list[str]:

@@ -12,7 +12,13 @@ from collections.abc import Mapping
 from typing import Any
 
 from chaos.clock import epoch_seconds
-from chaos.report.sections import WAF_ESTIMATE_NOTE, fault_kind_text, minutes_text
+from chaos.report.sections import (
+    WAF_ESTIMATE_NOTE,
+    fault_kind_text,
+    interval_text,
+    minutes_text,
+    verdict_word,
+)
 from chaos.verdict.slo import format_value
 
 __all__ = ["render_junit", "testcase_name"]
@@ -39,7 +45,12 @@ def testcase_name(check: Mapping[str, Any]) -> str:
 
 def failure_message(check: Mapping[str, Any]) -> str:
     observed = format_value(str(check.get("sli")), check.get("observed"))
-    return f"observed {observed} vs objective {check.get('objective')}"
+    message = f"observed {observed} vs objective {check.get('objective')}"
+    interval = interval_text(check)
+    if interval:
+        message += f", interval {interval}"
+    verdict = verdict_word(check)
+    return f"{verdict}: {message}" if verdict == "inconclusive" else message
 
 
 def run_seconds(result: Mapping[str, Any]) -> float:
@@ -79,11 +90,19 @@ def render_junit(result: Mapping[str, Any]) -> str:
             "classname": f"gameday.{experiment}",
             "time": "0",
         })
+        # An inconclusive check is a failure (never <skipped>, which CI shows green) unless
+        # the gate says `inconclusive: pass`: then a passing testcase that says so.
         if not check.get("passed"):
+            inconclusive = verdict_word(check) == "inconclusive"
             failure = ET.SubElement(case, "failure", {
-                "message": _text(failure_message(check)), "type": "SLOBreach",
+                "message": _text(failure_message(check)),
+                "type": "SLOInconclusive" if inconclusive else "SLOBreach",
             })
             failure.text = _text(check.get("note") or failure_message(check))
+        elif verdict_word(check) == "inconclusive":
+            ET.SubElement(case, "system-out").text = _text(
+                f"inconclusive (passes: the gate says inconclusive: pass): "
+                f"{failure_message(check)}")
     out = ET.SubElement(suite, "system-out")
     out.text = _text(summary_text(result))
     ET.SubElement(suite, "system-err").text = _text(result.get("abort_reason") or "")

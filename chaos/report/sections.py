@@ -22,12 +22,14 @@ __all__ = [
     "fault_kind_text",
     "fault_table",
     "headline",
+    "interval_text",
     "minutes_text",
     "phase_table",
     "server_side_note",
     "server_side_table",
     "slo_table",
     "verdict_text",
+    "verdict_word",
     "waf_table",
 ]
 
@@ -91,6 +93,8 @@ def headline(result: Mapping[str, Any]) -> list[tuple[str, str]]:
 
 
 def slo_table(result: Mapping[str, Any]) -> Table:
+    """One row per check: the gate's pass/FAIL, the observed value, the interval beside it
+    and the three-way verdict (passed / failed / inconclusive)."""
     rows, marks = [], []
     for check in result.get("slo") or []:
         passed = bool(check.get("passed"))
@@ -101,10 +105,56 @@ def slo_table(result: Mapping[str, Any]) -> Table:
             str(check.get("phase") or "run"),
             str(check.get("objective")),
             format_value(sli, check.get("observed")),
+            interval_text(check),
+            verdict_word(check),
             str(check.get("note") or ""),
         ])
         marks.append("pass" if passed else "fail")
-    return Table(["", "SLI", "phase", "objective", "observed", "note"], rows, marks)
+    header = ["", "SLI", "phase", "objective", "observed", "interval", "verdict", "note"]
+    return Table(header, rows, marks)
+
+
+def verdict_word(check: Mapping[str, Any]) -> str:
+    """passed / failed / inconclusive (a result.json written before verdicts: from passed)."""
+    verdict = check.get("verdict")
+    if isinstance(verdict, str) and verdict:
+        return verdict
+    return "passed" if check.get("passed") else "failed"
+
+
+def interval_text(check: Mapping[str, Any]) -> str:
+    """The check's interval, shown beside its point value: ``[100, ∞) ms (95% bounds)``,
+    ``×[0.9, 1.4] of baseline``, ``baseline [−3, +40] ms``; an unbounded side (too few
+    requests) is ∞; "" for a check judged on its observed value alone."""
+    interval = check.get("interval")
+    if not isinstance(interval, Mapping):
+        return ""
+    sli = str(check.get("sli"))
+    effect = check.get("effect")
+
+    def bound(value: Any, infinite: str) -> str:
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            return infinite
+        if effect == "ratio":
+            return f"{value:.2f}"
+        text = format_value(sli, value)
+        return f"+{text}" if effect == "difference" and value > 0 else text
+
+    low, high = interval.get("low"), interval.get("high")
+    text = (f"{'(' if low is None else '['}{bound(low, '−∞')}, "
+            f"{bound(high, '∞')}{')' if high is None else ']'}")
+    unit = " ms" if sli.endswith("_ms") and effect != "ratio" else ""
+    reference = "previous" if "previous" in str(check.get("objective")) else "baseline"
+    if effect == "ratio":
+        text = f"×{text} of {reference}"
+    elif effect == "difference":
+        text = f"{reference} {text}{unit}"
+    else:
+        text += unit
+    confidence = interval.get("confidence")
+    if isinstance(confidence, (int, float)):
+        text += f" ({format_value('availability', confidence)} bounds)"
+    return text
 
 
 def _phases(result: Mapping[str, Any]) -> list[tuple[str, Mapping[str, Any]]]:

@@ -19,7 +19,8 @@ from chaos.faults.base import Effect, RestoreStatus
 from chaos.metrics.catalog import FAULT_EFFECT, WAF_BLOCKED_REQUESTS
 from chaos.metrics.measurement import measure_load, measure_windows
 from chaos.metrics.waf_slis import waf_slis
-from chaos.verdict.slo import evaluate_slos, run_verdict
+from chaos.phases import PHASES as PHASE_NAMES
+from chaos.verdict.slo import PreviousFor, evaluate_slos, run_verdict
 
 if TYPE_CHECKING:
     from chaos.experiment import Experiment
@@ -63,6 +64,8 @@ class RunRecord:
     server_side: Mapping[str, Any] | None = None  # chaos.metrics.server_side.read_settled
     notes: list[str] = field(default_factory=list)
     clock: PhaseClock | None = None  # the run's segments (the aggregator's, with load)
+    #: Earlier runs for `previous` objectives (chaos.verdict.slo.PreviousFor); None: no history.
+    previous_for: PreviousFor | None = None
 
 
 def assemble_result(record: RunRecord) -> dict[str, Any]:
@@ -91,7 +94,8 @@ def assemble_result(record: RunRecord) -> dict[str, Any]:
     if record.load is None:
         notes.append("no load in this experiment: per-phase SLIs were not measured")
     add_server_side(result, record.server_side)
-    result["slo"] = evaluate_slos(record.experiment.slo, result)
+    result["gate"] = record.experiment.gate.model_dump()
+    result["slo"] = evaluate_slos(record.experiment.slo, result, record.previous_for)
     judge(result, outcome)
     return result
 
@@ -101,6 +105,9 @@ def judge(result: dict[str, Any], run_outcome: str) -> None:
     result["slo"] = [check for check in result["slo"] if check.get("sli") != FAULT_EFFECT]
     if result.get("expect_effect", True):
         result["slo"].extend(fault_effect_checks(result))
+    for check in result["slo"]:  # checks judged on their observed value: two-way verdicts
+        check.setdefault("verdict", "passed" if check.get("passed") else "failed")
+        check.setdefault("interval", None)
     result["outcome"] = run_verdict(result["slo"], run_outcome)
 
 
@@ -113,6 +120,9 @@ def _add_load(result: dict[str, Any], record: RunRecord) -> None:
         return
     aggregator = record.load.aggregator
     result.update(measure_load(aggregator, record.phase_times))
+    for name, scope in result.get("phases", {}).items():
+        if name in PHASE_NAMES and isinstance(scope, dict):
+            scope["evidence"] = aggregator.evidence(name)  # what the SLO verdicts judge
     result["load"] = {"workers": worker_entries(aggregator), "late_rows": aggregator.late_rows}
     load = record.load
     if load.rule is not None and load.waf_plan is not None:

@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from chaos.durations import format_duration
 from chaos.errors import PreflightRefused
+from chaos.experiment import Experiment, documents_with_lines
+from chaos.experiment.objective import relative_slis
 
 if TYPE_CHECKING:
     from chaos.run.lifecycle import PlannedFault, RunContext
@@ -51,7 +55,42 @@ def plan_lines(context: RunContext, planned: list[PlannedFault]) -> list[str]:
         lines.append("load: none")
     else:
         lines.extend(context.load.describe())
+    lines.extend(evidence_lines(experiment))
     return lines
+
+
+def evidence_warnings(paths: Sequence[Path | str]) -> list[str]:
+    """``FILE:LINE:COL: warning: ...`` for each SLO check of the valid experiments under
+    `paths` that can never be decisive at its phase's load (too few requests for any bound,
+    or no load decides it at its margin): it would always be inconclusive."""
+    lines: list[str] = []
+    for document, line_of in documents_with_lines(paths):
+        if not isinstance(document, Experiment) or not has_statistical_checks(document):
+            continue
+        from chaos.verdict.planning import never_decisive  # numpy and scipy: only when needed
+
+        for plan in never_decisive(document):
+            needed = plan.minimum_for_any_bound or plan.requests_needed
+            detail = f"needs at least {needed} requests" if needed else "no load decides it"
+            lines.append(line_of(["slo", plan.index, "objective"], (
+                f"warning: {plan.sli} in phase {plan.phase} can never be decisive: "
+                f"~{plan.expected_requests} requests, {detail} {plan.what}; it will be "
+                "inconclusive (gameday plan shows the evidence)")))
+    return lines
+
+
+def has_statistical_checks(experiment: Experiment) -> bool:
+    return any(check.sli in relative_slis() for check in experiment.slo)
+
+
+def evidence_lines(experiment: Experiment) -> list[str]:
+    """Per statistical SLO check: the requests its phase will get and whether they can decide
+    it (chaos.verdict.planning; numpy and scipy imported only when there is such a check)."""
+    if not has_statistical_checks(experiment):
+        return []
+    from chaos.verdict.planning import plan_lines as evidence_plan_lines
+
+    return evidence_plan_lines(experiment)
 
 
 def janitor_lines(context: RunContext,

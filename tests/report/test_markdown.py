@@ -10,7 +10,7 @@ def test_markdown_has_verdict_slo_table_phases_waf_and_faults() -> None:
     lines = text.splitlines()
     assert lines[0].startswith("### ❌ gameday orders-az-loss: FAILED")
     assert "#### SLOs (6/8 met)" in text
-    assert "| **FAIL** | `availability` | fault | `>= 99%` | 93.868% |  |" in lines
+    assert "| **FAIL** | `availability` | fault | `>= 99%` | 93.868% |  | failed |  |" in lines
     assert any(line.startswith("| fault | 1321 | 44.033 | 93.868% |") for line in lines)
     assert "| time to block (s, estimate) | 12 |" in lines
     assert "#### Faults: changed and restored" in text and "| drifted |" in text
