@@ -31,6 +31,7 @@ from chaos.aws.retry import call_with_backoff
 from chaos.files import PRIVATE
 from chaos.history.errors import HistoryConflict, HistoryWriteUnsupported
 from chaos.history.key import key_digest
+from chaos.history.record import record_key
 from chaos.journal.model import gameday_home
 from chaos.journal.s3 import JournalLocation, is_valid_run_id
 from chaos.verdict.history import HistoryKey
@@ -107,8 +108,24 @@ class LocalHistoryStore(HistoryStore):
 
     def records(self, key: HistoryKey, limit: int = RECENT_RECORDS) -> list[Any]:
         folder = self.root / key_digest(key)
-        if not folder.is_dir():
-            return []
+        return self.records_in(folder, limit) if folder.is_dir() else []
+
+    def recorded_keys(self) -> list[HistoryKey]:
+        """The keys with records here (a folder counts when a record in it states the key
+        the folder is named for)."""
+        found = []
+        for folder in sorted(path for path in self.root.glob("*") if path.is_dir()):
+            for record in self.records_in(folder):
+                try:
+                    key = record_key(record)
+                except ValueError:
+                    continue
+                if key_digest(key) == folder.name:
+                    found.append(key)
+                    break
+        return found
+
+    def records_in(self, folder: Path, limit: int = RECENT_RECORDS) -> list[Any]:
         found = []
         for path in sorted(folder.glob("*.json"))[-limit:]:
             try:

@@ -3,16 +3,20 @@ written once with conditional writes, read back merged with the local history.""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import boto3
 import pytest
 
+from chaos.cli import main
+from chaos.experiment.model import Experiment
 from chaos.history import (
     HistoryConflict,
     LocalHistoryStore,
     RunHistory,
     S3HistoryStore,
+    history_key,
     history_location,
     history_record,
     key_digest,
@@ -22,6 +26,20 @@ from tests.integration.conftest import REGION
 from tests.unit.test_history import KEY, result
 
 BUCKET = "gameday-journal"
+EXPERIMENT = {
+    "version": 1,
+    "kind": "experiment",
+    "name": "orders-latency",
+    "target": {
+        "region": REGION,
+        "account_id": "123456789012",
+        "endpoint": "https://abc.execute-api.us-east-1.amazonaws.com/prod",
+    },
+    "phases": {"baseline": "10s", "fault": "10s", "recovery": "10s"},
+    "faults": [
+        {"type": "lambda-extension", "functions": ["orders"], "latency": {"ms": 300, "rate": 1.0}}
+    ],
+}
 
 
 @pytest.fixture
@@ -68,3 +86,32 @@ def test_local_and_s3_records_merge_by_run_id(s3: object, gameday_home: Path) ->
     assert [record["run_id"] for record in both.records(KEY)] == ["r1", "r2", "r3"]
     reference = both.reference_for(KEY, "fault", current_run_id="r4")
     assert reference.reason is None and sorted(reference.run_ids) == ["r1", "r2", "r3"]
+
+
+def test_gameday_history_prints_one_line_per_run(
+    s3: object, gameday_home: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = tmp_path / "x.yaml"
+    path.write_text(json.dumps(EXPERIMENT))  # JSON is YAML
+    key = history_key(Experiment.model_validate(EXPERIMENT), "123456789012")
+    RunHistory([LocalHistoryStore()]).append(
+        key, history_record(result("r1", "2026-12-01T00:00:00Z"), key)
+    )
+    s3_store = S3HistoryStore(s3, history_location(JournalLocation.parse(f"s3://{BUCKET}/runs/")))
+    RunHistory([s3_store]).append(
+        key, history_record(result("r2", "2026-12-02T00:00:00Z", "failed", latency=41.0), key)
+    )
+
+    assert main(["history", str(path), "--journal", ""]) == 0  # local only
+    local_only = capsys.readouterr().out.splitlines()
+    assert "1 run(s)" in local_only[0] and "account 123456789012" in local_only[0]
+    assert [line.split()[1] for line in local_only[1:]] == ["passed"]
+
+    assert main(["history", str(path), "--journal", f"s3://{BUCKET}/runs/"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert "2 run(s)" in lines[0]
+    assert [line.split()[:2] for line in lines[1:]] == [
+        ["2026-12-01T00:00:00Z", "passed"],
+        ["2026-12-02T00:00:00Z", "failed"],
+    ]
+    assert "latency_p99_ms@fault 41 [40, 42] passed" in lines[2]
