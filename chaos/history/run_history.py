@@ -12,7 +12,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NamedTuple
 
 from chaos.history.record import entry_from_record
 from chaos.history.store import HistoryStore
@@ -24,9 +24,10 @@ __all__ = ["PreviousReference", "RunHistory"]
 log = logging.getLogger(__name__)
 
 
-@dataclass(frozen=True)
-class PreviousReference:
-    """The pooled earlier passing runs of a phase, or why there is none (then inconclusive)."""
+class PreviousReference(NamedTuple):
+    """The pooled earlier passing runs of a phase, or why there is none (then inconclusive).
+
+    A tuple ``(sample, run_ids, reason)``, as `chaos.verdict.slo.PreviousFor` returns it."""
 
     sample: PhaseSample | None
     run_ids: list[str]
