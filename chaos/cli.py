@@ -335,6 +335,7 @@ def cmd_run(arguments: argparse.Namespace) -> int:
     document = _with_az_hint(arguments, lambda: load_document(path))
     if isinstance(document, GamedayPlan):
         arguments.journal = arguments.journal or document.journal
+        arguments.plan_gate = document.gate  # the plan's gate applies to all its experiments
         gameday = GamedayRun(document.name,
                              arguments.report_dir or default_report_dir(document.name),
                              runbook=document.runbook, stop_on_failure=document.stop_on_failure)
@@ -367,7 +368,9 @@ def _load_for_target(arguments: argparse.Namespace, path: Path) -> Experiment:
     """Load an experiment; an AZ name where an AZ ID belongs gets the account's mapping."""
     from chaos.experiment import load_experiment
 
-    return _with_az_hint(arguments, lambda: load_experiment(path))
+    experiment = _with_az_hint(arguments, lambda: load_experiment(path))
+    plan_gate = getattr(arguments, "plan_gate", None)
+    return experiment if plan_gate is None else experiment.model_copy(update={"gate": plan_gate})
 
 
 T = TypeVar("T")

@@ -28,8 +28,9 @@ from pydantic import (
 from pydantic_core import PydanticCustomError
 
 from chaos.durations import Duration, format_duration
-from chaos.experiment.objective import Objective, parse_objective
+from chaos.experiment.objective import Objective, objective_problem, parse_objective
 from chaos.janitor import MAX_CONVERGE_TIMEOUT_S
+from chaos.metrics.catalog import LIVE_SLIS, RECOVERY_TIME
 
 __all__ = [
     "FAULT_TYPES",
@@ -42,6 +43,7 @@ __all__ = [
     "Experiment",
     "Fault",
     "GamedayPlan",
+    "Gate",
     "LambdaExtensionFault",
     "LatencySpec",
     "Load",
@@ -448,32 +450,65 @@ class Load(StrictModel):
 # --------------------------------------------------------------------------- SLOs, stop
 
 
-def _check_objective(value: str) -> str:
-    parse_objective(value)
+def _check_objective(value: str, sli: Any = None, phases: Any = ()) -> str:
+    if not isinstance(value, str):
+        parse_objective(value)  # raises, naming the accepted forms
+    if isinstance(sli, str):
+        problem = objective_problem(sli, value, _phase_list(phases))
+        if problem:
+            raise ValueError(problem)
+    else:
+        parse_objective(value)
     return value
+
+
+def _phase_list(value: Any) -> list[str]:
+    if value is None:
+        return []
+    items = value if isinstance(value, list) else [value]
+    return [item for item in items if isinstance(item, str)]
+
+
+_OBJECTIVE_HELP = (
+    "'<comparator> <number>[unit]' in the SLI's unit (e.g. '>= 99%', '< 1500', '< 0.8s'), "
+    "or relative: '<= 1.5x baseline', '<= baseline + 200ms', '>= previous - 0.5%'"
+)
 
 
 class _WithObjective(StrictModel):
     """An SLI and an objective string such as '>= 99%' (validated, and parsed on demand)."""
 
     sli: str = Field(min_length=1)
-    objective: str = Field(description="'<comparator> <number>[unit]', e.g. '>= 99%'")
+    objective: str = Field(description=_OBJECTIVE_HELP)
 
     @field_validator("objective")
     @classmethod
-    def _objective(cls, value: str) -> str:
-        return _check_objective(value)
+    def _objective(cls, value: str, info: ValidationInfo) -> str:
+        if parse_objective(value).relative:
+            raise ValueError("abort_when watches live values: a relative objective cannot "
+                             "be watched (write a number)")
+        sli = info.data.get("sli")
+        return _check_objective(value, sli if sli in LIVE_SLIS else None)  # else: the SLI's
 
     @property
     def parsed_objective(self) -> Objective:
-        return parse_objective(self.objective)
+        """The objective, its number converted to the SLI's unit ('0.8s' -> 800 on ms)."""
+        return parse_objective(self.objective, self.sli)
 
 
-class SloCheck(_WithObjective):
+class SloCheck(StrictModel):
     """One SLO check: an SLI compared against an objective in one or more phases."""
 
+    sli: str = Field(min_length=1)
     phase: str | list[str] | None = Field(
         default=None, description="baseline, fault or recovery, or a list of them"
+    )
+    objective: str = Field(description=_OBJECTIVE_HELP)
+    relative_to: Literal["baseline"] | None = Field(
+        default=None,
+        description="recovery_time_s only: 'baseline' measures the seconds until the "
+        "recovery phase is back in the baseline's band (failures and median latency) instead "
+        "of availability back to 99%",
     )
 
     @field_validator("phase", mode="before")
@@ -490,6 +525,22 @@ class SloCheck(_WithObjective):
                 raise ValueError(f"unknown phase {_show(item)}; expected one of {allowed}")
         return value
 
+    @field_validator("objective")
+    @classmethod
+    def _objective(cls, value: str, info: ValidationInfo) -> str:
+        return _check_objective(value, info.data.get("sli"), info.data.get("phase"))
+
+    @field_validator("relative_to")
+    @classmethod
+    def _relative_to(cls, value: str | None, info: ValidationInfo) -> str | None:
+        if value is not None and info.data.get("sli") != RECOVERY_TIME:
+            raise ValueError(f"relative_to applies to {RECOVERY_TIME} only")
+        return value
+
+    @property
+    def parsed_objective(self) -> Objective:
+        """The objective, its number converted to the SLI's unit ('0.8s' -> 800 on ms)."""
+        return parse_objective(self.objective, self.sli)
 
     @property
     def phases(self) -> list[str]:
@@ -504,6 +555,15 @@ class AbortWhen(_WithObjective):
 
     for_: Duration = Field(alias="for")
 
+
+class Gate(StrictModel):
+    """How the SLO gate decides: each bound's confidence, and what an inconclusive check
+    (the evidence supports neither the objective nor its breach) does to the exit code."""
+
+    confidence: Annotated[float, Field(gt=0.5, lt=1.0)] = Field(
+        default=0.95, description="confidence of each one-sided bound, in (0.5, 1)")
+    inconclusive: Literal["fail", "pass"] = Field(
+        default="fail", description="fail (default): an inconclusive check fails the gate")
 
 
 class StopConditions(StrictModel):
@@ -533,6 +593,10 @@ class Experiment(StrictModel):
     faults: list[Fault] = Field(description="may be empty (a baseline-only run)")
     load: Load | None = None
     slo: list[SloCheck] = Field(default_factory=list)
+    gate: Gate = Field(
+        default_factory=lambda: Gate(),
+        description="the SLO gate: {confidence: 0.95, inconclusive: fail} (the default)",
+    )
     stop_conditions: StopConditions = Field(default_factory=StopConditions)
     expiry_margin: Duration = Field(
         default=300.0,
@@ -617,6 +681,10 @@ class GamedayPlan(StrictModel):
     )
     stop_on_failure: Annotated[bool, Strict()] = True
     runbook: str | None = None
+    gate: Gate | None = Field(
+        default=None,
+        description="the SLO gate of every experiment of the plan (overrides theirs)",
+    )
     journal: str | None = Field(
         default=None, pattern=r"^s3://[a-z0-9][a-z0-9.\-]{1,61}[a-z0-9](/.*)?$",
         description="s3://BUCKET/PREFIX: the runs' journals in the target account "

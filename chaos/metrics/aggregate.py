@@ -128,6 +128,7 @@ class SecondSummary:
     abusive_blocked: int = 0
     status_classes: tuple[int, ...] = (0,) * len(STATUS_CLASSES)
     percentiles: tuple[float | None, ...] = (None,) * 5  # p50, p90, p95, p99, max
+    latency_counts: str = ""  # the second's merged histogram, "value_ms:count,..."
 
     @classmethod
     def of(cls, second: int, phase: str | None, totals: Totals) -> SecondSummary:
@@ -137,7 +138,12 @@ class SecondSummary:
             totals.abusive_requests, totals.abusive_blocked,
             tuple(totals.status_classes.get(name, 0) for name in STATUS_CLASSES),
             (latency["p50"], latency["p90"], latency["p95"], latency["p99"], latency["max"]),
+            totals.histogram.value_counts(),
         )
+
+    def evidence(self) -> list[int | str]:
+        """``[requests, failures, "value_ms:count,..."]``: what the SLO verdicts judge."""
+        return [self.requests, self.failures, self.latency_counts]
 
     def add_late(self, row: SecondRow) -> None:
         """Count a row that arrived after this second was summarized."""
@@ -326,6 +332,20 @@ class RunAggregator:
             (self._summaries.get(second)
              or SecondSummary(second, self.clock.label_of(second))).to_dict()
             for second in range(min(bounds), max(bounds) + 1)
+        ]
+
+    def evidence(self, label: str) -> list[list[int | str]]:
+        """Per second of segment `label`, in time order and empty seconds included:
+        ``[requests, failures, "value_ms:count,..."]`` of legitimate traffic (the compact
+        record of ``chaos.verdict.sample_to_record``; a row that came after its second was
+        summarized counts in requests and failures, not in the latencies)."""
+        span = self.clock.span
+        if span is None:
+            return []
+        return [
+            (self._summaries.get(second) or SecondSummary(second, label)).evidence()
+            for second in range(math.floor(span[0]), math.ceil(span[1]))
+            if self.clock.label_of(second) == label
         ]
 
     @property

@@ -63,6 +63,16 @@ class LatencyHistogram:
             "max": self.max_ms,
         }
 
+    def value_counts(self) -> str:
+        """The recorded buckets as ``"value_ms:count,..."`` (ascending; each bucket as its
+        highest equivalent value, as percentiles report it): the per-second evidence the
+        SLO verdicts judge (``chaos.verdict.sample_from_record``)."""
+        if not self.count:
+            return ""
+        return ",".join(
+            f"{int(item.value_iterated_to)}:{int(item.count_added_in_this_iter_step)}"
+            for item in self._histogram.get_recorded_iterator())
+
     def encode(self) -> str:
         return bytes(self._histogram.encode()).decode("ascii")
 

@@ -13,11 +13,12 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from chaos.clock import epoch_seconds, iso_from_epoch
+from chaos.experiment.model import PHASE_NAMES
 from chaos.metrics.catalog import FAULT_EFFECT
 from chaos.metrics.cloudwatch import function_name
 from chaos.metrics.measurement import measure_load, measure_windows
 from chaos.metrics.waf_slis import waf_slis
-from chaos.verdict.slo import evaluate_check, evaluate_slos, slo_outcome
+from chaos.verdict.slo import PreviousFor, evaluate_check, evaluate_slos, slo_outcome
 
 if TYPE_CHECKING:
     from chaos.experiment import Experiment
@@ -61,6 +62,8 @@ class RunRecord:
     server_side: Mapping[str, Any] | None = None  # chaos.metrics.server_side.read_server_side
     notes: list[str] = field(default_factory=list)
     clock: PhaseClock | None = None  # the run's segments (the aggregator's, with load)
+    #: Earlier runs for `previous` objectives (chaos.verdict.slo.PreviousFor); None: no history.
+    previous_for: PreviousFor | None = None
 
 
 def assemble_result(record: RunRecord) -> dict[str, Any]:
@@ -90,7 +93,8 @@ def assemble_result(record: RunRecord) -> dict[str, Any]:
         notes.append("no load in this experiment: per-phase SLIs were not measured")
     _add_server_side(result, record.server_side)
     _add_fault_evidence(result)
-    result["slo"] = evaluate_slos(record.experiment.slo, result)
+    result["gate"] = record.experiment.gate.model_dump()
+    result["slo"] = evaluate_slos(record.experiment.slo, result, record.previous_for)
     judge(result, outcome)
     return result
 
@@ -114,7 +118,8 @@ def refresh_server_side(result: dict[str, Any], server_side: Mapping[str, Any]) 
     result["slo"] = [
         entry for check in result.get("slo", []) if check.get("sli") != FAULT_EFFECT
         for entry in evaluate_check(str(check["sli"]), [check["phase"]] if check.get("phase")
-                                    else [], str(check["objective"]), result)
+                                    else [], str(check["objective"]), result,
+                                    relative_to=check.get("relative_to"))
     ]
     judge(result, run_outcome)
 
@@ -128,6 +133,9 @@ def _add_load(result: dict[str, Any], record: RunRecord) -> None:
         return
     aggregator = record.load.aggregator
     result.update(measure_load(aggregator, record.phase_times))
+    for name, scope in result.get("phases", {}).items():
+        if name in PHASE_NAMES and isinstance(scope, dict):
+            scope["evidence"] = aggregator.evidence(name)  # what the SLO verdicts judge
     result["load"] = {"workers": worker_entries(aggregator), "late_rows": aggregator.late_rows}
     load = record.load
     if load.rule is not None and load.waf_plan is not None:

@@ -35,6 +35,7 @@ __all__ = [
     "Interval",
     "Verdict",
     "gate_passes",
+    "gate_settings",
     "unmeasured",
     "verdict_against",
 ]
@@ -142,6 +143,18 @@ class CheckVerdict:
         if self.details:
             entry["details"] = self.details
         return entry
+
+
+def gate_settings(record: Any) -> GateSettings:
+    """The gate a result was judged at, from its ``gate`` key ({confidence, inconclusive});
+    absent or malformed (an edited result.json): the default, 95 % and inconclusive fails."""
+    if not isinstance(record, dict):
+        return GateSettings()
+    try:
+        return GateSettings(float(record.get("confidence", DEFAULT_CONFIDENCE)),
+                            record.get("inconclusive", "fail"))
+    except (TypeError, ValueError):
+        return GateSettings()
 
 
 def gate_passes(check: CheckVerdict, settings: GateSettings) -> bool:

@@ -42,7 +42,8 @@ FAULT = {"requests": 200, "availability": 0.995, "error_rate": 0.005, "throughpu
 def test_availability_percent_objectives_compare_fractions(objective: str, passed: bool) -> None:
     [entry] = evaluate_check("availability", ["fault"], objective, result_with(FAULT))
     assert entry == {"sli": "availability", "phase": "fault", "objective": objective,
-                     "observed": 0.995, "passed": passed}
+                     "observed": 0.995, "passed": passed,
+                     "verdict": "passed" if passed else "failed", "interval": None}
 
 
 @pytest.mark.parametrize(("sli", "objective", "passed"), [
