@@ -21,11 +21,19 @@ from chaos.outcome import OUTCOMES
 from chaos.verdict.history import HistoryEntry, HistoryKey
 from chaos.verdict.sample import PhaseSample, sample_from_record
 
-__all__ = ["RECORD_FORMAT", "entry_from_record", "history_record", "record_key"]
+__all__ = [
+    "RECORD_FORMAT",
+    "entry_from_record",
+    "history_record",
+    "record_key",
+    "serves_as_reference",
+]
 
 RECORD_FORMAT = 1
 #: The phase SLIs a record keeps (the result's names; `latency_ms` holds p50 ... max).
 _PHASE_SLIS = ("requests", "throughput_rps", "availability", "error_rate", "latency_ms")
+#: How `chaos.verdict.history.previous_reference` says it found too few earlier runs.
+_NO_EARLIER_RUNS = "earlier passing run(s)"
 _SLO_KEYS = (
     "sli",
     "phase",
@@ -119,4 +127,33 @@ def entry_from_record(record: Any) -> HistoryEntry:
             samples[str(name)] = sample_from_record(evidence)
         except (TypeError, ValueError) as error:
             raise ValueError(f"phase {name}: {error}") from error
-    return HistoryEntry(run_id, key, str(outcome), ended_at, samples)
+    eligible = "passed" if serves_as_reference(record) else str(outcome)
+    return HistoryEntry(run_id, key, eligible, ended_at, samples)
+
+
+def serves_as_reference(record: Mapping[str, Any]) -> bool:
+    """Whether a later `previous` objective may compare with this run.
+
+    A run that passed does. So does one whose only failed checks are `previous` checks left
+    inconclusive for want of earlier runs: otherwise, with the default gate (inconclusive
+    fails), no history could ever start. An aborted run or one that broke another check
+    never does.
+    """
+    if record.get("outcome") == "passed":
+        return True
+    if record.get("outcome") != "failed":
+        return False
+    failed = [
+        check
+        for check in record.get("slo") or []
+        if isinstance(check, Mapping) and check.get("passed") is not True
+    ]
+    return bool(failed) and all(_wants_earlier_runs(check) for check in failed)
+
+
+def _wants_earlier_runs(check: Mapping[str, Any]) -> bool:
+    return (
+        check.get("verdict") == "inconclusive"
+        and "previous" in str(check.get("objective") or "")
+        and _NO_EARLIER_RUNS in str(check.get("note") or "")
+    )

@@ -9,7 +9,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -312,7 +312,8 @@ def execute(context: RunContext, planned: list[PlannedFault]) -> RunOutcome:
     history = ExperimentHistory.for_run(context.experiment, context.run_id,
                                         context.target.account_id, context.target.clients,
                                         context.options.journal)
-    result = assemble_result(run_record(context, started_at, outcome, reason))
+    result = assemble_result(replace(run_record(context, started_at, outcome, reason),
+                                     previous_for=history.previous))
     history.record(result)  # after judging: this run is never its own reference
     result_path = write_reports(result, context.options.report_dir or run_dir)["json"]
     return RunOutcome(

@@ -208,3 +208,48 @@ def test_trend_shows_one_line_per_run_with_intervals_and_marks_this_one() -> Non
     assert lines[0].startswith("  2026-12-01") and "passed" in lines[0]
     rows = trend_rows(records, "r2", limit=1)
     assert [row["run_id"] for row in rows] == ["r2"] and rows[0]["current"]
+
+
+def waiting_for_history(run_id: str, ended_at: str, other_failure: bool = False) -> dict[str, Any]:
+    """A run whose `previous` check was inconclusive for want of earlier runs."""
+    run = result(run_id, ended_at, outcome="failed")
+    run["slo"] = [
+        {
+            "sli": "latency_p99_ms",
+            "phase": "fault",
+            "objective": "<= 1.2x previous",
+            "observed": 20.0,
+            "passed": False,
+            "verdict": "inconclusive",
+            "note": "inconclusive: 1 earlier passing run(s) of x on this target with "
+            "requests in phase fault, 3 needed",
+        }
+    ]
+    if other_failure:
+        run["slo"].append(
+            {
+                "sli": "availability",
+                "phase": "fault",
+                "objective": ">= 99%",
+                "observed": 0.5,
+                "passed": False,
+                "verdict": "failed",
+            }
+        )
+    return run
+
+
+def test_runs_failed_only_for_want_of_history_start_the_history(gameday_home: Path) -> None:
+    """With the default gate (inconclusive fails) a `previous` objective fails its first
+    runs; they still serve as references, unless another check failed."""
+    history = RunHistory([LocalHistoryStore()])
+    record_runs(
+        history,
+        waiting_for_history("r1", "2026-12-01T00:00:00Z"),
+        waiting_for_history("r2", "2026-12-02T00:00:00Z"),
+        waiting_for_history("r3", "2026-12-03T00:00:00Z", other_failure=True),
+    )
+    reference = history.reference_for(KEY, "fault", current_run_id="now")
+    assert sorted(reference.run_ids) == ["r1", "r2"] and reference.sample is None
+    record_runs(history, waiting_for_history("r4", "2026-12-04T00:00:00Z"))
+    assert history.reference_for(KEY, "fault", current_run_id="now").reason is None
