@@ -21,7 +21,9 @@ from chaos.history import (
     history_record,
     key_digest,
 )
+from chaos.janitor.policy import janitor_policy
 from chaos.journal import JournalLocation, S3JournalStore
+from chaos.run.permissions import experiment_policy
 from tests.integration.conftest import REGION
 from tests.unit.test_history import KEY, result
 
@@ -115,3 +117,16 @@ def test_gameday_history_prints_one_line_per_run(
         ["2026-12-02T00:00:00Z", "failed"],
     ]
     assert "latency_p99_ms@fault 41 [40, 42] passed" in lines[2]
+
+
+def test_the_runner_policy_reaches_the_history_and_the_janitor_policy_does_not() -> None:
+    journal = JournalLocation.parse(f"s3://{BUCKET}/runs/")
+    runner = json.dumps(
+        experiment_policy(
+            Experiment.model_validate(EXPERIMENT), "123456789012", journal=journal.uri
+        )
+    )
+    assert f"arn:aws:s3:::{BUCKET}/runs.history/*" in runner
+    assert '"runs.history/*"' in runner  # the listing condition
+    janitor = json.dumps(janitor_policy(REGION, "123456789012", journal))
+    assert "history" not in janitor and f"arn:aws:s3:::{BUCKET}/runs/*" in janitor
