@@ -8,7 +8,7 @@ import logging
 import os
 import sys
 from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, TypeVar
 
@@ -126,6 +126,14 @@ def build_parser() -> argparse.ArgumentParser:
                      help="read the server-side (CloudWatch) SLIs again now that they have "
                      "settled, judge the SLOs again and re-render every report")
     sub.add_argument("--profile", help="AWS profile for --refresh")
+
+    sub = command("history", cmd_history,
+                  "the trend of an experiment's recorded runs on its target, one line per run")
+    sub.add_argument("experiment", type=Path, metavar="EXPERIMENT")
+    sub.add_argument("--account-id", help="the target's account (default: target.account_id, "
+                     "else the one the runs were recorded in, or the credentials' with --journal)")
+    _target_options(sub)
+    _journal_option(sub)
 
     sub = command("iam-policy", cmd_iam_policy,
                   "the least-privilege IAM policy a run of an experiment needs")
@@ -545,6 +553,28 @@ def cmd_status(arguments: argparse.Namespace) -> int:
                 print(f"  janitor armed: {entry.target} ({entry.status})")
             else:
                 print(f"  locked: {entry.target_arn} ({entry.fault_type}, {entry.status})")
+    return EXIT_PASSED
+
+
+def cmd_history(arguments: argparse.Namespace) -> int:
+    from chaos.experiment import load_experiment
+    from chaos.history import HistoryStore, LocalHistoryStore, S3HistoryStore, history_location
+    from chaos.history.lookup import history_report
+    from chaos.journal import JournalLocation
+
+    experiment = load_experiment(arguments.experiment)
+    account_id = arguments.account_id or experiment.target.account_id
+    local = LocalHistoryStore()
+    stores: list[HistoryStore] = [local]
+    with ExitStack() as stack:
+        if arguments.journal:
+            location = history_location(JournalLocation.parse(arguments.journal))
+            arguments.sandbox = arguments.sandbox or experiment.target.is_sandbox
+            clients = stack.enter_context(aws_clients(arguments, experiment.target.region))
+            account_id = account_id or clients.caller_account_id()
+            stores.append(S3HistoryStore(clients.client("s3"), location, account_id))
+        for line in history_report(experiment, account_id, stores, local):
+            print(line)
     return EXIT_PASSED
 
 

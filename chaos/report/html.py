@@ -11,6 +11,7 @@ from html import escape
 from typing import Any
 
 from chaos.report.charts import run_charts
+from chaos.report.history import history_html
 from chaos.report.sections import (
     WAF_ESTIMATE_NOTE,
     Table,
@@ -124,6 +125,9 @@ def render_html(result: Mapping[str, Any]) -> str:
         "Faults: changed and restored",
         table_html(faults, "fault-table") if faults.rows
         else '<p class="muted">No fault was injected.</p>', "faults"))
+    history = history_html(result)
+    if history is not None:
+        parts.append(_section("Recent runs on this target", history, "history"))
     notes = [str(note) for note in result.get("notes") or []]
     if notes:
         items = "".join(f"<li>{escape(note)}</li>" for note in notes)

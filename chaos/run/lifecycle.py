@@ -9,7 +9,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -44,6 +44,7 @@ from chaos.report import write_reports
 from chaos.result.assemble import LoadRecord, RunRecord, assemble_result
 from chaos.run.apply import AppliedChange, apply_changes
 from chaos.run.events import RunEvents
+from chaos.run.history import ExperimentHistory
 from chaos.run.restore import restore_journal
 from chaos.run.stop import StopRequested, StopSignal
 from chaos.run.stop_conditions import AbortWhen, AlarmWatcher, missing_alarms
@@ -300,7 +301,12 @@ def execute(context: RunContext, planned: list[PlannedFault]) -> RunOutcome:
             context.aggregator.finish(time.time())
     if refused is not None:
         raise refused  # one line and its exit code at the CLI edge, as for any refusal
-    result = assemble_result(run_record(context, started_at, outcome, reason))
+    history = ExperimentHistory.for_run(context.experiment, context.run_id,
+                                        context.target.account_id, context.target.clients,
+                                        context.options.journal)
+    result = assemble_result(replace(run_record(context, started_at, outcome, reason),
+                                     previous_for=history.previous))
+    history.record(result)  # after judging: this run is never its own reference
     result_path = write_reports(result, context.options.report_dir or run_dir)["json"]
     return RunOutcome(
         run_id=context.run_id,

@@ -20,6 +20,7 @@ from chaos.aws.partition import (
     statements_in_partition,
 )
 from chaos.faults import FAULT_KINDS, PolicyInputs
+from chaos.history.permissions import history_permissions
 from chaos.janitor.dead_letters import read_permissions as dead_letter_permissions
 from chaos.janitor.timer import run_permissions as janitor_permissions
 from chaos.journal import JournalLocation
@@ -118,4 +119,5 @@ def journal_permissions(location: JournalLocation, region: str) -> list[PolicySt
     """Writing the journal's revisions and reading them back from any machine: `status` and
     `rollback --journal` read an unfinished run's revisions as first written."""
     partition = partition_of_region(region)
-    return revision_statements(location, partition) + version_statements(location, partition)
+    return (revision_statements(location, partition) + version_statements(location, partition)
+            + history_permissions(location, partition))

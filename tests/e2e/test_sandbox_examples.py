@@ -26,7 +26,7 @@ EXAMPLES = REPO / "experiments" / "sandbox"
 def impossible_slo_copy(directory: Path) -> Path:
     source = (EXAMPLES / "lambda-faults.yaml").read_text()
     text = (source.replace("name: sandbox-lambda-faults", "name: impossible-latency")
-            .replace("phases: {baseline: 15s, fault: 30s, recovery: 15s}",
+            .replace("phases: {baseline: 30s, fault: 30s, recovery: 30s}",
                      "phases: {baseline: 5s, fault: 8s, recovery: 5s}")
             .replace("../../loadtests/orders.py", str(REPO / "loadtests" / "orders.py")))
     text += '  - {sli: latency_p99_ms, phase: fault, objective: "< 1"}\n'
