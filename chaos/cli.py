@@ -17,7 +17,13 @@ from botocore.exceptions import ClientError
 
 from chaos import __version__
 from chaos.errors import GamedayError, InputError, redact_aws_message
-from chaos.outcome import EXIT_INVALID, EXIT_PASSED, EXIT_ROLLBACK_INCOMPLETE, exit_for
+from chaos.outcome import (
+    EXIT_INTERRUPTED,
+    EXIT_INVALID,
+    EXIT_PASSED,
+    EXIT_ROLLBACK_INCOMPLETE,
+    exit_for,
+)
 
 if TYPE_CHECKING:
     from chaos.aws import AwsClients
@@ -49,7 +55,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return error.exit_code
     except KeyboardInterrupt:
         print("gameday: interrupted", file=sys.stderr)
-        return 130
+        return EXIT_INTERRUPTED
     except ClientError as error:
         if arguments.debug:
             raise
