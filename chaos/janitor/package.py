@@ -80,6 +80,7 @@ JANITOR_MODULES = (
     "chaos.journal.integrity",
     "chaos.journal.model",
     "chaos.journal.s3",
+    "chaos.outcome",
     "chaos.policy",
     "chaos.run",
     "chaos.run.apply",
