@@ -304,17 +304,15 @@ def cmd_schema(arguments: argparse.Namespace) -> int:
 
 
 def cmd_plan(arguments: argparse.Namespace) -> int:
-    from chaos.run.lifecycle import RunOptions, prepare_run
+    from chaos.run.context import RunOptions
     from chaos.run.plan_view import print_plan
+    from chaos.run.start import start_run
 
     experiment = _load_for_target(arguments, arguments.experiment)
     options = RunOptions(sandbox=arguments.sandbox, profile=arguments.profile,
                          journal=arguments.journal, no_janitor=arguments.no_janitor)
-    context, planned = prepare_run(experiment, arguments.experiment, options)
-    try:
-        print_plan(context, planned)
-    finally:
-        context.target.close()
+    with start_run(experiment, arguments.experiment, options) as run:
+        print_plan(run.context, run.planned)
     return EXIT_PASSED
 
 
@@ -427,9 +425,9 @@ def aws_clients(arguments: argparse.Namespace, region: str | None) -> Iterator[A
 
 def _run_one(arguments: argparse.Namespace, path: Path,
              report_dir: Path | None = None) -> tuple[int, Path | None]:
-    from chaos.janitor.arming import arrange_janitor
-    from chaos.run.lifecycle import RunOptions, confirm_mutation, execute, prepare_run
+    from chaos.run.context import RunOptions
     from chaos.run.progress import attach_progress
+    from chaos.run.start import start_run
 
     experiment = _load_for_target(arguments, path)
     if arguments.load_master_bind:
@@ -443,18 +441,14 @@ def _run_one(arguments: argparse.Namespace, path: Path,
         journal=arguments.journal,
         no_janitor=arguments.no_janitor,
     )
-    context, planned = prepare_run(experiment, path, options)
-    progress = None
-    try:
-        arrange_janitor(context, planned)  # refused without one before asking anything
-        confirm_mutation(context, planned)
-        progress = attach_progress(context)
-        context.events.row_received.add_listener(lambda row, **_: progress.on_row(row))
-        outcome = execute(context, planned)
-    finally:
-        if progress is not None:
+    with start_run(experiment, path, options) as run:
+        run.confirm()  # refused without a janitor before asking anything
+        progress = attach_progress(run.context)
+        run.context.events.row_received.add_listener(lambda row, **_: progress.on_row(row))
+        try:
+            outcome = run.execute()
+        finally:
             progress.close()
-        context.target.close()
     print(f"run {outcome.run_id}: {outcome.outcome}"
           + (f" ({outcome.result['abort_reason']})" if outcome.result.get("abort_reason") else ""))
     for fault in outcome.result["faults"]:

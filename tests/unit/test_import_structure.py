@@ -1,8 +1,10 @@
 """The package's import graph: no cycles, and each folder imports only what its job needs.
 
 Every import statement counts, function-local ones included (a local import that dodges
-a cycle is still a cycle); imports under ``if TYPE_CHECKING:`` are for types only and
-do not count.
+a cycle is still a cycle). Imports under ``if TYPE_CHECKING:`` run only for the type
+checker: they do not count for what a module loads, but a circle through them is still a
+circle (two modules that each need the other's names belong together, or the shared piece
+belongs below both).
 """
 
 from __future__ import annotations
@@ -32,6 +34,11 @@ def is_type_checking(test: ast.expr) -> bool:
 
 def runtime_imports(tree: ast.AST) -> Iterator[ast.Import | ast.ImportFrom]:
     yield from _imports_in(list(ast.iter_child_nodes(tree)))
+
+
+def all_imports(tree: ast.AST) -> Iterator[ast.Import | ast.ImportFrom]:
+    """Every import statement, those for the type checker only included."""
+    yield from (node for node in ast.walk(tree) if isinstance(node, (ast.Import, ast.ImportFrom)))
 
 
 def _imports_in(nodes: list[ast.AST]) -> Iterator[ast.Import | ast.ImportFrom]:
@@ -81,15 +88,19 @@ def with_parent_packages(target: str, importer: str, known: dict[str, Path]) -> 
     return loaded
 
 
-def import_graph() -> dict[str, set[str]]:
+def import_graph(*, type_only_too: bool = False) -> dict[str, set[str]]:
+    """Who imports whom. A type-only import names one module, and loads no package
+    ``__init__`` (the type checker reads the module it names)."""
     known = modules()
     graph: dict[str, set[str]] = {}
     for name, path in known.items():
         tree = ast.parse(path.read_text(encoding="utf-8"))
         edges: set[str] = set()
-        for node in runtime_imports(tree):
+        running = set(map(id, runtime_imports(tree)))
+        for node in all_imports(tree) if type_only_too else runtime_imports(tree):
             for target in resolve(node, name, known):
-                edges |= with_parent_packages(target, name, known)
+                edges |= (with_parent_packages(target, name, known) if id(node) in running
+                          else {target})
         graph[name] = edges - {name}
     return graph
 
@@ -131,11 +142,27 @@ def cycles(graph: dict[str, set[str]]) -> list[list[str]]:
 
 def test_the_graph_sees_function_local_imports() -> None:
     graph = import_graph()
-    assert "chaos.run.lifecycle" in graph["chaos.cli"]  # imported inside the command functions
+    assert "chaos.run.start" in graph["chaos.cli"]  # imported inside the command functions
+
+
+def test_the_full_graph_sees_type_only_imports() -> None:
+    assert "chaos.run.context" not in import_graph()["chaos.run.progress"]
+    assert "chaos.run.context" in import_graph(type_only_too=True)["chaos.run.progress"]
 
 
 def test_no_import_cycle_in_chaos() -> None:
     assert cycles(import_graph()) == []
+
+
+def test_no_import_cycle_in_chaos_even_through_type_only_imports() -> None:
+    assert cycles(import_graph(type_only_too=True)) == []
+
+
+def test_the_run_context_imports_no_step_of_the_run() -> None:
+    """chaos.run.context is what every step takes: it imports none of them, even for types."""
+    steps = {"chaos.run.start", "chaos.run.lifecycle", "chaos.run.preflight",
+             "chaos.run.record", "chaos.run.plan_view", "chaos.run.progress"}
+    assert import_graph(type_only_too=True)["chaos.run.context"] & steps == set()
 
 
 def imported(source: str) -> list[str]:
