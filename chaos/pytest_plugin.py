@@ -10,6 +10,11 @@ never overlap, also across pytest-xdist workers.
 Only `kind: experiment` files become items. A game-day plan (`kind: gameday`) is
 skipped: its experiments are files of their own, collected where they live, and a
 plan's schedule and consolidated report belong to `gameday run` / `gameday schedule`.
+
+pytest loads this plugin in every session of every project where the package is installed:
+at start it imports only pytest and the light vocabulary (chaos.errors, chaos.outcome);
+the run and its AWS clients are imported inside the functions that use them, when an
+experiment is collected or the `gameday` fixture is used.
 """
 
 from __future__ import annotations
@@ -23,6 +28,7 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
+from chaos.errors import GamedayError, RollbackIncomplete
 from chaos.outcome import EXIT_ROLLBACK_INCOMPLETE
 
 if TYPE_CHECKING:
@@ -159,8 +165,6 @@ class ExperimentItem(pytest.Item):
             raise ExperimentFailed(self._outcome)
 
     def teardown(self) -> None:
-        from chaos.errors import RollbackIncomplete
-
         try:
             self._prepared.close()
         finally:
@@ -179,7 +183,6 @@ class ExperimentItem(pytest.Item):
 
     def repr_failure(self, excinfo: pytest.ExceptionInfo[BaseException],
                      style: Any = None) -> str | Any:
-        from chaos.errors import GamedayError
         from chaos.report.result import slo_table
 
         if isinstance(excinfo.value, ExperimentFailed):
@@ -195,8 +198,6 @@ class ExperimentItem(pytest.Item):
     # pytest formats setup/teardown errors through this hook, not repr_failure.
     def _repr_failure_py(self, excinfo: pytest.ExceptionInfo[BaseException],
                          style: Any = None) -> Any:
-        from chaos.errors import GamedayError
-
         if isinstance(excinfo.value, GamedayError):
             return f"{self.path}: {excinfo.value}"
         return super()._repr_failure_py(excinfo, style=style)

@@ -38,7 +38,7 @@ from chaos.janitor.timer_change import JanitorScheduleKind
 from chaos.journal import JournalTakenOver
 
 if TYPE_CHECKING:
-    from collections.abc import Iterable, Mapping
+    from collections.abc import Iterable
 
     from chaos.aws import AwsClients
     from chaos.faults import FaultContext, PlannedChange
@@ -122,15 +122,6 @@ def arrange_janitor(changes: Iterable[PlannedChange], clients: AwsClients, *,
     return JanitorArrangement(needed=True, function_arn=str(config["FunctionArn"]),
                               scheduler_role_arn=role_arn, journal=journal,
                               dead_letter_arn=environment.get(DEAD_LETTER_ENV) or None)
-
-
-def sandbox_journal(sandbox_service: Mapping[str, Any]) -> str | None:
-    """The sandbox's own journal bucket (`gameday sandbox env` exports it too), given the
-    sandbox's seeded service."""
-    from chaos.sandbox.demo.seed import JOURNAL_PREFIX
-
-    bucket = sandbox_service.get("journal_bucket")
-    return f"s3://{bucket}/{JOURNAL_PREFIX}" if bucket else None
 
 
 def arm_janitor(arrangement: JanitorArrangement, journal: Journal,

@@ -13,13 +13,14 @@ from chaos.aws.credentials import refuse_short_lived
 from chaos.errors import PreflightRefused
 from chaos.experiment import Experiment
 from chaos.faults import FAULT_KINDS, FaultContext
-from chaos.janitor.arming import JanitorArrangement, arrange_janitor, sandbox_journal
+from chaos.janitor.arming import JanitorArrangement, arrange_janitor
 from chaos.journal import new_run_id
 from chaos.load.session import LoadSession
 from chaos.run.context import PlannedFault, RunContext, RunOptions
 from chaos.run.stop import StopSignal
 from chaos.run.stop_conditions import missing_alarms
 from chaos.run.target import resolve_target
+from chaos.sandbox.demo.seed import JOURNAL_PREFIX
 
 
 def fault_expiry(experiment: Experiment) -> float:
@@ -58,10 +59,12 @@ def prepare_run(
 
 
 def requested_journal(context: RunContext) -> str | None:
-    """The S3 journal location the run asks for: --journal, else in the sandbox its own."""
+    """The S3 journal location the run asks for: --journal, else in the sandbox its own
+    journal bucket (`gameday sandbox env` exports it too)."""
     if context.options.journal:
         return context.options.journal
-    return sandbox_journal(context.target.sandbox_service) if context.target.sandbox else None
+    bucket = context.target.sandbox_service.get("journal_bucket")
+    return f"s3://{bucket}/{JOURNAL_PREFIX}" if context.target.sandbox and bucket else None
 
 
 def plan_faults(context: RunContext) -> list[PlannedFault]:

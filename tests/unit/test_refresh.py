@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from chaos import cli
+from chaos.cli.commands import report as cli
 from chaos.clock import iso_from_epoch
 from chaos.metrics.cloudwatch import ServerSideTargets
 from chaos.metrics.server_side import ServerSideQuery
@@ -97,7 +97,7 @@ def no_network(monkeypatch: pytest.MonkeyPatch) -> None:
 
 def fake_aws(monkeypatch: pytest.MonkeyPatch, clock: FakeClock,
              waf_dimensions: frozenset[tuple[str, str]]) -> tuple[list[str], list[Any]]:
-    """`cli.aws_clients` replaced: the Regions asked for, and every read (Region, time)."""
+    """`gameday report`'s aws_clients replaced: the Regions asked for, every read (Region, time)."""
     regions: list[str] = []
     reads: list[tuple[str, float]] = []
 
