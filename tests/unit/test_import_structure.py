@@ -206,3 +206,18 @@ def test_reports_only_render() -> None:
         if target.startswith(("chaos.load", "chaos.aws", "chaos.sandbox", "chaos.run.lifecycle"))
     }
     assert offenders == set()
+
+
+#: The package root: the vocabulary every folder shares, and the two entry points that
+#: PRODUCT.md names (`python -m chaos`, the `chaos.pytest_plugin` pytest11 entry point).
+VOCABULARY = {"chaos.clock", "chaos.durations", "chaos.errors", "chaos.files", "chaos.host",
+              "chaos.outcome", "chaos.policy"}
+ENTRY_POINTS = {"chaos.__main__", "chaos.pytest_plugin"}
+
+
+def test_the_package_root_holds_only_shared_vocabulary() -> None:
+    root = {name for name, path in modules().items() if path.parent == ROOT} - {"chaos"}
+    assert root == VOCABULARY | ENTRY_POINTS
+    graph = import_graph(type_only_too=True)
+    assert {f"{module} -> {target}" for module in VOCABULARY for target in graph[module]
+            if target not in VOCABULARY} == set()
