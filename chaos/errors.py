@@ -5,11 +5,7 @@ They are caught once, at the CLI edge, and printed as one line.
 
 from __future__ import annotations
 
-EXIT_PASSED = 0
-EXIT_SLO_BREACHED = 1
-EXIT_INVALID = 2
-EXIT_ABORTED = 3
-EXIT_ROLLBACK_INCOMPLETE = 4
+from chaos.outcome import EXIT_ABORTED, EXIT_INVALID, EXIT_ROLLBACK_INCOMPLETE
 
 
 class GamedayError(Exception):

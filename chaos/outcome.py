@@ -1,8 +1,13 @@
-"""Outcomes of a run and the exit codes they map to: defined once, used everywhere.
+"""Outcomes of a run and every exit code of the toolkit's processes: defined once, here.
 
 Exit codes of `gameday run` (and what a pytest item means): 0 all SLOs met, 1 an SLO
 breached, 2 invalid input or preflight refused (nothing changed), 3 aborted by a stop
-condition or signal (rollback complete), 4 rollback incomplete (journal kept).
+condition or signal (rollback complete), 4 rollback incomplete (journal kept). `gameday`
+interrupted by Ctrl-C exits 130 (the shell's 128 + SIGINT). The Locust processes of a run
+exit 75 when the process that drove them (the orchestrator, the launcher's parent) is gone
+and 76 when a worker's master is.
+
+Imports nothing of chaos: every other module, the Locust processes included, may use it.
 """
 
 from __future__ import annotations
@@ -10,17 +15,12 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Literal, get_args
 
-from chaos.errors import (
-    EXIT_ABORTED,
-    EXIT_INVALID,
-    EXIT_PASSED,
-    EXIT_ROLLBACK_INCOMPLETE,
-    EXIT_SLO_BREACHED,
-)
-
 __all__ = [
     "EXIT_ABORTED",
+    "EXIT_INTERRUPTED",
     "EXIT_INVALID",
+    "EXIT_MASTER_GONE",
+    "EXIT_ORCHESTRATOR_GONE",
     "EXIT_PASSED",
     "EXIT_ROLLBACK_INCOMPLETE",
     "EXIT_SLO_BREACHED",
@@ -31,6 +31,15 @@ __all__ = [
     "label_of_exit",
     "worst_exit",
 ]
+
+EXIT_PASSED = 0
+EXIT_SLO_BREACHED = 1
+EXIT_INVALID = 2
+EXIT_ABORTED = 3
+EXIT_ROLLBACK_INCOMPLETE = 4
+EXIT_ORCHESTRATOR_GONE = 75  # EX_TEMPFAIL: what drove the process is gone, nothing to do
+EXIT_MASTER_GONE = 76
+EXIT_INTERRUPTED = 130  # 128 + SIGINT, as a shell reports a process ended by Ctrl-C
 
 Outcome = Literal["passed", "failed", "aborted", "error"]
 OUTCOMES: tuple[Outcome, ...] = get_args(Outcome)

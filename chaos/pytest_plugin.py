@@ -10,6 +10,11 @@ never overlap, also across pytest-xdist workers.
 Only `kind: experiment` files become items. A game-day plan (`kind: gameday`) is
 skipped: its experiments are files of their own, collected where they live, and a
 plan's schedule and consolidated report belong to `gameday run` / `gameday schedule`.
+
+pytest loads this plugin in every session of every project where the package is installed:
+at start it imports only pytest and the light vocabulary (chaos.errors, chaos.outcome);
+the run and its AWS clients are imported inside the functions that use them, when an
+experiment is collected or the `gameday` fixture is used.
 """
 
 from __future__ import annotations
@@ -17,17 +22,19 @@ from __future__ import annotations
 import fcntl
 import re
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import pytest
 
+from chaos.errors import GamedayError, RollbackIncomplete
 from chaos.outcome import EXIT_ROLLBACK_INCOMPLETE
 
 if TYPE_CHECKING:
     from chaos.result import RunResult
-    from chaos.run.lifecycle import PlannedFault, RunContext, RunOutcome
+    from chaos.run.context import RunOutcome
+    from chaos.run.start import Run
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -128,28 +135,28 @@ class ExperimentItem(pytest.Item):
     def __init__(self, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self._lock: Any = None
-        self._context: RunContext | None = None
-        self._planned: list[PlannedFault] = []
+        self._prepared = ExitStack()  # the prepared run's target, closed at teardown
+        self._run: Run | None = None
         self._outcome: RunOutcome | None = None
 
     def setup(self) -> None:
+        """Load and prepare (a refusal is an error of the item, not a failure)."""
         from chaos.experiment import load_experiment
-        from chaos.run.lifecycle import RunOptions, prepare_run
+        from chaos.run.context import RunOptions
+        from chaos.run.start import start_run
 
         experiment = load_experiment(self.path)
         self._lock = exclusive_run()
         self._lock.__enter__()
         options = RunOptions(sandbox=_sandbox(self.config), assume_yes=True,
                              report_dir=self._report_dir())
-        self._context, self._planned = prepare_run(experiment, self.path, options)
+        self._run = self._prepared.enter_context(start_run(experiment, self.path, options))
 
     def runtest(self) -> None:
-        from chaos.run.lifecycle import execute
-
         if self.config.getoption("--gameday-dry-run"):
             return
-        assert self._context is not None
-        self._outcome = execute(self._context, self._planned)
+        assert self._run is not None
+        self._outcome = self._run.execute()
         self.user_properties.append(("gameday_run_id", self._outcome.run_id))
         self.user_properties.append(("gameday_result", str(self._outcome.result_path)))
         if self._outcome.exit_code == EXIT_ROLLBACK_INCOMPLETE:
@@ -158,11 +165,8 @@ class ExperimentItem(pytest.Item):
             raise ExperimentFailed(self._outcome)
 
     def teardown(self) -> None:
-        from chaos.errors import RollbackIncomplete
-
         try:
-            if self._context is not None:
-                self._context.target.close()
+            self._prepared.close()
         finally:
             if self._lock is not None:
                 self._lock.__exit__(None, None, None)
@@ -195,8 +199,6 @@ class ExperimentItem(pytest.Item):
     # pytest formats setup/teardown errors through this hook, not repr_failure.
     def _repr_failure_py(self, excinfo: pytest.ExceptionInfo[BaseException],
                          style: Any = None) -> Any:
-        from chaos.errors import GamedayError
-
         if isinstance(excinfo.value, GamedayError):
             return f"{self.path}: {excinfo.value}"
         return super()._repr_failure_py(excinfo, style=style)
@@ -216,7 +218,8 @@ class GamedayRunner:
         """Run `path` with `overrides` merged into its YAML (e.g. phases={"fault": "5s"})."""
         from chaos.experiment import Experiment, load_experiment
         from chaos.result import RunResult
-        from chaos.run.lifecycle import RunOptions, run_experiment
+        from chaos.run.context import RunOptions
+        from chaos.run.start import run_experiment
 
         experiment = load_experiment(Path(path))
         if overrides:

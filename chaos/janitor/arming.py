@@ -38,9 +38,11 @@ from chaos.janitor.timer_change import JanitorScheduleKind
 from chaos.journal import JournalTakenOver
 
 if TYPE_CHECKING:
+    from collections.abc import Iterable
+
     from chaos.aws import AwsClients
-    from chaos.journal import Journal, JournalEntry
-    from chaos.run.lifecycle import PlannedFault, RunContext
+    from chaos.faults import FaultContext, PlannedChange
+    from chaos.journal import Journal
 
 log = logging.getLogger(__name__)
 
@@ -78,25 +80,27 @@ class JanitorArrangement:
                 "EventBridge Scheduler schedule, created before the first change)"]
 
 
-def changes_something(planned: list[PlannedFault]) -> bool:
+def changes_something(changes: Iterable[PlannedChange]) -> bool:
     """Some planned change is made (az-loss skip notices change nothing)."""
-    return any(change.intended.get("action") != "none"
-               for fault in planned for change in fault.changes)
+    return any(change.intended.get("action") != "none" for change in changes)
 
 
-def arrange_janitor(context: RunContext, planned: list[PlannedFault]) -> JanitorArrangement:
-    """Read-only; raises PreflightRefused when a janitor is needed and there is none."""
-    if not changes_something(planned):
+def arrange_janitor(changes: Iterable[PlannedChange], clients: AwsClients, *,
+                    journal: str | None, no_janitor: bool) -> JanitorArrangement:
+    """Who restores the run's `changes` if it dies, the janitor found with `clients`.
+
+    `journal` is the S3 journal location the run asks for (None: a local journal only).
+    Read-only; raises PreflightRefused when a janitor is needed and there is none.
+    """
+    if not changes_something(changes):
         return JanitorArrangement(needed=False)
-    if context.options.no_janitor:
+    if no_janitor:
         return JanitorArrangement(needed=True, notes=[NO_JANITOR_NOTE])
-    journal = context.options.journal or sandbox_journal(context)
     if not journal:
         raise PreflightRefused(
             "the janitor reads the run's journal from S3: pass --journal s3://BUCKET/PREFIX "
             "(or set GAMEDAY_JOURNAL), or --no-janitor (nothing then restores a dead run by "
             "itself)")
-    clients = context.target.clients
     try:
         config = get_configuration(clients, FUNCTION_NAME)
     except FunctionNotFound:
@@ -120,36 +124,27 @@ def arrange_janitor(context: RunContext, planned: list[PlannedFault]) -> Janitor
                               dead_letter_arn=environment.get(DEAD_LETTER_ENV) or None)
 
 
-def sandbox_journal(context: RunContext) -> str | None:
-    """In the sandbox, its own journal bucket (`gameday sandbox env` exports it too)."""
-    from chaos.sandbox.process.control import JOURNAL_PREFIX
-
-    bucket = context.target.sandbox_service.get("journal_bucket")
-    return f"s3://{bucket}/{JOURNAL_PREFIX}" if context.target.sandbox and bucket else None
-
-
-def arm_janitor(arrangement: JanitorArrangement, context: RunContext,
-                journal: Journal) -> JournalEntry | None:
-    """Create the run's schedule (journaled first); notes for the report either way."""
+def arm_janitor(arrangement: JanitorArrangement, journal: Journal,
+                fault_context: FaultContext) -> list[str]:
+    """Create the run's schedule (journaled first) to fire at the faults' expiry; the notes
+    for the report either way."""
     if not arrangement.needed:
-        return None
+        return []
     if arrangement.function_arn is None:
-        context.notes.extend(arrangement.notes)
-        return None
-    assert context.fault_context is not None
+        return list(arrangement.notes)
     assert arrangement.journal is not None and arrangement.scheduler_role_arn is not None
+    run_id = fault_context.run_id
     schedule = JanitorSchedule(
-        name=schedule_name(context.run_id), at=context.fault_context.expires_at,
+        name=schedule_name(run_id), at=fault_context.expires_at,
         function_arn=arrangement.function_arn, role_arn=arrangement.scheduler_role_arn,
-        event=JanitorEvent(context.run_id, arrangement.journal),
+        event=JanitorEvent(run_id, arrangement.journal),
         dead_letter_arn=arrangement.dead_letter_arn)
-    kind = JanitorScheduleKind(schedule, context.fault_context)
+    kind = JanitorScheduleKind(schedule, fault_context)
     [change] = kind.plan()
-    entry = kind.apply(change, journal)
-    context.notes.append(f"janitor: schedule {schedule.name} invokes {FUNCTION_NAME} at "
-                         f"{iso_from_epoch(schedule.at)} unless the run has restored (it "
-                         "deletes the schedule when it does)")
-    return entry
+    kind.apply(change, journal)
+    return [f"janitor: schedule {schedule.name} invokes {FUNCTION_NAME} at "
+            f"{iso_from_epoch(schedule.at)} unless the run has restored (it deletes the "
+            "schedule when it does)"]
 
 
 def postpone_janitor(journal: Journal, clients: AwsClients) -> None:

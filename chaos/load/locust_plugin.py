@@ -32,8 +32,6 @@ from locust.runners import MasterRunner, WorkerRunner
 from chaos.host import process_alive
 from chaos.load.collector import RowCollector, with_flags
 from chaos.load.process_config import (
-    EXIT_MASTER_GONE,
-    EXIT_ORCHESTRATOR_GONE,
     PLAN_ENV,
     PLAN_OPTION,
     ROWS_MESSAGE,
@@ -44,6 +42,7 @@ from chaos.load.process_config import (
 from chaos.load.response_signs import ResponseSigns
 from chaos.load.users import AbusiveSwitch, ActivePlan, GamedayUser, paced_wait
 from chaos.metrics.rows import SecondRow
+from chaos.outcome import EXIT_MASTER_GONE, EXIT_ORCHESTRATOR_GONE
 
 log = logging.getLogger("gameday.load")
 

@@ -29,9 +29,6 @@ PROCESS_ENV = "GAMEDAY_LOAD_PROCESS"
 # Custom Locust messages between our plugin on the master and on the workers.
 ROWS_MESSAGE = "gameday_rows"
 STOP_ABUSIVE_MESSAGE = "gameday_stop_abusive"
-# Exit codes of a Locust process that stopped because what drove it is gone.
-EXIT_ORCHESTRATOR_GONE = 75
-EXIT_MASTER_GONE = 76
 
 
 @dataclass(frozen=True)

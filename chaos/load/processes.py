@@ -20,9 +20,9 @@ import sys
 from concurrent.futures import ThreadPoolExecutor
 from typing import IO
 
+from chaos.outcome import EXIT_ORCHESTRATOR_GONE
+
 PR_SET_PDEATHSIG = 1
-# The launcher's exit code when its parent died before the kernel could be asked.
-EXIT_PARENT_ALREADY_GONE = 75
 FORK_TIMEOUT_S = 30.0
 
 
@@ -58,7 +58,7 @@ def _launch(arguments: list[str]) -> None:
     parent_pid, command = int(arguments[0]), arguments[1:]
     ask_to_die_with_parent()
     if os.getppid() != parent_pid:  # it died before the kernel was asked: nothing to serve
-        os._exit(EXIT_PARENT_ALREADY_GONE)
+        os._exit(EXIT_ORCHESTRATOR_GONE)
     os.execv(command[0], command)
 
 

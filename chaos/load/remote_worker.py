@@ -28,8 +28,9 @@ from types import FrameType
 
 from chaos.errors import ConfigurationError, InputError
 from chaos.load.driver import locust_command, with_chaos_importable, worker_args
-from chaos.load.process_config import EXIT_MASTER_GONE, PLAN_ENV, PROCESS_ENV
+from chaos.load.process_config import PLAN_ENV, PROCESS_ENV
 from chaos.load.processes import TiedProcesses
+from chaos.outcome import EXIT_MASTER_GONE
 
 # Locust's worker quits cleanly (telling the master) on SIGTERM only.
 _STOP_SIGNALS = (signal.SIGTERM, signal.SIGHUP)

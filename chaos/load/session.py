@@ -18,9 +18,9 @@ from chaos.sandbox.process import control as sandbox_control
 if TYPE_CHECKING:
     from collections.abc import Callable
 
-    from chaos.experiment import Load
+    from chaos.aws import AwsClients
+    from chaos.experiment import Experiment, Load
     from chaos.metrics.rows import SecondRow
-    from chaos.run.lifecycle import RunContext
 
 
 @dataclass
@@ -35,22 +35,25 @@ class LoadSession:
     driver: LoadDriver | None = field(default=None, repr=False)
 
     @classmethod
-    def prepare(cls, context: RunContext) -> LoadSession | None:
-        """Everything checked before any change; None when the experiment has no load."""
-        load = context.experiment.load
+    def prepare(cls, experiment: Experiment, experiment_path: Path, clients: AwsClients, *,
+                sandbox: bool, api_endpoint: str | None) -> LoadSession | None:
+        """Everything checked before any change; None when the experiment has no load.
+
+        `clients` reach the target (its WAF), `api_endpoint` is the sandbox's HTTP front.
+        """
+        load = experiment.load
         if load is None:
             return None
-        host = load_host(context)
-        locustfile = resolve_locustfile(load.locustfile, context.experiment_path)
-        session = cls(load, host, locustfile, context.experiment_path,
-                      context.experiment.max_duration)
+        host = load_host(experiment, sandbox=sandbox, api_endpoint=api_endpoint)
+        locustfile = resolve_locustfile(load.locustfile, experiment_path)
+        session = cls(load, host, locustfile, experiment_path, experiment.max_duration)
         if load.waf is not None:
             stage_arn = None
-            if context.target.sandbox:
+            if sandbox:
                 state = sandbox_control.read_state()
                 stage_arn = state.service.get("stage_arn") if state else None
             session.rule = discover_rate_rule(
-                context.target.clients.client("wafv2"), load.waf.rule,
+                clients.client("wafv2"), load.waf.rule,
                 web_acl=load.waf.web_acl, resource_arn=stage_arn, endpoint=host,
             )
             session.waf_plan = plan_waf_traffic(session.rule, load.waf, workers=load.workers)
@@ -81,14 +84,14 @@ class LoadSession:
         return self.driver.abusive_stopped_at if self.driver is not None else None
 
 
-def load_host(context: RunContext) -> str:
+def load_host(experiment: Experiment, *, sandbox: bool, api_endpoint: str | None) -> str:
     """The base URL Locust sends requests to (the API stage URL)."""
-    if context.target.sandbox:
-        if not context.target.api_endpoint:
+    if sandbox:
+        if not api_endpoint:
             raise PreflightRefused("the sandbox has no HTTP front: this experiment's load "
                                    "needs `gameday sandbox up` of this version")
-        return context.target.api_endpoint
-    endpoint = context.experiment.target.endpoint
+        return api_endpoint
+    endpoint = experiment.target.endpoint
     if not endpoint or endpoint == "sandbox":
         raise InputError("target.endpoint: an https URL of the API stage is required for load")
     return endpoint.rstrip("/")

@@ -10,9 +10,10 @@ from chaos.durations import format_duration
 from chaos.errors import PreflightRefused
 from chaos.experiment import Experiment, documents_with_lines
 from chaos.experiment.objective import relative_slis
+from chaos.run.preflight import janitor_for
 
 if TYPE_CHECKING:
-    from chaos.run.lifecycle import PlannedFault, RunContext
+    from chaos.run.context import PlannedFault, RunContext
 
 
 def plan_lines(context: RunContext, planned: list[PlannedFault]) -> list[str]:
@@ -97,10 +98,8 @@ def janitor_lines(context: RunContext,
                   planned: list[PlannedFault]) -> tuple[list[str], str | None]:
     """Who restores the run if it dies (or why the run would be refused), and the journal
     location the run would then use."""
-    from chaos.janitor.arming import arrange_janitor
-
     try:
-        arrangement = arrange_janitor(context, planned)
+        arrangement = janitor_for(context, planned)
     except PreflightRefused as refused:
         return [f"janitor: none; the run would be refused: {refused}"], None
     return arrangement.describe(), arrangement.journal

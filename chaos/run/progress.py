@@ -21,7 +21,7 @@ if TYPE_CHECKING:
     from rich.live import Live
     from rich.text import Text
 
-    from chaos.run.lifecycle import RunContext
+    from chaos.run.context import RunContext
 
 __all__ = ["PLAIN_INTERVAL_S", "LiveNumbers", "RunProgress", "attach_progress"]
 

@@ -189,7 +189,7 @@ def test_copy_sources_exist_and_reach_the_build_context(stages: list[list[Instru
 def test_dockerignore_matcher_follows_docker_rules() -> None:
     assert dockerignore_excludes("a/b/.gameday/j.json", ["**/.gameday"])
     assert dockerignore_excludes(".git/config", [".git"])
-    assert not dockerignore_excludes("chaos/cli.py", [".git", "**/__pycache__"])
+    assert not dockerignore_excludes("chaos/cli/__init__.py", [".git", "**/__pycache__"])
     assert not dockerignore_excludes("docs/keep.md", ["docs", "!docs/keep.md"])
 
 
@@ -226,7 +226,8 @@ def test_the_wheel_stage_context_builds_the_package(
     assert result.returncode == 0, result.stdout + result.stderr
     (wheel,) = (tmp_path / "wheels").glob("chaos_gameday-*.whl")
     names = set(zipfile.ZipFile(wheel).namelist())
-    assert {"chaos/cli.py", "chaos/gameday/cron.py", "chaos/sandbox/process/control.py",
+    assert {"chaos/cli/__init__.py", "chaos/cli/commands/experiment.py",
+            "chaos/gameday/cron.py", "chaos/sandbox/process/control.py",
             "gameday_chaos/layer/x86_64/extensions/gameday-chaos",
             "gameday_chaos/layer/arm64/extensions/gameday-chaos",
             "gameday_chaos/layer/common/gameday-chaos-wrapper"} <= names

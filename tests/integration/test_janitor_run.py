@@ -16,10 +16,11 @@ import pytest
 from chaos.aws import AwsClients
 from chaos.cli import main
 from chaos.experiment import load_experiment
-from chaos.janitor.arming import RESTORE_SLACK_S, postpone_janitor
+from chaos.janitor.arming import RESTORE_SLACK_S, JanitorArrangement, postpone_janitor
 from chaos.janitor.deploy import deploy_janitor
 from chaos.janitor.timer import at_expression, dead_letter_arn, move_schedule
 from chaos.journal import JournalLocation
+from chaos.run import preflight
 from chaos.run.permissions import experiment_policy
 from tests.integration.conftest import ACCOUNT_ID, REGION, create_function, experiment_yaml
 from tests.integration.janitor_support import (
@@ -219,6 +220,29 @@ def test_the_run_schedules_its_janitor_first_moves_it_before_restoring_then_dele
     assert schedule_entry["intended"]["event"] == {"run_id": run_id, "journal": JOURNAL_URI}
     # Undeliverable invocations go to the janitor's queue, after Scheduler's retries.
     assert schedule_entry["intended"]["dead_letter_arn"] == dead_letter_arn(REGION, ACCOUNT_ID)
+
+
+@pytest.mark.usefixtures("janitor_on", "gameday_home")
+def test_a_cli_run_arranges_its_janitor_once_before_asking(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    function_in_vpc()
+    deploy_janitor(AwsClients(region=REGION), ACCOUNT_ID, JournalLocation.parse(JOURNAL_URI),
+                   say=lambda _: None)
+    arranged: list[JanitorArrangement] = []
+    original = preflight.arrange_janitor
+
+    def arrange_janitor(*args: Any, **kwargs: Any) -> JanitorArrangement:
+        arranged.append(original(*args, **kwargs))
+        return arranged[-1]
+
+    monkeypatch.setattr(preflight, "arrange_janitor", arrange_janitor)
+
+    code = main(["run", str(experiment(tmp_path)), "--yes", "--journal", JOURNAL_URI])
+
+    assert code == 0, capsys.readouterr().err
+    assert [arrangement.journal for arrangement in arranged] == [JOURNAL_URI]
+    assert schedules() == []
 
 
 @pytest.mark.usefixtures("aws")

@@ -21,7 +21,8 @@ import pytest
 from chaos.experiment.model import Load
 from chaos.host import free_port
 from chaos.load.driver import LoadDriver, locust_command, with_chaos_importable
-from chaos.load.process_config import EXIT_ORCHESTRATOR_GONE, PROCESS_ENV, ProcessConfig
+from chaos.load.process_config import PROCESS_ENV, ProcessConfig
+from chaos.outcome import EXIT_ORCHESTRATOR_GONE
 from tests.load.local_target import LocalTarget
 from tests.load.processes import gone, kill_leftovers, process_tree, still_running, stop
 

@@ -21,7 +21,8 @@ from typing import IO
 import psutil
 import pytest
 
-from chaos.cli import _with_load_master_bind, build_parser, main
+from chaos.cli import build_parser, main
+from chaos.cli.commands.experiment import _with_load_master_bind
 from chaos.errors import ConfigurationError, InputError
 from chaos.experiment import load_experiment
 from chaos.experiment.model import Load, WafLoad

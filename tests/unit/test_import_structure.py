@@ -81,15 +81,19 @@ def with_parent_packages(target: str, importer: str, known: dict[str, Path]) -> 
     return loaded
 
 
-def import_graph() -> dict[str, set[str]]:
+def import_graph(*, type_only_too: bool = False) -> dict[str, set[str]]:
+    """Who imports whom. A type-only import names one module, and loads no package
+    ``__init__`` (the type checker reads the module it names)."""
     known = modules()
     graph: dict[str, set[str]] = {}
     for name, path in known.items():
         tree = ast.parse(path.read_text(encoding="utf-8"))
         edges: set[str] = set()
-        for node in runtime_imports(tree):
+        running = set(map(id, runtime_imports(tree)))
+        for node in all_imports(tree) if type_only_too else runtime_imports(tree):
             for target in resolve(node, name, known):
-                edges |= with_parent_packages(target, name, known)
+                edges |= (with_parent_packages(target, name, known) if id(node) in running
+                          else {target})
         graph[name] = edges - {name}
     return graph
 
@@ -131,7 +135,8 @@ def cycles(graph: dict[str, set[str]]) -> list[list[str]]:
 
 def test_the_graph_sees_function_local_imports() -> None:
     graph = import_graph()
-    assert "chaos.run.lifecycle" in graph["chaos.cli"]  # imported inside the command functions
+    # imported inside the command's function
+    assert "chaos.run.start" in graph["chaos.cli.commands.experiment"]
 
 
 def test_no_import_cycle_in_chaos() -> None:
@@ -301,3 +306,41 @@ def test_one_server_side_reader() -> None:
     assert any(module.startswith("chaos.run.") for module in callers)
     assert all(module == "chaos.result.refresh" or module.startswith("chaos.run.")
                for module in callers)
+
+
+def all_imports(tree: ast.AST) -> Iterator[ast.Import | ast.ImportFrom]:
+    """Every import statement, those for the type checker only included."""
+    yield from (node for node in ast.walk(tree) if isinstance(node, (ast.Import, ast.ImportFrom)))
+
+
+def test_the_full_graph_sees_type_only_imports() -> None:
+    assert "chaos.run.context" not in import_graph()["chaos.run.progress"]
+    assert "chaos.run.context" in import_graph(type_only_too=True)["chaos.run.progress"]
+
+
+def test_no_import_cycle_in_chaos_even_through_type_only_imports() -> None:
+    assert cycles(import_graph(type_only_too=True)) == []
+
+
+def test_the_run_context_imports_no_step_of_the_run() -> None:
+    """chaos.run.context is what every step takes: it imports none of them, even for types."""
+    steps = {"chaos.run.start", "chaos.run.lifecycle", "chaos.run.preflight",
+             "chaos.run.record", "chaos.run.plan_view", "chaos.run.progress"}
+    assert import_graph(type_only_too=True)["chaos.run.context"] & steps == set()
+
+
+#: The package root: the vocabulary every folder shares, and the two entry points that
+#: PRODUCT.md names (`python -m chaos`, the `chaos.pytest_plugin` pytest11 entry point).
+VOCABULARY = {"chaos.clock", "chaos.durations", "chaos.errors", "chaos.files", "chaos.host",
+              "chaos.outcome", "chaos.phases", "chaos.policy", "chaos.yaml_model"}
+
+
+ENTRY_POINTS = {"chaos.__main__", "chaos.pytest_plugin"}
+
+
+def test_the_package_root_holds_only_shared_vocabulary() -> None:
+    root = {name for name, path in modules().items() if path.parent == ROOT} - {"chaos"}
+    assert root == VOCABULARY | ENTRY_POINTS
+    graph = import_graph(type_only_too=True)
+    assert {f"{module} -> {target}" for module in VOCABULARY for target in graph[module]
+            if target not in VOCABULARY} == set()

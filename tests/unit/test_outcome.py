@@ -7,7 +7,7 @@ stop condition or signal, rollback complete · 4 rollback incomplete.
 from __future__ import annotations
 
 import ast
-import inspect
+from pathlib import Path
 from typing import get_args
 
 import pytest
@@ -16,7 +16,10 @@ import chaos.errors
 from chaos import cli
 from chaos.outcome import (
     EXIT_ABORTED,
+    EXIT_INTERRUPTED,
     EXIT_INVALID,
+    EXIT_MASTER_GONE,
+    EXIT_ORCHESTRATOR_GONE,
     EXIT_PASSED,
     EXIT_ROLLBACK_INCOMPLETE,
     EXIT_SLO_BREACHED,
@@ -31,6 +34,27 @@ from chaos.outcome import (
 def test_the_exit_codes_of_the_contract() -> None:
     assert (EXIT_PASSED, EXIT_SLO_BREACHED, EXIT_INVALID, EXIT_ABORTED,
             EXIT_ROLLBACK_INCOMPLETE) == (0, 1, 2, 3, 4)
+
+
+def test_the_exit_codes_of_the_processes() -> None:
+    assert (EXIT_ORCHESTRATOR_GONE, EXIT_MASTER_GONE, EXIT_INTERRUPTED) == (75, 76, 130)
+
+
+def exit_code_definitions(source: str) -> list[str]:
+    """`EXIT_X = 75` at a module's top level: an exit code defined there."""
+    return [target.id for node in ast.parse(source).body if isinstance(node, ast.Assign)
+            and isinstance(node.value, ast.Constant) and isinstance(node.value.value, int)
+            for target in node.targets
+            if isinstance(target, ast.Name) and target.id.startswith("EXIT_")]
+
+
+def test_exit_codes_are_defined_in_chaos_outcome_only() -> None:
+    root = Path(chaos.errors.__file__).parent
+    defined = {str(path.relative_to(root)): names for path in sorted(root.rglob("*.py"))
+               if (names := exit_code_definitions(path.read_text(encoding="utf-8")))}
+    assert list(defined) == ["outcome.py"]
+    assert exit_code_definitions("EXIT_GONE = 75\nEXIT_OK: int = 0\nOTHER = 1\n") == [
+        "EXIT_GONE"]
 
 
 def test_the_outcomes_are_the_results_vocabulary() -> None:
@@ -85,14 +109,18 @@ def spells_exit_code(value: ast.expr | None) -> bool:
 def literal_exit_codes(source: str) -> list[str]:
     return [f"{function.name}:{node.lineno} {ast.unparse(node)}"
             for function in ast.parse(source).body
-            if isinstance(function, ast.FunctionDef) and function.name.startswith("cmd_")
+            if isinstance(function, ast.FunctionDef)
             for node in ast.walk(function)
             if isinstance(node, ast.Return) and spells_exit_code(node.value)]
 
 
 def test_cli_commands_spell_no_exit_code() -> None:
-    """`gameday` commands return exit codes through chaos.outcome, never as literals."""
-    assert literal_exit_codes(inspect.getsource(cli)) == []
+    """`gameday`'s edge and commands return exit codes through chaos.outcome, never as
+    literals (130 of Ctrl-C included)."""
+    sources = sorted(Path(cli.__file__).parent.rglob("*.py"))
+    assert len(sources) > 10  # the edge, the parser and one module per command group
+    assert {str(path): literal_exit_codes(path.read_text(encoding="utf-8"))
+            for path in sources} == {str(path): [] for path in sources}
     spelled = ("def cmd_a(x):\n    if x:\n        return 1\n    return exit_for('passed')\n"
                "def cmd_b(x):\n    return 1 if x else 0\n"
                "def cmd_c(x):\n    return run(x)[0]\n")

@@ -1,0 +1,1 @@
+"""The `gameday` commands, one module per command group (see chaos.cli.parser)."""
