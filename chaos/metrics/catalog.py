@@ -18,10 +18,7 @@ from __future__ import annotations
 import difflib
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Literal
-
-if TYPE_CHECKING:
-    from chaos.experiment.model import Experiment
+from typing import Any, Literal, Protocol
 
 __all__ = [
     "APIGW_5XX",
@@ -167,6 +164,35 @@ def names(family: SliFamily) -> tuple[str, ...]:
 
 
 # --------------------------------------------------------------------------- validation
+
+# What the checks below read of an experiment, as shapes: the catalog sits below the
+# experiment model (which validates SLI names against it) and imports nothing of it.
+
+
+class _Check(Protocol):
+    @property
+    def sli(self) -> str: ...
+    @property
+    def phases(self) -> Sequence[str]: ...
+
+
+class _AbortWhen(Protocol):
+    @property
+    def sli(self) -> str: ...
+
+
+class _StopConditions(Protocol):
+    @property
+    def abort_when(self) -> _AbortWhen | None: ...
+
+
+class Experiment(Protocol):
+    @property
+    def load(self) -> object | None: ...
+    @property
+    def slo(self) -> Sequence[_Check]: ...
+    @property
+    def stop_conditions(self) -> _StopConditions: ...
 
 
 def reads_server_side_metrics(experiment: Experiment) -> bool:

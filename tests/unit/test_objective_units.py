@@ -236,7 +236,7 @@ def test_gate_setting_validated() -> None:
 def test_a_game_day_plan_gate_applies_to_all_its_experiments(tmp_path: Path) -> None:
     import argparse
 
-    from chaos.cli import _load_for_target
+    from chaos.cli.commands.experiment import _load_for_target
     from chaos.experiment import load_plan
 
     experiment = tmp_path / "exp.yaml"
