@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -14,7 +15,7 @@ from chaos.errors import PreflightRefused
 from chaos.experiment import Experiment
 from chaos.faults import FAULT_KINDS, FaultContext
 from chaos.janitor.arming import JanitorArrangement, arrange_janitor
-from chaos.journal import new_run_id
+from chaos.journal import new_run_id, runs_dir
 from chaos.load.session import LoadSession
 from chaos.run.context import PlannedFault, RunContext, RunOptions
 from chaos.run.stop import StopSignal
@@ -31,6 +32,8 @@ def fault_expiry(experiment: Experiment) -> float:
 def prepare_run(
     experiment: Experiment, experiment_path: Path, options: RunOptions
 ) -> tuple[RunContext, list[PlannedFault]]:
+    check_writable(options.report_dir, "--report-dir")
+    check_writable(runs_dir(), "the runs folder (GAMEDAY_HOME)")
     target = resolve_target(
         experiment.target.region, experiment.target.account_id, experiment.target.endpoint,
         sandbox=options.sandbox, profile=options.profile,
@@ -56,6 +59,21 @@ def prepare_run(
     except BaseException:
         target.close()
         raise
+
+
+def check_writable(folder: Path | None, what: str) -> None:
+    """Refuse, before any change, a folder the run will write but cannot: it is created and
+    a probe file written and removed (permission bits lie to root; a path under a file or
+    on a read-only mount only fails when tried)."""
+    if folder is None:
+        return
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        with tempfile.NamedTemporaryFile(dir=folder, prefix=".gameday-probe-"):
+            pass
+    except OSError as error:
+        raise PreflightRefused(f"{what} {folder} cannot be written: "
+                               f"{error.strerror or error}") from None
 
 
 def requested_journal(context: RunContext) -> str | None:

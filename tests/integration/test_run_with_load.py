@@ -51,7 +51,13 @@ def test_run_with_load_measures_each_phase_and_writes_reports(
         reports = tmp_path / "reports"
         code = main(["run", str(path), "--yes", "--report-dir", str(reports)])
         served = target.total
-    assert code == 1, capsys.readouterr().err  # the deliberately impossible SLO breaches
+    captured = capsys.readouterr()
+    assert code == 1, captured.err  # the deliberately impossible SLO breaches
+    # A failed run says which checks failed and where the report is, not only "failed".
+    assert "failed checks (" in captured.out, captured.out
+    failed_rows = captured.out.split("failed checks (", 1)[1].split("result: ", 1)[0]
+    assert "requests" in failed_rows and "availability" not in failed_rows, captured.out
+    assert f"report: {reports / 'report.html'}" in captured.out
     result = json.loads((reports / "result.json").read_text())
     assert result["outcome"] == "failed"
     for name in ("baseline", "fault", "recovery"):

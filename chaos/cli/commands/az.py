@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 
 from chaos.az.mapping import az_mapping
 from chaos.cli.options import Commands, target_options
@@ -62,9 +63,12 @@ def cmd_az_audit(arguments: argparse.Namespace) -> int:
             region = clients.region
             inventories = [az_audit.take_inventory(clients, "sandbox")]
     else:
-        if not arguments.region:
-            raise InputError("--region is required (or --sandbox)")
-        region = arguments.region
+        # As the AWS CLI and SDKs do (and as `gameday sandbox env` exports it).
+        region = arguments.region or os.environ.get("AWS_REGION") or os.environ.get(
+            "AWS_DEFAULT_REGION")
+        if not region:
+            raise InputError("--region is required (or AWS_REGION / AWS_DEFAULT_REGION, or "
+                             "--sandbox)")
         inventories = [
             az_audit.take_inventory(
                 az_audit.clients_for_profile(profile, region), profile or "default"

@@ -172,7 +172,16 @@ def _run_one(
             f"  {fault['type']} {fault['target']}: {fault['restore_status']}"
             + (f" - {fault['detail']}" if fault["detail"] else "")
         )
+    failing = [check for check in outcome.result.get("slo", []) if not check.get("passed")]
+    if failing:
+        from chaos.report import slo_text
+
+        print(f"failed checks ({len(failing)} of {len(outcome.result['slo'])}):")
+        print(slo_text({**outcome.result, "slo": failing}))
     print(f"result: {outcome.result_path}")
+    html = outcome.result_path.with_name("report.html")
+    if html.exists():
+        print(f"report: {html}")
     if outcome.exit_code == EXIT_ROLLBACK_INCOMPLETE:
         print(
             f"gameday: rollback incomplete; journal kept: {outcome.journal_path} "

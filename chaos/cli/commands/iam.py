@@ -58,6 +58,14 @@ def cmd_iam_policy(arguments: argparse.Namespace) -> int:
 
     experiment = load_experiment(arguments.experiment)
     account_id = arguments.account_id or experiment.target.account_id
+    if not account_id and not arguments.offline:
+        arguments.sandbox = getattr(arguments, "sandbox", False) or experiment.target.is_sandbox
+        try:
+            with aws_clients(arguments, experiment.target.region) as clients:
+                account_id = clients.caller_account_id()  # whose policy it is: the caller's
+        except GamedayError as error:
+            raise InputError(f"the experiment has no target.account_id and the caller could "
+                             f"not be identified ({error}): pass --account-id") from None
     if not account_id:
         raise InputError("the experiment has no target.account_id: pass --account-id")
     options = {

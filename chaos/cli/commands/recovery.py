@@ -7,6 +7,7 @@ import sys
 
 from chaos.cli.options import Commands, journal_option, target_options
 from chaos.cli.targets import journal_store, journal_target
+from chaos.errors import InputError
 from chaos.outcome import EXIT_PASSED, exit_for
 
 
@@ -29,9 +30,16 @@ def register(commands: Commands) -> None:
 
 
 def cmd_rollback(arguments: argparse.Namespace) -> int:
+    from chaos.journal import all_journals
     from chaos.run.restore import rollback_unfinished
 
     with journal_store(arguments) as remote:
+        if not arguments.all and arguments.run_id not in {
+            journal.run_id for journal in all_journals(remote)
+        }:
+            where = f"here or in {arguments.journal}" if arguments.journal else (
+                "here (a run kept in S3 needs --journal)")
+            raise InputError(f"no journal of run {arguments.run_id!r} {where}")
         reports = rollback_unfinished(
             None if arguments.all else arguments.run_id,
             force=arguments.force,
