@@ -7,9 +7,10 @@ from typing import Any
 from chaos.result.assemble import _fault_effect, fault_effect_checks
 
 
-def pinned(before: dict[str, int], during: dict[str, int], unit: str = "running tasks"
-           ) -> dict[str, Any]:
-    return {"type": "az-loss", "injected_at": "2030-01-01T00:00:00.000Z", "evidence": {
+def pinned(before: dict[str, int], during: dict[str, int], unit: str = "running tasks",
+           target: str = "ecs:shop/web") -> dict[str, Any]:
+    return {"type": "az-loss", "target": target, "injected_at": "2030-01-01T00:00:00.000Z",
+            "evidence": {
         "az_id": "use1-az1", "unit": unit, "before": before, "during": during}}
 
 
@@ -19,10 +20,17 @@ def test_a_target_counts_when_its_capacity_left_the_lost_az_id() -> None:
     assert _fault_effect("az-loss", [moved, lambda_pinned]) == (2, None)
 
 
-def test_a_target_still_in_the_lost_az_or_never_there_does_not_count() -> None:
-    stuck = pinned({"use1-az1": 1, "use1-az2": 1}, {"use1-az1": 1, "use1-az2": 1})
+def test_a_target_still_in_the_lost_az_fails_the_fault_whatever_the_others_did() -> None:
+    stuck = pinned({"use1-az1": 1, "use1-az2": 1}, {"use1-az1": 1, "use1-az2": 1},
+                   target="asg:web")
+    moved = pinned({"use1-az1": 1, "use1-az2": 1}, {"use1-az2": 2})
+    assert _fault_effect("az-loss", [stuck, moved]) == (
+        0, "capacity stayed in the lost AZ ID: asg:web")
+
+
+def test_a_target_never_in_the_lost_az_does_not_count() -> None:
     never_there = pinned({"use1-az2": 2}, {"use1-az2": 2})
-    assert _fault_effect("az-loss", [stuck, never_there]) == (
+    assert _fault_effect("az-loss", [never_there]) == (
         0, "no target's capacity left the lost AZ ID")
 
 
@@ -39,16 +47,18 @@ def test_a_pin_whose_capacity_during_the_fault_was_not_read_proves_nothing() -> 
     assert _fault_effect("az-loss", [unread]) == (
         None, "not measured: the capacity per AZ ID during the fault could not be read for "
         "lambda:orders")
+    # Judged per target: the other target's move does not vouch for the unread one.
     moved = pinned({"use1-az1": 1, "use1-az2": 1}, {"use1-az2": 2})
-    assert _fault_effect("az-loss", [unread, moved]) == (1, None)
+    assert _fault_effect("az-loss", [unread, moved]) == _fault_effect("az-loss", [unread])
 
 
-def test_a_pin_that_moved_nothing_next_to_an_unread_one_is_not_measured() -> None:
+def test_a_pin_that_moved_nothing_next_to_an_unread_one_fails() -> None:
     unread = {"type": "az-loss", "target": "ecs:orders/web", "changed": {"action": "pin"},
               "injected_at": "2030-01-01T00:00:00.000Z", "evidence": {"az_id": "use1-az1"}}
     stuck = pinned({"use1-az1": 1}, {"use1-az1": 1})
-    observed, note = _fault_effect("az-loss", [stuck, unread])
-    assert observed is None and note is not None and note.startswith("not measured:")
+    # What was read decides: one target's capacity stayed, the AZ did not empty.
+    assert _fault_effect("az-loss", [stuck, unread]) == (
+        0, "capacity stayed in the lost AZ ID: ecs:shop/web")
 
 
 def test_a_fault_with_no_entry_changed_no_target() -> None:

@@ -12,19 +12,19 @@ __all__ = ["fault_effect"]
 
 
 def fault_effect(entries: Sequence[Mapping[str, Any]]) -> Effect:
-    """Pinned targets whose capacity left the lost AZ ID (`before` > 0 there, `during` 0),
-    and the subnets a blackhole cut off (it moves no capacity).
+    """Judged per target: every pinned target that had capacity in the lost AZ ID must have
+    none there during the fault (`before` > 0, `during` 0); a blackhole counts the subnets
+    it cut off (it moves no capacity).
 
-    A pin whose capacity during the fault could not be read proves nothing: when no
-    other target shows an effect, the check is not measured rather than failed as "no
-    effect".
+    One target whose capacity stayed fails the check, whatever the others did (the AZ did
+    not empty). A pin whose capacity during the fault could not be read proves nothing:
+    the check is then not measured rather than passed on the other targets' evidence.
     """
     pinned = [entry for entry in entries if _is_pin(entry)]
-    emptied = sum(1 for entry in pinned if _left_lost_az(entry.get("evidence") or {}))
-    cut_off = sum(1 for entry in entries if entry not in pinned and entry.get("injected_at"))
-    observed = emptied + cut_off
-    if observed:
-        return observed, None
+    stayed = [str(entry.get("target")) for entry in pinned
+              if _stayed_in_lost_az(entry.get("evidence") or {})]
+    if stayed:
+        return 0, f"capacity stayed in the lost AZ ID: {', '.join(stayed)}"
     unread = [
         str(entry.get("target"))
         for entry in pinned
@@ -35,6 +35,11 @@ def fault_effect(entries: Sequence[Mapping[str, Any]]) -> Effect:
             "not measured: the capacity per AZ ID during the fault could not be "
             f"read for {', '.join(unread)}"
         )
+    emptied = sum(1 for entry in pinned if _left_lost_az(entry.get("evidence") or {}))
+    cut_off = sum(1 for entry in entries if entry not in pinned and entry.get("injected_at"))
+    observed = emptied + cut_off
+    if observed:
+        return observed, None
     return observed, "no target's capacity left the lost AZ ID"
 
 
@@ -53,3 +58,9 @@ def _left_lost_az(evidence: Mapping[str, Any]) -> bool:
     if during is None:
         return False
     return bool(before.get(az_id, 0) > 0 and during.get(az_id, 0) == 0)
+
+
+def _stayed_in_lost_az(evidence: Mapping[str, Any]) -> bool:
+    az_id = evidence.get("az_id")
+    before, during = evidence.get("before") or {}, evidence.get("during")
+    return during is not None and before.get(az_id, 0) > 0 and during.get(az_id, 0) > 0
