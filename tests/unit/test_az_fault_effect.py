@@ -82,3 +82,18 @@ def test_az_loss_checks_in_a_result_fail_when_nothing_moved() -> None:
                            "fault_index": 0}
     [check] = fault_effect_checks(result)
     assert (check["observed"], check["passed"]) == (1, True)
+
+
+def test_a_blackhole_result_says_what_it_did_not_cut_once() -> None:
+    from chaos.faults.az_loss.evidence import add_blackhole_caveat
+
+    blackhole = {"type": "az-loss", "changed": {"action": "create-acl"}}
+    result: dict[str, Any] = {"faults": [blackhole, dict(blackhole)], "notes": []}
+    add_blackhole_caveat(result)
+    add_blackhole_caveat(result)
+    [note] = result["notes"]
+    assert "within a subnet" in note and "vpc-network-acls.html" in note
+    pinned_only: dict[str, Any] = {"faults": [{"type": "az-loss", "changed": {"action": "pin"}}],
+                                   "notes": []}
+    add_blackhole_caveat(pinned_only)
+    assert pinned_only["notes"] == []

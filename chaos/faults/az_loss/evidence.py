@@ -8,7 +8,7 @@ from typing import Any
 
 from chaos.faults.base import Effect
 
-__all__ = ["fault_effect"]
+__all__ = ["add_blackhole_caveat", "fault_effect"]
 
 
 def fault_effect(entries: Sequence[Mapping[str, Any]]) -> Effect:
@@ -64,3 +64,15 @@ def _stayed_in_lost_az(evidence: Mapping[str, Any]) -> bool:
     az_id = evidence.get("az_id")
     before, during = evidence.get("before") or {}, evidence.get("during")
     return during is not None and before.get(az_id, 0) > 0 and during.get(az_id, 0) > 0
+
+
+def add_blackhole_caveat(result: dict[str, Any]) -> None:
+    """The report says what a blackhole did not cut (chaos.faults.az_loss.kind)."""
+    from chaos.faults.az_loss.restore import ACTION_CREATE_ACL, BLACKHOLE_CAVEAT
+
+    blackholed = any(fault.get("type") == "az-loss"
+                     and (fault.get("changed") or {}).get("action") == ACTION_CREATE_ACL
+                     for fault in result.get("faults", []))
+    note = f"az-loss blackhole: {BLACKHOLE_CAVEAT}"
+    if blackholed and note not in result.setdefault("notes", []):
+        result["notes"].append(note)

@@ -58,6 +58,7 @@ from chaos.faults.az_loss.restore import (
     ACTION_CREATE_ACL,
     ACTION_NONE,
     ACTION_PIN,
+    BLACKHOLE_CAVEAT,
     TYPE_NAME,
     why_not_converged,
 )
@@ -110,6 +111,12 @@ class AzLossFault(FaultKind["AzLossSpec"]):
         from chaos.faults.az_loss import evidence  # not the janitor's: see base
 
         return evidence.fault_effect(entries)
+
+    @classmethod
+    def add_evidence(cls, result: dict[str, Any]) -> None:
+        from chaos.faults.az_loss import evidence  # not the janitor's: see base
+
+        evidence.add_blackhole_caveat(result)
 
     # -- plan ---------------------------------------------------------------
 
@@ -243,6 +250,7 @@ class AzLossFault(FaultKind["AzLossSpec"]):
         summary.append(f"blackholes {mapping.label(self.spec.az_id)} for: {', '.join(users)} "
                        "(and anything else in those subnets)")
         summary.append(f"tag the subnets {LOCK_TAG_KEY}={run_id}")
+        summary.append(BLACKHOLE_CAVEAT)
         return PlannedChange(
             fault_type=self.type_name, target=f"vpc:{vpc_id}", target_arn=vpc_id,
             summary=summary, original={"vpc_id": vpc_id, "associations": associations},
