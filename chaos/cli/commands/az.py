@@ -64,11 +64,12 @@ def cmd_az_audit(arguments: argparse.Namespace) -> int:
             inventories = [az_audit.take_inventory(clients, "sandbox")]
     else:
         # As the AWS CLI and SDKs do (and as `gameday sandbox env` exports it).
-        region = arguments.region or os.environ.get("AWS_REGION") or os.environ.get(
+        named: str | None = arguments.region or os.environ.get("AWS_REGION") or os.environ.get(
             "AWS_DEFAULT_REGION")
-        if not region:
+        if not named:
             raise InputError("--region is required (or AWS_REGION / AWS_DEFAULT_REGION, or "
                              "--sandbox)")
+        region = named
         inventories = [
             az_audit.take_inventory(
                 az_audit.clients_for_profile(profile, region), profile or "default"
