@@ -154,17 +154,35 @@ def period_for(start_epoch_s: float, end_epoch_s: float) -> int:
     return max(60, math.ceil((end_epoch_s - start_epoch_s) / 60) * 60)
 
 
+#: GetMetricData takes at most 500 queries per call ("GetMetricData", CloudWatch API
+#: Reference, https://docs.aws.amazon.com/AmazonCloudWatch/latest/APIReference/
+#: API_GetMetricData.html): about 62 functions' worth of ours. More are read in batches.
+MAX_QUERIES_PER_CALL = 500
+
+
 def fetch_values(
     cloudwatch: Any, queries: Sequence[MetricQuery], start_epoch_s: float, end_epoch_s: float
 ) -> dict[str, list[float]]:
     """query id -> datapoint values (an empty list: no datapoints)."""
+    values: dict[str, list[float]] = {query.query_id: [] for query in queries}
+    for first in range(0, len(queries), MAX_QUERIES_PER_CALL):
+        batch = queries[first:first + MAX_QUERIES_PER_CALL]
+        for query_id, found in _fetch_batch(cloudwatch, batch, start_epoch_s,
+                                             end_epoch_s).items():
+            values.setdefault(query_id, []).extend(found)
+    return values
+
+
+def _fetch_batch(
+    cloudwatch: Any, queries: Sequence[MetricQuery], start_epoch_s: float, end_epoch_s: float
+) -> dict[str, list[float]]:
     period = period_for(start_epoch_s, end_epoch_s)
     request: dict[str, Any] = {
         "MetricDataQueries": [query.as_request(period) for query in queries],
         "StartTime": datetime.fromtimestamp(math.floor(start_epoch_s), timezone.utc),
         "EndTime": datetime.fromtimestamp(math.ceil(end_epoch_s), timezone.utc),
     }
-    values: dict[str, list[float]] = {query.query_id: [] for query in queries}
+    values: dict[str, list[float]] = {}
     for _ in range(_MAX_PAGES):
         response = cloudwatch.get_metric_data(**request)
         for item in response.get("MetricDataResults", []):

@@ -1,0 +1,39 @@
+"""More than 500 metric queries (about 62 functions) are read in batches, as GetMetricData
+takes at most 500 per call; before, the whole read failed."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from botocore.exceptions import ClientError
+
+from chaos.metrics.cloudwatch import MAX_QUERIES_PER_CALL, MetricQuery, fetch_values
+
+
+class StrictCloudWatch:
+    """Answers as CloudWatch does: a request over 500 queries is refused."""
+
+    def __init__(self) -> None:
+        self.calls: list[int] = []
+
+    def get_metric_data(self, **request: Any) -> dict[str, Any]:
+        queries = request["MetricDataQueries"]
+        self.calls.append(len(queries))
+        if len(queries) > 500:
+            raise ClientError({"Error": {"Code": "ValidationError",
+                                         "Message": "too many queries"}}, "GetMetricData")
+        return {"MetricDataResults": [{"Id": query["Id"], "Values": [1.0]}
+                                      for query in queries]}
+
+
+def query(index: int) -> MetricQuery:
+    return MetricQuery(f"q{index}", "AWS/Lambda", "Errors",
+                       (("FunctionName", f"fn-{index}"),), "Sum", "lambda", f"fn-{index}",
+                       "errors")
+
+
+def test_1200_queries_are_read_in_three_calls_and_every_value_kept() -> None:
+    cloudwatch = StrictCloudWatch()
+    values = fetch_values(cloudwatch, [query(index) for index in range(1200)], 0.0, 120.0)
+    assert cloudwatch.calls == [500, 500, 200] and MAX_QUERIES_PER_CALL == 500
+    assert len(values) == 1200 and all(found == [1.0] for found in values.values())
