@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import logging
 import math
+import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timezone
@@ -150,8 +151,19 @@ def build_queries(targets: ServerSideTargets) -> list[MetricQuery]:
     return queries
 
 
-def period_for(start_epoch_s: float, end_epoch_s: float) -> int:
-    return max(60, math.ceil((end_epoch_s - start_epoch_s) / 60) * 60)
+#: The finest period CloudWatch still keeps for data of an age: 60-second datapoints for
+#: 15 days, 5-minute ones for 63 days, then 1-hour ones for 455 days ("Amazon CloudWatch
+#: concepts", metrics retention, https://docs.aws.amazon.com/AmazonCloudWatch/latest/
+#: monitoring/cloudwatch_concepts.html#metrics-retention). A `report --refresh` weeks
+#: later asks for what is left instead of getting nothing.
+RETAINED_PERIODS = ((15 * 86400, 60), (63 * 86400, 300), (float("inf"), 3600))
+
+
+def period_for(start_epoch_s: float, end_epoch_s: float, now: float | None = None) -> int:
+    """One period over the whole window, in a resolution CloudWatch still keeps."""
+    age = (time.time() if now is None else now) - start_epoch_s
+    unit = next(period for oldest, period in RETAINED_PERIODS if age < oldest)
+    return max(unit, math.ceil((end_epoch_s - start_epoch_s) / unit) * unit)
 
 
 #: GetMetricData takes at most 500 queries per call ("GetMetricData", CloudWatch API

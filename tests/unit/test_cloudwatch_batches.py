@@ -37,3 +37,14 @@ def test_1200_queries_are_read_in_three_calls_and_every_value_kept() -> None:
     values = fetch_values(cloudwatch, [query(index) for index in range(1200)], 0.0, 120.0)
     assert cloudwatch.calls == [500, 500, 200] and MAX_QUERIES_PER_CALL == 500
     assert len(values) == 1200 and all(found == [1.0] for found in values.values())
+
+
+def test_the_period_is_one_cloudwatch_still_keeps_for_data_of_that_age() -> None:
+    from chaos.metrics.cloudwatch import period_for
+
+    day = 86400.0
+    assert period_for(0.0, 30.0, now=3600.0) == 60
+    assert period_for(0.0, 90.0, now=3600.0) == 120
+    assert period_for(0.0, 30.0, now=16 * day) == 300  # 60 s datapoints are gone
+    assert period_for(0.0, 400.0, now=16 * day) == 600
+    assert period_for(0.0, 30.0, now=64 * day) == 3600
