@@ -56,7 +56,8 @@ class LoadSession:
                 clients.client("wafv2"), load.waf.rule,
                 web_acl=load.waf.web_acl, resource_arn=stage_arn, endpoint=host,
             )
-            session.waf_plan = plan_waf_traffic(session.rule, load.waf, workers=load.workers)
+            session.waf_plan = plan_waf_traffic(session.rule, load.waf, workers=load.workers,
+                                                run_s=experiment.phases.total)
         return session
 
     def describe(self) -> list[str]:

@@ -98,8 +98,18 @@ def _block_looks_like_a_failure(rule: RateRule) -> bool:
     return unmarked and status is not None and (status == 429 or status >= 500)
 
 
-def plan_waf_traffic(rule: RateRule, waf_spec: WafLoad, workers: int) -> WafTrafficPlan:
-    """Rates and identities for `load.waf`; raises PreflightRefused when it cannot work."""
+#: How long after a key first exceeds the limit AWS WAF may start blocking it: "Usually,
+#: this delay is below 30 seconds" ("Rate-based rule caveats", https://docs.aws.amazon.com/
+#: waf/latest/developerguide/waf-rule-statement-type-rate-based-caveats.html).
+AWS_BLOCK_DELAY_S = 30.0
+
+
+def plan_waf_traffic(rule: RateRule, waf_spec: WafLoad, workers: int,
+                     run_s: float | None = None) -> WafTrafficPlan:
+    """Rates and identities for `load.waf`; raises PreflightRefused when it cannot work.
+
+    `run_s`: how long the load runs (the phases); too short to see a block, a warning.
+    """
     identity, warnings = _identity_scheme(rule, waf_spec)
     for kind, count in (("abusive_clients", waf_spec.abusive_clients),
                         ("legit_clients", waf_spec.legit_clients)):
@@ -114,6 +124,13 @@ def plan_waf_traffic(rule: RateRule, waf_spec: WafLoad, workers: int) -> WafTraf
                         "the WAF clients send the locustfile's requests, make sure they match")
     if waf_spec.abusive_clients == 0:
         warnings.append("abusive_clients is 0: nothing will test that the rule blocks")
+    cross_s = rule.limit / (ABUSE_FACTOR * rule.limit / rule.window_s)
+    if waf_spec.abusive_clients and run_s is not None and run_s < cross_s + AWS_BLOCK_DELAY_S:
+        warnings.append(
+            f"the phases last {run_s:.0f}s, but an abusive client crosses the limit after "
+            f"~{cross_s:.0f}s and AWS WAF may take up to {AWS_BLOCK_DELAY_S:.0f}s more to "
+            "block it: time_to_block_s may not be measured (its checks then fail as not "
+            f"measured); make the phases at least {cross_s + AWS_BLOCK_DELAY_S:.0f}s")
     if _block_looks_like_a_failure(rule):
         warnings.append(f"rule {rule.name} blocks with HTTP {rule.block_status} and no "
                         "response header: its blocks cannot be told from throttles or errors "

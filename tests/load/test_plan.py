@@ -100,3 +100,15 @@ def test_a_bare_custom_429_block_is_warned_about() -> None:
     marked = plan_waf_traffic(rule(custom_response=True, block_status=429,
                                    block_header="x-blocked-by"), WafLoad(rule="r"), workers=0)
     assert not any("throttles" in warning for warning in marked.warnings)
+
+
+def test_phases_too_short_to_see_a_block_are_warned_about() -> None:
+    waf = WafLoad(rule="orders-rate-limit", abusive_clients=2, legit_clients=1)
+    short = plan_waf_traffic(rule(forwarded_header="X-Forwarded-For"), waf, workers=0,
+                             run_s=40.0)
+    [warning] = [line for line in short.warnings if "time_to_block_s" in line]
+    # 100 per 60 s at 3x: the limit is crossed after ~20 s, AWS may take 30 s more.
+    assert "crosses the limit after ~20s" in warning and "at least 50s" in warning
+    long_enough = plan_waf_traffic(rule(forwarded_header="X-Forwarded-For"), waf, workers=0,
+                                   run_s=50.0)
+    assert not [line for line in long_enough.warnings if "time_to_block_s" in line]
