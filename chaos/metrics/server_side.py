@@ -200,6 +200,7 @@ def read_server_side(
     *,
     clock: Callable[[], float] = time.time,
     sleep: Callable[[float], None] = time.sleep,
+    given_up: Callable[[], bool] = lambda: False,
 ) -> dict[str, Any]:
     """``{"phases": {phase: slis}, "run": slis, "notes": [...], "settled": bool}``.
 
@@ -220,7 +221,7 @@ def read_server_side(
             lambda: read_once(cloudwatch, query, global_cloudwatch), last_minute_end=data_until,
             lag_s=lag_s,
             timeout_s=query.timeout_s, poll_s=max(1.0, min(10.0, lag_s / 6)), on_wait=on_wait,
-            clock=clock, sleep=sleep)
+            clock=clock, sleep=sleep, given_up=given_up)
     except Exception as error:  # noqa: BLE001 - see docstring
         return {"phases": {}, "run": None, "settled": False,
                 "notes": [f"{UNAVAILABLE_NOTE}: {error}"]}
@@ -230,7 +231,12 @@ def read_server_side(
             values["settled"] = outcome.settled
     figures["settled"] = outcome.settled
     figures["waited_s"] = round(outcome.waited_s, 1)
-    if not outcome.settled:
+    if not outcome.settled and given_up():
+        figures["notes"] = [*figures.get("notes", []),
+                            f"{UNSETTLED_NOTE}: the wait was interrupted after "
+                            f"{outcome.waited_s:.0f}s; server-side figures are partial "
+                            "(gameday report --refresh reads them again)"]
+    elif not outcome.settled:
         figures["notes"] = [*figures.get("notes", []),
                             f"{UNSETTLED_NOTE} after {query.timeout_s:.0f}s: "
                             "server-side figures are partial (gameday report --refresh "
@@ -293,6 +299,7 @@ def read_settled(
     on_wait: Callable[[str], None] | None = None,
     clock: Callable[[], float] = time.time,
     sleep: Callable[[float], None] = time.sleep,
+    given_up: Callable[[], bool] = lambda: False,
 ) -> dict[str, Any]:
     """The query's figures once settled (see :func:`read_server_side`), with the query.
 
@@ -302,6 +309,6 @@ def read_settled(
     global_cloudwatch = (cloudwatch_in(CLOUDFRONT_METRICS_REGION)
                          if reads_global_waf_metrics(query.targets) else None)
     figures = read_server_side(cloudwatch_in(query.targets.region), query, lag, on_wait,
-                               global_cloudwatch, clock=clock, sleep=sleep)
+                               global_cloudwatch, clock=clock, sleep=sleep, given_up=given_up)
     figures["query"] = query.to_dict()
     return figures

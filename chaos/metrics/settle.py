@@ -87,8 +87,12 @@ def read_when_settled(
     on_wait: Callable[[str], None] | None = None,
     clock: Callable[[], float] = time.time,
     sleep: Callable[[float], None] = time.sleep,
+    given_up: Callable[[], bool] = lambda: False,
 ) -> Settled:
-    """`read()` once the minutes are due and two successive reads agree (bounded)."""
+    """`read()` once the minutes are due and two successive reads agree (bounded).
+
+    `given_up()` true (the user interrupted the wait): read once more and return the figures
+    as not settled, as at the deadline."""
     started = clock()
     deadline = started + timeout_s
     if os.environ.get(SETTLE_ENV) == "off":
@@ -102,7 +106,7 @@ def read_when_settled(
     previous = read()
     reads = 1
     for _ in range(10_000):  # bounded by the deadline long before
-        if clock() >= deadline:
+        if clock() >= deadline or given_up():
             return Settled(previous, False, clock() - started, reads)
         sleep(max(0.0, min(poll_s, deadline - clock())))
         current = read()

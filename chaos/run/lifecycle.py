@@ -32,7 +32,7 @@ from chaos.run.history import ExperimentHistory
 from chaos.run.preflight import fault_expiry
 from chaos.run.record import run_record
 from chaos.run.restore import restore_journal
-from chaos.run.stop import StopRequested, StopSignal
+from chaos.run.stop import StopRequested, StopSignal, signals_set
 from chaos.run.stop_conditions import AbortWhen, AlarmWatcher
 
 log = logging.getLogger(__name__)
@@ -124,13 +124,18 @@ def execute(context: RunContext, planned: list[PlannedFault]) -> RunOutcome:
             context.aggregator.finish(time.time())
     if refused is not None:
         raise refused  # one line and its exit code at the CLI edge, as for any refusal
-    history = ExperimentHistory.for_run(context.experiment, context.run_id,
-                                        context.target.account_id, context.target.clients,
-                                        context.journal_location)
-    result = assemble_result(replace(run_record(context, started_at, outcome, reason),
-                                     previous_for=history.previous))
-    history.record(result)  # after judging: this run is never its own reference
-    result_path = write_reports(result, context.options.report_dir or run_dir)["json"]
+    with signals_set(threading.Event()) as interrupted:
+        history = ExperimentHistory.for_run(context.experiment, context.run_id,
+                                            context.target.account_id, context.target.clients,
+                                            context.journal_location)
+        record = run_record(context, started_at, outcome, reason, interrupted)
+        if interrupted.is_set() and record.outcome == "passed":
+            record = replace(record, outcome="aborted", abort_reason=(
+                "interrupted while waiting for CloudWatch to settle: server-side figures "
+                "unsettled (gameday report --refresh completes them)"))
+        result = assemble_result(replace(record, previous_for=history.previous))
+        history.record(result)  # after judging: this run is never its own reference
+        result_path = write_reports(result, context.options.report_dir or run_dir)["json"]
     return RunOutcome(
         run_id=context.run_id,
         outcome=result["outcome"],

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from typing import Any
 
 from chaos.clock import utc_now
@@ -13,7 +14,8 @@ from chaos.run.context import RunContext
 
 
 def run_record(
-    context: RunContext, started_at: str, outcome: Outcome, reason: str | None
+    context: RunContext, started_at: str, outcome: Outcome, reason: str | None,
+    interrupted: threading.Event | None = None,
 ) -> RunRecord:
     """The explicit inputs of the result, read off the finished run."""
     assert context.journal is not None
@@ -32,15 +34,17 @@ def run_record(
                          if entry.fault_type in FAULT_KINDS],  # not the janitor's schedule
         load=None if load is None else LoadRecord(
             context.aggregator, load.rule, load.waf_plan, load.abusive_stopped_at),
-        server_side=read_server_side_of(context),
+        server_side=read_server_side_of(context, interrupted),
         notes=list(context.notes),
         clock=context.aggregator.clock,
     )
 
 
 
-def read_server_side_of(context: RunContext) -> dict[str, Any] | None:
-    """The run's CloudWatch figures per measured phase window, once settled."""
+def read_server_side_of(context: RunContext,
+                        interrupted: threading.Event | None = None) -> dict[str, Any] | None:
+    """The run's CloudWatch figures per measured phase window, once settled, or as they
+    are when `interrupted` is set (a signal while waiting)."""
     experiment, target = context.experiment, context.target
     function_arns = [entry.target_arn for entry in (context.journal.entries
                                                     if context.journal else [])
@@ -57,5 +61,11 @@ def read_server_side_of(context: RunContext) -> dict[str, Any] | None:
                        for spec in experiment.faults))
     if query is None:
         return None
+    stop = interrupted or threading.Event()
+
+    def wait(seconds: float) -> None:
+        stop.wait(seconds)
+
     return read_settled(query, target.cloudwatch_lag, cloudwatch_in_regions_of(target.clients),
-                        on_wait=lambda text: context.events.message.fire(text=text))
+                        on_wait=lambda text: context.events.message.fire(text=text),
+                        sleep=wait, given_up=stop.is_set)

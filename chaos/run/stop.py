@@ -105,3 +105,24 @@ class StopSignal:
         finally:
             for sig, handler in previous.items():
                 signal.signal(sig, handler)
+
+
+@contextmanager
+def signals_set(event: threading.Event) -> Iterator[threading.Event]:
+    """While inside, SIGINT, SIGTERM and SIGHUP set `event` instead of ending the process:
+    the run's reporting stage (after the restore) finishes with what it has and writes
+    every report, rather than dying without result.json while CloudWatch settles."""
+    if threading.current_thread() is not threading.main_thread():
+        yield event
+        return
+
+    def on_signal(_signum: int, _frame: FrameType | None) -> None:
+        event.set()
+
+    previous = {sig: signal.signal(sig, on_signal)
+                for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)}
+    try:
+        yield event
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)

@@ -111,3 +111,35 @@ def test_a_count_slo_on_figures_that_never_settle_fails_as_not_settled(
     (check,) = [check for check in result["slo"] if check["sli"] == "apigw_5xx"]
     assert code == 1 and result["outcome"] == "failed"
     assert check["passed"] is False and check["note"].startswith("not settled")
+
+
+@pytest.mark.timeout(400)
+def test_ctrl_c_while_cloudwatch_settles_still_writes_every_report(home: Path,
+                                                                   tmp_path: Path) -> None:
+    """SIGINT during the settle wait (after the restore): result.json and every report are
+    written with the server-side figures marked unsettled, exit 3; --refresh completes them."""
+    import signal
+
+    from tests.e2e.conftest import gameday
+
+    report_dir = tmp_path / "interrupted"
+    process = gameday(home, "run", "--sandbox",
+                      str(waf_experiment(tmp_path, "interrupted")), "--yes",
+                      "--report-dir", str(report_dir))
+    assert process.stderr is not None
+    seen = []
+    for line in process.stderr:  # bounded: the run ends within its max_duration
+        seen.append(line)
+        if "waiting for CloudWatch to settle" in line:
+            process.send_signal(signal.SIGINT)
+            break
+    stdout, stderr = process.communicate(timeout=120)
+    output = "".join(seen) + stderr + stdout
+    assert any("waiting for CloudWatch to settle" in line for line in seen), output
+    assert process.returncode == 3, output
+    result = json.loads((report_dir / "result.json").read_text())
+    assert result["outcome"] == "aborted" and "interrupted" in result["abort_reason"]
+    assert result["server_side"]["settled"] is False
+    assert {path.name for path in report_dir.iterdir()} >= {
+        "result.json", "report.md", "report.html", "junit.xml"}
+    assert any("interrupted" in note for note in result["notes"]), result["notes"]
