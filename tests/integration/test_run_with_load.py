@@ -55,7 +55,7 @@ def test_run_with_load_measures_each_phase_and_writes_reports(
     assert code == 1, captured.err  # the deliberately impossible SLO breaches
     # A failed run says which checks failed and where the report is, not only "failed".
     assert "failed checks (" in captured.out, captured.out
-    failed_rows = captured.out.split("failed checks (", 1)[1].split("result: ", 1)[0]
+    failed_rows = captured.out.split("failed checks (", 1)[1].split("report: ", 1)[0]
     assert "requests" in failed_rows and "availability" not in failed_rows, captured.out
     assert f"report: {reports / 'report.html'}" in captured.out
     result = json.loads((reports / "result.json").read_text())

@@ -178,10 +178,10 @@ def _run_one(
 
         print(f"failed checks ({len(failing)} of {len(outcome.result['slo'])}):")
         print(slo_text({**outcome.result, "slo": failing}))
-    print(f"result: {outcome.result_path}")
     html = outcome.result_path.with_name("report.html")
     if html.exists():
         print(f"report: {html}")
+    print(f"result: {outcome.result_path}")  # last: scripts read the path after "result: "
     if outcome.exit_code == EXIT_ROLLBACK_INCOMPLETE:
         print(
             f"gameday: rollback incomplete; journal kept: {outcome.journal_path} "
