@@ -18,6 +18,7 @@ from chaos.aws import lambda_functions as functions
 from chaos.aws.clients import error_code
 from chaos.errors import PreflightRefused
 from chaos.faults.lambda_extension.layer_versions import LAYER_NAME, is_our_layer
+from chaos.faults.lambda_extension.runtimes import refuse_unwrapped_runtime
 from chaos.faults.locks import refuse_locked
 
 if TYPE_CHECKING:
@@ -95,16 +96,22 @@ def parse_target(text: str) -> FunctionTarget:
 
 
 def refuse_unsafe_function(config: dict[str, Any], tags: dict[str, str],
-                           context: FaultContext) -> None:
+                           context: FaultContext, *, baked_in: bool = False) -> None:
     """Raise PreflightRefused, naming the function, for every state we must not touch."""
     name = config["FunctionName"]
     if config.get("PackageType") == "Image":
-        raise PreflightRefused(f"{name}: container-image function (PackageType Image) cannot "
-                               "take layers")
-    runtime = str(config.get("Runtime", ""))
-    if not runtime.startswith("python3"):
-        raise PreflightRefused(f"{name}: runtime {runtime or 'unknown'} is not Python; the "
-                               "extension runs on the function's Python runtime")
+        if not baked_in:
+            raise PreflightRefused(
+                f"{name}: container-image function (PackageType Image) cannot take layers; "
+                "bake the extension into its image (extension/README.md, \"Container "
+                "images\") and declare it: functions: [{name: "
+                f"{name}, baked_in: true}}]")
+    else:
+        if baked_in:
+            raise PreflightRefused(
+                f"{name}: declared baked_in but it is a zip function (PackageType Zip); "
+                "remove baked_in, the layer is attached for the run")
+        refuse_unwrapped_runtime(config)
     layers = functions.layer_arns_of(config)
     if any(is_our_layer(arn) for arn in layers):
         raise PreflightRefused(f"{name}: already carries the {LAYER_NAME} layer (a run left it?"
