@@ -44,6 +44,11 @@ from chaos.faults.lambda_extension.layer_versions import (
     publish_layer,
     verify_layer_hash,
 )
+from chaos.faults.lambda_extension.modes import (
+    ephemeral_storage_mb,
+    mode_lines,
+    refuse_disk_over_storage,
+)
 from chaos.faults.lambda_extension.restore import (
     ACTION_ALIAS,
     ACTION_ATTACH,
@@ -129,7 +134,8 @@ class LambdaExtensionFault(FaultKind["LambdaExtensionSpec"]):
         name, arn = latest["FunctionName"], latest["FunctionArn"]
         refuse_unsafe_function(latest, functions.list_tags(clients, arn), self.context)
         refuse_edge_function(clients, latest)
-        ours = self._environment_keys()
+        refuse_disk_over_storage(latest, self.spec.fault_config())
+        ours = self._environment_keys(latest)
         refuse_environment(latest, ours)
         refuse_unreadable_layers(clients, latest)
         size_lines = refuse_oversized_code(latest, self._layer_unzipped_size())
@@ -139,7 +145,7 @@ class LambdaExtensionFault(FaultKind["LambdaExtensionSpec"]):
             f"attach layer {layer_arn} (layer {len(latest.get('Layers', [])) + 1} of "
             f"{MAX_LAYERS}) to $LATEST",
             "set environment keys " + ", ".join(sorted(ours)),
-            f"faults: {', '.join(sorted(self.spec.fault_config()))}",
+            *mode_lines(self.spec.fault_config()),
             f"tag {LOCK_TAG_KEY}={self.context.run_id}",
         ]
         if target.alias:
@@ -195,7 +201,8 @@ class LambdaExtensionFault(FaultKind["LambdaExtensionSpec"]):
         current, tags = functions.get_with_tags(clients, change.target_arn)
         refuse_unsafe_function(current, tags, self.context)
         # The config is rebuilt now: its expiry counts from the start of the run.
-        ours = self._environment_keys()
+        refuse_disk_over_storage(current, self.spec.fault_config())
+        ours = self._environment_keys(current)
         refuse_environment(current, ours)
         layer_arn = self._layer.arn
 
@@ -306,12 +313,13 @@ class LambdaExtensionFault(FaultKind["LambdaExtensionSpec"]):
 
     # -- helpers ------------------------------------------------------------
 
-    def _environment_keys(self) -> dict[str, str]:
+    def _environment_keys(self, config: Mapping[str, Any]) -> dict[str, str]:
         return {
             extension_config.EXEC_WRAPPER_ENV_KEY: extension_config.WRAPPER_PATH,
             extension_config.CONFIG_ENV_KEY: extension_config.dump_config(
                 self.spec.fault_config(), run_id=self.context.run_id,
-                expires_at=self.context.expires_at),
+                expires_at=self.context.expires_at,
+                ephemeral_storage_mb=ephemeral_storage_mb(config)),
         }
 
     def _layer_bytes(self) -> bytes:
