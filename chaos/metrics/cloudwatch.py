@@ -36,7 +36,9 @@ __all__ = [
 
 log = logging.getLogger(__name__)
 
-FAULT_TYPES = ("latency", "error", "exception", "timeout")
+#: The extension's FaultType dimension values: every mode of its config (gameday_chaos.config
+#: FAULT_TYPES; extension/README.md, "Telemetry").
+FAULT_TYPES = ("latency", "disk", "timeout", "exception", "error", "corruption")
 _MAX_PAGES = 20
 Dimensions = tuple[tuple[str, str], ...]
 _PERCENTILE = "p99"
@@ -67,7 +69,8 @@ class MetricQuery:
     metric: str
     dimensions: Dimensions
     stat: str
-    group: str  # lambda | apigateway | waf | injected_faults | extension_inits
+    group: str  # lambda | apigateway | waf | injected_faults | extension_inits |
+    # extension_fail_open
     owner: str  # function name, rule name, or "" for the API stage
     key: str  # errors, throttles, duration_p99_ms, 5xx, latency_p99_ms, blocked_requests, ...
 
@@ -111,6 +114,8 @@ def build_queries(targets: ServerSideTargets) -> list[MetricQuery]:
                                                       ("FaultType", fault_type)),
                           "Sum", "injected_faults", name, fault_type))
         specs.append(("Chaos", "ExtensionInits", dims, "Sum", "extension_inits", name, "inits"))
+        specs.append(("Chaos", "ExtensionFailOpen", dims, "Sum", "extension_fail_open", name,
+                      "environments"))
     if targets.api_name and targets.stage:
         api_dims: Dimensions = (("ApiName", targets.api_name), ("Stage", targets.stage))
         specs.append(("AWS/ApiGateway", "5XXError", api_dims, "Sum", "apigateway", "", "5xx"))
@@ -190,7 +195,7 @@ def detail_of(
     queries: Sequence[MetricQuery], observed: Mapping[str, float | None]
 ) -> dict[str, Any]:
     detail: dict[str, Any] = {"lambda": {}, "apigateway": {}, "waf": {}, "injected_faults": {},
-                              "extension_inits": {}}
+                              "extension_inits": {}, "extension_fail_open": {}}
     for query in queries:
         value = observed[query.query_id]
         if query.group == "apigateway":

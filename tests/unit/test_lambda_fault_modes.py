@@ -116,3 +116,9 @@ def test_invalid_modes_are_refused_naming_the_field(modes: dict[str, Any], expec
 def test_an_unknown_mode_field_is_refused() -> None:
     with pytest.raises(ValidationError, match="unknown field 'size'; allowed: match, mb, rate"):
         spec_of(disk={"mb": 1, "size": 2})
+
+
+def test_the_telemetry_read_covers_every_mode() -> None:
+    from chaos.metrics.cloudwatch import FAULT_TYPES
+
+    assert set(FAULT_TYPES) == set(extension_config.FAULT_TYPES)
