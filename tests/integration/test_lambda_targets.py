@@ -5,11 +5,14 @@ says about each mode; the layer version chosen per architecture."""
 from __future__ import annotations
 
 from pathlib import Path
+from unittest.mock import patch
 
+import boto3
 import pytest
 
 from chaos.cli import main
-from tests.integration.conftest import create_function, experiment_yaml
+from chaos.faults.lambda_extension.layer import code_sha256
+from tests.integration.conftest import REGION, create_function, experiment_yaml
 from tests.integration.test_refusals import snapshot
 
 MANAGED_RUNTIMES = ["nodejs20.x", "nodejs22.x", "python3.12", "java21", "dotnet8", "ruby3.3"]
@@ -86,3 +89,45 @@ def test_disk_larger_than_ephemeral_storage_is_refused(
     assert snapshot(["orders"]) == before
     path.write_text(fault_yaml("    disk: {mb: 1024}\n"))
     assert main(["plan", str(path)]) == 0
+
+
+@pytest.mark.usefixtures("aws")
+def test_each_architecture_gets_its_own_layer_version(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """An arm64 function gets the arm64 build, an x86_64 one the x86_64 build: one layer
+    version each, recognised by CodeSha256 and reused by the next run."""
+    create_function("orders")
+    create_function("orders-arm", Architectures=["arm64"])
+    path = tmp_path / "experiment.yaml"
+    path.write_text(experiment_yaml("[orders, orders-arm]"))
+    assert main(["plan", str(path)]) == 0
+    output = capsys.readouterr().out
+    assert "for x86_64 (x86_64 build;" in output and "for arm64 (arm64 build;" in output
+
+    lambda_ = boto3.client("lambda", region_name=REGION)
+    attached: dict[str, str] = {}
+
+    def record_layers(parsed: dict[str, object], **_: object) -> None:
+        layers = parsed.get("Layers") or []
+        if layers:
+            attached[str(parsed["FunctionName"])] = str(layers[-1]["Arn"])  # type: ignore[index]
+
+    session = boto3.Session(region_name=REGION)
+    session.events.register("after-call.lambda.UpdateFunctionConfiguration", record_layers)
+    with patch("chaos.aws.clients.boto3.Session", return_value=session):
+        code = main(["run", str(path), "--yes", "--report-dir", str(tmp_path / "reports")])
+    assert code == 0, capsys.readouterr().err
+    versions = {
+        arn: lambda_.get_layer_version(
+            LayerName="gameday-chaos", VersionNumber=int(arn.rpartition(":")[2])
+        )
+        for arn in attached.values()
+    }
+    assert set(attached) == {"orders", "orders-arm"}
+    assert attached["orders"] != attached["orders-arm"]
+    assert versions[attached["orders"]]["Content"]["CodeSha256"] == code_sha256("x86_64")
+    assert versions[attached["orders-arm"]]["Content"]["CodeSha256"] == code_sha256("arm64")
+    assert versions[attached["orders-arm"]]["CompatibleArchitectures"] == ["arm64"]
+    listed = lambda_.list_layer_versions(LayerName="gameday-chaos")["LayerVersions"]
+    assert len(listed) == 2

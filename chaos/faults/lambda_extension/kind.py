@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import io
 import zipfile
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import ClientError
@@ -97,8 +97,10 @@ class LambdaExtensionFault(FaultKind["LambdaExtensionSpec"]):
 
     def __init__(self, spec: LambdaExtensionSpec, context: FaultContext, index: int = 0) -> None:
         super().__init__(spec, context, index)
-        self._layer: LayerVersion | None = None
-        self._layer_zip: bytes | None = None
+        # One layer version per architecture (a function's Architectures picks it).
+        self._layers: dict[str, LayerVersion] = {}
+        self._layer_zips: dict[str, bytes] = {}
+        self._architectures: set[str] = set()
 
     @classmethod
     def add_evidence(cls, result: dict[str, Any]) -> None:
@@ -124,26 +126,39 @@ class LambdaExtensionFault(FaultKind["LambdaExtensionSpec"]):
         return [FunctionTarget(arn) for arn in arns]
 
     def plan(self) -> list[PlannedChange]:
-        existing = find_layer_version(self.context.clients, self._local_code_sha256())
-        layer_arn = existing.arn if existing else PENDING_LAYER_ARN
-        return [self._plan_one(target, layer_arn) for target in self.targets()]
+        existing: dict[str, str] = {}
 
-    def _plan_one(self, target: FunctionTarget, layer_arn: str) -> PlannedChange:
+        def layer_arn_of(architecture: str) -> str:
+            if architecture not in existing:
+                found = find_layer_version(self.context.clients,
+                                           self._local_code_sha256(architecture))
+                existing[architecture] = (found.arn if found
+                                          else f"{PENDING_LAYER_ARN} for {architecture}")
+            return existing[architecture]
+
+        return [self._plan_one(target, layer_arn_of) for target in self.targets()]
+
+    def _plan_one(self, target: FunctionTarget,
+                  layer_arn_of: Callable[[str], str]) -> PlannedChange:
         clients = self.context.clients
         latest = functions.get_configuration(clients, target.function)
         name, arn = latest["FunctionName"], latest["FunctionArn"]
+        architecture = architecture_of(latest)
+        self._architectures.add(architecture)
+        layer_arn = layer_arn_of(architecture)
         refuse_unsafe_function(latest, functions.list_tags(clients, arn), self.context)
         refuse_edge_function(clients, latest)
         refuse_disk_over_storage(latest, self.spec.fault_config())
         ours = self._environment_keys(latest)
         refuse_environment(latest, ours)
         refuse_unreadable_layers(clients, latest)
-        size_lines = refuse_oversized_code(latest, self._layer_unzipped_size())
+        size_lines = refuse_oversized_code(latest, self._layer_unzipped_size(architecture))
         original: dict[str, Any] = snapshot(latest)
-        intended: dict[str, Any] = {"layer_arn": layer_arn, "environment": ours}
+        intended: dict[str, Any] = {"layer_arn": layer_arn, "environment": ours,
+                                    "architecture": architecture}
         summary = [
-            f"attach layer {layer_arn} (layer {len(latest.get('Layers', [])) + 1} of "
-            f"{MAX_LAYERS}) to $LATEST",
+            f"attach layer {layer_arn} ({architecture} build; layer "
+            f"{len(latest.get('Layers', [])) + 1} of {MAX_LAYERS}) to $LATEST",
             "set environment keys " + ", ".join(sorted(ours)),
             *mode_lines(self.spec.fault_config()),
             f"tag {LOCK_TAG_KEY}={self.context.run_id}",
@@ -181,10 +196,18 @@ class LambdaExtensionFault(FaultKind["LambdaExtensionSpec"]):
     # -- apply --------------------------------------------------------------
 
     def prepare(self) -> None:
-        self._layer = publish_layer(
-            self.context.clients, self._layer_bytes(), self._local_code_sha256()
-        )
-        verify_layer_hash(self._layer, self._local_code_sha256())
+        """Publish (or reuse, by CodeSha256) the layer of every planned architecture."""
+        for architecture in sorted(self._architectures or {DEFAULT_ARCHITECTURE}):
+            self._layer_for(architecture)
+
+    def _layer_for(self, architecture: str) -> LayerVersion:
+        if architecture not in self._layers:
+            expected = self._local_code_sha256(architecture)
+            layer = publish_layer(self.context.clients, self._layer_bytes(architecture),
+                                  expected, architecture)
+            verify_layer_hash(layer, expected)
+            self._layers[architecture] = layer
+        return self._layers[architecture]
 
     def apply(self, change: PlannedChange, journal: Journal) -> JournalEntry:
         attached = self._attach(change, journal)
@@ -194,7 +217,6 @@ class LambdaExtensionFault(FaultKind["LambdaExtensionSpec"]):
         return self._point_alias(change, journal, attached, published)
 
     def _attach(self, change: PlannedChange, journal: Journal) -> JournalEntry:
-        assert self._layer is not None, "prepare() publishes the layer before apply()"
         clients = self.context.clients
         # The state may have moved since planning (the baseline ran meanwhile): check and
         # snapshot it again right before the change.
@@ -204,7 +226,9 @@ class LambdaExtensionFault(FaultKind["LambdaExtensionSpec"]):
         refuse_disk_over_storage(current, self.spec.fault_config())
         ours = self._environment_keys(current)
         refuse_environment(current, ours)
-        layer_arn = self._layer.arn
+        # The function's architecture as it is now (published by prepare() when planned).
+        layer = self._layer_for(architecture_of(current))
+        layer_arn = layer.arn
 
         def attach() -> None:
             # Lock first: a restore acts only on a function that carries the run's lock.
@@ -224,7 +248,7 @@ class LambdaExtensionFault(FaultKind["LambdaExtensionSpec"]):
             original=snapshot(current),
             # The restore recognises our layer by its CodeSha256, never by this ARN.
             intended={"action": ACTION_ATTACH, "layer_arn": layer_arn,
-                      "layer_code_sha256": self._layer.code_sha256, "environment": ours},
+                      "layer_code_sha256": layer.code_sha256, "environment": ours},
         ), attach)
 
     def _publish(self, change: PlannedChange, journal: Journal,
@@ -322,21 +346,33 @@ class LambdaExtensionFault(FaultKind["LambdaExtensionSpec"]):
                 ephemeral_storage_mb=ephemeral_storage_mb(config)),
         }
 
-    def _layer_bytes(self) -> bytes:
-        if self._layer_zip is None:
+    def _layer_bytes(self, architecture: str) -> bytes:
+        if architecture not in self._layer_zips:
             from chaos.faults.lambda_extension.layer import build_layer_zip
 
-            self._layer_zip = build_layer_zip()
-        return self._layer_zip
+            self._layer_zips[architecture] = build_layer_zip(architecture)
+        return self._layer_zips[architecture]
 
-    def _layer_unzipped_size(self) -> int:
-        with zipfile.ZipFile(io.BytesIO(self._layer_bytes())) as archive:
+    def _layer_unzipped_size(self, architecture: str) -> int:
+        with zipfile.ZipFile(io.BytesIO(self._layer_bytes(architecture))) as archive:
             return sum(info.file_size for info in archive.infolist())
 
-    def _local_code_sha256(self) -> str:
+    def _local_code_sha256(self, architecture: str) -> str:
         from chaos.faults.lambda_extension.layer import lambda_code_sha256
 
-        return lambda_code_sha256(self._layer_bytes())
+        return lambda_code_sha256(self._layer_bytes(architecture))
+
+
+#: A function without Architectures runs on x86_64, Lambda's default ("Selecting and
+#: configuring an instruction set architecture for your Lambda function", https://docs.aws.
+#: amazon.com/lambda/latest/dg/foundation-arch.html).
+DEFAULT_ARCHITECTURE = "x86_64"
+
+
+def architecture_of(config: Mapping[str, Any]) -> str:
+    """The function's instruction set architecture (Lambda allows exactly one)."""
+    architectures = config.get("Architectures") or [DEFAULT_ARCHITECTURE]
+    return str(architectures[0])
 
 
 def refuse_other_code(clients: AwsClients, name: str, label: str, alias_version: str,
