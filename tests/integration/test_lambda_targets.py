@@ -131,3 +131,51 @@ def test_each_architecture_gets_its_own_layer_version(
     assert versions[attached["orders-arm"]]["CompatibleArchitectures"] == ["arm64"]
     listed = lambda_.list_layer_versions(LayerName="gameday-chaos")["LayerVersions"]
     assert len(listed) == 2
+
+
+IMAGE = {
+    "PackageType": "Image",
+    "Code": {"ImageUri": "123456789012.dkr.ecr.us-east-1.amazonaws.com/orders:1"},
+}
+
+
+@pytest.mark.usefixtures("aws")
+def test_a_baked_in_image_changes_only_its_environment(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`functions: [{name: orders-img, baked_in: true}]` beside a plain name: the image gets
+    the exec wrapper and config only (no layer, none published for it) and is restored."""
+    create_function("orders-img", **IMAGE)
+    path = tmp_path / "experiment.yaml"
+    path.write_text(experiment_yaml("[{name: orders-img, baked_in: true}]"))
+    before = snapshot(["orders-img"])
+    assert main(["plan", str(path)]) == 0
+    output = capsys.readouterr().out
+    assert "no layer: the extension is baked into the image (baked_in: true)" in output
+    assert "attach layer" not in output
+
+    during: list[dict[str, object]] = []
+    session = boto3.Session(region_name=REGION)
+    session.events.register(
+        "provide-client-params.lambda.UpdateFunctionConfiguration",
+        lambda params, **_: during.append(dict(params)),
+    )
+    with patch("chaos.aws.clients.boto3.Session", return_value=session):
+        code = main(["run", str(path), "--yes", "--report-dir", str(tmp_path / "reports")])
+    assert code == 0, capsys.readouterr().err
+    assert during and all("Layers" not in call for call in during), during
+    variables = during[0]["Environment"]["Variables"]  # type: ignore[index]
+    assert variables["AWS_LAMBDA_EXEC_WRAPPER"] == "/opt/gameday-chaos-wrapper"
+    assert "GAMEDAY_CHAOS_CONFIG" in variables
+    assert snapshot(["orders-img"]) == before  # restored, and no layer was published
+
+
+@pytest.mark.usefixtures("aws")
+def test_baked_in_on_a_zip_function_is_refused(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    create_function("orders")
+    path = tmp_path / "experiment.yaml"
+    path.write_text(experiment_yaml("[{name: orders, baked_in: true}]"))
+    assert main(["plan", str(path)]) == 2
+    assert "orders: declared baked_in but it is a zip function" in capsys.readouterr().err

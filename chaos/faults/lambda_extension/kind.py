@@ -19,6 +19,7 @@ from __future__ import annotations
 import io
 import zipfile
 from collections.abc import Callable, Mapping, Sequence
+from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import ClientError
@@ -119,7 +120,9 @@ class LambdaExtensionFault(FaultKind["LambdaExtensionSpec"]):
     def targets(self) -> list[FunctionTarget]:
         selector = self.spec.functions
         if isinstance(selector, list):
-            return [parse_target(name) for name in selector]
+            return [parse_target(item) if isinstance(item, str)
+                    else replace(parse_target(item.name), baked_in=item.baked_in)
+                    for item in selector]
         arns = functions.functions_with_tags(self.context.clients, dict(selector.tags))
         if not arns:
             raise PreflightRefused(f"no Lambda function carries the tags {selector.tags}")
@@ -144,9 +147,12 @@ class LambdaExtensionFault(FaultKind["LambdaExtensionSpec"]):
         latest = functions.get_configuration(clients, target.function)
         name, arn = latest["FunctionName"], latest["FunctionArn"]
         architecture = architecture_of(latest)
+        refuse_unsafe_function(latest, functions.list_tags(clients, arn), self.context,
+                               baked_in=target.baked_in)
+        if target.baked_in:
+            return self._plan_baked_in(target, latest)
         self._architectures.add(architecture)
         layer_arn = layer_arn_of(architecture)
-        refuse_unsafe_function(latest, functions.list_tags(clients, arn), self.context)
         refuse_edge_function(clients, latest)
         refuse_disk_over_storage(latest, self.spec.fault_config())
         ours = self._environment_keys(latest)
@@ -193,11 +199,40 @@ class LambdaExtensionFault(FaultKind["LambdaExtensionSpec"]):
             warnings=[line.lstrip("! ") for line in lines if line.startswith("!")],
         )
 
+    def _plan_baked_in(self, target: FunctionTarget, latest: dict[str, Any]) -> PlannedChange:
+        """A container image that carries the extension: only its environment changes."""
+        clients, name = self.context.clients, latest["FunctionName"]
+        refuse_edge_function(clients, latest)
+        refuse_disk_over_storage(latest, self.spec.fault_config())
+        ours = self._environment_keys(latest)
+        refuse_environment(latest, ours)
+        if target.alias or self.spec.weight is not None:
+            raise PreflightRefused(f"{target.label}: alias targets of a baked-in image are not "
+                                   f"supported; target {name} (its $LATEST)")
+        lines = refuse_unreached_latest(latest) + check_integrations(
+            target, name, self.spec.error is not None, self.context.integrations,
+            self.context.integrations_unknown, self.context.integrations_caveat)
+        summary = [
+            "no layer: the extension is baked into the image (baked_in: true); the "
+            "fault_effect check proves it is there",
+            "set environment keys " + ", ".join(sorted(ours)),
+            *mode_lines(self.spec.fault_config()),
+            f"tag {LOCK_TAG_KEY}={self.context.run_id}",
+        ]
+        return PlannedChange(
+            fault_type=self.type_name, target=target.label, target_arn=latest["FunctionArn"],
+            summary=summary + [line for line in lines if not line.startswith("!")],
+            original=snapshot(latest),
+            intended={"layer_arn": None, "environment": ours, "baked_in": True},
+            warnings=[line.lstrip("! ") for line in lines if line.startswith("!")],
+        )
+
     # -- apply --------------------------------------------------------------
 
     def prepare(self) -> None:
-        """Publish (or reuse, by CodeSha256) the layer of every planned architecture."""
-        for architecture in sorted(self._architectures or {DEFAULT_ARCHITECTURE}):
+        """Publish (or reuse, by CodeSha256) the layer of every planned architecture (none
+        for baked-in images; apply publishes any architecture the plan did not see)."""
+        for architecture in sorted(self._architectures):
             self._layer_for(architecture)
 
     def _layer_for(self, architecture: str) -> LayerVersion:
@@ -221,21 +256,22 @@ class LambdaExtensionFault(FaultKind["LambdaExtensionSpec"]):
         # The state may have moved since planning (the baseline ran meanwhile): check and
         # snapshot it again right before the change.
         current, tags = functions.get_with_tags(clients, change.target_arn)
-        refuse_unsafe_function(current, tags, self.context)
+        baked_in = bool(change.intended.get("baked_in"))
+        refuse_unsafe_function(current, tags, self.context, baked_in=baked_in)
         # The config is rebuilt now: its expiry counts from the start of the run.
         refuse_disk_over_storage(current, self.spec.fault_config())
         ours = self._environment_keys(current)
         refuse_environment(current, ours)
         # The function's architecture as it is now (published by prepare() when planned).
-        layer = self._layer_for(architecture_of(current))
-        layer_arn = layer.arn
+        layer = None if baked_in else self._layer_for(architecture_of(current))
+        layers = None if layer is None else functions.layer_arns_of(current) + [layer.arn]
 
         def attach() -> None:
             # Lock first: a restore acts only on a function that carries the run's lock.
             functions.tag(clients, change.target_arn, {LOCK_TAG_KEY: self.context.run_id})
             functions.update_configuration(
                 clients, change.target_arn,
-                layers=functions.layer_arns_of(current) + [layer_arn],
+                layers=layers,
                 environment={**functions.environment_of(current), **ours},
                 revision_id=current.get("RevisionId"),
             )
@@ -247,8 +283,9 @@ class LambdaExtensionFault(FaultKind["LambdaExtensionSpec"]):
             target_arn=change.target_arn,
             original=snapshot(current),
             # The restore recognises our layer by its CodeSha256, never by this ARN.
-            intended={"action": ACTION_ATTACH, "layer_arn": layer_arn,
-                      "layer_code_sha256": layer.code_sha256, "environment": ours},
+            intended={"action": ACTION_ATTACH, "layer_arn": layer and layer.arn,
+                      "layer_code_sha256": layer and layer.code_sha256, "environment": ours,
+                      **({"baked_in": True} if baked_in else {})},
         ), attach)
 
     def _publish(self, change: PlannedChange, journal: Journal,

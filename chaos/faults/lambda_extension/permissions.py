@@ -32,7 +32,8 @@ def required_statements(
     statements = []
     scope: tuple[tuple[str, str, str], ...] = ()
     if isinstance(spec.functions, list):
-        targets = [parse_target(name) for name in spec.functions]
+        targets = [parse_target(item if isinstance(item, str) else item.name)
+                   for item in spec.functions]
         function_arns = tuple(
             target.function
             if target.function.startswith("arn:")

@@ -15,6 +15,7 @@ __all__ = [
     "DiskSpec",
     "ErrorSpec",
     "ExceptionSpec",
+    "FunctionEntry",
     "LambdaExtensionSpec",
     "LatencySpec",
     "MatchCondition",
@@ -139,8 +140,18 @@ def _functions_kind(value: Any) -> str | None:
     return None
 
 
+class FunctionEntry(StrictModel):
+    """A function named with options: ``{name: orders-img, baked_in: true}``."""
+
+    name: str = Field(min_length=1, description="function name or ARN, or name:alias")
+    baked_in: Annotated[bool, Strict()] = Field(
+        default=False, description="container-image function whose image carries the "
+        "extension (extension/README.md, \"Container images\"): the run changes only its "
+        "environment, no layer")
+
+
 Functions = Annotated[
-    Annotated[list[str], Field(min_length=1), Tag("function-names")]
+    Annotated[list[str | FunctionEntry], Field(min_length=1), Tag("function-names")]
     | Annotated[TagSelector, Tag("tag-selector")],
     Discriminator(
         _functions_kind,
@@ -157,7 +168,8 @@ class LambdaExtensionSpec(FaultSpec):
     type: Literal["lambda-extension"]
     functions: Functions = Field(
         description="function names or ARNs ($LATEST), name:alias (the alias is shifted to a "
-        "faulted version), or a tag selector"
+        "faulted version), {name: ..., baked_in: true} for a container image that carries "
+        "the extension, or a tag selector"
     )
     latency: LatencySpec | None = None
     error: ErrorSpec | None = None

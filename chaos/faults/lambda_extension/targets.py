@@ -70,6 +70,8 @@ class FunctionTarget:
 
     function: str  # name or unqualified ARN
     alias: str | None = None
+    #: a container image that carries the extension: only its environment changes
+    baked_in: bool = False
 
     @property
     def label(self) -> str:
