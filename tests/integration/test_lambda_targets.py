@@ -179,3 +179,19 @@ def test_baked_in_on_a_zip_function_is_refused(
     path.write_text(experiment_yaml("[{name: orders, baked_in: true}]"))
     assert main(["plan", str(path)]) == 2
     assert "orders: declared baked_in but it is a zip function" in capsys.readouterr().err
+
+
+@pytest.mark.usefixtures("aws")
+def test_a_streaming_function_url_is_a_plan_warning(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    create_function("orders")
+    boto3.client("lambda", region_name=REGION).create_function_url_config(
+        FunctionName="orders", AuthType="NONE", InvokeMode="RESPONSE_STREAM"
+    )
+    path = tmp_path / "experiment.yaml"
+    path.write_text(experiment_yaml())
+    assert main(["plan", str(path)]) == 0
+    output = capsys.readouterr().out
+    assert "orders's Function URL streams responses (InvokeMode RESPONSE_STREAM)" in output
+    assert "passes streamed invocations through untouched" in output

@@ -71,6 +71,7 @@ from chaos.faults.lambda_extension.targets import (
     refuse_unreached_latest,
     refuse_unreadable_layers,
     refuse_unsafe_function,
+    streaming_url_lines,
 )
 from chaos.journal import JournalEntry
 from chaos.policy import PolicyStatement
@@ -188,6 +189,7 @@ class LambdaExtensionFault(FaultKind["LambdaExtensionSpec"]):
             raise PreflightRefused(f"{target.label}: weight routes an alias's traffic; target "
                                    f"an alias ({name}:ALIAS) or remove weight")
         lines = size_lines + ([] if target.alias else refuse_unreached_latest(latest))
+        lines += streaming_url_lines(clients, name, target.alias)
         lines += check_integrations(target, name, self.spec.error is not None,
                                     self.context.integrations,
                                     self.context.integrations_unknown,
@@ -209,7 +211,8 @@ class LambdaExtensionFault(FaultKind["LambdaExtensionSpec"]):
         if target.alias or self.spec.weight is not None:
             raise PreflightRefused(f"{target.label}: alias targets of a baked-in image are not "
                                    f"supported; target {name} (its $LATEST)")
-        lines = refuse_unreached_latest(latest) + check_integrations(
+        lines = refuse_unreached_latest(latest) + streaming_url_lines(
+            clients, name, None) + check_integrations(
             target, name, self.spec.error is not None, self.context.integrations,
             self.context.integrations_unknown, self.context.integrations_caveat)
         summary = [

@@ -38,6 +38,7 @@ __all__ = [
     "refuse_unreached_latest",
     "refuse_unreadable_layers",
     "refuse_unsafe_function",
+    "streaming_url_lines",
 ]
 
 MAX_LAYERS = 5
@@ -276,6 +277,32 @@ def refuse_unreached_latest(config: dict[str, Any]) -> list[str]:
         return [f"! {name} has SnapStart on, which serves published versions only: this "
                 "fault changes $LATEST and reaches only invocations of $LATEST"]
     return []
+
+
+def streaming_url_lines(clients: AwsClients, function: str, qualifier: str | None) -> list[str]:
+    """Plan warnings about a Function URL that streams responses.
+
+    With InvokeMode RESPONSE_STREAM "your function streams payload results as they become
+    available" ("Configuring a Lambda function to stream responses", https://docs.aws.
+    amazon.com/lambda/latest/dg/configuration-response-streaming.html); the extension relays
+    a streamed response untouched, whatever was drawn for it (extension/README.md), so those
+    invocations are not faulted. Not refused: the same function is often invoked buffered
+    elsewhere (API Gateway), and the fault_effect check judges what did fire.
+    """
+    arguments = {"FunctionName": function, **({"Qualifier": qualifier} if qualifier else {})}
+    try:
+        url = clients.lambda_.get_function_url_config(**arguments)
+    except ClientError as error:
+        if error_code(error) == "ResourceNotFoundException":
+            return []
+        raise PreflightRefused(
+            f"{function}: cannot tell whether its Function URL streams responses "
+            f"({error_code(error)} on lambda:GetFunctionUrlConfig); grant that read (see "
+            "`gameday iam-policy`)") from error
+    if url.get("InvokeMode") != "RESPONSE_STREAM":
+        return []
+    return [f"! {function}'s Function URL streams responses (InvokeMode RESPONSE_STREAM): "
+            "the extension passes streamed invocations through untouched, unfaulted"]
 
 
 def refuse_alias(clients: AwsClients, target: FunctionTarget, latest: dict[str, Any],
