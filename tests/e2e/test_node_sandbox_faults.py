@@ -161,7 +161,7 @@ def test_every_mode_fires_on_python_and_node_and_is_restored_byte_for_byte(
 ) -> None:
     target = TARGETS[target_name]
     if mode == "prevent_execution":
-        # Observed on i-kind (both functions): 1-3 rows created of ~60 requests over the
+        # Observed on i-kind (both functions): 1-3 rows created over the
         # whole run. The load keeps running while the restore recycles the environments
         # (recovery: 0s does not stop it first), so rows written after the restore are
         # expected; whether any was written inside the fault phase is not yet separated.
