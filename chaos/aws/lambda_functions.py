@@ -194,21 +194,24 @@ def update_configuration(
     clients: AwsClients,
     function_arn: str,
     *,
-    layers: list[str],
+    layers: list[str] | None,
     environment: dict[str, str],
     revision_id: str | None,
     wait: bool = True,
 ) -> None:
     """Set Layers and Environment, guarded by RevisionId when AWS gave one, then wait.
 
+    ``layers=None`` leaves Layers out (a container-image function takes none).
+
     A configuration update stays `InProgress` for seconds in AWS; until it is
     `Successful`, invocations run the old configuration (wait=False: the caller waits).
     """
     arguments: dict[str, Any] = {
         "FunctionName": function_arn,
-        "Layers": layers,
         "Environment": {"Variables": environment},
     }
+    if layers is not None:
+        arguments["Layers"] = layers
     if revision_id:
         arguments["RevisionId"] = revision_id
     call_with_backoff(lambda: clients.lambda_.update_function_configuration(**arguments))

@@ -24,6 +24,7 @@ __all__ = [
     "APIGW_5XX",
     "AVAILABILITY",
     "CATALOG",
+    "EXTENSION_FAIL_OPEN",
     "FAULT_EFFECT",
     "INJECTED_FAULTS",
     "INJECTION_COLD_STARTS",
@@ -84,6 +85,7 @@ APIGW_5XX = "apigw_5xx"
 WAF_BLOCKED_REQUESTS = "waf_blocked_requests"
 INJECTED_FAULTS = "injected_faults"
 INJECTION_COLD_STARTS = "injection_cold_starts"
+EXTENSION_FAIL_OPEN = "extension_fail_open"
 RECOVERY_TIME = "recovery_time_s"
 FAULT_EFFECT = "fault_effect"
 #: How CloudWatch names the statistic of a p99 SLI.
@@ -130,6 +132,10 @@ _SLIS = (
         "execution environments started with the fault attached: the cold starts the "
         "injection itself caused (the extension's EMF metric, CloudWatch)", emf=True,
         metric=("Chaos", "ExtensionInits", "Sum")),
+    Sli(EXTENSION_FAIL_OPEN, "server", ("extension_fail_open", ""),
+        "execution environments where the extension failed open (it could not run or "
+        "proxy; the fault did not act there; its EMF metric, CloudWatch)", emf=True,
+        metric=("Chaos", "ExtensionFailOpen", "Sum")),
     Sli("waf_time_to_block_s", "waf", ("time_to_block_s",),
         "seconds from an abusive client crossing the limit to its first block (estimate)",
         phases="none"),

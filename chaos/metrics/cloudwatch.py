@@ -27,6 +27,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 from chaos.metrics.catalog import (
     APIGW_5XX,
     CATALOG,
+    EXTENSION_FAIL_OPEN,
     INJECTED_FAULTS,
     INJECTION_COLD_STARTS,
     LAMBDA_ERRORS,
@@ -47,7 +48,9 @@ __all__ = [
 
 log = logging.getLogger(__name__)
 
-FAULT_TYPES = ("latency", "error", "exception", "timeout")
+#: The extension's FaultType dimension values: every mode of its config (gameday_chaos.config
+#: FAULT_TYPES; extension/README.md, "Telemetry").
+FAULT_TYPES = ("latency", "disk", "timeout", "exception", "error", "corruption")
 _MAX_PAGES = 20
 Dimensions = tuple[tuple[str, str], ...]
 
@@ -77,7 +80,8 @@ class MetricQuery:
     metric: str
     dimensions: Dimensions
     stat: str
-    group: str  # lambda | apigateway | waf | injected_faults | extension_inits
+    group: str  # lambda | apigateway | waf | injected_faults | extension_inits |
+    # extension_fail_open
     owner: str  # function name, rule name, or "" for the API stage
     key: str  # errors, throttles, duration_p99_ms, 5xx, latency_p99_ms, blocked_requests, ...
 
@@ -110,10 +114,10 @@ def function_name(name_or_arn: str) -> str:
 _SERVER_SLIS: dict[str, tuple[Sli, ...]] = {}
 for _sli in (CATALOG[name] for name in names("server")):
     _SERVER_SLIS[_sli.key[0]] = (*_SERVER_SLIS.get(_sli.key[0], ()), _sli)
-_LAMBDA, _APIGATEWAY, _WAF, _INJECTED, _INITS = (
+_LAMBDA, _APIGATEWAY, _WAF, _INJECTED, _INITS, _FAIL_OPEN = (
     CATALOG[name].key[0]
     for name in (LAMBDA_ERRORS, APIGW_5XX, WAF_BLOCKED_REQUESTS, INJECTED_FAULTS,
-                 INJECTION_COLD_STARTS)
+                 INJECTION_COLD_STARTS, EXTENSION_FAIL_OPEN)
 )
 
 
@@ -128,6 +132,7 @@ def build_queries(targets: ServerSideTargets) -> list[MetricQuery]:
         specs.extend((sli, (*dims, ("FaultType", fault_type)), name, fault_type)
                      for sli in _SERVER_SLIS[_INJECTED] for fault_type in targets.fault_types)
         specs.extend((sli, dims, name, "inits") for sli in _SERVER_SLIS[_INITS])
+        specs.extend((sli, dims, name, "environments") for sli in _SERVER_SLIS[_FAIL_OPEN])
     if targets.api_name and targets.stage:
         api_dims: Dimensions = (("ApiName", targets.api_name), ("Stage", targets.stage))
         specs.extend((sli, api_dims, "", sli.key[1]) for sli in _SERVER_SLIS[_APIGATEWAY])

@@ -78,16 +78,20 @@ class TestRefusals:
         line = run_refused(tmp_path, capsys, experiment_yaml(), ["orders"])
         assert "orders: already has 5 layers" in line
 
-    def test_non_python_runtime(self, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-        create_function("orders", Runtime="nodejs20.x", Handler="index.handler")
+    @pytest.mark.parametrize("runtime", ["provided.al2", "provided.al2023"])
+    def test_os_only_runtime(self, tmp_path: Path, capsys: pytest.CaptureFixture[str],
+                             runtime: str) -> None:
+        create_function("orders", Runtime=runtime, Handler="bootstrap")
         line = run_refused(tmp_path, capsys, experiment_yaml(), ["orders"])
-        assert "orders: runtime nodejs20.x is not Python" in line
+        assert f"orders: runtime {runtime} is an OS-only runtime" in line
+        assert "start the proxy from your own bootstrap" in line
 
     def test_container_image(self, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
         create_function("orders", PackageType="Image",
                         Code={"ImageUri": "123456789012.dkr.ecr.us-east-1.amazonaws.com/o:1"})
         line = run_refused(tmp_path, capsys, experiment_yaml(), ["orders"])
-        assert "container-image function" in line
+        assert "orders: container-image function" in line
+        assert "baked_in: true" in line
 
     def test_existing_exec_wrapper(self, tmp_path: Path,
                                    capsys: pytest.CaptureFixture[str]) -> None:
@@ -116,10 +120,10 @@ class TestRefusals:
         self, tmp_path: Path, capsys: pytest.CaptureFixture[str]
     ) -> None:
         create_function("orders")
-        create_function("payments", Runtime="java21", Handler="x.Handler")
+        create_function("payments", Runtime="provided.al2023", Handler="bootstrap")
         line = run_refused(tmp_path, capsys, experiment_yaml("[orders, payments]"),
                            ["orders", "payments"])
-        assert "payments: runtime java21" in line
+        assert "payments: runtime provided.al2023" in line
 
     def test_unreadable_environment_kms(self, tmp_path: Path,
                                         capsys: pytest.CaptureFixture[str]) -> None:

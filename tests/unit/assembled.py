@@ -139,13 +139,15 @@ class CloudWatchDouble:
         return {"MetricDataResults": results}
 
 
-def answer_with(injected: float | None) -> Answer:
-    """A datapoint for every metric; InjectedFaults of the latency fault: `injected`."""
+def answer_with(injected: float | None, mode: str = "latency",
+                fail_open: float = 0.0) -> Answer:
+    """A datapoint for every metric; InjectedFaults of the `mode` fault: `injected`."""
     def answer(metric: str, dimensions: Mapping[str, str]) -> float | None:
         if metric == "InjectedFaults":
-            return injected if dimensions.get("FaultType") == "latency" else None
+            return injected if dimensions.get("FaultType") == mode else None
         return {"Errors": 2.0, "Throttles": 0.0, "Duration": 310.0, "ExtensionInits": 1.0,
-                "5XXError": 1.0, "Latency": 330.0, "BlockedRequests": 40.0}[metric]
+                "ExtensionFailOpen": fail_open, "5XXError": 1.0, "Latency": 330.0,
+                "BlockedRequests": 40.0}[metric]
     return answer
 
 
@@ -156,7 +158,8 @@ class Unreadable:
 
 @functools.lru_cache(maxsize=8)
 def server_side(state: ServerState, injected: float | None = 0.0,
-                functions: tuple[str, ...] = (FUNCTION_ARN,)) -> dict[str, Any] | None:
+                functions: tuple[str, ...] = (FUNCTION_ARN,), mode: str = "latency",
+                fail_open: float = 0.0) -> dict[str, Any] | None:
     """What chaos.metrics.server_side.read_server_side returns for this run, in `state`."""
     if state == "none":
         return None
@@ -167,7 +170,7 @@ def server_side(state: ServerState, injected: float | None = 0.0,
     query = ServerSideQuery(targets, phase_windows(), emf=True,
                             timeout_s=0.0 if state == "not settled" else 30.0)
     cloudwatch = Unreadable() if state == "unavailable" else CloudWatchDouble(
-        answer_with(injected))
+        answer_with(injected, mode, fail_open))
     figures = read_server_side(cloudwatch, query, CloudWatchLag(0.0, 0.0))
     assert figures["settled"] is (state == "settled"), figures
     return figures
@@ -188,7 +191,8 @@ def fault_entry(index: int = 0, target: str = FUNCTION_ARN) -> JournalEntry:
 
 def assembled(tmp_path: Path, *, marked_in_fault: int = 0, server: ServerState = "settled",
               injected: float | None = 0.0, entries: list[JournalEntry] | None = None,
-              experiment_text: str = EXPERIMENT) -> dict[str, Any]:
+              experiment_text: str = EXPERIMENT, mode: str = "latency",
+              fail_open: float = 0.0) -> dict[str, Any]:
     """result.json of the run, through chaos.result.assemble.assemble_result."""
     path = tmp_path / "assembled.yaml"
     path.write_text(experiment_text)
@@ -207,6 +211,7 @@ def assembled(tmp_path: Path, *, marked_in_fault: int = 0, server: ServerState =
                         abusive_stopped_at=ABUSIVE_STOPPED_AT),
         server_side=copy.deepcopy(  # cached: kept intact
             server_side(server, injected, tuple(entry.target_arn for entry in journal_entries
-                                                if entry.fault_type == "lambda-extension"))),
+                                                if entry.fault_type == "lambda-extension"),
+                        mode, fail_open)),
     )
     return assemble_result(record)

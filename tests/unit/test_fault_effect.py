@@ -37,7 +37,8 @@ def evidence(result: dict[str, Any], index: int = 0) -> dict[str, Any]:
 
 def test_settled_telemetry_proves_a_latency_fault_that_marked_nothing(tmp_path: Path) -> None:
     result = assembled(tmp_path, server="settled", injected=57.0, marked_in_fault=0)
-    assert evidence(result) == {"telemetry": 57, "client_marked_responses": 0}
+    assert evidence(result) == {"telemetry": 57, "client_marked_responses": 0,
+                                "telemetry_by_mode": {"latency": 57}}
     check = effect(result)
     assert (check["observed"], check["passed"], check.get("note")) == (57, True, None)
     assert result["outcome"] == "passed"
@@ -54,7 +55,8 @@ def test_marked_responses_prove_the_fault_without_telemetry(tmp_path: Path) -> N
 
 def test_settled_telemetry_of_zero_and_no_marked_response_never_fired(tmp_path: Path) -> None:
     result = assembled(tmp_path, server="settled", injected=None, marked_in_fault=0)
-    assert evidence(result) == {"telemetry": 0, "client_marked_responses": 0}
+    assert evidence(result) == {"telemetry": 0, "client_marked_responses": 0,
+                                "telemetry_by_mode": {}}
     check = effect(result)
     assert (check["observed"], check["passed"]) == (0, False)
     assert check["note"] == "the fault never fired: no injection observed"
@@ -95,7 +97,8 @@ def test_refresh_with_settled_telemetry_judges_the_fault_again(tmp_path: Path) -
     figures = server_side("settled", 57.0)
     assert figures is not None
     refresh_server_side(result, copy.deepcopy(figures))
-    assert evidence(result) == {"telemetry": 57, "client_marked_responses": 0}
+    assert evidence(result) == {"telemetry": 57, "client_marked_responses": 0,
+                                "telemetry_by_mode": {"latency": 57}}
     assert (effect(result)["observed"], effect(result)["passed"]) == (57, True)
     assert result["outcome"] == "passed"
 
@@ -109,7 +112,8 @@ def test_two_lambda_faults_count_only_their_own_telemetry(tmp_path: Path) -> Non
     # The double answers 12 for the function `orders` and for `orders-get` alike; marked
     # responses cannot say which fault made them.
     assert [evidence(settled, index) for index in (0, 1)] == [
-        {"telemetry": 12, "client_marked_responses": None}] * 2
+        {"telemetry": 12, "client_marked_responses": None,
+         "telemetry_by_mode": {"latency": 12}}] * 2
     assert [check["passed"] for check in effect_checks(settled)] == [True, True]
     unsettled = assembled(tmp_path, server="not settled", injected=12.0, marked_in_fault=5,
                           entries=two_faults, experiment_text=text)
@@ -134,3 +138,23 @@ def test_expect_effect_false_adds_no_check(tmp_path: Path) -> None:
     result = assembled(tmp_path, server="settled", injected=None,
                        experiment_text=EXPERIMENT + "expect_effect: false\n")
     assert effect_checks(result) == [] and result["outcome"] == "passed"
+
+
+@pytest.mark.parametrize("mode", ["corruption", "disk", "error", "timeout"])
+def test_telemetry_of_every_mode_proves_the_fault(tmp_path: Path, mode: str) -> None:
+    """The extension counts InjectedFaults under FaultType = the mode (extension/README.md,
+    "Telemetry"): a corruption- or disk-only fault is proved by its own count, not judged
+    "never fired" because only the first four modes were read."""
+    result = assembled(tmp_path, server="settled", injected=7.0, marked_in_fault=0, mode=mode)
+    assert evidence(result)["telemetry_by_mode"] == {mode: 7}
+    check = effect(result)
+    assert (check["observed"], check["passed"]) == (7, True)
+
+
+def test_an_extension_that_failed_open_is_reported(tmp_path: Path) -> None:
+    result = assembled(tmp_path, server="settled", injected=None, marked_in_fault=0,
+                       fail_open=3.0)
+    assert evidence(result)["fail_open_environments"] == 3
+    check = effect(result)
+    assert (check["observed"], check["passed"]) == (0, False)
+    assert "failed open in 3 execution environment(s) (ExtensionFailOpen" in check["note"]

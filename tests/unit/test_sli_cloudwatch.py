@@ -79,7 +79,7 @@ def test_queries_cover_every_target_and_percentiles_when_supported() -> None:
     stats = {(q.metric, q.owner): q.stat for q in queries}
     assert stats[("Duration", "a")] == "p99" and stats[("Latency", "")] == "p99"
     assert {q.owner for q in queries if q.metric == "BlockedRequests"} == {"r1", "r2"}
-    assert len([q for q in queries if q.metric == "InjectedFaults"]) == 2 * 4
+    assert len([q for q in queries if q.metric == "InjectedFaults"]) == 2 * 6
 
 
 def test_cloudwatch_failure_is_reported_not_raised(cloudwatch: Any) -> None:

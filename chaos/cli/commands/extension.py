@@ -59,11 +59,16 @@ def cmd_extension_verify(arguments: argparse.Namespace) -> int:
 
 
 def cmd_extension_publish(arguments: argparse.Namespace) -> int:
-    from chaos.faults.lambda_extension.layer import build_layer_zip, lambda_code_sha256
+    from chaos.faults.lambda_extension.layer import (
+        ARCHITECTURES,
+        build_layer_zip,
+        lambda_code_sha256,
+    )
     from chaos.faults.lambda_extension.layer_versions import publish_layer
 
-    data = build_layer_zip()
     with aws_clients(arguments, arguments.region) as clients:
-        version = publish_layer(clients, data, lambda_code_sha256(data))
-    print(f"{version.arn} CodeSha256={version.code_sha256}")
+        for architecture in ARCHITECTURES:  # one layer version per architecture
+            data = build_layer_zip(architecture)
+            version = publish_layer(clients, data, lambda_code_sha256(data), architecture)
+            print(f"{architecture}: {version.arn} CodeSha256={version.code_sha256}")
     return EXIT_PASSED

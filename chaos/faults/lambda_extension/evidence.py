@@ -1,8 +1,10 @@
 """What shows a `lambda-extension` fault acted: the extension's telemetry (CloudWatch EMF,
 its InjectedFaults and ExtensionInits metrics) and the responses the clients saw marked.
 
-The extension also emits ExtensionFailOpen (its wrapper found no working proxy and ran the
-handler unfaulted); it is no injection, and the result does not read it as evidence.
+Per fault, `telemetry_by_mode` splits the telemetry by the extension's FaultType (latency,
+disk, timeout, exception, error, corruption). The extension also emits ExtensionFailOpen
+(its wrapper found no working proxy and ran the handler unfaulted): no injection, never
+evidence, but reported (`fail_open_environments`) and named when the fault never fired.
 """
 
 from __future__ import annotations
@@ -29,6 +31,7 @@ def add_evidence(result: dict[str, Any]) -> None:
     detail = (server.get("detail") or {}) if settled else {}
     injected = detail.get("injected_faults")
     inits = detail.get("extension_inits") or {}
+    fail_open = detail.get("extension_fail_open") or {}
     fault_phase = (result.get("phases") or {}).get("fault") or {}
     markers = fault_phase.get("injected_responses")
     lambda_faults = {
@@ -38,9 +41,11 @@ def add_evidence(result: dict[str, Any]) -> None:
         if fault["type"] != TYPE_NAME:
             continue
         telemetry = None
+        by_mode: dict[str, int] | None = None
         if isinstance(injected, Mapping):
             counts = injected.get(function_name(fault["target_arn"])) or {}
-            telemetry = int(sum(value for value in counts.values() if value is not None))
+            by_mode = {mode: int(value) for mode, value in counts.items() if value}
+            telemetry = sum(by_mode.values())
         cold_starts = (inits.get(function_name(fault["target_arn"])) or {}).get("inits")
         fault["cold_starts_caused"] = None if cold_starts is None else int(cold_starts)
         evidence: dict[str, Any] = {
@@ -49,8 +54,14 @@ def add_evidence(result: dict[str, Any]) -> None:
             # one lambda-extension fault ran.
             "client_marked_responses": markers if len(lambda_faults) == 1 else None,
         }
+        if by_mode is not None:
+            evidence["telemetry_by_mode"] = by_mode
         if telemetry is None:
             evidence["telemetry_note"] = _telemetry_missing(result, server, settled)
+        failed_open = (fail_open.get(function_name(fault["target_arn"])) or {}).get(
+            "environments")
+        if failed_open:
+            evidence["fail_open_environments"] = int(failed_open)
         fault["observed_injections"] = evidence
 
 
@@ -88,7 +99,13 @@ def fault_effect(entries: Sequence[Mapping[str, Any]]) -> Effect:
     observed = max(sum(telemetry), max(markers, default=0))
     if observed > 0:
         return observed, None
+    failed_open = sum(int(item.get("fail_open_environments") or 0) for item in evidence)
     if len(telemetry) == len(entries):
+        if failed_open:
+            return observed, (
+                f"the fault never fired: the extension failed open in {failed_open} "
+                "execution environment(s) (ExtensionFailOpen: the runtime talked to Lambda "
+                "directly, unfaulted)")
         return observed, "the fault never fired: no injection observed"
     why = [
         str(item.get("telemetry_note") or "not measured")

@@ -18,7 +18,8 @@ from __future__ import annotations
 
 import io
 import zipfile
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import ClientError
@@ -44,6 +45,11 @@ from chaos.faults.lambda_extension.layer_versions import (
     publish_layer,
     verify_layer_hash,
 )
+from chaos.faults.lambda_extension.modes import (
+    ephemeral_storage_mb,
+    mode_lines,
+    refuse_disk_over_storage,
+)
 from chaos.faults.lambda_extension.restore import (
     ACTION_ALIAS,
     ACTION_ATTACH,
@@ -65,6 +71,7 @@ from chaos.faults.lambda_extension.targets import (
     refuse_unreached_latest,
     refuse_unreadable_layers,
     refuse_unsafe_function,
+    streaming_url_lines,
 )
 from chaos.journal import JournalEntry
 from chaos.policy import PolicyStatement
@@ -92,8 +99,10 @@ class LambdaExtensionFault(FaultKind["LambdaExtensionSpec"]):
 
     def __init__(self, spec: LambdaExtensionSpec, context: FaultContext, index: int = 0) -> None:
         super().__init__(spec, context, index)
-        self._layer: LayerVersion | None = None
-        self._layer_zip: bytes | None = None
+        # One layer version per architecture (a function's Architectures picks it).
+        self._layers: dict[str, LayerVersion] = {}
+        self._layer_zips: dict[str, bytes] = {}
+        self._architectures: set[str] = set()
 
     @classmethod
     def add_evidence(cls, result: dict[str, Any]) -> None:
@@ -112,34 +121,53 @@ class LambdaExtensionFault(FaultKind["LambdaExtensionSpec"]):
     def targets(self) -> list[FunctionTarget]:
         selector = self.spec.functions
         if isinstance(selector, list):
-            return [parse_target(name) for name in selector]
+            return [parse_target(item) if isinstance(item, str)
+                    else replace(parse_target(item.name), baked_in=item.baked_in)
+                    for item in selector]
         arns = functions.functions_with_tags(self.context.clients, dict(selector.tags))
         if not arns:
             raise PreflightRefused(f"no Lambda function carries the tags {selector.tags}")
         return [FunctionTarget(arn) for arn in arns]
 
     def plan(self) -> list[PlannedChange]:
-        existing = find_layer_version(self.context.clients, self._local_code_sha256())
-        layer_arn = existing.arn if existing else PENDING_LAYER_ARN
-        return [self._plan_one(target, layer_arn) for target in self.targets()]
+        existing: dict[str, str] = {}
 
-    def _plan_one(self, target: FunctionTarget, layer_arn: str) -> PlannedChange:
+        def layer_arn_of(architecture: str) -> str:
+            if architecture not in existing:
+                found = find_layer_version(self.context.clients,
+                                           self._local_code_sha256(architecture))
+                existing[architecture] = (found.arn if found
+                                          else f"{PENDING_LAYER_ARN} for {architecture}")
+            return existing[architecture]
+
+        return [self._plan_one(target, layer_arn_of) for target in self.targets()]
+
+    def _plan_one(self, target: FunctionTarget,
+                  layer_arn_of: Callable[[str], str]) -> PlannedChange:
         clients = self.context.clients
         latest = functions.get_configuration(clients, target.function)
         name, arn = latest["FunctionName"], latest["FunctionArn"]
-        refuse_unsafe_function(latest, functions.list_tags(clients, arn), self.context)
+        architecture = architecture_of(latest)
+        refuse_unsafe_function(latest, functions.list_tags(clients, arn), self.context,
+                               baked_in=target.baked_in)
+        if target.baked_in:
+            return self._plan_baked_in(target, latest)
+        self._architectures.add(architecture)
+        layer_arn = layer_arn_of(architecture)
         refuse_edge_function(clients, latest)
-        ours = self._environment_keys()
+        refuse_disk_over_storage(latest, self.spec.fault_config())
+        ours = self._environment_keys(latest)
         refuse_environment(latest, ours)
         refuse_unreadable_layers(clients, latest)
-        size_lines = refuse_oversized_code(latest, self._layer_unzipped_size())
+        size_lines = refuse_oversized_code(latest, self._layer_unzipped_size(architecture))
         original: dict[str, Any] = snapshot(latest)
-        intended: dict[str, Any] = {"layer_arn": layer_arn, "environment": ours}
+        intended: dict[str, Any] = {"layer_arn": layer_arn, "environment": ours,
+                                    "architecture": architecture}
         summary = [
-            f"attach layer {layer_arn} (layer {len(latest.get('Layers', [])) + 1} of "
-            f"{MAX_LAYERS}) to $LATEST",
+            f"attach layer {layer_arn} ({architecture} build; layer "
+            f"{len(latest.get('Layers', [])) + 1} of {MAX_LAYERS}) to $LATEST",
             "set environment keys " + ", ".join(sorted(ours)),
-            f"faults: {', '.join(sorted(self.spec.fault_config()))}",
+            *mode_lines(self.spec.fault_config()),
             f"tag {LOCK_TAG_KEY}={self.context.run_id}",
         ]
         if target.alias:
@@ -161,6 +189,7 @@ class LambdaExtensionFault(FaultKind["LambdaExtensionSpec"]):
             raise PreflightRefused(f"{target.label}: weight routes an alias's traffic; target "
                                    f"an alias ({name}:ALIAS) or remove weight")
         lines = size_lines + ([] if target.alias else refuse_unreached_latest(latest))
+        lines += streaming_url_lines(clients, name, target.alias)
         lines += check_integrations(target, name, self.spec.error is not None,
                                     self.context.integrations,
                                     self.context.integrations_unknown,
@@ -172,13 +201,51 @@ class LambdaExtensionFault(FaultKind["LambdaExtensionSpec"]):
             warnings=[line.lstrip("! ") for line in lines if line.startswith("!")],
         )
 
+    def _plan_baked_in(self, target: FunctionTarget, latest: dict[str, Any]) -> PlannedChange:
+        """A container image that carries the extension: only its environment changes."""
+        clients, name = self.context.clients, latest["FunctionName"]
+        refuse_edge_function(clients, latest)
+        refuse_disk_over_storage(latest, self.spec.fault_config())
+        ours = self._environment_keys(latest)
+        refuse_environment(latest, ours)
+        if target.alias or self.spec.weight is not None:
+            raise PreflightRefused(f"{target.label}: alias targets of a baked-in image are not "
+                                   f"supported; target {name} (its $LATEST)")
+        lines = refuse_unreached_latest(latest) + streaming_url_lines(
+            clients, name, None) + check_integrations(
+            target, name, self.spec.error is not None, self.context.integrations,
+            self.context.integrations_unknown, self.context.integrations_caveat)
+        summary = [
+            "no layer: the extension is baked into the image (baked_in: true); the "
+            "fault_effect check proves it is there",
+            "set environment keys " + ", ".join(sorted(ours)),
+            *mode_lines(self.spec.fault_config()),
+            f"tag {LOCK_TAG_KEY}={self.context.run_id}",
+        ]
+        return PlannedChange(
+            fault_type=self.type_name, target=target.label, target_arn=latest["FunctionArn"],
+            summary=summary + [line for line in lines if not line.startswith("!")],
+            original=snapshot(latest),
+            intended={"layer_arn": None, "environment": ours, "baked_in": True},
+            warnings=[line.lstrip("! ") for line in lines if line.startswith("!")],
+        )
+
     # -- apply --------------------------------------------------------------
 
     def prepare(self) -> None:
-        self._layer = publish_layer(
-            self.context.clients, self._layer_bytes(), self._local_code_sha256()
-        )
-        verify_layer_hash(self._layer, self._local_code_sha256())
+        """Publish (or reuse, by CodeSha256) the layer of every planned architecture (none
+        for baked-in images; apply publishes any architecture the plan did not see)."""
+        for architecture in sorted(self._architectures):
+            self._layer_for(architecture)
+
+    def _layer_for(self, architecture: str) -> LayerVersion:
+        if architecture not in self._layers:
+            expected = self._local_code_sha256(architecture)
+            layer = publish_layer(self.context.clients, self._layer_bytes(architecture),
+                                  expected, architecture)
+            verify_layer_hash(layer, expected)
+            self._layers[architecture] = layer
+        return self._layers[architecture]
 
     def apply(self, change: PlannedChange, journal: Journal) -> JournalEntry:
         attached = self._attach(change, journal)
@@ -188,23 +255,26 @@ class LambdaExtensionFault(FaultKind["LambdaExtensionSpec"]):
         return self._point_alias(change, journal, attached, published)
 
     def _attach(self, change: PlannedChange, journal: Journal) -> JournalEntry:
-        assert self._layer is not None, "prepare() publishes the layer before apply()"
         clients = self.context.clients
         # The state may have moved since planning (the baseline ran meanwhile): check and
         # snapshot it again right before the change.
         current, tags = functions.get_with_tags(clients, change.target_arn)
-        refuse_unsafe_function(current, tags, self.context)
+        baked_in = bool(change.intended.get("baked_in"))
+        refuse_unsafe_function(current, tags, self.context, baked_in=baked_in)
         # The config is rebuilt now: its expiry counts from the start of the run.
-        ours = self._environment_keys()
+        refuse_disk_over_storage(current, self.spec.fault_config())
+        ours = self._environment_keys(current)
         refuse_environment(current, ours)
-        layer_arn = self._layer.arn
+        # The function's architecture as it is now (published by prepare() when planned).
+        layer = None if baked_in else self._layer_for(architecture_of(current))
+        layers = None if layer is None else functions.layer_arns_of(current) + [layer.arn]
 
         def attach() -> None:
             # Lock first: a restore acts only on a function that carries the run's lock.
             functions.tag(clients, change.target_arn, {LOCK_TAG_KEY: self.context.run_id})
             functions.update_configuration(
                 clients, change.target_arn,
-                layers=functions.layer_arns_of(current) + [layer_arn],
+                layers=layers,
                 environment={**functions.environment_of(current), **ours},
                 revision_id=current.get("RevisionId"),
             )
@@ -216,8 +286,9 @@ class LambdaExtensionFault(FaultKind["LambdaExtensionSpec"]):
             target_arn=change.target_arn,
             original=snapshot(current),
             # The restore recognises our layer by its CodeSha256, never by this ARN.
-            intended={"action": ACTION_ATTACH, "layer_arn": layer_arn,
-                      "layer_code_sha256": self._layer.code_sha256, "environment": ours},
+            intended={"action": ACTION_ATTACH, "layer_arn": layer and layer.arn,
+                      "layer_code_sha256": layer and layer.code_sha256, "environment": ours,
+                      **({"baked_in": True} if baked_in else {})},
         ), attach)
 
     def _publish(self, change: PlannedChange, journal: Journal,
@@ -306,29 +377,42 @@ class LambdaExtensionFault(FaultKind["LambdaExtensionSpec"]):
 
     # -- helpers ------------------------------------------------------------
 
-    def _environment_keys(self) -> dict[str, str]:
+    def _environment_keys(self, config: Mapping[str, Any]) -> dict[str, str]:
         return {
             extension_config.EXEC_WRAPPER_ENV_KEY: extension_config.WRAPPER_PATH,
             extension_config.CONFIG_ENV_KEY: extension_config.dump_config(
                 self.spec.fault_config(), run_id=self.context.run_id,
-                expires_at=self.context.expires_at),
+                expires_at=self.context.expires_at,
+                ephemeral_storage_mb=ephemeral_storage_mb(config)),
         }
 
-    def _layer_bytes(self) -> bytes:
-        if self._layer_zip is None:
+    def _layer_bytes(self, architecture: str) -> bytes:
+        if architecture not in self._layer_zips:
             from chaos.faults.lambda_extension.layer import build_layer_zip
 
-            self._layer_zip = build_layer_zip()
-        return self._layer_zip
+            self._layer_zips[architecture] = build_layer_zip(architecture)
+        return self._layer_zips[architecture]
 
-    def _layer_unzipped_size(self) -> int:
-        with zipfile.ZipFile(io.BytesIO(self._layer_bytes())) as archive:
+    def _layer_unzipped_size(self, architecture: str) -> int:
+        with zipfile.ZipFile(io.BytesIO(self._layer_bytes(architecture))) as archive:
             return sum(info.file_size for info in archive.infolist())
 
-    def _local_code_sha256(self) -> str:
+    def _local_code_sha256(self, architecture: str) -> str:
         from chaos.faults.lambda_extension.layer import lambda_code_sha256
 
-        return lambda_code_sha256(self._layer_bytes())
+        return lambda_code_sha256(self._layer_bytes(architecture))
+
+
+#: A function without Architectures runs on x86_64, Lambda's default ("Selecting and
+#: configuring an instruction set architecture for your Lambda function", https://docs.aws.
+#: amazon.com/lambda/latest/dg/foundation-arch.html).
+DEFAULT_ARCHITECTURE = "x86_64"
+
+
+def architecture_of(config: Mapping[str, Any]) -> str:
+    """The function's instruction set architecture (Lambda allows exactly one)."""
+    architectures = config.get("Architectures") or [DEFAULT_ARCHITECTURE]
+    return str(architectures[0])
 
 
 def refuse_other_code(clients: AwsClients, name: str, label: str, alias_version: str,

@@ -15,7 +15,6 @@ if TYPE_CHECKING:
     from chaos.aws.clients import AwsClients
 
 LAYER_NAME = "gameday-chaos"
-COMPATIBLE_RUNTIMES = ["python3.9", "python3.10", "python3.11", "python3.12", "python3.13"]
 
 
 @dataclass(frozen=True)
@@ -57,17 +56,25 @@ def describe_layer_version(clients: AwsClients, version: int) -> LayerVersion:
     )
 
 
-def publish_layer(clients: AwsClients, zip_bytes: bytes, code_sha256: str) -> LayerVersion:
-    """Reuse the version with this content hash, else publish one; verify the hash either way."""
+def publish_layer(clients: AwsClients, zip_bytes: bytes, code_sha256: str,
+                  architecture: str = "x86_64") -> LayerVersion:
+    """Reuse the version with this content hash, else publish one; verify the hash either way.
+
+    Each architecture's build has its own hash, so its own version. The layer declares no
+    CompatibleRuntimes: the extension is a static binary that serves every runtime the
+    toolkit accepts (CompatibleRuntimes is metadata, used only to filter layers in the
+    console; https://docs.aws.amazon.com/lambda/latest/api/API_PublishLayerVersion.html).
+    """
     existing = find_layer_version(clients, code_sha256)
     if existing:
         return existing
     response = call_with_backoff(
         lambda: clients.lambda_.publish_layer_version(
             LayerName=LAYER_NAME,
-            Description=f"chaos-gameday fault-injection extension sha256:{code_sha256}",
+            Description=f"chaos-gameday fault-injection extension ({architecture}) "
+            f"sha256:{code_sha256}",
             Content={"ZipFile": zip_bytes},
-            CompatibleRuntimes=COMPATIBLE_RUNTIMES,  # type: ignore[arg-type]
+            CompatibleArchitectures=[architecture],  # type: ignore[list-item]
         )
     )
     published = LayerVersion(

@@ -158,7 +158,8 @@ def restore_latest(entry: JournalEntry, clients: AwsClients, run_id: str) -> Res
         functions.update_configuration(
             clients,
             entry.target_arn,
-            layers=layers,
+            # An image function takes no layers (its extension is baked in).
+            layers=None if current.get("PackageType") == "Image" else layers,
             environment=environment,
             revision_id=current.get("RevisionId"),
         )

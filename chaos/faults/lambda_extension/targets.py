@@ -18,6 +18,7 @@ from chaos.aws import lambda_functions as functions
 from chaos.aws.clients import error_code
 from chaos.errors import PreflightRefused
 from chaos.faults.lambda_extension.layer_versions import LAYER_NAME, is_our_layer
+from chaos.faults.lambda_extension.runtimes import refuse_unwrapped_runtime
 from chaos.faults.locks import refuse_locked
 
 if TYPE_CHECKING:
@@ -37,6 +38,7 @@ __all__ = [
     "refuse_unreached_latest",
     "refuse_unreadable_layers",
     "refuse_unsafe_function",
+    "streaming_url_lines",
 ]
 
 MAX_LAYERS = 5
@@ -69,6 +71,8 @@ class FunctionTarget:
 
     function: str  # name or unqualified ARN
     alias: str | None = None
+    #: a container image that carries the extension: only its environment changes
+    baked_in: bool = False
 
     @property
     def label(self) -> str:
@@ -95,16 +99,22 @@ def parse_target(text: str) -> FunctionTarget:
 
 
 def refuse_unsafe_function(config: dict[str, Any], tags: dict[str, str],
-                           context: FaultContext) -> None:
+                           context: FaultContext, *, baked_in: bool = False) -> None:
     """Raise PreflightRefused, naming the function, for every state we must not touch."""
     name = config["FunctionName"]
     if config.get("PackageType") == "Image":
-        raise PreflightRefused(f"{name}: container-image function (PackageType Image) cannot "
-                               "take layers")
-    runtime = str(config.get("Runtime", ""))
-    if not runtime.startswith("python3"):
-        raise PreflightRefused(f"{name}: runtime {runtime or 'unknown'} is not Python; the "
-                               "extension runs on the function's Python runtime")
+        if not baked_in:
+            raise PreflightRefused(
+                f"{name}: container-image function (PackageType Image) cannot take layers; "
+                "bake the extension into its image (extension/README.md, \"Container "
+                "images\") and declare it: functions: [{name: "
+                f"{name}, baked_in: true}}]")
+    else:
+        if baked_in:
+            raise PreflightRefused(
+                f"{name}: declared baked_in but it is a zip function (PackageType Zip); "
+                "remove baked_in, the layer is attached for the run")
+        refuse_unwrapped_runtime(config)
     layers = functions.layer_arns_of(config)
     if any(is_our_layer(arn) for arn in layers):
         raise PreflightRefused(f"{name}: already carries the {LAYER_NAME} layer (a run left it?"
@@ -267,6 +277,32 @@ def refuse_unreached_latest(config: dict[str, Any]) -> list[str]:
         return [f"! {name} has SnapStart on, which serves published versions only: this "
                 "fault changes $LATEST and reaches only invocations of $LATEST"]
     return []
+
+
+def streaming_url_lines(clients: AwsClients, function: str, qualifier: str | None) -> list[str]:
+    """Plan warnings about a Function URL that streams responses.
+
+    With InvokeMode RESPONSE_STREAM "your function streams payload results as they become
+    available" ("Configuring a Lambda function to stream responses", https://docs.aws.
+    amazon.com/lambda/latest/dg/configuration-response-streaming.html); the extension relays
+    a streamed response untouched, whatever was drawn for it (extension/README.md), so those
+    invocations are not faulted. Not refused: the same function is often invoked buffered
+    elsewhere (API Gateway), and the fault_effect check judges what did fire.
+    """
+    arguments = {"FunctionName": function, **({"Qualifier": qualifier} if qualifier else {})}
+    try:
+        url = clients.lambda_.get_function_url_config(**arguments)
+    except ClientError as error:
+        if error_code(error) == "ResourceNotFoundException":
+            return []
+        raise PreflightRefused(
+            f"{function}: cannot tell whether its Function URL streams responses "
+            f"({error_code(error)} on lambda:GetFunctionUrlConfig); grant that read (see "
+            "`gameday iam-policy`)") from error
+    if url.get("InvokeMode") != "RESPONSE_STREAM":
+        return []
+    return [f"! {function}'s Function URL streams responses (InvokeMode RESPONSE_STREAM): "
+            "the extension passes streamed invocations through untouched, unfaulted"]
 
 
 def refuse_alias(clients: AwsClients, target: FunctionTarget, latest: dict[str, Any],
