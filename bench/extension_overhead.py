@@ -93,8 +93,12 @@ def prepare(root: Path) -> Setup:
     control = root / "control-layer"
     (control / "extensions").mkdir(parents=True)
     # a persistent cache: the control need not be reproducible, only built with this Go
-    go_build(Path(__file__).parent / "control_proxy", ARCHITECTURE,
-             control / "extensions" / "control-proxy", cache_root() / "bench-go")
+    go_build(
+        Path(__file__).parent / "control_proxy",
+        ARCHITECTURE,
+        control / "extensions" / "control-proxy",
+        cache_root() / "bench-go",
+    )
     (control / "control-wrapper").write_text(CONTROL_WRAPPER)
     (control / "control-wrapper").chmod(0o755)
     return Setup(code, write_layer_zip(root / "layer", ARCHITECTURE), control, install_node_ric())
@@ -108,17 +112,21 @@ def environment(setup: Setup, runtime: str, kind: str) -> ExecutionEnvironment:
         env = {
             chaos_config.EXEC_WRAPPER_ENV_KEY: chaos_config.WRAPPER_PATH,
             chaos_config.CONFIG_ENV_KEY: chaos_config.dump_config(
-                NO_FIRE, run_id="bench", expires_at=time.time() + 3600),
+                NO_FIRE, run_id="bench", expires_at=time.time() + 3600
+            ),
             chaos_config.PORT_ENV_KEY: str(free_port()),
         }
     elif kind == "control":
         layers = [setup.control_layer]
-        env = {"AWS_LAMBDA_EXEC_WRAPPER": "/opt/control-wrapper",
-               "CONTROL_PROXY_PORT": str(free_port())}
+        env = {
+            "AWS_LAMBDA_EXEC_WRAPPER": "/opt/control-wrapper",
+            "CONTROL_PROXY_PORT": str(free_port()),
+        }
     handler = "index.handler" if runtime == "node" else "app.handler"
     command = setup.node.command(handler) if runtime == "node" else None
-    return ExecutionEnvironment(setup.code, handler, layers=layers, env=env,
-                                function_name="bench", runtime_command=command)
+    return ExecutionEnvironment(
+        setup.code, handler, layers=layers, env=env, function_name="bench", runtime_command=command
+    )
 
 
 def injections(env: ExecutionEnvironment) -> int:
@@ -190,10 +198,15 @@ def one_round(setup: Setup, runtime: str, invocations: int, warmup: int) -> Roun
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
-    parser.add_argument("--short", action="store_true",
-                        help="a few hundred invocations: seconds, same output (CI)")
-    parser.add_argument("--invocations", type=int, default=None,
-                        help="invocations per environment and round (default 10000, short 150)")
+    parser.add_argument(
+        "--short", action="store_true", help="a few hundred invocations: seconds, same output (CI)"
+    )
+    parser.add_argument(
+        "--invocations",
+        type=int,
+        default=None,
+        help="invocations per environment and round (default 10000, short 150)",
+    )
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--cold-starts", type=int, default=None)
     args = parser.parse_args(argv)
@@ -203,10 +216,12 @@ def main(argv: list[str] | None = None) -> int:
 
     with tempfile.TemporaryDirectory(prefix="ext-bench-") as tmp:
         setup = prepare(Path(tmp))
-        print(f"{invocations} invocations per environment and round, {args.rounds} rounds, "
-              f"alternating plain / gameday-chaos / control; {ARCHITECTURE}, "
-              f"python {sys.version.split()[0]}, aws-lambda-ric {setup.node.version}",
-              flush=True)
+        print(
+            f"{invocations} invocations per environment and round, {args.rounds} rounds, "
+            f"alternating plain / gameday-chaos / control; {ARCHITECTURE}, "
+            f"python {sys.version.split()[0]}, aws-lambda-ric {setup.node.version}",
+            flush=True,
+        )
         for runtime in RUNTIMES:
             inits = init_times(setup, runtime, cold_starts)
             rounds = [one_round(setup, runtime, invocations, warmup) for _ in range(args.rounds)]
@@ -214,11 +229,14 @@ def main(argv: list[str] | None = None) -> int:
             def median(field: str, rounds: list[Round] = rounds) -> float:
                 return statistics.median(getattr(item, field) for item in rounds)
 
-            print(f"runtime={runtime} added_p50_ms={median('added_p50'):.3f} "
-                  f"added_p99_ms={median('added_p99'):.3f} "
-                  f"init_ms={statistics.median(inits):.1f} rss_mb={median('rss_mb'):.1f} "
-                  f"control_added_p50_ms={median('control_added_p50'):.3f} "
-                  f"control_added_p99_ms={median('control_added_p99'):.3f}", flush=True)
+            print(
+                f"runtime={runtime} added_p50_ms={median('added_p50'):.3f} "
+                f"added_p99_ms={median('added_p99'):.3f} "
+                f"init_ms={statistics.median(inits):.1f} rss_mb={median('rss_mb'):.1f} "
+                f"control_added_p50_ms={median('control_added_p50'):.3f} "
+                f"control_added_p99_ms={median('control_added_p99'):.3f}",
+                flush=True,
+            )
     return 0
 
 

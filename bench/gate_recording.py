@@ -61,7 +61,8 @@ def record(report_dir: Path, run_dir: Path) -> dict[str, Any]:
         if row.traffic == "abusive":
             continue
         counts, statuses, histogram = merged.setdefault(
-            row.second, ([0, 0], {}, LatencyHistogram()))
+            row.second, ([0, 0], {}, LatencyHistogram())
+        )
         counts[0] += row.requests
         counts[1] += row.failures
         for name, count in row.status_classes.items():
@@ -69,18 +70,29 @@ def record(report_dir: Path, run_dir: Path) -> dict[str, Any]:
         histogram.merge(row.histogram)
     seconds = []
     for item in result["timeline"]:
-        counts, statuses, histogram = merged.get(int(item["second"]),
-                                                 ([0, 0], {}, LatencyHistogram()))
-        seconds.append([
-            item["phase"] or "outside", counts[0], counts[1],
-            ",".join(f"{name}:{statuses[name]}" for name in STATUS_CLASSES
-                     if statuses.get(name)),
-            ",".join(f"{value:g}:{count}" for value, count in latency_counts(histogram).items()),
-        ])
+        counts, statuses, histogram = merged.get(
+            int(item["second"]), ([0, 0], {}, LatencyHistogram())
+        )
+        seconds.append(
+            [
+                item["phase"] or "outside",
+                counts[0],
+                counts[1],
+                ",".join(
+                    f"{name}:{statuses[name]}" for name in STATUS_CLASSES if statuses.get(name)
+                ),
+                ",".join(
+                    f"{value:g}:{count}" for value, count in latency_counts(histogram).items()
+                ),
+            ]
+        )
     return {
-        "format": FORMAT, "experiment": str(result["experiment"]),
-        "run_id": result["run_id"], "outcome": result["outcome"],
-        "users": _users(result), "seconds": seconds,
+        "format": FORMAT,
+        "experiment": str(result["experiment"]),
+        "run_id": result["run_id"],
+        "outcome": result["outcome"],
+        "users": _users(result),
+        "seconds": seconds,
     }
 
 
@@ -101,10 +113,15 @@ def load(path: Path) -> Recording:
     if raw.get("format") != FORMAT:
         raise ValueError(f"{path}: recording format {raw.get('format')!r}, expected {FORMAT}")
     seconds = tuple(
-        RecordedSecond(segment, int(requests), int(failures),
-                       {name: int(count) for name, count in _pairs(statuses)},
-                       {float(value): int(count) for value, count in _pairs(latency)})
-        for segment, requests, failures, statuses, latency in raw["seconds"])
+        RecordedSecond(
+            segment,
+            int(requests),
+            int(failures),
+            {name: int(count) for name, count in _pairs(statuses)},
+            {float(value): int(count) for value, count in _pairs(latency)},
+        )
+        for segment, requests, failures, statuses, latency in raw["seconds"]
+    )
     return Recording(raw["experiment"], raw["run_id"], int(raw["users"]), seconds)
 
 
@@ -135,11 +152,25 @@ def synthetic_run(folder: Path) -> tuple[Path, Path, int]:
             for _ in range(requests):
                 histogram.record(rng.lognormvariate(3.0, 0.5))
             legit += requests if traffic == "legit" else 0
-            rows.append(SecondRow(second=second, user_class="Orders", endpoint="GET /orders",
-                                  traffic=traffic, identity=None, requests=requests,
-                                  status_classes={"2xx": requests}, histogram=histogram))
-    result = {"experiment": "synthetic", "run_id": "short", "outcome": "passed",
-              "experiment_path": str(folder / "experiment.yaml"), "timeline": timeline}
+            rows.append(
+                SecondRow(
+                    second=second,
+                    user_class="Orders",
+                    endpoint="GET /orders",
+                    traffic=traffic,
+                    identity=None,
+                    requests=requests,
+                    status_classes={"2xx": requests},
+                    histogram=histogram,
+                )
+            )
+    result = {
+        "experiment": "synthetic",
+        "run_id": "short",
+        "outcome": "passed",
+        "experiment_path": str(folder / "experiment.yaml"),
+        "timeline": timeline,
+    }
     (folder / "result.json").write_text(json.dumps(result))
     (folder / "load-rows.jsonl").write_text("".join(row.to_json() + "\n" for row in rows))
     return folder, folder, legit
@@ -153,9 +184,11 @@ def short() -> int:
         recording = load(out)
         recorded = sum(second.requests for second in recording.seconds)
         if recorded != legit or len(recording.seconds) != len(SYNTHETIC_SEGMENTS):
-            print(f"gate_recording: {recorded} legit requests in {len(recording.seconds)} "
-                  f"seconds read back, {legit} in {len(SYNTHETIC_SEGMENTS)} recorded",
-                  file=sys.stderr)
+            print(
+                f"gate_recording: {recorded} legit requests in {len(recording.seconds)} "
+                f"seconds read back, {legit} in {len(SYNTHETIC_SEGMENTS)} recorded",
+                file=sys.stderr,
+            )
             return 1
         print(f"{out.name}: {len(recording.seconds)} seconds, {out.stat().st_size} bytes")
     return 0

@@ -47,7 +47,7 @@ from chaos.load.driver import LoadDriver, with_chaos_importable  # noqa: E402
 from chaos.load.processes import TiedProcesses  # noqa: E402
 from tests.load.fast_target import FastTarget  # noqa: E402
 
-LOCUSTFILE = '''
+LOCUSTFILE = """
 from locust import task
 from chaos.load.users import GamedayUser
 
@@ -55,7 +55,7 @@ class Hammer(GamedayUser):
     @task
     def health(self):
         self.client.get("/health")
-'''
+"""
 WARM_UP_S = 2.0
 TARGET_RATIO_PER_CPU = 0.98
 SPAWN_RATE = 1000.0
@@ -104,10 +104,26 @@ def plain_locust(locustfile: Path, users: int, seconds: float) -> Measured:
     tied = TiedProcesses()  # dies with this script, as the driver's processes do
     with pinned_target() as target:
         process = tied.start(
-            [sys.executable, "-m", "locust", "-f", str(locustfile), "--headless",
-             "--only-summary", "--host", target.url, "-u", str(users), "-r", f"{SPAWN_RATE:g}",
-             "--run-time", f"{int(WARM_UP_S + seconds + 30)}s"],
-            env=with_chaos_importable(dict(os.environ)), output=subprocess.DEVNULL)
+            [
+                sys.executable,
+                "-m",
+                "locust",
+                "-f",
+                str(locustfile),
+                "--headless",
+                "--only-summary",
+                "--host",
+                target.url,
+                "-u",
+                str(users),
+                "-r",
+                f"{SPAWN_RATE:g}",
+                "--run-time",
+                f"{int(WARM_UP_S + seconds + 30)}s",
+            ],
+            env=with_chaos_importable(dict(os.environ)),
+            output=subprocess.DEVNULL,
+        )
         try:
             pin(process.pid, 0)
             return measure(target, [process.pid], seconds)
@@ -119,10 +135,10 @@ def plain_locust(locustfile: Path, users: int, seconds: float) -> Measured:
 
 def through_driver(locustfile: Path, users: int, seconds: float, workers: int) -> Measured:
     with pinned_target() as target, tempfile.TemporaryDirectory() as run_dir:
-        load = Load(locustfile=str(locustfile), users=users, spawn_rate=SPAWN_RATE,
-                    workers=workers)
-        driver = LoadDriver(load, host=target.url, run_dir=Path(run_dir),
-                            max_run_time_s=WARM_UP_S + seconds + 30)
+        load = Load(locustfile=str(locustfile), users=users, spawn_rate=SPAWN_RATE, workers=workers)
+        driver = LoadDriver(
+            load, host=target.url, run_dir=Path(run_dir), max_run_time_s=WARM_UP_S + seconds + 30
+        )
         driver.start()
         try:
             pids = [locust.process.pid for locust in driver.processes]
@@ -135,8 +151,9 @@ def through_driver(locustfile: Path, users: int, seconds: float, workers: int) -
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--short", action="store_true",
-                        help="one round of 1 s (CI): the lines, no target judged")
+    parser.add_argument(
+        "--short", action="store_true", help="one round of 1 s (CI): the lines, no target judged"
+    )
     parser.add_argument("--rounds", type=int, default=None, help="default 5, short 1")
     parser.add_argument("--seconds", type=float, default=None, help="default 8, short 1")
     parser.add_argument("--users", type=int, default=20)
@@ -154,22 +171,34 @@ def main(argv: list[str] | None = None) -> int:
             ours = through_driver(locustfile, arguments.users, arguments.seconds, workers=0)
             plain_runs.append(plain)
             driver_runs.append(ours)
-            print(f"round {round_number}: plain_rps={plain.rps:.0f} (cpu {plain.cpu:.2f}) "
-                  f"driver_rps={ours.rps:.0f} (cpu {ours.cpu:.2f}) "
-                  f"ratio_vs_locust={ours.rps / plain.rps:.3f} "
-                  f"ratio_per_cpu={ours.rps_per_cpu / plain.rps_per_cpu:.3f}", flush=True)
-        two = (None if arguments.no_workers2 else
-               through_driver(locustfile, arguments.users, arguments.seconds, workers=2))
+            print(
+                f"round {round_number}: plain_rps={plain.rps:.0f} (cpu {plain.cpu:.2f}) "
+                f"driver_rps={ours.rps:.0f} (cpu {ours.cpu:.2f}) "
+                f"ratio_vs_locust={ours.rps / plain.rps:.3f} "
+                f"ratio_per_cpu={ours.rps_per_cpu / plain.rps_per_cpu:.3f}",
+                flush=True,
+            )
+        two = (
+            None
+            if arguments.no_workers2
+            else through_driver(locustfile, arguments.users, arguments.seconds, workers=2)
+        )
     plain_rps = statistics.median(run.rps for run in plain_runs)
     driver_rps = statistics.median(run.rps for run in driver_runs)
     plain_per_cpu = statistics.median(run.rps_per_cpu for run in plain_runs)
     driver_per_cpu = statistics.median(run.rps_per_cpu for run in driver_runs)
-    print(f"median of {arguments.rounds} rounds, {arguments.seconds:g}s each, "
-          f"{arguments.users} users, {os.cpu_count()} cores:")
-    print(f"plain_rps={plain_rps:.0f} driver_rps={driver_rps:.0f} "
-          f"ratio_vs_locust={driver_rps / plain_rps:.3f}")
-    print(f"plain_rps_per_cpu={plain_per_cpu:.0f} driver_rps_per_cpu={driver_per_cpu:.0f} "
-          f"ratio_per_cpu={driver_per_cpu / plain_per_cpu:.3f}")
+    print(
+        f"median of {arguments.rounds} rounds, {arguments.seconds:g}s each, "
+        f"{arguments.users} users, {os.cpu_count()} cores:"
+    )
+    print(
+        f"plain_rps={plain_rps:.0f} driver_rps={driver_rps:.0f} "
+        f"ratio_vs_locust={driver_rps / plain_rps:.3f}"
+    )
+    print(
+        f"plain_rps_per_cpu={plain_per_cpu:.0f} driver_rps_per_cpu={driver_per_cpu:.0f} "
+        f"ratio_per_cpu={driver_per_cpu / plain_per_cpu:.3f}"
+    )
     if two is not None:
         print(f"workers2_rps={two.rps:.0f} workers2_vs_1={two.rps / driver_rps:.2f}")
     sys.stdout.flush()

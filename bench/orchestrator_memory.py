@@ -44,8 +44,11 @@ from chaos.result.assemble import LoadRecord, RunRecord, assemble_result  # noqa
 
 START = 1_800_000_000
 #: The issue's targets: (figure, its limit, unit).
-TARGETS = (("peak_rss_mb", 300.0, "MB"), ("rss_growth_mb_per_hour", 50.0, "MB per hour"),
-           ("assemble_s", 10.0, "s"))
+TARGETS = (
+    ("peak_rss_mb", 300.0, "MB"),
+    ("rss_growth_mb_per_hour", 50.0, "MB per hour"),
+    ("assemble_s", 10.0, "s"),
+)
 ENDPOINTS = ("GET /orders", "GET /orders/{id}", "POST /orders", "GET /health", "GET /users")
 IDENTITIES = 100
 ABUSIVE = 10
@@ -93,24 +96,37 @@ def row_lines(second: int, per_second: int, rng: random.Random, pool: list[str])
         traffic = "abusive" if identity < ABUSIVE else "legit"
         requests = rng.randint(1, 6)
         blocked = requests if traffic == "abusive" and rng.random() < 0.5 else 0
-        lines.append(json.dumps({
-            "second": second, "user_class": "OrdersUser" + traffic.capitalize(),
-            "endpoint": ENDPOINTS[index % len(ENDPOINTS)], "traffic": traffic,
-            "identity": f"198.51.100.{identity + 1}", "requests": requests,
-            "failures": int(rng.random() < 0.01), "blocked": blocked, "other_403": 0,
-            "status_classes": {"2xx": requests - blocked, "4xx": blocked},
-            "histogram": rng.choice(pool), "worker": f"worker-{index % 4}",
-        }, separators=(",", ":")))
+        lines.append(
+            json.dumps(
+                {
+                    "second": second,
+                    "user_class": "OrdersUser" + traffic.capitalize(),
+                    "endpoint": ENDPOINTS[index % len(ENDPOINTS)],
+                    "traffic": traffic,
+                    "identity": f"198.51.100.{identity + 1}",
+                    "requests": requests,
+                    "failures": int(rng.random() < 0.01),
+                    "blocked": blocked,
+                    "other_403": 0,
+                    "status_classes": {"2xx": requests - blocked, "4xx": blocked},
+                    "histogram": rng.choice(pool),
+                    "worker": f"worker-{index % 4}",
+                },
+                separators=(",", ":"),
+            )
+        )
     return lines
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--short", action="store_true",
-                        help="60 simulated seconds of 20 rows (CI): the lines, no target judged")
+    parser.add_argument(
+        "--short",
+        action="store_true",
+        help="60 simulated seconds of 20 rows (CI): the lines, no target judged",
+    )
     parser.add_argument("--seconds", type=int, default=None, help="default 3600, short 60")
-    parser.add_argument("--rows-per-second", type=int, default=None,
-                        help="default 200, short 20")
+    parser.add_argument("--rows-per-second", type=int, default=None, help="default 200, short 20")
     arguments = parser.parse_args(argv)
     arguments.seconds = arguments.seconds or (60 if arguments.short else 3600)
     arguments.rows_per_second = arguments.rows_per_second or (20 if arguments.short else 200)
@@ -142,23 +158,38 @@ def main(argv: list[str] | None = None) -> int:
         end_rss = rss_mb()
         assembled = time.perf_counter()
         record = RunRecord(
-            run_id="bench", experiment=experiment, experiment_path=path, sandbox=True,
-            started_at=iso_from_epoch(START), ended_at=iso_from_epoch(START + seconds),
-            outcome="passed", abort_reason=None, phase_times=phase_times(phase_ends),
-            journal_entries=[], load=LoadRecord(aggregator, *waf(), None),
+            run_id="bench",
+            experiment=experiment,
+            experiment_path=path,
+            sandbox=True,
+            started_at=iso_from_epoch(START),
+            ended_at=iso_from_epoch(START + seconds),
+            outcome="passed",
+            abort_reason=None,
+            phase_times=phase_times(phase_ends),
+            journal_entries=[],
+            load=LoadRecord(aggregator, *waf(), None),
         )
         result = assemble_result(record)
         write_reports(result, Path(scratch) / "reports")
         assemble_s = time.perf_counter() - assembled
     growth = (end_rss - (warm_rss or end_rss)) * 3600 / (seconds - seconds // 10)
-    print(f"rows={seconds * arguments.rows_per_second} ingest_rows_per_s="
-          f"{seconds * arguments.rows_per_second / ingest_s:.0f} timeline_seconds="
-          f"{len(result['timeline'])}")
-    figures = {"peak_rss_mb": peak_rss_mb(), "rss_growth_mb_per_hour": growth,
-               "assemble_s": assemble_s}
-    print(f"peak_rss_mb={figures['peak_rss_mb']:.0f} "
-          f"rss_growth_mb_per_hour={figures['rss_growth_mb_per_hour']:.1f} "
-          f"assemble_s={figures['assemble_s']:.2f}", flush=True)
+    print(
+        f"rows={seconds * arguments.rows_per_second} ingest_rows_per_s="
+        f"{seconds * arguments.rows_per_second / ingest_s:.0f} timeline_seconds="
+        f"{len(result['timeline'])}"
+    )
+    figures = {
+        "peak_rss_mb": peak_rss_mb(),
+        "rss_growth_mb_per_hour": growth,
+        "assemble_s": assemble_s,
+    }
+    print(
+        f"peak_rss_mb={figures['peak_rss_mb']:.0f} "
+        f"rss_growth_mb_per_hour={figures['rss_growth_mb_per_hour']:.1f} "
+        f"assemble_s={figures['assemble_s']:.2f}",
+        flush=True,
+    )
     if arguments.short:
         return 0
     missed = missed_targets(figures)
@@ -182,18 +213,31 @@ def missed_targets(figures: dict[str, float]) -> list[str]:
 def phase_times(phase_ends: dict[str, int]) -> dict[str, dict[str, str]]:
     times, start = {}, 0
     for name, end in phase_ends.items():
-        times[name] = {"started_at": iso_from_epoch(START + start),
-                       "ended_at": iso_from_epoch(START + end)}
+        times[name] = {
+            "started_at": iso_from_epoch(START + start),
+            "ended_at": iso_from_epoch(START + end),
+        }
         start = end
     return times
 
 
 def waf() -> tuple[RateRule, WafTrafficPlan]:
-    rule = RateRule(name="orders-rate-limit", web_acl_name="orders-acl", web_acl_arn="arn:x",
-                    limit=100, window_s=60, aggregation="FORWARDED_IP", action="Block",
-                    block_status=403, forwarded_header="X-Forwarded-For")
-    plan = plan_waf_traffic(rule, WafLoad(rule=rule.name, abusive_clients=ABUSIVE,
-                                          legit_clients=IDENTITIES - ABUSIVE), workers=4)
+    rule = RateRule(
+        name="orders-rate-limit",
+        web_acl_name="orders-acl",
+        web_acl_arn="arn:x",
+        limit=100,
+        window_s=60,
+        aggregation="FORWARDED_IP",
+        action="Block",
+        block_status=403,
+        forwarded_header="X-Forwarded-For",
+    )
+    plan = plan_waf_traffic(
+        rule,
+        WafLoad(rule=rule.name, abusive_clients=ABUSIVE, legit_clients=IDENTITIES - ABUSIVE),
+        workers=4,
+    )
     return rule, plan
 
 

@@ -31,14 +31,17 @@ def only_tag_keys() -> tuple[Condition, ...]:
     """A tagging call that sets or removes gameday:* keys only, and at least one: ForAllValues
     alone is also true when the request has no keys at all (same page, "Multivalued context
     keys"), hence the Null check."""
-    return (("ForAllValues:StringLike", "aws:TagKeys", OUR_TAG_KEYS),
-            ("Null", "aws:TagKeys", "false"))
+    return (
+        ("ForAllValues:StringLike", "aws:TagKeys", OUR_TAG_KEYS),
+        ("Null", "aws:TagKeys", "false"),
+    )
 
 
 def tagged(tags: dict[str, str]) -> tuple[Condition, ...]:
     """The resource carries these tags (a tag selector's)."""
-    return tuple(("StringEquals", f"aws:ResourceTag/{key}", value)
-                 for key, value in sorted(tags.items()))
+    return tuple(
+        ("StringEquals", f"aws:ResourceTag/{key}", value) for key, value in sorted(tags.items())
+    )
 
 
 @dataclass(frozen=True)
@@ -77,8 +80,9 @@ def policy_document(statements: list[PolicyStatement]) -> dict[str, Any]:
     return {
         "Version": "2012-10-17",
         "Statement": [
-            PolicyStatement(sid, tuple(merged[(sid, resources, conditions)]), resources,
-                            conditions).to_dict()
+            PolicyStatement(
+                sid, tuple(merged[(sid, resources, conditions)]), resources, conditions
+            ).to_dict()
             for sid, resources, conditions in order
         ],
     }

@@ -39,18 +39,39 @@ if TYPE_CHECKING:
 
 def pytest_addoption(parser: pytest.Parser) -> None:
     group = parser.getgroup("gameday", "chaos-gameday experiments")
-    group.addoption("--gameday", action="store_true",
-                    help="collect experiment YAML files among the given paths as tests")
-    group.addoption("--gameday-sandbox", action="store_true",
-                    help="run experiments against the embedded sandbox")
-    group.addoption("--gameday-report-dir", type=Path, default=None,
-                    help="write each run's reports under this directory")
-    group.addoption("--gameday-dry-run", action="store_true",
-                    help="plan only: preflight every experiment, change nothing")
-    parser.addini("gameday_paths", type="paths", default=[],
-                  help="experiment files/directories collected as tests")
-    parser.addini("gameday_sandbox", type="bool", default=False,
-                  help="run experiments against the embedded sandbox")
+    group.addoption(
+        "--gameday",
+        action="store_true",
+        help="collect experiment YAML files among the given paths as tests",
+    )
+    group.addoption(
+        "--gameday-sandbox",
+        action="store_true",
+        help="run experiments against the embedded sandbox",
+    )
+    group.addoption(
+        "--gameday-report-dir",
+        type=Path,
+        default=None,
+        help="write each run's reports under this directory",
+    )
+    group.addoption(
+        "--gameday-dry-run",
+        action="store_true",
+        help="plan only: preflight every experiment, change nothing",
+    )
+    parser.addini(
+        "gameday_paths",
+        type="paths",
+        default=[],
+        help="experiment files/directories collected as tests",
+    )
+    parser.addini(
+        "gameday_sandbox",
+        type="bool",
+        default=False,
+        help="run experiments against the embedded sandbox",
+    )
 
 
 def pytest_collect_file(file_path: Path, parent: pytest.Collector) -> pytest.Collector | None:
@@ -148,8 +169,9 @@ class ExperimentItem(pytest.Item):
         experiment = load_experiment(self.path)
         self._lock = exclusive_run()
         self._lock.__enter__()
-        options = RunOptions(sandbox=_sandbox(self.config), assume_yes=True,
-                             report_dir=self._report_dir())
+        options = RunOptions(
+            sandbox=_sandbox(self.config), assume_yes=True, report_dir=self._report_dir()
+        )
         self._run = self._prepared.enter_context(start_run(experiment, self.path, options))
 
     def runtest(self) -> None:
@@ -175,14 +197,16 @@ class ExperimentItem(pytest.Item):
             raise RollbackIncomplete(
                 f"rollback incomplete for run {self._outcome.run_id}: journal kept at "
                 f"{self._outcome.journal_path}; run `gameday rollback --run-id "
-                f"{self._outcome.run_id}`")
+                f"{self._outcome.run_id}`"
+            )
 
     def _report_dir(self) -> Path | None:
         base: Path | None = self.config.getoption("--gameday-report-dir")
         return base / self.path.stem if base else None
 
-    def repr_failure(self, excinfo: pytest.ExceptionInfo[BaseException],
-                     style: Any = None) -> str | Any:
+    def repr_failure(
+        self, excinfo: pytest.ExceptionInfo[BaseException], style: Any = None
+    ) -> str | Any:
         from chaos.errors import GamedayError
         from chaos.report import slo_text
 
@@ -190,15 +214,17 @@ class ExperimentItem(pytest.Item):
             outcome = excinfo.value.outcome
             reason = outcome.result.get("abort_reason")
             header = f"experiment {self.path.name}: {outcome.outcome}" + (
-                f" ({reason})" if reason else "")
+                f" ({reason})" if reason else ""
+            )
             return f"{header}\n{slo_text(outcome.result)}\nresult: {outcome.result_path}"
         if isinstance(excinfo.value, GamedayError):
             return f"{self.path}: {excinfo.value}"
         return super().repr_failure(excinfo)
 
     # pytest formats setup/teardown errors through this hook, not repr_failure.
-    def _repr_failure_py(self, excinfo: pytest.ExceptionInfo[BaseException],
-                         style: Any = None) -> Any:
+    def _repr_failure_py(
+        self, excinfo: pytest.ExceptionInfo[BaseException], style: Any = None
+    ) -> Any:
         if isinstance(excinfo.value, GamedayError):
             return f"{self.path}: {excinfo.value}"
         return super()._repr_failure_py(excinfo, style=style)
@@ -213,8 +239,14 @@ class GamedayRunner:
     def __init__(self, config: pytest.Config) -> None:
         self._config = config
 
-    def run(self, path: str | Path, *, sandbox: bool | None = None,
-            report_dir: Path | None = None, **overrides: Any) -> RunResult:
+    def run(
+        self,
+        path: str | Path,
+        *,
+        sandbox: bool | None = None,
+        report_dir: Path | None = None,
+        **overrides: Any,
+    ) -> RunResult:
         """Run `path` with `overrides` merged into its YAML (e.g. phases={"fault": "5s"})."""
         from chaos.experiment import Experiment, load_experiment
         from chaos.result import RunResult
@@ -223,19 +255,23 @@ class GamedayRunner:
 
         experiment = load_experiment(Path(path))
         if overrides:
-            merged = _deep_merge(experiment.model_dump(by_alias=True, exclude_none=True),
-                                 overrides)
+            merged = _deep_merge(experiment.model_dump(by_alias=True, exclude_none=True), overrides)
             experiment = Experiment.model_validate(merged)
         options = RunOptions(
             sandbox=_sandbox(self._config) if sandbox is None else sandbox,
-            assume_yes=True, report_dir=report_dir,
+            assume_yes=True,
+            report_dir=report_dir,
         )
         with exclusive_run():
             outcome = run_experiment(experiment, Path(path), options)
-        reports = {path.stem: path for path in outcome.result_path.parent.glob("*")
-                   if path.name.startswith(("result", "report", "junit"))}
-        return RunResult.from_dict(outcome.result, exit_code=outcome.exit_code,
-                                   report_paths=reports)
+        reports = {
+            path.stem: path
+            for path in outcome.result_path.parent.glob("*")
+            if path.name.startswith(("result", "report", "junit"))
+        }
+        return RunResult.from_dict(
+            outcome.result, exit_code=outcome.exit_code, report_paths=reports
+        )
 
 
 def _deep_merge(base: dict[str, Any], overrides: dict[str, Any]) -> dict[str, Any]:

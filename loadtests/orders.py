@@ -34,15 +34,18 @@ class OrdersUser(GamedayUser):
             self.client.get("/health", name="/health")
             return
         order_id = random.choice(self.order_ids)
-        with self.client.get(f"/orders/{order_id}", name="/orders/{id}",
-                             catch_response=True) as response:
+        with self.client.get(
+            f"/orders/{order_id}", name="/orders/{id}", catch_response=True
+        ) as response:
             if response.status_code == 404:  # the sandbox keeps orders per environment
                 response.success()
 
     @task(2)
     def create_order(self) -> None:
-        items = [{"sku": random.choice(SKUS), "quantity": random.randint(1, 3)}
-                 for _ in range(random.randint(1, 3))]
+        items = [
+            {"sku": random.choice(SKUS), "quantity": random.randint(1, 3)}
+            for _ in range(random.randint(1, 3))
+        ]
         response = self.client.post("/orders", json={"items": items}, name="/orders")
         if response.status_code == 201:
             order_id = (response.json() or {}).get("id")

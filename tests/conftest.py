@@ -60,11 +60,17 @@ def pytest_runtest_setup(item: pytest.Item) -> None:
     ignored and a live sandbox's module is split over workers. pytest 9.2 stores node ids
     in a form xdist 3.8 no longer changes (pytest-dev/pytest-xdist#1386); pyproject caps
     pytest below it."""
-    if (getattr(item.config.option, "loadgroup", False)
-            and item.get_closest_marker("xdist_group") and "@" not in item.nodeid):
-        pytest.fail(f"--dist loadgroup ignored this test's xdist_group: the mark came after "
-                    f"xdist read it, or pytest {pytest.__version__} keeps xdist from grouping "
-                    "(pytest-dev/pytest-xdist#1386)", pytrace=False)
+    if (
+        getattr(item.config.option, "loadgroup", False)
+        and item.get_closest_marker("xdist_group")
+        and "@" not in item.nodeid
+    ):
+        pytest.fail(
+            f"--dist loadgroup ignored this test's xdist_group: the mark came after "
+            f"xdist read it, or pytest {pytest.__version__} keeps xdist from grouping "
+            "(pytest-dev/pytest-xdist#1386)",
+            pytrace=False,
+        )
 
 
 #: The folder of the test lock, made by the run's main process and inherited by its
@@ -74,9 +80,11 @@ LOCK_DIR_ENV = "CHAOS_GAMEDAY_TEST_LOCK_DIR"
 
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line(
-        "markers", "alone: runs while no other test runs on another xdist worker: the "
+        "markers",
+        "alone: runs while no other test runs on another xdist worker: the "
         "wall-clock-sensitive tests (a shipped example's latency SLO, WAF block and unblock "
-        "times) must not depend on what the other worker computes meanwhile")
+        "times) must not depend on what the other worker computes meanwhile",
+    )
     if not hasattr(config, "workerinput") and LOCK_DIR_ENV not in os.environ:
         config.stash[_OWN_LOCK_DIR] = tempfile.mkdtemp(prefix="chaos-gameday-tests-")
         os.environ[LOCK_DIR_ENV] = config.stash[_OWN_LOCK_DIR]

@@ -75,8 +75,9 @@ def parse_export(body: bytes) -> Mapping[str, Any]:
     return document
 
 
-def exported_integrations(document: Mapping[str, Any], *,
-                          every_operation: bool) -> list[ExportedIntegration]:
+def exported_integrations(
+    document: Mapping[str, Any], *, every_operation: bool
+) -> list[ExportedIntegration]:
     """Every operation's integration, paths in the document's order.
 
     `every_operation`: an operation without an integration makes the export unusable. A
@@ -93,8 +94,13 @@ def exported_integrations(document: Mapping[str, Any], *,
                     raise ExportUnusable(f"{method} {path} carries no {INTEGRATION_KEY}")
                 continue
             route = _DEFAULT_ROUTE if operation.get("isDefaultRoute") else f"{method} {path}"
-            found.append(ExportedIntegration(route, str(integration.get("type") or "").upper(),
-                                             str(integration.get("uri") or "")))
+            found.append(
+                ExportedIntegration(
+                    route,
+                    str(integration.get("type") or "").upper(),
+                    str(integration.get("uri") or ""),
+                )
+            )
     return found
 
 

@@ -117,7 +117,8 @@ class IntegrationsDenied(PreflightRefused):
         super().__init__(
             f"API {api.api_id}: its integrations cannot be read ({operation}: {code}); grant "
             f"{DISCOVERY_ACTION} on {resource_arn} (`gameday iam-policy` includes it): without "
-            "it a route that invokes an alias or version the fault would miss goes unnoticed")
+            "it a route that invokes an alias or version the fault would miss goes unnoticed"
+        )
         self.resource_arn = resource_arn
 
 
@@ -234,8 +235,9 @@ class _ExportUnavailable(Exception):
 Reader = Callable[["AwsClients", ApiRef], DiscoveredIntegrations]
 
 
-def _read(clients: AwsClients, api: ApiRef, reader: Reader,
-          paths: dict[str, str]) -> DiscoveredIntegrations:
+def _read(
+    clients: AwsClients, api: ApiRef, reader: Reader, paths: dict[str, str]
+) -> DiscoveredIntegrations:
     """`reader`'s integrations; its failures sorted into denied, not this kind, unreadable.
 
     `paths`: the resource each of its operations reads, to name the one IAM denied.
@@ -258,7 +260,9 @@ def _read(clients: AwsClients, api: ApiRef, reader: Reader,
 
 
 def _deployed_else_current(
-    api: ApiRef, variables: dict[str, str], types: tuple[str, ...],
+    api: ApiRef,
+    variables: dict[str, str],
+    types: tuple[str, ...],
     export: Callable[[], list[ExportedIntegration]],
     current: Callable[[], list[LambdaIntegration]],
 ) -> DiscoveredIntegrations:
@@ -271,19 +275,23 @@ def _deployed_else_current(
     except _ExportUnavailable as unavailable:
         stage = f"stage {api.stage}" if api.stage else "the stage"
         log.debug("API %s: %s's export unavailable: %s", api.api_id, stage, unavailable)
-        return DiscoveredIntegrations(current(), caveat=(
-            f"API {api.api_id}: integrations read from the API's current configuration, not "
-            f"from {stage} as deployed ({unavailable}): a change not yet deployed cannot be "
-            "told apart from what the stage serves"))
+        return DiscoveredIntegrations(
+            current(),
+            caveat=(
+                f"API {api.api_id}: integrations read from the API's current configuration, not "
+                f"from {stage} as deployed ({unavailable}): a change not yet deployed cannot be "
+                "told apart from what the stage serves"
+            ),
+        )
     found = []
     for item in exported:
-        found.extend(_lambda_integration(item.route, item.integration_type, item.uri,
-                                         variables, types))
+        found.extend(
+            _lambda_integration(item.route, item.integration_type, item.uri, variables, types)
+        )
     return DiscoveredIntegrations(found)
 
 
-def _read_export(export: Callable[[], Any], *, every_operation: bool
-                 ) -> list[ExportedIntegration]:
+def _read_export(export: Callable[[], Any], *, every_operation: bool) -> list[ExportedIntegration]:
     """The integrations of an export call's document; IAM denials raised as they are."""
     try:
         body = call_with_backoff(export)["body"]
@@ -292,7 +300,8 @@ def _read_export(export: Callable[[], Any], *, every_operation: bool
         if error_code(error) in _DENIED_CODES:
             raise
         raise _ExportUnavailable(
-            f"{error.operation_name}: {error_code(error) or 'failed'}") from error
+            f"{error.operation_name}: {error_code(error) or 'failed'}"
+        ) from error
     except BotoCoreError as error:
         raise _ExportUnavailable(f"the export could not be read: {error}") from error
     try:
@@ -310,22 +319,34 @@ def _rest_integrations(clients: AwsClients, api: ApiRef) -> DiscoveredIntegratio
     variables: dict[str, str] = {}
     if api.stage:
         stage = call_with_backoff(
-            lambda: apigateway.get_stage(restApiId=api.api_id, stageName=api.stage))
+            lambda: apigateway.get_stage(restApiId=api.api_id, stageName=api.stage)
+        )
         variables = dict(stage.get("variables") or {})
     return _deployed_else_current(
-        api, variables, _REST_LAMBDA_TYPES, lambda: _rest_export(apigateway, api),
-        lambda: _rest_current(apigateway, api, variables))
+        api,
+        variables,
+        _REST_LAMBDA_TYPES,
+        lambda: _rest_export(apigateway, api),
+        lambda: _rest_current(apigateway, api, variables),
+    )
 
 
 def _rest_export(apigateway: Any, api: ApiRef) -> list[ExportedIntegration]:
-    return _read_export(lambda: apigateway.get_export(
-        restApiId=api.api_id, stageName=api.stage, exportType="oas30",
-        parameters={"extensions": "integrations"}, accepts="application/json"),
-        every_operation=True)
+    return _read_export(
+        lambda: apigateway.get_export(
+            restApiId=api.api_id,
+            stageName=api.stage,
+            exportType="oas30",
+            parameters={"extensions": "integrations"},
+            accepts="application/json",
+        ),
+        every_operation=True,
+    )
 
 
-def _rest_current(apigateway: Any, api: ApiRef,
-                  variables: dict[str, str]) -> list[LambdaIntegration]:
+def _rest_current(
+    apigateway: Any, api: ApiRef, variables: dict[str, str]
+) -> list[LambdaIntegration]:
     found = []
     for resource in _paged_resources(apigateway, api.api_id):
         for method, details in (resource.get("resourceMethods") or {}).items():
@@ -333,9 +354,15 @@ def _rest_current(apigateway: Any, api: ApiRef,
             if integration is None:
                 integration = _integration(apigateway, api.api_id, resource["id"], method)
             if integration:
-                found.extend(_lambda_integration(
-                    f"{method} {resource.get('path', '/')}", str(integration.get("type")),
-                    str(integration.get("uri") or ""), variables, _REST_LAMBDA_TYPES))
+                found.extend(
+                    _lambda_integration(
+                        f"{method} {resource.get('path', '/')}",
+                        str(integration.get("type")),
+                        str(integration.get("uri") or ""),
+                        variables,
+                        _REST_LAMBDA_TYPES,
+                    )
+                )
     return found
 
 
@@ -351,20 +378,26 @@ def _paged_resources(apigateway: Any, api_id: str) -> list[dict[str, Any]]:
     return resources
 
 
-def _integration(apigateway: Any, api_id: str, resource_id: str,
-                 method: str) -> dict[str, Any] | None:
+def _integration(
+    apigateway: Any, api_id: str, resource_id: str, method: str
+) -> dict[str, Any] | None:
     try:
-        return dict(call_with_backoff(lambda: apigateway.get_integration(
-            restApiId=api_id, resourceId=resource_id, httpMethod=method)))
+        return dict(
+            call_with_backoff(
+                lambda: apigateway.get_integration(
+                    restApiId=api_id, resourceId=resource_id, httpMethod=method
+                )
+            )
+        )
     except ClientError as error:
         if error_code(error) == "NotFoundException":
             return None
         raise
 
 
-def _lambda_integration(route: str, integration_type: str, uri: str,
-                        variables: dict[str, str],
-                        types: tuple[str, ...]) -> list[LambdaIntegration]:
+def _lambda_integration(
+    route: str, integration_type: str, uri: str, variables: dict[str, str], types: tuple[str, ...]
+) -> list[LambdaIntegration]:
     if integration_type not in types:
         return []
     ref = function_ref_of_uri(uri, variables)
@@ -381,31 +414,52 @@ def _http_integrations(clients: AwsClients, api: ApiRef) -> DiscoveredIntegratio
     variables: dict[str, str] = {}
     if api.stage:
         stage = call_with_backoff(
-            lambda: apigatewayv2.get_stage(ApiId=api.api_id, StageName=api.stage))
+            lambda: apigatewayv2.get_stage(ApiId=api.api_id, StageName=api.stage)
+        )
         variables = dict(stage.get("StageVariables") or {})
     return _deployed_else_current(
-        api, variables, _HTTP_LAMBDA_TYPES, lambda: _http_export(apigatewayv2, api),
-        lambda: _http_current(apigatewayv2, api, variables))
+        api,
+        variables,
+        _HTTP_LAMBDA_TYPES,
+        lambda: _http_export(apigatewayv2, api),
+        lambda: _http_current(apigatewayv2, api, variables),
+    )
 
 
 def _http_export(apigatewayv2: Any, api: ApiRef) -> list[ExportedIntegration]:
-    return _read_export(lambda: apigatewayv2.export_api(
-        ApiId=api.api_id, Specification="OAS30", OutputType="JSON", StageName=api.stage,
-        IncludeExtensions=True), every_operation=False)
+    return _read_export(
+        lambda: apigatewayv2.export_api(
+            ApiId=api.api_id,
+            Specification="OAS30",
+            OutputType="JSON",
+            StageName=api.stage,
+            IncludeExtensions=True,
+        ),
+        every_operation=False,
+    )
 
 
-def _http_current(apigatewayv2: Any, api: ApiRef,
-                  variables: dict[str, str]) -> list[LambdaIntegration]:
-    integrations = {item["IntegrationId"]: item
-                    for item in _paged_items(apigatewayv2.get_integrations, api.api_id)}
+def _http_current(
+    apigatewayv2: Any, api: ApiRef, variables: dict[str, str]
+) -> list[LambdaIntegration]:
+    integrations = {
+        item["IntegrationId"]: item
+        for item in _paged_items(apigatewayv2.get_integrations, api.api_id)
+    }
     found = []
     for route in _paged_items(apigatewayv2.get_routes, api.api_id):
         target = str(route.get("Target") or "")
         integration = integrations.get(target.removeprefix("integrations/"))
         if integration is not None:
-            found.extend(_lambda_integration(
-                str(route.get("RouteKey")), str(integration.get("IntegrationType")),
-                str(integration.get("IntegrationUri") or ""), variables, _HTTP_LAMBDA_TYPES))
+            found.extend(
+                _lambda_integration(
+                    str(route.get("RouteKey")),
+                    str(integration.get("IntegrationType")),
+                    str(integration.get("IntegrationUri") or ""),
+                    variables,
+                    _HTTP_LAMBDA_TYPES,
+                )
+            )
     return found
 
 

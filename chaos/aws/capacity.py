@@ -84,12 +84,16 @@ class AzIds:
     def of_subnets(self, subnet_ids: Iterable[str]) -> dict[str, str]:
         missing = sorted({item for item in subnet_ids if item not in self._subnets})
         if missing:
-            pages = self.clients.client("ec2").get_paginator("describe_subnets").paginate(
-                SubnetIds=missing)
+            pages = (
+                self.clients.client("ec2")
+                .get_paginator("describe_subnets")
+                .paginate(SubnetIds=missing)
+            )
             for page in pages:
                 for subnet in page["Subnets"]:
                     az_id = subnet.get("AvailabilityZoneId") or self.mapping.id_of(
-                        str(subnet.get("AvailabilityZone", "")))
+                        str(subnet.get("AvailabilityZone", ""))
+                    )
                     self._subnets[subnet["SubnetId"]] = str(az_id or "unknown")
         return {item: self._subnets.get(item, "unknown") for item in subnet_ids}
 
@@ -104,33 +108,57 @@ def read_capacity(clients: AwsClients, kind: str, ref: str, az_ids: AzIds) -> Ca
 
 def ecs_capacity(clients: AwsClients, ref: str, az_ids: AzIds) -> Capacity | None:
     cluster, name = split_ecs_ref(ref)
-    described = call_with_backoff(lambda: clients.client("ecs").describe_services(
-        cluster=cluster, services=[name]))
+    described = call_with_backoff(
+        lambda: clients.client("ecs").describe_services(cluster=cluster, services=[name])
+    )
     services = [item for item in described["services"] if item.get("status") != "INACTIVE"]
     if not services:
         return None
     service = services[0]
-    tasks = [task for task in service_tasks(clients, cluster, name)
-             if task.get("lastStatus") != "STOPPED"]
-    running = [task for task in tasks if task.get("lastStatus") == "RUNNING"
-               and task.get("desiredStatus") == "RUNNING"]
+    tasks = [
+        task
+        for task in service_tasks(clients, cluster, name)
+        if task.get("lastStatus") != "STOPPED"
+    ]
+    running = [
+        task
+        for task in tasks
+        if task.get("lastStatus") == "RUNNING" and task.get("desiredStatus") == "RUNNING"
+    ]
     desired = int(service.get("desiredCount") or 0)
     deployments = list(service.get("deployments") or [])
     rollouts = [str(item.get("rolloutState") or "") for item in deployments]
-    primary = next((str(item.get("rolloutState") or "") for item in deployments
-                    if item.get("status") == "PRIMARY"), "")
-    steady = (len(deployments) <= 1 and all(state in ("", "COMPLETED") for state in rollouts)
-              and len(running) == desired and len(tasks) == len(running))
-    state = (f"{len(deployments)} deployment(s), primary {primary or 'without rollout state'}; "
-             f"{len(running)}/{desired} running, {len(tasks) - len(running)} starting or "
-             "stopping")
+    primary = next(
+        (
+            str(item.get("rolloutState") or "")
+            for item in deployments
+            if item.get("status") == "PRIMARY"
+        ),
+        "",
+    )
+    steady = (
+        len(deployments) <= 1
+        and all(state in ("", "COMPLETED") for state in rollouts)
+        and len(running) == desired
+        and len(tasks) == len(running)
+    )
+    state = (
+        f"{len(deployments)} deployment(s), primary {primary or 'without rollout state'}; "
+        f"{len(running)}/{desired} running, {len(tasks) - len(running)} starting or "
+        "stopping"
+    )
 
     def zone(task: Mapping[str, Any]) -> str:
         return az_ids.of_zone(task.get("availabilityZone"), eni_subnet(task))
 
-    return Capacity(unit="running tasks", per_az=count_by(running, zone),
-                    occupied=count_by(tasks, zone), steady=steady, state=state,
-                    blocked="its deployment FAILED" if primary == "FAILED" else None)
+    return Capacity(
+        unit="running tasks",
+        per_az=count_by(running, zone),
+        occupied=count_by(tasks, zone),
+        steady=steady,
+        state=state,
+        blocked="its deployment FAILED" if primary == "FAILED" else None,
+    )
 
 
 def service_tasks(clients: AwsClients, cluster: str, service: str) -> list[dict[str, Any]]:
@@ -139,15 +167,20 @@ def service_tasks(clients: AwsClients, cluster: str, service: str) -> list[dict[
     arns: list[str] = []
     for desired in ("RUNNING", "STOPPED"):
         pages = ecs.get_paginator("list_tasks").paginate(
-            cluster=cluster, serviceName=service, desiredStatus=desired)
+            cluster=cluster, serviceName=service, desiredStatus=desired
+        )
         arns += [arn for page in pages for arn in page["taskArns"]]
-    return [task for start in range(0, len(arns), DESCRIBE_TASKS_BATCH)
-            for task in describe_tasks(clients, cluster, arns[start:start + DESCRIBE_TASKS_BATCH])]
+    return [
+        task
+        for start in range(0, len(arns), DESCRIBE_TASKS_BATCH)
+        for task in describe_tasks(clients, cluster, arns[start : start + DESCRIBE_TASKS_BATCH])
+    ]
 
 
 def describe_tasks(clients: AwsClients, cluster: str, arns: list[str]) -> list[dict[str, Any]]:
-    response = call_with_backoff(lambda: clients.client("ecs").describe_tasks(
-        cluster=cluster, tasks=arns))
+    response = call_with_backoff(
+        lambda: clients.client("ecs").describe_tasks(cluster=cluster, tasks=arns)
+    )
     return list(response["tasks"])
 
 
@@ -160,26 +193,44 @@ def eni_subnet(task: Mapping[str, Any]) -> str | None:
 
 
 def asg_capacity(clients: AwsClients, ref: str, az_ids: AzIds) -> Capacity | None:
-    groups = call_with_backoff(lambda: clients.client("autoscaling").describe_auto_scaling_groups(
-        AutoScalingGroupNames=[ref]))["AutoScalingGroups"]
+    groups = call_with_backoff(
+        lambda: clients.client("autoscaling").describe_auto_scaling_groups(
+            AutoScalingGroupNames=[ref]
+        )
+    )["AutoScalingGroups"]
     if not groups:
         return None
     group = groups[0]
-    instances = [item for item in group.get("Instances") or []
-                 if item.get("LifecycleState") not in GONE_INSTANCE_STATES]
+    instances = [
+        item
+        for item in group.get("Instances") or []
+        if item.get("LifecycleState") not in GONE_INSTANCE_STATES
+    ]
     in_service = [item for item in instances if item.get("LifecycleState") == "InService"]
-    moving = Counter(str(item.get("LifecycleState")) for item in instances
-                     if item.get("LifecycleState") not in STEADY_INSTANCE_STATES)
+    moving = Counter(
+        str(item.get("LifecycleState"))
+        for item in instances
+        if item.get("LifecycleState") not in STEADY_INSTANCE_STATES
+    )
     desired = int(group.get("DesiredCapacity") or 0)
     steady = not moving and len(instances) == desired
-    state = ", ".join([f"{len(in_service)}/{desired} InService",
-                       *(f"{count} {name}" for name, count in sorted(moving.items()))])
+    state = ", ".join(
+        [
+            f"{len(in_service)}/{desired} InService",
+            *(f"{count} {name}" for name, count in sorted(moving.items())),
+        ]
+    )
 
     def zone(item: Mapping[str, Any]) -> str:
         return az_ids.of_zone(item.get("AvailabilityZone"))
 
-    return Capacity(unit="InService instances", per_az=count_by(in_service, zone),
-                    occupied=count_by(instances, zone), steady=steady, state=state)
+    return Capacity(
+        unit="InService instances",
+        per_az=count_by(in_service, zone),
+        occupied=count_by(instances, zone),
+        steady=steady,
+        state=state,
+    )
 
 
 def lambda_capacity(clients: AwsClients, ref: str, az_ids: AzIds) -> Capacity | None:
@@ -194,9 +245,14 @@ def lambda_capacity(clients: AwsClients, ref: str, az_ids: AzIds) -> Capacity | 
     blocked = None
     if status == "Failed":
         blocked = f"update failed: {config.get('LastUpdateStatusReason') or 'no reason given'}"
-    return Capacity(unit="subnets", per_az=per_az, occupied=per_az,
-                    steady=status == "Successful", state=f"LastUpdateStatus {status}",
-                    blocked=blocked)
+    return Capacity(
+        unit="subnets",
+        per_az=per_az,
+        occupied=per_az,
+        steady=status == "Successful",
+        state=f"LastUpdateStatus {status}",
+        blocked=blocked,
+    )
 
 
 def elb_capacity(clients: AwsClients, ref: str, az_ids: AzIds) -> Capacity | None:
@@ -204,21 +260,29 @@ def elb_capacity(clients: AwsClients, ref: str, az_ids: AzIds) -> Capacity | Non
     if balancer is None:
         return None
     zones = [zone for zone in balancer.get("AvailabilityZones") or [] if zone.get("SubnetId")]
-    per_az = count_by(zones, lambda zone: az_ids.of_zone(zone.get("ZoneName"),
-                                                         zone["SubnetId"]))
+    per_az = count_by(zones, lambda zone: az_ids.of_zone(zone.get("ZoneName"), zone["SubnetId"]))
     code = str((balancer.get("State") or {}).get("Code") or "active")
-    return Capacity(unit="subnets", per_az=per_az, occupied=per_az, steady=code == "active",
-                    state=f"State {code}",
-                    blocked="the load balancer failed" if code == "failed" else None)
+    return Capacity(
+        unit="subnets",
+        per_az=per_az,
+        occupied=per_az,
+        steady=code == "active",
+        state=f"State {code}",
+        blocked="the load balancer failed" if code == "failed" else None,
+    )
 
 
 READERS: dict[str, Callable[[AwsClients, str, AzIds], Capacity | None]] = {
-    "ecs": ecs_capacity, "asg": asg_capacity, "lambda": lambda_capacity, "elb": elb_capacity,
+    "ecs": ecs_capacity,
+    "asg": asg_capacity,
+    "lambda": lambda_capacity,
+    "elb": elb_capacity,
 }
 
 
-def count_by(items: Iterable[Mapping[str, Any]],
-             key: Callable[[Mapping[str, Any]], str]) -> dict[str, int]:
+def count_by(
+    items: Iterable[Mapping[str, Any]], key: Callable[[Mapping[str, Any]], str]
+) -> dict[str, int]:
     return dict(sorted(Counter(key(item) for item in items).items()))
 
 

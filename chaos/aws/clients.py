@@ -46,10 +46,8 @@ class AwsClients:
     endpoint_url: str | None = None
     profile: str | None = None
     _cache: dict[str, Any] = field(default_factory=dict, repr=False, compare=False)
-    _sessions: threading.local = field(default_factory=threading.local, repr=False,
-                                       compare=False)
-    _creating: threading.Lock = field(default_factory=threading.Lock, repr=False,
-                                      compare=False)
+    _sessions: threading.local = field(default_factory=threading.local, repr=False, compare=False)
+    _creating: threading.Lock = field(default_factory=threading.Lock, repr=False, compare=False)
 
     @property
     def session(self) -> boto3.Session:
@@ -97,8 +95,7 @@ class AwsClients:
         Taken before every restore, so that credentials renewed outside this process
         (a refreshed credentials file, a new SSO login) are used.
         """
-        return AwsClients(region=self.region, endpoint_url=self.endpoint_url,
-                          profile=self.profile)
+        return AwsClients(region=self.region, endpoint_url=self.endpoint_url, profile=self.profile)
 
     def credential_lifetime(self) -> CredentialLifetime:
         return credential_lifetime(self.session)

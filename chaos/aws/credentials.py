@@ -40,16 +40,24 @@ __all__ = [
     "refuse_short_lived",
 ]
 
-REFRESHING_SOURCES = frozenset({
-    "assume-role", "assume-role-with-web-identity", "sso", "custom-process",
-    "container-role", "iam-role", "login",
-})
+REFRESHING_SOURCES = frozenset(
+    {
+        "assume-role",
+        "assume-role-with-web-identity",
+        "sso",
+        "custom-process",
+        "container-role",
+        "iam-role",
+        "login",
+    }
+)
 #: Where an exporter of temporary credentials says when they expire (read by botocore's
 #: environment provider too; read here as well for credentials it did not resolve itself).
 EXPIRATION_ENV = "AWS_CREDENTIAL_EXPIRATION"
 # Error codes AWS answers with when the signing credentials have expired.
-_EXPIRED_CODES = frozenset({"ExpiredToken", "ExpiredTokenException", "RequestExpired",
-                            "TokenRefreshRequired"})
+_EXPIRED_CODES = frozenset(
+    {"ExpiredToken", "ExpiredTokenException", "RequestExpired", "TokenRefreshRequired"}
+)
 
 
 @dataclass(frozen=True)
@@ -73,13 +81,16 @@ class CredentialLifetime:
         """One line for `gameday plan` and the run's first message."""
         remaining = self.remaining_s(now)
         if self.expiry_unknown:
-            return (f"! credentials: {self.source}, temporary (a session token) with NO KNOWN "
-                    f"EXPIRY: if they expire mid-run, the restore fails (set {EXPIRATION_ENV} "
-                    "when exporting them, or use a profile that renews them)")
+            return (
+                f"! credentials: {self.source}, temporary (a session token) with NO KNOWN "
+                f"EXPIRY: if they expire mid-run, the restore fails (set {EXPIRATION_ENV} "
+                "when exporting them, or use a profile that renews them)"
+            )
         if remaining is None:
             return f"credentials: {self.source}, no expiry"
         until = datetime.fromtimestamp(self.expires_at or 0, timezone.utc).strftime(
-            "%Y-%m-%dT%H:%M:%SZ")
+            "%Y-%m-%dT%H:%M:%SZ"
+        )
         renewal = "renewed automatically" if self.refreshes else "NOT renewed automatically"
         left = format_duration(max(0, int(remaining)))
         return f"credentials: {self.source}, valid for {left} (until {until}), {renewal}"
@@ -106,12 +117,15 @@ def _expiration_from_environment() -> float | None:
     try:
         return parse_timestamp(text).timestamp()
     except (ValueError, TypeError) as error:
-        raise ConfigurationError(f"{EXPIRATION_ENV}={text!r} is not a timestamp (ISO 8601, "
-                                 f"e.g. 2030-01-01T12:00:00Z): {error}") from None
+        raise ConfigurationError(
+            f"{EXPIRATION_ENV}={text!r} is not a timestamp (ISO 8601, "
+            f"e.g. 2030-01-01T12:00:00Z): {error}"
+        ) from None
 
 
-def refuse_short_lived(lifetime: CredentialLifetime, needed_s: float,
-                       now: float | None = None) -> None:
+def refuse_short_lived(
+    lifetime: CredentialLifetime, needed_s: float, now: float | None = None
+) -> None:
     """Refuse (PreflightRefused) credentials that expire within `needed_s` and never renew."""
     remaining = lifetime.remaining_s(now)
     if lifetime.refreshes or remaining is None or remaining >= needed_s:

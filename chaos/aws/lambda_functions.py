@@ -26,8 +26,9 @@ class FunctionNotFound(PreflightRefused):
     pass
 
 
-def get_configuration(clients: AwsClients, name_or_arn: str,
-                      qualifier: str | None = None) -> dict[str, Any]:
+def get_configuration(
+    clients: AwsClients, name_or_arn: str, qualifier: str | None = None
+) -> dict[str, Any]:
     arguments = {"FunctionName": name_or_arn}
     if qualifier:
         arguments["Qualifier"] = qualifier
@@ -67,8 +68,11 @@ def environment_size(variables: dict[str, str]) -> int:
 
 def get_alias(clients: AwsClients, function_name: str, alias: str) -> dict[str, Any] | None:
     try:
-        found = dict(call_with_backoff(
-            lambda: clients.lambda_.get_alias(FunctionName=function_name, Name=alias)))
+        found = dict(
+            call_with_backoff(
+                lambda: clients.lambda_.get_alias(FunctionName=function_name, Name=alias)
+            )
+        )
     except ClientError as error:
         if error_code(error) == "ResourceNotFoundException":
             return None
@@ -77,11 +81,20 @@ def get_alias(clients: AwsClients, function_name: str, alias: str) -> dict[str, 
     return found
 
 
-def update_alias(clients: AwsClients, function_name: str, alias: str, *, version: str,
-                 weights: dict[str, float], revision_id: str | None = None) -> dict[str, Any]:
+def update_alias(
+    clients: AwsClients,
+    function_name: str,
+    alias: str,
+    *,
+    version: str,
+    weights: dict[str, float],
+    revision_id: str | None = None,
+) -> dict[str, Any]:
     """Point `alias` at `version`, with `weights` as its additional routing (may be empty)."""
     arguments: dict[str, Any] = {
-        "FunctionName": function_name, "Name": alias, "FunctionVersion": version,
+        "FunctionName": function_name,
+        "Name": alias,
+        "FunctionVersion": version,
         "RoutingConfig": {"AdditionalVersionWeights": dict(weights)},
     }
     if revision_id:
@@ -89,8 +102,9 @@ def update_alias(clients: AwsClients, function_name: str, alias: str, *, version
     return dict(call_with_backoff(lambda: clients.lambda_.update_alias(**arguments)))
 
 
-def publish_version(clients: AwsClients, function_name: str, description: str,
-                    revision_id: str | None) -> str:
+def publish_version(
+    clients: AwsClients, function_name: str, description: str, revision_id: str | None
+) -> str:
     arguments: dict[str, Any] = {"FunctionName": function_name, "Description": description}
     if revision_id:
         arguments["RevisionId"] = revision_id
@@ -102,15 +116,15 @@ def versions(clients: AwsClients, function_name: str) -> list[dict[str, Any]]:
     """Every published version (not $LATEST), oldest first."""
     found: list[dict[str, Any]] = []
     for page in clients.lambda_.get_paginator("list_versions_by_function").paginate(
-            FunctionName=function_name):
+        FunctionName=function_name
+    ):
         found.extend(dict(item) for item in page["Versions"] if item.get("Version") != "$LATEST")
     return found
 
 
 def aliases(clients: AwsClients, function_name: str) -> list[dict[str, Any]]:
     found: list[dict[str, Any]] = []
-    for page in clients.lambda_.get_paginator("list_aliases").paginate(
-            FunctionName=function_name):
+    for page in clients.lambda_.get_paginator("list_aliases").paginate(FunctionName=function_name):
         found.extend(dict(alias) for alias in page["Aliases"])
     return found
 
@@ -118,8 +132,9 @@ def aliases(clients: AwsClients, function_name: str) -> list[dict[str, Any]]:
 def delete_version(clients: AwsClients, function_name: str, version: str) -> bool:
     """Delete one published version; False when it was already gone."""
     try:
-        call_with_backoff(lambda: clients.lambda_.delete_function(
-            FunctionName=function_name, Qualifier=version))
+        call_with_backoff(
+            lambda: clients.lambda_.delete_function(FunctionName=function_name, Qualifier=version)
+        )
     except ClientError as error:
         if error_code(error) == "ResourceNotFoundException":
             return False
@@ -127,18 +142,22 @@ def delete_version(clients: AwsClients, function_name: str, version: str) -> boo
     return True
 
 
-def provisioned_concurrency(clients: AwsClients, function_name: str,
-                            qualifier: str) -> int | None:
+def provisioned_concurrency(clients: AwsClients, function_name: str, qualifier: str) -> int | None:
     """The provisioned concurrency requested on an alias or version, None without any."""
     try:
-        config = call_with_backoff(lambda: clients.lambda_.get_provisioned_concurrency_config(
-            FunctionName=function_name, Qualifier=qualifier))
+        config = call_with_backoff(
+            lambda: clients.lambda_.get_provisioned_concurrency_config(
+                FunctionName=function_name, Qualifier=qualifier
+            )
+        )
     except ClientError as error:
         # AWS answers ProvisionedConcurrencyConfigNotFoundException with HTTP 404; some
         # emulators answer a bare 404 for a configuration they do not keep.
         status = error.response.get("ResponseMetadata", {}).get("HTTPStatusCode")
         if status == 404 or error_code(error) in (
-                "ProvisionedConcurrencyConfigNotFoundException", "ResourceNotFoundException"):
+            "ProvisionedConcurrencyConfigNotFoundException",
+            "ResourceNotFoundException",
+        ):
             return None
         raise
     return int(config.get("RequestedProvisionedConcurrentExecutions") or 0) or None

@@ -60,11 +60,13 @@ def caller_partition(clients: AwsClients) -> str:
     return partition_of_arn(identity_arn)
 
 
-def arn(service: str, region: str, account_id: str, resource: str, *,
-        partition: str | None = None) -> str:
+def arn(
+    service: str, region: str, account_id: str, resource: str, *, partition: str | None = None
+) -> str:
     """`arn:PARTITION:service:region:account:resource` (the Region's partition by default)."""
-    return f"arn:{partition or partition_of_region(region)}:{service}:{region}:{account_id}:" \
-           f"{resource}"
+    return (
+        f"arn:{partition or partition_of_region(region)}:{service}:{region}:{account_id}:{resource}"
+    )
 
 
 def with_partition(resource: str, partition: str) -> str:
@@ -72,10 +74,14 @@ def with_partition(resource: str, partition: str) -> str:
     return _ARN_PARTITION.sub(f"arn:{partition}:", resource, count=1)
 
 
-def statements_in_partition(statements: Iterable[PolicyStatement],
-                            partition: str) -> list[PolicyStatement]:
+def statements_in_partition(
+    statements: Iterable[PolicyStatement], partition: str
+) -> list[PolicyStatement]:
     """The statements with every resource ARN moved to `partition`."""
-    return [replace(statement,
-                    resources=tuple(with_partition(item, partition)
-                                    for item in statement.resources))
-            for statement in statements]
+    return [
+        replace(
+            statement,
+            resources=tuple(with_partition(item, partition) for item in statement.resources),
+        )
+        for statement in statements
+    ]

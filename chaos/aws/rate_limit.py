@@ -29,9 +29,13 @@ UNPACED = frozenset({"Invoke", "InvokeAsync", "InvokeWithResponseStream"})
 class TokenBucket:
     """`rate` tokens a second, at most `burst` saved up; `take` waits for one."""
 
-    def __init__(self, rate: float, burst: float | None = None,
-                 clock: Callable[[], float] = time.monotonic,
-                 sleep: Callable[[float], None] = time.sleep) -> None:
+    def __init__(
+        self,
+        rate: float,
+        burst: float | None = None,
+        clock: Callable[[], float] = time.monotonic,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
         self.rate = rate
         self.burst = burst if burst is not None else rate
         self._tokens = self.burst

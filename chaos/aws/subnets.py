@@ -50,9 +50,7 @@ def describe_subnets(
     if not wanted:
         return {}
     try:
-        pages = clients.client("ec2").get_paginator("describe_subnets").paginate(
-            SubnetIds=wanted
-        )
+        pages = clients.client("ec2").get_paginator("describe_subnets").paginate(SubnetIds=wanted)
         raw = [subnet for page in pages for subnet in page["Subnets"]]
     except ClientError as error:
         if error_code(error) == "InvalidSubnetID.NotFound":
@@ -65,8 +63,9 @@ def describe_subnets(
     return found
 
 
-def find_subnets(clients: AwsClients, subnet_ids: list[str],
-                 mapping: AzMapping) -> dict[str, Subnet]:
+def find_subnets(
+    clients: AwsClients, subnet_ids: list[str], mapping: AzMapping
+) -> dict[str, Subnet]:
     """The subnets by ID that exist (a missing one is absent, never an error)."""
     found: dict[str, Subnet] = {}
     for subnet_id in sorted(set(subnet_ids)):  # one by one: a missing ID fails the whole call
@@ -85,8 +84,12 @@ def subnet_from(item: dict[str, Any], mapping: AzMapping) -> Subnet:
     az_name = str(item.get("AvailabilityZone", ""))
     az_id = str(item.get("AvailabilityZoneId") or mapping.id_of(az_name) or "")
     return Subnet(
-        subnet_id=item["SubnetId"], vpc_id=item["VpcId"], az_id=az_id,
-        az_name=az_name or (mapping.name_of(az_id) or ""), name=tags.get("Name", ""), tags=tags,
+        subnet_id=item["SubnetId"],
+        vpc_id=item["VpcId"],
+        az_id=az_id,
+        az_name=az_name or (mapping.name_of(az_id) or ""),
+        name=tags.get("Name", ""),
+        tags=tags,
     )
 
 
@@ -102,26 +105,33 @@ def error_message(error: ClientError) -> str:
 
 
 def tag_resource(clients: AwsClients, resource_id: str, key: str, value: str) -> None:
-    call_with_backoff(lambda: clients.client("ec2").create_tags(
-        Resources=[resource_id], Tags=[{"Key": key, "Value": value}]))
+    call_with_backoff(
+        lambda: clients.client("ec2").create_tags(
+            Resources=[resource_id], Tags=[{"Key": key, "Value": value}]
+        )
+    )
 
 
-def tag_resource_with(clients: AwsClients, resource_ids: list[str],
-                      tags: dict[str, str]) -> None:
+def tag_resource_with(clients: AwsClients, resource_ids: list[str], tags: dict[str, str]) -> None:
     """Set all of `tags` on every resource in one CreateTags call (all or none of them)."""
-    call_with_backoff(lambda: clients.client("ec2").create_tags(
-        Resources=list(resource_ids),
-        Tags=[{"Key": key, "Value": value} for key, value in tags.items()]))
+    call_with_backoff(
+        lambda: clients.client("ec2").create_tags(
+            Resources=list(resource_ids),
+            Tags=[{"Key": key, "Value": value} for key, value in tags.items()],
+        )
+    )
 
 
-def untag_resource(clients: AwsClients, resource_id: str,
-                   keys: str | dict[str, str | None]) -> None:
+def untag_resource(
+    clients: AwsClients, resource_id: str, keys: str | dict[str, str | None]
+) -> None:
     """Delete tags: a key, or keys each with the value it must have (None: any value)."""
     wanted = {keys: None} if isinstance(keys, str) else keys
-    tags = [{"Key": key} if value is None else {"Key": key, "Value": value}
-            for key, value in wanted.items()]
-    call_with_backoff(lambda: clients.client("ec2").delete_tags(
-        Resources=[resource_id], Tags=tags))
+    tags = [
+        {"Key": key} if value is None else {"Key": key, "Value": value}
+        for key, value in wanted.items()
+    ]
+    call_with_backoff(lambda: clients.client("ec2").delete_tags(Resources=[resource_id], Tags=tags))
 
 
 def subnet_tags(clients: AwsClients, subnet_id: str) -> dict[str, str] | None:
@@ -147,8 +157,9 @@ def acl_association(clients: AwsClients, subnet_id: str) -> AclAssociation | Non
     for acl in response["NetworkAcls"]:
         for association in acl.get("Associations", []):
             if association.get("SubnetId") == subnet_id:
-                return AclAssociation(association["NetworkAclAssociationId"],
-                                      acl["NetworkAclId"], tags_of(acl))
+                return AclAssociation(
+                    association["NetworkAclAssociationId"], acl["NetworkAclId"], tags_of(acl)
+                )
     return None
 
 
@@ -165,20 +176,28 @@ def create_acl(clients: AwsClients, vpc_id: str, tags: dict[str, str]) -> str:
     never exists without the run's lock.
     """
     ec2 = clients.client("ec2")
-    return str(call_with_backoff(lambda: ec2.create_network_acl(
-        VpcId=vpc_id,
-        TagSpecifications=[{
-            "ResourceType": "network-acl",
-            "Tags": [{"Key": key, "Value": value} for key, value in tags.items()],
-        }],
-    ))["NetworkAcl"]["NetworkAclId"])
+    return str(
+        call_with_backoff(
+            lambda: ec2.create_network_acl(
+                VpcId=vpc_id,
+                TagSpecifications=[
+                    {
+                        "ResourceType": "network-acl",
+                        "Tags": [{"Key": key, "Value": value} for key, value in tags.items()],
+                    }
+                ],
+            )
+        )["NetworkAcl"]["NetworkAclId"]
+    )
 
 
 def acls_tagged(clients: AwsClients, vpc_id: str, key: str, value: str) -> list[str]:
-    response = clients.client("ec2").describe_network_acls(Filters=[
-        {"Name": "vpc-id", "Values": [vpc_id]},
-        {"Name": f"tag:{key}", "Values": [value]},
-    ])
+    response = clients.client("ec2").describe_network_acls(
+        Filters=[
+            {"Name": "vpc-id", "Values": [vpc_id]},
+            {"Name": f"tag:{key}", "Values": [value]},
+        ]
+    )
     return sorted(acl["NetworkAclId"] for acl in response["NetworkAcls"])
 
 
@@ -199,9 +218,12 @@ def acl_vpc(clients: AwsClients, acl_id: str) -> str | None:
 
 
 def default_acl(clients: AwsClients, vpc_id: str) -> str | None:
-    response = clients.client("ec2").describe_network_acls(Filters=[
-        {"Name": "vpc-id", "Values": [vpc_id]}, {"Name": "default", "Values": ["true"]},
-    ])
+    response = clients.client("ec2").describe_network_acls(
+        Filters=[
+            {"Name": "vpc-id", "Values": [vpc_id]},
+            {"Name": "default", "Values": ["true"]},
+        ]
+    )
     acls = response["NetworkAcls"]
     return str(acls[0]["NetworkAclId"]) if acls else None
 
@@ -209,8 +231,12 @@ def default_acl(clients: AwsClients, vpc_id: str) -> str | None:
 def replace_acl(clients: AwsClients, association_id: str, acl_id: str) -> str:
     """Associate the subnet behind `association_id` with `acl_id`; the new association ID."""
     # The ACL may have been created, and the association read, an instant ago.
-    response = call_with_backoff(lambda: clients.client("ec2").replace_network_acl_association(
-        AssociationId=association_id, NetworkAclId=acl_id), also_retry=EVENTUAL_CONSISTENCY_CODES)
+    response = call_with_backoff(
+        lambda: clients.client("ec2").replace_network_acl_association(
+            AssociationId=association_id, NetworkAclId=acl_id
+        ),
+        also_retry=EVENTUAL_CONSISTENCY_CODES,
+    )
     return str(response["NewAssociationId"])
 
 

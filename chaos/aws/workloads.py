@@ -48,13 +48,17 @@ class Placement(ABC):
 
     def snapshot_settings(self, workload: Workload) -> dict[str, Any]:
         """The settings a restore writes back with the original subnets."""
-        return {key: value for key, value in workload.settings.items()
-                if key not in self.volatile_settings}
+        return {
+            key: value
+            for key, value in workload.settings.items()
+            if key not in self.volatile_settings
+        }
 
     def with_settings(self, current: Workload, snapshot: dict[str, Any]) -> Workload:
         """`current` carrying the snapshot's settings (its volatile ones kept)."""
-        volatile = {key: current.settings[key] for key in self.volatile_settings
-                    if key in current.settings}
+        volatile = {
+            key: current.settings[key] for key in self.volatile_settings if key in current.settings
+        }
         return replace(current, settings={**snapshot, **volatile})
 
     def drift_signature(self, workload: Workload) -> dict[str, Any]:
@@ -109,30 +113,40 @@ class LambdaPlacement(Placement):
 
     def _workload(self, config: dict[str, Any], tags: dict[str, str]) -> Workload:
         vpc = config.get("VpcConfig") or {}
-        settings: dict[str, Any] = {"security_group_ids": list(vpc.get("SecurityGroupIds") or []),
-                                    "revision_id": config.get("RevisionId")}
+        settings: dict[str, Any] = {
+            "security_group_ids": list(vpc.get("SecurityGroupIds") or []),
+            "revision_id": config.get("RevisionId"),
+        }
         if "Ipv6AllowedForDualStack" in vpc:
             settings["ipv6_allowed_for_dual_stack"] = bool(vpc["Ipv6AllowedForDualStack"])
         return Workload(
-            kind=self.kind, ref=config["FunctionArn"], name=config["FunctionName"],
-            arn=config["FunctionArn"], subnet_ids=list(vpc.get("SubnetIds") or []), tags=tags,
+            kind=self.kind,
+            ref=config["FunctionArn"],
+            name=config["FunctionName"],
+            arn=config["FunctionArn"],
+            subnet_ids=list(vpc.get("SubnetIds") or []),
+            tags=tags,
             settings=settings,
         )
 
     def drift_signature(self, workload: Workload) -> dict[str, Any]:
-        return {"security_group_ids": sorted(workload.settings["security_group_ids"]),
-                "ipv6_allowed_for_dual_stack": workload.settings.get(
-                    "ipv6_allowed_for_dual_stack", False)}
+        return {
+            "security_group_ids": sorted(workload.settings["security_group_ids"]),
+            "ipv6_allowed_for_dual_stack": workload.settings.get(
+                "ipv6_allowed_for_dual_stack", False
+            ),
+        }
 
     def set_subnets(self, clients: AwsClients, workload: Workload, subnet_ids: list[str]) -> None:
         # UpdateFunctionConfiguration replaces the whole VpcConfig: an omitted
         # Ipv6AllowedForDualStack would turn outbound IPv6 off (VpcConfig,
         # https://docs.aws.amazon.com/lambda/latest/api/API_VpcConfig.html).
-        vpc_config: dict[str, Any] = {"SubnetIds": subnet_ids,
-                                      "SecurityGroupIds": workload.settings["security_group_ids"]}
+        vpc_config: dict[str, Any] = {
+            "SubnetIds": subnet_ids,
+            "SecurityGroupIds": workload.settings["security_group_ids"],
+        }
         if "ipv6_allowed_for_dual_stack" in workload.settings:
-            vpc_config["Ipv6AllowedForDualStack"] = workload.settings[
-                "ipv6_allowed_for_dual_stack"]
+            vpc_config["Ipv6AllowedForDualStack"] = workload.settings["ipv6_allowed_for_dual_stack"]
         arguments: dict[str, Any] = {"FunctionName": workload.arn, "VpcConfig": vpc_config}
         if workload.settings.get("revision_id"):
             arguments["RevisionId"] = workload.settings["revision_id"]
@@ -157,7 +171,8 @@ class EcsServicePlacement(Placement):
         cluster, service = split_ecs_ref(ref)
         try:
             response = clients.client("ecs").describe_services(
-                cluster=cluster, services=[service], include=["TAGS"])
+                cluster=cluster, services=[service], include=["TAGS"]
+            )
         except ClientError as error:
             if error_code(error) == "ClusterNotFoundException":
                 return None
@@ -172,10 +187,12 @@ class EcsServicePlacement(Placement):
             cluster = cluster_arn.rsplit("/", 1)[-1]
             arns = paginated(ecs, "list_services", "serviceArns", cluster=cluster_arn)
             for start in range(0, len(arns), 10):
-                response = ecs.describe_services(cluster=cluster_arn,
-                                                 services=arns[start:start + 10], include=["TAGS"])
+                response = ecs.describe_services(
+                    cluster=cluster_arn, services=arns[start : start + 10], include=["TAGS"]
+                )
                 workloads.extend(
-                    self._workload(cluster, item) for item in response["services"]
+                    self._workload(cluster, item)
+                    for item in response["services"]
                     if item.get("status") != "INACTIVE" and awsvpc_of(item).get("subnets")
                 )
         return workloads
@@ -184,13 +201,18 @@ class EcsServicePlacement(Placement):
         awsvpc = awsvpc_of(service)
         name = f"{cluster}/{service['serviceName']}"
         return Workload(
-            kind=self.kind, ref=name, name=name, arn=service["serviceArn"],
+            kind=self.kind,
+            ref=name,
+            name=name,
+            arn=service["serviceArn"],
             subnet_ids=list(awsvpc.get("subnets") or []),
             tags={tag["key"]: tag["value"] for tag in service.get("tags", []) or []},
-            settings={"awsvpc": {key: value for key, value in awsvpc.items()
-                                 if key != "subnets"},
-                      "deployment_controller": str(
-                          (service.get("deploymentController") or {}).get("type") or "ECS")},
+            settings={
+                "awsvpc": {key: value for key, value in awsvpc.items() if key != "subnets"},
+                "deployment_controller": str(
+                    (service.get("deploymentController") or {}).get("type") or "ECS"
+                ),
+            },
         )
 
     def drift_signature(self, workload: Workload) -> dict[str, Any]:
@@ -202,17 +224,26 @@ class EcsServicePlacement(Placement):
         cluster, service = split_ecs_ref(workload.ref)
         # The whole awsvpcConfiguration is replaced on update: send back what we did not change.
         awsvpc = dict(workload.settings.get("awsvpc", {}), subnets=subnet_ids)
-        call_with_backoff(lambda: clients.client("ecs").update_service(
-            cluster=cluster, service=service, forceNewDeployment=True,
-            networkConfiguration={"awsvpcConfiguration": awsvpc}))
+        call_with_backoff(
+            lambda: clients.client("ecs").update_service(
+                cluster=cluster,
+                service=service,
+                forceNewDeployment=True,
+                networkConfiguration={"awsvpcConfiguration": awsvpc},
+            )
+        )
 
     def tag(self, clients: AwsClients, workload: Workload, key: str, value: str) -> None:
-        call_with_backoff(lambda: clients.client("ecs").tag_resource(
-            resourceArn=workload.arn, tags=[{"key": key, "value": value}]))
+        call_with_backoff(
+            lambda: clients.client("ecs").tag_resource(
+                resourceArn=workload.arn, tags=[{"key": key, "value": value}]
+            )
+        )
 
     def untag(self, clients: AwsClients, workload: Workload, key: str) -> None:
-        call_with_backoff(lambda: clients.client("ecs").untag_resource(
-            resourceArn=workload.arn, tagKeys=[key]))
+        call_with_backoff(
+            lambda: clients.client("ecs").untag_resource(resourceArn=workload.arn, tagKeys=[key])
+        )
 
 
 def split_ecs_ref(ref: str) -> tuple[str, str]:
@@ -243,35 +274,58 @@ class AutoScalingGroupPlacement(Placement):
 
     def get(self, clients: AwsClients, ref: str) -> Workload | None:
         groups = clients.client("autoscaling").describe_auto_scaling_groups(
-            AutoScalingGroupNames=[ref])["AutoScalingGroups"]
+            AutoScalingGroupNames=[ref]
+        )["AutoScalingGroups"]
         return self._workload(groups[0]) if groups else None
 
     def list_all(self, clients: AwsClients, *, with_tags: bool) -> list[Workload]:
-        groups = paginated(clients.client("autoscaling"), "describe_auto_scaling_groups",
-                           "AutoScalingGroups")
+        groups = paginated(
+            clients.client("autoscaling"), "describe_auto_scaling_groups", "AutoScalingGroups"
+        )
         return [self._workload(group) for group in groups if group.get("VPCZoneIdentifier")]
 
     def _workload(self, group: dict[str, Any]) -> Workload:
         name = group["AutoScalingGroupName"]
         zone_identifier = str(group.get("VPCZoneIdentifier") or "")
         return Workload(
-            kind=self.kind, ref=name, name=name, arn=group.get("AutoScalingGroupARN", name),
+            kind=self.kind,
+            ref=name,
+            name=name,
+            arn=group.get("AutoScalingGroupARN", name),
             subnet_ids=[item.strip() for item in zone_identifier.split(",") if item.strip()],
             tags={tag["Key"]: tag["Value"] for tag in group.get("Tags", []) or []},
         )
 
     def set_subnets(self, clients: AwsClients, workload: Workload, subnet_ids: list[str]) -> None:
-        call_with_backoff(lambda: clients.client("autoscaling").update_auto_scaling_group(
-            AutoScalingGroupName=workload.name, VPCZoneIdentifier=",".join(subnet_ids)))
+        call_with_backoff(
+            lambda: clients.client("autoscaling").update_auto_scaling_group(
+                AutoScalingGroupName=workload.name, VPCZoneIdentifier=",".join(subnet_ids)
+            )
+        )
 
     def tag(self, clients: AwsClients, workload: Workload, key: str, value: str) -> None:
-        call_with_backoff(lambda: clients.client("autoscaling").create_or_update_tags(Tags=[{
-            "ResourceId": workload.name, "ResourceType": "auto-scaling-group", "Key": key,
-            "Value": value, "PropagateAtLaunch": False}]))
+        call_with_backoff(
+            lambda: clients.client("autoscaling").create_or_update_tags(
+                Tags=[
+                    {
+                        "ResourceId": workload.name,
+                        "ResourceType": "auto-scaling-group",
+                        "Key": key,
+                        "Value": value,
+                        "PropagateAtLaunch": False,
+                    }
+                ]
+            )
+        )
 
     def untag(self, clients: AwsClients, workload: Workload, key: str) -> None:
-        call_with_backoff(lambda: clients.client("autoscaling").delete_tags(Tags=[{
-            "ResourceId": workload.name, "ResourceType": "auto-scaling-group", "Key": key}]))
+        call_with_backoff(
+            lambda: clients.client("autoscaling").delete_tags(
+                Tags=[
+                    {"ResourceId": workload.name, "ResourceType": "auto-scaling-group", "Key": key}
+                ]
+            )
+        )
 
 
 # -- Elastic Load Balancing v2 --------------------------------------------------------
@@ -292,19 +346,30 @@ class LoadBalancerPlacement(Placement):
         placed = [item for item in balancers if item.get("AvailabilityZones")]
         return self._workloads(clients, placed, with_tags=with_tags)
 
-    def _workloads(self, clients: AwsClients, balancers: list[dict[str, Any]], *,
-                   with_tags: bool) -> list[Workload]:
-        tags = load_balancer_tags(clients, [item["LoadBalancerArn"] for item in balancers]) \
-            if with_tags else {}
+    def _workloads(
+        self, clients: AwsClients, balancers: list[dict[str, Any]], *, with_tags: bool
+    ) -> list[Workload]:
+        tags = (
+            load_balancer_tags(clients, [item["LoadBalancerArn"] for item in balancers])
+            if with_tags
+            else {}
+        )
         return [
             Workload(
-                kind=self.kind, ref=item["LoadBalancerArn"], name=item["LoadBalancerName"],
+                kind=self.kind,
+                ref=item["LoadBalancerArn"],
+                name=item["LoadBalancerName"],
                 arn=item["LoadBalancerArn"],
-                subnet_ids=[zone["SubnetId"] for zone in item.get("AvailabilityZones", [])
-                            if zone.get("SubnetId")],
+                subnet_ids=[
+                    zone["SubnetId"]
+                    for zone in item.get("AvailabilityZones", [])
+                    if zone.get("SubnetId")
+                ],
                 tags=tags.get(item["LoadBalancerArn"], {}),
-                settings={"type": item.get("Type", "application"),
-                          "subnet_mappings": subnet_mappings_of(item)},
+                settings={
+                    "type": item.get("Type", "application"),
+                    "subnet_mappings": subnet_mappings_of(item),
+                },
             )
             for item in balancers
         ]
@@ -322,24 +387,34 @@ class LoadBalancerPlacement(Placement):
         # addresses come back only through them (SubnetMapping, .../API_SubnetMapping.html);
         # an address AWS assigned itself is not kept.
         known = workload.settings.get("subnet_mappings") or {}
-        mappings = [dict(known.get(subnet_id) or {"SubnetId": subnet_id})
-                    for subnet_id in subnet_ids]
-        call_with_backoff(lambda: clients.client("elbv2").set_subnets(
-            LoadBalancerArn=workload.arn, SubnetMappings=mappings))
+        mappings = [
+            dict(known.get(subnet_id) or {"SubnetId": subnet_id}) for subnet_id in subnet_ids
+        ]
+        call_with_backoff(
+            lambda: clients.client("elbv2").set_subnets(
+                LoadBalancerArn=workload.arn, SubnetMappings=mappings
+            )
+        )
 
     def tag(self, clients: AwsClients, workload: Workload, key: str, value: str) -> None:
-        call_with_backoff(lambda: clients.client("elbv2").add_tags(
-            ResourceArns=[workload.arn], Tags=[{"Key": key, "Value": value}]))
+        call_with_backoff(
+            lambda: clients.client("elbv2").add_tags(
+                ResourceArns=[workload.arn], Tags=[{"Key": key, "Value": value}]
+            )
+        )
 
     def untag(self, clients: AwsClients, workload: Workload, key: str) -> None:
-        call_with_backoff(lambda: clients.client("elbv2").remove_tags(
-            ResourceArns=[workload.arn], TagKeys=[key]))
+        call_with_backoff(
+            lambda: clients.client("elbv2").remove_tags(ResourceArns=[workload.arn], TagKeys=[key])
+        )
 
 
 #: LoadBalancerAddress field -> SubnetMapping field (the fields a SubnetMapping can pin).
-_PINNED_ADDRESS_FIELDS = {"AllocationId": "AllocationId",
-                          "PrivateIPv4Address": "PrivateIPv4Address",
-                          "IPv6Address": "IPv6Address"}
+_PINNED_ADDRESS_FIELDS = {
+    "AllocationId": "AllocationId",
+    "PrivateIPv4Address": "PrivateIPv4Address",
+    "IPv6Address": "IPv6Address",
+}
 
 
 def subnet_mappings_of(balancer: dict[str, Any]) -> dict[str, dict[str, str]]:
@@ -350,9 +425,13 @@ def subnet_mappings_of(balancer: dict[str, Any]) -> dict[str, dict[str, str]]:
             continue
         mapping = {"SubnetId": str(zone["SubnetId"])}
         for address in zone.get("LoadBalancerAddresses") or []:
-            mapping.update({target: str(address[source])
-                            for source, target in _PINNED_ADDRESS_FIELDS.items()
-                            if address.get(source)})
+            mapping.update(
+                {
+                    target: str(address[source])
+                    for source, target in _PINNED_ADDRESS_FIELDS.items()
+                    if address.get(source)
+                }
+            )
         prefixes = zone.get("SourceNatIpv6Prefixes") or []
         if prefixes:
             mapping["SourceNatIpv6Prefix"] = str(prefixes[0])
@@ -363,22 +442,28 @@ def subnet_mappings_of(balancer: dict[str, Any]) -> dict[str, dict[str, str]]:
 def load_balancer_tags(clients: AwsClients, arns: list[str]) -> dict[str, dict[str, str]]:
     tags: dict[str, dict[str, str]] = {}
     for start in range(0, len(arns), 20):
-        response = clients.client("elbv2").describe_tags(ResourceArns=arns[start:start + 20])
+        response = clients.client("elbv2").describe_tags(ResourceArns=arns[start : start + 20])
         for description in response["TagDescriptions"]:
             tags[description["ResourceArn"]] = {
-                tag["Key"]: tag["Value"] for tag in description.get("Tags", [])}
+                tag["Key"]: tag["Value"] for tag in description.get("Tags", [])
+            }
     return tags
 
 
 def paginated(client: Any, operation: str, key: str, **arguments: Any) -> list[Any]:
-    return [item for page in client.get_paginator(operation).paginate(**arguments)
-            for item in page[key]]
+    return [
+        item for page in client.get_paginator(operation).paginate(**arguments) for item in page[key]
+    ]
 
 
 PLACEMENTS: dict[WorkloadKind, Placement] = {
     placement.kind: placement
-    for placement in (LambdaPlacement(), EcsServicePlacement(), AutoScalingGroupPlacement(),
-                      LoadBalancerPlacement())
+    for placement in (
+        LambdaPlacement(),
+        EcsServicePlacement(),
+        AutoScalingGroupPlacement(),
+        LoadBalancerPlacement(),
+    )
 }
 
 
@@ -407,24 +492,33 @@ def active_endpoint_connections(clients: AwsClients, balancer_arn: str) -> list[
     ec2 = clients.client("ec2")
     services = [
         service["ServiceId"]
-        for service in paginated(ec2, "describe_vpc_endpoint_service_configurations",
-                                 "ServiceConfigurations")
+        for service in paginated(
+            ec2, "describe_vpc_endpoint_service_configurations", "ServiceConfigurations"
+        )
         if balancer_arn in (service.get("NetworkLoadBalancerArns") or [])
     ]
     if not services:
         return []
-    connections = paginated(ec2, "describe_vpc_endpoint_connections", "VpcEndpointConnections",
-                            Filters=[{"Name": "service-id", "Values": services}])
-    return [f"{item.get('ServiceId')} {item.get('VpcEndpointId')}" for item in connections
-            if str(item.get("VpcEndpointState", "")).lower() not in _ENDED_ENDPOINT_STATES]
+    connections = paginated(
+        ec2,
+        "describe_vpc_endpoint_connections",
+        "VpcEndpointConnections",
+        Filters=[{"Name": "service-id", "Values": services}],
+    )
+    return [
+        f"{item.get('ServiceId')} {item.get('VpcEndpointId')}"
+        for item in connections
+        if str(item.get("VpcEndpointState", "")).lower() not in _ENDED_ENDPOINT_STATES
+    ]
 
 
 def describe_load_balancer(clients: AwsClients, ref: str) -> dict[str, Any] | None:
     """The load balancer named or ARN'd by `ref`; None when it does not exist."""
     selector = {"LoadBalancerArns": [ref]} if ref.startswith("arn:") else {"Names": [ref]}
     try:
-        balancers = call_with_backoff(lambda: clients.client("elbv2").describe_load_balancers(
-            **selector))["LoadBalancers"]
+        balancers = call_with_backoff(
+            lambda: clients.client("elbv2").describe_load_balancers(**selector)
+        )["LoadBalancers"]
     except ClientError as error:
         if error_code(error) in ("LoadBalancerNotFound", "LoadBalancerNotFoundException"):
             return None

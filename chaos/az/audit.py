@@ -32,8 +32,13 @@ class PlacedWorkload:
     label: str = ""
 
     def matches(self, ref: str) -> bool:
-        return ref in (self.arn, self.name, f"{self.kind}:{self.name}",
-                       f"{self.account}:{self.name}", f"{self.account}:{self.kind}:{self.name}")
+        return ref in (
+            self.arn,
+            self.name,
+            f"{self.kind}:{self.name}",
+            f"{self.account}:{self.name}",
+            f"{self.account}:{self.kind}:{self.name}",
+        )
 
 
 @dataclass
@@ -67,9 +72,15 @@ class AuditReport:
 
     @property
     def az_ids(self) -> list[str]:
-        return sorted({zone for account in self.accounts for zone in account.mapping.zone_ids}
-                      | {zone for account in self.accounts for workload in account.workloads
-                         for zone in workload.az_ids})
+        return sorted(
+            {zone for account in self.accounts for zone in account.mapping.zone_ids}
+            | {
+                zone
+                for account in self.accounts
+                for workload in account.workloads
+                for zone in workload.az_ids
+            }
+        )
 
     def capacity_in(self, account: AccountInventory, az_id: str) -> list[str]:
         return [w.label for w in account.workloads if az_id in w.az_ids]
@@ -82,25 +93,32 @@ class AuditReport:
     def has_findings(self) -> bool:
         """A workload that one AZ ID failure takes down, or a mismatched dependency."""
         return bool(self.findings) or any(
-            self.single_az_in(account, az_id)
-            for account in self.accounts for az_id in self.az_ids)
+            self.single_az_in(account, az_id) for account in self.accounts for az_id in self.az_ids
+        )
 
     def to_dict(self) -> dict[str, Any]:
         return {
             "region": self.region,
             "accounts": [
-                {"account": account.account,
-                 "az_mapping": {zone.zone_id: zone.name for zone in account.mapping.zones},
-                 "workloads": [asdict(workload) for workload in account.workloads]}
+                {
+                    "account": account.account,
+                    "az_mapping": {zone.zone_id: zone.name for zone in account.mapping.zones},
+                    "workloads": [asdict(workload) for workload in account.workloads],
+                }
                 for account in self.accounts
             ],
             "az_ids": [
-                {"az_id": az_id, "accounts": {
-                    account.account: {
-                        "az_name": account.mapping.name_of(az_id),
-                        "capacity": self.capacity_in(account, az_id),
-                        "would_lose_all_capacity": self.single_az_in(account, az_id),
-                    } for account in self.accounts}}
+                {
+                    "az_id": az_id,
+                    "accounts": {
+                        account.account: {
+                            "az_name": account.mapping.name_of(az_id),
+                            "capacity": self.capacity_in(account, az_id),
+                            "would_lose_all_capacity": self.single_az_in(account, az_id),
+                        }
+                        for account in self.accounts
+                    },
+                }
                 for az_id in self.az_ids
             ],
             "dependency_findings": [asdict(finding) for finding in self.findings],
@@ -114,14 +132,21 @@ def take_inventory(clients: AwsClients, account: str) -> AccountInventory:
     """Every placed workload of the account's region, with the AZ IDs of its subnets."""
     mapping = load_az_mapping(clients)
     workloads: list[Workload] = [
-        workload for placement in PLACEMENTS.values()
+        workload
+        for placement in PLACEMENTS.values()
         for workload in placement.list_all(clients, with_tags=False)
     ]
     subnets = describe_subnets(
-        clients, [s for workload in workloads for s in workload.subnet_ids], mapping)
+        clients, [s for workload in workloads for s in workload.subnet_ids], mapping
+    )
     placed = [
-        PlacedWorkload(account, workload.kind, workload.name, workload.arn,
-                       sorted({subnets[s].az_id for s in workload.subnet_ids}))
+        PlacedWorkload(
+            account,
+            workload.kind,
+            workload.name,
+            workload.arn,
+            sorted({subnets[s].az_id for s in workload.subnet_ids}),
+        )
         for workload in workloads
     ]
     return AccountInventory(account, mapping, sorted(placed, key=lambda w: (w.kind, w.name)))
@@ -135,8 +160,11 @@ def audit(
         for workload in inventory.workloads:
             prefix = f"{inventory.account}/" if several else ""
             workload.label = f"{prefix}{workload.kind}:{workload.name}"
-    findings = [finding for dependency in dependencies
-                if (finding := check_dependency(inventories, dependency)) is not None]
+    findings = [
+        finding
+        for dependency in dependencies
+        if (finding := check_dependency(inventories, dependency)) is not None
+    ]
     return AuditReport(region, inventories, findings)
 
 
@@ -149,25 +177,39 @@ def check_dependency(
         return None
     service_only = [zone for zone in service.az_ids if zone not in needed.az_ids]
     if service_only:
-        message = (f"{service.label} runs in {', '.join(service.az_ids)} but depends on "
-                   f"{needed.label} in {', '.join(needed.az_ids)}: losing "
-                   f"{' + '.join(needed.az_ids)} takes {needed.label} down while "
-                   f"{service.label} still has capacity in {', '.join(service_only)}")
+        message = (
+            f"{service.label} runs in {', '.join(service.az_ids)} but depends on "
+            f"{needed.label} in {', '.join(needed.az_ids)}: losing "
+            f"{' + '.join(needed.az_ids)} takes {needed.label} down while "
+            f"{service.label} still has capacity in {', '.join(service_only)}"
+        )
     else:
-        message = (f"{service.label} runs in {', '.join(service.az_ids)}, its dependency "
-                   f"{needed.label} in {', '.join(needed.az_ids)}: different AZ IDs")
-    return DependencyFinding(service.label, service.az_ids, needed.label, needed.az_ids,
-                             service.account != needed.account, message)
+        message = (
+            f"{service.label} runs in {', '.join(service.az_ids)}, its dependency "
+            f"{needed.label} in {', '.join(needed.az_ids)}: different AZ IDs"
+        )
+    return DependencyFinding(
+        service.label,
+        service.az_ids,
+        needed.label,
+        needed.az_ids,
+        service.account != needed.account,
+        message,
+    )
 
 
 def find_workload(inventories: list[AccountInventory], ref: str) -> PlacedWorkload:
     matches = [w for inventory in inventories for w in inventory.workloads if w.matches(ref)]
     if not matches:
-        raise InputError(f"--depends-on: no workload {ref!r} in the audited accounts "
-                         "(write NAME, KIND:NAME or ACCOUNT:NAME; kinds lambda, ecs, asg, elb)")
+        raise InputError(
+            f"--depends-on: no workload {ref!r} in the audited accounts "
+            "(write NAME, KIND:NAME or ACCOUNT:NAME; kinds lambda, ecs, asg, elb)"
+        )
     if len(matches) > 1:
-        raise InputError(f"--depends-on: {ref!r} is ambiguous: "
-                         + ", ".join(w.label or f"{w.account}:{w.kind}:{w.name}" for w in matches))
+        raise InputError(
+            f"--depends-on: {ref!r} is ambiguous: "
+            + ", ".join(w.label or f"{w.account}:{w.kind}:{w.name}" for w in matches)
+        )
     return matches[0]
 
 
@@ -194,13 +236,15 @@ def table_rows(report: AuditReport) -> list[list[str]]:
     rows = []
     for az_id in report.az_ids:
         for account in report.accounts:
-            rows.append([
-                az_id,
-                account.account,
-                account.mapping.name_of(az_id) or "(not in account)",
-                ", ".join(report.capacity_in(account, az_id)) or "-",
-                ", ".join(report.single_az_in(account, az_id)) or "-",
-            ])
+            rows.append(
+                [
+                    az_id,
+                    account.account,
+                    account.mapping.name_of(az_id) or "(not in account)",
+                    ", ".join(report.capacity_in(account, az_id)) or "-",
+                    ", ".join(report.single_az_in(account, az_id)) or "-",
+                ]
+            )
     return rows
 
 
@@ -211,9 +255,10 @@ def render_table(report: AuditReport) -> str:
     """A plain-text table (one line per AZ ID and account), then the dependency findings."""
     rows = [TABLE_HEADERS, *table_rows(report)]
     widths = [max(len(row[column]) for row in rows) for column in range(len(TABLE_HEADERS))]
-    lines = ["  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True))
-             .rstrip()
-             for row in rows]
+    lines = [
+        "  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip()
+        for row in rows
+    ]
     lines.insert(1, "  ".join("-" * width for width in widths))
     lines.extend(finding_lines(report))
     return "\n".join(lines)

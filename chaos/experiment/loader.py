@@ -412,8 +412,9 @@ def documents_with_lines(
             except InputError:
                 continue
 
-            def line_of(keys: list[str | int], message: str, path: Path = path,
-                        root: Node = root) -> str:
+            def line_of(
+                keys: list[str | int], message: str, path: Path = path, root: Node = root
+            ) -> str:
                 pos, field = _locate(root, keys)
                 return _line(path, pos, message, field)
 

@@ -140,8 +140,10 @@ class Phases(StrictModel):
     @classmethod
     def _at_most_a_day(cls, value: float, info: ValidationInfo) -> float:
         if value > MAX_PHASE_S:
-            raise ValueError(f"the {info.field_name} phase lasts {format_duration(value)}; a "
-                             f"phase lasts at most {format_duration(MAX_PHASE_S)}")
+            raise ValueError(
+                f"the {info.field_name} phase lasts {format_duration(value)}; a "
+                f"phase lasts at most {format_duration(MAX_PHASE_S)}"
+            )
         return value
 
     @property
@@ -193,7 +195,8 @@ class Load(StrictModel):
         default=0, le=MAX_WORKERS, description="local Locust worker processes"
     )
     remote_workers: NonNegInt = Field(
-        default=0, le=MAX_REMOTE_WORKERS,
+        default=0,
+        le=MAX_REMOTE_WORKERS,
         description="`gameday load worker` processes (any machine) the master waits for",
     )
     master_bind: str | None = Field(
@@ -214,7 +217,8 @@ class Load(StrictModel):
         host, _, port = value.rpartition(":")
         if not host or not port.isdigit() or not 0 < int(port) < 65536:
             raise ValueError(
-                f"master_bind must be HOST:PORT, e.g. 0.0.0.0:5557, not {show_value(value)}")
+                f"master_bind must be HOST:PORT, e.g. 0.0.0.0:5557, not {show_value(value)}"
+            )
         return value
 
     @field_validator("workers_timeout")
@@ -268,8 +272,10 @@ class _WithObjective(StrictModel):
     @classmethod
     def _objective(cls, value: str, info: ValidationInfo) -> str:
         if parse_objective(value).relative:
-            raise ValueError("abort_when watches live values: a relative objective cannot "
-                             "be watched (write a number)")
+            raise ValueError(
+                "abort_when watches live values: a relative objective cannot "
+                "be watched (write a number)"
+            )
         sli = info.data.get("sli")
         return _check_objective(value, sli if sli in LIVE_SLIS else None)  # else: the SLI's
 
@@ -344,9 +350,11 @@ class Gate(StrictModel):
     (the evidence supports neither the objective nor its breach) does to the exit code."""
 
     confidence: Annotated[float, Field(gt=0.5, lt=1.0)] = Field(
-        default=0.95, description="confidence of each one-sided bound, in (0.5, 1)")
+        default=0.95, description="confidence of each one-sided bound, in (0.5, 1)"
+    )
     inconclusive: Literal["fail", "pass"] = Field(
-        default="fail", description="fail (default): an inconclusive check fails the gate")
+        default="fail", description="fail (default): an inconclusive check fails the gate"
+    )
 
 
 class StopConditions(StrictModel):
@@ -383,8 +391,7 @@ class Experiment(StrictModel):
     stop_conditions: StopConditions = Field(default_factory=StopConditions)
     expiry_margin: Duration = Field(
         default=300.0,
-        description="every fault restores itself max_duration + this after the start "
-        "(default 5m)",
+        description="every fault restores itself max_duration + this after the start (default 5m)",
     )
     settle_timeout: Duration = Field(
         default=300.0,
@@ -437,13 +444,13 @@ class Experiment(StrictModel):
             raise ValueError(
                 f"{value.users} users at spawn_rate {value.spawn_rate:g}/s take "
                 f"{format_duration(ramp_s)} to start, longer than the phases "
-                f"({format_duration(phases.total)}): raise spawn_rate")
+                f"({format_duration(phases.total)}): raise spawn_rate"
+            )
         return value
 
     @field_validator("faults")
     @classmethod
-    def _faults_fit_target(cls, value: list[FaultSpec], info: ValidationInfo
-                           ) -> list[FaultSpec]:
+    def _faults_fit_target(cls, value: list[FaultSpec], info: ValidationInfo) -> list[FaultSpec]:
         target = info.data.get("target")
         if not isinstance(target, Target):
             return value
@@ -479,9 +486,11 @@ class GamedayPlan(StrictModel):
         description="the SLO gate of every experiment of the plan (overrides theirs)",
     )
     journal: str | None = Field(
-        default=None, pattern=r"^s3://[a-z0-9][a-z0-9.\-]{1,61}[a-z0-9](/.*)?$",
+        default=None,
+        pattern=r"^s3://[a-z0-9][a-z0-9.\-]{1,61}[a-z0-9](/.*)?$",
         description="s3://BUCKET/PREFIX: the runs' journals in the target account "
-        "(default: --journal / $GAMEDAY_JOURNAL)")
+        "(default: --journal / $GAMEDAY_JOURNAL)",
+    )
 
     _source: Path | None = PrivateAttr(default=None)
 
@@ -495,14 +504,16 @@ class GamedayPlan(StrictModel):
         )
         if len(value.split()) != 5:
             raise ValueError(
-                f"schedule is not a valid cron expression {show_value(value)}: {expected}")
+                f"schedule is not a valid cron expression {show_value(value)}: {expected}"
+            )
         try:
             from croniter import croniter
         except ImportError:  # pragma: no cover - croniter is a dependency
             return value
         if not croniter.is_valid(value):
             raise ValueError(
-                f"schedule is not a valid cron expression {show_value(value)}: {expected}")
+                f"schedule is not a valid cron expression {show_value(value)}: {expected}"
+            )
         return value
 
     @property

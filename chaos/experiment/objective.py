@@ -215,8 +215,12 @@ def parse_objective(text: str, sli: str | None = None) -> Objective:
     objective = _parse(text, shown)
     if unit_of_sli is not None:
         objective = Objective(
-            objective.comparator, objective.value, objective.unit, objective.reference,
-            objective.factor, unit_of_sli,
+            objective.comparator,
+            objective.value,
+            objective.unit,
+            objective.reference,
+            objective.factor,
+            unit_of_sli,
         )
     return objective
 
@@ -236,8 +240,11 @@ def _parse(text: str, shown: str) -> Objective:
         if not math.isfinite(value) or value <= 0:
             raise ValueError(f"invalid objective {shown}: the factor must be a positive number")
         return Objective(
-            _relative_comparator(factor["cmp"], shown), 0.0, "",
-            cast(Reference, factor["ref"]), value,
+            _relative_comparator(factor["cmp"], shown),
+            0.0,
+            "",
+            cast(Reference, factor["ref"]),
+            value,
         )
     offset = _OFFSET.fullmatch(text)
     if offset is not None:
@@ -248,8 +255,10 @@ def _parse(text: str, shown: str) -> Objective:
             raise ValueError(f"invalid objective {shown}: a percentage must be within 0..100")
         signed = -number if offset["sign"] == "-" else number
         return Objective(
-            _relative_comparator(offset["cmp"], shown), signed + 0.0,
-            cast(Unit, offset["unit"] or ""), cast(Reference, offset["ref"]),
+            _relative_comparator(offset["cmp"], shown),
+            signed + 0.0,
+            cast(Unit, offset["unit"] or ""),
+            cast(Reference, offset["ref"]),
         )
     raise ValueError(f"invalid objective {shown}: {_ACCEPTED}")
 

@@ -104,8 +104,10 @@ def unlocked(label: str, tags: Mapping[str, str], run_id: str) -> RestoreOutcome
         # Our run died before locking it and another run holds it now: its changes are
         # theirs to restore.
         return RestoreOutcome("drifted", f"locked by run {owner} now: left as it is")
-    return RestoreOutcome("refused", f"{label} does not carry this run's lock "
-                          f"({LOCK_TAG_KEY}={run_id}): nothing written")
+    return RestoreOutcome(
+        "refused",
+        f"{label} does not carry this run's lock ({LOCK_TAG_KEY}={run_id}): nothing written",
+    )
 
 
 @dataclass
@@ -170,8 +172,7 @@ class FaultKind(ABC, Generic[SpecT]):
         # fault (the janitor's schedule).
         self.index = index
 
-    def journaled(self, journal: Journal, entry: JournalEntry,
-                  mutation: Mutation) -> JournalEntry:
+    def journaled(self, journal: Journal, entry: JournalEntry, mutation: Mutation) -> JournalEntry:
         """Journal `entry` durably, make the change, then mark it applied.
 
         The one order every mutation of every fault kind follows: a crash at any point
@@ -211,8 +212,9 @@ class FaultKind(ABC, Generic[SpecT]):
     def policy_statements(cls, spec: Any, inputs: PolicyInputs) -> list[PolicyStatement]:
         """Everything `gameday iam-policy` grants for `spec`: by default what its plan,
         apply and restore call; a kind adds what its targets' own resources need."""
-        return cls.required_permissions(spec, region=inputs.region,
-                                        account_id=inputs.account_id, index=inputs.index)
+        return cls.required_permissions(
+            spec, region=inputs.region, account_id=inputs.account_id, index=inputs.index
+        )
 
     @classmethod
     def spec_model(cls) -> type[FaultSpec]:

@@ -44,18 +44,26 @@ def lock_refusal(label: str, owner: str, context: FaultContext) -> str:
     if journal is not None and journal.liveness() == "running":
         # Rolling back a live run would pull its fault out from under it mid-phase.
         where = journal.remote.location.uri if journal.remote is not None else journal.path
-        return (f"{label}: locked by run {owner}, which is still running (journal {where}); "
-                "wait for it to end: its restore releases the lock")
+        return (
+            f"{label}: locked by run {owner}, which is still running (journal {where}); "
+            "wait for it to end: its restore releases the lock"
+        )
     if journal is None:
-        return (f"{label}: locked by run {owner} (tag {LOCK_TAG_KEY}); if that run is dead: "
-                f"gameday rollback --run-id {owner}")
+        return (
+            f"{label}: locked by run {owner} (tag {LOCK_TAG_KEY}); if that run is dead: "
+            f"gameday rollback --run-id {owner}"
+        )
     if journal.remote is None:
-        return (f"{label}: locked by run {owner} (unfinished, journal {journal.path}): "
-                f"gameday rollback --run-id {owner}")
+        return (
+            f"{label}: locked by run {owner} (unfinished, journal {journal.path}): "
+            f"gameday rollback --run-id {owner}"
+        )
     # Found in S3 only: the rollback needs the same journal location to find it.
     location = journal.remote.location
-    return (f"{label}: locked by run {owner} (unfinished, journal {location.uri}{owner}/): "
-            f"gameday rollback --run-id {owner} --journal {location.uri}")
+    return (
+        f"{label}: locked by run {owner} (unfinished, journal {location.uri}{owner}/): "
+        f"gameday rollback --run-id {owner} --journal {location.uri}"
+    )
 
 
 def unfinished_journal_of(run_id: str, context: FaultContext) -> Journal | None:
@@ -81,8 +89,11 @@ def _s3_journal(run_id: str, context: FaultContext) -> Journal | None:
         return None
     location = JournalLocation.parse(context.journal_location)
     try:
-        store = S3JournalStore(context.clients.client("s3"), location,
-                               expected_owner=context.clients.caller_account_id())
+        store = S3JournalStore(
+            context.clients.client("s3"),
+            location,
+            expected_owner=context.clients.caller_account_id(),
+        )
         latest = store.latest(run_id)
     except (ClientError, BotoCoreError, ValueError, GamedayError) as error:  # ValueError: not JSON
         log.debug("journal of run %s unreadable in %s: %s", run_id, location.uri, error)
@@ -96,7 +107,6 @@ def _s3_journal(run_id: str, context: FaultContext) -> Journal | None:
         return None
     journal.revision = revision
     return journal
-
 
 
 def release_lock(clients: AwsClients, resource: LockedResource, run_id: str) -> bool:
@@ -116,8 +126,9 @@ def release_lock(clients: AwsClients, resource: LockedResource, run_id: str) -> 
         # DeleteTags with a value deletes the tag "only if the tag's value matches the
         # specified value" (DeleteTags, https://docs.aws.amazon.com/AWSEC2/latest/
         # APIReference/API_DeleteTags.html): a lock taken over meanwhile stays.
-        ec2_subnets.untag_resource(clients, resource.ref, {LOCK_TAG_KEY: run_id,
-                                                           NETWORK_ACL_TAG_KEY: None})
+        ec2_subnets.untag_resource(
+            clients, resource.ref, {LOCK_TAG_KEY: run_id, NETWORK_ACL_TAG_KEY: None}
+        )
         return True
     if resource.kind == "lambda":  # ListTags alone: no need to read the configuration
         try:

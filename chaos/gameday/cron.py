@@ -97,8 +97,9 @@ def _plan_bound_s(experiments: list[Experiment], unreadable: int) -> float:
 
     runs = sum(experiment.max_duration + experiment.settle_timeout for experiment in experiments)
     runs += unreadable * (default("max_duration") + default("settle_timeout"))
-    margin = max((experiment.expiry_margin for experiment in experiments),
-                 default=default("expiry_margin"))
+    margin = max(
+        (experiment.expiry_margin for experiment in experiments), default=default("expiry_margin")
+    )
     return runs + margin
 
 
@@ -191,11 +192,15 @@ class Schedule:
     def _shell_script(self) -> str:
         """The run, then a rollback whatever happened; the run's exit code is the script's."""
         if self.targets.sandbox_only:
-            return ('cd "$GAMEDAY_REPO" && gameday sandbox up && eval "$(gameday sandbox env)" '
-                    f"&& {{ {self.run_command()}; code=$?; gameday rollback --all; "
-                    "gameday sandbox down; exit $code; }")
-        return (f'cd "$GAMEDAY_REPO" && {{ {self.run_command()}; code=$?; '
-                "gameday rollback --all; exit $code; }")
+            return (
+                'cd "$GAMEDAY_REPO" && gameday sandbox up && eval "$(gameday sandbox env)" '
+                f"&& {{ {self.run_command()}; code=$?; gameday rollback --all; "
+                "gameday sandbox down; exit $code; }"
+            )
+        return (
+            f'cd "$GAMEDAY_REPO" && {{ {self.run_command()}; code=$?; '
+            "gameday rollback --all; exit $code; }"
+        )
 
     # ------------------------------------------------------------------ GitHub Actions
 
@@ -213,10 +218,14 @@ class Schedule:
             "  schedule:",
             f"    - cron: '{self.cron}'  # UTC",
             "  workflow_dispatch: {}",
-            "# one run of this plan at a time; never cancel a running one" if sandbox else
-            "# one game day (or gate) per target account at a time; never cancel a running one",
+            "# one run of this plan at a time; never cancel a running one"
+            if sandbox
+            else (
+                "# one game day (or gate) per target account at a time; never cancel a running one"
+            ),
             f"concurrency: {{group: {group}, cancel-in-progress: false}}",
-            "permissions: {contents: read}" if sandbox
+            "permissions: {contents: read}"
+            if sandbox
             else "permissions: {id-token: write, contents: read}",
             "jobs:",
             "  gameday:",
@@ -231,8 +240,9 @@ class Schedule:
             "      - uses: actions/setup-python@v5",
             "        with: {python-version: '3.12'}",
         ]
-        lines += self._github_sandbox_start() if sandbox else self._github_credentials(
-            runner_role_arn)
+        lines += (
+            self._github_sandbox_start() if sandbox else self._github_credentials(runner_role_arn)
+        )
         lines += [
             "      - name: game day",
             f"        run: {self.run_command()}",
@@ -241,8 +251,11 @@ class Schedule:
             "        run: gameday rollback --all",
         ]
         if sandbox:
-            lines += ["      - name: stop the sandbox", "        if: always()",
-                      "        run: gameday sandbox down"]
+            lines += [
+                "      - name: stop the sandbox",
+                "        if: always()",
+                "        run: gameday sandbox down",
+            ]
         lines += [
             "      - name: reports (never the journal)",
             "        if: always()",
@@ -304,11 +317,13 @@ class Schedule:
                     "TaskCount": 1,
                     "LaunchType": "FARGATE",
                     "PlatformVersion": "LATEST",
-                    "NetworkConfiguration": {"awsvpcConfiguration": {
-                        "Subnets": list(task.subnets),
-                        "SecurityGroups": list(task.security_groups),
-                        "AssignPublicIp": "DISABLED",
-                    }},
+                    "NetworkConfiguration": {
+                        "awsvpcConfiguration": {
+                            "Subnets": list(task.subnets),
+                            "SecurityGroups": list(task.security_groups),
+                            "AssignPublicIp": "DISABLED",
+                        }
+                    },
                 },
                 "Input": json.dumps(self.container_overrides(task), separators=(",", ":")),
                 # The default retries for 24 h: a game day must not start hours after its slot.
@@ -341,12 +356,18 @@ class SnippetOptions:
 
     def role_arn(self, given: str | None, name: str, targets: PlanTargets) -> str:
         """`given`, else role `name` in the plan's account, in its Region's partition."""
-        return given or arn("iam", "", targets.account_id, f"role/{name}",
-                            partition=partition_of_region(targets.region))
+        return given or arn(
+            "iam",
+            "",
+            targets.account_id,
+            f"role/{name}",
+            partition=partition_of_region(targets.region),
+        )
 
 
-def schedule_for_plan(plan_file: Path, plan: GamedayPlan, cwd: Path,
-                      journal: str | None = None) -> Schedule:
+def schedule_for_plan(
+    plan_file: Path, plan: GamedayPlan, cwd: Path, journal: str | None = None
+) -> Schedule:
     """The plan's schedule, its path from the repository root and what it targets."""
     if not plan.schedule:
         raise InputError(f"{plan_file}: the plan has no `schedule` (a cron expression)")
@@ -366,11 +387,13 @@ def render_snippet(schedule: Schedule, kind: str, options: SnippetOptions) -> st
         return schedule.crontab()
     if kind == "github":
         return schedule.github_actions(
-            options.role_arn(options.runner_role_arn, "gameday-runner", targets))
+            options.role_arn(options.runner_role_arn, "gameday-runner", targets)
+        )
     if kind == "eventbridge":
         document = schedule.eventbridge_input(
             options.ecs_task(targets),
-            options.role_arn(options.scheduler_role_arn, "gameday-scheduler", targets))
+            options.role_arn(options.scheduler_role_arn, "gameday-scheduler", targets),
+        )
         return json.dumps(document, indent=2)
     raise InputError(f"unknown snippet format {kind!r}")
 
@@ -379,9 +402,12 @@ def render_all(schedule: Schedule, count: int, options: SnippetOptions) -> str:
     """Next run times, then every trigger under a comment that says where it goes."""
     targets = schedule.targets
     unknown = targets.account_id == PLACEHOLDER_ACCOUNT or targets.region == PLACEHOLDER_REGION
-    where = ("the sandbox (no AWS account)" if targets.sandbox_only else
-             f"AWS account {targets.account_id}, region {targets.region}"
-             + (" (the experiments do not say: fill in the placeholders)" if unknown else ""))
+    where = (
+        "the sandbox (no AWS account)"
+        if targets.sandbox_only
+        else f"AWS account {targets.account_id}, region {targets.region}"
+        + (" (the experiments do not say: fill in the placeholders)" if unknown else "")
+    )
     lines = [f"plan {schedule.plan_name}: schedule '{schedule.cron}' (UTC); next runs:"]
     lines += [f"  {when.isoformat()}" for when in schedule.next_runs(count)]
     lines += [
@@ -411,8 +437,10 @@ def eventbridge_cron(cron: str) -> str:
     """Five-field cron → EventBridge's six fields (minutes hours dom month dow year)."""
     minute, hour, day_of_month, month, day_of_week = cron.split()
     if day_of_month != "*" and day_of_week != "*":
-        raise InputError(f"schedule {cron!r}: EventBridge cannot combine a day of month and a "
-                         "day of week; use one of them")
+        raise InputError(
+            f"schedule {cron!r}: EventBridge cannot combine a day of month and a "
+            "day of week; use one of them"
+        )
     if day_of_week == "*":
         day_of_week = "?"
     else:

@@ -48,13 +48,14 @@ class GamedayRun:
     def experiment_report_dir(self, path: Path) -> Path:
         return self.report_dir / path.stem
 
-    def execute(self, paths: list[Path], run_one: Callable[[Path, Path], tuple[int, Path | None]]
-                ) -> int:
+    def execute(
+        self, paths: list[Path], run_one: Callable[[Path, Path], tuple[int, Path | None]]
+    ) -> int:
         for index, path in enumerate(paths):
             code, result_path = run_one(path, self.experiment_report_dir(path))
             self.runs.append(ExperimentRun(path, code, result_path))
             if code != EXIT_PASSED and self.stop_on_failure:
-                self.skipped = paths[index + 1:]
+                self.skipped = paths[index + 1 :]
                 break
         self.write()
         return self.exit_code
@@ -68,8 +69,12 @@ class GamedayRun:
             "exit_code": self.exit_code,
             "runbook": self.runbook,
             "experiments": [
-                {"path": str(run.path), "outcome": run.outcome, "exit_code": run.exit_code,
-                 "result": str(run.result_path) if run.result_path else None}
+                {
+                    "path": str(run.path),
+                    "outcome": run.outcome,
+                    "exit_code": run.exit_code,
+                    "result": str(run.result_path) if run.result_path else None,
+                }
                 for run in self.runs
             ],
             "skipped": [str(path) for path in self.skipped],
@@ -104,13 +109,21 @@ def _relative(result: str | None, base: Path) -> str | None:
 
 
 def render_markdown(summary: dict[str, Any], base: Path) -> str:
-    lines = [f"# Game day `{summary['gameday']}`: {summary['outcome']}", "",
-             f"{summary['started_at']} → {summary['ended_at']}", "",
-             "| experiment | outcome | reports |", "|---|---|---|"]
+    lines = [
+        f"# Game day `{summary['gameday']}`: {summary['outcome']}",
+        "",
+        f"{summary['started_at']} → {summary['ended_at']}",
+        "",
+        "| experiment | outcome | reports |",
+        "|---|---|---|",
+    ]
     for run in summary["experiments"]:
         where = _relative(run["result"], base)
-        lines.append(f"| `{run['path']}` | {run['outcome']} | "
-                     + (f"[report]({where}/report.md)" if where else "-") + " |")
+        lines.append(
+            f"| `{run['path']}` | {run['outcome']} | "
+            + (f"[report]({where}/report.md)" if where else "-")
+            + " |"
+        )
     for path in summary["skipped"]:
         lines.append(f"| `{path}` | skipped (stop_on_failure) | - |")
     if summary["runbook"]:
@@ -123,16 +136,21 @@ def render_html(summary: dict[str, Any], base: Path) -> str:
     for run in summary["experiments"]:
         where = _relative(run["result"], base)
         link = f'<a href="{escape(where)}/report.html">report</a>' if where else "-"
-        rows.append(f"<tr><td><code>{escape(run['path'])}</code></td>"
-                    f"<td class=\"{escape(run['outcome'])}\">{escape(run['outcome'])}</td>"
-                    f"<td>{link}</td></tr>")
-    rows += [f"<tr><td><code>{escape(path)}</code></td><td>skipped</td><td>-</td></tr>"
-             for path in summary["skipped"]]
-    runbook = (f"<h2>Runbook</h2><pre>{escape(summary['runbook'])}</pre>"
-               if summary["runbook"] else "")
+        rows.append(
+            f"<tr><td><code>{escape(run['path'])}</code></td>"
+            f'<td class="{escape(run["outcome"])}">{escape(run["outcome"])}</td>'
+            f"<td>{link}</td></tr>"
+        )
+    rows += [
+        f"<tr><td><code>{escape(path)}</code></td><td>skipped</td><td>-</td></tr>"
+        for path in summary["skipped"]
+    ]
+    runbook = (
+        f"<h2>Runbook</h2><pre>{escape(summary['runbook'])}</pre>" if summary["runbook"] else ""
+    )
     return (
-        "<!doctype html><html><head><meta charset=\"utf-8\">"
-        "<meta http-equiv=\"Content-Security-Policy\" content=\"default-src 'none'; "
+        '<!doctype html><html><head><meta charset="utf-8">'
+        '<meta http-equiv="Content-Security-Policy" content="default-src \'none\'; '
         "style-src 'unsafe-inline'\">"
         f"<title>Game day {escape(summary['gameday'])}</title>"
         "<style>body{font-family:system-ui,sans-serif;margin:2em}td,th{padding:4px 10px;"
@@ -141,5 +159,8 @@ def render_html(summary: dict[str, Any], base: Path) -> str:
         f"<h1>Game day {escape(summary['gameday'])}: {escape(summary['outcome'])}</h1>"
         f"<p>{escape(summary['started_at'])} → {escape(summary['ended_at'])}</p>"
         "<table><tr><th>experiment</th><th>outcome</th><th>reports</th></tr>"
-        + "".join(rows) + "</table>" + runbook + "</body></html>\n"
+        + "".join(rows)
+        + "</table>"
+        + runbook
+        + "</body></html>\n"
     )

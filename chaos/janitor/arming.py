@@ -49,10 +49,12 @@ log = logging.getLogger(__name__)
 #: Time a run's own restore may take beyond its slowest wait (converge_timeout) before the
 #: janitor may come: the schedule is moved to at least this much later before a restore.
 RESTORE_SLACK_S = 120.0
-NO_JANITOR_NOTE = ("no janitor (--no-janitor): if this run dies, nothing restores it by "
-                   "itself; az-loss faults will not expire (pinned subnets and deny-all "
-                   "network ACLs stay until `gameday rollback`), nor will lock tags, layers "
-                   "or aliases (the extension alone stops injecting at its expiry)")
+NO_JANITOR_NOTE = (
+    "no janitor (--no-janitor): if this run dies, nothing restores it by "
+    "itself; az-loss faults will not expire (pinned subnets and deny-all "
+    "network ACLs stay until `gameday rollback`), nor will lock tags, layers "
+    "or aliases (the extension alone stops injecting at its expiry)"
+)
 
 
 def no_janitor_from_env() -> bool:
@@ -75,9 +77,11 @@ class JanitorArrangement:
             return ["janitor: not needed (the run changes nothing)"]
         if self.function_arn is None:
             return [f"janitor: {note}" for note in self.notes]
-        return [f"janitor: {FUNCTION_NAME} restores the run from {self.journal} if it has not "
-                "restored itself by start + max_duration + expiry_margin (a one-time "
-                "EventBridge Scheduler schedule, created before the first change)"]
+        return [
+            f"janitor: {FUNCTION_NAME} restores the run from {self.journal} if it has not "
+            "restored itself by start + max_duration + expiry_margin (a one-time "
+            "EventBridge Scheduler schedule, created before the first change)"
+        ]
 
 
 def changes_something(changes: Iterable[PlannedChange]) -> bool:
@@ -85,8 +89,9 @@ def changes_something(changes: Iterable[PlannedChange]) -> bool:
     return any(change.intended.get("action") != "none" for change in changes)
 
 
-def arrange_janitor(changes: Iterable[PlannedChange], clients: AwsClients, *,
-                    journal: str | None, no_janitor: bool) -> JanitorArrangement:
+def arrange_janitor(
+    changes: Iterable[PlannedChange], clients: AwsClients, *, journal: str | None, no_janitor: bool
+) -> JanitorArrangement:
     """Who restores the run's `changes` if it dies, the janitor found with `clients`.
 
     `journal` is the S3 journal location the run asks for (None: a local journal only).
@@ -100,32 +105,42 @@ def arrange_janitor(changes: Iterable[PlannedChange], clients: AwsClients, *,
         raise PreflightRefused(
             "the janitor reads the run's journal from S3: pass --journal s3://BUCKET/PREFIX "
             "(or set GAMEDAY_JOURNAL), or --no-janitor (nothing then restores a dead run by "
-            "itself)")
+            "itself)"
+        )
     try:
         config = get_configuration(clients, FUNCTION_NAME)
     except FunctionNotFound:
         raise PreflightRefused(
             f"no janitor in {clients.region} (Lambda function {FUNCTION_NAME}): run `gameday "
             f"janitor deploy --journal {journal}` once, or pass --no-janitor (az-loss faults "
-            "then never expire by themselves)") from None
+            "then never expire by themselves)"
+        ) from None
     environment = environment_of(config)
     janitor_journal = environment.get(JOURNAL_ENV, "")
     if not janitor_journal or not journal.startswith(janitor_journal):
         raise PreflightRefused(
             f"the janitor reads journals under {janitor_journal or '(none)'}, this run's "
             f"journal is {journal}: deploy it for this location (`gameday janitor deploy "
-            f"--journal {journal}`) or use its location")
+            f"--journal {journal}`) or use its location"
+        )
     role_arn = environment.get(SCHEDULER_ROLE_ENV)
     if not role_arn:
-        raise PreflightRefused(f"the janitor has no {SCHEDULER_ROLE_ENV} in its environment: "
-                               f"deploy it again (`gameday janitor deploy --journal {journal}`)")
-    return JanitorArrangement(needed=True, function_arn=str(config["FunctionArn"]),
-                              scheduler_role_arn=role_arn, journal=journal,
-                              dead_letter_arn=environment.get(DEAD_LETTER_ENV) or None)
+        raise PreflightRefused(
+            f"the janitor has no {SCHEDULER_ROLE_ENV} in its environment: "
+            f"deploy it again (`gameday janitor deploy --journal {journal}`)"
+        )
+    return JanitorArrangement(
+        needed=True,
+        function_arn=str(config["FunctionArn"]),
+        scheduler_role_arn=role_arn,
+        journal=journal,
+        dead_letter_arn=environment.get(DEAD_LETTER_ENV) or None,
+    )
 
 
-def arm_janitor(arrangement: JanitorArrangement, journal: Journal,
-                fault_context: FaultContext) -> list[str]:
+def arm_janitor(
+    arrangement: JanitorArrangement, journal: Journal, fault_context: FaultContext
+) -> list[str]:
     """Create the run's schedule (journaled first) to fire at the faults' expiry; the notes
     for the report either way."""
     if not arrangement.needed:
@@ -135,16 +150,21 @@ def arm_janitor(arrangement: JanitorArrangement, journal: Journal,
     assert arrangement.journal is not None and arrangement.scheduler_role_arn is not None
     run_id = fault_context.run_id
     schedule = JanitorSchedule(
-        name=schedule_name(run_id), at=fault_context.expires_at,
-        function_arn=arrangement.function_arn, role_arn=arrangement.scheduler_role_arn,
+        name=schedule_name(run_id),
+        at=fault_context.expires_at,
+        function_arn=arrangement.function_arn,
+        role_arn=arrangement.scheduler_role_arn,
         event=JanitorEvent(run_id, arrangement.journal),
-        dead_letter_arn=arrangement.dead_letter_arn)
+        dead_letter_arn=arrangement.dead_letter_arn,
+    )
     kind = JanitorScheduleKind(schedule, fault_context)
     [change] = kind.plan()
     kind.apply(change, journal)
-    return [f"janitor: schedule {schedule.name} invokes {FUNCTION_NAME} at "
-            f"{iso_from_epoch(schedule.at)} unless the run has restored (it deletes the "
-            "schedule when it does)"]
+    return [
+        f"janitor: schedule {schedule.name} invokes {FUNCTION_NAME} at "
+        f"{iso_from_epoch(schedule.at)} unless the run has restored (it deletes the "
+        "schedule when it does)"
+    ]
 
 
 def postpone_janitor(journal: Journal, clients: AwsClients) -> None:
@@ -152,8 +172,10 @@ def postpone_janitor(journal: Journal, clients: AwsClients) -> None:
 
     Never fails the restore: a schedule that cannot be moved is logged and left.
     """
-    entry = next((item for item in journal.entries
-                  if item.fault_type == TYPE_NAME and item.needs_restore), None)
+    entry = next(
+        (item for item in journal.entries if item.fault_type == TYPE_NAME and item.needs_restore),
+        None,
+    )
     if entry is None:
         return
     try:
@@ -184,6 +206,9 @@ def postpone_janitor(journal: Journal, clients: AwsClients) -> None:
 
 def restore_budget_s(journal: Journal) -> float:
     """The longest wait of the entries still to restore (az-loss converge_timeout) + slack."""
-    waits: list[Any] = [entry.intended.get("converge_timeout_s") or 0.0
-                        for entry in journal.entries if entry.needs_restore]
+    waits: list[Any] = [
+        entry.intended.get("converge_timeout_s") or 0.0
+        for entry in journal.entries
+        if entry.needs_restore
+    ]
     return max((float(wait) for wait in waits), default=0.0) + RESTORE_SLACK_S

@@ -62,9 +62,13 @@ def read_permissions(region: str, account_id: str) -> list[PolicyStatement]:
     """What reading the queue calls (`read_dead_letters`), on the queue only ("Amazon SQS API
     permissions: Actions and resource reference", https://docs.aws.amazon.com/
     AWSSimpleQueueService/latest/SQSDeveloperGuide/sqs-api-permissions-reference.html)."""
-    return [PolicyStatement("StatusJanitorDeadLetters",
-                            ("sqs:GetQueueUrl", "sqs:GetQueueAttributes", "sqs:ReceiveMessage"),
-                            (dead_letter_arn(region, account_id),))]
+    return [
+        PolicyStatement(
+            "StatusJanitorDeadLetters",
+            ("sqs:GetQueueUrl", "sqs:GetQueueAttributes", "sqs:ReceiveMessage"),
+            (dead_letter_arn(region, account_id),),
+        )
+    ]
 
 
 def read_dead_letters(clients: AwsClients) -> DeadLetters | None:
@@ -77,14 +81,21 @@ def read_dead_letters(clients: AwsClients) -> DeadLetters | None:
         if error_code(error) in ("AWS.SimpleQueueService.NonExistentQueue", "QueueDoesNotExist"):
             return None
         raise
-    count = int(sqs.get_queue_attributes(
-        QueueUrl=url, AttributeNames=["ApproximateNumberOfMessages"])["Attributes"].get(
-        "ApproximateNumberOfMessages", 0))
+    count = int(
+        sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["ApproximateNumberOfMessages"])[
+            "Attributes"
+        ].get("ApproximateNumberOfMessages", 0)
+    )
     seen: dict[str, DroppedInvocation] = {}
     for _ in range(RECEIVES if count else 0):
         answer = sqs.receive_message(
-            QueueUrl=url, MaxNumberOfMessages=10, VisibilityTimeout=0, WaitTimeSeconds=0,
-            MessageAttributeNames=["All"], AttributeNames=["SentTimestamp"])
+            QueueUrl=url,
+            MaxNumberOfMessages=10,
+            VisibilityTimeout=0,
+            WaitTimeSeconds=0,
+            MessageAttributeNames=["All"],
+            AttributeNames=["SentTimestamp"],
+        )
         for message in answer.get("Messages", []):
             seen.setdefault(str(message["MessageId"]), dropped_invocation(message))
         if len(seen) >= count:
@@ -101,16 +112,20 @@ def dead_letter_lines(clients: AwsClients) -> list[str]:
         return [f"janitor dead-letter queue {DEAD_LETTER_QUEUE}: not readable ({reason})"]
     if letters is None or letters.count == 0:
         return []
-    lines = [f"janitor dead-letter queue {DEAD_LETTER_QUEUE}: {letters.count} janitor "
-             "invocation(s) dropped (they restored nothing; see docs/janitor.md)"]
+    lines = [
+        f"janitor dead-letter queue {DEAD_LETTER_QUEUE}: {letters.count} janitor "
+        "invocation(s) dropped (they restored nothing; see docs/janitor.md)"
+    ]
     lines += [f"  {item.describe()}" for item in letters.dropped]
     return lines
 
 
 def dropped_invocation(message: dict[str, Any]) -> DroppedInvocation:
     """What one message says: which run, and why its janitor never finished."""
-    attributes = {name: str(value.get("StringValue", ""))
-                  for name, value in (message.get("MessageAttributes") or {}).items()}
+    attributes = {
+        name: str(value.get("StringValue", ""))
+        for name, value in (message.get("MessageAttributes") or {}).items()
+    }
     sent = str((message.get("Attributes") or {}).get("SentTimestamp") or "")
     sent_at = iso_from_epoch(int(sent) / 1000) if sent.isdigit() else None
     try:
@@ -124,11 +139,16 @@ def dropped_invocation(message: dict[str, Any]) -> DroppedInvocation:
         return DroppedInvocation(
             run_of(payload),
             f"the janitor failed {context.get('approximateInvokeCount', '?')} time(s) "
-            f"({context.get('condition', '?')}" + (f": {str(reason)[:200]}" if reason else "")
-            + ")", sent_at)
-    why = (f"Scheduler could not invoke the janitor ({attributes.get('ERROR_CODE', '?')}, "
-           f"{attributes.get('EXHAUSTED_RETRY_CONDITION', '?')} after "
-           f"{attributes.get('RETRY_ATTEMPTS', '?')} retries)")
+            f"({context.get('condition', '?')}"
+            + (f": {str(reason)[:200]}" if reason else "")
+            + ")",
+            sent_at,
+        )
+    why = (
+        f"Scheduler could not invoke the janitor ({attributes.get('ERROR_CODE', '?')}, "
+        f"{attributes.get('EXHAUSTED_RETRY_CONDITION', '?')} after "
+        f"{attributes.get('RETRY_ATTEMPTS', '?')} retries)"
+    )
     return DroppedInvocation(run_of(body), why, sent_at)
 
 

@@ -134,10 +134,15 @@ class JanitorSettings:
         return ArnScope(self.account_id, self.partition, self.region)
 
     @classmethod
-    def from_environment(cls, *, own_arn: str | None = None,
-                         region: str | None = None) -> JanitorSettings:
-        region = region or os.environ.get("AWS_REGION") or os.environ.get(
-            "AWS_DEFAULT_REGION") or "us-east-1"
+    def from_environment(
+        cls, *, own_arn: str | None = None, region: str | None = None
+    ) -> JanitorSettings:
+        region = (
+            region
+            or os.environ.get("AWS_REGION")
+            or os.environ.get("AWS_DEFAULT_REGION")
+            or "us-east-1"
+        )
         if own_arn:
             account_id, partition = own_arn.split(":")[4], partition_of_arn(own_arn)
         else:
@@ -146,12 +151,16 @@ class JanitorSettings:
         raw_journal = os.environ.get(JOURNAL_ENV)
         return cls(
             journal=JournalLocation.parse(raw_journal) if raw_journal else None,
-            account_id=account_id, region=region, partition=partition,
+            account_id=account_id,
+            region=region,
+            partition=partition,
             function_arn=own_arn or function_arn(region, account_id),
-            scheduler_role_arn=(os.environ.get(SCHEDULER_ROLE_ENV)
-                                or scheduler_role_arn(region, account_id)),
+            scheduler_role_arn=(
+                os.environ.get(SCHEDULER_ROLE_ENV) or scheduler_role_arn(region, account_id)
+            ),
             dead_letter_arn=os.environ.get(DEAD_LETTER_ENV) or None,
-            heartbeat_stale_s=own_stale_s(os.environ.get(HEARTBEAT_STALE_ENV)))
+            heartbeat_stale_s=own_stale_s(os.environ.get(HEARTBEAT_STALE_ENV)),
+        )
 
 
 def own_stale_s(raw: str | None) -> float:
@@ -168,7 +177,8 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     """Lambda entry point."""
     request = JanitorEvent.from_dict(event)
     settings = JanitorSettings.from_environment(
-        own_arn=getattr(context, "invoked_function_arn", None))
+        own_arn=getattr(context, "invoked_function_arn", None)
+    )
     result = sweep(request, settings=settings, budget=invocation_budget(context))
     print(json.dumps(result.to_dict(), sort_keys=True))
     return result.to_dict()
@@ -184,22 +194,32 @@ def invocation_budget(context: Any) -> RestoreBudget | None:
     return RestoreBudget.lasting(max(0.0, remaining() / 1000.0 - RESERVE_S))
 
 
-def sweep(request: JanitorEvent, *, settings: JanitorSettings | None = None,
-          budget: RestoreBudget | None = None, own_arn: str | None = None,
-          region: str | None = None) -> SweepResult:
+def sweep(
+    request: JanitorEvent,
+    *,
+    settings: JanitorSettings | None = None,
+    budget: RestoreBudget | None = None,
+    own_arn: str | None = None,
+    region: str | None = None,
+) -> SweepResult:
     """Decide about one run and act."""
     settings = settings or JanitorSettings.from_environment(own_arn=own_arn, region=region)
     if settings.journal is None:
-        return SweepResult(request.run_id, "refused",
-                           f"deployed without {JOURNAL_ENV}: it reads no journal (deploy it "
-                           "again with `gameday janitor deploy --journal s3://...`)")
+        return SweepResult(
+            request.run_id,
+            "refused",
+            f"deployed without {JOURNAL_ENV}: it reads no journal (deploy it "
+            "again with `gameday janitor deploy --journal s3://...`)",
+        )
     if not same_location(request.journal, settings.journal):
-        return SweepResult(request.run_id, "refused",
-                           f"the event names journal {request.journal[:200]}; this janitor reads "
-                           f"only {settings.journal.uri}")
+        return SweepResult(
+            request.run_id,
+            "refused",
+            f"the event names journal {request.journal[:200]}; this janitor reads "
+            f"only {settings.journal.uri}",
+        )
     home = AwsClients(region=settings.region)
-    store = S3JournalStore(home.client("s3"), settings.journal,
-                           expected_owner=settings.account_id)
+    store = S3JournalStore(home.client("s3"), settings.journal, expected_owner=settings.account_id)
     for _ in range(CLAIM_ATTEMPTS):
         result = sweep_once(request, settings, home, store, budget)
         if result.action != CONTENDED:
@@ -207,21 +227,35 @@ def sweep(request: JanitorEvent, *, settings: JanitorSettings | None = None,
     return result
 
 
-def sweep_once(request: JanitorEvent, settings: JanitorSettings, home: AwsClients,
-               store: S3JournalStore, budget: RestoreBudget | None) -> SweepResult:
+def sweep_once(
+    request: JanitorEvent,
+    settings: JanitorSettings,
+    home: AwsClients,
+    store: S3JournalStore,
+    budget: RestoreBudget | None,
+) -> SweepResult:
     verified = verified_journal(store, request.run_id)
     if verified is None:
-        return SweepResult(request.run_id, "none", f"no journal of run {request.run_id} "
-                           f"under {settings.journal.uri if settings.journal else '-'}")
+        return SweepResult(
+            request.run_id,
+            "none",
+            f"no journal of run {request.run_id} "
+            f"under {settings.journal.uri if settings.journal else '-'}",
+        )
     journal, breaks = verified.journal, verified.breaks
     foreign = foreign_run(journal, settings)
     if foreign:
-        return SweepResult(request.run_id, "refused", foreign, status=journal.status,
-                           journal_breaks=breaks)
+        return SweepResult(
+            request.run_id, "refused", foreign, status=journal.status, journal_breaks=breaks
+        )
     if not journal.unfinished:
-        return SweepResult(request.run_id, "finished",
-                           f"the run is {journal.status} (by {journal.finished_by}): nothing "
-                           "to restore", status=journal.status, journal_breaks=breaks)
+        return SweepResult(
+            request.run_id,
+            "finished",
+            f"the run is {journal.status} (by {journal.finished_by}): nothing to restore",
+            status=journal.status,
+            journal_breaks=breaks,
+        )
     alive = still_alive(journal, settings.heartbeat_stale_s, time.time())
     if alive:
         return defer(home, request, journal, settings, alive, breaks)
@@ -238,9 +272,11 @@ def same_location(uri: str, own: JournalLocation) -> bool:
 def foreign_run(journal: Journal, settings: JanitorSettings) -> str | None:
     """Why this run is not the janitor's to restore (another account or Region)."""
     if journal.account_id != settings.account_id or journal.region != settings.region:
-        return (f"run {journal.run_id} is journaled for account {journal.account_id} in "
-                f"{journal.region}; this janitor restores {settings.account_id} in "
-                f"{settings.region} only: refused (nothing restored)")
+        return (
+            f"run {journal.run_id} is journaled for account {journal.account_id} in "
+            f"{journal.region}; this janitor restores {settings.account_id} in "
+            f"{settings.region} only: refused (nothing restored)"
+        )
     return None
 
 
@@ -255,9 +291,11 @@ def still_alive(journal: Journal, stale_s: float, now: float) -> str | None:
     last_sign = timestamp(journal.heartbeat_at) or timestamp(journal.created_at)
     if last_sign is None or now - last_sign > stale_s:
         return None
-    return (f"last heartbeat {journal.heartbeat_at or 'none (created ' + journal.created_at + ')'}"
-            f", {now - last_sign:.0f} s ago (dead after {stale_s:.0f} s)"
-            + (f"; deadline {journal.deadline_at}" if journal.deadline_at else ""))
+    return (
+        f"last heartbeat {journal.heartbeat_at or 'none (created ' + journal.created_at + ')'}"
+        f", {now - last_sign:.0f} s ago (dead after {stale_s:.0f} s)"
+        + (f"; deadline {journal.deadline_at}" if journal.deadline_at else "")
+    )
 
 
 def timestamp(value: str | None) -> float | None:
@@ -269,8 +307,14 @@ def timestamp(value: str | None) -> float | None:
         return None
 
 
-def defer(home: AwsClients, request: JanitorEvent, journal: Journal,
-          settings: JanitorSettings, alive: str, breaks: list[str]) -> SweepResult:
+def defer(
+    home: AwsClients,
+    request: JanitorEvent,
+    journal: Journal,
+    settings: JanitorSettings,
+    alive: str,
+    breaks: list[str],
+) -> SweepResult:
     """The run lives: look again later (a one-time schedule like the run's own), writing
     nothing to its journal (a write would take the live run over)."""
     now = time.time()
@@ -280,24 +324,33 @@ def defer(home: AwsClients, request: JanitorEvent, journal: Journal,
         at = min(at, max(deadline, now + FOLLOW_UP_DELAY_S))
     schedule = follow_up_schedule(settings, request.run_id, at)
     create_schedule(home, schedule)
-    return SweepResult(request.run_id, "deferred",
-                       f"the run is alive ({alive}): left alone; looking again at "
-                       f"{iso_from_epoch(at)}", status=journal.status,
-                       follow_up=schedule.name, journal_breaks=breaks)
+    return SweepResult(
+        request.run_id,
+        "deferred",
+        f"the run is alive ({alive}): left alone; looking again at {iso_from_epoch(at)}",
+        status=journal.status,
+        follow_up=schedule.name,
+        journal_breaks=breaks,
+    )
 
 
-def follow_up_schedule(settings: JanitorSettings, run_id: str, at: float,
-                       kind: str = "f") -> JanitorSchedule:
+def follow_up_schedule(
+    settings: JanitorSettings, run_id: str, at: float, kind: str = "f"
+) -> JanitorSchedule:
     assert settings.journal is not None
     return JanitorSchedule(
-        name=schedule_name(run_id, suffix=f"-{kind}{int(at)}"), at=at,
-        function_arn=settings.function_arn, role_arn=settings.scheduler_role_arn,
+        name=schedule_name(run_id, suffix=f"-{kind}{int(at)}"),
+        at=at,
+        function_arn=settings.function_arn,
+        role_arn=settings.scheduler_role_arn,
         event=JanitorEvent(run_id, settings.journal.uri),
-        dead_letter_arn=settings.dead_letter_arn)
+        dead_letter_arn=settings.dead_letter_arn,
+    )
 
 
-def restore_run(journal: Journal, settings: JanitorSettings, budget: RestoreBudget | None,
-                breaks: list[str]) -> SweepResult:
+def restore_run(
+    journal: Journal, settings: JanitorSettings, budget: RestoreBudget | None, breaks: list[str]
+) -> SweepResult:
     """Take the journal over, restore what the run changed within the budget, and close the
     journal as the janitor, or schedule itself again for what is left."""
     pending = {entry.entry_id for entry in journal.entries if entry.needs_restore}
@@ -311,44 +364,71 @@ def restore_run(journal: Journal, settings: JanitorSettings, budget: RestoreBudg
         refuse_out_of_scope(journal, settings.scope)
         report = restore_journal(journal, clients, budget=budget)
         for entry in journal.entries:  # what it did (not what it left) says who did it
-            if (entry.entry_id in pending and entry.status not in ("applying", "applied")
-                    and not entry.detail.startswith("janitor: ")):
-                entry.detail = f"janitor: {entry.status}" + (f" ({entry.detail})"
-                                                              if entry.detail else "")
-        left = [entry for entry in journal.entries
-                if entry.needs_restore and entry.fault_type not in RESTORE_ONLY_KINDS]
+            if (
+                entry.entry_id in pending
+                and entry.status not in ("applying", "applied")
+                and not entry.detail.startswith("janitor: ")
+            ):
+                entry.detail = f"janitor: {entry.status}" + (
+                    f" ({entry.detail})" if entry.detail else ""
+                )
+        left = [
+            entry
+            for entry in journal.entries
+            if entry.needs_restore and entry.fault_type not in RESTORE_ONLY_KINDS
+        ]
         follow_up = schedule_again(journal, settings, clients) if left else None
-        status: RunStatus = ("rolled_back" if report.complete and not left
-                             else "rollback_incomplete")
+        status: RunStatus = "rolled_back" if report.complete and not left else "rollback_incomplete"
         journal.finish(status, by=FINISHED_BY)
     except JournalTakenOver as error:
         return SweepResult(journal.run_id, "taken-over", str(error), journal_breaks=breaks)
-    refused = [entry for entry in journal.entries
-               if entry.entry_id in pending and entry.status == "refused"]
-    detail = (f"restored {report.restored}, drifted {report.drifted}, failed {report.failed}, "
-              f"refused {len(refused)}")
+    refused = [
+        entry
+        for entry in journal.entries
+        if entry.entry_id in pending and entry.status == "refused"
+    ]
+    detail = (
+        f"restored {report.restored}, drifted {report.drifted}, failed {report.failed}, "
+        f"refused {len(refused)}"
+    )
     if left:
-        detail += (f"; {len(left)} left: " + (f"looking again with {follow_up}" if follow_up
-                                               else "no more follow-ups (gameday rollback)"))
+        detail += f"; {len(left)} left: " + (
+            f"looking again with {follow_up}"
+            if follow_up
+            else "no more follow-ups (gameday rollback)"
+        )
     return SweepResult(
-        journal.run_id, "continuing" if follow_up else "restored", detail,
-        status=journal.status, restored=report.restored, drifted=report.drifted,
-        failed=report.failed, refused=len(refused), follow_up=follow_up,
-        entries=[{"target": entry.target, "status": entry.status, "detail": entry.detail}
-                 for entry in journal.entries if entry.entry_id in pending],
-        journal_breaks=breaks)
+        journal.run_id,
+        "continuing" if follow_up else "restored",
+        detail,
+        status=journal.status,
+        restored=report.restored,
+        drifted=report.drifted,
+        failed=report.failed,
+        refused=len(refused),
+        follow_up=follow_up,
+        entries=[
+            {"target": entry.target, "status": entry.status, "detail": entry.detail}
+            for entry in journal.entries
+            if entry.entry_id in pending
+        ],
+        journal_breaks=breaks,
+    )
 
 
-def schedule_again(journal: Journal, settings: JanitorSettings,
-                   clients: AwsClients) -> str | None:
+def schedule_again(journal: Journal, settings: JanitorSettings, clients: AwsClients) -> str | None:
     """Journal, then create, a follow-up schedule of its own; None when the run already had
     `MAX_FOLLOW_UPS` (the rest is `gameday rollback`'s, and `gameday status` shows it)."""
-    ours = [entry for entry in journal.entries
-            if entry.fault_type == TYPE_NAME and entry.intended.get("follow_up")]
+    ours = [
+        entry
+        for entry in journal.entries
+        if entry.fault_type == TYPE_NAME and entry.intended.get("follow_up")
+    ]
     if len(ours) >= MAX_FOLLOW_UPS:
         return None
-    schedule = follow_up_schedule(settings, journal.run_id, time.time() + FOLLOW_UP_DELAY_S,
-                                  kind=f"c{len(ours) + 1}-")
+    schedule = follow_up_schedule(
+        settings, journal.run_id, time.time() + FOLLOW_UP_DELAY_S, kind=f"c{len(ours) + 1}-"
+    )
     kind = JanitorScheduleKind(schedule, FaultContext(clients, journal.run_id, schedule.at))
     [change] = kind.plan()
     change.intended["follow_up"] = len(ours) + 1

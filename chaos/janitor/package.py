@@ -78,8 +78,9 @@ def imported_names(tree: ast.Module, module: str, is_package: bool) -> list[str]
         elif isinstance(node, ast.ImportFrom):
             base = node.module or ""
             if node.level:
-                package = module.split(".")[: len(module.split(".")) - node.level
-                                            + (1 if is_package else 0)]
+                package = module.split(".")[
+                    : len(module.split(".")) - node.level + (1 if is_package else 0)
+                ]
                 base = ".".join([*package, base] if base else package)
             names.append(base)
             names.extend(f"{base}.{alias.name}" for alias in node.names)
@@ -91,14 +92,18 @@ def _loading_statements(body: list[ast.stmt]) -> Iterator[ast.stmt]:
         if isinstance(node, ast.If):
             test = node.test
             if (isinstance(test, ast.Name) and test.id == "TYPE_CHECKING") or (
-                    isinstance(test, ast.Attribute) and test.attr == "TYPE_CHECKING"):
+                isinstance(test, ast.Attribute) and test.attr == "TYPE_CHECKING"
+            ):
                 yield from _loading_statements(node.orelse)
                 continue
             yield from _loading_statements(node.body + node.orelse)
         elif isinstance(node, ast.Try):
             yield from _loading_statements(
-                node.body + node.orelse + node.finalbody
-                + [statement for handler in node.handlers for statement in handler.body])
+                node.body
+                + node.orelse
+                + node.finalbody
+                + [statement for handler in node.handlers for statement in handler.body]
+            )
         elif isinstance(node, (ast.Import, ast.ImportFrom)):
             yield node
 
@@ -125,8 +130,10 @@ def janitor_modules() -> tuple[str, ...]:
                 if _is_module(name):
                     pending.append(name)
             elif top not in sys.stdlib_module_names and top not in LIGHT_IMPORTS:
-                raise HeavyImport(f"{module} imports {name}: the janitor runs where there is "
-                                  f"no {top} (chaos.janitor.package.LIGHT_IMPORTS)")
+                raise HeavyImport(
+                    f"{module} imports {name}: the janitor runs where there is "
+                    f"no {top} (chaos.janitor.package.LIGHT_IMPORTS)"
+                )
     return tuple(sorted(found))
 
 
@@ -143,8 +150,7 @@ SDK_PACKAGES = ("boto3", "botocore", "s3transfer")
 #: The AWS services whose botocore models the janitor needs: the journal (s3), its
 #: schedules (scheduler), its account (sts), and the restore of every fault kind. A test
 #: records the clients a janitor creates while restoring every kind.
-JANITOR_SERVICES = ("autoscaling", "ec2", "ecs", "elbv2", "lambda", "s3", "scheduler", "sqs",
-                    "sts")
+JANITOR_SERVICES = ("autoscaling", "ec2", "ecs", "elbv2", "lambda", "s3", "scheduler", "sqs", "sts")
 #: Documentation only: never loaded by a client.
 _SDK_SKIPPED_SUFFIXES = (".pyc", ".rst", "examples-1.json")
 
@@ -167,8 +173,7 @@ class JanitorPackage:
 def source_of(module: str) -> tuple[str, Path]:
     """``(path in zip, source file)`` of a module of ours (`janitor_modules`)."""
     top, _, rest = module.partition(".")
-    root = (Path(__file__).resolve().parents[1] if top == "chaos"
-            else extension_package_dir())
+    root = Path(__file__).resolve().parents[1] if top == "chaos" else extension_package_dir()
     relative = Path(*rest.split(".")) if rest else Path()
     candidate = root / relative
     source = candidate / "__init__.py" if candidate.is_dir() else candidate.with_suffix(".py")
@@ -186,8 +191,11 @@ def sdk_files() -> Iterator[tuple[str, Path]]:
         root = Path(spec.origin).resolve().parent
         for path in sorted(root.rglob("*")):
             relative = path.relative_to(root)
-            if not path.is_file() or "__pycache__" in relative.parts \
-                    or path.name.endswith(_SDK_SKIPPED_SUFFIXES):
+            if (
+                not path.is_file()
+                or "__pycache__" in relative.parts
+                or path.name.endswith(_SDK_SKIPPED_SUFFIXES)
+            ):
                 continue
             if package == "botocore" and not botocore_data_needed(relative):
                 continue
@@ -204,14 +212,19 @@ def botocore_data_needed(relative: Path) -> bool:
 
 def check_conditional_writes(files: list[tuple[str, Path]]) -> None:
     """The vendored S3 model must know PutObject's IfNoneMatch (raises SdkTooOld)."""
-    models = [path for name, path in files
-              if name.startswith("botocore/data/s3/") and name.endswith("service-2.json.gz")]
+    models = [
+        path
+        for name, path in files
+        if name.startswith("botocore/data/s3/") and name.endswith("service-2.json.gz")
+    ]
     for model in models:
         shapes = json.loads(gzip.decompress(model.read_bytes()))["shapes"]
         if "IfNoneMatch" in shapes.get("PutObjectRequest", {}).get("members", {}):
             return
-    raise SdkTooOld("the installed botocore has no S3 IfNoneMatch (conditional writes): "
-                    "upgrade boto3/botocore before `gameday janitor deploy`")
+    raise SdkTooOld(
+        "the installed botocore has no S3 IfNoneMatch (conditional writes): "
+        "upgrade boto3/botocore before `gameday janitor deploy`"
+    )
 
 
 def build_janitor_package() -> JanitorPackage:

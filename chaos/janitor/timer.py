@@ -100,9 +100,12 @@ class JanitorSchedule:
 
     def request(self) -> dict[str, Any]:
         """CreateSchedule / UpdateSchedule arguments (UpdateSchedule replaces them all)."""
-        target: dict[str, Any] = {"Arn": self.function_arn, "RoleArn": self.role_arn,
-                                  "Input": json.dumps(self.event.to_dict(), sort_keys=True),
-                                  "RetryPolicy": dict(RETRY_POLICY)}
+        target: dict[str, Any] = {
+            "Arn": self.function_arn,
+            "RoleArn": self.role_arn,
+            "Input": json.dumps(self.event.to_dict(), sort_keys=True),
+            "RetryPolicy": dict(RETRY_POLICY),
+        }
         if self.dead_letter_arn:
             target["DeadLetterConfig"] = {"Arn": self.dead_letter_arn}
         return {
@@ -118,16 +121,27 @@ class JanitorSchedule:
         }
 
     def to_dict(self) -> dict[str, Any]:
-        return {"name": self.name, "at": iso_from_epoch(self.at), "at_epoch": self.at,
-                "function_arn": self.function_arn, "role_arn": self.role_arn,
-                "event": self.event.to_dict(), "dead_letter_arn": self.dead_letter_arn}
+        return {
+            "name": self.name,
+            "at": iso_from_epoch(self.at),
+            "at_epoch": self.at,
+            "function_arn": self.function_arn,
+            "role_arn": self.role_arn,
+            "event": self.event.to_dict(),
+            "dead_letter_arn": self.dead_letter_arn,
+        }
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> JanitorSchedule:
         dead_letter = data.get("dead_letter_arn")
-        return cls(str(data["name"]), float(data["at_epoch"]), str(data["function_arn"]),
-                   str(data["role_arn"]), JanitorEvent.from_dict(dict(data["event"])),
-                   str(dead_letter) if dead_letter else None)
+        return cls(
+            str(data["name"]),
+            float(data["at_epoch"]),
+            str(data["function_arn"]),
+            str(data["role_arn"]),
+            JanitorEvent.from_dict(dict(data["event"])),
+            str(dead_letter) if dead_letter else None,
+        )
 
 
 def schedule_name(run_id: str, suffix: str = "") -> str:
@@ -135,7 +149,7 @@ def schedule_name(run_id: str, suffix: str = "") -> str:
     parts = run_id.split("-")
     core = f"{parts[0]}-{parts[-1]}" if len(parts) > 2 else run_id
     name = "".join(c if c.isalnum() or c in "-_." else "-" for c in f"{NAME_PREFIX}{core}")
-    return f"{name[:MAX_NAME_LENGTH - len(suffix)]}{suffix}"
+    return f"{name[: MAX_NAME_LENGTH - len(suffix)]}{suffix}"
 
 
 def at_expression(epoch_s: float) -> str:
@@ -164,15 +178,15 @@ def function_arn(region: str, account_id: str) -> str:
 def create_schedule(clients: AwsClients, schedule: JanitorSchedule) -> str:
     """Create the schedule; returns its ARN."""
     created = call_with_backoff(
-        lambda: clients.client("scheduler").create_schedule(**schedule.request()))
+        lambda: clients.client("scheduler").create_schedule(**schedule.request())
+    )
     return str(created["ScheduleArn"])
 
 
 def move_schedule(clients: AwsClients, schedule: JanitorSchedule) -> bool:
     """Set the schedule's time to `schedule.at`; False when it no longer exists."""
     try:
-        call_with_backoff(lambda: clients.client("scheduler").update_schedule(
-            **schedule.request()))
+        call_with_backoff(lambda: clients.client("scheduler").update_schedule(**schedule.request()))
     except ClientError as error:
         if error_code(error) == "ResourceNotFoundException":
             return False
@@ -183,8 +197,9 @@ def move_schedule(clients: AwsClients, schedule: JanitorSchedule) -> bool:
 def delete_schedule(clients: AwsClients, name: str) -> bool:
     """Delete it; False when it was already gone (it fired, or a restore deleted it)."""
     try:
-        call_with_backoff(lambda: clients.client("scheduler").delete_schedule(
-            Name=name, GroupName=GROUP))
+        call_with_backoff(
+            lambda: clients.client("scheduler").delete_schedule(Name=name, GroupName=GROUP)
+        )
     except ClientError as error:
         if error_code(error) == "ResourceNotFoundException":
             return False
@@ -200,14 +215,20 @@ def run_permissions(region: str, account_id: str) -> list[PolicyStatement]:
     """What a run calls for its janitor: find the function, create / move / delete its
     schedule, and pass the scheduler role to it (CreateSchedule's iam:PassRole)."""
     return [
-        PolicyStatement("JanitorFunction", ("lambda:GetFunctionConfiguration",),
-                        (function_arn(region, account_id),)),
-        PolicyStatement("JanitorSchedule", ("scheduler:CreateSchedule",
-                                            "scheduler:UpdateSchedule",
-                                            "scheduler:DeleteSchedule"),
-                        (schedule_arn(region, account_id, f"{NAME_PREFIX}*"),)),
-        PolicyStatement("JanitorSchedulerRole", ("iam:PassRole",),
-                        (scheduler_role_arn(region, account_id),),
-                        (("StringEquals", "iam:PassedToService", "scheduler.amazonaws.com"),)),
+        PolicyStatement(
+            "JanitorFunction",
+            ("lambda:GetFunctionConfiguration",),
+            (function_arn(region, account_id),),
+        ),
+        PolicyStatement(
+            "JanitorSchedule",
+            ("scheduler:CreateSchedule", "scheduler:UpdateSchedule", "scheduler:DeleteSchedule"),
+            (schedule_arn(region, account_id, f"{NAME_PREFIX}*"),),
+        ),
+        PolicyStatement(
+            "JanitorSchedulerRole",
+            ("iam:PassRole",),
+            (scheduler_role_arn(region, account_id),),
+            (("StringEquals", "iam:PassedToService", "scheduler.amazonaws.com"),),
+        ),
     ]
-

@@ -42,28 +42,46 @@ class JanitorScheduleKind(FaultKind[JanitorSchedule]):
 
     def plan(self) -> list[PlannedChange]:
         schedule = self.spec
-        return [PlannedChange(
-            fault_type=TYPE_NAME, target=f"schedule {schedule.name}",
-            target_arn=schedule_arn(self.context.clients.region, account_of(schedule),
-                                    schedule.name),
-            summary=[f"invoke {FUNCTION_NAME} at {iso_from_epoch(schedule.at)} (UTC) with run "
-                     f"{schedule.event.run_id} and {schedule.event.journal}",
-                     "deleted once the run has restored"],
-            original={}, intended={"action": "create", **schedule.to_dict()})]
+        return [
+            PlannedChange(
+                fault_type=TYPE_NAME,
+                target=f"schedule {schedule.name}",
+                target_arn=schedule_arn(
+                    self.context.clients.region, account_of(schedule), schedule.name
+                ),
+                summary=[
+                    f"invoke {FUNCTION_NAME} at {iso_from_epoch(schedule.at)} (UTC) with run "
+                    f"{schedule.event.run_id} and {schedule.event.journal}",
+                    "deleted once the run has restored",
+                ],
+                original={},
+                intended={"action": "create", **schedule.to_dict()},
+            )
+        ]
 
     def apply(self, change: PlannedChange, journal: Journal) -> JournalEntry:
         """Journal the schedule durably, then create it (the order every change follows)."""
+
         def create() -> None:
             create_schedule(self.context.clients, self.spec)
 
-        return self.journaled(journal, JournalEntry(
-            entry_id=f"{TYPE_NAME}:{self.spec.name}", fault_type=TYPE_NAME,
-            target=change.target, target_arn=change.target_arn, original={},
-            intended=dict(change.intended)), create)
+        return self.journaled(
+            journal,
+            JournalEntry(
+                entry_id=f"{TYPE_NAME}:{self.spec.name}",
+                fault_type=TYPE_NAME,
+                target=change.target,
+                target_arn=change.target_arn,
+                original={},
+                intended=dict(change.intended),
+            ),
+            create,
+        )
 
     @classmethod
-    def required_permissions(cls, spec: Any, *, region: str, account_id: str,
-                             index: int) -> list[PolicyStatement]:
+    def required_permissions(
+        cls, spec: Any, *, region: str, account_id: str, index: int
+    ) -> list[PolicyStatement]:
         return run_permissions(region, account_id)
 
     @classmethod
@@ -72,14 +90,22 @@ class JanitorScheduleKind(FaultKind[JanitorSchedule]):
         if not is_schedule_of(name, run_id):
             # The name is all a delete takes: only one derived from this run's id can be the
             # run's (a journal could name anyone's schedule).
-            return RestoreOutcome("refused", f"schedule {name} is not named for run {run_id} "
-                                  f"({schedule_name(run_id)}): not deleted")
+            return RestoreOutcome(
+                "refused",
+                f"schedule {name} is not named for run {run_id} "
+                f"({schedule_name(run_id)}): not deleted",
+            )
         deleted = delete_schedule(clients, name)
-        return RestoreOutcome("restored", "" if deleted else
-                              "the schedule was already gone (it had fired, or was deleted)")
+        return RestoreOutcome(
+            "restored",
+            "" if deleted else "the schedule was already gone (it had fired, or was deleted)",
+        )
 
 
 def is_schedule_of(name: str, run_id: str) -> bool:
     """`name` is `schedule_name(run_id)`, or that name with a suffix (`-...`)."""
-    return any(name == schedule_name(run_id, name[cut:])
-               for cut in range(len(name) + 1) if cut == len(name) or name[cut] == "-")
+    return any(
+        name == schedule_name(run_id, name[cut:])
+        for cut in range(len(name) + 1)
+        if cut == len(name) or name[cut] == "-"
+    )

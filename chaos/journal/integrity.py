@@ -36,12 +36,30 @@ if TYPE_CHECKING:
 __all__ = ["ArnScope", "ChainCheck", "check_chain", "out_of_scope"]
 
 #: The run's identity: written at creation, never changed.
-IMMUTABLE_HEADER = ("run_id", "experiment_name", "experiment_path", "region", "endpoint_url",
-                    "profile", "account_id", "sandbox", "created_at", "location", "deadline_at",
-                    "version")
+IMMUTABLE_HEADER = (
+    "run_id",
+    "experiment_name",
+    "experiment_path",
+    "region",
+    "endpoint_url",
+    "profile",
+    "account_id",
+    "sandbox",
+    "created_at",
+    "location",
+    "deadline_at",
+    "version",
+)
 #: An entry's resource and original state: recorded before the change, never changed.
-IMMUTABLE_ENTRY = ("fault_type", "target", "target_arn", "original", "part_of", "fault_index",
-                   "journaled_at")
+IMMUTABLE_ENTRY = (
+    "fault_type",
+    "target",
+    "target_arn",
+    "original",
+    "part_of",
+    "fault_index",
+    "journaled_at",
+)
 #: Intended keys that may change after recording (the janitor schedule is moved later).
 MOVABLE_INTENDED = {"janitor-schedule": frozenset({"at", "at_epoch"})}
 FINAL_ENTRY_STATUSES = frozenset({"restored", "drifted", "skipped", "refused"})
@@ -69,16 +87,21 @@ def check_chain(run_id: str, revisions: list[Revision]) -> ChainCheck:
     for revision in sorted(revisions, key=lambda item: item.number):
         if revision.number != expected:
             if valid or revision.number < expected:
-                breaks.append(f"revision {revision.number}: after a gap (revision "
-                              f"{expected} is missing): left out")
+                breaks.append(
+                    f"revision {revision.number}: after a gap (revision "
+                    f"{expected} is missing): left out"
+                )
                 continue
             breaks.append(f"revisions before {revision.number} are missing")
         expected = revision.number + 1
         if revision.versions > 1:
-            breaks.append(f"revision {revision.number} was written {revision.versions} times "
-                          "(overwritten or deleted): its first version is used")
-        problem = (first_problem(run_id, revision) if not valid
-                   else successor_problem(valid[-1], revision))
+            breaks.append(
+                f"revision {revision.number} was written {revision.versions} times "
+                "(overwritten or deleted): its first version is used"
+            )
+        problem = (
+            first_problem(run_id, revision) if not valid else successor_problem(valid[-1], revision)
+        )
         if problem:
             breaks.append(f"revision {revision.number}: {problem}: left out")
             continue
@@ -127,8 +150,11 @@ def entries_problem(before: list[dict[str, Any]], after: list[dict[str, Any]]) -
         if not isinstance(intended_new, dict):
             changed.append("intended")
         else:
-            changed.extend(f"intended.{key}" for key, value in intended_old.items()
-                           if key not in movable and intended_new.get(key) != value)
+            changed.extend(
+                f"intended.{key}"
+                for key, value in intended_old.items()
+                if key not in movable and intended_new.get(key) != value
+            )
         if changed:
             return f"changes entry {entry_id}'s {', '.join(changed)}"
         if old.get("status") in FINAL_ENTRY_STATUSES and new.get("status") != old["status"]:
@@ -137,8 +163,11 @@ def entries_problem(before: list[dict[str, Any]], after: list[dict[str, Any]]) -
 
 
 def is_journal(document: Any) -> bool:
-    return (isinstance(document, dict) and isinstance(document.get("entries"), list)
-            and all(isinstance(entry, dict) for entry in document["entries"]))
+    return (
+        isinstance(document, dict)
+        and isinstance(document.get("entries"), list)
+        and all(isinstance(entry, dict) for entry in document["entries"])
+    )
 
 
 # -- ARNs -----------------------------------------------------------------------------------
@@ -176,8 +205,7 @@ def out_of_scope(entry: dict[str, Any], scope: ArnScope) -> list[str]:
     """Every ARN of a journal entry (its resource, original state and intended change) that
     is outside `scope`, as reasons."""
     values = [entry.get("target_arn"), entry.get("original"), entry.get("intended")]
-    return [reason for text in strings_in(values)
-            if (reason := scope.refusal(text)) is not None]
+    return [reason for text in strings_in(values) if (reason := scope.refusal(text)) is not None]
 
 
 def strings_in(value: Any, depth: int = 0) -> Iterator[str]:

@@ -43,8 +43,7 @@ JOURNAL_VERSION = 1
 #: `refused`: the entry names a resource that is not the run's (no lock tag of the run, or
 #: a version, ACL or schedule the run did not create): nothing was written on it. Final (a
 #: retry would find the same), not a failure, and listed by every restore report.
-EntryStatus = Literal["applying", "applied", "restored", "drifted", "failed", "skipped",
-                      "refused"]
+EntryStatus = Literal["applying", "applied", "restored", "drifted", "failed", "skipped", "refused"]
 RunStatus = Literal["running", "finished", "rolled_back", "rollback_incomplete"]
 UNFINISHED_ENTRY_STATUSES = ("applying", "applied", "failed")
 
@@ -119,12 +118,16 @@ class JournalTakenOver(GamedayError):
 
 def taken_over(run_id: str, revision: int, document: dict[str, Any]) -> JournalTakenOver:
     role = writer_role(document.get("writer"))
-    closed = (f", and closed it {document.get('status')}" if document.get("status") not in
-              (None, "running") else "")
+    closed = (
+        f", and closed it {document.get('status')}"
+        if document.get("status") not in (None, "running")
+        else ""
+    )
     who = f"the {role}" if role != "an unknown writer" else role
     return JournalTakenOver(
         f"run {run_id}: {who} took over its journal (revision {revision}{closed}); this "
-        "process changes nothing more")
+        "process changes nothing more"
+    )
 
 
 @dataclass
@@ -159,8 +162,7 @@ class Journal:
     breaks: list[str] = field(default_factory=list, compare=False, repr=False)
 
     @classmethod
-    def create(cls, run_dir: Path, remote: S3JournalStore | None = None,
-               **fields: Any) -> Journal:
+    def create(cls, run_dir: Path, remote: S3JournalStore | None = None, **fields: Any) -> Journal:
         run_dir.mkdir(parents=True, exist_ok=True)
         location = remote.location.uri if remote is not None else None
         journal = cls(**fields, location=location, path=run_dir / JOURNAL_FILE, remote=remote)
@@ -172,8 +174,9 @@ class Journal:
         return cls.from_document(json.loads(path.read_text(encoding="utf-8")), path)
 
     @classmethod
-    def from_document(cls, raw: dict[str, Any], path: Path | None,
-                      remote: S3JournalStore | None = None) -> Journal:
+    def from_document(
+        cls, raw: dict[str, Any], path: Path | None, remote: S3JournalStore | None = None
+    ) -> Journal:
         """The journal a document holds; ValueError when it is not one.
 
         A journal read is someone else's writing: this process gets its own writer identity
@@ -184,16 +187,26 @@ class Journal:
         known = {name for name in cls.__dataclass_fields__ if name not in _LOCAL_FIELDS}
         fields = {key: value for key, value in raw.items() if key in known}
         try:
-            entries = [JournalEntry(**{key: value for key, value in entry.items()
-                                       if key in JournalEntry.__dataclass_fields__})
-                       for entry in fields.pop("entries", [])]
+            entries = [
+                JournalEntry(
+                    **{
+                        key: value
+                        for key, value in entry.items()
+                        if key in JournalEntry.__dataclass_fields__
+                    }
+                )
+                for entry in fields.pop("entries", [])
+            ]
             fields["writer"] = new_writer("reader")
             journal = cls(**fields, entries=entries, path=path, remote=remote)
         except (TypeError, AttributeError) as error:
             raise ValueError(f"not a journal document: {error}") from None
         if not isinstance(journal.run_id, str) or not all(
-                isinstance(entry.entry_id, str) and isinstance(entry.original, dict)
-                and isinstance(entry.intended, dict) for entry in journal.entries):
+            isinstance(entry.entry_id, str)
+            and isinstance(entry.original, dict)
+            and isinstance(entry.intended, dict)
+            for entry in journal.entries
+        ):
             raise ValueError("not a journal document: malformed run id or entries")
         return journal
 
@@ -237,8 +250,9 @@ class Journal:
             self.save()
         return entry
 
-    def update(self, entry: JournalEntry, status: EntryStatus | None = None,
-               **changes: Any) -> None:
+    def update(
+        self, entry: JournalEntry, status: EntryStatus | None = None, **changes: Any
+    ) -> None:
         with _LOCK:
             if status is not None:
                 entry.status = status
@@ -259,8 +273,11 @@ class Journal:
             self.save()
 
     def to_dict(self) -> dict[str, Any]:
-        data = {name: getattr(self, name) for name in self.__dataclass_fields__
-                if name not in (*_LOCAL_FIELDS, "entries")}
+        data = {
+            name: getattr(self, name)
+            for name in self.__dataclass_fields__
+            if name not in (*_LOCAL_FIELDS, "entries")
+        }
         data["entries"] = [asdict(entry) for entry in self.entries]
         return data
 
@@ -273,8 +290,7 @@ class Journal:
         with _LOCK:
             self.revision += 1
             if self.path is not None:
-                write_atomically(self.path, json.dumps(self.to_dict(), indent=2,
-                                                       sort_keys=True))
+                write_atomically(self.path, json.dumps(self.to_dict(), indent=2, sort_keys=True))
             if self.remote is not None:
                 self._save_remote(self.remote)
 
@@ -304,8 +320,9 @@ class VerifiedJournal:
     breaks: list[str]  # revisions left out, and why (empty: the chain is whole)
 
 
-def verified_journal(remote: S3JournalStore, run_id: str,
-                     path: Path | None = None) -> VerifiedJournal | None:
+def verified_journal(
+    remote: S3JournalStore, run_id: str, path: Path | None = None
+) -> VerifiedJournal | None:
     """The last valid revision of a run's journal; its next save goes after every stored
     revision. None when the run has no valid revision (no journal, or only broken ones)."""
     check = check_chain(run_id, remote.history(run_id))
@@ -341,8 +358,9 @@ def remote_journals(remote: S3JournalStore) -> list[Journal]:
                     continue
                 journal = verified.journal
         except ValueError as error:
-            log.warning("run %s: its journal in %s is unreadable: %s", run_id,
-                        remote.location.uri, error)
+            log.warning(
+                "run %s: its journal in %s is unreadable: %s", run_id, remote.location.uri, error
+            )
             continue
         if journal.run_id != run_id:
             log.warning("run %s: its journal names run %r: skipped", run_id, journal.run_id)

@@ -25,10 +25,15 @@ def revision_statements(location: JournalLocation, partition: str) -> list[Polic
     """Writing revisions (``If-None-Match: *``) and reading the current ones."""
     bucket = bucket_arn(location, partition)
     return [
-        PolicyStatement("JournalRevisions", ("s3:PutObject", "s3:GetObject"),
-                        (f"{bucket}/{location.prefix}*",)),
-        PolicyStatement("JournalListing", ("s3:ListBucket",), (bucket,),
-                        (("StringLike", "s3:prefix", f"{location.prefix}*"),)),
+        PolicyStatement(
+            "JournalRevisions", ("s3:PutObject", "s3:GetObject"), (f"{bucket}/{location.prefix}*",)
+        ),
+        PolicyStatement(
+            "JournalListing",
+            ("s3:ListBucket",),
+            (bucket,),
+            (("StringLike", "s3:prefix", f"{location.prefix}*"),),
+        ),
     ]
 
 
@@ -39,8 +44,13 @@ def version_statements(location: JournalLocation, partition: str) -> list[Policy
     blind to an overwrite."""
     bucket = bucket_arn(location, partition)
     return [
-        PolicyStatement("JournalVersionListing", ("s3:ListBucketVersions",), (bucket,),
-                        (("StringLike", "s3:prefix", f"{location.prefix}*"),)),
-        PolicyStatement("JournalRevisionVersions", ("s3:GetObjectVersion",),
-                        (f"{bucket}/{location.prefix}*",)),
+        PolicyStatement(
+            "JournalVersionListing",
+            ("s3:ListBucketVersions",),
+            (bucket,),
+            (("StringLike", "s3:prefix", f"{location.prefix}*"),),
+        ),
+        PolicyStatement(
+            "JournalRevisionVersions", ("s3:GetObjectVersion",), (f"{bucket}/{location.prefix}*",)
+        ),
     ]

@@ -33,8 +33,16 @@ from chaos.aws.clients import error_code
 from chaos.aws.retry import call_with_backoff
 from chaos.errors import ConfigurationError, InputError
 
-__all__ = ["JOURNAL_ENV", "RUN_ID_PATTERN", "JournalConflict", "JournalLocation",
-           "JournalWriteUnsupported", "Revision", "S3JournalStore", "is_valid_run_id"]
+__all__ = [
+    "JOURNAL_ENV",
+    "RUN_ID_PATTERN",
+    "JournalConflict",
+    "JournalLocation",
+    "JournalWriteUnsupported",
+    "Revision",
+    "S3JournalStore",
+    "is_valid_run_id",
+]
 
 JOURNAL_ENV = "GAMEDAY_JOURNAL"
 _REVISION = re.compile(r"journal-(\d{8})\.json$")
@@ -106,8 +114,9 @@ class S3JournalStore:
     on every call (None only where no account is known, e.g. tests on moto's default).
     """
 
-    def __init__(self, s3: Any, location: JournalLocation,
-                 expected_owner: str | None = None) -> None:
+    def __init__(
+        self, s3: Any, location: JournalLocation, expected_owner: str | None = None
+    ) -> None:
         self.s3 = s3
         self.location = location
         self.expected_owner = expected_owner
@@ -120,17 +129,27 @@ class S3JournalStore:
         body = json.dumps(document, indent=1, sort_keys=True).encode()
         key = self.location.revision_key(run_id, revision)
         try:
-            call_with_backoff(lambda: self.s3.put_object(
-                Bucket=self.location.bucket, Key=key, Body=body, IfNoneMatch="*",
-                ContentType="application/json", **self._owner()))
+            call_with_backoff(
+                lambda: self.s3.put_object(
+                    Bucket=self.location.bucket,
+                    Key=key,
+                    Body=body,
+                    IfNoneMatch="*",
+                    ContentType="application/json",
+                    **self._owner(),
+                )
+            )
         except ParamValidationError as error:
             raise JournalWriteUnsupported(
                 f"{self.location.uri}: this botocore cannot send S3 conditional writes "
-                f"(If-None-Match): {error}; nothing was written") from error
+                f"(If-None-Match): {error}; nothing was written"
+            ) from error
         except ClientError as error:
             if error_code(error) in ("PreconditionFailed", "ConditionalRequestConflict"):
-                raise JournalConflict(f"{self.location.uri}{run_id}: revision {revision} "
-                                      "already written by another writer") from error
+                raise JournalConflict(
+                    f"{self.location.uri}{run_id}: revision {revision} "
+                    "already written by another writer"
+                ) from error
             raise
 
     def latest(self, run_id: str) -> tuple[int, dict[str, Any]] | None:
@@ -168,28 +187,41 @@ class S3JournalStore:
         """Every run with a journal under the location (prefixes that are not run ids are
         not runs: never listed)."""
         found: list[str] = []
-        request = {"Bucket": self.location.bucket, "Prefix": self.location.prefix,
-                   "Delimiter": "/", **self._owner()}
+        request = {
+            "Bucket": self.location.bucket,
+            "Prefix": self.location.prefix,
+            "Delimiter": "/",
+            **self._owner(),
+        }
         for page in self._pages(request):
-            found.extend(item["Prefix"][len(self.location.prefix):].rstrip("/")
-                         for item in page.get("CommonPrefixes", []))
+            found.extend(
+                item["Prefix"][len(self.location.prefix) :].rstrip("/")
+                for item in page.get("CommonPrefixes", [])
+            )
         return sorted(run_id for run_id in found if is_valid_run_id(run_id))
 
     def versioning(self) -> str:
         """The bucket's versioning status: Enabled, Suspended, or "" (never enabled)."""
-        answer = call_with_backoff(lambda: self.s3.get_bucket_versioning(
-            Bucket=self.location.bucket, **self._owner()))
+        answer = call_with_backoff(
+            lambda: self.s3.get_bucket_versioning(Bucket=self.location.bucket, **self._owner())
+        )
         return str(answer.get("Status") or "")
 
     def _read(self, key: str, version_id: str | None = None) -> dict[str, Any]:
         extra = {"VersionId": version_id} if version_id else {}
-        obj = call_with_backoff(lambda: self.s3.get_object(
-            Bucket=self.location.bucket, Key=key, **extra, **self._owner()))
+        obj = call_with_backoff(
+            lambda: self.s3.get_object(
+                Bucket=self.location.bucket, Key=key, **extra, **self._owner()
+            )
+        )
         return dict(json.loads(obj["Body"].read()))
 
     def _revisions(self, run_id: str) -> list[int]:
-        request = {"Bucket": self.location.bucket, "Prefix": self.location.run_prefix(run_id),
-                   **self._owner()}
+        request = {
+            "Bucket": self.location.bucket,
+            "Prefix": self.location.run_prefix(run_id),
+            **self._owner(),
+        }
         revisions = []
         for page in self._pages(request):
             for item in page.get("Contents", []):
@@ -207,25 +239,34 @@ class S3JournalStore:
         most recently stored returned first" (ListObjectVersions, Examples, https://
         docs.aws.amazon.com/AmazonS3/latest/API/API_ListObjectVersions.html).
         """
-        request: dict[str, Any] = {"Bucket": self.location.bucket,
-                                   "Prefix": self.location.run_prefix(run_id), **self._owner()}
+        request: dict[str, Any] = {
+            "Bucket": self.location.bucket,
+            "Prefix": self.location.run_prefix(run_id),
+            **self._owner(),
+        }
         found: dict[int, list[str | None]] = {}
         try:
             for _ in range(_MAX_PAGES):
                 page = self._list_versions(request)
                 items = [(item, False) for item in page.get("Versions", [])] + [
-                    (item, True) for item in page.get("DeleteMarkers", [])]
+                    (item, True) for item in page.get("DeleteMarkers", [])
+                ]
                 for item, deleted in items:
                     match = _REVISION.search(item["Key"])
                     if match:
                         version = None if deleted else item.get("VersionId")
                         found.setdefault(int(match.group(1)), []).append(
-                            _DELETED if deleted else
-                            (None if version in (None, "null") else str(version)))
+                            _DELETED
+                            if deleted
+                            else (None if version in (None, "null") else str(version))
+                        )
                 if not page.get("IsTruncated"):
                     break
-                request = {**request, "KeyMarker": page.get("NextKeyMarker"),
-                           "VersionIdMarker": page.get("NextVersionIdMarker")}
+                request = {
+                    **request,
+                    "KeyMarker": page.get("NextKeyMarker"),
+                    "VersionIdMarker": page.get("NextVersionIdMarker"),
+                }
         except ClientError as error:
             if error_code(error) in ("AccessDenied", "AccessDeniedException", "NotImplemented"):
                 return None

@@ -74,8 +74,15 @@ class RowCollector:
         self._second = -1
         self._tallies: dict[_RowKey, _Tally] = {}
 
-    def record(self, completed_second: int, source: Source | None, request_type: str,
-               name: str, status: int, latency_ms: float) -> None:
+    def record(
+        self,
+        completed_second: int,
+        source: Source | None,
+        request_type: str,
+        name: str,
+        status: int,
+        latency_ms: float,
+    ) -> None:
         """Count one request (status 0: no HTTP response) in the second it completed."""
         if completed_second != self._second:
             self._tallies = self._tallies_by_second.setdefault(completed_second, {})
@@ -112,8 +119,9 @@ class RowCollector:
         source, request_type, name = key
         user_class, traffic_name, identity = source or _NO_SOURCE
         traffic = _TRAFFIC_KINDS.get(traffic_name, "normal")
-        row = SecondRow(second, user_class, f"{request_type} {name}", traffic, identity,
-                        worker=self.worker)
+        row = SecondRow(
+            second, user_class, f"{request_type} {name}", traffic, identity, worker=self.worker
+        )
         for code, count in tally.statuses.items():
             status, flags = code % 1000, code // 1000
             row.requests += count

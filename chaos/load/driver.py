@@ -132,13 +132,14 @@ class LoadDriver:
             self.processes.append(self._spawn("master", self._master_args(), environment))
             for index in range(self.load.workers):
                 self.processes.append(
-                    self._spawn(f"worker-{index}", self._worker_args(), environment))
+                    self._spawn(f"worker-{index}", self._worker_args(), environment)
+                )
         else:
-            self.processes.append(self._spawn("standalone", self._standalone_args(),
-                                              environment))
+            self.processes.append(self._spawn("standalone", self._standalone_args(), environment))
         self.started_at = time.time()
-        self._tail_thread = threading.Thread(target=self._tail_forever, name="load-rows",
-                                             daemon=True)
+        self._tail_thread = threading.Thread(
+            target=self._tail_forever, name="load-rows", daemon=True
+        )
         self._tail_thread.start()
         self._wait_spawned(spawn_timeout_s or self._spawn_timeout_s())
 
@@ -178,11 +179,14 @@ class LoadDriver:
 
     def _environment(self) -> dict[str, str]:
         environment = dict(os.environ)
-        environment[PLAN_ENV] = LoadPlan(workers=self.load.total_workers,
-                                         waf=self.waf_plan).to_json()
+        environment[PLAN_ENV] = LoadPlan(
+            workers=self.load.total_workers, waf=self.waf_plan
+        ).to_json()
         environment[PROCESS_ENV] = ProcessConfig(
-            rows_path=str(self.rows_path), spawned_path=str(self._spawned_path),
-            connected_path=str(self._connected_path), orchestrator_pid=os.getpid(),
+            rows_path=str(self.rows_path),
+            spawned_path=str(self._spawned_path),
+            connected_path=str(self._connected_path),
+            orchestrator_pid=os.getpid(),
         ).to_json()
         return with_chaos_importable(environment)
 
@@ -196,30 +200,50 @@ class LoadDriver:
 
     def _local_master_host(self) -> str:
         """Where this machine's workers reach the master."""
-        return (DEFAULT_MASTER_HOST if self.master_bind_host in _WILDCARD_HOSTS
-                else self.master_bind_host)
+        return (
+            DEFAULT_MASTER_HOST
+            if self.master_bind_host in _WILDCARD_HOSTS
+            else self.master_bind_host
+        )
 
     def _common_args(self) -> list[str]:
         return locust_command(self.locustfile)
 
     def _load_args(self) -> list[str]:
         return [
-            "--headless", "--only-summary", "--host", self.host,
-            "--users", str(self.total_users), "--spawn-rate", f"{self.load.spawn_rate:g}",
-            "--run-time", f"{max(1, math.ceil(self.max_run_time_s))}s",
-            "--stop-timeout", f"{self.stop_timeout_s:g}",
+            "--headless",
+            "--only-summary",
+            "--host",
+            self.host,
+            "--users",
+            str(self.total_users),
+            "--spawn-rate",
+            f"{self.load.spawn_rate:g}",
+            "--run-time",
+            f"{max(1, math.ceil(self.max_run_time_s))}s",
+            "--stop-timeout",
+            f"{self.stop_timeout_s:g}",
         ]
 
     def _standalone_args(self) -> list[str]:
         return self._common_args() + self._load_args()
 
     def _master_args(self) -> list[str]:
-        return self._common_args() + self._load_args() + [
-            "--master", "--master-bind-host", self.master_bind_host,
-            "--master-bind-port", str(self.master_port),
-            "--expect-workers", str(self.load.total_workers),
-            "--expect-workers-max-wait", str(max(1, math.ceil(self.load.workers_timeout))),
-        ]
+        return (
+            self._common_args()
+            + self._load_args()
+            + [
+                "--master",
+                "--master-bind-host",
+                self.master_bind_host,
+                "--master-bind-port",
+                str(self.master_port),
+                "--expect-workers",
+                str(self.load.total_workers),
+                "--expect-workers-max-wait",
+                str(max(1, math.ceil(self.load.workers_timeout))),
+            ]
+        )
 
     def _worker_args(self) -> list[str]:
         return self._common_args() + worker_args(self._local_master_host(), self.master_port)
@@ -259,16 +283,19 @@ class LoadDriver:
                 raise self._startup_failure()
             time.sleep(0.05)
         self.stop()
-        raise ConfigurationError(f"locust did not spawn {self.total_users} users within "
-                                 f"{timeout_s:.0f}s (logs in {self.run_dir})")
+        raise ConfigurationError(
+            f"locust did not spawn {self.total_users} users within "
+            f"{timeout_s:.0f}s (logs in {self.run_dir})"
+        )
 
     def _startup_failure(self) -> ConfigurationError:
         """Why the master (or single process) quit before spawning its users."""
         connected = self._connected_workers()
         if connected is not None and connected < self.load.total_workers:
             return ConfigurationError(self._missing_workers_message(connected))
-        return ConfigurationError(f"locust exited before spawning its users: "
-                                  f"{self._log_tail(self.processes[0])}")
+        return ConfigurationError(
+            f"locust exited before spawning its users: {self._log_tail(self.processes[0])}"
+        )
 
     def _connected_workers(self) -> int | None:
         """How many workers the master saw connect; None if it never got that far."""
@@ -279,15 +306,22 @@ class LoadDriver:
 
     def _missing_workers_message(self, connected: int) -> str:
         load = self.load
-        message = (f"load: {connected} of {load.total_workers} Locust workers connected within "
-                   f"{load.workers_timeout:g}s (master {self.master_address})")
+        message = (
+            f"load: {connected} of {load.total_workers} Locust workers connected within "
+            f"{load.workers_timeout:g}s (master {self.master_address})"
+        )
         if load.remote_workers:
-            host = ("<this machine's address>" if self.master_bind_host in _WILDCARD_HOSTS
-                    else self.master_bind_host)
+            host = (
+                "<this machine's address>"
+                if self.master_bind_host in _WILDCARD_HOSTS
+                else self.master_bind_host
+            )
             # Workers run only a locustfile of their own (or, trusted, the master's code).
-            message += (f"; start the missing ones with: gameday load worker --master "
-                        f"{host}:{self.master_port} --locustfile "
-                        f"{shlex.quote(load.locustfile)} (their copy of it)")
+            message += (
+                f"; start the missing ones with: gameday load worker --master "
+                f"{host}:{self.master_port} --locustfile "
+                f"{shlex.quote(load.locustfile)} (their copy of it)"
+            )
         if load.workers:
             message += f" (local workers' logs in {self.run_dir})"
         return message
@@ -339,8 +373,15 @@ def worker_args(master_host: str, master_port: int | None) -> list[str]:
     """The options of a Locust worker of a gameday run (local or remote)."""
     # A worker's exit code says nothing about the run (requests that failed, abusive
     # clients' expected blocks): the orchestrator gives the verdict.
-    return ["--worker", "--master-host", master_host, "--master-port", str(master_port),
-            "--exit-code-on-error", "0"]
+    return [
+        "--worker",
+        "--master-host",
+        master_host,
+        "--master-port",
+        str(master_port),
+        "--exit-code-on-error",
+        "0",
+    ]
 
 
 def with_chaos_importable(environment: dict[str, str]) -> dict[str, str]:

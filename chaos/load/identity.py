@@ -40,8 +40,10 @@ class IdentityScheme:
             pools = ", ".join(f"{kind} {prefix}.0/24" for kind, prefix in ADDRESS_POOLS.items())
             parts.append(f"a distinct address per client in {self.forwarded_header} ({pools})")
         if self.headers:
-            parts.append(f"a distinct value per client in header(s) {', '.join(self.headers)} "
-                         "(gameday-<kind>-<n>)")
+            parts.append(
+                f"a distinct value per client in header(s) {', '.join(self.headers)} "
+                "(gameday-<kind>-<n>)"
+            )
         return "; ".join(parts)
 
     def identity(self, traffic: str, index: int) -> ClientIdentity:
@@ -57,13 +59,19 @@ class IdentityScheme:
         return ClientIdentity(address if self.forwarded_header else value, headers)
 
     def to_dict(self) -> dict[str, Any]:
-        return {"forwarded_header": self.forwarded_header, "headers": list(self.headers),
-                "host": self.host}
+        return {
+            "forwarded_header": self.forwarded_header,
+            "headers": list(self.headers),
+            "host": self.host,
+        }
 
     @classmethod
     def from_dict(cls, raw: dict[str, Any]) -> IdentityScheme:
-        return cls(forwarded_header=raw.get("forwarded_header"),
-                   headers=tuple(raw.get("headers", ())), host=bool(raw.get("host")))
+        return cls(
+            forwarded_header=raw.get("forwarded_header"),
+            headers=tuple(raw.get("headers", ())),
+            host=bool(raw.get("host")),
+        )
 
 
 def client_index(local_index: int, worker_index: int, workers: int) -> int:

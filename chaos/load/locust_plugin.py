@@ -60,23 +60,41 @@ COLLECTOR = RowCollector(worker=f"{socket.gethostname()}-{os.getpid()}")
 
 @events.init_command_line_parser.add_listener
 def _add_plan_option(parser: Any, **_: Any) -> None:
-    parser.add_argument(PLAN_OPTION, env_var=PLAN_ENV, default=None, include_in_web_ui=False,
-                        help="the run's load plan as JSON (set by gameday; Locust forwards it "
-                        "to the workers)")
+    parser.add_argument(
+        PLAN_OPTION,
+        env_var=PLAN_ENV,
+        default=None,
+        include_in_web_ui=False,
+        help="the run's load plan as JSON (set by gameday; Locust forwards it to the workers)",
+    )
 
 
 @events.request.add_listener
-def _on_request(request_type: str, name: str, response_time: float, response: Any = None,
-                context: dict[str, Any] | None = None, exception: Any = None,
-                start_time: Any = None, url: Any = None, response_length: Any = None,
-                **_: Any) -> None:
+def _on_request(
+    request_type: str,
+    name: str,
+    response_time: float,
+    response: Any = None,
+    context: dict[str, Any] | None = None,
+    exception: Any = None,
+    start_time: Any = None,
+    url: Any = None,
+    response_length: Any = None,
+    **_: Any,
+) -> None:
     # Runs for every request, in the process that sends the load: keep it this small.
     # Every argument Locust passes is named, so `_` stays an empty dict (a quarter faster).
     status = getattr(response, "status_code", 0) or 0
     if status >= 400:  # only errors can be blocks or injected responses: look closer
         status = with_flags(status, RESPONSES.flags(status, response))
-    COLLECTOR.record(int(time.time()), context.get("gameday") if context else None,
-                     request_type, name, status, response_time or 0)
+    COLLECTOR.record(
+        int(time.time()),
+        context.get("gameday") if context else None,
+        request_type,
+        name,
+        status,
+        response_time or 0,
+    )
 
 
 RESPONSES = ResponseSigns()
@@ -106,8 +124,9 @@ def _apply_plan(environment: Any, plan: LoadPlan) -> None:
     ActivePlan.plan = plan
     RESPONSES.configure(plan)
     present = {user_class.__name__ for user_class in environment.user_classes}
-    environment.user_classes.extend(user_class for user_class in _waf_client_classes(plan)
-                                    if user_class.__name__ not in present)
+    environment.user_classes.extend(
+        user_class for user_class in _waf_client_classes(plan) if user_class.__name__ not in present
+    )
 
 
 def _waf_client_classes(plan: LoadPlan) -> list[type[GamedayUser]]:
@@ -116,19 +135,32 @@ def _waf_client_classes(plan: LoadPlan) -> list[type[GamedayUser]]:
         return []
     base = _locustfile_user_class()
     if base is None:
-        log.error("load.waf needs a locustfile user class derived from "
-                  "chaos.load.users.GamedayUser (see loadtests/orders.py)")
+        log.error(
+            "load.waf needs a locustfile user class derived from "
+            "chaos.load.users.GamedayUser (see loadtests/orders.py)"
+        )
         raise SystemExit(1)
     derived = []
-    for traffic, count, rps in (("abusive", waf.abusive_clients, waf.abusive_rps),
-                                ("legit", waf.legit_clients, waf.legit_rps)):
+    for traffic, count, rps in (
+        ("abusive", waf.abusive_clients, waf.abusive_rps),
+        ("legit", waf.legit_clients, waf.legit_rps),
+    ):
         if count <= 0:  # fixed_count 0 would mean "by weight" to Locust
             continue
         name = f"{base.__name__}{traffic.capitalize()}"
-        derived.append(type(name, (base,), {
-            "fixed_count": count, "gameday_traffic": traffic, "gameday_rps": rps,
-            "wait_time": paced_wait, "__module__": __name__,
-        }))
+        derived.append(
+            type(
+                name,
+                (base,),
+                {
+                    "fixed_count": count,
+                    "gameday_traffic": traffic,
+                    "gameday_rps": rps,
+                    "wait_time": paced_wait,
+                    "__module__": __name__,
+                },
+            )
+        )
     return derived
 
 
@@ -191,14 +223,16 @@ def _init_single(environment: Any) -> None:
 def _init_worker(runner: WorkerRunner) -> None:
     def send(rows: list[SecondRow], final: bool) -> None:
         if rows or final:
-            runner.send_message(ROWS_MESSAGE, {"rows": [row.to_json() for row in rows],
-                                               "final": final})
+            runner.send_message(
+                ROWS_MESSAGE, {"rows": [row.to_json() for row in rows], "final": final}
+            )
 
     events_ = runner.environment.events
     # The master's spawn message has just brought its options (the plan) and no user
     # runs yet: test_start fires in between.
     events_.test_start.add_listener(
-        lambda environment, **_: _apply_plan(environment, _plan_option(environment)))
+        lambda environment, **_: _apply_plan(environment, _plan_option(environment))
+    )
     gevent.spawn(_flush_forever, lambda rows: send(rows, final=False))
     events_.test_stop.add_listener(lambda **_: send(COLLECTOR.take_all(), final=True))
     runner.register_message(STOP_ABUSIVE_MESSAGE, _stop_abusive)
@@ -219,8 +253,7 @@ def _init_master(runner: MasterRunner) -> None:
     def on_worker_connect(client_id: str, **_: Any) -> None:
         connected_workers.add(client_id)
         if LOCAL.connected_path:
-            Path(LOCAL.connected_path).write_text(f"{len(connected_workers)}\n",
-                                                  encoding="utf-8")
+            Path(LOCAL.connected_path).write_text(f"{len(connected_workers)}\n", encoding="utf-8")
 
     def stop_abusive() -> None:
         _stop_abusive()
@@ -265,8 +298,9 @@ def _exit_when_orchestrator_gone(pid: int) -> None:
         gevent.sleep(ORCHESTRATOR_CHECK_INTERVAL_S)
         gone = os.getppid() != pid if its_child else not process_alive(pid)
         if gone:
-            _exit_now(f"the process that drives this load (pid {pid}) is gone",
-                      EXIT_ORCHESTRATOR_GONE)
+            _exit_now(
+                f"the process that drives this load (pid {pid}) is gone", EXIT_ORCHESTRATOR_GONE
+            )
 
 
 def _exit_when_master_silent(runner: WorkerRunner) -> None:
@@ -281,8 +315,11 @@ def _exit_when_master_silent(runner: WorkerRunner) -> None:
         gevent.sleep(1.0)
         silent_s = time.monotonic() - heard_at
         if silent_s > MASTER_SILENCE_S:
-            _exit_now(f"the Locust master {runner.master_host}:{runner.master_port} has not "
-                      f"answered for {silent_s:.0f}s", EXIT_MASTER_GONE)
+            _exit_now(
+                f"the Locust master {runner.master_host}:{runner.master_port} has not "
+                f"answered for {silent_s:.0f}s",
+                EXIT_MASTER_GONE,
+            )
 
 
 def _exit_now(reason: str, exit_code: int) -> None:

@@ -41,8 +41,9 @@ class LoadPlan:
     waf: WafTrafficPlan | None = None
 
     def to_json(self) -> str:
-        return json.dumps({"workers": self.workers,
-                           "waf": self.waf.to_dict() if self.waf else None})
+        return json.dumps(
+            {"workers": self.workers, "waf": self.waf.to_dict() if self.waf else None}
+        )
 
     @classmethod
     def from_json(cls, text: str | None) -> LoadPlan:
@@ -64,17 +65,25 @@ class ProcessConfig:
     orchestrator_pid: int | None = None
 
     def to_json(self) -> str:
-        return json.dumps({"rows_path": self.rows_path, "spawned_path": self.spawned_path,
-                           "connected_path": self.connected_path,
-                           "orchestrator_pid": self.orchestrator_pid})
+        return json.dumps(
+            {
+                "rows_path": self.rows_path,
+                "spawned_path": self.spawned_path,
+                "connected_path": self.connected_path,
+                "orchestrator_pid": self.orchestrator_pid,
+            }
+        )
 
     @classmethod
     def from_json(cls, text: str) -> ProcessConfig:
         raw: dict[str, Any] = json.loads(text)
         pid = raw.get("orchestrator_pid")
-        return cls(rows_path=raw.get("rows_path"), spawned_path=raw.get("spawned_path"),
-                   connected_path=raw.get("connected_path"),
-                   orchestrator_pid=int(pid) if pid else None)
+        return cls(
+            rows_path=raw.get("rows_path"),
+            spawned_path=raw.get("spawned_path"),
+            connected_path=raw.get("connected_path"),
+            orchestrator_pid=int(pid) if pid else None,
+        )
 
     @classmethod
     def from_environment(cls) -> ProcessConfig:

@@ -33,13 +33,25 @@ class TiedProcesses:
         # One worker thread that stays until close(): every child's parent thread.
         self._forker = ThreadPoolExecutor(max_workers=1, thread_name_prefix="tied-processes")
 
-    def start(self, command: list[str], *, env: dict[str, str], output: IO[bytes] | int | None,
-              new_session: bool = True) -> subprocess.Popen[bytes]:
+    def start(
+        self,
+        command: list[str],
+        *,
+        env: dict[str, str],
+        output: IO[bytes] | int | None,
+        new_session: bool = True,
+    ) -> subprocess.Popen[bytes]:
         """Start `command`: stdin closed, stdout and stderr into `output` (None: ours)."""
         launcher = [sys.executable, "-m", __name__, str(os.getpid()), *command]
         started = self._forker.submit(
-            subprocess.Popen, launcher, stdin=subprocess.DEVNULL, stdout=output,
-            stderr=subprocess.STDOUT, env=env, start_new_session=new_session)
+            subprocess.Popen,
+            launcher,
+            stdin=subprocess.DEVNULL,
+            stdout=output,
+            stderr=subprocess.STDOUT,
+            env=env,
+            start_new_session=new_session,
+        )
         return started.result(timeout=FORK_TIMEOUT_S)
 
     def close(self) -> None:

@@ -48,11 +48,13 @@ def parse_master(master: str) -> tuple[str, int]:
 TRUST_REQUIRED = (
     "--locustfile F is required: the worker runs a local copy of the experiment's "
     "locustfile (or pass --trust-master-code to run the master's: Python sent over Locust's "
-    "unauthenticated channel and executed by this worker)")
+    "unauthenticated channel and executed by this worker)"
+)
 
 
-def worker_command(master: str, locustfile: Path | None = None, *,
-                   trust_master_code: bool = False) -> list[str]:
+def worker_command(
+    master: str, locustfile: Path | None = None, *, trust_master_code: bool = False
+) -> list[str]:
     """The Locust worker command line for the master at `master` (HOST:PORT); raises
     InputError without a locustfile unless the master's code is trusted."""
     host, port = parse_master(master)
@@ -67,8 +69,9 @@ def worker_command(master: str, locustfile: Path | None = None, *,
     return files + worker_args(host, port)
 
 
-def run_worker(master: str, locustfile: Path | None = None, *,
-               trust_master_code: bool = False) -> int:
+def run_worker(
+    master: str, locustfile: Path | None = None, *, trust_master_code: bool = False
+) -> int:
     """Run one Locust worker until the master ends the run; its exit code.
 
     Raises ConfigurationError when the worker stopped because the master was gone.
@@ -88,20 +91,23 @@ def run_worker(master: str, locustfile: Path | None = None, *,
         finally:
             tied.close()
     if exit_code == EXIT_MASTER_GONE:
-        raise ConfigurationError(f"load worker: the Locust master at {master} stopped "
-                                 "answering; this worker stopped")
+        raise ConfigurationError(
+            f"load worker: the Locust master at {master} stopped answering; this worker stopped"
+        )
     return exit_code
 
 
 def _wait_forwarding_signals(process: subprocess.Popen[bytes]) -> int:
     """Wait for the worker; SIGTERM, SIGHUP (a container or terminal going away) and Ctrl-C
     stop it as SIGTERM, bounded by STOP_GRACE_S."""
+
     def stop(_signum: int, _frame: FrameType | None) -> None:
         process.send_signal(signal.SIGTERM)
 
     in_main_thread = threading.current_thread() is threading.main_thread()
-    previous = ({signum: signal.signal(signum, stop) for signum in _STOP_SIGNALS}
-                if in_main_thread else {})
+    previous = (
+        {signum: signal.signal(signum, stop) for signum in _STOP_SIGNALS} if in_main_thread else {}
+    )
     try:
         # Unbounded on purpose: the master decides when the run (and this worker) ends.
         return process.wait()

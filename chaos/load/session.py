@@ -35,8 +35,15 @@ class LoadSession:
     driver: LoadDriver | None = field(default=None, repr=False)
 
     @classmethod
-    def prepare(cls, experiment: Experiment, experiment_path: Path, clients: AwsClients, *,
-                sandbox: bool, api_endpoint: str | None) -> LoadSession | None:
+    def prepare(
+        cls,
+        experiment: Experiment,
+        experiment_path: Path,
+        clients: AwsClients,
+        *,
+        sandbox: bool,
+        api_endpoint: str | None,
+    ) -> LoadSession | None:
         """Everything checked before any change; None when the experiment has no load.
 
         `clients` reach the target (its WAF), `api_endpoint` is the sandbox's HTTP front.
@@ -53,11 +60,15 @@ class LoadSession:
                 state = sandbox_control.read_state()
                 stage_arn = state.service.get("stage_arn") if state else None
             session.rule = discover_rate_rule(
-                clients.client("wafv2"), load.waf.rule,
-                web_acl=load.waf.web_acl, resource_arn=stage_arn, endpoint=host,
+                clients.client("wafv2"),
+                load.waf.rule,
+                web_acl=load.waf.web_acl,
+                resource_arn=stage_arn,
+                endpoint=host,
             )
-            session.waf_plan = plan_waf_traffic(session.rule, load.waf, workers=load.workers,
-                                                run_s=experiment.phases.total)
+            session.waf_plan = plan_waf_traffic(
+                session.rule, load.waf, workers=load.workers, run_s=experiment.phases.total
+            )
         return session
 
     def describe(self) -> list[str]:
@@ -65,8 +76,13 @@ class LoadSession:
 
     def start(self, on_row: Callable[[SecondRow], None], run_dir: Path) -> None:
         self.driver = LoadDriver(
-            self.load, host=self.host, run_dir=run_dir, max_run_time_s=self.max_run_time_s,
-            waf_plan=self.waf_plan, on_row=on_row, experiment_path=self.experiment_path,
+            self.load,
+            host=self.host,
+            run_dir=run_dir,
+            max_run_time_s=self.max_run_time_s,
+            waf_plan=self.waf_plan,
+            on_row=on_row,
+            experiment_path=self.experiment_path,
         )
         self.driver.start()
 
@@ -89,8 +105,10 @@ def load_host(experiment: Experiment, *, sandbox: bool, api_endpoint: str | None
     """The base URL Locust sends requests to (the API stage URL)."""
     if sandbox:
         if not api_endpoint:
-            raise PreflightRefused("the sandbox has no HTTP front: this experiment's load "
-                                   "needs `gameday sandbox up` of this version")
+            raise PreflightRefused(
+                "the sandbox has no HTTP front: this experiment's load "
+                "needs `gameday sandbox up` of this version"
+            )
         return api_endpoint
     endpoint = experiment.target.endpoint
     if not endpoint or endpoint == "sandbox":

@@ -52,12 +52,14 @@ class GamedayUser(FastHttpUser):
             runner = environment.runner
             worker = runner.worker_index if isinstance(runner, WorkerRunner) else 0
             identity = plan.waf.identity.identity(
-                self.gameday_traffic, client_index(local, worker, plan.workers))
+                self.gameday_traffic, client_index(local, worker, plan.workers)
+            )
             self.gameday_identity = identity.label
             self.default_headers = {**(self.default_headers or {}), **identity.headers}
         # Built once: Locust copies it into every request's context.
         self._gameday_context = {
-            "gameday": (type(self).__name__, self.gameday_traffic, self.gameday_identity)}
+            "gameday": (type(self).__name__, self.gameday_traffic, self.gameday_identity)
+        }
         self._gameday_next_at: float | None = None
         super().__init__(environment)
 

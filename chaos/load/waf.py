@@ -117,13 +117,15 @@ def read_rate_rule(acl: dict[str, Any], rule_name: str) -> RateRule:
     rule = rules.get(rule_name)
     if rule is None:
         known = ", ".join(sorted(rules)) or "none"
-        raise PreflightRefused(f"load.waf.rule: web ACL {acl_name} has no rule {rule_name!r} "
-                               f"(its rules: {known})")
+        raise PreflightRefused(
+            f"load.waf.rule: web ACL {acl_name} has no rule {rule_name!r} (its rules: {known})"
+        )
     statement = rule.get("Statement", {}).get("RateBasedStatement")
     if statement is None:
         kind = next(iter(rule.get("Statement", {})), "no statement")
-        raise PreflightRefused(f"load.waf.rule: rule {rule_name!r} of web ACL {acl_name} is not "
-                               f"rate-based ({kind})")
+        raise PreflightRefused(
+            f"load.waf.rule: rule {rule_name!r} of web ACL {acl_name} is not rate-based ({kind})"
+        )
     action, block_status = _action(rule)
     custom = ((rule.get("Action") or {}).get("Block") or {}).get("CustomResponse") or {}
     headers = [str(header["Name"]) for header in custom.get("ResponseHeaders") or []]
@@ -186,11 +188,14 @@ def _find_web_acl(
     try:
         found = wafv2.get_web_acl_for_resource(ResourceArn=resource_arn).get("WebACL")
     except ClientError as error:
-        raise PreflightRefused(f"load.waf: cannot read the web ACL of {resource_arn}: "
-                               f"{error.response['Error'].get('Message', error)}") from error
+        raise PreflightRefused(
+            f"load.waf: cannot read the web ACL of {resource_arn}: "
+            f"{error.response['Error'].get('Message', error)}"
+        ) from error
     if not found:
-        raise PreflightRefused(f"load.waf: no web ACL is associated with {resource_arn}: name "
-                               "one in load.waf.web_acl")
+        raise PreflightRefused(
+            f"load.waf: no web ACL is associated with {resource_arn}: name one in load.waf.web_acl"
+        )
     return dict(found), "REGIONAL"
 
 
@@ -203,17 +208,21 @@ def _named_web_acl(wafv2: Any, web_acl: str) -> tuple[dict[str, Any], str]:
         scope, name = "REGIONAL", web_acl
         acls = _list_web_acls(wafv2, scope)
         if name not in acls:
-            raise PreflightRefused(f"load.waf.web_acl: no REGIONAL web ACL named {name!r} "
-                                   f"(found: {', '.join(sorted(acls)) or 'none'}; a CLOUDFRONT "
-                                   "web ACL is named by its ARN)")
+            raise PreflightRefused(
+                f"load.waf.web_acl: no REGIONAL web ACL named {name!r} "
+                f"(found: {', '.join(sorted(acls)) or 'none'}; a CLOUDFRONT "
+                "web ACL is named by its ARN)"
+            )
         acl_id = acls[name]
     if scope == "CLOUDFRONT":
         wafv2 = client_in_region(wafv2, CLOUDFRONT_REGION)
     try:
         return dict(wafv2.get_web_acl(Name=name, Scope=scope, Id=acl_id)["WebACL"]), scope
     except ClientError as error:
-        raise PreflightRefused(f"load.waf.web_acl: cannot read web ACL {web_acl}: "
-                               f"{error.response['Error'].get('Message', error)}") from error
+        raise PreflightRefused(
+            f"load.waf.web_acl: cannot read web ACL {web_acl}: "
+            f"{error.response['Error'].get('Message', error)}"
+        ) from error
 
 
 def client_in_region(client: Any, region: str) -> Any:
@@ -224,7 +233,8 @@ def client_in_region(client: Any, region: str) -> Any:
     credentials = client._get_credentials()  # botocore's: what this client signs with
     endpoint = client.meta.endpoint_url
     return boto3.client(
-        client.meta.service_model.service_name, region_name=region,
+        client.meta.service_model.service_name,
+        region_name=region,
         endpoint_url=None if _AWS_ENDPOINT.search(urlsplit(endpoint).hostname or "") else endpoint,
         config=client.meta.config,
         aws_access_key_id=credentials.access_key if credentials else None,

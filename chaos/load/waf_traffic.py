@@ -21,8 +21,16 @@ ABUSE_FACTOR = 3.0
 #: Legit clients send at most this share of the limit per window.
 LEGIT_SHARE = 0.3
 # Custom key components that split one client's count into several buckets.
-_SPLITTING_KEYS = {"UriPath", "HTTPMethod", "QueryString", "QueryArgument", "Cookie",
-                   "LabelNamespace", "JA3Fingerprint", "JA4Fingerprint"}
+_SPLITTING_KEYS = {
+    "UriPath",
+    "HTTPMethod",
+    "QueryString",
+    "QueryArgument",
+    "Cookie",
+    "LabelNamespace",
+    "JA3Fingerprint",
+    "JA4Fingerprint",
+}
 
 
 @dataclass(frozen=True)
@@ -50,8 +58,11 @@ class WafTrafficPlan:
     def describe(self) -> list[str]:
         """Human lines for `gameday plan`."""
         rule = self.rule
-        action = (f"{rule.action} (clients see HTTP {rule.block_status})"
-                  if rule.block_status is not None else rule.action)
+        action = (
+            f"{rule.action} (clients see HTTP {rule.block_status})"
+            if rule.block_status is not None
+            else rule.action
+        )
         lines = [
             f"WAF rule {rule.name} of web ACL {rule.web_acl_name}: limit {rule.limit} requests "
             f"per {rule.window_s}s per {rule.aggregation} key, action {action}"
@@ -66,27 +77,37 @@ class WafTrafficPlan:
             f"({LEGIT_SHARE:.0%} of the limit): must never be blocked",
         ]
         if self.measure_unblock:
-            lines.append("after the abusive phase the abusive clients drop to the legit pace to "
-                         "measure time_to_unblock_s")
+            lines.append(
+                "after the abusive phase the abusive clients drop to the legit pace to "
+                "measure time_to_unblock_s"
+            )
         lines.extend(f"! {warning}" for warning in self.warnings)
         return lines
 
     def to_dict(self) -> dict[str, Any]:
         return {
-            "rule": self.rule.to_dict(), "abusive_clients": self.abusive_clients,
-            "legit_clients": self.legit_clients, "abusive_rps": self.abusive_rps,
-            "legit_rps": self.legit_rps, "identity": self.identity.to_dict(),
-            "workers": self.workers, "measure_unblock": self.measure_unblock,
+            "rule": self.rule.to_dict(),
+            "abusive_clients": self.abusive_clients,
+            "legit_clients": self.legit_clients,
+            "abusive_rps": self.abusive_rps,
+            "legit_rps": self.legit_rps,
+            "identity": self.identity.to_dict(),
+            "workers": self.workers,
+            "measure_unblock": self.measure_unblock,
             "warnings": list(self.warnings),
         }
 
     @classmethod
     def from_dict(cls, raw: dict[str, Any]) -> WafTrafficPlan:
         return cls(
-            rule=RateRule.from_dict(raw["rule"]), abusive_clients=raw["abusive_clients"],
-            legit_clients=raw["legit_clients"], abusive_rps=raw["abusive_rps"],
-            legit_rps=raw["legit_rps"], identity=IdentityScheme.from_dict(raw["identity"]),
-            workers=raw.get("workers", 0), measure_unblock=raw.get("measure_unblock", False),
+            rule=RateRule.from_dict(raw["rule"]),
+            abusive_clients=raw["abusive_clients"],
+            legit_clients=raw["legit_clients"],
+            abusive_rps=raw["abusive_rps"],
+            legit_rps=raw["legit_rps"],
+            identity=IdentityScheme.from_dict(raw["identity"]),
+            workers=raw.get("workers", 0),
+            measure_unblock=raw.get("measure_unblock", False),
             warnings=tuple(raw.get("warnings", ())),
         )
 
@@ -104,24 +125,32 @@ def _block_looks_like_a_failure(rule: RateRule) -> bool:
 AWS_BLOCK_DELAY_S = 30.0
 
 
-def plan_waf_traffic(rule: RateRule, waf_spec: WafLoad, workers: int,
-                     run_s: float | None = None) -> WafTrafficPlan:
+def plan_waf_traffic(
+    rule: RateRule, waf_spec: WafLoad, workers: int, run_s: float | None = None
+) -> WafTrafficPlan:
     """Rates and identities for `load.waf`; raises PreflightRefused when it cannot work.
 
     `run_s`: how long the load runs (the phases); too short to see a block, a warning.
     """
     identity, warnings = _identity_scheme(rule, waf_spec)
-    for kind, count in (("abusive_clients", waf_spec.abusive_clients),
-                        ("legit_clients", waf_spec.legit_clients)):
+    for kind, count in (
+        ("abusive_clients", waf_spec.abusive_clients),
+        ("legit_clients", waf_spec.legit_clients),
+    ):
         if count > POOL_SIZE:
-            raise PreflightRefused(f"load.waf.{kind}: at most {POOL_SIZE} distinct identities "
-                                   f"per kind, got {count}")
+            raise PreflightRefused(
+                f"load.waf.{kind}: at most {POOL_SIZE} distinct identities per kind, got {count}"
+            )
     if rule.action == "Count":
-        warnings.append(f"rule {rule.name} only counts (action Count): clients are never "
-                        "blocked, so time_to_block_s cannot be observed by the clients")
+        warnings.append(
+            f"rule {rule.name} only counts (action Count): clients are never "
+            "blocked, so time_to_block_s cannot be observed by the clients"
+        )
     if rule.scope_down:
-        warnings.append("only requests matching the rule's scope-down statement are counted: "
-                        "the WAF clients send the locustfile's requests, make sure they match")
+        warnings.append(
+            "only requests matching the rule's scope-down statement are counted: "
+            "the WAF clients send the locustfile's requests, make sure they match"
+        )
     if waf_spec.abusive_clients == 0:
         warnings.append("abusive_clients is 0: nothing will test that the rule blocks")
     cross_s = rule.limit / (ABUSE_FACTOR * rule.limit / rule.window_s)
@@ -130,11 +159,14 @@ def plan_waf_traffic(rule: RateRule, waf_spec: WafLoad, workers: int,
             f"the phases last {run_s:.0f}s, but an abusive client crosses the limit after "
             f"~{cross_s:.0f}s and AWS WAF may take up to {AWS_BLOCK_DELAY_S:.0f}s more to "
             "block it: time_to_block_s may not be measured (its checks then fail as not "
-            f"measured); make the phases at least {cross_s + AWS_BLOCK_DELAY_S:.0f}s")
+            f"measured); make the phases at least {cross_s + AWS_BLOCK_DELAY_S:.0f}s"
+        )
     if _block_looks_like_a_failure(rule):
-        warnings.append(f"rule {rule.name} blocks with HTTP {rule.block_status} and no "
-                        "response header: its blocks cannot be told from throttles or errors "
-                        "and count as failures; give its CustomResponse a header")
+        warnings.append(
+            f"rule {rule.name} blocks with HTTP {rule.block_status} and no "
+            "response header: its blocks cannot be told from throttles or errors "
+            "and count as failures; give its CustomResponse a header"
+        )
     return WafTrafficPlan(
         rule=rule,
         abusive_clients=waf_spec.abusive_clients,
@@ -165,9 +197,11 @@ def _identity_scheme(rule: RateRule, waf_spec: WafLoad) -> tuple[IdentityScheme,
             "aggregation IP: every request from this host (normal load included) is the same "
             "client; if it is abusive, the normal users are blocked with it"
         ]
-    raise PreflightRefused(f"load.waf: rule {rule.name} aggregates by {rule.aggregation}: all "
-                           "clients share one count, so abusive and legit clients cannot be told "
-                           "apart")
+    raise PreflightRefused(
+        f"load.waf: rule {rule.name} aggregates by {rule.aggregation}: all "
+        "clients share one count, so abusive and legit clients cannot be told "
+        "apart"
+    )
 
 
 def _custom_keys_scheme(rule: RateRule) -> tuple[IdentityScheme, list[str]]:
@@ -175,14 +209,18 @@ def _custom_keys_scheme(rule: RateRule) -> tuple[IdentityScheme, list[str]]:
     forwarded = any(key.kind == "ForwardedIP" for key in rule.custom_keys)
     if not headers and not forwarded:
         kinds = ", ".join(key.kind for key in rule.custom_keys) or "none"
-        raise PreflightRefused(f"load.waf: rule {rule.name} aggregates by custom keys ({kinds}) "
-                               "without a Header or ForwardedIP key: clients cannot be given "
-                               "distinct identities")
+        raise PreflightRefused(
+            f"load.waf: rule {rule.name} aggregates by custom keys ({kinds}) "
+            "without a Header or ForwardedIP key: clients cannot be given "
+            "distinct identities"
+        )
     warnings = []
     splitting = sorted({key.kind for key in rule.custom_keys} & _SPLITTING_KEYS)
     if splitting:
-        warnings.append(f"the custom keys include {', '.join(splitting)}: the rule counts each "
-                        "combination apart, while the abusive pace is per client in total")
+        warnings.append(
+            f"the custom keys include {', '.join(splitting)}: the rule counts each "
+            "combination apart, while the abusive pace is per client in total"
+        )
     scheme = IdentityScheme(
         headers=headers,
         forwarded_header=(rule.forwarded_header or "X-Forwarded-For") if forwarded else None,
@@ -198,12 +236,16 @@ def describe_load(load: Load | None, waf_plan: WafTrafficPlan | None) -> list[st
         where = f"a Locust master with {load.workers} local worker process(es)"
         if load.remote_workers:
             bind = load.master_bind or "127.0.0.1:<free port>"
-            where += (f", waiting up to {load.workers_timeout:g}s for {load.remote_workers} "
-                      f"remote worker(s) at {bind} (gameday load worker --master HOST:PORT)")
+            where += (
+                f", waiting up to {load.workers_timeout:g}s for {load.remote_workers} "
+                f"remote worker(s) at {bind} (gameday load worker --master HOST:PORT)"
+            )
     else:
         where = "one Locust process"
-    lines = [f"load: {load.users} users from {load.locustfile}, spawn rate "
-             f"{load.spawn_rate:g}/s, on {where}"]
+    lines = [
+        f"load: {load.users} users from {load.locustfile}, spawn rate "
+        f"{load.spawn_rate:g}/s, on {where}"
+    ]
     if waf_plan is not None:
         extra = waf_plan.abusive_clients + waf_plan.legit_clients
         lines.append(f"  + {extra} WAF client(s) beside the {load.users} users:")

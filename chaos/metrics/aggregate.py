@@ -89,16 +89,22 @@ class PhaseClock:
 
     def windows(self, label: str) -> list[tuple[float, float]]:
         """The closed (start, end) windows of one segment label."""
-        return [(start, end) for name, start, end in self.segments()
-                if name == label and end is not None and end > start]
+        return [
+            (start, end)
+            for name, start, end in self.segments()
+            if name == label and end is not None and end > start
+        ]
 
     def seconds_of(self, label: str) -> int:
         """How many whole seconds count in `label` (see `label_of`)."""
         span = self.span
         if span is None:
             return 0
-        return sum(1 for second in range(math.floor(span[0]), math.ceil(span[1]))
-                   if self.label_of(second) == label)
+        return sum(
+            1
+            for second in range(math.floor(span[0]), math.ceil(span[1]))
+            if self.label_of(second) == label
+        )
 
     @property
     def span(self) -> tuple[float, float] | None:
@@ -127,8 +133,13 @@ class SecondSummary:
     def of(cls, second: int, phase: str | None, totals: Totals) -> SecondSummary:
         latency = totals.latency_ms()
         return cls(
-            second, phase, totals.requests, totals.failures, totals.blocked,
-            totals.abusive_requests, totals.abusive_blocked,
+            second,
+            phase,
+            totals.requests,
+            totals.failures,
+            totals.blocked,
+            totals.abusive_requests,
+            totals.abusive_blocked,
             tuple(totals.status_classes.get(name, 0) for name in STATUS_CLASSES),
             (latency["p50"], latency["p90"], latency["p95"], latency["p99"], latency["max"]),
             totals.histogram.value_counts(),
@@ -148,7 +159,8 @@ class SecondSummary:
         self.abusive_blocked += late.abusive_blocked
         self.status_classes = tuple(
             count + late.status_classes.get(name, 0)
-            for name, count in zip(STATUS_CLASSES, self.status_classes, strict=True))
+            for name, count in zip(STATUS_CLASSES, self.status_classes, strict=True)
+        )
 
     @property
     def availability(self) -> float | None:
@@ -164,17 +176,30 @@ class SecondSummary:
 
     def slis(self) -> dict[str, Any]:
         """This second's SLIs, shaped as a phase's (chaos.metrics.catalog reads them)."""
-        return {"requests": self.requests, "throughput_rps": float(self.requests),
-                "availability": self.availability, "error_rate": self.error_rate,
-                "latency_ms": dict(zip(LATENCY_KEYS, self.percentiles, strict=True))}
+        return {
+            "requests": self.requests,
+            "throughput_rps": float(self.requests),
+            "availability": self.availability,
+            "error_rate": self.error_rate,
+            "latency_ms": dict(zip(LATENCY_KEYS, self.percentiles, strict=True)),
+        }
 
     def to_dict(self) -> dict[str, Any]:
         p50, p90, p95, p99, maximum = self.percentiles
         return {
-            "second": self.second, "phase": self.phase, "requests": self.requests,
-            "failures": self.failures, "blocked": self.blocked, "rps": self.requests,
-            "error_rate": self.error_rate, "p50_ms": p50, "p90_ms": p90, "p95_ms": p95,
-            "p99_ms": p99, "max_ms": maximum, "abusive_requests": self.abusive_requests,
+            "second": self.second,
+            "phase": self.phase,
+            "requests": self.requests,
+            "failures": self.failures,
+            "blocked": self.blocked,
+            "rps": self.requests,
+            "error_rate": self.error_rate,
+            "p50_ms": p50,
+            "p90_ms": p90,
+            "p95_ms": p95,
+            "p99_ms": p99,
+            "max_ms": maximum,
+            "abusive_requests": self.abusive_requests,
             "abusive_blocked": self.abusive_blocked,
             "status_classes": dict(zip(STATUS_CLASSES, self.status_classes, strict=True)),
         }
@@ -240,8 +265,12 @@ class _Open:
 class RunAggregator:
     """Folds a run's load rows into segment totals, a timeline and WAF counters."""
 
-    def __init__(self, *, finalize_after_s: int = FINALIZE_AFTER_S,
-                 on_second: Callable[[SecondSummary], None] | None = None) -> None:
+    def __init__(
+        self,
+        *,
+        finalize_after_s: int = FINALIZE_AFTER_S,
+        on_second: Callable[[SecondSummary], None] | None = None,
+    ) -> None:
         self.clock = PhaseClock()
         self.finalize_after_s = finalize_after_s
         self.on_second = on_second
@@ -267,8 +296,7 @@ class RunAggregator:
         with self._lock:
             self._count_worker(row)
             if row.traffic == "abusive" and row.identity is not None:
-                self._identity(row.identity, row.second).add(row.second, row.requests,
-                                                             row.blocked)
+                self._identity(row.identity, row.second).add(row.second, row.requests, row.blocked)
             if self._finalized_before is not None and row.second < self._finalized_before:
                 self._add_late(row)
                 return
@@ -327,8 +355,9 @@ class RunAggregator:
         if not bounds:
             return []
         return [
-            (self._summaries.get(second)
-             or SecondSummary(second, self.clock.label_of(second))).to_dict()
+            (
+                self._summaries.get(second) or SecondSummary(second, self.clock.label_of(second))
+            ).to_dict()
             for second in range(min(bounds), max(bounds) + 1)
         ]
 
@@ -354,16 +383,19 @@ class RunAggregator:
     def worker_requests(self) -> dict[str, int]:
         """Requests per Locust worker over the whole load (every traffic kind)."""
         with self._lock:
-            return {worker: sum(by_label.values())
-                    for worker, by_label in sorted(self._workers.items())}
+            return {
+                worker: sum(by_label.values()) for worker, by_label in sorted(self._workers.items())
+            }
 
     def worker_requests_by_segment(self) -> dict[str, dict[str, int]]:
         """Requests per Locust worker per segment (SEGMENTS order, then OUTSIDE_SEGMENTS);
         every segment named, 0 when the worker sent nothing in it."""
         with self._lock:
             return {
-                worker: {**{label: by_label.get(label, 0) for label in SEGMENTS},
-                         OUTSIDE_SEGMENTS: by_label.get(None, 0)}
+                worker: {
+                    **{label: by_label.get(label, 0) for label in SEGMENTS},
+                    OUTSIDE_SEGMENTS: by_label.get(None, 0),
+                }
                 for worker, by_label in sorted(self._workers.items())
             }
 
@@ -403,8 +435,7 @@ class RunAggregator:
             self._summaries[finished] = summary
             summaries.append(summary)
         if ready:
-            self._finalized_before = max(self._finalized_before or ready[-1] + 1,
-                                         ready[-1] + 1)
+            self._finalized_before = max(self._finalized_before or ready[-1] + 1, ready[-1] + 1)
         return summaries
 
     def _add_late(self, row: SecondRow) -> None:
@@ -423,4 +454,3 @@ class RunAggregator:
             return
         for summary in summaries:
             self.on_second(summary)
-

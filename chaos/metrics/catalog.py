@@ -92,71 +92,170 @@ FAULT_EFFECT = "fault_effect"
 P99 = "p99"
 
 _SLIS = (
-    Sli(AVAILABILITY, "phase", (AVAILABILITY,),
+    Sli(
+        AVAILABILITY,
+        "phase",
+        (AVAILABILITY,),
         "share of requests that did not fail (5xx, no response, 429, a legit client blocked)",
-        live=True, fraction=True),
+        live=True,
+        fraction=True,
+    ),
     Sli("error_rate", "phase", ("error_rate",), "1 - availability", live=True, fraction=True),
-    Sli("throughput_rps", "phase", ("throughput_rps",), "requests per second", live=True,
-        needs_requests=False),
-    Sli(REQUESTS, "phase", (REQUESTS,), "requests completed", live=True,
-        needs_requests=False),
+    Sli(
+        "throughput_rps",
+        "phase",
+        ("throughput_rps",),
+        "requests per second",
+        live=True,
+        needs_requests=False,
+    ),
+    Sli(REQUESTS, "phase", (REQUESTS,), "requests completed", live=True, needs_requests=False),
     Sli("latency_p50_ms", "phase", ("latency_ms", "p50"), "median latency (ms)", live=True),
-    Sli("latency_p90_ms", "phase", ("latency_ms", "p90"), "90th percentile latency (ms)",
-        live=True),
-    Sli("latency_p95_ms", "phase", ("latency_ms", "p95"), "95th percentile latency (ms)",
-        live=True),
-    Sli("latency_p99_ms", "phase", ("latency_ms", "p99"), "99th percentile latency (ms)",
-        live=True),
+    Sli(
+        "latency_p90_ms", "phase", ("latency_ms", "p90"), "90th percentile latency (ms)", live=True
+    ),
+    Sli(
+        "latency_p95_ms", "phase", ("latency_ms", "p95"), "95th percentile latency (ms)", live=True
+    ),
+    Sli(
+        "latency_p99_ms", "phase", ("latency_ms", "p99"), "99th percentile latency (ms)", live=True
+    ),
     Sli("latency_max_ms", "phase", ("latency_ms", "max"), "largest latency (ms)", live=True),
-    Sli(LAMBDA_ERRORS, "server", ("lambda", "errors"), "Lambda Errors (CloudWatch)",
-        metric=("AWS/Lambda", "Errors", "Sum")),
-    Sli("lambda_throttles", "server", ("lambda", "throttles"), "Lambda Throttles (CloudWatch)",
-        metric=("AWS/Lambda", "Throttles", "Sum")),
-    Sli("lambda_duration_p99_ms", "server", ("lambda", "duration_p99_ms"),
-        "Lambda Duration p99 (CloudWatch)", combine="max",
-        metric=("AWS/Lambda", "Duration", P99)),
-    Sli(APIGW_5XX, "server", ("apigateway", "5xx"), "API Gateway 5XXError (CloudWatch)",
-        metric=("AWS/ApiGateway", "5XXError", "Sum")),
-    Sli("apigw_latency_p99_ms", "server", ("apigateway", "latency_p99_ms"),
-        "API Gateway Latency p99 (CloudWatch)", combine="max",
-        metric=("AWS/ApiGateway", "Latency", P99)),
-    Sli(WAF_BLOCKED_REQUESTS, "server", ("waf", "blocked_requests"),
+    Sli(
+        LAMBDA_ERRORS,
+        "server",
+        ("lambda", "errors"),
+        "Lambda Errors (CloudWatch)",
+        metric=("AWS/Lambda", "Errors", "Sum"),
+    ),
+    Sli(
+        "lambda_throttles",
+        "server",
+        ("lambda", "throttles"),
+        "Lambda Throttles (CloudWatch)",
+        metric=("AWS/Lambda", "Throttles", "Sum"),
+    ),
+    Sli(
+        "lambda_duration_p99_ms",
+        "server",
+        ("lambda", "duration_p99_ms"),
+        "Lambda Duration p99 (CloudWatch)",
+        combine="max",
+        metric=("AWS/Lambda", "Duration", P99),
+    ),
+    Sli(
+        APIGW_5XX,
+        "server",
+        ("apigateway", "5xx"),
+        "API Gateway 5XXError (CloudWatch)",
+        metric=("AWS/ApiGateway", "5XXError", "Sum"),
+    ),
+    Sli(
+        "apigw_latency_p99_ms",
+        "server",
+        ("apigateway", "latency_p99_ms"),
+        "API Gateway Latency p99 (CloudWatch)",
+        combine="max",
+        metric=("AWS/ApiGateway", "Latency", P99),
+    ),
+    Sli(
+        WAF_BLOCKED_REQUESTS,
+        "server",
+        ("waf", "blocked_requests"),
         "WAF BlockedRequests of the rate rule (CloudWatch)",
-        metric=("AWS/WAFV2", "BlockedRequests", "Sum")),
+        metric=("AWS/WAFV2", "BlockedRequests", "Sum"),
+    ),
     # Both EMF metrics are read per function and per fault type / as `inits` (the key
     # inside the group): the SLI is the sum over the whole group.
-    Sli(INJECTED_FAULTS, "server", ("injected_faults", ""),
-        "faults the extension injected (its EMF metric, CloudWatch)", emf=True,
-        metric=("Chaos", "InjectedFaults", "Sum")),
-    Sli(INJECTION_COLD_STARTS, "server", ("extension_inits", ""),
+    Sli(
+        INJECTED_FAULTS,
+        "server",
+        ("injected_faults", ""),
+        "faults the extension injected (its EMF metric, CloudWatch)",
+        emf=True,
+        metric=("Chaos", "InjectedFaults", "Sum"),
+    ),
+    Sli(
+        INJECTION_COLD_STARTS,
+        "server",
+        ("extension_inits", ""),
         "execution environments started with the fault attached: the cold starts the "
-        "injection itself caused (the extension's EMF metric, CloudWatch)", emf=True,
-        metric=("Chaos", "ExtensionInits", "Sum")),
-    Sli(EXTENSION_FAIL_OPEN, "server", ("extension_fail_open", ""),
+        "injection itself caused (the extension's EMF metric, CloudWatch)",
+        emf=True,
+        metric=("Chaos", "ExtensionInits", "Sum"),
+    ),
+    Sli(
+        EXTENSION_FAIL_OPEN,
+        "server",
+        ("extension_fail_open", ""),
         "execution environments where the extension failed open (it could not run or "
-        "proxy; the fault did not act there; its EMF metric, CloudWatch)", emf=True,
-        metric=("Chaos", "ExtensionFailOpen", "Sum")),
-    Sli("waf_time_to_block_s", "waf", ("time_to_block_s",),
+        "proxy; the fault did not act there; its EMF metric, CloudWatch)",
+        emf=True,
+        metric=("Chaos", "ExtensionFailOpen", "Sum"),
+    ),
+    Sli(
+        "waf_time_to_block_s",
+        "waf",
+        ("time_to_block_s",),
         "seconds from an abusive client crossing the limit to its first block (estimate)",
-        phases="none"),
-    Sli("waf_leaked_over_limit", "waf", ("leaked_over_limit",),
-        "requests allowed beyond the limit before the block", phases="none"),
-    Sli("waf_legit_blocked", "waf", ("legit_blocked",), "blocks of legitimate clients",
-        phases="none"),
-    Sli("waf_time_to_unblock_s", "waf", ("time_to_unblock_s",),
+        phases="none",
+    ),
+    Sli(
+        "waf_leaked_over_limit",
+        "waf",
+        ("leaked_over_limit",),
+        "requests allowed beyond the limit before the block",
+        phases="none",
+    ),
+    Sli(
+        "waf_legit_blocked",
+        "waf",
+        ("legit_blocked",),
+        "blocks of legitimate clients",
+        phases="none",
+    ),
+    Sli(
+        "waf_time_to_unblock_s",
+        "waf",
+        ("time_to_unblock_s",),
         "seconds until a blocked client gets through at a legit pace (estimate)",
-        phases="none"),
-    Sli("waf_client_blocked_requests", "waf", ("client_blocked_requests",),
-        "rate-rule blocks seen by the clients", phases="none"),
-    Sli("waf_cloudwatch_blocked_requests", "waf", ("cloudwatch_blocked_requests",),
-        "rate-rule blocks in CloudWatch", phases="none"),
-    Sli("waf_other_403", "waf", ("other_403",),
+        phases="none",
+    ),
+    Sli(
+        "waf_client_blocked_requests",
+        "waf",
+        ("client_blocked_requests",),
+        "rate-rule blocks seen by the clients",
+        phases="none",
+    ),
+    Sli(
+        "waf_cloudwatch_blocked_requests",
+        "waf",
+        ("cloudwatch_blocked_requests",),
+        "rate-rule blocks in CloudWatch",
+        phases="none",
+    ),
+    Sli(
+        "waf_other_403",
+        "waf",
+        ("other_403",),
         "403 responses that were not the rate rule's (authorizers, policies, other rules)",
-        phases="none"),
-    Sli(RECOVERY_TIME, "recovery", ("recovery_time_s",),
-        "seconds from the end of the restore until availability is back", phases="recovery"),
-    Sli(FAULT_EFFECT, "fault", ("observed_injections",),
-        "injections a fault made during the fault phase (0: it never fired)", phases="fault"),
+        phases="none",
+    ),
+    Sli(
+        RECOVERY_TIME,
+        "recovery",
+        ("recovery_time_s",),
+        "seconds from the end of the restore until availability is back",
+        phases="recovery",
+    ),
+    Sli(
+        FAULT_EFFECT,
+        "fault",
+        ("observed_injections",),
+        "injections a fault made during the fault phase (0: it never fired)",
+        phases="fault",
+    ),
 )
 
 CATALOG: dict[str, Sli] = {sli.name: sli for sli in _SLIS}
@@ -204,17 +303,19 @@ class Experiment(Protocol):
 def reads_server_side_metrics(experiment: Experiment) -> bool:
     """Whether a run of `experiment` reads CloudWatch: with load, or a server-side SLO."""
     return experiment.load is not None or any(
-        CATALOG.get(check.sli) is not None and (
-            CATALOG[check.sli].family == "server"
-            or check.sli == "waf_cloudwatch_blocked_requests")
+        CATALOG.get(check.sli) is not None
+        and (
+            CATALOG[check.sli].family == "server" or check.sli == "waf_cloudwatch_blocked_requests"
+        )
         for check in experiment.slo
     )
 
 
 def reads_emf_metrics(experiment: Experiment) -> bool:
     """Whether an SLO of `experiment` is judged on an EMF metric (read once it settles)."""
-    return any(CATALOG.get(check.sli) is not None and CATALOG[check.sli].emf
-               for check in experiment.slo)
+    return any(
+        CATALOG.get(check.sli) is not None and CATALOG[check.sli].emf for check in experiment.slo
+    )
 
 
 def validate_sli_names(experiment: Experiment) -> list[tuple[int, str]]:
@@ -249,8 +350,10 @@ def sli_problem(sli: str, phases: Sequence[str]) -> str | None:
     if entry.phases == "none" and phases:
         return f"{sli} is measured over the whole run: remove phase"
     if entry.phases in ("recovery", "fault") and any(phase != entry.phases for phase in phases):
-        return (f"{sli} is measured in the {entry.phases} phase only: remove phase or use "
-                f"{entry.phases}")
+        return (
+            f"{sli} is measured in the {entry.phases} phase only: remove phase or use "
+            f"{entry.phases}"
+        )
     return None
 
 

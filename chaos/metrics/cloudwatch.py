@@ -92,8 +92,9 @@ class MetricQuery:
                 "Metric": {
                     "Namespace": self.namespace,
                     "MetricName": self.metric,
-                    "Dimensions": [{"Name": name, "Value": value}
-                                   for name, value in self.dimensions],
+                    "Dimensions": [
+                        {"Name": name, "Value": value} for name, value in self.dimensions
+                    ],
                 },
                 "Period": period_s,
                 "Stat": self.stat,
@@ -116,8 +117,14 @@ for _sli in (CATALOG[name] for name in names("server")):
     _SERVER_SLIS[_sli.key[0]] = (*_SERVER_SLIS.get(_sli.key[0], ()), _sli)
 _LAMBDA, _APIGATEWAY, _WAF, _INJECTED, _INITS, _FAIL_OPEN = (
     CATALOG[name].key[0]
-    for name in (LAMBDA_ERRORS, APIGW_5XX, WAF_BLOCKED_REQUESTS, INJECTED_FAULTS,
-                 INJECTION_COLD_STARTS, EXTENSION_FAIL_OPEN)
+    for name in (
+        LAMBDA_ERRORS,
+        APIGW_5XX,
+        WAF_BLOCKED_REQUESTS,
+        INJECTED_FAULTS,
+        INJECTION_COLD_STARTS,
+        EXTENSION_FAIL_OPEN,
+    )
 )
 
 
@@ -129,8 +136,11 @@ def build_queries(targets: ServerSideTargets) -> list[MetricQuery]:
         name = function_name(raw_name)
         dims: Dimensions = (("FunctionName", name),)
         specs.extend((sli, dims, name, sli.key[1]) for sli in _SERVER_SLIS[_LAMBDA])
-        specs.extend((sli, (*dims, ("FaultType", fault_type)), name, fault_type)
-                     for sli in _SERVER_SLIS[_INJECTED] for fault_type in targets.fault_types)
+        specs.extend(
+            (sli, (*dims, ("FaultType", fault_type)), name, fault_type)
+            for sli in _SERVER_SLIS[_INJECTED]
+            for fault_type in targets.fault_types
+        )
         specs.extend((sli, dims, name, "inits") for sli in _SERVER_SLIS[_INITS])
         specs.extend((sli, dims, name, "environments") for sli in _SERVER_SLIS[_FAIL_OPEN])
     if targets.api_name and targets.stage:
@@ -140,8 +150,9 @@ def build_queries(targets: ServerSideTargets) -> list[MetricQuery]:
         # A CLOUDFRONT web ACL's metrics (in us-east-1) have no Region dimension ("AWS WAF
         # metrics and dimensions", https://docs.aws.amazon.com/waf/latest/developerguide/
         # waf-metrics.html).
-        region: Dimensions = (() if targets.waf_scope == "CLOUDFRONT"
-                              else (("Region", targets.region),))
+        region: Dimensions = (
+            () if targets.waf_scope == "CLOUDFRONT" else (("Region", targets.region),)
+        )
         for rule in targets.rules:
             waf_dims: Dimensions = (("WebACL", targets.web_acl), ("Rule", rule), *region)
             specs.extend((sli, waf_dims, rule, sli.key[1]) for sli in _SERVER_SLIS[_WAF])
@@ -151,8 +162,11 @@ def build_queries(targets: ServerSideTargets) -> list[MetricQuery]:
         namespace, metric, stat = sli.metric
         if stat == P99 and not targets.percentiles:
             continue
-        queries.append(MetricQuery(f"m{len(queries)}", namespace, metric, dimensions, stat,
-                                   sli.key[0], owner, key))
+        queries.append(
+            MetricQuery(
+                f"m{len(queries)}", namespace, metric, dimensions, stat, sli.key[0], owner, key
+            )
+        )
     return queries
 
 
@@ -183,9 +197,8 @@ def fetch_values(
     """query id -> datapoint values (an empty list: no datapoints)."""
     values: dict[str, list[float]] = {query.query_id: [] for query in queries}
     for first in range(0, len(queries), MAX_QUERIES_PER_CALL):
-        batch = queries[first:first + MAX_QUERIES_PER_CALL]
-        for query_id, found in _fetch_batch(cloudwatch, batch, start_epoch_s,
-                                             end_epoch_s).items():
+        batch = queries[first : first + MAX_QUERIES_PER_CALL]
+        for query_id, found in _fetch_batch(cloudwatch, batch, start_epoch_s, end_epoch_s).items():
             values.setdefault(query_id, []).extend(found)
     return values
 
@@ -235,8 +248,7 @@ def server_side_slis(
             notes.append(f"CloudWatch get_metric_data failed: {error}")
     if not targets.percentiles:
         notes.append("p99 statistics are not available from this CloudWatch (sandbox)")
-    observed = {query.query_id: combine(query, values.get(query.query_id, []))
-                for query in queries}
+    observed = {query.query_id: combine(query, values.get(query.query_id, [])) for query in queries}
     detail = detail_of(queries, observed)
     return {**flat_slis(queries, observed), "detail": detail, "notes": notes}
 
@@ -263,9 +275,13 @@ def flat_slis(
     for sli in names("server"):
         entry = CATALOG[sli]
         group, key = entry.key
-        present = [value for query in queries
-                   if query.group == group and (not key or query.key == key)
-                   and (value := observed[query.query_id]) is not None]
+        present = [
+            value
+            for query in queries
+            if query.group == group
+            and (not key or query.key == key)
+            and (value := observed[query.query_id]) is not None
+        ]
         slis[sli] = float(combiners[entry.combine](present)) if present else None
     return slis
 

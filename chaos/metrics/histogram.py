@@ -71,7 +71,8 @@ class LatencyHistogram:
             return ""
         return ",".join(
             f"{int(item.value_iterated_to)}:{int(item.count_added_in_this_iter_step)}"
-            for item in self._histogram.get_recorded_iterator())
+            for item in self._histogram.get_recorded_iterator()
+        )
 
     def encode(self) -> str:
         return bytes(self._histogram.encode()).decode("ascii")
@@ -81,7 +82,10 @@ class LatencyHistogram:
         if not text:
             return cls()
         decoded = HdrHistogram.decode(text.encode("ascii"))
-        if (decoded.lowest_trackable_value, decoded.highest_trackable_value,
-                decoded.significant_figures) == (LOWEST_MS, HIGHEST_MS, SIGNIFICANT_DIGITS):
+        if (
+            decoded.lowest_trackable_value,
+            decoded.highest_trackable_value,
+            decoded.significant_figures,
+        ) == (LOWEST_MS, HIGHEST_MS, SIGNIFICANT_DIGITS):
             return cls(decoded)
         return cls().merge(cls(decoded))  # written with other bounds: re-bucket

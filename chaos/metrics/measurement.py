@@ -39,8 +39,9 @@ def measure_load(
     }
 
 
-def measure_windows(clock: PhaseClock, phase_times: Mapping[str, Mapping[str, str]]
-                    ) -> dict[str, Any]:
+def measure_windows(
+    clock: PhaseClock, phase_times: Mapping[str, Mapping[str, str]]
+) -> dict[str, Any]:
     """Without load: each phase's measured window and the transition, no SLIs."""
     phases: dict[str, Any] = {}
     for name, times in phase_times.items():
@@ -61,8 +62,10 @@ def _phase(aggregator: RunAggregator, name: str, times: Mapping[str, str]) -> di
         entry["measured_from"] = iso_from_epoch(windows[0][0])
         entry["measured_to"] = iso_from_epoch(windows[-1][1])
     entry.update(aggregator.segment_totals(name).slis(seconds))
-    entry["endpoints"] = {endpoint: totals.slis(seconds)
-                          for endpoint, totals in sorted(aggregator.endpoint_totals(name).items())}
+    entry["endpoints"] = {
+        endpoint: totals.slis(seconds)
+        for endpoint, totals in sorted(aggregator.endpoint_totals(name).items())
+    }
     return entry
 
 
@@ -76,9 +79,14 @@ def _transition_windows(clock: PhaseClock, aggregator: RunAggregator | None) -> 
         "seconds": clock.seconds_of(TRANSITION),
         "requests": totals.requests if totals is not None else None,
         "failures": totals.failures if totals is not None else None,
-        "windows": [{"from": iso_from_epoch(start), "to": iso_from_epoch(end),
-                     "duration_s": round(end - start, 3)}
-                    for start, end in clock.windows(TRANSITION)],
+        "windows": [
+            {
+                "from": iso_from_epoch(start),
+                "to": iso_from_epoch(end),
+                "duration_s": round(end - start, 3),
+            }
+            for start, end in clock.windows(TRANSITION)
+        ],
     }
 
 

@@ -56,14 +56,24 @@ class SecondRow:
         return self
 
     def to_json(self) -> str:
-        return json.dumps({
-            "second": self.second, "user_class": self.user_class, "endpoint": self.endpoint,
-            "traffic": self.traffic, "identity": self.identity, "requests": self.requests,
-            "failures": self.failures, "blocked": self.blocked, "other_403": self.other_403,
-            "injected": self.injected,
-            "status_classes": self.status_classes, "histogram": self.histogram.encode(),
-            "worker": self.worker,
-        }, separators=(",", ":"))
+        return json.dumps(
+            {
+                "second": self.second,
+                "user_class": self.user_class,
+                "endpoint": self.endpoint,
+                "traffic": self.traffic,
+                "identity": self.identity,
+                "requests": self.requests,
+                "failures": self.failures,
+                "blocked": self.blocked,
+                "other_403": self.other_403,
+                "injected": self.injected,
+                "status_classes": self.status_classes,
+                "histogram": self.histogram.encode(),
+                "worker": self.worker,
+            },
+            separators=(",", ":"),
+        )
 
     @classmethod
     def from_json(cls, text: str) -> SecondRow:

@@ -91,7 +91,10 @@ def server_side_targets(
     """What to read for a run: its Lambda functions, its API stage, its WAF rate rule."""
     names = tuple(sorted({function_name(arn) for arn in function_arns}))
     return ServerSideTargets(
-        region=region, function_names=names, api_name=api.name, stage=api.stage,
+        region=region,
+        function_names=names,
+        api_name=api.name,
+        stage=api.stage,
         web_acl=(rule.web_acl_metric_name or rule.web_acl_name) if rule else None,
         rules=((rule.metric_name or rule.name),) if rule else (),
         percentiles=percentiles,
@@ -110,21 +113,30 @@ class ServerSideQuery:
     endpoint_url: str | None = None  # the sandbox's AWS API; None for AWS
 
     def to_dict(self) -> dict[str, Any]:
-        return {"targets": dataclasses.asdict(self.targets),
-                "phase_windows": {name: list(window)
-                                  for name, window in self.phase_windows.items()},
-                "emf": self.emf, "timeout_s": self.timeout_s,
-                "endpoint_url": self.endpoint_url}
+        return {
+            "targets": dataclasses.asdict(self.targets),
+            "phase_windows": {name: list(window) for name, window in self.phase_windows.items()},
+            "emf": self.emf,
+            "timeout_s": self.timeout_s,
+            "endpoint_url": self.endpoint_url,
+        }
 
     @classmethod
     def from_dict(cls, raw: Mapping[str, Any]) -> ServerSideQuery:
-        targets: dict[str, Any] = {key: tuple(value) if isinstance(value, list) else value
-                                   for key, value in raw["targets"].items()}
-        return cls(ServerSideTargets(**targets),
-                   {name: (float(window[0]), float(window[1]))
-                    for name, window in raw["phase_windows"].items()},
-                   bool(raw.get("emf")), float(raw.get("timeout_s", 300.0)),
-                   raw.get("endpoint_url"))
+        targets: dict[str, Any] = {
+            key: tuple(value) if isinstance(value, list) else value
+            for key, value in raw["targets"].items()
+        }
+        return cls(
+            ServerSideTargets(**targets),
+            {
+                name: (float(window[0]), float(window[1]))
+                for name, window in raw["phase_windows"].items()
+            },
+            bool(raw.get("emf")),
+            float(raw.get("timeout_s", 300.0)),
+            raw.get("endpoint_url"),
+        )
 
     def minute_windows(self) -> dict[str, tuple[float, float]]:
         return {name: minute_window(*window) for name, window in self.phase_windows.items()}
@@ -150,8 +162,9 @@ def reads_global_waf_metrics(targets: ServerSideTargets) -> bool:
     return targets.waf_scope == "CLOUDFRONT" and targets.region != CLOUDFRONT_METRICS_REGION
 
 
-def read_once(cloudwatch: Any, query: ServerSideQuery,
-              global_cloudwatch: Any | None = None) -> dict[str, Any]:
+def read_once(
+    cloudwatch: Any, query: ServerSideQuery, global_cloudwatch: Any | None = None
+) -> dict[str, Any]:
     """One read of every phase's and the whole run's figures (minute-aligned).
 
     `global_cloudwatch`: a us-east-1 client, for a CLOUDFRONT web ACL's WAF metrics when
@@ -162,33 +175,47 @@ def read_once(cloudwatch: Any, query: ServerSideQuery,
         return ServerSideFigures().as_dict()
     figures = ServerSideFigures()
     for name, (start, end) in minutes.items():
-        figures.phases[name] = {**_slis(cloudwatch, global_cloudwatch, query.targets, start,
-                                        end), "minutes": _minutes(start, end)}
+        figures.phases[name] = {
+            **_slis(cloudwatch, global_cloudwatch, query.targets, start, end),
+            "minutes": _minutes(start, end),
+        }
     start = min(start for start, _ in minutes.values())
     end = max(end for _, end in minutes.values())
-    figures.run = {**_slis(cloudwatch, global_cloudwatch, query.targets, start, end),
-                   "minutes": _minutes(start, end)}
+    figures.run = {
+        **_slis(cloudwatch, global_cloudwatch, query.targets, start, end),
+        "minutes": _minutes(start, end),
+    }
     return figures.as_dict()
 
 
-def _slis(cloudwatch: Any, global_cloudwatch: Any | None, targets: ServerSideTargets,
-          start: float, end: float) -> dict[str, Any]:
+def _slis(
+    cloudwatch: Any,
+    global_cloudwatch: Any | None,
+    targets: ServerSideTargets,
+    start: float,
+    end: float,
+) -> dict[str, Any]:
     if global_cloudwatch is None or targets.waf_scope != "CLOUDFRONT":
         return server_side_slis(cloudwatch, targets, start, end)
-    regional = server_side_slis(cloudwatch, dataclasses.replace(targets, web_acl=None),
-                                start, end)
+    regional = server_side_slis(cloudwatch, dataclasses.replace(targets, web_acl=None), start, end)
     waf_only = dataclasses.replace(targets, function_names=(), api_name=None, stage=None)
     waf = server_side_slis(global_cloudwatch, waf_only, start, end)
-    merged = {key: value if value is not None else waf.get(key)
-              for key, value in regional.items() if key not in ("detail", "notes")}
+    merged = {
+        key: value if value is not None else waf.get(key)
+        for key, value in regional.items()
+        if key not in ("detail", "notes")
+    }
     merged["detail"] = {**regional["detail"], "waf": waf["detail"]["waf"]}
     merged["notes"] = [*regional["notes"], *waf["notes"]]
     return merged
 
 
 def _minutes(start: float, end: float) -> dict[str, Any]:
-    return {"from": iso_from_epoch(start), "to": iso_from_epoch(end),
-            "count": int((end - start) // 60)}
+    return {
+        "from": iso_from_epoch(start),
+        "to": iso_from_epoch(end),
+        "count": int((end - start) // 60),
+    }
 
 
 def read_server_side(
@@ -218,13 +245,23 @@ def read_server_side(
     data_until = max(end for _, end in (minutes if lag_s > 0 else query.phase_windows).values())
     try:
         outcome: Settled = read_when_settled(
-            lambda: read_once(cloudwatch, query, global_cloudwatch), last_minute_end=data_until,
+            lambda: read_once(cloudwatch, query, global_cloudwatch),
+            last_minute_end=data_until,
             lag_s=lag_s,
-            timeout_s=query.timeout_s, poll_s=max(1.0, min(10.0, lag_s / 6)), on_wait=on_wait,
-            clock=clock, sleep=sleep, given_up=given_up)
+            timeout_s=query.timeout_s,
+            poll_s=max(1.0, min(10.0, lag_s / 6)),
+            on_wait=on_wait,
+            clock=clock,
+            sleep=sleep,
+            given_up=given_up,
+        )
     except Exception as error:  # noqa: BLE001 - see docstring
-        return {"phases": {}, "run": None, "settled": False,
-                "notes": [f"{UNAVAILABLE_NOTE}: {error}"]}
+        return {
+            "phases": {},
+            "run": None,
+            "settled": False,
+            "notes": [f"{UNAVAILABLE_NOTE}: {error}"],
+        }
     figures = dict(outcome.figures)
     for values in [*figures["phases"].values(), figures["run"]]:
         if isinstance(values, dict):
@@ -232,15 +269,19 @@ def read_server_side(
     figures["settled"] = outcome.settled
     figures["waited_s"] = round(outcome.waited_s, 1)
     if not outcome.settled and given_up():
-        figures["notes"] = [*figures.get("notes", []),
-                            f"{UNSETTLED_NOTE}: the wait was interrupted after "
-                            f"{outcome.waited_s:.0f}s; server-side figures are partial "
-                            "(gameday report --refresh reads them again)"]
+        figures["notes"] = [
+            *figures.get("notes", []),
+            f"{UNSETTLED_NOTE}: the wait was interrupted after "
+            f"{outcome.waited_s:.0f}s; server-side figures are partial "
+            "(gameday report --refresh reads them again)",
+        ]
     elif not outcome.settled:
-        figures["notes"] = [*figures.get("notes", []),
-                            f"{UNSETTLED_NOTE} after {query.timeout_s:.0f}s: "
-                            "server-side figures are partial (gameday report --refresh "
-                            "reads them again)"]
+        figures["notes"] = [
+            *figures.get("notes", []),
+            f"{UNSETTLED_NOTE} after {query.timeout_s:.0f}s: "
+            "server-side figures are partial (gameday report --refresh "
+            "reads them again)",
+        ]
     return figures
 
 
@@ -270,12 +311,19 @@ def run_query(
             windows[name] = (measured[0][0], measured[-1][1])
     api = api_stage_of(clients.client("apigateway"), endpoint, rest_api_id)
     targets = server_side_targets(
-        region=clients.region, function_arns=[arn for arn in function_arns if arn], api=api,
-        rule=rule, percentiles=not sandbox,  # the sandbox's CloudWatch has no percentiles
+        region=clients.region,
+        function_arns=[arn for arn in function_arns if arn],
+        api=api,
+        rule=rule,
+        percentiles=not sandbox,  # the sandbox's CloudWatch has no percentiles
     )
-    return ServerSideQuery(targets, windows, emf=emf_faults or reads_emf_metrics(experiment),
-                           timeout_s=experiment.settle_timeout,
-                           endpoint_url=clients.endpoint_url)
+    return ServerSideQuery(
+        targets,
+        windows,
+        emf=emf_faults or reads_emf_metrics(experiment),
+        timeout_s=experiment.settle_timeout,
+        endpoint_url=clients.endpoint_url,
+    )
 
 
 def cloudwatch_in_regions_of(clients: AwsClients) -> CloudWatchIn:
@@ -285,8 +333,9 @@ def cloudwatch_in_regions_of(clients: AwsClients) -> CloudWatchIn:
     def cloudwatch_in(region: str) -> Any:
         if region == clients.region:
             return clients.client("cloudwatch")
-        return AwsClients(region=region, endpoint_url=clients.endpoint_url,
-                          profile=clients.profile).client("cloudwatch")
+        return AwsClients(
+            region=region, endpoint_url=clients.endpoint_url, profile=clients.profile
+        ).client("cloudwatch")
 
     return cloudwatch_in
 
@@ -306,9 +355,20 @@ def read_settled(
     The one reader of the run and of `gameday report --refresh`: the WAF metrics of a
     CLOUDFRONT web ACL are read in us-east-1 when the target's Region is another one.
     """
-    global_cloudwatch = (cloudwatch_in(CLOUDFRONT_METRICS_REGION)
-                         if reads_global_waf_metrics(query.targets) else None)
-    figures = read_server_side(cloudwatch_in(query.targets.region), query, lag, on_wait,
-                               global_cloudwatch, clock=clock, sleep=sleep, given_up=given_up)
+    global_cloudwatch = (
+        cloudwatch_in(CLOUDFRONT_METRICS_REGION)
+        if reads_global_waf_metrics(query.targets)
+        else None
+    )
+    figures = read_server_side(
+        cloudwatch_in(query.targets.region),
+        query,
+        lag,
+        on_wait,
+        global_cloudwatch,
+        clock=clock,
+        sleep=sleep,
+        given_up=given_up,
+    )
     figures["query"] = query.to_dict()
     return figures

@@ -100,8 +100,10 @@ def read_when_settled(
     due = last_minute_end + lag_s
     if clock() < due:
         if on_wait is not None:
-            on_wait(f"waiting for CloudWatch to settle: datapoints due "
-                    f"{max(0.0, due - clock()):.0f}s from now (bound {timeout_s:.0f}s)")
+            on_wait(
+                f"waiting for CloudWatch to settle: datapoints due "
+                f"{max(0.0, due - clock()):.0f}s from now (bound {timeout_s:.0f}s)"
+            )
         sleep(max(0.0, min(due, deadline) - clock()))
     previous = read()
     reads = 1

@@ -45,8 +45,11 @@ def abusive_client_report(
     sent = {second: client.sent_at(second) for second in seconds}
     crossed_at = _first_crossing(seconds, sent, rule)
     first_block = next((second for second in seconds if client.blocked_at(second) > 0), None)
-    time_to_block = (max(0, first_block - crossed_at)
-                     if crossed_at is not None and first_block is not None else None)
+    time_to_block = (
+        max(0, first_block - crossed_at)
+        if crossed_at is not None and first_block is not None
+        else None
+    )
     leak_end = first_block if first_block is not None else (seconds[-1] if seconds else 0)
     allowed = {second: sent[second] - client.blocked_at(second) for second in seconds}
     leaked = max(0, _window_total(allowed, leak_end, rule.window_s) - rule.limit)
@@ -74,14 +77,21 @@ def _first_crossing(seconds: list[int], sent: Mapping[int, int], rule: RateRule)
     return None
 
 
-def _time_to_unblock(client: IdentitySeconds, seconds: list[int],
-                     stopped_at: int | None) -> int | None:
+def _time_to_unblock(
+    client: IdentitySeconds, seconds: list[int], stopped_at: int | None
+) -> int | None:
     if stopped_at is None:
         return None
     if not any(client.blocked_at(second) for second in seconds if second <= stopped_at):
         return 0
-    allowed_at = next((second for second in seconds if second > stopped_at
-                       and client.sent_at(second) - client.blocked_at(second) > 0), None)
+    allowed_at = next(
+        (
+            second
+            for second in seconds
+            if second > stopped_at and client.sent_at(second) - client.blocked_at(second) > 0
+        ),
+        None,
+    )
     return None if allowed_at is None else allowed_at - stopped_at
 
 
@@ -100,8 +110,10 @@ def waf_slis(
     non-abusive client; `other_403`: 403 responses that were not the rate rule's.
     """
     stopped = int(abusive_stopped_at) if abusive_stopped_at is not None else None
-    reports = [abusive_client_report(identity, identities[identity], rule, stopped)
-               for identity in sorted(identities)]
+    reports = [
+        abusive_client_report(identity, identities[identity], rule, stopped)
+        for identity in sorted(identities)
+    ]
     crossed = [report for report in reports if report["crossed_limit_at"] is not None]
     abusive_blocked = sum(report["blocked_requests"] for report in reports)
     return {
@@ -116,8 +128,11 @@ def waf_slis(
         "leaked_over_limit": sum(report["leaked_over_limit"] for report in reports),
         "legit_blocked": legit_blocked,
         "other_403": other_403,
-        "time_to_unblock_s": (_worst([report["time_to_unblock_s"] for report in crossed])
-                              if stopped is not None else None),
+        "time_to_unblock_s": (
+            _worst([report["time_to_unblock_s"] for report in crossed])
+            if stopped is not None
+            else None
+        ),
         "client_blocked_requests": abusive_blocked + legit_blocked,
         "clients": reports,
     }

@@ -48,4 +48,3 @@ def write_reports(result: Mapping[str, Any], directory: Path) -> dict[str, Path]
     for report_format in REPORT_FILES:
         paths[report_format] = write_report(result, directory, report_format)
     return paths
-

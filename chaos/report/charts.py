@@ -104,11 +104,26 @@ def fault_markers(result: Mapping[str, Any]) -> list[Marker]:
         what = f"{fault.get('type')} on {fault.get('target')}"
         injected, restored = _epoch(fault.get("injected_at")), _epoch(fault.get("restored_at"))
         if injected is not None:
-            markers.append(Marker(injected, name, f"{name} injected: {what} at "
-                                  f"{fault.get('injected_at')}", False, index))
+            markers.append(
+                Marker(
+                    injected,
+                    name,
+                    f"{name} injected: {what} at {fault.get('injected_at')}",
+                    False,
+                    index,
+                )
+            )
         if restored is not None:
-            markers.append(Marker(restored, name, f"{name} restored ({fault.get('restore_status')})"
-                                  f": {what} at {fault.get('restored_at')}", True, index))
+            markers.append(
+                Marker(
+                    restored,
+                    name,
+                    f"{name} restored ({fault.get('restore_status')})"
+                    f": {what} at {fault.get('restored_at')}",
+                    True,
+                    index,
+                )
+            )
     return markers
 
 
@@ -159,9 +174,7 @@ def render_chart(spec: ChartSpec, axis: TimeAxis, hover: Sequence[str] = ()) -> 
     parts.append(_markers(axis, plot_bottom))
     parts.append(_legend(spec))
     parts.append(_hover_columns(axis, hover, plot_bottom))
-    parts.append(
-        f'<text x="{LEFT}" y="16" class="chart-title">{escape(spec.title)}</text></svg>'
-    )
+    parts.append(f'<text x="{LEFT}" y="16" class="chart-title">{escape(spec.title)}</text></svg>')
     return "\n".join(part for part in parts if part)
 
 
@@ -190,21 +203,27 @@ def _grid(top: float, y: Callable[[float], float], unit: str) -> str:
             f'class="grid"/><text x="{LEFT - 6}" y="{y(value) + 4:.1f}" class="tick" '
             f'text-anchor="end">{escape(shown)}</text>'
         )
-    out.append(f'<text x="14" y="{TOP + 60}" class="unit" transform="rotate(-90 14 {TOP + 60})" '
-               f'text-anchor="middle">{escape(unit)}</text>')
+    out.append(
+        f'<text x="14" y="{TOP + 60}" class="unit" transform="rotate(-90 14 {TOP + 60})" '
+        f'text-anchor="middle">{escape(unit)}</text>'
+    )
     return "".join(out)
 
 
 def _time_ticks(axis: TimeAxis, plot_bottom: float) -> str:
     step = time_tick_step(axis.end - axis.start)
-    out = [f'<line x1="{LEFT}" x2="{WIDTH - RIGHT}" y1="{plot_bottom}" y2="{plot_bottom}" '
-           'class="axis"/>']
+    out = [
+        f'<line x1="{LEFT}" x2="{WIDTH - RIGHT}" y1="{plot_bottom}" y2="{plot_bottom}" '
+        'class="axis"/>'
+    ]
     elapsed = 0
     while axis.start + elapsed <= axis.end + 1e-9:
         x = axis.x(axis.start + elapsed)
-        out.append(f'<line x1="{x:.1f}" x2="{x:.1f}" y1="{plot_bottom}" y2="{plot_bottom + 4}" '
-                   f'class="axis"/><text x="{x:.1f}" y="{plot_bottom + 16}" class="tick" '
-                   f'text-anchor="middle">{elapsed_label(elapsed)}</text>')
+        out.append(
+            f'<line x1="{x:.1f}" x2="{x:.1f}" y1="{plot_bottom}" y2="{plot_bottom + 4}" '
+            f'class="axis"/><text x="{x:.1f}" y="{plot_bottom + 16}" class="tick" '
+            f'text-anchor="middle">{elapsed_label(elapsed)}</text>'
+        )
         elapsed += step
     return "".join(out)
 
@@ -224,8 +243,10 @@ def _series_path(series: Series, axis: TimeAxis, y: Callable[[float], float]) ->
     if not segments:
         return ""
     dash = ' stroke-dasharray="5 3"' if series.dashed else ""
-    return (f'<path class="series" data-series="{escape(series.label)}" d="{" ".join(segments)}" '
-            f'fill="none" stroke="{series.color}" stroke-width="1.6"{dash}/>')
+    return (
+        f'<path class="series" data-series="{escape(series.label)}" d="{" ".join(segments)}" '
+        f'fill="none" stroke="{series.color}" stroke-width="1.6"{dash}/>'
+    )
 
 
 def _markers(axis: TimeAxis, plot_bottom: float) -> str:
@@ -282,9 +303,11 @@ def _column(rows: Sequence[Mapping[str, Any]], key: str, scale: float = 1.0) -> 
 def _hover_text(row: Mapping[str, Any], axis: TimeAxis) -> str:
     elapsed = elapsed_label(int(row["second"]) - axis.start)
     p99 = _number(row.get("p99_ms"))
-    return (f"+{elapsed} ({row.get('phase') or 'between phases'}): {row.get('requests', 0)} req/s, "
-            f"{row.get('failures', 0)} failed, {row.get('blocked', 0)} blocked, "
-            f"p99 {'-' if p99 is None else f'{p99:g} ms'}")
+    return (
+        f"+{elapsed} ({row.get('phase') or 'between phases'}): {row.get('requests', 0)} req/s, "
+        f"{row.get('failures', 0)} failed, {row.get('blocked', 0)} blocked, "
+        f"p99 {'-' if p99 is None else f'{p99:g} ms'}"
+    )
 
 
 def run_charts(result: Mapping[str, Any]) -> list[str]:
@@ -294,19 +317,29 @@ def run_charts(result: Mapping[str, Any]) -> list[str]:
     hover = [_hover_text(row, axis) for row in rows]
     throughput = [Series("requests/s", "#1f6fb2", _column(rows, "requests"))]
     if any(row.get("abusive_requests") for row in rows):
-        throughput.append(Series("abusive clients req/s", "#7a7a7a",
-                                 _column(rows, "abusive_requests"), dashed=True))
-    errors = [Series("failed/s", "#c62828", _column(rows, "failures")),
-              Series("error rate %", "#ef6c00", _column(rows, "error_rate", 100.0), dashed=True)]
+        throughput.append(
+            Series(
+                "abusive clients req/s", "#7a7a7a", _column(rows, "abusive_requests"), dashed=True
+            )
+        )
+    errors = [
+        Series("failed/s", "#c62828", _column(rows, "failures")),
+        Series("error rate %", "#ef6c00", _column(rows, "error_rate", 100.0), dashed=True),
+    ]
     if any(row.get("blocked") for row in rows):
         errors.append(Series("legit blocked/s", "#6a1b9a", _column(rows, "blocked")))
     specs = [
         ChartSpec("chart-throughput", "Throughput", "requests / s", throughput),
-        ChartSpec("chart-latency", "Latency percentiles", "ms", [
-            Series("p50", "#2e7d32", _column(rows, "p50_ms")),
-            Series("p90", "#f9a825", _column(rows, "p90_ms")),
-            Series("p99", "#c62828", _column(rows, "p99_ms")),
-        ]),
+        ChartSpec(
+            "chart-latency",
+            "Latency percentiles",
+            "ms",
+            [
+                Series("p50", "#2e7d32", _column(rows, "p50_ms")),
+                Series("p90", "#f9a825", _column(rows, "p90_ms")),
+                Series("p99", "#c62828", _column(rows, "p99_ms")),
+            ],
+        ),
         ChartSpec("chart-errors", "Errors", "per second / %", errors),
     ]
     return [render_chart(spec, axis, hover) for spec in specs]

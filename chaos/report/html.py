@@ -61,8 +61,9 @@ svg rect.hover { fill: transparent; } svg rect.hover:hover { fill: rgba(0,0,0,0.
 
 def _cells(row: list[str], numeric_from: int) -> str:
     return "".join(
-        f'<td class="num">{escape(cell)}</td>' if index >= numeric_from else
-        f"<td>{escape(cell)}</td>"
+        f'<td class="num">{escape(cell)}</td>'
+        if index >= numeric_from
+        else f"<td>{escape(cell)}</td>"
         for index, cell in enumerate(row)
     )
 
@@ -73,13 +74,16 @@ def table_html(table: Table, table_id: str, numeric_from: int = 99) -> str:
         f'<tr class="{escape(mark)}">{_cells(row, numeric_from)}</tr>'
         for row, mark in zip(table.rows, table.marks, strict=True)
     )
-    return (f'<table id="{escape(table_id)}"><thead><tr>{head}</tr></thead>'
-            f"<tbody>{body}</tbody></table>")
+    return (
+        f'<table id="{escape(table_id)}"><thead><tr>{head}</tr></thead>'
+        f"<tbody>{body}</tbody></table>"
+    )
 
 
 def _facts(result: Mapping[str, Any]) -> str:
-    items = "".join(f"<dt>{escape(label)}</dt><dd>{escape(value)}</dd>"
-                    for label, value in headline(result))
+    items = "".join(
+        f"<dt>{escape(label)}</dt><dd>{escape(value)}</dd>" for label, value in headline(result)
+    )
     return f'<dl class="facts">{items}</dl>'
 
 
@@ -100,7 +104,7 @@ def render_html(result: Mapping[str, Any]) -> str:
     slo = slo_table(result)
     met = sum(1 for mark in slo.marks if mark == "pass")
     parts = [
-        f'<h1>gameday: {escape(experiment)}</h1>',
+        f"<h1>gameday: {escape(experiment)}</h1>",
         f'<span class="verdict verdict-{escape(outcome)}" id="verdict">'
         f"{escape(verdict_text(result))}</span>",
         _facts(result),
@@ -111,20 +115,38 @@ def render_html(result: Mapping[str, Any]) -> str:
     server = server_side_table(result)
     if server is not None:
         note = server_side_note(result)
-        parts.append(_section(
-            "Server side (CloudWatch)", table_html(server, "server-side-table", 1)
-            + (f'<p class="legend-note" id="server-side-note">{escape(note)}</p>' if note
-               else ""), "server-side"))
+        parts.append(
+            _section(
+                "Server side (CloudWatch)",
+                table_html(server, "server-side-table", 1)
+                + (
+                    f'<p class="legend-note" id="server-side-note">{escape(note)}</p>'
+                    if note
+                    else ""
+                ),
+                "server-side",
+            )
+        )
     waf = waf_table(result)
     if waf is not None:
-        parts.append(_section(
-            "WAF rate rule", table_html(waf, "waf-table", 1)
-            + f'<p class="legend-note" id="waf-note">{escape(WAF_ESTIMATE_NOTE)}</p>', "waf"))
+        parts.append(
+            _section(
+                "WAF rate rule",
+                table_html(waf, "waf-table", 1)
+                + f'<p class="legend-note" id="waf-note">{escape(WAF_ESTIMATE_NOTE)}</p>',
+                "waf",
+            )
+        )
     faults = _numbered_faults(result)
-    parts.append(_section(
-        "Faults: changed and restored",
-        table_html(faults, "fault-table") if faults.rows
-        else '<p class="muted">No fault was injected.</p>', "faults"))
+    parts.append(
+        _section(
+            "Faults: changed and restored",
+            table_html(faults, "fault-table")
+            if faults.rows
+            else '<p class="muted">No fault was injected.</p>',
+            "faults",
+        )
+    )
     history = history_html(result)
     if history is not None:
         parts.append(_section("Recent runs on this target", history, "history"))
@@ -134,7 +156,7 @@ def render_html(result: Mapping[str, Any]) -> str:
         parts.append(_section("Notes", f"<ul>{items}</ul>", "notes"))
     title = f"gameday {experiment}: {outcome}"
     return (
-        "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
+        '<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">'
         f'<meta http-equiv="Content-Security-Policy" content="{CSP}">'
         '<meta name="viewport" content="width=device-width, initial-scale=1">'
         f"<title>{escape(title)}</title><style>{STYLE}</style></head>"
@@ -156,7 +178,9 @@ def _phases(result: Mapping[str, Any]) -> str:
 def _charts(result: Mapping[str, Any]) -> str:
     if not result.get("timeline"):
         return '<p class="muted">No per-second measurements (no load was driven).</p>'
-    note = ('<p class="legend-note">Shaded: phases. Solid red line ⚡: a fault injected; dashed '
-            "green line ↺: restored (F1, F2… as in the faults table). Hover a second for its "
-            "numbers.</p>")
+    note = (
+        '<p class="legend-note">Shaded: phases. Solid red line ⚡: a fault injected; dashed '
+        "green line ↺: restored (F1, F2… as in the faults table). Hover a second for its "
+        "numbers.</p>"
+    )
     return f'<div class="charts">{"".join(run_charts(result))}{note}</div>'

@@ -55,8 +55,9 @@ def failure_message(check: Mapping[str, Any]) -> str:
 
 def run_seconds(result: Mapping[str, Any]) -> float:
     try:
-        return max(0.0, epoch_seconds(str(result["ended_at"]))
-                   - epoch_seconds(str(result["started_at"])))
+        return max(
+            0.0, epoch_seconds(str(result["ended_at"])) - epoch_seconds(str(result["started_at"]))
+        )
     except (KeyError, ValueError):
         return 0.0
 
@@ -67,12 +68,25 @@ def render_junit(result: Mapping[str, Any]) -> str:
     failures = sum(1 for check in checks if not check.get("passed"))
     experiment = _text(result.get("experiment") or "experiment")
     seconds = f"{run_seconds(result):.3f}"
-    counts = {"tests": str(len(checks)), "failures": str(failures), "errors": "0",
-              "skipped": "0", "time": seconds}
+    counts = {
+        "tests": str(len(checks)),
+        "failures": str(failures),
+        "errors": "0",
+        "skipped": "0",
+        "time": seconds,
+    }
     suites = ET.Element("testsuites", {"name": "gameday", **counts})
-    suite = ET.SubElement(suites, "testsuite", {
-        "name": experiment, **counts, "hostname": "gameday", "id": "0", "package": "gameday",
-    })
+    suite = ET.SubElement(
+        suites,
+        "testsuite",
+        {
+            "name": experiment,
+            **counts,
+            "hostname": "gameday",
+            "id": "0",
+            "package": "gameday",
+        },
+    )
     started = _text(result.get("started_at") or "")[:19]
     if _TIMESTAMP.fullmatch(started):
         suite.set("timestamp", started)
@@ -82,27 +96,38 @@ def render_junit(result: Mapping[str, Any]) -> str:
             ET.SubElement(properties, "property", {"name": key, "value": _text(result[key])})
     server = result.get("server_side")
     if isinstance(server, Mapping) and server.get("settled") is not None:
-        ET.SubElement(properties, "property", {"name": "server_side_settled",
-                                               "value": _text(bool(server["settled"]))})
+        ET.SubElement(
+            properties,
+            "property",
+            {"name": "server_side_settled", "value": _text(bool(server["settled"]))},
+        )
     for check in checks:
-        case = ET.SubElement(suite, "testcase", {
-            "name": _text(testcase_name(check)),
-            "classname": f"gameday.{experiment}",
-            "time": "0",
-        })
+        case = ET.SubElement(
+            suite,
+            "testcase",
+            {
+                "name": _text(testcase_name(check)),
+                "classname": f"gameday.{experiment}",
+                "time": "0",
+            },
+        )
         # An inconclusive check is a failure (never <skipped>, which CI shows green) unless
         # the gate says `inconclusive: pass`: then a passing testcase that says so.
         if not check.get("passed"):
             inconclusive = verdict_word(check) == "inconclusive"
-            failure = ET.SubElement(case, "failure", {
-                "message": _text(failure_message(check)),
-                "type": "SLOInconclusive" if inconclusive else "SLOBreach",
-            })
+            failure = ET.SubElement(
+                case,
+                "failure",
+                {
+                    "message": _text(failure_message(check)),
+                    "type": "SLOInconclusive" if inconclusive else "SLOBreach",
+                },
+            )
             failure.text = _text(check.get("note") or failure_message(check))
         elif verdict_word(check) == "inconclusive":
             ET.SubElement(case, "system-out").text = _text(
-                f"inconclusive (passes: the gate says inconclusive: pass): "
-                f"{failure_message(check)}")
+                f"inconclusive (passes: the gate says inconclusive: pass): {failure_message(check)}"
+            )
     out = ET.SubElement(suite, "system-out")
     out.text = _text(summary_text(result))
     ET.SubElement(suite, "system-err").text = _text(result.get("abort_reason") or "")
@@ -115,8 +140,10 @@ def summary_text(result: Mapping[str, Any]) -> str:
     if result.get("abort_reason"):
         lines.append(f"aborted: {result['abort_reason']}")
     for fault in result.get("faults") or []:
-        lines.append(f"fault {fault_kind_text(fault)} on {fault.get('target')}: "
-                     f"{fault.get('restore_status')}")
+        lines.append(
+            f"fault {fault_kind_text(fault)} on {fault.get('target')}: "
+            f"{fault.get('restore_status')}"
+        )
     lines += server_side_lines(result)
     lines += waf_lines(result)
     return "\n".join(lines)
@@ -124,14 +151,22 @@ def summary_text(result: Mapping[str, Any]) -> str:
 
 def server_side_lines(result: Mapping[str, Any]) -> list[str]:
     """Per phase (and the run): the CloudWatch minutes its figures cover, settled or not."""
-    columns = [(str(name), values.get("server_side"))
-               for name, values in (result.get("phases") or {}).items()
-               if isinstance(values, Mapping)]
+    columns = [
+        (str(name), values.get("server_side"))
+        for name, values in (result.get("phases") or {}).items()
+        if isinstance(values, Mapping)
+    ]
     columns.append(("run", result.get("server_side")))
-    lines = [f"server side (CloudWatch) {name}: minutes {minutes_text(server.get('minutes'))}, "
-             + ("settled" if server.get("settled") is not False
-                else "NOT settled (partial; gameday report --refresh reads it again)")
-             for name, server in columns if isinstance(server, Mapping)]
+    lines = [
+        f"server side (CloudWatch) {name}: minutes {minutes_text(server.get('minutes'))}, "
+        + (
+            "settled"
+            if server.get("settled") is not False
+            else "NOT settled (partial; gameday report --refresh reads it again)"
+        )
+        for name, server in columns
+        if isinstance(server, Mapping)
+    ]
     return lines
 
 
@@ -139,8 +174,15 @@ def waf_lines(result: Mapping[str, Any]) -> list[str]:
     waf = result.get("waf")
     if not isinstance(waf, Mapping):
         return []
-    timings = ", ".join(f"{label} {format_value(key, waf.get(key))}" for key, label in (
-        ("time_to_block_s", "time to block (s, estimate)"),
-        ("time_to_unblock_s", "time to unblock (s, estimate)")))
-    return [f"WAF rule {waf.get('rule')}: {timings}, other_403 "
-            f"{format_value('other_403', waf.get('other_403'))}", WAF_ESTIMATE_NOTE]
+    timings = ", ".join(
+        f"{label} {format_value(key, waf.get(key))}"
+        for key, label in (
+            ("time_to_block_s", "time to block (s, estimate)"),
+            ("time_to_unblock_s", "time to unblock (s, estimate)"),
+        )
+    )
+    return [
+        f"WAF rule {waf.get('rule')}: {timings}, other_403 "
+        f"{format_value('other_403', waf.get('other_403'))}",
+        WAF_ESTIMATE_NOTE,
+    ]

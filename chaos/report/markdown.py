@@ -41,11 +41,15 @@ def code_markdown(text: str) -> str:
 
 
 def table_markdown(table: Table, code_columns: tuple[int, ...] = ()) -> list[str]:
-    lines = ["| " + " | ".join(escape_markdown(cell) or " " for cell in table.header) + " |",
-             "|" + "|".join("---" for _ in table.header) + "|"]
+    lines = [
+        "| " + " | ".join(escape_markdown(cell) or " " for cell in table.header) + " |",
+        "|" + "|".join("---" for _ in table.header) + "|",
+    ]
     for row, mark in zip(table.rows, table.marks, strict=True):
-        cells = [code_markdown(cell) if index in code_columns else escape_markdown(cell)
-                 for index, cell in enumerate(row)]
+        cells = [
+            code_markdown(cell) if index in code_columns else escape_markdown(cell)
+            for index, cell in enumerate(row)
+        ]
         if mark == "fail":
             cells[0] = f"**{cells[0]}**"
         lines.append("| " + " | ".join(cells) + " |")
@@ -56,8 +60,10 @@ def render_markdown(result: Mapping[str, Any]) -> str:
     """The report.md text of a result dict."""
     outcome = str(result.get("outcome") or "")
     title = escape_markdown(str(result.get("experiment") or "experiment"))
-    lines = [f"### {ICONS.get(outcome, '')} gameday {title}: {verdict_text(result)}".replace(
-        "  ", " "), ""]
+    lines = [
+        f"### {ICONS.get(outcome, '')} gameday {title}: {verdict_text(result)}".replace("  ", " "),
+        "",
+    ]
     lines += [f"- **{label}**: {escape_markdown(value)}" for label, value in headline(result)]
     lines.append("")
     slo = slo_table(result)
@@ -75,8 +81,14 @@ def render_markdown(result: Mapping[str, Any]) -> str:
             lines += ["", escape_markdown(note)]
     waf = waf_table(result)
     if waf is not None:
-        lines += ["", "#### WAF rate rule", "", *table_markdown(waf), "",
-                  escape_markdown(WAF_ESTIMATE_NOTE)]
+        lines += [
+            "",
+            "#### WAF rate rule",
+            "",
+            *table_markdown(waf),
+            "",
+            escape_markdown(WAF_ESTIMATE_NOTE),
+        ]
     faults = fault_table(result)
     lines += ["", "#### Faults: changed and restored", ""]
     lines += table_markdown(faults) if faults.rows else ["No fault was injected."]

@@ -57,7 +57,8 @@ WAF_ROWS = (
 WAF_ESTIMATE_NOTE = (
     "WAF timings are estimates: AWS WAF estimates each client's request rate (recent "
     "requests weigh more) and checks it periodically, so a block usually starts within "
-    "30 s of the crossing, sometimes later; the clients' own timing has 1 s resolution.")
+    "30 s of the crossing, sometimes later; the clients' own timing has 1 s resolution."
+)
 NOT_SETTLED = " (not settled)"
 
 
@@ -99,16 +100,18 @@ def slo_table(result: Mapping[str, Any]) -> Table:
     for check in result.get("slo") or []:
         passed = bool(check.get("passed"))
         sli = str(check.get("sli"))
-        rows.append([
-            "pass" if passed else "FAIL",
-            f"{sli} ({check['fault']})" if check.get("fault") else sli,
-            str(check.get("phase") or "run"),
-            str(check.get("objective")),
-            format_value(sli, check.get("observed")),
-            interval_text(check),
-            verdict_word(check),
-            str(check.get("note") or ""),
-        ])
+        rows.append(
+            [
+                "pass" if passed else "FAIL",
+                f"{sli} ({check['fault']})" if check.get("fault") else sli,
+                str(check.get("phase") or "run"),
+                str(check.get("objective")),
+                format_value(sli, check.get("observed")),
+                interval_text(check),
+                verdict_word(check),
+                str(check.get("note") or ""),
+            ]
+        )
         marks.append("pass" if passed else "fail")
     header = ["", "SLI", "phase", "objective", "observed", "interval", "verdict", "note"]
     return Table(header, rows, marks)
@@ -141,8 +144,10 @@ def interval_text(check: Mapping[str, Any]) -> str:
         return f"+{text}" if effect == "difference" and value > 0 else text
 
     low, high = interval.get("low"), interval.get("high")
-    text = (f"{'(' if low is None else '['}{bound(low, '−∞')}, "
-            f"{bound(high, '∞')}{')' if high is None else ']'}")
+    text = (
+        f"{'(' if low is None else '['}{bound(low, '−∞')}, "
+        f"{bound(high, '∞')}{')' if high is None else ']'}"
+    )
     unit = " ms" if sli.endswith("_ms") and effect != "ratio" else ""
     reference = "previous" if "previous" in str(check.get("objective")) else "baseline"
     if effect == "ratio":
@@ -165,20 +170,29 @@ def _phases(result: Mapping[str, Any]) -> list[tuple[str, Mapping[str, Any]]]:
 
 
 def phase_table(result: Mapping[str, Any]) -> Table:
-    header = ["phase", "requests", "req/s", "availability", "error rate",
-              *(f"{key} ms" for key in LATENCY_KEYS), "blocked"]
+    header = [
+        "phase",
+        "requests",
+        "req/s",
+        "availability",
+        "error rate",
+        *(f"{key} ms" for key in LATENCY_KEYS),
+        "blocked",
+    ]
     rows = []
     for name, slis in _phases(result):
         latency = slis.get("latency_ms") or {}
-        rows.append([
-            name,
-            format_value("requests", slis.get("requests")),
-            format_value("throughput_rps", slis.get("throughput_rps")),
-            format_value("availability", slis.get("availability")),
-            format_value("error_rate", slis.get("error_rate")),
-            *(format_value("latency_ms", latency.get(key)) for key in LATENCY_KEYS),
-            format_value("blocked", slis.get("blocked")),
-        ])
+        rows.append(
+            [
+                name,
+                format_value("requests", slis.get("requests")),
+                format_value("throughput_rps", slis.get("throughput_rps")),
+                format_value("availability", slis.get("availability")),
+                format_value("error_rate", slis.get("error_rate")),
+                *(format_value("latency_ms", latency.get(key)) for key in LATENCY_KEYS),
+                format_value("blocked", slis.get("blocked")),
+            ]
+        )
     return Table(header, rows, [""] * len(rows))
 
 
@@ -186,20 +200,24 @@ def server_side_table(result: Mapping[str, Any]) -> Table | None:
     """Server-side SLIs per phase and over the run, each marked when it is not settled,
     then whether each column settled and which CloudWatch minutes it covers; None when no
     phase has any."""
-    columns = [(name, slis["server_side"]) for name, slis in _phases(result)
-               if isinstance(slis.get("server_side"), Mapping)]
+    columns = [
+        (name, slis["server_side"])
+        for name, slis in _phases(result)
+        if isinstance(slis.get("server_side"), Mapping)
+    ]
     if not columns:
         return None
     if isinstance(result.get("server_side"), Mapping):
         columns.append(("run", result["server_side"]))
-    rows = [[sli, *(_server_value(sli, server) for _, server in columns)]
-            for sli in names("server")]
+    rows = [
+        [sli, *(_server_value(sli, server) for _, server in columns)] for sli in names("server")
+    ]
     rows.append(["settled", *(_settled_text(server) for _, server in columns)])
-    rows.append(["CloudWatch minutes", *(minutes_text(server.get("minutes"))
-                                         for _, server in columns)])
+    rows.append(
+        ["CloudWatch minutes", *(minutes_text(server.get("minutes")) for _, server in columns)]
+    )
     marks = [""] * (len(rows) - 2)
-    marks += ["fail" if any(server.get("settled") is False for _, server in columns) else "",
-              ""]
+    marks += ["fail" if any(server.get("settled") is False for _, server in columns) else "", ""]
     return Table(["CloudWatch", *(name for name, _ in columns)], rows, marks)
 
 
@@ -227,9 +245,11 @@ def server_side_note(result: Mapping[str, Any]) -> str | None:
     table = server_side_table(result)
     if table is None or "fail" not in table.marks:
         return None
-    return ("Figures marked (not settled) were still changing in CloudWatch when the wait "
-            "ended: they may be partial, and SLO checks on them fail as not settled. "
-            "`gameday report RESULT --refresh` reads them again.")
+    return (
+        "Figures marked (not settled) were still changing in CloudWatch when the wait "
+        "ended: they may be partial, and SLO checks on them fail as not settled. "
+        "`gameday report RESULT --refresh` reads them again."
+    )
 
 
 def waf_table(result: Mapping[str, Any]) -> Table | None:
@@ -276,15 +296,18 @@ def fault_table(result: Mapping[str, Any]) -> Table:
     rows, marks = [], []
     for fault in result.get("faults") or []:
         status = str(fault.get("restore_status") or "")
-        rows.append([
-            fault_kind_text(fault),
-            str(fault.get("target") or ""),
-            change_text(fault.get("changed")),
-            str(fault.get("injected_at") or "not injected"),
-            str(fault.get("restored_at") or "-"),
-            status,
-            str(fault.get("detail") or ""),
-        ])
+        rows.append(
+            [
+                fault_kind_text(fault),
+                str(fault.get("target") or ""),
+                change_text(fault.get("changed")),
+                str(fault.get("injected_at") or "not injected"),
+                str(fault.get("restored_at") or "-"),
+                status,
+                str(fault.get("detail") or ""),
+            ]
+        )
         marks.append("pass" if status == "restored" else "fail" if status == "failed" else "")
-    return Table(["fault", "target", "changed", "injected", "restored", "restore", "detail"],
-                 rows, marks)
+    return Table(
+        ["fault", "target", "changed", "injected", "restored", "restore", "detail"], rows, marks
+    )

@@ -24,15 +24,21 @@ def slo_text(result: dict[str, Any]) -> str:
     for check in result.get("slo", []):
         observed = check.get("observed")
         sli = f"{check['sli']} ({check['fault']})" if check.get("fault") else str(check["sli"])
-        rows.append((
-            sli, str(check.get("phase") or "-"),
-            "not measured" if observed is None else f"{observed:g}",
-            str(check["objective"]), _verdict_cell(check), interval_text(check),
-        ))
+        rows.append(
+            (
+                sli,
+                str(check.get("phase") or "-"),
+                "not measured" if observed is None else f"{observed:g}",
+                str(check["objective"]),
+                _verdict_cell(check),
+                interval_text(check),
+            )
+        )
     widths = [max(len(row[index]) for row in rows) for index in range(6)]
-    return "\n".join("  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True))
-                     .rstrip()
-                     for row in rows)
+    return "\n".join(
+        "  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip()
+        for row in rows
+    )
 
 
 def _verdict_cell(check: dict[str, Any]) -> str:

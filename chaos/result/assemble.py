@@ -30,8 +30,15 @@ if TYPE_CHECKING:
     from chaos.metrics.aggregate import PhaseClock, RunAggregator
     from chaos.outcome import Outcome
 
-__all__ = ["RESULT_VERSION", "LoadRecord", "RunRecord", "add_server_side", "assemble_result",
-           "fault_entries", "judge"]
+__all__ = [
+    "RESULT_VERSION",
+    "LoadRecord",
+    "RunRecord",
+    "add_server_side",
+    "assemble_result",
+    "fault_entries",
+    "judge",
+]
 
 RESULT_VERSION = 1
 
@@ -113,9 +120,11 @@ def judge(result: dict[str, Any], run_outcome: str) -> None:
 
 def _add_load(result: dict[str, Any], record: RunRecord) -> None:
     if record.load is None:
-        measured = (measure_windows(record.clock, record.phase_times) if record.clock else
-                    {"phases": {name: dict(times)
-                                for name, times in record.phase_times.items()}})
+        measured = (
+            measure_windows(record.clock, record.phase_times)
+            if record.clock
+            else {"phases": {name: dict(times) for name, times in record.phase_times.items()}}
+        )
         result.update(measured, overall=None, recovery_time_s=None, timeline=[])
         return
     aggregator = record.load.aggregator
@@ -127,9 +136,14 @@ def _add_load(result: dict[str, Any], record: RunRecord) -> None:
     load = record.load
     if load.rule is not None and load.waf_plan is not None:
         legit = aggregator.all_totals()
-        result["waf"] = waf_slis(aggregator.identities, load.rule, load.waf_plan,
-                                 legit_blocked=legit.blocked, other_403=legit.other_403,
-                                 abusive_stopped_at=load.abusive_stopped_at)
+        result["waf"] = waf_slis(
+            aggregator.identities,
+            load.rule,
+            load.waf_plan,
+            legit_blocked=legit.blocked,
+            other_403=legit.other_403,
+            abusive_stopped_at=load.abusive_stopped_at,
+        )
 
 
 def worker_entries(aggregator: RunAggregator) -> list[dict[str, Any]]:
@@ -139,9 +153,10 @@ def worker_entries(aggregator: RunAggregator) -> list[dict[str, Any]]:
     `transition` between them, and `outside` (ramp-up before the baseline); every traffic
     kind counts (abusive WAF clients too).
     """
-    return [{"worker": worker, "requests": sum(by_segment.values()),
-             "requests_by_phase": by_segment}
-            for worker, by_segment in aggregator.worker_requests_by_segment().items()]
+    return [
+        {"worker": worker, "requests": sum(by_segment.values()), "requests_by_phase": by_segment}
+        for worker, by_segment in aggregator.worker_requests_by_segment().items()
+    ]
 
 
 def add_server_side(result: dict[str, Any], server_side: Mapping[str, Any] | None) -> None:
@@ -160,8 +175,9 @@ def _place_server_side(result: dict[str, Any], server_side: Mapping[str, Any]) -
     if server_side.get("run") is not None:
         result["server_side"] = server_side["run"]
     if "waf" in result:
-        result["waf"]["cloudwatch_blocked_requests"] = (
-            (server_side.get("run") or {}).get(WAF_BLOCKED_REQUESTS))
+        result["waf"]["cloudwatch_blocked_requests"] = (server_side.get("run") or {}).get(
+            WAF_BLOCKED_REQUESTS
+        )
         result["waf"]["cloudwatch_settled"] = server_side.get("settled", True)
     if server_side.get("query") is not None:
         result["server_side_query"] = server_side["query"]
@@ -192,8 +208,12 @@ def fault_effect_checks(result: Mapping[str, Any]) -> list[dict[str, Any]]:
         if not had_load:
             passed, note = True, "not judged: no load in the fault phase"
         item: dict[str, Any] = {
-            "sli": FAULT_EFFECT, "phase": "fault", "objective": "> 0", "observed": observed,
-            "passed": passed, "fault": f"faults[{index}] {fault_type}",
+            "sli": FAULT_EFFECT,
+            "phase": "fault",
+            "objective": "> 0",
+            "observed": observed,
+            "passed": passed,
+            "fault": f"faults[{index}] {fault_type}",
         }
         if note:
             item["note"] = note
@@ -227,8 +247,9 @@ def fault_entries(entries: Sequence[JournalEntry]) -> list[dict[str, Any]]:
 def _fault_entry(steps: list[JournalEntry]) -> dict[str, Any]:
     root = steps[0]
     statuses = [restore_status(step.status) for step in steps]
-    status = next((worst for worst in ("failed", "refused", "drifted") if worst in statuses),
-                  "restored")
+    status = next(
+        (worst for worst in ("failed", "refused", "drifted") if worst in statuses), "restored"
+    )
     effective = _latest(step.effective_at for step in steps)
     restored = _latest(step.restored_at for step in steps)
     restore_started = _earliest(step.restore_started_at for step in steps)
@@ -250,9 +271,15 @@ def _fault_entry(steps: list[JournalEntry]) -> dict[str, Any]:
     if evidence:
         item["evidence"] = evidence
     if len(steps) > 1:
-        item["steps"] = [{"target": step.target, "changed": describe_change(step.intended),
-                          "restore_status": restore_status(step.status),
-                          "detail": step.detail} for step in steps]
+        item["steps"] = [
+            {
+                "target": step.target,
+                "changed": describe_change(step.intended),
+                "restore_status": restore_status(step.status),
+                "detail": step.detail,
+            }
+            for step in steps
+        ]
     return item
 
 
@@ -261,9 +288,11 @@ def fault_timing(faults: Sequence[Mapping[str, Any]]) -> dict[str, Any] | None:
     moments = sorted(epoch_seconds(f["effective_at"]) for f in faults if f.get("effective_at"))
     if not moments:
         return None
-    return {"first_effective_at": iso_from_epoch(moments[0]),
-            "last_effective_at": iso_from_epoch(moments[-1]),
-            "effective_spread_s": round(moments[-1] - moments[0], 3)}
+    return {
+        "first_effective_at": iso_from_epoch(moments[0]),
+        "last_effective_at": iso_from_epoch(moments[-1]),
+        "effective_spread_s": round(moments[-1] - moments[0], 3),
+    }
 
 
 def _latest(moments: Iterable[str | None]) -> str | None:

@@ -43,8 +43,9 @@ def journal_store(context: RunContext) -> S3JournalStore | None:
     if not context.journal_location:
         return None
     location = JournalLocation.parse(context.journal_location)
-    return S3JournalStore(context.target.clients.client("s3"), location,
-                          expected_owner=context.target.account_id)
+    return S3JournalStore(
+        context.target.clients.client("s3"), location, expected_owner=context.target.account_id
+    )
 
 
 @contextmanager
@@ -125,14 +126,23 @@ def execute(context: RunContext, planned: list[PlannedFault]) -> RunOutcome:
     if refused is not None:
         raise refused  # one line and its exit code at the CLI edge, as for any refusal
     with signals_set(threading.Event()) as interrupted:
-        history = ExperimentHistory.for_run(context.experiment, context.run_id,
-                                            context.target.account_id, context.target.clients,
-                                            context.journal_location)
+        history = ExperimentHistory.for_run(
+            context.experiment,
+            context.run_id,
+            context.target.account_id,
+            context.target.clients,
+            context.journal_location,
+        )
         record = run_record(context, started_at, outcome, reason, interrupted)
         if interrupted.is_set() and record.outcome == "passed":
-            record = replace(record, outcome="aborted", abort_reason=(
-                "interrupted while waiting for CloudWatch to settle: server-side figures "
-                "unsettled (gameday report --refresh completes them)"))
+            record = replace(
+                record,
+                outcome="aborted",
+                abort_reason=(
+                    "interrupted while waiting for CloudWatch to settle: server-side figures "
+                    "unsettled (gameday report --refresh completes them)"
+                ),
+            )
         result = assemble_result(replace(record, previous_for=history.previous))
         history.record(result)  # after judging: this run is never its own reference
         result_path = write_reports(result, context.options.report_dir or run_dir)["json"]
@@ -193,8 +203,9 @@ def apply_all(context: RunContext, planned: list[PlannedFault]) -> list[AppliedC
 
 def last_effective_at(applied: list[AppliedChange]) -> float:
     """When the last change came in force (now, when nothing was applied)."""
-    moments = [epoch_seconds(item.entry.effective_at) for item in applied
-               if item.entry.effective_at]
+    moments = [
+        epoch_seconds(item.entry.effective_at) for item in applied if item.entry.effective_at
+    ]
     return max(moments, default=time.time())
 
 
@@ -203,8 +214,10 @@ def monitoring(context: RunContext) -> Iterator[None]:
     """Load, alarm stop conditions and `abort_when` for the span of the phases."""
     experiment = context.experiment
     watcher = AlarmWatcher(
-        context.target.clients.client("cloudwatch"), experiment.stop_conditions.alarms,
-        context.stop, on_message=lambda text: context.events.message.fire(text=text),
+        context.target.clients.client("cloudwatch"),
+        experiment.stop_conditions.alarms,
+        context.stop,
+        on_message=lambda text: context.events.message.fire(text=text),
     ).start()
     abort_when = experiment.stop_conditions.abort_when
     if abort_when is not None:

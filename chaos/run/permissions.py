@@ -33,11 +33,16 @@ if TYPE_CHECKING:
     from chaos.experiment import Experiment
 
 
-def experiment_policy(experiment: Experiment, account_id: str,
-                      clients: AwsClients | None = None,
-                      journal: str | None = None, janitor: bool = True,
-                      partition: str | None = None, layer_arns: tuple[str, ...] = (),
-                      kms_key_arns: tuple[str, ...] = ()) -> dict[str, Any]:
+def experiment_policy(
+    experiment: Experiment,
+    account_id: str,
+    clients: AwsClients | None = None,
+    journal: str | None = None,
+    janitor: bool = True,
+    partition: str | None = None,
+    layer_arns: tuple[str, ...] = (),
+    kms_key_arns: tuple[str, ...] = (),
+) -> dict[str, Any]:
     """The policy; with `clients` that can read the targets, their own layers and KMS keys
     are named exactly; otherwise `layer_arns` and `kms_key_arns` name them, or named
     placeholders stand for them (never a wildcard: see FaultKind.policy_statements).
@@ -49,9 +54,19 @@ def experiment_policy(experiment: Experiment, account_id: str,
     region = experiment.target.region
     statements: list[PolicyStatement] = []
     for index, spec in enumerate(experiment.faults):
-        statements.extend(FAULT_KINDS[spec.type].policy_statements(spec, PolicyInputs(
-            region, account_id, index, clients, layer_arns=layer_arns,
-            kms_key_arns=kms_key_arns)))
+        statements.extend(
+            FAULT_KINDS[spec.type].policy_statements(
+                spec,
+                PolicyInputs(
+                    region,
+                    account_id,
+                    index,
+                    clients,
+                    layer_arns=layer_arns,
+                    kms_key_arns=kms_key_arns,
+                ),
+            )
+        )
     statements.extend(integration_discovery_permissions(experiment, region))
     statements.extend(run_permissions(experiment, region=region, account_id=account_id))
     if journal:
@@ -66,18 +81,19 @@ def experiment_policy(experiment: Experiment, account_id: str,
     return policy_document(statements)
 
 
-def integration_discovery_permissions(experiment: Experiment,
-                                      region: str) -> list[PolicyStatement]:
+def integration_discovery_permissions(experiment: Experiment, region: str) -> list[PolicyStatement]:
     """Reading how the endpoint invokes Lambda, which preflight does for a fault kind that
     needs it (chaos.aws.apigateway): without it the run is refused."""
-    if not any(FAULT_KINDS[spec.type].needs_endpoint_integrations
-               for spec in experiment.faults):
+    if not any(FAULT_KINDS[spec.type].needs_endpoint_integrations for spec in experiment.faults):
         return []
     api = api_of_endpoint(experiment.target.endpoint)
     if api is None:  # no endpoint, or not an execute-api URL: nothing is read
         return []
-    return [PolicyStatement("EndpointIntegrations", (DISCOVERY_ACTION,),
-                            discovery_resources(api, region))]
+    return [
+        PolicyStatement(
+            "EndpointIntegrations", (DISCOVERY_ACTION,), discovery_resources(api, region)
+        )
+    ]
 
 
 def run_permissions(
@@ -89,29 +105,40 @@ def run_permissions(
     if server_side:
         # GetMetricData supports no resource-level permission.
         statements.append(
-            PolicyStatement("ServerSideMetrics", ("cloudwatch:GetMetricData",), ("*",)))
+            PolicyStatement("ServerSideMetrics", ("cloudwatch:GetMetricData",), ("*",))
+        )
     endpoint = experiment.target.endpoint or ""
     if server_side and ".execute-api." in endpoint:
         api_id = endpoint.split("//", 1)[-1].split(".", 1)[0]
-        statements.append(PolicyStatement(  # the API's name, the ApiName metric dimension
-            "ApiName", ("apigateway:GET",),
-            (arn("apigateway", region, "", f"/restapis/{api_id}"),)))
+        statements.append(
+            PolicyStatement(  # the API's name, the ApiName metric dimension
+                "ApiName",
+                ("apigateway:GET",),
+                (arn("apigateway", region, "", f"/restapis/{api_id}"),),
+            )
+        )
     waf = experiment.load.waf if experiment.load else None
     if waf is not None:
         actions = ("wafv2:GetWebACL",) + (
-            ("wafv2:ListWebACLs",) if waf.web_acl else ("wafv2:GetWebACLForResource",))
-        resources: tuple[str, ...] = (arn("wafv2", region, account_id, "regional/webacl/*/*"),
-                                      arn("apigateway", region, "", "/restapis/*/stages/*"))
+            ("wafv2:ListWebACLs",) if waf.web_acl else ("wafv2:GetWebACLForResource",)
+        )
+        resources: tuple[str, ...] = (
+            arn("wafv2", region, account_id, "regional/webacl/*/*"),
+            arn("apigateway", region, "", "/restapis/*/stages/*"),
+        )
         if waf.web_acl and ":global/webacl/" in waf.web_acl:
             # A CLOUDFRONT-scope web ACL lives in us-east-1, whatever the target's Region.
             resources += (arn("wafv2", "us-east-1", account_id, "global/webacl/*/*"),)
         statements.append(PolicyStatement("WafRuleDiscovery", actions, resources))
     alarms = experiment.stop_conditions.alarms
     if alarms:
-        statements.append(PolicyStatement(
-            "StopConditionAlarms", ("cloudwatch:DescribeAlarms",),
-            tuple(arn("cloudwatch", region, account_id, f"alarm:{name}") for name in alarms),
-        ))
+        statements.append(
+            PolicyStatement(
+                "StopConditionAlarms",
+                ("cloudwatch:DescribeAlarms",),
+                tuple(arn("cloudwatch", region, account_id, f"alarm:{name}") for name in alarms),
+            )
+        )
     return statements
 
 
@@ -119,5 +146,8 @@ def journal_permissions(location: JournalLocation, region: str) -> list[PolicySt
     """Writing the journal's revisions and reading them back from any machine: `status` and
     `rollback --journal` read an unfinished run's revisions as first written."""
     partition = partition_of_region(region)
-    return (revision_statements(location, partition) + version_statements(location, partition)
-            + history_permissions(location, partition))
+    return (
+        revision_statements(location, partition)
+        + version_statements(location, partition)
+        + history_permissions(location, partition)
+    )

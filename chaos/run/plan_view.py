@@ -32,9 +32,12 @@ def plan_lines(context: RunContext, planned: list[PlannedFault]) -> list[str]:
         lines.append(target.credentials.describe())
     janitor, janitor_journal = janitor_lines(context, planned)
     journal = context.options.journal or janitor_journal  # the sandbox's, by default
-    lines.append(f"journal: {journal}<run-id>/ in the target account, and locally"
-                 if journal else "journal: local only (.gameday/runs/<run-id>/journal.json); "
-                 "--journal s3://... keeps it in the target account")
+    lines.append(
+        f"journal: {journal}<run-id>/ in the target account, and locally"
+        if journal
+        else "journal: local only (.gameday/runs/<run-id>/journal.json); "
+        "--journal s3://... keeps it in the target account"
+    )
     lines.extend(janitor)
     count = 0
     for fault in planned:
@@ -43,15 +46,22 @@ def plan_lines(context: RunContext, planned: list[PlannedFault]) -> list[str]:
             lines.append(f"{change.fault_type} on {change.target} ({change.target_arn}):")
             lines.extend(f"  - {line}" for line in change.summary)
             lines.extend(f"  ! {warning}" for warning in change.warnings)
-    lines.append(f"blast radius: {count} resource change(s), all journaled and restored after "
-                 "the fault phase")
+    lines.append(
+        f"blast radius: {count} resource change(s), all journaled and restored after "
+        "the fault phase"
+    )
     if planned:
-        lines.append("windows: fault-phase SLIs count from the moment the last change is in "
-                     "force (effective_at), recovery-phase SLIs from the end of the restore; "
-                     "the seconds between are reported as `transition`")
-        lines.append("fault_effect: each fault must show an effect during a fault phase with "
-                     "load (an automatic check)" if experiment.expect_effect else
-                     "fault_effect: not checked (expect_effect: false)")
+        lines.append(
+            "windows: fault-phase SLIs count from the moment the last change is in "
+            "force (effective_at), recovery-phase SLIs from the end of the restore; "
+            "the seconds between are reported as `transition`"
+        )
+        lines.append(
+            "fault_effect: each fault must show an effect during a fault phase with "
+            "load (an automatic check)"
+            if experiment.expect_effect
+            else "fault_effect: not checked (expect_effect: false)"
+        )
     if context.load is None:
         lines.append("load: none")
     else:
@@ -73,10 +83,16 @@ def evidence_warnings(paths: Sequence[Path | str]) -> list[str]:
         for plan in never_decisive(document):
             needed = plan.minimum_for_any_bound or plan.requests_needed
             detail = f"needs at least {needed} requests" if needed else "no load decides it"
-            lines.append(line_of(["slo", plan.index, "objective"], (
-                f"warning: {plan.sli} in phase {plan.phase} can never be decisive: "
-                f"~{plan.expected_requests} requests, {detail} {plan.what}; it will be "
-                "inconclusive (gameday plan shows the evidence)")))
+            lines.append(
+                line_of(
+                    ["slo", plan.index, "objective"],
+                    (
+                        f"warning: {plan.sli} in phase {plan.phase} can never be decisive: "
+                        f"~{plan.expected_requests} requests, {detail} {plan.what}; it will be "
+                        "inconclusive (gameday plan shows the evidence)"
+                    ),
+                )
+            )
     return lines
 
 
@@ -94,8 +110,7 @@ def evidence_lines(experiment: Experiment) -> list[str]:
     return evidence_plan_lines(experiment)
 
 
-def janitor_lines(context: RunContext,
-                  planned: list[PlannedFault]) -> tuple[list[str], str | None]:
+def janitor_lines(context: RunContext, planned: list[PlannedFault]) -> tuple[list[str], str | None]:
     """Who restores the run if it dies (or why the run would be refused), and the journal
     location the run would then use."""
     try:

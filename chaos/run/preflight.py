@@ -35,8 +35,11 @@ def prepare_run(
     check_writable(options.report_dir, "--report-dir")
     check_writable(runs_dir(), "the runs folder (GAMEDAY_HOME)")
     target = resolve_target(
-        experiment.target.region, experiment.target.account_id, experiment.target.endpoint,
-        sandbox=options.sandbox, profile=options.profile,
+        experiment.target.region,
+        experiment.target.account_id,
+        experiment.target.endpoint,
+        sandbox=options.sandbox,
+        profile=options.profile,
     )
     context = RunContext(
         experiment=experiment,
@@ -44,8 +47,10 @@ def prepare_run(
         options=options,
         run_id=new_run_id(experiment.name),
         target=target,
-        stop=StopSignal(experiment.max_duration,
-                        hard_limit_s=experiment.expiry_s - min(60.0, experiment.expiry_margin / 2)),
+        stop=StopSignal(
+            experiment.max_duration,
+            hard_limit_s=experiment.expiry_s - min(60.0, experiment.expiry_margin / 2),
+        ),
     )
     context.stop.listeners.append(lambda reason: context.events.stop_requested.fire(reason=reason))
     try:
@@ -53,8 +58,12 @@ def prepare_run(
         planned = plan_faults(context)
         check_stop_conditions(context)
         context.load = LoadSession.prepare(
-            experiment, experiment_path, target.clients, sandbox=target.sandbox,
-            api_endpoint=target.api_endpoint)
+            experiment,
+            experiment_path,
+            target.clients,
+            sandbox=target.sandbox,
+            api_endpoint=target.api_endpoint,
+        )
         return context, planned
     except BaseException:
         target.close()
@@ -72,8 +81,9 @@ def check_writable(folder: Path | None, what: str) -> None:
         with tempfile.NamedTemporaryFile(dir=folder, prefix=".gameday-probe-"):
             pass
     except OSError as error:
-        raise PreflightRefused(f"{what} {folder} cannot be written: "
-                               f"{error.strerror or error}") from None
+        raise PreflightRefused(
+            f"{what} {folder} cannot be written: {error.strerror or error}"
+        ) from None
 
 
 def requested_journal(context: RunContext) -> str | None:
@@ -95,8 +105,9 @@ def plan_faults(context: RunContext) -> list[PlannedFault]:
         stopping=lambda: context.stop.reason is not None,
         journal_location=requested_journal(context),
     )
-    if any(FAULT_KINDS[spec.type].needs_endpoint_integrations
-           for spec in context.experiment.faults):
+    if any(
+        FAULT_KINDS[spec.type].needs_endpoint_integrations for spec in context.experiment.faults
+    ):
         discover_endpoint(context, context.fault_context)
     planned = []
     for index, spec in enumerate(context.experiment.faults):
@@ -120,13 +131,15 @@ def discover_endpoint(context: RunContext, fault_context: FaultContext) -> None:
     if api is None:
         if endpoint:
             fault_context.integrations_unknown = (
-                f"{endpoint} is not an execute-api URL (a custom domain?)")
+                f"{endpoint} is not an execute-api URL (a custom domain?)"
+            )
         return
     discovered = discover_integrations(target.clients, api)
     if discovered is None:
         fault_context.integrations_unknown = (
             f"API {api.api_id}'s integrations could not be read (not an IAM denial; --debug "
-            "logs why)")
+            "logs why)"
+        )
         return
     fault_context.integrations = discovered.integrations
     fault_context.integrations_caveat = discovered.caveat
@@ -146,15 +159,19 @@ def check_stop_conditions(context: RunContext) -> None:
     if alarms:
         missing = missing_alarms(context.target.clients.client("cloudwatch"), alarms)
         if missing:
-            raise PreflightRefused("stop_conditions.alarms: no such CloudWatch alarm: "
-                                   + ", ".join(missing))
+            raise PreflightRefused(
+                "stop_conditions.alarms: no such CloudWatch alarm: " + ", ".join(missing)
+            )
 
 
 def janitor_for(context: RunContext, planned: list[PlannedFault]) -> JanitorArrangement:
     """Who would restore the run if it died; read-only, raises PreflightRefused without one."""
-    return arrange_janitor([change for fault in planned for change in fault.changes],
-                           context.target.clients, journal=requested_journal(context),
-                           no_janitor=context.options.no_janitor)
+    return arrange_janitor(
+        [change for fault in planned for change in fault.changes],
+        context.target.clients,
+        journal=requested_journal(context),
+        no_janitor=context.options.no_janitor,
+    )
 
 
 def arrange(context: RunContext, planned: list[PlannedFault]) -> None:
@@ -167,8 +184,10 @@ def confirm_mutation(context: RunContext, planned: list[PlannedFault]) -> None:
     if context.options.assume_yes or os.environ.get("GAMEDAY_ASSUME_YES") == "1":
         return
     if not sys.stdin.isatty() or context.options.confirm is None:
-        raise PreflightRefused("refusing to change resources without confirmation: stdin is not "
-                               "a terminal (pass --yes or set GAMEDAY_ASSUME_YES=1)")
+        raise PreflightRefused(
+            "refusing to change resources without confirmation: stdin is not "
+            "a terminal (pass --yes or set GAMEDAY_ASSUME_YES=1)"
+        )
     count = sum(len(fault.changes) for fault in planned)
     if not context.options.confirm(f"Apply {count} change(s) for run {context.run_id}?"):
         raise PreflightRefused("not confirmed; nothing was changed")

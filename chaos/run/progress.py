@@ -148,8 +148,9 @@ class RunProgress:
         if left is not None:
             parts.append(f"{left:.0f}s left")
         parts.append("req/s -" if numbers.rps is None else f"req/s {numbers.rps:.1f}")
-        parts.append("errors -" if numbers.error_rate is None
-                     else f"errors {numbers.error_rate * 100:.2f}%")
+        parts.append(
+            "errors -" if numbers.error_rate is None else f"errors {numbers.error_rate * 100:.2f}%"
+        )
         parts.append("p99 -" if numbers.p99_ms is None else f"p99 {numbers.p99_ms:.0f} ms")
         faults = ", ".join(sorted(self.active_faults.values())) or "none"
         parts.append(f"faults active: {faults}")
@@ -175,8 +176,14 @@ class RunProgress:
         from rich.live import Live
 
         console = Console(file=self.stream, stderr=self.stream is sys.stderr)
-        self._live = Live(_Renderable(self), console=console, refresh_per_second=2,
-                          transient=False, redirect_stdout=False, redirect_stderr=False)
+        self._live = Live(
+            _Renderable(self),
+            console=console,
+            refresh_per_second=2,
+            transient=False,
+            redirect_stdout=False,
+            redirect_stderr=False,
+        )
         self._live.start()
         atexit.register(self.close)
 

@@ -97,8 +97,11 @@ def refuse_out_of_scope(journal: Journal, scope: ArnScope) -> list[JournalEntry]
             continue
         reasons = out_of_scope(asdict(entry), scope)
         if reasons:
-            journal.update(entry, "refused", detail=reasons[0]
-                           + (f" (and {len(reasons) - 1} more)" if len(reasons) > 1 else ""))
+            journal.update(
+                entry,
+                "refused",
+                detail=reasons[0] + (f" (and {len(reasons) - 1} more)" if len(reasons) > 1 else ""),
+            )
             refused.append(entry)
     return refused
 
@@ -115,8 +118,10 @@ def restore_entry(journal: Journal, entry: JournalEntry, clients: AwsClients) ->
     except Exception as error:  # noqa: BLE001 - a failed restore is recorded, not raised
         log.debug("restore of %s failed", entry.target, exc_info=True)
         if is_expired_credentials_error(error):
-            detail = (f"restore failed: the AWS credentials expired ({error}); renew them and "
-                      f"run `gameday rollback --run-id {journal.run_id}`")
+            detail = (
+                f"restore failed: the AWS credentials expired ({error}); renew them and "
+                f"run `gameday rollback --run-id {journal.run_id}`"
+            )
         else:
             detail = f"restore failed: {redact_aws_message(str(error))}"
         journal.update(entry, "failed", detail=detail)
@@ -124,9 +129,13 @@ def restore_entry(journal: Journal, entry: JournalEntry, clients: AwsClients) ->
     journal.update(entry, outcome.status, restored_at=utc_now(), detail=outcome.detail)
 
 
-def restore_journal(journal: Journal, clients: AwsClients | None = None, *,
-                    concurrency: int | None = None,
-                    budget: RestoreBudget | None = None) -> RollbackReport:
+def restore_journal(
+    journal: Journal,
+    clients: AwsClients | None = None,
+    *,
+    concurrency: int | None = None,
+    budget: RestoreBudget | None = None,
+) -> RollbackReport:
     """Restore every unfinished entry (the caller marks the journal finished).
 
     Resources are restored in parallel; the entries of one resource (an alias target's
@@ -143,8 +152,12 @@ def restore_journal(journal: Journal, clients: AwsClients | None = None, *,
     def restore_group(entries: list[JournalEntry]) -> None:
         for entry in reversed(entries):
             if budget is not None and entry.needs_restore and not budget.allows(entry):
-                log.info("%s: left for the next try (%.0f s left, it may take %.0f s)",
-                         entry.target, budget.remaining_s(), restore_bound_s(entry))
+                log.info(
+                    "%s: left for the next try (%.0f s left, it may take %.0f s)",
+                    entry.target,
+                    budget.remaining_s(),
+                    restore_bound_s(entry),
+                )
                 return
             restore_entry(journal, entry, clients)
 
@@ -161,8 +174,9 @@ def restore_journal(journal: Journal, clients: AwsClients | None = None, *,
     return summarize(journal)
 
 
-def release_locks(journal: Journal, entries: list[JournalEntry], clients: AwsClients,
-                  workers: int = 1) -> None:
+def release_locks(
+    journal: Journal, entries: list[JournalEntry], clients: AwsClients, workers: int = 1
+) -> None:
     """Remove the run's lock tag from every resource its entries name that still carries it.
 
     Last, when no entry needs a restore any more: a restore interrupted anywhere before
@@ -181,14 +195,18 @@ def release_locks(journal: Journal, entries: list[JournalEntry], clients: AwsCli
             release_lock(clients, resource, journal.run_id)
         except Exception as error:  # noqa: BLE001 - recorded on the entries, not raised
             log.debug("lock release of %s failed", resource.ref, exc_info=True)
-            reason = (f"its lock tag {LOCK_TAG_KEY} on {resource.ref} could not be removed: "
-                      f"{redact_aws_message(str(error))}")
+            reason = (
+                f"its lock tag {LOCK_TAG_KEY} on {resource.ref} could not be removed: "
+                f"{redact_aws_message(str(error))}"
+            )
             for entry in holders[resource]:
-                journal.update(entry, "failed",
-                               detail=f"{entry.detail}; {reason}" if entry.detail else reason)
+                journal.update(
+                    entry, "failed", detail=f"{entry.detail}; {reason}" if entry.detail else reason
+                )
 
-    with ThreadPoolExecutor(max_workers=max(1, min(workers, len(holders) or 1)),
-                            thread_name_prefix="unlock") as pool:
+    with ThreadPoolExecutor(
+        max_workers=max(1, min(workers, len(holders) or 1)), thread_name_prefix="unlock"
+    ) as pool:
         for future in [pool.submit(release, resource) for resource in holders]:
             future.result()
 
@@ -221,14 +239,23 @@ def summarize(journal: Journal) -> RollbackReport:
             details.append(f"{entry.target}: refused: {entry.detail}")
         elif entry.detail:
             details.append(f"{entry.target}: {entry.detail}")
-    return RollbackReport(journal.run_id, counts["restored"], counts["drifted"], counts["failed"],
-                          details, refused=counts["refused"])
+    return RollbackReport(
+        journal.run_id,
+        counts["restored"],
+        counts["drifted"],
+        counts["failed"],
+        details,
+        refused=counts["refused"],
+    )
 
 
 def rollback_unfinished(
-    run_id: str | None = None, *, force: bool = False,
+    run_id: str | None = None,
+    *,
+    force: bool = False,
     on_skip: Callable[[str], None] | None = None,
-    remote: S3JournalStore | None = None, profile: str | None = None,
+    remote: S3JournalStore | None = None,
+    profile: str | None = None,
     finished_by: str = "rollback",
 ) -> list[RollbackReport]:
     """`gameday rollback`: restore unfinished journals (one run, or all); idempotent.
@@ -246,9 +273,11 @@ def rollback_unfinished(
             continue
         if journal.liveness() == "running" and not force:
             if on_skip:
-                on_skip(f"run {journal.run_id} is still running (pid {journal.pid} on "
-                        f"{journal.hostname}): skipped; it restores itself (--force to roll "
-                        "it back anyway)")
+                on_skip(
+                    f"run {journal.run_id} is still running (pid {journal.pid} on "
+                    f"{journal.hostname}): skipped; it restores itself (--force to roll "
+                    "it back anyway)"
+                )
             continue
         if journal.sandbox and not sandbox_still_there(journal):
             journal.take_over(finished_by)
@@ -263,8 +292,7 @@ def rollback_unfinished(
             journal.take_over(finished_by)
             refuse_out_of_scope(journal, scope_of(journal, clients))
             report = restore_journal(journal, clients)
-        journal.finish("rolled_back" if report.complete else "rollback_incomplete",
-                       by=finished_by)
+        journal.finish("rolled_back" if report.complete else "rollback_incomplete", by=finished_by)
         report.details[:0] = [f"journal: {line}" for line in journal.breaks]
         reports.append(report)
     return reports
@@ -275,8 +303,10 @@ def account_refusal(journal: Journal, clients: AwsClients) -> str | None:
     caller = clients.caller_account_id()
     if journal.account_id != caller:
         named = journal.account_id or "no account"
-        return (f"run {journal.run_id}: its journal names {named}, the credentials are for "
-                f"account {caller}: skipped (restore it with credentials for its account)")
+        return (
+            f"run {journal.run_id}: its journal names {named}, the credentials are for "
+            f"account {caller}: skipped (restore it with credentials for its account)"
+        )
     return None
 
 
@@ -296,6 +326,10 @@ def forget_sandbox_run(journal: Journal) -> RollbackReport:
     """The sandbox this run changed is gone, and everything it held went with it."""
     for entry in journal.entries:
         if entry.needs_restore:
-            journal.update(entry, "drifted", restored_at=utc_now(),
-                           detail="the sandbox it changed is gone (nothing left to restore)")
+            journal.update(
+                entry,
+                "drifted",
+                restored_at=utc_now(),
+                detail="the sandbox it changed is gone (nothing left to restore)",
+            )
     return summarize(journal)

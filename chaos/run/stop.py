@@ -98,8 +98,10 @@ class StopSignal:
         if threading.current_thread() is not threading.main_thread():
             yield
             return
-        previous = {sig: signal.signal(sig, on_signal)
-                    for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)}
+        previous = {
+            sig: signal.signal(sig, on_signal)
+            for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
+        }
         try:
             yield
         finally:
@@ -119,8 +121,9 @@ def signals_set(event: threading.Event) -> Iterator[threading.Event]:
     def on_signal(_signum: int, _frame: FrameType | None) -> None:
         event.set()
 
-    previous = {sig: signal.signal(sig, on_signal)
-                for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)}
+    previous = {
+        sig: signal.signal(sig, on_signal) for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
+    }
     try:
         yield event
     finally:

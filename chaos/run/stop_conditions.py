@@ -33,14 +33,15 @@ def missing_alarms(cloudwatch: Any, names: Sequence[str]) -> list[str]:
     """The alarm names that do not exist (for a preflight refusal)."""
     found: set[str] = set()
     for batch in _batches(list(names)):
-        response = cloudwatch.describe_alarms(AlarmNames=batch, AlarmTypes=["MetricAlarm",
-                                                                           "CompositeAlarm"])
+        response = cloudwatch.describe_alarms(
+            AlarmNames=batch, AlarmTypes=["MetricAlarm", "CompositeAlarm"]
+        )
         found.update(alarm["AlarmName"] for alarm in _alarms_of(response))
     return [name for name in names if name not in found]
 
 
 def _batches(names: list[str]) -> list[list[str]]:
-    return [names[i:i + _DESCRIBE_BATCH] for i in range(0, len(names), _DESCRIBE_BATCH)]
+    return [names[i : i + _DESCRIBE_BATCH] for i in range(0, len(names), _DESCRIBE_BATCH)]
 
 
 def _alarms_of(response: dict[str, Any]) -> list[dict[str, Any]]:
@@ -89,7 +90,9 @@ class AlarmWatcher:
         return self.start()
 
     def __exit__(
-        self, kind: type[BaseException] | None, error: BaseException | None,
+        self,
+        kind: type[BaseException] | None,
+        error: BaseException | None,
         traceback: TracebackType | None,
     ) -> None:
         self.close()
@@ -124,8 +127,11 @@ class AlarmWatcher:
             response = self.cloudwatch.describe_alarms(
                 AlarmNames=batch, StateValue="ALARM", AlarmTypes=["MetricAlarm", "CompositeAlarm"]
             )
-            names.extend(alarm["AlarmName"] for alarm in _alarms_of(response)
-                         if alarm.get("StateValue") == "ALARM")
+            names.extend(
+                alarm["AlarmName"]
+                for alarm in _alarms_of(response)
+                if alarm.get("StateValue") == "ALARM"
+            )
         return sorted(name for name in set(names) if name in self.alarm_names)
 
     def _say(self, text: str) -> None:
@@ -195,8 +201,9 @@ class AbortWhen:
         self.streak += 1
         if self.streak >= self.needed:
             shown = format_value(self.sli, value)
-            self.tripped = (f"abort_when: {self.sli} {self.objective} for {self.streak}s "
-                            f"(last second: {shown})")
+            self.tripped = (
+                f"abort_when: {self.sli} {self.objective} for {self.streak}s (last second: {shown})"
+            )
             self.stop.request(self.tripped)
             _tell(self.on_message, self.tripped)
 

@@ -58,9 +58,14 @@ def resolve_target(
         try:
             clients = state.clients()
             return ResolvedTarget(
-                clients, True, started, clients.caller_account_id(), state.api_endpoint,
+                clients,
+                True,
+                started,
+                clients.caller_account_id(),
+                state.api_endpoint,
                 dict(state.service),
-                cloudwatch_lag=CloudWatchLag.from_seconds(state.cloudwatch_lag_s))
+                cloudwatch_lag=CloudWatchLag.from_seconds(state.cloudwatch_lag_s),
+            )
         except BaseException:
             if started:
                 sandbox_control.down()
@@ -72,7 +77,10 @@ def resolve_target(
         raise PreflightRefused("target.account_id is required outside the sandbox")
     caller = clients.caller_account_id()
     if caller != account_id:
-        raise PreflightRefused(f"the credentials are for account {caller}, the experiment "
-                               f"targets {account_id}: refusing")
-    return ResolvedTarget(clients, False, False, caller, endpoint,
-                          credentials=clients.credential_lifetime())
+        raise PreflightRefused(
+            f"the credentials are for account {caller}, the experiment "
+            f"targets {account_id}: refusing"
+        )
+    return ResolvedTarget(
+        clients, False, False, caller, endpoint, credentials=clients.credential_lifetime()
+    )

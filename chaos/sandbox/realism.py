@@ -59,16 +59,16 @@ class Realism:
     def from_env(cls, environ: Mapping[str, str]) -> Realism:
         mode = (environ.get(REALISM_ENV) or "fast").strip().lower()
         if mode not in REALISM_MODES:
-            raise ConfigurationError(f"{REALISM_ENV}={mode!r}: expected one of "
-                                     f"{', '.join(REALISM_MODES)}")
+            raise ConfigurationError(
+                f"{REALISM_ENV}={mode!r}: expected one of {', '.join(REALISM_MODES)}"
+            )
         raw_scale = environ.get(TIME_SCALE_ENV) or "1"
         try:
             scale = float(raw_scale)
         except ValueError:
             scale = -1.0
         if not 0 < scale <= 1:
-            raise ConfigurationError(f"{TIME_SCALE_ENV}={raw_scale!r}: expected a number in "
-                                     "(0, 1]")
+            raise ConfigurationError(f"{TIME_SCALE_ENV}={raw_scale!r}: expected a number in (0, 1]")
         raw_seed = environ.get(SEED_ENV)
         try:
             seed = int(raw_seed) if raw_seed else None

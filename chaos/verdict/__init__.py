@@ -53,19 +53,44 @@ _MODULE_OF: dict[str, str] = {
     **dict.fromkeys(("check_centre_relative",), "centre"),
     **dict.fromkeys(("Absolute", "Relative", "judge"), "checks"),
     **dict.fromkeys(("EffectiveSize", "design_effect", "effective_size"), "clustering"),
-    **dict.fromkeys(("EvidencePlan", "plan_percentile", "plan_rate", "plan_relative_percentile",
-                     "plan_relative_rate"), "evidence"),
-    **dict.fromkeys(("HistoryEntry", "HistoryKey", "no_reference", "previous_reference"),
-                    "history"),
-    **dict.fromkeys(("DEFAULT_CONFIDENCE", "VERDICTS", "CheckVerdict", "GateSettings",
-                     "Interval", "Verdict", "gate_passes", "gate_settings", "unmeasured",
-                     "verdict_against"), "model"),
-    **dict.fromkeys(("PercentileKey", "check_percentile", "check_percentile_relative",
-                     "percentile_bounds"), "percentiles"),
+    **dict.fromkeys(
+        (
+            "EvidencePlan",
+            "plan_percentile",
+            "plan_rate",
+            "plan_relative_percentile",
+            "plan_relative_rate",
+        ),
+        "evidence",
+    ),
+    **dict.fromkeys(
+        ("HistoryEntry", "HistoryKey", "no_reference", "previous_reference"), "history"
+    ),
+    **dict.fromkeys(
+        (
+            "DEFAULT_CONFIDENCE",
+            "VERDICTS",
+            "CheckVerdict",
+            "GateSettings",
+            "Interval",
+            "Verdict",
+            "gate_passes",
+            "gate_settings",
+            "unmeasured",
+            "verdict_against",
+        ),
+        "model",
+    ),
+    **dict.fromkeys(
+        ("PercentileKey", "check_percentile", "check_percentile_relative", "percentile_bounds"),
+        "percentiles",
+    ),
     **dict.fromkeys(("RateSli", "check_rate", "check_rate_relative", "rate_bounds"), "rates"),
     **dict.fromkeys(("RecoveryBand", "recovery_band", "recovery_time_s"), "recovery"),
-    **dict.fromkeys(("PhaseSample", "SecondBlock", "latency_counts", "sample_from_record",
-                     "sample_to_record"), "sample"),
+    **dict.fromkeys(
+        ("PhaseSample", "SecondBlock", "latency_counts", "sample_from_record", "sample_to_record"),
+        "sample",
+    ),
 }
 
 

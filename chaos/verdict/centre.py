@@ -53,8 +53,9 @@ class RankComparison:
         return (self.theta - 0.5) / self.standard_error
 
 
-def _placements(values: NDArray[np.float64], among_values: NDArray[np.float64],
-                among_counts: NDArray[np.int64]) -> NDArray[np.float64]:
+def _placements(
+    values: NDArray[np.float64], among_values: NDArray[np.float64], among_counts: NDArray[np.int64]
+) -> NDArray[np.float64]:
     """For each of `values`: (how many of `among` are below it + half of those equal) / n."""
     cumulative = np.concatenate([[0], np.cumsum(among_counts)])
     below = cumulative[np.searchsorted(among_values, values, side="left")]
@@ -62,8 +63,9 @@ def _placements(values: NDArray[np.float64], among_values: NDArray[np.float64],
     return (below + not_above) / (2.0 * cumulative[-1])
 
 
-def _clustered_variance(per_second: NDArray[np.float64], sizes: NDArray[np.int64],
-                        theta: float) -> float:
+def _clustered_variance(
+    per_second: NDArray[np.float64], sizes: NDArray[np.int64], theta: float
+) -> float:
     present = sizes > 0
     clusters = int(present.sum())
     total = float(sizes.sum())
@@ -73,9 +75,12 @@ def _clustered_variance(per_second: NDArray[np.float64], sizes: NDArray[np.int64
     return clusters / (clusters - 1) * float(np.dot(residuals, residuals)) / total**2
 
 
-def rank_comparison(current_values: NDArray[np.float64], current_counts: NDArray[np.int64],
-                    reference_values: NDArray[np.float64],
-                    reference_counts: NDArray[np.int64]) -> RankComparison:
+def rank_comparison(
+    current_values: NDArray[np.float64],
+    current_counts: NDArray[np.int64],
+    reference_values: NDArray[np.float64],
+    reference_counts: NDArray[np.int64],
+) -> RankComparison:
     """theta and its clustered standard error; `*_counts` are seconds x values."""
     current_total = current_counts.sum(axis=0)
     reference_total = reference_counts.sum(axis=0)
@@ -83,10 +88,9 @@ def rank_comparison(current_values: NDArray[np.float64], current_counts: NDArray
     theta = float(np.dot(current_total, current_place) / current_total.sum())
     # a reference request's placement among the current ones: the share of current above it
     reference_place = 1.0 - _placements(reference_values, current_values, current_total)
-    variance = (
-        _clustered_variance(current_counts @ current_place, current_counts.sum(axis=1), theta)
-        + _clustered_variance(reference_counts @ reference_place,
-                              reference_counts.sum(axis=1), theta))
+    variance = _clustered_variance(
+        current_counts @ current_place, current_counts.sum(axis=1), theta
+    ) + _clustered_variance(reference_counts @ reference_place, reference_counts.sum(axis=1), theta)
     return RankComparison(theta, math.sqrt(variance))
 
 
@@ -101,15 +105,22 @@ def _weighted_median(values: NDArray[np.float64], weights: NDArray[np.float64]) 
     return float(values[order][low])
 
 
-def _shift_bounds(current: PhaseSample, cur_values: NDArray[np.float64],
-                  reference: PhaseSample, ref_values: NDArray[np.float64], critical: float,
-                  shifts: NDArray[np.float64]) -> tuple[float, float]:
+def _shift_bounds(
+    current: PhaseSample,
+    cur_values: NDArray[np.float64],
+    reference: PhaseSample,
+    ref_values: NDArray[np.float64],
+    critical: float,
+    shifts: NDArray[np.float64],
+) -> tuple[float, float]:
     """One-sided bounds on the shift: (the largest at which current - shift is still
     significantly above the reference, the smallest at which it is significantly below);
     -inf / inf where no candidate shift is. z falls as the shift grows: bisection."""
+
     def z_at(index: int) -> float:
-        return rank_comparison(cur_values - shifts[index], current.latency_counts, ref_values,
-                               reference.latency_counts).z()
+        return rank_comparison(
+            cur_values - shifts[index], current.latency_counts, ref_values, reference.latency_counts
+        ).z()
 
     def first_index(reached: Callable[[float], bool]) -> int:
         low, high = 0, len(shifts)
@@ -129,8 +140,12 @@ def _shift_bounds(current: PhaseSample, cur_values: NDArray[np.float64],
 
 
 def check_centre_relative(
-    current: PhaseSample, reference: PhaseSample, comparator: Comparator, factor: float,
-    offset_ms: float, confidence: float,
+    current: PhaseSample,
+    reference: PhaseSample,
+    comparator: Comparator,
+    factor: float,
+    offset_ms: float,
+    confidence: float,
 ) -> CheckVerdict:
     """``current_p50 <comparator> factor * reference_p50 + offset_ms`` by the shift of the
     whole distribution's centre (see the module docstring). With no offset the interval
@@ -155,8 +170,10 @@ def check_centre_relative(
     keep = weights > 0
     estimate = _weighted_median(differences[keep], weights[keep])
     shifts = np.unique(differences[keep])
-    seconds = min(int((current.latencies_per_second > 0).sum()),
-                  int((reference.latencies_per_second > 0).sum()))
+    seconds = min(
+        int((current.latencies_per_second > 0).sum()),
+        int((reference.latencies_per_second > 0).sum()),
+    )
     critical = float(stats.t.ppf(confidence, max(seconds - 1, 1)))
     lower, upper = _shift_bounds(current, cur_values, reference, ref_values, critical, shifts)
     if ratio:
@@ -164,12 +181,22 @@ def check_centre_relative(
     else:
         effect, low, high = estimate, lower, upper
     interval = Interval(min(low, effect), max(high, effect), confidence, METHOD)
-    at_zero = rank_comparison(cur_values, current.latency_counts, ref_values,
-                              reference.latency_counts)
+    at_zero = rank_comparison(
+        cur_values, current.latency_counts, ref_values, reference.latency_counts
+    )
     details = {
-        "effect": effect, "theta": at_zero.theta, "theta_standard_error": at_zero.standard_error,
-        "reference_observed": reference.percentile(50), "factor": factor, "offset": offset_ms,
+        "effect": effect,
+        "theta": at_zero.theta,
+        "theta_standard_error": at_zero.standard_error,
+        "reference_observed": reference.percentile(50),
+        "factor": factor,
+        "offset": offset_ms,
     }
-    return CheckVerdict(verdict_against(interval, comparator, threshold),
-                        current.percentile(50), interval, threshold, comparator,
-                        details=details)
+    return CheckVerdict(
+        verdict_against(interval, comparator, threshold),
+        current.percentile(50),
+        interval,
+        threshold,
+        comparator,
+        details=details,
+    )

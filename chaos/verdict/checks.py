@@ -66,35 +66,59 @@ def _kind(sli: str) -> tuple[str, str] | None:
 
 
 def judge(
-    sli: str, current: PhaseSample, objective: Absolute | Relative, confidence: float,
+    sli: str,
+    current: PhaseSample,
+    objective: Absolute | Relative,
+    confidence: float,
     reference: PhaseSample | None = None,
 ) -> CheckVerdict:
     """The verdict of `sli` on `current`. A relative objective needs `reference` (the run's
     baseline phase, or the pooled earlier runs of `chaos.verdict.history`)."""
     kind = _kind(sli)
-    threshold = objective.threshold if isinstance(objective, Absolute) else (
-        objective.factor if objective.offset == 0 else objective.offset)
+    threshold = (
+        objective.threshold
+        if isinstance(objective, Absolute)
+        else (objective.factor if objective.offset == 0 else objective.offset)
+    )
     if kind is None:
         raise ValueError(f"{sli} has no statistical check; judge its observed value")
     if isinstance(objective, Relative) and reference is None:
-        return unmeasured(f"not measured: no {objective.reference} to compare with",
-                          objective.comparator, threshold)
+        return unmeasured(
+            f"not measured: no {objective.reference} to compare with",
+            objective.comparator,
+            threshold,
+        )
     family, key = kind
     if family == "rate":
         rate = cast(RateSli, key)
         if isinstance(objective, Absolute):
-            return check_rate(current, rate, objective.comparator, objective.threshold,
-                              confidence)
+            return check_rate(current, rate, objective.comparator, objective.threshold, confidence)
         assert reference is not None
-        return check_rate_relative(current, reference, rate, objective.comparator,
-                                   objective.factor, objective.offset, confidence)
+        return check_rate_relative(
+            current,
+            reference,
+            rate,
+            objective.comparator,
+            objective.factor,
+            objective.offset,
+            confidence,
+        )
     percentile = cast(PercentileKey, key)
     if isinstance(objective, Absolute):
-        return check_percentile(current, percentile, objective.comparator, objective.threshold,
-                                confidence)
+        return check_percentile(
+            current, percentile, objective.comparator, objective.threshold, confidence
+        )
     assert reference is not None
     if percentile == "p50":
-        return check_centre_relative(current, reference, objective.comparator,
-                                     objective.factor, objective.offset, confidence)
-    return check_percentile_relative(current, reference, percentile, objective.comparator,
-                                     objective.factor, objective.offset, confidence)
+        return check_centre_relative(
+            current, reference, objective.comparator, objective.factor, objective.offset, confidence
+        )
+    return check_percentile_relative(
+        current,
+        reference,
+        percentile,
+        objective.comparator,
+        objective.factor,
+        objective.offset,
+        confidence,
+    )

@@ -67,9 +67,13 @@ class EffectiveSize:
         return self.share * self.effective_units if self.units else 0.0
 
     def to_dict(self) -> dict[str, float | int]:
-        return {"requests": self.units, "events": self.events, "seconds": self.seconds,
-                "design_effect": round(self.design_effect, 4),
-                "effective_requests": round(self.effective_units, 2)}
+        return {
+            "requests": self.units,
+            "events": self.events,
+            "seconds": self.seconds,
+            "design_effect": round(self.design_effect, 4),
+            "effective_requests": round(self.effective_units, 2),
+        }
 
 
 def share_variance(events: NDArray[np.int64], units: NDArray[np.int64]) -> float:
@@ -104,8 +108,13 @@ def effective_size(
     total = int(units.sum())
     seconds = int((units > 0).sum())
     deff = design_effect(events, units)
-    return EffectiveSize(total, int(events.sum()), seconds, deff,
-                         effective_requests(total, seconds, deff, confidence))
+    return EffectiveSize(
+        total,
+        int(events.sum()),
+        seconds,
+        deff,
+        effective_requests(total, seconds, deff, confidence),
+    )
 
 
 def whole_requests(effective: float, requests: int) -> int:

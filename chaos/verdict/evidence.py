@@ -90,15 +90,18 @@ def _smallest(decided: Callable[[int], bool]) -> int | None:
     return high
 
 
-def _typical_size(requests: int, share: float, seconds: int, deff: float,
-                  confidence: float) -> EffectiveSize:
+def _typical_size(
+    requests: int, share: float, seconds: int, deff: float, confidence: float
+) -> EffectiveSize:
     events = round(share * requests)
-    return EffectiveSize(requests, events, seconds, deff,
-                         effective_requests(requests, seconds, deff, confidence))
+    return EffectiveSize(
+        requests, events, seconds, deff, effective_requests(requests, seconds, deff, confidence)
+    )
 
 
-def _typical_rate(requests: int, sli: RateSli, value: float, seconds: int, deff: float,
-                  confidence: float) -> tuple[float, float, float]:
+def _typical_rate(
+    requests: int, sli: RateSli, value: float, seconds: int, deff: float, confidence: float
+) -> tuple[float, float, float]:
     """(point, low, high) of `sli` in a typical phase whose true value is `value`."""
     failure_share = 1 - value if sli == "availability" else value
     size = _typical_size(requests, failure_share, seconds, deff, confidence)
@@ -110,8 +113,14 @@ def _typical_rate(requests: int, sli: RateSli, value: float, seconds: int, deff:
 
 
 def plan_rate(
-    expected_requests: int, seconds: int, sli: RateSli, comparator: Comparator,
-    threshold: float, margin: float, confidence: float, design_effect: float = 1.0,
+    expected_requests: int,
+    seconds: int,
+    sli: RateSli,
+    comparator: Comparator,
+    threshold: float,
+    margin: float,
+    confidence: float,
+    design_effect: float = 1.0,
     power: float = 0.5,
 ) -> EvidencePlan:
     """An absolute rate objective, for a service `margin` better than `threshold` (e.g.
@@ -121,18 +130,26 @@ def plan_rate(
     value = min(1.0, max(0.0, threshold + better * margin))
 
     def decided(requests: int) -> bool:
-        point, low, high = _typical_rate(requests, sli, value, seconds, design_effect,
-                                         confidence)
-        return verdict_against(Interval(low, high, confidence, ""), comparator,
-                               threshold) == "passed"
+        point, low, high = _typical_rate(requests, sli, value, seconds, design_effect, confidence)
+        return (
+            verdict_against(Interval(low, high, confidence, ""), comparator, threshold) == "passed"
+        )
 
     return EvidencePlan(expected_requests, _smallest(decided))
 
 
 def plan_relative_rate(
-    expected_requests: int, expected_reference: int, seconds: int, reference_seconds: int,
-    sli: RateSli, comparator: Comparator, reference_value: float, factor: float,
-    offset: float, confidence: float, design_effect: float = 1.0,
+    expected_requests: int,
+    expected_reference: int,
+    seconds: int,
+    reference_seconds: int,
+    sli: RateSli,
+    comparator: Comparator,
+    reference_value: float,
+    factor: float,
+    offset: float,
+    confidence: float,
+    design_effect: float = 1.0,
     power: float = 0.5,
 ) -> EvidencePlan:
     """``current >= factor * reference + offset``-style objectives, for an unchanged service
@@ -144,24 +161,29 @@ def plan_relative_rate(
     ratio = expected_reference / max(expected_requests, 1)
 
     def decided(requests: int) -> bool:
-        point, low, high = _typical_rate(requests, sli, value, seconds, design_effect,
-                                         confidence)
+        point, low, high = _typical_rate(requests, sli, value, seconds, design_effect, confidence)
         reference = max(1, round(requests * ratio))
-        ref_point, ref_low, ref_high = _typical_rate(reference, sli, reference_value,
-                                                     reference_seconds, design_effect,
-                                                     confidence)
+        ref_point, ref_low, ref_high = _typical_rate(
+            reference, sli, reference_value, reference_seconds, design_effect, confidence
+        )
         effect = point - factor * ref_point
         effect_low = effect - math.hypot(point - low, factor * (ref_high - ref_point))
         effect_high = effect + math.hypot(high - point, factor * (ref_point - ref_low))
-        return verdict_against(Interval(effect_low, effect_high, confidence, ""), comparator,
-                               offset) == "passed"
+        return (
+            verdict_against(Interval(effect_low, effect_high, confidence, ""), comparator, offset)
+            == "passed"
+        )
 
     return EvidencePlan(expected_requests, _smallest(decided))
 
 
 def plan_percentile(
-    expected_requests: int, seconds: int, percent: float, confidence: float,
-    share_above_threshold: float | None = None, design_effect: float = 1.0,
+    expected_requests: int,
+    seconds: int,
+    percent: float,
+    confidence: float,
+    share_above_threshold: float | None = None,
+    design_effect: float = 1.0,
     power: float = 0.5,
 ) -> EvidencePlan:
     """``latency_pXX <= T`` for a service with `share_above_threshold` of its requests above
@@ -173,7 +195,8 @@ def plan_percentile(
 
     def decided(requests: int) -> bool:
         effective = whole_requests(
-            effective_requests(requests, seconds, design_effect, confidence), requests)
+            effective_requests(requests, seconds, design_effect, confidence), requests
+        )
         _, upper = order_statistic_ranks(effective, level, confidence)
         if upper is None:
             return False
@@ -189,9 +212,16 @@ def share_above(sample: PhaseSample, threshold_ms: float) -> float:
 
 
 def plan_relative_percentile(
-    reference: PhaseSample, expected_requests: int, expected_reference: int, seconds: int,
-    reference_seconds: int, percent: float, factor: float, offset_ms: float,
-    confidence: float, design_effect: float = 1.0,
+    reference: PhaseSample,
+    expected_requests: int,
+    expected_reference: int,
+    seconds: int,
+    reference_seconds: int,
+    percent: float,
+    factor: float,
+    offset_ms: float,
+    confidence: float,
+    design_effect: float = 1.0,
     power: float = 0.5,
 ) -> EvidencePlan:
     """``latency_pXX <= factor * reference + offset`` for an unchanged service: the current
@@ -209,12 +239,17 @@ def plan_relative_percentile(
 
     def bounds(requests: int, phase_seconds: int) -> Interval | None:
         effective = whole_requests(
-            effective_requests(requests, phase_seconds, design_effect, confidence), requests)
+            effective_requests(requests, phase_seconds, design_effect, confidence), requests
+        )
         lower, upper = order_statistic_ranks(effective, level, confidence)
         if upper is None or lower < 1:
             return None
-        return Interval(min(quantile(lower / effective), truth),
-                        max(quantile(upper / effective), truth), confidence, "")
+        return Interval(
+            min(quantile(lower / effective), truth),
+            max(quantile(upper / effective), truth),
+            confidence,
+            "",
+        )
 
     def decided(requests: int) -> bool:
         current = bounds(requests, seconds)

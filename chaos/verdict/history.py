@@ -44,8 +44,15 @@ class HistoryKey:
 
     def as_text(self) -> str:
         """A stable string for file and S3 key names (hash it for the prefix)."""
-        return "|".join([self.experiment, self.account_id or "-", self.region, self.endpoint,
-                         ",".join(sorted(self.targets))])
+        return "|".join(
+            [
+                self.experiment,
+                self.account_id or "-",
+                self.region,
+                self.endpoint,
+                ",".join(sorted(self.targets)),
+            ]
+        )
 
 
 @dataclass(frozen=True)
@@ -58,21 +65,41 @@ class HistoryEntry:
 
 
 def previous_reference(
-    history: Iterable[HistoryEntry], key: HistoryKey, phase: str, current_run_id: str,
-    minimum: int = MINIMUM_PREVIOUS_RUNS, recent: int = RECENT_RUNS,
+    history: Iterable[HistoryEntry],
+    key: HistoryKey,
+    phase: str,
+    current_run_id: str,
+    minimum: int = MINIMUM_PREVIOUS_RUNS,
+    recent: int = RECENT_RUNS,
 ) -> tuple[PhaseSample | None, list[str], str | None]:
     """(pooled sample, the run ids pooled, why not) for `phase` of the earlier passing runs."""
     eligible = sorted(
-        (entry for entry in history
-         if entry.key == key and entry.outcome == "passed" and entry.run_id != current_run_id
-         and phase in entry.phases and entry.phases[phase].total_requests > 0),
-        key=lambda entry: entry.ended_at, reverse=True)[:recent]
+        (
+            entry
+            for entry in history
+            if entry.key == key
+            and entry.outcome == "passed"
+            and entry.run_id != current_run_id
+            and phase in entry.phases
+            and entry.phases[phase].total_requests > 0
+        ),
+        key=lambda entry: entry.ended_at,
+        reverse=True,
+    )[:recent]
     if len(eligible) < minimum:
-        return None, [entry.run_id for entry in eligible], (
-            f"inconclusive: {len(eligible)} earlier passing run(s) of {key.experiment} on this "
-            f"target with requests in phase {phase}, {minimum} needed")
-    return (PhaseSample.pooled([entry.phases[phase] for entry in eligible]),
-            [entry.run_id for entry in eligible], None)
+        return (
+            None,
+            [entry.run_id for entry in eligible],
+            (
+                f"inconclusive: {len(eligible)} earlier passing run(s) of {key.experiment} on this "
+                f"target with requests in phase {phase}, {minimum} needed"
+            ),
+        )
+    return (
+        PhaseSample.pooled([entry.phases[phase] for entry in eligible]),
+        [entry.run_id for entry in eligible],
+        None,
+    )
 
 
 def no_reference(reason: str, comparator: Comparator, threshold: float) -> CheckVerdict:

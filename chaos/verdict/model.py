@@ -53,7 +53,10 @@ UNMEASURED_REASONS: tuple[UnmeasuredReason, ...] = get_args(UnmeasuredReason)
 DEFAULT_CONFIDENCE = 0.95
 
 _MEETS: dict[str, Callable[[float, float], bool]] = {
-    "<=": operator.le, "<": operator.lt, ">=": operator.ge, ">": operator.gt,
+    "<=": operator.le,
+    "<": operator.lt,
+    ">=": operator.ge,
+    ">": operator.gt,
 }
 
 
@@ -66,11 +69,14 @@ class GateSettings:
 
     def __post_init__(self) -> None:
         if not 0.5 < self.confidence < 1:
-            raise ValueError(f"confidence must lie strictly between 0.5 and 1, "
-                             f"not {self.confidence!r}")
+            raise ValueError(
+                f"confidence must lie strictly between 0.5 and 1, not {self.confidence!r}"
+            )
         if self.inconclusive not in INCONCLUSIVE_RULES:
-            raise ValueError(f"inconclusive must be one of {', '.join(INCONCLUSIVE_RULES)}, "
-                             f"not {self.inconclusive!r}")
+            raise ValueError(
+                f"inconclusive must be one of {', '.join(INCONCLUSIVE_RULES)}, "
+                f"not {self.inconclusive!r}"
+            )
 
 
 @dataclass(frozen=True)
@@ -151,8 +157,9 @@ def gate_settings(record: Any) -> GateSettings:
     if not isinstance(record, dict):
         return GateSettings()
     try:
-        return GateSettings(float(record.get("confidence", DEFAULT_CONFIDENCE)),
-                            record.get("inconclusive", "fail"))
+        return GateSettings(
+            float(record.get("confidence", DEFAULT_CONFIDENCE)), record.get("inconclusive", "fail")
+        )
     except (TypeError, ValueError):
         return GateSettings()
 

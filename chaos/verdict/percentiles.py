@@ -58,10 +58,14 @@ __all__ = [
 ]
 
 PercentileKey = Literal["p50", "p90", "p95", "p99", "max"]
-PERCENT_OF: dict[PercentileKey, float] = {"p50": 50.0, "p90": 90.0, "p95": 95.0, "p99": 99.0,
-                                          "max": 100.0}
-TAIL_KEYS: tuple[PercentileKey, ...] = tuple(key for key in get_args(PercentileKey)
-                                             if key != "p50")
+PERCENT_OF: dict[PercentileKey, float] = {
+    "p50": 50.0,
+    "p90": 90.0,
+    "p95": 95.0,
+    "p99": 99.0,
+    "max": 100.0,
+}
+TAIL_KEYS: tuple[PercentileKey, ...] = tuple(key for key in get_args(PercentileKey) if key != "p50")
 METHOD = "order statistics, effective size over per-second clusters"
 OBSERVED_MAX = "observed maximum (a fact of the run, not an estimate)"
 RELATIVE_METHOD = "tail test: MOVER of both samples' order-statistic bounds"
@@ -87,19 +91,29 @@ def percentile_bounds(
     """(point, one-sided bounds at `confidence`, effective size) of the `percent` percentile."""
     total = sample.total_latencies
     point = sample.percentile(percent)
-    size = effective_size(sample.at_or_above_per_second(point), sample.latencies_per_second,
-                          confidence)
+    size = effective_size(
+        sample.at_or_above_per_second(point), sample.latencies_per_second, confidence
+    )
     effective = whole_requests(size.effective_units, total)
     lower_rank, upper_rank = order_statistic_ranks(effective, percent / 100, confidence)
-    low = 0.0 if lower_rank < 1 else sample.value_at_rank(
-        max(1, math.floor(lower_rank * total / effective)))
-    high = math.inf if upper_rank is None else sample.value_at_rank(
-        math.ceil(upper_rank * total / effective))
+    low = (
+        0.0
+        if lower_rank < 1
+        else sample.value_at_rank(max(1, math.floor(lower_rank * total / effective)))
+    )
+    high = (
+        math.inf
+        if upper_rank is None
+        else sample.value_at_rank(math.ceil(upper_rank * total / effective))
+    )
     return point, Interval(min(low, point), max(high, point), confidence, METHOD), size
 
 
 def check_percentile(
-    sample: PhaseSample, key: PercentileKey, comparator: Comparator, threshold_ms: float,
+    sample: PhaseSample,
+    key: PercentileKey,
+    comparator: Comparator,
+    threshold_ms: float,
     confidence: float,
 ) -> CheckVerdict:
     """An absolute objective such as ``latency_p99_ms < 1500``."""
@@ -108,16 +122,32 @@ def check_percentile(
     if key == "max":
         observed = sample.max_ms
         interval = Interval(observed, observed, confidence, OBSERVED_MAX)
-        return CheckVerdict(verdict_against(interval, comparator, threshold_ms), observed,
-                            interval, threshold_ms, comparator)
+        return CheckVerdict(
+            verdict_against(interval, comparator, threshold_ms),
+            observed,
+            interval,
+            threshold_ms,
+            comparator,
+        )
     point, interval, size = percentile_bounds(sample, PERCENT_OF[key], confidence)
-    return CheckVerdict(verdict_against(interval, comparator, threshold_ms), point, interval,
-                        threshold_ms, comparator, details=size.to_dict())
+    return CheckVerdict(
+        verdict_against(interval, comparator, threshold_ms),
+        point,
+        interval,
+        threshold_ms,
+        comparator,
+        details=size.to_dict(),
+    )
 
 
 def check_percentile_relative(
-    current: PhaseSample, reference: PhaseSample, key: PercentileKey, comparator: Comparator,
-    factor: float, offset_ms: float, confidence: float,
+    current: PhaseSample,
+    reference: PhaseSample,
+    key: PercentileKey,
+    comparator: Comparator,
+    factor: float,
+    offset_ms: float,
+    confidence: float,
 ) -> CheckVerdict:
     """``current_key <comparator> factor * reference_key + offset_ms`` on the tail.
 
@@ -139,31 +169,46 @@ def check_percentile_relative(
         ref_details: dict[str, float | int] = {"requests": ref_total}
     else:
         point, bounds, size = percentile_bounds(current, PERCENT_OF[key], confidence)
-        ref_point, ref_interval, ref_size = percentile_bounds(reference, PERCENT_OF[key],
-                                                              confidence)
+        ref_point, ref_interval, ref_size = percentile_bounds(
+            reference, PERCENT_OF[key], confidence
+        )
         ref_details = ref_size.to_dict()
     if offset_ms == 0:
         effect, low, high = ratio_interval(point, bounds, ref_point, ref_interval)
     else:
-        effect, low, high = difference_interval(point, bounds, factor * ref_point,
-                                                 _scaled(ref_interval, factor))
+        effect, low, high = difference_interval(
+            point, bounds, factor * ref_point, _scaled(ref_interval, factor)
+        )
     interval = Interval(min(low, effect), max(high, effect), confidence, RELATIVE_METHOD)
     details = {
-        "effect": effect, "current": size.to_dict(), "reference": ref_details,
-        "reference_observed": ref_point, "reference_interval": ref_interval.to_dict(),
-        "current_interval": bounds.to_dict(), "factor": factor, "offset": offset_ms,
+        "effect": effect,
+        "current": size.to_dict(),
+        "reference": ref_details,
+        "reference_observed": ref_point,
+        "reference_interval": ref_interval.to_dict(),
+        "current_interval": bounds.to_dict(),
+        "factor": factor,
+        "offset": offset_ms,
     }
-    return CheckVerdict(verdict_against(interval, comparator, threshold), point, interval,
-                        threshold, comparator, details=details)
+    return CheckVerdict(
+        verdict_against(interval, comparator, threshold),
+        point,
+        interval,
+        threshold,
+        comparator,
+        details=details,
+    )
 
 
 def _scaled(interval: Interval, factor: float) -> Interval:
-    return Interval(interval.low * factor, interval.high * factor, interval.confidence,
-                    interval.method)
+    return Interval(
+        interval.low * factor, interval.high * factor, interval.confidence, interval.method
+    )
 
 
-def difference_interval(point: float, bounds: Interval, ref_point: float,
-                         ref_bounds: Interval) -> tuple[float, float, float]:
+def difference_interval(
+    point: float, bounds: Interval, ref_point: float, ref_bounds: Interval
+) -> tuple[float, float, float]:
     """MOVER bounds of ``current - reference`` from each one's own bounds."""
     effect = point - ref_point
     low = effect - math.hypot(point - bounds.low, ref_bounds.high - ref_point)
@@ -171,10 +216,12 @@ def difference_interval(point: float, bounds: Interval, ref_point: float,
     return effect, low, high
 
 
-def ratio_interval(point: float, bounds: Interval, ref_point: float,
-                    ref_bounds: Interval) -> tuple[float, float, float]:
+def ratio_interval(
+    point: float, bounds: Interval, ref_point: float, ref_bounds: Interval
+) -> tuple[float, float, float]:
     """MOVER bounds of ``current / reference`` on the log scale (latencies are >= 1 ms; a
     lower bound of 0 means "unbounded", so its log is -inf)."""
+
     def log(value: float) -> float:
         return math.log(value) if value > 0 else -math.inf
 

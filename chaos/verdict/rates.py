@@ -35,10 +35,16 @@ def failure_bounds(size: EffectiveSize, confidence: float) -> tuple[float, float
         return 0.0, 1.0
     trials = size.effective_units
     events = size.effective_events
-    low = 0.0 if size.events == 0 else float(
-        stats.beta.ppf(1 - confidence, events, trials - events + 1))
-    high = 1.0 if size.events == size.units else float(
-        stats.beta.ppf(confidence, events + 1, trials - events))
+    low = (
+        0.0
+        if size.events == 0
+        else float(stats.beta.ppf(1 - confidence, events, trials - events + 1))
+    )
+    high = (
+        1.0
+        if size.events == size.units
+        else float(stats.beta.ppf(confidence, events + 1, trials - events))
+    )
     return low, high
 
 
@@ -55,20 +61,34 @@ def rate_bounds(
 
 
 def check_rate(
-    sample: PhaseSample, sli: RateSli, comparator: Comparator, threshold: float,
+    sample: PhaseSample,
+    sli: RateSli,
+    comparator: Comparator,
+    threshold: float,
     confidence: float,
 ) -> CheckVerdict:
     """An absolute objective such as ``availability >= 99%`` (threshold as a fraction)."""
     if sample.total_requests == 0:
         return unmeasured("not measured: no requests in the phase", comparator, threshold)
     point, interval, size = rate_bounds(sample, sli, confidence)
-    return CheckVerdict(verdict_against(interval, comparator, threshold), point, interval,
-                        threshold, comparator, details=size.to_dict())
+    return CheckVerdict(
+        verdict_against(interval, comparator, threshold),
+        point,
+        interval,
+        threshold,
+        comparator,
+        details=size.to_dict(),
+    )
 
 
 def check_rate_relative(
-    current: PhaseSample, reference: PhaseSample, sli: RateSli, comparator: Comparator,
-    factor: float, offset: float, confidence: float,
+    current: PhaseSample,
+    reference: PhaseSample,
+    sli: RateSli,
+    comparator: Comparator,
+    factor: float,
+    offset: float,
+    confidence: float,
 ) -> CheckVerdict:
     """``current <comparator> factor * reference + offset`` (e.g. ``>= baseline - 0.5%``:
     factor 1, offset -0.005). The interval bounds ``current - factor * reference`` and is
@@ -84,9 +104,19 @@ def check_rate_relative(
     high = effect + math.hypot(bounds.high - point, factor * (ref_point - ref_bounds.low))
     interval = Interval(low, high, confidence, RELATIVE_METHOD)
     details = {
-        "effect": effect, "current": size.to_dict(), "reference": ref_size.to_dict(),
-        "reference_observed": ref_point, "reference_interval": ref_bounds.to_dict(),
-        "current_interval": bounds.to_dict(), "factor": factor,
+        "effect": effect,
+        "current": size.to_dict(),
+        "reference": ref_size.to_dict(),
+        "reference_observed": ref_point,
+        "reference_interval": ref_bounds.to_dict(),
+        "current_interval": bounds.to_dict(),
+        "factor": factor,
     }
-    return CheckVerdict(verdict_against(interval, comparator, offset), point, interval,
-                        offset, comparator, details=details)
+    return CheckVerdict(
+        verdict_against(interval, comparator, offset),
+        point,
+        interval,
+        offset,
+        comparator,
+        details=details,
+    )

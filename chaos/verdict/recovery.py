@@ -51,7 +51,8 @@ def _in_band(sample: PhaseSample, second: int, band: RecoveryBand) -> bool:
     requests = int(sample.requests[second])
     failures = int(sample.failures[second])
     if failures and stats.binom.sf(failures - 1, requests, band.failure_share) <= (
-            1 - band.confidence):
+        1 - band.confidence
+    ):
         return False
     counts = sample.latency_counts[second]
     total = int(counts.sum())
@@ -61,8 +62,9 @@ def _in_band(sample: PhaseSample, second: int, band: RecoveryBand) -> bool:
     return float(sample.latency_values[median_index]) <= band.median_ms
 
 
-def recovery_time_s(recovery: PhaseSample, baseline: PhaseSample, confidence: float,
-                    streak: int = RECOVERY_STREAK_S) -> float | None:
+def recovery_time_s(
+    recovery: PhaseSample, baseline: PhaseSample, confidence: float, streak: int = RECOVERY_STREAK_S
+) -> float | None:
     """Seconds from the start of `recovery` until it is back in the baseline's band, or None
     when the phase never holds `streak` in-band seconds in a row (or the baseline had no
     requests to define a band)."""

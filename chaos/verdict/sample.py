@@ -51,8 +51,10 @@ def latency_counts(histogram: LatencyHistogram) -> dict[float, int]:
     if not encoded:
         return {}
     decoded = HdrHistogram.decode(encoded.encode("ascii"))
-    return {float(item.value_iterated_to): int(item.count_added_in_this_iter_step)
-            for item in decoded.get_recorded_iterator()}
+    return {
+        float(item.value_iterated_to): int(item.count_added_in_this_iter_step)
+        for item in decoded.get_recorded_iterator()
+    }
 
 
 def hdr_rank(total: int, percent: float) -> int:
@@ -103,12 +105,12 @@ class PhaseSample:
         )
 
     @classmethod
-    def from_histograms(
-        cls, seconds: Iterable[tuple[int, int, LatencyHistogram]]
-    ) -> PhaseSample:
+    def from_histograms(cls, seconds: Iterable[tuple[int, int, LatencyHistogram]]) -> PhaseSample:
         """From (requests, failures, latency histogram) per second (e.g. merged load rows)."""
-        return cls.from_seconds(SecondBlock(requests, failures, latency_counts(histogram))
-                                for requests, failures, histogram in seconds)
+        return cls.from_seconds(
+            SecondBlock(requests, failures, latency_counts(histogram))
+            for requests, failures, histogram in seconds
+        )
 
     @classmethod
     def pooled(cls, samples: Sequence[PhaseSample]) -> PhaseSample:
@@ -184,12 +186,18 @@ class PhaseSample:
 def sample_to_record(sample: PhaseSample) -> list[list[int | str]]:
     """A compact JSON form: per second ``[requests, failures, "value_ms:count,..."]``."""
     return [
-        [int(requests), int(failures), ",".join(
-            f"{value:g}:{int(count)}"
-            for value, count in zip(sample.latency_values.tolist(), row.tolist(), strict=True)
-            if count)]
-        for requests, failures, row in zip(sample.requests, sample.failures,
-                                           sample.latency_counts, strict=True)
+        [
+            int(requests),
+            int(failures),
+            ",".join(
+                f"{value:g}:{int(count)}"
+                for value, count in zip(sample.latency_values.tolist(), row.tolist(), strict=True)
+                if count
+            ),
+        ]
+        for requests, failures, row in zip(
+            sample.requests, sample.failures, sample.latency_counts, strict=True
+        )
     ]
 
 
@@ -201,6 +209,9 @@ def sample_from_record(record: Sequence[Sequence[int | str]]) -> PhaseSample:
             raise ValueError(f"a second needs [requests, failures, latencies], not {entry!r}")
         requests, failures, latencies = entry
         pairs = (item.split(":") for item in str(latencies).split(",") if item)
-        blocks.append(SecondBlock(int(requests), int(failures),
-                                  {float(value): int(count) for value, count in pairs}))
+        blocks.append(
+            SecondBlock(
+                int(requests), int(failures), {float(value): int(count) for value, count in pairs}
+            )
+        )
     return PhaseSample.from_seconds(blocks)

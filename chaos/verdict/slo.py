@@ -48,7 +48,8 @@ PreviousFor = Callable[[str], "tuple[PhaseSample | None, list[str], str | None]"
 
 
 def evaluate_slos(
-    checks: Sequence[SloCheck], result: Mapping[str, Any],
+    checks: Sequence[SloCheck],
+    result: Mapping[str, Any],
     previous_for: PreviousFor | None = None,
 ) -> list[dict[str, Any]]:
     """One entry per check and phase: {sli, phase, objective, observed, passed, verdict,
@@ -61,8 +62,11 @@ def evaluate_slos(
         keep_previous_references(checks, result, previous_for)
     entries: list[dict[str, Any]] = []
     for check in checks:
-        entries.extend(evaluate_check(check.sli, check.phases, check.objective, result,
-                                      relative_to=check.relative_to))
+        entries.extend(
+            evaluate_check(
+                check.sli, check.phases, check.objective, result, relative_to=check.relative_to
+            )
+        )
     return entries
 
 
@@ -72,15 +76,24 @@ def evaluate_again(
     """The checks of `entries` (as result.json holds them) evaluated again against
     `result`; the `automatic` SLI's checks are left out (the caller adds them again)."""
     return [
-        entry for check in entries if check.get("sli") != automatic
-        for entry in evaluate_check(str(check["sli"]), [check["phase"]] if check.get("phase")
-                                    else [], str(check["objective"]), result,
-                                    relative_to=check.get("relative_to"))
+        entry
+        for check in entries
+        if check.get("sli") != automatic
+        for entry in evaluate_check(
+            str(check["sli"]),
+            [check["phase"]] if check.get("phase") else [],
+            str(check["objective"]),
+            result,
+            relative_to=check.get("relative_to"),
+        )
     ]
 
 
 def evaluate_check(
-    sli: str, phases: Sequence[str], objective_text: str, result: Mapping[str, Any],
+    sli: str,
+    phases: Sequence[str],
+    objective_text: str,
+    result: Mapping[str, Any],
     relative_to: str | None = None,
 ) -> list[dict[str, Any]]:
     objective = parse_objective(objective_text, sli if sli in CATALOG else None)
@@ -107,14 +120,19 @@ def entry(
     """A check judged on its observed value: passed or failed, no interval."""
     observed, note = observation
     if objective.relative:
-        note = note or (f"not measured: no per-second evidence to compare {sli} with the "
-                        f"{objective.reference}")
+        note = note or (
+            f"not measured: no per-second evidence to compare {sli} with the {objective.reference}"
+        )
         observed_passes = False
     else:
         observed_passes = observed is not None and objective.holds(float(observed))
     item: dict[str, Any] = {
-        "sli": sli, "phase": phase, "objective": text, "observed": observed,
-        "passed": observed_passes, "verdict": "passed" if observed_passes else "failed",
+        "sli": sli,
+        "phase": phase,
+        "objective": text,
+        "observed": observed,
+        "passed": observed_passes,
+        "verdict": "passed" if observed_passes else "failed",
         "interval": None,
     }
     if note:
@@ -130,7 +148,10 @@ def _ordered(item: dict[str, Any]) -> dict[str, Any]:
 
 
 def judge_statistically(
-    sli: str, phase: str | None, objective: Objective, observation: Observation,
+    sli: str,
+    phase: str | None,
+    objective: Objective,
+    observation: Observation,
     result: Mapping[str, Any],
 ) -> dict[str, Any] | None:
     """The entry of a check on a percentile or a rate judged from the phase's evidence
@@ -157,13 +178,22 @@ def keep_previous_references(
     compares with ({runs, evidence, reason}), asked once per phase."""
     from chaos.verdict.sample import sample_to_record
 
-    wanted = sorted({phase for check in checks if parse_objective(check.objective).reference
-                     == "previous" for phase in check.phases})
+    wanted = sorted(
+        {
+            phase
+            for check in checks
+            if parse_objective(check.objective).reference == "previous"
+            for phase in check.phases
+        }
+    )
     kept = result.setdefault("references", {}).setdefault("previous", {})
     for phase in wanted:
         sample, runs, reason = previous_for(phase)
-        kept[phase] = {"runs": list(runs), "reason": reason,
-                       "evidence": sample_to_record(sample) if sample is not None else None}
+        kept[phase] = {
+            "runs": list(runs),
+            "reason": reason,
+            "evidence": sample_to_record(sample) if sample is not None else None,
+        }
 
 
 def _recovery_in_band(result: Mapping[str, Any]) -> Observation:
@@ -176,8 +206,10 @@ def _recovery_in_band(result: Mapping[str, Any]) -> Observation:
 
     value = recovery_in_band(baseline, recovery, gate_settings(result.get("gate")).confidence)
     if value is None:
-        return None, ("not measured: the recovery phase was never back in the baseline's band "
-                      "(failures and median latency) for 5 seconds in a row")
+        return None, (
+            "not measured: the recovery phase was never back in the baseline's band "
+            "(failures and median latency) for 5 seconds in a row"
+        )
     return value, None
 
 
@@ -207,8 +239,10 @@ def _server_side(sli: str, phase: str | None, result: Mapping[str, Any]) -> Obse
     if not isinstance(server, Mapping):
         return None, f"not measured: no server-side metrics for {where}"
     if server.get("settled") is False:
-        return None, (f"not settled: CloudWatch was still changing when the wait for {where} "
-                      "ended (gameday report --refresh reads it again)")
+        return None, (
+            f"not settled: CloudWatch was still changing when the wait for {where} "
+            "ended (gameday report --refresh reads it again)"
+        )
     return _number(server.get(sli), f"not measured: no CloudWatch datapoints for {sli} in {where}")
 
 

@@ -360,9 +360,7 @@ def _mode(name: str, spec: Mapping[str, Any], version: int) -> Any:
         if "ms" not in spec:
             raise ConfigError("faults.latency.ms is required (added latency in milliseconds)")
         ms = _int_field("faults.latency.ms", spec["ms"], 0, MAX_LATENCY_MS)
-        jitter = _int_field(
-            "faults.latency.jitter_ms", spec.get("jitter_ms", 0), 0, MAX_LATENCY_MS
-        )
+        jitter = _int_field("faults.latency.jitter_ms", spec.get("jitter_ms", 0), 0, MAX_LATENCY_MS)
         return LatencyFault(ms=ms, jitter_ms=jitter, rate=rate, match=match)
     if name == "error":
         code = _int_field("faults.error.status_code", spec.get("status_code", 503), 400, 599)
@@ -414,8 +412,7 @@ def _build(faults: Any, run_id: Any, expires_at: Any, version: Any = SCHEMA_VERS
         raise ConfigError("run_id must be a non-empty string")
     if len(run_id) > MAX_RUN_ID_LENGTH or not all(" " <= ch <= "~" for ch in run_id):
         raise ConfigError(
-            f"run_id must be at most {MAX_RUN_ID_LENGTH} printable ASCII characters, "
-            f"got {run_id!r}"
+            f"run_id must be at most {MAX_RUN_ID_LENGTH} printable ASCII characters, got {run_id!r}"
         )
     if not _is_number(expires_at) or not math.isfinite(expires_at) or expires_at <= 0:
         raise ConfigError(

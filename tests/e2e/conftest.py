@@ -22,8 +22,11 @@ REPO = Path(__file__).resolve().parents[2]
 
 #: `--realism aws` for tests: AWS's delays at a tenth of their length (documented in
 #: chaos/sandbox/realism.py), seeded so that every draw repeats.
-AWS_REALISM = {"GAMEDAY_SANDBOX_REALISM": "aws", "GAMEDAY_SANDBOX_TIME_SCALE": "0.1",
-               "GAMEDAY_SANDBOX_SEED": "7"}
+AWS_REALISM = {
+    "GAMEDAY_SANDBOX_REALISM": "aws",
+    "GAMEDAY_SANDBOX_TIME_SCALE": "0.1",
+    "GAMEDAY_SANDBOX_SEED": "7",
+}
 REALISMS = {"fast": {"GAMEDAY_SANDBOX_REALISM": "fast"}, "aws": AWS_REALISM}
 
 
@@ -46,8 +49,9 @@ def running_sandbox(home: Path, settings: dict[str, str]) -> Iterator[Path]:
 
 
 @pytest.fixture(scope="module")
-def sandbox_home(tmp_path_factory: pytest.TempPathFactory,
-                 request: pytest.FixtureRequest) -> Iterator[Path]:
+def sandbox_home(
+    tmp_path_factory: pytest.TempPathFactory, request: pytest.FixtureRequest
+) -> Iterator[Path]:
     """A running sandbox (one per test module) in its own GAMEDAY_HOME.
 
     Parametrize it indirectly with "fast" or "aws" to pick its realism (default fast).
@@ -70,8 +74,13 @@ def gameday(home: Path, *args: str, **popen: Any) -> subprocess.Popen[str]:
     env = dict(os.environ, GAMEDAY_HOME=str(home), PYTHONUNBUFFERED="1")
     return subprocess.Popen(
         [sys.executable, "-m", "chaos", *args],
-        cwd=REPO, env=env, text=True, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-        stdin=subprocess.DEVNULL, **popen,
+        cwd=REPO,
+        env=env,
+        text=True,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        stdin=subprocess.DEVNULL,
+        **popen,
     )
 
 
@@ -81,8 +90,9 @@ def gameday_ok(home: Path, *args: str, timeout: float = 120) -> subprocess.Compl
     return subprocess.CompletedProcess(process.args, process.returncode, stdout, stderr)
 
 
-def write_experiment(directory: Path, name: str, *, fault: str, extra: str = "",
-                     fault_block: str | None = None) -> Path:
+def write_experiment(
+    directory: Path, name: str, *, fault: str, extra: str = "", fault_block: str | None = None
+) -> Path:
     faults = fault_block or (
         "  - type: lambda-extension\n"
         "    functions: [orders]\n"
@@ -102,14 +112,19 @@ def write_experiment(directory: Path, name: str, *, fault: str, extra: str = "",
     return path
 
 
-def wait_for(predicate: Callable[[], Any], timeout: float = 60, what: str = "condition",
-             process: subprocess.Popen[str] | None = None) -> Any:
+def wait_for(
+    predicate: Callable[[], Any],
+    timeout: float = 60,
+    what: str = "condition",
+    process: subprocess.Popen[str] | None = None,
+) -> Any:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if process is not None and process.poll() is not None:
             stdout, stderr = process.communicate()
-            raise AssertionError(f"gameday exited {process.returncode} while waiting for {what}:"
-                                 f"\n{stdout}\n{stderr}")
+            raise AssertionError(
+                f"gameday exited {process.returncode} while waiting for {what}:\n{stdout}\n{stderr}"
+            )
         value = predicate()
         if value:
             return value
@@ -127,13 +142,15 @@ def applied_journal(home: Path) -> dict[str, Any] | None:
 
 
 def wait_until_applied(home: Path, process: subprocess.Popen[str]) -> dict[str, Any]:
-    journal: dict[str, Any] = wait_for(lambda: applied_journal(home),
-                                       what="the fault to be applied", process=process)
+    journal: dict[str, Any] = wait_for(
+        lambda: applied_journal(home), what="the fault to be applied", process=process
+    )
     return journal
 
 
 def function_state(clients: AwsClients, name: str = "orders") -> str:
     """Layers and Environment of a function, serialized exactly as AWS returns them."""
     config = clients.lambda_.get_function_configuration(FunctionName=name)
-    return json.dumps({"Layers": config.get("Layers"), "Environment": config.get("Environment")},
-                      sort_keys=True)
+    return json.dumps(
+        {"Layers": config.get("Layers"), "Environment": config.get("Environment")}, sort_keys=True
+    )

@@ -35,10 +35,16 @@ LOST = "use1-az1"
 TIME_SCALE = 0.1
 DRAIN_S = 40.0  # scaled: tasks and instances drain for 4 s
 SCALED_DRAIN_S = DRAIN_S * TIME_SCALE
-SANDBOX_ENV = {"GAMEDAY_SANDBOX_REALISM": "aws", "GAMEDAY_SANDBOX_TIME_SCALE": str(TIME_SCALE),
-               "GAMEDAY_SANDBOX_SEED": "14", "GAMEDAY_SANDBOX_DRAIN_S": str(DRAIN_S)}
-FAULT = (f"  - type: az-loss\n    az_id: {LOST}\n    mode: pin\n    converge_timeout: 2m\n"
-         "    targets: {ecs_services: [orders/web], autoscaling_groups: [web-asg]}\n")
+SANDBOX_ENV = {
+    "GAMEDAY_SANDBOX_REALISM": "aws",
+    "GAMEDAY_SANDBOX_TIME_SCALE": str(TIME_SCALE),
+    "GAMEDAY_SANDBOX_SEED": "14",
+    "GAMEDAY_SANDBOX_DRAIN_S": str(DRAIN_S),
+}
+FAULT = (
+    f"  - type: az-loss\n    az_id: {LOST}\n    mode: pin\n    converge_timeout: 2m\n"
+    "    targets: {ecs_services: [orders/web], autoscaling_groups: [web-asg]}\n"
+)
 ECS_ARN_PART = ":service/orders/web"
 
 
@@ -66,39 +72,63 @@ def az_ids(clients: AwsClients) -> dict[str, str]:
 
 def tasks(clients: AwsClients) -> list[dict[str, Any]]:
     ecs = clients.client("ecs")
-    arns = [arn for desired in ("RUNNING", "STOPPED") for arn in ecs.list_tasks(
-        cluster="orders", serviceName="web", desiredStatus=desired)["taskArns"]]
+    arns = [
+        arn
+        for desired in ("RUNNING", "STOPPED")
+        for arn in ecs.list_tasks(cluster="orders", serviceName="web", desiredStatus=desired)[
+            "taskArns"
+        ]
+    ]
     described = ecs.describe_tasks(cluster="orders", tasks=arns)["tasks"] if arns else []
     return [task for task in described if task["lastStatus"] != "STOPPED"]
 
 
 def instances(clients: AwsClients) -> list[dict[str, Any]]:
     [group] = clients.client("autoscaling").describe_auto_scaling_groups(
-        AutoScalingGroupNames=["web-asg"])["AutoScalingGroups"]
+        AutoScalingGroupNames=["web-asg"]
+    )["AutoScalingGroups"]
     return list(group["Instances"])
 
 
 def placement(clients: AwsClients) -> dict[str, Any]:
     """Subnets, and where capacity runs per AZ ID (what is not yet settled, separately)."""
     names = az_ids(clients)
-    service = clients.client("ecs").describe_services(
-        cluster="orders", services=["web"])["services"][0]
+    service = clients.client("ecs").describe_services(cluster="orders", services=["web"])[
+        "services"
+    ][0]
     [group] = clients.client("autoscaling").describe_auto_scaling_groups(
-        AutoScalingGroupNames=["web-asg"])["AutoScalingGroups"]
+        AutoScalingGroupNames=["web-asg"]
+    )["AutoScalingGroups"]
     current_tasks, current_instances = tasks(clients), instances(clients)
     return {
         "ecs_subnets": service["networkConfiguration"]["awsvpcConfiguration"]["subnets"],
         "asg_subnets": group["VPCZoneIdentifier"],
-        "running_tasks": dict(Counter(names[task["availabilityZone"]] for task in current_tasks
-                                      if task["lastStatus"] == "RUNNING"
-                                      and task["desiredStatus"] == "RUNNING")),
-        "in_service": dict(Counter(names[item["AvailabilityZone"]] for item in current_instances
-                                   if item["LifecycleState"] == "InService")),
+        "running_tasks": dict(
+            Counter(
+                names[task["availabilityZone"]]
+                for task in current_tasks
+                if task["lastStatus"] == "RUNNING" and task["desiredStatus"] == "RUNNING"
+            )
+        ),
+        "in_service": dict(
+            Counter(
+                names[item["AvailabilityZone"]]
+                for item in current_instances
+                if item["LifecycleState"] == "InService"
+            )
+        ),
         "unsettled": sorted(
-            [task["lastStatus"] for task in current_tasks
-             if (task["lastStatus"], task["desiredStatus"]) != ("RUNNING", "RUNNING")]
-            + [item["LifecycleState"] for item in current_instances
-               if item["LifecycleState"] != "InService"]),
+            [
+                task["lastStatus"]
+                for task in current_tasks
+                if (task["lastStatus"], task["desiredStatus"]) != ("RUNNING", "RUNNING")
+            ]
+            + [
+                item["LifecycleState"]
+                for item in current_instances
+                if item["LifecycleState"] != "InService"
+            ]
+        ),
     }
 
 
@@ -120,8 +150,9 @@ def pinned_entries(home: Path) -> list[dict[str, Any]]:
     return [entry for entry in entries if entry["status"] == "applied"]
 
 
-def placements_until_exit(clients: AwsClients, process: subprocess.Popen[str], bound_s: float
-                          ) -> list[tuple[float, float, dict[str, Any]]]:
+def placements_until_exit(
+    clients: AwsClients, process: subprocess.Popen[str], bound_s: float
+) -> list[tuple[float, float, dict[str, Any]]]:
     """(read started, read ended, placement) until the run exits (at most `bound_s`)."""
     samples: list[tuple[float, float, dict[str, Any]]] = []
     deadline = time.monotonic() + bound_s
@@ -144,16 +175,25 @@ def test_pin_is_effective_after_the_drain_and_restore_waits_for_capacity_back(
     home: Path, clients: AwsClients, tmp_path: Path
 ) -> None:
     before = placement(clients)
-    assert before["running_tasks"] == before["in_service"] == {
-        "use1-az1": 1, "use1-az2": 1, "use1-az3": 1}
+    assert (
+        before["running_tasks"]
+        == before["in_service"]
+        == {"use1-az1": 1, "use1-az2": 1, "use1-az3": 1}
+    )
     assert before["unsettled"] == []
-    process = gameday(home, "run", "--sandbox", str(az_experiment(tmp_path, "az-drain", "6s")),
-                      "--yes")
+    process = gameday(
+        home, "run", "--sandbox", str(az_experiment(tmp_path, "az-drain", "6s")), "--yes"
+    )
     try:
         # Both targets converged: the fault window is open; look at the sandbox itself.
-        wait_for(lambda: len([entry for entry in pinned_entries(home)
-                              if "during" in entry["evidence"]]) == 2,
-                 timeout=120, what="both targets to converge", process=process)
+        wait_for(
+            lambda: (
+                len([entry for entry in pinned_entries(home) if "during" in entry["evidence"]]) == 2
+            ),
+            timeout=120,
+            what="both targets to converge",
+            process=process,
+        )
         during = placement(clients)
         samples = placements_until_exit(clients, process, bound_s=180)
         stdout, stderr = process.communicate(timeout=30)
@@ -168,10 +208,13 @@ def test_pin_is_effective_after_the_drain_and_restore_waits_for_capacity_back(
     result = json.loads(Path(stdout.split("result: ", 1)[1].strip()).read_text())
     # Every read taken wholly inside the fault phase's measured window: nothing in LOST.
     fault_phase = result["phases"]["fault"]
-    window = (epoch_seconds(fault_phase["measured_from"]),
-              epoch_seconds(fault_phase["measured_to"]))
-    inside = [seen for started, ended, seen in samples
-              if window[0] <= started and ended <= window[1]]
+    window = (
+        epoch_seconds(fault_phase["measured_from"]),
+        epoch_seconds(fault_phase["measured_to"]),
+    )
+    inside = [
+        seen for started, ended, seen in samples if window[0] <= started and ended <= window[1]
+    ]
     assert len(inside) >= 3, (window, [(started, ended) for started, ended, _ in samples])
     for seen in inside:
         assert seen["running_tasks"].get(LOST) is None, seen
@@ -189,7 +232,8 @@ def test_pin_is_effective_after_the_drain_and_restore_waits_for_capacity_back(
         assert waited >= 0.9 * SCALED_DRAIN_S, (fault["target"], waited)
         assert evidence["restore_s"] >= 0.9 * SCALED_DRAIN_S
     assert result["fault_timing"]["last_effective_at"] == max(
-        fault["effective_at"] for fault in faults.values())
+        fault["effective_at"] for fault in faults.values()
+    )
     # The run returned only once capacity was back: nothing left to settle.
     assert placement(clients) == before
 
@@ -199,11 +243,16 @@ def test_sigkill_during_the_drain_then_rollback_restores_the_placement_exactly(
 ) -> None:
     before = placement(clients)
     assert before["unsettled"] == []
-    process = gameday(home, "run", "--sandbox", str(az_experiment(tmp_path, "az-killed", "10m")),
-                      "--yes")
+    process = gameday(
+        home, "run", "--sandbox", str(az_experiment(tmp_path, "az-killed", "10m")), "--yes"
+    )
     try:
-        wait_for(lambda: len(pinned_entries(home)) == 2 and draining(clients),
-                 timeout=120, what="both targets pinned and draining", process=process)
+        wait_for(
+            lambda: len(pinned_entries(home)) == 2 and draining(clients),
+            timeout=120,
+            what="both targets pinned and draining",
+            process=process,
+        )
         killed_during = placement(clients)
         entries = pinned_entries(home)
     finally:
@@ -211,8 +260,9 @@ def test_sigkill_during_the_drain_then_rollback_restores_the_placement_exactly(
         process.communicate(timeout=30)
     assert process.returncode == -signal.SIGKILL
     assert killed_during["unsettled"], "killed while tasks / instances were still moving"
-    assert any("during" not in entry["evidence"] for entry in entries), \
+    assert any("during" not in entry["evidence"] for entry in entries), (
         "killed before both targets converged"
+    )
     assert killed_during["ecs_subnets"] != before["ecs_subnets"]
 
     rollback = gameday_ok(home, "rollback", "--all", timeout=300)
@@ -221,7 +271,8 @@ def test_sigkill_during_the_drain_then_rollback_restores_the_placement_exactly(
     # Subnets in their exact order, and, once converged, the same count per AZ ID.
     assert placement(clients) == before
     service = clients.client("ecs").describe_services(
-        cluster="orders", services=["web"], include=["TAGS"])["services"][0]
+        cluster="orders", services=["web"], include=["TAGS"]
+    )["services"][0]
     assert ECS_ARN_PART in service["serviceArn"]
     assert not any(tag["key"].startswith("gameday:") for tag in service.get("tags", []))
     assert "nothing to roll back" in gameday_ok(home, "rollback", "--all").stdout

@@ -23,14 +23,19 @@ from tests.e2e.conftest import (
 
 # Every crash, signal and refusal here also holds when the sandbox is as slow and imprecise
 # as AWS (updates in progress for seconds, 409s, throttled control plane).
-pytestmark = [pytest.mark.e2e,
-              pytest.mark.parametrize("sandbox_home", ["fast", "aws"], indirect=True)]
+pytestmark = [
+    pytest.mark.e2e,
+    pytest.mark.parametrize("sandbox_home", ["fast", "aws"], indirect=True),
+]
 
 
 def lock_tags(clients: AwsClients) -> dict[str, str]:
     arn = clients.lambda_.get_function_configuration(FunctionName="orders")["FunctionArn"]
-    return {k: v for k, v in clients.lambda_.list_tags(Resource=arn)["Tags"].items()
-            if k.startswith("gameday:")}
+    return {
+        k: v
+        for k, v in clients.lambda_.list_tags(Resource=arn)["Tags"].items()
+        if k.startswith("gameday:")
+    }
 
 
 def test_sigkill_then_rollback_restores_byte_for_byte(
@@ -65,8 +70,9 @@ def test_sigkill_then_rollback_restores_byte_for_byte(
     assert "no unfinished runs" in gameday_ok(sandbox_home, "status").stdout
 
 
-@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM, signal.SIGHUP],
-                         ids=["SIGINT", "SIGTERM", "SIGHUP"])
+@pytest.mark.parametrize(
+    "signum", [signal.SIGINT, signal.SIGTERM, signal.SIGHUP], ids=["SIGINT", "SIGTERM", "SIGHUP"]
+)
 def test_signal_restores_without_rollback_and_exits_3(
     sandbox_home: Path, sandbox_clients: AwsClients, tmp_path: Path, signum: signal.Signals
 ) -> None:
@@ -100,8 +106,9 @@ def test_concurrent_edit_survives_restore_and_is_reported_drifted(
     lambda_ = sandbox_clients.lambda_
     config = lambda_.get_function_configuration(FunctionName="orders")
     variables = dict(config["Environment"]["Variables"], ADDED_BY_SOMEONE_ELSE="yes")
-    lambda_.update_function_configuration(FunctionName="orders",
-                                          Environment={"Variables": variables})
+    lambda_.update_function_configuration(
+        FunctionName="orders", Environment={"Variables": variables}
+    )
     stdout, stderr = process.communicate(timeout=120)
     assert process.returncode == 0, stderr
     after = lambda_.get_function_configuration(FunctionName="orders")
@@ -128,8 +135,9 @@ def test_attached_config_is_the_extension_schema_with_an_expiry(
     process = gameday(sandbox_home, "run", "--sandbox", str(experiment), "--yes")
     try:
         journal = wait_until_applied(sandbox_home, process)
-        environment = sandbox_clients.lambda_.get_function_configuration(
-            FunctionName="orders")["Environment"]["Variables"]
+        environment = sandbox_clients.lambda_.get_function_configuration(FunctionName="orders")[
+            "Environment"
+        ]["Variables"]
         parsed = extension_config.parse_config(environment[extension_config.CONFIG_ENV_KEY])
         assert environment[extension_config.EXEC_WRAPPER_ENV_KEY] == extension_config.WRAPPER_PATH
         assert parsed.run_id == journal["run_id"]
@@ -153,8 +161,9 @@ def network_state(clients: AwsClients) -> str:
         for association in acl["Associations"]
     )
     acl_ids = sorted(acl["NetworkAclId"] for acl in ec2.describe_network_acls()["NetworkAcls"])
-    return json.dumps({"subnets": config["VpcConfig"]["SubnetIds"],
-                       "associations": associations, "acls": acl_ids})
+    return json.dumps(
+        {"subnets": config["VpcConfig"]["SubnetIds"], "associations": associations, "acls": acl_ids}
+    )
 
 
 @pytest.mark.parametrize("mode", ["pin", "blackhole"])
@@ -162,10 +171,13 @@ def test_az_loss_sigkill_then_rollback_restores_the_network(
     sandbox_home: Path, sandbox_clients: AwsClients, tmp_path: Path, mode: str
 ) -> None:
     before = network_state(sandbox_clients)
-    fault_block = (f"  - type: az-loss\n    az_id: use1-az1\n    mode: {mode}\n"
-                   "    targets: {lambda: [orders]}\n")
-    experiment = write_experiment(tmp_path, f"az-{mode}-killed", fault="10m",
-                                  fault_block=fault_block)
+    fault_block = (
+        f"  - type: az-loss\n    az_id: use1-az1\n    mode: {mode}\n"
+        "    targets: {lambda: [orders]}\n"
+    )
+    experiment = write_experiment(
+        tmp_path, f"az-{mode}-killed", fault="10m", fault_block=fault_block
+    )
     process = gameday(sandbox_home, "run", "--sandbox", str(experiment), "--yes")
     try:
         wait_until_applied(sandbox_home, process)
@@ -203,21 +215,30 @@ def test_sigkill_of_the_run_stops_its_load(
     """`kill -9` of `gameday run`: its Locust processes are gone within 5 s."""
     name = f"killed-under-load-{workers}"
     experiment = write_experiment(
-        tmp_path, name, fault="10m",
-        extra=("load:\n"
-               f"  locustfile: {REPO / 'loadtests' / 'orders.py'}\n"
-               f"  users: 4\n  spawn_rate: 4\n  workers: {workers}\n"))
+        tmp_path,
+        name,
+        fault="10m",
+        extra=(
+            "load:\n"
+            f"  locustfile: {REPO / 'loadtests' / 'orders.py'}\n"
+            f"  users: 4\n  spawn_rate: 4\n  workers: {workers}\n"
+        ),
+    )
     process = gameday(sandbox_home, "run", "--sandbox", str(experiment), "--yes")
     try:
         journal = wait_until_applied(sandbox_home, process)
         marker = journal["run_id"]
-        assert wait_for(lambda: locust_processes_of(marker), timeout=30,
-                        what="the run's Locust processes")
+        assert wait_for(
+            lambda: locust_processes_of(marker), timeout=30, what="the run's Locust processes"
+        )
         process.kill()
         process.wait(timeout=10)
         killed = time.monotonic()
-        wait_for(lambda: not locust_processes_of(marker), timeout=5,
-                 what="the run's Locust processes to stop")
+        wait_for(
+            lambda: not locust_processes_of(marker),
+            timeout=5,
+            what="the run's Locust processes to stop",
+        )
         print(f"load stopped {time.monotonic() - killed:.1f}s after SIGKILL")
     finally:
         if process.poll() is None:

@@ -38,12 +38,17 @@ pytestmark = pytest.mark.e2e
 LOCK = "gameday:run-id"
 JANITOR_WITHIN_S = 180.0  # from each run's own SIGKILL; its schedule is due 80 s after its start
 FAULTS = {
-    "lambda-extension": ("  - type: lambda-extension\n    functions: [orders]\n"
-                         "    latency: {ms: 100, rate: 1.0}\n"),
-    "az-loss-pin": ("  - type: az-loss\n    az_id: use1-az1\n    mode: pin\n"
-                    "    targets: {ecs_services: [orders/web]}\n"),
-    "az-loss-blackhole": ("  - type: az-loss\n    az_id: use1-az1\n    mode: blackhole\n"
-                          "    targets: {autoscaling_groups: [web-asg]}\n"),
+    "lambda-extension": (
+        "  - type: lambda-extension\n    functions: [orders]\n    latency: {ms: 100, rate: 1.0}\n"
+    ),
+    "az-loss-pin": (
+        "  - type: az-loss\n    az_id: use1-az1\n    mode: pin\n"
+        "    targets: {ecs_services: [orders/web]}\n"
+    ),
+    "az-loss-blackhole": (
+        "  - type: az-loss\n    az_id: use1-az1\n    mode: blackhole\n"
+        "    targets: {autoscaling_groups: [web-asg]}\n"
+    ),
 }
 
 
@@ -75,16 +80,22 @@ def ecs_state(clients: AwsClients) -> str:
 def network_state(clients: AwsClients) -> str:
     ec2 = clients.client("ec2")
     acls = ec2.describe_network_acls()["NetworkAcls"]
-    associations = sorted((association["SubnetId"], acl["NetworkAclId"])
-                          for acl in acls for association in acl["Associations"])
-    subnet_tags = sorted((subnet["SubnetId"], tag["Key"])
-                         for subnet in ec2.describe_subnets()["Subnets"]
-                         for tag in subnet.get("Tags", []))
+    associations = sorted(
+        (association["SubnetId"], acl["NetworkAclId"])
+        for acl in acls
+        for association in acl["Associations"]
+    )
+    subnet_tags = sorted(
+        (subnet["SubnetId"], tag["Key"])
+        for subnet in ec2.describe_subnets()["Subnets"]
+        for tag in subnet.get("Tags", [])
+    )
     return json.dumps([associations, sorted(acl["NetworkAclId"] for acl in acls), subnet_tags])
 
 
 STATE_OF: dict[str, Callable[[AwsClients], str]] = {
-    "lambda-extension": lambda_state, "az-loss-pin": ecs_state,
+    "lambda-extension": lambda_state,
+    "az-loss-pin": ecs_state,
     "az-loss-blackhole": network_state,
 }
 
@@ -95,8 +106,12 @@ def schedule_names(clients: AwsClients) -> list[str]:
 
 def latest_journal(clients: AwsClients, run_id: str) -> dict[str, Any] | None:
     s3 = clients.client("s3")
-    keys = sorted(item["Key"] for item in s3.list_objects_v2(
-        Bucket="gameday-journal", Prefix=f"runs/{run_id}/").get("Contents", []))
+    keys = sorted(
+        item["Key"]
+        for item in s3.list_objects_v2(Bucket="gameday-journal", Prefix=f"runs/{run_id}/").get(
+            "Contents", []
+        )
+    )
     if not keys:
         return None
     return dict(json.loads(s3.get_object(Bucket="gameday-journal", Key=keys[-1])["Body"].read()))
@@ -109,8 +124,7 @@ def runner_env(home: Path) -> dict[str, str]:
     """The shell of a user who ran `eval $(gameday sandbox env)`, janitor on."""
     state = control.read_state()
     assert state is not None
-    exports = dict(line.removeprefix("export ").split("=", 1)
-                   for line in control.env_lines(state))
+    exports = dict(line.removeprefix("export ").split("=", 1) for line in control.env_lines(state))
     env = {**os.environ, **exports, "GAMEDAY_HOME": str(home), "PYTHONUNBUFFERED": "1"}
     env.pop(NO_JANITOR_ENV, None)
     return env
@@ -119,8 +133,9 @@ def runner_env(home: Path) -> dict[str, str]:
 def fault_applied(home: Path) -> dict[str, Any] | None:
     for path in (home / "runs").glob("*/journal.json"):
         journal = json.loads(path.read_text())
-        faults = [entry for entry in journal["entries"]
-                  if entry["fault_type"] != "janitor-schedule"]
+        faults = [
+            entry for entry in journal["entries"] if entry["fault_type"] != "janitor-schedule"
+        ]
         if faults and all(entry["status"] == "applied" for entry in faults):
             return dict(journal)
     return None
@@ -137,15 +152,25 @@ def run_and_kill(workdir: Path, fault: str) -> tuple[str, float]:
         'target: {region: us-east-1, account_id: "123456789012"}\n'
         "phases: {baseline: 0s, fault: 40s, recovery: 0s}\n"
         "max_duration: 70s\nexpiry_margin: 10s\n"
-        f"faults:\n{FAULTS[fault]}")
+        f"faults:\n{FAULTS[fault]}"
+    )
     home = workdir / ".gameday"
     process = subprocess.Popen(
-        [sys.executable, "-m", "chaos", "run", str(experiment), "--yes"], cwd=workdir,
-        env=runner_env(home), text=True, stdin=subprocess.DEVNULL,
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        [sys.executable, "-m", "chaos", "run", str(experiment), "--yes"],
+        cwd=workdir,
+        env=runner_env(home),
+        text=True,
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
     try:
-        journal = wait_for(lambda: fault_applied(home), timeout=90,
-                           what=f"the {fault} fault to be applied", process=process)
+        journal = wait_for(
+            lambda: fault_applied(home),
+            timeout=90,
+            what=f"the {fault} fault to be applied",
+            process=process,
+        )
     finally:
         killed_at = time.time()
         process.kill()
@@ -156,8 +181,11 @@ def run_and_kill(workdir: Path, fault: str) -> tuple[str, float]:
 
 def restored_by_janitor(clients: AwsClients, run: KilledRun) -> bool:
     journal = latest_journal(clients, run.run_id)
-    return bool(journal and journal.get("finished_by") == "janitor"
-                and STATE_OF[run.fault](clients) == run.before)
+    return bool(
+        journal
+        and journal.get("finished_by") == "janitor"
+        and STATE_OF[run.fault](clients) == run.before
+    )
 
 
 def test_sigkilled_runs_without_their_disk_are_restored_by_the_janitor(
@@ -176,10 +204,12 @@ def test_sigkilled_runs_without_their_disk_are_restored_by_the_janitor(
     assert len(schedule_names(sandbox_clients)) == len(FAULTS), "one schedule per run"
 
     for run in runs:  # each against its own deadline
-        wait_for(functools.partial(restored_by_janitor, sandbox_clients, run),
-                 timeout=max(1.0, run.killed_at + JANITOR_WITHIN_S - time.time()),
-                 what=f"the janitor to restore the {run.fault} run {run.run_id} within "
-                      f"{JANITOR_WITHIN_S:g} s of its SIGKILL")
+        wait_for(
+            functools.partial(restored_by_janitor, sandbox_clients, run),
+            timeout=max(1.0, run.killed_at + JANITOR_WITHIN_S - time.time()),
+            what=f"the janitor to restore the {run.fault} run {run.run_id} within "
+            f"{JANITOR_WITHIN_S:g} s of its SIGKILL",
+        )
 
     for run in runs:
         journal = latest_journal(sandbox_clients, run.run_id)
@@ -194,9 +224,12 @@ def test_sigkilled_runs_without_their_disk_are_restored_by_the_janitor(
         assert min(started) > run.killed_at, f"{run.fault}: restored before its SIGKILL"
         took_s = max(restored) - run.killed_at
         assert took_s <= JANITOR_WITHIN_S, (
-            f"{run.fault}: the janitor restored it {took_s:.0f} s after its SIGKILL")
+            f"{run.fault}: the janitor restored it {took_s:.0f} s after its SIGKILL"
+        )
         assert {entry["fault_type"] for entry in journal["entries"]} == {
-            run.fault.removesuffix("-pin").removesuffix("-blackhole"), "janitor-schedule"}
+            run.fault.removesuffix("-pin").removesuffix("-blackhole"),
+            "janitor-schedule",
+        }
     assert LOCK not in lambda_state(sandbox_clients)
     assert LOCK not in ecs_state(sandbox_clients)
     assert LOCK not in network_state(sandbox_clients)
@@ -207,8 +240,10 @@ def full_state(clients: AwsClients) -> str:
     """Layers, Environment, VpcConfig and tags of `orders`, byte for byte."""
     config = clients.lambda_.get_function_configuration(FunctionName="orders")
     tags = clients.lambda_.list_tags(Resource=config["FunctionArn"])["Tags"]
-    return json.dumps({key: config.get(key) for key in ("Layers", "Environment", "VpcConfig")}
-                      | {"Tags": tags}, sort_keys=True)
+    return json.dumps(
+        {key: config.get(key) for key in ("Layers", "Environment", "VpcConfig")} | {"Tags": tags},
+        sort_keys=True,
+    )
 
 
 def test_a_run_killed_with_its_disk_is_seen_and_rolled_back_from_another_directory(
@@ -226,15 +261,25 @@ def test_a_run_killed_with_its_disk_is_seen_and_rolled_back_from_another_directo
         "phases: {baseline: 0s, fault: 10m, recovery: 0s}\nmax_duration: 15m\n"
         "faults:\n"
         "  - type: lambda-extension\n    functions: [orders]\n    latency: {ms: 100}\n"
-        "  - type: az-loss\n    az_id: use1-az1\n    targets: {lambda: [orders]}\n")
+        "  - type: az-loss\n    az_id: use1-az1\n    targets: {lambda: [orders]}\n"
+    )
     home = workdir / ".gameday"
     process = subprocess.Popen(
-        [sys.executable, "-m", "chaos", "run", str(experiment), "--yes"], cwd=workdir,
-        env=runner_env(home), text=True, stdin=subprocess.DEVNULL,
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        [sys.executable, "-m", "chaos", "run", str(experiment), "--yes"],
+        cwd=workdir,
+        env=runner_env(home),
+        text=True,
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
     try:
-        journal = wait_for(lambda: fault_applied(home), timeout=90,
-                           what="the layer and the pin to be applied", process=process)
+        journal = wait_for(
+            lambda: fault_applied(home),
+            timeout=90,
+            what="the layer and the pin to be applied",
+            process=process,
+        )
     finally:
         process.kill()
         process.communicate(timeout=30)
@@ -247,9 +292,15 @@ def test_a_run_killed_with_its_disk_is_seen_and_rolled_back_from_another_directo
     env = runner_env(elsewhere / ".gameday")
 
     def gameday_there(*args: str) -> subprocess.CompletedProcess[str]:
-        return subprocess.run([sys.executable, "-m", "chaos", *args], cwd=elsewhere, env=env,
-                              text=True, capture_output=True, timeout=180,
-                              stdin=subprocess.DEVNULL)
+        return subprocess.run(
+            [sys.executable, "-m", "chaos", *args],
+            cwd=elsewhere,
+            env=env,
+            text=True,
+            capture_output=True,
+            timeout=180,
+            stdin=subprocess.DEVNULL,
+        )
 
     status = gameday_there("status")
     assert status.returncode == 0 and journal["run_id"] in status.stdout, status

@@ -31,10 +31,16 @@ from tests.e2e.test_janitor import fault_applied, latest_journal, runner_env, sc
 
 pytestmark = pytest.mark.e2e
 
-SLOW_DRAIN = {"GAMEDAY_SANDBOX_REALISM": "aws", "GAMEDAY_SANDBOX_TIME_SCALE": "1",
-              "GAMEDAY_SANDBOX_SEED": "7", "GAMEDAY_SANDBOX_DRAIN_S": "45"}
-PIN = ("  - type: az-loss\n    az_id: use1-az1\n    mode: pin\n    converge_timeout: 10s\n"
-       "    targets: {ecs_services: [orders/web]}\n")
+SLOW_DRAIN = {
+    "GAMEDAY_SANDBOX_REALISM": "aws",
+    "GAMEDAY_SANDBOX_TIME_SCALE": "1",
+    "GAMEDAY_SANDBOX_SEED": "7",
+    "GAMEDAY_SANDBOX_DRAIN_S": "45",
+}
+PIN = (
+    "  - type: az-loss\n    az_id: use1-az1\n    mode: pin\n    converge_timeout: 10s\n"
+    "    targets: {ecs_services: [orders/web]}\n"
+)
 LAYER = "  - type: lambda-extension\n    functions: [orders]\n    latency: {ms: 100}\n"
 
 
@@ -61,14 +67,24 @@ def run_and_kill(workdir: Path, name: str, fault: str, phase: str, max_duration:
         'target: {region: us-east-1, account_id: "123456789012"}\n'
         f"phases: {{baseline: 0s, fault: {phase}, recovery: 0s}}\n"
         f"max_duration: {max_duration}\nexpiry_margin: 10s\n"
-        f"faults:\n{fault}")
+        f"faults:\n{fault}"
+    )
     process = subprocess.Popen(
-        [sys.executable, "-m", "chaos", "run", str(experiment), "--yes"], cwd=workdir,
-        env=runner_env(workdir / ".gameday"), text=True, stdin=subprocess.DEVNULL,
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        [sys.executable, "-m", "chaos", "run", str(experiment), "--yes"],
+        cwd=workdir,
+        env=runner_env(workdir / ".gameday"),
+        text=True,
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
     try:
-        journal = wait_for(lambda: fault_applied(workdir / ".gameday"), timeout=120,
-                           what=f"the {name} fault to be applied", process=process)
+        journal = wait_for(
+            lambda: fault_applied(workdir / ".gameday"),
+            timeout=120,
+            what=f"the {name} fault to be applied",
+            process=process,
+        )
     finally:
         process.kill()
         process.communicate(timeout=30)
@@ -77,8 +93,9 @@ def run_and_kill(workdir: Path, name: str, fault: str, phase: str, max_duration:
 
 
 def ecs_subnets(clients: AwsClients) -> list[str]:
-    [service] = clients.client("ecs").describe_services(cluster="orders",
-                                                        services=["web"])["services"]
+    [service] = clients.client("ecs").describe_services(cluster="orders", services=["web"])[
+        "services"
+    ]
     return sorted(service["networkConfiguration"]["awsvpcConfiguration"]["subnets"])
 
 
@@ -101,20 +118,23 @@ def test_a_restore_that_outlasts_its_wait_is_finished_by_a_follow_up_it_schedule
     assert ecs_subnets(clients) == before
     assert journal["finished_by"] == "janitor"
     # The first invocation: placement restored, capacity not back in 10 s, a follow-up.
-    assert any(item["status"] == "rollback_incomplete" and item["finished_by"] == "janitor"
-               for item in seen), "the first invocation closed with entries left"
+    assert any(
+        item["status"] == "rollback_incomplete" and item["finished_by"] == "janitor"
+        for item in seen
+    ), "the first invocation closed with entries left"
     [pin] = [entry for entry in journal["entries"] if entry["fault_type"] == "az-loss"]
     assert pin["status"] == "restored" and pin["evidence"]["restore_converged"] is True
-    [follow_up] = [entry for entry in journal["entries"]
-                   if entry["fault_type"] == "janitor-schedule"
-                   and entry["intended"].get("follow_up")]
+    [follow_up] = [
+        entry
+        for entry in journal["entries"]
+        if entry["fault_type"] == "janitor-schedule" and entry["intended"].get("follow_up")
+    ]
     assert follow_up["intended"]["follow_up"] == 1 and follow_up["status"] == "restored"
     assert follow_up["journaled_at"] < follow_up["injected_at"], "journaled, then created"
     assert schedule_names(clients) == []
 
 
-def test_a_dropped_invocation_is_visible_in_status(clients: AwsClients,
-                                                   tmp_path: Path) -> None:
+def test_a_dropped_invocation_is_visible_in_status(clients: AwsClients, tmp_path: Path) -> None:
     run_id = run_and_kill(tmp_path / "doomed", "no-janitor-left", LAYER, "10s", "40s")
     clients.lambda_.delete_function(FunctionName="gameday-janitor")  # someone removed it
     elsewhere = tmp_path / "another-machine"
@@ -122,20 +142,39 @@ def test_a_dropped_invocation_is_visible_in_status(clients: AwsClients,
     env = runner_env(elsewhere / ".gameday")
 
     def status() -> subprocess.CompletedProcess[str]:
-        return subprocess.run([sys.executable, "-m", "chaos", "status"], cwd=elsewhere,
-                              env=env, text=True, capture_output=True, timeout=120,
-                              stdin=subprocess.DEVNULL)
+        return subprocess.run(
+            [sys.executable, "-m", "chaos", "status"],
+            cwd=elsewhere,
+            env=env,
+            text=True,
+            capture_output=True,
+            timeout=120,
+            stdin=subprocess.DEVNULL,
+        )
 
-    shown = wait_for(lambda: (lambda done: done if "dropped" in done.stdout else None)(
-        status()), timeout=120, what="the dropped invocation in gameday status")
+    shown = wait_for(
+        lambda: (lambda done: done if "dropped" in done.stdout else None)(status()),
+        timeout=120,
+        what="the dropped invocation in gameday status",
+    )
 
     lines = shown.stdout.splitlines()
-    assert lines[0] == ("janitor dead-letter queue gameday-janitor-dead-letters: 1 janitor "
-                        "invocation(s) dropped (they restored nothing; see docs/janitor.md)")
-    assert lines[1].startswith(f"  run {run_id}: Scheduler could not invoke the janitor "
-                               "(ResourceNotFoundException, NonRetryableError after 0 retries)")
+    assert lines[0] == (
+        "janitor dead-letter queue gameday-janitor-dead-letters: 1 janitor "
+        "invocation(s) dropped (they restored nothing; see docs/janitor.md)"
+    )
+    assert lines[1].startswith(
+        f"  run {run_id}: Scheduler could not invoke the janitor "
+        "(ResourceNotFoundException, NonRetryableError after 0 retries)"
+    )
     assert any(line.startswith(f"run {run_id} ") for line in lines), "and the run, unfinished"
-    rollback = subprocess.run([sys.executable, "-m", "chaos", "rollback", "--all"],
-                              cwd=elsewhere, env=env, text=True, capture_output=True,
-                              timeout=300, stdin=subprocess.DEVNULL)
+    rollback = subprocess.run(
+        [sys.executable, "-m", "chaos", "rollback", "--all"],
+        cwd=elsewhere,
+        env=env,
+        text=True,
+        capture_output=True,
+        timeout=300,
+        stdin=subprocess.DEVNULL,
+    )
     assert rollback.returncode == 0, rollback.stdout + rollback.stderr

@@ -30,8 +30,12 @@ pytestmark = pytest.mark.e2e
 
 
 def revision_keys(clients: AwsClients, run_id: str) -> list[str]:
-    return sorted(item["Key"] for item in clients.client("s3").list_object_versions(
-        Bucket="gameday-journal", Prefix=f"runs/{run_id}/").get("Versions", []))
+    return sorted(
+        item["Key"]
+        for item in clients.client("s3")
+        .list_object_versions(Bucket="gameday-journal", Prefix=f"runs/{run_id}/")
+        .get("Versions", [])
+    )
 
 
 def test_a_paused_runner_finds_the_janitor_and_changes_nothing_more(
@@ -48,14 +52,24 @@ def test_a_paused_runner_finds_the_janitor_and_changes_nothing_more(
         "phases: {baseline: 0s, fault: 30s, recovery: 0s}\n"
         "max_duration: 60s\nexpiry_margin: 10s\n"
         "faults:\n  - type: lambda-extension\n    functions: [orders]\n"
-        "    latency: {ms: 100}\n")
+        "    latency: {ms: 100}\n"
+    )
     process = subprocess.Popen(
-        [sys.executable, "-m", "chaos", "run", str(experiment), "--yes"], cwd=workdir,
-        env=runner_env(workdir / ".gameday"), text=True, stdin=subprocess.DEVNULL,
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        [sys.executable, "-m", "chaos", "run", str(experiment), "--yes"],
+        cwd=workdir,
+        env=runner_env(workdir / ".gameday"),
+        text=True,
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
     try:
-        journal = wait_for(lambda: fault_applied(workdir / ".gameday"), timeout=90,
-                           what="the fault to be applied", process=process)
+        journal = wait_for(
+            lambda: fault_applied(workdir / ".gameday"),
+            timeout=90,
+            what="the fault to be applied",
+            process=process,
+        )
         os.kill(process.pid, signal.SIGSTOP)
         run_id = str(journal["run_id"])
         assert function_state(clients) != before
@@ -69,8 +83,11 @@ def test_a_paused_runner_finds_the_janitor_and_changes_nothing_more(
         deadline = epoch_seconds(str(closed["deadline_at"]))
         last_beat = epoch_seconds(str(closed["heartbeat_at"]))
         # Paused past the deadline and past the heartbeat floor, both.
-        wait_for(lambda: time.time() > max(deadline, last_beat + HEARTBEAT_FLOOR_S) + 1,
-                 timeout=120, what="the heartbeat floor to pass")
+        wait_for(
+            lambda: time.time() > max(deadline, last_beat + HEARTBEAT_FLOOR_S) + 1,
+            timeout=120,
+            what="the heartbeat floor to pass",
+        )
         keys, schedules = revision_keys(clients, run_id), schedule_names(clients)
 
         os.kill(process.pid, signal.SIGCONT)
@@ -85,8 +102,9 @@ def test_a_paused_runner_finds_the_janitor_and_changes_nothing_more(
     # Progress goes to stderr as "[  12.3s] ..." lines; besides them, one line: the reason.
     lines = [line for line in err.strip().splitlines() if not line.startswith("[")]
     assert len(lines) == 1, err
-    assert lines[0].startswith(f"gameday: run {run_id}: the janitor took over its journal "), \
-        lines[0]
+    assert lines[0].startswith(f"gameday: run {run_id}: the janitor took over its journal "), lines[
+        0
+    ]
     assert "Traceback" not in err and "WARNING" not in err
     assert function_state(clients) == before, "the runner restored nothing over the janitor"
     assert revision_keys(clients, run_id) == keys, "no revision of the runner's in S3"

@@ -66,16 +66,22 @@ def victim(clients: AwsClients) -> None:
     with zipfile.ZipFile(code, "w") as archive:
         archive.writestr("app.py", "def handler(event, context):\n    return {}\n")
     clients.lambda_.create_function(
-        FunctionName=VICTIM, Runtime="python3.12", Role=orders["Configuration"]["Role"],
-        Handler="app.handler", Code={"ZipFile": code.getvalue()},
-        Environment={"Variables": {"TABLE": "payments", "API_KEY": "not-yours"}})
+        FunctionName=VICTIM,
+        Runtime="python3.12",
+        Role=orders["Configuration"]["Role"],
+        Handler="app.handler",
+        Code={"ZipFile": code.getvalue()},
+        Environment={"Variables": {"TABLE": "payments", "API_KEY": "not-yours"}},
+    )
 
 
 def state(clients: AwsClients, name: str) -> str:
     config = clients.lambda_.get_function_configuration(FunctionName=name)
     tags = clients.lambda_.list_tags(Resource=config["FunctionArn"])["Tags"]
-    return json.dumps({key: config.get(key) for key in ("Layers", "Environment", "VpcConfig")}
-                      | {"Tags": tags}, sort_keys=True)
+    return json.dumps(
+        {key: config.get(key) for key in ("Layers", "Environment", "VpcConfig")} | {"Tags": tags},
+        sort_keys=True,
+    )
 
 
 def write_experiment(workdir: Path, name: str, fault: str, max_duration: str) -> Path:
@@ -87,23 +93,33 @@ def write_experiment(workdir: Path, name: str, fault: str, max_duration: str) ->
         'target: {region: us-east-1, account_id: "123456789012"}\n'
         f"phases: {{baseline: 0s, fault: {fault}, recovery: 0s}}\n"
         f"max_duration: {max_duration}\nexpiry_margin: 10s\n"
-        f"faults:\n{FAULT}")
+        f"faults:\n{FAULT}"
+    )
     return path
 
 
 def start(workdir: Path, name: str, fault: str, max_duration: str) -> subprocess.Popen[str]:
     experiment = write_experiment(workdir, name, fault, max_duration)
     return subprocess.Popen(
-        [sys.executable, "-m", "chaos", "run", str(experiment), "--yes"], cwd=workdir,
-        env=runner_env(workdir / ".gameday"), text=True, stdin=subprocess.DEVNULL,
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        [sys.executable, "-m", "chaos", "run", str(experiment), "--yes"],
+        cwd=workdir,
+        env=runner_env(workdir / ".gameday"),
+        text=True,
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
 
 
 def run_and_kill(workdir: Path, name: str, fault: str, max_duration: str) -> str:
     process = start(workdir, name, fault, max_duration)
     try:
-        journal = wait_for(lambda: fault_applied(workdir / ".gameday"), timeout=90,
-                           what="the fault to be applied", process=process)
+        journal = wait_for(
+            lambda: fault_applied(workdir / ".gameday"),
+            timeout=90,
+            what="the fault to be applied",
+            process=process,
+        )
     finally:
         process.kill()
         process.communicate(timeout=30)
@@ -113,8 +129,12 @@ def run_and_kill(workdir: Path, name: str, fault: str, max_duration: str) -> str
 
 def revisions(clients: AwsClients, run_id: str) -> list[str]:
     s3 = clients.client("s3")
-    return sorted(item["Key"] for item in s3.list_objects_v2(
-        Bucket=BUCKET, Prefix=f"{PREFIX}{run_id}/").get("Contents", []))
+    return sorted(
+        item["Key"]
+        for item in s3.list_objects_v2(Bucket=BUCKET, Prefix=f"{PREFIX}{run_id}/").get(
+            "Contents", []
+        )
+    )
 
 
 def forge(clients: AwsClients, run_id: str) -> dict[str, int]:
@@ -127,19 +147,27 @@ def forge(clients: AwsClients, run_id: str) -> dict[str, int]:
     node = clients.lambda_.get_function_configuration(FunctionName=VICTIM)
 
     added = copy.deepcopy(last)
-    attached = next(entry for entry in added["entries"]
-                    if entry["fault_type"] == "lambda-extension")
+    attached = next(
+        entry for entry in added["entries"] if entry["fault_type"] == "lambda-extension"
+    )
     extra = copy.deepcopy(attached)
-    extra.update(entry_id=f"lambda-extension:{node['FunctionArn']}", target=VICTIM,
-                 target_arn=node["FunctionArn"], status="applied")
+    extra.update(
+        entry_id=f"lambda-extension:{node['FunctionArn']}",
+        target=VICTIM,
+        target_arn=node["FunctionArn"],
+        status="applied",
+    )
     added["entries"].append(extra)
     added["revision"] = number + 1
-    s3.put_object(Bucket=BUCKET, Key=f"{PREFIX}{run_id}/journal-{number + 1:08d}.json",
-                  Body=json.dumps(added).encode(), IfNoneMatch="*")
+    s3.put_object(
+        Bucket=BUCKET,
+        Key=f"{PREFIX}{run_id}/journal-{number + 1:08d}.json",
+        Body=json.dumps(added).encode(),
+        IfNoneMatch="*",
+    )
 
     edited = copy.deepcopy(last)
-    own = next(entry for entry in edited["entries"]
-               if entry["fault_type"] == "lambda-extension")
+    own = next(entry for entry in edited["entries"] if entry["fault_type"] == "lambda-extension")
     own["original"]["environment_overwritten"] = {"TABLE": "forged-by-someone"}
     edited["profile"], edited["endpoint_url"] = "attacker", "http://127.0.0.1:9"
     s3.put_object(Bucket=BUCKET, Key=last_key, Body=json.dumps(edited).encode())  # in place
@@ -153,11 +181,19 @@ def forged_event(clients: AwsClients, run_id: str) -> str:
     role = janitor["Environment"]["Variables"]["GAMEDAY_JANITOR_SCHEDULER_ROLE_ARN"]
     name = "gameday-someone-elses"
     scheduler.create_schedule(
-        Name=name, ScheduleExpression=at_expression(time.time()),
-        ScheduleExpressionTimezone="UTC", FlexibleTimeWindow={"Mode": "OFF"},
+        Name=name,
+        ScheduleExpression=at_expression(time.time()),
+        ScheduleExpressionTimezone="UTC",
+        FlexibleTimeWindow={"Mode": "OFF"},
         ActionAfterCompletion="DELETE",
-        Target={"Arn": janitor["FunctionArn"], "RoleArn": role, "Input": json.dumps(
-            {"run_id": run_id, "journal": f"s3://{BUCKET}/{PREFIX}", "heartbeat_stale_s": 0})})
+        Target={
+            "Arn": janitor["FunctionArn"],
+            "RoleArn": role,
+            "Input": json.dumps(
+                {"run_id": run_id, "journal": f"s3://{BUCKET}/{PREFIX}", "heartbeat_stale_s": 0}
+            ),
+        },
+    )
     return name
 
 
@@ -181,9 +217,11 @@ def test_the_janitor_restores_only_the_runs_own_change_from_a_forged_journal(
     assert state(clients, "orders") != before["orders"]
     touched = forge(clients, dead)
 
-    journal = wait_for(lambda: closed_by_janitor(clients, dead),
-                       timeout=max(1.0, killed_at + JANITOR_WITHIN_S - time.time()),
-                       what=f"the janitor to close run {dead}")
+    journal = wait_for(
+        lambda: closed_by_janitor(clients, dead),
+        timeout=max(1.0, killed_at + JANITOR_WITHIN_S - time.time()),
+        what=f"the janitor to close run {dead}",
+    )
 
     assert state(clients, "orders") == before["orders"], "the run's own change undone"
     assert state(clients, VICTIM) == before[VICTIM], "nothing else changed"
@@ -192,8 +230,9 @@ def test_the_janitor_restores_only_the_runs_own_change_from_a_forged_journal(
     assert by_target[VICTIM]["detail"].startswith("janitor: refused")
     assert by_target["orders"]["status"] == "restored"
     assert journal["status"] == "rolled_back"
-    assert (journal["profile"], journal["endpoint_url"]) == (None, None), \
+    assert (journal["profile"], journal["endpoint_url"]) == (None, None), (
         "the first version of the overwritten revision"
+    )
     assert journal["revision"] > touched["added"]
     assert schedule_names(clients) == []
 
@@ -205,17 +244,27 @@ def test_a_forged_event_with_a_stale_period_of_zero_leaves_a_live_run_alone(
     before = state(clients, "orders")
     live = start(tmp_path / "alive", "alive-run", "20s", "50s")
     try:
-        journal = wait_for(lambda: fault_applied(tmp_path / "alive" / ".gameday"), timeout=90,
-                           what="the live run's fault to be applied", process=live)
+        journal = wait_for(
+            lambda: fault_applied(tmp_path / "alive" / ".gameday"),
+            timeout=90,
+            what="the live run's fault to be applied",
+            process=live,
+        )
         run_id = str(journal["run_id"])
         ours = {name for name in schedule_names(clients)}
         forged = forged_event(clients, run_id)
         # The janitor was invoked and deferred: Scheduler deleted the forged schedule, the
         # janitor created a follow-up of its own.
         follow_ups = wait_for(
-            lambda: [name for name in schedule_names(clients)
-                     if name not in ours | {forged} and "-f" in name], timeout=60,
-            what="the janitor's follow-up for the live run", process=live)
+            lambda: [
+                name
+                for name in schedule_names(clients)
+                if name not in ours | {forged} and "-f" in name
+            ],
+            timeout=60,
+            what="the janitor's follow-up for the live run",
+            process=live,
+        )
         assert forged not in schedule_names(clients)
         assert state(clients, "orders") != before, "the live run's fault is still in force"
         out, err = live.communicate(timeout=180)
@@ -244,9 +293,14 @@ def test_rollback_from_another_directory_restores_only_the_runs_own_change(
     elsewhere.mkdir()
 
     rollback = subprocess.run(
-        [sys.executable, "-m", "chaos", "rollback", "--all"], cwd=elsewhere,
-        env=runner_env(elsewhere / ".gameday"), text=True, capture_output=True, timeout=300,
-        stdin=subprocess.DEVNULL)
+        [sys.executable, "-m", "chaos", "rollback", "--all"],
+        cwd=elsewhere,
+        env=runner_env(elsewhere / ".gameday"),
+        text=True,
+        capture_output=True,
+        timeout=300,
+        stdin=subprocess.DEVNULL,
+    )
 
     report = rollback.stdout
     assert f"run {dead}: restored" in report, rollback.stdout + rollback.stderr
@@ -254,7 +308,8 @@ def test_rollback_from_another_directory_restores_only_the_runs_own_change(
     assert f"journal: revision {touched['overwritten']} was written 2 times" in report
     assert state(clients, "orders") == before["orders"]
     assert state(clients, VICTIM) == before[VICTIM]
-    assert not [name for name in schedule_names(clients)
-                if name.startswith(schedule_name(dead))], "its schedule deleted by the rollback"
+    assert not [name for name in schedule_names(clients) if name.startswith(schedule_name(dead))], (
+        "its schedule deleted by the rollback"
+    )
     journal = latest_journal(clients, dead)
     assert journal is not None and journal["finished_by"] == "rollback"

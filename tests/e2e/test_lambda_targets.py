@@ -29,8 +29,11 @@ def rest_api(sandbox_clients: AwsClients) -> tuple[Any, str, str]:
     assert state is not None
     api_id = state.service["rest_api_id"]
     apigateway = sandbox_clients.client("apigateway")
-    proxy = next(item for item in apigateway.get_resources(restApiId=api_id)["items"]
-                 if item.get("pathPart") == "{proxy+}")
+    proxy = next(
+        item
+        for item in apigateway.get_resources(restApiId=api_id)["items"]
+        if item.get("pathPart") == "{proxy+}"
+    )
     return apigateway, api_id, proxy["id"]
 
 
@@ -39,9 +42,14 @@ def point_integration(sandbox_clients: AwsClients, function_ref: str) -> None:
     apigateway, api_id, resource_id = rest_api(sandbox_clients)
     arn = f"arn:aws:lambda:us-east-1:123456789012:function:{function_ref}"
     apigateway.put_integration(
-        restApiId=api_id, resourceId=resource_id, httpMethod="ANY", type="AWS_PROXY",
-        integrationHttpMethod="POST", timeoutInMillis=29000,
-        uri=f"arn:aws:apigateway:us-east-1:lambda:path/2015-03-31/functions/{arn}/invocations")
+        restApiId=api_id,
+        resourceId=resource_id,
+        httpMethod="ANY",
+        type="AWS_PROXY",
+        integrationHttpMethod="POST",
+        timeoutInMillis=29000,
+        uri=f"arn:aws:apigateway:us-east-1:lambda:path/2015-03-31/functions/{arn}/invocations",
+    )
     apigateway.create_deployment(restApiId=api_id, stageName="prod")
 
 
@@ -64,16 +72,20 @@ def target_state(lambda_: Any) -> dict[str, Any]:
     latest = lambda_.get_function_configuration(FunctionName="orders")
     alias = lambda_.get_alias(FunctionName="orders", Name="live")
     return {
-        "layers": latest.get("Layers"), "environment": latest.get("Environment"),
+        "layers": latest.get("Layers"),
+        "environment": latest.get("Environment"),
         "alias_version": alias["FunctionVersion"],
         "alias_weights": (alias.get("RoutingConfig") or {}).get("AdditionalVersionWeights") or {},
-        "versions": [item["Version"] for item in lambda_.list_versions_by_function(
-            FunctionName="orders")["Versions"]],
+        "versions": [
+            item["Version"]
+            for item in lambda_.list_versions_by_function(FunctionName="orders")["Versions"]
+        ],
     }
 
 
-def experiment(directory: Path, name: str, fault: str, *, phases: str, users: int = 10,
-               extra: str = "") -> Path:
+def experiment(
+    directory: Path, name: str, fault: str, *, phases: str, users: int = 10, extra: str = ""
+) -> Path:
     path = directory / f"{name}.yaml"
     path.write_text(
         "version: 1\nkind: experiment\n"
@@ -85,15 +97,24 @@ def experiment(directory: Path, name: str, fault: str, *, phases: str, users: in
         "load:\n"
         f"  locustfile: {LOCUSTFILE}\n"
         f"  users: {users}\n"
-        f"  spawn_rate: {users}\n"
-        + extra)
+        f"  spawn_rate: {users}\n" + extra
+    )
     return path
 
 
-def run(sandbox_home: Path, path: Path, report_dir: Path, timeout: float = 240
-        ) -> tuple[int, dict[str, Any] | None, str]:
-    done = gameday_ok(sandbox_home, "run", "--sandbox", str(path), "--yes", "--report-dir",
-                      str(report_dir), timeout=timeout)
+def run(
+    sandbox_home: Path, path: Path, report_dir: Path, timeout: float = 240
+) -> tuple[int, dict[str, Any] | None, str]:
+    done = gameday_ok(
+        sandbox_home,
+        "run",
+        "--sandbox",
+        str(path),
+        "--yes",
+        "--report-dir",
+        str(report_dir),
+        timeout=timeout,
+    )
     result_path = report_dir / "result.json"
     result = json.loads(result_path.read_text()) if result_path.exists() else None
     return done.returncode, result, done.stdout + done.stderr
@@ -104,10 +125,13 @@ def test_a_fault_on_the_alias_reaches_the_endpoint_and_leaves_it_as_it_was(
     sandbox_home: Path, sandbox_clients: AwsClients, live: Any, tmp_path: Path
 ) -> None:
     before = target_state(live)
-    path = experiment(tmp_path, "alias-latency",
-                      "  - type: lambda-extension\n    functions: [orders:live]\n"
-                      "    latency: {ms: 250, rate: 1.0}\n",
-                      phases="{baseline: 10s, fault: 15s, recovery: 5s}")
+    path = experiment(
+        tmp_path,
+        "alias-latency",
+        "  - type: lambda-extension\n    functions: [orders:live]\n"
+        "    latency: {ms: 250, rate: 1.0}\n",
+        phases="{baseline: 10s, fault: 15s, recovery: 5s}",
+    )
     code, result, output = run(sandbox_home, path, tmp_path / "reports")
     assert code == 0, output
     assert result is not None
@@ -127,10 +151,12 @@ def test_targeting_latest_while_the_endpoint_invokes_the_alias_is_refused(
     sandbox_home: Path, sandbox_clients: AwsClients, live: Any, tmp_path: Path
 ) -> None:
     before = target_state(live)
-    path = experiment(tmp_path, "latest-only",
-                      "  - type: lambda-extension\n    functions: [orders]\n"
-                      "    latency: {ms: 250, rate: 1.0}\n",
-                      phases="{baseline: 1s, fault: 2s, recovery: 1s}")
+    path = experiment(
+        tmp_path,
+        "latest-only",
+        "  - type: lambda-extension\n    functions: [orders]\n    latency: {ms: 250, rate: 1.0}\n",
+        phases="{baseline: 1s, fault: 2s, recovery: 1s}",
+    )
     code, result, output = run(sandbox_home, path, tmp_path / "reports", timeout=60)
     assert code == 2, output
     errors = [line for line in output.splitlines() if line.startswith("gameday:")]
@@ -142,10 +168,14 @@ def test_targeting_latest_while_the_endpoint_invokes_the_alias_is_refused(
 def test_a_weighted_alias_errors_on_its_share_of_the_traffic(
     sandbox_home: Path, sandbox_clients: AwsClients, live: Any, tmp_path: Path
 ) -> None:
-    path = experiment(tmp_path, "alias-weight",
-                      "  - type: lambda-extension\n    functions: [orders:live]\n"
-                      "    weight: 0.25\n    error: {status_code: 503, rate: 1.0}\n",
-                      phases="{baseline: 8s, fault: 25s, recovery: 8s}", users=24)
+    path = experiment(
+        tmp_path,
+        "alias-weight",
+        "  - type: lambda-extension\n    functions: [orders:live]\n"
+        "    weight: 0.25\n    error: {status_code: 503, rate: 1.0}\n",
+        phases="{baseline: 8s, fault: 25s, recovery: 8s}",
+        users=24,
+    )
     code, result, output = run(sandbox_home, path, tmp_path / "reports")
     assert result is not None, output
     fault = result["phases"]["fault"]
@@ -161,9 +191,14 @@ def payments(sandbox_clients: AwsClients) -> Iterator[str]:
     """A second Python function that the endpoint never invokes."""
     lambda_ = sandbox_clients.lambda_
     config = lambda_.get_function_configuration(FunctionName="orders")
-    lambda_.create_function(FunctionName="payments", Runtime=config["Runtime"],
-                            Role=config["Role"], Handler=config["Handler"],
-                            Code={"ZipFile": orders_function_zip()}, Timeout=10)
+    lambda_.create_function(
+        FunctionName="payments",
+        Runtime=config["Runtime"],
+        Role=config["Role"],
+        Handler=config["Handler"],
+        Code={"ZipFile": orders_function_zip()},
+        Timeout=10,
+    )
     try:
         yield "payments"
     finally:
@@ -174,11 +209,15 @@ def payments(sandbox_clients: AwsClients) -> Iterator[str]:
 def test_a_fault_that_never_fires_fails_the_run(
     sandbox_home: Path, payments: str, tmp_path: Path, expect_effect: bool
 ) -> None:
-    path = experiment(tmp_path, f"never-fires-{str(expect_effect).lower()}",
-                      f"  - type: lambda-extension\n    functions: [{payments}]\n"
-                      "    latency: {ms: 250, rate: 1.0}\n",
-                      phases="{baseline: 3s, fault: 8s, recovery: 3s}", users=4,
-                      extra="" if expect_effect else "expect_effect: false\n")
+    path = experiment(
+        tmp_path,
+        f"never-fires-{str(expect_effect).lower()}",
+        f"  - type: lambda-extension\n    functions: [{payments}]\n"
+        "    latency: {ms: 250, rate: 1.0}\n",
+        phases="{baseline: 3s, fault: 8s, recovery: 3s}",
+        users=4,
+        extra="" if expect_effect else "expect_effect: false\n",
+    )
     code, result, output = run(sandbox_home, path, tmp_path / "reports")
     assert result is not None, output
     effect = [check for check in result["slo"] if check["sli"] == "fault_effect"]

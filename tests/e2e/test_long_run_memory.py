@@ -41,9 +41,17 @@ def test_rss_is_flat_over_a_long_run_with_many_waf_identities(
         "load:\n"
         f"  locustfile: {REPO / 'loadtests' / 'orders.py'}\n"
         "  users: 8\n  spawn_rate: 8\n  workers: 2\n"
-        "  waf: {rule: orders-rate-limit, abusive_clients: 2, legit_clients: 60}\n")
-    process = gameday(sandbox_home, "run", "--sandbox", str(path), "--yes", "--report-dir",
-                      str(tmp_path / "reports"))
+        "  waf: {rule: orders-rate-limit, abusive_clients: 2, legit_clients: 60}\n"
+    )
+    process = gameday(
+        sandbox_home,
+        "run",
+        "--sandbox",
+        str(path),
+        "--yes",
+        "--report-dir",
+        str(tmp_path / "reports"),
+    )
     started = time.monotonic()
     samples: dict[int, float] = {}
     peak = 0.0

@@ -165,9 +165,12 @@ def test_every_mode_fires_on_python_and_node_and_is_restored_byte_for_byte(
         # whole run. The load keeps running while the restore recycles the environments
         # (recovery: 0s does not stop it first), so rows written after the restore are
         # expected; whether any was written inside the fault phase is not yet separated.
-        request.applymarker(pytest.mark.xfail(
-            reason="the table is counted over the restore window too (see comment)",
-            strict=False))
+        request.applymarker(
+            pytest.mark.xfail(
+                reason="the table is counted over the restore window too (see comment)",
+                strict=False,
+            )
+        )
     before = function_state(sandbox_clients, target.function)
     # prevent_execution: the only phase is the fault phase, so the table must not change
     phases = (

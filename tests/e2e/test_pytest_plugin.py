@@ -23,23 +23,32 @@ faults:
     latency: {ms: 50}
 """
 
-FAILING = PASSING.replace("quick-pass", "quick-fail") + """\
+FAILING = (
+    PASSING.replace("quick-pass", "quick-fail")
+    + """\
 slo:
   - {sli: availability, phase: fault, objective: ">= 99.9%"}
 """
+)
 
-INVALID = PASSING.replace("quick-pass", "quick-invalid").replace("latency: {ms: 50}",
-                                                                 "latency: {ms: 50, rat: 1}")
+INVALID = PASSING.replace("quick-pass", "quick-invalid").replace(
+    "latency: {ms: 50}", "latency: {ms: 50, rat: 1}"
+)
 
 
 def test_experiments_are_collected_and_judged(
     pytester: pytest.Pytester, sandbox_home: Path
 ) -> None:
-    pytester.makefile(".yaml", **{"quick-pass": PASSING, "quick-fail": FAILING,
-                                  "quick-invalid": INVALID})
+    pytester.makefile(
+        ".yaml", **{"quick-pass": PASSING, "quick-fail": FAILING, "quick-invalid": INVALID}
+    )
     junit = pytester.path / "junit.xml"
     result = pytester.runpytest_subprocess(
-        "--gameday", "--gameday-sandbox", "-p", "no:cacheprovider", f"--junitxml={junit}",
+        "--gameday",
+        "--gameday-sandbox",
+        "-p",
+        "no:cacheprovider",
+        f"--junitxml={junit}",
         str(pytester.path),
     )
     result.assert_outcomes(passed=1, failed=1, errors=1)

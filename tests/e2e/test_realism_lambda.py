@@ -19,8 +19,11 @@ from tests.e2e.conftest import gameday_ok, running_sandbox
 pytestmark = pytest.mark.e2e
 
 # Updates stay InProgress 2-5 s, as in AWS: not scaled, the numbers are the point here.
-UNSCALED_AWS = {"GAMEDAY_SANDBOX_REALISM": "aws", "GAMEDAY_SANDBOX_TIME_SCALE": "1",
-                "GAMEDAY_SANDBOX_SEED": "13"}
+UNSCALED_AWS = {
+    "GAMEDAY_SANDBOX_REALISM": "aws",
+    "GAMEDAY_SANDBOX_TIME_SCALE": "1",
+    "GAMEDAY_SANDBOX_SEED": "13",
+}
 BULK = 40
 
 
@@ -37,8 +40,13 @@ def clients(home: Path) -> AwsClients:
     return state.clients()
 
 
-def run(home: Path, directory: Path, name: str, functions: str,
-        phases: str = "{baseline: 0s, fault: 5s, recovery: 0s}") -> dict[str, Any]:
+def run(
+    home: Path,
+    directory: Path,
+    name: str,
+    functions: str,
+    phases: str = "{baseline: 0s, fault: 5s, recovery: 0s}",
+) -> dict[str, Any]:
     path = directory / f"{name}.yaml"
     path.write_text(
         "version: 1\nkind: experiment\n"
@@ -46,9 +54,18 @@ def run(home: Path, directory: Path, name: str, functions: str,
         "target: {region: us-east-1, endpoint: sandbox}\n"
         f"phases: {phases}\nmax_duration: 5m\n"
         f"faults:\n  - type: lambda-extension\n    functions: {functions}\n"
-        "    latency: {ms: 100}\n")
-    done = gameday_ok(home, "run", "--sandbox", str(path), "--yes", "--report-dir",
-                      str(directory / name), timeout=300)
+        "    latency: {ms: 100}\n"
+    )
+    done = gameday_ok(
+        home,
+        "run",
+        "--sandbox",
+        str(path),
+        "--yes",
+        "--report-dir",
+        str(directory / name),
+        timeout=300,
+    )
     assert done.returncode == 0, done.stdout + done.stderr
     return dict(json.loads((directory / name / "result.json").read_text()))
 
@@ -62,7 +79,8 @@ def test_apply_takes_aws_time_and_the_fault_phase_counts_from_effective_at(
     assert fault["restore_s"] > 2.0, fault
     phase = result["phases"]["fault"]
     assert epoch_seconds(phase["measured_from"]) == pytest.approx(
-        epoch_seconds(fault["effective_at"]), abs=0.01)
+        epoch_seconds(fault["effective_at"]), abs=0.01
+    )
     assert epoch_seconds(phase["measured_from"]) > epoch_seconds(phase["started_at"]) + 2.0
     assert result["transition"]["seconds"] >= 2
 
@@ -74,9 +92,14 @@ def bulk(clients: AwsClients) -> Iterator[list[str]]:
     role = lambda_.get_function_configuration(FunctionName="orders")["Role"]
     names = [f"bulk-{index:02d}" for index in range(BULK)]
     for name in names:
-        lambda_.create_function(FunctionName=name, Runtime="python3.12", Role=role,
-                                Handler="app.handler", Code={"ZipFile": orders_function_zip()},
-                                Tags={"team": "bulk"})
+        lambda_.create_function(
+            FunctionName=name,
+            Runtime="python3.12",
+            Role=role,
+            Handler="app.handler",
+            Code={"ZipFile": orders_function_zip()},
+            Tags={"team": "bulk"},
+        )
     try:
         yield names
     finally:
@@ -97,8 +120,9 @@ def test_forty_functions_are_in_force_and_restored_together(
     applying = sum(fault["apply_s"] for fault in faults)
     print(f"in force: spread {timing['effective_spread_s']:.1f}s, apply sum {applying:.1f}s")
     assert timing["effective_spread_s"] * 4 <= applying
-    restore_started = min(epoch_seconds(fault["restored_at"]) - fault["restore_s"]
-                          for fault in faults)
+    restore_started = min(
+        epoch_seconds(fault["restored_at"]) - fault["restore_s"] for fault in faults
+    )
     last_restored = max(epoch_seconds(fault["restored_at"]) for fault in faults)
     restoring = sum(fault["restore_s"] for fault in faults)
     print(f"restored in {last_restored - restore_started:.1f}s, restore sum {restoring:.1f}s")
@@ -106,4 +130,5 @@ def test_forty_functions_are_in_force_and_restored_together(
     for name in bulk:
         config = clients.lambda_.get_function_configuration(FunctionName=name)
         assert not config.get("Layers") and "AWS_LAMBDA_EXEC_WRAPPER" not in (
-            config.get("Environment") or {}).get("Variables", {})
+            config.get("Environment") or {}
+        ).get("Variables", {})

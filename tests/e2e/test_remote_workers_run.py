@@ -42,9 +42,14 @@ RUN_LOAD_WITHIN_S = 5.0  # the run's own Locust processes, after its SIGKILL
 REMOTE_WORKERS_WITHIN_S = 10.0  # each remote worker, after the SIGKILL of the run
 
 
-def experiment(directory: Path, name: str, bind: str, timeout: str = "60s",
-               phases: str = "{baseline: 6s, fault: 6s, recovery: 6s}",
-               max_duration: str = "3m") -> Path:
+def experiment(
+    directory: Path,
+    name: str,
+    bind: str,
+    timeout: str = "60s",
+    phases: str = "{baseline: 6s, fault: 6s, recovery: 6s}",
+    max_duration: str = "3m",
+) -> Path:
     path = directory / f"{name}.yaml"
     path.write_text(
         "version: 1\nkind: experiment\n"
@@ -57,8 +62,9 @@ def experiment(directory: Path, name: str, bind: str, timeout: str = "60s",
         "load:\n"
         f"  locustfile: {REPO / 'loadtests' / 'orders.py'}\n"
         "  users: 4\n  spawn_rate: 4\n  workers: 0\n  remote_workers: 2\n"
-        f"  master_bind: \"{bind}\"\n  workers_timeout: {timeout}\n"
-        "  waf: {rule: orders-rate-limit, abusive_clients: 2, legit_clients: 4}\n")
+        f'  master_bind: "{bind}"\n  workers_timeout: {timeout}\n'
+        "  waf: {rule: orders-rate-limit, abusive_clients: 2, legit_clients: 4}\n"
+    )
     return path
 
 
@@ -66,9 +72,22 @@ def worker(master: str, source: str, log: Path) -> subprocess.Popen[bytes]:
     """`gameday load worker` as another machine (`source`) runs it, with its locustfile."""
     env = dict(os.environ, PYTHONUNBUFFERED="1")
     return subprocess.Popen(
-        [sys.executable, "-m", "chaos", "load", "worker", "--master", f"{source}:0;{master}",
-         "--locustfile", str(REPO / "loadtests" / "orders.py")],
-        cwd=REPO, env=env, stdout=log.open("wb"), stderr=subprocess.STDOUT)
+        [
+            sys.executable,
+            "-m",
+            "chaos",
+            "load",
+            "worker",
+            "--master",
+            f"{source}:0;{master}",
+            "--locustfile",
+            str(REPO / "loadtests" / "orders.py"),
+        ],
+        cwd=REPO,
+        env=env,
+        stdout=log.open("wb"),
+        stderr=subprocess.STDOUT,
+    )
 
 
 def tree(pid: int) -> list[int]:
@@ -97,8 +116,11 @@ def source_addresses(pid: int, master_port: int) -> set[str]:
         connections = psutil.Process(pid).net_connections(kind="tcp")
     except psutil.NoSuchProcess:
         return set()
-    return {ipv4(connection.laddr.ip) for connection in connections
-            if connection.raddr and connection.raddr.port == master_port}
+    return {
+        ipv4(connection.laddr.ip)
+        for connection in connections
+        if connection.raddr and connection.raddr.port == master_port
+    }
 
 
 def ipv4(address: str) -> str:
@@ -111,8 +133,12 @@ def ipv4(address: str) -> str:
 def connected(workers: list[subprocess.Popen[bytes]], port: int) -> dict[int, set[str]] | None:
     """Each worker's Locust process and the addresses it talks to the master from, once
     every worker is connected."""
-    found = {pid: addresses for process in workers for pid in tree(process.pid)[1:]
-             if (addresses := source_addresses(pid, port))}
+    found = {
+        pid: addresses
+        for process in workers
+        for pid in tree(process.pid)[1:]
+        if (addresses := source_addresses(pid, port))
+    }
     return found if len(found) == len(workers) else None
 
 
@@ -161,7 +187,8 @@ def requests_by_worker(home: Path, run_id: str) -> dict[str, int]:
             if row.get("worker"):
                 worker_label = str(row["worker"])
                 counts[worker_label] = counts.get(worker_label, 0) + int(
-                    str(row.get("requests") or 0))
+                    str(row.get("requests") or 0)
+                )
     except ValueError:
         pass  # the line being written: counted at the next look
     return counts
@@ -172,27 +199,41 @@ def unchanged_target(clients: AwsClients) -> dict[str, object]:
     and the janitor schedules."""
     arn = clients.lambda_.get_function(FunctionName="orders")["Configuration"]["FunctionArn"]
     schedules = clients.client("scheduler").list_schedules().get("Schedules", [])
-    return {"function": function_state(clients),
-            "tags": clients.lambda_.list_tags(Resource=arn).get("Tags", {}),
-            "schedules": sorted(schedule["Name"] for schedule in schedules)}
+    return {
+        "function": function_state(clients),
+        "tags": clients.lambda_.list_tags(Resource=arn).get("Tags", {}),
+        "schedules": sorted(schedule["Name"] for schedule in schedules),
+    }
 
 
 @pytest.mark.timeout(300)
-def test_remote_workers_carry_the_load_of_every_phase(sandbox_home: Path,
-                                                      tmp_path: Path) -> None:
+def test_remote_workers_carry_the_load_of_every_phase(sandbox_home: Path, tmp_path: Path) -> None:
     port = free_port(MASTER_HOST)
     master = f"{MASTER_HOST}:{port}"
     path = experiment(tmp_path, "remote-load", master)
-    run = gameday(sandbox_home, "run", "--sandbox", str(path), "--yes", "--report-dir",
-                  str(tmp_path / "reports"))
-    workers = [worker(master, source, tmp_path / f"worker-{source}.log")
-               for source in WORKER_SOURCES]
+    run = gameday(
+        sandbox_home,
+        "run",
+        "--sandbox",
+        str(path),
+        "--yes",
+        "--report-dir",
+        str(tmp_path / "reports"),
+    )
+    workers = [
+        worker(master, source, tmp_path / f"worker-{source}.log") for source in WORKER_SOURCES
+    ]
     pids: list[int] = []
     try:
-        master_pid = wait_for(lambda: locust_master_of(run), timeout=120,
-                              what="the run's Locust master", process=run)
-        sources = wait_for(lambda: connected(workers, port), timeout=120,
-                           what="both workers connected", process=run)
+        master_pid = wait_for(
+            lambda: locust_master_of(run), timeout=120, what="the run's Locust master", process=run
+        )
+        sources = wait_for(
+            lambda: connected(workers, port),
+            timeout=120,
+            what="both workers connected",
+            process=run,
+        )
         pids = [*tree(master_pid), *(pid for w in workers for pid in tree(w.pid))]
         stdout, stderr = run.communicate(timeout=180)
         exit_codes = [process.wait(timeout=30) for process in workers]
@@ -201,8 +242,9 @@ def test_remote_workers_carry_the_load_of_every_phase(sandbox_home: Path,
     assert run.returncode == 0, stdout + stderr
     assert exit_codes == [0, 0]
     # each worker talked to the master from its own "machine"
-    assert sorted(ip for addresses in sources.values() for ip in addresses) == \
-        list(WORKER_SOURCES), sources
+    assert sorted(ip for addresses in sources.values() for ip in addresses) == list(
+        WORKER_SOURCES
+    ), sources
     result = json.loads((tmp_path / "reports" / "result.json").read_text())
     per_worker = result["load"]["workers"]
     labels = [entry["worker"] for entry in per_worker]
@@ -245,8 +287,9 @@ def test_a_missing_remote_worker_fails_the_start_in_one_line(
     lone = worker(master, WORKER_SOURCES[0], tmp_path / "worker.log")
     pids: list[int] = []
     try:
-        master_pid = wait_for(lambda: locust_master_of(run), timeout=120,
-                              what="the run's Locust master", process=run)
+        master_pid = wait_for(
+            lambda: locust_master_of(run), timeout=120, what="the run's Locust master", process=run
+        )
         master_started = time.monotonic()
         pids = [*tree(master_pid), *tree(lone.pid)]
         stdout, stderr = run.communicate(timeout=120)
@@ -264,8 +307,11 @@ def test_a_missing_remote_worker_fails_the_start_in_one_line(
     assert unchanged_target(sandbox_clients) == before
     journals = [Journal.load(path) for path in (sandbox_home / "runs").glob("*/journal.json")]
     assert journals and not [journal.run_id for journal in journals if journal.unfinished]
-    assert all(not journal.entries for journal in journals
-               if journal.experiment_name == "one-worker-missing")
+    assert all(
+        not journal.entries
+        for journal in journals
+        if journal.experiment_name == "one-worker-missing"
+    )
 
 
 @pytest.mark.timeout(300)
@@ -275,21 +321,48 @@ def test_remote_workers_stop_when_the_run_they_load_for_is_sigkilled(
     before = function_state(sandbox_clients)
     port = free_port(MASTER_HOST)
     master = f"{MASTER_HOST}:{port}"
-    path = experiment(tmp_path, "killed-with-remote-load", master,
-                      phases="{baseline: 2s, fault: 10m, recovery: 0s}", max_duration="15m")
+    path = experiment(
+        tmp_path,
+        "killed-with-remote-load",
+        master,
+        phases="{baseline: 2s, fault: 10m, recovery: 0s}",
+        max_duration="15m",
+    )
     run = gameday(sandbox_home, "run", "--sandbox", str(path), "--yes")
-    workers = [worker(master, source, tmp_path / f"worker-{source}.log")
-               for source in WORKER_SOURCES]
+    workers = [
+        worker(master, source, tmp_path / f"worker-{source}.log") for source in WORKER_SOURCES
+    ]
     try:
-        master_pid = wait_for(lambda: locust_master_of(run), timeout=120,
-                              what="the run's Locust master", process=run)
-        wait_for(lambda: connected(workers, port), timeout=120,
-                 what="both remote workers connected", process=run)
-        journal = wait_for(lambda: applied_journal(sandbox_home), timeout=120,
-                           what="the fault applied", process=run)
-        wait_for(lambda: len([count for count in requests_by_worker(
-            sandbox_home, journal["run_id"]).values() if count > 0]) == len(workers),
-            timeout=60, what="load from both remote workers", process=run)
+        master_pid = wait_for(
+            lambda: locust_master_of(run), timeout=120, what="the run's Locust master", process=run
+        )
+        wait_for(
+            lambda: connected(workers, port),
+            timeout=120,
+            what="both remote workers connected",
+            process=run,
+        )
+        journal = wait_for(
+            lambda: applied_journal(sandbox_home),
+            timeout=120,
+            what="the fault applied",
+            process=run,
+        )
+        wait_for(
+            lambda: (
+                len(
+                    [
+                        count
+                        for count in requests_by_worker(sandbox_home, journal["run_id"]).values()
+                        if count > 0
+                    ]
+                )
+                == len(workers)
+            ),
+            timeout=60,
+            what="load from both remote workers",
+            process=run,
+        )
         run_load = tree(master_pid)
         remote = [pid for process in workers for pid in tree(process.pid)]
         assert len(remote) >= 2 * len(workers), "each worker command runs Locust as its child"
@@ -306,13 +379,18 @@ def test_remote_workers_stop_when_the_run_they_load_for_is_sigkilled(
             if process.poll() is None:
                 process.kill()
             process.wait(timeout=30)
-    logs = {source: (tmp_path / f"worker-{source}.log").read_text(errors="replace")
-            for source in WORKER_SOURCES}
+    logs = {
+        source: (tmp_path / f"worker-{source}.log").read_text(errors="replace")
+        for source in WORKER_SOURCES
+    }
     assert run.returncode == -signal.SIGKILL
-    assert not left_of_run, f"the run's Locust processes {left_of_run} outlived it by " \
-        f"{RUN_LOAD_WITHIN_S:g} s"
-    assert not left_remote, f"remote workers {left_remote} still running " \
+    assert not left_of_run, (
+        f"the run's Locust processes {left_of_run} outlived it by {RUN_LOAD_WITHIN_S:g} s"
+    )
+    assert not left_remote, (
+        f"remote workers {left_remote} still running "
         f"{REMOTE_WORKERS_WITHIN_S:g} s after the run was killed\n{logs}"
+    )
     assert exit_codes == [2, 2], logs  # stopped by themselves, not ended by the master
     for source, log in logs.items():
         assert f"the Locust master at {source}:0;{master} stopped answering" in log, log

@@ -25,10 +25,14 @@ EXAMPLES = REPO / "experiments" / "sandbox"
 
 def impossible_slo_copy(directory: Path) -> Path:
     source = (EXAMPLES / "lambda-faults.yaml").read_text()
-    text = (source.replace("name: sandbox-lambda-faults", "name: impossible-latency")
-            .replace("phases: {baseline: 30s, fault: 30s, recovery: 30s}",
-                     "phases: {baseline: 5s, fault: 8s, recovery: 5s}")
-            .replace("../../loadtests/orders.py", str(REPO / "loadtests" / "orders.py")))
+    text = (
+        source.replace("name: sandbox-lambda-faults", "name: impossible-latency")
+        .replace(
+            "phases: {baseline: 30s, fault: 30s, recovery: 30s}",
+            "phases: {baseline: 5s, fault: 8s, recovery: 5s}",
+        )
+        .replace("../../loadtests/orders.py", str(REPO / "loadtests" / "orders.py"))
+    )
     text += '  - {sli: latency_p99_ms, phase: fault, objective: "< 1"}\n'
     directory.mkdir()
     path = directory / "impossible-latency.yaml"
@@ -45,15 +49,24 @@ def test_examples_pass_and_a_breached_slo_fails_its_item(
     junit = pytester.path / "junit.xml"
     reports = pytester.path / "reports"
     result = pytester.runpytest_subprocess(
-        "--gameday", "--gameday-sandbox", "-p", "no:cacheprovider", f"--junitxml={junit}",
+        "--gameday",
+        "--gameday-sandbox",
+        "-p",
+        "no:cacheprovider",
+        f"--junitxml={junit}",
         f"--gameday-report-dir={reports}",
-        "-n", "0",  # the repository's addopts would spread the examples over xdist workers
-        "-o", "console_output_style=classic", str(EXAMPLES), str(impossible.parent),
+        "-n",
+        "0",  # the repository's addopts would spread the examples over xdist workers
+        "-o",
+        "console_output_style=classic",
+        str(EXAMPLES),
+        str(impossible.parent),
         timeout=900,
     )
     # Game-day plans (weekly-gameday.yaml) are not items: their experiments are.
-    examples = sorted(path.stem for path in EXAMPLES.glob("*.yaml")
-                      if document_kind(path) == "experiment")
+    examples = sorted(
+        path.stem for path in EXAMPLES.glob("*.yaml") if document_kind(path) == "experiment"
+    )
     result.assert_outcomes(passed=len(examples), failed=1)
     output = result.stdout.str()
     assert "impossible-latency.yaml: failed" in output
@@ -63,8 +76,9 @@ def test_examples_pass_and_a_breached_slo_fails_its_item(
     failed = [name for name, case in cases.items() if case.find("failure") is not None]
     assert failed == ["impossible-latency"]
     check_waf_rate(json.loads((reports / "waf-rate" / "result.json").read_text()))
-    check_distributed(json.loads((reports / "lambda-faults" / "result.json").read_text()),
-                      sandbox_home)
+    check_distributed(
+        json.loads((reports / "lambda-faults" / "result.json").read_text()), sandbox_home
+    )
 
 
 def check_waf_rate(result: dict[str, Any]) -> None:
@@ -88,21 +102,25 @@ def check_distributed(result: dict[str, Any], home: Path) -> None:
     state = control.read_state()
     assert state is not None
     cloudwatch = state.clients().client("cloudwatch")
-    start = datetime.fromisoformat(result["phases"]["baseline"]["started_at"].replace("Z",
-                                                                                        "+00:00"))
-    end = datetime.fromisoformat(result["phases"]["recovery"]["ended_at"].replace("Z",
-                                                                                   "+00:00"))
+    start = datetime.fromisoformat(
+        result["phases"]["baseline"]["started_at"].replace("Z", "+00:00")
+    )
+    end = datetime.fromisoformat(result["phases"]["recovery"]["ended_at"].replace("Z", "+00:00"))
     # Every second from the baseline's start to the recovery's end, the seconds a phase
     # boundary cuts too (they count in no phase: in the transition, or outside the phases).
     seconds = range(int(start.timestamp()), int(end.timestamp()) + 1)
-    clients = sum(entry["requests"] for entry in result["timeline"]
-                  if entry["second"] in seconds)
-    assert clients >= sum(result["phases"][name]["requests"]
-                          for name in ("baseline", "fault", "recovery"))
+    clients = sum(entry["requests"] for entry in result["timeline"] if entry["second"] in seconds)
+    assert clients >= sum(
+        result["phases"][name]["requests"] for name in ("baseline", "fault", "recovery")
+    )
     response = cloudwatch.get_metric_statistics(
-        Namespace="AWS/ApiGateway", MetricName="Count", Statistics=["Sum"], Period=1,
-        Dimensions=[{"Name": "ApiName", "Value": "orders-api"},
-                    {"Name": "Stage", "Value": "prod"}],
-        StartTime=start - timedelta(seconds=1), EndTime=end + timedelta(seconds=2))
+        Namespace="AWS/ApiGateway",
+        MetricName="Count",
+        Statistics=["Sum"],
+        Period=1,
+        Dimensions=[{"Name": "ApiName", "Value": "orders-api"}, {"Name": "Stage", "Value": "prod"}],
+        StartTime=start - timedelta(seconds=1),
+        EndTime=end + timedelta(seconds=2),
+    )
     served = sum(point["Sum"] for point in response["Datapoints"])
     assert clients > 0 and abs(served - clients) <= 0.05 * served, (clients, served)

@@ -19,8 +19,9 @@ pytestmark = pytest.mark.e2e
 REPO = Path(__file__).resolve().parents[2]
 
 
-def experiment_with_load(directory: Path, name: str, phases: str, extra: str = "",
-                         error_rate: float = 0.1) -> Path:
+def experiment_with_load(
+    directory: Path, name: str, phases: str, extra: str = "", error_rate: float = 0.1
+) -> Path:
     path = directory / f"{name}.yaml"
     path.write_text(
         "version: 1\nkind: experiment\n"
@@ -36,8 +37,7 @@ def experiment_with_load(directory: Path, name: str, phases: str, extra: str = "
         "load:\n"
         f"  locustfile: {REPO / 'loadtests' / 'orders.py'}\n"
         "  users: 6\n"
-        "  spawn_rate: 6\n"
-        + extra
+        "  spawn_rate: 6\n" + extra
     )
     return path
 
@@ -49,10 +49,21 @@ def test_an_alarm_the_fault_trips_aborts_the_run_restores_and_exits_3(
     100 5xx in a minute) by itself, as CloudWatch would, and the run stops on it."""
     before = function_state(sandbox_clients)
     experiment = experiment_with_load(
-        tmp_path, "alarm-stop", "{baseline: 2s, fault: 3m, recovery: 2s}",
-        "stop_conditions:\n  alarms: [orders-5xx-high]\n", error_rate=1.0)
-    process = gameday(sandbox_home, "run", "--sandbox", str(experiment), "--yes",
-                      "--report-dir", str(tmp_path / "reports"))
+        tmp_path,
+        "alarm-stop",
+        "{baseline: 2s, fault: 3m, recovery: 2s}",
+        "stop_conditions:\n  alarms: [orders-5xx-high]\n",
+        error_rate=1.0,
+    )
+    process = gameday(
+        sandbox_home,
+        "run",
+        "--sandbox",
+        str(experiment),
+        "--yes",
+        "--report-dir",
+        str(tmp_path / "reports"),
+    )
     try:
         wait_until_applied(sandbox_home, process)
         applied = time.monotonic()
@@ -65,8 +76,9 @@ def test_an_alarm_the_fault_trips_aborts_the_run_restores_and_exits_3(
     assert process.returncode == 3, stdout + stderr
     assert "alarm orders-5xx-high" in stdout
     assert took_s < 90, "the fault phase lasts 3 minutes: the alarm must stop it well before"
-    [alarm] = sandbox_clients.client("cloudwatch").describe_alarms(
-        AlarmNames=["orders-5xx-high"])["MetricAlarms"]
+    [alarm] = sandbox_clients.client("cloudwatch").describe_alarms(AlarmNames=["orders-5xx-high"])[
+        "MetricAlarms"
+    ]
     assert alarm["StateValue"] == "ALARM"  # set by the sandbox's evaluation, not by a test
     assert alarm["StateReason"].startswith("Threshold Crossed"), alarm["StateReason"]
     assert function_state(sandbox_clients) == before
@@ -77,33 +89,41 @@ def test_an_alarm_the_fault_trips_aborts_the_run_restores_and_exits_3(
     assert result["phases"]["fault"]["requests"] > 0
 
 
-def test_html_report_of_a_real_run_renders_in_chromium(
-    sandbox_home: Path, tmp_path: Path
-) -> None:
+def test_html_report_of_a_real_run_renders_in_chromium(sandbox_home: Path, tmp_path: Path) -> None:
     experiment = experiment_with_load(
-        tmp_path, "report-run", "{baseline: 4s, fault: 6s, recovery: 4s}",
-        'slo:\n  - {sli: availability, phase: baseline, objective: ">= 99%"}\n')
+        tmp_path,
+        "report-run",
+        "{baseline: 4s, fault: 6s, recovery: 4s}",
+        'slo:\n  - {sli: availability, phase: baseline, objective: ">= 99%"}\n',
+    )
     reports = tmp_path / "reports"
-    process = gameday(sandbox_home, "run", "--sandbox", str(experiment), "--yes",
-                      "--report-dir", str(reports))
+    process = gameday(
+        sandbox_home, "run", "--sandbox", str(experiment), "--yes", "--report-dir", str(reports)
+    )
     stdout, stderr = process.communicate(timeout=180)
     assert process.returncode in (0, 1), stdout + stderr
     result = json.loads((reports / "result.json").read_text())
-    assert all(result["phases"][name]["requests"] > 0 for name in ("baseline", "fault",
-                                                                   "recovery"))
+    assert all(result["phases"][name]["requests"] > 0 for name in ("baseline", "fault", "recovery"))
     dumped = run_browser(reports / "report.html", tmp_path / "profile", "--dump-dom")
     assert dumped.returncode == 0, dumped.stderr[-2000:]
     assert console_lines(dumped.stderr) == []
     dom = Dom()
     dom.feed(dumped.stdout)
     assert [attrs.get("id") for name, attrs in dom.tags if name == "svg"] == [
-        "chart-throughput", "chart-latency", "chart-errors"]
+        "chart-throughput",
+        "chart-latency",
+        "chart-errors",
+    ]
     assert dom.count("rect", "phase") == 9  # three phases shaded on three charts
     assert dom.count("g", "fault-inject") == 3  # one fault marked on each chart
     assert dom.count("path", "series") >= 5
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
-    shot = run_browser(reports / "report.html", tmp_path / "profile",
-                       f"--screenshot={ARTIFACTS / 'sandbox-report.png'}",
-                       "--window-size=1280,2000", "--hide-scrollbars")
+    shot = run_browser(
+        reports / "report.html",
+        tmp_path / "profile",
+        f"--screenshot={ARTIFACTS / 'sandbox-report.png'}",
+        "--window-size=1280,2000",
+        "--hide-scrollbars",
+    )
     assert shot.returncode == 0
     shutil.copy(reports / "report.html", ARTIFACTS / "sandbox-report.html")

@@ -32,8 +32,11 @@ def test_dump_then_parse_round_trips():
     assert " " not in text  # compact
     assert len(text.encode()) < 400
     document = json.loads(text)
-    filled = dict(FULL, error={**FULL["error"], "format": "auto", "prevent_execution": False},
-                  exception={**FULL["exception"], "prevent_execution": False})
+    filled = dict(
+        FULL,
+        error={**FULL["error"], "format": "auto", "prevent_execution": False},
+        exception={**FULL["exception"], "prevent_execution": False},
+    )
     assert document == {"version": 2, "run_id": "run-1", "expires_at": EXPIRES, "faults": filled}
     parsed = c.parse_config(text)
     assert parsed.run_id == "run-1" and parsed.expires_at == EXPIRES
@@ -47,28 +50,43 @@ def test_dump_then_parse_round_trips():
 
 def test_new_modes_round_trip_with_their_conditions():
     faults = {
-        "error": {"status_code": 502, "rate": 0.5, "format": "alb", "prevent_execution": True,
-                  "match": [{"path": "httpMethod", "equals": "POST"},
-                            {"path": "path", "prefix": "/orders"}]},
+        "error": {
+            "status_code": 502,
+            "rate": 0.5,
+            "format": "alb",
+            "prevent_execution": True,
+            "match": [
+                {"path": "httpMethod", "equals": "POST"},
+                {"path": "path", "prefix": "/orders"},
+            ],
+        },
         "corruption": {"rate": 0.25, "mode": "replace", "body": "oops"},
         "disk": {"mb": 128, "rate": 1.0, "match": [{"path": "headers.x-tenant", "regex": "^t-1$"}]},
     }
     parsed = c.parse_config(c.dump_config(faults, run_id="r", expires_at=EXPIRES))
     assert parsed.error == c.ErrorFault(
-        status_code=502, rate=0.5, format="alb", prevent_execution=True,
-        match=(c.MatchCondition("httpMethod", "equals", "POST"),
-               c.MatchCondition("path", "prefix", "/orders")))
+        status_code=502,
+        rate=0.5,
+        format="alb",
+        prevent_execution=True,
+        match=(
+            c.MatchCondition("httpMethod", "equals", "POST"),
+            c.MatchCondition("path", "prefix", "/orders"),
+        ),
+    )
     assert parsed.corruption == c.CorruptionFault(rate=0.25, mode="replace", body="oops")
     assert parsed.disk == c.DiskFault(
-        mb=128, rate=1.0, match=(c.MatchCondition("headers.x-tenant", "regex", "^t-1$"),))
+        mb=128, rate=1.0, match=(c.MatchCondition("headers.x-tenant", "regex", "^t-1$"),)
+    )
     assert parsed.faults()["disk"]["match"] == faults["disk"]["match"]
 
 
 def test_disk_is_bounded_by_the_functions_ephemeral_storage():
     faults = {"disk": {"mb": 600, "rate": 1.0}}
     assert c.dump_config(faults, run_id="r", expires_at=EXPIRES, ephemeral_storage_mb=1024)
-    with pytest.raises(c.ConfigError, match="faults.disk.mb is 600, more than the function's "
-                       "ephemeral storage"):
+    with pytest.raises(
+        c.ConfigError, match="faults.disk.mb is 600, more than the function's ephemeral storage"
+    ):
         c.dump_config(faults, run_id="r", expires_at=EXPIRES, ephemeral_storage_mb=512)
 
 
@@ -184,8 +202,9 @@ def test_size_limit_keeps_the_env_small():
     assert len(text) <= c.MAX_CONFIG_BYTES < 4096
     long_conditions = [{"path": "p" * 200, "prefix": "x" * 200}] * 8
     with pytest.raises(c.ConfigError, match="more than 2048"):
-        c.dump_config({"error": {"rate": 1, "match": long_conditions}}, run_id="r",
-                      expires_at=EXPIRES)
+        c.dump_config(
+            {"error": {"rate": 1, "match": long_conditions}}, run_id="r", expires_at=EXPIRES
+        )
 
 
 @pytest.mark.parametrize(

@@ -40,7 +40,8 @@ def test_building_twice_gives_the_same_bytes(tmp_path: Path):
     assert build_layer_zip("x86_64") != build_layer_zip("arm64")
     paths = write_layer_zips(tmp_path / "out")
     assert sorted(p.name for p in (tmp_path / "out").iterdir()) == sorted(
-        layer_zip_name(architecture) for architecture in ARCHITECTURES)
+        layer_zip_name(architecture) for architecture in ARCHITECTURES
+    )
     for architecture, path in paths.items():
         assert sha256_hex(path.read_bytes()) == sha256_hex(build_layer_zip(architecture))
 
@@ -55,8 +56,10 @@ def test_lambda_code_sha256_is_base64_of_the_digest():
 def test_layout_modes_and_fixed_metadata(architecture: str):
     archive = zipfile.ZipFile(io.BytesIO(build_layer_zip(architecture)))
     infos = archive.infolist()
-    assert [info.filename for info in infos] == ["extensions/gameday-chaos",
-                                                 "gameday-chaos-wrapper"]
+    assert [info.filename for info in infos] == [
+        "extensions/gameday-chaos",
+        "gameday-chaos-wrapper",
+    ]
     for info in infos:
         assert info.date_time == (1980, 1, 1, 0, 0, 0)
         assert info.create_system == 3
@@ -71,8 +74,10 @@ def _program_headers(data: bytes) -> list[int]:
     phoff = int.from_bytes(data[32:40], "little")
     phentsize = int.from_bytes(data[54:56], "little")
     phnum = int.from_bytes(data[56:58], "little")
-    return [int.from_bytes(data[phoff + i * phentsize:phoff + i * phentsize + 4], "little")
-            for i in range(phnum)]
+    return [
+        int.from_bytes(data[phoff + i * phentsize : phoff + i * phentsize + 4], "little")
+        for i in range(phnum)
+    ]
 
 
 @pytest.mark.parametrize("architecture", ARCHITECTURES)
@@ -83,8 +88,13 @@ def test_packaged_binaries_are_static_executables(architecture: str):
     segments = _program_headers(data)
     assert PT_INTERP not in segments and PT_DYNAMIC not in segments  # no libc, no loader
     assert os.access(binary_path(architecture), os.X_OK)
-    described = subprocess.run(["file", "-b", str(binary_path(architecture))],
-                               capture_output=True, text=True, timeout=30, check=True).stdout
+    described = subprocess.run(
+        ["file", "-b", str(binary_path(architecture))],
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=True,
+    ).stdout
     assert "statically linked" in described, described
 
 
@@ -92,11 +102,19 @@ def test_the_wrapper_redirects_only_a_configured_enabled_extension(tmp_path: Pat
     """The script's own shortcuts: no config or disabled -> the runtime runs unchanged."""
     wrapper = package_dir() / "layer" / "common" / "gameday-chaos-wrapper"
     env = {"PATH": os.environ["PATH"], "AWS_LAMBDA_RUNTIME_API": "127.0.0.1:9001"}
-    for extra in ({}, {"GAMEDAY_CHAOS_CONFIG": "{}", "GAMEDAY_CHAOS_DISABLE": "TrUe"},
-                  {"GAMEDAY_CHAOS_CONFIG": "{}", "GAMEDAY_CHAOS_DISABLE": "1"}):
-        done = subprocess.run([str(wrapper), "sh", "-c", 'printf %s "$AWS_LAMBDA_RUNTIME_API"'],
-                              env={**env, **extra}, capture_output=True, text=True, timeout=10,
-                              check=True)
+    for extra in (
+        {},
+        {"GAMEDAY_CHAOS_CONFIG": "{}", "GAMEDAY_CHAOS_DISABLE": "TrUe"},
+        {"GAMEDAY_CHAOS_CONFIG": "{}", "GAMEDAY_CHAOS_DISABLE": "1"},
+    ):
+        done = subprocess.run(
+            [str(wrapper), "sh", "-c", 'printf %s "$AWS_LAMBDA_RUNTIME_API"'],
+            env={**env, **extra},
+            capture_output=True,
+            text=True,
+            timeout=10,
+            check=True,
+        )
         assert done.stdout == "127.0.0.1:9001" and done.stderr == ""
 
 
@@ -108,10 +126,20 @@ def test_the_wrapper_fails_open_when_the_binary_cannot_run(tmp_path: Path):
     wrapper = tmp_path / "gameday-chaos-wrapper"
     wrapper.write_bytes((package_dir() / "layer" / "common" / "gameday-chaos-wrapper").read_bytes())
     wrapper.chmod(0o755)
-    env = {"PATH": os.environ["PATH"], "AWS_LAMBDA_RUNTIME_API": "127.0.0.1:9001",
-           "GAMEDAY_CHAOS_CONFIG": "{}", "AWS_LAMBDA_FUNCTION_NAME": "orders"}
-    done = subprocess.run([str(wrapper), "printf", "%s|", "a b", "", "$x"], env=env,
-                          capture_output=True, text=True, timeout=10, check=True)
+    env = {
+        "PATH": os.environ["PATH"],
+        "AWS_LAMBDA_RUNTIME_API": "127.0.0.1:9001",
+        "GAMEDAY_CHAOS_CONFIG": "{}",
+        "AWS_LAMBDA_FUNCTION_NAME": "orders",
+    }
+    done = subprocess.run(
+        [str(wrapper), "printf", "%s|", "a b", "", "$x"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=10,
+        check=True,
+    )
     assert done.stdout == "a b||$x|"  # the runtime's arguments arrive exactly
     assert "FAIL OPEN" in done.stderr
     emf = [line for line in done.stderr.splitlines() if line.startswith("{")]

@@ -39,8 +39,9 @@ def test_another_go_version_is_refused(monkeypatch: pytest.MonkeyPatch, tmp_path
         goroot()
 
 
-def test_the_build_environment_ignores_the_callers_go_settings(monkeypatch: pytest.MonkeyPatch,
-                                                              tmp_path: Path):
+def test_the_build_environment_ignores_the_callers_go_settings(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+):
     monkeypatch.setenv("GOFLAGS", "-race")
     monkeypatch.setenv("GOEXPERIMENT", "something")
     monkeypatch.setenv("CGO_ENABLED", "1")

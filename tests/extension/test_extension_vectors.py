@@ -41,15 +41,15 @@ def test_the_schema_is_a_valid_draft_2020_12_schema():
 
 @pytest.mark.parametrize("vector", CONFIG_VECTORS["valid"], ids=_ids(CONFIG_VECTORS["valid"]))
 def test_valid_config_vectors(vector):
-    text = c.dump_config(vector["faults"], run_id=vector["run_id"],
-                         expires_at=vector["expires_at"])
+    text = c.dump_config(vector["faults"], run_id=vector["run_id"], expires_at=vector["expires_at"])
     assert text == vector["config"]
     assert c.parse_config(text).faults() == vector["normalized"]
     VALIDATOR.validate(json.loads(text))
 
 
-@pytest.mark.parametrize("vector", CONFIG_VECTORS["legacy_v1"],
-                         ids=_ids(CONFIG_VECTORS["legacy_v1"]))
+@pytest.mark.parametrize(
+    "vector", CONFIG_VECTORS["legacy_v1"], ids=_ids(CONFIG_VECTORS["legacy_v1"])
+)
 def test_version_1_vectors(vector):
     parsed = c.parse_config(json.dumps(vector["document"]))
     assert parsed.version == 1 and parsed.faults() == vector["normalized"]
@@ -65,11 +65,16 @@ def test_invalid_config_vectors(vector):
     if document is None:
         return
     assert VALIDATOR.is_valid(document) is not vector["schema_rejects"]
-    if document.get("version") == 2 and set(document) == {"version", "run_id", "expires_at",
-                                                           "faults"}:
+    if document.get("version") == 2 and set(document) == {
+        "version",
+        "run_id",
+        "expires_at",
+        "faults",
+    }:
         with pytest.raises(c.ConfigError) as info:
-            c.dump_config(document["faults"], run_id=document["run_id"],
-                          expires_at=document["expires_at"])
+            c.dump_config(
+                document["faults"], run_id=document["run_id"], expires_at=document["expires_at"]
+            )
         assert vector["error_field"] in str(info.value)
 
 
@@ -88,12 +93,20 @@ def test_decision_vectors_through_the_packaged_binary():
         if expected["outcome"] is not None:
             assert expected["outcome"] in case["config"]["faults"], case["name"]
     inputs = [{key: value for key, value in case.items() if key != "expect"} for case in cases]
-    done = subprocess.run([str(binary_path(_host_architecture())), "vectors"],
-                          input=json.dumps(inputs), capture_output=True, text=True, timeout=60,
-                          check=True)
+    done = subprocess.run(
+        [str(binary_path(_host_architecture())), "vectors"],
+        input=json.dumps(inputs),
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    )
     results = json.loads(done.stdout)
-    mismatches = [(case["name"], result) for case, result in zip(cases, results, strict=True)
-                  if result != case["expect"]]
+    mismatches = [
+        (case["name"], result)
+        for case, result in zip(cases, results, strict=True)
+        if result != case["expect"]
+    ]
     assert mismatches == []
 
 
@@ -101,10 +114,14 @@ def test_injected_error_keeps_the_marker_the_load_recognises():
     from chaos.load.response_signs import MARKER_HEADER
 
     assert c.MARKER_HEADER.lower() == MARKER_HEADER
-    responses = [json.loads(case["expect"]["response"]) for case in DECISION_VECTORS["cases"]
-                 if case["expect"]["outcome"] == "error"]
+    responses = [
+        json.loads(case["expect"]["response"])
+        for case in DECISION_VECTORS["cases"]
+        if case["expect"]["outcome"] == "error"
+    ]
     assert responses
     for response in responses:
         headers = response.get("headers") or {
-            name: values[0] for name, values in response["multiValueHeaders"].items()}
+            name: values[0] for name, values in response["multiValueHeaders"].items()
+        }
         assert headers[c.MARKER_HEADER] == "error"

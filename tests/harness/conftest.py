@@ -41,8 +41,9 @@ def node_client() -> NodeRuntimeClient:
 
 
 @pytest.fixture
-def make_env(layer_zip: Path, code_dir: Path, request: pytest.FixtureRequest,
-             tmp_path: Path) -> Iterator[EnvFactory]:
+def make_env(
+    layer_zip: Path, code_dir: Path, request: pytest.FixtureRequest, tmp_path: Path
+) -> Iterator[EnvFactory]:
     created: list[ExecutionEnvironment] = []
 
     def factory(

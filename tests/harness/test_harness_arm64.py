@@ -33,8 +33,9 @@ def _arm64_layer_under_qemu(tmp_path: Path) -> Path:
     real.parent.mkdir()
     shutil.move(layer / "extensions" / "gameday-chaos", real)
     real.chmod(0o755)
-    described = subprocess.run(["file", "-b", str(real)], capture_output=True, text=True,
-                               timeout=30, check=True).stdout
+    described = subprocess.run(
+        ["file", "-b", str(real)], capture_output=True, text=True, timeout=30, check=True
+    ).stdout
     assert "ARM aarch64" in described and "statically linked" in described, described
     launcher = layer / "extensions" / "gameday-chaos"
     launcher.write_text(f'#!/bin/sh\nexec {qemu} {real} "$@"\n')
@@ -45,9 +46,14 @@ def _arm64_layer_under_qemu(tmp_path: Path) -> Path:
 
 def test_the_arm64_extension_injects_a_fault_under_qemu(make_env, tmp_path: Path):
     layer = _arm64_layer_under_qemu(tmp_path)
-    env = make_env(config_json({"error": {"status_code": 418, "rate": 1.0},
-                                "latency": {"ms": 20, "rate": 1.0}}, run_id="r-arm64"),
-                   layer=layer, timeout_s=10)
+    env = make_env(
+        config_json(
+            {"error": {"status_code": 418, "rate": 1.0}, "latency": {"ms": 20, "rate": 1.0}},
+            run_id="r-arm64",
+        ),
+        layer=layer,
+        timeout_s=10,
+    )
     env.init_timeout_s = 60  # emulated start-up is slower
     report = env.start()
     assert set(report.extensions_ms) == {"gameday-chaos"}

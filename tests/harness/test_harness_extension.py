@@ -81,8 +81,14 @@ def test_normal_response_and_function_exception_pass_through_unchanged(make_env,
 def test_invalid_config_logs_one_line_and_passes_everything_through(make_env, runtime):
     for bad in (
         '{"version": 2, "faults": ',
-        json.dumps({"version": 2, "run_id": "r", "expires_at": time.time() + 600,
-                    "faults": {"error": {"rate": 2}}}),
+        json.dumps(
+            {
+                "version": 2,
+                "run_id": "r",
+                "expires_at": time.time() + 600,
+                "faults": {"error": {"rate": 2}},
+            }
+        ),
     ):
         env = make_env(bad, runtime=runtime)
         ok = env.invoke(b'{"x": 1}')
@@ -114,8 +120,10 @@ def test_disable_key_turns_injection_off(make_env, value):
 @each_runtime
 def test_expiry_turns_injection_off_without_restart(make_env, runtime):
     expires_in = 3.0
-    env = make_env(config_json({"error": {"status_code": 503, "rate": 1.0}},
-                               expires_in=expires_in), runtime=runtime)
+    env = make_env(
+        config_json({"error": {"status_code": 503, "rate": 1.0}}, expires_in=expires_in),
+        runtime=runtime,
+    )
     expires_at = json.loads(env.user_env[chaos_config.CONFIG_ENV_KEY])["expires_at"]
     env.start()
     assert time.time() < expires_at, "environment start took longer than the expiry window"
@@ -134,8 +142,11 @@ def test_expiry_turns_injection_off_without_restart(make_env, runtime):
 
 @each_runtime
 def test_latency_fault_delays_the_handler(make_env, runtime):
-    env = make_env(config_json({"latency": {"ms": 300, "jitter_ms": 0, "rate": 1.0}}),
-                   runtime=runtime, timeout_s=3)
+    env = make_env(
+        config_json({"latency": {"ms": 300, "jitter_ms": 0, "rate": 1.0}}),
+        runtime=runtime,
+        timeout_s=3,
+    )
     result = env.invoke(b'{"x": 1}')
     assert result.function_error is None
     body = _echo_body(result)
@@ -150,8 +161,9 @@ def test_latency_fault_delays_the_handler(make_env, runtime):
 
 @each_runtime
 def test_error_fault_replaces_the_response_with_an_api_gateway_error(make_env, runtime):
-    env = make_env(config_json({"error": {"status_code": 503, "rate": 1.0}}, run_id="r-err"),
-                   runtime=runtime)
+    env = make_env(
+        config_json({"error": {"status_code": 503, "rate": 1.0}}, run_id="r-err"), runtime=runtime
+    )
     for event in (b'{"x": 1}', b'{"raise": true}'):
         result = env.invoke(event)
         assert result.function_error is None
@@ -176,12 +188,24 @@ def test_error_fault_replaces_the_response_with_an_api_gateway_error(make_env, r
 
 def test_error_fault_answers_in_the_format_of_the_invoking_integration(make_env):
     env = make_env(config_json({"error": {"status_code": 503, "rate": 1.0}}))
-    alb = {"requestContext": {"elb": {"targetGroupArn": "arn:aws:elasticloadbalancing:t"}},
-           "httpMethod": "GET", "path": "/", "headers": {"host": "h"}, "body": ""}
-    url = {"version": "2.0", "rawPath": "/", "requestContext": {
-        "domainName": "abc.lambda-url.us-east-1.on.aws", "http": {"method": "GET"}}}
+    alb = {
+        "requestContext": {"elb": {"targetGroupArn": "arn:aws:elasticloadbalancing:t"}},
+        "httpMethod": "GET",
+        "path": "/",
+        "headers": {"host": "h"},
+        "body": "",
+    }
+    url = {
+        "version": "2.0",
+        "rawPath": "/",
+        "requestContext": {
+            "domainName": "abc.lambda-url.us-east-1.on.aws",
+            "http": {"method": "GET"},
+        },
+    }
     assert env.invoke(json.dumps(alb).encode()).json()["statusDescription"] == (
-        "503 Service Unavailable")
+        "503 Service Unavailable"
+    )
     assert "statusDescription" not in env.invoke(json.dumps(url).encode()).json()
     assert [line["format"] for line in emf_lines(env)] == ["alb", "function-url"]
 
@@ -210,8 +234,9 @@ def test_timeout_fault_holds_the_response_past_the_deadline(make_env, runtime):
 
 @each_runtime
 @pytest.mark.parametrize("mode", ["error", "exception"])
-def test_prevent_execution_answers_without_running_the_handler(make_env, runtime, mode,
-                                                                 tmp_path: Path):
+def test_prevent_execution_answers_without_running_the_handler(
+    make_env, runtime, mode, tmp_path: Path
+):
     spec = {"rate": 1.0, "prevent_execution": True}
     env = make_env(config_json({mode: spec}), runtime=runtime)
     marks = tmp_path / "marks"
@@ -231,15 +256,26 @@ def test_prevent_execution_answers_without_running_the_handler(make_env, runtime
 
 @each_runtime
 def test_match_faults_only_the_matching_requests(make_env, runtime):
-    faults = {"error": {"status_code": 500, "rate": 1.0, "match": [
-        {"path": "httpMethod", "equals": "POST"}, {"path": "path", "prefix": "/orders"}]}}
+    faults = {
+        "error": {
+            "status_code": 500,
+            "rate": 1.0,
+            "match": [
+                {"path": "httpMethod", "equals": "POST"},
+                {"path": "path", "prefix": "/orders"},
+            ],
+        }
+    }
     env = make_env(config_json(faults), runtime=runtime)
     statuses = {}
     for method, path in (("POST", "/orders/7"), ("GET", "/orders/7"), ("POST", "/users")):
         event = {"httpMethod": method, "path": path, "requestContext": {"resourceId": "r"}}
         statuses[(method, path)] = env.invoke(json.dumps(event).encode()).json()["statusCode"]
-    assert statuses == {("POST", "/orders/7"): 500, ("GET", "/orders/7"): 200,
-                        ("POST", "/users"): 200}
+    assert statuses == {
+        ("POST", "/orders/7"): 500,
+        ("GET", "/orders/7"): 200,
+        ("POST", "/users"): 200,
+    }
     assert len(emf_lines(env)) == 1
 
 
@@ -255,8 +291,10 @@ def test_corruption_mangles_or_replaces_the_handlers_body(make_env, runtime):
     assert corrupted["body"] == own["body"][: len(own["body"]) // 2]
     with pytest.raises(ValueError):
         json.loads(corrupted["body"])
-    replace = make_env(config_json({"corruption": {"rate": 1.0, "mode": "replace",
-                                                   "body": "<h1>oops</h1>"}}), runtime=runtime)
+    replace = make_env(
+        config_json({"corruption": {"rate": 1.0, "mode": "replace", "body": "<h1>oops</h1>"}}),
+        runtime=runtime,
+    )
     assert replace.invoke(event).json()["body"] == "<h1>oops</h1>"
     # a function error is not a body to corrupt: it passes through
     assert mangle.invoke(b'{"raise": true}').error_type == OWN_ERROR_TYPE[runtime]
@@ -364,8 +402,11 @@ def test_a_taken_proxy_port_fails_open_and_says_so(make_env, runtime):
         blocker.bind(("127.0.0.1", 0))
         blocker.listen(8)
         port = blocker.getsockname()[1]
-        env = make_env(config_json({"error": {"rate": 1.0}}, run_id="r-open"), runtime=runtime,
-                       extra_env={chaos_config.PORT_ENV_KEY: str(port)})
+        env = make_env(
+            config_json({"error": {"rate": 1.0}}, run_id="r-open"),
+            runtime=runtime,
+            extra_env={chaos_config.PORT_ENV_KEY: str(port)},
+        )
         env.start()
         result = env.invoke(b'{"x": 1}')
     assert result.function_error is None and _echo_body(result)["echo"] == {"x": 1}
@@ -407,8 +448,9 @@ def test_an_environment_started_with_an_active_fault_reports_its_init_once(make_
     env.invoke(b'{"x": 2}')
     (init,) = emf_lines(env, metric="ExtensionInits")
     assert init["FunctionName"] and init["ExtensionInits"] == 1
-    expired = make_env(config_json({"latency": {"ms": 1, "rate": 1.0}}, expires_in=-60.0),
-                       runtime=runtime)
+    expired = make_env(
+        config_json({"latency": {"ms": 1, "rate": 1.0}}, expires_in=-60.0), runtime=runtime
+    )
     expired.start()
     expired.invoke(b'{"x": 1}')
     assert emf_lines(expired, metric="ExtensionInits") == []

@@ -108,8 +108,9 @@ class CrashAtIndex:
         return (moment, index) == (self.moment, self.index)
 
 
-def crash_points(calls: Sequence[AwsCall], trace: Sequence[TraceEvent] | None = None
-                 ) -> list[CrashPoint]:
+def crash_points(
+    calls: Sequence[AwsCall], trace: Sequence[TraceEvent] | None = None
+) -> list[CrashPoint]:
     """Before and after each call of a clean run, in its order.
 
     With the run's `trace`, one point per distinct state: when nothing happened between a
@@ -121,14 +122,20 @@ def crash_points(calls: Sequence[AwsCall], trace: Sequence[TraceEvent] | None = 
     points: list[CrashPoint] = []
     for index, call in enumerate(calls):
         seen[call] += 1
-        points += [CrashPoint("before", call, seen[call], index),
-                   CrashPoint("after", call, seen[call], index)]
+        points += [
+            CrashPoint("before", call, seen[call], index),
+            CrashPoint("after", call, seen[call], index),
+        ]
     if trace is None:
         return points
     # i: the "after" of call i and the "before" of call i + 1 are one state.
-    one_state = {first.index for first, then in zip(trace, trace[1:], strict=False)
-                 if (first.kind, then.kind) == ("after", "before")
-                 and then.index == first.index + 1 and then.thread == first.thread}
+    one_state = {
+        first.index
+        for first, then in zip(trace, trace[1:], strict=False)
+        if (first.kind, then.kind) == ("after", "before")
+        and then.index == first.index + 1
+        and then.thread == first.thread
+    }
     merged: list[CrashPoint] = []
     for point in points:
         if point.moment == "before" and point.index - 1 in one_state:
@@ -150,9 +157,16 @@ THROTTLING = {
     "s3": ("SlowDown", 503),
 }
 CONFLICT = ("ResourceConflictException", 409)
-LAMBDA_FUNCTION_UPDATES = frozenset({"UpdateFunctionConfiguration", "PublishVersion",
-                                     "UpdateAlias", "TagResource", "UntagResource",
-                                     "DeleteFunction"})
+LAMBDA_FUNCTION_UPDATES = frozenset(
+    {
+        "UpdateFunctionConfiguration",
+        "PublishVersion",
+        "UpdateAlias",
+        "TagResource",
+        "UntagResource",
+        "DeleteFunction",
+    }
+)
 
 
 @dataclass
@@ -190,21 +204,27 @@ class Throttling:
 
 def error_response(protocol: str, url: str, code: str, status: int) -> AWSResponse:
     """An AWS error answer in the service's protocol, as botocore parses it."""
-    message = "Rate exceeded" if code != CONFLICT[0] else (
-        "The operation cannot be performed at this time. An update is in progress")
+    message = (
+        "Rate exceeded"
+        if code != CONFLICT[0]
+        else ("The operation cannot be performed at this time. An update is in progress")
+    )
     headers = {"x-amzn-RequestId": "throttled", "x-amzn-ErrorType": code}
     if protocol in ("json", "rest-json"):
         headers["Content-Type"] = "application/x-amz-json-1.1"
         body = json.dumps({"__type": code, "message": message}).encode()
     elif protocol == "ec2":
-        body = (f"<Response><Errors><Error><Code>{code}</Code><Message>{message}</Message>"
-                "</Error></Errors><RequestID>throttled</RequestID></Response>").encode()
+        body = (
+            f"<Response><Errors><Error><Code>{code}</Code><Message>{message}</Message>"
+            "</Error></Errors><RequestID>throttled</RequestID></Response>"
+        ).encode()
     elif protocol == "rest-xml":
         body = f"<Error><Code>{code}</Code><Message>{message}</Message></Error>".encode()
     else:  # query
-        body = (f"<ErrorResponse><Error><Type>Sender</Type><Code>{code}</Code><Message>"
-                f"{message}</Message></Error><RequestId>throttled</RequestId></ErrorResponse>"
-                ).encode()
+        body = (
+            f"<ErrorResponse><Error><Type>Sender</Type><Code>{code}</Code><Message>"
+            f"{message}</Message></Error><RequestId>throttled</RequestId></ErrorResponse>"
+        ).encode()
     return AWSResponse(url, status, HTTPHeaders.from_dict(headers), _RawBody(body))
 
 
@@ -230,8 +250,9 @@ class AwsCallHooks:
     SIGKILL of itself there, for a death with no exception at all.
     """
 
-    def __init__(self, label: Callable[[str], str] = str,
-                 on_crash: Callable[[], None] | None = None) -> None:
+    def __init__(
+        self, label: Callable[[str], str] = str, on_crash: Callable[[], None] | None = None
+    ) -> None:
         self.label = label  # resource ID / ARN -> a name that is the same in every world
         self.on_crash = on_crash
         self.active = False
@@ -257,9 +278,14 @@ class AwsCallHooks:
                 events = created.meta.events
                 events.register("before-parameter-build", hooks.before_call)
                 events.register("after-call", hooks.after_call)
-                events.register_first("before-send", functools.partial(
-                    hooks.before_send, protocol=created.meta.service_model.protocol,
-                    service=created.meta.service_model.service_name))
+                events.register_first(
+                    "before-send",
+                    functools.partial(
+                        hooks.before_send,
+                        protocol=created.meta.service_model.protocol,
+                        service=created.meta.service_model.service_name,
+                    ),
+                )
                 created._crash_support_hooked = True
             return created
 
@@ -273,13 +299,16 @@ class AwsCallHooks:
                 hooks._traced("journal", -1)
             original_write(path, text, **kwargs)
 
-        with mock.patch.object(AwsClients, "client", client), \
-                mock.patch.object(journal_model, "write_atomically", write_journal):
+        with (
+            mock.patch.object(AwsClients, "client", client),
+            mock.patch.object(journal_model, "write_atomically", write_journal),
+        ):
             yield self
 
     @contextlib.contextmanager
-    def run(self, crash: CrashPoint | CrashAtIndex | None = None,
-            throttling: Throttling | None = None) -> Iterator[AwsCallHooks]:
+    def run(
+        self, crash: CrashPoint | CrashAtIndex | None = None, throttling: Throttling | None = None
+    ) -> Iterator[AwsCallHooks]:
         """Hooks armed for one run: calls recorded from zero, the crash (if any) armed."""
         with self._lock:
             self.active, self.dead, self.crash, self.crashed_at = True, False, crash, None
@@ -292,8 +321,9 @@ class AwsCallHooks:
 
     # -- handlers ----------------------------------------------------------------------
 
-    def before_call(self, params: dict[str, Any], model: Any, context: dict[str, Any],
-                    **_: Any) -> None:
+    def before_call(
+        self, params: dict[str, Any], model: Any, context: dict[str, Any], **_: Any
+    ) -> None:
         if not self.active:
             return
         if self.dead:
@@ -335,8 +365,9 @@ class AwsCallHooks:
                 self.on_crash()
             raise Crash(f"{moment} {call}")
 
-    def before_send(self, request: Any, protocol: str, service: str, event_name: str,
-                    **_: Any) -> AWSResponse | None:
+    def before_send(
+        self, request: Any, protocol: str, service: str, event_name: str, **_: Any
+    ) -> AWSResponse | None:
         throttling = self.throttling
         if not self.active or throttling is None:
             return None
@@ -353,8 +384,9 @@ def call_target(service: str, operation: str, params: Mapping[str, Any]) -> str:
     if service == "scheduler":
         return "janitor-schedule"  # its name carries the run id
     if service == "lambda":
-        function = str(params.get("FunctionName") or params.get("Resource")
-                       or params.get("LayerName") or "")
+        function = str(
+            params.get("FunctionName") or params.get("Resource") or params.get("LayerName") or ""
+        )
         function = function.split(":")[6] if function.startswith("arn:") else function
         return f"{function}:{params['Name']}" if operation == "UpdateAlias" else function
     if service == "ecs":

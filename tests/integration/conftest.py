@@ -29,8 +29,10 @@ def unpaced_lambda_requests() -> Iterator[None]:
 @pytest.fixture
 def aws(monkeypatch: pytest.MonkeyPatch, gameday_home: Any) -> Iterator[None]:
     for key, value in {
-        "AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
-        "AWS_DEFAULT_REGION": REGION, "AWS_SESSION_TOKEN": "testing",
+        "AWS_ACCESS_KEY_ID": "testing",
+        "AWS_SECRET_ACCESS_KEY": "testing",
+        "AWS_DEFAULT_REGION": REGION,
+        "AWS_SESSION_TOKEN": "testing",
     }.items():
         monkeypatch.setenv(key, value)
     monkeypatch.delenv("AWS_PROFILE", raising=False)
@@ -53,7 +55,10 @@ def create_function(name: str, **overrides: Any) -> dict[str, Any]:
     except iam.exceptions.NoSuchEntityException:
         role = iam.create_role(RoleName="fn-role", AssumeRolePolicyDocument="{}")["Role"]["Arn"]
     arguments: dict[str, Any] = {
-        "FunctionName": name, "Runtime": "python3.12", "Role": role, "Handler": "app.handler",
+        "FunctionName": name,
+        "Runtime": "python3.12",
+        "Role": role,
+        "Handler": "app.handler",
         "Code": {"ZipFile": code_zip()},
         "Environment": {"Variables": {"TABLE": "orders", "SECRET_TOKEN": "s3cr3t-value"}},
     }

@@ -110,7 +110,8 @@ UNITS_PER_WORKLOAD = 3
 #: What a world can hold; a test builds only what it needs.
 WorldPart = Literal["plain-function", "aliased-function", "ecs", "asg", "alb", "nlb"]
 ALL_PARTS: frozenset[WorldPart] = frozenset(
-    ("plain-function", "aliased-function", "ecs", "asg", "alb", "nlb"))
+    ("plain-function", "aliased-function", "ecs", "asg", "alb", "nlb")
+)
 
 StateKey = tuple[str, ...]
 State = dict[StateKey, Any]
@@ -129,7 +130,8 @@ class FakeAws:
     def client(self, service: str) -> Any:
         if service not in self._clients:
             self._clients[service] = boto3.client(
-                service, region_name=REGION, endpoint_url=self.endpoint_url)  # type: ignore[call-overload]
+                service, region_name=REGION, endpoint_url=self.endpoint_url
+            )  # type: ignore[call-overload]
         return self._clients[service]
 
     def toolkit_clients(self) -> AwsClients:
@@ -191,8 +193,7 @@ class World:
         return self.names.get(value, value)
 
 
-def code_zip(body: str = "def handler(event, context):\n    return {'statusCode': 200}\n"
-             ) -> bytes:
+def code_zip(body: str = "def handler(event, context):\n    return {'statusCode': 200}\n") -> bytes:
     buffer = io.BytesIO()
     with zipfile.ZipFile(buffer, "w") as archive:
         archive.writestr("app.py", body)
@@ -208,23 +209,28 @@ def build_world(aws: FakeAws, parts: frozenset[WorldPart] = ALL_PARTS) -> World:
     public: dict[str, str] = {}
     for index, az_id in enumerate(AZ_IDS):
         for kind, subnets, offset in (("app", app, 0), ("public", public, 10)):
-            subnet_id = ec2.create_subnet(VpcId=vpc_id, CidrBlock=f"10.40.{index + offset}.0/24",
-                                          AvailabilityZoneId=az_id)["Subnet"]["SubnetId"]
-            ec2.create_tags(Resources=[subnet_id],
-                            Tags=[{"Key": "Name", "Value": f"{kind}-{az_id}"}])
+            subnet_id = ec2.create_subnet(
+                VpcId=vpc_id, CidrBlock=f"10.40.{index + offset}.0/24", AvailabilityZoneId=az_id
+            )["Subnet"]["SubnetId"]
+            ec2.create_tags(
+                Resources=[subnet_id], Tags=[{"Key": "Name", "Value": f"{kind}-{az_id}"}]
+            )
             subnets[az_id] = subnet_id
             names[subnet_id] = f"{kind}-{az_id}"
-    for acl in ec2.describe_network_acls(
-            Filters=[{"Name": "vpc-id", "Values": [vpc_id]}])["NetworkAcls"]:
+    for acl in ec2.describe_network_acls(Filters=[{"Name": "vpc-id", "Values": [vpc_id]}])[
+        "NetworkAcls"
+    ]:
         names[acl["NetworkAclId"]] = "default-acl" if acl["IsDefault"] else acl["NetworkAclId"]
         for association in acl["Associations"]:
             names[association["NetworkAclAssociationId"]] = (
-                f"association-{names[association['SubnetId']]}")
-    groups = [ec2.create_security_group(GroupName=name, Description=name,
-                                        VpcId=vpc_id)["GroupId"] for name in ("app", "edge")]
+                f"association-{names[association['SubnetId']]}"
+            )
+    groups = [
+        ec2.create_security_group(GroupName=name, Description=name, VpcId=vpc_id)["GroupId"]
+        for name in ("app", "edge")
+    ]
     names.update(zip(groups, ("sg-app", "sg-edge"), strict=True))
-    world = World(vpc_id, app, public, groups, elastic_ips={}, layers={}, parts=parts,
-                  names=names)
+    world = World(vpc_id, app, public, groups, elastic_ips={}, layers={}, parts=parts, names=names)
     aws.client("s3").create_bucket(Bucket=JOURNAL_BUCKET)
     if parts & {"plain-function", "aliased-function"}:
         build_functions(aws, world)
@@ -244,63 +250,108 @@ def build_functions(aws: FakeAws, world: World) -> None:
     role = iam.create_role(RoleName="fn-role", AssumeRolePolicyDocument="{}")["Role"]["Arn"]
     for layer in (THEIR_LAYER, THEIR_OTHER_LAYER):
         world.layers[layer] = lambda_.publish_layer_version(
-            LayerName=layer, Content={"ZipFile": code_zip("VALUE = 1\n")},
-            CompatibleRuntimes=["python3.12"])["LayerVersionArn"]
-    common = {"Runtime": "python3.12", "Role": role, "Handler": "app.handler",
-              "Code": {"ZipFile": code_zip()}}
+            LayerName=layer,
+            Content={"ZipFile": code_zip("VALUE = 1\n")},
+            CompatibleRuntimes=["python3.12"],
+        )["LayerVersionArn"]
+    common = {
+        "Runtime": "python3.12",
+        "Role": role,
+        "Handler": "app.handler",
+        "Code": {"ZipFile": code_zip()},
+    }
     if "plain-function" in world.parts:
         lambda_.create_function(
-            FunctionName=PLAIN_FUNCTION, **common, Layers=[world.layers[THEIR_LAYER]],
+            FunctionName=PLAIN_FUNCTION,
+            **common,
+            Layers=[world.layers[THEIR_LAYER]],
             Environment={"Variables": {"TABLE": "orders", "SECRET_TOKEN": "s3cr3t-value"}},
-            VpcConfig={"SubnetIds": world.app(*ORDER), "SecurityGroupIds": world.security_groups,
-                       "Ipv6AllowedForDualStack": True},
-            Tags={"team": "shop"})
+            VpcConfig={
+                "SubnetIds": world.app(*ORDER),
+                "SecurityGroupIds": world.security_groups,
+                "Ipv6AllowedForDualStack": True,
+            },
+            Tags={"team": "shop"},
+        )
     if "aliased-function" in world.parts:
         # Versions 1 and 2, $LATEST equal to 1, alias live -> 1.
-        lambda_.create_function(FunctionName=ALIASED_FUNCTION, **common,
-                                Environment={"Variables": {"STAGE": "1"}},
-                                Tags={"team": "payments"})
+        lambda_.create_function(
+            FunctionName=ALIASED_FUNCTION,
+            **common,
+            Environment={"Variables": {"STAGE": "1"}},
+            Tags={"team": "payments"},
+        )
         lambda_.publish_version(FunctionName=ALIASED_FUNCTION, Description="release 1")
         for stage, publish in (("2", True), ("1", False)):
             lambda_.update_function_configuration(
-                FunctionName=ALIASED_FUNCTION, Environment={"Variables": {"STAGE": stage}})
+                FunctionName=ALIASED_FUNCTION, Environment={"Variables": {"STAGE": stage}}
+            )
             if publish:
                 lambda_.publish_version(FunctionName=ALIASED_FUNCTION, Description="release 2")
-        lambda_.create_alias(FunctionName=ALIASED_FUNCTION, Name=ALIAS, FunctionVersion="1",
-                             Description="production")
+        lambda_.create_alias(
+            FunctionName=ALIASED_FUNCTION, Name=ALIAS, FunctionVersion="1", Description="production"
+        )
 
 
 def build_ecs_service(aws: FakeAws, world: World) -> None:
     ecs = aws.client("ecs")
     ecs.create_cluster(clusterName=ECS_CLUSTER)
     ecs.register_task_definition(
-        family="web", networkMode="awsvpc", requiresCompatibilities=["FARGATE"], cpu="256",
-        memory="512", containerDefinitions=[{"name": "web", "image": "web:1", "memory": 128}])
+        family="web",
+        networkMode="awsvpc",
+        requiresCompatibilities=["FARGATE"],
+        cpu="256",
+        memory="512",
+        containerDefinitions=[{"name": "web", "image": "web:1", "memory": 128}],
+    )
     service = ecs.create_service(
-        cluster=ECS_CLUSTER, serviceName="web", taskDefinition="web",
-        desiredCount=UNITS_PER_WORKLOAD, launchType="FARGATE",
+        cluster=ECS_CLUSTER,
+        serviceName="web",
+        taskDefinition="web",
+        desiredCount=UNITS_PER_WORKLOAD,
+        launchType="FARGATE",
         tags=[{"key": "team", "value": "shop"}],
-        networkConfiguration={"awsvpcConfiguration": {
-            "subnets": world.app(*ORDER), "securityGroups": world.security_groups[:1],
-            "assignPublicIp": "DISABLED"}})["service"]
+        networkConfiguration={
+            "awsvpcConfiguration": {
+                "subnets": world.app(*ORDER),
+                "securityGroups": world.security_groups[:1],
+                "assignPublicIp": "DISABLED",
+            }
+        },
+    )["service"]
     world.names[service["serviceArn"]] = ECS_SERVICE
 
 
 def build_autoscaling_group(aws: FakeAws, world: World) -> None:
     aws.client("ec2").create_launch_template(
         LaunchTemplateName="workers-lt",
-        LaunchTemplateData={"ImageId": "ami-12c6146b", "InstanceType": "t3.micro"})
+        LaunchTemplateData={"ImageId": "ami-12c6146b", "InstanceType": "t3.micro"},
+    )
     aws.client("autoscaling").create_auto_scaling_group(
-        AutoScalingGroupName=AUTOSCALING_GROUP, LaunchTemplate={"LaunchTemplateName": "workers-lt"},
-        MinSize=0, MaxSize=2 * UNITS_PER_WORKLOAD, DesiredCapacity=UNITS_PER_WORKLOAD,
+        AutoScalingGroupName=AUTOSCALING_GROUP,
+        LaunchTemplate={"LaunchTemplateName": "workers-lt"},
+        MinSize=0,
+        MaxSize=2 * UNITS_PER_WORKLOAD,
+        DesiredCapacity=UNITS_PER_WORKLOAD,
         VPCZoneIdentifier=",".join(world.app(*ORDER)),
-        Tags=[{"Key": "team", "Value": "shop", "PropagateAtLaunch": False,
-               "ResourceId": AUTOSCALING_GROUP, "ResourceType": "auto-scaling-group"}])
+        Tags=[
+            {
+                "Key": "team",
+                "Value": "shop",
+                "PropagateAtLaunch": False,
+                "ResourceId": AUTOSCALING_GROUP,
+                "ResourceType": "auto-scaling-group",
+            }
+        ],
+    )
 
 
 def build_load_balancer(aws: FakeAws, world: World, name: str, kind: str) -> None:
-    arguments: dict[str, Any] = {"Name": name, "Type": kind,
-                                 "Tags": [{"Key": "team", "Value": "edge"}]}
+    arguments: dict[str, Any] = {
+        "Name": name,
+        "Type": kind,
+        "Tags": [{"Key": "team", "Value": "edge"}],
+    }
     if kind == "network":  # internet-facing, an Elastic IP in each subnet
         ec2 = aws.client("ec2")
         for az_id in ORDER:
@@ -309,7 +360,8 @@ def build_load_balancer(aws: FakeAws, world: World, name: str, kind: str) -> Non
             world.names[allocation] = f"eip-{az_id}"
         arguments["SubnetMappings"] = [
             {"SubnetId": world.public_subnets[az_id], "AllocationId": world.elastic_ips[az_id]}
-            for az_id in ORDER]
+            for az_id in ORDER
+        ]
     else:
         arguments.update(Subnets=world.public(*ORDER), SecurityGroups=world.security_groups[1:])
     created = aws.client("elbv2").create_load_balancer(**arguments)["LoadBalancers"][0]
@@ -346,28 +398,46 @@ def lambda_state(aws: FakeAws, world: World) -> State:
         state[key + ("layers",)] = [layer["Arn"] for layer in config.get("Layers") or []]
         for variable, value in ((config.get("Environment") or {}).get("Variables") or {}).items():
             state[key + ("env", variable)] = value
-        vpc = {name: [world.name(item) for item in value] if isinstance(value, list) else value
-               for name, value in (config.get("VpcConfig") or {}).items() if name != "VpcId"}
+        vpc = {
+            name: [world.name(item) for item in value] if isinstance(value, list) else value
+            for name, value in (config.get("VpcConfig") or {}).items()
+            if name != "VpcId"
+        }
         state[key + ("vpc",)] = vpc or None
-        state[key + ("settings",)] = {k: config.get(k) for k in (
-            "Runtime", "Handler", "MemorySize", "Timeout", "Role", "CodeSha256")}
+        state[key + ("settings",)] = {
+            k: config.get(k)
+            for k in ("Runtime", "Handler", "MemorySize", "Timeout", "Role", "CodeSha256")
+        }
         state.update(tags_state(key, lambda_.list_tags(Resource=config["FunctionArn"])["Tags"]))
         state[key + ("versions",)] = [
-            {"version": item["Version"], "description": item.get("Description", ""),
-             "layers": [layer["Arn"] for layer in item.get("Layers") or []],
-             "env": sorted((item.get("Environment") or {}).get("Variables") or {})}
-            for item in paginate(lambda_, "list_versions_by_function", "Versions",
-                                 FunctionName=name) if item["Version"] != "$LATEST"]
+            {
+                "version": item["Version"],
+                "description": item.get("Description", ""),
+                "layers": [layer["Arn"] for layer in item.get("Layers") or []],
+                "env": sorted((item.get("Environment") or {}).get("Variables") or {}),
+            }
+            for item in paginate(
+                lambda_, "list_versions_by_function", "Versions", FunctionName=name
+            )
+            if item["Version"] != "$LATEST"
+        ]
         for alias in paginate(lambda_, "list_aliases", "Aliases", FunctionName=name):
             state[key + ("alias", alias["Name"])] = {
-                "version": alias["FunctionVersion"], "description": alias.get("Description"),
-                "weights": dict((alias.get("RoutingConfig") or {}).get(
-                    "AdditionalVersionWeights") or {})}
+                "version": alias["FunctionVersion"],
+                "description": alias.get("Description"),
+                "weights": dict(
+                    (alias.get("RoutingConfig") or {}).get("AdditionalVersionWeights") or {}
+                ),
+            }
     for layer in paginate(lambda_, "list_layers", "Layers"):
         # Our layer is an artifact reused by its content hash, never journaled: not state.
         if layer["LayerName"] != LAYER_NAME:
-            state[("layer", layer["LayerName"])] = [item["Version"] for item in paginate(
-                lambda_, "list_layer_versions", "LayerVersions", LayerName=layer["LayerName"])]
+            state[("layer", layer["LayerName"])] = [
+                item["Version"]
+                for item in paginate(
+                    lambda_, "list_layer_versions", "LayerVersions", LayerName=layer["LayerName"]
+                )
+            ]
     return state
 
 
@@ -377,24 +447,36 @@ def ecs_state(aws: FakeAws, world: World) -> State:
         service_arns = ecs.list_services(cluster=cluster_arn)["serviceArns"]
         if not service_arns:
             continue
-        for service in ecs.describe_services(cluster=cluster_arn, services=service_arns,
-                                             include=["TAGS"])["services"]:
+        for service in ecs.describe_services(
+            cluster=cluster_arn, services=service_arns, include=["TAGS"]
+        )["services"]:
             cluster = cluster_arn.rsplit("/", 1)[-1]
             key: StateKey = ("ecs", f"{cluster}/{service['serviceName']}")
             awsvpc = (service.get("networkConfiguration") or {}).get("awsvpcConfiguration") or {}
-            state[key + ("network",)] = {**awsvpc, "subnets": [
-                world.name(subnet) for subnet in awsvpc.get("subnets") or []]}
+            state[key + ("network",)] = {
+                **awsvpc,
+                "subnets": [world.name(subnet) for subnet in awsvpc.get("subnets") or []],
+            }
             state[key + ("desired",)] = service["desiredCount"]
             state[key + ("task-definition",)] = service["taskDefinition"]
-            state.update(tags_state(key, {tag["key"]: tag["value"]
-                                          for tag in service.get("tags") or []}))
-            task_arns = ecs.list_tasks(cluster=cluster_arn,
-                                       serviceName=service["serviceName"])["taskArns"]
-            tasks = ecs.describe_tasks(cluster=cluster_arn, tasks=task_arns)["tasks"] \
-                if task_arns else []
-            state[key + ("running-per-az",)] = dict(Counter(
-                task.get("availabilityZone") for task in tasks
-                if task.get("lastStatus") == "RUNNING"))
+            state.update(
+                tags_state(key, {tag["key"]: tag["value"] for tag in service.get("tags") or []})
+            )
+            task_arns = ecs.list_tasks(cluster=cluster_arn, serviceName=service["serviceName"])[
+                "taskArns"
+            ]
+            tasks = (
+                ecs.describe_tasks(cluster=cluster_arn, tasks=task_arns)["tasks"]
+                if task_arns
+                else []
+            )
+            state[key + ("running-per-az",)] = dict(
+                Counter(
+                    task.get("availabilityZone")
+                    for task in tasks
+                    if task.get("lastStatus") == "RUNNING"
+                )
+            )
     return state
 
 
@@ -402,35 +484,54 @@ def autoscaling_state(aws: FakeAws, world: World) -> State:
     state: State = {}
     for group in aws.client("autoscaling").describe_auto_scaling_groups()["AutoScalingGroups"]:
         key: StateKey = ("asg", group["AutoScalingGroupName"])
-        state[key + ("subnets",)] = [world.name(subnet) for subnet in
-                                    str(group.get("VPCZoneIdentifier") or "").split(",")]
-        state[key + ("capacity",)] = (group["MinSize"], group["DesiredCapacity"],
-                                     group["MaxSize"])
-        state.update(tags_state(key, {tag["Key"]: tag["Value"] for tag in group.get("Tags")
-                                      or []}))
-        state[key + ("in-service-per-az",)] = dict(Counter(
-            item["AvailabilityZone"] for item in group.get("Instances") or []
-            if item.get("LifecycleState") == "InService"))
+        state[key + ("subnets",)] = [
+            world.name(subnet) for subnet in str(group.get("VPCZoneIdentifier") or "").split(",")
+        ]
+        state[key + ("capacity",)] = (group["MinSize"], group["DesiredCapacity"], group["MaxSize"])
+        state.update(tags_state(key, {tag["Key"]: tag["Value"] for tag in group.get("Tags") or []}))
+        state[key + ("in-service-per-az",)] = dict(
+            Counter(
+                item["AvailabilityZone"]
+                for item in group.get("Instances") or []
+                if item.get("LifecycleState") == "InService"
+            )
+        )
     return state
 
 
 def load_balancer_state(aws: FakeAws, world: World) -> State:
     elbv2, state = aws.client("elbv2"), State()
     balancers = elbv2.describe_load_balancers()["LoadBalancers"]
-    tags = {item["ResourceArn"]: item.get("Tags") or [] for item in elbv2.describe_tags(
-        ResourceArns=[item["LoadBalancerArn"] for item in balancers])["TagDescriptions"]
-    } if balancers else {}
+    tags = (
+        {
+            item["ResourceArn"]: item.get("Tags") or []
+            for item in elbv2.describe_tags(
+                ResourceArns=[item["LoadBalancerArn"] for item in balancers]
+            )["TagDescriptions"]
+        }
+        if balancers
+        else {}
+    )
     for balancer in balancers:
         key: StateKey = ("elb", balancer["LoadBalancerName"])
         state[key + ("zones",)] = [
-            {"subnet": world.name(zone["SubnetId"]), "addresses": [
-                {name: world.name(value) for name, value in address.items()}
-                for address in zone.get("LoadBalancerAddresses") or []]}
-            for zone in balancer.get("AvailabilityZones") or []]
-        state[key + ("security-groups",)] = [world.name(group) for group in
-                                            balancer.get("SecurityGroups") or []]
-        state.update(tags_state(key, {tag["Key"]: tag["Value"]
-                                      for tag in tags.get(balancer["LoadBalancerArn"], [])}))
+            {
+                "subnet": world.name(zone["SubnetId"]),
+                "addresses": [
+                    {name: world.name(value) for name, value in address.items()}
+                    for address in zone.get("LoadBalancerAddresses") or []
+                ],
+            }
+            for zone in balancer.get("AvailabilityZones") or []
+        ]
+        state[key + ("security-groups",)] = [
+            world.name(group) for group in balancer.get("SecurityGroups") or []
+        ]
+        state.update(
+            tags_state(
+                key, {tag["Key"]: tag["Value"] for tag in tags.get(balancer["LoadBalancerArn"], [])}
+            )
+        )
     return state
 
 
@@ -441,16 +542,22 @@ def network_state(aws: FakeAws, world: World) -> State:
     for acl in acls:
         acl_tags = {tag["Key"]: tag["Value"] for tag in acl.get("Tags") or []}
         state[("network-acl", acl_name(world, acl["NetworkAclId"], acl_tags))] = {
-            "vpc": world.name(acl["VpcId"]), "default": acl["IsDefault"], "tags": acl_tags,
-            "entries": sorted(json.dumps(entry, sort_keys=True, default=str)
-                              for entry in acl.get("Entries") or [])}
+            "vpc": world.name(acl["VpcId"]),
+            "default": acl["IsDefault"],
+            "tags": acl_tags,
+            "entries": sorted(
+                json.dumps(entry, sort_keys=True, default=str) for entry in acl.get("Entries") or []
+            ),
+        }
         for association in acl.get("Associations") or []:
             state[("subnet", world.name(association["SubnetId"]), "network-acl")] = acl_name(
-                world, acl["NetworkAclId"], acl_tags)
+                world, acl["NetworkAclId"], acl_tags
+            )
     for subnet in ec2.describe_subnets()["Subnets"]:
         key: StateKey = ("subnet", world.name(subnet["SubnetId"]))
-        state.update(tags_state(key, {tag["Key"]: tag["Value"] for tag in subnet.get("Tags")
-                                      or []}))
+        state.update(
+            tags_state(key, {tag["Key"]: tag["Value"] for tag in subnet.get("Tags") or []})
+        )
     for address in ec2.describe_addresses()["Addresses"]:
         state[("elastic-ip", world.name(address["AllocationId"]))] = address.get("PublicIp")
     return state
@@ -465,13 +572,16 @@ def acl_name(world: World, acl_id: str, tags: Mapping[str, str]) -> str:
 
 def schedule_state(aws: FakeAws) -> State:
     scheduler = aws.client("scheduler")
-    return {("schedule", item.get("GroupName", "default"), item["Name"]): item.get("State")
-            for item in scheduler.list_schedules()["Schedules"]}
+    return {
+        ("schedule", item.get("GroupName", "default"), item["Name"]): item.get("State")
+        for item in scheduler.list_schedules()["Schedules"]
+    }
 
 
 def paginate(client: Any, operation: str, key: str, **arguments: Any) -> list[Any]:
-    return [item for page in client.get_paginator(operation).paginate(**arguments)
-            for item in page[key]]
+    return [
+        item for page in client.get_paginator(operation).paginate(**arguments) for item in page[key]
+    ]
 
 
 def state_differences(expected: State, actual: State) -> list[str]:
@@ -509,13 +619,13 @@ def dead_pid() -> int:
     return child.pid
 
 
-def fault_kinds(specs: Sequence[Mapping[str, Any]], context: FaultContext
-                ) -> list[FaultKind[Any]]:
+def fault_kinds(specs: Sequence[Mapping[str, Any]], context: FaultContext) -> list[FaultKind[Any]]:
     kinds: list[FaultKind[Any]] = []
     for index, spec in enumerate(specs):
         model = LambdaExtensionSpec if spec["type"] == "lambda-extension" else AzLossSpec
-        kinds.append(FAULT_KINDS[str(spec["type"])](model.model_validate(dict(spec)), context,
-                                                     index))
+        kinds.append(
+            FAULT_KINDS[str(spec["type"])](model.model_validate(dict(spec)), context, index)
+        )
     return kinds
 
 
@@ -523,9 +633,15 @@ def journal_store(clients: AwsClients) -> S3JournalStore:
     return S3JournalStore(clients.client("s3"), JournalLocation.parse(JOURNAL_URI))
 
 
-def run_faults(clients: AwsClients, home: Path, run_id: str,
-               specs: Sequence[Mapping[str, Any]], *, concurrency: int | None = None,
-               expires_in_s: float = 600.0) -> Journal:
+def run_faults(
+    clients: AwsClients,
+    home: Path,
+    run_id: str,
+    specs: Sequence[Mapping[str, Any]],
+    *,
+    concurrency: int | None = None,
+    expires_in_s: float = 600.0,
+) -> Journal:
     """What `gameday run --journal s3://...` changes, in its order, and nothing after:
     plan, the journal (local and in S3), the janitor's schedule, prepare, the apply.
 
@@ -533,17 +649,27 @@ def run_faults(clients: AwsClients, home: Path, run_id: str,
     context = FaultContext(clients, run_id, expires_at=time.time() + expires_in_s)
     kinds = fault_kinds(specs, context)
     planned: list[tuple[FaultKind[Any], PlannedChange]] = [
-        (kind, change) for kind in kinds for change in kind.plan()]
+        (kind, change) for kind in kinds for change in kind.plan()
+    ]
     journal = Journal.create(
-        home / "runs" / run_id, remote=journal_store(clients), run_id=run_id,
-        experiment_name="crash-safety", experiment_path="crash-safety.yaml", region=REGION,
-        endpoint_url=clients.endpoint_url, profile=None, account_id=ACCOUNT_ID,
-        pid=dead_pid())
+        home / "runs" / run_id,
+        remote=journal_store(clients),
+        run_id=run_id,
+        experiment_name="crash-safety",
+        experiment_path="crash-safety.yaml",
+        region=REGION,
+        endpoint_url=clients.endpoint_url,
+        profile=None,
+        account_id=ACCOUNT_ID,
+        pid=dead_pid(),
+    )
     schedule = JanitorSchedule(
-        name=schedule_name(run_id), at=context.expires_at,
+        name=schedule_name(run_id),
+        at=context.expires_at,
         function_arn=function_arn(REGION, ACCOUNT_ID),
         role_arn=scheduler_role_arn(REGION, ACCOUNT_ID),
-        event=JanitorEvent(run_id, JOURNAL_URI))
+        event=JanitorEvent(run_id, JOURNAL_URI),
+    )
     janitor = JanitorScheduleKind(schedule, context)
     [janitor_change] = janitor.plan()
     janitor.apply(janitor_change, journal)
@@ -586,12 +712,14 @@ def nlb_subnet_mappings_kept() -> Iterator[None]:
     def create_load_balancer(backend: ELBv2Backend, *args: Any, **kwargs: Any) -> Any:
         balancer = original_create(backend, *args, **kwargs)
         mappings = kwargs.get("subnet_mappings") or (args[3] if len(args) > 3 else None)
-        setattr(balancer, KEPT_MAPPINGS,
-                {item["SubnetId"]: pinned(item) for item in mappings or []})
+        setattr(
+            balancer, KEPT_MAPPINGS, {item["SubnetId"]: pinned(item) for item in mappings or []}
+        )
         return balancer
 
-    def set_subnets(backend: ELBv2Backend, arn: str, subnets: list[str],
-                    subnet_mappings: list[dict[str, Any]]) -> Any:
+    def set_subnets(
+        backend: ELBv2Backend, arn: str, subnets: list[str], subnet_mappings: list[dict[str, Any]]
+    ) -> Any:
         balancer = backend.load_balancers.get(arn)
         kept: dict[str, dict[str, str]] = getattr(balancer, KEPT_MAPPINGS, {})
         if balancer is not None and balancer.type == "network":
@@ -602,12 +730,18 @@ def nlb_subnet_mappings_kept() -> Iterator[None]:
                     raise ELBClientError(
                         "InvalidConfigurationRequest",
                         f"subnet {subnet_id} is enabled with {kept.get(subnet_id)}; SetSubnets "
-                        f"must keep its configuration, not {pinned(item)}")
+                        f"must keep its configuration, not {pinned(item)}",
+                    )
         result = original_set(backend, arn, subnets, subnet_mappings)
         if balancer is not None:
-            setattr(balancer, KEPT_MAPPINGS, {
-                **{subnet: {} for subnet in subnets},
-                **{item["SubnetId"]: pinned(item) for item in subnet_mappings}})
+            setattr(
+                balancer,
+                KEPT_MAPPINGS,
+                {
+                    **{subnet: {} for subnet in subnets},
+                    **{item["SubnetId"]: pinned(item) for item in subnet_mappings},
+                },
+            )
         return result
 
     def availability_zones(balancer: FakeLoadBalancer) -> list[AvailabilityZone]:
@@ -617,15 +751,19 @@ def nlb_subnet_mappings_kept() -> Iterator[None]:
             if balancer.type == "network":
                 kept = getattr(balancer, KEPT_MAPPINGS, {}).get(subnet.id, {})
                 # moto's serializer renders the attribute as LoadBalancerAddresses.
-                setattr(zone, "load_balancer_addresses",  # noqa: B010
-                        [load_balancer_address(balancer, subnet.id, kept)])
+                setattr(  # noqa: B010 - moto's attribute, not in its type
+                    zone,
+                    "load_balancer_addresses",
+                    [load_balancer_address(balancer, subnet.id, kept)],
+                )
             zones.append(zone)
         return zones
 
-    with mock.patch.object(ELBv2Backend, "create_load_balancer", create_load_balancer), \
-            mock.patch.object(ELBv2Backend, "set_subnets", set_subnets), \
-            mock.patch.object(FakeLoadBalancer, "availability_zones",
-                              property(availability_zones)):
+    with (
+        mock.patch.object(ELBv2Backend, "create_load_balancer", create_load_balancer),
+        mock.patch.object(ELBv2Backend, "set_subnets", set_subnets),
+        mock.patch.object(FakeLoadBalancer, "availability_zones", property(availability_zones)),
+    ):
         yield
 
 
@@ -633,14 +771,17 @@ def pinned(mapping: Mapping[str, Any]) -> dict[str, str]:
     return {name: str(mapping[name]) for name in _PINNED_FIELDS if mapping.get(name)}
 
 
-def load_balancer_address(balancer: FakeLoadBalancer, subnet_id: str,
-                          mapping: Mapping[str, str]) -> dict[str, str]:
+def load_balancer_address(
+    balancer: FakeLoadBalancer, subnet_id: str, mapping: Mapping[str, str]
+) -> dict[str, str]:
     if "AllocationId" in mapping:
         account, region = balancer.arn.split(":")[4], balancer.arn.split(":")[3]
-        [address] = ec2_backends[account][region].address_by_allocation(
-            [mapping["AllocationId"]])
-        return {"IpAddress": address.public_ip, "AllocationId": mapping["AllocationId"],
-                **{k: v for k, v in mapping.items() if k != "AllocationId"}}
+        [address] = ec2_backends[account][region].address_by_allocation([mapping["AllocationId"]])
+        return {
+            "IpAddress": address.public_ip,
+            "AllocationId": mapping["AllocationId"],
+            **{k: v for k, v in mapping.items() if k != "AllocationId"},
+        }
     assigned = int(hashlib.sha256(subnet_id.encode()).hexdigest()[:2], 16)
     return {"IpAddress": f"203.0.113.{assigned}", **mapping}
 
@@ -654,10 +795,11 @@ class _UnpacedBucket:
 def toolkit_without_waits() -> Iterator[None]:
     """No client-side pacing of Lambda calls (15 requests/s), no backoff sleeps (the
     toolkit's and botocore's): the calls and retries stay, only the waiting goes."""
-    with mock.patch.object(rate_limit, "_bucket", lambda operation: _UnpacedBucket()), \
-            mock.patch.dict(call_with_backoff.__kwdefaults__ or {},
-                            {"sleep": lambda seconds: None}), \
-            mock.patch.object(ExponentialBackoff, "delay_amount", lambda self, context: 0.0):
+    with (
+        mock.patch.object(rate_limit, "_bucket", lambda operation: _UnpacedBucket()),
+        mock.patch.dict(call_with_backoff.__kwdefaults__ or {}, {"sleep": lambda seconds: None}),
+        mock.patch.object(ExponentialBackoff, "delay_amount", lambda self, context: 0.0),
+    ):
         yield
 
 
@@ -703,8 +845,13 @@ def hooked_toolkit(*, reuse_clients: bool = False) -> Iterator[AwsCallHooks]:
     that keeps NLB subnet mappings: everything a crash or property test needs in its process.
     With `reuse_clients`, every AwsClients hands out the same (hooked) client per service."""
     hooks = AwsCallHooks()
-    with nlb_subnet_mappings_kept(), toolkit_without_waits(), shared_botocore_loader(), \
-            hooks.installed(), clients_reused() if reuse_clients else contextlib.nullcontext():
+    with (
+        nlb_subnet_mappings_kept(),
+        toolkit_without_waits(),
+        shared_botocore_loader(),
+        hooks.installed(),
+        clients_reused() if reuse_clients else contextlib.nullcontext(),
+    ):
         yield hooks
 
 

@@ -29,8 +29,9 @@ class UnknownConditionKey(AssertionError):
     """The policy uses a key the hook does not model: the test cannot decide, so it fails."""
 
 
-def condition_holds(condition: Mapping[str, Mapping[str, Any]],
-                    context: Callable[[str], Any]) -> bool:
+def condition_holds(
+    condition: Mapping[str, Mapping[str, Any]], context: Callable[[str], Any]
+) -> bool:
     for operator, keys in condition.items():
         for key, expected in keys.items():
             values = expected if isinstance(expected, list) else [expected]
@@ -62,35 +63,42 @@ def resource_tags(resource: str, region: str) -> dict[str, str]:
     service = resource.split(":")[2]
     if service == "lambda":
         function = ":".join(resource.split(":")[:7])
-        return dict(boto3.client("lambda", region_name=region).list_tags(
-            Resource=function)["Tags"])
+        return dict(boto3.client("lambda", region_name=region).list_tags(Resource=function)["Tags"])
     if service == "ecs":
-        tags = boto3.client("ecs", region_name=region).list_tags_for_resource(
-            resourceArn=resource).get("tags") or []
+        tags = (
+            boto3.client("ecs", region_name=region)
+            .list_tags_for_resource(resourceArn=resource)
+            .get("tags")
+            or []
+        )
         return {tag["key"]: tag["value"] for tag in tags}
     if service == "autoscaling":
         name = resource.rsplit("autoScalingGroupName/", 1)[1]
         groups = boto3.client("autoscaling", region_name=region).describe_auto_scaling_groups(
-            AutoScalingGroupNames=[name])["AutoScalingGroups"]
+            AutoScalingGroupNames=[name]
+        )["AutoScalingGroups"]
         return {tag["Key"]: tag["Value"] for group in groups for tag in group.get("Tags", [])}
     if service == "elasticloadbalancing":
-        found = boto3.client("elbv2", region_name=region).describe_tags(
-            ResourceArns=[resource])["TagDescriptions"]
+        found = boto3.client("elbv2", region_name=region).describe_tags(ResourceArns=[resource])[
+            "TagDescriptions"
+        ]
         return {tag["Key"]: tag["Value"] for item in found for tag in item.get("Tags", [])}
     if service == "ec2":
         resource_id = resource.rsplit("/", 1)[1]
         if resource_id.endswith("*"):
             return {}  # not created yet
-        tags = boto3.client("ec2", region_name=region).describe_tags(Filters=[
-            {"Name": "resource-id", "Values": [resource_id]}])["Tags"]
+        tags = boto3.client("ec2", region_name=region).describe_tags(
+            Filters=[{"Name": "resource-id", "Values": [resource_id]}]
+        )["Tags"]
         return {tag["Key"]: tag["Value"] for tag in tags}
     raise UnknownConditionKey(f"no tags modelled for {resource}")
 
 
 def subnet_az_id(resource: str, region: str) -> str | None:
     subnet_id = resource.rsplit("/", 1)[1]
-    subnets = boto3.client("ec2", region_name=region).describe_subnets(
-        SubnetIds=[subnet_id])["Subnets"]
+    subnets = boto3.client("ec2", region_name=region).describe_subnets(SubnetIds=[subnet_id])[
+        "Subnets"
+    ]
     return str(subnets[0]["AvailabilityZoneId"]) if subnets else None
 
 
@@ -118,8 +126,14 @@ def tag_keys(service: str, params: Mapping[str, Any]) -> list[str] | None:
     return None
 
 
-def context_for(service: str, operation: str, params: Mapping[str, Any], resource: str,
-                region: str, extra: Mapping[str, Any] | None = None) -> Callable[[str], Any]:
+def context_for(
+    service: str,
+    operation: str,
+    params: Mapping[str, Any],
+    resource: str,
+    region: str,
+    extra: Mapping[str, Any] | None = None,
+) -> Callable[[str], Any]:
     """The request context of one authorization (one action on one resource)."""
     extra = dict(extra or {})
 

@@ -74,15 +74,24 @@ class DeadRun:
 
 def start_run(tmp_path: Path, run_id: str) -> DeadRun:
     """A run's journal in S3 with its janitor schedule created (as `execute` does)."""
-    journal = Journal.create(tmp_path / run_id, remote=journal_store(), run_id=run_id,
-                             experiment_name="janitor", experiment_path="janitor.yaml",
-                             region=REGION, endpoint_url=None, profile=None,
-                             account_id=ACCOUNT_ID)
+    journal = Journal.create(
+        tmp_path / run_id,
+        remote=journal_store(),
+        run_id=run_id,
+        experiment_name="janitor",
+        experiment_path="janitor.yaml",
+        region=REGION,
+        endpoint_url=None,
+        profile=None,
+        account_id=ACCOUNT_ID,
+    )
     schedule = JanitorSchedule(
-        name=schedule_name(run_id), at=time.time() + 600,
+        name=schedule_name(run_id),
+        at=time.time() + 600,
         function_arn=function_arn(REGION, ACCOUNT_ID),
         role_arn=scheduler_role_arn(REGION, ACCOUNT_ID),
-        event=JanitorEvent(run_id, JOURNAL_URI))
+        event=JanitorEvent(run_id, JOURNAL_URI),
+    )
     kind = JanitorScheduleKind(schedule, context(run_id))
     [change] = kind.plan()
     kind.apply(change, journal)
@@ -101,13 +110,21 @@ def apply_fault(run: DeadRun, kind: FaultKind[Any]) -> None:
 
 def lambda_extension(run: DeadRun, functions: list[str]) -> None:
     spec = LambdaExtensionSpec.model_validate(
-        {"type": "lambda-extension", "functions": functions, "latency": {"ms": 100}})
+        {"type": "lambda-extension", "functions": functions, "latency": {"ms": 100}}
+    )
     apply_fault(run, LambdaExtensionFault(spec, context(run.journal.run_id)))
 
 
 def az_loss(run: DeadRun, targets: dict[str, Any], mode: str = "pin") -> None:
-    spec = AzLossSpec.model_validate({"type": "az-loss", "az_id": "use1-az1", "mode": mode,
-                                      "targets": targets, "converge_timeout": "2s"})
+    spec = AzLossSpec.model_validate(
+        {
+            "type": "az-loss",
+            "az_id": "use1-az1",
+            "mode": mode,
+            "targets": targets,
+            "converge_timeout": "2s",
+        }
+    )
     apply_fault(run, AzLossFault(spec, context(run.journal.run_id)))
 
 
@@ -117,8 +134,9 @@ def rewrite_history(run: DeadRun) -> None:
     test simulates after the fact."""
     s3 = clients().client("s3")
     location = JournalLocation.parse(JOURNAL_URI)
-    listed = s3.list_object_versions(Bucket=location.bucket,
-                                     Prefix=location.run_prefix(run.journal.run_id))
+    listed = s3.list_object_versions(
+        Bucket=location.bucket, Prefix=location.run_prefix(run.journal.run_id)
+    )
     for item in listed.get("Versions", []) + listed.get("DeleteMarkers", []):
         s3.delete_object(Bucket=location.bucket, Key=item["Key"], VersionId=item["VersionId"])
     run.journal.revision = 0

@@ -59,14 +59,19 @@ def scaled_targets(world: World) -> tuple[str, str]:
     service = create_target(world, "ecs", "web", world.subnets(*ORDER))
     client("ecs").update_service(cluster="shop", service="web", desiredCount=3)
     create_target(world, "asg", "workers", world.subnets(*ORDER))
-    client("autoscaling").update_auto_scaling_group(AutoScalingGroupName="workers",
-                                                    DesiredCapacity=3)
+    client("autoscaling").update_auto_scaling_group(
+        AutoScalingGroupName="workers", DesiredCapacity=3
+    )
     return service, "workers"
 
 
 def per_az_id(world: World, az_names: list[str]) -> dict[str, int]:
-    zones = {subnet["AvailabilityZone"]: subnet["AvailabilityZoneId"] for subnet in client(
-        "ec2").describe_subnets(SubnetIds=list(world.subnet_by_az.values()))["Subnets"]}
+    zones = {
+        subnet["AvailabilityZone"]: subnet["AvailabilityZoneId"]
+        for subnet in client("ec2").describe_subnets(SubnetIds=list(world.subnet_by_az.values()))[
+            "Subnets"
+        ]
+    }
     counts: dict[str, int] = {}
     for name in az_names:
         counts[zones[name]] = counts.get(zones[name], 0) + 1
@@ -77,15 +82,23 @@ def running_tasks(world: World) -> dict[str, int]:
     ecs = client("ecs")
     arns = ecs.list_tasks(cluster="shop", serviceName="web")["taskArns"]
     tasks = ecs.describe_tasks(cluster="shop", tasks=arns)["tasks"] if arns else []
-    return per_az_id(world, [task["availabilityZone"] for task in tasks
-                             if task["lastStatus"] == "RUNNING"])
+    return per_az_id(
+        world, [task["availabilityZone"] for task in tasks if task["lastStatus"] == "RUNNING"]
+    )
 
 
 def in_service(world: World) -> dict[str, int]:
-    [group] = client("autoscaling").describe_auto_scaling_groups(
-        AutoScalingGroupNames=["workers"])["AutoScalingGroups"]
-    return per_az_id(world, [item["AvailabilityZone"] for item in group["Instances"]
-                             if item["LifecycleState"] == "InService"])
+    [group] = client("autoscaling").describe_auto_scaling_groups(AutoScalingGroupNames=["workers"])[
+        "AutoScalingGroups"
+    ]
+    return per_az_id(
+        world,
+        [
+            item["AvailabilityZone"]
+            for item in group["Instances"]
+            if item["LifecycleState"] == "InService"
+        ],
+    )
 
 
 def test_pin_is_effective_once_capacity_left_the_az_and_restore_once_it_is_back(
@@ -94,8 +107,7 @@ def test_pin_is_effective_once_capacity_left_the_az_and_restore_once_it_is_back(
     service, group = scaled_targets(world)
     assert running_tasks(world) == EVEN and in_service(world) == EVEN
 
-    journal, _ = inject(tmp_path, spec({"ecs_services": [service],
-                                        "autoscaling_groups": [group]}))
+    journal, _ = inject(tmp_path, spec({"ecs_services": [service], "autoscaling_groups": [group]}))
 
     assert running_tasks(world).get(LOST) is None and in_service(world).get(LOST) is None
     for entry in journal.entries:
@@ -107,7 +119,9 @@ def test_pin_is_effective_once_capacity_left_the_az_and_restore_once_it_is_back(
         assert entry.injected_at is not None and entry.effective_at >= entry.injected_at
         assert evidence["apply_s"] >= 0
     assert {entry.evidence["unit"] for entry in journal.entries} == {
-        "running tasks", "InService instances"}
+        "running tasks",
+        "InService instances",
+    }
     assert _fault_effect("az-loss", fault_entries(journal.entries)) == (2, None)
 
     report = restore_journal(Journal.load(journal.path or tmp_path), aws_clients())
@@ -171,13 +185,27 @@ def ecs_service(world: World, name: str, **extra: Any) -> str:
     ecs = client("ecs")
     ecs.create_cluster(clusterName="shop")
     ecs.register_task_definition(
-        family=name, networkMode="awsvpc", requiresCompatibilities=["FARGATE"], cpu="256",
-        memory="512", containerDefinitions=[{"name": "web", "image": "web:1", "memory": 128}])
+        family=name,
+        networkMode="awsvpc",
+        requiresCompatibilities=["FARGATE"],
+        cpu="256",
+        memory="512",
+        containerDefinitions=[{"name": "web", "image": "web:1", "memory": 128}],
+    )
     ecs.create_service(
-        cluster="shop", serviceName=name, taskDefinition=name, desiredCount=0,
-        launchType="FARGATE", networkConfiguration={"awsvpcConfiguration": {
-            "subnets": world.subnets(*ORDER), "securityGroups": [world.security_group_id]}},
-        **extra)
+        cluster="shop",
+        serviceName=name,
+        taskDefinition=name,
+        desiredCount=0,
+        launchType="FARGATE",
+        networkConfiguration={
+            "awsvpcConfiguration": {
+                "subnets": world.subnets(*ORDER),
+                "securityGroups": [world.security_group_id],
+            }
+        },
+        **extra,
+    )
     return f"shop/{name}"
 
 
@@ -186,13 +214,20 @@ def test_ecs_service_with_another_deployment_controller_is_refused(
     world: World, tmp_path: Path, capsys: pytest.CaptureFixture[str], controller: str
 ) -> None:
     service = ecs_service(world, "blue", deploymentController={"type": controller})
-    create_function("orders", VpcConfig={"SubnetIds": world.subnets(*ORDER),
-                                         "SecurityGroupIds": [world.security_group_id]})
+    create_function(
+        "orders",
+        VpcConfig={
+            "SubnetIds": world.subnets(*ORDER),
+            "SecurityGroupIds": [world.security_group_id],
+        },
+    )
     before = placement_of("ecs", service)
     line = refused(world, az_experiment(tmp_path, f"{{ecs_services: [{service}]}}"), capsys)
-    assert line == (f"gameday: ecs:{service}: its deployment controller is {controller}; "
-                    "UpdateService cannot change its subnets (that takes a new CodeDeploy "
-                    "deployment or task set): refusing")
+    assert line == (
+        f"gameday: ecs:{service}: its deployment controller is {controller}; "
+        "UpdateService cannot change its subnets (that takes a new CodeDeploy "
+        "deployment or task set): refusing"
+    )
     assert placement_of("ecs", service) == before
 
 
@@ -201,8 +236,13 @@ def test_ecs_service_with_an_old_format_arn_is_refused(
 ) -> None:
     client("ecs").put_account_setting(name="serviceLongArnFormat", value="disabled")
     service = ecs_service(world, "legacy")
-    create_function("orders", VpcConfig={"SubnetIds": world.subnets(*ORDER),
-                                         "SecurityGroupIds": [world.security_group_id]})
+    create_function(
+        "orders",
+        VpcConfig={
+            "SubnetIds": world.subnets(*ORDER),
+            "SecurityGroupIds": [world.security_group_id],
+        },
+    )
     line = refused(world, az_experiment(tmp_path, f"{{ecs_services: [{service}]}}"), capsys)
     assert line.startswith(f"gameday: ecs:{service}: its ARN arn:aws:ecs:{REGION}:")
     assert ":service/legacy is in the old format, which cannot be tagged" in line
@@ -226,21 +266,24 @@ def vpc_config(name: str = "api") -> dict[str, Any]:
     return {key: value for key, value in config.items() if key != "VpcId"}
 
 
-def test_lambda_vpc_config_is_kept_whole_and_restored_whole(
-    world: World, tmp_path: Path
-) -> None:
-    second = client("ec2").create_security_group(GroupName="extra", Description="extra",
-                                                 VpcId=world.vpc_id)["GroupId"]
-    original = {"SubnetIds": world.subnets(*ORDER),
-                "SecurityGroupIds": [world.security_group_id, second],
-                "Ipv6AllowedForDualStack": True}
+def test_lambda_vpc_config_is_kept_whole_and_restored_whole(world: World, tmp_path: Path) -> None:
+    second = client("ec2").create_security_group(
+        GroupName="extra", Description="extra", VpcId=world.vpc_id
+    )["GroupId"]
+    original = {
+        "SubnetIds": world.subnets(*ORDER),
+        "SecurityGroupIds": [world.security_group_id, second],
+        "Ipv6AllowedForDualStack": True,
+    }
     create_function("api", VpcConfig=original)
 
     journal, _ = inject(tmp_path, spec({"lambda": ["api"]}))
     assert vpc_config() == {**original, "SubnetIds": world.subnets("use1-az3", "use1-az2")}
     [entry] = journal.entries
     assert entry.evidence["before"] == EVEN and entry.evidence["during"] == {
-        "use1-az2": 1, "use1-az3": 1}
+        "use1-az2": 1,
+        "use1-az3": 1,
+    }
 
     assert restore_journal(journal, aws_clients()).restored == 1
     assert vpc_config() == original
@@ -249,14 +292,21 @@ def test_lambda_vpc_config_is_kept_whole_and_restored_whole(
 def test_security_groups_changed_during_the_run_are_kept_and_reported(
     world: World, tmp_path: Path
 ) -> None:
-    create_function("api", VpcConfig={"SubnetIds": world.subnets(*ORDER),
-                                      "SecurityGroupIds": [world.security_group_id]})
+    create_function(
+        "api",
+        VpcConfig={
+            "SubnetIds": world.subnets(*ORDER),
+            "SecurityGroupIds": [world.security_group_id],
+        },
+    )
     journal, _ = inject(tmp_path, spec({"lambda": ["api"]}))
-    theirs = client("ec2").create_security_group(GroupName="theirs", Description="theirs",
-                                                 VpcId=world.vpc_id)["GroupId"]
+    theirs = client("ec2").create_security_group(
+        GroupName="theirs", Description="theirs", VpcId=world.vpc_id
+    )["GroupId"]
     during = vpc_config()
     client("lambda").update_function_configuration(
-        FunctionName="api", VpcConfig={**during, "SecurityGroupIds": [theirs]})
+        FunctionName="api", VpcConfig={**during, "SecurityGroupIds": [theirs]}
+    )
 
     report = restore_journal(journal, aws_clients())
     assert report.drifted == 1
@@ -270,32 +320,53 @@ def zone_names(world: World) -> dict[str, str]:
     return {item["AvailabilityZoneId"]: item["AvailabilityZone"] for item in subnets["Subnets"]}
 
 
-NLB_ARN = (f"arn:aws:elasticloadbalancing:{REGION}:123456789012:"
-           "loadbalancer/net/edge/50dc6c495c0c9188")
+NLB_ARN = (
+    f"arn:aws:elasticloadbalancing:{REGION}:123456789012:loadbalancer/net/edge/50dc6c495c0c9188"
+)
 
 
-def nlb(world: World, az_ids: tuple[str, ...], *, lock: str | None = None,
-        state: str = "active") -> tuple[dict[str, Any], dict[str, Any]]:
+def nlb(
+    world: World, az_ids: tuple[str, ...], *, lock: str | None = None, state: str = "active"
+) -> tuple[dict[str, Any], dict[str, Any]]:
     """describe_load_balancers and describe_tags answers for an internet-facing NLB whose
     subnets each have an Elastic IP (and an IPv6 address)."""
     names = zone_names(world)
-    zones = [{
-        "ZoneName": names[az_id], "SubnetId": world.subnet_by_az[az_id],
-        "LoadBalancerAddresses": [{"IpAddress": f"198.51.100.{index}",
-                                   "AllocationId": f"eipalloc-{index:017d}",
-                                   "IPv6Address": f"2600:1f18::{index}"}],
-    } for index, az_id in enumerate(az_ids, start=1) if az_id]
-    balancer = {"LoadBalancerArn": NLB_ARN, "LoadBalancerName": "edge", "Type": "network",
-                "Scheme": "internet-facing", "State": {"Code": state},
-                "AvailabilityZones": zones}
+    zones = [
+        {
+            "ZoneName": names[az_id],
+            "SubnetId": world.subnet_by_az[az_id],
+            "LoadBalancerAddresses": [
+                {
+                    "IpAddress": f"198.51.100.{index}",
+                    "AllocationId": f"eipalloc-{index:017d}",
+                    "IPv6Address": f"2600:1f18::{index}",
+                }
+            ],
+        }
+        for index, az_id in enumerate(az_ids, start=1)
+        if az_id
+    ]
+    balancer = {
+        "LoadBalancerArn": NLB_ARN,
+        "LoadBalancerName": "edge",
+        "Type": "network",
+        "Scheme": "internet-facing",
+        "State": {"Code": state},
+        "AvailabilityZones": zones,
+    }
     tags = [{"Key": "team", "Value": "edge"}] + ([{"Key": LOCK, "Value": lock}] if lock else [])
-    return ({"LoadBalancers": [balancer]},
-            {"TagDescriptions": [{"ResourceArn": NLB_ARN, "Tags": tags}]})
+    return (
+        {"LoadBalancers": [balancer]},
+        {"TagDescriptions": [{"ResourceArn": NLB_ARN, "Tags": tags}]},
+    )
 
 
 def mapping(world: World, az_id: str, index: int) -> dict[str, str]:
-    return {"SubnetId": world.subnet_by_az[az_id], "AllocationId": f"eipalloc-{index:017d}",
-            "IPv6Address": f"2600:1f18::{index}"}
+    return {
+        "SubnetId": world.subnet_by_az[az_id],
+        "AllocationId": f"eipalloc-{index:017d}",
+        "IPv6Address": f"2600:1f18::{index}",
+    }
 
 
 def test_nlb_with_elastic_ips_pinned_and_restored_keeps_its_subnet_mappings(
@@ -309,26 +380,45 @@ def test_nlb_with_elastic_ips_pinned_and_restored_keeps_its_subnet_mappings(
     read_target(stub, *nlb(world, three))  # plan
     read_target(stub, *nlb(world, three))  # apply: re-read right before the change
     stub.add_response("describe_load_balancers", nlb(world, three)[0])  # capacity before
-    stub.add_response("add_tags", {}, {"ResourceArns": [NLB_ARN],
-                                       "Tags": [{"Key": LOCK, "Value": "run-1"}]})
-    stub.add_response("set_subnets", {}, {"LoadBalancerArn": NLB_ARN, "SubnetMappings": [
-        mapping(world, "use1-az2", 2), mapping(world, "use1-az3", 3)]})
+    stub.add_response(
+        "add_tags", {}, {"ResourceArns": [NLB_ARN], "Tags": [{"Key": LOCK, "Value": "run-1"}]}
+    )
+    stub.add_response(
+        "set_subnets",
+        {},
+        {
+            "LoadBalancerArn": NLB_ARN,
+            "SubnetMappings": [mapping(world, "use1-az2", 2), mapping(world, "use1-az3", 3)],
+        },
+    )
     stub.add_response("describe_load_balancers", nlb(world, two, state="provisioning")[0])
     stub.add_response("describe_load_balancers", nlb(world, two)[0])  # converged
     stub.activate()
-    fault = AzLossFault(spec({"load_balancers": ["edge"]}),
-                        FaultContext(clients, "run-1", time.time() + 600))
+    fault = AzLossFault(
+        spec({"load_balancers": ["edge"]}), FaultContext(clients, "run-1", time.time() + 600)
+    )
     journal = new_journal(tmp_path, "run-1")
     [change] = fault.plan()
     entry = fault.apply(change, journal)
     assert entry.evidence["before"] == EVEN and entry.evidence["during"] == {
-        "use1-az2": 1, "use1-az3": 1}
+        "use1-az2": 1,
+        "use1-az3": 1,
+    }
     stub.assert_no_pending_responses()
 
     read_target(stub, *nlb(world, two, lock="run-1"))  # restore: the current state
-    stub.add_response("set_subnets", {}, {"LoadBalancerArn": NLB_ARN, "SubnetMappings": [
-        mapping(world, "use1-az1", 1), mapping(world, "use1-az2", 2),
-        mapping(world, "use1-az3", 3)]})
+    stub.add_response(
+        "set_subnets",
+        {},
+        {
+            "LoadBalancerArn": NLB_ARN,
+            "SubnetMappings": [
+                mapping(world, "use1-az1", 1),
+                mapping(world, "use1-az2", 2),
+                mapping(world, "use1-az3", 3),
+            ],
+        },
+    )
     stub.add_response("describe_load_balancers", nlb(world, three)[0])
     restored = Journal.load(journal.path or tmp_path)
     outcome = AzLossFault.restore(restored.entries[0], clients, "run-1")
@@ -342,8 +432,10 @@ def test_nlb_with_elastic_ips_pinned_and_restored_keeps_its_subnet_mappings(
     stub.assert_no_pending_responses()
 
 
-@pytest.mark.parametrize(("state", "refused_run"), [
-    ("available", True), ("pendingAcceptance", True), ("rejected", False)])
+@pytest.mark.parametrize(
+    ("state", "refused_run"),
+    [("available", True), ("pendingAcceptance", True), ("rejected", False)],
+)
 def test_an_nlb_behind_a_vpc_endpoint_service_with_connected_endpoints_is_refused(
     world: World, state: str, refused_run: bool
 ) -> None:
@@ -363,29 +455,51 @@ def test_an_nlb_behind_a_vpc_endpoint_service_with_connected_endpoints_is_refuse
 
         ec2.meta.events.register(f"before-call.ec2.{operation}", hook)
 
-    answer("DescribeVpcEndpointServiceConfigurations", {"ServiceConfigurations": [
-        {"ServiceId": "vpce-svc-0fffffffffffffff0",
-         "NetworkLoadBalancerArns": [NLB_ARN.replace("edge", "other")]},
-        {"ServiceId": service, "NetworkLoadBalancerArns": [NLB_ARN]}]})
-    answer("DescribeVpcEndpointConnections", {"VpcEndpointConnections": [{
-        "ServiceId": service, "VpcEndpointId": "vpce-0123456789abcdef0",
-        "VpcEndpointState": state, "NetworkLoadBalancerArns": [NLB_ARN]}]})
+    answer(
+        "DescribeVpcEndpointServiceConfigurations",
+        {
+            "ServiceConfigurations": [
+                {
+                    "ServiceId": "vpce-svc-0fffffffffffffff0",
+                    "NetworkLoadBalancerArns": [NLB_ARN.replace("edge", "other")],
+                },
+                {"ServiceId": service, "NetworkLoadBalancerArns": [NLB_ARN]},
+            ]
+        },
+    )
+    answer(
+        "DescribeVpcEndpointConnections",
+        {
+            "VpcEndpointConnections": [
+                {
+                    "ServiceId": service,
+                    "VpcEndpointId": "vpce-0123456789abcdef0",
+                    "VpcEndpointState": state,
+                    "NetworkLoadBalancerArns": [NLB_ARN],
+                }
+            ]
+        },
+    )
     stub = Stubber(elbv2)
     read_target(stub, *nlb(world, ("use1-az1", "use1-az2", "use1-az3")))
     stub.activate()
-    fault = AzLossFault(spec({"load_balancers": ["edge"]}),
-                        FaultContext(clients, "run-1", time.time() + 600))
+    fault = AzLossFault(
+        spec({"load_balancers": ["edge"]}), FaultContext(clients, "run-1", time.time() + 600)
+    )
     if refused_run:
         with pytest.raises(PreflightRefused) as refusal:
             fault.plan()
         assert str(refusal.value) == (
             f"elb:edge: it serves a VPC endpoint service with 1 active endpoint connection(s) "
             f"({service} vpce-0123456789abcdef0); ELB cannot remove its subnets while they "
-            "are connected: refusing")
+            "are connected: refusing"
+        )
     else:
         [change] = fault.plan()
-        assert change.intended["subnet_ids"] == [world.subnet_by_az["use1-az2"],
-                                                 world.subnet_by_az["use1-az3"]]
+        assert change.intended["subnet_ids"] == [
+            world.subnet_by_az["use1-az2"],
+            world.subnet_by_az["use1-az3"],
+        ]
     [_, connections] = asked  # the connections of this NLB's endpoint service only
     assert connections["operation"] == "DescribeVpcEndpointConnections"
     assert service in connections["body"] and "0fffffffffffffff0" not in connections["body"]
@@ -430,19 +544,27 @@ def test_crash_right_after_the_acl_is_created_then_rollback_deletes_it(
     assert report.failed == 0
     assert run_acls("run-7") == []
     assert {subnet: acl_of(subnet) for subnet in world.subnet_by_az.values()} == before
-    assert LOCK not in {tag["Key"] for subnet in client("ec2").describe_subnets(
-        SubnetIds=list(world.subnet_by_az.values()))["Subnets"]
-        for tag in subnet.get("Tags", [])}
+    assert LOCK not in {
+        tag["Key"]
+        for subnet in client("ec2").describe_subnets(SubnetIds=list(world.subnet_by_az.values()))[
+            "Subnets"
+        ]
+        for tag in subnet.get("Tags", [])
+    }
 
 
 def test_a_full_run_reports_the_pin_as_az_loss_and_its_capacity(
     world: World, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     service, group = scaled_targets(world)
-    create_function("orders", VpcConfig={"SubnetIds": world.subnets(*ORDER),
-                                         "SecurityGroupIds": [world.security_group_id]})
-    path = az_experiment(tmp_path, f"{{ecs_services: [{service}], autoscaling_groups: "
-                                   f"[{group}]}}")
+    create_function(
+        "orders",
+        VpcConfig={
+            "SubnetIds": world.subnets(*ORDER),
+            "SecurityGroupIds": [world.security_group_id],
+        },
+    )
+    path = az_experiment(tmp_path, f"{{ecs_services: [{service}], autoscaling_groups: [{group}]}}")
     assert main(["run", str(path), "--yes", "--report-dir", str(tmp_path / "report")]) == 0
     capsys.readouterr()
     result = json.loads((tmp_path / "report" / "result.json").read_text())

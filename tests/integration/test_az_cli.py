@@ -44,8 +44,9 @@ def state(world: World) -> str:
     snapshot = {
         "orders": placement_of("lambda", "orders"),
         "acls": {subnet: acl_of(subnet) for subnet in world.subnet_by_az.values()},
-        "subnet_tags": client("ec2").describe_subnets(
-            SubnetIds=list(world.subnet_by_az.values()))["Subnets"],
+        "subnet_tags": client("ec2").describe_subnets(SubnetIds=list(world.subnet_by_az.values()))[
+            "Subnets"
+        ],
     }
     return json.dumps(snapshot, sort_keys=True, default=str)
 
@@ -73,54 +74,71 @@ def world(aws: None) -> Iterator[World]:
 
 
 class TestAzRefusals:
-    def test_unknown_az_id_shows_the_mapping(self, world: World, tmp_path: Path,
-                                             capsys: pytest.CaptureFixture[str]) -> None:
-        line = refused(world, az_experiment(tmp_path, "{lambda: [orders]}", az_id="use1-az9"),
-                       capsys)
+    def test_unknown_az_id_shows_the_mapping(
+        self, world: World, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    ) -> None:
+        line = refused(
+            world, az_experiment(tmp_path, "{lambda: [orders]}", az_id="use1-az9"), capsys
+        )
         assert "az_id use1-az9 is not an available AZ of us-east-1" in line
         assert "use1-az1=us-east-1b" in line
 
-    def test_az_name_is_refused_by_the_model(self, world: World, tmp_path: Path,
-                                             capsys: pytest.CaptureFixture[str]) -> None:
-        line = refused(world, az_experiment(tmp_path, "{lambda: [orders]}",
-                                            az_id="us-east-1b"), capsys)
+    def test_az_name_is_refused_by_the_model(
+        self, world: World, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    ) -> None:
+        line = refused(
+            world, az_experiment(tmp_path, "{lambda: [orders]}", az_id="us-east-1b"), capsys
+        )
         assert "not an AZ name" in line and "az-map" in line
 
-    def test_single_az_target_is_refused(self, world: World, tmp_path: Path,
-                                         capsys: pytest.CaptureFixture[str]) -> None:
+    def test_single_az_target_is_refused(
+        self, world: World, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    ) -> None:
         create_target(world, "asg", "lonely", world.subnets(LOST))
-        line = refused(world, az_experiment(
-            tmp_path, "{lambda: [orders], autoscaling_groups: [lonely]}"), capsys)
+        line = refused(
+            world,
+            az_experiment(tmp_path, "{lambda: [orders], autoscaling_groups: [lonely]}"),
+            capsys,
+        )
         assert "asg:lonely" in line and "single-AZ risk" in line
 
     def test_single_az_target_is_refused_in_blackhole_mode(
         self, world: World, tmp_path: Path, capsys: pytest.CaptureFixture[str]
     ) -> None:
         create_target(world, "lambda", "lonely", world.subnets(LOST))
-        line = refused(world, az_experiment(tmp_path, "{lambda: [orders, lonely]}",
-                                            mode="blackhole"), capsys)
+        line = refused(
+            world, az_experiment(tmp_path, "{lambda: [orders, lonely]}", mode="blackhole"), capsys
+        )
         assert "lambda:lonely" in line and "single-AZ risk" in line
 
-    def test_target_locked_by_another_run(self, world: World, tmp_path: Path,
-                                          capsys: pytest.CaptureFixture[str]) -> None:
+    def test_target_locked_by_another_run(
+        self, world: World, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    ) -> None:
         create_target(world, "ecs", "web", world.subnets(*ORDER), {LOCK: "other-run-7"})
-        line = refused(world, az_experiment(
-            tmp_path, "{lambda: [orders], ecs_services: [shop/web]}"), capsys)
+        line = refused(
+            world, az_experiment(tmp_path, "{lambda: [orders], ecs_services: [shop/web]}"), capsys
+        )
         assert "ecs:shop/web: locked by run other-run-7" in line
 
     def test_subnet_locked_by_another_run_in_blackhole_mode(
         self, world: World, tmp_path: Path, capsys: pytest.CaptureFixture[str]
     ) -> None:
         client("ec2").create_tags(
-            Resources=[world.subnet_by_az[LOST]], Tags=[{"Key": LOCK, "Value": "other-run-8"}])
-        line = refused(world, az_experiment(tmp_path, "{lambda: [orders]}", mode="blackhole"),
-                       capsys)
+            Resources=[world.subnet_by_az[LOST]], Tags=[{"Key": LOCK, "Value": "other-run-8"}]
+        )
+        line = refused(
+            world, az_experiment(tmp_path, "{lambda: [orders]}", mode="blackhole"), capsys
+        )
         assert f"subnet {world.subnet_by_az[LOST]}: locked by run other-run-8" in line
 
-    def test_unknown_target(self, world: World, tmp_path: Path,
-                            capsys: pytest.CaptureFixture[str]) -> None:
-        line = refused(world, az_experiment(
-            tmp_path, "{lambda: [orders], ecs_services: [shop/missing]}"), capsys)
+    def test_unknown_target(
+        self, world: World, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    ) -> None:
+        line = refused(
+            world,
+            az_experiment(tmp_path, "{lambda: [orders], ecs_services: [shop/missing]}"),
+            capsys,
+        )
         assert "ECS service 'shop/missing' does not exist" in line
 
 
@@ -159,8 +177,7 @@ def test_full_run_restores_everything(
     create_target(world, "asg", "workers", world.subnets(*ORDER))
     before = state(world)
     before_asg = placement_of("asg", "workers")
-    path = az_experiment(tmp_path, "{lambda: [orders], autoscaling_groups: [workers]}",
-                         mode=mode)
+    path = az_experiment(tmp_path, "{lambda: [orders], autoscaling_groups: [workers]}", mode=mode)
     assert main(["run", str(path), "--yes", "--report-dir", str(tmp_path / "report")]) == 0
     output = capsys.readouterr().out
     result = json.loads((tmp_path / "report" / "result.json").read_text())
@@ -173,8 +190,9 @@ def test_full_run_restores_everything(
         assert any(target.startswith("subnet:") for target in statuses)
     assert "restored" in output
     # a blackhole cuts the AZ ID's network, it does not move capacity: the reports say so
-    said, unsaid = (("AZ loss", "AZ network loss") if mode == "pin"
-                    else ("AZ network loss", "AZ loss"))
+    said, unsaid = (
+        ("AZ loss", "AZ network loss") if mode == "pin" else ("AZ network loss", "AZ loss")
+    )
     for report in ("report.md", "report.html", "junit.xml"):
         text = (tmp_path / "report" / report).read_text()
         assert said in text and unsaid not in text, report

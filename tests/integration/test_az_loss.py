@@ -54,48 +54,77 @@ def build_world() -> World:
     vpc_id = ec2.create_vpc(CidrBlock="10.40.0.0/16")["Vpc"]["VpcId"]
     subnet_by_az = {}
     for index, az_id in enumerate(("use1-az1", "use1-az2", "use1-az3")):
-        subnet_id = ec2.create_subnet(VpcId=vpc_id, CidrBlock=f"10.40.{index}.0/24",
-                                      AvailabilityZoneId=az_id)["Subnet"]["SubnetId"]
+        subnet_id = ec2.create_subnet(
+            VpcId=vpc_id, CidrBlock=f"10.40.{index}.0/24", AvailabilityZoneId=az_id
+        )["Subnet"]["SubnetId"]
         ec2.create_tags(Resources=[subnet_id], Tags=[{"Key": "Name", "Value": f"app-{az_id}"}])
         subnet_by_az[az_id] = subnet_id
     group = ec2.create_security_group(GroupName="app", Description="app", VpcId=vpc_id)
     return World(vpc_id, subnet_by_az, group["GroupId"])
 
 
-def create_target(world: World, kind: str, name: str, subnet_ids: list[str],
-                  tags: dict[str, str] | None = None) -> str:
+def create_target(
+    world: World, kind: str, name: str, subnet_ids: list[str], tags: dict[str, str] | None = None
+) -> str:
     """Create a workload of `kind` placed in `subnet_ids`; returns its target reference."""
     tags = tags or {}
     if kind == "lambda":
-        create_function(name, VpcConfig={"SubnetIds": subnet_ids,
-                                         "SecurityGroupIds": [world.security_group_id]},
-                        Tags=tags)
+        create_function(
+            name,
+            VpcConfig={"SubnetIds": subnet_ids, "SecurityGroupIds": [world.security_group_id]},
+            Tags=tags,
+        )
         return name
     if kind == "ecs":
         ecs = client("ecs")
         ecs.create_cluster(clusterName="shop")
         ecs.register_task_definition(
-            family=name, networkMode="awsvpc", requiresCompatibilities=["FARGATE"],
-            cpu="256", memory="512",
-            containerDefinitions=[{"name": "web", "image": "web:1", "memory": 128}])
+            family=name,
+            networkMode="awsvpc",
+            requiresCompatibilities=["FARGATE"],
+            cpu="256",
+            memory="512",
+            containerDefinitions=[{"name": "web", "image": "web:1", "memory": 128}],
+        )
         ecs.create_service(
-            cluster="shop", serviceName=name, taskDefinition=name, desiredCount=2,
+            cluster="shop",
+            serviceName=name,
+            taskDefinition=name,
+            desiredCount=2,
             launchType="FARGATE",
             tags=[{"key": key, "value": value} for key, value in tags.items()],
-            networkConfiguration={"awsvpcConfiguration": {
-                "subnets": subnet_ids, "securityGroups": [world.security_group_id],
-                "assignPublicIp": "DISABLED"}})
+            networkConfiguration={
+                "awsvpcConfiguration": {
+                    "subnets": subnet_ids,
+                    "securityGroups": [world.security_group_id],
+                    "assignPublicIp": "DISABLED",
+                }
+            },
+        )
         return f"shop/{name}"
     if kind == "asg":
         client("ec2").create_launch_template(
             LaunchTemplateName=f"{name}-lt",
-            LaunchTemplateData={"ImageId": "ami-12c6146b", "InstanceType": "t3.micro"})
+            LaunchTemplateData={"ImageId": "ami-12c6146b", "InstanceType": "t3.micro"},
+        )
         client("autoscaling").create_auto_scaling_group(
-            AutoScalingGroupName=name, LaunchTemplate={"LaunchTemplateName": f"{name}-lt"},
-            MinSize=0, MaxSize=3, DesiredCapacity=0, VPCZoneIdentifier=",".join(subnet_ids),
-            Tags=[{"Key": key, "Value": value, "PropagateAtLaunch": False,
-                   "ResourceId": name, "ResourceType": "auto-scaling-group"}
-                  for key, value in tags.items()])
+            AutoScalingGroupName=name,
+            LaunchTemplate={"LaunchTemplateName": f"{name}-lt"},
+            MinSize=0,
+            MaxSize=3,
+            DesiredCapacity=0,
+            VPCZoneIdentifier=",".join(subnet_ids),
+            Tags=[
+                {
+                    "Key": key,
+                    "Value": value,
+                    "PropagateAtLaunch": False,
+                    "ResourceId": name,
+                    "ResourceType": "auto-scaling-group",
+                }
+                for key, value in tags.items()
+            ],
+        )
         return name
     assert kind == "elb"
     arguments: dict[str, Any] = {"Name": name, "Subnets": subnet_ids, "Type": "application"}
@@ -112,25 +141,37 @@ def placement_of(kind: str, ref: str) -> tuple[list[str], dict[str, str]]:
     return workload.subnet_ids, workload.tags
 
 
-TARGET_FIELD = {"lambda": "lambda", "ecs": "ecs_services", "asg": "autoscaling_groups",
-                "elb": "load_balancers"}
+TARGET_FIELD = {
+    "lambda": "lambda",
+    "ecs": "ecs_services",
+    "asg": "autoscaling_groups",
+    "elb": "load_balancers",
+}
 
 
 def spec(targets: dict[str, Any], mode: str = "pin", az_id: str = LOST) -> AzLossSpec:
     return AzLossSpec.model_validate(
-        {"type": "az-loss", "az_id": az_id, "mode": mode, "targets": targets})
+        {"type": "az-loss", "az_id": az_id, "mode": mode, "targets": targets}
+    )
 
 
 def new_journal(tmp_path: Path, run_id: str) -> Journal:
     return Journal.create(
-        tmp_path / run_id, run_id=run_id, experiment_name="az", experiment_path="az.yaml",
-        region=REGION, endpoint_url=None, profile=None, account_id=ACCOUNT_ID)
+        tmp_path / run_id,
+        run_id=run_id,
+        experiment_name="az",
+        experiment_path="az.yaml",
+        region=REGION,
+        endpoint_url=None,
+        profile=None,
+        account_id=ACCOUNT_ID,
+    )
 
 
-def inject(tmp_path: Path, fault_spec: AzLossSpec, run_id: str = "run-1") -> tuple[
-        Journal, list[Any]]:
-    fault = AzLossFault(fault_spec, FaultContext(aws_clients(), run_id,
-                                                 time.time() + 600))
+def inject(
+    tmp_path: Path, fault_spec: AzLossSpec, run_id: str = "run-1"
+) -> tuple[Journal, list[Any]]:
+    fault = AzLossFault(fault_spec, FaultContext(aws_clients(), run_id, time.time() + 600))
     journal = new_journal(tmp_path, run_id)
     changes = fault.plan()
     for change in changes:
@@ -191,7 +232,8 @@ def test_pin_keeps_a_concurrent_change_and_reports_drift(world: World, tmp_path:
     theirs = world.subnets("use1-az2")
     client("lambda").update_function_configuration(
         FunctionName="orders",
-        VpcConfig={"SubnetIds": theirs, "SecurityGroupIds": [world.security_group_id]})
+        VpcConfig={"SubnetIds": theirs, "SecurityGroupIds": [world.security_group_id]},
+    )
 
     report = restore_journal(journal, aws_clients())
     assert (report.restored, report.drifted) == (0, 1)
@@ -232,14 +274,15 @@ def test_load_balancer_left_in_one_az_is_a_warning_not_a_change(
     assert placement_of("elb", "edge")[0] == world.subnets("use1-az1", "use1-az2")
 
 
-def test_a_gateway_load_balancer_is_refused_before_any_change(
-    world: World, tmp_path: Path
-) -> None:
+def test_a_gateway_load_balancer_is_refused_before_any_change(world: World, tmp_path: Path) -> None:
     """SetSubnets only adds subnets to a Gateway Load Balancer: it cannot be pinned."""
     subnets = world.subnets("use1-az1", "use1-az2", "use1-az3")
     client("elbv2").create_load_balancer(Name="inspect", Subnets=subnets, Type="gateway")
-    with pytest.raises(PreflightRefused, match=r"^elb:inspect: a Gateway Load Balancer's subnets "
-                       r"can only be added to, never removed \(SetSubnets\)"):
+    with pytest.raises(
+        PreflightRefused,
+        match=r"^elb:inspect: a Gateway Load Balancer's subnets "
+        r"can only be added to, never removed \(SetSubnets\)",
+    ):
         inject(tmp_path, spec({"load_balancers": ["inspect"]}))
     subnet_ids, tags = placement_of("elb", "inspect")
     assert subnet_ids == subnets and LOCK not in tags
@@ -250,19 +293,22 @@ def test_a_gateway_load_balancer_is_refused_before_any_change(
 
 def acl_of(subnet_id: str) -> str:
     acls = client("ec2").describe_network_acls(
-        Filters=[{"Name": "association.subnet-id", "Values": [subnet_id]}])["NetworkAcls"]
+        Filters=[{"Name": "association.subnet-id", "Values": [subnet_id]}]
+    )["NetworkAcls"]
     [acl] = acls
     return str(acl["NetworkAclId"])
 
 
 def run_acls(run_id: str) -> list[dict[str, Any]]:
-    return list(client("ec2").describe_network_acls(
-        Filters=[{"Name": f"tag:{LOCK}", "Values": [run_id]}])["NetworkAcls"])
+    return list(
+        client("ec2").describe_network_acls(Filters=[{"Name": f"tag:{LOCK}", "Values": [run_id]}])[
+            "NetworkAcls"
+        ]
+    )
 
 
 def subnet_tags(subnet_id: str) -> dict[str, str]:
-    [subnet] = client("ec2").describe_subnets(
-        SubnetIds=[subnet_id])["Subnets"]
+    [subnet] = client("ec2").describe_subnets(SubnetIds=[subnet_id])["Subnets"]
     return {tag["Key"]: tag["Value"] for tag in subnet.get("Tags", [])}
 
 
@@ -274,8 +320,9 @@ def test_blackhole_associates_a_deny_all_acl_and_restore_leaves_none(
     lost_subnet = world.subnet_by_az[LOST]
     before = {subnet: acl_of(subnet) for subnet in world.subnet_by_az.values()}
 
-    journal, changes = inject(tmp_path, spec({"lambda": ["orders"],
-                                              "autoscaling_groups": ["workers"]}, "blackhole"))
+    journal, changes = inject(
+        tmp_path, spec({"lambda": ["orders"], "autoscaling_groups": ["workers"]}, "blackhole")
+    )
     assert [change.target for change in changes] == [f"vpc:{world.vpc_id}"]
     [created] = run_acls("run-1")
     assert acl_of(lost_subnet) == created["NetworkAclId"]

@@ -73,9 +73,13 @@ from tests.integration.crash_support import (
 
 #: Dummy credentials, no profile, and moto without its thousands of default AMIs (a reset
 #: then takes milliseconds; the ASG's launch template needs none).
-FAKE_AWS_ENV = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
-                "AWS_SESSION_TOKEN": "testing", "AWS_DEFAULT_REGION": REGION,
-                "MOTO_EC2_LOAD_DEFAULT_AMIS": "false"}
+FAKE_AWS_ENV = {
+    "AWS_ACCESS_KEY_ID": "testing",
+    "AWS_SECRET_ACCESS_KEY": "testing",
+    "AWS_SESSION_TOKEN": "testing",
+    "AWS_DEFAULT_REGION": REGION,
+    "MOTO_EC2_LOAD_DEFAULT_AMIS": "false",
+}
 ROLLBACK_TIMEOUT_S = 120
 #: The janitor's schedule fires this soon: sooner than the longest the restore may take
 #: (converge_timeout + chaos.janitor.arming.RESTORE_SLACK_S), so the run's restore moves it.
@@ -95,38 +99,61 @@ class Scenario:
 
 
 def extension(functions: list[str], weight: float | None = None) -> Mapping[str, Any]:
-    fault: dict[str, Any] = {"type": "lambda-extension", "functions": functions,
-                             "latency": {"ms": 200}, "error": {"status_code": 503, "rate": 0.1}}
+    fault: dict[str, Any] = {
+        "type": "lambda-extension",
+        "functions": functions,
+        "latency": {"ms": 200},
+        "error": {"status_code": 503, "rate": 0.1},
+    }
     return fault if weight is None else {**fault, "weight": weight}
 
 
 def az_loss(mode: str, targets: Mapping[str, list[str]]) -> Mapping[str, Any]:
-    return {"type": "az-loss", "az_id": LOST_AZ, "mode": mode, "targets": dict(targets),
-            "converge_timeout": "30s"}
+    return {
+        "type": "az-loss",
+        "az_id": LOST_AZ,
+        "mode": mode,
+        "targets": dict(targets),
+        "converge_timeout": "30s",
+    }
 
 
-EVERY_TARGET = {"lambda": [PLAIN_FUNCTION], "ecs_services": [ECS_SERVICE],
-                "autoscaling_groups": [AUTOSCALING_GROUP], "load_balancers": [ALB, NLB]}
+EVERY_TARGET = {
+    "lambda": [PLAIN_FUNCTION],
+    "ecs_services": [ECS_SERVICE],
+    "autoscaling_groups": [AUTOSCALING_GROUP],
+    "load_balancers": [ALB, NLB],
+}
 SCENARIOS = [
-    Scenario("lambda-extension", (extension([PLAIN_FUNCTION]),),
-             frozenset({"plain-function"})),
-    Scenario("lambda-extension-alias", (extension([f"{ALIASED_FUNCTION}:{ALIAS}"]),),
-             frozenset({"aliased-function"})),
-    Scenario("lambda-extension-alias-weighted",
-             (extension([f"{ALIASED_FUNCTION}:{ALIAS}"], weight=0.25),),
-             frozenset({"aliased-function"})),
-    Scenario("az-loss-pin-lambda", (az_loss("pin", {"lambda": [PLAIN_FUNCTION]}),),
-             frozenset({"plain-function"})),
-    Scenario("az-loss-pin-ecs", (az_loss("pin", {"ecs_services": [ECS_SERVICE]}),),
-             frozenset({"ecs"})),
-    Scenario("az-loss-pin-asg", (az_loss("pin", {"autoscaling_groups": [AUTOSCALING_GROUP]}),),
-             frozenset({"asg"})),
-    Scenario("az-loss-pin-alb", (az_loss("pin", {"load_balancers": [ALB]}),),
-             frozenset({"alb"})),
-    Scenario("az-loss-pin-nlb", (az_loss("pin", {"load_balancers": [NLB]}),),
-             frozenset({"nlb"})),
-    Scenario("az-loss-blackhole", (az_loss("blackhole", EVERY_TARGET),),
-             ALL_PARTS - {"aliased-function"}),
+    Scenario("lambda-extension", (extension([PLAIN_FUNCTION]),), frozenset({"plain-function"})),
+    Scenario(
+        "lambda-extension-alias",
+        (extension([f"{ALIASED_FUNCTION}:{ALIAS}"]),),
+        frozenset({"aliased-function"}),
+    ),
+    Scenario(
+        "lambda-extension-alias-weighted",
+        (extension([f"{ALIASED_FUNCTION}:{ALIAS}"], weight=0.25),),
+        frozenset({"aliased-function"}),
+    ),
+    Scenario(
+        "az-loss-pin-lambda",
+        (az_loss("pin", {"lambda": [PLAIN_FUNCTION]}),),
+        frozenset({"plain-function"}),
+    ),
+    Scenario(
+        "az-loss-pin-ecs", (az_loss("pin", {"ecs_services": [ECS_SERVICE]}),), frozenset({"ecs"})
+    ),
+    Scenario(
+        "az-loss-pin-asg",
+        (az_loss("pin", {"autoscaling_groups": [AUTOSCALING_GROUP]}),),
+        frozenset({"asg"}),
+    ),
+    Scenario("az-loss-pin-alb", (az_loss("pin", {"load_balancers": [ALB]}),), frozenset({"alb"})),
+    Scenario("az-loss-pin-nlb", (az_loss("pin", {"load_balancers": [NLB]}),), frozenset({"nlb"})),
+    Scenario(
+        "az-loss-blackhole", (az_loss("blackhole", EVERY_TARGET),), ALL_PARTS - {"aliased-function"}
+    ),
 ]
 SCENARIO_NAMED = {scenario.name: scenario for scenario in SCENARIOS}
 #: Where the restore's janitor steps (schedule moved, schedule deleted) are crashed: one
@@ -140,8 +167,9 @@ JANITOR_SERVICE = "scheduler"
 
 def run_then_restore(aws: FakeAws, home: Path, run_id: str, scenario: Scenario) -> None:
     """The run: its apply, then its own restore (as at the end of its fault phase)."""
-    journal = run_faults(aws.toolkit_clients(), home, run_id, scenario.faults,
-                         expires_in_s=EXPIRES_SOON_S)
+    journal = run_faults(
+        aws.toolkit_clients(), home, run_id, scenario.faults, expires_in_s=EXPIRES_SOON_S
+    )
     restore_as_the_run_does(journal, aws.toolkit_clients())
 
 
@@ -168,23 +196,35 @@ def recorded_runs() -> dict[str, RecordedRun]:
     """Each scenario's clean run (in-process moto, once per session)."""
     if _RECORDED:
         return _RECORDED
-    environment = {key: value for key, value in os.environ.items()
-                   if key not in ("AWS_ENDPOINT_URL", "AWS_PROFILE")}
-    with tempfile.TemporaryDirectory() as home, \
-            mock.patch.dict(os.environ, {**environment, **FAKE_AWS_ENV}, clear=True), \
-            mock_aws(), hooked_toolkit(reuse_clients=True) as hooks:
+    environment = {
+        key: value
+        for key, value in os.environ.items()
+        if key not in ("AWS_ENDPOINT_URL", "AWS_PROFILE")
+    }
+    with (
+        tempfile.TemporaryDirectory() as home,
+        mock.patch.dict(os.environ, {**environment, **FAKE_AWS_ENV}, clear=True),
+        mock_aws(),
+        hooked_toolkit(reuse_clients=True) as hooks,
+    ):
         aws = FakeAws()
         for scenario in SCENARIOS:
             with world_of(aws, scenario.parts, hooks):
                 with hooks.run():
-                    journal = run_faults(aws.toolkit_clients(), Path(home),
-                                         new_run_id(scenario.name), scenario.faults,
-                                         expires_in_s=EXPIRES_SOON_S)
+                    journal = run_faults(
+                        aws.toolkit_clients(),
+                        Path(home),
+                        new_run_id(scenario.name),
+                        scenario.faults,
+                        expires_in_s=EXPIRES_SOON_S,
+                    )
                     apply_calls = len(hooks.calls)
                     restore_as_the_run_does(journal, aws.toolkit_clients())
                 _RECORDED[scenario.name] = RecordedRun(
-                    [str(call) for call in hooks.calls], apply_calls,
-                    crash_points(hooks.calls, hooks.trace))
+                    [str(call) for call in hooks.calls],
+                    apply_calls,
+                    crash_points(hooks.calls, hooks.trace),
+                )
     return _RECORDED
 
 
@@ -202,8 +242,12 @@ def crashed_here(scenario: Scenario, run: RecordedRun, point: CrashPoint) -> boo
 
 def crash_cases() -> list[tuple[Scenario, CrashPoint]]:
     runs = recorded_runs()
-    return [(scenario, point) for scenario in SCENARIOS for point in runs[scenario.name].points
-            if crashed_here(scenario, runs[scenario.name], point)]
+    return [
+        (scenario, point)
+        for scenario in SCENARIOS
+        for point in runs[scenario.name].points
+        if crashed_here(scenario, runs[scenario.name], point)
+    ]
 
 
 def case_id(scenario: Scenario, point: CrashPoint) -> str:
@@ -231,8 +275,7 @@ class SharedMoto:
 
 @pytest.fixture(scope="module")
 def hooks() -> Iterator[AwsCallHooks]:
-    with mock.patch.dict(os.environ, FAKE_AWS_ENV), \
-            hooked_toolkit(reuse_clients=True) as installed:
+    with mock.patch.dict(os.environ, FAKE_AWS_ENV), hooked_toolkit(reuse_clients=True) as installed:
         yield installed
 
 
@@ -242,8 +285,11 @@ def moto(hooks: AwsCallHooks) -> Iterator[SharedMoto]:
     same backends ("the ThreadedMotoServer and the decorators act on the same state", moto's
     server mode documentation): the sandbox's ECS / ASG schedulers and the NLB mappings act
     on the rollback's requests too."""
-    environment = {key: value for key, value in os.environ.items()
-                   if key not in ("AWS_ENDPOINT_URL", "AWS_PROFILE")}
+    environment = {
+        key: value
+        for key, value in os.environ.items()
+        if key not in ("AWS_ENDPOINT_URL", "AWS_PROFILE")
+    }
     server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
     with mock.patch.dict(os.environ, environment, clear=True), mock_aws():
         server.start()
@@ -255,10 +301,12 @@ def moto(hooks: AwsCallHooks) -> Iterator[SharedMoto]:
 
 
 def rollback_environment(moto: SharedMoto, home: Path) -> dict[str, str]:
-    environment = {key: value for key, value in os.environ.items()
-                   if not key.startswith(("AWS_", "GAMEDAY_"))}
-    environment.update(FAKE_AWS_ENV, AWS_ENDPOINT_URL=str(moto.server.endpoint_url),
-                       GAMEDAY_HOME=str(home))
+    environment = {
+        key: value for key, value in os.environ.items() if not key.startswith(("AWS_", "GAMEDAY_"))
+    }
+    environment.update(
+        FAKE_AWS_ENV, AWS_ENDPOINT_URL=str(moto.server.endpoint_url), GAMEDAY_HOME=str(home)
+    )
     return environment
 
 
@@ -267,8 +315,13 @@ def rollback_in_a_new_process(moto: SharedMoto, home: Path) -> subprocess.Comple
     under GAMEDAY_HOME and those in S3, against the same fake AWS."""
     return subprocess.run(
         [sys.executable, "-m", "chaos", "rollback", "--all", "--journal", JOURNAL_URI],
-        env=rollback_environment(moto, home), cwd=home, capture_output=True, text=True,
-        timeout=ROLLBACK_TIMEOUT_S, check=False)
+        env=rollback_environment(moto, home),
+        cwd=home,
+        capture_output=True,
+        text=True,
+        timeout=ROLLBACK_TIMEOUT_S,
+        check=False,
+    )
 
 
 def final_journal(aws: FakeAws, run_id: str) -> dict[str, Any]:
@@ -278,16 +331,20 @@ def final_journal(aws: FakeAws, run_id: str) -> dict[str, Any]:
     return latest[1]
 
 
-def assert_restored_exactly(aws: FakeAws, world: World, before: Mapping[Any, Any], run_id: str,
-                            rollback: subprocess.CompletedProcess[str],
-                            never_locked_allowed: bool = False) -> None:
+def assert_restored_exactly(
+    aws: FakeAws,
+    world: World,
+    before: Mapping[Any, Any],
+    run_id: str,
+    rollback: subprocess.CompletedProcess[str],
+    never_locked_allowed: bool = False,
+) -> None:
     """The state before the run, every entry restored; with `never_locked_allowed` (a run
     killed in its apply), an entry may also be `refused` for the one reason a real run
     leaves: its resource never got the run's lock (the run locks before it changes)."""
     output = f"{rollback.stdout}{rollback.stderr}"
     assert rollback.returncode == 0, output
-    assert f"run {run_id}: restored " in rollback.stdout and ", failed 0" in rollback.stdout, \
-        output
+    assert f"run {run_id}: restored " in rollback.stdout and ", failed 0" in rollback.stdout, output
     differences = state_differences(dict(before), world_state(aws, world))
     assert not differences, "\n".join(["left behind:", *differences, output])
     journal = final_journal(aws, run_id)
@@ -300,7 +357,9 @@ def assert_restored_exactly(aws: FakeAws, world: World, before: Mapping[Any, Any
 
 
 def test_a_run_killed_at_this_step_is_restored_exactly_by_rollback_in_a_new_process(
-    crash_case: tuple[Scenario, CrashPoint], moto: SharedMoto, hooks: AwsCallHooks,
+    crash_case: tuple[Scenario, CrashPoint],
+    moto: SharedMoto,
+    hooks: AwsCallHooks,
     tmp_path: Path,
 ) -> None:
     scenario, point = crash_case
@@ -311,11 +370,17 @@ def test_a_run_killed_at_this_step_is_restored_exactly_by_rollback_in_a_new_proc
         with hooks.run(crash=point), pytest.raises(Crash):
             run_then_restore(moto.here, tmp_path, run_id, scenario)
         assert hooks.crashed_at is not None and str(point.call) in hooks.crashed_at
-        made = [str(call) for call in hooks.calls[:point.index + 1]]
-        assert made == recorded.calls[:point.index + 1], "the clean run's steps, up to the crash"
+        made = [str(call) for call in hooks.calls[: point.index + 1]]
+        assert made == recorded.calls[: point.index + 1], "the clean run's steps, up to the crash"
         rollback = rollback_in_a_new_process(moto, tmp_path)
-        assert_restored_exactly(moto.here, world, before, run_id, rollback,
-                                never_locked_allowed=recorded.phase_of(point) == "apply")
+        assert_restored_exactly(
+            moto.here,
+            world,
+            before,
+            run_id,
+            rollback,
+            never_locked_allowed=recorded.phase_of(point) == "apply",
+        )
 
 
 def test_every_fault_kind_mode_and_target_kind_is_in_the_matrix() -> None:
@@ -325,12 +390,16 @@ def test_every_fault_kind_mode_and_target_kind_is_in_the_matrix() -> None:
     for scenario, point in cases:
         crashed[runs[scenario.name].phase_of(point)].add(str(point.call).split("#")[0])
     for expected in (
-        "scheduler.CreateSchedule(janitor-schedule)", "lambda.PublishLayerVersion(gameday-chaos)",
+        "scheduler.CreateSchedule(janitor-schedule)",
+        "lambda.PublishLayerVersion(gameday-chaos)",
         f"lambda.UpdateFunctionConfiguration({PLAIN_FUNCTION})",
         f"lambda.PublishVersion({ALIASED_FUNCTION})",
-        f"lambda.UpdateAlias({ALIASED_FUNCTION}:{ALIAS})", f"ecs.UpdateService({ECS_SERVICE})",
+        f"lambda.UpdateAlias({ALIASED_FUNCTION}:{ALIAS})",
+        f"ecs.UpdateService({ECS_SERVICE})",
         f"autoscaling.UpdateAutoScalingGroup({AUTOSCALING_GROUP})",
-        f"elbv2.SetSubnets({ALB})", f"elbv2.SetSubnets({NLB})", "ec2.CreateNetworkAcl(vpc)",
+        f"elbv2.SetSubnets({ALB})",
+        f"elbv2.SetSubnets({NLB})",
+        "ec2.CreateNetworkAcl(vpc)",
         f"ec2.ReplaceNetworkAclAssociation(association-app-{LOST_AZ})",
         f"ec2.ReplaceNetworkAclAssociation(association-public-{LOST_AZ})",
     ):
@@ -341,26 +410,34 @@ def test_every_fault_kind_mode_and_target_kind_is_in_the_matrix() -> None:
         f"lambda.UntagResource({PLAIN_FUNCTION})",
         f"lambda.UpdateAlias({ALIASED_FUNCTION}:{ALIAS})",
         f"lambda.DeleteFunction({ALIASED_FUNCTION})",  # the fault version
-        f"ecs.UpdateService({ECS_SERVICE})", f"ecs.UntagResource({ECS_SERVICE})",
+        f"ecs.UpdateService({ECS_SERVICE})",
+        f"ecs.UntagResource({ECS_SERVICE})",
         f"autoscaling.UpdateAutoScalingGroup({AUTOSCALING_GROUP})",
         f"autoscaling.DeleteTags({AUTOSCALING_GROUP})",
-        f"elbv2.SetSubnets({ALB})", f"elbv2.SetSubnets({NLB})", f"elbv2.RemoveTags({NLB})",
+        f"elbv2.SetSubnets({ALB})",
+        f"elbv2.SetSubnets({NLB})",
+        f"elbv2.RemoveTags({NLB})",
         f"ec2.ReplaceNetworkAclAssociation(association-app-{LOST_AZ})",
         f"ec2.ReplaceNetworkAclAssociation(association-public-{LOST_AZ})",
-        f"ec2.DeleteTags(app-{LOST_AZ})", "ec2.DeleteNetworkAcl(run-acl)",
+        f"ec2.DeleteTags(app-{LOST_AZ})",
+        "ec2.DeleteNetworkAcl(run-acl)",
         "scheduler.DeleteSchedule(janitor-schedule)",
     ):
         assert expected in crashed["restore"], sorted(crashed["restore"])
     for name, run in runs.items():
-        assert str(run.points[0]) == "before-scheduler.CreateSchedule(janitor-schedule)", \
+        assert str(run.points[0]) == "before-scheduler.CreateSchedule(janitor-schedule)", (
             f"{name}: the janitor's schedule comes before the first change"
+        )
         restore = [point for point in run.points if run.phase_of(point) == "restore"]
-        assert str(restore[0]).startswith("before-scheduler.UpdateSchedule"), \
+        assert str(restore[0]).startswith("before-scheduler.UpdateSchedule"), (
             f"{name}: the run's restore first moves the janitor's schedule later"
-        assert str(restore[-1]).startswith("after-scheduler.DeleteSchedule"), \
+        )
+        assert str(restore[-1]).startswith("after-scheduler.DeleteSchedule"), (
             f"{name}: the janitor's schedule is deleted last"
-        assert (SCENARIO_NAMED[name], restore[0]) in cases, \
+        )
+        assert (SCENARIO_NAMED[name], restore[0]) in cases, (
             f"{name}: killed with every change made and journaled `applied`"
+        )
         for point in run.points:
             if point.same_as is not None:
                 assert point.same_as.index == point.index + 1, point
@@ -378,25 +455,47 @@ INTERRUPTED_ROLLBACKS: list[tuple[str, Literal["before", "after"], int]] = [
 ]
 
 
-def rollback_killed_at(moto: SharedMoto, home: Path, moment: str, index: int
-                       ) -> subprocess.CompletedProcess[str]:
+def rollback_killed_at(
+    moto: SharedMoto, home: Path, moment: str, index: int
+) -> subprocess.CompletedProcess[str]:
     """`gameday rollback --all` in a new process that is SIGKILLed (by itself) right before
     or after its `index`-th mutating call."""
     environment = rollback_environment(moto, home)
     environment["PYTHONPATH"] = str(REPOSITORY)
     return subprocess.run(
-        [sys.executable, "-m", "tests.integration.killed_rollback", moment, str(index), "--",
-         "rollback", "--all", "--journal", JOURNAL_URI],
-        env=environment, cwd=home, capture_output=True, text=True, timeout=ROLLBACK_TIMEOUT_S,
-        check=False)
+        [
+            sys.executable,
+            "-m",
+            "tests.integration.killed_rollback",
+            moment,
+            str(index),
+            "--",
+            "rollback",
+            "--all",
+            "--journal",
+            JOURNAL_URI,
+        ],
+        env=environment,
+        cwd=home,
+        capture_output=True,
+        text=True,
+        timeout=ROLLBACK_TIMEOUT_S,
+        check=False,
+    )
 
 
-@pytest.mark.parametrize(("name", "moment", "index"), INTERRUPTED_ROLLBACKS,
-                         ids=[f"{name}:{moment}-{index}"
-                              for name, moment, index in INTERRUPTED_ROLLBACKS])
+@pytest.mark.parametrize(
+    ("name", "moment", "index"),
+    INTERRUPTED_ROLLBACKS,
+    ids=[f"{name}:{moment}-{index}" for name, moment, index in INTERRUPTED_ROLLBACKS],
+)
 def test_a_rollback_killed_mid_way_then_run_again_restores_exactly_and_once(
-    name: str, moment: Literal["before", "after"], index: int, moto: SharedMoto,
-    hooks: AwsCallHooks, tmp_path: Path,
+    name: str,
+    moment: Literal["before", "after"],
+    index: int,
+    moto: SharedMoto,
+    hooks: AwsCallHooks,
+    tmp_path: Path,
 ) -> None:
     scenario = SCENARIO_NAMED[name]
     run_id = new_run_id(scenario.name)

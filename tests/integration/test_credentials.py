@@ -42,8 +42,7 @@ def iso_in(seconds: float) -> str:
     return (datetime.now(timezone.utc) + timedelta(seconds=seconds)).isoformat()
 
 
-def short_lived_profile(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
-                        lifetime_s: float) -> Path:
+def short_lived_profile(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, lifetime_s: float) -> Path:
     """A profile whose credential_process mints credentials valid for `lifetime_s`."""
     script = tmp_path / "mint.py"
     script.write_text(CREDENTIAL_PROCESS)
@@ -52,7 +51,8 @@ def short_lived_profile(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
     config.write_text(
         "[profile short-lived]\n"
         f"credential_process = {sys.executable} {script} {calls} {lifetime_s}\n"
-        "region = us-east-1\n")
+        "region = us-east-1\n"
+    )
     monkeypatch.setenv("AWS_CONFIG_FILE", str(config))
     for key in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN"):
         monkeypatch.delenv(key, raising=False)
@@ -60,7 +60,8 @@ def short_lived_profile(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
 
 
 def test_environment_credentials_with_an_expiry_do_not_refresh(
-        monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
     monkeypatch.setenv("AWS_ACCESS_KEY_ID", "AKIDENV")
     monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "secret")
     monkeypatch.setenv("AWS_SESSION_TOKEN", "token")
@@ -74,8 +75,7 @@ def test_environment_credentials_with_an_expiry_do_not_refresh(
         refuse_short_lived(lifetime, needed_s=3600)
 
 
-def test_a_credential_process_refreshes(tmp_path: Path,
-                                        monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_credential_process_refreshes(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     short_lived_profile(tmp_path, monkeypatch, lifetime_s=30)
     lifetime = credential_lifetime(boto3.Session(profile_name="short-lived"))
     assert (lifetime.source, lifetime.refreshes) == ("custom-process", True)
@@ -84,7 +84,7 @@ def test_a_credential_process_refreshes(tmp_path: Path,
 
 @pytest.mark.usefixtures("aws")
 def test_run_refused_when_credentials_expire_before_it_could_restore(
-        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
     create_function("orders")
     before = boto3.client("lambda").get_function_configuration(FunctionName="orders")
@@ -117,8 +117,12 @@ class ExpiringKeys:
         """key -> (expires_at, minted_at) of every key the credential_process minted."""
         if self.mint_log is None or not self.mint_log.exists():
             return {}
-        return {key: (float(expires), float(minted)) for key, expires, minted in
-                (line.split() for line in self.mint_log.read_text().splitlines() if line)}
+        return {
+            key: (float(expires), float(minted))
+            for key, expires, minted in (
+                line.split() for line in self.mint_log.read_text().splitlines() if line
+            )
+        }
 
     def expiry_of(self, key: str) -> float | None:
         minted = self.minted().get(key)
@@ -134,14 +138,23 @@ class ExpiringKeys:
         expires = self.expiry_of(key)
         if expires is not None and now >= expires:
             self.rejected.append((operation, key))
-            raise ClientError({"Error": {"Code": "ExpiredToken", "Message": "The security "
-                                         "token included in the request is expired"}},
-                              operation)
+            raise ClientError(
+                {
+                    "Error": {
+                        "Code": "ExpiredToken",
+                        "Message": "The security token included in the request is expired",
+                    }
+                },
+                operation,
+            )
 
     def install(self, monkeypatch: pytest.MonkeyPatch) -> None:
         """On every botocore session created from now on (the run's, the restore's)."""
-        monkeypatch.setattr(botocore.handlers, "BUILTIN_HANDLERS",
-                            [*botocore.handlers.BUILTIN_HANDLERS, ("before-send", self)])
+        monkeypatch.setattr(
+            botocore.handlers,
+            "BUILTIN_HANDLERS",
+            [*botocore.handlers.BUILTIN_HANDLERS, ("before-send", self)],
+        )
 
     def last(self, operation: str) -> tuple[float, str, str]:
         return [sent for sent in self.sent if sent[1] == operation][-1]
@@ -166,9 +179,11 @@ def minting_profile(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, lifetime_s:
     script.write_text(MINTING_PROCESS)
     log = tmp_path / "minted.txt"
     config = tmp_path / "aws-config"
-    config.write_text("[profile short-lived]\n"
-                      f"credential_process = {sys.executable} {script} {log} {lifetime_s}\n"
-                      "region = us-east-1\n")
+    config.write_text(
+        "[profile short-lived]\n"
+        f"credential_process = {sys.executable} {script} {log} {lifetime_s}\n"
+        "region = us-east-1\n"
+    )
     monkeypatch.setenv("AWS_CONFIG_FILE", str(config))
     for key in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN"):
         monkeypatch.delenv(key, raising=False)
@@ -191,7 +206,7 @@ def count_restore_clients(monkeypatch: pytest.MonkeyPatch) -> list[AwsClients]:
 
 @pytest.mark.usefixtures("aws")
 def test_refreshing_credentials_restore_a_run_longer_than_their_lifetime(
-        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
     create_function("orders")
     # botocore renews credentials 15 min (advisory) / 10 min (mandatory) before they
@@ -231,8 +246,11 @@ def write_credentials(path: Path, key: str) -> None:
 @pytest.mark.usefixtures("aws")
 @pytest.mark.parametrize("restore_on", ["restore_clients", "the run's first clients"])
 def test_the_restore_reads_credentials_renewed_outside_the_process(
-        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str],
-        restore_on: str) -> None:
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    restore_on: str,
+) -> None:
     """A credentials file renewed by another program (a credential helper, `aws sso login`)
     while the fault is in place: only clients rebuilt for the restore see the new key."""
     create_function("orders")
@@ -255,8 +273,10 @@ def test_the_restore_reads_credentials_renewed_outside_the_process(
         # expires then, and the file holds a new one.
         for _ in range(600):  # bounded: 60 s
             journals = list((Path(os.environ["GAMEDAY_HOME"]) / "runs").glob("*/journal.json"))
-            if journals and any(entry.get("effective_at") for entry in
-                                json.loads(journals[0].read_text()).get("entries", [])):
+            if journals and any(
+                entry.get("effective_at")
+                for entry in json.loads(journals[0].read_text()).get("entries", [])
+            ):
                 keys.expires["AKIDFIRSTKEY0000"] = time.time()
                 write_credentials(credentials, "AKIDRENEWEDKEY00")
                 return
@@ -269,8 +289,7 @@ def test_the_restore_reads_credentials_renewed_outside_the_process(
     code = main(["run", str(path), "--yes", "--profile", "renewed"])
     renewer.join(timeout=10)
     captured = capsys.readouterr()
-    layers = boto3.client("lambda").get_function_configuration(FunctionName="orders").get(
-        "Layers")
+    layers = boto3.client("lambda").get_function_configuration(FunctionName="orders").get("Layers")
     [journal] = list_journals()
     if restore_on == "restore_clients":
         assert code == 0, captured.out + captured.err
@@ -284,26 +303,32 @@ def test_the_restore_reads_credentials_renewed_outside_the_process(
 
 
 def test_plan_reports_how_long_the_credentials_last(
-        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str],
-        aws: None) -> None:
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], aws: None
+) -> None:
     create_function("orders")
     monkeypatch.setenv("AWS_CREDENTIAL_EXPIRATION", iso_in(2 * 3600 + 30))
     path = tmp_path / "x.yaml"
     path.write_text(experiment_yaml())
     assert main(["plan", str(path)]) == 0
     [line] = [line for line in capsys.readouterr().out.splitlines() if "credentials:" in line]
-    assert re.search(r"credentials: env, valid for 2h(\d+s)? \(until \d{4}-\d\d-\d\dT"
-                     r"[\d:]+Z\), NOT renewed automatically", line), line
+    assert re.search(
+        r"credentials: env, valid for 2h(\d+s)? \(until \d{4}-\d\d-\d\dT"
+        r"[\d:]+Z\), NOT renewed automatically",
+        line,
+    ), line
     minting_profile(tmp_path, monkeypatch, lifetime_s=3600)
     assert main(["plan", str(path), "--profile", "short-lived"]) == 0
     [line] = [line for line in capsys.readouterr().out.splitlines() if "credentials:" in line]
-    assert re.search(r"credentials: custom-process, valid for (59m(\d+s)?|1h) \(until .*\), "
-                     r"renewed automatically", line), line
+    assert re.search(
+        r"credentials: custom-process, valid for (59m(\d+s)?|1h) \(until .*\), "
+        r"renewed automatically",
+        line,
+    ), line
 
 
 def test_temporary_credentials_without_a_known_expiry_are_a_plan_warning_not_a_refusal(
-        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str],
-        aws: None) -> None:
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], aws: None
+) -> None:
     """CI's role credentials exported without AWS_CREDENTIAL_EXPIRATION: they expire, nobody
     says when. The plan warns; the run is not refused for it."""
     create_function("orders")
@@ -327,8 +352,8 @@ def test_temporary_credentials_without_a_known_expiry_are_a_plan_warning_not_a_r
 
 
 def test_a_malformed_credential_expiration_is_one_clear_line(
-        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str],
-        aws: None) -> None:
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], aws: None
+) -> None:
     create_function("orders")
     monkeypatch.setenv("AWS_SESSION_TOKEN", "token")
     monkeypatch.setenv("AWS_CREDENTIAL_EXPIRATION", "tomorrow")
@@ -340,19 +365,37 @@ def test_a_malformed_credential_expiration_is_one_clear_line(
 
 
 def test_a_restore_failing_on_expired_credentials_says_so_and_keeps_the_journal(
-        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    journal = Journal.create(tmp_path / "run", run_id="run-x", experiment_name="x",
-                             experiment_path="x.yaml", region="us-east-1", endpoint_url=None,
-                             profile=None, account_id="123456789012")
-    entry = journal.record(JournalEntry("e", "lambda-extension", "orders",
-                                        "arn:aws:lambda:us-east-1:123456789012:function:orders",
-                                        {}, {}, status="applied"))
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    journal = Journal.create(
+        tmp_path / "run",
+        run_id="run-x",
+        experiment_name="x",
+        experiment_path="x.yaml",
+        region="us-east-1",
+        endpoint_url=None,
+        profile=None,
+        account_id="123456789012",
+    )
+    entry = journal.record(
+        JournalEntry(
+            "e",
+            "lambda-extension",
+            "orders",
+            "arn:aws:lambda:us-east-1:123456789012:function:orders",
+            {},
+            {},
+            status="applied",
+        )
+    )
 
     class Expired:
         @classmethod
         def restore(cls, *args: Any) -> Any:
-            raise ClientError({"Error": {"Code": "ExpiredToken", "Message": "expired"}},
-                              "UpdateFunctionConfiguration")
+            raise ClientError(
+                {"Error": {"Code": "ExpiredToken", "Message": "expired"}},
+                "UpdateFunctionConfiguration",
+            )
 
     monkeypatch.setattr(rollback, "fault_kind", lambda _: Expired)
     report = rollback.restore_journal(journal, clients=object())  # type: ignore[arg-type]

@@ -160,20 +160,28 @@ def test_runner_is_not_root(stages: list[list[Instruction]]) -> None:
     assert re.search(rf"useradd\b.*--uid {re.escape(user)}\b", created), "USER is not created"
     last_user_index = max(index for index, i in enumerate(runner) if i.keyword == "USER")
     assert all(i.keyword not in ("RUN", "COPY", "ADD") for i in runner[last_user_index:]), (
-        "instructions after USER would run as that user but were meant for root")
+        "instructions after USER would run as that user but were meant for root"
+    )
 
 
 def test_no_secret_is_baked_in(stages: list[list[Instruction]]) -> None:
-    secret = re.compile(r"SECRET|TOKEN|PASSWORD|ACCESS_KEY|SESSION|CREDENTIAL|GAMEDAY_JOURNAL",
-                        re.IGNORECASE)
+    secret = re.compile(
+        r"SECRET|TOKEN|PASSWORD|ACCESS_KEY|SESSION|CREDENTIAL|GAMEDAY_JOURNAL", re.IGNORECASE
+    )
     for stage in stages:
         for instruction in stage:
             if instruction.keyword in ("ENV", "ARG", "LABEL"):
                 assert not secret.search(instruction.arguments), instruction
             assert instruction.keyword != "ADD", "ADD fetches URLs and unpacks: COPY only"
     patterns = ignore_patterns()
-    for private in (".git", ".gameday", "runs/.gameday/x/journal.json", ".aws/credentials",
-                    "reports/weekly-gameday/result.json", ".venv/bin/python"):
+    for private in (
+        ".git",
+        ".gameday",
+        "runs/.gameday/x/journal.json",
+        ".aws/credentials",
+        "reports/weekly-gameday/result.json",
+        ".venv/bin/python",
+    ):
         assert dockerignore_excludes(private, patterns), private
 
 
@@ -199,8 +207,9 @@ def build_context(stage: list[Instruction], into: Path) -> Path:
 
     def ignored(folder: str, names: list[str]) -> set[str]:
         relative = Path(folder).resolve().relative_to(REPO)
-        return {name for name in names
-                if dockerignore_excludes((relative / name).as_posix(), patterns)}
+        return {
+            name for name in names if dockerignore_excludes((relative / name).as_posix(), patterns)
+        }
 
     for source, destination in context_copies(stage):
         origin = REPO / source
@@ -216,27 +225,52 @@ def build_context(stage: list[Instruction], into: Path) -> Path:
 def test_the_wheel_stage_context_builds_the_package(
     stages: list[list[Instruction]], tmp_path: Path
 ) -> None:
-    wheel_stage = next(stage for stage in stages if "pip wheel" in " ".join(
-        i.arguments for i in stage if i.keyword == "RUN"))
+    wheel_stage = next(
+        stage
+        for stage in stages
+        if "pip wheel" in " ".join(i.arguments for i in stage if i.keyword == "RUN")
+    )
     context = build_context(wheel_stage, tmp_path / "src")
     result = subprocess.run(
-        [sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation",
-         "--wheel-dir", str(tmp_path / "wheels"), "."],
-        cwd=context, capture_output=True, text=True, timeout=300)
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "wheel",
+            "--no-deps",
+            "--no-build-isolation",
+            "--wheel-dir",
+            str(tmp_path / "wheels"),
+            ".",
+        ],
+        cwd=context,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert result.returncode == 0, result.stdout + result.stderr
     (wheel,) = (tmp_path / "wheels").glob("chaos_gameday-*.whl")
     names = set(zipfile.ZipFile(wheel).namelist())
-    assert {"chaos/cli/__init__.py", "chaos/cli/commands/experiment.py",
-            "chaos/gameday/cron.py", "chaos/sandbox/process/control.py",
-            "gameday_chaos/layer/x86_64/extensions/gameday-chaos",
-            "gameday_chaos/layer/arm64/extensions/gameday-chaos",
-            "gameday_chaos/layer/common/gameday-chaos-wrapper"} <= names
+    assert {
+        "chaos/cli/__init__.py",
+        "chaos/cli/commands/experiment.py",
+        "chaos/gameday/cron.py",
+        "chaos/sandbox/process/control.py",
+        "gameday_chaos/layer/x86_64/extensions/gameday-chaos",
+        "gameday_chaos/layer/arm64/extensions/gameday-chaos",
+        "gameday_chaos/layer/common/gameday-chaos-wrapper",
+    } <= names
     # Package discovery: every package of the tree ships, and nothing that is not one.
-    packages = {path.relative_to(REPO).as_posix() for path in (REPO / "chaos").rglob("*.py")
-                if "__pycache__" not in path.parts}
+    packages = {
+        path.relative_to(REPO).as_posix()
+        for path in (REPO / "chaos").rglob("*.py")
+        if "__pycache__" not in path.parts
+    }
     assert packages <= names, sorted(packages - names)
     assert {name.split("/")[0] for name in names if not name.startswith("chaos_gameday-")} == {
-        "chaos", "gameday_chaos"}
+        "chaos",
+        "gameday_chaos",
+    }
     entry_points = next(name for name in names if name.endswith("entry_points.txt"))
     assert "gameday = chaos.cli:main" in zipfile.ZipFile(wheel).read(entry_points).decode()
 
@@ -251,8 +285,11 @@ def test_experiments_in_the_image_find_their_locustfiles(
 ) -> None:
     in_image = image_paths(stages)
     assert {"experiments", "loadtests"} <= in_image
-    experiments = [path for path in (REPO / "experiments").rglob("*.yaml")
-                   if document_kind(path) == "experiment"]
+    experiments = [
+        path
+        for path in (REPO / "experiments").rglob("*.yaml")
+        if document_kind(path) == "experiment"
+    ]
     assert experiments
     for path in experiments:
         experiment = load_experiment(path)
@@ -269,7 +306,11 @@ def test_schedule_override_runs_gameday_on_a_plan_the_image_holds(
 ) -> None:
     result = subprocess.run(
         [sys.executable, "-m", "chaos", "schedule", WEEKLY_PLAN, "--format", "eventbridge"],
-        cwd=REPO, capture_output=True, text=True, timeout=60)
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert result.returncode == 0, result.stderr
     overrides = json.loads(json.loads(result.stdout)["Target"]["Input"])
     (container,) = overrides["containerOverrides"]

@@ -12,8 +12,13 @@ from chaos.faults.lambda_extension.layer import ARCHITECTURES, layer_zip_name
 
 
 def build(out: Path) -> dict[str, tuple[Path, str]]:
-    result = subprocess.run([sys.executable, "-m", "chaos", "extension", "build", "--out",
-                             str(out)], capture_output=True, text=True, timeout=60, check=True)
+    result = subprocess.run(
+        [sys.executable, "-m", "chaos", "extension", "build", "--out", str(out)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    )
     built = {}
     for line in result.stdout.strip().splitlines():
         path, _, sha = line.partition(" sha256 ")
@@ -31,6 +36,7 @@ def test_two_builds_have_the_same_sha256(tmp_path: Path) -> None:
         assert sha_a == sha_b == hashlib.sha256(path_a.read_bytes()).hexdigest()
         assert path_a.read_bytes() == path_b.read_bytes()
         with zipfile.ZipFile(path_a) as archive:
-            modes = {info.filename: (info.external_attr >> 16) & 0o777
-                     for info in archive.infolist()}
+            modes = {
+                info.filename: (info.external_attr >> 16) & 0o777 for info in archive.infolist()
+            }
         assert modes == {"extensions/gameday-chaos": 0o755, "gameday-chaos-wrapper": 0o755}

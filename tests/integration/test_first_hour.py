@@ -12,8 +12,8 @@ from chaos.journal import Journal, runs_dir
 
 
 def test_an_unknown_run_id_is_refused_with_one_line(
-        tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
-        capsys: pytest.CaptureFixture[str]) -> None:
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
     monkeypatch.setenv("GAMEDAY_HOME", str(tmp_path / "home"))
     monkeypatch.delenv("GAMEDAY_JOURNAL", raising=False)
 
@@ -21,18 +21,26 @@ def test_an_unknown_run_id_is_refused_with_one_line(
 
     err = capsys.readouterr().err.strip().splitlines()
     assert code == EXIT_INVALID
-    assert err == ["gameday: no journal of run 'no-such-run' here (a run kept in S3 needs "
-                   "--journal)"], err
+    assert err == [
+        "gameday: no journal of run 'no-such-run' here (a run kept in S3 needs --journal)"
+    ], err
 
 
 def test_a_finished_run_has_nothing_to_roll_back(
-        tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
-        capsys: pytest.CaptureFixture[str]) -> None:
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
     monkeypatch.setenv("GAMEDAY_HOME", str(tmp_path / "home"))
     monkeypatch.delenv("GAMEDAY_JOURNAL", raising=False)
-    Journal.create(runs_dir() / "done-run", run_id="done-run", experiment_name="x",
-                   experiment_path="x.yaml", region="us-east-1", endpoint_url=None,
-                   profile=None, account_id="123456789012").finish("finished")
+    Journal.create(
+        runs_dir() / "done-run",
+        run_id="done-run",
+        experiment_name="x",
+        experiment_path="x.yaml",
+        region="us-east-1",
+        endpoint_url=None,
+        profile=None,
+        account_id="123456789012",
+    ).finish("finished")
 
     assert main(["rollback", "--run-id", "done-run"]) == 0
     assert capsys.readouterr().out.strip() == "nothing to roll back"
@@ -40,7 +48,8 @@ def test_a_finished_run_has_nothing_to_roll_back(
 
 @pytest.mark.usefixtures("aws")
 def test_a_report_dir_that_cannot_be_created_refuses_the_run_before_any_change(
-        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     from tests.integration.conftest import create_function, experiment_yaml
     from tests.integration.test_refusals import run_refused
 
@@ -48,8 +57,15 @@ def test_a_report_dir_that_cannot_be_created_refuses_the_run_before_any_change(
     blocker = tmp_path / "a-file"
     blocker.write_text("not a folder")
 
-    line = run_refused(tmp_path, capsys, experiment_yaml(), ["orders"],
-                       "--yes", "--report-dir", str(blocker / "reports"))
+    line = run_refused(
+        tmp_path,
+        capsys,
+        experiment_yaml(),
+        ["orders"],
+        "--yes",
+        "--report-dir",
+        str(blocker / "reports"),
+    )
 
     assert f"--report-dir {blocker / 'reports'} cannot be written" in line, line
     assert not runs_dir().exists() or not any(runs_dir().iterdir()), "no run journal"
@@ -57,7 +73,8 @@ def test_a_report_dir_that_cannot_be_created_refuses_the_run_before_any_change(
 
 @pytest.mark.usefixtures("aws")
 def test_iam_policy_without_an_account_id_is_the_callers(
-        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     import json
 
     from tests.integration.conftest import ACCOUNT_ID, create_function, experiment_yaml
@@ -73,7 +90,8 @@ def test_iam_policy_without_an_account_id_is_the_callers(
 
 @pytest.mark.usefixtures("aws")
 def test_az_audit_takes_the_region_from_the_environment(
-        monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
     monkeypatch.delenv("AWS_REGION", raising=False)
     monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
 

@@ -34,7 +34,9 @@ def test_plan_runs_every_experiment_and_exits_with_the_worst(
     assert code == 2
     summary = json.loads((reports / "gameday.json").read_text())
     assert [(Path(e["path"]).name, e["outcome"]) for e in summary["experiments"]] == [
-        ("a-refused.yaml", "invalid"), ("b-ok.yaml", "passed")]
+        ("a-refused.yaml", "invalid"),
+        ("b-ok.yaml", "passed"),
+    ]
     assert (reports / "b-ok" / "result.json").is_file()
     markdown = (reports / "gameday.md").read_text()
     assert "Page the on-call" in markdown and "b-ok/report.md" in markdown

@@ -63,10 +63,15 @@ LOCATION = JournalLocation.parse(JOURNAL_URI)
 #: Called by Lambda on the function's behalf, not by its code: logs (the runtime writes
 #: them) and the environment's KMS key (Lambda decrypts with the caller's grant).
 ALLOW_ALL: dict[str, Any] = {"Statement": [{"Action": "*", "Resource": "*"}]}
-NOT_CALLED_BY_THE_CODE = {"logs:createloggroup", "logs:createlogstream", "logs:putlogevents",
-                          "kms:decrypt", "kms:encrypt",
-                          # the on-failure destination: Lambda sends the record itself
-                          "sqs:sendmessage"}
+NOT_CALLED_BY_THE_CODE = {
+    "logs:createloggroup",
+    "logs:createlogstream",
+    "logs:putlogevents",
+    "kms:decrypt",
+    "kms:encrypt",
+    # the on-failure destination: Lambda sends the record itself
+    "sqs:sendmessage",
+}
 #: Read to check the journal, not to restore (GetObjectVersion only once a revision was
 #: overwritten): without them the janitor restores from the current objects, only blind to
 #: an overwritten revision (tests/integration/test_janitor_trust.py shows what they catch).
@@ -88,48 +93,63 @@ def test_deploy_creates_then_reuses_everything(capsys: pytest.CaptureFixture[str
     journal_store()  # the bucket, unversioned
     package = build_janitor_package()
     first = deploy(capsys)
-    assert f"janitor package: {len(package.files)} files, {len(package.zip_bytes)} bytes, " \
-           f"CodeSha256 {package.code_sha256}" in first
-    assert "role gameday-janitor: created (arn:aws:iam::123456789012:role/gameday-janitor)" \
-        in first
+    assert (
+        f"janitor package: {len(package.files)} files, {len(package.zip_bytes)} bytes, "
+        f"CodeSha256 {package.code_sha256}" in first
+    )
+    assert "role gameday-janitor: created (arn:aws:iam::123456789012:role/gameday-janitor)" in first
     assert "role policy gameday-janitor: created" in first
     assert "role policy gameday-janitor-scheduler: created" in first
     assert f"function gameday-janitor: created (CodeSha256 {package.code_sha256})" in first
     assert f"dead-letter queue gameday-janitor-dead-letters: created ({DEAD_LETTERS})" in first
-    assert "function gameday-janitor: asynchronous invocation created (2 retries, then " \
-           "gameday-janitor-dead-letters)" in first
-    assert "journal bucket gameday-journal: versioning not enabled: an overwritten revision " \
-           "is lost (enable it: aws s3api put-bucket-versioning)" in first
-    assert any(line.startswith("journal bucket gameday-journal: no bucket policy requires "
-                               "conditional writes") for line in first)
+    assert (
+        "function gameday-janitor: asynchronous invocation created (2 retries, then "
+        "gameday-janitor-dead-letters)" in first
+    )
+    assert (
+        "journal bucket gameday-journal: versioning not enabled: an overwritten revision "
+        "is lost (enable it: aws s3api put-bucket-versioning)" in first
+    )
+    assert any(
+        line.startswith(
+            "journal bucket gameday-journal: no bucket policy requires conditional writes"
+        )
+        for line in first
+    )
 
     second = deploy(capsys)
     assert [line for line in second if "created" in line or "updated" in line] == []
-    assert "role gameday-janitor: reused (arn:aws:iam::123456789012:role/gameday-janitor)" \
-        in second
+    assert "role gameday-janitor: reused (arn:aws:iam::123456789012:role/gameday-janitor)" in second
     assert "role policy gameday-janitor-scheduler: reused" in second
-    assert f"function gameday-janitor: code reused (same CodeSha256 {package.code_sha256})" \
-        in second
+    assert (
+        f"function gameday-janitor: code reused (same CodeSha256 {package.code_sha256})" in second
+    )
     assert "function gameday-janitor: configuration reused" in second
     assert f"dead-letter queue gameday-janitor-dead-letters: reused ({DEAD_LETTERS})" in second
-    assert "function gameday-janitor: asynchronous invocation reused (2 retries, then " \
-           "gameday-janitor-dead-letters)" in second
+    assert (
+        "function gameday-janitor: asynchronous invocation reused (2 retries, then "
+        "gameday-janitor-dead-letters)" in second
+    )
 
     lambda_ = boto3.client("lambda", region_name=REGION)
     config = lambda_.get_function_configuration(FunctionName="gameday-janitor")
     assert config["CodeSha256"] == package.code_sha256
     assert (config["Handler"], config["Runtime"], config["Timeout"]) == (
-        "chaos.janitor.handler.handler", "python3.12", 900)
-    document = boto3.client("iam").get_role_policy(RoleName="gameday-janitor",
-                                                   PolicyName="gameday-janitor")
-    assert document["PolicyDocument"] == janitor_policy(REGION, ACCOUNT_ID, LOCATION,
-                                                        DEAD_LETTERS)
+        "chaos.janitor.handler.handler",
+        "python3.12",
+        900,
+    )
+    document = boto3.client("iam").get_role_policy(
+        RoleName="gameday-janitor", PolicyName="gameday-janitor"
+    )
+    assert document["PolicyDocument"] == janitor_policy(REGION, ACCOUNT_ID, LOCATION, DEAD_LETTERS)
     assert config["Environment"]["Variables"]["GAMEDAY_JANITOR_DEAD_LETTER_ARN"] == DEAD_LETTERS
     failures = lambda_.get_function_event_invoke_config(FunctionName="gameday-janitor")
     assert failures["DestinationConfig"]["OnFailure"]["Destination"] == DEAD_LETTERS
     trust = boto3.client("iam").get_role(RoleName="gameday-janitor-scheduler")["Role"]
     assert trust["AssumeRolePolicyDocument"]["Statement"][0]["Principal"] == {
-        "Service": "scheduler.amazonaws.com"}
+        "Service": "scheduler.amazonaws.com"
+    }
 
 
 @pytest.mark.usefixtures("aws")
@@ -146,37 +166,56 @@ def test_redeploy_changes_only_what_differs(capsys: pytest.CaptureFixture[str]) 
     package = build_janitor_package()
     changed = JanitorPackage(package.zip_bytes + b"\0", package.files)
     lines: list[str] = []
-    deploy_janitor(AwsClients(region=REGION), ACCOUNT_ID, LOCATION, say=lines.append,
-                   package=changed)
-    assert f"function gameday-janitor: code updated (CodeSha256 {package.code_sha256} -> " \
-           f"{changed.code_sha256})" in lines
+    deploy_janitor(
+        AwsClients(region=REGION), ACCOUNT_ID, LOCATION, say=lines.append, package=changed
+    )
+    assert (
+        f"function gameday-janitor: code updated (CodeSha256 {package.code_sha256} -> "
+        f"{changed.code_sha256})" in lines
+    )
 
 
 @pytest.mark.usefixtures("aws")
 def test_deploy_says_what_the_journal_bucket_enforces(capsys: pytest.CaptureFixture[str]) -> None:
     s3 = boto3.client("s3", region_name=REGION)
     s3.create_bucket(Bucket="gameday-journal")
-    s3.put_bucket_versioning(Bucket="gameday-journal",
-                             VersioningConfiguration={"Status": "Enabled"})
-    deny = {"Sid": "GamedayJournalRevisionsAreNeverOverwritten", "Effect": "Deny",
-            "Principal": "*", "Action": "s3:PutObject",
-            "Resource": "arn:aws:s3:::gameday-journal/runs/*",
-            "Condition": {"Null": {"s3:if-none-match": "true"}}}
-    for resource, enforced in (("arn:aws:s3:::gameday-journal/other/*", False),
-                               ("arn:aws:s3:::gameday-journal/runs/*", True),
-                               ("arn:aws:s3:::gameday-journal/*", True)):
-        s3.put_bucket_policy(Bucket="gameday-journal", Policy=json.dumps(
-            {"Version": "2012-10-17", "Statement": [{**deny, "Resource": resource}]}))
+    s3.put_bucket_versioning(
+        Bucket="gameday-journal", VersioningConfiguration={"Status": "Enabled"}
+    )
+    deny = {
+        "Sid": "GamedayJournalRevisionsAreNeverOverwritten",
+        "Effect": "Deny",
+        "Principal": "*",
+        "Action": "s3:PutObject",
+        "Resource": "arn:aws:s3:::gameday-journal/runs/*",
+        "Condition": {"Null": {"s3:if-none-match": "true"}},
+    }
+    for resource, enforced in (
+        ("arn:aws:s3:::gameday-journal/other/*", False),
+        ("arn:aws:s3:::gameday-journal/runs/*", True),
+        ("arn:aws:s3:::gameday-journal/*", True),
+    ):
+        s3.put_bucket_policy(
+            Bucket="gameday-journal",
+            Policy=json.dumps(
+                {"Version": "2012-10-17", "Statement": [{**deny, "Resource": resource}]}
+            ),
+        )
         lines = deploy(capsys)
-        assert "journal bucket gameday-journal: versioning enabled (an overwritten or deleted " \
-               "revision stays readable)" in lines
-        said = ("journal bucket gameday-journal: its policy denies writes without "
-                "If-None-Match under runs/: a revision cannot be overwritten")
+        assert (
+            "journal bucket gameday-journal: versioning enabled (an overwritten or deleted "
+            "revision stays readable)" in lines
+        )
+        said = (
+            "journal bucket gameday-journal: its policy denies writes without "
+            "If-None-Match under runs/: a revision cannot be overwritten"
+        )
         assert (said in lines) is enforced, (resource, lines)
 
 
-def test_deploy_needs_a_journal_location(capsys: pytest.CaptureFixture[str],
-                                         monkeypatch: pytest.MonkeyPatch) -> None:
+def test_deploy_needs_a_journal_location(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.delenv("GAMEDAY_JOURNAL", raising=False)
     assert main(["janitor", "deploy", "--region", REGION]) == 2
     assert "--journal s3://BUCKET/PREFIX is required" in capsys.readouterr().err
@@ -185,16 +224,26 @@ def test_deploy_needs_a_journal_location(capsys: pytest.CaptureFixture[str],
 # -- least privilege ------------------------------------------------------------------
 
 
-def allowed(policy: dict[str, Any], action: str, resource: str,
-            context: Callable[[str], Any] = lambda key: None) -> bool:
+def allowed(
+    policy: dict[str, Any],
+    action: str,
+    resource: str,
+    context: Callable[[str], Any] = lambda key: None,
+) -> bool:
     for statement in policy["Statement"]:
-        actions = statement["Action"] if isinstance(statement["Action"], list) else [
-            statement["Action"]]
-        resources = statement["Resource"] if isinstance(statement["Resource"], list) else [
-            statement["Resource"]]
-        if any(fnmatch.fnmatchcase(action.lower(), item.lower()) for item in actions) and any(
-                fnmatch.fnmatchcase(resource, item) for item in resources) and condition_holds(
-                statement.get("Condition") or {}, context):
+        actions = (
+            statement["Action"] if isinstance(statement["Action"], list) else [statement["Action"]]
+        )
+        resources = (
+            statement["Resource"]
+            if isinstance(statement["Resource"], list)
+            else [statement["Resource"]]
+        )
+        if (
+            any(fnmatch.fnmatchcase(action.lower(), item.lower()) for item in actions)
+            and any(fnmatch.fnmatchcase(resource, item) for item in resources)
+            and condition_holds(statement.get("Condition") or {}, context)
+        ):
             return True
     return False
 
@@ -234,8 +283,10 @@ def checks_of(service: str, operation: str, params: dict[str, Any]) -> list[tupl
         if operation == "UpdateFunctionConfiguration":
             checks += [("lambda:GetLayerVersion", layer) for layer in params.get("Layers", [])]
             if "VpcConfig" in params:
-                checks += [(f"ec2:{name}", "*") for name in (
-                    "DescribeSecurityGroups", "DescribeSubnets", "DescribeVpcs")]
+                checks += [
+                    (f"ec2:{name}", "*")
+                    for name in ("DescribeSecurityGroups", "DescribeSubnets", "DescribeVpcs")
+                ]
         return checks
     if service == "ec2":
         if operation.startswith("Describe"):
@@ -243,8 +294,10 @@ def checks_of(service: str, operation: str, params: dict[str, Any]) -> list[tupl
         if operation in ("CreateTags", "DeleteTags"):
             return [(action, ec2_arn(item)) for item in params["Resources"]]
         if operation == "ReplaceNetworkAclAssociation":  # the ACL and the subnet
-            return [(action, ec2_arn(params["NetworkAclId"])),
-                    (action, ec2_arn(association_subnet(params["AssociationId"])))]
+            return [
+                (action, ec2_arn(params["NetworkAclId"])),
+                (action, ec2_arn(association_subnet(params["AssociationId"]))),
+            ]
         if "NetworkAclId" in params:  # DeleteNetworkAcl
             return [(action, ec2_arn(params["NetworkAclId"]))]
         return [(action, "*")]
@@ -256,22 +309,32 @@ def checks_of(service: str, operation: str, params: dict[str, Any]) -> list[tupl
             return [(action, arn("ecs", f"container-instance/{cluster}/*"))]
         if operation == "DescribeTasks":
             return [(action, task) for task in params["tasks"]]
-        services = params.get("services") or ([params["service"]] if "service" in params
-                                              else [])
-        return [(action, item if str(item).startswith("arn:") else
-                 arn("ecs", f"service/{cluster}/{item}")) for item in services] or [
-            (action, "*")]
+        services = params.get("services") or ([params["service"]] if "service" in params else [])
+        return [
+            (
+                action,
+                item if str(item).startswith("arn:") else arn("ecs", f"service/{cluster}/{item}"),
+            )
+            for item in services
+        ] or [(action, "*")]
     if service == "autoscaling":
-        names = ([tag["ResourceId"] for tag in params["Tags"]] if "Tags" in params
-                 else [params["AutoScalingGroupName"]] if "AutoScalingGroupName" in params
-                 else [])
+        names = (
+            [tag["ResourceId"] for tag in params["Tags"]]
+            if "Tags" in params
+            else [params["AutoScalingGroupName"]]
+            if "AutoScalingGroupName" in params
+            else []
+        )
         if operation.startswith("Describe") or not names:
             return [(action, "*")]
-        return [(action, arn("autoscaling", f"autoScalingGroup:0:autoScalingGroupName/{name}"))
-                for name in names]
+        return [
+            (action, arn("autoscaling", f"autoScalingGroup:0:autoScalingGroupName/{name}"))
+            for name in names
+        ]
     if service == "elasticloadbalancing":
         balancers = params.get("ResourceArns") or (
-            [params["LoadBalancerArn"]] if "LoadBalancerArn" in params else [])
+            [params["LoadBalancerArn"]] if "LoadBalancerArn" in params else []
+        )
         if operation.startswith("Describe") or not balancers:
             return [(action, "*")]
         return [(action, str(item)) for item in balancers]
@@ -281,8 +344,7 @@ def checks_of(service: str, operation: str, params: dict[str, Any]) -> list[tupl
         if operation == "ListObjectVersions":
             return [("s3:ListBucketVersions", f"arn:aws:s3:::{params['Bucket']}")]
         if operation == "GetObject" and params.get("VersionId"):
-            return [("s3:GetObjectVersion",
-                     f"arn:aws:s3:::{params['Bucket']}/{params['Key']}")]
+            return [("s3:GetObjectVersion", f"arn:aws:s3:::{params['Bucket']}/{params['Key']}")]
         if "Key" in params:
             return [(action, f"arn:aws:s3:::{params['Bucket']}/{params['Key']}")]
         return [(action, f"arn:aws:s3:::{params.get('Bucket', '*')}")]
@@ -292,8 +354,9 @@ def checks_of(service: str, operation: str, params: dict[str, Any]) -> list[tupl
         name = params.get("QueueName") or str(params["QueueUrl"]).rstrip("/").split("/")[-1]
         return [(action, arn("sqs", str(name)))]
     if service == "scheduler":
-        schedule = arn("scheduler", f"schedule/{params.get('GroupName', 'default')}/"
-                       f"{params['Name']}")
+        schedule = arn(
+            "scheduler", f"schedule/{params.get('GroupName', 'default')}/{params['Name']}"
+        )
         checks = [(action, schedule)]
         if "Target" in params:  # Create/UpdateSchedule pass the role to Scheduler
             checks.append(("iam:PassRole", str(params["Target"]["RoleArn"])))
@@ -310,14 +373,24 @@ class Enforcer:
         service = model.service_model.signing_name
         for action, resource in checks_of(service, model.name, params):
             self.calls.append((action.lower(), resource))
-            extra = {"iam:PassedToService": f"{service}.amazonaws.com"} if (
-                action == "iam:PassRole") else {}
+            extra = (
+                {"iam:PassedToService": f"{service}.amazonaws.com"}
+                if (action == "iam:PassRole")
+                else {}
+            )
             context = context_for(service, model.name, params, resource, REGION, extra)
-            if action != "sts:GetCallerIdentity" and not allowed(self.policy, action, resource,
-                                                                 context):
-                raise ClientError({"Error": {"Code": "AccessDeniedException",
-                                             "Message": f"not authorized to perform {action} "
-                                                        f"on {resource}"}}, model.name)
+            if action != "sts:GetCallerIdentity" and not allowed(
+                self.policy, action, resource, context
+            ):
+                raise ClientError(
+                    {
+                        "Error": {
+                            "Code": "AccessDeniedException",
+                            "Message": f"not authorized to perform {action} on {resource}",
+                        }
+                    },
+                    model.name,
+                )
 
 
 @pytest.fixture
@@ -347,9 +420,13 @@ def enforce(monkeypatch: pytest.MonkeyPatch) -> Enforcer:
     # ... and Lambda's client-side pacing (15 requests/s, as AWS) does not apply to moto.
     monkeypatch.setattr(rate_limit, "CONTROL_PLANE_RPS", 10_000.0)
     monkeypatch.setattr(rate_limit, "_BUCKETS", {})
-    for key, value in {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
-                       "AWS_SESSION_TOKEN": "testing", "AWS_DEFAULT_REGION": REGION,
-                       "MOTO_EC2_LOAD_DEFAULT_AMIS": "false"}.items():
+    for key, value in {
+        "AWS_ACCESS_KEY_ID": "testing",
+        "AWS_SECRET_ACCESS_KEY": "testing",
+        "AWS_SESSION_TOKEN": "testing",
+        "AWS_DEFAULT_REGION": REGION,
+        "MOTO_EC2_LOAD_DEFAULT_AMIS": "false",
+    }.items():
         monkeypatch.setenv(key, value)
     monkeypatch.delenv("AWS_ENDPOINT_URL", raising=False)
     janitor_environment(monkeypatch)
@@ -366,33 +443,60 @@ def build_world() -> World:
     """A VPC and the targets of every kind, made with plain boto3 (no policy enforced)."""
     ec2 = boto3.client("ec2", region_name=REGION)
     vpc = ec2.create_vpc(CidrBlock="10.40.0.0/16")["Vpc"]["VpcId"]
-    subnets = [ec2.create_subnet(VpcId=vpc, CidrBlock=f"10.40.{index}.0/24",
-                                 AvailabilityZoneId=az_id)["Subnet"]["SubnetId"]
-               for index, az_id in enumerate(("use1-az3", "use1-az1", "use1-az2"))]
+    subnets = [
+        ec2.create_subnet(VpcId=vpc, CidrBlock=f"10.40.{index}.0/24", AvailabilityZoneId=az_id)[
+            "Subnet"
+        ]["SubnetId"]
+        for index, az_id in enumerate(("use1-az3", "use1-az1", "use1-az2"))
+    ]
     group = ec2.create_security_group(GroupName="app", Description="app", VpcId=vpc)["GroupId"]
     create_function("api", VpcConfig={"SubnetIds": subnets, "SecurityGroupIds": [group]})
     lambda_ = boto3.client("lambda", region_name=REGION)
     layer = lambda_.publish_layer_version(
-        LayerName="their-layer", Content={"ZipFile": b"PK\x05\x06" + b"\x00" * 18})
+        LayerName="their-layer", Content={"ZipFile": b"PK\x05\x06" + b"\x00" * 18}
+    )
     create_function("orders", Layers=[layer["LayerVersionArn"]])
     lambda_.publish_version(FunctionName="orders")
     lambda_.create_alias(FunctionName="orders", Name="live", FunctionVersion="1")
     ecs = boto3.client("ecs", region_name=REGION)
     ecs.create_cluster(clusterName="shop")
     ecs.register_task_definition(
-        family="web", networkMode="awsvpc", requiresCompatibilities=["FARGATE"], cpu="256",
-        memory="512", containerDefinitions=[{"name": "web", "image": "web:1", "memory": 128}])
-    ecs.create_service(cluster="shop", serviceName="web", taskDefinition="web", desiredCount=2,
-                       launchType="FARGATE", networkConfiguration={"awsvpcConfiguration": {
-                           "subnets": subnets, "securityGroups": [group],
-                           "assignPublicIp": "DISABLED"}})
-    ec2.create_launch_template(LaunchTemplateName="workers-lt", LaunchTemplateData={
-        "ImageId": "ami-12c6146b", "InstanceType": "t3.micro"})
+        family="web",
+        networkMode="awsvpc",
+        requiresCompatibilities=["FARGATE"],
+        cpu="256",
+        memory="512",
+        containerDefinitions=[{"name": "web", "image": "web:1", "memory": 128}],
+    )
+    ecs.create_service(
+        cluster="shop",
+        serviceName="web",
+        taskDefinition="web",
+        desiredCount=2,
+        launchType="FARGATE",
+        networkConfiguration={
+            "awsvpcConfiguration": {
+                "subnets": subnets,
+                "securityGroups": [group],
+                "assignPublicIp": "DISABLED",
+            }
+        },
+    )
+    ec2.create_launch_template(
+        LaunchTemplateName="workers-lt",
+        LaunchTemplateData={"ImageId": "ami-12c6146b", "InstanceType": "t3.micro"},
+    )
     boto3.client("autoscaling", region_name=REGION).create_auto_scaling_group(
-        AutoScalingGroupName="workers", LaunchTemplate={"LaunchTemplateName": "workers-lt"},
-        MinSize=0, MaxSize=3, DesiredCapacity=0, VPCZoneIdentifier=",".join(subnets))
+        AutoScalingGroupName="workers",
+        LaunchTemplate={"LaunchTemplateName": "workers-lt"},
+        MinSize=0,
+        MaxSize=3,
+        DesiredCapacity=0,
+        VPCZoneIdentifier=",".join(subnets),
+    )
     boto3.client("elbv2", region_name=REGION).create_load_balancer(
-        Name="edge", Subnets=subnets, Type="application")
+        Name="edge", Subnets=subnets, Type="application"
+    )
     return World(subnets, group)
 
 
@@ -400,12 +504,20 @@ def every_fault_kind(tmp_path: Path, run_id: str) -> DeadRun:
     """A run that applied a change of every kind the janitor restores, then died."""
     run = start_run(tmp_path, run_id)
     az_loss(run, {"lambda": ["api"]}, mode="blackhole")
-    az_loss(run, {"lambda": ["api"], "ecs_services": ["shop/web"],
-                  "autoscaling_groups": ["workers"], "load_balancers": ["edge"]})
+    az_loss(
+        run,
+        {
+            "lambda": ["api"],
+            "ecs_services": ["shop/web"],
+            "autoscaling_groups": ["workers"],
+            "load_balancers": ["edge"],
+        },
+    )
     lambda_extension(run, ["orders:live"])
     # As if it died between PublishVersion and journaling the version's number.
-    published = next(entry for entry in run.journal.entries
-                     if entry.intended.get("action") == "publish-version")
+    published = next(
+        entry for entry in run.journal.entries if entry.intended.get("action") == "publish-version"
+    )
     published.intended.pop("version")
     rewrite_history(run)  # its journal never held the number
     die(run, heartbeat_age_s=10 * STALE_S)
@@ -419,35 +531,59 @@ def world_state() -> str:
     functions = {}
     for name in ("orders", "api"):
         config = lambda_.get_function_configuration(FunctionName=name)
-        functions[name] = [config.get("Layers"), config.get("Environment"),
-                           config.get("VpcConfig", {}).get("SubnetIds"),
-                           lambda_.list_tags(Resource=config["FunctionArn"])["Tags"]]
+        functions[name] = [
+            config.get("Layers"),
+            config.get("Environment"),
+            config.get("VpcConfig", {}).get("SubnetIds"),
+            lambda_.list_tags(Resource=config["FunctionArn"])["Tags"],
+        ]
     alias = lambda_.get_alias(FunctionName="orders", Name="live")
-    versions = [item["Version"] for item in lambda_.list_versions_by_function(
-        FunctionName="orders")["Versions"]]
+    versions = [
+        item["Version"]
+        for item in lambda_.list_versions_by_function(FunctionName="orders")["Versions"]
+    ]
     ecs = boto3.client("ecs", region_name=REGION)
     [service] = ecs.describe_services(cluster="shop", services=["web"])["services"]
     [group] = boto3.client("autoscaling", region_name=REGION).describe_auto_scaling_groups(
-        AutoScalingGroupNames=["workers"])["AutoScalingGroups"]
+        AutoScalingGroupNames=["workers"]
+    )["AutoScalingGroups"]
     elbv2 = boto3.client("elbv2", region_name=REGION)
     [balancer] = elbv2.describe_load_balancers(Names=["edge"])["LoadBalancers"]
     acls = ec2.describe_network_acls()["NetworkAcls"]
-    return json.dumps({
-        "functions": functions, "alias": [alias["FunctionVersion"],
-                  (alias.get("RoutingConfig") or {}).get("AdditionalVersionWeights") or {}],
-        "versions": versions,
-        "ecs": [service["networkConfiguration"],
-                ecs.list_tags_for_resource(resourceArn=service["serviceArn"]).get("tags")],
-        "asg": [group["VPCZoneIdentifier"], sorted(tag["Key"] for tag in group["Tags"])],
-        "elb": [[zone["SubnetId"] for zone in balancer["AvailabilityZones"]],
-                elbv2.describe_tags(ResourceArns=[balancer["LoadBalancerArn"]])[
-                    "TagDescriptions"][0]["Tags"]],
-        "acls": sorted((association["SubnetId"], acl["NetworkAclId"])
-                       for acl in acls for association in acl["Associations"]),
-        "acl_ids": sorted(acl["NetworkAclId"] for acl in acls),
-        "subnet_tags": sorted((subnet["SubnetId"], tag["Key"]) for subnet in
-                              ec2.describe_subnets()["Subnets"] for tag in subnet.get("Tags", [])),
-    }, sort_keys=True, default=str)
+    return json.dumps(
+        {
+            "functions": functions,
+            "alias": [
+                alias["FunctionVersion"],
+                (alias.get("RoutingConfig") or {}).get("AdditionalVersionWeights") or {},
+            ],
+            "versions": versions,
+            "ecs": [
+                service["networkConfiguration"],
+                ecs.list_tags_for_resource(resourceArn=service["serviceArn"]).get("tags"),
+            ],
+            "asg": [group["VPCZoneIdentifier"], sorted(tag["Key"] for tag in group["Tags"])],
+            "elb": [
+                [zone["SubnetId"] for zone in balancer["AvailabilityZones"]],
+                elbv2.describe_tags(ResourceArns=[balancer["LoadBalancerArn"]])["TagDescriptions"][
+                    0
+                ]["Tags"],
+            ],
+            "acls": sorted(
+                (association["SubnetId"], acl["NetworkAclId"])
+                for acl in acls
+                for association in acl["Associations"]
+            ),
+            "acl_ids": sorted(acl["NetworkAclId"] for acl in acls),
+            "subnet_tags": sorted(
+                (subnet["SubnetId"], tag["Key"])
+                for subnet in ec2.describe_subnets()["Subnets"]
+                for tag in subnet.get("Tags", [])
+            ),
+        },
+        sort_keys=True,
+        default=str,
+    )
 
 
 @contextmanager
@@ -458,13 +594,15 @@ def fake_account() -> Iterator[World]:
         s3.create_bucket(Bucket=LOCATION.bucket)
         # Versioned, as docs/janitor.md recommends: the janitor reads each revision's
         # first version.
-        s3.put_bucket_versioning(Bucket=LOCATION.bucket,
-                                 VersioningConfiguration={"Status": "Enabled"})
+        s3.put_bucket_versioning(
+            Bucket=LOCATION.bucket, VersioningConfiguration={"Status": "Enabled"}
+        )
         yield build_world()
 
 
-def janitor_restores(enforcer: Enforcer, tmp_path: Path, policy: dict[str, Any],
-                     run_id: str) -> tuple[bool, str]:
+def janitor_restores(
+    enforcer: Enforcer, tmp_path: Path, policy: dict[str, Any], run_id: str
+) -> tuple[bool, str]:
     """In a fresh fake account: is the dead run restored by the janitor under `policy`?"""
     with fake_account():
         enforcer.policy = ALLOW_ALL
@@ -514,49 +652,90 @@ def test_the_janitor_policy_is_sufficient_and_every_action_necessary(
     assert janitor_defers(enforce, tmp_path, policy)
     deferring = {action for action, _ in enforce.calls}
 
-    actions = sorted({action.lower() for statement in policy["Statement"]
-                      for action in statement["Action"]})
-    unused = [action for action in actions
-              if action not in restoring | deferring | NOT_CALLED_BY_THE_CODE | INTEGRITY_ONLY]
+    actions = sorted(
+        {action.lower() for statement in policy["Statement"] for action in statement["Action"]}
+    )
+    unused = [
+        action
+        for action in actions
+        if action not in restoring | deferring | NOT_CALLED_BY_THE_CODE | INTEGRITY_ONLY
+    ]
     assert unused == [], "in the policy but never called"
 
     for index, action in enumerate(sorted(restoring & set(actions) - INTEGRITY_ONLY)):
-        restored, detail = janitor_restores(enforce, tmp_path, without(policy, action),
-                                            f"20240501T100000Z-without-{index:06d}")
+        restored, detail = janitor_restores(
+            enforce, tmp_path, without(policy, action), f"20240501T100000Z-without-{index:06d}"
+        )
         assert not restored, f"the janitor restores without {action}: {detail}"
     for action in sorted((deferring - restoring) & set(actions)):
-        assert not janitor_defers(enforce, tmp_path, without(policy, action)), \
+        assert not janitor_defers(enforce, tmp_path, without(policy, action)), (
             f"the janitor schedules a follow-up without {action}"
+        )
 
 
 def without(policy: dict[str, Any], action: str) -> dict[str, Any]:
     reduced = json.loads(json.dumps(policy))
     for statement in reduced["Statement"]:
         statement["Action"] = [item for item in statement["Action"] if item.lower() != action]
-    reduced["Statement"] = [statement for statement in reduced["Statement"]
-                            if statement["Action"]]
+    reduced["Statement"] = [statement for statement in reduced["Statement"] if statement["Action"]]
     return reduced
 
 
 # -- the deployer's policy --------------------------------------------------------------
 
 
-def test_janitor_iam_policy_prints_the_deployers_policy(
-        capsys: pytest.CaptureFixture[str]) -> None:
-    assert main(["janitor", "iam-policy", "--journal", JOURNAL_URI, "--region", REGION,
-                 "--account-id", ACCOUNT_ID]) == 0
+def test_janitor_iam_policy_prints_the_deployers_policy(capsys: pytest.CaptureFixture[str]) -> None:
+    assert (
+        main(
+            [
+                "janitor",
+                "iam-policy",
+                "--journal",
+                JOURNAL_URI,
+                "--region",
+                REGION,
+                "--account-id",
+                ACCOUNT_ID,
+            ]
+        )
+        == 0
+    )
     printed = json.loads(capsys.readouterr().out)
     assert printed == deployer_policy(REGION, ACCOUNT_ID, LOCATION)
-    resources = [resource for statement in printed["Statement"] for resource in (
-        statement["Resource"] if isinstance(statement["Resource"], list)
-        else [statement["Resource"]])]
-    assert sorted(resources) == sorted([
-        DEAD_LETTERS, "arn:aws:iam::123456789012:role/gameday-janitor",
-        "arn:aws:iam::123456789012:role/gameday-janitor",
-        "arn:aws:iam::123456789012:role/gameday-janitor-scheduler", JANITOR_ARN,
-        "arn:aws:s3:::gameday-journal"]), "its own resources only, never *"
-    assert main(["janitor", "iam-policy", "--journal", JOURNAL_URI, "--region", REGION,
-                 "--account-id", "12345"]) == 2
+    resources = [
+        resource
+        for statement in printed["Statement"]
+        for resource in (
+            statement["Resource"]
+            if isinstance(statement["Resource"], list)
+            else [statement["Resource"]]
+        )
+    ]
+    assert sorted(resources) == sorted(
+        [
+            DEAD_LETTERS,
+            "arn:aws:iam::123456789012:role/gameday-janitor",
+            "arn:aws:iam::123456789012:role/gameday-janitor",
+            "arn:aws:iam::123456789012:role/gameday-janitor-scheduler",
+            JANITOR_ARN,
+            "arn:aws:s3:::gameday-journal",
+        ]
+    ), "its own resources only, never *"
+    assert (
+        main(
+            [
+                "janitor",
+                "iam-policy",
+                "--journal",
+                JOURNAL_URI,
+                "--region",
+                REGION,
+                "--account-id",
+                "12345",
+            ]
+        )
+        == 2
+    )
     assert "--account-id '12345': expected 12 digits" in capsys.readouterr().err
 
 
@@ -572,45 +751,57 @@ def deploys(enforcer: Enforcer, policy: dict[str, Any], package: JanitorPackage)
         second: list[str] = []
         try:
             enforcer.policy = policy
-            deploy_janitor(AwsClients(region=REGION), ACCOUNT_ID, LOCATION, say=first.append,
-                           package=package)
+            deploy_janitor(
+                AwsClients(region=REGION), ACCOUNT_ID, LOCATION, say=first.append, package=package
+            )
             enforcer.policy = ALLOW_ALL
             sqs = boto3.client("sqs", region_name=REGION)
-            sqs.set_queue_attributes(QueueUrl=sqs.get_queue_url(
-                QueueName=DEAD_LETTER_QUEUE)["QueueUrl"], Attributes={
-                "MessageRetentionPeriod": "3600"})
+            sqs.set_queue_attributes(
+                QueueUrl=sqs.get_queue_url(QueueName=DEAD_LETTER_QUEUE)["QueueUrl"],
+                Attributes={"MessageRetentionPeriod": "3600"},
+            )
             trust = lambda_trust_policy()
             trust["Statement"][0]["Principal"] = {"Service": "edgelambda.amazonaws.com"}
-            boto3.client("iam").update_assume_role_policy(RoleName=ROLE_NAME,
-                                                          PolicyDocument=json.dumps(trust))
+            boto3.client("iam").update_assume_role_policy(
+                RoleName=ROLE_NAME, PolicyDocument=json.dumps(trust)
+            )
             enforcer.policy = policy
-            deploy_janitor(AwsClients(region=REGION), ACCOUNT_ID, moved, say=second.append,
-                           package=changed)
+            deploy_janitor(
+                AwsClients(region=REGION), ACCOUNT_ID, moved, say=second.append, package=changed
+            )
         except Exception as error:  # noqa: BLE001 - a denied call, or a waiter it broke
             return [f"{type(error).__name__}: {error}"]
         finally:
             enforcer.policy = ALLOW_ALL
-    expected = [f"dead-letter queue {DEAD_LETTER_QUEUE}: updated ({DEAD_LETTERS})",
-                f"role {ROLE_NAME}: trust policy updated (arn:aws:iam::{ACCOUNT_ID}:role/"
-                f"{ROLE_NAME})", f"role policy {ROLE_NAME}: updated",
-                "function gameday-janitor: configuration updated (Environment)"]
-    return ([line for line in first + second if "not readable" in line]
-            + [f"not said: {line}" for line in expected if line not in second]
-            + [f"not said: code updated ({changed.code_sha256})"
-               for _ in [0] if not any(changed.code_sha256 in line for line in second)])
+    expected = [
+        f"dead-letter queue {DEAD_LETTER_QUEUE}: updated ({DEAD_LETTERS})",
+        f"role {ROLE_NAME}: trust policy updated (arn:aws:iam::{ACCOUNT_ID}:role/{ROLE_NAME})",
+        f"role policy {ROLE_NAME}: updated",
+        "function gameday-janitor: configuration updated (Environment)",
+    ]
+    return (
+        [line for line in first + second if "not readable" in line]
+        + [f"not said: {line}" for line in expected if line not in second]
+        + [
+            f"not said: code updated ({changed.code_sha256})"
+            for _ in [0]
+            if not any(changed.code_sha256 in line for line in second)
+        ]
+    )
 
 
 @pytest.mark.usefixtures("gameday_home")
-def test_the_deployers_policy_is_sufficient_and_every_action_necessary(
-        enforce: Enforcer) -> None:
+def test_the_deployers_policy_is_sufficient_and_every_action_necessary(enforce: Enforcer) -> None:
     policy = deployer_policy(REGION, ACCOUNT_ID, LOCATION)
     package = build_janitor_package()
     enforce.calls = []
     assert deploys(enforce, policy, package) == [], "the policy is enough"
     called = {action for action, _ in enforce.calls} - {"sts:getcalleridentity"}
-    actions = sorted({action.lower() for statement in policy["Statement"]
-                      for action in statement["Action"]})
+    actions = sorted(
+        {action.lower() for statement in policy["Statement"] for action in statement["Action"]}
+    )
     assert sorted(called) == actions, "every action is called, and no other"
     for action in actions:
-        assert deploys(enforce, without(policy, action), package), \
+        assert deploys(enforce, without(policy, action), package), (
             f"the janitor deploys without {action}"
+        )

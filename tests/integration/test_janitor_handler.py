@@ -59,10 +59,14 @@ def test_a_dead_run_is_restored_and_its_journal_closed_by_the_janitor(tmp_path: 
     assert run.schedule.name not in schedules(), "the run's schedule is deleted"
     document = latest_document(run.journal.run_id)
     assert (document["status"], document["finished_by"]) == ("rolled_back", "janitor")
-    assert all(entry["status"] == "restored" and entry["detail"].startswith("janitor: restored")
-               for entry in document["entries"])
-    assert {entry["target"] for entry in result.entries} == {"orders", f"schedule "
-                                                              f"{run.schedule.name}"}
+    assert all(
+        entry["status"] == "restored" and entry["detail"].startswith("janitor: restored")
+        for entry in document["entries"]
+    )
+    assert {entry["target"] for entry in result.entries} == {
+        "orders",
+        f"schedule {run.schedule.name}",
+    }
 
     again = sweep(run.event, own_arn=JANITOR_ARN, region=REGION)
     assert again.action == "finished" and function_state() == before
@@ -104,7 +108,9 @@ def test_a_run_with_a_fresh_heartbeat_gets_a_follow_up_instead(tmp_path: Path) -
     assert schedule_input(follow_up) == run.event.to_dict()
     assert follow_up["Target"]["Arn"] == JANITOR_ARN
     assert (follow_up["ActionAfterCompletion"], follow_up["FlexibleTimeWindow"]) == (
-        "DELETE", {"Mode": "OFF"})
+        "DELETE",
+        {"Mode": "OFF"},
+    )
     at = epoch_seconds(follow_up["ScheduleExpression"][3:-1] + "Z")
     expected = time.time() + FOLLOW_UP_WINDOWS * STALE_S
     assert expected - 60 < at <= expected + 1

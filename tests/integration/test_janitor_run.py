@@ -33,9 +33,15 @@ from tests.integration.janitor_support import (
 from tests.integration.test_janitor_deploy import ALLOW_ALL, Enforcer
 
 PIN = experiment_yaml().split("faults:")[0] + (
-    "faults:\n  - type: az-loss\n    az_id: use1-az1\n    targets: {lambda: [orders]}\n")
-JANITOR_ACTIONS = {"lambda:getfunctionconfiguration", "scheduler:createschedule",
-                   "scheduler:updateschedule", "scheduler:deleteschedule", "iam:passrole"}
+    "faults:\n  - type: az-loss\n    az_id: use1-az1\n    targets: {lambda: [orders]}\n"
+)
+JANITOR_ACTIONS = {
+    "lambda:getfunctionconfiguration",
+    "scheduler:createschedule",
+    "scheduler:updateschedule",
+    "scheduler:deleteschedule",
+    "iam:passrole",
+}
 
 
 @pytest.fixture
@@ -48,18 +54,28 @@ def janitor_on(monkeypatch: pytest.MonkeyPatch, aws: None) -> None:
 def function_in_vpc() -> None:
     ec2 = boto3.client("ec2", region_name=REGION)
     vpc = ec2.create_vpc(CidrBlock="10.9.0.0/16")["Vpc"]["VpcId"]
-    subnets = [ec2.create_subnet(VpcId=vpc, CidrBlock=f"10.9.{index}.0/24",
-                                 AvailabilityZoneId=az_id)["Subnet"]["SubnetId"]
-               for index, az_id in enumerate(("use1-az1", "use1-az2", "use1-az3"))]
+    subnets = [
+        ec2.create_subnet(VpcId=vpc, CidrBlock=f"10.9.{index}.0/24", AvailabilityZoneId=az_id)[
+            "Subnet"
+        ]["SubnetId"]
+        for index, az_id in enumerate(("use1-az1", "use1-az2", "use1-az3"))
+    ]
     group = ec2.create_security_group(GroupName="fn", Description="fn", VpcId=vpc)["GroupId"]
     create_function("orders", VpcConfig={"SubnetIds": subnets, "SecurityGroupIds": [group]})
 
 
 def function_state() -> str:
     config = boto3.client("lambda", region_name=REGION).get_function_configuration(
-        FunctionName="orders")
-    return json.dumps([config.get("VpcConfig", {}).get("SubnetIds"), config.get("Layers"),
-                       config.get("Environment")], sort_keys=True)
+        FunctionName="orders"
+    )
+    return json.dumps(
+        [
+            config.get("VpcConfig", {}).get("SubnetIds"),
+            config.get("Layers"),
+            config.get("Environment"),
+        ],
+        sort_keys=True,
+    )
 
 
 def experiment(tmp_path: Path, text: str = PIN) -> Path:
@@ -91,11 +107,14 @@ def test_without_a_janitor_a_changing_run_is_refused_before_anything(
     assert function_state() == before
     assert not (gameday_home / "runs").exists() or not any((gameday_home / "runs").iterdir())
 
-    deploy_janitor(AwsClients(region=REGION), ACCOUNT_ID,
-                   JournalLocation.parse("s3://gameday-journal/other/"), say=lambda _: None)
+    deploy_janitor(
+        AwsClients(region=REGION),
+        ACCOUNT_ID,
+        JournalLocation.parse("s3://gameday-journal/other/"),
+        say=lambda _: None,
+    )
     assert main(["run", str(path), "--yes", "--journal", JOURNAL_URI]) == 2
-    assert "the janitor reads journals under s3://gameday-journal/other/" in \
-        capsys.readouterr().err
+    assert "the janitor reads journals under s3://gameday-journal/other/" in capsys.readouterr().err
 
 
 #: What --no-janitor must say in the plan and in every report (PRODUCT.md, "Expiry and the
@@ -110,14 +129,14 @@ def test_no_janitor_runs_and_says_what_will_not_expire(
     function_in_vpc()
     path = experiment(tmp_path)
     assert main(["plan", str(path), "--no-janitor"]) == 0
-    [janitor_line] = [line for line in capsys.readouterr().out.splitlines()
-                      if line.startswith("janitor:")]
+    [janitor_line] = [
+        line for line in capsys.readouterr().out.splitlines() if line.startswith("janitor:")
+    ]
     assert janitor_line.startswith("janitor: no janitor (--no-janitor)")
     assert WILL_NOT_EXPIRE in janitor_line, janitor_line
 
     report_dir = tmp_path / "reports"
-    assert main(["run", str(path), "--yes", "--no-janitor", "--report-dir",
-                 str(report_dir)]) == 0
+    assert main(["run", str(path), "--yes", "--no-janitor", "--report-dir", str(report_dir)]) == 0
     out = capsys.readouterr().out
     result = json.loads(Path(out.split("result: ", 1)[1].strip()).read_text())
     assert any(WILL_NOT_EXPIRE in note for note in result["notes"]), result["notes"]
@@ -131,8 +150,12 @@ def test_with_a_janitor_the_plan_does_not_say_faults_will_not_expire(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     function_in_vpc()
-    deploy_janitor(AwsClients(region=REGION), ACCOUNT_ID, JournalLocation.parse(JOURNAL_URI),
-                   say=lambda _: None)
+    deploy_janitor(
+        AwsClients(region=REGION),
+        ACCOUNT_ID,
+        JournalLocation.parse(JOURNAL_URI),
+        say=lambda _: None,
+    )
     assert main(["plan", str(experiment(tmp_path)), "--journal", JOURNAL_URI]) == 0
     out = capsys.readouterr().out
     assert "janitor: gameday-janitor restores the run" in out
@@ -148,8 +171,9 @@ def test_the_plan_says_where_the_journal_goes(
 
     def journal_line(*options: str) -> str:
         assert main(["plan", str(path), *options]) == 0
-        [line] = [line for line in capsys.readouterr().out.splitlines()
-                  if line.startswith("journal:")]
+        [line] = [
+            line for line in capsys.readouterr().out.splitlines() if line.startswith("journal:")
+        ]
         return line
 
     in_s3 = "in the target account, and locally"
@@ -157,11 +181,13 @@ def test_the_plan_says_where_the_journal_goes(
     monkeypatch.setenv("GAMEDAY_JOURNAL", "s3://gameday-journal/from-env/")
     assert journal_line() == f"journal: s3://gameday-journal/from-env/<run-id>/ {in_s3}"
     assert journal_line("--journal", "s3://other-bucket/gd/") == (
-        f"journal: s3://other-bucket/gd/<run-id>/ {in_s3}"), "the option over the environment"
+        f"journal: s3://other-bucket/gd/<run-id>/ {in_s3}"
+    ), "the option over the environment"
     monkeypatch.delenv("GAMEDAY_JOURNAL")
     assert journal_line("--no-janitor") == (
         "journal: local only (.gameday/runs/<run-id>/journal.json); --journal s3://... keeps "
-        "it in the target account")
+        "it in the target account"
+    )
 
 
 @pytest.mark.usefixtures("janitor_on", "gameday_home")
@@ -181,14 +207,21 @@ def test_the_run_schedules_its_janitor_first_moves_it_before_restoring_then_dele
         return created
 
     monkeypatch.setattr(AwsClients, "client", client)
-    deploy_janitor(AwsClients(region=REGION), ACCOUNT_ID, JournalLocation.parse(JOURNAL_URI),
-                   say=lambda _: None)
+    deploy_janitor(
+        AwsClients(region=REGION),
+        ACCOUNT_ID,
+        JournalLocation.parse(JOURNAL_URI),
+        say=lambda _: None,
+    )
     path = experiment(tmp_path)
     assert main(["plan", str(path), "--journal", JOURNAL_URI]) == 0
-    assert "janitor: gameday-janitor restores the run from s3://gameday-journal/runs/" in \
-        capsys.readouterr().out
-    enforcer.policy = experiment_policy(load_experiment(path), ACCOUNT_ID,
-                                        AwsClients(region=REGION), journal=JOURNAL_URI)
+    assert (
+        "janitor: gameday-janitor restores the run from s3://gameday-journal/runs/"
+        in capsys.readouterr().out
+    )
+    enforcer.policy = experiment_policy(
+        load_experiment(path), ACCOUNT_ID, AwsClients(region=REGION), journal=JOURNAL_URI
+    )
     enforcer.calls = []
 
     code = main(["run", str(path), "--yes", "--journal", JOURNAL_URI])
@@ -197,13 +230,19 @@ def test_the_run_schedules_its_janitor_first_moves_it_before_restoring_then_dele
     assert code == 0, err
     enforcer.policy = ALLOW_ALL
     actions = [action for action, _ in enforcer.calls]
-    first_change = min(actions.index(action) for action in (
-        "lambda:tagresource", "lambda:updatefunctionconfiguration") if action in actions)
+    first_change = min(
+        actions.index(action)
+        for action in ("lambda:tagresource", "lambda:updatefunctionconfiguration")
+        if action in actions
+    )
     assert actions.index("scheduler:createschedule") < first_change
     assert actions.index("scheduler:deleteschedule") > first_change
     assert schedules() == [] and function_state() == before
-    policy_actions = {action.lower() for statement in enforcer_policy_statements(path)
-                      for action in statement["Action"]}
+    policy_actions = {
+        action.lower()
+        for statement in enforcer_policy_statements(path)
+        for action in statement["Action"]
+    }
     # UpdateSchedule: only before a restore that may outlast the schedule (see below).
     assert policy_actions == JANITOR_ACTIONS
     assert JANITOR_ACTIONS - {"scheduler:updateschedule"} <= set(actions)
@@ -214,8 +253,9 @@ def test_the_run_schedules_its_janitor_first_moves_it_before_restoring_then_dele
     run_id = result["run_id"]
     latest = journal_store().latest(run_id)
     assert latest is not None
-    [schedule_entry] = [entry for entry in latest[1]["entries"]
-                        if entry["fault_type"] == "janitor-schedule"]
+    [schedule_entry] = [
+        entry for entry in latest[1]["entries"] if entry["fault_type"] == "janitor-schedule"
+    ]
     assert schedule_entry["status"] == "restored"
     assert schedule_entry["intended"]["event"] == {"run_id": run_id, "journal": JOURNAL_URI}
     # Undeliverable invocations go to the janitor's queue, after Scheduler's retries.
@@ -227,8 +267,12 @@ def test_a_cli_run_arranges_its_janitor_once_before_asking(
     tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     function_in_vpc()
-    deploy_janitor(AwsClients(region=REGION), ACCOUNT_ID, JournalLocation.parse(JOURNAL_URI),
-                   say=lambda _: None)
+    deploy_janitor(
+        AwsClients(region=REGION),
+        ACCOUNT_ID,
+        JournalLocation.parse(JOURNAL_URI),
+        say=lambda _: None,
+    )
     arranged: list[JanitorArrangement] = []
     original = preflight.arrange_janitor
 
@@ -282,8 +326,9 @@ def test_the_later_time_is_journaled_before_the_schedule_moves_and_undone_if_it_
     journaled_when_moved: list[float] = []
 
     def moving(clients: AwsClients, schedule: Any) -> bool:
-        journaled_when_moved.append(latest_document(run.journal.run_id)["entries"][0]
-                                    ["intended"]["at_epoch"])
+        journaled_when_moved.append(
+            latest_document(run.journal.run_id)["entries"][0]["intended"]["at_epoch"]
+        )
         assert schedule.at == journaled_when_moved[-1]
         raise RuntimeError("UpdateSchedule failed")
 
@@ -296,10 +341,12 @@ def test_the_later_time_is_journaled_before_the_schedule_moves_and_undone_if_it_
 
 
 def enforcer_policy_statements(path: Path) -> list[dict[str, Any]]:
-    policy = experiment_policy(load_experiment(path), ACCOUNT_ID, AwsClients(region=REGION),
-                               journal=JOURNAL_URI)
-    return [statement for statement in policy["Statement"]
-            if statement["Sid"].startswith("Janitor")]
+    policy = experiment_policy(
+        load_experiment(path), ACCOUNT_ID, AwsClients(region=REGION), journal=JOURNAL_URI
+    )
+    return [
+        statement for statement in policy["Statement"] if statement["Sid"].startswith("Janitor")
+    ]
 
 
 @pytest.mark.usefixtures("janitor_on")
@@ -308,19 +355,26 @@ def test_iam_policy_names_the_janitor_calls_only_with_a_journal(
 ) -> None:
     path = experiment(tmp_path)
     assert main(["iam-policy", str(path), "--offline", "--journal", JOURNAL_URI]) == 0
-    by_sid = {statement["Sid"]: statement
-              for statement in json.loads(capsys.readouterr().out)["Statement"]}
+    by_sid = {
+        statement["Sid"]: statement
+        for statement in json.loads(capsys.readouterr().out)["Statement"]
+    }
     assert by_sid["JanitorSchedule"]["Resource"] == (
-        f"arn:aws:scheduler:{REGION}:{ACCOUNT_ID}:schedule/default/gameday-*")
+        f"arn:aws:scheduler:{REGION}:{ACCOUNT_ID}:schedule/default/gameday-*"
+    )
     assert sorted(by_sid["JanitorSchedule"]["Action"]) == [
-        "scheduler:CreateSchedule", "scheduler:DeleteSchedule", "scheduler:UpdateSchedule"]
+        "scheduler:CreateSchedule",
+        "scheduler:DeleteSchedule",
+        "scheduler:UpdateSchedule",
+    ]
     assert by_sid["JanitorSchedulerRole"]["Resource"] == (
-        f"arn:aws:iam::{ACCOUNT_ID}:role/gameday-janitor-scheduler")
+        f"arn:aws:iam::{ACCOUNT_ID}:role/gameday-janitor-scheduler"
+    )
     assert by_sid["JanitorSchedulerRole"]["Condition"] == {
-        "StringEquals": {"iam:PassedToService": "scheduler.amazonaws.com"}}
+        "StringEquals": {"iam:PassedToService": "scheduler.amazonaws.com"}
+    }
 
     for extra in ([], ["--journal", JOURNAL_URI, "--no-janitor"]):
         assert main(["iam-policy", str(path), "--offline", *extra]) == 0
-        sids = {statement["Sid"] for statement in json.loads(capsys.readouterr().out)[
-            "Statement"]}
+        sids = {statement["Sid"] for statement in json.loads(capsys.readouterr().out)["Statement"]}
         assert not any(sid.startswith("Janitor") for sid in sids)

@@ -89,18 +89,18 @@ def entry_of(document: dict[str, Any], fault_type: str) -> dict[str, Any]:
     return next(entry for entry in document["entries"] if entry["fault_type"] == fault_type)
 
 
-def test_an_event_naming_another_journal_is_refused_and_nothing_is_read(
-    tmp_path: Path
-) -> None:
+def test_an_event_naming_another_journal_is_refused_and_nothing_is_read(tmp_path: Path) -> None:
     run, _ = faulted_run(tmp_path, "20240501T100000Z-elsewhere-aaaaaa")
     die(run, heartbeat_age_s=10 * STALE_S)
     during = function_state()
 
-    result = sweep(JanitorEvent(run.journal.run_id, "s3://gameday-journal/other-team/"),
-                   own_arn=JANITOR_ARN, region=REGION)
+    result = sweep(
+        JanitorEvent(run.journal.run_id, "s3://gameday-journal/other-team/"),
+        own_arn=JANITOR_ARN,
+        region=REGION,
+    )
 
-    assert result.action == "refused" and "reads only s3://gameday-journal/runs/" in \
-        result.detail
+    assert result.action == "refused" and "reads only s3://gameday-journal/runs/" in result.detail
     assert function_state() == during
     assert latest_document(run.journal.run_id)["status"] == "running"
 
@@ -116,9 +116,7 @@ def test_without_its_deployed_location_the_janitor_reads_no_journal(
     assert function_state() == during
 
 
-def test_a_stale_period_of_zero_in_the_event_does_not_restore_a_live_run(
-    tmp_path: Path
-) -> None:
+def test_a_stale_period_of_zero_in_the_event_does_not_restore_a_live_run(tmp_path: Path) -> None:
     run, _ = faulted_run(tmp_path, "20240501T100000Z-live-zero-aaaaaa")
     die(run, heartbeat_age_s=STALE_S / 4)  # alive by the janitor's own setting
     during = function_state()
@@ -128,8 +126,9 @@ def test_a_stale_period_of_zero_in_the_event_does_not_restore_a_live_run(
 
     assert result["action"] == "deferred", result
     assert function_state() == during
-    assert latest_document(run.journal.run_id)["writer"] == run.journal.writer, \
+    assert latest_document(run.journal.run_id)["writer"] == run.journal.writer, (
         "nothing written to a live run's journal"
+    )
 
 
 def test_the_janitors_heartbeat_setting_has_a_floor(
@@ -166,7 +165,7 @@ def test_past_its_deadline_a_run_is_restored_whatever_its_heartbeat(tmp_path: Pa
 
 
 def test_a_revision_that_changes_what_the_run_recorded_is_left_out_and_reported(
-    tmp_path: Path
+    tmp_path: Path,
 ) -> None:
     run, before = faulted_run(tmp_path, "20240501T100000Z-forged-aaaaaa")
     die(run, heartbeat_age_s=10 * STALE_S)
@@ -186,8 +185,9 @@ def test_a_revision_that_changes_what_the_run_recorded_is_left_out_and_reported(
     [line] = [line for line in result.journal_breaks if line.startswith(f"revision {forged}")]
     assert "changes the run's endpoint_url, profile" in line and line.endswith("left out")
     document = latest_document(run.journal.run_id)
-    assert document["revision"] > forged and document["writer"].startswith("janitor:"), \
+    assert document["revision"] > forged and document["writer"].startswith("janitor:"), (
         "its revisions come after every stored one"
+    )
     assert (document["profile"], document["endpoint_url"]) == (None, None)
     again = sweep(run.event, own_arn=JANITOR_ARN, region=REGION)
     assert again.action == "finished", "the janitor's own revisions follow the valid ones"
@@ -196,27 +196,36 @@ def test_a_revision_that_changes_what_the_run_recorded_is_left_out_and_reported(
 def test_an_overwritten_revision_is_read_as_first_written(tmp_path: Path) -> None:
     boto3.client("s3", region_name=REGION).create_bucket(Bucket="gameday-journal")
     boto3.client("s3", region_name=REGION).put_bucket_versioning(
-        Bucket="gameday-journal", VersioningConfiguration={"Status": "Enabled"})
+        Bucket="gameday-journal", VersioningConfiguration={"Status": "Enabled"}
+    )
     run, before = faulted_run(tmp_path, "20240501T100000Z-overwritten-aaaaaa")
     die(run, heartbeat_age_s=10 * STALE_S)
     store = journal_store()
     revision, document = store.latest(run.journal.run_id)  # type: ignore[misc]
-    emptied = {**document, "entries": [entry for entry in document["entries"]
-                                       if entry["fault_type"] != "lambda-extension"]}
+    emptied = {
+        **document,
+        "entries": [
+            entry for entry in document["entries"] if entry["fault_type"] != "lambda-extension"
+        ],
+    }
     boto3.client("s3", region_name=REGION).put_object(  # no If-None-Match: no bucket policy
-        Bucket="gameday-journal", Key=store.location.revision_key(run.journal.run_id, revision),
-        Body=json.dumps(emptied).encode())
+        Bucket="gameday-journal",
+        Key=store.location.revision_key(run.journal.run_id, revision),
+        Body=json.dumps(emptied).encode(),
+    )
 
     result = sweep(run.event, own_arn=JANITOR_ARN, region=REGION)
 
     assert result.action == "restored" and result.restored == 2, result
     assert function_state() == before
-    assert f"revision {revision} was written 2 times (overwritten or deleted): its first " \
-           "version is used" in result.journal_breaks
+    assert (
+        f"revision {revision} was written 2 times (overwritten or deleted): its first "
+        "version is used" in result.journal_breaks
+    )
 
 
 def test_an_entry_outside_the_janitors_account_is_refused_and_the_rest_restored(
-    tmp_path: Path
+    tmp_path: Path,
 ) -> None:
     run, before = faulted_run(tmp_path, "20240501T100000Z-other-account-aaaaaa")
     die(run, heartbeat_age_s=10 * STALE_S)
@@ -224,8 +233,7 @@ def test_an_entry_outside_the_janitors_account_is_refused_and_the_rest_restored(
 
     def add_victim(document: dict[str, Any]) -> None:
         entry = copy.deepcopy(entry_of(document, "lambda-extension"))
-        entry.update(entry_id=f"lambda-extension:{victim}", target="victim",
-                     target_arn=victim)
+        entry.update(entry_id=f"lambda-extension:{victim}", target="victim", target_arn=victim)
         document["entries"].append(entry)
 
     forge(run, add_victim)  # a well-formed revision: the chain keeps it
@@ -235,22 +243,20 @@ def test_an_entry_outside_the_janitors_account_is_refused_and_the_rest_restored(
     assert (result.action, result.restored, result.refused) == ("restored", 2, 1), result
     [refused] = [entry for entry in result.entries if entry["status"] == "refused"]
     assert refused["target"] == "victim"
-    assert refused["detail"] == (f"janitor: refused ({victim} is in account {OTHER_ACCOUNT}, "
-                                 f"not {ACCOUNT_ID})")
+    assert refused["detail"] == (
+        f"janitor: refused ({victim} is in account {OTHER_ACCOUNT}, not {ACCOUNT_ID})"
+    )
     assert function_state() == before
 
 
-def test_a_run_journaled_for_another_account_or_region_is_not_the_janitors(
-    tmp_path: Path
-) -> None:
+def test_a_run_journaled_for_another_account_or_region_is_not_the_janitors(tmp_path: Path) -> None:
     create_function("orders")
     run = start_run(tmp_path, "20240501T100000Z-foreign-run-aaaaaa")
     lambda_extension(run, ["orders"])
     die(run, heartbeat_age_s=10 * STALE_S)
     during = function_state()
     result = sweep(run.event, own_arn=function_arn("eu-west-1", ACCOUNT_ID), region="eu-west-1")
-    assert result.action == "refused" and "restores 123456789012 in eu-west-1 only" in \
-        result.detail
+    assert result.action == "refused" and "restores 123456789012 in eu-west-1 only" in result.detail
     assert function_state() == during
 
 
@@ -270,7 +276,9 @@ def test_every_s3_call_names_the_janitors_account_as_the_bucket_owner(
             created.meta.events.register(
                 "before-parameter-build.s3.*",
                 lambda model, params, **_: calls.append(
-                    (model.name, params.get("ExpectedBucketOwner"))))
+                    (model.name, params.get("ExpectedBucketOwner"))
+                ),
+            )
             created._owner_recorded = True
         return created
 
@@ -294,10 +302,11 @@ def test_a_botocore_without_conditional_writes_writes_nothing(
     def client(self: AwsClients, service: str) -> Any:
         created = original(self, service)
         if service == "s3":
+
             def refuse(**params: Any) -> None:
                 if "IfNoneMatch" in params:  # what botocore before 2024-08 answers
-                    raise ParamValidationError(report="Unknown parameter in input: "
-                                               '"IfNoneMatch"')
+                    raise ParamValidationError(report='Unknown parameter in input: "IfNoneMatch"')
+
             monkeypatch.setattr(created, "put_object", refuse)
         return created
 
@@ -309,7 +318,7 @@ def test_a_botocore_without_conditional_writes_writes_nothing(
 
 
 def test_a_runner_finds_any_revision_of_the_janitor_and_changes_nothing_more(
-    tmp_path: Path
+    tmp_path: Path,
 ) -> None:
     function_in_vpc()
     run = start_run(tmp_path, "20240501T100000Z-paused-aaaaaa")
@@ -317,43 +326,47 @@ def test_a_runner_finds_any_revision_of_the_janitor_and_changes_nothing_more(
     die(run, heartbeat_age_s=10 * STALE_S)
 
     # The janitor's time runs out before its restores: it has only claimed the journal.
-    result = sweep(run.event, own_arn=JANITOR_ARN, region=REGION,
-                   budget=RestoreBudget.lasting(0))
-    assert result.action == "continuing" and latest_document(run.journal.run_id)[
-        "status"] == "rollback_incomplete"
+    result = sweep(run.event, own_arn=JANITOR_ARN, region=REGION, budget=RestoreBudget.lasting(0))
+    assert (
+        result.action == "continuing"
+        and latest_document(run.journal.run_id)["status"] == "rollback_incomplete"
+    )
     with pytest.raises(JournalTakenOver, match="the janitor took over its journal"):
         run.journal.beat()  # the paused runner wakes up
 
 
 def test_entries_left_by_the_budget_are_finished_by_the_follow_up_it_scheduled(
-    tmp_path: Path
+    tmp_path: Path,
 ) -> None:
     function_in_vpc()
-    before = json.dumps(boto3.client("lambda", region_name=REGION).get_function_configuration(
-        FunctionName="orders")["VpcConfig"]["SubnetIds"])
+    before = json.dumps(
+        boto3.client("lambda", region_name=REGION).get_function_configuration(
+            FunctionName="orders"
+        )["VpcConfig"]["SubnetIds"]
+    )
     run = start_run(tmp_path, "20240501T100000Z-budget-aaaaaa")
     az_loss(run, {"lambda": ["orders"]})  # converge_timeout 2s: at most 32 s to restore
     die(run, heartbeat_age_s=10 * STALE_S)
 
-    first = sweep(run.event, own_arn=JANITOR_ARN, region=REGION,
-                  budget=RestoreBudget.lasting(20))
+    first = sweep(run.event, own_arn=JANITOR_ARN, region=REGION, budget=RestoreBudget.lasting(20))
 
     assert first.action == "continuing", first
     assert first.follow_up in schedules(), "created"
     document = latest_document(run.journal.run_id)
-    follow_up = next(entry for entry in document["entries"]
-                     if entry["intended"].get("follow_up") == 1)
+    follow_up = next(
+        entry for entry in document["entries"] if entry["intended"].get("follow_up") == 1
+    )
     assert (follow_up["status"], follow_up["intended"]["name"]) == ("applied", first.follow_up)
     assert (document["status"], document["finished_by"]) == ("rollback_incomplete", "janitor")
     pin = entry_of(document, "az-loss")
     assert pin["status"] == "applied" and pin["restore_started_at"] is None, "not started"
 
-    second = sweep(run.event, own_arn=JANITOR_ARN, region=REGION,
-                   budget=RestoreBudget.lasting(600))
+    second = sweep(run.event, own_arn=JANITOR_ARN, region=REGION, budget=RestoreBudget.lasting(600))
 
     assert (second.action, second.failed) == ("restored", 0), second
     after = boto3.client("lambda", region_name=REGION).get_function_configuration(
-        FunctionName="orders")["VpcConfig"]["SubnetIds"]
+        FunctionName="orders"
+    )["VpcConfig"]["SubnetIds"]
     assert json.dumps(after) == before
     assert schedules() == {}, "every schedule, the follow-up too, deleted"
     assert latest_document(run.journal.run_id)["status"] == "rolled_back"
@@ -364,9 +377,10 @@ def test_follow_ups_are_bounded(tmp_path: Path) -> None:
     run = start_run(tmp_path, "20240501T100000Z-bounded-aaaaaa")
     az_loss(run, {"lambda": ["orders"]})
     die(run, heartbeat_age_s=10 * STALE_S)
-    actions = [sweep(run.event, own_arn=JANITOR_ARN, region=REGION,
-                     budget=RestoreBudget.lasting(0)).action
-               for _ in range(MAX_FOLLOW_UPS + 1)]
+    actions = [
+        sweep(run.event, own_arn=JANITOR_ARN, region=REGION, budget=RestoreBudget.lasting(0)).action
+        for _ in range(MAX_FOLLOW_UPS + 1)
+    ]
     assert actions == ["continuing"] * MAX_FOLLOW_UPS + ["restored"]
     last = latest_document(run.journal.run_id)
     assert last["status"] == "rollback_incomplete", "left to gameday rollback, and status"
@@ -378,8 +392,7 @@ def test_a_run_id_that_is_not_one_never_names_a_path() -> None:
     with pytest.raises(ValueError, match="is not a run id"):
         handler({"run_id": "a/../../etc", "journal": JOURNAL_URI}, None)
     store = journal_store()
-    store.s3.put_object(Bucket="gameday-journal", Key="runs/../journal-00000001.json",
-                        Body=b"{}")
+    store.s3.put_object(Bucket="gameday-journal", Key="runs/../journal-00000001.json", Body=b"{}")
     assert ".." not in store.run_ids()
     assert os.sep not in "".join(store.run_ids())
 

@@ -53,40 +53,62 @@ def state(client: Any) -> dict[str, Any]:
         "environment": latest.get("Environment"),
         "alias_version": alias["FunctionVersion"],
         "alias_weights": (alias.get("RoutingConfig") or {}).get("AdditionalVersionWeights") or {},
-        "versions": [item["Version"] for item in client.list_versions_by_function(
-            FunctionName="orders")["Versions"]],
+        "versions": [
+            item["Version"]
+            for item in client.list_versions_by_function(FunctionName="orders")["Versions"]
+        ],
         "tags": client.list_tags(Resource=latest["FunctionArn"])["Tags"],
     }
 
 
-def fault(*, functions: str = "orders:live", weight: float | None = None,
-          integrations: list[LambdaIntegration] | None = None, error: bool = False,
-          run_id: str = "run-alias", caveat: str | None = None,
-          **spec_extra: Any) -> LambdaExtensionFault:
-    spec_fields: dict[str, Any] = {"type": "lambda-extension", "functions": [functions],
-                                   "latency": {"ms": 250}, **spec_extra}
+def fault(
+    *,
+    functions: str = "orders:live",
+    weight: float | None = None,
+    integrations: list[LambdaIntegration] | None = None,
+    error: bool = False,
+    run_id: str = "run-alias",
+    caveat: str | None = None,
+    **spec_extra: Any,
+) -> LambdaExtensionFault:
+    spec_fields: dict[str, Any] = {
+        "type": "lambda-extension",
+        "functions": [functions],
+        "latency": {"ms": 250},
+        **spec_extra,
+    }
     if weight is not None:
         spec_fields["weight"] = weight
     if error:
         spec_fields["error"] = {"status_code": 503, "rate": 1.0}
-    context = FaultContext(clients=AwsClients(region=REGION), run_id=run_id,
-                           expires_at=time.time() + 600, integrations=integrations,
-                           integrations_caveat=caveat)
+    context = FaultContext(
+        clients=AwsClients(region=REGION),
+        run_id=run_id,
+        expires_at=time.time() + 600,
+        integrations=integrations,
+        integrations_caveat=caveat,
+    )
     return LambdaExtensionFault(Spec.model_validate(spec_fields), context)
 
 
 def apply(kind: LambdaExtensionFault, tmp_path: Path) -> Journal:
-    journal = Journal.create(tmp_path / "run", run_id=kind.context.run_id, experiment_name="x",
-                             experiment_path="x.yaml", region=REGION, endpoint_url=None,
-                             profile=None, account_id="123456789012")
+    journal = Journal.create(
+        tmp_path / "run",
+        run_id=kind.context.run_id,
+        experiment_name="x",
+        experiment_path="x.yaml",
+        region=REGION,
+        endpoint_url=None,
+        profile=None,
+        account_id="123456789012",
+    )
     (change,) = kind.plan()
     kind.prepare()
     kind.apply(change, journal)
     return journal
 
 
-def test_alias_points_at_a_fault_version_and_comes_back_exactly(live: Any,
-                                                                tmp_path: Path) -> None:
+def test_alias_points_at_a_fault_version_and_comes_back_exactly(live: Any, tmp_path: Path) -> None:
     before = state(live)
     journal = apply(fault(), tmp_path)
     during = state(live)
@@ -95,14 +117,16 @@ def test_alias_points_at_a_fault_version_and_comes_back_exactly(live: Any,
     assert any("gameday-chaos" in layer["Arn"] for layer in fault_version["Layers"])
     assert "AWS_LAMBDA_EXEC_WRAPPER" in fault_version["Environment"]["Variables"]
     assert [entry.intended.get("action") for entry in journal.entries] == [
-        "attach", "publish-version", "point-alias"]
+        "attach",
+        "publish-version",
+        "point-alias",
+    ]
     report = restore_journal(Journal.load(journal.path))  # type: ignore[arg-type]
     assert report.complete and report.failed == 0
     assert state(live) == before
 
 
-def test_weight_routes_a_share_of_the_alias_to_the_fault_version(live: Any,
-                                                                 tmp_path: Path) -> None:
+def test_weight_routes_a_share_of_the_alias_to_the_fault_version(live: Any, tmp_path: Path) -> None:
     before = state(live)
     journal = apply(fault(weight=0.25), tmp_path)
     during = state(live)
@@ -128,12 +152,15 @@ def crash_at(operation: str, after: bool) -> Callable[..., Any]:
 
 @pytest.mark.parametrize("after", [False, True], ids=["before", "after"])
 @pytest.mark.parametrize("operation", MUTATING)
-def test_a_crash_at_any_step_is_restored_exactly(live: Any, tmp_path: Path, operation: str,
-                                                 after: bool) -> None:
+def test_a_crash_at_any_step_is_restored_exactly(
+    live: Any, tmp_path: Path, operation: str, after: bool
+) -> None:
     before = state(live)
     kind = fault()
-    with patch.object(BaseClient, "_make_api_call", crash_at(operation, after)), \
-            pytest.raises(Crash):
+    with (
+        patch.object(BaseClient, "_make_api_call", crash_at(operation, after)),
+        pytest.raises(Crash),
+    ):
         apply(kind, tmp_path)
     # A new process: only the journal on disk remains.
     journal = Journal.load(tmp_path / "run" / "journal.json")
@@ -166,38 +193,51 @@ def test_latest_with_other_code_than_the_alias_version_is_refused(live: Any) -> 
 # -- what moto does not keep: answered or edited on the way to the toolkit -----------------
 
 
-def answer(kind: LambdaExtensionFault, operation: str,
-           respond: Callable[[dict[str, Any]], dict[str, Any] | None]) -> None:
+def answer(
+    kind: LambdaExtensionFault,
+    operation: str,
+    respond: Callable[[dict[str, Any]], dict[str, Any] | None],
+) -> None:
     """Answer `operation` with respond(query string) instead of moto, unless that is None
     (a before-call handler's answer is botocore's response)."""
+
     def before_call(params: dict[str, Any], **_: Any) -> tuple[AWSResponse, dict[str, Any]] | None:
         parsed = respond(dict(params.get("query_string") or {}))
         return None if parsed is None else (AWSResponse("", 200, {}, None), parsed)
 
-    kind.context.clients.lambda_.meta.events.register(f"before-call.lambda.{operation}",
-                                                      before_call)
+    kind.context.clients.lambda_.meta.events.register(
+        f"before-call.lambda.{operation}", before_call
+    )
 
 
 def edit_configurations(kind: LambdaExtensionFault, **fields: Any) -> None:
     """Every GetFunctionConfiguration answer (of $LATEST and of versions) carries `fields`."""
+
     def after_call(parsed: dict[str, Any], **_: Any) -> None:
         parsed.update(fields)
 
     kind.context.clients.lambda_.meta.events.register(
-        "after-call.lambda.GetFunctionConfiguration", after_call)
+        "after-call.lambda.GetFunctionConfiguration", after_call
+    )
 
 
 def provisioned_on(qualifier: str) -> Callable[[dict[str, Any]], dict[str, Any] | None]:
-    return lambda query: ({"RequestedProvisionedConcurrentExecutions": 5}
-                          if query.get("Qualifier") == qualifier else None)
+    return lambda query: (
+        {"RequestedProvisionedConcurrentExecutions": 5}
+        if query.get("Qualifier") == qualifier
+        else None
+    )
 
 
 @pytest.mark.parametrize("qualifier", ["live", "1"], ids=["on-the-alias", "on-its-version"])
 def test_provisioned_concurrency_is_refused_unless_allowed(live: Any, qualifier: str) -> None:
     refused = fault()
     answer(refused, "GetProvisionedConcurrencyConfig", provisioned_on(qualifier))
-    with pytest.raises(PreflightRefused, match=rf"{qualifier} has provisioned concurrency \(5\)"
-                       ".*allow_provisioned_concurrency: true"):
+    with pytest.raises(
+        PreflightRefused,
+        match=rf"{qualifier} has provisioned concurrency \(5\)"
+        ".*allow_provisioned_concurrency: true",
+    ):
         refused.plan()
     allowed = fault(allow_provisioned_concurrency=True)
     answer(allowed, "GetProvisionedConcurrencyConfig", provisioned_on(qualifier))
@@ -207,8 +247,9 @@ def test_provisioned_concurrency_is_refused_unless_allowed(live: Any, qualifier:
 
 def test_snapstart_on_the_alias_version_is_refused(live: Any) -> None:
     kind = fault()
-    edit_configurations(kind, SnapStart={"ApplyOn": "PublishedVersions",
-                                         "OptimizationStatus": "On"})
+    edit_configurations(
+        kind, SnapStart={"ApplyOn": "PublishedVersions", "OptimizationStatus": "On"}
+    )
     with pytest.raises(PreflightRefused, match="orders:live: SnapStart is on"):
         kind.plan()
 
@@ -217,14 +258,18 @@ def test_snapstart_does_not_refuse_a_latest_target(live: Any) -> None:
     """SnapStart snapshots published versions only: $LATEST runs its configuration, ours
     included; the plan says so (whether the endpoint invokes $LATEST is checked apart)."""
     kind = fault(functions="orders")
-    edit_configurations(kind, SnapStart={"ApplyOn": "PublishedVersions",
-                                         "OptimizationStatus": "Off"})
+    edit_configurations(
+        kind, SnapStart={"ApplyOn": "PublishedVersions", "OptimizationStatus": "Off"}
+    )
     (change,) = kind.plan()
     assert any("SnapStart" in warning and "$LATEST" in warning for warning in change.warnings)
 
 
-MANAGED_INSTANCES = {"LambdaManagedInstancesCapacityProviderConfig": {
-    "CapacityProviderArn": "arn:aws:lambda:us-east-1:123456789012:capacity-provider:fleet"}}
+MANAGED_INSTANCES = {
+    "LambdaManagedInstancesCapacityProviderConfig": {
+        "CapacityProviderArn": "arn:aws:lambda:us-east-1:123456789012:capacity-provider:fleet"
+    }
+}
 
 
 @pytest.mark.parametrize("functions", ["orders:live", "orders"], ids=["alias", "latest"])
@@ -248,8 +293,9 @@ def test_a_function_the_endpoint_invokes_through_an_alias_is_refused(live: Any) 
     with pytest.raises(PreflightRefused, match="invokes orders:live.*target orders:live"):
         fault(functions="orders", integrations=through_alias).plan()
     (change,) = fault(integrations=through_alias).plan()
-    assert any("invoked by ANY /{proxy+} (AWS_PROXY) -> orders:live" in line
-               for line in change.summary)
+    assert any(
+        "invoked by ANY /{proxy+} (AWS_PROXY) -> orders:live" in line for line in change.summary
+    )
 
 
 def test_an_error_fault_on_a_non_proxy_integration_is_refused(live: Any) -> None:
@@ -261,7 +307,8 @@ def test_an_error_fault_on_a_non_proxy_integration_is_refused(live: Any) -> None
 
 
 def test_integrations_not_read_from_the_deployed_stage_are_a_warning_and_part_of_a_refusal(
-        live: Any) -> None:
+    live: Any,
+) -> None:
     caveat = "API abc: integrations read from the API's current configuration (...)"
     through_alias = [LambdaIntegration(ROUTE, "AWS_PROXY", "orders", "live")]
     (change,) = fault(integrations=through_alias, caveat=caveat).plan()
@@ -278,7 +325,8 @@ def test_a_function_the_endpoint_never_invokes_is_planned_with_a_warning(live: A
 
 
 def test_plan_shows_the_alias_weight_the_windows_and_the_fault_effect_check(
-        live: Any, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    live: Any, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     path = tmp_path / "experiment.yaml"
     path.write_text(experiment_yaml("[orders:live]") + "    weight: 0.25\n")
 
@@ -286,10 +334,15 @@ def test_plan_shows_the_alias_weight_the_windows_and_the_fault_effect_check(
 
     lines = capsys.readouterr().out.splitlines()
     assert any(line.startswith("lambda-extension on orders:live (") for line in lines), lines
-    assert ("  - point alias live at it: 25% of its traffic (the rest stays on version 1)"
-            in lines), lines
-    assert ("windows: fault-phase SLIs count from the moment the last change is in force "
-            "(effective_at), recovery-phase SLIs from the end of the restore; the seconds "
-            "between are reported as `transition`") in lines, lines
-    assert ("fault_effect: each fault must show an effect during a fault phase with load "
-            "(an automatic check)") in lines, lines
+    assert (
+        "  - point alias live at it: 25% of its traffic (the rest stays on version 1)" in lines
+    ), lines
+    assert (
+        "windows: fault-phase SLIs count from the moment the last change is in force "
+        "(effective_at), recovery-phase SLIs from the end of the restore; the seconds "
+        "between are reported as `transition`"
+    ) in lines, lines
+    assert (
+        "fault_effect: each fault must show an effect during a fault phase with load "
+        "(an automatic check)"
+    ) in lines, lines

@@ -32,17 +32,23 @@ schedule: "0 9 * * TUE"
 
 
 def collected(pytester: pytest.Pytester, *args: str) -> list[str]:
-    result = pytester.runpytest("--gameday", "--collect-only", "-q", "-p", "no:cacheprovider",
-                                *args)
+    result = pytester.runpytest(
+        "--gameday", "--collect-only", "-q", "-p", "no:cacheprovider", *args
+    )
     return sorted(line.split("::")[-1] for line in result.outlines if "::" in line)
 
 
 def test_plans_are_skipped_and_their_experiments_collected(pytester: pytest.Pytester) -> None:
-    pytester.makefile(".yaml", first=EXPERIMENT.format(name="first"),
-                      second=EXPERIMENT.format(name="second"), **{"weekly-gameday": PLAN})
+    pytester.makefile(
+        ".yaml",
+        first=EXPERIMENT.format(name="first"),
+        second=EXPERIMENT.format(name="second"),
+        **{"weekly-gameday": PLAN},
+    )
     (pytester.path / "other.yaml").write_text("kind: something-else\n")
     (pytester.path / "flow.yaml").write_text(
-        "{version: 1, kind: experiment, name: flow, target: {region: us-east-1}}\n")
+        "{version: 1, kind: experiment, name: flow, target: {region: us-east-1}}\n"
+    )
     assert collected(pytester, str(pytester.path)) == ["first", "flow", "second"]
 
 
@@ -56,14 +62,17 @@ def test_an_invalid_experiment_is_still_an_item(pytester: pytest.Pytester) -> No
     assert collected(pytester, str(pytester.path)) == ["broken"]
 
 
-@pytest.mark.parametrize(("text", "kind"), [
-    ("version: 1\nkind: experiment\n", "experiment"),
-    ("# kind: experiment\nkind: gameday\n", "gameday"),
-    ("kind: 'gameday'\n", "gameday"),
-    ("target:\n  kind: experiment\n", None),
-    ("{kind: experiment}\n", "experiment"),
-    ("not: [yaml\n", None),
-])
+@pytest.mark.parametrize(
+    ("text", "kind"),
+    [
+        ("version: 1\nkind: experiment\n", "experiment"),
+        ("# kind: experiment\nkind: gameday\n", "gameday"),
+        ("kind: 'gameday'\n", "gameday"),
+        ("target:\n  kind: experiment\n", None),
+        ("{kind: experiment}\n", "experiment"),
+        ("not: [yaml\n", None),
+    ],
+)
 def test_document_kind(tmp_path: Path, text: str, kind: str | None) -> None:
     path = tmp_path / "x.yaml"
     path.write_text(text)

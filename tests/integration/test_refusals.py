@@ -33,8 +33,13 @@ def snapshot(function_names: list[str]) -> str:
     return json.dumps(state, sort_keys=True, default=str)
 
 
-def run_refused(tmp_path: Path, capsys: pytest.CaptureFixture[str], yaml_text: str,
-                functions: list[str], *extra: str) -> str:
+def run_refused(
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    yaml_text: str,
+    functions: list[str],
+    *extra: str,
+) -> str:
     path = tmp_path / "experiment.yaml"
     path.write_text(yaml_text)
     before = snapshot(functions)
@@ -52,12 +57,12 @@ def run_refused(tmp_path: Path, capsys: pytest.CaptureFixture[str], yaml_text: s
 class TestRefusals:
     def test_wrong_account(self, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
         create_function("orders")
-        line = run_refused(tmp_path, capsys, experiment_yaml(account_id="210987654321"),
-                           ["orders"])
+        line = run_refused(tmp_path, capsys, experiment_yaml(account_id="210987654321"), ["orders"])
         assert "account 123456789012" in line and "210987654321" in line
 
-    def test_missing_account_outside_sandbox(self, tmp_path: Path,
-                                             capsys: pytest.CaptureFixture[str]) -> None:
+    def test_missing_account_outside_sandbox(
+        self, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    ) -> None:
         create_function("orders")
         line = run_refused(tmp_path, capsys, experiment_yaml(account_id=None), ["orders"])
         assert "account_id is required" in line
@@ -71,7 +76,8 @@ class TestRefusals:
         lambda_ = boto3.client("lambda", region_name=REGION)
         arns = [
             lambda_.publish_layer_version(LayerName=f"other-{i}", Content={"ZipFile": b"x"})[
-                "LayerVersionArn"]
+                "LayerVersionArn"
+            ]
             for i in range(5)
         ]
         create_function("orders", Layers=arns)
@@ -79,39 +85,48 @@ class TestRefusals:
         assert "orders: already has 5 layers" in line
 
     @pytest.mark.parametrize("runtime", ["provided.al2", "provided.al2023"])
-    def test_os_only_runtime(self, tmp_path: Path, capsys: pytest.CaptureFixture[str],
-                             runtime: str) -> None:
+    def test_os_only_runtime(
+        self, tmp_path: Path, capsys: pytest.CaptureFixture[str], runtime: str
+    ) -> None:
         create_function("orders", Runtime=runtime, Handler="bootstrap")
         line = run_refused(tmp_path, capsys, experiment_yaml(), ["orders"])
         assert f"orders: runtime {runtime} is an OS-only runtime" in line
         assert "start the proxy from your own bootstrap" in line
 
     def test_container_image(self, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-        create_function("orders", PackageType="Image",
-                        Code={"ImageUri": "123456789012.dkr.ecr.us-east-1.amazonaws.com/o:1"})
+        create_function(
+            "orders",
+            PackageType="Image",
+            Code={"ImageUri": "123456789012.dkr.ecr.us-east-1.amazonaws.com/o:1"},
+        )
         line = run_refused(tmp_path, capsys, experiment_yaml(), ["orders"])
         assert "orders: container-image function" in line
         assert "baked_in: true" in line
 
-    def test_existing_exec_wrapper(self, tmp_path: Path,
-                                   capsys: pytest.CaptureFixture[str]) -> None:
-        create_function("orders", Environment={"Variables": {
-            "AWS_LAMBDA_EXEC_WRAPPER": "/opt/otel-instrument"}})
+    def test_existing_exec_wrapper(
+        self, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    ) -> None:
+        create_function(
+            "orders", Environment={"Variables": {"AWS_LAMBDA_EXEC_WRAPPER": "/opt/otel-instrument"}}
+        )
         line = run_refused(tmp_path, capsys, experiment_yaml(), ["orders"])
         assert "AWS_LAMBDA_EXEC_WRAPPER" in line
         assert "otel" not in line, "values are never printed"
 
-    def test_locked_by_another_run(self, tmp_path: Path,
-                                   capsys: pytest.CaptureFixture[str]) -> None:
+    def test_locked_by_another_run(
+        self, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    ) -> None:
         create_function("orders", Tags={"gameday:run-id": "other-run-1"})
         line = run_refused(tmp_path, capsys, experiment_yaml(), ["orders"])
         assert "locked by run other-run-1" in line
 
-    def test_leftover_layer_from_a_dead_run(self, tmp_path: Path,
-                                            capsys: pytest.CaptureFixture[str]) -> None:
+    def test_leftover_layer_from_a_dead_run(
+        self, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    ) -> None:
         lambda_ = boto3.client("lambda", region_name=REGION)
-        ours = lambda_.publish_layer_version(LayerName="gameday-chaos",
-                                             Content={"ZipFile": build_layer_zip()})
+        ours = lambda_.publish_layer_version(
+            LayerName="gameday-chaos", Content={"ZipFile": build_layer_zip()}
+        )
         create_function("orders", Layers=[ours["LayerVersionArn"]])
         line = run_refused(tmp_path, capsys, experiment_yaml(), ["orders"])
         assert "already carries the gameday-chaos layer" in line
@@ -121,36 +136,43 @@ class TestRefusals:
     ) -> None:
         create_function("orders")
         create_function("payments", Runtime="provided.al2023", Handler="bootstrap")
-        line = run_refused(tmp_path, capsys, experiment_yaml("[orders, payments]"),
-                           ["orders", "payments"])
+        line = run_refused(
+            tmp_path, capsys, experiment_yaml("[orders, payments]"), ["orders", "payments"]
+        )
         assert "payments: runtime provided.al2023" in line
 
-    def test_unreadable_environment_kms(self, tmp_path: Path,
-                                        capsys: pytest.CaptureFixture[str]) -> None:
+    def test_unreadable_environment_kms(
+        self, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    ) -> None:
         """No kms:Decrypt: Lambda returns Environment.Error and no variables (moto cannot
         produce it: the response is edited on its way to the toolkit)."""
         create_function("orders", KMSKeyArn="arn:aws:kms:us-east-1:123456789012:key/k-1")
 
         def without_variables(parsed: dict[str, Any], **_: Any) -> None:
-            parsed["Environment"] = {"Error": {"ErrorCode": "AccessDeniedException",
-                                               "Message": "not authorized to kms:Decrypt"}}
+            parsed["Environment"] = {
+                "Error": {
+                    "ErrorCode": "AccessDeniedException",
+                    "Message": "not authorized to kms:Decrypt",
+                }
+            }
 
         session = boto3.Session(region_name=REGION)
-        session.events.register("after-call.lambda.GetFunctionConfiguration",
-                                without_variables)
+        session.events.register("after-call.lambda.GetFunctionConfiguration", without_variables)
         with patch("chaos.aws.clients.boto3.Session", return_value=session):
             line = run_refused(tmp_path, capsys, experiment_yaml(), ["orders"])
         assert "orders: its environment variables cannot be read" in line
         assert "kms:Decrypt on arn:aws:kms:us-east-1:123456789012:key/k-1" in line
 
-    def test_environment_over_4_kb(self, tmp_path: Path,
-                                   capsys: pytest.CaptureFixture[str]) -> None:
+    def test_environment_over_4_kb(
+        self, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    ) -> None:
         create_function("orders", Environment={"Variables": {"BIG": "x" * 3900}})
         line = run_refused(tmp_path, capsys, experiment_yaml(), ["orders"])
         assert "over Lambda's 4096-byte limit" in line and "orders: its environment" in line
 
-    def test_unreadable_existing_layer(self, tmp_path: Path,
-                                       capsys: pytest.CaptureFixture[str]) -> None:
+    def test_unreadable_existing_layer(
+        self, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    ) -> None:
         missing = "arn:aws:lambda:us-east-1:999999999999:layer:someone-elses:3"
         create_function("orders")
         lambda_ = boto3.client("lambda", region_name=REGION)
@@ -176,54 +198,91 @@ class TestRefusals:
         endpoint = f"https://{api_id}.execute-api.{REGION}.amazonaws.com/prod"
 
         def denied(**_: Any) -> None:
-            raise ClientError({"Error": {"Code": "AccessDeniedException",
-                                         "Message": "not authorized"}}, "GetRestApi")
+            raise ClientError(
+                {"Error": {"Code": "AccessDeniedException", "Message": "not authorized"}},
+                "GetRestApi",
+            )
 
         session = boto3.Session(region_name=REGION)
         session.events.register("before-call.api-gateway.GetRestApi", denied)
         yaml_text = experiment_yaml().replace("target: {", f"target: {{endpoint: '{endpoint}', ")
         with patch("chaos.aws.clients.boto3.Session", return_value=session):
             line = run_refused(tmp_path, capsys, yaml_text, ["orders"])
-        assert (f"grant apigateway:GET on arn:aws:apigateway:{REGION}::/restapis/{api_id} "
-                in line), line
+        assert (
+            f"grant apigateway:GET on arn:aws:apigateway:{REGION}::/restapis/{api_id} " in line
+        ), line
 
-    def test_lambda_at_edge_replica(self, tmp_path: Path,
-                                    capsys: pytest.CaptureFixture[str]) -> None:
+    def test_lambda_at_edge_replica(
+        self, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    ) -> None:
         """A replica carries MasterArn (moto cannot make one: the answer is edited)."""
         create_function("orders")
         main_arn = "arn:aws:lambda:us-east-1:123456789012:function:orders-edge"
-        line = self.refused_with(tmp_path, capsys, "after-call.lambda.GetFunctionConfiguration",
-                                 lambda parsed: parsed.update(MasterArn=main_arn))
+        line = self.refused_with(
+            tmp_path,
+            capsys,
+            "after-call.lambda.GetFunctionConfiguration",
+            lambda parsed: parsed.update(MasterArn=main_arn),
+        )
         assert f"orders: a Lambda@Edge replica of {main_arn}" in line, line
 
     def test_lambda_at_edge_function_associated_with_a_distribution(
-            self, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+        self, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    ) -> None:
         """CloudFront associates a version of it (moto keeps no associations: the answer of
         ListDistributions is edited)."""
         create_function("orders")
         associated = f"arn:aws:lambda:{REGION}:123456789012:function:orders:3"
 
         def with_association(parsed: dict[str, Any]) -> None:
-            parsed["DistributionList"] = {"Items": [
-                {"Id": "E1OTHER", "DefaultCacheBehavior": {"LambdaFunctionAssociations": {
-                    "Items": [{"LambdaFunctionARN": f"{associated[:-9]}:orders-x:1"}]}}},
-                {"Id": "E2ORDERS", "DefaultCacheBehavior": {},
-                 "CacheBehaviors": {"Items": [{"LambdaFunctionAssociations": {"Items": [
-                     {"LambdaFunctionARN": associated, "EventType": "viewer-request"}]}}]}},
-            ]}
+            parsed["DistributionList"] = {
+                "Items": [
+                    {
+                        "Id": "E1OTHER",
+                        "DefaultCacheBehavior": {
+                            "LambdaFunctionAssociations": {
+                                "Items": [{"LambdaFunctionARN": f"{associated[:-9]}:orders-x:1"}]
+                            }
+                        },
+                    },
+                    {
+                        "Id": "E2ORDERS",
+                        "DefaultCacheBehavior": {},
+                        "CacheBehaviors": {
+                            "Items": [
+                                {
+                                    "LambdaFunctionAssociations": {
+                                        "Items": [
+                                            {
+                                                "LambdaFunctionARN": associated,
+                                                "EventType": "viewer-request",
+                                            }
+                                        ]
+                                    }
+                                }
+                            ]
+                        },
+                    },
+                ]
+            }
 
-        line = self.refused_with(tmp_path, capsys, "after-call.cloudfront.ListDistributions",
-                                 with_association)
-        assert "orders: a Lambda@Edge function (associated with CloudFront distribution(s) " \
-               "E2ORDERS)" in line, line
+        line = self.refused_with(
+            tmp_path, capsys, "after-call.cloudfront.ListDistributions", with_association
+        )
+        assert (
+            "orders: a Lambda@Edge function (associated with CloudFront distribution(s) "
+            "E2ORDERS)" in line
+        ), line
 
     def test_lambda_at_edge_unknown_without_cloudfront_read(
-            self, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+        self, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    ) -> None:
         create_function("orders")
 
         def denied(**_: Any) -> None:
-            raise ClientError({"Error": {"Code": "AccessDenied", "Message": "no"}},
-                              "ListDistributions")
+            raise ClientError(
+                {"Error": {"Code": "AccessDenied", "Message": "no"}}, "ListDistributions"
+            )
 
         session = boto3.Session(region_name=REGION)
         session.events.register("before-call.cloudfront.ListDistributions", denied)
@@ -232,18 +291,24 @@ class TestRefusals:
         assert "orders: cannot tell whether CloudFront replicates it" in line
         assert "AccessDenied on cloudfront:ListDistributions" in line
 
-    def test_code_and_layers_over_250_mb(self, tmp_path: Path,
-                                         capsys: pytest.CaptureFixture[str]) -> None:
+    def test_code_and_layers_over_250_mb(
+        self, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    ) -> None:
         """Zipped sizes (all Lambda exposes) already over the unzipped limit: certain."""
         create_function("orders")
-        line = self.refused_with(tmp_path, capsys, "after-call.lambda.GetFunctionConfiguration",
-                                 lambda parsed: parsed.update(CodeSize=260 * 1_048_576))
+        line = self.refused_with(
+            tmp_path,
+            capsys,
+            "after-call.lambda.GetFunctionConfiguration",
+            lambda parsed: parsed.update(CodeSize=260 * 1_048_576),
+        )
         assert "orders: its code and layers are 260.0 MB zipped (more unzipped)" in line, line
         assert "over Lambda's 250 MB unzipped limit" in line
 
     @staticmethod
-    def refused_with(tmp_path: Path, capsys: pytest.CaptureFixture[str], event: str,
-                     edit: Any) -> str:
+    def refused_with(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str], event: str, edit: Any
+    ) -> str:
         def edited(parsed: dict[str, Any], **_: Any) -> None:
             edit(parsed)
 
@@ -253,13 +318,21 @@ class TestRefusals:
             return run_refused(tmp_path, capsys, experiment_yaml(), ["orders"])
 
     def test_no_confirmation_without_a_terminal(
-        self, tmp_path: Path, capsys: pytest.CaptureFixture[str],
+        self,
+        tmp_path: Path,
+        capsys: pytest.CaptureFixture[str],
         monkeypatch: pytest.MonkeyPatch,
     ) -> None:
         monkeypatch.delenv("GAMEDAY_ASSUME_YES", raising=False)
         create_function("orders")
-        line = run_refused(tmp_path, capsys, experiment_yaml(), ["orders"], "--report-dir",
-                           str(tmp_path / "reports"))
+        line = run_refused(
+            tmp_path,
+            capsys,
+            experiment_yaml(),
+            ["orders"],
+            "--report-dir",
+            str(tmp_path / "reports"),
+        )
         assert "--yes" in line
 
 
@@ -278,7 +351,8 @@ def test_plan_changes_nothing(tmp_path: Path, capsys: pytest.CaptureFixture[str]
 
 @pytest.mark.usefixtures("aws")
 def test_plan_says_what_of_the_code_size_is_estimated(
-        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     """Under the limit when zipped: the unzipped size is unknown, said plainly; a warning once
     the zipped size alone is a quarter of the limit."""
     create_function("orders")
@@ -290,8 +364,10 @@ def test_plan_says_what_of_the_code_size_is_estimated(
     assert "may exceed" not in line
 
     session = boto3.Session(region_name=REGION)
-    session.events.register("after-call.lambda.GetFunctionConfiguration",
-                            lambda parsed, **_: parsed.update(CodeSize=100 * 1_048_576))
+    session.events.register(
+        "after-call.lambda.GetFunctionConfiguration",
+        lambda parsed, **_: parsed.update(CodeSize=100 * 1_048_576),
+    )
     with patch("chaos.aws.clients.boto3.Session", return_value=session):
         assert main(["plan", str(path)]) == 0
     [line] = [line for line in capsys.readouterr().out.splitlines() if "code size:" in line]
@@ -315,7 +391,8 @@ def test_full_run_in_moto_restores_and_reuses_the_layer(
     assert len(versions) == 1, "the second run must reuse the layer with the same hash"
     after = json.loads(snapshot(["orders"]))
     assert json.dumps(after["orders"], sort_keys=True) == json.dumps(
-        json.loads(before)["orders"], sort_keys=True)
+        json.loads(before)["orders"], sort_keys=True
+    )
 
 
 @pytest.mark.usefixtures("aws")
@@ -324,8 +401,10 @@ def test_an_az_name_is_refused_with_this_accounts_mapping(
 ) -> None:
     create_function("orders")
     path = tmp_path / "experiment.yaml"
-    path.write_text(experiment_yaml() + (
-        "  - type: az-loss\n    az_id: us-east-1b\n    targets: {lambda: [orders]}\n"))
+    path.write_text(
+        experiment_yaml()
+        + ("  - type: az-loss\n    az_id: us-east-1b\n    targets: {lambda: [orders]}\n")
+    )
     assert main(["run", str(path), "--yes"]) == 2
     line = capsys.readouterr().err.strip()
     assert "\n" not in line

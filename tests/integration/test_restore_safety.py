@@ -88,8 +88,11 @@ class ToolkitCalls:
     stubbers: list[Stubber] = field(default_factory=list)
 
     def writes(self) -> list[tuple[str, str, dict[str, Any]]]:
-        return [(service, operation, params) for service, operation, params in self.calls
-                if not operation.startswith(READS) and service != "s3"]
+        return [
+            (service, operation, params)
+            for service, operation, params in self.calls
+            if not operation.startswith(READS) and service != "s3"
+        ]
 
     def writes_naming(self, *names: str) -> list[str]:
         """Mutating calls (journal writes apart) whose parameters mention any of `names`."""
@@ -109,6 +112,7 @@ def toolkit_calls(monkeypatch: pytest.MonkeyPatch) -> ToolkitCalls:
         new = service not in self._cache
         made = create(self, service)
         if new:
+
             def record(params: dict[str, Any], model: Any, **_: Any) -> None:
                 recorded.calls.append((service, model.name, dict(params)))
 
@@ -156,46 +160,89 @@ def build_site() -> Site:
     vpc_id = ec2.create_vpc(CidrBlock="10.50.0.0/16")["Vpc"]["VpcId"]
     subnets, spare = {}, {}
     for index, az_id in enumerate(("use1-az1", "use1-az2", "use1-az3")):
-        subnets[az_id] = ec2.create_subnet(VpcId=vpc_id, CidrBlock=f"10.50.{index}.0/24",
-                                           AvailabilityZoneId=az_id)["Subnet"]["SubnetId"]
-        spare[az_id] = ec2.create_subnet(VpcId=vpc_id, CidrBlock=f"10.50.{index + 10}.0/24",
-                                         AvailabilityZoneId=az_id)["Subnet"]["SubnetId"]
+        subnets[az_id] = ec2.create_subnet(
+            VpcId=vpc_id, CidrBlock=f"10.50.{index}.0/24", AvailabilityZoneId=az_id
+        )["Subnet"]["SubnetId"]
+        spare[az_id] = ec2.create_subnet(
+            VpcId=vpc_id, CidrBlock=f"10.50.{index + 10}.0/24", AvailabilityZoneId=az_id
+        )["Subnet"]["SubnetId"]
     other_vpc = ec2.create_vpc(CidrBlock="10.60.0.0/16")["Vpc"]["VpcId"]
-    other_subnet = ec2.create_subnet(VpcId=other_vpc, CidrBlock="10.60.0.0/24",
-                                     AvailabilityZoneId="use1-az1")["Subnet"]["SubnetId"]
+    other_subnet = ec2.create_subnet(
+        VpcId=other_vpc, CidrBlock="10.60.0.0/24", AvailabilityZoneId="use1-az1"
+    )["Subnet"]["SubnetId"]
     group = ec2.create_security_group(GroupName="app", Description="app", VpcId=vpc_id)
     their_acl = ec2.create_network_acl(VpcId=vpc_id)["NetworkAcl"]["NetworkAclId"]
     layer = client("lambda").publish_layer_version(
-        LayerName="shared-libs", Content={"ZipFile": code_zip("X = 1\n")})["LayerVersionArn"]
-    create_function("orders", Layers=[layer], VpcConfig={
-        "SubnetIds": [subnets["use1-az3"], subnets["use1-az1"], subnets["use1-az2"]],
-        "SecurityGroupIds": [group["GroupId"]]})
+        LayerName="shared-libs", Content={"ZipFile": code_zip("X = 1\n")}
+    )["LayerVersionArn"]
+    create_function(
+        "orders",
+        Layers=[layer],
+        VpcConfig={
+            "SubnetIds": [subnets["use1-az3"], subnets["use1-az1"], subnets["use1-az2"]],
+            "SecurityGroupIds": [group["GroupId"]],
+        },
+    )
     create_function("payments", Environment={"Variables": {"TABLE": "payments"}})
     kept = [subnets["use1-az2"], subnets["use1-az3"]]
     ecs = client("ecs")
     ecs.create_cluster(clusterName="shop")
     ecs.register_task_definition(
-        family="web", networkMode="awsvpc", requiresCompatibilities=["FARGATE"], cpu="256",
-        memory="512", containerDefinitions=[{"name": "web", "image": "web:1", "memory": 128}])
+        family="web",
+        networkMode="awsvpc",
+        requiresCompatibilities=["FARGATE"],
+        cpu="256",
+        memory="512",
+        containerDefinitions=[{"name": "web", "image": "web:1", "memory": 128}],
+    )
     service = ecs.create_service(
-        cluster="shop", serviceName="web", taskDefinition="web", desiredCount=1,
-        launchType="FARGATE", networkConfiguration={"awsvpcConfiguration": {
-            "subnets": kept, "securityGroups": [group["GroupId"]],
-            "assignPublicIp": "DISABLED"}})["service"]
-    ec2.create_launch_template(LaunchTemplateName="workers-lt", LaunchTemplateData={
-        "ImageId": "ami-12c6146b", "InstanceType": "t3.micro"})
+        cluster="shop",
+        serviceName="web",
+        taskDefinition="web",
+        desiredCount=1,
+        launchType="FARGATE",
+        networkConfiguration={
+            "awsvpcConfiguration": {
+                "subnets": kept,
+                "securityGroups": [group["GroupId"]],
+                "assignPublicIp": "DISABLED",
+            }
+        },
+    )["service"]
+    ec2.create_launch_template(
+        LaunchTemplateName="workers-lt",
+        LaunchTemplateData={"ImageId": "ami-12c6146b", "InstanceType": "t3.micro"},
+    )
     client("autoscaling").create_auto_scaling_group(
-        AutoScalingGroupName="workers", LaunchTemplate={"LaunchTemplateName": "workers-lt"},
-        MinSize=0, MaxSize=2, DesiredCapacity=0, VPCZoneIdentifier=",".join(kept))
-    balancer = client("elbv2").create_load_balancer(
-        Name="edge", Subnets=kept, Type="application")["LoadBalancers"][0]
+        AutoScalingGroupName="workers",
+        LaunchTemplate={"LaunchTemplateName": "workers-lt"},
+        MinSize=0,
+        MaxSize=2,
+        DesiredCapacity=0,
+        VPCZoneIdentifier=",".join(kept),
+    )
+    balancer = client("elbv2").create_load_balancer(Name="edge", Subnets=kept, Type="application")[
+        "LoadBalancers"
+    ][0]
     client("scheduler").create_schedule(
-        Name="nightly-report", ScheduleExpression="rate(1 day)",
+        Name="nightly-report",
+        ScheduleExpression="rate(1 day)",
         FlexibleTimeWindow={"Mode": "OFF"},
-        Target={"Arn": f"arn:aws:lambda:{REGION}:{ACCOUNT_ID}:function:report",
-                "RoleArn": f"arn:aws:iam::{ACCOUNT_ID}:role/report"})
-    return Site(vpc_id, subnets, spare, other_subnet, layer, their_acl, service["serviceArn"],
-                balancer["LoadBalancerArn"])
+        Target={
+            "Arn": f"arn:aws:lambda:{REGION}:{ACCOUNT_ID}:function:report",
+            "RoleArn": f"arn:aws:iam::{ACCOUNT_ID}:role/report",
+        },
+    )
+    return Site(
+        vpc_id,
+        subnets,
+        spare,
+        other_subnet,
+        layer,
+        their_acl,
+        service["serviceArn"],
+        balancer["LoadBalancerArn"],
+    )
 
 
 @pytest.fixture
@@ -217,28 +264,41 @@ def account_state() -> dict[str, Any]:
             "environment": (config.get("Environment") or {}).get("Variables"),
             "subnets": (config.get("VpcConfig") or {}).get("SubnetIds"),
             "tags": lambda_.list_tags(Resource=config["FunctionArn"])["Tags"],
-            "versions": [item["Version"] for item in lambda_.list_versions_by_function(
-                FunctionName=name)["Versions"]],
-            "aliases": {alias["Name"]: [alias["FunctionVersion"], (
-                alias.get("RoutingConfig") or {}).get("AdditionalVersionWeights")]
-                for alias in lambda_.list_aliases(FunctionName=name)["Aliases"]}}
-    for service in client("ecs").describe_services(cluster="shop", services=["web"],
-                                                   include=["TAGS"])["services"]:
+            "versions": [
+                item["Version"]
+                for item in lambda_.list_versions_by_function(FunctionName=name)["Versions"]
+            ],
+            "aliases": {
+                alias["Name"]: [
+                    alias["FunctionVersion"],
+                    (alias.get("RoutingConfig") or {}).get("AdditionalVersionWeights"),
+                ]
+                for alias in lambda_.list_aliases(FunctionName=name)["Aliases"]
+            },
+        }
+    for service in client("ecs").describe_services(
+        cluster="shop", services=["web"], include=["TAGS"]
+    )["services"]:
         state["ecs web"] = [service["networkConfiguration"], service.get("tags")]
     for group in client("autoscaling").describe_auto_scaling_groups()["AutoScalingGroups"]:
-        state[f"asg {group['AutoScalingGroupName']}"] = [group["VPCZoneIdentifier"],
-                                                         group.get("Tags")]
+        state[f"asg {group['AutoScalingGroupName']}"] = [
+            group["VPCZoneIdentifier"],
+            group.get("Tags"),
+        ]
     for balancer in client("elbv2").describe_load_balancers()["LoadBalancers"]:
         arn = balancer["LoadBalancerArn"]
         state[f"elb {balancer['LoadBalancerName']}"] = [
             sorted(zone["SubnetId"] for zone in balancer["AvailabilityZones"]),
-            client("elbv2").describe_tags(ResourceArns=[arn])["TagDescriptions"][0]["Tags"]]
+            client("elbv2").describe_tags(ResourceArns=[arn])["TagDescriptions"][0]["Tags"],
+        ]
     for subnet in ec2.describe_subnets()["Subnets"]:
         state[f"subnet {subnet['SubnetId']}"] = sorted(
-            (tag["Key"], tag["Value"]) for tag in subnet.get("Tags") or [])
+            (tag["Key"], tag["Value"]) for tag in subnet.get("Tags") or []
+        )
     state["acls"] = sorted(
         (acl["NetworkAclId"], sorted(item["SubnetId"] for item in acl["Associations"]))
-        for acl in ec2.describe_network_acls()["NetworkAcls"])
+        for acl in ec2.describe_network_acls()["NetworkAcls"]
+    )
     state["schedules"] = sorted(schedules())
     return state
 
@@ -253,12 +313,10 @@ class Restored:
     output: str  # what the restorer reports
 
     def status_of(self, entry_id: str) -> str:
-        return str(next(entry["status"] for entry in self.entries
-                        if entry["entry_id"] == entry_id))
+        return str(next(entry["status"] for entry in self.entries if entry["entry_id"] == entry_id))
 
     def detail_of(self, entry_id: str) -> str:
-        return str(next(entry["detail"] for entry in self.entries
-                        if entry["entry_id"] == entry_id))
+        return str(next(entry["detail"] for entry in self.entries if entry["entry_id"] == entry_id))
 
 
 def restore(run: DeadRun, restorer: str, capsys: pytest.CaptureFixture[str]) -> Restored:
@@ -300,8 +358,7 @@ def assert_kept(during: dict[str, Any], run: DeadRun, restorer: str, message: st
         assert added == []
 
 
-def edit(run: DeadRun, entry_id: str, change: Callable[[JournalEntry], None],
-         forgery: str) -> None:
+def edit(run: DeadRun, entry_id: str, change: Callable[[JournalEntry], None], forgery: str) -> None:
     """Someone who can write the journal's prefix edits one entry of a dead run."""
     if forgery == "revision":
         die(run, heartbeat_age_s=DEAD_FOR_S)  # the runner's last revision, then the forger's
@@ -310,11 +367,13 @@ def edit(run: DeadRun, entry_id: str, change: Callable[[JournalEntry], None],
         assert latest is not None
         number, document = latest
         forged = copy.deepcopy(document)
-        entry = JournalEntry(**next(item for item in forged["entries"]
-                                    if item["entry_id"] == entry_id))
+        entry = JournalEntry(
+            **next(item for item in forged["entries"] if item["entry_id"] == entry_id)
+        )
         change(entry)
-        forged["entries"] = [asdict(entry) if item["entry_id"] == entry_id else item
-                             for item in forged["entries"]]
+        forged["entries"] = [
+            asdict(entry) if item["entry_id"] == entry_id else item for item in forged["entries"]
+        ]
         forged["revision"] = number + 1
         store.put(run.journal.run_id, number + 1, forged)
     else:
@@ -332,8 +391,9 @@ def add(run: DeadRun, entry: JournalEntry) -> None:
 
 def left_out(restored: Restored, entry_id: str) -> bool:
     """Whether the restorer reported a revision changing `entry_id` as left out."""
-    return f"changes entry {entry_id}'s original" in restored.output and \
-        "left out" in restored.output
+    return (
+        f"changes entry {entry_id}'s original" in restored.output and "left out" in restored.output
+    )
 
 
 def entry_of(run: DeadRun, prefix: str) -> JournalEntry:
@@ -355,16 +415,24 @@ def environment_error_answer(run: DeadRun) -> Callable[[Stubber], None]:
     found = client("lambda").get_function(FunctionName="orders")
     config = found["Configuration"]
     key = f"arn:aws:kms:{REGION}:{ACCOUNT_ID}:key/1234abcd-team-key"
-    answer = {"Configuration": {
-        "FunctionName": config["FunctionName"], "FunctionArn": config["FunctionArn"],
-        "Runtime": config["Runtime"], "RevisionId": config.get("RevisionId") or "r1",
-        "Layers": [{"Arn": layer["Arn"]} for layer in config["Layers"]],
-        "KMSKeyArn": key,
-        "Environment": {"Error": {
-            "ErrorCode": "KMSAccessDeniedException",
-            "Message": "Lambda was unable to decrypt the environment variables because KMS "
-                       "access was denied."}}},
-        "Tags": found["Tags"]}
+    answer = {
+        "Configuration": {
+            "FunctionName": config["FunctionName"],
+            "FunctionArn": config["FunctionArn"],
+            "Runtime": config["Runtime"],
+            "RevisionId": config.get("RevisionId") or "r1",
+            "Layers": [{"Arn": layer["Arn"]} for layer in config["Layers"]],
+            "KMSKeyArn": key,
+            "Environment": {
+                "Error": {
+                    "ErrorCode": "KMSAccessDeniedException",
+                    "Message": "Lambda was unable to decrypt the environment variables because KMS "
+                    "access was denied.",
+                }
+            },
+        },
+        "Tags": found["Tags"],
+    }
 
     def stub(stubber: Stubber) -> None:
         stubber.add_response("get_function", answer, {"FunctionName": config["FunctionArn"]})
@@ -374,8 +442,11 @@ def environment_error_answer(run: DeadRun) -> Callable[[Stubber], None]:
 
 @pytest.mark.parametrize("restorer", RESTORERS)
 def test_an_environment_the_restorer_cannot_decrypt_is_left_whole(
-    site: Site, tmp_path: Path, toolkit_calls: ToolkitCalls,
-    capsys: pytest.CaptureFixture[str], restorer: str,
+    site: Site,
+    tmp_path: Path,
+    toolkit_calls: ToolkitCalls,
+    capsys: pytest.CaptureFixture[str],
+    restorer: str,
 ) -> None:
     run = start_run(tmp_path, f"20240601T100000Z-kms-{restorer}-aaaaaa")
     lambda_extension(run, ["orders"])
@@ -389,8 +460,9 @@ def test_an_environment_the_restorer_cannot_decrypt_is_left_whole(
     assert restored.exit_code == 4, restored.output
     [stubber] = toolkit_calls.stubbers
     stubber.assert_no_pending_responses()
-    assert [operation for service, operation, _ in toolkit_calls.calls
-            if service == "lambda"] == ["GetFunction"], "read, then nothing written"
+    assert [operation for service, operation, _ in toolkit_calls.calls if service == "lambda"] == [
+        "GetFunction"
+    ], "read, then nothing written"
     assert_kept(during, run, restorer, "environment, layers and lock as the fault left them")
     attach = entry_of(run, "lambda-extension:")
     assert restored.status_of(attach.entry_id) == "failed"
@@ -414,45 +486,82 @@ def forged_entries(site: Site, run: DeadRun) -> dict[str, JournalEntry]:
 
     def pin(kind: str, ref: str, name: str) -> JournalEntry:
         return JournalEntry(
-            entry_id=f"az-loss:{ref}", fault_type="az-loss", target=f"{kind}:{name}",
-            target_arn=ref, status="applied",
-            original={"kind": kind, "ref": ref, "name": name, "subnet_ids": spread,
-                      "settings": {}},
-            intended={"action": "pin", "az_id": "use1-az1",
-                      "removed_subnet_ids": [site.subnets["use1-az1"]],
-                      "subnet_ids": spread[1:], "converge_timeout_s": 2})
+            entry_id=f"az-loss:{ref}",
+            fault_type="az-loss",
+            target=f"{kind}:{name}",
+            target_arn=ref,
+            status="applied",
+            original={"kind": kind, "ref": ref, "name": name, "subnet_ids": spread, "settings": {}},
+            intended={
+                "action": "pin",
+                "az_id": "use1-az1",
+                "removed_subnet_ids": [site.subnets["use1-az1"]],
+                "subnet_ids": spread[1:],
+                "converge_timeout_s": 2,
+            },
+        )
 
     # `applying`: no exception for an entry whose change had not returned yet.
     forged = {
         "payments": JournalEntry(
-            entry_id=f"lambda-extension:{payments}", fault_type="lambda-extension",
-            target="payments", target_arn=payments, status="applying",
-            original={"layers": [], "environment_overwritten": {
-                "AWS_ENDPOINT_URL": "https://attacker.example"},
-                "environment_digests": {}, "digest_salt": "x"},
-            intended={**attach.intended, "environment": {
-                extension_config.EXEC_WRAPPER_ENV_KEY: "/tmp/theirs"}}),
+            entry_id=f"lambda-extension:{payments}",
+            fault_type="lambda-extension",
+            target="payments",
+            target_arn=payments,
+            status="applying",
+            original={
+                "layers": [],
+                "environment_overwritten": {"AWS_ENDPOINT_URL": "https://attacker.example"},
+                "environment_digests": {},
+                "digest_salt": "x",
+            },
+            intended={
+                **attach.intended,
+                "environment": {extension_config.EXEC_WRAPPER_ENV_KEY: "/tmp/theirs"},
+            },
+        ),
         "ecs": pin("ecs", "shop/web", "shop/web"),
         "asg": pin("asg", "workers", "workers"),
         "elb": pin("elb", site.load_balancer_arn, "edge"),
         "subnet-acl": JournalEntry(
-            entry_id=f"az-loss:subnet:{site.other_vpc_subnet}", fault_type="az-loss",
-            target=f"subnet:{site.other_vpc_subnet}", target_arn=site.other_vpc_subnet,
+            entry_id=f"az-loss:subnet:{site.other_vpc_subnet}",
+            fault_type="az-loss",
+            target=f"subnet:{site.other_vpc_subnet}",
+            target_arn=site.other_vpc_subnet,
             status="applied",
-            original={"subnet_id": site.other_vpc_subnet, "association_id": "aclassoc-x",
-                      "network_acl_id": site.their_acl},
-            intended={"action": "associate-acl", "az_id": "use1-az1",
-                      "network_acl_id": site.their_acl}),
+            original={
+                "subnet_id": site.other_vpc_subnet,
+                "association_id": "aclassoc-x",
+                "network_acl_id": site.their_acl,
+            },
+            intended={
+                "action": "associate-acl",
+                "az_id": "use1-az1",
+                "network_acl_id": site.their_acl,
+            },
+        ),
         "acl": JournalEntry(
-            entry_id=f"az-loss:acl:{site.vpc_id}", fault_type="az-loss",
-            target=f"network ACL in {site.vpc_id}", target_arn=site.vpc_id, status="applied",
+            entry_id=f"az-loss:acl:{site.vpc_id}",
+            fault_type="az-loss",
+            target=f"network ACL in {site.vpc_id}",
+            target_arn=site.vpc_id,
+            status="applied",
             original={"vpc_id": site.vpc_id, "network_acl_id": None},
-            intended={"action": "create-acl", "vpc_id": site.vpc_id,
-                      "network_acl_id": site.their_acl}),
+            intended={
+                "action": "create-acl",
+                "vpc_id": site.vpc_id,
+                "network_acl_id": site.their_acl,
+            },
+        ),
         "schedule": JournalEntry(
-            entry_id="janitor-schedule:nightly-report", fault_type="janitor-schedule",
-            target="schedule nightly-report", target_arn="nightly-report", status="applied",
-            original={}, intended={"action": "create", "name": "nightly-report"}),
+            entry_id="janitor-schedule:nightly-report",
+            fault_type="janitor-schedule",
+            target="schedule nightly-report",
+            target_arn="nightly-report",
+            status="applied",
+            original={},
+            intended={"action": "create", "name": "nightly-report"},
+        ),
     }
     for entry in forged.values():
         entry.journaled_at = attach.journaled_at
@@ -462,15 +571,18 @@ def forged_entries(site: Site, run: DeadRun) -> dict[str, JournalEntry]:
 def forge_original_values(site: Site, run: DeadRun, forgery: str) -> None:
     """The run's own $LATEST entry: original values it never had (a wrapper, a live config,
     a key it does not own) and a layer ARN that is not ours."""
-    live_config = extension_config.dump_config({"latency": {"ms": 9000, "rate": 1.0}},
-                                               run_id=run.journal.run_id,
-                                               expires_at=time.time() + 86_400)
+    live_config = extension_config.dump_config(
+        {"latency": {"ms": 9000, "rate": 1.0}},
+        run_id=run.journal.run_id,
+        expires_at=time.time() + 86_400,
+    )
 
     def change(entry: JournalEntry) -> None:
         entry.original["environment_overwritten"] = {
             extension_config.EXEC_WRAPPER_ENV_KEY: "/tmp/attacker-wrapper",
             extension_config.CONFIG_ENV_KEY: live_config,
-            "AWS_ENDPOINT_URL": "https://attacker.example"}
+            "AWS_ENDPOINT_URL": "https://attacker.example",
+        }
         entry.intended["layer_arn"] = site.their_layer
 
     edit(run, entry_of(run, "lambda-extension:").entry_id, change, forgery)
@@ -479,18 +591,30 @@ def forge_original_values(site: Site, run: DeadRun, forgery: str) -> None:
 @pytest.mark.parametrize("forgery", FORGERIES)
 @pytest.mark.parametrize("restorer", RESTORERS)
 def test_an_edited_journal_restores_the_runs_changes_and_writes_nothing_else(
-    site: Site, tmp_path: Path, toolkit_calls: ToolkitCalls,
-    capsys: pytest.CaptureFixture[str], restorer: str, forgery: str,
+    site: Site,
+    tmp_path: Path,
+    toolkit_calls: ToolkitCalls,
+    capsys: pytest.CaptureFixture[str],
+    restorer: str,
+    forgery: str,
 ) -> None:
     # The unlocked function carries what restore would recognise as the fault: our wrapper,
     # a config naming this run - only its lock is missing.
     run_id = f"20240601T100000Z-forged-{restorer}-bbbbbb"
-    client("lambda").update_function_configuration(FunctionName="payments", Environment={
-        "Variables": {"TABLE": "payments",
-                      extension_config.EXEC_WRAPPER_ENV_KEY: extension_config.WRAPPER_PATH,
-                      extension_config.CONFIG_ENV_KEY: extension_config.dump_config(
-                          {"latency": {"ms": 1, "rate": 0.1}}, run_id=run_id,
-                          expires_at=time.time() + 3600)}})
+    client("lambda").update_function_configuration(
+        FunctionName="payments",
+        Environment={
+            "Variables": {
+                "TABLE": "payments",
+                extension_config.EXEC_WRAPPER_ENV_KEY: extension_config.WRAPPER_PATH,
+                extension_config.CONFIG_ENV_KEY: extension_config.dump_config(
+                    {"latency": {"ms": 1, "rate": 0.1}},
+                    run_id=run_id,
+                    expires_at=time.time() + 3600,
+                ),
+            }
+        },
+    )
     before = account_state()
     run = start_run(tmp_path, run_id)
     lambda_extension(run, ["orders"])
@@ -505,9 +629,18 @@ def test_an_edited_journal_restores_the_runs_changes_and_writes_nothing_else(
 
     assert restored.exit_code == 0, restored.output
     assert account_state() == before, "the run's changes undone, nothing else changed"
-    assert toolkit_calls.writes_naming(
-        "payments", site.ecs_service_arn, "workers", site.load_balancer_arn,
-        site.other_vpc_subnet, site.their_acl, "nightly-report") == []
+    assert (
+        toolkit_calls.writes_naming(
+            "payments",
+            site.ecs_service_arn,
+            "workers",
+            site.load_balancer_arn,
+            site.other_vpc_subnet,
+            site.their_acl,
+            "nightly-report",
+        )
+        == []
+    )
     for name, entry in forged.items():
         assert restored.status_of(entry.entry_id) == "refused", name
         assert entry.target in restored.output, name
@@ -537,8 +670,10 @@ def alias_site() -> None:
     create_function("checkout", Code={"ZipFile": code_zip("def handler(e, c):\n    return 1\n")})
     lambda_ = client("lambda")
     lambda_.publish_version(FunctionName="checkout", Description="release 1")
-    for body, publish in (("def handler(e, c):\n    return 2\n", True),
-                          ("def handler(e, c):\n    return 1\n", False)):
+    for body, publish in (
+        ("def handler(e, c):\n    return 2\n", True),
+        ("def handler(e, c):\n    return 1\n", False),
+    ):
         lambda_.update_function_code(FunctionName="checkout", ZipFile=code_zip(body))
         if publish:
             lambda_.publish_version(FunctionName="checkout", Description="release 2")
@@ -548,26 +683,41 @@ def alias_site() -> None:
 @pytest.mark.parametrize("forgery", FORGERIES)
 @pytest.mark.parametrize("restorer", RESTORERS)
 def test_an_alias_original_version_with_other_code_is_never_written(
-    aws: None, tmp_path: Path, toolkit_calls: ToolkitCalls,
-    capsys: pytest.CaptureFixture[str], restorer: str, forgery: str,
+    aws: None,
+    tmp_path: Path,
+    toolkit_calls: ToolkitCalls,
+    capsys: pytest.CaptureFixture[str],
+    restorer: str,
+    forgery: str,
 ) -> None:
     alias_site()
     lambda_ = client("lambda")
-    codes = {version: lambda_.get_function_configuration(
-        FunctionName="checkout", Qualifier=version)["CodeSha256"] for version in ("1", "2")}
+    codes = {
+        version: lambda_.get_function_configuration(FunctionName="checkout", Qualifier=version)[
+            "CodeSha256"
+        ]
+        for version in ("1", "2")
+    }
     assert codes["1"] != codes["2"]
     run = start_run(tmp_path, f"20240601T100000Z-alias-{restorer}-cccccc")
     lambda_extension(run, ["checkout:live"])
     fault_version = lambda_.get_alias(FunctionName="checkout", Name="live")["FunctionVersion"]
     alias_entry = next(entry for entry in run.journal.entries if ":alias:" in entry.entry_id)
-    edit(run, alias_entry.entry_id,
-         lambda entry: entry.original.update(function_version="2"), forgery)
+    edit(
+        run,
+        alias_entry.entry_id,
+        lambda entry: entry.original.update(function_version="2"),
+        forgery,
+    )
     toolkit_calls.calls.clear()
 
     restored = restore(run, restorer, capsys)
 
-    alias_versions = [params.get("FunctionVersion") for _, operation, params
-                      in toolkit_calls.writes() if operation == "UpdateAlias"]
+    alias_versions = [
+        params.get("FunctionVersion")
+        for _, operation, params in toolkit_calls.writes()
+        if operation == "UpdateAlias"
+    ]
     live = lambda_.get_alias(FunctionName="checkout", Name="live")["FunctionVersion"]
     if forgery == "revision":  # the chain left the edit out: back on version 1
         assert restored.exit_code == 0, restored.output
@@ -587,23 +737,30 @@ def test_an_alias_original_version_with_other_code_is_never_written(
 @pytest.mark.parametrize("forged", ["unmarked", "another-vpc", "another-az"])
 @pytest.mark.parametrize("restorer", RESTORERS)
 def test_subnets_the_run_did_not_remove_are_never_put_back(
-    site: Site, tmp_path: Path, toolkit_calls: ToolkitCalls,
-    capsys: pytest.CaptureFixture[str], restorer: str, forged: str, forgery: str,
+    site: Site,
+    tmp_path: Path,
+    toolkit_calls: ToolkitCalls,
+    capsys: pytest.CaptureFixture[str],
+    restorer: str,
+    forged: str,
+    forgery: str,
 ) -> None:
     run_id = f"20240601T100000Z-subnets-{restorer}-dddddd"
     # Marked as if the run had removed them, where the check under test is not the mark.
-    subnet = {"unmarked": site.spare_subnets["use1-az1"],
-              "another-vpc": site.other_vpc_subnet,
-              "another-az": site.spare_subnets["use1-az2"]}[forged]
+    subnet = {
+        "unmarked": site.spare_subnets["use1-az1"],
+        "another-vpc": site.other_vpc_subnet,
+        "another-az": site.spare_subnets["use1-az2"],
+    }[forged]
     if forged != "unmarked":
-        client("ec2").create_tags(Resources=[subnet], Tags=[
-            {"Key": removed_subnet_tag(run_id), "Value": run_id}])
+        client("ec2").create_tags(
+            Resources=[subnet], Tags=[{"Key": removed_subnet_tag(run_id), "Value": run_id}]
+        )
     before = account_state()
     run = start_run(tmp_path, run_id)
     az_loss(run, {"lambda": ["orders"]})
     pin = entry_of(run, "az-loss:")
-    edit(run, pin.entry_id, lambda entry: entry.original["subnet_ids"].append(subnet),
-         forgery)
+    edit(run, pin.entry_id, lambda entry: entry.original["subnet_ids"].append(subnet), forgery)
     during = account_state()
     toolkit_calls.calls.clear()
 
@@ -617,27 +774,39 @@ def test_subnets_the_run_did_not_remove_are_never_put_back(
         assert restored.status_of(pin.entry_id) == "restored"
         return
     assert restored.exit_code == 4, restored.output
-    assert [call for call in toolkit_calls.writes()
-            if call[1] == "UpdateFunctionConfiguration"] == [], "nothing written"
+    assert [
+        call for call in toolkit_calls.writes() if call[1] == "UpdateFunctionConfiguration"
+    ] == [], "nothing written"
     assert_kept(during, run, restorer, "still pinned, still locked: the journal is kept")
     assert restored.status_of(pin.entry_id) == "failed"
-    reason = {"unmarked": "was not removed by this run", "another-vpc": "not in the "
-              "workload's VPC", "another-az": "not in the lost AZ ID"}[forged]
+    reason = {
+        "unmarked": "was not removed by this run",
+        "another-vpc": "not in the workload's VPC",
+        "another-az": "not in the lost AZ ID",
+    }[forged]
     assert reason in restored.detail_of(pin.entry_id)
 
 
 @pytest.mark.parametrize("forgery", FORGERIES)
 @pytest.mark.parametrize("restorer", RESTORERS)
 def test_the_acl_put_back_is_the_one_the_subnet_recorded_not_the_journals(
-    site: Site, tmp_path: Path, toolkit_calls: ToolkitCalls,
-    capsys: pytest.CaptureFixture[str], restorer: str, forgery: str,
+    site: Site,
+    tmp_path: Path,
+    toolkit_calls: ToolkitCalls,
+    capsys: pytest.CaptureFixture[str],
+    restorer: str,
+    forgery: str,
 ) -> None:
     before = account_state()
     run = start_run(tmp_path, f"20240601T100000Z-acl-{restorer}-eeeeee")
     az_loss(run, {"lambda": ["orders"]}, mode="blackhole")
     [association] = [entry for entry in run.journal.entries if ":subnet:" in entry.entry_id]
-    edit(run, association.entry_id,
-         lambda entry: entry.original.update(network_acl_id=site.their_acl), forgery)
+    edit(
+        run,
+        association.entry_id,
+        lambda entry: entry.original.update(network_acl_id=site.their_acl),
+        forgery,
+    )
     toolkit_calls.calls.clear()
 
     restored = restore(run, restorer, capsys)

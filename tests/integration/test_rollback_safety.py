@@ -21,8 +21,14 @@ from tests.integration.conftest import REGION, create_function, experiment_yaml
 
 def new_journal(run_id: str, **fields: object) -> Journal:
     values: dict[str, object] = dict(
-        run_id=run_id, experiment_name="x", experiment_path="x.yaml", region=REGION,
-        endpoint_url=None, profile=None, account_id=None)
+        run_id=run_id,
+        experiment_name="x",
+        experiment_path="x.yaml",
+        region=REGION,
+        endpoint_url=None,
+        profile=None,
+        account_id=None,
+    )
     values.update(fields)
     return Journal.create(runs_dir() / run_id, **values)
 
@@ -34,14 +40,22 @@ def test_a_dead_runs_rollback_leaves_another_runs_live_fault_alone(tmp_path: Pat
     before = clients.lambda_.get_function_configuration(FunctionName="orders")
     # Run A journaled its change and died before locking or changing anything.
     dead = new_journal("run-a")
-    dead.record(JournalEntry(
-        entry_id=f"lambda-extension:{arn}", fault_type="lambda-extension", target="orders",
-        target_arn=arn,
-        original={"layers": [], "environment": before["Environment"]["Variables"]},
-        intended={"layer_arn": "arn:aws:lambda:us-east-1:123456789012:layer:gameday-chaos:1",
-                  "environment": {
-                      extension_config.EXEC_WRAPPER_ENV_KEY: extension_config.WRAPPER_PATH,
-                      extension_config.CONFIG_ENV_KEY: "run A's config"}}))
+    dead.record(
+        JournalEntry(
+            entry_id=f"lambda-extension:{arn}",
+            fault_type="lambda-extension",
+            target="orders",
+            target_arn=arn,
+            original={"layers": [], "environment": before["Environment"]["Variables"]},
+            intended={
+                "layer_arn": "arn:aws:lambda:us-east-1:123456789012:layer:gameday-chaos:1",
+                "environment": {
+                    extension_config.EXEC_WRAPPER_ENV_KEY: extension_config.WRAPPER_PATH,
+                    extension_config.CONFIG_ENV_KEY: "run A's config",
+                },
+            },
+        )
+    )
     # Run B then injected the same fault for real.
     path = tmp_path / "b.yaml"
     path.write_text(experiment_yaml())
@@ -66,8 +80,9 @@ def test_a_live_run_is_not_rolled_back_without_force() -> None:
     try:
         journal = new_journal("live-run", sandbox=True, endpoint_url="http://127.0.0.1:9")
         journal.pid = alive.pid
-        journal.record(JournalEntry("e", "lambda-extension", "orders", "arn:x", {}, {},
-                                    status="applied"))
+        journal.record(
+            JournalEntry("e", "lambda-extension", "orders", "arn:x", {}, {}, status="applied")
+        )
         skipped: list[str] = []
         assert rollback_unfinished(on_skip=skipped.append) == []
         assert "still running" in skipped[0]
@@ -84,8 +99,9 @@ def test_rollback_of_a_run_on_a_sandbox_that_is_gone_is_quick_and_complete() -> 
     journal = new_journal("sandbox-run", sandbox=True, endpoint_url="http://127.0.0.1:9")
     journal.pid = 2**22 + 1  # no such process
     journal.save()
-    journal.record(JournalEntry("e", "lambda-extension", "orders", "arn:x", {}, {},
-                                status="applied"))
+    journal.record(
+        JournalEntry("e", "lambda-extension", "orders", "arn:x", {}, {}, status="applied")
+    )
     started = time.monotonic()
     [report] = rollback_unfinished()
     assert report.complete and report.drifted == 1

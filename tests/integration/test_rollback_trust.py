@@ -48,8 +48,7 @@ def dead_run(tmp_path: Path, run_id: str, **header: Any) -> DeadRun:
         first = journal_store().history(run_id)[0].document
         store = journal_store()
         s3 = store.s3
-        s3.delete_object(Bucket="gameday-journal",
-                         Key=store.location.revision_key(run_id, 1))
+        s3.delete_object(Bucket="gameday-journal", Key=store.location.revision_key(run_id, 1))
         run.journal.revision = 0
         run.journal.save()
         assert first["revision"] == 1
@@ -71,8 +70,12 @@ def test_a_journal_naming_a_profile_and_an_endpoint_is_restored_without_them(
     create_function("orders")
     before = function_state()
     boto3.client("lambda", region_name=REGION).delete_function(FunctionName="orders")
-    dead_run(tmp_path, "20240501T100000Z-profiled-aaaaaa", profile="attacker",
-             endpoint_url="http://127.0.0.1:9")
+    dead_run(
+        tmp_path,
+        "20240501T100000Z-profiled-aaaaaa",
+        profile="attacker",
+        endpoint_url="http://127.0.0.1:9",
+    )
 
     code, out, err = rollback(capsys)
 
@@ -85,15 +88,16 @@ def test_a_journal_naming_a_profile_and_an_endpoint_is_restored_without_them(
 def test_a_journal_of_another_account_is_skipped(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    run = dead_run(tmp_path, "20240501T100000Z-their-account-aaaaaa",
-                   account_id="999999999999")
+    run = dead_run(tmp_path, "20240501T100000Z-their-account-aaaaaa", account_id="999999999999")
     during = function_state()
 
     code, out, err = rollback(capsys)
 
     assert code == 0
-    assert "its journal names 999999999999, the credentials are for account 123456789012: " \
-           "skipped" in err
+    assert (
+        "its journal names 999999999999, the credentials are for account 123456789012: "
+        "skipped" in err
+    )
     assert function_state() == during
     assert latest_document(run.journal.run_id)["status"] == "running"
 
@@ -110,8 +114,9 @@ def test_rollback_refuses_an_entry_elsewhere_and_leaves_out_a_changed_revision(
     revision, document = store.latest(run.journal.run_id)  # type: ignore[misc]
     victim = "arn:aws:lambda:us-east-1:999999999999:function:victim"
     added = copy.deepcopy(document)
-    entry = copy.deepcopy(next(item for item in added["entries"]
-                               if item["fault_type"] == "lambda-extension"))
+    entry = copy.deepcopy(
+        next(item for item in added["entries"] if item["fault_type"] == "lambda-extension")
+    )
     entry.update(entry_id=f"lambda-extension:{victim}", target="victim", target_arn=victim)
     added["entries"].append(entry)
     added["revision"] = revision + 1
@@ -128,5 +133,4 @@ def test_rollback_refuses_an_entry_elsewhere_and_leaves_out_a_changed_revision(
     assert f"victim: refused: {victim} is in account 999999999999, not 123456789012" in out
     assert f"journal: revision {revision + 2}: changes entry" in out, "the break is reported"
     assert function_state() == before
-    assert Journal.from_document(latest_document(run.journal.run_id), None).status == \
-        "rolled_back"
+    assert Journal.from_document(latest_document(run.journal.run_id), None).status == "rolled_back"

@@ -44,10 +44,14 @@ def test_run_with_load_measures_each_phase_and_writes_reports(
 ) -> None:
     create_function("orders")
     with LocalTarget() as target:
-        path = experiment(tmp_path, target.url, slo=(
-            '  - {sli: availability, phase: [baseline, fault, recovery], objective: ">= 99%"}\n'
-            '  - {sli: requests, phase: fault, objective: "> 100000"}\n'
-        ))
+        path = experiment(
+            tmp_path,
+            target.url,
+            slo=(
+                '  - {sli: availability, phase: [baseline, fault, recovery], objective: ">= 99%"}\n'
+                '  - {sli: requests, phase: fault, objective: "> 100000"}\n'
+            ),
+        )
         reports = tmp_path / "reports"
         code = main(["run", str(path), "--yes", "--report-dir", str(reports)])
         served = target.total
@@ -65,17 +69,20 @@ def test_run_with_load_measures_each_phase_and_writes_reports(
         assert phase["requests"] > 0, name
         assert phase["availability"] == 1.0
         assert set(phase["latency_ms"]) >= {"p50", "p90", "p95", "p99", "max"}
-    measured = sum(result["phases"][name]["requests"] for name in ("baseline", "fault",
-                                                                    "recovery"))
+    measured = sum(result["phases"][name]["requests"] for name in ("baseline", "fault", "recovery"))
     assert 0 < measured <= served
     verdicts = {(check["sli"], check["phase"]): check["passed"] for check in result["slo"]}
     assert verdicts[("availability", "fault")] is True
-    fault_availability = next(check for check in result["slo"]
-                              if (check["sli"], check["phase"]) == ("availability", "fault"))
+    fault_availability = next(
+        check
+        for check in result["slo"]
+        if (check["sli"], check["phase"]) == ("availability", "fault")
+    )
     assert fault_availability["verdict"] in ("passed", "inconclusive")
     assert verdicts[("requests", "fault")] is False
     assert result["timeline"] and {"baseline", "fault", "recovery"} <= {
-        row["phase"] for row in result["timeline"]}
+        row["phase"] for row in result["timeline"]
+    }
     junit = ET.parse(reports / "junit.xml").getroot()
     assert len(list(junit.iter("testcase"))) == len(result["slo"])
     assert (reports / "report.md").read_text().count("availability") >= 1

@@ -39,9 +39,17 @@ def store(aws: None) -> S3JournalStore:
 
 
 def new_journal(tmp_path: Path, store: S3JournalStore, run_id: str = "run-1") -> Journal:
-    return Journal.create(tmp_path / run_id, remote=store, run_id=run_id, experiment_name="x",
-                          experiment_path="x.yaml", region=REGION, endpoint_url=None,
-                          profile=None, account_id="123456789012")
+    return Journal.create(
+        tmp_path / run_id,
+        remote=store,
+        run_id=run_id,
+        experiment_name="x",
+        experiment_path="x.yaml",
+        region=REGION,
+        endpoint_url=None,
+        profile=None,
+        account_id="123456789012",
+    )
 
 
 def keys(store: S3JournalStore) -> list[str]:
@@ -56,8 +64,9 @@ def test_location_parsing() -> None:
         JournalLocation.parse("https://b-1/runs")
 
 
-def test_every_save_is_a_new_revision_read_back_as_the_latest(tmp_path: Path,
-                                                               store: S3JournalStore) -> None:
+def test_every_save_is_a_new_revision_read_back_as_the_latest(
+    tmp_path: Path, store: S3JournalStore
+) -> None:
     journal = new_journal(tmp_path, store)
     entry = journal.record(JournalEntry("e", "lambda-extension", "orders", "arn:x", {}, {}))
     journal.update(entry, "applied")
@@ -75,7 +84,8 @@ def test_a_revision_is_never_overwritten(store: S3JournalStore) -> None:
 
 
 def test_a_run_whose_journal_the_janitor_closed_changes_nothing_more(
-        tmp_path: Path, store: S3JournalStore) -> None:
+    tmp_path: Path, store: S3JournalStore
+) -> None:
     journal = new_journal(tmp_path, store)
     janitor = Journal.from_document(store.latest("run-1")[1], None, store)  # type: ignore[index]
     janitor.take_over("janitor")
@@ -86,24 +96,35 @@ def test_a_run_whose_journal_the_janitor_closed_changes_nothing_more(
 
 
 def test_a_concurrent_revision_of_the_same_run_is_retried_on_top(
-        tmp_path: Path, store: S3JournalStore) -> None:
+    tmp_path: Path, store: S3JournalStore
+) -> None:
     journal = new_journal(tmp_path, store)
     store.put("run-1", 2, {**journal.to_dict(), "revision": 2})  # a heartbeat of ours, say
     journal.beat()
     assert store.latest("run-1")[0] == 3  # type: ignore[index]
 
 
-def killed_between_local_and_s3_write(tmp_path: Path, store: S3JournalStore,
-                                      monkeypatch: pytest.MonkeyPatch) -> None:
+def killed_between_local_and_s3_write(
+    tmp_path: Path, store: S3JournalStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """A runner (GAMEDAY_HOME tmp_path/runner) journals e1 and applies it, then dies while
     journaling e2: its local journal written (revision 4), its S3 revision not (still 3) —
     and e2 never made, since a change waits for its journal save."""
     monkeypatch.setenv("GAMEDAY_HOME", str(tmp_path / "runner"))
-    journal = Journal.create(runs_dir() / "run-1", remote=store, run_id="run-1",
-                             experiment_name="x", experiment_path="x.yaml", region=REGION,
-                             endpoint_url=None, profile=None, account_id="123456789012")
-    journal.update(journal.record(JournalEntry("e1", "lambda-extension", "orders", "arn:x",
-                                               {}, {})), "applied")
+    journal = Journal.create(
+        runs_dir() / "run-1",
+        remote=store,
+        run_id="run-1",
+        experiment_name="x",
+        experiment_path="x.yaml",
+        region=REGION,
+        endpoint_url=None,
+        profile=None,
+        account_id="123456789012",
+    )
+    journal.update(
+        journal.record(JournalEntry("e1", "lambda-extension", "orders", "arn:x", {}, {})), "applied"
+    )
     assert store.latest("run-1")[0] == journal.revision == 3  # type: ignore[index]
 
     def killed(*_: Any, **__: Any) -> None:
@@ -117,7 +138,8 @@ def killed_between_local_and_s3_write(tmp_path: Path, store: S3JournalStore,
 
 
 def test_a_runner_killed_between_its_local_and_its_s3_write_is_read_right_from_both(
-        tmp_path: Path, store: S3JournalStore, monkeypatch: pytest.MonkeyPatch) -> None:
+    tmp_path: Path, store: S3JournalStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
     killed_between_local_and_s3_write(tmp_path, store, monkeypatch)
     # Where the disk survived, the local journal is the newer one: it names the change
     # that may have begun, and its next save lands in S3 on top of what is there.
@@ -131,7 +153,8 @@ def test_a_runner_killed_between_its_local_and_its_s3_write_is_read_right_from_b
 
 
 def test_without_the_runner_disk_the_s3_journal_holds_every_change_made(
-        tmp_path: Path, store: S3JournalStore, monkeypatch: pytest.MonkeyPatch) -> None:
+    tmp_path: Path, store: S3JournalStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
     killed_between_local_and_s3_write(tmp_path, store, monkeypatch)
     shutil.rmtree(tmp_path / "runner")
     monkeypatch.setenv("GAMEDAY_HOME", str(tmp_path / "other-machine"))
@@ -142,16 +165,22 @@ def test_without_the_runner_disk_the_s3_journal_holds_every_change_made(
 
 @pytest.mark.usefixtures("aws")
 def test_status_and_rollback_from_another_machine_find_the_run_in_s3(
-        tmp_path: Path, store: S3JournalStore, monkeypatch: pytest.MonkeyPatch,
-        capsys: pytest.CaptureFixture[str]) -> None:
+    tmp_path: Path,
+    store: S3JournalStore,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
     create_function("orders")
     lambda_ = boto3.client("lambda", region_name=REGION)
     before = lambda_.get_function_configuration(FunctionName="orders")
     runner_home = tmp_path / "runner"
     monkeypatch.setenv("GAMEDAY_HOME", str(runner_home))
     experiment = tmp_path / "x.yaml"
-    experiment.write_text(experiment_yaml().replace("fault: 100ms", "fault: 30s")
-                          .replace("max_duration: 1m", "max_duration: 2m"))
+    experiment.write_text(
+        experiment_yaml()
+        .replace("fault: 100ms", "fault: 30s")
+        .replace("max_duration: 1m", "max_duration: 2m")
+    )
     # The runner applies the fault, then vanishes with its disk (no restore ran).
     lifecycle = __import__("chaos.run.lifecycle", fromlist=["restore_journal"])
     original_restore = lifecycle.restore_journal
@@ -194,7 +223,6 @@ def test_status_and_rollback_from_another_machine_find_the_run_in_s3(
     assert "no unfinished runs" in capsys.readouterr().out
 
 
-
 #: Secrets in the function's environment before the run: one plain, one whose every
 #: encoding differs from it (JSON escapes, URL-encoding, non-ASCII).
 SECRETS = {"SECRET_TOKEN": "s3cr3t-value", "DB_PASSWORD": 'p@ss w/\u00f6rd "q"+&=\\\n%-k3y'}
@@ -216,12 +244,11 @@ def encodings(secret: str) -> dict[str, bytes]:
         "sha256": hashlib.sha256(raw).hexdigest().encode(),
     }
     for offset in range(3):  # base64 of a longer blob: the secret starts at any byte of 3
-        for name, encode in (("base64", base64.b64encode),
-                             ("base64url", base64.urlsafe_b64encode)):
+        for name, encode in (("base64", base64.b64encode), ("base64url", base64.urlsafe_b64encode)):
             encoded = encode(b"\0" * offset + raw)
             # Drop the group of 4 characters the prefix touches and the last one (padding):
             # the rest is the same whatever surrounds the secret.
-            core = encoded[4 if offset else 0:-4]
+            core = encoded[4 if offset else 0 : -4]
             found[f"{name}+{offset}"] = core
     return found
 
@@ -240,23 +267,26 @@ def test_the_encodings_looked_for_are_the_secret() -> None:
 
 @pytest.mark.usefixtures("aws")
 def test_the_journal_holds_no_secret_and_restore_puts_every_key_back(
-        tmp_path: Path, store: S3JournalStore, monkeypatch: pytest.MonkeyPatch) -> None:
+    tmp_path: Path, store: S3JournalStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
     create_function("orders")  # its environment holds SECRET_TOKEN=s3cr3t-value
     lambda_ = boto3.client("lambda", region_name=REGION)
     variables = lambda_.get_function_configuration(FunctionName="orders")["Environment"][
-        "Variables"]
+        "Variables"
+    ]
     lambda_.update_function_configuration(
-        FunctionName="orders", Environment={"Variables": {**variables, **SECRETS}})
+        FunctionName="orders", Environment={"Variables": {**variables, **SECRETS}}
+    )
     before = lambda_.get_function_configuration(FunctionName="orders")["Environment"]
     assert {key: before["Variables"][key] for key in SECRETS} == SECRETS
     monkeypatch.setenv("GAMEDAY_HOME", str(tmp_path / "home"))
     experiment = tmp_path / "x.yaml"
     experiment.write_text(experiment_yaml())
     assert main(["run", str(experiment), "--yes", "--journal", URI]) == 0
-    written = {str(path): path.read_bytes()
-               for path in (tmp_path / "home").rglob("journal.json")}
-    written.update({key: store.s3.get_object(Bucket=BUCKET, Key=key)["Body"].read()
-                    for key in keys(store)})
+    written = {str(path): path.read_bytes() for path in (tmp_path / "home").rglob("journal.json")}
+    written.update(
+        {key: store.s3.get_object(Bucket=BUCKET, Key=key)["Body"].read() for key in keys(store)}
+    )
     assert any(name.startswith("runs/") for name in written), "the journal in S3"
     assert any(name.endswith("journal.json") for name in written), "the local journal"
     for name, content in written.items():

@@ -50,16 +50,21 @@ faults:
 
 SANDBOX_EXPERIMENT = AWS_EXPERIMENT.replace(
     'target: {region: eu-west-1, account_id: "123456789012", endpoint: '
-    '"https://api.example.com/prod"}', "target: {region: us-east-1, endpoint: sandbox}")
+    '"https://api.example.com/prod"}',
+    "target: {region: us-east-1, endpoint: sandbox}",
+)
 
 
-def write_plan(folder: Path, cron: str, experiment: str = "placeholder: true\n",
-               extra: str = "") -> Path:
+def write_plan(
+    folder: Path, cron: str, experiment: str = "placeholder: true\n", extra: str = ""
+) -> Path:
     folder.mkdir(parents=True, exist_ok=True)
     (folder / "a.yaml").write_text(experiment)
     plan = folder / "plan.yaml"
-    plan.write_text(f"version: 1\nkind: gameday\nname: weekly\nexperiments: [a.yaml]\n"
-                    f"schedule: '{cron}'\nstop_on_failure: true\n{extra}")
+    plan.write_text(
+        f"version: 1\nkind: gameday\nname: weekly\nexperiments: [a.yaml]\n"
+        f"schedule: '{cron}'\nstop_on_failure: true\n{extra}"
+    )
     return plan
 
 
@@ -70,8 +75,14 @@ def make_repo(tmp_path: Path) -> Path:
 
 
 def gameday(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "chaos", *args], capture_output=True, text=True,
-                          timeout=60, stdin=subprocess.DEVNULL, cwd=cwd)
+    return subprocess.run(
+        [sys.executable, "-m", "chaos", *args],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        stdin=subprocess.DEVNULL,
+        cwd=cwd,
+    )
 
 
 def snippet(plan: Path, kind: str, *args: str, cwd: Path) -> str:
@@ -87,7 +98,10 @@ def test_next_runs_follow_the_cron_expression() -> None:
     schedule = Schedule(PurePosixPath("plan.yaml"), "weekly", "30 9 * * 2")
     runs = schedule.next_runs(3, after=datetime(2026, 11, 25, tzinfo=timezone.utc))
     assert [run.isoformat() for run in runs] == [
-        "2026-12-01T09:30:00+00:00", "2026-12-08T09:30:00+00:00", "2026-12-15T09:30:00+00:00"]
+        "2026-12-01T09:30:00+00:00",
+        "2026-12-08T09:30:00+00:00",
+        "2026-12-15T09:30:00+00:00",
+    ]
 
 
 def test_snippets_name_the_plan_from_the_repository_root(tmp_path: Path) -> None:
@@ -167,11 +181,17 @@ def run_cron_entry(crontab: str, tmp_path: Path, run_exit: int) -> tuple[int, li
     clone.mkdir(exist_ok=True)
     calls = tmp_path / "calls.log"
     calls.unlink(missing_ok=True)
-    environment = {**env, "GAMEDAY_REPO": str(clone), "CALLS": str(calls),
-                   "RUN_EXIT": str(run_exit), "HOME": str(tmp_path),
-                   "PATH": f"{fake_gameday_dir(tmp_path)}:{env['PATH']}"}
-    result = subprocess.run(["/bin/sh", "-c", command], env=environment, capture_output=True,
-                            text=True, timeout=30)
+    environment = {
+        **env,
+        "GAMEDAY_REPO": str(clone),
+        "CALLS": str(calls),
+        "RUN_EXIT": str(run_exit),
+        "HOME": str(tmp_path),
+        "PATH": f"{fake_gameday_dir(tmp_path)}:{env['PATH']}",
+    }
+    result = subprocess.run(
+        ["/bin/sh", "-c", command], env=environment, capture_output=True, text=True, timeout=30
+    )
     return result.returncode, calls.read_text().splitlines()
 
 
@@ -193,7 +213,9 @@ def test_crontab_rolls_back_after_the_run_and_keeps_its_exit_code(
     code, calls = run_cron_entry(crontab, tmp_path, run_exit)
     assert code == run_exit
     assert [call.split(" | ")[0] for call in calls] == [
-        "run gamedays/plan.yaml --yes --report-dir reports/weekly", "rollback --all"]
+        "run gamedays/plan.yaml --yes --report-dir reports/weekly",
+        "rollback --all",
+    ]
     clone = tmp_path / "clone-on-the-cron-host"
     for call in calls:  # both see the S3 journal and the profile, in the clone
         assert f"journal=s3://acme-gameday/runs/ profile=gameday pwd={clone}" in call
@@ -210,8 +232,12 @@ def test_sandbox_crontab_starts_the_sandbox_and_stops_it_after_the_rollback(
     code, calls = run_cron_entry(crontab, tmp_path, 3)
     assert code == 3
     assert [call.split(" | ")[0] for call in calls] == [
-        "sandbox up", "sandbox env", "run gamedays/plan.yaml --yes --report-dir reports/weekly",
-        "rollback --all", "sandbox down"]
+        "sandbox up",
+        "sandbox env",
+        "run gamedays/plan.yaml --yes --report-dir reports/weekly",
+        "rollback --all",
+        "sandbox down",
+    ]
 
 
 def test_percent_signs_are_escaped_for_cron(tmp_path: Path) -> None:
@@ -244,11 +270,11 @@ def test_github_workflow_assumes_a_role_rolls_back_always_and_uploads_reports_on
 ) -> None:
     repo = make_repo(tmp_path)
     plan = write_plan(repo / "gamedays", "0 6 1 * *", AWS_EXPERIMENT)
-    document = workflow(snippet(plan, "github", "--journal", "s3://acme-gameday/runs/",
-                                cwd=tmp_path))
+    document = workflow(
+        snippet(plan, "github", "--journal", "s3://acme-gameday/runs/", cwd=tmp_path)
+    )
     assert document["on"]["schedule"] == [{"cron": "0 6 1 * *"}]
-    assert document["concurrency"] == {"group": "gameday-123456789012",
-                                       "cancel-in-progress": False}
+    assert document["concurrency"] == {"group": "gameday-123456789012", "cancel-in-progress": False}
     assert document["permissions"]["id-token"] == "write"
     job = document["jobs"]["gameday"]
     # max_duration 5m + settle_timeout 2m + expiry_margin 4m, and the job's own setup on top.
@@ -257,10 +283,14 @@ def test_github_workflow_assumes_a_role_rolls_back_always_and_uploads_reports_on
     steps = job["steps"]
     assert steps[0]["uses"].startswith("actions/checkout@")
     assert steps[1]["uses"].startswith("actions/setup-python@")
-    credentials = steps[step_index(
-        steps, lambda s: s.get("uses", "").startswith("aws-actions/configure-aws-credentials@"))]
+    credentials = steps[
+        step_index(
+            steps, lambda s: s.get("uses", "").startswith("aws-actions/configure-aws-credentials@")
+        )
+    ]
     assert credentials["with"]["role-to-assume"] == (
-        "arn:aws:iam::123456789012:role/gameday-runner")
+        "arn:aws:iam::123456789012:role/gameday-runner"
+    )
     assert credentials["with"]["aws-region"] == "eu-west-1"
     assert credentials["with"]["role-duration-seconds"] >= job["timeout-minutes"] * 60
     install = step_index(steps, lambda s: s.get("run") == "pip install .")
@@ -293,9 +323,17 @@ def test_github_workflow_of_a_sandbox_plan_needs_no_account(tmp_path: Path) -> N
     github_env = tmp_path / "github_env"
     calls = tmp_path / "calls.log"
     result = subprocess.run(
-        ["bash", "-e", "-c", steps[start]["run"]], capture_output=True, text=True, timeout=30,
-        env={"PATH": f"{fake_gameday(tmp_path)}:{os.environ['PATH']}", "CALLS": str(calls),
-             "GITHUB_ENV": str(github_env), "RUN_EXIT": "0"})
+        ["bash", "-e", "-c", steps[start]["run"]],
+        capture_output=True,
+        text=True,
+        timeout=30,
+        env={
+            "PATH": f"{fake_gameday(tmp_path)}:{os.environ['PATH']}",
+            "CALLS": str(calls),
+            "GITHUB_ENV": str(github_env),
+            "RUN_EXIT": "0",
+        },
+    )
     assert result.returncode == 0, result.stderr
     assert github_env.read_text().splitlines() == ["FROM_SANDBOX_ENV=1"]
 
@@ -309,17 +347,18 @@ def test_unknown_targets_leave_placeholders(tmp_path: Path) -> None:
     assert credentials["with"]["aws-region"] == "REGION"
     assert credentials["with"]["role-to-assume"] == "arn:aws:iam::ACCOUNT_ID:role/gameday-runner"
     assert document["jobs"]["gameday"]["env"]["GAMEDAY_JOURNAL"].startswith(
-        "s3://YOUR-JOURNAL-BUCKET/")
+        "s3://YOUR-JOURNAL-BUCKET/"
+    )
 
 
 def test_the_plans_own_journal_is_used_and_the_option_wins(tmp_path: Path) -> None:
     repo = make_repo(tmp_path)
-    plan = write_plan(repo / "gamedays", "0 6 * * 1", AWS_EXPERIMENT,
-                      extra="journal: s3://plan-journal/gd/\n")
+    plan = write_plan(
+        repo / "gamedays", "0 6 * * 1", AWS_EXPERIMENT, extra="journal: s3://plan-journal/gd/\n"
+    )
     env, _, _ = parse_crontab(snippet(plan, "crontab", cwd=tmp_path))
     assert env["GAMEDAY_JOURNAL"] == "s3://plan-journal/gd/"
-    env, _, _ = parse_crontab(snippet(plan, "crontab", "--journal", "s3://other/x/",
-                                      cwd=tmp_path))
+    env, _, _ = parse_crontab(snippet(plan, "crontab", "--journal", "s3://other/x/", cwd=tmp_path))
     assert env["GAMEDAY_JOURNAL"] == "s3://other/x/"
 
 
@@ -335,13 +374,16 @@ def validate(service: str, operation: str, document: Any, member: str | None = N
     assert not report.has_errors(), report.generate_report()
 
 
-@pytest.mark.parametrize(("cron", "expected"), [
-    ("30 9 * * 2", "30 9 ? * 3 *"),
-    ("0 6 1 * *", "0 6 1 * ? *"),
-    ("*/15 * * * 1-5", "*/15 * ? * 2-6 *"),
-    ("0 0 * * 0,6", "0 0 ? * 1,7 *"),
-    ("0 9 * * TUE", "0 9 ? * TUE *"),
-])
+@pytest.mark.parametrize(
+    ("cron", "expected"),
+    [
+        ("30 9 * * 2", "30 9 ? * 3 *"),
+        ("0 6 1 * *", "0 6 1 * ? *"),
+        ("*/15 * * * 1-5", "*/15 * ? * 2-6 *"),
+        ("0 0 * * 0,6", "0 0 ? * 1,7 *"),
+        ("0 9 * * TUE", "0 9 ? * TUE *"),
+    ],
+)
 def test_eventbridge_input_is_an_ecs_runtask_the_apis_accept(
     tmp_path: Path, cron: str, expected: str
 ) -> None:
@@ -350,11 +392,27 @@ def test_eventbridge_input_is_an_ecs_runtask_the_apis_accept(
     plan = write_plan(repo / "gamedays", cron, AWS_EXPERIMENT)
     cluster = "arn:aws:ecs:eu-west-1:123456789012:cluster/runner"
     task_definition = "arn:aws:ecs:eu-west-1:123456789012:task-definition/gameday:7"
-    document = json.loads(snippet(
-        plan, "eventbridge", "--cluster-arn", cluster, "--task-definition-arn", task_definition,
-        "--subnet", "subnet-0a", "--subnet", "subnet-0b", "--security-group", "sg-01",
-        "--role-arn", "arn:aws:iam::123456789012:role/scheduler",
-        "--journal", "s3://acme-gameday/runs/", cwd=tmp_path))
+    document = json.loads(
+        snippet(
+            plan,
+            "eventbridge",
+            "--cluster-arn",
+            cluster,
+            "--task-definition-arn",
+            task_definition,
+            "--subnet",
+            "subnet-0a",
+            "--subnet",
+            "subnet-0b",
+            "--security-group",
+            "sg-01",
+            "--role-arn",
+            "arn:aws:iam::123456789012:role/scheduler",
+            "--journal",
+            "s3://acme-gameday/runs/",
+            cwd=tmp_path,
+        )
+    )
     validate("scheduler", "CreateSchedule", document)
     assert document["ScheduleExpression"] == f"cron({expected})"
     target = document["Target"]
@@ -362,16 +420,24 @@ def test_eventbridge_input_is_an_ecs_runtask_the_apis_accept(
     ecs = target["EcsParameters"]
     assert ecs["TaskDefinitionArn"] == task_definition and ecs["LaunchType"] == "FARGATE"
     assert ecs["NetworkConfiguration"]["awsvpcConfiguration"]["Subnets"] == [
-        "subnet-0a", "subnet-0b"]
+        "subnet-0a",
+        "subnet-0b",
+    ]
     assert ecs["NetworkConfiguration"]["awsvpcConfiguration"]["SecurityGroups"] == ["sg-01"]
     overrides = json.loads(target["Input"])
     validate("ecs", "RunTask", overrides, member="overrides")
     (container,) = overrides["containerOverrides"]
     assert container["name"] == "gameday"
     assert container["command"] == [
-        "run", "gamedays/plan.yaml", "--yes", "--report-dir", "reports/weekly"]
+        "run",
+        "gamedays/plan.yaml",
+        "--yes",
+        "--report-dir",
+        "reports/weekly",
+    ]
     assert container["environment"] == [
-        {"name": "GAMEDAY_JOURNAL", "value": "s3://acme-gameday/runs/"}]
+        {"name": "GAMEDAY_JOURNAL", "value": "s3://acme-gameday/runs/"}
+    ]
 
 
 def test_eventbridge_placeholders_follow_the_plans_region_and_account(tmp_path: Path) -> None:
@@ -388,8 +454,9 @@ def test_eventbridge_placeholders_follow_the_plans_region_and_account(tmp_path: 
 def test_the_old_target_arn_option_still_names_the_cluster(tmp_path: Path) -> None:
     repo = make_repo(tmp_path)
     plan = write_plan(repo / "gamedays", "0 6 * * 1", AWS_EXPERIMENT)
-    document = json.loads(snippet(plan, "eventbridge", "--target-arn", "arn:aws:ecs:x:1:cluster/c",
-                                  cwd=tmp_path))
+    document = json.loads(
+        snippet(plan, "eventbridge", "--target-arn", "arn:aws:ecs:x:1:cluster/c", cwd=tmp_path)
+    )
     assert document["Target"]["Arn"] == "arn:aws:ecs:x:1:cluster/c"
 
 
@@ -435,28 +502,39 @@ def test_the_weekly_plan_snippets_are_the_same_from_any_directory(tmp_path: Path
     assert "targets: the sandbox (no AWS account)" in from_root.stdout
 
 
-@pytest.mark.parametrize(("region", "partition"), [
-    ("cn-north-1", "aws-cn"), ("us-gov-west-1", "aws-us-gov"), ("eu-west-1", "aws")])
+@pytest.mark.parametrize(
+    ("region", "partition"),
+    [("cn-north-1", "aws-cn"), ("us-gov-west-1", "aws-us-gov"), ("eu-west-1", "aws")],
+)
 def test_placeholder_arns_are_in_the_partition_of_the_plans_region(
-        region: str, partition: str) -> None:
-    schedule = Schedule(PurePosixPath("gamedays/plan.yaml"), "weekly", "0 6 * * 1",
-                        PlanTargets(regions=(region,), account_ids=("123456789012",)))
+    region: str, partition: str
+) -> None:
+    schedule = Schedule(
+        PurePosixPath("gamedays/plan.yaml"),
+        "weekly",
+        "0 6 * * 1",
+        PlanTargets(regions=(region,), account_ids=("123456789012",)),
+    )
     document = json.loads(render_snippet(schedule, "eventbridge", SnippetOptions()))
     validate("scheduler", "CreateSchedule", document)
     target = document["Target"]
     assert target["Arn"] == f"arn:{partition}:ecs:{region}:123456789012:cluster/gameday"
     assert target["EcsParameters"]["TaskDefinitionArn"] == (
-        f"arn:{partition}:ecs:{region}:123456789012:task-definition/gameday:REVISION")
+        f"arn:{partition}:ecs:{region}:123456789012:task-definition/gameday:REVISION"
+    )
     assert target["RoleArn"] == f"arn:{partition}:iam::123456789012:role/gameday-scheduler"
     steps = workflow(render_snippet(schedule, "github", SnippetOptions()))["jobs"]["gameday"][
-        "steps"]
+        "steps"
+    ]
     credentials = next(s for s in steps if "configure-aws-credentials" in s.get("uses", ""))
     assert credentials["with"]["role-to-assume"] == (
-        f"arn:{partition}:iam::123456789012:role/gameday-runner")
+        f"arn:{partition}:iam::123456789012:role/gameday-runner"
+    )
 
 
 def test_the_schedule_help_names_no_fixed_partition(
-        capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> None:
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setenv("COLUMNS", "400")  # argparse would break an ARN at its hyphens
     with pytest.raises(SystemExit):
         main(["schedule", "--help"])

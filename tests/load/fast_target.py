@@ -19,8 +19,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-_RESPONSE = (b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 2\r\n"
-             b"\r\n{}")
+_RESPONSE = b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 2\r\n\r\n{}"
 _SERVED_PATH = b" /_served "
 _CONTENT_LENGTH = b"\r\ncontent-length:"
 START_TIMEOUT_S = 20.0
@@ -50,7 +49,7 @@ class _HttpProtocol(asyncio.Protocol):
             request_end = head_end + 4 + _content_length(buffer[:head_end])
             if len(buffer) < request_end:
                 break
-            request_line = buffer[:buffer.find(b"\r\n")]
+            request_line = buffer[: buffer.find(b"\r\n")]
             buffer = buffer[request_end:]
             responses.append(_answer(request_line))
         self._buffer = buffer
@@ -64,14 +63,18 @@ def _content_length(head: bytes) -> int:
         return 0
     value_start = start + len(_CONTENT_LENGTH)
     value_end = head.find(b"\r\n", value_start)
-    return int(head[value_start:value_end if value_end >= 0 else None].strip() or 0)
+    return int(head[value_start : value_end if value_end >= 0 else None].strip() or 0)
 
 
 def _answer(request_line: bytes) -> bytes:
     if _SERVED_PATH in request_line:
         body = str(_Counter.served).encode()
-        return (b"HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: "
-                + str(len(body)).encode() + b"\r\n\r\n" + body)
+        return (
+            b"HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: "
+            + str(len(body)).encode()
+            + b"\r\n\r\n"
+            + body
+        )
     _Counter.served += 1
     return _RESPONSE
 
@@ -113,8 +116,11 @@ class FastTarget:
 
     def __enter__(self) -> FastTarget:
         self._process = subprocess.Popen(
-            [sys.executable, str(Path(__file__).resolve())], stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE, text=True)
+            [sys.executable, str(Path(__file__).resolve())],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            text=True,
+        )
         assert self._process.stdout is not None
         line = self._process.stdout.readline()  # the target prints its port first thing
         if not line.startswith("port "):

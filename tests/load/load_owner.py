@@ -30,11 +30,22 @@ LIFETIME_S = 60.0  # the test kills it long before; bounded in case the test die
 class UntiedProcesses:
     """Plain children: no PR_SET_PDEATHSIG, only the plugin's watchdog can stop them."""
 
-    def start(self, command: list[str], *, env: dict[str, str], output: IO[bytes] | int | None,
-              new_session: bool = True) -> subprocess.Popen[bytes]:
-        return subprocess.Popen(command, stdin=subprocess.DEVNULL, stdout=output,
-                                stderr=subprocess.STDOUT, env=env,
-                                start_new_session=new_session)
+    def start(
+        self,
+        command: list[str],
+        *,
+        env: dict[str, str],
+        output: IO[bytes] | int | None,
+        new_session: bool = True,
+    ) -> subprocess.Popen[bytes]:
+        return subprocess.Popen(
+            command,
+            stdin=subprocess.DEVNULL,
+            stdout=output,
+            stderr=subprocess.STDOUT,
+            env=env,
+            start_new_session=new_session,
+        )
 
     def close(self) -> None:
         pass
@@ -45,8 +56,7 @@ def main() -> None:
     if "--untied" in sys.argv:
         driver_module.TiedProcesses = UntiedProcesses  # type: ignore[misc, assignment]
     load = Load(locustfile=LOCUSTFILE, users=4, spawn_rate=40.0, workers=workers)
-    driver = driver_module.LoadDriver(load, host=url, run_dir=run_dir,
-                                      max_run_time_s=LIFETIME_S)
+    driver = driver_module.LoadDriver(load, host=url, run_dir=run_dir, max_run_time_s=LIFETIME_S)
     driver.start()
     pids = {locust.role: locust.process.pid for locust in driver.processes}
     print(json.dumps({"owner": os.getpid(), "locust": pids}), flush=True)

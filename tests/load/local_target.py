@@ -27,13 +27,19 @@ class LocalTarget:
     injected error.
     """
 
-    def __init__(self, *, block_after: int | None = None, window_s: float = 60.0,
-                 block_status: int = 403, identity_header: str = "X-Forwarded-For",
-                 other_403_path: str | None = None, injected_path: str | None = None,
-                 block_body: bytes = b'{"message":"Forbidden"}',
-                 block_headers: tuple[tuple[str, str], ...] = (),
-                 other_403_body: bytes = b'{"message":"User is not authorized to access this"}',
-                 ) -> None:
+    def __init__(
+        self,
+        *,
+        block_after: int | None = None,
+        window_s: float = 60.0,
+        block_status: int = 403,
+        identity_header: str = "X-Forwarded-For",
+        other_403_path: str | None = None,
+        injected_path: str | None = None,
+        block_body: bytes = b'{"message":"Forbidden"}',
+        block_headers: tuple[tuple[str, str], ...] = (),
+        other_403_body: bytes = b'{"message":"User is not authorized to access this"}',
+    ) -> None:
         self.other_403_path = other_403_path
         self.block_body = block_body
         self.block_headers = block_headers

@@ -52,9 +52,13 @@ def test_single_process_rows_match_the_server_and_arrive_live(tmp_path: Path) ->
     with LocalTarget() as target:
         # 5 s: enough requests that a POST (2 of 11 task weights) is all but certain
         # (3 s, ~19 requests under CPU contention, missed it ~2 % of runs).
-        driver = LoadDriver(Load(locustfile=LOCUSTFILE, users=8, spawn_rate=40.0),
-                            host=target.url, run_dir=tmp_path, max_run_time_s=5,
-                            on_row=received)
+        driver = LoadDriver(
+            Load(locustfile=LOCUSTFILE, users=8, spawn_rate=40.0),
+            host=target.url,
+            run_dir=tmp_path,
+            max_run_time_s=5,
+            on_row=received,
+        )
         ended_at = run_to_end(driver)
         served = target.total
     rows, arrivals = merge_rows(received.rows), received.arrivals
@@ -72,9 +76,13 @@ def test_single_process_rows_match_the_server_and_arrive_live(tmp_path: Path) ->
 def test_master_and_two_workers_merge_to_the_server_total(tmp_path: Path) -> None:
     received = RowsReceived()
     with LocalTarget() as target:
-        driver = LoadDriver(Load(locustfile=LOCUSTFILE, users=10, spawn_rate=50.0, workers=2),
-                            host=target.url, run_dir=tmp_path, max_run_time_s=4,
-                            on_row=received)
+        driver = LoadDriver(
+            Load(locustfile=LOCUSTFILE, users=10, spawn_rate=50.0, workers=2),
+            host=target.url,
+            run_dir=tmp_path,
+            max_run_time_s=4,
+            on_row=received,
+        )
         run_to_end(driver)
         served = target.total
     assert [locust.role for locust in driver.processes] == ["master", "worker-0", "worker-1"]
@@ -90,9 +98,12 @@ def test_master_and_two_workers_merge_to_the_server_total(tmp_path: Path) -> Non
 @pytest.mark.parametrize("workers", [0, 2])
 def test_stop_ends_every_locust_process_quickly(tmp_path: Path, workers: int) -> None:
     with LocalTarget() as target:
-        driver = LoadDriver(Load(locustfile=LOCUSTFILE, users=6, spawn_rate=60.0,
-                                 workers=workers),
-                            host=target.url, run_dir=tmp_path, max_run_time_s=60)
+        driver = LoadDriver(
+            Load(locustfile=LOCUSTFILE, users=6, spawn_rate=60.0, workers=workers),
+            host=target.url,
+            run_dir=tmp_path,
+            max_run_time_s=60,
+        )
         driver.start()
         time.sleep(1.0)
         began = time.monotonic()
@@ -111,8 +122,12 @@ def test_a_broken_locustfile_is_one_clear_error(tmp_path: Path) -> None:
 
     broken = tmp_path / "broken.py"
     broken.write_text("import no_such_module_here\n")
-    driver = LoadDriver(Load(locustfile=str(broken), users=1, spawn_rate=1.0),
-                        host="http://127.0.0.1:9", run_dir=tmp_path / "run", max_run_time_s=5)
+    driver = LoadDriver(
+        Load(locustfile=str(broken), users=1, spawn_rate=1.0),
+        host="http://127.0.0.1:9",
+        run_dir=tmp_path / "run",
+        max_run_time_s=5,
+    )
     with pytest.raises(ConfigurationError, match="locust exited before spawning"):
         driver.start(spawn_timeout_s=20)
     assert_no_process_left(driver)
@@ -120,16 +135,32 @@ def test_a_broken_locustfile_is_one_clear_error(tmp_path: Path) -> None:
 
 @pytest.mark.alone  # block and unblock are timed on the wall clock (seconds into a 3 s window)
 def test_waf_clients_are_blocked_alone_and_unblocked_after_the_stop(tmp_path: Path) -> None:
-    rule = RateRule(name="orders-rate-limit", web_acl_name="local", web_acl_arn="arn:local",
-                    limit=6, window_s=3, aggregation="FORWARDED_IP", action="Block",
-                    block_status=403, forwarded_header="X-Forwarded-For")
-    plan = plan_waf_traffic(rule, WafLoad(rule=rule.name, abusive_clients=2, legit_clients=2,
-                                          measure_unblock=True), workers=0)
+    rule = RateRule(
+        name="orders-rate-limit",
+        web_acl_name="local",
+        web_acl_arn="arn:local",
+        limit=6,
+        window_s=3,
+        aggregation="FORWARDED_IP",
+        action="Block",
+        block_status=403,
+        forwarded_header="X-Forwarded-For",
+    )
+    plan = plan_waf_traffic(
+        rule,
+        WafLoad(rule=rule.name, abusive_clients=2, legit_clients=2, measure_unblock=True),
+        workers=0,
+    )
     received = RowsReceived()
     with LocalTarget(block_after=rule.limit, window_s=rule.window_s) as target:
-        driver = LoadDriver(Load(locustfile=LOCUSTFILE, users=2, spawn_rate=50.0),
-                            host=target.url, run_dir=tmp_path, max_run_time_s=8,
-                            waf_plan=plan, on_row=received)
+        driver = LoadDriver(
+            Load(locustfile=LOCUSTFILE, users=2, spawn_rate=50.0),
+            host=target.url,
+            run_dir=tmp_path,
+            max_run_time_s=8,
+            waf_plan=plan,
+            on_row=received,
+        )
         driver.start()
         time.sleep(3.5)
         driver.stop_abusive()
@@ -141,8 +172,10 @@ def test_waf_clients_are_blocked_alone_and_unblocked_after_the_stop(tmp_path: Pa
     assert sum(row.requests for row in rows) == served
     abusive = {row.identity for row in rows if row.traffic == "abusive"}
     assert abusive == {"203.0.113.1", "203.0.113.2"}
-    assert {row.identity for row in rows if row.traffic == "legit"} == \
-        {"198.51.100.1", "198.51.100.2"}
+    assert {row.identity for row in rows if row.traffic == "legit"} == {
+        "198.51.100.1",
+        "198.51.100.2",
+    }
     assert set(blocked) == abusive  # the server blocked the abusers and nobody else
     assert result["client_blocked_requests"] == sum(blocked.values()) > 0
     assert result["legit_blocked"] == 0
@@ -152,20 +185,39 @@ def test_waf_clients_are_blocked_alone_and_unblocked_after_the_stop(tmp_path: Pa
 
 
 def test_only_the_rate_rules_403_is_a_block_and_injected_responses_are_counted(
-        tmp_path: Path) -> None:
+    tmp_path: Path,
+) -> None:
     """A 403 from an authorizer is `other_403`, never a WAF block; a response carrying the
     fault extension's marker is `injected`."""
-    rule = RateRule(name="orders-rate-limit", web_acl_name="local", web_acl_arn="arn:local",
-                    limit=6, window_s=3, aggregation="FORWARDED_IP", action="Block",
-                    block_status=403, forwarded_header="X-Forwarded-For")
-    plan = plan_waf_traffic(rule, WafLoad(rule=rule.name, abusive_clients=1, legit_clients=1),
-                            workers=0)
+    rule = RateRule(
+        name="orders-rate-limit",
+        web_acl_name="local",
+        web_acl_arn="arn:local",
+        limit=6,
+        window_s=3,
+        aggregation="FORWARDED_IP",
+        action="Block",
+        block_status=403,
+        forwarded_header="X-Forwarded-For",
+    )
+    plan = plan_waf_traffic(
+        rule, WafLoad(rule=rule.name, abusive_clients=1, legit_clients=1), workers=0
+    )
     received = RowsReceived()
-    with LocalTarget(block_after=rule.limit, window_s=rule.window_s, other_403_path="/health",
-                     injected_path="/orders") as target:
-        driver = LoadDriver(Load(locustfile=LOCUSTFILE, users=3, spawn_rate=50.0),
-                            host=target.url, run_dir=tmp_path, max_run_time_s=6,
-                            waf_plan=plan, on_row=received)
+    with LocalTarget(
+        block_after=rule.limit,
+        window_s=rule.window_s,
+        other_403_path="/health",
+        injected_path="/orders",
+    ) as target:
+        driver = LoadDriver(
+            Load(locustfile=LOCUSTFILE, users=3, spawn_rate=50.0),
+            host=target.url,
+            run_dir=tmp_path,
+            max_run_time_s=6,
+            waf_plan=plan,
+            on_row=received,
+        )
         driver.start()
         assert driver.wait(timeout_s=30)
         waf_blocked, other_403, injected = target.blocked, target.other_403, target.injected
@@ -174,5 +226,8 @@ def test_only_the_rate_rules_403_is_a_block_and_injected_responses_are_counted(
     assert sum(row.other_403 for row in rows) == other_403
     assert sum(row.injected for row in rows) == injected
     assert sum(row.blocked for row in rows) == waf_blocked
-    assert all(row.blocked == 0 for row in rows if row.traffic != "abusive" and
-               row.endpoint == "GET /health"), "an authorizer's 403 is not a WAF block"
+    assert all(
+        row.blocked == 0
+        for row in rows
+        if row.traffic != "abusive" and row.endpoint == "GET /health"
+    ), "an authorizer's 403 is not a WAF block"

@@ -40,12 +40,22 @@ def wait_for_requests(target: LocalTarget, timeout_s: float = 30.0) -> None:
         time.sleep(0.05)
 
 
-def start_owner(url: str, run_dir: Path, workers: int,
-                tied: bool) -> tuple[subprocess.Popen[str], list[int]]:
+def start_owner(
+    url: str, run_dir: Path, workers: int, tied: bool
+) -> tuple[subprocess.Popen[str], list[int]]:
     """The stand-in orchestrator, once its load runs, and the pids of its Locust processes."""
     owner = subprocess.Popen(
-        [sys.executable, str(OWNER), url, str(run_dir), str(workers),
-         *([] if tied else ["--untied"])], stdout=subprocess.PIPE, text=True)
+        [
+            sys.executable,
+            str(OWNER),
+            url,
+            str(run_dir),
+            str(workers),
+            *([] if tied else ["--untied"]),
+        ],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
     assert owner.stdout is not None
     ready, _, _ = select.select([owner.stdout], [], [], START_TIMEOUT_S)
     if not ready:
@@ -87,9 +97,22 @@ def test_the_watchdog_watches_an_orchestrator_that_is_not_its_parent(tmp_path: P
     environment[PROCESS_ENV] = ProcessConfig(orchestrator_pid=orchestrator.pid).to_json()
     with LocalTarget() as target:
         locust = subprocess.Popen(
-            [*locust_command(LOCUSTFILE), "--headless", "--host", target.url, "--users", "2",
-             "--spawn-rate", "20", "--run-time", "60s"],
-            env=environment, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            [
+                *locust_command(LOCUSTFILE),
+                "--headless",
+                "--host",
+                target.url,
+                "--users",
+                "2",
+                "--spawn-rate",
+                "20",
+                "--run-time",
+                "60s",
+            ],
+            env=environment,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
         try:
             wait_for_requests(target)
             orchestrator.kill()
@@ -101,15 +124,32 @@ def test_the_watchdog_watches_an_orchestrator_that_is_not_its_parent(tmp_path: P
 
 
 def test_a_remote_worker_whose_master_was_killed_stops(tmp_path: Path) -> None:
-    load = Load(locustfile=LOCUSTFILE, users=2, spawn_rate=20.0, remote_workers=1,
-                master_bind=f"127.0.0.1:{free_port()}", workers_timeout=30.0)
+    load = Load(
+        locustfile=LOCUSTFILE,
+        users=2,
+        spawn_rate=20.0,
+        remote_workers=1,
+        master_bind=f"127.0.0.1:{free_port()}",
+        workers_timeout=30.0,
+    )
     log_path = tmp_path / "remote-worker.log"
     with LocalTarget() as target, open(log_path, "wb") as log_file:
         driver = LoadDriver(load, host=target.url, run_dir=tmp_path / "run", max_run_time_s=60)
         worker = subprocess.Popen(
-            [sys.executable, "-m", "chaos", "load", "worker", "--master", driver.master_address,
-             "--trust-master-code"],
-            stdout=log_file, stderr=subprocess.STDOUT, env=with_chaos_importable(dict(os.environ)))
+            [
+                sys.executable,
+                "-m",
+                "chaos",
+                "load",
+                "worker",
+                "--master",
+                driver.master_address,
+                "--trust-master-code",
+            ],
+            stdout=log_file,
+            stderr=subprocess.STDOUT,
+            env=with_chaos_importable(dict(os.environ)),
+        )
         worker_pids: list[int] = []
         try:
             driver.start()

@@ -23,7 +23,7 @@ REPO = Path(__file__).resolve().parents[2]
 #: How far apart the two listeners' clock reads of one request can be (microseconds in
 #: practice; generous for a loaded machine).
 BOUNDARY_SLACK_S = 0.05
-RAW_HOOK = '''
+RAW_HOOK = """
 import os, time
 from locust import events
 
@@ -32,7 +32,7 @@ _raw = open(os.environ["GAMEDAY_TEST_RAW_LATENCIES"], "a", buffering=1)
 @events.request.add_listener
 def _record(response_time, **_):
     _raw.write(f"{time.time()} {response_time}\\n")
-'''
+"""
 
 
 def value_at_percentile(values: list[float], percent: float) -> float:
@@ -55,17 +55,23 @@ def test_phase_percentiles_match_raw_latencies(
     locustfile.write_text((REPO / "loadtests" / "orders.py").read_text() + RAW_HOOK)
     rows: list[SecondRow] = []
     with LocalTarget() as target:
-        driver = LoadDriver(Load(locustfile=str(locustfile), users=40, spawn_rate=200.0),
-                            host=target.url, run_dir=tmp_path / "run", max_run_time_s=5,
-                            on_row=rows.append)
+        driver = LoadDriver(
+            Load(locustfile=str(locustfile), users=40, spawn_rate=200.0),
+            host=target.url,
+            run_dir=tmp_path / "run",
+            max_run_time_s=5,
+            on_row=rows.append,
+        )
         driver.start()
         assert driver.wait(timeout_s=30)
     raw = sorted(tuple(map(float, line.split())) for line in raw_path.read_text().splitlines())
     assert sum(row.requests for row in rows) == len(raw) > 100
     seconds = sorted({row.second for row in rows})
     middle = seconds[len(seconds) // 2]
-    windows = {"first": (float(seconds[0]), float(middle)),  # two "phases"
-               "second": (float(middle), float(seconds[-1] + 1))}
+    windows = {
+        "first": (float(seconds[0]), float(middle)),  # two "phases"
+        "second": (float(middle), float(seconds[-1] + 1)),
+    }
     phases = stream_measure(rows, windows)["phases"]
     # The test's listener reads the clock a few microseconds before the plugin's: a request
     # that completed right at the boundary may be in either phase. Requests are recorded

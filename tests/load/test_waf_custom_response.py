@@ -21,23 +21,41 @@ from tests.load.test_driver import LOCUSTFILE, RowsReceived
 FORBIDDEN = b'{"message":"Forbidden"}'
 
 
-def web_acl(custom_response: dict[str, Any] | None, limit: int = 100,
-            window_s: int = 60) -> dict[str, Any]:
+def web_acl(
+    custom_response: dict[str, Any] | None, limit: int = 100, window_s: int = 60
+) -> dict[str, Any]:
     """A GetWebACL `WebACL` document with one FORWARDED_IP rate rule."""
     block = {"CustomResponse": custom_response} if custom_response else {}
-    return {"Name": "orders-acl", "ARN": "arn:aws:wafv2:us-east-1:123456789012:regional/"
-            "webacl/orders-acl/1", "VisibilityConfig": {"MetricName": "orders-acl"},
-            "Rules": [{"Name": "orders-rate-limit", "Priority": 0, "Action": {"Block": block},
-                       "VisibilityConfig": {"MetricName": "orders-rate-limit"},
-                       "Statement": {"RateBasedStatement": {
-                           "Limit": limit, "EvaluationWindowSec": window_s,
-                           "AggregateKeyType": "FORWARDED_IP",
-                           "ForwardedIPConfig": {"HeaderName": "X-Forwarded-For",
-                                                 "FallbackBehavior": "MATCH"}}}}]}
+    return {
+        "Name": "orders-acl",
+        "ARN": "arn:aws:wafv2:us-east-1:123456789012:regional/webacl/orders-acl/1",
+        "VisibilityConfig": {"MetricName": "orders-acl"},
+        "Rules": [
+            {
+                "Name": "orders-rate-limit",
+                "Priority": 0,
+                "Action": {"Block": block},
+                "VisibilityConfig": {"MetricName": "orders-rate-limit"},
+                "Statement": {
+                    "RateBasedStatement": {
+                        "Limit": limit,
+                        "EvaluationWindowSec": window_s,
+                        "AggregateKeyType": "FORWARDED_IP",
+                        "ForwardedIPConfig": {
+                            "HeaderName": "X-Forwarded-For",
+                            "FallbackBehavior": "MATCH",
+                        },
+                    }
+                },
+            }
+        ],
+    }
 
 
-HEADER_RESPONSE = {"ResponseCode": 403,
-                   "ResponseHeaders": [{"Name": "X-Blocked-By", "Value": "rate"}]}
+HEADER_RESPONSE = {
+    "ResponseCode": 403,
+    "ResponseHeaders": [{"Name": "X-Blocked-By", "Value": "rate"}],
+}
 
 
 class Reply:
@@ -47,8 +65,9 @@ class Reply:
 
 
 def signs_of(rule: RateRule) -> ResponseSigns:
-    plan = plan_waf_traffic(rule, WafLoad(rule=rule.name, abusive_clients=1, legit_clients=1),
-                            workers=0)
+    plan = plan_waf_traffic(
+        rule, WafLoad(rule=rule.name, abusive_clients=1, legit_clients=1), workers=0
+    )
     signs = ResponseSigns()
     signs.configure(LoadPlan(waf=plan))
     return signs
@@ -93,8 +112,7 @@ def test_another_custom_4xx_without_header_is_recognised_by_its_status_alone() -
 def test_without_a_custom_response_only_api_gateways_waf_body_is_a_block() -> None:
     signs = signs_of(read_rate_rule(web_acl(None), "orders-rate-limit"))
     assert signs.flags(403, Reply({}, b'{"message": "Forbidden"}')) == WAF_BLOCK
-    assert signs.flags(403, Reply({}, b'{"message":"Missing Authentication Token"}')) == \
-        OTHER_403
+    assert signs.flags(403, Reply({}, b'{"message":"Missing Authentication Token"}')) == OTHER_403
 
 
 def test_a_locust_run_counts_only_the_rules_custom_response_as_blocks(tmp_path: Path) -> None:
@@ -102,15 +120,26 @@ def test_a_locust_run_counts_only_the_rules_custom_response_as_blocks(tmp_path: 
     everyone else 403 with API Gateway's WAF body but without the header: `other_403`,
     never a block."""
     rule = read_rate_rule(web_acl(HEADER_RESPONSE, limit=6, window_s=3), "orders-rate-limit")
-    plan = plan_waf_traffic(rule, WafLoad(rule=rule.name, abusive_clients=1, legit_clients=1),
-                            workers=0)
+    plan = plan_waf_traffic(
+        rule, WafLoad(rule=rule.name, abusive_clients=1, legit_clients=1), workers=0
+    )
     received = RowsReceived()
-    with LocalTarget(block_after=rule.limit, window_s=rule.window_s,
-                     block_headers=(("X-Blocked-By", "rate"),), block_body=b"slow down",
-                     other_403_path="/health", other_403_body=FORBIDDEN) as target:
-        driver = LoadDriver(Load(locustfile=LOCUSTFILE, users=3, spawn_rate=50.0),
-                            host=target.url, run_dir=tmp_path, max_run_time_s=6,
-                            waf_plan=plan, on_row=received)
+    with LocalTarget(
+        block_after=rule.limit,
+        window_s=rule.window_s,
+        block_headers=(("X-Blocked-By", "rate"),),
+        block_body=b"slow down",
+        other_403_path="/health",
+        other_403_body=FORBIDDEN,
+    ) as target:
+        driver = LoadDriver(
+            Load(locustfile=LOCUSTFILE, users=3, spawn_rate=50.0),
+            host=target.url,
+            run_dir=tmp_path,
+            max_run_time_s=6,
+            waf_plan=plan,
+            on_row=received,
+        )
         driver.start()
         assert driver.wait(timeout_s=30)
         waf_blocked, other_403 = target.blocked, target.other_403
@@ -118,5 +147,8 @@ def test_a_locust_run_counts_only_the_rules_custom_response_as_blocks(tmp_path: 
     assert waf_blocked > 0 and other_403 > 0
     assert sum(row.blocked for row in rows) == waf_blocked
     assert sum(row.other_403 for row in rows) == other_403
-    assert all(row.blocked == 0 for row in rows
-               if row.traffic != "abusive" and row.endpoint == "GET /health")
+    assert all(
+        row.blocked == 0
+        for row in rows
+        if row.traffic != "abusive" and row.endpoint == "GET /health"
+    )

@@ -20,35 +20,68 @@ def _visibility(name: str) -> dict[str, Any]:
     return {"SampledRequestsEnabled": False, "CloudWatchMetricsEnabled": True, "MetricName": name}
 
 
-def _rate_rule(name: str, priority: int, statement: dict[str, Any],
-               action: dict[str, Any] | None = None) -> dict[str, Any]:
-    return {"Name": name, "Priority": priority, "Action": action or {"Block": {}},
-            "VisibilityConfig": _visibility(name),
-            "Statement": {"RateBasedStatement": statement}}
+def _rate_rule(
+    name: str, priority: int, statement: dict[str, Any], action: dict[str, Any] | None = None
+) -> dict[str, Any]:
+    return {
+        "Name": name,
+        "Priority": priority,
+        "Action": action or {"Block": {}},
+        "VisibilityConfig": _visibility(name),
+        "Statement": {"RateBasedStatement": statement},
+    }
 
 
 RULES = [
-    _rate_rule("by-forwarded-ip", 0, {
-        "Limit": 100, "EvaluationWindowSec": 60, "AggregateKeyType": "FORWARDED_IP",
-        "ForwardedIPConfig": {"HeaderName": "X-Client-IP", "FallbackBehavior": "NO_MATCH"},
-    }),
-    _rate_rule("by-api-key", 1, {
-        "Limit": 500, "AggregateKeyType": "CUSTOM_KEYS",
-        "CustomKeys": [{"Header": {"Name": "x-api-key",
-                                   "TextTransformations": [{"Priority": 0, "Type": "NONE"}]}},
-                       {"IP": {}}],
-        "ScopeDownStatement": {"ByteMatchStatement": {
-            "SearchString": "/orders", "FieldToMatch": {"UriPath": {}},
-            "TextTransformations": [{"Priority": 0, "Type": "NONE"}],
-            "PositionalConstraint": "STARTS_WITH"}},
-    }),
-    _rate_rule("by-ip", 2, {"Limit": 2000, "EvaluationWindowSec": 120,
-                            "AggregateKeyType": "IP"},
-               action={"Block": {"CustomResponse": {"ResponseCode": 429}}}),
-    _rate_rule("counting", 3, {"Limit": 1000, "AggregateKeyType": "IP"},
-               action={"Count": {}}),
-    {"Name": "geo", "Priority": 4, "Action": {"Block": {}}, "VisibilityConfig": _visibility("geo"),
-     "Statement": {"GeoMatchStatement": {"CountryCodes": ["KP"]}}},
+    _rate_rule(
+        "by-forwarded-ip",
+        0,
+        {
+            "Limit": 100,
+            "EvaluationWindowSec": 60,
+            "AggregateKeyType": "FORWARDED_IP",
+            "ForwardedIPConfig": {"HeaderName": "X-Client-IP", "FallbackBehavior": "NO_MATCH"},
+        },
+    ),
+    _rate_rule(
+        "by-api-key",
+        1,
+        {
+            "Limit": 500,
+            "AggregateKeyType": "CUSTOM_KEYS",
+            "CustomKeys": [
+                {
+                    "Header": {
+                        "Name": "x-api-key",
+                        "TextTransformations": [{"Priority": 0, "Type": "NONE"}],
+                    }
+                },
+                {"IP": {}},
+            ],
+            "ScopeDownStatement": {
+                "ByteMatchStatement": {
+                    "SearchString": "/orders",
+                    "FieldToMatch": {"UriPath": {}},
+                    "TextTransformations": [{"Priority": 0, "Type": "NONE"}],
+                    "PositionalConstraint": "STARTS_WITH",
+                }
+            },
+        },
+    ),
+    _rate_rule(
+        "by-ip",
+        2,
+        {"Limit": 2000, "EvaluationWindowSec": 120, "AggregateKeyType": "IP"},
+        action={"Block": {"CustomResponse": {"ResponseCode": 429}}},
+    ),
+    _rate_rule("counting", 3, {"Limit": 1000, "AggregateKeyType": "IP"}, action={"Count": {}}),
+    {
+        "Name": "geo",
+        "Priority": 4,
+        "Action": {"Block": {}},
+        "VisibilityConfig": _visibility("geo"),
+        "Statement": {"GeoMatchStatement": {"CountryCodes": ["KP"]}},
+    },
 ]
 
 
@@ -56,20 +89,26 @@ RULES = [
 def wafv2(fake_aws_credentials: None) -> Iterator[Any]:
     with mock_aws():
         client = boto3.client("wafv2", region_name=REGION)
-        acl = client.create_web_acl(Name="orders-acl", Scope="REGIONAL",
-                                    DefaultAction={"Allow": {}},
-                                    VisibilityConfig=_visibility("orders-acl"),
-                                    Rules=RULES)["Summary"]
-        client.associate_web_acl(WebACLArn=acl["ARN"],
-                                 ResourceArn=stage_arn_for_endpoint(ENDPOINT))
+        acl = client.create_web_acl(
+            Name="orders-acl",
+            Scope="REGIONAL",
+            DefaultAction={"Allow": {}},
+            VisibilityConfig=_visibility("orders-acl"),
+            Rules=RULES,
+        )["Summary"]
+        client.associate_web_acl(WebACLArn=acl["ARN"], ResourceArn=stage_arn_for_endpoint(ENDPOINT))
         yield client
 
 
 def test_stage_arn_comes_from_an_execute_api_url() -> None:
-    assert stage_arn_for_endpoint(ENDPOINT) == \
-        "arn:aws:apigateway:us-east-1::/restapis/abc123/stages/prod"
-    assert stage_arn_for_endpoint("https://q9.execute-api.eu-west-3.amazonaws.com/v2/users") == \
-        "arn:aws:apigateway:eu-west-3::/restapis/q9/stages/v2"
+    assert (
+        stage_arn_for_endpoint(ENDPOINT)
+        == "arn:aws:apigateway:us-east-1::/restapis/abc123/stages/prod"
+    )
+    assert (
+        stage_arn_for_endpoint("https://q9.execute-api.eu-west-3.amazonaws.com/v2/users")
+        == "arn:aws:apigateway:eu-west-3::/restapis/q9/stages/v2"
+    )
     assert stage_arn_for_endpoint("https://api.example.com/prod") is None
     assert stage_arn_for_endpoint("https://abc123.execute-api.us-east-1.amazonaws.com/") is None
 
@@ -107,15 +146,25 @@ def test_count_action_has_no_block_status(wafv2: Any) -> None:
     assert (rule.action, rule.block_status) == ("Count", None)
 
 
-@pytest.mark.parametrize(("arguments", "message"), [
-    ({"rule_name": "nope", "endpoint": ENDPOINT}, "has no rule 'nope' (its rules: by-api-key"),
-    ({"rule_name": "geo", "endpoint": ENDPOINT}, "is not rate-based (GeoMatchStatement)"),
-    ({"rule_name": "by-ip", "web_acl": "other-acl"}, "no REGIONAL web ACL named 'other-acl'"),
-    ({"rule_name": "by-ip", "endpoint": "https://api.example.com/prod"},
-     "name it in load.waf.web_acl"),
-    ({"rule_name": "by-ip", "endpoint": "https://zz9.execute-api.us-east-1.amazonaws.com/prod"},
-     "no web ACL is associated with arn:aws:apigateway:us-east-1::/restapis/zz9/stages/prod"),
-])
+@pytest.mark.parametrize(
+    ("arguments", "message"),
+    [
+        ({"rule_name": "nope", "endpoint": ENDPOINT}, "has no rule 'nope' (its rules: by-api-key"),
+        ({"rule_name": "geo", "endpoint": ENDPOINT}, "is not rate-based (GeoMatchStatement)"),
+        ({"rule_name": "by-ip", "web_acl": "other-acl"}, "no REGIONAL web ACL named 'other-acl'"),
+        (
+            {"rule_name": "by-ip", "endpoint": "https://api.example.com/prod"},
+            "name it in load.waf.web_acl",
+        ),
+        (
+            {
+                "rule_name": "by-ip",
+                "endpoint": "https://zz9.execute-api.us-east-1.amazonaws.com/prod",
+            },
+            "no web ACL is associated with arn:aws:apigateway:us-east-1::/restapis/zz9/stages/prod",
+        ),
+    ],
+)
 def test_refusals_are_one_line(wafv2: Any, arguments: dict[str, Any], message: str) -> None:
     with pytest.raises(PreflightRefused, match=None) as caught:
         discover_rate_rule(wafv2, **arguments)

@@ -15,8 +15,9 @@ from chaos.metrics.rows import SecondRow, Traffic
 T0 = 1_700_000_000
 
 
-def record(collector: RowCollector, status: int, traffic: str = "normal",
-           at: float = T0 + 0.5) -> None:
+def record(
+    collector: RowCollector, status: int, traffic: str = "normal", at: float = T0 + 0.5
+) -> None:
     collector.record(int(at), ("OrdersUser", traffic, None), "GET", "/orders", status, 12.0)
 
 
@@ -25,9 +26,15 @@ BLOCK_403 = with_flags(403, WAF_BLOCK)  # what the plugin records for the rule's
 
 def test_collector_counts_blocks_of_abusers_as_expected_and_others_as_failures() -> None:
     collector = RowCollector()
-    for status, traffic in ((200, "normal"), (503, "normal"), (0, "normal"), (404, "normal"),
-                            (BLOCK_403, "normal"), (BLOCK_403, "legit"),
-                            (BLOCK_403, "abusive")):
+    for status, traffic in (
+        (200, "normal"),
+        (503, "normal"),
+        (0, "normal"),
+        (404, "normal"),
+        (BLOCK_403, "normal"),
+        (BLOCK_403, "legit"),
+        (BLOCK_403, "abusive"),
+    ):
         record(collector, status, traffic)
     record(collector, 200, at=T0 + 1.2)
     finished = collector.take_finished(T0 + 1.9)
@@ -54,8 +61,11 @@ def test_a_429_without_the_block_flag_is_a_throttle_for_every_client() -> None:
     for traffic in ("normal", "legit", "abusive"):
         record(collector, 429, traffic)
     rows = collector.take_all()
-    assert [(row.traffic, row.failures, row.blocked) for row in rows] == \
-        [("abusive", 1, 0), ("legit", 1, 0), ("normal", 1, 0)]
+    assert [(row.traffic, row.failures, row.blocked) for row in rows] == [
+        ("abusive", 1, 0),
+        ("legit", 1, 0),
+        ("normal", 1, 0),
+    ]
 
 
 def test_rows_carry_the_label_of_the_process_that_measured_them() -> None:
@@ -64,21 +74,48 @@ def test_rows_carry_the_label_of_the_process_that_measured_them() -> None:
     collector.record(T0, None, "GET", "/health", 200, 3.0)  # a plain Locust user: no source
     rows = collector.take_all()
     assert {row.worker for row in rows} == {"host-a-123"}
-    assert {(row.user_class, row.traffic, row.identity) for row in rows} == \
-        {("OrdersUser", "normal", None), ("-", "normal", None)}
+    assert {(row.user_class, row.traffic, row.identity) for row in rows} == {
+        ("OrdersUser", "normal", None),
+        ("-", "normal", None),
+    }
 
 
 Request = tuple[int, "Source | None", str, str, int, float]
-_sources = st.one_of(st.none(), st.tuples(
-    st.sampled_from(["OrdersUser", "OrdersUserAbusive"]),
-    st.sampled_from(["normal", "legit", "abusive"]),
-    st.one_of(st.none(), st.sampled_from(["203.0.113.1", "198.51.100.2"]))))
-_requests = st.lists(st.tuples(
-    st.integers(T0, T0 + 3), _sources, st.sampled_from(["GET", "POST"]),
-    st.sampled_from(["/orders", "/health"]),
-    st.sampled_from([0, 101, 200, 201, 302, 403, 404, 429, 500, 503, 600,
-                     with_flags(403, WAF_BLOCK), with_flags(429, WAF_BLOCK)]),
-    st.floats(0.0, 2_000_000.0, allow_nan=False)), max_size=60)
+_sources = st.one_of(
+    st.none(),
+    st.tuples(
+        st.sampled_from(["OrdersUser", "OrdersUserAbusive"]),
+        st.sampled_from(["normal", "legit", "abusive"]),
+        st.one_of(st.none(), st.sampled_from(["203.0.113.1", "198.51.100.2"])),
+    ),
+)
+_requests = st.lists(
+    st.tuples(
+        st.integers(T0, T0 + 3),
+        _sources,
+        st.sampled_from(["GET", "POST"]),
+        st.sampled_from(["/orders", "/health"]),
+        st.sampled_from(
+            [
+                0,
+                101,
+                200,
+                201,
+                302,
+                403,
+                404,
+                429,
+                500,
+                503,
+                600,
+                with_flags(403, WAF_BLOCK),
+                with_flags(429, WAF_BLOCK),
+            ]
+        ),
+        st.floats(0.0, 2_000_000.0, allow_nan=False),
+    ),
+    max_size=60,
+)
 # Written out by hand: the statuses that fail without a block, and the flagged blocks.
 _FAILING_STATUSES = {0, 429, 500, 503, 600}
 _BLOCKS = {with_flags(403, WAF_BLOCK): 403, with_flags(429, WAF_BLOCK): 429}
@@ -97,11 +134,14 @@ def reference_rows(requests: list[Request]) -> list[str]:
         status = _BLOCKS.get(status, status)
         row.blocked += int(blocked)
         row.failures += int(kind != "abusive" if blocked else status in _FAILING_STATUSES)
-        row.status_classes[status_class(status)] = \
+        row.status_classes[status_class(status)] = (
             row.status_classes.get(status_class(status), 0) + 1
+        )
         row.histogram.record(latency_ms)
-    ordered = sorted(rows.values(), key=lambda row: (row.second, row.user_class, row.endpoint,
-                                                     row.traffic, row.identity or ""))
+    ordered = sorted(
+        rows.values(),
+        key=lambda row: (row.second, row.user_class, row.endpoint, row.traffic, row.identity or ""),
+    )
     return [row.to_json() for row in ordered]
 
 

@@ -11,8 +11,12 @@ from chaos.metrics.measurement import measure_load
 from chaos.metrics.rows import SecondRow
 
 
-def aggregate(rows: Iterable[SecondRow], windows: Mapping[str, tuple[float, float]], *,
-              finalize_after_s: int = 2) -> RunAggregator:
+def aggregate(
+    rows: Iterable[SecondRow],
+    windows: Mapping[str, tuple[float, float]],
+    *,
+    finalize_after_s: int = 2,
+) -> RunAggregator:
     """An aggregator that saw `windows` marked (in time order, gaps unlabelled) and `rows`."""
     aggregator = RunAggregator(finalize_after_s=finalize_after_s)
     end: float | None = None
@@ -27,8 +31,9 @@ def aggregate(rows: Iterable[SecondRow], windows: Mapping[str, tuple[float, floa
     return aggregator
 
 
-def arriving(rows: Iterable[SecondRow],
-             marks: Iterable[tuple[str | None, float] | list[Any]]) -> RunAggregator:
+def arriving(
+    rows: Iterable[SecondRow], marks: Iterable[tuple[str | None, float] | list[Any]]
+) -> RunAggregator:
     """Rows in the order given, each boundary of `marks` marked before the rows it splits
     (as the run marks a boundary before the rows of the seconds it splits arrive)."""
     aggregator = RunAggregator()
@@ -45,11 +50,14 @@ def arriving(rows: Iterable[SecondRow],
 
 
 def phase_times(windows: Mapping[str, tuple[float, float]]) -> dict[str, dict[str, str]]:
-    return {name: {"started_at": iso_from_epoch(start), "ended_at": iso_from_epoch(end)}
-            for name, (start, end) in windows.items()}
+    return {
+        name: {"started_at": iso_from_epoch(start), "ended_at": iso_from_epoch(end)}
+        for name, (start, end) in windows.items()
+    }
 
 
-def stream_measure(rows: Iterable[SecondRow], windows: Mapping[str, tuple[float, float]],
-                   **options: Any) -> dict[str, Any]:
+def stream_measure(
+    rows: Iterable[SecondRow], windows: Mapping[str, tuple[float, float]], **options: Any
+) -> dict[str, Any]:
     """`measure_load` of the rows, as result.json would show it."""
     return measure_load(aggregate(rows, windows, **options), phase_times(windows))

@@ -82,9 +82,9 @@ class SecondTotals:
         return {key: summary[key] for key in LATENCY_KEYS}
 
 
-def phase_windows_from_times(phase_times: Mapping[str, Mapping[str, str]]) -> dict[
-    str, tuple[float, float]
-]:
+def phase_windows_from_times(
+    phase_times: Mapping[str, Mapping[str, str]],
+) -> dict[str, tuple[float, float]]:
     """Phase windows from run.py's ``phase_times`` ({phase: {started_at, ended_at}}).
 
     A phase without ``ended_at`` (the run stopped inside it) is left out.
@@ -231,13 +231,22 @@ def abusive_client_report(
     first one where the trailing window holds more than `limit` sent requests.
     """
     seconds = sorted(client.sent)
-    crossed_at = next((second for second in seconds
-                       if client.window_total(client.sent, second, rule.window_s) > rule.limit),
-                      None)
-    first_block = next((second for second in sorted(client.blocked)
-                        if client.blocked[second] > 0), None)
-    time_to_block = (max(0, first_block - crossed_at)
-                     if crossed_at is not None and first_block is not None else None)
+    crossed_at = next(
+        (
+            second
+            for second in seconds
+            if client.window_total(client.sent, second, rule.window_s) > rule.limit
+        ),
+        None,
+    )
+    first_block = next(
+        (second for second in sorted(client.blocked) if client.blocked[second] > 0), None
+    )
+    time_to_block = (
+        max(0, first_block - crossed_at)
+        if crossed_at is not None and first_block is not None
+        else None
+    )
     leak_end = first_block if first_block is not None else (seconds[-1] if seconds else 0)
     allowed = {second: client.allowed(second) for second in seconds}
     leaked = max(0, client.window_total(allowed, leak_end, rule.window_s) - rule.limit)
@@ -286,8 +295,10 @@ def waf_slis(
         else:
             legit_blocked += row.blocked
     stopped = int(abusive_stopped_at) if abusive_stopped_at is not None else None
-    reports = [abusive_client_report(identity, clients[identity], rule, stopped)
-               for identity in sorted(clients)]
+    reports = [
+        abusive_client_report(identity, clients[identity], rule, stopped)
+        for identity in sorted(clients)
+    ]
     crossed = [report for report in reports if report["crossed_limit_at"] is not None]
     return {
         "rule": rule.name,
@@ -299,8 +310,11 @@ def waf_slis(
         "time_to_block_s": _worst([report["time_to_block_s"] for report in crossed]),
         "leaked_over_limit": sum(report["leaked_over_limit"] for report in reports),
         "legit_blocked": legit_blocked,
-        "time_to_unblock_s": (_worst([report["time_to_unblock_s"] for report in crossed])
-                              if stopped is not None else None),
+        "time_to_unblock_s": (
+            _worst([report["time_to_unblock_s"] for report in crossed])
+            if stopped is not None
+            else None
+        ),
         "client_blocked_requests": sum(row.blocked for row in rows),
         "clients": reports,
     }

@@ -19,8 +19,11 @@ class Elements(HTMLParser):
         self.tags.append((tag, {key: value or "" for key, value in attrs}))
 
     def having(self, tag: str, css_class: str = "") -> list[dict[str, str]]:
-        return [attrs for name, attrs in self.tags
-                if name == tag and css_class in attrs.get("class", "").split() + [""]]
+        return [
+            attrs
+            for name, attrs in self.tags
+            if name == tag and css_class in attrs.get("class", "").split() + [""]
+        ]
 
 
 def parse(text: str) -> Elements:
@@ -37,8 +40,11 @@ def test_html_is_self_contained() -> None:
     # no URL other than the SVG namespace: nothing to fetch
     urls = set(re.findall(r"(?:https?:)?//[\w.-]+[^\s\"')]*", text))
     assert urls <= {"http://www.w3.org/2000/svg"}, urls
-    csp = [attrs for attrs in elements.having("meta")
-           if attrs.get("http-equiv") == "Content-Security-Policy"]
+    csp = [
+        attrs
+        for attrs in elements.having("meta")
+        if attrs.get("http-equiv") == "Content-Security-Policy"
+    ]
     assert csp and "default-src 'none'" in csp[0]["content"]
 
 
@@ -46,8 +52,11 @@ def test_html_has_charts_with_phases_faults_and_series() -> None:
     result = synthetic_result()
     elements = parse(render_html(result))
     charts = elements.having("svg", "chart")
-    assert [chart["id"] for chart in charts] == ["chart-throughput", "chart-latency",
-                                                  "chart-errors"]
+    assert [chart["id"] for chart in charts] == [
+        "chart-throughput",
+        "chart-latency",
+        "chart-errors",
+    ]
     assert len(elements.having("rect", "phase")) == 3 * 3
     assert len(elements.having("g", "fault-inject")) == 2 * 3
     assert len(elements.having("g", "fault-restore")) == 2 * 3
@@ -62,7 +71,12 @@ def test_html_tables_and_escaping() -> None:
     text = render_html(result)
     elements = parse(text)
     assert {attrs.get("id") for attrs in elements.having("table")} >= {
-        "slo-table", "phase-table", "server-side-table", "waf-table", "fault-table"}
+        "slo-table",
+        "phase-table",
+        "server-side-table",
+        "waf-table",
+        "fault-table",
+    }
     assert len([a for a in elements.having("tr", "fail")]) >= 2
     assert not elements.having("script") and not elements.having("img")
     assert "orders&lt;img src=x onerror=&quot;alert(1)&quot;&gt;&amp;|`*" in text
@@ -70,8 +84,16 @@ def test_html_tables_and_escaping() -> None:
 
 
 def test_html_without_load_still_renders() -> None:
-    text = render_html({"outcome": "aborted", "run_id": "r", "abort_reason": "signal SIGTERM",
-                        "slo": [], "faults": [], "timeline": []})
+    text = render_html(
+        {
+            "outcome": "aborted",
+            "run_id": "r",
+            "abort_reason": "signal SIGTERM",
+            "slo": [],
+            "faults": [],
+            "timeline": [],
+        }
+    )
     assert "No per-second measurements" in text and "signal SIGTERM" in text
     assert 'class="verdict verdict-aborted"' in text
 
@@ -128,18 +150,24 @@ def test_html_shows_per_figure_whether_settled_and_the_minutes_it_covers() -> No
     assert server["lambda_errors"] == ["0", "80", "0", "80"]
     assert server["settled"] == ["yes"] * 4
     assert server["CloudWatch minutes"] == [
-        "22:13-22:14 UTC (1 min)", "22:13-22:15 UTC (2 min)", "22:14-22:15 UTC (1 min)",
-        "22:13-22:15 UTC (2 min)"]
+        "22:13-22:14 UTC (1 min)",
+        "22:13-22:15 UTC (2 min)",
+        "22:14-22:15 UTC (1 min)",
+        "22:13-22:15 UTC (2 min)",
+    ]
     assert 'id="server-side-note"' not in text
 
 
 def test_html_marks_every_unsettled_figure() -> None:
     text = render_html(unsettled(synthetic_result()))
     server = table_rows(text, "server-side-table")
-    assert server["lambda_errors"] == ["0 (not settled)", "80 (not settled)",
-                                       "0 (not settled)", "80 (not settled)"]
+    assert server["lambda_errors"] == [
+        "0 (not settled)",
+        "80 (not settled)",
+        "0 (not settled)",
+        "80 (not settled)",
+    ]
     assert server["settled"] == ["NO"] * 4
-    assert table_rows(text, "waf-table")["blocked requests in CloudWatch"] == [
-        "1540 (not settled)"]
+    assert table_rows(text, "waf-table")["blocked requests in CloudWatch"] == ["1540 (not settled)"]
     assert '<tr class="fail"><td>settled</td>' in text
     assert 'id="server-side-note">Figures marked (not settled)' in text

@@ -29,13 +29,28 @@ def chromium() -> str:
 
 def run_browser(page: Path, profile: Path, *extra: str) -> subprocess.CompletedProcess[str]:
     command = [
-        chromium(), "--headless", "--no-sandbox", "--disable-gpu",
-        "--disable-background-networking", "--disable-component-update", "--disable-sync",
-        "--no-first-run", f"--user-data-dir={profile}", "--enable-logging=stderr", "--v=0",
-        *extra, page.resolve().as_uri(),
+        chromium(),
+        "--headless",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--disable-sync",
+        "--no-first-run",
+        f"--user-data-dir={profile}",
+        "--enable-logging=stderr",
+        "--v=0",
+        *extra,
+        page.resolve().as_uri(),
     ]
-    return subprocess.run(command, capture_output=True, text=True, timeout=BROWSER_TIMEOUT_S,
-                          check=False, env={**os.environ, "HOME": str(profile)})
+    return subprocess.run(
+        command,
+        capture_output=True,
+        text=True,
+        timeout=BROWSER_TIMEOUT_S,
+        check=False,
+        env={**os.environ, "HOME": str(profile)},
+    )
 
 
 def console_lines(stderr: str) -> list[str]:
@@ -51,8 +66,11 @@ class Dom(HTMLParser):
         self.tags.append((tag, {key: value or "" for key, value in attrs}))
 
     def count(self, tag: str, css_class: str) -> int:
-        return sum(1 for name, attrs in self.tags
-                   if name == tag and css_class in attrs.get("class", "").split())
+        return sum(
+            1
+            for name, attrs in self.tags
+            if name == tag and css_class in attrs.get("class", "").split()
+        )
 
 
 def test_report_opens_in_chromium_without_console_errors(tmp_path: Path) -> None:
@@ -72,8 +90,13 @@ def test_report_opens_in_chromium_without_console_errors(tmp_path: Path) -> None
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     screenshot = ARTIFACTS / "report.png"
     screenshot.unlink(missing_ok=True)
-    shot = run_browser(paths["html"], tmp_path / "profile", f"--screenshot={screenshot}",
-                       "--window-size=1280,2000", "--hide-scrollbars")
+    shot = run_browser(
+        paths["html"],
+        tmp_path / "profile",
+        f"--screenshot={screenshot}",
+        "--window-size=1280,2000",
+        "--hide-scrollbars",
+    )
     assert shot.returncode == 0, shot.stderr[-2000:]
     assert screenshot.stat().st_size > 20_000  # a real rendering, not a blank page
     shutil.copy(paths["html"], ARTIFACTS / "report.html")
@@ -82,8 +105,11 @@ def test_report_opens_in_chromium_without_console_errors(tmp_path: Path) -> None
 def test_console_errors_are_detected(tmp_path: Path) -> None:
     """The check above can fail: a page that loads from the network logs a console error."""
     page = tmp_path / "bad.html"
-    page.write_text("<!DOCTYPE html><html><head><meta http-equiv=\"Content-Security-Policy\" "
-                    "content=\"default-src 'none'\"></head><body>"
-                    '<img src="http://127.0.0.1:9/x.png"></body></html>', encoding="utf-8")
+    page.write_text(
+        '<!DOCTYPE html><html><head><meta http-equiv="Content-Security-Policy" '
+        "content=\"default-src 'none'\"></head><body>"
+        '<img src="http://127.0.0.1:9/x.png"></body></html>',
+        encoding="utf-8",
+    )
     dumped = run_browser(page, tmp_path / "profile", "--dump-dom")
     assert console_lines(dumped.stderr), dumped.stderr[-2000:]

@@ -27,7 +27,7 @@ def test_markdown_has_verdict_slo_table_phases_waf_and_faults() -> None:
 def test_markdown_escapes_names() -> None:
     text = render_markdown(synthetic_result())
     assert "<img" not in text
-    assert "orders&lt;img src=x onerror=\"alert(1)\"&gt;&amp;\\|\\`\\*" in text
+    assert 'orders&lt;img src=x onerror="alert(1)"&gt;&amp;\\|\\`\\*' in text
 
 
 def test_markdown_labels_waf_timings_as_estimates_and_shows_other_403() -> None:
@@ -43,16 +43,20 @@ def test_markdown_shows_per_figure_whether_settled_and_the_minutes_it_covers() -
     assert "| CloudWatch | baseline | fault | recovery | run |" in lines
     assert "| lambda\\_errors | 0 | 80 | 0 | 80 |" in lines
     assert "| settled | yes | yes | yes | yes |" in lines
-    assert ("| CloudWatch minutes | 22:13-22:14 UTC (1 min) | 22:13-22:15 UTC (2 min) | "
-            "22:14-22:15 UTC (1 min) | 22:13-22:15 UTC (2 min) |") in lines
+    assert (
+        "| CloudWatch minutes | 22:13-22:14 UTC (1 min) | 22:13-22:15 UTC (2 min) | "
+        "22:14-22:15 UTC (1 min) | 22:13-22:15 UTC (2 min) |"
+    ) in lines
     assert not any("(not settled)" in line for line in lines)
 
 
 def test_markdown_marks_every_unsettled_figure() -> None:
     text = render_markdown(unsettled(synthetic_result()))
     lines = text.splitlines()
-    assert ("| lambda\\_errors | 0 (not settled) | 80 (not settled) | 0 (not settled) | "
-            "80 (not settled) |") in lines
+    assert (
+        "| lambda\\_errors | 0 (not settled) | 80 (not settled) | 0 (not settled) | "
+        "80 (not settled) |"
+    ) in lines
     assert "| **settled** | NO | NO | NO | NO |" in lines
     assert "| blocked requests in CloudWatch | 1540 (not settled) |" in lines
     assert "fail as not settled" in text and "--refresh" in text

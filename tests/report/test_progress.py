@@ -20,21 +20,28 @@ class Clock:
 
 
 def row(second: int, requests: int, failures: int, latency_ms: float) -> SecondRow:
-    item = SecondRow(second=second, user_class="U", endpoint="GET /", requests=requests,
-                     failures=failures)
+    item = SecondRow(
+        second=second, user_class="U", endpoint="GET /", requests=requests, failures=failures
+    )
     item.histogram.record(latency_ms, requests)
     return item
 
 
 def entry() -> SimpleNamespace:
-    return SimpleNamespace(fault_type="lambda-extension", target="orders",
-                           target_arn="arn:orders", status="restored")
+    return SimpleNamespace(
+        fault_type="lambda-extension", target="orders", target_arn="arn:orders", status="restored"
+    )
 
 
 def test_plain_lines_off_a_tty_are_rate_limited() -> None:
     out, clock = io.StringIO(), Clock()
-    progress = RunProgress("run-1", {"baseline": 30, "fault": 60, "recovery": 30}, stream=out,
-                           clock=clock, plain_interval_s=10)
+    progress = RunProgress(
+        "run-1",
+        {"baseline": 30, "fault": 60, "recovery": 30},
+        stream=out,
+        clock=clock,
+        plain_interval_s=10,
+    )
     progress.on_phase("fault")
     progress.on_applied(entry())
     for offset in range(30):  # 30 s of rows, 3 rows a second
@@ -86,9 +93,9 @@ def test_attach_progress_listens_to_the_run_events() -> None:
 
     events = RunEvents()
     context = SimpleNamespace(
-        run_id="run-9", events=events,
-        experiment=SimpleNamespace(phases=SimpleNamespace(baseline=5.0, fault=10.0,
-                                                          recovery=5.0)),
+        run_id="run-9",
+        events=events,
+        experiment=SimpleNamespace(phases=SimpleNamespace(baseline=5.0, fault=10.0, recovery=5.0)),
     )
     progress = attach_progress(context)  # type: ignore[arg-type]
     out = io.StringIO()

@@ -15,7 +15,7 @@ STAGE = "prod"
 # Answers with the marker baked into its code, its version, its environment's MARKER; a
 # `sleep` query parameter holds the invocation that long first; as a custom (non-proxy)
 # integration's function it may raise or return a proxy-shaped error (the fault extension's).
-HANDLER = '''
+HANDLER = """
 import json
 import os
 import time
@@ -35,7 +35,7 @@ def handler(event, context):
     return {{"statusCode": 200, "headers": {{"Content-Type": "application/json"}},
             "body": json.dumps({{"marker": MARKER, "env": os.environ.get("MARKER"),
                                 "version": os.environ.get("AWS_LAMBDA_FUNCTION_VERSION")}})}}
-'''
+"""
 
 
 def handler_zip(marker: str) -> bytes:
@@ -49,8 +49,9 @@ def function_arn(name: str) -> str:
     return f"arn:aws:lambda:{REGION}:{ACCOUNT_ID}:function:{name}"
 
 
-def create_function(clients: AwsClients, name: str, marker: str,
-                    environment: dict[str, str] | None = None) -> dict[str, Any]:
+def create_function(
+    clients: AwsClients, name: str, marker: str, environment: dict[str, str] | None = None
+) -> dict[str, Any]:
     iam = clients.client("iam")
     try:
         role = iam.get_role(RoleName="tests-function")["Role"]["Arn"]
@@ -60,32 +61,56 @@ def create_function(clients: AwsClients, name: str, marker: str,
             AssumeRolePolicyDocument='{"Version":"2012-10-17","Statement":[{"Effect":"Allow",'
             '"Principal":{"Service":"lambda.amazonaws.com"},"Action":"sts:AssumeRole"}]}',
         )["Role"]["Arn"]
-    return dict(clients.lambda_.create_function(
-        FunctionName=name, Runtime="python3.12", Role=role, Handler="app.handler",
-        Code={"ZipFile": handler_zip(marker)}, Timeout=10,
-        Environment={"Variables": environment or {}}))
+    return dict(
+        clients.lambda_.create_function(
+            FunctionName=name,
+            Runtime="python3.12",
+            Role=role,
+            Handler="app.handler",
+            Code={"ZipFile": handler_zip(marker)},
+            Timeout=10,
+            Environment={"Variables": environment or {}},
+        )
+    )
 
 
-def add_route(clients: AwsClients, rest_api_id: str, path_part: str, function_ref: str, *,
-              integration_type: str = "AWS_PROXY",
-              integration_responses: list[dict[str, Any]] | None = None) -> None:
+def add_route(
+    clients: AwsClients,
+    rest_api_id: str,
+    path_part: str,
+    function_ref: str,
+    *,
+    integration_type: str = "AWS_PROXY",
+    integration_responses: list[dict[str, Any]] | None = None,
+) -> None:
     """``ANY /<path_part>`` invoking ``function_ref`` (name[:qualifier]), then a deployment."""
     apigateway = clients.client("apigateway")
     resources = apigateway.get_resources(restApiId=rest_api_id)["items"]
     root = next(item["id"] for item in resources if item["path"] == "/")
-    resource = apigateway.create_resource(restApiId=rest_api_id, parentId=root,
-                                          pathPart=path_part)["id"]
-    apigateway.put_method(restApiId=rest_api_id, resourceId=resource, httpMethod="ANY",
-                          authorizationType="NONE")
+    resource = apigateway.create_resource(restApiId=rest_api_id, parentId=root, pathPart=path_part)[
+        "id"
+    ]
+    apigateway.put_method(
+        restApiId=rest_api_id, resourceId=resource, httpMethod="ANY", authorizationType="NONE"
+    )
     name, _, qualifier = function_ref.partition(":")
     arn = function_arn(name) + (f":{qualifier}" if qualifier else "")
     apigateway.put_integration(
-        restApiId=rest_api_id, resourceId=resource, httpMethod="ANY", type=integration_type,
+        restApiId=rest_api_id,
+        resourceId=resource,
+        httpMethod="ANY",
+        type=integration_type,
         integrationHttpMethod="POST",
-        uri=f"arn:aws:apigateway:{REGION}:lambda:path/2015-03-31/functions/{arn}/invocations")
+        uri=f"arn:aws:apigateway:{REGION}:lambda:path/2015-03-31/functions/{arn}/invocations",
+    )
     for response in integration_responses or []:
-        apigateway.put_method_response(restApiId=rest_api_id, resourceId=resource,
-                                       httpMethod="ANY", statusCode=response["statusCode"])
-        apigateway.put_integration_response(restApiId=rest_api_id, resourceId=resource,
-                                            httpMethod="ANY", **response)
+        apigateway.put_method_response(
+            restApiId=rest_api_id,
+            resourceId=resource,
+            httpMethod="ANY",
+            statusCode=response["statusCode"],
+        )
+        apigateway.put_integration_response(
+            restApiId=rest_api_id, resourceId=resource, httpMethod="ANY", **response
+        )
     apigateway.create_deployment(restApiId=rest_api_id, stageName=STAGE)

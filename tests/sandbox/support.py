@@ -46,10 +46,18 @@ class Sandbox:
         assert self.state.api_endpoint is not None
         return self.state.api_endpoint
 
-    def request(self, path: str, *, method: str = "GET", body: bytes | None = None,
-                headers: dict[str, str] | None = None, timeout: float = 15) -> Reply:
-        return call(self.endpoint + path, method=method, body=body, headers=headers,
-                    timeout=timeout)
+    def request(
+        self,
+        path: str,
+        *,
+        method: str = "GET",
+        body: bytes | None = None,
+        headers: dict[str, str] | None = None,
+        timeout: float = 15,
+    ) -> Reply:
+        return call(
+            self.endpoint + path, method=method, body=body, headers=headers, timeout=timeout
+        )
 
     def status(self) -> dict[str, Any]:
         assert self.state.http_front is not None
@@ -66,25 +74,37 @@ class Sandbox:
             return list(pool.map(lambda _: self.request("/health"), range(size)))
 
 
-def call(url: str, *, method: str = "GET", body: bytes | None = None,
-         headers: dict[str, str] | None = None, timeout: float = 15) -> Reply:
+def call(
+    url: str,
+    *,
+    method: str = "GET",
+    body: bytes | None = None,
+    headers: dict[str, str] | None = None,
+    timeout: float = 15,
+) -> Reply:
     parts = urlsplit(url)
-    connection = http.client.HTTPConnection(parts.hostname or "127.0.0.1", parts.port,
-                                            timeout=timeout)
+    connection = http.client.HTTPConnection(
+        parts.hostname or "127.0.0.1", parts.port, timeout=timeout
+    )
     target = parts.path + (f"?{parts.query}" if parts.query else "")
     started = time.monotonic()
     try:
         connection.request(method, target, body=body, headers=headers or {})
         response = connection.getresponse()
         data = response.read()
-        return Reply(response.status, {k.lower(): v for k, v in response.getheaders()}, data,
-                     time.monotonic() - started)
+        return Reply(
+            response.status,
+            {k.lower(): v for k, v in response.getheaders()},
+            data,
+            time.monotonic() - started,
+        )
     finally:
         connection.close()
 
 
-def wait_for(predicate: Callable[[], Any], *, timeout: float, what: str,
-             interval: float = 0.2) -> Any:
+def wait_for(
+    predicate: Callable[[], Any], *, timeout: float, what: str, interval: float = 0.2
+) -> Any:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         value = predicate()
@@ -108,16 +128,29 @@ def environ(**values: str) -> Iterator[None]:
                 os.environ[key] = value
 
 
-def metric_sum(clients: AwsClients, namespace: str, name: str, dimensions: dict[str, str],
-               stat: str = "Sum") -> float:
+def metric_sum(
+    clients: AwsClients, namespace: str, name: str, dimensions: dict[str, str], stat: str = "Sum"
+) -> float:
     """The statistic over the last 10 minutes, through boto3's get_metric_data."""
     now = time.time()
     result = clients.client("cloudwatch").get_metric_data(
-        MetricDataQueries=[{"Id": "m", "MetricStat": {
-            "Metric": {"Namespace": namespace, "MetricName": name,
-                       "Dimensions": [{"Name": k, "Value": v} for k, v in dimensions.items()]},
-            "Period": 600, "Stat": stat}}],
-        StartTime=now - 600, EndTime=now + 60)
+        MetricDataQueries=[
+            {
+                "Id": "m",
+                "MetricStat": {
+                    "Metric": {
+                        "Namespace": namespace,
+                        "MetricName": name,
+                        "Dimensions": [{"Name": k, "Value": v} for k, v in dimensions.items()],
+                    },
+                    "Period": 600,
+                    "Stat": stat,
+                },
+            }
+        ],
+        StartTime=now - 600,
+        EndTime=now + 60,
+    )
     return float(sum(result["MetricDataResults"][0]["Values"]))
 
 

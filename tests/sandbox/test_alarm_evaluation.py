@@ -31,19 +31,37 @@ def cloudwatch(monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
 
 def alarm(cloudwatch: Any, **overrides: Any) -> None:
     settings: dict[str, Any] = {
-        "AlarmName": "orders-5xx-high", "Namespace": "AWS/ApiGateway",
-        "MetricName": "5XXError", "Dimensions": DIMENSIONS, "Statistic": "Sum", "Period": 60,
-        "EvaluationPeriods": 1, "Threshold": 50, "ComparisonOperator": "GreaterThanThreshold"}
+        "AlarmName": "orders-5xx-high",
+        "Namespace": "AWS/ApiGateway",
+        "MetricName": "5XXError",
+        "Dimensions": DIMENSIONS,
+        "Statistic": "Sum",
+        "Period": 60,
+        "EvaluationPeriods": 1,
+        "Threshold": 50,
+        "ComparisonOperator": "GreaterThanThreshold",
+    }
     merged = {**settings, **overrides}
-    cloudwatch.put_metric_alarm(**{key: value for key, value in merged.items()
-                                    if value is not None})
+    cloudwatch.put_metric_alarm(
+        **{key: value for key, value in merged.items() if value is not None}
+    )
 
 
-def errors(cloudwatch: Any, count: int, seconds_ago: float,
-           dimensions: list[dict[str, str]] = DIMENSIONS) -> None:
-    cloudwatch.put_metric_data(Namespace="AWS/ApiGateway", MetricData=[{
-        "MetricName": "5XXError", "Dimensions": dimensions, "Value": 1.0,
-        "Timestamp": NOW - timedelta(seconds=seconds_ago)} for _ in range(count)])
+def errors(
+    cloudwatch: Any, count: int, seconds_ago: float, dimensions: list[dict[str, str]] = DIMENSIONS
+) -> None:
+    cloudwatch.put_metric_data(
+        Namespace="AWS/ApiGateway",
+        MetricData=[
+            {
+                "MetricName": "5XXError",
+                "Dimensions": dimensions,
+                "Value": 1.0,
+                "Timestamp": NOW - timedelta(seconds=seconds_ago),
+            }
+            for _ in range(count)
+        ],
+    )
 
 
 def state(cloudwatch: Any, name: str = "orders-5xx-high") -> str:
@@ -71,8 +89,7 @@ def test_at_the_threshold_or_on_other_dimensions_it_stays_ok(cloudwatch: Any) ->
     errors(cloudwatch, 50, seconds_ago=10)
     errors(cloudwatch, 100, seconds_ago=10, dimensions=DIMENSIONS[:1])  # another series
     assert evaluate() == {}  # OK already (moto's initial state)
-    cloudwatch.set_alarm_state(AlarmName="orders-5xx-high", StateValue="ALARM",
-                               StateReason="test")
+    cloudwatch.set_alarm_state(AlarmName="orders-5xx-high", StateValue="ALARM", StateReason="test")
     # SetAlarmState lasts until the next evaluation, as on CloudWatch.
     assert evaluate() == {"orders-5xx-high": "OK"}
 
@@ -86,23 +103,49 @@ def test_m_of_n_counts_the_most_recent_datapoints_of_the_range(cloudwatch: Any) 
     assert evaluate() == {"orders-5xx-high": "ALARM"}
 
 
-@pytest.mark.parametrize(("treat", "expected"), [
-    ("missing", {"orders-5xx-high": "INSUFFICIENT_DATA"}), ("ignore", {}),
-    ("notBreaching", {}), ("breaching", {"orders-5xx-high": "ALARM"})])
-def test_no_data_is_treated_as_the_alarm_says(cloudwatch: Any, treat: str,
-                                              expected: dict[str, str]) -> None:
+@pytest.mark.parametrize(
+    ("treat", "expected"),
+    [
+        ("missing", {"orders-5xx-high": "INSUFFICIENT_DATA"}),
+        ("ignore", {}),
+        ("notBreaching", {}),
+        ("breaching", {"orders-5xx-high": "ALARM"}),
+    ],
+)
+def test_no_data_is_treated_as_the_alarm_says(
+    cloudwatch: Any, treat: str, expected: dict[str, str]
+) -> None:
     alarm(cloudwatch, TreatMissingData=treat)
     assert evaluate() == expected
 
 
 def test_alarms_the_sandbox_cannot_evaluate_keep_their_state(cloudwatch: Any) -> None:
     alarm(cloudwatch, AlarmName="p99", Statistic=None, ExtendedStatistic="p99")
-    alarm(cloudwatch, AlarmName="math", Namespace=None, MetricName=None, Dimensions=None,
-          Statistic=None, Period=None, Metrics=[{
-              "Id": "e1", "Expression": "m1 * 2", "ReturnData": True}, {
-              "Id": "m1", "ReturnData": False, "MetricStat": {
-                  "Metric": {"Namespace": "AWS/ApiGateway", "MetricName": "5XXError",
-                             "Dimensions": DIMENSIONS}, "Period": 60, "Stat": "Sum"}}])
+    alarm(
+        cloudwatch,
+        AlarmName="math",
+        Namespace=None,
+        MetricName=None,
+        Dimensions=None,
+        Statistic=None,
+        Period=None,
+        Metrics=[
+            {"Id": "e1", "Expression": "m1 * 2", "ReturnData": True},
+            {
+                "Id": "m1",
+                "ReturnData": False,
+                "MetricStat": {
+                    "Metric": {
+                        "Namespace": "AWS/ApiGateway",
+                        "MetricName": "5XXError",
+                        "Dimensions": DIMENSIONS,
+                    },
+                    "Period": 60,
+                    "Stat": "Sum",
+                },
+            },
+        ],
+    )
     errors(cloudwatch, 500, seconds_ago=10)
     assert evaluate() == {}
     assert state(cloudwatch, "p99") == state(cloudwatch, "math") == "OK"

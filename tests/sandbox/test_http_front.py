@@ -32,15 +32,16 @@ from chaos.sandbox.functions.pool import InvokeOutcome, Throttled
 from chaos.sandbox.waf.engine import WafEngine
 
 STAGE = StageConfig(api_id="abc123", api_name="orders-api", stage="prod")
-FUNCTION_URI = ("arn:aws:apigateway:us-east-1:lambda:path/2015-03-31/functions/"
-                "arn:aws:lambda:us-east-1:123456789012:function:orders/invocations")
+FUNCTION_URI = (
+    "arn:aws:apigateway:us-east-1:lambda:path/2015-03-31/functions/"
+    "arn:aws:lambda:us-east-1:123456789012:function:orders/invocations"
+)
 
 
 def proxy_routes(timeout_s: float = 5.0) -> RouteTable:
     """The demo API: ``ANY /{proxy+}`` with a Lambda proxy integration."""
     integration = IntegrationSpec(LAMBDA_PROXY, uri=FUNCTION_URI, timeout_s=timeout_s)
-    proxy = ResourceSpec("px1", "/{proxy+}", "{proxy+}",
-                         {"ANY": MethodSpec("ANY", integration)})
+    proxy = ResourceSpec("px1", "/{proxy+}", "{proxy+}", {"ANY": MethodSpec("ANY", integration)})
     return RouteTable(ResourceSpec("root", "/", "", {}, (proxy,)))
 
 
@@ -65,14 +66,21 @@ def returns(document: Any, *, error: str | None = None) -> Callable[..., InvokeO
     return lambda event: InvokeOutcome("use1-az1", result)
 
 
-def front_for(function: FakeFunction, *, timeout_s: float = 5.0,
-              waf: WafEngine | None = None) -> ApiGatewayFront:
+def front_for(
+    function: FakeFunction, *, timeout_s: float = 5.0, waf: WafEngine | None = None
+) -> ApiGatewayFront:
     routes = proxy_routes(timeout_s)
     return ApiGatewayFront(STAGE, routes=lambda: routes, functions=function, waf=waf)
 
 
-def get(front: ApiGatewayFront, target: str, *, method: str = "GET", body: bytes = b"",
-        headers: tuple[tuple[str, str], ...] = ()) -> Any:
+def get(
+    front: ApiGatewayFront,
+    target: str,
+    *,
+    method: str = "GET",
+    body: bytes = b"",
+    headers: tuple[tuple[str, str], ...] = (),
+) -> Any:
     return front.handle(FrontRequest(method, target, headers, body, "192.0.2.1", "h:1"))
 
 
@@ -83,8 +91,13 @@ def test_request_becomes_a_rest_proxy_event() -> None:
     function = FakeFunction(returns(OK))
     front = front_for(function)
     headers = (("X-Trace", "a"), ("X-Trace", "b"), ("User-Agent", "pytest"))
-    response = get(front, "/prod/users/42?x=1&tag=a&tag=b&empty=", method="POST",
-                   body=b'{"n": 1}', headers=headers)
+    response = get(
+        front,
+        "/prod/users/42?x=1&tag=a&tag=b&empty=",
+        method="POST",
+        body=b'{"n": 1}',
+        headers=headers,
+    )
     assert response.status == 200
     [event] = function.events
     assert event["resource"] == "/{proxy+}"
@@ -94,8 +107,11 @@ def test_request_becomes_a_rest_proxy_event() -> None:
     assert event["headers"]["X-Trace"] == "b"
     assert event["multiValueHeaders"]["X-Trace"] == ["a", "b"]
     assert event["queryStringParameters"] == {"x": "1", "tag": "b", "empty": ""}
-    assert event["multiValueQueryStringParameters"] == {"x": ["1"], "tag": ["a", "b"],
-                                                        "empty": [""]}
+    assert event["multiValueQueryStringParameters"] == {
+        "x": ["1"],
+        "tag": ["a", "b"],
+        "empty": [""],
+    }
     assert event["body"] == '{"n": 1}' and event["isBase64Encoded"] is False
     context = event["requestContext"]
     assert context["stage"] == "prod" and context["path"] == "/prod/users/42"
@@ -118,10 +134,13 @@ def test_binary_body_is_base64_and_no_query_is_null() -> None:
 
 
 def test_proxy_response_is_mapped_to_the_http_response() -> None:
-    document = {"statusCode": 201,
-                "headers": {"X-One": "1", "Set-Cookie": "ignored-when-multi"},
-                "multiValueHeaders": {"Set-Cookie": ["a=1", "b=2"]},
-                "body": base64.b64encode(b"\x89PNG").decode(), "isBase64Encoded": True}
+    document = {
+        "statusCode": 201,
+        "headers": {"X-One": "1", "Set-Cookie": "ignored-when-multi"},
+        "multiValueHeaders": {"Set-Cookie": ["a=1", "b=2"]},
+        "body": base64.b64encode(b"\x89PNG").decode(),
+        "isBase64Encoded": True,
+    }
     response = get(front_for(FakeFunction(returns(document))), "/prod/img")
     assert response.status == 201
     assert response.body == b"\x89PNG"
@@ -130,14 +149,17 @@ def test_proxy_response_is_mapped_to_the_http_response() -> None:
     assert ("Content-Type", "application/json") in response.headers  # API Gateway's default
 
 
-@pytest.mark.parametrize("document", [
-    {"statusCode": 200, "body": "x", "extra": 1},
-    {"body": "no status"},
-    {"statusCode": 200, "body": {"not": "a string"}},
-    {"statusCode": 200, "headers": {"a": {"nested": 1}}},
-    b"not json",
-    ["a", "list"],
-])
+@pytest.mark.parametrize(
+    "document",
+    [
+        {"statusCode": 200, "body": "x", "extra": 1},
+        {"body": "no status"},
+        {"statusCode": 200, "body": {"not": "a string"}},
+        {"statusCode": 200, "headers": {"a": {"nested": 1}}},
+        b"not json",
+        ["a", "list"],
+    ],
+)
 def test_malformed_proxy_response_is_502(document: Any) -> None:
     response = get(front_for(FakeFunction(returns(document))), "/prod/x")
     assert response.status == 502
@@ -176,8 +198,9 @@ def test_a_throttled_function_is_api_gateways_500_not_a_429() -> None:
     assert ("x-amzn-ErrorType", "InternalServerErrorException") in response.headers
 
 
-def throttled_front(limits: dict[str, ThrottleLimit], now: list[float]) -> tuple[
-        ApiGatewayFront, FakeFunction]:
+def throttled_front(
+    limits: dict[str, ThrottleLimit], now: list[float]
+) -> tuple[ApiGatewayFront, FakeFunction]:
     function = FakeFunction(returns(OK))
     routes = proxy_routes()
     routes = routes.with_stage_variables({}, limits)
@@ -200,17 +223,25 @@ def test_stage_throttling_answers_429_past_the_burst_and_refills_at_the_rate() -
 
 def test_a_methods_own_setting_overrides_the_stage_default() -> None:
     now = [50.0]
-    limits = {normalized_key("~1{proxy+}/ANY"): ThrottleLimit(rate_per_s=0.0, burst=1),
-              "*/*": ThrottleLimit(rate_per_s=100.0, burst=100)}
+    limits = {
+        normalized_key("~1{proxy+}/ANY"): ThrottleLimit(rate_per_s=0.0, burst=1),
+        "*/*": ThrottleLimit(rate_per_s=100.0, burst=100),
+    }
     front, _ = throttled_front(limits, now)
     assert [get(front, "/prod/x").status for _ in range(2)] == [200, 429]
     unthrottled, _ = throttled_front({}, now)
     assert {get(unthrottled, "/prod/x").status for _ in range(20)} == {200}
 
 
-@pytest.mark.parametrize(("raw", "key"), [("~1orders/GET", "/orders/GET"),
-                                          ("orders/GET", "/orders/GET"), ("~1/GET", "/GET"),
-                                          ("*/*", "*/*")])
+@pytest.mark.parametrize(
+    ("raw", "key"),
+    [
+        ("~1orders/GET", "/orders/GET"),
+        ("orders/GET", "/orders/GET"),
+        ("~1/GET", "/GET"),
+        ("*/*", "*/*"),
+    ],
+)
 def test_method_setting_keys_are_read_in_either_spelling(raw: str, key: str) -> None:
     assert normalized_key(raw) == key
 
@@ -227,11 +258,27 @@ def test_other_paths_are_refused_like_api_gateway() -> None:
 def test_waf_block_answers_without_invoking() -> None:
     clock_now = [100.0]
     waf = WafEngine(clock=lambda: clock_now[0])
-    waf.configure({"Name": "acl", "DefaultAction": {"Allow": {}}, "Rules": [{
-        "Name": "rate", "Priority": 0, "Action": {"Block": {}},
-        "VisibilityConfig": {"MetricName": "rate"},
-        "Statement": {"RateBasedStatement": {"Limit": 10, "EvaluationWindowSec": 60,
-                                             "AggregateKeyType": "IP"}}}]})
+    waf.configure(
+        {
+            "Name": "acl",
+            "DefaultAction": {"Allow": {}},
+            "Rules": [
+                {
+                    "Name": "rate",
+                    "Priority": 0,
+                    "Action": {"Block": {}},
+                    "VisibilityConfig": {"MetricName": "rate"},
+                    "Statement": {
+                        "RateBasedStatement": {
+                            "Limit": 10,
+                            "EvaluationWindowSec": 60,
+                            "AggregateKeyType": "IP",
+                        }
+                    },
+                }
+            ],
+        }
+    )
     function = FakeFunction(returns(OK))
     front = front_for(function, waf=waf)
     assert [get(front, "/prod/x").status for _ in range(11)] == [200] * 11
@@ -268,7 +315,8 @@ def test_server_keeps_connections_alive(served: tuple[FrontServer, FakeFunction]
 
 
 def test_server_serves_many_concurrent_connections(
-        served: tuple[FrontServer, FakeFunction]) -> None:
+    served: tuple[FrontServer, FakeFunction],
+) -> None:
     server, _ = served
     host, port = server.server_address[:2]
     statuses: list[int] = []

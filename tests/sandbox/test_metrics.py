@@ -34,8 +34,12 @@ def test_values_of_one_second_become_one_statistic_set_written_after_the_second(
     assert metrics.flush() == 1
     [(namespace, [datum])] = written
     assert namespace == "AWS/Lambda"
-    assert datum["StatisticValues"] == {"Sum": 12.0, "Minimum": 1.0, "Maximum": 8.0,
-                                        "SampleCount": 3.0}
+    assert datum["StatisticValues"] == {
+        "Sum": 12.0,
+        "Minimum": 1.0,
+        "Maximum": 8.0,
+        "SampleCount": 3.0,
+    }
     assert datum["Dimensions"] == [{"Name": "FunctionName", "Value": "orders"}]
     assert datum["Timestamp"].timestamp() != 0 and datum["Timestamp"].tzinfo is None
     assert metrics.flush(everything=True) == 1
@@ -48,19 +52,34 @@ def test_dimension_sets_are_kept_apart() -> None:
     metrics.add("AWS/WAFV2", "BlockedRequests", 1, {"Rule": "r", "WebACL": "a"})
     metrics.add("AWS/WAFV2", "BlockedRequests", 1, {"Rule": "ALL", "WebACL": "a"})
     metrics.flush(everything=True)
-    sums = {tuple(d["Value"] for d in datum["Dimensions"]): datum["StatisticValues"]["Sum"]
-            for datum in written[0][1]}
+    sums = {
+        tuple(d["Value"] for d in datum["Dimensions"]): datum["StatisticValues"]["Sum"]
+        for datum in written[0][1]
+    }
     # kept in the order the caller gave (moto matches dimension lists order-sensitively)
     assert sums == {("a", "ALL"): 1.0, ("r", "a"): 1.0, ("ALL", "a"): 1.0}
 
 
 def test_emf_lines_become_metrics_in_their_namespace() -> None:
     metrics, written, _ = recorder()
-    line = json.dumps({
-        "_aws": {"Timestamp": 4_990_000, "CloudWatchMetrics": [{
-            "Namespace": "Chaos", "Dimensions": [["FunctionName", "FaultType"]],
-            "Metrics": [{"Name": "InjectedFaults", "Unit": "Count"}]}]},
-        "FunctionName": "orders", "FaultType": "latency", "InjectedFaults": 1, "run_id": "r"})
+    line = json.dumps(
+        {
+            "_aws": {
+                "Timestamp": 4_990_000,
+                "CloudWatchMetrics": [
+                    {
+                        "Namespace": "Chaos",
+                        "Dimensions": [["FunctionName", "FaultType"]],
+                        "Metrics": [{"Name": "InjectedFaults", "Unit": "Count"}],
+                    }
+                ],
+            },
+            "FunctionName": "orders",
+            "FaultType": "latency",
+            "InjectedFaults": 1,
+            "run_id": "r",
+        }
+    )
     assert metrics.record_emf(line) == 1
     assert metrics.record_emf("START RequestId: abc") == 0
     assert metrics.record_emf('{"_aws": broken') == 0
@@ -68,7 +87,9 @@ def test_emf_lines_become_metrics_in_their_namespace() -> None:
     [(namespace, [datum])] = written
     assert namespace == "Chaos" and datum["MetricName"] == "InjectedFaults"
     assert {d["Name"]: d["Value"] for d in datum["Dimensions"]} == {
-        "FunctionName": "orders", "FaultType": "latency"}
+        "FunctionName": "orders",
+        "FaultType": "latency",
+    }
     assert datum["Timestamp"] == moto_timestamp(4_990), "the EMF line's own timestamp"
     assert datum["StatisticValues"]["SampleCount"] == 1.0
 

@@ -25,8 +25,9 @@ def aws_recorder(time_scale: float = 1.0) -> tuple[MetricsRecorder, Written, Clo
     written: Written = []
     clock = Clock(MINUTE + 5.5)
     timing = MetricTiming.for_realism(Realism(mode="aws", time_scale=time_scale))
-    recorder = MetricsRecorder(lambda ns, data: written.append((ns, data)), clock=clock,
-                               timing=timing)
+    recorder = MetricsRecorder(
+        lambda ns, data: written.append((ns, data)), clock=clock, timing=timing
+    )
     return recorder, written, clock
 
 
@@ -49,8 +50,12 @@ def test_a_minute_is_one_datapoint_invisible_until_60_s_after_the_minute_ends() 
     [(namespace, [datum])] = written
     assert namespace == "AWS/Lambda"
     assert datum["Timestamp"] == moto_timestamp(MINUTE), "truncated to the minute"
-    assert datum["StatisticValues"] == {"Sum": 12.0, "Minimum": 1.0, "Maximum": 8.0,
-                                        "SampleCount": 3.0}
+    assert datum["StatisticValues"] == {
+        "Sum": 12.0,
+        "Minimum": 1.0,
+        "Maximum": 8.0,
+        "SampleCount": 3.0,
+    }
     assert metrics.status()["pending_datapoints"] == 0
 
 
@@ -65,17 +70,31 @@ def test_the_next_minute_is_its_own_datapoint_and_waits_for_its_own_end() -> Non
     assert metrics.flush() == 0
     clock.now = MINUTE + 180
     assert metrics.flush() == 1
-    assert [data[0]["Timestamp"] for _, data in written] == [moto_timestamp(MINUTE),
-                                                               moto_timestamp(MINUTE + 60)]
+    assert [data[0]["Timestamp"] for _, data in written] == [
+        moto_timestamp(MINUTE),
+        moto_timestamp(MINUTE + 60),
+    ]
 
 
 def test_emf_metrics_take_120_s_after_their_minute() -> None:
     metrics, written, clock = aws_recorder()
-    line = json.dumps({
-        "_aws": {"Timestamp": (MINUTE + 20) * 1000, "CloudWatchMetrics": [{
-            "Namespace": "Chaos", "Dimensions": [["FunctionName", "FaultType"]],
-            "Metrics": [{"Name": "InjectedFaults", "Unit": "Count"}]}]},
-        "FunctionName": "orders", "FaultType": "latency", "InjectedFaults": 1})
+    line = json.dumps(
+        {
+            "_aws": {
+                "Timestamp": (MINUTE + 20) * 1000,
+                "CloudWatchMetrics": [
+                    {
+                        "Namespace": "Chaos",
+                        "Dimensions": [["FunctionName", "FaultType"]],
+                        "Metrics": [{"Name": "InjectedFaults", "Unit": "Count"}],
+                    }
+                ],
+            },
+            "FunctionName": "orders",
+            "FaultType": "latency",
+            "InjectedFaults": 1,
+        }
+    )
     assert metrics.record_emf(line) == 1
     metrics.add("AWS/Lambda", "Invocations", 1, DIMENSIONS)
     clock.now = MINUTE + 60 + 119.9

@@ -54,41 +54,55 @@ class World:
         return self.clients.client("ecs")
 
     def service(self) -> dict[str, Any]:
-        return dict(self.ecs().describe_services(cluster=ECS_CLUSTER_NAME,
-                                                 services=[ECS_SERVICE_NAME])["services"][0])
+        return dict(
+            self.ecs().describe_services(cluster=ECS_CLUSTER_NAME, services=[ECS_SERVICE_NAME])[
+                "services"
+            ][0]
+        )
 
     def tasks(self, desired: str = "RUNNING") -> list[dict[str, Any]]:
-        arns = self.ecs().list_tasks(cluster=ECS_CLUSTER_NAME, serviceName=ECS_SERVICE_NAME,
-                                     desiredStatus=desired)["taskArns"]
+        arns = self.ecs().list_tasks(
+            cluster=ECS_CLUSTER_NAME, serviceName=ECS_SERVICE_NAME, desiredStatus=desired
+        )["taskArns"]
         if not arns:
             return []
         return list(self.ecs().describe_tasks(cluster=ECS_CLUSTER_NAME, tasks=arns)["tasks"])
 
     def running_task_zones(self) -> Counter[str]:
-        return Counter(task["availabilityZone"] for task in self.tasks()
-                       if task["lastStatus"] == "RUNNING")
+        return Counter(
+            task["availabilityZone"] for task in self.tasks() if task["lastStatus"] == "RUNNING"
+        )
 
     def set_service_subnets(self, subnet_ids: list[str]) -> dict[str, Any]:
         awsvpc = self.service()["networkConfiguration"]["awsvpcConfiguration"]
-        return dict(self.ecs().update_service(
-            cluster=ECS_CLUSTER_NAME, service=ECS_SERVICE_NAME, forceNewDeployment=True,
-            networkConfiguration={"awsvpcConfiguration": {**awsvpc, "subnets": subnet_ids}},
-        )["service"])
+        return dict(
+            self.ecs().update_service(
+                cluster=ECS_CLUSTER_NAME,
+                service=ECS_SERVICE_NAME,
+                forceNewDeployment=True,
+                networkConfiguration={"awsvpcConfiguration": {**awsvpc, "subnets": subnet_ids}},
+            )["service"]
+        )
 
     # -- Auto Scaling -----------------------------------------------------------------------
 
     def instances(self) -> list[dict[str, Any]]:
         group = self.clients.client("autoscaling").describe_auto_scaling_groups(
-            AutoScalingGroupNames=[AUTO_SCALING_GROUP_NAME])["AutoScalingGroups"][0]
+            AutoScalingGroupNames=[AUTO_SCALING_GROUP_NAME]
+        )["AutoScalingGroups"][0]
         return list(group["Instances"])
 
     def in_service_zones(self) -> Counter[str]:
-        return Counter(instance["AvailabilityZone"] for instance in self.instances()
-                       if instance["LifecycleState"] == "InService")
+        return Counter(
+            instance["AvailabilityZone"]
+            for instance in self.instances()
+            if instance["LifecycleState"] == "InService"
+        )
 
     def set_group_subnets(self, subnet_ids: list[str]) -> None:
         self.clients.client("autoscaling").update_auto_scaling_group(
-            AutoScalingGroupName=AUTO_SCALING_GROUP_NAME, VPCZoneIdentifier=",".join(subnet_ids))
+            AutoScalingGroupName=AUTO_SCALING_GROUP_NAME, VPCZoneIdentifier=",".join(subnet_ids)
+        )
 
 
 @pytest.fixture
@@ -100,16 +114,21 @@ def world(monkeypatch: pytest.MonkeyPatch) -> Iterator[World]:
         clients = AwsClients(region=REGION)
         seeded = seed(clients)
         clock = FakeClock()
-        controller = PlacementController.for_sandbox(REGION, ACCOUNT, Realism(mode="aws"),
-                                                     DRAIN_S)
+        controller = PlacementController.for_sandbox(REGION, ACCOUNT, Realism(mode="aws"), DRAIN_S)
         controller.clock = clock
         controller.follow_api_changes()
         controller.settle()
         described = clients.client("ec2").describe_subnets(
-            SubnetIds=list(seeded.subnet_ids_by_az_id.values()))["Subnets"]
+            SubnetIds=list(seeded.subnet_ids_by_az_id.values())
+        )["Subnets"]
         try:
-            yield World(clients, controller, clock, dict(seeded.subnet_ids_by_az_id),
-                        {subnet["SubnetId"]: subnet["AvailabilityZone"] for subnet in described})
+            yield World(
+                clients,
+                controller,
+                clock,
+                dict(seeded.subnet_ids_by_az_id),
+                {subnet["SubnetId"]: subnet["AvailabilityZone"] for subnet in described},
+            )
         finally:
             state_manager.unset_transition("ecs::task")
 
@@ -151,8 +170,7 @@ def test_seeded_group_has_one_instance_per_az(world: World) -> None:
     assert len(world.instances()) == 3
 
 
-def test_ecs_tasks_leave_a_removed_subnet_only_after_the_drain_and_come_back(
-        world: World) -> None:
+def test_ecs_tasks_leave_a_removed_subnet_only_after_the_drain_and_come_back(world: World) -> None:
     lost = world.subnets["use1-az1"]
     lost_zone = world.zone_names[lost]
     remaining = [subnet for subnet in world.subnets.values() if subnet != lost]
@@ -190,19 +208,22 @@ def test_asg_launches_the_replacement_before_the_old_instance_drains(world: Worl
     lost = world.subnets["use1-az2"]
     lost_zone = world.zone_names[lost]
     world.set_group_subnets([subnet for subnet in world.subnets.values() if subnet != lost])
-    states = Counter((i["AvailabilityZone"] == lost_zone, i["LifecycleState"])
-                     for i in world.instances())
+    states = Counter(
+        (i["AvailabilityZone"] == lost_zone, i["LifecycleState"]) for i in world.instances()
+    )
     assert states == {(True, "InService"): 1, (False, "InService"): 2, (False, "Pending"): 1}
 
     world.tick()
-    lost_states = [i["LifecycleState"] for i in world.instances()
-                   if i["AvailabilityZone"] == lost_zone]
+    lost_states = [
+        i["LifecycleState"] for i in world.instances() if i["AvailabilityZone"] == lost_zone
+    ]
     assert lost_states == ["Terminating"]
     assert sum(world.in_service_zones().values()) == 3
 
     world.tick(DRAIN_S - 0.5)
-    assert [i["LifecycleState"] for i in world.instances()
-            if i["AvailabilityZone"] == lost_zone] == ["Terminating"]
+    assert [
+        i["LifecycleState"] for i in world.instances() if i["AvailabilityZone"] == lost_zone
+    ] == ["Terminating"]
     world.tick(0.5)
     zones = world.in_service_zones()
     assert lost_zone not in zones and sorted(zones.values()) == [1, 2]
@@ -230,7 +251,8 @@ def test_fast_realism_moves_within_the_api_call(world: World) -> None:
 
 def test_scaling_a_group_places_new_instances_evenly(world: World) -> None:
     world.clients.client("autoscaling").set_desired_capacity(
-        AutoScalingGroupName=AUTO_SCALING_GROUP_NAME, DesiredCapacity=6)
+        AutoScalingGroupName=AUTO_SCALING_GROUP_NAME, DesiredCapacity=6
+    )
     assert sorted(world.in_service_zones().values()) == [2, 2, 2]
 
 

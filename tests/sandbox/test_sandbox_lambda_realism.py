@@ -22,9 +22,13 @@ TIME_SCALE = 0.5
 
 @pytest.fixture(scope="module")
 def sandbox(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Sandbox]:
-    with live_sandbox(tmp_path_factory.mktemp("sandbox-lambda-realism"),
-                      GAMEDAY_SANDBOX_REALISM="aws", GAMEDAY_SANDBOX_TIME_SCALE=str(TIME_SCALE),
-                      GAMEDAY_SANDBOX_SEED="21", GAMEDAY_SANDBOX_THROTTLE_RATE="0") as sandbox:
+    with live_sandbox(
+        tmp_path_factory.mktemp("sandbox-lambda-realism"),
+        GAMEDAY_SANDBOX_REALISM="aws",
+        GAMEDAY_SANDBOX_TIME_SCALE=str(TIME_SCALE),
+        GAMEDAY_SANDBOX_SEED="21",
+        GAMEDAY_SANDBOX_THROTTLE_RATE="0",
+    ) as sandbox:
         assert sandbox.state.realism == "aws"
         yield sandbox
 
@@ -36,24 +40,29 @@ def env_marker(sandbox: Sandbox, path: str = "/slow") -> str:
 
 
 def test_an_update_is_in_progress_for_seconds_and_invocations_keep_the_old_configuration(
-        sandbox: Sandbox) -> None:
+    sandbox: Sandbox,
+) -> None:
     lambda_ = sandbox.clients.lambda_
     create_function(sandbox.clients, "slow", "one", {"MARKER": "old"})
     add_route(sandbox.clients, sandbox.rest_api_id, "slow", "slow")
     assert env_marker(sandbox) == "old"
     in_flight: list[Reply] = []
-    holder = threading.Thread(target=lambda: in_flight.append(sandbox.request(
-        "/slow?sleep=3")))
+    holder = threading.Thread(target=lambda: in_flight.append(sandbox.request("/slow?sleep=3")))
     holder.start()  # an invocation that outlives the update
 
     updated = lambda_.update_function_configuration(
-        FunctionName="slow", Environment={"Variables": {"MARKER": "new"}})
+        FunctionName="slow", Environment={"Variables": {"MARKER": "new"}}
+    )
     assert updated["LastUpdateStatus"] == "InProgress"
     config = lambda_.get_function_configuration(FunctionName="slow")
     assert (config["LastUpdateStatus"], config["LastUpdateStatusReasonCode"]) == (
-        "InProgress", "Creating")
-    assert lambda_.get_function(FunctionName="slow")["Configuration"]["LastUpdateStatus"] == \
-        "InProgress"
+        "InProgress",
+        "Creating",
+    )
+    assert (
+        lambda_.get_function(FunctionName="slow")["Configuration"]["LastUpdateStatus"]
+        == "InProgress"
+    )
     assert env_marker(sandbox) == "old", "new invocations keep the old configuration"
     for call in (
         lambda: lambda_.update_function_configuration(FunctionName="slow", Timeout=20),
@@ -66,7 +75,8 @@ def test_an_update_is_in_progress_for_seconds_and_invocations_keep_the_old_confi
         assert error["ResponseMetadata"]["HTTPStatusCode"] == 409
         assert error["Error"]["Message"] == (
             "The operation cannot be performed at this time. An update is in progress for "
-            f"resource: {function_arn('slow')}")
+            f"resource: {function_arn('slow')}"
+        )
 
     wait_until_updated(sandbox.clients, function_arn("slow"))  # the toolkit's waiter
     config = lambda_.get_function_configuration(FunctionName="slow")
@@ -87,8 +97,10 @@ def test_code_updates_are_in_progress_too(sandbox: Sandbox) -> None:
     with pytest.raises(ClientError) as conflict:
         lambda_.update_function_code(FunctionName="slow-code", ZipFile=handler_zip("three"))
     assert conflict.value.response["Error"]["Code"] == "ResourceConflictException"
-    lambda_.get_waiter("function_updated_v2").wait(FunctionName="slow-code",
-                                                   WaiterConfig={"Delay": 1,
-                                                                 "MaxAttempts": 30})
-    assert lambda_.get_function_configuration(
-        FunctionName="slow-code")["CodeSha256"] == updated["CodeSha256"]
+    lambda_.get_waiter("function_updated_v2").wait(
+        FunctionName="slow-code", WaiterConfig={"Delay": 1, "MaxAttempts": 30}
+    )
+    assert (
+        lambda_.get_function_configuration(FunctionName="slow-code")["CodeSha256"]
+        == updated["CodeSha256"]
+    )

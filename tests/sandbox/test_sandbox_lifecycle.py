@@ -58,8 +58,14 @@ def port_open(url: str) -> bool:
 
 def test_up_serves_then_down_leaves_nothing_behind(tmp_path: Path) -> None:
     with environ(GAMEDAY_HOME=str(tmp_path)):
-        up = subprocess.run([sys.executable, "-m", "chaos", "sandbox", "up"], cwd=REPO,
-                            env=dict(os.environ), capture_output=True, text=True, timeout=40)
+        up = subprocess.run(
+            [sys.executable, "-m", "chaos", "sandbox", "up"],
+            cwd=REPO,
+            env=dict(os.environ),
+            capture_output=True,
+            text=True,
+            timeout=40,
+        )
         assert up.returncode == 0, up.stderr
         state = control.read_state()
         assert state is not None and state.api_endpoint and state.work_dir
@@ -70,9 +76,14 @@ def test_up_serves_then_down_leaves_nothing_behind(tmp_path: Path) -> None:
             work_dir = Path(state.work_dir)
             assert work_dir.is_dir() and any(work_dir.iterdir())
         finally:
-            down = subprocess.run([sys.executable, "-m", "chaos", "sandbox", "down"], cwd=REPO,
-                                  env=dict(os.environ), capture_output=True, text=True,
-                                  timeout=40)
+            down = subprocess.run(
+                [sys.executable, "-m", "chaos", "sandbox", "down"],
+                cwd=REPO,
+                env=dict(os.environ),
+                capture_output=True,
+                text=True,
+                timeout=40,
+            )
         assert down.returncode == 0, down.stderr
         assert not running(state.pid)
         assert [pid for pid in processes if running(pid)] == []
@@ -90,11 +101,17 @@ def test_run_sandbox_stops_what_it_started_and_leaves_nothing(tmp_path: Path) ->
         "phases: {baseline: 2s, fault: 3s, recovery: 2s}\nmax_duration: 2m\n"
         "faults:\n  - type: lambda-extension\n    functions: [orders]\n"
         "    latency: {ms: 20}\n"
-        f"load: {{locustfile: {REPO / 'loadtests' / 'orders.py'}, users: 4, spawn_rate: 4}}\n")
+        f"load: {{locustfile: {REPO / 'loadtests' / 'orders.py'}, users: 4, spawn_rate: 4}}\n"
+    )
     env = dict(os.environ, GAMEDAY_HOME=str(tmp_path))
-    process = subprocess.Popen([sys.executable, "-m", "chaos", "run", "--sandbox",
-                                str(experiment), "--yes"], cwd=REPO, env=env,
-                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    process = subprocess.Popen(
+        [sys.executable, "-m", "chaos", "run", "--sandbox", str(experiment), "--yes"],
+        cwd=REPO,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     seen: control.SandboxState | None = None
     processes: set[int] = set()
     with environ(GAMEDAY_HOME=str(tmp_path)):

@@ -52,10 +52,13 @@ class Traffic:
 
 @pytest.fixture(scope="module")
 def sandbox(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Sandbox]:
-    with live_sandbox(tmp_path_factory.mktemp("sandbox-realism"),
-                      GAMEDAY_SANDBOX_REALISM="aws", GAMEDAY_SANDBOX_TIME_SCALE=str(TIME_SCALE),
-                      GAMEDAY_SANDBOX_SEED=str(SEED),
-                      GAMEDAY_SANDBOX_DRAIN_S=str(DRAIN_S)) as sandbox:
+    with live_sandbox(
+        tmp_path_factory.mktemp("sandbox-realism"),
+        GAMEDAY_SANDBOX_REALISM="aws",
+        GAMEDAY_SANDBOX_TIME_SCALE=str(TIME_SCALE),
+        GAMEDAY_SANDBOX_SEED=str(SEED),
+        GAMEDAY_SANDBOX_DRAIN_S=str(DRAIN_S),
+    ) as sandbox:
         yield sandbox
 
 
@@ -67,14 +70,22 @@ def traffic() -> Traffic:
 def api_count_datapoints(sandbox: Sandbox) -> list[dict[str, Any]]:
     """Every API Count datapoint of the last 10 minutes, at one-second resolution."""
     now = datetime.now(timezone.utc).timestamp()
-    return list(sandbox.clients.client("cloudwatch").get_metric_statistics(
-        Namespace="AWS/ApiGateway", MetricName="Count", Dimensions=API_DIMENSIONS,
-        StartTime=now - 600, EndTime=now + 60, Period=1,
-        Statistics=["SampleCount", "Sum"])["Datapoints"])
+    return list(
+        sandbox.clients.client("cloudwatch").get_metric_statistics(
+            Namespace="AWS/ApiGateway",
+            MetricName="Count",
+            Dimensions=API_DIMENSIONS,
+            StartTime=now - 600,
+            EndTime=now + 60,
+            Period=1,
+            Statistics=["SampleCount", "Sum"],
+        )["Datapoints"]
+    )
 
 
 def test_fresh_metrics_wait_for_the_end_of_their_minute_plus_the_lag(
-        sandbox: Sandbox, traffic: Traffic) -> None:
+    sandbox: Sandbox, traffic: Traffic
+) -> None:
     for _ in range(5):
         sent_at = time.time()
         assert sandbox.request("/health").status == 200
@@ -97,45 +108,64 @@ class Subnets:
 
 def subnets_of(sandbox: Sandbox) -> Subnets:
     by_az_id = dict(sandbox.state.service["subnet_ids_by_az_id"])
-    described = sandbox.clients.client("ec2").describe_subnets(
-        SubnetIds=list(by_az_id.values()))["Subnets"]
+    described = sandbox.clients.client("ec2").describe_subnets(SubnetIds=list(by_az_id.values()))[
+        "Subnets"
+    ]
     return Subnets(by_az_id, {s["SubnetId"]: s["AvailabilityZone"] for s in described})
 
 
 def service_tasks(sandbox: Sandbox, desired: str = "RUNNING") -> list[dict[str, Any]]:
     ecs = sandbox.clients.client("ecs")
-    arns = ecs.list_tasks(cluster=ECS_CLUSTER_NAME, serviceName=ECS_SERVICE_NAME,
-                          desiredStatus=desired)["taskArns"]
+    arns = ecs.list_tasks(
+        cluster=ECS_CLUSTER_NAME, serviceName=ECS_SERVICE_NAME, desiredStatus=desired
+    )["taskArns"]
     return list(ecs.describe_tasks(cluster=ECS_CLUSTER_NAME, tasks=arns)["tasks"]) if arns else []
 
 
 def update_service_subnets(sandbox: Sandbox, subnet_ids: list[str]) -> dict[str, Any]:
     ecs = sandbox.clients.client("ecs")
-    [service] = ecs.describe_services(cluster=ECS_CLUSTER_NAME,
-                                      services=[ECS_SERVICE_NAME])["services"]
+    [service] = ecs.describe_services(cluster=ECS_CLUSTER_NAME, services=[ECS_SERVICE_NAME])[
+        "services"
+    ]
     awsvpc = {**service["networkConfiguration"]["awsvpcConfiguration"], "subnets": subnet_ids}
-    return dict(ecs.update_service(cluster=ECS_CLUSTER_NAME, service=ECS_SERVICE_NAME,
-                                   forceNewDeployment=True,
-                                   networkConfiguration={"awsvpcConfiguration": awsvpc})["service"])
+    return dict(
+        ecs.update_service(
+            cluster=ECS_CLUSTER_NAME,
+            service=ECS_SERVICE_NAME,
+            forceNewDeployment=True,
+            networkConfiguration={"awsvpcConfiguration": awsvpc},
+        )["service"]
+    )
 
 
 def ecs_settled_in(sandbox: Sandbox, zones: set[str]) -> bool:
     [service] = sandbox.clients.client("ecs").describe_services(
-        cluster=ECS_CLUSTER_NAME, services=[ECS_SERVICE_NAME])["services"]
-    running = {task["availabilityZone"] for task in service_tasks(sandbox)
-               if task["lastStatus"] == "RUNNING"}
-    return (len(service["deployments"]) == 1 and running == zones
-            and service["deployments"][0]["rolloutState"] == "COMPLETED")
+        cluster=ECS_CLUSTER_NAME, services=[ECS_SERVICE_NAME]
+    )["services"]
+    running = {
+        task["availabilityZone"]
+        for task in service_tasks(sandbox)
+        if task["lastStatus"] == "RUNNING"
+    }
+    return (
+        len(service["deployments"]) == 1
+        and running == zones
+        and service["deployments"][0]["rolloutState"] == "COMPLETED"
+    )
 
 
 def group_instances(sandbox: Sandbox) -> list[dict[str, Any]]:
-    return list(sandbox.clients.client("autoscaling").describe_auto_scaling_groups(
-        AutoScalingGroupNames=[AUTO_SCALING_GROUP_NAME])["AutoScalingGroups"][0]["Instances"])
+    return list(
+        sandbox.clients.client("autoscaling").describe_auto_scaling_groups(
+            AutoScalingGroupNames=[AUTO_SCALING_GROUP_NAME]
+        )["AutoScalingGroups"][0]["Instances"]
+    )
 
 
 def update_group_subnets(sandbox: Sandbox, subnet_ids: list[str]) -> None:
     sandbox.clients.client("autoscaling").update_auto_scaling_group(
-        AutoScalingGroupName=AUTO_SCALING_GROUP_NAME, VPCZoneIdentifier=",".join(subnet_ids))
+        AutoScalingGroupName=AUTO_SCALING_GROUP_NAME, VPCZoneIdentifier=",".join(subnet_ids)
+    )
 
 
 def watch_group(sandbox: Sandbox, done: Any) -> list[list[dict[str, Any]]]:
@@ -151,7 +181,8 @@ def watch_group(sandbox: Sandbox, done: Any) -> list[list[dict[str, Any]]]:
 
 
 def test_ecs_tasks_and_asg_instances_leave_a_lost_az_over_the_drain_and_come_back(
-        sandbox: Sandbox) -> None:
+    sandbox: Sandbox,
+) -> None:
     subnets = subnets_of(sandbox)
     lost_zone = subnets.zone_of[subnets.by_az_id["use1-az1"]]
     all_zones = set(subnets.zone_of.values())
@@ -163,16 +194,26 @@ def test_ecs_tasks_and_asg_instances_leave_a_lost_az_over_the_drain_and_come_bac
     assert [d["rolloutState"] for d in updated["deployments"]] == ["IN_PROGRESS", "COMPLETED"]
     update_group_subnets(sandbox, subnets.without("use1-az1"))
 
-    snapshots = watch_group(sandbox, lambda instances: len(instances) == 3 and all(
-        i["AvailabilityZone"] != lost_zone and i["LifecycleState"] == "InService"
-        for i in instances))
+    snapshots = watch_group(
+        sandbox,
+        lambda instances: (
+            len(instances) == 3
+            and all(
+                i["AvailabilityZone"] != lost_zone and i["LifecycleState"] == "InService"
+                for i in instances
+            )
+        ),
+    )
     for instances in snapshots:  # launch before terminate: never under 3 in service
         assert sum(i["LifecycleState"] == "InService" for i in instances) >= 3, instances
     assert any(i["LifecycleState"] == "Terminating" for s in snapshots for i in s)
     assert sorted(Counter(i["AvailabilityZone"] for i in snapshots[-1]).values()) == [1, 2]
 
-    wait_for(lambda: ecs_settled_in(sandbox, all_zones - {lost_zone}), timeout=60,
-             what="the ECS deployment to complete outside the lost AZ")
+    wait_for(
+        lambda: ecs_settled_in(sandbox, all_zones - {lost_zone}),
+        timeout=60,
+        what="the ECS deployment to complete outside the lost AZ",
+    )
     stopped = [t for t in service_tasks(sandbox, "STOPPED") if t["taskArn"] in old_tasks]
     new = service_tasks(sandbox)
     assert len(stopped) == 3 and {t["lastStatus"] for t in stopped} == {"STOPPED"}
@@ -183,17 +224,26 @@ def test_ecs_tasks_and_asg_instances_leave_a_lost_az_over_the_drain_and_come_bac
 
     update_service_subnets(sandbox, list(subnets.by_az_id.values()))
     update_group_subnets(sandbox, list(subnets.by_az_id.values()))
-    wait_for(lambda: ecs_settled_in(sandbox, all_zones), timeout=60,
-             what="the ECS tasks to come back to every AZ")
-    back = watch_group(sandbox, lambda instances: len(instances) == 3 and {
-        i["AvailabilityZone"] for i in instances if i["LifecycleState"] == "InService"
-    } == all_zones)
+    wait_for(
+        lambda: ecs_settled_in(sandbox, all_zones),
+        timeout=60,
+        what="the ECS tasks to come back to every AZ",
+    )
+    back = watch_group(
+        sandbox,
+        lambda instances: (
+            len(instances) == 3
+            and {i["AvailabilityZone"] for i in instances if i["LifecycleState"] == "InService"}
+            == all_zones
+        ),
+    )
     for instances in back:
         assert sum(i["LifecycleState"] == "InService" for i in instances) >= 3, instances
 
 
 def test_the_waf_blocks_an_abusive_key_only_its_seeded_delay_after_seeing_it_over(
-        sandbox: Sandbox) -> None:
+    sandbox: Sandbox,
+) -> None:
     waf = sandbox.status()["waf"]
     assert waf["check_interval_s"] == pytest.approx(10 * TIME_SCALE) and waf["estimated_rate"]
     model = RateCheckModel.for_realism(Realism(mode="aws", time_scale=TIME_SCALE, seed=SEED))
@@ -207,8 +257,9 @@ def test_the_waf_blocks_an_abusive_key_only_its_seeded_delay_after_seeing_it_ove
     with ThreadPoolExecutor(4) as pool:
         deadline = time.monotonic() + 60
         while 403 not in statuses and len(statuses) < 20_000 and time.monotonic() < deadline:
-            statuses.extend(pool.map(lambda _: sandbox.request("/health", headers=headers)
-                                     .status, range(20)))
+            statuses.extend(
+                pool.map(lambda _: sandbox.request("/health", headers=headers).status, range(20))
+            )
     assert 403 in statuses, "the abusive key was never blocked"
     block = sandbox.status()["waf"]["blocks"][RATE_RULE_NAME][abuser]
     delay = block["blocks_at"] - block["over_since"]
@@ -220,8 +271,11 @@ def test_the_waf_blocks_an_abusive_key_only_its_seeded_delay_after_seeing_it_ove
     assert (blocked.status, blocked.body) == (403, b'{"message":"Forbidden"}')
     assert blocked.headers["content-type"] == "application/json"
     with custom_block_response(sandbox):
-        custom = wait_for(lambda: (reply := sandbox.request("/health", headers=headers))
-                          .status == 429 and reply, timeout=10, what="the custom response")
+        custom = wait_for(
+            lambda: (reply := sandbox.request("/health", headers=headers)).status == 429 and reply,
+            timeout=10,
+            what="the custom response",
+        )
     assert custom.body == b"slow down" and custom.headers["reason"] == "rate"
 
 
@@ -234,17 +288,35 @@ def custom_block_response(sandbox: Sandbox) -> Iterator[None]:
 
     def update(acl: dict[str, Any], **changes: Any) -> None:
         lock = wafv2.get_web_acl(Name=name, Scope="REGIONAL", Id=acl_id)["LockToken"]
-        wafv2.update_web_acl(Name=name, Scope="REGIONAL", Id=acl_id, LockToken=lock,
-                             DefaultAction=acl["DefaultAction"], Rules=acl["Rules"],
-                             VisibilityConfig=acl["VisibilityConfig"], **changes)
+        wafv2.update_web_acl(
+            Name=name,
+            Scope="REGIONAL",
+            Id=acl_id,
+            LockToken=lock,
+            DefaultAction=acl["DefaultAction"],
+            Rules=acl["Rules"],
+            VisibilityConfig=acl["VisibilityConfig"],
+            **changes,
+        )
 
     original = wafv2.get_web_acl(Name=name, Scope="REGIONAL", Id=acl_id)["WebACL"]
     [rule] = original["Rules"]
-    custom = {**rule, "Action": {"Block": {"CustomResponse": {
-        "ResponseCode": 429, "CustomResponseBodyKey": "slow",
-        "ResponseHeaders": [{"Name": "reason", "Value": "rate"}]}}}}
-    update({**original, "Rules": [custom]},
-           CustomResponseBodies={"slow": {"ContentType": "TEXT_PLAIN", "Content": "slow down"}})
+    custom = {
+        **rule,
+        "Action": {
+            "Block": {
+                "CustomResponse": {
+                    "ResponseCode": 429,
+                    "CustomResponseBodyKey": "slow",
+                    "ResponseHeaders": [{"Name": "reason", "Value": "rate"}],
+                }
+            }
+        },
+    }
+    update(
+        {**original, "Rules": [custom]},
+        CustomResponseBodies={"slow": {"ContentType": "TEXT_PLAIN", "Content": "slow down"}},
+    )
     try:
         yield
     finally:
@@ -253,15 +325,17 @@ def custom_block_response(sandbox: Sandbox) -> Iterator[None]:
 
 def test_the_journal_bucket_exists_and_s3_honours_conditional_writes(sandbox: Sandbox) -> None:
     assert control.env_lines(sandbox.state)[-1] == (
-        f"export GAMEDAY_JOURNAL=s3://{JOURNAL_BUCKET}/runs/")
+        f"export GAMEDAY_JOURNAL=s3://{JOURNAL_BUCKET}/runs/"
+    )
     s3 = sandbox.clients.client("s3")
     s3.head_bucket(Bucket=JOURNAL_BUCKET)
     key = "runs/conditional-write-check/journal.json"
 
     def refused(**arguments: Any) -> tuple[str, int]:
         with pytest.raises(ClientError) as raised:
-            s3.put_object(Bucket=JOURNAL_BUCKET, Key=arguments.pop("Key", key), Body=b"x",
-                          **arguments)
+            s3.put_object(
+                Bucket=JOURNAL_BUCKET, Key=arguments.pop("Key", key), Body=b"x", **arguments
+            )
         error = raised.value.response
         return error["Error"]["Code"], error["ResponseMetadata"]["HTTPStatusCode"]
 
@@ -287,8 +361,9 @@ def race(s3: Any, key: str, writers: int) -> list[str]:
         except ClientError as error:
             outcomes.append(error.response["Error"]["Code"])
 
-    threads = [threading.Thread(target=write, args=(f"writer {n}".encode(),))
-               for n in range(writers)]
+    threads = [
+        threading.Thread(target=write, args=(f"writer {n}".encode(),)) for n in range(writers)
+    ]
     for thread in threads:
         thread.start()
     for thread in threads:
@@ -306,7 +381,8 @@ def test_racing_conditional_writes_have_exactly_one_winner(sandbox: Sandbox) -> 
 
 
 def test_metrics_become_visible_per_minute_once_the_lag_has_passed(
-        sandbox: Sandbox, traffic: Traffic) -> None:
+    sandbox: Sandbox, traffic: Traffic
+) -> None:
     visible_at = max(traffic.minutes) + 60 + METRIC_LAG_S + 1.5  # + a flush
     time.sleep(max(0.0, min(90.0, visible_at - time.time())))
     wanted = {datetime.fromtimestamp(minute, timezone.utc) for minute in traffic.minutes}

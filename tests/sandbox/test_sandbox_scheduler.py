@@ -41,12 +41,25 @@ def scheduler(fake_aws_credentials: None) -> Iterator[Any]:
         yield boto3.client("scheduler", region_name=REGION)
 
 
-def create(scheduler: Any, name: str, expression: str, *, after: str = "DELETE",
-           timezone: str = "UTC", state: str = "ENABLED", payload: Any = None) -> None:
+def create(
+    scheduler: Any,
+    name: str,
+    expression: str,
+    *,
+    after: str = "DELETE",
+    timezone: str = "UTC",
+    state: str = "ENABLED",
+    payload: Any = None,
+) -> None:
     scheduler.create_schedule(
-        Name=name, ScheduleExpression=expression, ScheduleExpressionTimezone=timezone,
-        FlexibleTimeWindow={"Mode": "OFF"}, ActionAfterCompletion=after, State=state,
-        Target={"Arn": TARGET, "RoleArn": ROLE, "Input": json.dumps(payload or {"n": name})})
+        Name=name,
+        ScheduleExpression=expression,
+        ScheduleExpressionTimezone=timezone,
+        FlexibleTimeWindow={"Mode": "OFF"},
+        ActionAfterCompletion=after,
+        State=state,
+        Target={"Arn": TARGET, "RoleArn": ROLE, "Input": json.dumps(payload or {"n": name})},
+    )
 
 
 def executor(clock: Clock) -> tuple[ScheduleExecutor, list[tuple[str, Any]]]:
@@ -69,9 +82,7 @@ def wait_invoked(invoked: list[tuple[str, Any]], count: int) -> None:
         time.sleep(0.02)
 
 
-def test_a_due_one_time_schedule_invokes_its_target_once_then_is_deleted(
-    scheduler: Any
-) -> None:
+def test_a_due_one_time_schedule_invokes_its_target_once_then_is_deleted(scheduler: Any) -> None:
     clock = Clock()
     create(scheduler, "due", at_expression(clock.now + 30), payload={"run_id": "r1"})
     create(scheduler, "later", at_expression(clock.now + 90))
@@ -100,8 +111,11 @@ def test_a_kept_schedule_fires_once_and_again_only_when_moved(scheduler: Any) ->
     assert names(scheduler) == ["kept"] and len(invoked) == 1
 
     scheduler.update_schedule(
-        Name="kept", ScheduleExpression=at_expression(clock.now + 60),
-        FlexibleTimeWindow={"Mode": "OFF"}, Target={"Arn": TARGET, "RoleArn": ROLE})
+        Name="kept",
+        ScheduleExpression=at_expression(clock.now + 60),
+        FlexibleTimeWindow={"Mode": "OFF"},
+        Target={"Arn": TARGET, "RoleArn": ROLE},
+    )
     assert runner.tick() == []
     clock.now += 61
     assert len(runner.tick()) == 1
@@ -148,15 +162,26 @@ class Waits:
         return False
 
 
-def due(*, retries: int = 185, max_age_s: float = 86400.0,
-        dead_letter: str | None = DLQ) -> DueSchedule:
-    return DueSchedule("default", "gameday-x", "at(2024-05-01T10:00:00)", TARGET,
-                       b'{"run_id": "r1"}', True, arn="arn:aws:scheduler:x", retry_attempts=retries,
-                       max_event_age_s=max_age_s, dead_letter_arn=dead_letter)
+def due(
+    *, retries: int = 185, max_age_s: float = 86400.0, dead_letter: str | None = DLQ
+) -> DueSchedule:
+    return DueSchedule(
+        "default",
+        "gameday-x",
+        "at(2024-05-01T10:00:00)",
+        TARGET,
+        b'{"run_id": "r1"}',
+        True,
+        arn="arn:aws:scheduler:x",
+        retry_attempts=retries,
+        max_event_age_s=max_age_s,
+        dead_letter_arn=dead_letter,
+    )
 
 
-def failing_executor(clock: Clock, delivery: Delivery) -> tuple[ScheduleExecutor,
-                                                                 list[Any], list[str]]:
+def failing_executor(
+    clock: Clock, delivery: Delivery
+) -> tuple[ScheduleExecutor, list[Any], list[str]]:
     sent: list[Any] = []
     tried: list[str] = []
 
@@ -164,16 +189,21 @@ def failing_executor(clock: Clock, delivery: Delivery) -> tuple[ScheduleExecutor
         tried.append(arn)
         return delivery
 
-    runner = ScheduleExecutor(ACCOUNT_ID, REGION, deliver, clock=clock,
-                              send=lambda queue, body, attributes: sent.append(
-                                  (queue, json.loads(body), attributes)))
+    runner = ScheduleExecutor(
+        ACCOUNT_ID,
+        REGION,
+        deliver,
+        clock=clock,
+        send=lambda queue, body, attributes: sent.append((queue, json.loads(body), attributes)),
+    )
     return runner, sent, tried
 
 
 def test_an_undeliverable_event_is_retried_with_backoff_then_dead_lettered() -> None:
     clock = Clock()
     runner, sent, tried = failing_executor(
-        clock, Delivery(False, "Rate exceeded", "TooManyRequestsException"))
+        clock, Delivery(False, "Rate exceeded", "TooManyRequestsException")
+    )
     waits = Waits(clock)
 
     outcome = runner.deliver_with_retries(due(retries=4), wait=waits)
@@ -185,7 +215,9 @@ def test_an_undeliverable_event_is_retried_with_backoff_then_dead_lettered() -> 
     assert (queue, body) == (DLQ, {"run_id": "r1"})
     assert attributes["ERROR_CODE"] == "TooManyRequestsException"
     assert (attributes["EXHAUSTED_RETRY_CONDITION"], attributes["RETRY_ATTEMPTS"]) == (
-        "MaximumRetryAttempts", "4")
+        "MaximumRetryAttempts",
+        "4",
+    )
     assert attributes["TARGET_ARN"] == TARGET
 
 
@@ -202,8 +234,7 @@ def test_the_maximum_event_age_ends_the_retries_first() -> None:
 
 def test_a_missing_target_goes_to_the_queue_at_once_and_without_one_is_dropped() -> None:
     clock = Clock()
-    missing = Delivery(False, "Function not found", "ResourceNotFoundException",
-                       retryable=False)
+    missing = Delivery(False, "Function not found", "ResourceNotFoundException", retryable=False)
     runner, sent, tried = failing_executor(clock, missing)
     waits = Waits(clock)
 
@@ -219,32 +250,48 @@ def test_a_missing_target_goes_to_the_queue_at_once_and_without_one_is_dropped()
 def test_a_schedules_retry_policy_and_queue_are_read_from_its_target(scheduler: Any) -> None:
     clock = Clock()
     scheduler.create_schedule(
-        Name="with-dlq", ScheduleExpression=at_expression(clock.now - 1),
-        FlexibleTimeWindow={"Mode": "OFF"}, ActionAfterCompletion="DELETE",
-        Target={"Arn": TARGET, "RoleArn": ROLE, "Input": "{}", "DeadLetterConfig": {"Arn": DLQ},
-                "RetryPolicy": {"MaximumRetryAttempts": 3, "MaximumEventAgeInSeconds": 600}})
+        Name="with-dlq",
+        ScheduleExpression=at_expression(clock.now - 1),
+        FlexibleTimeWindow={"Mode": "OFF"},
+        ActionAfterCompletion="DELETE",
+        Target={
+            "Arn": TARGET,
+            "RoleArn": ROLE,
+            "Input": "{}",
+            "DeadLetterConfig": {"Arn": DLQ},
+            "RetryPolicy": {"MaximumRetryAttempts": 3, "MaximumEventAgeInSeconds": 600},
+        },
+    )
     create(scheduler, "defaults", at_expression(clock.now - 1))
     runner, _ = executor(clock)
 
     found = {schedule.name: schedule for schedule in runner.due(clock.now)}
 
-    assert (found["with-dlq"].retry_attempts, found["with-dlq"].max_event_age_s,
-            found["with-dlq"].dead_letter_arn) == (3, 600.0, DLQ)
-    assert (found["defaults"].retry_attempts, found["defaults"].max_event_age_s,
-            found["defaults"].dead_letter_arn) == (185, 86400.0, None)
+    assert (
+        found["with-dlq"].retry_attempts,
+        found["with-dlq"].max_event_age_s,
+        found["with-dlq"].dead_letter_arn,
+    ) == (3, 600.0, DLQ)
+    assert (
+        found["defaults"].retry_attempts,
+        found["defaults"].max_event_age_s,
+        found["defaults"].dead_letter_arn,
+    ) == (185, 86400.0, None)
 
 
 # -- Lambda's asynchronous invocation: retries, then the on-failure destination ----------
 
 
 def outcome(error: str | None) -> InvokeOutcome:
-    payload = json.dumps({"errorType": error, "errorMessage": "boom"} if error
-                         else {"ok": True}).encode()
+    payload = json.dumps(
+        {"errorType": error, "errorMessage": "boom"} if error else {"ok": True}
+    ).encode()
     return InvokeOutcome("use1-az1", InvokeResult("req", 200, payload, error, 1.0))
 
 
-def async_lambda(results: list[Any], config: dict[str, Any],
-                 scale: float = 1.0) -> tuple[AsyncLambda, list[Any], Clock]:
+def async_lambda(
+    results: list[Any], config: dict[str, Any], scale: float = 1.0
+) -> tuple[AsyncLambda, list[Any], Clock]:
     clock = Clock()
     sent: list[Any] = []
 
@@ -254,18 +301,22 @@ def async_lambda(results: list[Any], config: dict[str, Any],
             raise result
         return outcome(result)
 
-    queue = AsyncLambda(invoke, lambda name: config,
-                        lambda arn, body, attributes: sent.append((arn, json.loads(body))),
-                        Realism(time_scale=scale),
-                        function_arn=lambda name: f"{TARGET.rsplit(':', 1)[0]}:{name}",
-                        clock=clock)
+    queue = AsyncLambda(
+        invoke,
+        lambda name: config,
+        lambda arn, body, attributes: sent.append((arn, json.loads(body))),
+        Realism(time_scale=scale),
+        function_arn=lambda name: f"{TARGET.rsplit(':', 1)[0]}:{name}",
+        clock=clock,
+    )
     return queue, sent, clock
 
 
 def test_a_failing_asynchronous_invocation_is_retried_twice_then_recorded() -> None:
     queue, sent, clock = async_lambda(
         ["Runtime.Unhandled", "Sandbox.Timedout", "Runtime.Unhandled"],
-        {"DestinationConfig": {"OnFailure": {"Destination": DLQ}}})
+        {"DestinationConfig": {"OnFailure": {"Destination": DLQ}}},
+    )
     waits = Waits(clock)
 
     queue.process(LambdaTarget("gameday-janitor"), b'{"run_id": "r1"}', wait=waits)
@@ -280,9 +331,11 @@ def test_a_failing_asynchronous_invocation_is_retried_twice_then_recorded() -> N
 
 
 def test_a_retry_that_succeeds_sends_nothing_and_the_waits_scale_with_the_sandbox() -> None:
-    queue, sent, clock = async_lambda([Throttled(), "Runtime.Unhandled", None],
-                                      {"DestinationConfig": {"OnFailure": {"Destination": DLQ}}},
-                                      scale=0.1)
+    queue, sent, clock = async_lambda(
+        [Throttled(), "Runtime.Unhandled", None],
+        {"DestinationConfig": {"OnFailure": {"Destination": DLQ}}},
+        scale=0.1,
+    )
     waits = Waits(clock)
     result = queue.process(LambdaTarget("gameday-janitor"), b"{}", wait=waits)
     assert "ok after 2 attempt(s)" in result and sent == []

@@ -36,9 +36,12 @@ OPERATIONS = {
 
 
 def signed(service: str, path: str = "/") -> dict[str, Any]:
-    return {"REQUEST_METHOD": "POST", "PATH_INFO": path,
-            "HTTP_AUTHORIZATION": "AWS4-HMAC-SHA256 Credential=testing/20260101/us-east-1/"
-                                  f"{service}/aws4_request, SignedHeaders=host, Signature=x"}
+    return {
+        "REQUEST_METHOD": "POST",
+        "PATH_INFO": path,
+        "HTTP_AUTHORIZATION": "AWS4-HMAC-SHA256 Credential=testing/20260101/us-east-1/"
+        f"{service}/aws4_request, SignedHeaders=host, Signature=x",
+    }
 
 
 def served(app: Callable[..., Any], environ_: dict[str, Any]) -> tuple[int, dict[str, str], bytes]:
@@ -68,28 +71,39 @@ def test_every_throttled_service_is_checked_here() -> None:
 
 @pytest.mark.parametrize("signing_name", sorted(OPERATIONS))
 def test_each_service_gets_its_own_throttling_error_which_botocore_retries(
-        signing_name: str) -> None:
+    signing_name: str,
+) -> None:
     status, headers, body = served(always_throttling().wrap(moto), signed(signing_name))
     service, operation = OPERATIONS[signing_name]
     model = botocore.session.get_session().get_service_model(service)
     parsed = create_parser(model.metadata["protocol"]).parse(
         {"status_code": status, "headers": HeadersDict(headers), "body": body},
-        model.operation_model(operation).output_shape)
+        model.operation_model(operation).output_shape,
+    )
     code = parsed["Error"]["Code"]
     assert code in ThrottledRetryableChecker._THROTTLED_ERROR_CODES
-    expected = {"lambda": ("TooManyRequestsException", 429),
-                "apigateway": ("TooManyRequestsException", 429),
-                "ec2": ("RequestLimitExceeded", 503)}.get(
-        signing_name, ("ThrottlingException" if signing_name in ("ecs", "wafv2")
-                       else "Throttling", 400))
+    expected = {
+        "lambda": ("TooManyRequestsException", 429),
+        "apigateway": ("TooManyRequestsException", 429),
+        "ec2": ("RequestLimitExceeded", 503),
+    }.get(
+        signing_name,
+        ("ThrottlingException" if signing_name in ("ecs", "wafv2") else "Throttling", 400),
+    )
     assert (code, status) == expected
 
 
-@pytest.mark.parametrize("environ_", [
-    signed("sts"), signed("s3"), signed("monitoring"), signed("dynamodb"),
-    signed("lambda", "/2015-03-31/functions/orders/invocations"),  # Invoke is data plane
-    {"REQUEST_METHOD": "GET", "PATH_INFO": "/moto-api/"},          # unsigned
-])
+@pytest.mark.parametrize(
+    "environ_",
+    [
+        signed("sts"),
+        signed("s3"),
+        signed("monitoring"),
+        signed("dynamodb"),
+        signed("lambda", "/2015-03-31/functions/orders/invocations"),  # Invoke is data plane
+        {"REQUEST_METHOD": "GET", "PATH_INFO": "/moto-api/"},  # unsigned
+    ],
+)
 def test_other_calls_are_never_throttled(environ_: dict[str, Any]) -> None:
     assert served(always_throttling().wrap(moto), environ_)[0] == 200
 
@@ -104,16 +118,23 @@ def test_nothing_is_throttled_before_the_sandbox_opens_to_clients() -> None:
 
 @pytest.fixture(scope="module")
 def sandbox(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Sandbox]:
-    with live_sandbox(tmp_path_factory.mktemp("sandbox-throttling"),
-                      GAMEDAY_SANDBOX_REALISM="aws", GAMEDAY_SANDBOX_TIME_SCALE="0.2",
-                      GAMEDAY_SANDBOX_SEED="5", GAMEDAY_SANDBOX_THROTTLE_RATE=str(RATE)) as sandbox:
+    with live_sandbox(
+        tmp_path_factory.mktemp("sandbox-throttling"),
+        GAMEDAY_SANDBOX_REALISM="aws",
+        GAMEDAY_SANDBOX_TIME_SCALE="0.2",
+        GAMEDAY_SANDBOX_SEED="5",
+        GAMEDAY_SANDBOX_THROTTLE_RATE=str(RATE),
+    ) as sandbox:
         yield sandbox
 
 
 def without_retries(sandbox: Sandbox, service: str) -> Any:
     return AwsClients(region="us-east-1", endpoint_url=sandbox.state.endpoint_url).session.client(
-        service, region_name="us-east-1", endpoint_url=sandbox.state.endpoint_url,
-        config=Config(retries={"mode": "standard", "total_max_attempts": 1}))
+        service,
+        region_name="us-east-1",
+        endpoint_url=sandbox.state.endpoint_url,
+        config=Config(retries={"mode": "standard", "total_max_attempts": 1}),
+    )
 
 
 def outcomes(call: Callable[[], Any], count: int) -> Counter[str]:
@@ -129,14 +150,17 @@ def outcomes(call: Callable[[], Any], count: int) -> Counter[str]:
 
 @pytest.mark.timeout(180)
 def test_a_share_of_control_plane_calls_is_throttled_and_retries_get_through(
-        sandbox: Sandbox) -> None:
+    sandbox: Sandbox,
+) -> None:
     lambda_ = without_retries(sandbox, "lambda")
     calls = 300
     seen = outcomes(lambda: lambda_.list_functions(), calls)
     assert set(seen) <= {"ok", "TooManyRequestsException"}
     # binomial(300, 0.1): mean 30, standard deviation 5.2; within 4 of them
-    assert abs(seen["TooManyRequestsException"] - calls * RATE) <= 4 * (
-        calls * RATE * (1 - RATE)) ** 0.5
+    assert (
+        abs(seen["TooManyRequestsException"] - calls * RATE)
+        <= 4 * (calls * RATE * (1 - RATE)) ** 0.5
+    )
     ec2 = without_retries(sandbox, "ec2")
     assert set(outcomes(lambda: ec2.describe_vpcs(), 60)) == {"ok", "RequestLimitExceeded"}
     for service, call in (("sts", "get_caller_identity"), ("s3", "list_buckets")):
@@ -147,5 +171,4 @@ def test_a_share_of_control_plane_calls_is_throttled_and_retries_get_through(
     assert all(retrying.get_function(FunctionName="orders") for _ in range(60))
     retrying.update_function_configuration(FunctionName="orders", Description="throttled")
     wait_until_updated(sandbox.clients, function_arn("orders"))
-    assert retrying.get_function_configuration(
-        FunctionName="orders")["Description"] == "throttled"
+    assert retrying.get_function_configuration(FunctionName="orders")["Description"] == "throttled"

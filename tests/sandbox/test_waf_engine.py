@@ -19,45 +19,75 @@ class FakeClock:
         return self.now
 
 
-def rate_rule(name: str = "rate", *, limit: int = 10, window: int = 60, priority: int = 0,
-              aggregation: str = "IP", action: dict[str, Any] | None = None,
-              **statement: Any) -> dict[str, Any]:
+def rate_rule(
+    name: str = "rate",
+    *,
+    limit: int = 10,
+    window: int = 60,
+    priority: int = 0,
+    aggregation: str = "IP",
+    action: dict[str, Any] | None = None,
+    **statement: Any,
+) -> dict[str, Any]:
     return {
         "Name": name,
         "Priority": priority,
         "Action": action or {"Block": {}},
         "VisibilityConfig": {"MetricName": f"{name}-metric"},
-        "Statement": {"RateBasedStatement": {
-            "Limit": limit, "EvaluationWindowSec": window, "AggregateKeyType": aggregation,
-            **statement}},
+        "Statement": {
+            "RateBasedStatement": {
+                "Limit": limit,
+                "EvaluationWindowSec": window,
+                "AggregateKeyType": aggregation,
+                **statement,
+            }
+        },
     }
 
 
 def acl(*rules: dict[str, Any], bodies: dict[str, Any] | None = None) -> dict[str, Any]:
-    return {"Name": "acl", "DefaultAction": {"Allow": {}},
-            "VisibilityConfig": {"MetricName": "acl-metric"}, "Rules": list(rules),
-            "CustomResponseBodies": bodies}
+    return {
+        "Name": "acl",
+        "DefaultAction": {"Allow": {}},
+        "VisibilityConfig": {"MetricName": "acl-metric"},
+        "Rules": list(rules),
+        "CustomResponseBodies": bodies,
+    }
 
 
 def byte_match_path(search: str, constraint: str = "STARTS_WITH") -> dict[str, Any]:
-    return {"ByteMatchStatement": {
-        "FieldToMatch": {"UriPath": {}},
-        "SearchString": base64.b64encode(search.encode()).decode(),  # as moto stores the blob
-        "PositionalConstraint": constraint,
-        "TextTransformations": [{"Priority": 0, "Type": "NONE"}]}}
+    return {
+        "ByteMatchStatement": {
+            "FieldToMatch": {"UriPath": {}},
+            "SearchString": base64.b64encode(search.encode()).decode(),  # as moto stores the blob
+            "PositionalConstraint": constraint,
+            "TextTransformations": [{"Priority": 0, "Type": "NONE"}],
+        }
+    }
 
 
-def request(ip: str = "10.0.0.1", *, path: str = "/orders", method: str = "GET",
-            headers: dict[str, str] | None = None, query: dict[str, str] | None = None
-            ) -> WebRequest:
+def request(
+    ip: str = "10.0.0.1",
+    *,
+    path: str = "/orders",
+    method: str = "GET",
+    headers: dict[str, str] | None = None,
+    query: dict[str, str] | None = None,
+) -> WebRequest:
     query_pairs = tuple((query or {}).items())
-    return WebRequest(source_ip=ip, method=method, uri_path=path,
-                      query_string="&".join(f"{k}={v}" for k, v in query_pairs),
-                      headers=tuple((headers or {}).items()), query=query_pairs)
+    return WebRequest(
+        source_ip=ip,
+        method=method,
+        uri_path=path,
+        query_string="&".join(f"{k}={v}" for k, v in query_pairs),
+        headers=tuple((headers or {}).items()),
+        query=query_pairs,
+    )
 
 
-def engine_for(*rules: dict[str, Any], clock: FakeClock,
-               bodies: dict[str, Any] | None = None) -> WafEngine:
+def engine_for(
+    *rules: dict[str, Any], clock: FakeClock, bodies: dict[str, Any] | None = None
+) -> WafEngine:
     engine = WafEngine(clock=clock, check_interval_s=10)
     engine.configure(acl(*rules, bodies=bodies))
     return engine
@@ -116,8 +146,10 @@ def test_requests_spread_over_the_window_add_up() -> None:
 
 def test_forwarded_ip_uses_the_first_address_of_the_header() -> None:
     clock = FakeClock()
-    rule = rate_rule(aggregation="FORWARDED_IP", ForwardedIPConfig={
-        "HeaderName": "X-Forwarded-For", "FallbackBehavior": "NO_MATCH"})
+    rule = rate_rule(
+        aggregation="FORWARDED_IP",
+        ForwardedIPConfig={"HeaderName": "X-Forwarded-For", "FallbackBehavior": "NO_MATCH"},
+    )
     engine = engine_for(rule, clock=clock)
     abusive = request("127.0.0.1", headers={"x-forwarded-for": "198.51.100.7, 10.9.9.9"})
     send(engine, 11, abusive)
@@ -125,14 +157,17 @@ def test_forwarded_ip_uses_the_first_address_of_the_header() -> None:
     engine.check()
     assert engine.blocked_keys("rate") == {("198.51.100.7",)}
     assert engine.evaluate(abusive).blocked
-    assert not engine.evaluate(request("127.0.0.1",
-                                       headers={"X-Forwarded-For": "198.51.100.8"})).blocked
+    assert not engine.evaluate(
+        request("127.0.0.1", headers={"X-Forwarded-For": "198.51.100.8"})
+    ).blocked
 
 
 def test_forwarded_ip_rule_ignores_requests_without_the_header() -> None:
     clock = FakeClock()
-    rule = rate_rule(aggregation="FORWARDED_IP", ForwardedIPConfig={
-        "HeaderName": "X-Forwarded-For", "FallbackBehavior": "MATCH"})
+    rule = rate_rule(
+        aggregation="FORWARDED_IP",
+        ForwardedIPConfig={"HeaderName": "X-Forwarded-For", "FallbackBehavior": "MATCH"},
+    )
     engine = engine_for(rule, clock=clock)
     send(engine, 50, request("127.0.0.1"))
     engine.check()
@@ -141,10 +176,11 @@ def test_forwarded_ip_rule_ignores_requests_without_the_header() -> None:
 
 
 @pytest.mark.parametrize(("fallback", "blocked"), [("MATCH", True), ("NO_MATCH", False)])
-def test_forwarded_ip_fallback_applies_to_an_invalid_address(fallback: str,
-                                                             blocked: bool) -> None:
-    rule = rate_rule(aggregation="FORWARDED_IP", ForwardedIPConfig={
-        "HeaderName": "X-Client", "FallbackBehavior": fallback})
+def test_forwarded_ip_fallback_applies_to_an_invalid_address(fallback: str, blocked: bool) -> None:
+    rule = rate_rule(
+        aggregation="FORWARDED_IP",
+        ForwardedIPConfig={"HeaderName": "X-Client", "FallbackBehavior": fallback},
+    )
     engine = engine_for(rule, clock=FakeClock())
     verdict = engine.evaluate(request(headers={"X-Client": "not-an-ip"}))
     assert verdict.blocked is blocked
@@ -152,30 +188,42 @@ def test_forwarded_ip_fallback_applies_to_an_invalid_address(fallback: str,
 
 def test_custom_keys_aggregate_on_every_component_and_skip_incomplete_requests() -> None:
     clock = FakeClock()
-    rule = rate_rule(aggregation="CUSTOM_KEYS", CustomKeys=[
-        {"Header": {"Name": "x-api-key", "TextTransformations": [
-            {"Priority": 0, "Type": "LOWERCASE"}]}},
-        {"QueryArgument": {"Name": "tenant", "TextTransformations": [
-            {"Priority": 0, "Type": "NONE"}]}},
-        {"HTTPMethod": {}},
-        {"UriPath": {"TextTransformations": [{"Priority": 0, "Type": "NONE"}]}},
-    ])
+    rule = rate_rule(
+        aggregation="CUSTOM_KEYS",
+        CustomKeys=[
+            {
+                "Header": {
+                    "Name": "x-api-key",
+                    "TextTransformations": [{"Priority": 0, "Type": "LOWERCASE"}],
+                }
+            },
+            {
+                "QueryArgument": {
+                    "Name": "tenant",
+                    "TextTransformations": [{"Priority": 0, "Type": "NONE"}],
+                }
+            },
+            {"HTTPMethod": {}},
+            {"UriPath": {"TextTransformations": [{"Priority": 0, "Type": "NONE"}]}},
+        ],
+    )
     engine = engine_for(rule, clock=clock)
-    heavy = request(headers={"X-Api-Key": "KEY1"}, query={"tenant": "a"}, path="/orders",
-                    method="POST")
+    heavy = request(
+        headers={"X-Api-Key": "KEY1"}, query={"tenant": "a"}, path="/orders", method="POST"
+    )
     send(engine, 11, heavy)
     for variant in (
         request(headers={"X-Api-Key": "key1"}, query={"tenant": "b"}, method="POST"),
         request(headers={"X-Api-Key": "key1"}, query={"tenant": "a"}, method="GET"),
-        request(headers={"X-Api-Key": "key1"}, query={"tenant": "a"}, method="POST",
-                path="/other"),
+        request(headers={"X-Api-Key": "key1"}, query={"tenant": "a"}, method="POST", path="/other"),
     ):
         send(engine, 6, variant)
     send(engine, 30, request(query={"tenant": "a"}, method="POST"))  # no api key: not counted
     engine.check()
     assert engine.blocked_keys("rate") == {("key1", "a", "POST", "/orders")}
-    assert engine.evaluate(request(headers={"x-api-key": "key1"}, query={"tenant": "a"},
-                                   method="POST")).blocked
+    assert engine.evaluate(
+        request(headers={"x-api-key": "key1"}, query={"tenant": "a"}, method="POST")
+    ).blocked
 
 
 def test_constant_key_limits_all_clients_together() -> None:
@@ -201,13 +249,25 @@ def test_scope_down_byte_match_limits_what_is_counted_and_blocked() -> None:
 
 def test_scope_down_not_and_or_statements() -> None:
     clock = FakeClock()
-    scope = {"AndStatement": {"Statements": [
-        byte_match_path("/api", "STARTS_WITH"),
-        {"NotStatement": {"Statement": {"OrStatement": {"Statements": [
-            byte_match_path("/health", "ENDS_WITH"),
-            byte_match_path("ping", "CONTAINS_WORD"),
-        ]}}}},
-    ]}}
+    scope = {
+        "AndStatement": {
+            "Statements": [
+                byte_match_path("/api", "STARTS_WITH"),
+                {
+                    "NotStatement": {
+                        "Statement": {
+                            "OrStatement": {
+                                "Statements": [
+                                    byte_match_path("/health", "ENDS_WITH"),
+                                    byte_match_path("ping", "CONTAINS_WORD"),
+                                ]
+                            }
+                        }
+                    }
+                },
+            ]
+        }
+    }
     engine = engine_for(rate_rule(ScopeDownStatement=scope), clock=clock)
     send(engine, 15, request(path="/api/health"))
     send(engine, 15, request(path="/api/x/ping/y"))
@@ -233,16 +293,27 @@ def test_count_action_counts_and_lets_later_rules_decide() -> None:
 
 def test_custom_response_code_body_and_headers() -> None:
     clock = FakeClock()
-    rule = rate_rule(action={"Block": {"CustomResponse": {
-        "ResponseCode": 429, "CustomResponseBodyKey": "slow-down",
-        "ResponseHeaders": [{"Name": "retry", "Value": "60"}]}}})
+    rule = rate_rule(
+        action={
+            "Block": {
+                "CustomResponse": {
+                    "ResponseCode": 429,
+                    "CustomResponseBodyKey": "slow-down",
+                    "ResponseHeaders": [{"Name": "retry", "Value": "60"}],
+                }
+            }
+        }
+    )
     bodies = {"slow-down": {"ContentType": "APPLICATION_JSON", "Content": '{"slow":"down"}'}}
     engine = engine_for(rule, clock=clock, bodies=bodies)
     send(engine, 11, request())
     engine.check()
     verdict = engine.evaluate(request())
     assert (verdict.status, verdict.body, verdict.content_type) == (
-        429, b'{"slow":"down"}', "application/json")
+        429,
+        b'{"slow":"down"}',
+        "application/json",
+    )
     assert verdict.headers == (("retry", "60"),), "response headers are not prefixed"
 
 
@@ -263,8 +334,7 @@ def test_rules_run_in_priority_order_and_a_block_stops_evaluation() -> None:
 
 def test_invalid_rules_are_skipped() -> None:
     clock = FakeClock()
-    engine = engine_for(rate_rule("low", limit=5), rate_rule("odd-window", window=30),
-                        clock=clock)
+    engine = engine_for(rate_rule("low", limit=5), rate_rule("odd-window", window=30), clock=clock)
     send(engine, 50, request())
     engine.check()
     assert not engine.evaluate(request()).blocked

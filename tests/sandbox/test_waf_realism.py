@@ -25,13 +25,26 @@ class FakeClock:
 
 
 def rate_acl() -> dict[str, Any]:
-    return {"Name": "acl", "DefaultAction": {"Allow": {}},
-            "VisibilityConfig": {"MetricName": "acl"}, "Rules": [{
-                "Name": "rate", "Priority": 0, "Action": {"Block": {}},
+    return {
+        "Name": "acl",
+        "DefaultAction": {"Allow": {}},
+        "VisibilityConfig": {"MetricName": "acl"},
+        "Rules": [
+            {
+                "Name": "rate",
+                "Priority": 0,
+                "Action": {"Block": {}},
                 "VisibilityConfig": {"MetricName": "rate"},
-                "Statement": {"RateBasedStatement": {
-                    "Limit": LIMIT, "EvaluationWindowSec": WINDOW_S,
-                    "AggregateKeyType": "IP"}}}]}
+                "Statement": {
+                    "RateBasedStatement": {
+                        "Limit": LIMIT,
+                        "EvaluationWindowSec": WINDOW_S,
+                        "AggregateKeyType": "IP",
+                    }
+                },
+            }
+        ],
+    }
 
 
 def aws_engine(clock: FakeClock, *, seed: int = 7, time_scale: float = 1.0) -> WafEngine:
@@ -93,7 +106,8 @@ def test_a_key_over_the_estimate_is_blocked_after_its_seeded_delay_of_at_most_30
     assert block["over_since"] == START + 1, "over since its requests' second, not the check"
     assert 0 <= delay <= AWS_MAX_DETECTION_DELAY_S
     expected = RateCheckModel.for_realism(Realism(mode="aws", seed=7)).delay_s(
-        "rate", ("10.0.0.1",), "block")
+        "rate", ("10.0.0.1",), "block"
+    )
     # the same seed draws the same delay for the same key; never before the check saw it
     assert block["blocks_at"] == pytest.approx(max(START + 10, START + 1 + expected))
     clock.now = block["blocks_at"] - 0.001

@@ -18,7 +18,8 @@ SERVICES = ("lambda", "ec2", "ecs", "elbv2", "autoscaling", "s3", "sts", "schedu
 
 @pytest.mark.usefixtures("fake_aws_credentials")
 def test_no_session_is_used_by_two_threads_and_each_client_is_made_once(
-        monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
     threads_of: dict[int, set[int]] = defaultdict(set)  # id(session) -> thread idents
     lock = threading.Lock()
     original = boto3.Session.client
@@ -34,8 +35,10 @@ def test_no_session_is_used_by_two_threads_and_each_client_is_made_once(
 
     def use(index: int) -> tuple[int, list[int]]:
         start.wait()  # all eight threads create clients at once
-        made = [id(clients.client(SERVICES[(index + offset) % len(SERVICES)]))
-                for offset in range(len(SERVICES))]
+        made = [
+            id(clients.client(SERVICES[(index + offset) % len(SERVICES)]))
+            for offset in range(len(SERVICES))
+        ]
         assert clients.session is clients.session  # stable within a thread
         return id(clients.session), made
 

@@ -21,11 +21,18 @@ from chaos.policy import PolicyStatement
 from chaos.run.permissions import experiment_policy
 
 
-@pytest.mark.parametrize(("region", "partition"), [
-    ("us-east-1", "aws"), ("eu-west-3", "aws"), ("cn-north-1", "aws-cn"),
-    ("cn-northwest-1", "aws-cn"), ("us-gov-west-1", "aws-us-gov"),
-    ("us-gov-east-1", "aws-us-gov"), ("xx-nowhere-9", "aws"),
-])
+@pytest.mark.parametrize(
+    ("region", "partition"),
+    [
+        ("us-east-1", "aws"),
+        ("eu-west-3", "aws"),
+        ("cn-north-1", "aws-cn"),
+        ("cn-northwest-1", "aws-cn"),
+        ("us-gov-west-1", "aws-us-gov"),
+        ("us-gov-east-1", "aws-us-gov"),
+        ("xx-nowhere-9", "aws"),
+    ],
+)
 def test_partition_of_region(region: str, partition: str) -> None:
     assert partition_of_region(region) == partition
 
@@ -38,20 +45,35 @@ def test_arns_are_built_and_moved_between_partitions() -> None:
     assert with_partition(built, "aws-us-gov").startswith("arn:aws-us-gov:ecs:")
     assert with_partition("*", "aws-cn") == "*"
     [moved] = statements_in_partition(
-        [PolicyStatement("S", ("ecs:DescribeServices",), (built, "*"))], "aws")
+        [PolicyStatement("S", ("ecs:DescribeServices",), (built, "*"))], "aws"
+    )
     assert moved.resources == ("arn:aws:ecs:cn-north-1:123456789012:service/*", "*")
 
 
 @pytest.mark.parametrize("mode", ["pin", "blackhole"])
 def test_az_loss_policy_in_china_and_govcloud_names_no_standard_partition_arn(mode: str) -> None:
-    spec = AzLossSpec.model_validate({
-        "type": "az-loss", "az_id": "cnn1-az1", "mode": mode,
-        "targets": {"lambda": ["orders"], "ecs_services": ["shop/web"],
-                    "autoscaling_groups": ["web"], "load_balancers": ["edge"]}})
+    spec = AzLossSpec.model_validate(
+        {
+            "type": "az-loss",
+            "az_id": "cnn1-az1",
+            "mode": mode,
+            "targets": {
+                "lambda": ["orders"],
+                "ecs_services": ["shop/web"],
+                "autoscaling_groups": ["web"],
+                "load_balancers": ["edge"],
+            },
+        }
+    )
     for region, partition in (("cn-north-1", "aws-cn"), ("us-gov-west-1", "aws-us-gov")):
-        resources = [resource for statement in az_loss_statements(
-            spec, region=region, account_id="123456789012", index=0)
-            for resource in statement.resources if resource != "*"]
+        resources = [
+            resource
+            for statement in az_loss_statements(
+                spec, region=region, account_id="123456789012", index=0
+            )
+            for resource in statement.resources
+            if resource != "*"
+        ]
         assert resources
         assert all(resource.startswith(f"arn:{partition}:") for resource in resources), resources
 
@@ -67,34 +89,45 @@ def china_experiment(tmp_path: Path) -> Path:
         "  - type: lambda-extension\n    functions: [orders]\n    latency: {ms: 100}\n"
         "  - type: az-loss\n    az_id: cnn1-az1\n"
         "    targets: {lambda: [orders], ecs_services: [shop/web]}\n"
-        "stop_conditions: {alarms: [orders-5xx]}\n")
+        "stop_conditions: {alarms: [orders-5xx]}\n"
+    )
     return path
 
 
 def policy_arns(policy: dict[str, Any]) -> list[str]:
-    return [resource for statement in policy["Statement"]
-            for resource in ([statement["Resource"]] if isinstance(statement["Resource"], str)
-                             else statement["Resource"]) if resource != "*"]
+    return [
+        resource
+        for statement in policy["Statement"]
+        for resource in (
+            [statement["Resource"]]
+            if isinstance(statement["Resource"], str)
+            else statement["Resource"]
+        )
+        if resource != "*"
+    ]
 
 
 def test_iam_policy_takes_the_partition_from_the_region_or_as_given(tmp_path: Path) -> None:
     experiment = load_experiment(china_experiment(tmp_path))
-    china = policy_arns(experiment_policy(experiment, "123456789012",
-                                          journal="s3://journals-cn/runs/"))
+    china = policy_arns(
+        experiment_policy(experiment, "123456789012", journal="s3://journals-cn/runs/")
+    )
     assert china and all(item.startswith("arn:aws-cn:") for item in china), china
     assert "arn:aws-cn:s3:::journals-cn" in china
     gov = policy_arns(experiment_policy(experiment, "123456789012", partition="aws-us-gov"))
     assert gov and all(item.startswith("arn:aws-us-gov:") for item in gov), gov
 
 
-@pytest.mark.parametrize(("region", "service"), [
-    ("us-east-1", "lambda.us-east-1.amazonaws.com"),
-    ("cn-north-1", "lambda.cn-north-1.amazonaws.com.cn"),
-    ("cn-northwest-1", "lambda.cn-northwest-1.amazonaws.com.cn"),
-    ("us-gov-west-1", "lambda.us-gov-west-1.amazonaws.com"),
-])
-def test_kms_via_service_is_spelled_as_the_regions_endpoints_are(region: str,
-                                                                 service: str) -> None:
+@pytest.mark.parametrize(
+    ("region", "service"),
+    [
+        ("us-east-1", "lambda.us-east-1.amazonaws.com"),
+        ("cn-north-1", "lambda.cn-north-1.amazonaws.com.cn"),
+        ("cn-northwest-1", "lambda.cn-northwest-1.amazonaws.com.cn"),
+        ("us-gov-west-1", "lambda.us-gov-west-1.amazonaws.com"),
+    ],
+)
+def test_kms_via_service_is_spelled_as_the_regions_endpoints_are(region: str, service: str) -> None:
     from chaos.aws.partition import via_lambda
 
     assert via_lambda(region) == service
@@ -106,8 +139,11 @@ def test_the_janitor_policy_in_china_names_lambda_as_kms_sees_it_there() -> None
     from chaos.janitor.policy import janitor_policy
     from chaos.journal import JournalLocation
 
-    document = json.dumps(janitor_policy("cn-north-1", "123456789012",
-                                         JournalLocation.parse("s3://journals/gameday/")))
+    document = json.dumps(
+        janitor_policy(
+            "cn-north-1", "123456789012", JournalLocation.parse("s3://journals/gameday/")
+        )
+    )
     assert "lambda.cn-north-1.amazonaws.com.cn" in document
-    assert "lambda.cn-north-1.amazonaws.com\"" not in document
+    assert 'lambda.cn-north-1.amazonaws.com"' not in document
     assert "arn:aws-cn:" in document and "arn:aws:" not in document

@@ -20,16 +20,24 @@ class StrictCloudWatch:
         queries = request["MetricDataQueries"]
         self.calls.append(len(queries))
         if len(queries) > 500:
-            raise ClientError({"Error": {"Code": "ValidationError",
-                                         "Message": "too many queries"}}, "GetMetricData")
-        return {"MetricDataResults": [{"Id": query["Id"], "Values": [1.0]}
-                                      for query in queries]}
+            raise ClientError(
+                {"Error": {"Code": "ValidationError", "Message": "too many queries"}},
+                "GetMetricData",
+            )
+        return {"MetricDataResults": [{"Id": query["Id"], "Values": [1.0]} for query in queries]}
 
 
 def query(index: int) -> MetricQuery:
-    return MetricQuery(f"q{index}", "AWS/Lambda", "Errors",
-                       (("FunctionName", f"fn-{index}"),), "Sum", "lambda", f"fn-{index}",
-                       "errors")
+    return MetricQuery(
+        f"q{index}",
+        "AWS/Lambda",
+        "Errors",
+        (("FunctionName", f"fn-{index}"),),
+        "Sum",
+        "lambda",
+        f"fn-{index}",
+        "errors",
+    )
 
 
 def test_1200_queries_are_read_in_three_calls_and_every_value_kept() -> None:

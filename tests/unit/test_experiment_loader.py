@@ -365,18 +365,38 @@ def test_several_errors_are_one_line_each_in_file_order(tmp_path: Path) -> None:
     assert lines[1].startswith(f"{path}:22:10: ")
 
 
-@pytest.mark.parametrize(("old", "new", "needle", "fragment"), [
-    ("  users: 50", "  users: 5000000", "users:",
-     "load.users: Input should be less than or equal to 100000"),
-    ("  spawn_rate: 10", "  spawn_rate: 0.01", "locustfile:",  # the load mapping's start
-     "load: 50 users at spawn_rate 0.01/s take 1h23m20s to start, longer than the phases"),
-    ("  spawn_rate: 10", "  spawn_rate: 1000000", "spawn_rate:",
-     "load.spawn_rate: Input should be"),
-    ("fault: 120s", "fault: 25h", "phases:",
-     "phases.fault: the fault phase lasts 25h; a phase lasts at most 24h"),
-])
+@pytest.mark.parametrize(
+    ("old", "new", "needle", "fragment"),
+    [
+        (
+            "  users: 50",
+            "  users: 5000000",
+            "users:",
+            "load.users: Input should be less than or equal to 100000",
+        ),
+        (
+            "  spawn_rate: 10",
+            "  spawn_rate: 0.01",
+            "locustfile:",  # the load mapping's start
+            "load: 50 users at spawn_rate 0.01/s take 1h23m20s to start, longer than the phases",
+        ),
+        (
+            "  spawn_rate: 10",
+            "  spawn_rate: 1000000",
+            "spawn_rate:",
+            "load.spawn_rate: Input should be",
+        ),
+        (
+            "fault: 120s",
+            "fault: 25h",
+            "phases:",
+            "phases.fault: the fault phase lasts 25h; a phase lasts at most 24h",
+        ),
+    ],
+)
 def test_absurd_load_and_phases_are_refused_where_they_are_written(
-        tmp_path: Path, old: str, new: str, needle: str, fragment: str) -> None:
+    tmp_path: Path, old: str, new: str, needle: str, fragment: str
+) -> None:
     path = variant(tmp_path, old, new)
     line, _, rest = one_error(path)
     assert line == line_of(path, needle)
@@ -384,7 +404,10 @@ def test_absurd_load_and_phases_are_refused_where_they_are_written(
 
 
 def test_one_second_phases_stay_valid(tmp_path: Path) -> None:
-    path = variant(tmp_path, "phases: {baseline: 30s, fault: 120s, recovery: 60s}",
-                   "phases: {baseline: 1s, fault: 1s, recovery: 1s}")
+    path = variant(
+        tmp_path,
+        "phases: {baseline: 30s, fault: 120s, recovery: 60s}",
+        "phases: {baseline: 1s, fault: 1s, recovery: 1s}",
+    )
     path.write_text(path.read_text().replace("spawn_rate: 10", "spawn_rate: 50"))
     assert load_experiment(path).phases.total == 3.0

@@ -27,7 +27,8 @@ def modules() -> dict[str, Path]:
 
 def is_type_checking(test: ast.expr) -> bool:
     return (isinstance(test, ast.Name) and test.id == "TYPE_CHECKING") or (
-        isinstance(test, ast.Attribute) and test.attr == "TYPE_CHECKING")
+        isinstance(test, ast.Attribute) and test.attr == "TYPE_CHECKING"
+    )
 
 
 def runtime_imports(tree: ast.AST) -> Iterator[ast.Import | ast.ImportFrom]:
@@ -41,8 +42,12 @@ def _imports_in(nodes: list[ast.AST]) -> Iterator[ast.Import | ast.ImportFrom]:
         if isinstance(node, ast.If) and is_type_checking(node.test):
             yield from _imports_in(list(node.orelse))
             continue
-        if (isinstance(node, ast.If) and isinstance(node.test, ast.UnaryOp)
-                and isinstance(node.test.op, ast.Not) and is_type_checking(node.test.operand)):
+        if (
+            isinstance(node, ast.If)
+            and isinstance(node.test, ast.UnaryOp)
+            and isinstance(node.test.op, ast.Not)
+            and is_type_checking(node.test.operand)
+        ):
             yield from _imports_in(list(node.body))
             continue
         if isinstance(node, (ast.Import, ast.ImportFrom)):
@@ -92,8 +97,9 @@ def import_graph(*, type_only_too: bool = False) -> dict[str, set[str]]:
         running = set(map(id, runtime_imports(tree)))
         for node in all_imports(tree) if type_only_too else runtime_imports(tree):
             for target in resolve(node, name, known):
-                edges |= (with_parent_packages(target, name, known) if id(node) in running
-                          else {target})
+                edges |= (
+                    with_parent_packages(target, name, known) if id(node) in running else {target}
+                )
         graph[name] = edges - {name}
     return graph
 
@@ -144,8 +150,11 @@ def test_no_import_cycle_in_chaos() -> None:
 
 
 def imported(source: str) -> list[str]:
-    return sorted(alias.name if isinstance(node, ast.Import) else f"{node.module}.{alias.name}"
-                  for node in runtime_imports(ast.parse(source)) for alias in node.names)
+    return sorted(
+        alias.name if isinstance(node, ast.Import) else f"{node.module}.{alias.name}"
+        for node in runtime_imports(ast.parse(source))
+        for alias in node.names
+    )
 
 
 def test_only_the_imports_that_run_count() -> None:
@@ -165,9 +174,16 @@ def test_only_the_imports_that_run_count() -> None:
         "else:\n"
         "    import types_too\n"
         "def later():\n"
-        "    import local_one\n")
-    assert imported(source) == ["else_package.name", "in_elif", "in_else", "local_one",
-                                "typing", "when_running"]
+        "    import local_one\n"
+    )
+    assert imported(source) == [
+        "else_package.name",
+        "in_elif",
+        "in_else",
+        "local_one",
+        "typing",
+        "when_running",
+    ]
 
 
 def test_a_cycle_would_be_found() -> None:
@@ -178,7 +194,8 @@ def test_reports_only_render() -> None:
     graph = import_graph()
     offenders = {
         f"{module} -> {target}"
-        for module, targets in graph.items() if module.startswith("chaos.report")
+        for module, targets in graph.items()
+        if module.startswith("chaos.report")
         for target in targets
         if target.startswith(("chaos.load", "chaos.aws", "chaos.sandbox", "chaos.run.lifecycle"))
     }
@@ -197,14 +214,16 @@ def test_a_fault_kind_lives_in_its_folder_only() -> None:
     kind_packages = {kind.__module__.rsplit(".", 1)[0] for kind in FAULT_KINDS.values()}
     offenders = {
         f"{module} -> {target}"
-        for module, targets in graph.items() if module.startswith(KIND_BLIND)
-        for target in targets if target.startswith(tuple(f"{p}." for p in kind_packages))
-        or target in kind_packages
+        for module, targets in graph.items()
+        if module.startswith(KIND_BLIND)
+        for target in targets
+        if target.startswith(tuple(f"{p}." for p in kind_packages)) or target in kind_packages
     }
     assert offenders == set()
     spelled = {
         f"{module}: {kind.type_name!r}"
-        for module, path in modules().items() if module.startswith(KIND_BLIND)
+        for module, path in modules().items()
+        if module.startswith(KIND_BLIND)
         for kind in FAULT_KINDS.values()
         if repr(kind.type_name).replace("'", '"') in path.read_text(encoding="utf-8")
     }
@@ -213,8 +232,12 @@ def test_a_fault_kind_lives_in_its_folder_only() -> None:
 
 #: What the rest of the toolkit may load of the sandbox: its control (start, find, stop;
 #: its state and journal prefix), the realism setting, and the packages above them.
-SANDBOX_INTERFACE = {"chaos.sandbox", "chaos.sandbox.process", "chaos.sandbox.process.control",
-                     "chaos.sandbox.realism"}
+SANDBOX_INTERFACE = {
+    "chaos.sandbox",
+    "chaos.sandbox.process",
+    "chaos.sandbox.process.control",
+    "chaos.sandbox.realism",
+}
 #: The sandbox's groups, one per AWS service it emulates (plus its process and demo).
 SANDBOX_SERVICES = ("apigateway", "functions", "capacity", "waf", "cloudwatch", "eventbridge")
 
@@ -226,8 +249,10 @@ def in_sandbox(module: str) -> bool:
 def test_the_toolkit_reaches_the_sandbox_through_its_control_only() -> None:
     offenders = {
         f"{module} -> {target}"
-        for module, targets in import_graph().items() if not in_sandbox(module)
-        for target in targets if in_sandbox(target) and target not in SANDBOX_INTERFACE
+        for module, targets in import_graph().items()
+        if not in_sandbox(module)
+        for target in targets
+        if in_sandbox(target) and target not in SANDBOX_INTERFACE
     }
     assert offenders == set()
 
@@ -250,7 +275,8 @@ def test_the_sandbox_services_leave_the_process_to_wire_them() -> None:
     services = tuple(f"chaos.sandbox.{name}" for name in SANDBOX_SERVICES)
     offenders = {
         f"{module} -> {target}"
-        for module, path in modules().items() if module.startswith(services)
+        for module, path in modules().items()
+        if module.startswith(services)
         for target in every_import(path)
         if target.startswith(("chaos.sandbox.process", "chaos.sandbox.demo"))
     }
@@ -262,10 +288,17 @@ def test_reports_do_not_measure_assemble_or_judge_again() -> None:
     graph = import_graph()
     offenders = {
         f"{module} -> {target}"
-        for module, targets in graph.items() if module.startswith("chaos.report")
+        for module, targets in graph.items()
+        if module.startswith("chaos.report")
         for target in targets
-        if target.startswith(("chaos.metrics.cloudwatch", "chaos.metrics.server_side",
-                              "chaos.metrics.aggregate", "chaos.result"))
+        if target.startswith(
+            (
+                "chaos.metrics.cloudwatch",
+                "chaos.metrics.server_side",
+                "chaos.metrics.aggregate",
+                "chaos.result",
+            )
+        )
     }
     assert offenders == set()
 
@@ -276,10 +309,20 @@ def test_metrics_only_measure() -> None:
     graph = import_graph()
     offenders = {
         f"{module} -> {target}"
-        for module, targets in graph.items() if module.startswith("chaos.metrics")
+        for module, targets in graph.items()
+        if module.startswith("chaos.metrics")
         for target in targets
-        if target.startswith(("chaos.run", "chaos.result", "chaos.report", "chaos.verdict",
-                              "chaos.cli", "chaos.gameday", "chaos.load"))
+        if target.startswith(
+            (
+                "chaos.run",
+                "chaos.result",
+                "chaos.report",
+                "chaos.verdict",
+                "chaos.cli",
+                "chaos.gameday",
+                "chaos.load",
+            )
+        )
     }
     assert offenders == set()
 
@@ -298,14 +341,16 @@ def importers_of(names: set[str]) -> dict[str, set[str]]:
 
 def test_one_server_side_reader() -> None:
     """The run and `gameday report --refresh` read CloudWatch through read_settled only."""
-    lower_readers = importers_of({"read_server_side", "server_side_slis",
-                                  "server_side_by_phase", "fetch_values"})
+    lower_readers = importers_of(
+        {"read_server_side", "server_side_slis", "server_side_by_phase", "fetch_values"}
+    )
     assert set(lower_readers) <= {"chaos.metrics.server_side"}
     callers = set(importers_of({"read_settled"}))
     assert "chaos.result.refresh" in callers
     assert any(module.startswith("chaos.run.") for module in callers)
-    assert all(module == "chaos.result.refresh" or module.startswith("chaos.run.")
-               for module in callers)
+    assert all(
+        module == "chaos.result.refresh" or module.startswith("chaos.run.") for module in callers
+    )
 
 
 def all_imports(tree: ast.AST) -> Iterator[ast.Import | ast.ImportFrom]:
@@ -324,15 +369,30 @@ def test_no_import_cycle_in_chaos_even_through_type_only_imports() -> None:
 
 def test_the_run_context_imports_no_step_of_the_run() -> None:
     """chaos.run.context is what every step takes: it imports none of them, even for types."""
-    steps = {"chaos.run.start", "chaos.run.lifecycle", "chaos.run.preflight",
-             "chaos.run.record", "chaos.run.plan_view", "chaos.run.progress"}
+    steps = {
+        "chaos.run.start",
+        "chaos.run.lifecycle",
+        "chaos.run.preflight",
+        "chaos.run.record",
+        "chaos.run.plan_view",
+        "chaos.run.progress",
+    }
     assert import_graph(type_only_too=True)["chaos.run.context"] & steps == set()
 
 
 #: The package root: the vocabulary every folder shares, and the two entry points that
 #: PRODUCT.md names (`python -m chaos`, the `chaos.pytest_plugin` pytest11 entry point).
-VOCABULARY = {"chaos.clock", "chaos.durations", "chaos.errors", "chaos.files", "chaos.host",
-              "chaos.outcome", "chaos.phases", "chaos.policy", "chaos.yaml_model"}
+VOCABULARY = {
+    "chaos.clock",
+    "chaos.durations",
+    "chaos.errors",
+    "chaos.files",
+    "chaos.host",
+    "chaos.outcome",
+    "chaos.phases",
+    "chaos.policy",
+    "chaos.yaml_model",
+}
 
 
 ENTRY_POINTS = {"chaos.__main__", "chaos.pytest_plugin"}
@@ -342,5 +402,9 @@ def test_the_package_root_holds_only_shared_vocabulary() -> None:
     root = {name for name, path in modules().items() if path.parent == ROOT} - {"chaos"}
     assert root == VOCABULARY | ENTRY_POINTS
     graph = import_graph(type_only_too=True)
-    assert {f"{module} -> {target}" for module in VOCABULARY for target in graph[module]
-            if target not in VOCABULARY} == set()
+    assert {
+        f"{module} -> {target}"
+        for module in VOCABULARY
+        for target in graph[module]
+        if target not in VOCABULARY
+    } == set()

@@ -49,16 +49,24 @@ print(json.dumps({"modules": names, "chaos": sys.modules["chaos"].__file__,
 RUNTIME_DEPENDENCIES = ("jmespath", "dateutil", "urllib3", "six.py")
 
 
-def run_python(code: str, *flags: str, env: dict[str, str] | None = None,
-               cwd: Path = REPO) -> dict[str, object]:
-    completed = subprocess.run([sys.executable, *flags, "-c", BLOCK_IMPORTS + code],
-                               capture_output=True, text=True, timeout=120, env=env, cwd=cwd)
+def run_python(
+    code: str, *flags: str, env: dict[str, str] | None = None, cwd: Path = REPO
+) -> dict[str, object]:
+    completed = subprocess.run(
+        [sys.executable, *flags, "-c", BLOCK_IMPORTS + code],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env=env,
+        cwd=cwd,
+    )
     assert completed.returncode == 0, completed.stderr
     return dict(json.loads(completed.stdout.strip().splitlines()[-1]))
 
 
-def test_the_handler_imports_without_pydantic_and_yaml_and_needs_exactly_the_packaged_modules(
-) -> None:
+def test_the_handler_imports_without_pydantic_and_yaml_and_needs_exactly_the_packaged_modules() -> (
+    None
+):
     report = run_python(REPORT_MODULES)
     assert report["modules"] == list(janitor_modules())
 
@@ -72,10 +80,14 @@ def test_every_kinds_restore_is_shipped_and_imports_only_the_light_set() -> None
         restore_module = kind.__module__.rsplit(".", 1)[0] + ".restore"
         assert restore_module in shipped, kind.type_name
         source = Path(package.source_of(restore_module)[1]).read_text(encoding="utf-8")
-        tops = {name.split(".")[0] for name in package.imported_names(
-            ast.parse(source), restore_module, is_package=False)}
-        assert tops <= set(sys.stdlib_module_names) | {*package.LIGHT_IMPORTS,
-                                                        *package.OWN_PACKAGES}, restore_module
+        tops = {
+            name.split(".")[0]
+            for name in package.imported_names(ast.parse(source), restore_module, is_package=False)
+        }
+        assert tops <= set(sys.stdlib_module_names) | {
+            *package.LIGHT_IMPORTS,
+            *package.OWN_PACKAGES,
+        }, restore_module
 
 
 def test_a_module_that_imports_pydantic_is_refused(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -112,13 +124,22 @@ def test_the_package_is_reproducible_and_vendors_the_sdk_it_needs() -> None:
     assert all(info.date_time == FIXED_DATE_TIME for info in infos)
     assert {(info.external_attr >> 16) & 0o777 for info in infos} == {0o644}
     assert {name.split("/")[0] for name in names} == {
-        "chaos", "gameday_chaos", "boto3", "botocore", "s3transfer"}
+        "chaos",
+        "gameday_chaos",
+        "boto3",
+        "botocore",
+        "s3transfer",
+    }
     assert "chaos/janitor/handler.py" in names and "gameday_chaos/config.py" in names
     assert not any("__pycache__" in name or name.endswith(".pyc") for name in names)
-    assert not any(name.startswith(("chaos/experiment", "chaos/sandbox", "chaos/load"))
-                   for name in names)
-    models = {name.split("/")[2] for name in names
-              if name.startswith("botocore/data/") and name.count("/") > 2}
+    assert not any(
+        name.startswith(("chaos/experiment", "chaos/sandbox", "chaos/load")) for name in names
+    )
+    models = {
+        name.split("/")[2]
+        for name in names
+        if name.startswith("botocore/data/") and name.count("/") > 2
+    }
     assert models == set(JANITOR_SERVICES)
     assert "botocore/data/endpoints.json" in names and "botocore/cacert.pem" in names
     assert len(first.zip_bytes) < 50 * 1024 * 1024, "Lambda's direct upload limit (zipped)"
@@ -126,7 +147,8 @@ def test_the_package_is_reproducible_and_vendors_the_sdk_it_needs() -> None:
 
 def test_a_botocore_without_conditional_writes_is_refused(tmp_path: Path) -> None:
     model = tmp_path / "service-2.json.gz"
-    model.write_bytes(gzip.compress(b'{"shapes": {"PutObjectRequest": {"members": '
-                                    b'{"Bucket": {}, "Key": {}}}}}'))
+    model.write_bytes(
+        gzip.compress(b'{"shapes": {"PutObjectRequest": {"members": {"Bucket": {}, "Key": {}}}}}')
+    )
     with pytest.raises(SdkTooOld, match="IfNoneMatch"):
         check_conditional_writes([("botocore/data/s3/2006-03-01/service-2.json.gz", model)])

@@ -32,8 +32,13 @@ from chaos.outcome import (
 
 
 def test_the_exit_codes_of_the_contract() -> None:
-    assert (EXIT_PASSED, EXIT_SLO_BREACHED, EXIT_INVALID, EXIT_ABORTED,
-            EXIT_ROLLBACK_INCOMPLETE) == (0, 1, 2, 3, 4)
+    assert (
+        EXIT_PASSED,
+        EXIT_SLO_BREACHED,
+        EXIT_INVALID,
+        EXIT_ABORTED,
+        EXIT_ROLLBACK_INCOMPLETE,
+    ) == (0, 1, 2, 3, 4)
 
 
 def test_the_exit_codes_of_the_processes() -> None:
@@ -42,29 +47,41 @@ def test_the_exit_codes_of_the_processes() -> None:
 
 def exit_code_definitions(source: str) -> list[str]:
     """`EXIT_X = 75` at a module's top level: an exit code defined there."""
-    return [target.id for node in ast.parse(source).body if isinstance(node, ast.Assign)
-            and isinstance(node.value, ast.Constant) and isinstance(node.value.value, int)
-            for target in node.targets
-            if isinstance(target, ast.Name) and target.id.startswith("EXIT_")]
+    return [
+        target.id
+        for node in ast.parse(source).body
+        if isinstance(node, ast.Assign)
+        and isinstance(node.value, ast.Constant)
+        and isinstance(node.value.value, int)
+        for target in node.targets
+        if isinstance(target, ast.Name) and target.id.startswith("EXIT_")
+    ]
 
 
 def test_exit_codes_are_defined_in_chaos_outcome_only() -> None:
     root = Path(chaos.errors.__file__).parent
-    defined = {str(path.relative_to(root)): names for path in sorted(root.rglob("*.py"))
-               if (names := exit_code_definitions(path.read_text(encoding="utf-8")))}
+    defined = {
+        str(path.relative_to(root)): names
+        for path in sorted(root.rglob("*.py"))
+        if (names := exit_code_definitions(path.read_text(encoding="utf-8")))
+    }
     assert list(defined) == ["outcome.py"]
-    assert exit_code_definitions("EXIT_GONE = 75\nEXIT_OK: int = 0\nOTHER = 1\n") == [
-        "EXIT_GONE"]
+    assert exit_code_definitions("EXIT_GONE = 75\nEXIT_OK: int = 0\nOTHER = 1\n") == ["EXIT_GONE"]
 
 
 def test_the_outcomes_are_the_results_vocabulary() -> None:
     assert OUTCOMES == get_args(Outcome) == ("passed", "failed", "aborted", "error")
 
 
-@pytest.mark.parametrize(("outcome", "code"), [
-    ("passed", 0), ("failed", 1), ("aborted", 3),
-    ("error", 3),  # the run failed, but everything it changed was restored
-])
+@pytest.mark.parametrize(
+    ("outcome", "code"),
+    [
+        ("passed", 0),
+        ("failed", 1),
+        ("aborted", 3),
+        ("error", 3),  # the run failed, but everything it changed was restored
+    ],
+)
 def test_exit_for_each_outcome(outcome: str, code: int) -> None:
     assert exit_for(outcome) == code
     assert exit_for(outcome, rollback_complete=True) == code
@@ -81,7 +98,12 @@ def test_an_unknown_outcome_is_never_a_pass() -> None:
 
 def test_labels_and_the_worst_of_several_runs() -> None:
     assert [label_of_exit(code) for code in range(5)] == [
-        "passed", "failed", "invalid", "aborted", "rollback_incomplete"]
+        "passed",
+        "failed",
+        "invalid",
+        "aborted",
+        "rollback_incomplete",
+    ]
     assert label_of_exit(130) == "error"
     assert worst_exit([]) == EXIT_PASSED
     assert worst_exit([0, 1, 3]) == EXIT_ABORTED
@@ -90,8 +112,11 @@ def test_labels_and_the_worst_of_several_runs() -> None:
 
 def test_every_error_exits_with_a_code_of_the_vocabulary() -> None:
     codes = {EXIT_SLO_BREACHED, EXIT_INVALID, EXIT_ABORTED, EXIT_ROLLBACK_INCOMPLETE}
-    errors = [value for value in vars(chaos.errors).values()
-              if isinstance(value, type) and issubclass(value, chaos.errors.GamedayError)]
+    errors = [
+        value
+        for value in vars(chaos.errors).values()
+        if isinstance(value, type) and issubclass(value, chaos.errors.GamedayError)
+    ]
     assert len(errors) >= 5 and all(error.exit_code in codes for error in errors)
 
 
@@ -107,11 +132,13 @@ def spells_exit_code(value: ast.expr | None) -> bool:
 
 
 def literal_exit_codes(source: str) -> list[str]:
-    return [f"{function.name}:{node.lineno} {ast.unparse(node)}"
-            for function in ast.parse(source).body
-            if isinstance(function, ast.FunctionDef)
-            for node in ast.walk(function)
-            if isinstance(node, ast.Return) and spells_exit_code(node.value)]
+    return [
+        f"{function.name}:{node.lineno} {ast.unparse(node)}"
+        for function in ast.parse(source).body
+        if isinstance(function, ast.FunctionDef)
+        for node in ast.walk(function)
+        if isinstance(node, ast.Return) and spells_exit_code(node.value)
+    ]
 
 
 def test_cli_commands_spell_no_exit_code() -> None:
@@ -119,9 +146,12 @@ def test_cli_commands_spell_no_exit_code() -> None:
     literals (130 of Ctrl-C included)."""
     sources = sorted(Path(cli.__file__).parent.rglob("*.py"))
     assert len(sources) > 10  # the edge, the parser and one module per command group
-    assert {str(path): literal_exit_codes(path.read_text(encoding="utf-8"))
-            for path in sources} == {str(path): [] for path in sources}
-    spelled = ("def cmd_a(x):\n    if x:\n        return 1\n    return exit_for('passed')\n"
-               "def cmd_b(x):\n    return 1 if x else 0\n"
-               "def cmd_c(x):\n    return run(x)[0]\n")
+    assert {
+        str(path): literal_exit_codes(path.read_text(encoding="utf-8")) for path in sources
+    } == {str(path): [] for path in sources}
+    spelled = (
+        "def cmd_a(x):\n    if x:\n        return 1\n    return exit_for('passed')\n"
+        "def cmd_b(x):\n    return 1 if x else 0\n"
+        "def cmd_c(x):\n    return run(x)[0]\n"
+    )
     assert literal_exit_codes(spelled) == ["cmd_a:3 return 1", "cmd_b:6 return 1 if x else 0"]

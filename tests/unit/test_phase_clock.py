@@ -19,8 +19,14 @@ def marked(*marks: tuple[str | None, float]) -> PhaseClock:
     return clock
 
 
-RUN = (("baseline", 0.4), ("transition", 8.3), ("fault", 8.6), ("transition", 20.2),
-       ("recovery", 21.7), (None, 30.5))
+RUN = (
+    ("baseline", 0.4),
+    ("transition", 8.3),
+    ("fault", 8.6),
+    ("transition", 20.2),
+    ("recovery", 21.7),
+    (None, 30.5),
+)
 
 
 def test_a_second_cut_by_a_boundary_counts_in_no_phase() -> None:
@@ -32,15 +38,18 @@ def test_a_second_cut_by_a_boundary_counts_in_no_phase() -> None:
     assert [clock.label_of(second) for second in (20, 21)] == ["transition", "transition"]
     assert [clock.label_of(second) for second in (22, 29)] == ["recovery", "recovery"]
     assert clock.label_of(30) is None  # the run ends at 30.5
-    assert {label: clock.seconds_of(label) for label in ("baseline", "transition", "fault",
-                                                         "recovery")} == {
-        "baseline": 7, "transition": 3, "fault": 11, "recovery": 8}
+    assert {
+        label: clock.seconds_of(label) for label in ("baseline", "transition", "fault", "recovery")
+    } == {"baseline": 7, "transition": 3, "fault": 11, "recovery": 8}
 
 
 def test_a_second_between_two_phases_with_no_transition_counts_in_neither() -> None:
     clock = marked(("baseline", 0.0), ("fault", 5.5), (None, 9.0))
     assert [clock.label_of(second) for second in range(9)] == [
-        *["baseline"] * 5, "transition", *["fault"] * 3]
+        *["baseline"] * 5,
+        "transition",
+        *["fault"] * 3,
+    ]
 
 
 def test_the_faulted_responses_of_a_cut_second_are_not_the_baselines() -> None:

@@ -23,8 +23,11 @@ from chaos.metrics.settle import AWS_LAGS
 from chaos.result.refresh import refresh_result
 
 RUN_START = 1_700_000_010.0  # not on a minute
-PHASES = {"baseline": (RUN_START, RUN_START + 20), "fault": (RUN_START + 20, RUN_START + 40),
-          "recovery": (RUN_START + 40, RUN_START + 55)}
+PHASES = {
+    "baseline": (RUN_START, RUN_START + 20),
+    "fault": (RUN_START + 20, RUN_START + 40),
+    "recovery": (RUN_START + 40, RUN_START + 55),
+}
 RUN_END = RUN_START + 55
 LAST_MINUTE_END = math.ceil(RUN_END / 60) * 60
 # This CloudWatch shows a minute 40 s after it ends: within the documented lag.
@@ -48,8 +51,13 @@ class FakeCloudWatch:
     """One Region's CloudWatch: Lambda Errors there, and a WAF rule's BlockedRequests where
     its web ACL's metrics live; a minute's datapoint appears INGESTION_S after it ends."""
 
-    def __init__(self, region: str, clock: FakeClock, reads: list[tuple[str, float]],
-                 waf_dimensions: frozenset[tuple[str, str]]) -> None:
+    def __init__(
+        self,
+        region: str,
+        clock: FakeClock,
+        reads: list[tuple[str, float]],
+        waf_dimensions: frozenset[tuple[str, str]],
+    ) -> None:
         self.region, self.clock, self.reads = region, clock, reads
         self.waf_dimensions = waf_dimensions
 
@@ -62,13 +70,20 @@ class FakeCloudWatch:
             return BLOCKED_PER_S if dimensions == self.waf_dimensions else 0.0
         return 0.0
 
-    def get_metric_data(self, MetricDataQueries: list[dict[str, Any]],  # noqa: N803
-                        StartTime: datetime, EndTime: datetime,  # noqa: N803
-                        **_: Any) -> dict[str, Any]:
+    def get_metric_data(
+        self,
+        MetricDataQueries: list[dict[str, Any]],  # noqa: N803
+        StartTime: datetime,
+        EndTime: datetime,  # noqa: N803
+        **_: Any,
+    ) -> dict[str, Any]:
         self.reads.append((self.region, self.clock.now))
         start, end = StartTime.timestamp(), EndTime.timestamp()
-        visible = [minute for minute in range(int(start), int(end), 60)
-                   if minute + 60 + INGESTION_S <= self.clock.now]
+        visible = [
+            minute
+            for minute in range(int(start), int(end), 60)
+            if minute + 60 + INGESTION_S <= self.clock.now
+        ]
         results = []
         for query in MetricDataQueries:
             rate = self._rate(query["MetricStat"])
@@ -102,27 +117,46 @@ class FakeAws:
         return FakeCloudWatch(region, self.clock, self.reads, self.waf_dimensions)
 
     def refresh(self, result: dict[str, Any]) -> None:
-        refresh_result(result, None, cloudwatch_in=self.cloudwatch_in, clock=self.clock.time,
-                       sleep=self.clock.sleep)
+        refresh_result(
+            result,
+            None,
+            cloudwatch_in=self.cloudwatch_in,
+            clock=self.clock.time,
+            sleep=self.clock.sleep,
+        )
 
 
 def a_result(*, scope: str = "REGIONAL", timeout_s: float = 300.0) -> dict[str, Any]:
     """A run's result as `gameday report --refresh` finds it: its query, its SLO checks."""
-    targets = ServerSideTargets(region="eu-west-1", function_names=("orders",),
-                                web_acl="orders-acl", rules=("per-ip",), percentiles=False,
-                                waf_scope=scope)
+    targets = ServerSideTargets(
+        region="eu-west-1",
+        function_names=("orders",),
+        web_acl="orders-acl",
+        rules=("per-ip",),
+        percentiles=False,
+        waf_scope=scope,
+    )
     query = ServerSideQuery(targets, PHASES, timeout_s=timeout_s)
     return {
-        "outcome": "failed", "notes": [], "faults": [], "fault_kinds": [],
+        "outcome": "failed",
+        "notes": [],
+        "faults": [],
+        "fault_kinds": [],
         "phases": {name: {"requests": 10} for name in PHASES},
-        "slo": [{"sli": "lambda_errors", "phase": None, "objective": "< 1000",
-                 "observed": None, "passed": False}],
+        "slo": [
+            {
+                "sli": "lambda_errors",
+                "phase": None,
+                "objective": "< 1000",
+                "observed": None,
+                "passed": False,
+            }
+        ],
         "server_side_query": query.to_dict(),
     }
 
 
-REGIONAL_WAF = frozenset({("WebACL", "orders-acl"), ("Rule", "per-ip"),
-                          ("Region", "eu-west-1")})
+REGIONAL_WAF = frozenset({("WebACL", "orders-acl"), ("Rule", "per-ip"), ("Region", "eu-west-1")})
 
 
 @pytest.mark.usefixtures("no_network")
@@ -167,8 +201,11 @@ def test_a_later_refresh_settles_at_once_on_two_agreeing_reads() -> None:
     # its neighbours, and says so
     fault = result["phases"]["fault"]["server_side"]
     first_minute = math.floor(PHASES["fault"][0] / 60) * 60
-    assert fault["minutes"] == {"from": iso_from_epoch(first_minute),
-                                "to": iso_from_epoch(LAST_MINUTE_END), "count": 2}
+    assert fault["minutes"] == {
+        "from": iso_from_epoch(first_minute),
+        "to": iso_from_epoch(LAST_MINUTE_END),
+        "count": 2,
+    }
     assert fault["lambda_errors"] == pytest.approx(ERRORS_PER_S * 55)
 
 
@@ -188,7 +225,8 @@ def test_a_cloudfront_web_acls_waf_metrics_are_refreshed_in_us_east_1() -> None:
 
 
 def test_a_sandbox_run_is_not_refreshed_from_another_sandbox(
-        monkeypatch: pytest.MonkeyPatch, gameday_home: Any) -> None:
+    monkeypatch: pytest.MonkeyPatch, gameday_home: Any
+) -> None:
     result = a_result()
     result["server_side_query"]["endpoint_url"] = "http://127.0.0.1:1"
     with pytest.raises(InputError, match="is not running"):

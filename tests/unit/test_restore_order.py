@@ -16,13 +16,30 @@ SCHEDULE_KIND = next(iter(RESTORE_ONLY_KINDS))
 
 
 def journal_with(tmp_path: Path) -> Journal:
-    journal = Journal.create(tmp_path / "run", run_id="run-1", experiment_name="x",
-                             experiment_path="x.yaml", region="us-east-1", endpoint_url=None,
-                             profile=None, account_id="123456789012")
-    journal.record(JournalEntry("schedule", SCHEDULE_KIND, "schedule gameday-run-1",
-                                "arn:schedule", {}, {}, status="applied"))
-    journal.record(JournalEntry("fault", "lambda-extension", "orders", "arn:fn", {}, {},
-                                status="applied"))
+    journal = Journal.create(
+        tmp_path / "run",
+        run_id="run-1",
+        experiment_name="x",
+        experiment_path="x.yaml",
+        region="us-east-1",
+        endpoint_url=None,
+        profile=None,
+        account_id="123456789012",
+    )
+    journal.record(
+        JournalEntry(
+            "schedule",
+            SCHEDULE_KIND,
+            "schedule gameday-run-1",
+            "arn:schedule",
+            {},
+            {},
+            status="applied",
+        )
+    )
+    journal.record(
+        JournalEntry("fault", "lambda-extension", "orders", "arn:fn", {}, {}, status="applied")
+    )
     return journal
 
 
@@ -51,7 +68,8 @@ class Kinds:
 
 @pytest.mark.parametrize("fault_fails", [False, True])
 def test_the_schedule_goes_last_and_stays_while_a_fault_is_left(
-        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, fault_fails: bool) -> None:
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, fault_fails: bool
+) -> None:
     kinds = Kinds(fault_fails)
     monkeypatch.setattr(rollback, "fault_kind", kinds)
     journal = journal_with(tmp_path)

@@ -32,8 +32,15 @@ def counting_reads(clock: FakeClock, complete_at: float) -> Any:
 def test_waits_for_the_lag_then_for_two_agreeing_reads() -> None:
     clock = FakeClock(1_000_030.0)  # the run ended 30 s into minute 1_000_020..080
     read, reads = counting_reads(clock, complete_at=1_000_140.0)
-    outcome = read_when_settled(read, last_minute_end=1_000_080.0, lag_s=60.0, timeout_s=300.0,
-                                poll_s=10.0, clock=clock.time, sleep=clock.sleep)
+    outcome = read_when_settled(
+        read,
+        last_minute_end=1_000_080.0,
+        lag_s=60.0,
+        timeout_s=300.0,
+        poll_s=10.0,
+        clock=clock.time,
+        sleep=clock.sleep,
+    )
     assert outcome.settled and outcome.figures == {"errors": 10.0}
     assert reads[0] >= 1_000_140.0  # nothing read before the last minute + lag
     assert outcome.reads == 2
@@ -42,8 +49,15 @@ def test_waits_for_the_lag_then_for_two_agreeing_reads() -> None:
 def test_past_the_bound_the_figures_are_unsettled() -> None:
     clock = FakeClock(1_000_000.0)
     read, _ = counting_reads(clock, complete_at=float("inf"))
-    outcome = read_when_settled(read, last_minute_end=1_000_060.0, lag_s=120.0, timeout_s=5.0,
-                                poll_s=1.0, clock=clock.time, sleep=clock.sleep)
+    outcome = read_when_settled(
+        read,
+        last_minute_end=1_000_060.0,
+        lag_s=120.0,
+        timeout_s=5.0,
+        poll_s=1.0,
+        clock=clock.time,
+        sleep=clock.sleep,
+    )
     assert not outcome.settled
     assert clock.now - 1_000_000.0 <= 5.0 + 1e-9
 

@@ -13,11 +13,23 @@ from tests.reference.streaming import stream_measure
 START = 1_700_000_000
 
 
-def row(second: int, latencies: list[float], failures: int = 0, traffic: str = "normal",
-        blocked: int = 0, user_class: str = "U") -> SecondRow:
-    item = SecondRow(second=second, user_class=user_class, endpoint="GET /",
-                     traffic=traffic,  # type: ignore[arg-type]
-                     requests=len(latencies), failures=failures, blocked=blocked)
+def row(
+    second: int,
+    latencies: list[float],
+    failures: int = 0,
+    traffic: str = "normal",
+    blocked: int = 0,
+    user_class: str = "U",
+) -> SecondRow:
+    item = SecondRow(
+        second=second,
+        user_class=user_class,
+        endpoint="GET /",
+        traffic=traffic,  # type: ignore[arg-type]
+        requests=len(latencies),
+        failures=failures,
+        blocked=blocked,
+    )
     for latency in latencies:
         item.histogram.record(latency)
     return item
@@ -31,8 +43,13 @@ def test_phase_slis_of_a_window() -> None:
     assert slis["requests"] == 50 and slis["failures"] == 1
     assert slis["throughput_rps"] == 10.0
     assert math.isclose(slis["availability"], 0.98) and math.isclose(slis["error_rate"], 0.02)
-    assert slis["latency_ms"] == {"p50": 100.0, "p90": 100.0, "p95": 100.0, "p99": 100.0,
-                                  "max": 100.0}
+    assert slis["latency_ms"] == {
+        "p50": 100.0,
+        "p90": 100.0,
+        "p95": 100.0,
+        "p99": 100.0,
+        "max": 100.0,
+    }
     assert slis["abusive_requests"] == 50 and slis["abusive_blocked"] == 50
     assert slis["blocked"] == 0
 
@@ -60,7 +77,8 @@ def test_recovery_time_needs_five_good_seconds_in_a_row() -> None:
         return {"second": START + i, "requests": requests, "failures": failures}
 
     seconds = [sec(0, 9), sec(1, 0), sec(2, 0), sec(3, 5), sec(4, 0, 0)] + [
-        sec(i, 0) for i in range(5, 12)]
+        sec(i, 0) for i in range(5, 12)
+    ]
     assert recovery_time_s(seconds, START, 1.0) == 5.0
     # the baseline was already worse than 99%: 90% is back to baseline
     assert recovery_time_s([sec(i, 1) for i in range(6)], START, 0.9) == 0.0
@@ -85,22 +103,31 @@ def test_merged_histograms_equal_one_histogram_of_all_samples(chunks: list[list[
 
 
 second_rows = st.lists(
-    st.tuples(st.integers(0, 59), st.integers(0, 30), st.integers(0, 30),
-              st.sampled_from(["normal", "legit", "abusive"])),
+    st.tuples(
+        st.integers(0, 59),
+        st.integers(0, 30),
+        st.integers(0, 30),
+        st.sampled_from(["normal", "legit", "abusive"]),
+    ),
     max_size=60,
 )
 
 
 @settings(max_examples=40, deadline=None)
 @given(second_rows, st.integers(1, 58), st.integers(1, 58))
-def test_phases_partition_the_run(raw: list[tuple[int, int, int, str]], cut_a: int,
-                                  cut_b: int) -> None:
-    rows = [row(START + offset, [50.0] * requests, min(failures, requests), traffic)
-            for offset, requests, failures, traffic in raw]
+def test_phases_partition_the_run(
+    raw: list[tuple[int, int, int, str]], cut_a: int, cut_b: int
+) -> None:
+    rows = [
+        row(START + offset, [50.0] * requests, min(failures, requests), traffic)
+        for offset, requests, failures, traffic in raw
+    ]
     first, second = sorted((cut_a, cut_b))
-    windows = {"baseline": (START + 0.0, START + first + 0.0),
-               "fault": (START + first + 0.0, START + second + 0.0),
-               "recovery": (START + second + 0.0, START + 60.0)}
+    windows = {
+        "baseline": (START + 0.0, START + first + 0.0),
+        "fault": (START + first + 0.0, START + second + 0.0),
+        "recovery": (START + second + 0.0, START + 60.0),
+    }
     measured = stream_measure(rows, windows)
     phases, overall = measured["phases"], measured["overall"]
     assert sum(p["requests"] for p in phases.values()) == overall["requests"]

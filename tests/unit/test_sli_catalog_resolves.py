@@ -21,8 +21,9 @@ PHASES = ("baseline", "fault", "recovery")
 @pytest.fixture(scope="module")
 def result(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     # settled CloudWatch figures, responses the clients saw marked, WAF blocks and unblock
-    return assembled(tmp_path_factory.mktemp("assembled"), server="settled", injected=7.0,
-                     marked_in_fault=5)
+    return assembled(
+        tmp_path_factory.mktemp("assembled"), server="settled", injected=7.0, marked_in_fault=5
+    )
 
 
 def phases_of(sli: Sli) -> list[str | None]:
@@ -43,18 +44,26 @@ def test_every_sli_resolves_in_an_assembled_result(result: dict[str, Any], name:
         return
     for phase in phases_of(sli):
         value, note = observe(name, phase, result)
-        assert note is None and isinstance(value, (int, float)) and not isinstance(
-            value, bool), f"{name} in {phase or 'the run'}: {note}"
+        assert note is None and isinstance(value, (int, float)) and not isinstance(value, bool), (
+            f"{name} in {phase or 'the run'}: {note}"
+        )
 
 
 def test_the_catalog_is_walked_whole() -> None:
     assert FAULT_EFFECT in KNOWN_SLIS and len(KNOWN_SLIS) == len(CATALOG) >= 25
-    assert {sli.family for sli in CATALOG.values()} == {"phase", "server", "waf", "recovery",
-                                                        "fault"}
+    assert {sli.family for sli in CATALOG.values()} == {
+        "phase",
+        "server",
+        "waf",
+        "recovery",
+        "fault",
+    }
 
 
 def test_a_value_the_assembly_left_out_would_be_found(result: dict[str, Any]) -> None:
-    crippled = {**result, "waf": {key: value for key, value in result["waf"].items()
-                                  if key != "time_to_unblock_s"}}
+    crippled = {
+        **result,
+        "waf": {key: value for key, value in result["waf"].items() if key != "time_to_unblock_s"},
+    }
     value, note = observe("waf_time_to_unblock_s", None, crippled)
     assert value is None and note is not None and note.startswith("not measured")

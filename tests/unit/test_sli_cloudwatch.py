@@ -22,18 +22,30 @@ def cloudwatch(fake_aws_credentials: None) -> Iterator[Any]:
         yield boto3.client("cloudwatch", region_name=REGION)
 
 
-def put(cloudwatch: Any, namespace: str, name: str, dims: dict[str, str], at: float,
-        value: float) -> None:
-    cloudwatch.put_metric_data(Namespace=namespace, MetricData=[{
-        "MetricName": name, "Value": value, "Unit": "Count",
-        "Timestamp": datetime.fromtimestamp(at, timezone.utc),
-        "Dimensions": [{"Name": k, "Value": v} for k, v in dims.items()],
-    }])
+def put(
+    cloudwatch: Any, namespace: str, name: str, dims: dict[str, str], at: float, value: float
+) -> None:
+    cloudwatch.put_metric_data(
+        Namespace=namespace,
+        MetricData=[
+            {
+                "MetricName": name,
+                "Value": value,
+                "Unit": "Count",
+                "Timestamp": datetime.fromtimestamp(at, timezone.utc),
+                "Dimensions": [{"Name": k, "Value": v} for k, v in dims.items()],
+            }
+        ],
+    )
 
 
 TARGETS = ServerSideTargets(
-    region=REGION, function_names=("arn:aws:lambda:us-east-1:123456789012:function:orders",),
-    api_name="orders-api", stage="prod", web_acl="orders-acl", rules=("orders-rate-limit",),
+    region=REGION,
+    function_names=("arn:aws:lambda:us-east-1:123456789012:function:orders",),
+    api_name="orders-api",
+    stage="prod",
+    web_acl="orders-acl",
+    rules=("orders-rate-limit",),
     percentiles=False,
 )
 
@@ -45,15 +57,34 @@ def test_per_phase_sums_and_absent_metrics(cloudwatch: Any) -> None:
     put(cloudwatch, "AWS/Lambda", "Errors", orders, start + 10, 0)
     put(cloudwatch, "AWS/Lambda", "Errors", orders, start + 130, 4)
     put(cloudwatch, "AWS/Lambda", "Errors", orders, start + 200, 3)
-    put(cloudwatch, "AWS/ApiGateway", "5XXError", {"ApiName": "orders-api", "Stage": "prod"},
-        start + 150, 6)
-    put(cloudwatch, "AWS/WAFV2", "BlockedRequests",
-        {"WebACL": "orders-acl", "Rule": "orders-rate-limit", "Region": REGION}, start + 20, 9)
-    put(cloudwatch, "Chaos", "InjectedFaults", {"FunctionName": "orders", "FaultType": "error"},
-        start + 125, 5)
+    put(
+        cloudwatch,
+        "AWS/ApiGateway",
+        "5XXError",
+        {"ApiName": "orders-api", "Stage": "prod"},
+        start + 150,
+        6,
+    )
+    put(
+        cloudwatch,
+        "AWS/WAFV2",
+        "BlockedRequests",
+        {"WebACL": "orders-acl", "Rule": "orders-rate-limit", "Region": REGION},
+        start + 20,
+        9,
+    )
+    put(
+        cloudwatch,
+        "Chaos",
+        "InjectedFaults",
+        {"FunctionName": "orders", "FaultType": "error"},
+        start + 125,
+        5,
+    )
     calls: list[int] = []
-    cloudwatch.meta.events.register("before-call.cloudwatch.GetMetricData",
-                                    lambda **_: calls.append(1))
+    cloudwatch.meta.events.register(
+        "before-call.cloudwatch.GetMetricData", lambda **_: calls.append(1)
+    )
 
     by_phase = server_side_by_phase(cloudwatch, TARGETS, windows)
 
@@ -72,8 +103,14 @@ def test_per_phase_sums_and_absent_metrics(cloudwatch: Any) -> None:
 
 
 def test_queries_cover_every_target_and_percentiles_when_supported() -> None:
-    targets = ServerSideTargets(region=REGION, function_names=("a", "b"), api_name="api",
-                                stage="prod", web_acl="acl", rules=("r1", "r2"))
+    targets = ServerSideTargets(
+        region=REGION,
+        function_names=("a", "b"),
+        api_name="api",
+        stage="prod",
+        web_acl="acl",
+        rules=("r1", "r2"),
+    )
     queries = build_queries(targets)
     assert len({query.query_id for query in queries}) == len(queries)
     stats = {(q.metric, q.owner): q.stat for q in queries}

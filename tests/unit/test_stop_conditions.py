@@ -19,11 +19,17 @@ REGION = "us-east-1"
 START = 1_700_000_000
 
 
-def row(second: int, requests: int, failures: int, latency_ms: float = 50.0,
-        traffic: str = "normal") -> SecondRow:
-    item = SecondRow(second=second, user_class="U", endpoint="GET /",
-                     traffic=traffic,  # type: ignore[arg-type]
-                     requests=requests, failures=failures)
+def row(
+    second: int, requests: int, failures: int, latency_ms: float = 50.0, traffic: str = "normal"
+) -> SecondRow:
+    item = SecondRow(
+        second=second,
+        user_class="U",
+        endpoint="GET /",
+        traffic=traffic,  # type: ignore[arg-type]
+        requests=requests,
+        failures=failures,
+    )
     if requests:
         item.histogram.record(latency_ms, requests)
     return item
@@ -43,9 +49,9 @@ class Fed:
         self.aggregator.finish()
 
 
-def abort_when(objective: str = "> 50%", for_s: float = 3, sli: str = "error_rate") -> tuple[
-    Fed, StopSignal
-]:
+def abort_when(
+    objective: str = "> 50%", for_s: float = 3, sli: str = "error_rate"
+) -> tuple[Fed, StopSignal]:
     stop = StopSignal(600)
     return Fed(AbortWhen(sli, parse_objective(objective), for_s, stop)), stop
 
@@ -103,9 +109,15 @@ def cloudwatch(fake_aws_credentials: None) -> Iterator[Any]:
         client = boto3.client("cloudwatch", region_name=REGION)
         for name in ("orders-5xx-high", "other-alarm"):
             client.put_metric_alarm(
-                AlarmName=name, Namespace="AWS/ApiGateway", MetricName="5XXError",
-                Statistic="Sum", Period=60, EvaluationPeriods=1, Threshold=50,
-                ComparisonOperator="GreaterThanThreshold")
+                AlarmName=name,
+                Namespace="AWS/ApiGateway",
+                MetricName="5XXError",
+                Statistic="Sum",
+                Period=60,
+                EvaluationPeriods=1,
+                Threshold=50,
+                ComparisonOperator="GreaterThanThreshold",
+            )
             client.set_alarm_state(AlarmName=name, StateValue="OK", StateReason="test")
         yield client
 
@@ -122,14 +134,17 @@ def wait_for(condition: Any, timeout_s: float) -> bool:
 def test_alarm_in_alarm_requests_a_stop_within_the_poll_interval(cloudwatch: Any) -> None:
     stop = StopSignal(600)
     messages: list[str] = []
-    with AlarmWatcher(cloudwatch, ["orders-5xx-high"], stop, poll_interval_s=0.2,
-                      on_message=messages.append) as watcher:
+    with AlarmWatcher(
+        cloudwatch, ["orders-5xx-high"], stop, poll_interval_s=0.2, on_message=messages.append
+    ) as watcher:
         assert wait_for(lambda: watcher.polls >= 2, 10)
-        cloudwatch.set_alarm_state(AlarmName="other-alarm", StateValue="ALARM",
-                                   StateReason="not watched")
+        cloudwatch.set_alarm_state(
+            AlarmName="other-alarm", StateValue="ALARM", StateReason="not watched"
+        )
         assert not wait_for(lambda: stop.reason is not None, 0.6)
-        cloudwatch.set_alarm_state(AlarmName="orders-5xx-high", StateValue="ALARM",
-                                   StateReason="test")
+        cloudwatch.set_alarm_state(
+            AlarmName="orders-5xx-high", StateValue="ALARM", StateReason="test"
+        )
         assert wait_for(lambda: stop.reason is not None, 10)
     assert stop.reason == "alarm orders-5xx-high in ALARM"
     assert messages == ["alarm orders-5xx-high in ALARM"]
@@ -147,8 +162,7 @@ def test_alarm_watcher_survives_api_errors(cloudwatch: Any) -> None:
         stubber.add_client_error("describe_alarms", "Throttling", "Rate exceeded")
         assert watcher.poll_once() is False and watcher.poll_once() is False
     assert stop.reason is None and len(messages) == 1 and "Rate exceeded" in messages[0]
-    cloudwatch.set_alarm_state(AlarmName="orders-5xx-high", StateValue="ALARM",
-                               StateReason="test")
+    cloudwatch.set_alarm_state(AlarmName="orders-5xx-high", StateValue="ALARM", StateReason="test")
     assert watcher.poll_once() is True and stop.reason == "alarm orders-5xx-high in ALARM"
 
 

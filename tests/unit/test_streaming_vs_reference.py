@@ -40,12 +40,20 @@ def recorded() -> tuple[list[SecondRow], dict[str, Any]]:
 
 
 def rule_and_plan(meta: dict[str, Any]) -> tuple[RateRule, Any]:
-    rule = RateRule(name=meta["rule"]["name"], web_acl_name="orders-acl", web_acl_arn="arn:x",
-                    limit=meta["rule"]["limit"], window_s=meta["rule"]["window_s"],
-                    aggregation="FORWARDED_IP", action="Block", block_status=403,
-                    forwarded_header="X-Forwarded-For")
-    plan = plan_waf_traffic(rule, WafLoad(rule=rule.name, abusive_clients=2, legit_clients=10),
-                            workers=2)
+    rule = RateRule(
+        name=meta["rule"]["name"],
+        web_acl_name="orders-acl",
+        web_acl_arn="arn:x",
+        limit=meta["rule"]["limit"],
+        window_s=meta["rule"]["window_s"],
+        aggregation="FORWARDED_IP",
+        action="Block",
+        block_status=403,
+        forwarded_header="X-Forwarded-For",
+    )
+    plan = plan_waf_traffic(
+        rule, WafLoad(rule=rule.name, abusive_clients=2, legit_clients=10), workers=2
+    )
     return rule, plan
 
 
@@ -76,12 +84,18 @@ def assert_same_window(streaming: dict[str, Any], reference: dict[str, Any], whe
         if expected is None:
             assert observed is None, f"{where}: {key}"
         else:
-            assert abs(observed - expected) <= RELATIVE_PRECISION * expected + 1, \
+            assert abs(observed - expected) <= RELATIVE_PRECISION * expected + 1, (
                 f"{where}: {key} {observed} vs {expected}"
+            )
 
 
-def compare(rows: list[SecondRow], marks: list[list[Any]], stopped_at: float | None,
-            rule: RateRule, plan: Any) -> None:
+def compare(
+    rows: list[SecondRow],
+    marks: list[list[Any]],
+    stopped_at: float | None,
+    rule: RateRule,
+    plan: Any,
+) -> None:
     windows = windows_of(marks)
     merged = whole_rows.merge_rows(rows)
     reference = whole_rows.measure_run(merged, windows)
@@ -93,17 +107,29 @@ def compare(rows: list[SecondRow], marks: list[list[Any]], stopped_at: float | N
     for entry in reference["timeline"]:
         mine = by_second[entry["second"]]
         assert (mine["requests"], mine["failures"], mine["blocked"]) == (
-            entry["requests"], entry["failures"], entry["blocked"]), entry["second"]
+            entry["requests"],
+            entry["failures"],
+            entry["blocked"],
+        ), entry["second"]
         assert mine["phase"] == (entry["phase"] or mine["phase"])
         for key in ("p50_ms", "p99_ms", "max_ms"):
             if entry[key] is not None:
                 assert abs(mine[key] - entry[key]) <= RELATIVE_PRECISION * entry[key] + 1
     expected_waf = whole_rows.waf_slis(merged, rule, plan, abusive_stopped_at=stopped_at)
-    observed_waf = waf_slis(aggregator.identities, rule, plan,
-                            legit_blocked=aggregator.all_totals().blocked,
-                            abusive_stopped_at=stopped_at)
-    for key in ("time_to_block_s", "leaked_over_limit", "legit_blocked", "time_to_unblock_s",
-                "client_blocked_requests"):
+    observed_waf = waf_slis(
+        aggregator.identities,
+        rule,
+        plan,
+        legit_blocked=aggregator.all_totals().blocked,
+        abusive_stopped_at=stopped_at,
+    )
+    for key in (
+        "time_to_block_s",
+        "leaked_over_limit",
+        "legit_blocked",
+        "time_to_unblock_s",
+        "client_blocked_requests",
+    ):
         assert observed_waf[key] == expected_waf[key], key
     assert observed_waf["clients"] == expected_waf["clients"]
 

@@ -51,5 +51,8 @@ def test_the_short_run_prints_the_line_ci_reads(capsys: pytest.CaptureFixture[st
     power = bench()
     assert power.main(["--short", "--decisions", "3"]) == 0
     last = capsys.readouterr().out.strip().splitlines()[-1]
-    assert re.fullmatch(r"false_fail_rate=[01]\.\d{4} detection_p99x2=[01]\.\d{4} "
-                        r"detection_availability_1pt=[01]\.\d{4} requests_per_phase=\d+", last)
+    assert re.fullmatch(
+        r"false_fail_rate=[01]\.\d{4} detection_p99x2=[01]\.\d{4} "
+        r"detection_availability_1pt=[01]\.\d{4} requests_per_phase=\d+",
+        last,
+    )

@@ -19,13 +19,14 @@ def flat(per_second: list[list[float]]) -> np.ndarray:
 @pytest.mark.parametrize("seed", range(4))
 def test_theta_is_mann_whitney_u_over_the_pairs(seed: int) -> None:
     rng = np.random.default_rng(seed)
-    current = [list(rng.integers(5, 40, size=rng.integers(1, 8)).astype(float))
-               for _ in range(25)]
-    reference = [list(rng.integers(8, 45, size=rng.integers(1, 8)).astype(float))
-                 for _ in range(20)]
+    current = [list(rng.integers(5, 40, size=rng.integers(1, 8)).astype(float)) for _ in range(25)]
+    reference = [
+        list(rng.integers(8, 45, size=rng.integers(1, 8)).astype(float)) for _ in range(20)
+    ]
     a, b = sample_of(current), sample_of(reference)
-    theta = rank_comparison(a.latency_values, a.latency_counts, b.latency_values,
-                            b.latency_counts).theta
+    theta = rank_comparison(
+        a.latency_values, a.latency_counts, b.latency_values, b.latency_counts
+    ).theta
     u = mannwhitneyu(flat(current), flat(reference)).statistic
     assert theta == pytest.approx(u / (len(flat(current)) * len(flat(reference))))
 
@@ -36,12 +37,14 @@ def test_the_effect_is_the_median_of_pairwise_differences(seed: int) -> None:
     current = [list(rng.integers(10, 60, size=5).astype(float)) for _ in range(12)]
     reference = [list(rng.integers(10, 50, size=5).astype(float)) for _ in range(12)]
     a, b = flat(current), flat(reference)
-    difference = check_centre_relative(sample_of(current), sample_of(reference), "<=", 1.0,
-                                       10.0, 0.95)
+    difference = check_centre_relative(
+        sample_of(current), sample_of(reference), "<=", 1.0, 10.0, 0.95
+    )
     assert difference.details["effect"] == pytest.approx(float(np.median(np.subtract.outer(a, b))))
     ratio = check_centre_relative(sample_of(current), sample_of(reference), "<=", 1.2, 0.0, 0.95)
     assert ratio.details["effect"] == pytest.approx(
-        math.exp(float(np.median(np.subtract.outer(np.log(a), np.log(b))))))
+        math.exp(float(np.median(np.subtract.outer(np.log(a), np.log(b)))))
+    )
 
 
 def test_without_clustering_the_variance_is_the_textbook_one() -> None:
@@ -53,8 +56,9 @@ def test_without_clustering_the_variance_is_the_textbook_one() -> None:
     for _ in range(40):
         a = sample_of([[float(v)] for v in rng.permutation(100_000)[:n1] + 1])
         b = sample_of([[float(v)] for v in rng.permutation(100_000)[:n2] + 1])
-        se = rank_comparison(a.latency_values, a.latency_counts, b.latency_values,
-                             b.latency_counts).standard_error
+        se = rank_comparison(
+            a.latency_values, a.latency_counts, b.latency_values, b.latency_counts
+        ).standard_error
         ratios.append(se**2 / ((n1 + n2 + 1) / (12 * n1 * n2)))
     assert 0.85 <= float(np.mean(ratios)) <= 1.15
 
@@ -66,10 +70,12 @@ def test_shift_bounds_cover_a_known_shift_on_clustered_data() -> None:
     low_ok = high_ok = 0
     for _ in range(replicates):
         reference = clustered_latencies(rng, 20, 15)
-        current = [[value + shift for value in second]
-                   for second in clustered_latencies(rng, 20, 15)]
-        result = check_centre_relative(sample_of(current), sample_of(reference), "<=", 1.0,
-                                       shift, 0.95)
+        current = [
+            [value + shift for value in second] for second in clustered_latencies(rng, 20, 15)
+        ]
+        result = check_centre_relative(
+            sample_of(current), sample_of(reference), "<=", 1.0, shift, 0.95
+        )
         assert result.interval is not None
         low_ok += result.interval.low <= shift
         high_ok += result.interval.high >= shift
@@ -82,8 +88,9 @@ def test_a_slower_centre_fails_and_the_same_one_passes() -> None:
     rng = np.random.default_rng(8)
     reference = sample_of(clustered_latencies(rng, 30, 40, between=0.1))
     same = sample_of(clustered_latencies(rng, 30, 40, between=0.1))
-    doubled = sample_of([[2 * v for v in second]
-                         for second in clustered_latencies(rng, 30, 40, between=0.1)])
+    doubled = sample_of(
+        [[2 * v for v in second] for second in clustered_latencies(rng, 30, 40, between=0.1)]
+    )
     assert check_centre_relative(same, reference, "<=", 1.2, 0.0, 0.95).verdict == "passed"
     result = check_centre_relative(doubled, reference, "<=", 1.2, 0.0, 0.95)
     assert result.verdict == "failed"

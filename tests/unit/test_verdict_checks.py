@@ -13,19 +13,27 @@ REFERENCE = sample_of([[10.0] * 50 for _ in range(20)])
 
 def test_the_statistical_slis() -> None:
     assert set(statistical_slis()) == {
-        "availability", "error_rate", "latency_p50_ms", "latency_p90_ms", "latency_p95_ms",
-        "latency_p99_ms", "latency_max_ms"}
+        "availability",
+        "error_rate",
+        "latency_p50_ms",
+        "latency_p90_ms",
+        "latency_p95_ms",
+        "latency_p99_ms",
+        "latency_max_ms",
+    }
 
 
-@pytest.mark.parametrize(("sli", "objective", "method"), [
-    ("latency_p50_ms", Relative("<=", "baseline", 1.2), "Hodges-Lehmann"),
-    ("latency_p99_ms", Relative("<=", "previous", 1.5), "tail test"),
-    ("latency_p99_ms", Absolute("<", 1500.0), "order statistics"),
-    ("availability", Absolute(">=", 0.99), "Clopper-Pearson"),
-    ("error_rate", Relative("<=", "baseline", 1.0, 0.005), "MOVER"),
-])
-def test_each_sli_goes_to_its_test(sli: str, objective: Absolute | Relative,
-                                   method: str) -> None:
+@pytest.mark.parametrize(
+    ("sli", "objective", "method"),
+    [
+        ("latency_p50_ms", Relative("<=", "baseline", 1.2), "Hodges-Lehmann"),
+        ("latency_p99_ms", Relative("<=", "previous", 1.5), "tail test"),
+        ("latency_p99_ms", Absolute("<", 1500.0), "order statistics"),
+        ("availability", Absolute(">=", 0.99), "Clopper-Pearson"),
+        ("error_rate", Relative("<=", "baseline", 1.0, 0.005), "MOVER"),
+    ],
+)
+def test_each_sli_goes_to_its_test(sli: str, objective: Absolute | Relative, method: str) -> None:
     result = judge(sli, CURRENT, objective, 0.95, REFERENCE)
     assert result.interval is not None and result.interval.method.startswith(method)
 

@@ -32,8 +32,7 @@ def test_a_perfect_service_needs_598_requests_to_show_availability_995() -> None
 
 def test_dependence_and_few_seconds_raise_the_need() -> None:
     independent = plan_rate(150, MANY_SECONDS, "availability", ">=", 0.995, 0.005, 0.95)
-    clustered = plan_rate(150, 15, "availability", ">=", 0.995, 0.005, 0.95,
-                          design_effect=2.0)
+    clustered = plan_rate(150, 15, "availability", ">=", 0.995, 0.005, 0.95, design_effect=2.0)
     assert independent.requests_needed is not None and clustered.requests_needed is not None
     # twice the requests for deff 2, and more again for t with 14 degrees of freedom
     assert clustered.requests_needed > 2 * independent.requests_needed
@@ -46,10 +45,12 @@ def test_a_service_exactly_at_the_threshold_is_never_decided() -> None:
 
 
 def test_relative_availability_needs_both_samples() -> None:
-    against_previous = plan_relative_rate(150, 450, MANY_SECONDS, MANY_SECONDS, "availability",
-                                          ">=", 1.0, 1.0, -0.005, 0.95)
-    against_baseline = plan_relative_rate(150, 150, MANY_SECONDS, MANY_SECONDS, "availability",
-                                          ">=", 1.0, 1.0, -0.005, 0.95)
+    against_previous = plan_relative_rate(
+        150, 450, MANY_SECONDS, MANY_SECONDS, "availability", ">=", 1.0, 1.0, -0.005, 0.95
+    )
+    against_baseline = plan_relative_rate(
+        150, 150, MANY_SECONDS, MANY_SECONDS, "availability", ">=", 1.0, 1.0, -0.005, 0.95
+    )
     # with no failures anywhere only the current side has width: the same 598 as above
     assert against_previous.requests_needed == against_baseline.requests_needed == 598
 
@@ -59,12 +60,17 @@ def test_relative_p99_on_a_known_distribution() -> None:
     # and about 985 for the reference), a ratio bound of about 1.01: factor 1.5 holds as
     # soon as the current p99 has an upper bound at all, 1 - 0.99**n >= 0.95 from n = 299
     reference = sample_of([[float(v) for v in range(1, 1001)]])
-    plan = plan_relative_percentile(reference, 120, 360, MANY_SECONDS, MANY_SECONDS, 99, 1.5,
-                                    0.0, 0.95)
+    plan = plan_relative_percentile(
+        reference, 120, 360, MANY_SECONDS, MANY_SECONDS, 99, 1.5, 0.0, 0.95
+    )
     assert plan.requests_needed == 299
     # an unchanged service can never be shown 10 % below itself
-    assert plan_relative_percentile(reference, 120, 360, MANY_SECONDS, MANY_SECONDS, 99, 0.9,
-                                    0.0, 0.95).requests_needed is None
+    assert (
+        plan_relative_percentile(
+            reference, 120, 360, MANY_SECONDS, MANY_SECONDS, 99, 0.9, 0.0, 0.95
+        ).requests_needed
+        is None
+    )
 
 
 def test_power_asks_that_a_phase_pass_that_often() -> None:
@@ -79,5 +85,7 @@ def test_power_asks_that_a_phase_pass_that_often() -> None:
 
 def test_the_plan_line() -> None:
     line = EvidencePlan(120, 1505).describe("latency_p99_ms, recovery")
-    assert line == ("latency_p99_ms, recovery: ~120 requests, needs about 1505 — too few: "
-                    "the check will be inconclusive")
+    assert line == (
+        "latency_p99_ms, recovery: ~120 requests, needs about 1505 — too few: "
+        "the check will be inconclusive"
+    )

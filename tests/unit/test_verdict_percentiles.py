@@ -56,8 +56,12 @@ def test_too_few_requests_for_a_p99_is_inconclusive_never_passed() -> None:
     result = check_percentile(sample, "p99", "<", 1500.0, 0.95)
     assert result.verdict == "inconclusive"
     assert result.observed == 10.0 and math.isinf(result.interval.high)  # type: ignore[union-attr]
-    assert result.to_dict(__import__("chaos.verdict", fromlist=["GateSettings"])
-                          .GateSettings())["interval"]["high"] is None
+    assert (
+        result.to_dict(__import__("chaos.verdict", fromlist=["GateSettings"]).GateSettings())[
+            "interval"
+        ]["high"]
+        is None
+    )
 
 
 def test_enough_requests_decide_a_p99_both_ways() -> None:
@@ -105,8 +109,7 @@ def test_bounds_cover_the_true_percentile_on_clustered_data(percent: float) -> N
 
 
 def stretched(values: list[list[float]], above: float, scale: float) -> list[list[float]]:
-    return [[above + (v - above) * scale if v > above else v for v in second]
-            for second in values]
+    return [[above + (v - above) * scale if v > above else v for v in second] for second in values]
 
 
 def test_the_tail_test_sees_p99_doubled_where_the_median_is_unchanged() -> None:
@@ -117,10 +120,14 @@ def test_the_tail_test_sees_p99_doubled_where_the_median_is_unchanged() -> None:
     regressed = sample_of(stretched(current_values, p90, (2 * p99 - p90) / (p99 - p90)))
     unchanged = sample_of(current_values)
     assert regressed.percentile(50) == unchanged.percentile(50)
-    assert check_percentile_relative(regressed, reference, "p99", "<=", 1.5, 0.0,
-                                     0.95).verdict == "failed"
-    assert check_percentile_relative(unchanged, reference, "p99", "<=", 1.5, 0.0,
-                                     0.95).verdict == "passed"
+    assert (
+        check_percentile_relative(regressed, reference, "p99", "<=", 1.5, 0.0, 0.95).verdict
+        == "failed"
+    )
+    assert (
+        check_percentile_relative(unchanged, reference, "p99", "<=", 1.5, 0.0, 0.95).verdict
+        == "passed"
+    )
 
 
 def test_the_relative_interval_is_in_the_objectives_terms() -> None:
@@ -133,13 +140,17 @@ def test_the_relative_interval_is_in_the_objectives_terms() -> None:
     assert difference.verdict == "passed"
 
 
-@pytest.mark.parametrize(("key", "seconds", "per_second", "factor", "offset"), [
-    ("p90", 30, 40, 1.0, 0.0),
-    ("p99", 60, 60, 1.0, 0.0),
-    ("p95", 30, 40, 1.0, 0.0001),  # the difference form at its boundary
-])
+@pytest.mark.parametrize(
+    ("key", "seconds", "per_second", "factor", "offset"),
+    [
+        ("p90", 30, 40, 1.0, 0.0),
+        ("p99", 60, 60, 1.0, 0.0),
+        ("p95", 30, 40, 1.0, 0.0001),  # the difference form at its boundary
+    ],
+)
 def test_an_unchanged_service_rarely_gets_a_wrong_verdict_at_the_boundary(
-        key: str, seconds: int, per_second: int, factor: float, offset: float) -> None:
+    key: str, seconds: int, per_second: int, factor: float, offset: float
+) -> None:
     """Same distribution, objective "p <= 1.0x reference" (the true ratio is exactly 1):
     each of passed and failed is an error here and must stay near 1 - confidence."""
     rng = np.random.default_rng(11)
@@ -148,8 +159,15 @@ def test_an_unchanged_service_rarely_gets_a_wrong_verdict_at_the_boundary(
     for _ in range(replicates):
         reference = sample_of(clustered_latencies(rng, seconds, per_second))
         current = sample_of(clustered_latencies(rng, seconds, per_second))
-        verdict = check_percentile_relative(current, reference, key, "<=", factor,  # type: ignore[arg-type]
-                                            offset, 0.95).verdict
+        verdict = check_percentile_relative(
+            current,
+            reference,
+            key,
+            "<=",
+            factor,  # type: ignore[arg-type]
+            offset,
+            0.95,
+        ).verdict
         failed += verdict == "failed"
         passed += verdict == "passed"
     slack = 3 * math.sqrt(0.05 * 0.95 / replicates)

@@ -41,7 +41,8 @@ def test_design_effect_by_hand() -> None:
     # p = 2/8; residuals 1.5, -0.5, -0.5, -0.5; sum of squares 3; variance 4/3 * 3 / 64
     # = 0.0625; binomial 0.25 * 0.75 / 8 = 0.0234375; ratio 2.6667
     assert design_effect(np.array([2, 0, 0, 0]), np.array([2, 2, 2, 2])) == pytest.approx(
-        0.0625 / 0.0234375)
+        0.0625 / 0.0234375
+    )
     # spread evenly, the variance is below binomial: never below 1
     assert design_effect(np.array([1, 1, 1, 1]), np.array([4, 4, 4, 4])) == 1.0
 
@@ -49,7 +50,8 @@ def test_design_effect_by_hand() -> None:
 def test_effective_requests_with_few_seconds() -> None:
     # 100 requests / deff 2 * (z_0.95 / t_0.95,14)^2 = 50 * (1.644854 / 1.761310)^2
     assert effective_requests(100, 15, 2.0, 0.95) == pytest.approx(
-        50 * (1.644854 / 1.761310) ** 2, rel=1e-5)
+        50 * (1.644854 / 1.761310) ** 2, rel=1e-5
+    )
     assert effective_requests(100, 1, 1.0, 0.95) == 1.0  # one second: one observation
 
 
@@ -78,8 +80,7 @@ def test_bounds_cover_a_clustered_failure_rate() -> None:
     truth = 0.05
     low_ok = high_ok = naive_high_ok = 0
     for _ in range(REPLICATES):
-        failures = clustered_failures(rng, seconds=30, per_second=20, rate=truth,
-                                      correlation=0.1)
+        failures = clustered_failures(rng, seconds=30, per_second=20, rate=truth, correlation=0.1)
         sample = sample_of([[10.0] * 20 for _ in range(30)], failures)
         _, bounds, _ = rate_bounds(sample, "error_rate", 0.95)
         low_ok += bounds.low <= truth
@@ -97,10 +98,12 @@ def test_the_difference_interval_covers_on_clustered_data() -> None:
     current_rate, reference_rate = 0.03, 0.05
     low_ok = high_ok = 0
     for _ in range(REPLICATES):
-        current = sample_of([[10.0] * 20 for _ in range(30)],
-                            clustered_failures(rng, 30, 20, current_rate, 0.05))
-        reference = sample_of([[10.0] * 20 for _ in range(45)],
-                              clustered_failures(rng, 45, 20, reference_rate, 0.05))
+        current = sample_of(
+            [[10.0] * 20 for _ in range(30)], clustered_failures(rng, 30, 20, current_rate, 0.05)
+        )
+        reference = sample_of(
+            [[10.0] * 20 for _ in range(45)], clustered_failures(rng, 45, 20, reference_rate, 0.05)
+        )
         result = check_rate_relative(current, reference, "error_rate", "<=", 1.0, 0.0, 0.95)
         assert result.interval is not None
         low_ok += result.interval.low <= current_rate - reference_rate
@@ -113,10 +116,11 @@ def test_availability_against_the_baseline() -> None:
     baseline = sample_of([[10.0] * 100 for _ in range(20)])
     same = sample_of([[10.0] * 100 for _ in range(20)])
     worse = sample_of([[10.0] * 100 for _ in range(20)], [2] * 20)  # 98 %
-    assert check_rate_relative(same, baseline, "availability", ">=", 1.0, -0.005,
-                               0.95).verdict == "passed"
+    assert (
+        check_rate_relative(same, baseline, "availability", ">=", 1.0, -0.005, 0.95).verdict
+        == "passed"
+    )
     result = check_rate_relative(worse, baseline, "availability", ">=", 1.0, -0.005, 0.95)
     assert result.verdict == "failed" and result.details["effect"] == pytest.approx(-0.02)
     empty = sample_of([[], []])
-    assert check_rate_relative(same, empty, "availability", ">=", 1.0, -0.005,
-                               0.95).unmeasured
+    assert check_rate_relative(same, empty, "availability", ">=", 1.0, -0.005, 0.95).unmeasured

@@ -24,8 +24,9 @@ def recorded_phase(name: str, phase: str) -> PhaseSample:
         if segment != phase:
             continue
         pairs = (item.split(":") for item in latencies.split(",") if item)
-        blocks.append(SecondBlock(requests, failures,
-                                  Counter({float(v): int(c) for v, c in pairs})))
+        blocks.append(
+            SecondBlock(requests, failures, Counter({float(v): int(c) for v, c in pairs}))
+        )
     return PhaseSample.from_seconds(blocks)
 
 
@@ -33,8 +34,9 @@ def recorded_phase(name: str, phase: str) -> PhaseSample:
 def test_a_recorded_recovery_phase_cannot_pass_a_p99_objective(name: str) -> None:
     recovery = recorded_phase(name, "recovery")
     assert 100 <= recovery.total_requests <= 130  # the shipped load: 10 users, 15 s
-    plan = plan_percentile(recovery.total_requests, recovery.seconds, 99, 0.95,
-                           share_above_threshold=0.0)
+    plan = plan_percentile(
+        recovery.total_requests, recovery.seconds, 99, 0.95, share_above_threshold=0.0
+    )
     assert not plan.decisive  # plan predicts it: fewer than 299 requests
     result = judge("latency_p99_ms", recovery, Absolute("<", 1500.0), 0.95)
     assert result.verdict == "inconclusive"
@@ -57,6 +59,7 @@ def test_the_fault_is_seen_against_the_baseline_at_the_shipped_load() -> None:
     fault = recorded_phase("run-02.json", "fault")
     centre = judge("latency_p50_ms", fault, Relative("<=", "baseline", 1.5), 0.95, baseline)
     assert centre.verdict == "failed" and centre.details["effect"] > 10
-    availability = judge("availability", fault, Relative(">=", "baseline", 1.0, -0.005),
-                         0.95, baseline)
+    availability = judge(
+        "availability", fault, Relative(">=", "baseline", 1.0, -0.005), 0.95, baseline
+    )
     assert availability.verdict == "failed"  # about 12 % of fault-phase requests failed

@@ -44,18 +44,21 @@ def test_pooled_runs_keep_every_second_and_merge_like_histograms() -> None:
     merged = LatencyHistogram()
     for histogram in first + second:
         merged.merge(histogram)
-    pooled = PhaseSample.pooled([
-        PhaseSample.from_histograms((h.count, 0, h) for h in first),
-        PhaseSample.from_histograms((h.count, 0, h) for h in second)])
+    pooled = PhaseSample.pooled(
+        [
+            PhaseSample.from_histograms((h.count, 0, h) for h in first),
+            PhaseSample.from_histograms((h.count, 0, h) for h in second),
+        ]
+    )
     assert pooled.seconds == 22
     assert pooled.percentile(99) == merged.percentile(99)
     assert pooled.percentile(50) == merged.percentile(50)
 
 
 def test_a_record_round_trips() -> None:
-    sample = PhaseSample.from_seconds([
-        SecondBlock(3, 1, {7.0: 2, 1151.0: 1}), SecondBlock(0, 0, {}),
-        SecondBlock(2, 0, {9.0: 2})])
+    sample = PhaseSample.from_seconds(
+        [SecondBlock(3, 1, {7.0: 2, 1151.0: 1}), SecondBlock(0, 0, {}), SecondBlock(2, 0, {9.0: 2})]
+    )
     record = sample_to_record(sample)
     assert record == [[3, 1, "7:2,1151:1"], [0, 0, ""], [2, 0, "9:2"]]
     again = sample_from_record(record)
@@ -74,8 +77,9 @@ def test_malformed_input_is_refused() -> None:
 
 
 def test_counts_above_a_threshold_per_second() -> None:
-    sample = PhaseSample.from_seconds([SecondBlock(3, 0, {10.0: 2, 30.0: 1}),
-                                       SecondBlock(2, 0, {20.0: 1, 40.0: 1})])
+    sample = PhaseSample.from_seconds(
+        [SecondBlock(3, 0, {10.0: 2, 30.0: 1}), SecondBlock(2, 0, {20.0: 1, 40.0: 1})]
+    )
     assert sample.above_per_second(20.0).tolist() == [1, 1]
     assert sample.at_or_above_per_second(20.0).tolist() == [1, 2]
     assert sample.value_at_rank(3) == 20.0

@@ -11,26 +11,48 @@ from chaos.metrics.rows import SecondRow, Traffic
 from chaos.metrics.waf_slis import waf_slis as waf_slis_of_counters
 from tests.reference.streaming import aggregate
 
-RULE = RateRule(name="orders-rate-limit", web_acl_name="orders-acl", web_acl_arn="arn:x",
-                limit=10, window_s=5, aggregation="FORWARDED_IP", action="Block",
-                block_status=403, forwarded_header="X-Forwarded-For")
-PLAN = plan_waf_traffic(RULE, WafLoad(rule=RULE.name, abusive_clients=2, legit_clients=1),
-                        workers=0)
+RULE = RateRule(
+    name="orders-rate-limit",
+    web_acl_name="orders-acl",
+    web_acl_arn="arn:x",
+    limit=10,
+    window_s=5,
+    aggregation="FORWARDED_IP",
+    action="Block",
+    block_status=403,
+    forwarded_header="X-Forwarded-For",
+)
+PLAN = plan_waf_traffic(
+    RULE, WafLoad(rule=RULE.name, abusive_clients=2, legit_clients=1), workers=0
+)
 T0 = 1_700_000_000
 
 
-def waf_slis(rows: list[SecondRow], rule: RateRule, plan: Any,
-             abusive_stopped_at: float | None = None) -> dict[str, Any]:
+def waf_slis(
+    rows: list[SecondRow], rule: RateRule, plan: Any, abusive_stopped_at: float | None = None
+) -> dict[str, Any]:
     aggregator = aggregate(rows, {"baseline": (T0, T0 + 60)})
-    return waf_slis_of_counters(aggregator.identities, rule, plan,
-                                legit_blocked=aggregator.all_totals().blocked,
-                                abusive_stopped_at=abusive_stopped_at)
+    return waf_slis_of_counters(
+        aggregator.identities,
+        rule,
+        plan,
+        legit_blocked=aggregator.all_totals().blocked,
+        abusive_stopped_at=abusive_stopped_at,
+    )
 
 
-def row(offset: int, identity: str, requests: int, blocked: int = 0,
-        traffic: Traffic = "abusive") -> SecondRow:
-    return SecondRow(T0 + offset, "OrdersUserAbusive", "GET /orders", traffic, identity,
-                     requests=requests, blocked=blocked)
+def row(
+    offset: int, identity: str, requests: int, blocked: int = 0, traffic: Traffic = "abusive"
+) -> SecondRow:
+    return SecondRow(
+        T0 + offset,
+        "OrdersUserAbusive",
+        "GET /orders",
+        traffic,
+        identity,
+        requests=requests,
+        blocked=blocked,
+    )
 
 
 def test_time_to_block_leak_and_legit_blocks() -> None:
@@ -61,8 +83,12 @@ def test_time_to_block_leak_and_legit_blocks() -> None:
     assert result["legit_blocked"] == 3
     assert result["client_blocked_requests"] == 2 + 4 + 1 + 1 + 2
     assert result["time_to_unblock_s"] is None  # not asked
-    assert (result["rule"], result["limit"], result["window_s"], result["aggregation"]) == \
-        ("orders-rate-limit", 10, 5, "FORWARDED_IP")
+    assert (result["rule"], result["limit"], result["window_s"], result["aggregation"]) == (
+        "orders-rate-limit",
+        10,
+        5,
+        "FORWARDED_IP",
+    )
 
 
 def test_never_blocked_abuser_has_no_time_to_block() -> None:
@@ -73,13 +99,14 @@ def test_never_blocked_abuser_has_no_time_to_block() -> None:
 
 
 def test_time_to_unblock_after_abuse_stops() -> None:
-    rows = [row(0, "203.0.113.1", 12, blocked=1), row(1, "203.0.113.1", 4, blocked=4),
-            row(2, "203.0.113.1", 1, blocked=1),  # probes after the stop at +1.4
-            row(3, "203.0.113.1", 1, blocked=1),
-            row(6, "203.0.113.1", 1, blocked=0)]
+    rows = [
+        row(0, "203.0.113.1", 12, blocked=1),
+        row(1, "203.0.113.1", 4, blocked=4),
+        row(2, "203.0.113.1", 1, blocked=1),  # probes after the stop at +1.4
+        row(3, "203.0.113.1", 1, blocked=1),
+        row(6, "203.0.113.1", 1, blocked=0),
+    ]
     result = waf_slis(rows, RULE, PLAN, abusive_stopped_at=T0 + 1.4)
     assert result["time_to_unblock_s"] == 5
     still_blocked = waf_slis(rows[:4], RULE, PLAN, abusive_stopped_at=T0 + 1.4)
     assert still_blocked["time_to_unblock_s"] is None
-
-

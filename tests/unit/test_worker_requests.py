@@ -11,9 +11,15 @@ from tests.unit.assembled import WORKERS, assembled
 
 
 def row(second: int, worker: str | None, requests: int, traffic: str = "normal") -> SecondRow:
-    item = SecondRow(second, "U", "GET /", traffic=traffic,  # type: ignore[arg-type]
-                     identity="198.51.100.9" if traffic == "abusive" else None,
-                     requests=requests, worker=worker)
+    item = SecondRow(
+        second,
+        "U",
+        "GET /",
+        traffic=traffic,  # type: ignore[arg-type]
+        identity="198.51.100.9" if traffic == "abusive" else None,
+        requests=requests,
+        worker=worker,
+    )
     item.histogram.record(10.0, requests)
     return item
 
@@ -34,10 +40,20 @@ def test_requests_are_counted_per_worker_and_segment_as_they_arrive() -> None:
     by_segment = aggregator.worker_requests_by_segment()
     assert list(by_segment) == ["a", "b"]
     assert list(by_segment["a"]) == [*SEGMENTS, OUTSIDE_SEGMENTS]
-    assert by_segment["a"] == {"baseline": 2, "transition": 1, "fault": 0, "recovery": 0,
-                               "outside": 4}
-    assert by_segment["b"] == {"baseline": 10, "transition": 0, "fault": 5, "recovery": 0,
-                               "outside": 0}
+    assert by_segment["a"] == {
+        "baseline": 2,
+        "transition": 1,
+        "fault": 0,
+        "recovery": 0,
+        "outside": 4,
+    }
+    assert by_segment["b"] == {
+        "baseline": 10,
+        "transition": 0,
+        "fault": 5,
+        "recovery": 0,
+        "outside": 0,
+    }
     assert aggregator.worker_requests == {"a": 7, "b": 15}
 
 
@@ -48,10 +64,16 @@ def test_the_result_lists_each_workers_requests_per_phase(tmp_path: Path) -> Non
     for worker in workers:
         # 3 normal + 2 legit + 2 abusive requests a second from each worker
         assert worker["requests_by_phase"] == {
-            "baseline": 20 * 7, "transition": 2 * 7, "fault": 19 * 7, "recovery": 19 * 7,
-            "outside": 2 * 7}, worker
+            "baseline": 20 * 7,
+            "transition": 2 * 7,
+            "fault": 19 * 7,
+            "recovery": 19 * 7,
+            "outside": 2 * 7,
+        }, worker
         assert worker["requests"] == sum(worker["requests_by_phase"].values())
     for phase in ("baseline", "fault", "recovery"):
         measured = result["phases"][phase]
-        assert sum(worker["requests_by_phase"][phase] for worker in workers) == \
-            measured["requests"] + measured["abusive_requests"], phase
+        assert (
+            sum(worker["requests_by_phase"][phase] for worker in workers)
+            == measured["requests"] + measured["abusive_requests"]
+        ), phase

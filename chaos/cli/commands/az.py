@@ -64,11 +64,13 @@ def cmd_az_audit(arguments: argparse.Namespace) -> int:
             inventories = [az_audit.take_inventory(clients, "sandbox")]
     else:
         # As the AWS CLI and SDKs do (and as `gameday sandbox env` exports it).
-        named: str | None = arguments.region or os.environ.get("AWS_REGION") or os.environ.get(
-            "AWS_DEFAULT_REGION")
+        named: str | None = (
+            arguments.region or os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION")
+        )
         if not named:
-            raise InputError("--region is required (or AWS_REGION / AWS_DEFAULT_REGION, or "
-                             "--sandbox)")
+            raise InputError(
+                "--region is required (or AWS_REGION / AWS_DEFAULT_REGION, or --sandbox)"
+            )
         region = named
         inventories = [
             az_audit.take_inventory(

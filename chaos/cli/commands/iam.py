@@ -64,8 +64,10 @@ def cmd_iam_policy(arguments: argparse.Namespace) -> int:
             with aws_clients(arguments, experiment.target.region) as clients:
                 account_id = clients.caller_account_id()  # whose policy it is: the caller's
         except GamedayError as error:
-            raise InputError(f"the experiment has no target.account_id and the caller could "
-                             f"not be identified ({error}): pass --account-id") from None
+            raise InputError(
+                f"the experiment has no target.account_id and the caller could "
+                f"not be identified ({error}): pass --account-id"
+            ) from None
     if not account_id:
         raise InputError("the experiment has no target.account_id: pass --account-id")
     options = {

@@ -37,8 +37,11 @@ def cmd_rollback(arguments: argparse.Namespace) -> int:
         if not arguments.all and arguments.run_id not in {
             journal.run_id for journal in all_journals(remote)
         }:
-            where = f"here or in {arguments.journal}" if arguments.journal else (
-                "here (a run kept in S3 needs --journal)")
+            where = (
+                f"here or in {arguments.journal}"
+                if arguments.journal
+                else ("here (a run kept in S3 needs --journal)")
+            )
             raise InputError(f"no journal of run {arguments.run_id!r} {where}")
         reports = rollback_unfinished(
             None if arguments.all else arguments.run_id,

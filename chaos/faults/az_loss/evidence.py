@@ -21,8 +21,11 @@ def fault_effect(entries: Sequence[Mapping[str, Any]]) -> Effect:
     the check is then not measured rather than passed on the other targets' evidence.
     """
     pinned = [entry for entry in entries if _is_pin(entry)]
-    stayed = [str(entry.get("target")) for entry in pinned
-              if _stayed_in_lost_az(entry.get("evidence") or {})]
+    stayed = [
+        str(entry.get("target"))
+        for entry in pinned
+        if _stayed_in_lost_az(entry.get("evidence") or {})
+    ]
     if stayed:
         return 0, f"capacity stayed in the lost AZ ID: {', '.join(stayed)}"
     unread = [
@@ -70,9 +73,11 @@ def add_blackhole_caveat(result: dict[str, Any]) -> None:
     """The report says what a blackhole did not cut (chaos.faults.az_loss.kind)."""
     from chaos.faults.az_loss.restore import ACTION_CREATE_ACL, BLACKHOLE_CAVEAT
 
-    blackholed = any(fault.get("type") == "az-loss"
-                     and (fault.get("changed") or {}).get("action") == ACTION_CREATE_ACL
-                     for fault in result.get("faults", []))
+    blackholed = any(
+        fault.get("type") == "az-loss"
+        and (fault.get("changed") or {}).get("action") == ACTION_CREATE_ACL
+        for fault in result.get("faults", [])
+    )
     note = f"az-loss blackhole: {BLACKHOLE_CAVEAT}"
     if blackholed and note not in result.setdefault("notes", []):
         result["notes"].append(note)

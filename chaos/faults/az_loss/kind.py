@@ -84,8 +84,10 @@ if TYPE_CHECKING:
 
 #: How reports and the plan name each mode's effect.
 PIN_EFFECT = "AZ loss (capacity moved out of the AZ ID)"
-BLACKHOLE_EFFECT = ("AZ network loss (the AZ ID's subnets cut off; Lambda invocations still "
-                    "arrive, calls out of those subnets fail)")
+BLACKHOLE_EFFECT = (
+    "AZ network loss (the AZ ID's subnets cut off; Lambda invocations still "
+    "arrive, calls out of those subnets fail)"
+)
 
 
 @dataclass
@@ -126,7 +128,8 @@ class AzLossFault(FaultKind["AzLossSpec"]):
         require_az_id(mapping, self.spec.az_id)
         workloads = self.resolve_targets()
         subnets = ec2_subnets.describe_subnets(
-            clients, [s for workload in workloads for s in workload.subnet_ids], mapping)
+            clients, [s for workload in workloads for s in workload.subnet_ids], mapping
+        )
         skipped: list[PlannedChange] = []
         affected: list[AffectedWorkload] = []
         for workload in workloads:
@@ -160,7 +163,8 @@ class AzLossFault(FaultKind["AzLossSpec"]):
             if not tagged:
                 raise PreflightRefused(
                     f"no Lambda (VPC), ECS service, ASG or load balancer carries the tags "
-                    f"{dict(targets.tags)}")
+                    f"{dict(targets.tags)}"
+                )
             for workload in tagged:
                 workloads.setdefault(workload.arn, workload)
         return list(workloads.values())
@@ -174,13 +178,17 @@ class AzLossFault(FaultKind["AzLossSpec"]):
         kept = [subnets[s] for s in workload.subnet_ids if subnets[s].az_id != az_id]
         if not lost:
             where = ", ".join(sorted({subnet.az_id for subnet in kept})) or "no subnets"
-            return skip_notice(workload, f"{workload.label} has no subnet in "
-                               f"{mapping.label(az_id)} (runs in {where}): nothing to "
-                               "simulate, skipped")
+            return skip_notice(
+                workload,
+                f"{workload.label} has no subnet in "
+                f"{mapping.label(az_id)} (runs in {where}): nothing to "
+                "simulate, skipped",
+            )
         if not kept:
             raise PreflightRefused(
                 f"{workload.label}: every subnet is in {mapping.label(az_id)}; losing it "
-                "leaves no capacity (single-AZ risk): refusing")
+                "leaves no capacity (single-AZ risk): refusing"
+            )
         refuse_locked(workload.label, workload.tags, self.context)
         return AffectedWorkload(workload, lost, kept)
 
@@ -189,26 +197,38 @@ class AzLossFault(FaultKind["AzLossSpec"]):
         refuse_unchangeable(workload)
         refuse_endpoint_service_backend(self.context.clients, workload)
         if needs_two_zones(workload) and len({subnet.az_id for subnet in item.kept}) < 2:
-            return skip_notice(workload, f"{workload.label}: an Application Load Balancer needs "
-                               "subnets in at least two AZs; it would keep only "
-                               f"{', '.join(s.az_id for s in item.kept)}: not changed")
+            return skip_notice(
+                workload,
+                f"{workload.label}: an Application Load Balancer needs "
+                "subnets in at least two AZs; it would keep only "
+                f"{', '.join(s.az_id for s in item.kept)}: not changed",
+            )
         summary = [f"remove subnet {subnet.label()}" for subnet in item.lost]
         summary.append("keep " + ", ".join(subnet.label() for subnet in item.kept))
         if workload.kind == "ecs":
             summary.append("force a new deployment (tasks move out of the lost AZ)")
-        summary.append(f"tag {LOCK_TAG_KEY}={self.context.run_id}; tag the removed subnets "
-                       f"{removed_subnet_tag(self.context.run_id)}")
-        summary.append(f"wait until its {CONVERGES[workload.kind]} (at most "
-                       f"{format_duration(self.spec.converge_timeout)}; the same on restore)")
+        summary.append(
+            f"tag {LOCK_TAG_KEY}={self.context.run_id}; tag the removed subnets "
+            f"{removed_subnet_tag(self.context.run_id)}"
+        )
+        summary.append(
+            f"wait until its {CONVERGES[workload.kind]} (at most "
+            f"{format_duration(self.spec.converge_timeout)}; the same on restore)"
+        )
         return PlannedChange(
-            fault_type=self.type_name, target=workload.label, target_arn=workload.arn,
-            summary=summary, original=pin_snapshot(workload),
+            fault_type=self.type_name,
+            target=workload.label,
+            target_arn=workload.arn,
+            summary=summary,
+            original=pin_snapshot(workload),
             intended=self.pin_intent(workload, [subnet.subnet_id for subnet in item.lost]),
         )
 
     def pin_intent(self, workload: Workload, lost_ids: list[str]) -> dict[str, Any]:
         return {
-            "action": ACTION_PIN, "effect": PIN_EFFECT, "az_id": self.spec.az_id,
+            "action": ACTION_PIN,
+            "effect": PIN_EFFECT,
+            "az_id": self.spec.az_id,
             "removed_subnet_ids": lost_ids,
             "subnet_ids": [s for s in workload.subnet_ids if s not in lost_ids],
             "converge_timeout_s": self.spec.converge_timeout,
@@ -223,41 +243,60 @@ class AzLossFault(FaultKind["AzLossSpec"]):
             for subnet in item.lost:
                 by_vpc.setdefault(subnet.vpc_id, {})[subnet.subnet_id] = subnet
                 users.setdefault(subnet.vpc_id, set()).add(item.workload.label)
-        return [self.plan_vpc_blackhole(vpc_id, list(lost.values()), sorted(users[vpc_id]),
-                                        mapping)
-                for vpc_id, lost in sorted(by_vpc.items())]
+        return [
+            self.plan_vpc_blackhole(vpc_id, list(lost.values()), sorted(users[vpc_id]), mapping)
+            for vpc_id, lost in sorted(by_vpc.items())
+        ]
 
     def plan_vpc_blackhole(
         self, vpc_id: str, lost: list[Subnet], users: list[str], mapping: AzMapping
     ) -> PlannedChange:
         clients, run_id = self.context.clients, self.context.run_id
-        summary = [f"{BLACKHOLE_EFFECT} of {mapping.label(self.spec.az_id)}",
-                   f"create a network ACL in {vpc_id} (a new ACL denies all traffic) tagged "
-                   f"{LOCK_TAG_KEY}={run_id}"]
+        summary = [
+            f"{BLACKHOLE_EFFECT} of {mapping.label(self.spec.az_id)}",
+            f"create a network ACL in {vpc_id} (a new ACL denies all traffic) tagged "
+            f"{LOCK_TAG_KEY}={run_id}",
+        ]
         associations: dict[str, dict[str, str]] = {}
         for subnet in lost:
             refuse_locked(f"subnet {subnet.subnet_id}", subnet.tags, self.context)
             current = ec2_subnets.acl_association(clients, subnet.subnet_id)
             if current is None:
-                raise PreflightRefused(f"subnet {subnet.subnet_id} has no network ACL "
-                                       "association to replace")
-            refuse_locked(f"network ACL {current.network_acl_id} of {subnet.subnet_id}",
-                          current.tags, self.context)
-            associations[subnet.subnet_id] = {"association_id": current.association_id,
-                                              "network_acl_id": current.network_acl_id}
-            summary.append(f"associate it with subnet {subnet.label()} instead of "
-                           f"{current.network_acl_id}")
-        summary.append(f"blackholes {mapping.label(self.spec.az_id)} for: {', '.join(users)} "
-                       "(and anything else in those subnets)")
+                raise PreflightRefused(
+                    f"subnet {subnet.subnet_id} has no network ACL association to replace"
+                )
+            refuse_locked(
+                f"network ACL {current.network_acl_id} of {subnet.subnet_id}",
+                current.tags,
+                self.context,
+            )
+            associations[subnet.subnet_id] = {
+                "association_id": current.association_id,
+                "network_acl_id": current.network_acl_id,
+            }
+            summary.append(
+                f"associate it with subnet {subnet.label()} instead of {current.network_acl_id}"
+            )
+        summary.append(
+            f"blackholes {mapping.label(self.spec.az_id)} for: {', '.join(users)} "
+            "(and anything else in those subnets)"
+        )
         summary.append(f"tag the subnets {LOCK_TAG_KEY}={run_id}")
         summary.append(BLACKHOLE_CAVEAT)
         return PlannedChange(
-            fault_type=self.type_name, target=f"vpc:{vpc_id}", target_arn=vpc_id,
-            summary=summary, original={"vpc_id": vpc_id, "associations": associations},
-            intended={"action": ACTION_CREATE_ACL, "effect": BLACKHOLE_EFFECT,
-                      "az_id": self.spec.az_id,
-                      "vpc_id": vpc_id, "subnet_ids": list(associations),
-                      "subnets": {s.subnet_id: s.label() for s in lost}},
+            fault_type=self.type_name,
+            target=f"vpc:{vpc_id}",
+            target_arn=vpc_id,
+            summary=summary,
+            original={"vpc_id": vpc_id, "associations": associations},
+            intended={
+                "action": ACTION_CREATE_ACL,
+                "effect": BLACKHOLE_EFFECT,
+                "az_id": self.spec.az_id,
+                "vpc_id": vpc_id,
+                "subnet_ids": list(associations),
+                "subnets": {s.subnet_id: s.label() for s in lost},
+            },
         )
 
     # -- apply --------------------------------------------------------------
@@ -270,10 +309,15 @@ class AzLossFault(FaultKind["AzLossSpec"]):
             return self.apply_blackhole(change, journal)
         # A skipped target: nothing changes, so nothing is journaled.
         return JournalEntry(
-            entry_id=f"{self.type_name}:{change.target_arn}", fault_type=self.type_name,
-            target=f"{change.target} (skipped)", target_arn=change.target_arn, original={},
+            entry_id=f"{self.type_name}:{change.target_arn}",
+            fault_type=self.type_name,
+            target=f"{change.target} (skipped)",
+            target_arn=change.target_arn,
+            original={},
             intended={},
-            status="skipped", detail="; ".join(change.warnings))
+            status="skipped",
+            detail="; ".join(change.warnings),
+        )
 
     def apply_pin(self, change: PlannedChange, journal: Journal) -> JournalEntry:
         clients, run_id = self.context.clients, self.context.run_id
@@ -288,8 +332,10 @@ class AzLossFault(FaultKind["AzLossSpec"]):
         lost_ids = [s for s in change.intended["removed_subnet_ids"] if s in current.subnet_ids]
         intended = self.pin_intent(current, lost_ids)
         if not lost_ids or not intended["subnet_ids"]:
-            raise PreflightRefused(f"{change.target}: its subnets changed since the plan "
-                                   f"(now {', '.join(current.subnet_ids)}); re-run the plan")
+            raise PreflightRefused(
+                f"{change.target}: its subnets changed since the plan "
+                f"(now {', '.join(current.subnet_ids)}); re-run the plan"
+            )
         az_ids = AzIds(clients, load_az_mapping(clients))
         before = read_capacity(clients, current.kind, current.ref, az_ids)
 
@@ -300,38 +346,66 @@ class AzLossFault(FaultKind["AzLossSpec"]):
             placement.tag(clients, current, LOCK_TAG_KEY, run_id)
             placement.set_subnets(clients, current, intended["subnet_ids"])
 
-        entry = self.journaled(journal, JournalEntry(
-            entry_id=f"{self.type_name}:{current.arn}", fault_type=self.type_name,
-            target=change.target, target_arn=current.arn,
-            original=pin_snapshot(current), intended=intended,
-            evidence=before_evidence(self.spec.az_id, before),
-        ), pin)
-        converged = wait_for(lambda: read_capacity(clients, current.kind, current.ref, az_ids),
-                             lost_az_empty(self.spec.az_id), self.spec.converge_timeout,
-                             stopping=self.context.stopping)
+        entry = self.journaled(
+            journal,
+            JournalEntry(
+                entry_id=f"{self.type_name}:{current.arn}",
+                fault_type=self.type_name,
+                target=change.target,
+                target_arn=current.arn,
+                original=pin_snapshot(current),
+                intended=intended,
+                evidence=before_evidence(self.spec.az_id, before),
+            ),
+            pin,
+        )
+        converged = wait_for(
+            lambda: read_capacity(clients, current.kind, current.ref, az_ids),
+            lost_az_empty(self.spec.az_id),
+            self.spec.converge_timeout,
+            stopping=self.context.stopping,
+        )
         record_pin_convergence(journal, entry, converged)
         return entry
 
     def apply_blackhole(self, change: PlannedChange, journal: Journal) -> JournalEntry:
         clients, run_id = self.context.clients, self.context.run_id
         vpc_id = change.intended["vpc_id"]
-        acl_entry = self.journaled(journal, JournalEntry(
-            entry_id=f"{self.type_name}:acl:{vpc_id}", fault_type=self.type_name,
-            target=f"network ACL in {vpc_id}", target_arn=vpc_id,
-            original={"vpc_id": vpc_id, "network_acl_id": None},
-            intended={"action": ACTION_CREATE_ACL, "effect": BLACKHOLE_EFFECT,
-                      "az_id": self.spec.az_id, "vpc_id": vpc_id, "tag": {LOCK_TAG_KEY: run_id}},
-        # The new ACL's ID is journaled as soon as it exists, before any association.
-        ), lambda: {"network_acl_id": ec2_subnets.create_acl(
-            clients, vpc_id, {LOCK_TAG_KEY: run_id})})
+        acl_entry = self.journaled(
+            journal,
+            JournalEntry(
+                entry_id=f"{self.type_name}:acl:{vpc_id}",
+                fault_type=self.type_name,
+                target=f"network ACL in {vpc_id}",
+                target_arn=vpc_id,
+                original={"vpc_id": vpc_id, "network_acl_id": None},
+                intended={
+                    "action": ACTION_CREATE_ACL,
+                    "effect": BLACKHOLE_EFFECT,
+                    "az_id": self.spec.az_id,
+                    "vpc_id": vpc_id,
+                    "tag": {LOCK_TAG_KEY: run_id},
+                },
+                # The new ACL's ID is journaled as soon as it exists, before any association.
+            ),
+            lambda: {
+                "network_acl_id": ec2_subnets.create_acl(clients, vpc_id, {LOCK_TAG_KEY: run_id})
+            },
+        )
         acl_id = acl_entry.intended["network_acl_id"]
         for subnet_id in change.intended["subnet_ids"]:
-            self.blackhole_subnet(subnet_id, change.intended["subnets"][subnet_id], acl_id,
-                                  journal, part_of=acl_entry.entry_id)
+            self.blackhole_subnet(
+                subnet_id,
+                change.intended["subnets"][subnet_id],
+                acl_id,
+                journal,
+                part_of=acl_entry.entry_id,
+            )
         return acl_entry
 
-    def blackhole_subnet(self, subnet_id: str, label: str, acl_id: str,
-                         journal: Journal, part_of: str | None = None) -> JournalEntry:
+    def blackhole_subnet(
+        self, subnet_id: str, label: str, acl_id: str, journal: Journal, part_of: str | None = None
+    ) -> JournalEntry:
         clients, run_id = self.context.clients, self.context.run_id
         tags = ec2_subnets.subnet_tags(clients, subnet_id)
         current = ec2_subnets.acl_association(clients, subnet_id)
@@ -343,19 +417,34 @@ class AzLossFault(FaultKind["AzLossSpec"]):
             # Lock first, with the ACL the subnet has: the restore re-associates that one,
             # read from the subnet, never the one a journal names (one CreateTags: both
             # tags or neither).
-            ec2_subnets.tag_resource_with(clients, [subnet_id], {
-                LOCK_TAG_KEY: run_id, NETWORK_ACL_TAG_KEY: current.network_acl_id})
+            ec2_subnets.tag_resource_with(
+                clients,
+                [subnet_id],
+                {LOCK_TAG_KEY: run_id, NETWORK_ACL_TAG_KEY: current.network_acl_id},
+            )
             ec2_subnets.replace_acl(clients, current.association_id, acl_id)
 
-        return self.journaled(journal, JournalEntry(
-            entry_id=f"{self.type_name}:subnet:{subnet_id}", fault_type=self.type_name,
-            target=f"subnet:{label}", target_arn=subnet_id,
-            original={"subnet_id": subnet_id, "association_id": current.association_id,
-                      "network_acl_id": current.network_acl_id},
-            intended={"action": ACTION_ASSOCIATE_ACL, "az_id": self.spec.az_id,
-                      "network_acl_id": acl_id},
-            part_of=part_of,
-        ), associate)
+        return self.journaled(
+            journal,
+            JournalEntry(
+                entry_id=f"{self.type_name}:subnet:{subnet_id}",
+                fault_type=self.type_name,
+                target=f"subnet:{label}",
+                target_arn=subnet_id,
+                original={
+                    "subnet_id": subnet_id,
+                    "association_id": current.association_id,
+                    "network_acl_id": current.network_acl_id,
+                },
+                intended={
+                    "action": ACTION_ASSOCIATE_ACL,
+                    "az_id": self.spec.az_id,
+                    "network_acl_id": acl_id,
+                },
+                part_of=part_of,
+            ),
+            associate,
+        )
 
     # -- restore ------------------------------------------------------------
 
@@ -381,8 +470,12 @@ class AzLossFault(FaultKind["AzLossSpec"]):
 
 def skip_notice(workload: Workload, warning: str) -> PlannedChange:
     return PlannedChange(
-        fault_type=TYPE_NAME, target=workload.label, target_arn=workload.arn,
-        summary=["no change"], original={}, intended={"action": ACTION_NONE},
+        fault_type=TYPE_NAME,
+        target=workload.label,
+        target_arn=workload.arn,
+        summary=["no change"],
+        original={},
+        intended={"action": ACTION_NONE},
         warnings=[warning],
     )
 
@@ -390,9 +483,13 @@ def skip_notice(workload: Workload, warning: str) -> PlannedChange:
 def pin_snapshot(workload: Workload) -> dict[str, Any]:
     """What a restore puts back: the subnets and the settings sent with them (Lambda's whole
     VpcConfig, ECS's awsvpcConfiguration, a load balancer's subnet mappings)."""
-    return {"kind": workload.kind, "ref": workload.ref, "name": workload.name,
-            "subnet_ids": list(workload.subnet_ids),
-            "settings": placement_for(workload.kind).snapshot_settings(workload)}
+    return {
+        "kind": workload.kind,
+        "ref": workload.ref,
+        "name": workload.name,
+        "subnet_ids": list(workload.subnet_ids),
+        "settings": placement_for(workload.kind).snapshot_settings(workload),
+    }
 
 
 #: What "converged" means per kind, for the plan.
@@ -423,7 +520,8 @@ def refuse_unchangeable(workload: Workload) -> None:
         raise PreflightRefused(
             f"{workload.label}: a Gateway Load Balancer's subnets can only be added to, never "
             "removed (SetSubnets): it cannot be pinned out of an AZ ID; use mode: blackhole "
-            "or leave it out of the targets")
+            "or leave it out of the targets"
+        )
     if workload.kind != "ecs":
         return
     controller = workload.settings.get("deployment_controller", "ECS")
@@ -433,12 +531,14 @@ def refuse_unchangeable(workload: Workload) -> None:
         # https://docs.aws.amazon.com/AmazonECS/latest/APIReference/API_UpdateService.html).
         raise PreflightRefused(
             f"{workload.label}: its deployment controller is {controller}; UpdateService cannot "
-            "change its subnets (that takes a new CodeDeploy deployment or task set): refusing")
+            "change its subnets (that takes a new CodeDeploy deployment or task set): refusing"
+        )
     if not has_long_service_arn(workload.arn):
         raise PreflightRefused(
             f"{workload.label}: its ARN {workload.arn} is in the old format, which cannot be "
             "tagged with the run's lock; migrate it to the long ARN format (opt in to the new "
-            "ARN and resource ID format, then recreate the service): refusing")
+            "ARN and resource ID format, then recreate the service): refusing"
+        )
 
 
 def refuse_endpoint_service_backend(clients: AwsClients, workload: Workload) -> None:
@@ -455,7 +555,8 @@ def refuse_endpoint_service_backend(clients: AwsClients, workload: Workload) -> 
             f"{workload.label}: it serves a VPC endpoint service with {len(connected)} active "
             f"endpoint connection(s) ({', '.join(connected[:3])}"
             f"{', ...' if len(connected) > 3 else ''}); ELB cannot remove its subnets while "
-            "they are connected: refusing")
+            "they are connected: refusing"
+        )
 
 
 def before_evidence(az_id: str, before: Capacity | None) -> dict[str, Any]:
@@ -464,19 +565,22 @@ def before_evidence(az_id: str, before: Capacity | None) -> dict[str, Any]:
     return {"az_id": az_id, "unit": before.unit, "before": before.per_az}
 
 
-def record_pin_convergence(journal: Journal, entry: JournalEntry,
-                           converged: Convergence) -> None:
+def record_pin_convergence(journal: Journal, entry: JournalEntry, converged: Convergence) -> None:
     """The pin is in force from its convergence: `effective_at`, `during`, `apply_s`."""
     capacity = converged.capacity
-    evidence = {**entry.evidence, "converged": converged.converged,
-                "converged_at": converged.at,
-                "apply_s": round(epoch_seconds(converged.at)
-                                 - epoch_seconds(entry.journaled_at), 3)}
+    evidence = {
+        **entry.evidence,
+        "converged": converged.converged,
+        "converged_at": converged.at,
+        "apply_s": round(epoch_seconds(converged.at) - epoch_seconds(entry.journaled_at), 3),
+    }
     if capacity is not None:
         evidence["during"] = capacity.per_az
     detail = entry.detail
     if not converged.converged:
-        detail = (f"capacity had not left {entry.intended['az_id']} after "
-                  f"{format_duration(converged.waited_s)}: "
-                  f"{why_not_converged(capacity)}; the fault phase ran anyway")
+        detail = (
+            f"capacity had not left {entry.intended['az_id']} after "
+            f"{format_duration(converged.waited_s)}: "
+            f"{why_not_converged(capacity)}; the fault phase ran anyway"
+        )
     journal.update(entry, effective_at=converged.at, evidence=evidence, detail=detail)

@@ -46,88 +46,143 @@ def az_loss_statements(
 
     statements = [
         # Describe calls of EC2 support no resource-level permission.
-        PolicyStatement("AzLossDescribe", ("ec2:DescribeAvailabilityZones",
-                                           "ec2:DescribeSubnets"), ("*",)),
+        PolicyStatement(
+            "AzLossDescribe", ("ec2:DescribeAvailabilityZones", "ec2:DescribeSubnets"), ("*",)
+        ),
     ]
     if targets.lambda_ or selector:
         function_arns = tuple(
             name if name.startswith("arn:") else ours("lambda", f"function:{name}")
-            for name in targets.lambda_)
+            for name in targets.lambda_
+        )
         statements += workload_statements(
-            f"AzLossLambda{index}", pin, function_arns, ours("lambda", "function:*"), selector,
+            f"AzLossLambda{index}",
+            pin,
+            function_arns,
+            ours("lambda", "function:*"),
+            selector,
             reads=("lambda:GetFunctionConfiguration", "lambda:ListTags")
             + (("lambda:GetFunction",) if pin else ()),  # the update waiter polls it
             change=("lambda:UpdateFunctionConfiguration",),
-            lock=("lambda:TagResource", "lambda:UntagResource"))
+            lock=("lambda:TagResource", "lambda:UntagResource"),
+        )
         if pin:
             # Placing a function in a VPC also needs the caller to read these.
-            statements.append(PolicyStatement(
-                "AzLossLambdaVpc", ("ec2:DescribeSecurityGroups", "ec2:DescribeVpcs"), ("*",)))
+            statements.append(
+                PolicyStatement(
+                    "AzLossLambdaVpc", ("ec2:DescribeSecurityGroups", "ec2:DescribeVpcs"), ("*",)
+                )
+            )
         if selector:
-            statements.append(PolicyStatement("FindFunctionsByTag", ("lambda:ListFunctions",),
-                                              ("*",)))
+            statements.append(
+                PolicyStatement("FindFunctionsByTag", ("lambda:ListFunctions",), ("*",))
+            )
     if targets.ecs_services or selector:
         service_arns = tuple(
-            ours("ecs", "service/{}/{}".format(*split_ecs_ref(ref)))
-            for ref in targets.ecs_services)
+            ours("ecs", "service/{}/{}".format(*split_ecs_ref(ref))) for ref in targets.ecs_services
+        )
         statements += workload_statements(
-            f"AzLossEcs{index}", pin, service_arns, ours("ecs", "service/*"), selector,
+            f"AzLossEcs{index}",
+            pin,
+            service_arns,
+            ours("ecs", "service/*"),
+            selector,
             reads=("ecs:DescribeServices", "ecs:ListTagsForResource"),
-            change=("ecs:UpdateService",), lock=("ecs:TagResource", "ecs:UntagResource"))
+            change=("ecs:UpdateService",),
+            lock=("ecs:TagResource", "ecs:UntagResource"),
+        )
         if pin:
             # Where the service's tasks run, until they have converged (apply and restore).
             statements += [
-                PolicyStatement("AzLossEcsTaskList", ("ecs:ListTasks",),
-                                (ours("ecs", "container-instance/*"),)),
+                PolicyStatement(
+                    "AzLossEcsTaskList", ("ecs:ListTasks",), (ours("ecs", "container-instance/*"),)
+                ),
                 PolicyStatement("AzLossEcsTasks", ("ecs:DescribeTasks",), (ours("ecs", "task/*"),)),
             ]
         if selector:
-            statements.append(PolicyStatement("AzLossEcsList", ("ecs:ListClusters",
-                                                                "ecs:ListServices"), ("*",)))
+            statements.append(
+                PolicyStatement("AzLossEcsList", ("ecs:ListClusters", "ecs:ListServices"), ("*",))
+            )
     if targets.autoscaling_groups or selector:
-        statements.append(PolicyStatement(
-            "AzLossAsgDescribe", ("autoscaling:DescribeAutoScalingGroups",), ("*",)))
+        statements.append(
+            PolicyStatement("AzLossAsgDescribe", ("autoscaling:DescribeAutoScalingGroups",), ("*",))
+        )
     if (targets.autoscaling_groups or selector) and pin:
-        group_arns = tuple(ours("autoscaling", f"autoScalingGroup:*:autoScalingGroupName/{name}")
-                           for name in targets.autoscaling_groups)
+        group_arns = tuple(
+            ours("autoscaling", f"autoScalingGroup:*:autoScalingGroupName/{name}")
+            for name in targets.autoscaling_groups
+        )
         statements += workload_statements(
-            f"AzLossAsg{index}", pin, group_arns,
-            ours("autoscaling", "autoScalingGroup:*:autoScalingGroupName/*"), selector,
-            reads=(), change=("autoscaling:UpdateAutoScalingGroup",),
-            lock=("autoscaling:CreateOrUpdateTags", "autoscaling:DeleteTags"))
+            f"AzLossAsg{index}",
+            pin,
+            group_arns,
+            ours("autoscaling", "autoScalingGroup:*:autoScalingGroupName/*"),
+            selector,
+            reads=(),
+            change=("autoscaling:UpdateAutoScalingGroup",),
+            lock=("autoscaling:CreateOrUpdateTags", "autoscaling:DeleteTags"),
+        )
     if targets.load_balancers or selector:
-        statements.append(PolicyStatement(
-            "AzLossElbDescribe", ("elasticloadbalancing:DescribeLoadBalancers",
-                                  "elasticloadbalancing:DescribeTags"), ("*",)))
+        statements.append(
+            PolicyStatement(
+                "AzLossElbDescribe",
+                ("elasticloadbalancing:DescribeLoadBalancers", "elasticloadbalancing:DescribeTags"),
+                ("*",),
+            )
+        )
     if (targets.load_balancers or selector) and pin:
         # A load balancer's ARN ends in its type and an ID the experiment does not know:
         # loadbalancer/app|net/NAME/ID (a gateway load balancer is refused).
         balancer_arns = tuple(
-            name if name.startswith("arn:") else ours("elasticloadbalancing",
-                                                      f"loadbalancer/*/{name}/*")
-            for name in targets.load_balancers)
+            name
+            if name.startswith("arn:")
+            else ours("elasticloadbalancing", f"loadbalancer/*/{name}/*")
+            for name in targets.load_balancers
+        )
         statements.append(
             # Whether a Network Load Balancer serves a PrivateLink endpoint service with
             # connected endpoints (its subnets cannot be removed then): the run refuses it.
             PolicyStatement(
-                "AzLossNlbEndpointServices", ("ec2:DescribeVpcEndpointServiceConfigurations",
-                                              "ec2:DescribeVpcEndpointConnections"), ("*",)))
+                "AzLossNlbEndpointServices",
+                (
+                    "ec2:DescribeVpcEndpointServiceConfigurations",
+                    "ec2:DescribeVpcEndpointConnections",
+                ),
+                ("*",),
+            )
+        )
         statements += workload_statements(
-            f"AzLossElb{index}", pin, balancer_arns, ours("elasticloadbalancing", "loadbalancer/*"),
-            selector, reads=(), change=("elasticloadbalancing:SetSubnets",),
-            lock=("elasticloadbalancing:AddTags", "elasticloadbalancing:RemoveTags"))
+            f"AzLossElb{index}",
+            pin,
+            balancer_arns,
+            ours("elasticloadbalancing", "loadbalancer/*"),
+            selector,
+            reads=(),
+            change=("elasticloadbalancing:SetSubnets",),
+            lock=("elasticloadbalancing:AddTags", "elasticloadbalancing:RemoveTags"),
+        )
     if pin:
-        statements += pin_subnet_statements(spec.az_id, region=region, account_id=account_id,
-                                            index=index)
+        statements += pin_subnet_statements(
+            spec.az_id, region=region, account_id=account_id, index=index
+        )
     else:
-        statements += blackhole_statements(spec.az_id, region=region, account_id=account_id,
-                                           index=index)
+        statements += blackhole_statements(
+            spec.az_id, region=region, account_id=account_id, index=index
+        )
     return statements
 
 
-def workload_statements(sid: str, pin: bool, named: tuple[str, ...], any_of_kind: str,
-                        selector: dict[str, str], *, reads: tuple[str, ...],
-                        change: tuple[str, ...], lock: tuple[str, ...]) -> list[PolicyStatement]:
+def workload_statements(
+    sid: str,
+    pin: bool,
+    named: tuple[str, ...],
+    any_of_kind: str,
+    selector: dict[str, str],
+    *,
+    reads: tuple[str, ...],
+    change: tuple[str, ...],
+    lock: tuple[str, ...],
+) -> list[PolicyStatement]:
     """Reads, the change (only while locked) and the lock (only gameday:* keys) on the named
     targets, and on the selector's: any resource of the kind that carries its tags."""
     statements = []
@@ -147,27 +202,34 @@ def workload_statements(sid: str, pin: bool, named: tuple[str, ...], any_of_kind
     return statements
 
 
-def pin_subnet_statements(az_id: str, *, region: str, account_id: str,
-                          index: int) -> list[PolicyStatement]:
+def pin_subnet_statements(
+    az_id: str, *, region: str, account_id: str, index: int
+) -> list[PolicyStatement]:
     """A pin marks each subnet it removes (`gameday:removed-by:RUN`, so that several runs may
     pin workloads out of one shared subnet), on subnets of the lost AZ ID only; the restore
     re-adds only marked subnets and removes its mark."""
     lost_az = (("StringEquals", "ec2:AvailabilityZoneId", az_id),)
-    removed_by = (("ForAllValues:StringLike", "aws:TagKeys", f"{REMOVED_SUBNET_TAG_PREFIX}*"),
-                  ("Null", "aws:TagKeys", "false"))
+    removed_by = (
+        ("ForAllValues:StringLike", "aws:TagKeys", f"{REMOVED_SUBNET_TAG_PREFIX}*"),
+        ("Null", "aws:TagKeys", "false"),
+    )
     subnets = (arn("ec2", region, account_id, "subnet/*"),)
     return [
-        PolicyStatement(f"AzLossSubnetMark{index}", ("ec2:CreateTags",), subnets,
-                        lost_az + removed_by),
-        PolicyStatement(f"AzLossSubnetUnmark{index}", ("ec2:DeleteTags",), subnets,
-                        lost_az + removed_by),
+        PolicyStatement(
+            f"AzLossSubnetMark{index}", ("ec2:CreateTags",), subnets, lost_az + removed_by
+        ),
+        PolicyStatement(
+            f"AzLossSubnetUnmark{index}", ("ec2:DeleteTags",), subnets, lost_az + removed_by
+        ),
     ]
 
 
-def blackhole_statements(az_id: str, *, region: str, account_id: str,
-                         index: int) -> list[PolicyStatement]:
+def blackhole_statements(
+    az_id: str, *, region: str, account_id: str, index: int
+) -> list[PolicyStatement]:
     """The run's deny-all ACL (created with the lock tag) on the lost AZ ID's subnets (locked
     first), put back and deleted on restore."""
+
     def ours(resource: str) -> str:
         return arn("ec2", region, account_id, resource)
 
@@ -175,22 +237,43 @@ def blackhole_statements(az_id: str, *, region: str, account_id: str,
     return [
         PolicyStatement("AzLossBlackholeDescribe", ("ec2:DescribeNetworkAcls",), ("*",)),
         # The lock (and the restore's own tags) on a subnet of the lost AZ ID only.
-        PolicyStatement(f"AzLossSubnetLock{index}", ("ec2:CreateTags",), (ours("subnet/*"),),
-                        lost_az + only_tag_keys()),
-        PolicyStatement("AzLossSubnetUnlock", ("ec2:DeleteTags",), (ours("subnet/*"),),
-                        locked() + only_tag_keys()),
+        PolicyStatement(
+            f"AzLossSubnetLock{index}",
+            ("ec2:CreateTags",),
+            (ours("subnet/*"),),
+            lost_az + only_tag_keys(),
+        ),
+        PolicyStatement(
+            "AzLossSubnetUnlock",
+            ("ec2:DeleteTags",),
+            (ours("subnet/*"),),
+            locked() + only_tag_keys(),
+        ),
         # No CreateNetworkAclEntry: a new network ACL already denies all traffic. It is
         # created carrying the lock tag (tag-on-create: CreateTags with ec2:CreateAction).
-        PolicyStatement("AzLossAclCreate", ("ec2:CreateNetworkAcl",), (ours("network-acl/*"),),
-                        (("Null", f"aws:RequestTag/{LOCK_TAG}", "false"),)),
+        PolicyStatement(
+            "AzLossAclCreate",
+            ("ec2:CreateNetworkAcl",),
+            (ours("network-acl/*"),),
+            (("Null", f"aws:RequestTag/{LOCK_TAG}", "false"),),
+        ),
         PolicyStatement("AzLossAclVpcSide", ("ec2:CreateNetworkAcl",), (ours("vpc/*"),)),
-        PolicyStatement("AzLossAclTagOnCreate", ("ec2:CreateTags",), (ours("network-acl/*"),),
-                        (("StringEquals", "ec2:CreateAction", "CreateNetworkAcl"),)
-                        + only_tag_keys()),
-        PolicyStatement("AzLossAclAssociate", ("ec2:ReplaceNetworkAclAssociation",),
-                        (ours("subnet/*"),), locked()),
-        PolicyStatement("AzLossAclSide", ("ec2:ReplaceNetworkAclAssociation",),
-                        (ours("network-acl/*"),)),
-        PolicyStatement("AzLossAclDelete", ("ec2:DeleteNetworkAcl",), (ours("network-acl/*"),),
-                        locked()),
+        PolicyStatement(
+            "AzLossAclTagOnCreate",
+            ("ec2:CreateTags",),
+            (ours("network-acl/*"),),
+            (("StringEquals", "ec2:CreateAction", "CreateNetworkAcl"),) + only_tag_keys(),
+        ),
+        PolicyStatement(
+            "AzLossAclAssociate",
+            ("ec2:ReplaceNetworkAclAssociation",),
+            (ours("subnet/*"),),
+            locked(),
+        ),
+        PolicyStatement(
+            "AzLossAclSide", ("ec2:ReplaceNetworkAclAssociation",), (ours("network-acl/*"),)
+        ),
+        PolicyStatement(
+            "AzLossAclDelete", ("ec2:DeleteNetworkAcl",), (ours("network-acl/*"),), locked()
+        ),
     ]

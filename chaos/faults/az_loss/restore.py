@@ -46,9 +46,11 @@ ACTION_CREATE_ACL = "create-acl"
 #: subnet, and never the VPC's own services such as the Route 53 Resolver (VPC+2) ("Control
 #: subnet traffic with network access control lists",
 #: https://docs.aws.amazon.com/vpc/latest/userguide/vpc-network-acls.html).
-BLACKHOLE_CAVEAT = ("weaker than an AZ outage: a network ACL does not filter traffic within "
-                    "a subnet, nor DNS to the Route 53 Resolver (docs.aws.amazon.com/vpc/"
-                    "latest/userguide/vpc-network-acls.html)")
+BLACKHOLE_CAVEAT = (
+    "weaker than an AZ outage: a network ACL does not filter traffic within "
+    "a subnet, nor DNS to the Route 53 Resolver (docs.aws.amazon.com/vpc/"
+    "latest/userguide/vpc-network-acls.html)"
+)
 ACTION_ASSOCIATE_ACL = "associate-acl"
 ACTION_NONE = "none"
 DEFAULT_CONVERGE_TIMEOUT_S = 600.0

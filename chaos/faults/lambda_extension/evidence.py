@@ -58,8 +58,7 @@ def add_evidence(result: dict[str, Any]) -> None:
             evidence["telemetry_by_mode"] = by_mode
         if telemetry is None:
             evidence["telemetry_note"] = _telemetry_missing(result, server, settled)
-        failed_open = (fail_open.get(function_name(fault["target_arn"])) or {}).get(
-            "environments")
+        failed_open = (fail_open.get(function_name(fault["target_arn"])) or {}).get("environments")
         if failed_open:
             evidence["fail_open_environments"] = int(failed_open)
         fault["observed_injections"] = evidence
@@ -105,7 +104,8 @@ def fault_effect(entries: Sequence[Mapping[str, Any]]) -> Effect:
             return observed, (
                 f"the fault never fired: the extension failed open in {failed_open} "
                 "execution environment(s) (ExtensionFailOpen: the runtime talked to Lambda "
-                "directly, unfaulted)")
+                "directly, unfaulted)"
+            )
         return observed, "the fault never fired: no injection observed"
     why = [
         str(item.get("telemetry_note") or "not measured")

@@ -121,9 +121,12 @@ class LambdaExtensionFault(FaultKind["LambdaExtensionSpec"]):
     def targets(self) -> list[FunctionTarget]:
         selector = self.spec.functions
         if isinstance(selector, list):
-            return [parse_target(item) if isinstance(item, str)
-                    else replace(parse_target(item.name), baked_in=item.baked_in)
-                    for item in selector]
+            return [
+                parse_target(item)
+                if isinstance(item, str)
+                else replace(parse_target(item.name), baked_in=item.baked_in)
+                for item in selector
+            ]
         arns = functions.functions_with_tags(self.context.clients, dict(selector.tags))
         if not arns:
             raise PreflightRefused(f"no Lambda function carries the tags {selector.tags}")
@@ -134,22 +137,26 @@ class LambdaExtensionFault(FaultKind["LambdaExtensionSpec"]):
 
         def layer_arn_of(architecture: str) -> str:
             if architecture not in existing:
-                found = find_layer_version(self.context.clients,
-                                           self._local_code_sha256(architecture))
-                existing[architecture] = (found.arn if found
-                                          else f"{PENDING_LAYER_ARN} for {architecture}")
+                found = find_layer_version(
+                    self.context.clients, self._local_code_sha256(architecture)
+                )
+                existing[architecture] = (
+                    found.arn if found else f"{PENDING_LAYER_ARN} for {architecture}"
+                )
             return existing[architecture]
 
         return [self._plan_one(target, layer_arn_of) for target in self.targets()]
 
-    def _plan_one(self, target: FunctionTarget,
-                  layer_arn_of: Callable[[str], str]) -> PlannedChange:
+    def _plan_one(
+        self, target: FunctionTarget, layer_arn_of: Callable[[str], str]
+    ) -> PlannedChange:
         clients = self.context.clients
         latest = functions.get_configuration(clients, target.function)
         name, arn = latest["FunctionName"], latest["FunctionArn"]
         architecture = architecture_of(latest)
-        refuse_unsafe_function(latest, functions.list_tags(clients, arn), self.context,
-                               baked_in=target.baked_in)
+        refuse_unsafe_function(
+            latest, functions.list_tags(clients, arn), self.context, baked_in=target.baked_in
+        )
         if target.baked_in:
             return self._plan_baked_in(target, latest)
         self._architectures.add(architecture)
@@ -161,8 +168,11 @@ class LambdaExtensionFault(FaultKind["LambdaExtensionSpec"]):
         refuse_unreadable_layers(clients, latest)
         size_lines = refuse_oversized_code(latest, self._layer_unzipped_size(architecture))
         original: dict[str, Any] = snapshot(latest)
-        intended: dict[str, Any] = {"layer_arn": layer_arn, "environment": ours,
-                                    "architecture": architecture}
+        intended: dict[str, Any] = {
+            "layer_arn": layer_arn,
+            "environment": ours,
+            "architecture": architecture,
+        }
         summary = [
             f"attach layer {layer_arn} ({architecture} build; layer "
             f"{len(latest.get('Layers', [])) + 1} of {MAX_LAYERS}) to $LATEST",
@@ -172,8 +182,13 @@ class LambdaExtensionFault(FaultKind["LambdaExtensionSpec"]):
         ]
         if target.alias:
             alias = functions.get_alias(clients, name, target.alias)
-            refuse_alias(clients, target, latest, alias,
-                         allow_provisioned=self.spec.allow_provisioned_concurrency)
+            refuse_alias(
+                clients,
+                target,
+                latest,
+                alias,
+                allow_provisioned=self.spec.allow_provisioned_concurrency,
+            )
             assert alias is not None
             weight = self.spec.weight or 1.0
             original["alias"] = alias_snapshot(alias)
@@ -182,22 +197,34 @@ class LambdaExtensionFault(FaultKind["LambdaExtensionSpec"]):
                 f"publish a fault version from $LATEST (description "
                 f"{fault_version_description(self.context.run_id)!r})",
                 f"point alias {target.alias} at it: {weight:.0%} of its traffic "
-                + ("(all of it)" if weight == 1.0 else
-                   f"(the rest stays on version {alias['FunctionVersion']})"),
+                + (
+                    "(all of it)"
+                    if weight == 1.0
+                    else f"(the rest stays on version {alias['FunctionVersion']})"
+                ),
             ]
         elif self.spec.weight is not None:
-            raise PreflightRefused(f"{target.label}: weight routes an alias's traffic; target "
-                                   f"an alias ({name}:ALIAS) or remove weight")
+            raise PreflightRefused(
+                f"{target.label}: weight routes an alias's traffic; target "
+                f"an alias ({name}:ALIAS) or remove weight"
+            )
         lines = size_lines + ([] if target.alias else refuse_unreached_latest(latest))
         lines += streaming_url_lines(clients, name, target.alias)
-        lines += check_integrations(target, name, self.spec.error is not None,
-                                    self.context.integrations,
-                                    self.context.integrations_unknown,
-                                    self.context.integrations_caveat)
+        lines += check_integrations(
+            target,
+            name,
+            self.spec.error is not None,
+            self.context.integrations,
+            self.context.integrations_unknown,
+            self.context.integrations_caveat,
+        )
         return PlannedChange(
-            fault_type=self.type_name, target=target.label, target_arn=arn,
+            fault_type=self.type_name,
+            target=target.label,
+            target_arn=arn,
             summary=summary + [line for line in lines if not line.startswith("!")],
-            original=original, intended=intended,
+            original=original,
+            intended=intended,
             warnings=[line.lstrip("! ") for line in lines if line.startswith("!")],
         )
 
@@ -209,12 +236,22 @@ class LambdaExtensionFault(FaultKind["LambdaExtensionSpec"]):
         ours = self._environment_keys(latest)
         refuse_environment(latest, ours)
         if target.alias or self.spec.weight is not None:
-            raise PreflightRefused(f"{target.label}: alias targets of a baked-in image are not "
-                                   f"supported; target {name} (its $LATEST)")
-        lines = refuse_unreached_latest(latest) + streaming_url_lines(
-            clients, name, None) + check_integrations(
-            target, name, self.spec.error is not None, self.context.integrations,
-            self.context.integrations_unknown, self.context.integrations_caveat)
+            raise PreflightRefused(
+                f"{target.label}: alias targets of a baked-in image are not "
+                f"supported; target {name} (its $LATEST)"
+            )
+        lines = (
+            refuse_unreached_latest(latest)
+            + streaming_url_lines(clients, name, None)
+            + check_integrations(
+                target,
+                name,
+                self.spec.error is not None,
+                self.context.integrations,
+                self.context.integrations_unknown,
+                self.context.integrations_caveat,
+            )
+        )
         summary = [
             "no layer: the extension is baked into the image (baked_in: true); the "
             "fault_effect check proves it is there",
@@ -223,7 +260,9 @@ class LambdaExtensionFault(FaultKind["LambdaExtensionSpec"]):
             f"tag {LOCK_TAG_KEY}={self.context.run_id}",
         ]
         return PlannedChange(
-            fault_type=self.type_name, target=target.label, target_arn=latest["FunctionArn"],
+            fault_type=self.type_name,
+            target=target.label,
+            target_arn=latest["FunctionArn"],
             summary=summary + [line for line in lines if not line.startswith("!")],
             original=snapshot(latest),
             intended={"layer_arn": None, "environment": ours, "baked_in": True},
@@ -241,8 +280,9 @@ class LambdaExtensionFault(FaultKind["LambdaExtensionSpec"]):
     def _layer_for(self, architecture: str) -> LayerVersion:
         if architecture not in self._layers:
             expected = self._local_code_sha256(architecture)
-            layer = publish_layer(self.context.clients, self._layer_bytes(architecture),
-                                  expected, architecture)
+            layer = publish_layer(
+                self.context.clients, self._layer_bytes(architecture), expected, architecture
+            )
             verify_layer_hash(layer, expected)
             self._layers[architecture] = layer
         return self._layers[architecture]
@@ -273,47 +313,77 @@ class LambdaExtensionFault(FaultKind["LambdaExtensionSpec"]):
             # Lock first: a restore acts only on a function that carries the run's lock.
             functions.tag(clients, change.target_arn, {LOCK_TAG_KEY: self.context.run_id})
             functions.update_configuration(
-                clients, change.target_arn,
+                clients,
+                change.target_arn,
                 layers=layers,
                 environment={**functions.environment_of(current), **ours},
                 revision_id=current.get("RevisionId"),
             )
 
-        return self.journaled(journal, JournalEntry(
-            entry_id=f"{self.type_name}:{change.target_arn}",
-            fault_type=self.type_name,
-            target=change.target,
-            target_arn=change.target_arn,
-            original=snapshot(current),
-            # The restore recognises our layer by its CodeSha256, never by this ARN.
-            intended={"action": ACTION_ATTACH, "layer_arn": layer and layer.arn,
-                      "layer_code_sha256": layer and layer.code_sha256, "environment": ours,
-                      **({"baked_in": True} if baked_in else {})},
-        ), attach)
+        return self.journaled(
+            journal,
+            JournalEntry(
+                entry_id=f"{self.type_name}:{change.target_arn}",
+                fault_type=self.type_name,
+                target=change.target,
+                target_arn=change.target_arn,
+                original=snapshot(current),
+                # The restore recognises our layer by its CodeSha256, never by this ARN.
+                intended={
+                    "action": ACTION_ATTACH,
+                    "layer_arn": layer and layer.arn,
+                    "layer_code_sha256": layer and layer.code_sha256,
+                    "environment": ours,
+                    **({"baked_in": True} if baked_in else {}),
+                },
+            ),
+            attach,
+        )
 
-    def _publish(self, change: PlannedChange, journal: Journal,
-                 attached: JournalEntry) -> JournalEntry:
+    def _publish(
+        self, change: PlannedChange, journal: Journal, attached: JournalEntry
+    ) -> JournalEntry:
         clients, name = self.context.clients, function_name_of(change.target_arn)
         description = fault_version_description(self.context.run_id)
         latest = functions.get_configuration(clients, change.target_arn)
-        return self.journaled(journal, JournalEntry(
-            entry_id=f"{attached.entry_id}:version", fault_type=self.type_name,
-            target=f"{change.target} (fault version)", target_arn=change.target_arn,
-            original={"versions": [item["Version"] for item in functions.versions(clients, name)]},
-            intended={"action": ACTION_PUBLISH, "description": description,
-                      "layer_code_sha256": attached.intended.get("layer_code_sha256")},
-            part_of=attached.entry_id,
-        ), lambda: {"version": functions.publish_version(clients, name, description,
-                                                         latest.get("RevisionId"))})
+        return self.journaled(
+            journal,
+            JournalEntry(
+                entry_id=f"{attached.entry_id}:version",
+                fault_type=self.type_name,
+                target=f"{change.target} (fault version)",
+                target_arn=change.target_arn,
+                original={
+                    "versions": [item["Version"] for item in functions.versions(clients, name)]
+                },
+                intended={
+                    "action": ACTION_PUBLISH,
+                    "description": description,
+                    "layer_code_sha256": attached.intended.get("layer_code_sha256"),
+                },
+                part_of=attached.entry_id,
+            ),
+            lambda: {
+                "version": functions.publish_version(
+                    clients, name, description, latest.get("RevisionId")
+                )
+            },
+        )
 
-    def _point_alias(self, change: PlannedChange, journal: Journal, attached: JournalEntry,
-                     published: JournalEntry) -> JournalEntry:
+    def _point_alias(
+        self,
+        change: PlannedChange,
+        journal: Journal,
+        attached: JournalEntry,
+        published: JournalEntry,
+    ) -> JournalEntry:
         clients, name = self.context.clients, function_name_of(change.target_arn)
         alias_name = str(change.intended["alias"])
         current = functions.get_alias(clients, name, alias_name)
         if current is None or alias_snapshot(current) != change.original["alias"]:
-            raise PreflightRefused(f"{change.target}: the alias changed since the plan; "
-                                   "re-run the plan")
+            raise PreflightRefused(
+                f"{change.target}: the alias changed since the plan; re-run the plan"
+            )
         version = str(published.intended["version"])
         refuse_other_code(clients, name, change.target, str(current["FunctionVersion"]), version)
         weight = float(change.intended["weight"])
@@ -321,18 +391,35 @@ class LambdaExtensionFault(FaultKind["LambdaExtensionSpec"]):
             target_version, weights = version, {}
         else:
             target_version, weights = str(current["FunctionVersion"]), {version: weight}
-        def point() -> None:
-            functions.update_alias(clients, name, alias_name, version=target_version,
-                                   weights=weights, revision_id=current.get("RevisionId"))
 
-        return self.journaled(journal, JournalEntry(
-            entry_id=f"{attached.entry_id}:alias:{alias_name}", fault_type=self.type_name,
-            target=f"{change.target} (alias)", target_arn=change.target_arn,
-            original=alias_snapshot(current),
-            intended={"action": ACTION_ALIAS, "alias": alias_name,
-                      "function_version": target_version, "weights": weights},
-            part_of=attached.entry_id,
-        ), point)
+        def point() -> None:
+            functions.update_alias(
+                clients,
+                name,
+                alias_name,
+                version=target_version,
+                weights=weights,
+                revision_id=current.get("RevisionId"),
+            )
+
+        return self.journaled(
+            journal,
+            JournalEntry(
+                entry_id=f"{attached.entry_id}:alias:{alias_name}",
+                fault_type=self.type_name,
+                target=f"{change.target} (alias)",
+                target_arn=change.target_arn,
+                original=alias_snapshot(current),
+                intended={
+                    "action": ACTION_ALIAS,
+                    "alias": alias_name,
+                    "function_version": target_version,
+                    "weights": weights,
+                },
+                part_of=attached.entry_id,
+            ),
+            point,
+        )
 
     # -- permissions (permissions.py) ---------------------------------------
 
@@ -341,27 +428,35 @@ class LambdaExtensionFault(FaultKind["LambdaExtensionSpec"]):
         cls, spec: LambdaExtensionSpec, *, region: str, account_id: str, index: int
     ) -> list[PolicyStatement]:
         return permissions.required_statements(
-            spec, region=region, account_id=account_id, index=index)
+            spec, region=region, account_id=account_id, index=index
+        )
 
     @classmethod
-    def policy_statements(cls, spec: LambdaExtensionSpec,
-                          inputs: PolicyInputs) -> list[PolicyStatement]:
+    def policy_statements(
+        cls, spec: LambdaExtensionSpec, inputs: PolicyInputs
+    ) -> list[PolicyStatement]:
         return cls.required_permissions(
             spec, region=inputs.region, account_id=inputs.account_id, index=inputs.index
         ) + permissions.target_statements(
-            cls.target_configs(spec, inputs.clients), region=inputs.region,
-            account_id=inputs.account_id, layer_arns=inputs.layer_arns,
-            kms_key_arns=inputs.kms_key_arns)
+            cls.target_configs(spec, inputs.clients),
+            region=inputs.region,
+            account_id=inputs.account_id,
+            layer_arns=inputs.layer_arns,
+            kms_key_arns=inputs.kms_key_arns,
+        )
 
     @classmethod
-    def target_configs(cls, spec: LambdaExtensionSpec,
-                       clients: AwsClients | None) -> list[dict[str, Any]] | None:
+    def target_configs(
+        cls, spec: LambdaExtensionSpec, clients: AwsClients | None
+    ) -> list[dict[str, Any]] | None:
         """The targets' configurations, None when `clients` cannot read them."""
         if clients is None:
             return None
         try:
-            return [functions.get_configuration(clients, target.function)
-                    for target in cls(spec, FaultContext(clients, "", 0.0)).targets()]
+            return [
+                functions.get_configuration(clients, target.function)
+                for target in cls(spec, FaultContext(clients, "", 0.0)).targets()
+            ]
         except (ClientError, PreflightRefused):
             return None
 
@@ -381,9 +476,11 @@ class LambdaExtensionFault(FaultKind["LambdaExtensionSpec"]):
         return {
             extension_config.EXEC_WRAPPER_ENV_KEY: extension_config.WRAPPER_PATH,
             extension_config.CONFIG_ENV_KEY: extension_config.dump_config(
-                self.spec.fault_config(), run_id=self.context.run_id,
+                self.spec.fault_config(),
+                run_id=self.context.run_id,
                 expires_at=self.context.expires_at,
-                ephemeral_storage_mb=ephemeral_storage_mb(config)),
+                ephemeral_storage_mb=ephemeral_storage_mb(config),
+            ),
         }
 
     def _layer_bytes(self, architecture: str) -> bytes:
@@ -415,13 +512,16 @@ def architecture_of(config: Mapping[str, Any]) -> str:
     return str(architectures[0])
 
 
-def refuse_other_code(clients: AwsClients, name: str, label: str, alias_version: str,
-                      fault_version: str) -> None:
+def refuse_other_code(
+    clients: AwsClients, name: str, label: str, alias_version: str, fault_version: str
+) -> None:
     """The fault version must run the alias's code: $LATEST may have changed since the plan
     (and a restore recognises the alias's version by the fault version's CodeSha256)."""
     before = functions.get_configuration(clients, name, alias_version).get("CodeSha256")
     published = functions.get_configuration(clients, name, fault_version).get("CodeSha256")
     if before != published:
-        raise PreflightRefused(f"{label}: $LATEST's code changed since the plan (fault version "
-                               f"{fault_version} is not version {alias_version}'s code); "
-                               "re-run the plan")
+        raise PreflightRefused(
+            f"{label}: $LATEST's code changed since the plan (fault version "
+            f"{fault_version} is not version {alias_version}'s code); "
+            "re-run the plan"
+        )

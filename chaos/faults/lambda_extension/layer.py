@@ -77,8 +77,9 @@ def layer_entries(architecture: str = DEFAULT_ARCHITECTURE) -> list[tuple[str, P
                 source = Path(dirpath) / name
                 entries.append((source.relative_to(tree).as_posix(), source))
     entries.sort(key=lambda entry: entry[0])
-    missing = sorted({f"extensions/{BINARY_NAME}", "gameday-chaos-wrapper"}
-                     - {name for name, _ in entries})
+    missing = sorted(
+        {f"extensions/{BINARY_NAME}", "gameday-chaos-wrapper"} - {name for name, _ in entries}
+    )
     if missing:
         raise LayerBuildError(
             f"layer files for {architecture} incomplete under {root}: missing {', '.join(missing)}"

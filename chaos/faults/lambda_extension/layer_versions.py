@@ -56,8 +56,9 @@ def describe_layer_version(clients: AwsClients, version: int) -> LayerVersion:
     )
 
 
-def publish_layer(clients: AwsClients, zip_bytes: bytes, code_sha256: str,
-                  architecture: str = "x86_64") -> LayerVersion:
+def publish_layer(
+    clients: AwsClients, zip_bytes: bytes, code_sha256: str, architecture: str = "x86_64"
+) -> LayerVersion:
     """Reuse the version with this content hash, else publish one; verify the hash either way.
 
     Each architecture's build has its own hash, so its own version. The layer declares no
@@ -102,8 +103,13 @@ def is_own_layer_of(layer_arn: str, function_arn: str) -> bool:
     """`layer_arn` is a version of our layer published in the function's own partition,
     Region and account (a layer of that name elsewhere is someone else's)."""
     layer, function = layer_arn.split(":"), function_arn.split(":")
-    return (len(layer) == 8 and len(function) >= 7 and layer[5] == "layer"
-            and layer[6] == LAYER_NAME and layer[:5] == function[:5])
+    return (
+        len(layer) == 8
+        and len(function) >= 7
+        and layer[5] == "layer"
+        and layer[6] == LAYER_NAME
+        and layer[:5] == function[:5]
+    )
 
 
 def own_layer_code_sha256(clients: AwsClients, layer_version_arn: str) -> str:

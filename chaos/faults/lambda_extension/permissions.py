@@ -32,8 +32,9 @@ def required_statements(
     statements = []
     scope: tuple[tuple[str, str, str], ...] = ()
     if isinstance(spec.functions, list):
-        targets = [parse_target(item if isinstance(item, str) else item.name)
-                   for item in spec.functions]
+        targets = [
+            parse_target(item if isinstance(item, str) else item.name) for item in spec.functions
+        ]
         function_arns = tuple(
             target.function
             if target.function.startswith("arn:")
@@ -84,11 +85,13 @@ def required_statements(
     ]
     unqualified = tuple(arn for arn in function_arns if arn not in aliased)
     if unqualified:  # an alias target's URL is read with its qualifier (alias_permissions)
-        statements.append(PolicyStatement(
-            f"LambdaExtensionUrl{index}",
-            ("lambda:GetFunctionUrlConfig",),  # does its Function URL stream responses?
-            unqualified,
-        ))
+        statements.append(
+            PolicyStatement(
+                f"LambdaExtensionUrl{index}",
+                ("lambda:GetFunctionUrlConfig",),  # does its Function URL stream responses?
+                unqualified,
+            )
+        )
     if region == EDGE_REGION:
         # Whether CloudFront replicates a target as a Lambda@Edge function (refused);
         # ListDistributions supports no resource-level permission.

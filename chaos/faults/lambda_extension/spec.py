@@ -25,15 +25,22 @@ __all__ = [
 
 
 ErrorFormat = Literal["auto", "api-gateway-rest", "api-gateway-http", "alb", "function-url"]
-EqualsValue = Annotated[str, Strict()] | Annotated[bool, Strict()] | Annotated[
-    int, Strict()] | Annotated[float, Strict()] | None
+EqualsValue = (
+    Annotated[str, Strict()]
+    | Annotated[bool, Strict()]
+    | Annotated[int, Strict()]
+    | Annotated[float, Strict()]
+    | None
+)
 
 
 class MatchCondition(StrictModel):
     """One condition on an event field (a dotted path); exactly one operator."""
 
-    path: str = Field(min_length=1, description="dotted path in the event, e.g. httpMethod or "
-                      "requestContext.http.method")
+    path: str = Field(
+        min_length=1,
+        description="dotted path in the event, e.g. httpMethod or requestContext.http.method",
+    )
     equals: EqualsValue = None
     prefix: str | None = None
     regex: str | None = Field(default=None, description="RE2 syntax (no lookarounds)")
@@ -41,11 +48,16 @@ class MatchCondition(StrictModel):
 
     @model_validator(mode="after")
     def _one_operator(self) -> MatchCondition:
-        used = [name for name in ("equals", "prefix", "regex", "exists")
-                if name in self.model_fields_set]
+        used = [
+            name
+            for name in ("equals", "prefix", "regex", "exists")
+            if name in self.model_fields_set
+        ]
         if len(used) != 1:
-            raise ValueError("a match condition needs exactly one of equals, prefix, regex, "
-                             f"exists (got {', '.join(used) or 'none'})")
+            raise ValueError(
+                "a match condition needs exactly one of equals, prefix, regex, "
+                f"exists (got {', '.join(used) or 'none'})"
+            )
         return self
 
     def to_config(self) -> dict[str, Any]:
@@ -62,8 +74,10 @@ _OMITTED_DEFAULTS = {"format": "auto", "prevent_execution": False}
 
 class _Mode(StrictModel):
     match: Match | None = Field(
-        default=None, description="conditions on event fields, all must hold for the mode to "
-        "be drawn (e.g. [{path: httpMethod, equals: POST}])")
+        default=None,
+        description="conditions on event fields, all must hold for the mode to "
+        "be drawn (e.g. [{path: httpMethod, equals: POST}])",
+    )
 
     def to_config(self) -> dict[str, Any]:
         document = {
@@ -90,11 +104,14 @@ class ErrorSpec(_Mode):
     status_code: Annotated[int, Strict(), Field(ge=400, le=599)] = 503
     rate: Rate
     format: ErrorFormat = Field(
-        default="auto", description="response format: auto (detected from each event: API "
-        "Gateway REST or HTTP API, ALB, Function URL) or one of them declared")
+        default="auto",
+        description="response format: auto (detected from each event: API "
+        "Gateway REST or HTTP API, ALB, Function URL) or one of them declared",
+    )
     prevent_execution: Annotated[bool, Strict()] = Field(
-        default=False, description="answer without running the handler (its side effects do "
-        "not happen)")
+        default=False,
+        description="answer without running the handler (its side effects do not happen)",
+    )
 
 
 class ExceptionSpec(_Mode):
@@ -115,8 +132,9 @@ class CorruptionSpec(_Mode):
 
     rate: Rate
     mode: Literal["mangle", "replace"] = "mangle"
-    body: str | None = Field(default=None, description="mode replace only: the body sent "
-                             "instead of the handler's")
+    body: str | None = Field(
+        default=None, description="mode replace only: the body sent instead of the handler's"
+    )
 
 
 class DiskSpec(_Mode):
@@ -145,9 +163,11 @@ class FunctionEntry(StrictModel):
 
     name: str = Field(min_length=1, description="function name or ARN, or name:alias")
     baked_in: Annotated[bool, Strict()] = Field(
-        default=False, description="container-image function whose image carries the "
-        "extension (extension/README.md, \"Container images\"): the run changes only its "
-        "environment, no layer")
+        default=False,
+        description="container-image function whose image carries the "
+        'extension (extension/README.md, "Container images"): the run changes only its '
+        "environment, no layer",
+    )
 
 
 Functions = Annotated[
@@ -192,17 +212,21 @@ class LambdaExtensionSpec(FaultSpec):
     def _at_least_one(self) -> LambdaExtensionSpec:
         faults = self.fault_config()
         if not faults:
-            raise ValueError("a lambda-extension fault needs at least one of latency, error, "
-                             "exception, timeout, corruption, disk")
+            raise ValueError(
+                "a lambda-extension fault needs at least one of latency, error, "
+                "exception, timeout, corruption, disk"
+            )
         # timeout, exception, error and corruption each replace the invocation's outcome:
         # at most one fires per invocation, so their probabilities must fit in 1.
-        replacing = [faults[mode]["rate"] for mode in extension_config.OUTCOME_FAULTS
-                     if mode in faults]
+        replacing = [
+            faults[mode]["rate"] for mode in extension_config.OUTCOME_FAULTS if mode in faults
+        ]
         if sum(replacing) > 1.0 + 1e-9:
             raise ValueError(
                 f"the rates of {', '.join(extension_config.OUTCOME_FAULTS)} add up to "
                 f"{sum(replacing):g}; at most one of them fires per invocation, so they must "
-                "add up to at most 1")
+                "add up to at most 1"
+            )
         # The config the extension reads is checked by its own rules (one source of truth:
         # regexes RE2 accepts, corruption's body with mode replace only, the size limit).
         try:

@@ -116,11 +116,19 @@ def go_build(sources: Path, architecture: str, out: Path, work: Path | None = No
         env = go_environment(root, GOARCH[architecture], work or Path(scratch))
         out.parent.mkdir(parents=True, exist_ok=True)
         command = [str(root / "bin" / "go"), "build", *BUILD_FLAGS, "-o", str(out), "."]
-        done = subprocess.run(command, cwd=sources, env=env, capture_output=True, text=True,
-                              timeout=BUILD_TIMEOUT_S, check=False)
+        done = subprocess.run(
+            command,
+            cwd=sources,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=BUILD_TIMEOUT_S,
+            check=False,
+        )
     if done.returncode != 0:
-        raise ToolchainError(f"go build of {sources} for {architecture} failed: "
-                             f"{done.stderr.strip()[-2000:]}")
+        raise ToolchainError(
+            f"go build of {sources} for {architecture} failed: {done.stderr.strip()[-2000:]}"
+        )
     return out
 
 
@@ -133,13 +141,19 @@ def verify(architectures: tuple[str, ...] = ARCHITECTURES) -> list[VerifyResult]
     results = []
     with tempfile.TemporaryDirectory(prefix="gameday-verify-") as scratch:
         for architecture in architectures:
-            built = build_binary(architecture, Path(scratch) / architecture / "gameday-chaos",
-                                 Path(scratch) / f"work-{architecture}")
-            packaged = binary_path(architecture)
-            results.append(VerifyResult(
+            built = build_binary(
                 architecture,
-                sha256_file(packaged) if packaged.is_file() else None,
-                sha256_file(built)))
+                Path(scratch) / architecture / "gameday-chaos",
+                Path(scratch) / f"work-{architecture}",
+            )
+            packaged = binary_path(architecture)
+            results.append(
+                VerifyResult(
+                    architecture,
+                    sha256_file(packaged) if packaged.is_file() else None,
+                    sha256_file(built),
+                )
+            )
     return results
 
 

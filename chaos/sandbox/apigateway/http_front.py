@@ -65,8 +65,9 @@ log = logging.getLogger(__name__)
 STATUS_PATH = "/_sandbox/status"
 API_NAMESPACE = "AWS/ApiGateway"
 WAF_NAMESPACE = "AWS/WAFV2"
-PROXY_RESPONSE_KEYS = frozenset({"statusCode", "headers", "multiValueHeaders", "body",
-                                 "isBase64Encoded"})
+PROXY_RESPONSE_KEYS = frozenset(
+    {"statusCode", "headers", "multiValueHeaders", "body", "isBase64Encoded"}
+)
 INTERNAL_ERROR = b'{"message": "Internal server error"}'
 TIMED_OUT = b'{"message": "Endpoint request timed out"}'
 THROTTLED = b'{"message":"Too Many Requests"}'
@@ -114,9 +115,15 @@ class MalformedProxyResponse(ValueError):
 # -- event and response mapping ------------------------------------------------------
 
 
-def proxy_event(request: FrontRequest, stage: StageConfig, request_id: str,
-                path: str, query: list[tuple[str, str]], route: RouteMatch,
-                stage_variables: dict[str, str] | None = None) -> dict[str, Any]:
+def proxy_event(
+    request: FrontRequest,
+    stage: StageConfig,
+    request_id: str,
+    path: str,
+    query: list[tuple[str, str]],
+    route: RouteMatch,
+    stage_variables: dict[str, str] | None = None,
+) -> dict[str, Any]:
     """The REST API (v1) Lambda proxy event API Gateway would send for this request."""
     headers: dict[str, str] = {}
     multi_headers: dict[str, list[str]] = {}
@@ -160,10 +167,16 @@ def proxy_event(request: FrontRequest, stage: StageConfig, request_id: str,
             "requestTimeEpoch": int(now.timestamp() * 1000),
             "requestId": request_id,
             "identity": {
-                "cognitoIdentityPoolId": None, "accountId": None, "cognitoIdentityId": None,
-                "caller": None, "accessKey": None, "sourceIp": request.source_ip,
-                "principalOrgId": None, "cognitoAuthenticationType": None,
-                "cognitoAuthenticationProvider": None, "userArn": None,
+                "cognitoIdentityPoolId": None,
+                "accountId": None,
+                "cognitoIdentityId": None,
+                "caller": None,
+                "accessKey": None,
+                "sourceIp": request.source_ip,
+                "principalOrgId": None,
+                "cognitoAuthenticationType": None,
+                "cognitoAuthenticationProvider": None,
+                "userArn": None,
                 "userAgent": headers.get("User-Agent") or headers.get("user-agent"),
                 "user": None,
             },
@@ -232,11 +245,17 @@ def _header_value(value: Any) -> str:
 class ApiGatewayFront:
     """Request handling of the front, independent of sockets (tests call ``handle``)."""
 
-    def __init__(self, stage: StageConfig, *, routes: Callable[[], RouteTable | None],
-                 functions: LambdaInvoker, waf: WafEngine | None = None,
-                 metrics: MetricsRecorder | None = None,
-                 status: Callable[[], dict[str, Any]] | None = None,
-                 timeout_override_s: float | None = None) -> None:
+    def __init__(
+        self,
+        stage: StageConfig,
+        *,
+        routes: Callable[[], RouteTable | None],
+        functions: LambdaInvoker,
+        waf: WafEngine | None = None,
+        metrics: MetricsRecorder | None = None,
+        status: Callable[[], dict[str, Any]] | None = None,
+        timeout_override_s: float | None = None,
+    ) -> None:
         self.stage = stage
         self.routes = routes
         self.functions = functions
@@ -255,49 +274,76 @@ class ApiGatewayFront:
         if split.path != prefix and not split.path.startswith(prefix + "/"):
             return _error(403, FORBIDDEN, "ForbiddenException")
         request_id = str(uuid.uuid4())
-        path = unquote(split.path[len(prefix):]) or "/"
+        path = unquote(split.path[len(prefix) :]) or "/"
         query = parse_qsl(split.query, keep_blank_values=True)
         response = self._respond(request, request_id, path, split.query, query)
-        response.headers.extend([("x-amzn-RequestId", request_id),
-                                 ("x-amz-apigw-id", request_id[:16])])
+        response.headers.extend(
+            [("x-amzn-RequestId", request_id), ("x-amz-apigw-id", request_id[:16])]
+        )
         self._record_api(response.status, started)
         return response
 
-    def _respond(self, request: FrontRequest, request_id: str, path: str, query_string: str,
-                 query: list[tuple[str, str]]) -> FrontResponse:
+    def _respond(
+        self,
+        request: FrontRequest,
+        request_id: str,
+        path: str,
+        query_string: str,
+        query: list[tuple[str, str]],
+    ) -> FrontResponse:
         if self.waf is not None:
-            verdict = self.waf.evaluate(WebRequest(
-                source_ip=request.source_ip, method=request.method, uri_path=path,
-                query_string=query_string, headers=request.headers, query=tuple(query)))
+            verdict = self.waf.evaluate(
+                WebRequest(
+                    source_ip=request.source_ip,
+                    method=request.method,
+                    uri_path=path,
+                    query_string=query_string,
+                    headers=request.headers,
+                    query=tuple(query),
+                )
+            )
             self._record_waf(verdict)
             if verdict.blocked:
-                return FrontResponse(verdict.status, verdict.body,
-                                     [("Content-Type", verdict.content_type),
-                                      *verdict.headers])
+                return FrontResponse(
+                    verdict.status,
+                    verdict.body,
+                    [("Content-Type", verdict.content_type), *verdict.headers],
+                )
         table = self.routes()
         route = table.match(request.method, path) if table is not None else None
         if table is None or route is None:
             return _error(403, MISSING_TOKEN, "MissingAuthenticationTokenException")
-        if not self.throttling.admit(table.throttle_limits, route.resource.path,
-                                     route.method.http_method):
+        if not self.throttling.admit(
+            table.throttle_limits, route.resource.path, route.method.http_method
+        ):
             return _error(429, THROTTLED, "TooManyRequestsException")
         integration = route.method.integration
-        target = (integration.lambda_target(table.stage_variables)
-                  if integration is not None else None)
-        if integration is None or target is None or integration.type not in (LAMBDA_PROXY,
-                                                                             LAMBDA_CUSTOM):
-            log.warning("%s %s: the sandbox serves Lambda integrations (AWS_PROXY, AWS) only; "
-                        "this method has %s", route.method.http_method, route.resource.path,
-                        integration.type if integration else "no integration")
+        target = (
+            integration.lambda_target(table.stage_variables) if integration is not None else None
+        )
+        if (
+            integration is None
+            or target is None
+            or integration.type not in (LAMBDA_PROXY, LAMBDA_CUSTOM)
+        ):
+            log.warning(
+                "%s %s: the sandbox serves Lambda integrations (AWS_PROXY, AWS) only; "
+                "this method has %s",
+                route.method.http_method,
+                route.resource.path,
+                integration.type if integration else "no integration",
+            )
             return _error(500, INTERNAL_ERROR, "InternalServerErrorException")
         if integration.type == LAMBDA_PROXY:
-            event = proxy_event(request, self.stage, request_id, path, query, route,
-                                table.stage_variables)
+            event = proxy_event(
+                request, self.stage, request_id, path, query, route, table.stage_variables
+            )
             return self._proxy(target, integration, json.dumps(event).encode())
         return self._custom(target, integration, route, request)
 
-    def _proxy(self, target: LambdaTarget, integration: IntegrationSpec,
-               payload: bytes) -> FrontResponse:
+    def _proxy(
+        self, target: LambdaTarget, integration: IntegrationSpec, payload: bytes
+    ) -> FrontResponse:
         outcome = self._invoke(target, payload, self._timeout_s(integration))
         if isinstance(outcome, FrontResponse):
             return outcome
@@ -307,24 +353,36 @@ class ApiGatewayFront:
         try:
             response = map_proxy_response(outcome.result.payload)
         except MalformedProxyResponse as error:
-            log.info("Execution failed due to configuration error: Malformed Lambda proxy "
-                     "response (%s)", error)
+            log.info(
+                "Execution failed due to configuration error: Malformed Lambda proxy response (%s)",
+                error,
+            )
             return _error(502, INTERNAL_ERROR, "InternalServerErrorException")
         _default_content_type(response.headers)
         return response
 
-    def _custom(self, target: LambdaTarget, integration: IntegrationSpec, route: RouteMatch,
-                request: FrontRequest) -> FrontResponse:
-        content_type = next((value for name, value in request.headers
-                             if name.lower() == "content-type"), None)
+    def _custom(
+        self,
+        target: LambdaTarget,
+        integration: IntegrationSpec,
+        route: RouteMatch,
+        request: FrontRequest,
+    ) -> FrontResponse:
+        content_type = next(
+            (value for name, value in request.headers if name.lower() == "content-type"), None
+        )
         try:
             payload = request_payload(integration, content_type, request.body)
             outcome = self._invoke(target, payload, self._timeout_s(integration))
             if isinstance(outcome, FrontResponse):
                 return outcome
             assert outcome.result is not None
-            mapped = map_response(integration, route.method.response_status_codes,
-                                  outcome.result.payload, outcome.result.function_error)
+            mapped = map_response(
+                integration,
+                route.method.response_status_codes,
+                outcome.result.payload,
+                outcome.result.function_error,
+            )
         except IntegrationFailure as failure:
             log.info("Execution failed due to configuration error: %s", failure.reason)
             if failure.status == 415:
@@ -337,8 +395,9 @@ class ApiGatewayFront:
     def _timeout_s(self, integration: IntegrationSpec) -> float:
         return self.timeout_override_s or integration.timeout_s
 
-    def _invoke(self, target: LambdaTarget, payload: bytes,
-                timeout_s: float) -> InvokeOutcome | FrontResponse:
+    def _invoke(
+        self, target: LambdaTarget, payload: bytes, timeout_s: float
+    ) -> InvokeOutcome | FrontResponse:
         """The function's outcome, or the error response API Gateway gives instead."""
         outcome: list[InvokeOutcome] = []
         throttled: list[bool] = []
@@ -364,12 +423,12 @@ class ApiGatewayFront:
             # Gateway API", https://docs.aws.amazon.com/lambda/latest/dg/
             # services-apigateway-errors.html). Not the INTEGRATION_FAILURE gateway
             # response's default 504: clients of a throttled function see this 500.
-            log.info("Lambda invocation failed with status: 429 (%s is throttled)",
-                     target.label)
+            log.info("Lambda invocation failed with status: 429 (%s is throttled)", target.label)
             return _error(500, INTERNAL_ERROR, "InternalServerErrorException")
         if outcome and outcome[0].missing:
-            log.info("Execution failed due to configuration error: function %s not found",
-                     target.label)
+            log.info(
+                "Execution failed due to configuration error: function %s not found", target.label
+            )
             return _error(500, INTERNAL_ERROR, "InternalServerErrorException")
         if not outcome or outcome[0].result is None:
             return _error(502, INTERNAL_ERROR, "InternalServerErrorException")
@@ -385,8 +444,13 @@ class ApiGatewayFront:
         add(API_NAMESPACE, "Count", 1, dimensions)
         add(API_NAMESPACE, "4XXError", 1 if 400 <= status < 500 else 0, dimensions)
         add(API_NAMESPACE, "5XXError", 1 if status >= 500 else 0, dimensions)
-        add(API_NAMESPACE, "Latency", (time.monotonic() - started) * 1000, dimensions,
-            "Milliseconds")
+        add(
+            API_NAMESPACE,
+            "Latency",
+            (time.monotonic() - started) * 1000,
+            dimensions,
+            "Milliseconds",
+        )
 
     def _record_waf(self, verdict: Verdict) -> None:
         if self.metrics is None or self.waf is None or not self.waf.acl_metric_name:
@@ -395,8 +459,9 @@ class ApiGatewayFront:
 
         def add(metric: str, rule: str) -> None:
             assert self.metrics is not None
-            self.metrics.add(WAF_NAMESPACE, metric, 1,
-                             {"WebACL": acl, "Rule": rule, "Region": self.stage.region})
+            self.metrics.add(
+                WAF_NAMESPACE, metric, 1, {"WebACL": acl, "Rule": rule, "Region": self.stage.region}
+            )
 
         for counted in verdict.counted:
             add("CountedRequests", counted)
@@ -412,8 +477,9 @@ def _default_content_type(headers: list[tuple[str, str]]) -> None:
 
 
 def _error(status: int, body: bytes, error_type: str) -> FrontResponse:
-    return FrontResponse(status, body, [("Content-Type", "application/json"),
-                                        ("x-amzn-ErrorType", error_type)])
+    return FrontResponse(
+        status, body, [("Content-Type", "application/json"), ("x-amzn-ErrorType", error_type)]
+    )
 
 
 # -- HTTP server --------------------------------------------------------------------------
@@ -484,8 +550,12 @@ class FrontServer(LoopbackHTTPServer):
         super().handle_error(request, client_address)
 
     def start(self) -> None:
-        self._thread = threading.Thread(target=self.serve_forever, kwargs={"poll_interval": 0.2},
-                                        name="sandbox-front", daemon=True)
+        self._thread = threading.Thread(
+            target=self.serve_forever,
+            kwargs={"poll_interval": 0.2},
+            name="sandbox-front",
+            daemon=True,
+        )
         self._thread.start()
 
     def stop(self) -> None:

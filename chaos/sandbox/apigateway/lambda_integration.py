@@ -54,22 +54,26 @@ class MappedResponse:
     headers: tuple[tuple[str, str], ...] = ()
 
 
-def request_payload(integration: IntegrationSpec, content_type: str | None,
-                    body: bytes) -> bytes:
+def request_payload(integration: IntegrationSpec, content_type: str | None, body: bytes) -> bytes:
     """The Lambda invocation payload for a method request; raises IntegrationFailure."""
     media_type = _media_type(content_type)
     templates = {key.lower(): value for key, value in integration.request_templates.items()}
     if media_type in templates:
         if templates[media_type]:
-            raise IntegrationFailure(500, f"request mapping template for {media_type} "
-                                          "(the sandbox does not evaluate mapping templates)")
+            raise IntegrationFailure(
+                500,
+                f"request mapping template for {media_type} "
+                "(the sandbox does not evaluate mapping templates)",
+            )
         return _passthrough(body)
     behavior = (integration.passthrough_behavior or PASSTHROUGH_WHEN_NO_MATCH).upper()
-    passes = (behavior == PASSTHROUGH_WHEN_NO_MATCH
-              or (behavior == PASSTHROUGH_WHEN_NO_TEMPLATES and not templates))
+    passes = behavior == PASSTHROUGH_WHEN_NO_MATCH or (
+        behavior == PASSTHROUGH_WHEN_NO_TEMPLATES and not templates
+    )
     if not passes:
-        raise IntegrationFailure(415, f"no mapping template for {media_type} and "
-                                      f"passthroughBehavior {behavior}")
+        raise IntegrationFailure(
+            415, f"no mapping template for {media_type} and passthroughBehavior {behavior}"
+        )
     return _passthrough(body)
 
 
@@ -85,19 +89,26 @@ def _passthrough(body: bytes) -> bytes:
     return body
 
 
-def map_response(integration: IntegrationSpec, method_status_codes: frozenset[str],
-                 payload: bytes, function_error: str | None) -> MappedResponse:
+def map_response(
+    integration: IntegrationSpec,
+    method_status_codes: frozenset[str],
+    payload: bytes,
+    function_error: str | None,
+) -> MappedResponse:
     """The method response for the function's result or error; raises IntegrationFailure."""
     chosen = _select(integration.responses, _error_message(payload) if function_error else None)
     if chosen is None:
-        raise IntegrationFailure(500, "no match for output mapping and no default output "
-                                      "mapping configured")
+        raise IntegrationFailure(
+            500, "no match for output mapping and no default output mapping configured"
+        )
     if method_status_codes and chosen.status_code not in method_status_codes:
-        raise IntegrationFailure(500, f"integration response {chosen.status_code} has no "
-                                      "method response")
+        raise IntegrationFailure(
+            500, f"integration response {chosen.status_code} has no method response"
+        )
     if any(template for template in chosen.response_templates.values()):
-        raise IntegrationFailure(500, "response mapping template (the sandbox does not "
-                                      "evaluate mapping templates)")
+        raise IntegrationFailure(
+            500, "response mapping template (the sandbox does not evaluate mapping templates)"
+        )
     try:
         status = int(chosen.status_code)
     except ValueError:
@@ -105,8 +116,9 @@ def map_response(integration: IntegrationSpec, method_status_codes: frozenset[st
     return MappedResponse(status, payload, _static_headers(chosen.response_parameters))
 
 
-def _select(responses: tuple[IntegrationResponseSpec, ...],
-            error_message: str | None) -> IntegrationResponseSpec | None:
+def _select(
+    responses: tuple[IntegrationResponseSpec, ...], error_message: str | None
+) -> IntegrationResponseSpec | None:
     default = next((r for r in responses if not r.selection_pattern), None)
     if error_message is None:
         return default
@@ -120,8 +132,7 @@ def _matches(pattern: str, message: str) -> bool:
     try:
         return re.fullmatch(pattern, message) is not None
     except re.error:
-        log.warning("selectionPattern %r is not a regular expression Python understands",
-                    pattern)
+        log.warning("selectionPattern %r is not a regular expression Python understands", pattern)
         return False
 
 
@@ -140,10 +151,11 @@ def _static_headers(parameters: Mapping[str, str]) -> tuple[tuple[str, str], ...
     headers = []
     for destination, source in parameters.items():
         if destination.startswith(prefix) and len(source) >= 2 and source[0] == source[-1] == "'":
-            headers.append((destination[len(prefix):], source[1:-1]))
+            headers.append((destination[len(prefix) :], source[1:-1]))
         elif destination.startswith(prefix):
-            log.info("response parameter %s <- %s is not mapped by the sandbox", destination,
-                     source)
+            log.info(
+                "response parameter %s <- %s is not mapped by the sandbox", destination, source
+            )
     return tuple(headers)
 
 

@@ -51,8 +51,7 @@ class IntegrationSpec:
 
     def lambda_target(self, stage_variables: Mapping[str, str]) -> LambdaTarget | None:
         """The function the URI names once the stage's variables are substituted."""
-        uri = _STAGE_VARIABLE.sub(lambda match: stage_variables.get(match.group(1), ""),
-                                  self.uri)
+        uri = _STAGE_VARIABLE.sub(lambda match: stage_variables.get(match.group(1), ""), self.uri)
         return lambda_target_from_uri(uri)
 
 
@@ -94,17 +93,22 @@ class RouteMatch:
 class RouteTable:
     """The resources of one deployed REST API, with its stage's variables."""
 
-    def __init__(self, root: ResourceSpec,
-                 stage_variables: Mapping[str, str] | None = None,
-                 throttle_limits: Mapping[str, ThrottleLimit] | None = None) -> None:
+    def __init__(
+        self,
+        root: ResourceSpec,
+        stage_variables: Mapping[str, str] | None = None,
+        throttle_limits: Mapping[str, ThrottleLimit] | None = None,
+    ) -> None:
         self.root = root
         self.stage_variables: dict[str, str] = dict(stage_variables or {})
         # The stage's method throttling by normalized methodSettings key (throttling.py).
         self.throttle_limits: dict[str, ThrottleLimit] = dict(throttle_limits or {})
 
-    def with_stage_variables(self, stage_variables: Mapping[str, str],
-                             throttle_limits: Mapping[str, ThrottleLimit] | None = None
-                             ) -> RouteTable:
+    def with_stage_variables(
+        self,
+        stage_variables: Mapping[str, str],
+        throttle_limits: Mapping[str, ThrottleLimit] | None = None,
+    ) -> RouteTable:
         return RouteTable(self.root, stage_variables, throttle_limits)
 
     def match(self, http_method: str, path: str) -> RouteMatch | None:
@@ -134,8 +138,9 @@ class RouteTable:
         return found
 
 
-def _child_for(resource: ResourceSpec, part: str, rest: list[str],
-               parameters: dict[str, str]) -> tuple[ResourceSpec | None, bool]:
+def _child_for(
+    resource: ResourceSpec, part: str, rest: list[str], parameters: dict[str, str]
+) -> tuple[ResourceSpec | None, bool]:
     """The child standing for ``part`` (and whether it took the rest of the path)."""
     for child in resource.children:
         if not child.parameter and child.path_part == part:
@@ -158,15 +163,19 @@ def build_tree(resources: list[tuple[str, str | None, str, dict[str, MethodSpec]
         by_parent.setdefault(row[1], []).append(row)
     roots = by_parent.get(None) or [("root", None, "", {})]
 
-    def node(row: tuple[str, str | None, str, dict[str, MethodSpec]], parent_path: str,
-             depth: int) -> ResourceSpec:
+    def node(
+        row: tuple[str, str | None, str, dict[str, MethodSpec]], parent_path: str, depth: int
+    ) -> ResourceSpec:
         resource_id, parent_id, path_part, methods = row
         if parent_id is None:  # the root resource (moto names its path part "/")
             path_part, path = "", "/"
         else:
             path = f"{parent_path.rstrip('/')}/{path_part}"
-        children = () if depth > 64 else tuple(
-            node(child, path, depth + 1) for child in by_parent.get(resource_id, []))
+        children = (
+            ()
+            if depth > 64
+            else tuple(node(child, path, depth + 1) for child in by_parent.get(resource_id, []))
+        )
         return ResourceSpec(resource_id, path, path_part, methods, children)
 
     return node(roots[0], "", 0)

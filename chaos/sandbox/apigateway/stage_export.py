@@ -46,7 +46,8 @@ class DeployedStages(Protocol):
 
 
 _EXPORT_PATH = re.compile(
-    r"^/restapis/(?P<api>[^/]+)/stages/(?P<stage>[^/]+)/exports/(?P<type>[^/]+)/?$")
+    r"^/restapis/(?P<api>[^/]+)/stages/(?P<stage>[^/]+)/exports/(?P<type>[^/]+)/?$"
+)
 _EXPORT_TYPES = ("oas30", "swagger")
 #: The ``extensions`` values that add the integrations (GetExport's ``parameters``).
 _INTEGRATION_EXTENSIONS = frozenset({"integrations", "apigateway"})
@@ -54,15 +55,17 @@ _INTEGRATION_EXTENSIONS = frozenset({"integrations", "apigateway"})
 Answer = tuple[str, list[tuple[str, str]], bytes]
 
 
-def stage_export(title: str, table: RouteTable, *, export_type: str,
-                 integrations: bool) -> dict[str, Any]:
+def stage_export(
+    title: str, table: RouteTable, *, export_type: str, integrations: bool
+) -> dict[str, Any]:
     """The OpenAPI document of a deployed stage: its paths, methods and integrations."""
-    header: dict[str, Any] = ({"openapi": "3.0.1"} if export_type == "oas30"
-                              else {"swagger": "2.0"})
+    header: dict[str, Any] = {"openapi": "3.0.1"} if export_type == "oas30" else {"swagger": "2.0"}
     paths: dict[str, Any] = {}
     for resource in sorted(table.resources(), key=lambda item: item.path):
-        operations = {_operation_key(name): _operation(method, integrations)
-                      for name, method in sorted(resource.methods.items())}
+        operations = {
+            _operation_key(name): _operation(method, integrations)
+            for name, method in sorted(resource.methods.items())
+        }
         if operations:
             paths[resource.path] = operations
     return {**header, "info": {"title": title, "version": "1"}, "paths": paths}
@@ -73,8 +76,12 @@ def _operation_key(method: str) -> str:
 
 
 def _operation(method: MethodSpec, integrations: bool) -> dict[str, Any]:
-    operation: dict[str, Any] = {"responses": {
-        code: {"description": f"{code} response"} for code in sorted(method.response_status_codes)}}
+    operation: dict[str, Any] = {
+        "responses": {
+            code: {"description": f"{code} response"}
+            for code in sorted(method.response_status_codes)
+        }
+    }
     if integrations and method.integration is not None:
         operation[INTEGRATION_KEY] = _integration(method.integration)
     return operation
@@ -99,41 +106,60 @@ class StageExports:
         self.app = app
         self.reader = reader
 
-    def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]
-                 ) -> Iterable[bytes]:
+    def __call__(
+        self, environ: dict[str, Any], start_response: Callable[..., Any]
+    ) -> Iterable[bytes]:
         match = _EXPORT_PATH.match(str(environ.get("PATH_INFO") or ""))
-        if (match is None or environ.get("REQUEST_METHOD") != "GET"
-                or signing_service(environ) != "apigateway"):
+        if (
+            match is None
+            or environ.get("REQUEST_METHOD") != "GET"
+            or signing_service(environ) != "apigateway"
+        ):
             return self.app(environ, start_response)
         status, headers, body = self.answer(
-            unquote(match["api"]), unquote(match["stage"]), unquote(match["type"]),
+            unquote(match["api"]),
+            unquote(match["stage"]),
+            unquote(match["type"]),
             parse_qs(str(environ.get("QUERY_STRING") or "")),
-            str(environ.get("HTTP_ACCEPT") or "application/json"))
-        start_response(status, [*headers, ("x-amzn-RequestId", str(uuid.uuid4())),
-                                ("Content-Length", str(len(body)))])
+            str(environ.get("HTTP_ACCEPT") or "application/json"),
+        )
+        start_response(
+            status,
+            [*headers, ("x-amzn-RequestId", str(uuid.uuid4())), ("Content-Length", str(len(body)))],
+        )
         return [body]
 
-    def answer(self, api_id: str, stage: str, export_type: str,
-               query: dict[str, list[str]], accept: str) -> Answer:
+    def answer(
+        self, api_id: str, stage: str, export_type: str, query: dict[str, list[str]], accept: str
+    ) -> Answer:
         if export_type not in _EXPORT_TYPES:
             return _error(400, "BadRequestException", f"No API exporter for type '{export_type}'")
         table = self.reader.route_table(api_id, stage)
         if table is None:
             return _error(404, "NotFoundException", "Invalid stage identifier specified")
-        extensions = {value.strip() for item in query.get("extensions", [])
-                      for value in item.split(",")}
-        document = stage_export(self.reader.rest_api_name(api_id) or api_id, table,
-                                export_type=export_type,
-                                integrations=bool(extensions & _INTEGRATION_EXTENSIONS))
+        extensions = {
+            value.strip() for item in query.get("extensions", []) for value in item.split(",")
+        }
+        document = stage_export(
+            self.reader.rest_api_name(api_id) or api_id,
+            table,
+            export_type=export_type,
+            integrations=bool(extensions & _INTEGRATION_EXTENSIONS),
+        )
         if "yaml" in accept:
-            return "200 OK", [("Content-Type", "application/yaml")], yaml.safe_dump(
-                document, sort_keys=False).encode()
+            return (
+                "200 OK",
+                [("Content-Type", "application/yaml")],
+                yaml.safe_dump(document, sort_keys=False).encode(),
+            )
         return "200 OK", [("Content-Type", "application/json")], json.dumps(document).encode()
 
 
 def _error(status: int, code: str, message: str) -> Answer:
     """An API Gateway error as botocore parses it (REST-JSON: x-amzn-ErrorType, message)."""
     reason = {400: "Bad Request", 404: "Not Found"}[status]
-    return (f"{status} {reason}", [("Content-Type", "application/json"),
-                                   ("x-amzn-ErrorType", code)],
-            json.dumps({"message": message}).encode())
+    return (
+        f"{status} {reason}",
+        [("Content-Type", "application/json"), ("x-amzn-ErrorType", code)],
+        json.dumps({"message": message}).encode(),
+    )

@@ -49,9 +49,11 @@ class AsgScheduler:
         return self.autoscaling.ec2_backend
 
     def api_changes(self) -> list[tuple[Any, str]]:
-        return [(self.autoscaling, "create_auto_scaling_group"),
-                (self.autoscaling, "update_auto_scaling_group"),
-                (self.autoscaling, "set_desired_capacity")]
+        return [
+            (self.autoscaling, "create_auto_scaling_group"),
+            (self.autoscaling, "update_auto_scaling_group"),
+            (self.autoscaling, "set_desired_capacity"),
+        ]
 
     def step(self, now: float, timing: MoveTiming) -> bool:
         changed = False
@@ -72,20 +74,28 @@ class AsgScheduler:
         slots = []
         for subnet_id in str(group.vpc_zone_identifier).split(","):
             try:
-                slots.append(Slot(subnet_id.strip(), str(self.ec2.get_subnet(subnet_id.strip())
-                                                         .availability_zone)))
+                slots.append(
+                    Slot(
+                        subnet_id.strip(),
+                        str(self.ec2.get_subnet(subnet_id.strip()).availability_zone),
+                    )
+                )
             except Exception:  # noqa: BLE001 - a deleted subnet holds no instances
                 continue
         return slots
 
     def _finish_drains(self, group: Any, now: float) -> bool:
-        done = {state.instance_id for state in group.instance_states
-                if self._drain_until.get(state.instance_id, float("inf")) <= now}
+        done = {
+            state.instance_id
+            for state in group.instance_states
+            if self._drain_until.get(state.instance_id, float("inf")) <= now
+        }
         if not done:
             return False
         # Copy-on-write: moto's request threads may be iterating over the list.
-        group.instance_states = [state for state in group.instance_states
-                                 if state.instance_id not in done]
+        group.instance_states = [
+            state for state in group.instance_states if state.instance_id not in done
+        ]
         self.ec2.terminate_instances(sorted(done))
         for instance_id in done:
             del self._drain_until[instance_id]
@@ -102,9 +112,11 @@ class AsgScheduler:
 
     def _capacity(self, group: Any) -> list[Any]:
         """The instances that count: not leaving, not being replaced."""
-        return [state for state in group.instance_states
-                if state.lifecycle_state in CAPACITY_STATES
-                and state.instance_id not in self._replacing]
+        return [
+            state
+            for state in group.instance_states
+            if state.lifecycle_state in CAPACITY_STATES and state.instance_id not in self._replacing
+        ]
 
     def _adopt(self, group: Any, slots: list[Slot]) -> bool:
         """Place the instances moto started on its own where Auto Scaling would have."""
@@ -112,8 +124,7 @@ class AsgScheduler:
         strangers = [state for state in capacity if state.instance_id not in self._known]
         if not strangers:
             return False
-        placed = Counter(subnet_of(state) for state in capacity
-                         if state.instance_id in self._known)
+        placed = Counter(subnet_of(state) for state in capacity if state.instance_id in self._known)
         _, deficit = surplus_and_deficit(spread(len(capacity), slots, placed), placed)
         zones = {slot.subnet_id: slot.az_name for slot in slots}
         for state, subnet_id in zip(strangers, deficit, strict=False):
@@ -125,16 +136,20 @@ class AsgScheduler:
 
     def _replace_at_once(self, group: Any, state: Any, subnet_id: str, az_name: str) -> None:
         replacement = self._launch(group, subnet_id, az_name, lifecycle="InService")
-        group.instance_states = [replacement if item is state else item
-                                 for item in group.instance_states]
+        group.instance_states = [
+            replacement if item is state else item for item in group.instance_states
+        ]
         self.ec2.terminate_instances([state.instance_id])
 
     def _start_moves(self, group: Any, slots: list[Slot]) -> bool:
         capacity = self._capacity(group)
         placed = Counter(subnet_of(state) for state in capacity)
         surplus, deficit = surplus_and_deficit(spread(len(capacity), slots, placed), placed)
-        movers = [state for subnet_id, count in surplus.items()
-                  for state in [s for s in capacity if subnet_of(s) == subnet_id][:count]]
+        movers = [
+            state
+            for subnet_id, count in surplus.items()
+            for state in [s for s in capacity if subnet_of(s) == subnet_id][:count]
+        ]
         zones = {slot.subnet_id: slot.az_name for slot in slots}
         for state, subnet_id in zip(movers, deficit, strict=False):
             replacement = self._launch(group, subnet_id, zones[subnet_id], lifecycle="Pending")
@@ -161,20 +176,41 @@ class AsgScheduler:
         tags = {**group.get_propagated_tags(), ASG_NAME_TAG: group.name, **group.instance_tags}
         template = group.ec2_launch_template
         reservation = self.ec2.run_instances(
-            group.image_id, 1, group.user_data, group.security_groups,
-            instance_type=group.instance_type, tags={"instance": tags}, placement=az_name,
+            group.image_id,
+            1,
+            group.user_data,
+            group.security_groups,
+            instance_type=group.instance_type,
+            tags={"instance": tags},
+            placement=az_name,
             launch_config=group.launch_config,
             launch_template={"LaunchTemplateId": template.id} if template else None,
-            is_instance_type_default=False, associate_public_ip=None, subnet_id=subnet_id)
+            is_instance_type_default=False,
+            associate_public_ip=None,
+            subnet_id=subnet_id,
+        )
         [instance] = reservation.instances
         instance.autoscaling_group = group
         self._known.add(instance.id)
-        return InstanceState(instance, lifecycle_state=lifecycle,
-                             protected_from_scale_in=group.new_instances_protected_from_scale_in)
+        return InstanceState(
+            instance,
+            lifecycle_state=lifecycle,
+            protected_from_scale_in=group.new_instances_protected_from_scale_in,
+        )
 
     def status(self) -> list[dict[str, Any]]:
-        return [{"group": group.name,
-                 "instances": [{"id": state.instance_id, "az": state.availability_zone,
-                                "subnet": subnet_of(state), "state": state.lifecycle_state}
-                               for state in group.instance_states]}
-                for group in list(self.autoscaling.autoscaling_groups.values())]
+        return [
+            {
+                "group": group.name,
+                "instances": [
+                    {
+                        "id": state.instance_id,
+                        "az": state.availability_zone,
+                        "subnet": subnet_of(state),
+                        "state": state.lifecycle_state,
+                    }
+                    for state in group.instance_states
+                ],
+            }
+            for group in list(self.autoscaling.autoscaling_groups.values())
+        ]

@@ -89,11 +89,16 @@ def _share(count: int, groups: Sequence[Sequence[Slot]], current: Mapping[str, i
     return [base + (index in favoured) for index in range(len(groups))]
 
 
-def surplus_and_deficit(targets: Mapping[str, int], placed: Mapping[str, int]
-                        ) -> tuple[dict[str, int], list[str]]:
+def surplus_and_deficit(
+    targets: Mapping[str, int], placed: Mapping[str, int]
+) -> tuple[dict[str, int], list[str]]:
     """Units to remove per subnet (subnets not in `targets` lose all) and subnets to fill."""
-    surplus = {subnet: count - targets.get(subnet, 0) for subnet, count in placed.items()
-               if count > targets.get(subnet, 0)}
-    deficit = [subnet for subnet, target in targets.items()
-               for _ in range(target - placed.get(subnet, 0))]
+    surplus = {
+        subnet: count - targets.get(subnet, 0)
+        for subnet, count in placed.items()
+        if count > targets.get(subnet, 0)
+    }
+    deficit = [
+        subnet for subnet, target in targets.items() for _ in range(target - placed.get(subnet, 0))
+    ]
     return surplus, deficit

@@ -45,10 +45,18 @@ log = logging.getLogger(__name__)
 SERVICE_GROUP_PREFIX = "service:"
 STARTING_STATES = ("PROVISIONING", "PENDING", "ACTIVATING")
 # The ENI attachment's and the containers' status for a task's lastStatus.
-ATTACHMENT_STATUS = {"PROVISIONING": "PRECREATED", "RUNNING": "ATTACHED",
-                     "DEACTIVATING": "ATTACHED", "STOPPED": "DELETED"}
-CONTAINER_STATUS = {"PROVISIONING": "PENDING", "RUNNING": "RUNNING", "DEACTIVATING": "RUNNING",
-                    "STOPPED": "STOPPED"}
+ATTACHMENT_STATUS = {
+    "PROVISIONING": "PRECREATED",
+    "RUNNING": "ATTACHED",
+    "DEACTIVATING": "ATTACHED",
+    "STOPPED": "DELETED",
+}
+CONTAINER_STATUS = {
+    "PROVISIONING": "PENDING",
+    "RUNNING": "RUNNING",
+    "DEACTIVATING": "RUNNING",
+    "STOPPED": "STOPPED",
+}
 _ids = random.Random()
 
 
@@ -120,8 +128,9 @@ class EcsScheduler:
     @classmethod
     def of(cls, region: str, account_id: str) -> EcsScheduler:
         # Never let moto move a task on its own (its default: one state per describe_tasks).
-        state_manager.set_transition(model_name="ecs::task",
-                                     transition={"progression": "manual", "times": sys.maxsize})
+        state_manager.set_transition(
+            model_name="ecs::task", transition={"progression": "manual", "times": sys.maxsize}
+        )
         # moto's Task reads its ENI's private DNS name, which moto only sets in VPCs with DNS
         # hostnames enabled; AWS leaves it empty elsewhere.
         if not hasattr(NetworkInterface, "private_dns_name"):
@@ -131,18 +140,31 @@ class EcsScheduler:
         return scheduler
 
     def api_changes(self) -> list[tuple[Any, str]]:
-        return [(self.ecs, "create_service"), (self.ecs, "update_service"),
-                (self.ecs, "delete_service")]
+        return [
+            (self.ecs, "create_service"),
+            (self.ecs, "update_service"),
+            (self.ecs, "delete_service"),
+        ]
 
     def _list_tasks_as_aws(self) -> None:
         original = self.ecs.list_tasks
 
-        def list_tasks(cluster_str: str | None = None, container_instance: str | None = None,
-                       family: str | None = None, started_by: str | None = None,
-                       service_name: str | None = None,
-                       desiredStatus: str | None = None) -> list[Any]:  # noqa: N803 - moto's
-            tasks = original(cluster_str, container_instance, family, started_by, None,
-                             desiredStatus or "RUNNING")
+        def list_tasks(
+            cluster_str: str | None = None,
+            container_instance: str | None = None,
+            family: str | None = None,
+            started_by: str | None = None,
+            service_name: str | None = None,
+            desiredStatus: str | None = None,
+        ) -> list[Any]:  # noqa: N803 - moto's
+            tasks = original(
+                cluster_str,
+                container_instance,
+                family,
+                started_by,
+                None,
+                desiredStatus or "RUNNING",
+            )
             if not service_name:
                 return list(tasks)
             group = SERVICE_GROUP_PREFIX + service_name.rsplit("/", 1)[-1]
@@ -179,9 +201,13 @@ class EcsScheduler:
             return known, False
         forced = known is not None and shown not in (None, known[0].id)
         deployment_id = shown if shown and (known is None or forced) else self._new_id()
-        primary = Deployment(deployment_id, str(service.task_definition),
-                             copy.deepcopy(service.network_configuration), moment(now),
-                             moment(now))
+        primary = Deployment(
+            deployment_id,
+            str(service.task_definition),
+            copy.deepcopy(service.network_configuration),
+            moment(now),
+            moment(now),
+        )
         deployments = [primary, *(known or [])]
         self._deployments[service.arn] = deployments
         return deployments, True
@@ -192,12 +218,14 @@ class EcsScheduler:
 
     def _tasks_of(self, service: Any) -> list[Any]:
         group = SERVICE_GROUP_PREFIX + service.name
-        return [task for task in self.ecs.tasks.get(service.cluster_name, {}).values()
-                if task.group == group]
+        return [
+            task
+            for task in self.ecs.tasks.get(service.cluster_name, {}).values()
+            if task.group == group
+        ]
 
     def _finish_drains(self, tasks: list[Any], now: float) -> bool:
-        done = [task for task in tasks
-                if self._drain_until.get(task.task_arn, float("inf")) <= now]
+        done = [task for task in tasks if self._drain_until.get(task.task_arn, float("inf")) <= now]
         for task in done:
             del self._drain_until[task.task_arn]
             set_task_status(task, "STOPPED")
@@ -216,25 +244,36 @@ class EcsScheduler:
 
     @staticmethod
     def _start_launched(tasks: list[Any], primary: Deployment, now: float) -> bool:
-        starting = [task for task in tasks if task.started_by == primary.id
-                    and task.desired_status == "RUNNING" and task.last_status in STARTING_STATES]
+        starting = [
+            task
+            for task in tasks
+            if task.started_by == primary.id
+            and task.desired_status == "RUNNING"
+            and task.last_status in STARTING_STATES
+        ]
         for task in starting:
             set_task_status(task, "RUNNING")
             task.started_at = moment(now)
         return bool(starting)
 
-    def _scale_primary(self, service: Any, primary: Deployment, tasks: list[Any], now: float,
-                       timing: MoveTiming) -> bool:
-        live = [task for task in tasks
-                if task.started_by == primary.id and task.desired_status == "RUNNING"]
+    def _scale_primary(
+        self, service: Any, primary: Deployment, tasks: list[Any], now: float, timing: MoveTiming
+    ) -> bool:
+        live = [
+            task
+            for task in tasks
+            if task.started_by == primary.id and task.desired_status == "RUNNING"
+        ]
         placed = Counter(subnet_of(task) for task in live)
         targets = spread(self._desired(service), self._slots(primary.subnet_ids), placed)
         surplus, deficit = surplus_and_deficit(targets, placed)
         for subnet_id in deficit:
             self._launch(service, primary, subnet_id, now)
         for subnet_id, count in surplus.items():
-            extra = sorted((task for task in live if subnet_of(task) == subnet_id),
-                           key=lambda task: task.last_status == "RUNNING")[:count]
+            extra = sorted(
+                (task for task in live if subnet_of(task) == subnet_id),
+                key=lambda task: task.last_status == "RUNNING",
+            )[:count]
             for task in extra:
                 self._drain(task, primary, now, timing)
         return bool(deficit or surplus)
@@ -247,21 +286,32 @@ class EcsScheduler:
         slots = []
         for subnet_id in subnet_ids:
             try:
-                slots.append(Slot(subnet_id, str(self.ec2.get_subnet(subnet_id)
-                                                 .availability_zone)))
+                slots.append(Slot(subnet_id, str(self.ec2.get_subnet(subnet_id).availability_zone)))
             except Exception:  # noqa: BLE001 - a deleted subnet holds no tasks
                 continue
         return slots
 
     def _launch(self, service: Any, deployment: Deployment, subnet_id: str, now: float) -> None:
         awsvpc = awsvpc_of(deployment.network)
-        network = {"awsvpcConfiguration": {**awsvpc, "subnets": [subnet_id],
-                                           "securityGroups": awsvpc.get("securityGroups") or []}}
-        task: Any = Task(self.ecs.clusters[service.cluster_name],
-                    self.ecs.describe_task_definition(deployment.task_definition),
-                    None, None, backend=self.ecs, group=SERVICE_GROUP_PREFIX + service.name,
-                    launch_type=service.launch_type or "FARGATE", started_by=deployment.id,
-                    networking_configuration=network, platform_version=service.platform_version)
+        network = {
+            "awsvpcConfiguration": {
+                **awsvpc,
+                "subnets": [subnet_id],
+                "securityGroups": awsvpc.get("securityGroups") or [],
+            }
+        }
+        task: Any = Task(
+            self.ecs.clusters[service.cluster_name],
+            self.ecs.describe_task_definition(deployment.task_definition),
+            None,
+            None,
+            backend=self.ecs,
+            group=SERVICE_GROUP_PREFIX + service.name,
+            launch_type=service.launch_type or "FARGATE",
+            started_by=deployment.id,
+            networking_configuration=network,
+            platform_version=service.platform_version,
+        )
         task.availability_zone = str(self.ec2.get_subnet(subnet_id).availability_zone)
         task.created_at = moment(now)
         set_task_status(task, "PROVISIONING")
@@ -276,32 +326,56 @@ class EcsScheduler:
         set_task_status(task, "DEACTIVATING")
         self._drain_until[task.task_arn] = now + timing.drain_s
 
-    def _drain_old(self, service: Any, deployments: list[Deployment], tasks: list[Any],
-                   now: float, timing: MoveTiming) -> bool:
+    def _drain_old(
+        self,
+        service: Any,
+        deployments: list[Deployment],
+        tasks: list[Any],
+        now: float,
+        timing: MoveTiming,
+    ) -> bool:
         primary = deployments[0]
-        running = sum(1 for task in tasks if task.started_by == primary.id
-                      and task.desired_status == "RUNNING" and task.last_status == "RUNNING")
+        running = sum(
+            1
+            for task in tasks
+            if task.started_by == primary.id
+            and task.desired_status == "RUNNING"
+            and task.last_status == "RUNNING"
+        )
         if running < self._desired(service):
             return False
         old_ids = {deployment.id for deployment in deployments[1:]}
-        old = [task for task in tasks
-               if task.started_by in old_ids and task.desired_status == "RUNNING"]
+        old = [
+            task
+            for task in tasks
+            if task.started_by in old_ids and task.desired_status == "RUNNING"
+        ]
         for task in old:
             self._drain(task, primary, now, timing)
         return bool(old)
 
     def _retire(self, service: Any, deployments: list[Deployment], tasks: list[Any]) -> bool:
         """Forget old deployments whose tasks all stopped; complete the primary after them."""
-        stopped_ids = {deployment.id for deployment in deployments[1:]
-                       if all(task.last_status == "STOPPED" for task in tasks
-                              if task.started_by == deployment.id)}
+        stopped_ids = {
+            deployment.id
+            for deployment in deployments[1:]
+            if all(
+                task.last_status == "STOPPED" for task in tasks if task.started_by == deployment.id
+            )
+        }
         remaining = [deployment for deployment in deployments if deployment.id not in stopped_ids]
         self._deployments[service.arn] = remaining
         primary = remaining[0]
-        running = sum(1 for task in tasks if task.started_by == primary.id
-                      and task.last_status == "RUNNING" and task.desired_status == "RUNNING")
-        completes = (len(remaining) == 1 and not primary.completed
-                     and running == self._desired(service))
+        running = sum(
+            1
+            for task in tasks
+            if task.started_by == primary.id
+            and task.last_status == "RUNNING"
+            and task.desired_status == "RUNNING"
+        )
+        completes = (
+            len(remaining) == 1 and not primary.completed and running == self._desired(service)
+        )
         primary.completed = primary.completed or completes
         return bool(stopped_ids) or completes
 
@@ -313,17 +387,27 @@ class EcsScheduler:
             own = [task for task in tasks if task.started_by == deployment.id]
             running = sum(1 for task in own if task.last_status == "RUNNING")
             pending = sum(1 for task in own if task.last_status in STARTING_STATES)
-            desired = (self._desired(service) if index == 0
-                       else sum(1 for task in own if task.desired_status == "RUNNING"))
-            views.append(self._deployment_view(service, deployment, index == 0, desired,
-                                               running, pending))
+            desired = (
+                self._desired(service)
+                if index == 0
+                else sum(1 for task in own if task.desired_status == "RUNNING")
+            )
+            views.append(
+                self._deployment_view(service, deployment, index == 0, desired, running, pending)
+            )
         service.running_count = sum(view["runningCount"] for view in views)
         service.pending_count = sum(view["pendingCount"] for view in views)
         service.deployments = views
 
     @staticmethod
-    def _deployment_view(service: Any, deployment: Deployment, primary: bool, desired: int,
-                         running: int, pending: int) -> dict[str, Any]:
+    def _deployment_view(
+        service: Any,
+        deployment: Deployment,
+        primary: bool,
+        desired: int,
+        running: int,
+        pending: int,
+    ) -> dict[str, Any]:
         state = "COMPLETED" if deployment.completed else "IN_PROGRESS"
         return {
             "id": deployment.id,
@@ -341,7 +425,7 @@ class EcsScheduler:
             "networkConfiguration": deployment.network,
             "rolloutState": state,
             "rolloutStateReason": f"ECS deployment {deployment.id} "
-                                  f"{'completed' if deployment.completed else 'in progress'}.",
+            f"{'completed' if deployment.completed else 'in progress'}.",
         }
 
     def status(self) -> list[dict[str, Any]]:
@@ -351,11 +435,19 @@ class EcsScheduler:
             if deployments is None:
                 continue
             tasks = [task for task in self._tasks_of(service) if task.last_status != "STOPPED"]
-            views.append({
-                "service": f"{service.cluster_name}/{service.name}",
-                "deployments": [{"id": d.id, "completed": d.completed} for d in deployments],
-                "tasks": [{"id": task.id, "az": task.availability_zone,
-                           "subnet": subnet_of(task), "last_status": task.last_status}
-                          for task in tasks],
-            })
+            views.append(
+                {
+                    "service": f"{service.cluster_name}/{service.name}",
+                    "deployments": [{"id": d.id, "completed": d.completed} for d in deployments],
+                    "tasks": [
+                        {
+                            "id": task.id,
+                            "az": task.availability_zone,
+                            "subnet": subnet_of(task),
+                            "last_status": task.last_status,
+                        }
+                        for task in tasks
+                    ],
+                }
+            )
         return views

@@ -50,8 +50,9 @@ class SubnetEgress:
         self._lock = threading.Lock()
         self._plug: socket.socket | None = None
         self._connections: set[socket.socket] = set()
-        self._acceptor = threading.Thread(target=self._accept_loop, daemon=True,
-                                          name=f"sandbox-egress-{subnet_id}")
+        self._acceptor = threading.Thread(
+            target=self._accept_loop, daemon=True, name=f"sandbox-egress-{subnet_id}"
+        )
         self._acceptor.start()
 
     @property
@@ -121,8 +122,12 @@ class SubnetEgress:
                     if not self._open.is_set() and not self._closed.is_set():
                         self._plug_queue()
                 continue
-            threading.Thread(target=self._relay, args=(client,), daemon=True,
-                             name=f"sandbox-egress-{self.subnet_id}-relay").start()
+            threading.Thread(
+                target=self._relay,
+                args=(client,),
+                daemon=True,
+                name=f"sandbox-egress-{self.subnet_id}-relay",
+            ).start()
 
     def _relay(self, client: socket.socket) -> None:
         try:
@@ -132,9 +137,15 @@ class SubnetEgress:
             return
         with self._lock:
             self._connections.update((client, server))
-        pumps = [threading.Thread(target=self._pump, args=(a, b), daemon=True,
-                                  name=f"sandbox-egress-{self.subnet_id}-pump")
-                 for a, b in ((client, server), (server, client))]
+        pumps = [
+            threading.Thread(
+                target=self._pump,
+                args=(a, b),
+                daemon=True,
+                name=f"sandbox-egress-{self.subnet_id}-pump",
+            )
+            for a, b in ((client, server), (server, client))
+        ]
         for pump in pumps:
             pump.start()
         for pump in pumps:

@@ -58,8 +58,12 @@ def call_after(backend: Any, method: str, after: Callable[[], None]) -> None:
 class PlacementController:
     """Runs the ECS and Auto Scaling schedulers: on every API change and every tick."""
 
-    def __init__(self, schedulers: Mapping[str, Scheduler], timing: MoveTiming,
-                 clock: Callable[[], float] = time.time) -> None:
+    def __init__(
+        self,
+        schedulers: Mapping[str, Scheduler],
+        timing: MoveTiming,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
         self.schedulers = dict(schedulers)
         self.timing = timing
         self.clock = clock
@@ -68,11 +72,16 @@ class PlacementController:
         self._thread: threading.Thread | None = None
 
     @classmethod
-    def for_sandbox(cls, region: str, account_id: str, realism: Realism,
-                    drain_s: float = DEFAULT_DRAIN_S) -> PlacementController:
-        return cls({"ecs_services": EcsScheduler.of(region, account_id),
-                    "auto_scaling_groups": AsgScheduler.of(region, account_id)},
-                   MoveTiming.for_realism(realism, drain_s))
+    def for_sandbox(
+        cls, region: str, account_id: str, realism: Realism, drain_s: float = DEFAULT_DRAIN_S
+    ) -> PlacementController:
+        return cls(
+            {
+                "ecs_services": EcsScheduler.of(region, account_id),
+                "auto_scaling_groups": AsgScheduler.of(region, account_id),
+            },
+            MoveTiming.for_realism(realism, drain_s),
+        )
 
     def reconcile(self, timing: MoveTiming | None = None) -> None:
         """One step of every scheduler; with immediate timing, steps until nothing changes."""
@@ -118,5 +127,8 @@ class PlacementController:
 
     def status(self) -> dict[str, Any]:
         with self._lock:
-            return {"drain_s": self.timing.drain_s, "immediate": self.timing.immediate,
-                    **{name: scheduler.status() for name, scheduler in self.schedulers.items()}}
+            return {
+                "drain_s": self.timing.drain_s,
+                "immediate": self.timing.immediate,
+                **{name: scheduler.status() for name, scheduler in self.schedulers.items()},
+            }

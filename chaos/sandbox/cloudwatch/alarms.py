@@ -57,8 +57,7 @@ def evaluate_alarms(backend: Any, now: datetime) -> dict[str, str]:
         if verdict is None or verdict[0] == alarm.state_value:
             continue
         state, reason = verdict
-        alarm.update_state(reason, json.dumps({"version": "1.0", "evaluatedBy": "sandbox"}),
-                           state)
+        alarm.update_state(reason, json.dumps({"version": "1.0", "evaluatedBy": "sandbox"}), state)
         changed[alarm.name] = state
     return changed
 
@@ -74,8 +73,13 @@ def evaluate(alarm: Any, data: Iterable[Any], now: datetime) -> tuple[str, str] 
     """(state, reason) of one alarm at `now`; None when the sandbox does not evaluate it or
     the alarm keeps its state (`ignore` with no data)."""
     compare = COMPARISONS.get(alarm.comparison_operator or "")
-    if (compare is None or alarm.statistic not in STATISTICS or alarm.metric_data_queries
-            or alarm.threshold is None or not alarm.period):
+    if (
+        compare is None
+        or alarm.statistic not in STATISTICS
+        or alarm.metric_data_queries
+        or alarm.threshold is None
+        or not alarm.period
+    ):
         return None
     periods = int(alarm.evaluation_periods or 1)
     needed = int(alarm.datapoints_to_alarm or periods)
@@ -85,21 +89,29 @@ def evaluate(alarm: Any, data: Iterable[Any], now: datetime) -> tuple[str, str] 
     missing = periods - len(present)
     treat = (alarm.treat_missing_data or "missing").strip()
     if not present and treat in ("missing", "ignore"):
-        return (None if treat == "ignore" else
-                ("INSUFFICIENT_DATA", f"Insufficient Data: {periods} datapoints were unknown."))
+        return (
+            None
+            if treat == "ignore"
+            else ("INSUFFICIENT_DATA", f"Insufficient Data: {periods} datapoints were unknown.")
+        )
     threshold = float(alarm.threshold)
     breaching = sum(1 for value in present if compare(value, threshold))
     if treat == "breaching":
         breaching += missing
     if breaching >= needed:
-        return "ALARM", (f"Threshold Crossed: {breaching} of the last {periods} datapoints "
-                         f"{present} crossed the threshold ({threshold:g}).")
-    return "OK", (f"Threshold Crossed: fewer than {needed} of the last {periods} datapoints "
-                  f"{present} crossed the threshold ({threshold:g}).")
+        return "ALARM", (
+            f"Threshold Crossed: {breaching} of the last {periods} datapoints "
+            f"{present} crossed the threshold ({threshold:g})."
+        )
+    return "OK", (
+        f"Threshold Crossed: fewer than {needed} of the last {periods} datapoints "
+        f"{present} crossed the threshold ({threshold:g})."
+    )
 
 
-def period_values(alarm: Any, data: Iterable[Any], now: datetime,
-                  periods: int) -> list[float | None]:
+def period_values(
+    alarm: Any, data: Iterable[Any], now: datetime, periods: int
+) -> list[float | None]:
     """The statistic of each of the last `periods` periods ending at `now`, oldest first
     (None: no datapoint in that period)."""
     from moto.cloudwatch.models import Statistics  # the sandbox process has moto loaded
@@ -108,8 +120,10 @@ def period_values(alarm: Any, data: Iterable[Any], now: datetime,
     wanted = {(dimension.name, dimension.value) for dimension in alarm.dimensions}
     since = now - periods * period
     matching = [
-        (moment, datum) for datum in data
-        if datum.namespace == alarm.namespace and datum.name == alarm.metric_name
+        (moment, datum)
+        for datum in data
+        if datum.namespace == alarm.namespace
+        and datum.name == alarm.metric_name
         and since <= (moment := _aware(datum.timestamp)) < now
         and {(dimension.name, dimension.value) for dimension in datum.dimensions} == wanted
         and (alarm.unit is None or datum.unit == alarm.unit)

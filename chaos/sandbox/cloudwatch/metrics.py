@@ -66,8 +66,11 @@ class MetricTiming:
         if not realism.aws:
             return cls()
         # The period is a resolution, never scaled; the lags are delays.
-        return cls(period_s=AWS_PERIOD_S, lag_s=realism.delay(AWS_LAG_S),
-                   emf_lag_s=realism.delay(AWS_EMF_LAG_S))
+        return cls(
+            period_s=AWS_PERIOD_S,
+            lag_s=realism.delay(AWS_LAG_S),
+            emf_lag_s=realism.delay(AWS_EMF_LAG_S),
+        )
 
     def period_of(self, at: float) -> int:
         second = int(at)
@@ -98,8 +101,12 @@ _Key = tuple[int, str, str, Dimensions, str, bool]
 class MetricsRecorder:
     """Thread-safe per-period aggregation of metric values, flushed into a sink when visible."""
 
-    def __init__(self, sink: MetricSink, clock: Callable[[], float] = time.time,
-                 timing: MetricTiming | None = None) -> None:
+    def __init__(
+        self,
+        sink: MetricSink,
+        clock: Callable[[], float] = time.time,
+        timing: MetricTiming | None = None,
+    ) -> None:
         self._sink = sink
         self._clock = clock
         self.timing = timing or MetricTiming()
@@ -108,8 +115,17 @@ class MetricsRecorder:
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
 
-    def add(self, namespace: str, name: str, value: float, dimensions: Mapping[str, str],
-            unit: str = "Count", at: float | None = None, *, emf: bool = False) -> None:
+    def add(
+        self,
+        namespace: str,
+        name: str,
+        value: float,
+        dimensions: Mapping[str, str],
+        unit: str = "Count",
+        at: float | None = None,
+        *,
+        emf: bool = False,
+    ) -> None:
         period = self.timing.period_of(self._clock() if at is None else at)
         key = (period, namespace, name, tuple(dimensions.items()), unit, emf)
         with self._lock:
@@ -137,8 +153,15 @@ class MetricsRecorder:
                 for dimension_set in directive.get("Dimensions") or [[]]:
                     dimensions = {str(d): str(document.get(d, "")) for d in dimension_set}
                     for value in values if isinstance(values, list) else [values]:
-                        self.add(namespace, name, float(value), dimensions,
-                                 str(metric.get("Unit") or "None"), at=at, emf=True)
+                        self.add(
+                            namespace,
+                            name,
+                            float(value),
+                            dimensions,
+                            str(metric.get("Unit") or "None"),
+                            at=at,
+                            emf=True,
+                        )
                         added += 1
         return added
 
@@ -149,21 +172,29 @@ class MetricsRecorder:
         """Write every visible statistic set (or all, at shutdown); returns how many."""
         now = self._clock()
         with self._lock:
-            due = {key: statistics for key, statistics in self._pending.items()
-                   if everything or self._visible_at(key) <= now}
+            due = {
+                key: statistics
+                for key, statistics in self._pending.items()
+                if everything or self._visible_at(key) <= now
+            }
             for key in due:
                 del self._pending[key]
         by_namespace: dict[str, list[dict[str, Any]]] = {}
         for (period, namespace, name, dimensions, unit, _), statistics in sorted(due.items()):
-            by_namespace.setdefault(namespace, []).append({
-                "MetricName": name,
-                "Dimensions": [{"Name": k, "Value": v} for k, v in dimensions],
-                "Timestamp": moto_timestamp(period),
-                "Unit": unit,
-                "StatisticValues": {"Sum": statistics.total, "Minimum": statistics.minimum,
-                                    "Maximum": statistics.maximum,
-                                    "SampleCount": float(statistics.samples)},
-            })
+            by_namespace.setdefault(namespace, []).append(
+                {
+                    "MetricName": name,
+                    "Dimensions": [{"Name": k, "Value": v} for k, v in dimensions],
+                    "Timestamp": moto_timestamp(period),
+                    "Unit": unit,
+                    "StatisticValues": {
+                        "Sum": statistics.total,
+                        "Minimum": statistics.minimum,
+                        "Maximum": statistics.maximum,
+                        "SampleCount": float(statistics.samples),
+                    },
+                }
+            )
         for namespace, data in by_namespace.items():
             try:
                 self._sink(namespace, data)
@@ -211,7 +242,7 @@ def parse_emf(text: str) -> dict[str, Any] | None:
     if '"_aws"' not in text:
         return None
     try:
-        document = json.loads(text[text.index("{"):])
+        document = json.loads(text[text.index("{") :])
     except ValueError:
         return None
     if not isinstance(document, dict) or not isinstance(document.get("_aws"), dict):

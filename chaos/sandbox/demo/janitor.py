@@ -26,5 +26,6 @@ log = logging.getLogger(__name__)
 def deploy_sandbox_janitor(clients: AwsClients, journal_bucket: str) -> JanitorDeployment:
     location = JournalLocation.parse(f"s3://{journal_bucket}/{JOURNAL_PREFIX}")
     clients.client("s3").put_bucket_versioning(
-        Bucket=journal_bucket, VersioningConfiguration={"Status": "Enabled"})
+        Bucket=journal_bucket, VersioningConfiguration={"Status": "Enabled"}
+    )
     return deploy_janitor(clients, SANDBOX_ACCOUNT_ID, location, say=log.info)

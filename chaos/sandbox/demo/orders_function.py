@@ -55,18 +55,30 @@ def _dynamodb(operation: str, request: dict[str, Any]) -> dict[str, Any]:
     from botocore.credentials import Credentials
 
     region = os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION") or "us-east-1"
-    endpoint = (os.environ.get("AWS_ENDPOINT_URL_DYNAMODB") or os.environ.get("AWS_ENDPOINT_URL")
-                or f"https://dynamodb.{region}.amazonaws.com")
+    endpoint = (
+        os.environ.get("AWS_ENDPOINT_URL_DYNAMODB")
+        or os.environ.get("AWS_ENDPOINT_URL")
+        or f"https://dynamodb.{region}.amazonaws.com"
+    )
     url, body = endpoint.rstrip("/") + "/", json.dumps(request).encode()
-    signed = AWSRequest(method="POST", url=url, data=body,
-                        headers={"Content-Type": "application/x-amz-json-1.0",
-                                 "X-Amz-Target": f"{DYNAMODB_TARGET}.{operation}"})
-    credentials = Credentials(os.environ.get("AWS_ACCESS_KEY_ID", ""),
-                              os.environ.get("AWS_SECRET_ACCESS_KEY", ""),
-                              os.environ.get("AWS_SESSION_TOKEN"))
+    signed = AWSRequest(
+        method="POST",
+        url=url,
+        data=body,
+        headers={
+            "Content-Type": "application/x-amz-json-1.0",
+            "X-Amz-Target": f"{DYNAMODB_TARGET}.{operation}",
+        },
+    )
+    credentials = Credentials(
+        os.environ.get("AWS_ACCESS_KEY_ID", ""),
+        os.environ.get("AWS_SECRET_ACCESS_KEY", ""),
+        os.environ.get("AWS_SESSION_TOKEN"),
+    )
     SigV4Auth(credentials, "dynamodb", region).add_auth(signed)
-    call = urllib.request.Request(url, data=body, method="POST",
-                                  headers=dict(signed.headers.items()))
+    call = urllib.request.Request(
+        url, data=body, method="POST", headers=dict(signed.headers.items())
+    )
     try:
         with urllib.request.urlopen(call, timeout=DEPENDENCY_TIMEOUT_S) as answer:
             return dict(json.loads(answer.read() or b"{}"))
@@ -89,10 +101,15 @@ def _table_call(operation: str, request: dict[str, Any]) -> dict[str, Any]:
         if error.error_type != "ResourceNotFoundException":
             raise
     try:
-        _dynamodb("CreateTable", {
-            "TableName": table, "BillingMode": "PAY_PER_REQUEST",
-            "AttributeDefinitions": [{"AttributeName": "id", "AttributeType": "S"}],
-            "KeySchema": [{"AttributeName": "id", "KeyType": "HASH"}]})
+        _dynamodb(
+            "CreateTable",
+            {
+                "TableName": table,
+                "BillingMode": "PAY_PER_REQUEST",
+                "AttributeDefinitions": [{"AttributeName": "id", "AttributeType": "S"}],
+                "KeySchema": [{"AttributeName": "id", "KeyType": "HASH"}],
+            },
+        )
     except DependencyError as error:
         if error.error_type != "ResourceInUseException":  # another environment was first
             raise
@@ -143,5 +160,6 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     try:
         return _orders(method, path, event)
     except DependencyError as error:
-        return _response(503, {"error": "the orders table is unavailable",
-                               "reason": error.reason, "az": _az()})
+        return _response(
+            503, {"error": "the orders table is unavailable", "reason": error.reason, "az": _az()}
+        )

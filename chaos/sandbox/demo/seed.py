@@ -79,8 +79,9 @@ def seed(clients: AwsClients) -> SeededService:
         subnet = ec2.create_subnet(
             VpcId=vpc_id, CidrBlock=f"10.40.{index}.0/24", AvailabilityZoneId=az_id
         )["Subnet"]
-        ec2.create_tags(Resources=[subnet["SubnetId"]],
-                        Tags=[{"Key": "Name", "Value": f"orders-{az_id}"}])
+        ec2.create_tags(
+            Resources=[subnet["SubnetId"]], Tags=[{"Key": "Name", "Value": f"orders-{az_id}"}]
+        )
         subnets[az_id] = subnet["SubnetId"]
     security_group = ec2.create_security_group(
         GroupName="orders", Description="orders function", VpcId=vpc_id
@@ -120,8 +121,10 @@ def seed(clients: AwsClients) -> SeededService:
         AlarmName=ALARM_NAME,
         Namespace="AWS/ApiGateway",
         MetricName="5XXError",
-        Dimensions=[{"Name": "ApiName", "Value": "orders-api"}, {"Name": "Stage",
-                                                                  "Value": STAGE_NAME}],
+        Dimensions=[
+            {"Name": "ApiName", "Value": "orders-api"},
+            {"Name": "Stage", "Value": STAGE_NAME},
+        ],
         Statistic="Sum",
         Period=60,
         EvaluationPeriods=1,
@@ -131,13 +134,24 @@ def seed(clients: AwsClients) -> SeededService:
         ComparisonOperator="GreaterThanThreshold",
     )
     web_security_group = ec2.create_security_group(
-        GroupName="web", Description="web service", VpcId=vpc_id)["GroupId"]
+        GroupName="web", Description="web service", VpcId=vpc_id
+    )["GroupId"]
     ecs_service_arn = _ecs_service(clients, list(subnets.values()), web_security_group)
     _auto_scaling_group(clients, list(subnets.values()), web_security_group)
     clients.client("s3").create_bucket(Bucket=JOURNAL_BUCKET)
-    return SeededService(vpc_id, subnets, security_group, function_arn, rest_api_id, stage_arn,
-                         web_acl_arn, ecs_service_arn, AUTO_SCALING_GROUP_NAME, JOURNAL_BUCKET,
-                         node_function_arn)
+    return SeededService(
+        vpc_id,
+        subnets,
+        security_group,
+        function_arn,
+        rest_api_id,
+        stage_arn,
+        web_acl_arn,
+        ecs_service_arn,
+        AUTO_SCALING_GROUP_NAME,
+        JOURNAL_BUCKET,
+        node_function_arn,
+    )
 
 
 def _ecs_service(clients: AwsClients, subnet_ids: list[str], security_group: str) -> str:
@@ -145,50 +159,77 @@ def _ecs_service(clients: AwsClients, subnet_ids: list[str], security_group: str
     ecs = clients.client("ecs")
     ecs.create_cluster(clusterName=ECS_CLUSTER_NAME)
     ecs.register_task_definition(
-        family=ECS_SERVICE_NAME, networkMode="awsvpc", requiresCompatibilities=["FARGATE"],
-        cpu="256", memory="512",
-        containerDefinitions=[{"name": ECS_SERVICE_NAME, "essential": True,
-                               "image": "public.ecr.aws/nginx/nginx:stable",
-                               "portMappings": [{"containerPort": 80}]}],
+        family=ECS_SERVICE_NAME,
+        networkMode="awsvpc",
+        requiresCompatibilities=["FARGATE"],
+        cpu="256",
+        memory="512",
+        containerDefinitions=[
+            {
+                "name": ECS_SERVICE_NAME,
+                "essential": True,
+                "image": "public.ecr.aws/nginx/nginx:stable",
+                "portMappings": [{"containerPort": 80}],
+            }
+        ],
     )
-    return str(ecs.create_service(
-        cluster=ECS_CLUSTER_NAME, serviceName=ECS_SERVICE_NAME, taskDefinition=ECS_SERVICE_NAME,
-        desiredCount=WEB_CAPACITY, launchType="FARGATE",
-        networkConfiguration={"awsvpcConfiguration": {
-            "subnets": subnet_ids, "securityGroups": [security_group],
-            "assignPublicIp": "DISABLED"}},
-    )["service"]["serviceArn"])
+    return str(
+        ecs.create_service(
+            cluster=ECS_CLUSTER_NAME,
+            serviceName=ECS_SERVICE_NAME,
+            taskDefinition=ECS_SERVICE_NAME,
+            desiredCount=WEB_CAPACITY,
+            launchType="FARGATE",
+            networkConfiguration={
+                "awsvpcConfiguration": {
+                    "subnets": subnet_ids,
+                    "securityGroups": [security_group],
+                    "assignPublicIp": "DISABLED",
+                }
+            },
+        )["service"]["serviceArn"]
+    )
 
 
 def _auto_scaling_group(clients: AwsClients, subnet_ids: list[str], security_group: str) -> None:
     ec2 = clients.client("ec2")
     # Its own image: moto's default AMIs may be turned off (MOTO_EC2_LOAD_DEFAULT_AMIS).
-    image_id = ec2.register_image(Name="gameday-sandbox-web", RootDeviceName="/dev/xvda",
-                                  Architecture="x86_64")["ImageId"]
-    ec2.create_launch_template(LaunchTemplateName=LAUNCH_TEMPLATE_NAME, LaunchTemplateData={
-        "ImageId": image_id, "InstanceType": "t3.micro", "SecurityGroupIds": [security_group]})
+    image_id = ec2.register_image(
+        Name="gameday-sandbox-web", RootDeviceName="/dev/xvda", Architecture="x86_64"
+    )["ImageId"]
+    ec2.create_launch_template(
+        LaunchTemplateName=LAUNCH_TEMPLATE_NAME,
+        LaunchTemplateData={
+            "ImageId": image_id,
+            "InstanceType": "t3.micro",
+            "SecurityGroupIds": [security_group],
+        },
+    )
     clients.client("autoscaling").create_auto_scaling_group(
         AutoScalingGroupName=AUTO_SCALING_GROUP_NAME,
         LaunchTemplate={"LaunchTemplateName": LAUNCH_TEMPLATE_NAME, "Version": "$Latest"},
-        MinSize=WEB_CAPACITY, MaxSize=2 * WEB_CAPACITY, DesiredCapacity=WEB_CAPACITY,
+        MinSize=WEB_CAPACITY,
+        MaxSize=2 * WEB_CAPACITY,
+        DesiredCapacity=WEB_CAPACITY,
         VPCZoneIdentifier=",".join(subnet_ids),
     )
 
 
-def _rest_api(clients: AwsClients, function_arn: str,
-              node_function_arn: str) -> tuple[str, str]:
+def _rest_api(clients: AwsClients, function_arn: str, node_function_arn: str) -> tuple[str, str]:
     apigateway = clients.client("apigateway")
     api_id = apigateway.create_rest_api(name="orders-api")["id"]
     root_id = apigateway.get_resources(restApiId=api_id)["items"][0]["id"]
-    proxy_id = apigateway.create_resource(
-        restApiId=api_id, parentId=root_id, pathPart="{proxy+}"
-    )["id"]
+    proxy_id = apigateway.create_resource(restApiId=api_id, parentId=root_id, pathPart="{proxy+}")[
+        "id"
+    ]
     _proxy_to(apigateway, api_id, proxy_id, function_arn)
     # /node wins over /{proxy+} at the first level, so /node/... reaches orders-node only
-    node_id = apigateway.create_resource(
-        restApiId=api_id, parentId=root_id, pathPart=NODE_ROUTE)["id"]
+    node_id = apigateway.create_resource(restApiId=api_id, parentId=root_id, pathPart=NODE_ROUTE)[
+        "id"
+    ]
     node_proxy_id = apigateway.create_resource(
-        restApiId=api_id, parentId=node_id, pathPart="{proxy+}")["id"]
+        restApiId=api_id, parentId=node_id, pathPart="{proxy+}"
+    )["id"]
     _proxy_to(apigateway, api_id, node_proxy_id, node_function_arn)
     apigateway.create_deployment(restApiId=api_id, stageName=STAGE_NAME)
     return api_id, f"arn:aws:apigateway:{REGION}::/restapis/{api_id}/stages/{STAGE_NAME}"
@@ -215,8 +256,11 @@ def _web_acl(clients: AwsClients, stage_arn: str) -> str:
     wafv2 = clients.client("wafv2")
 
     def visibility(metric: str) -> dict[str, Any]:
-        return {"SampledRequestsEnabled": True, "CloudWatchMetricsEnabled": True,
-                "MetricName": metric}
+        return {
+            "SampledRequestsEnabled": True,
+            "CloudWatchMetricsEnabled": True,
+            "MetricName": metric,
+        }
 
     rate_rule = {
         "Name": RATE_RULE_NAME,
@@ -228,14 +272,16 @@ def _web_acl(clients: AwsClients, stage_arn: str) -> str:
                 "Limit": RATE_LIMIT,
                 "EvaluationWindowSec": 60,
                 "AggregateKeyType": "FORWARDED_IP",
-                "ForwardedIPConfig": {"HeaderName": "X-Forwarded-For",
-                                      "FallbackBehavior": "MATCH"},
+                "ForwardedIPConfig": {"HeaderName": "X-Forwarded-For", "FallbackBehavior": "MATCH"},
             }
         },
     }
     acl = wafv2.create_web_acl(
-        Name=WEB_ACL_NAME, Scope="REGIONAL", DefaultAction={"Allow": {}},
-        VisibilityConfig=visibility(WEB_ACL_NAME), Rules=[rate_rule],
+        Name=WEB_ACL_NAME,
+        Scope="REGIONAL",
+        DefaultAction={"Allow": {}},
+        VisibilityConfig=visibility(WEB_ACL_NAME),
+        Rules=[rate_rule],
     )["Summary"]
     wafv2.associate_web_acl(WebACLArn=acl["ARN"], ResourceArn=stage_arn)
     return str(acl["ARN"])

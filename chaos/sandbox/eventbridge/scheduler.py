@@ -106,9 +106,16 @@ def at_time(expression: str, timezone_name: str | None) -> float | None:
 class ScheduleExecutor:
     """Fires the due one-time schedules of one account and Region (moto in this process)."""
 
-    def __init__(self, account_id: str, region: str, deliver: Deliver, *,
-                 send: SendToQueue | None = None, poll_s: float = POLL_S,
-                 clock: Callable[[], float] = time.time) -> None:
+    def __init__(
+        self,
+        account_id: str,
+        region: str,
+        deliver: Deliver,
+        *,
+        send: SendToQueue | None = None,
+        poll_s: float = POLL_S,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
         self.account_id = account_id
         self.region = region
         self.deliver = deliver
@@ -157,8 +164,9 @@ class ScheduleExecutor:
         found = []
         for group in list(self._backend().schedule_groups.values()):
             for schedule in list(group.schedules.values()):
-                at = at_time(str(schedule.schedule_expression),
-                             schedule.schedule_expression_timezone)
+                at = at_time(
+                    str(schedule.schedule_expression), schedule.schedule_expression_timezone
+                )
                 key = (str(group.name), str(schedule.name), str(schedule.schedule_expression))
                 # moto's UpdateSchedule keeps no State when none is given: AWS's default.
                 enabled = (schedule.state or "ENABLED") == "ENABLED"
@@ -171,8 +179,12 @@ class ScheduleExecutor:
         """Deliver in the background (Scheduler does not wait for Lambda), then complete."""
         self._fired_keys.add((schedule.group, schedule.name, schedule.expression))
         self.fired.append(f"{schedule.group}/{schedule.name}")
-        thread = threading.Thread(target=self.deliver_with_retries, args=(schedule,),
-                                  daemon=True, name=f"sandbox-schedule-{schedule.name}")
+        thread = threading.Thread(
+            target=self.deliver_with_retries,
+            args=(schedule,),
+            daemon=True,
+            name=f"sandbox-schedule-{schedule.name}",
+        )
         self._invocations = [item for item in self._invocations if item.is_alive()]
         self._invocations.append(thread)
         thread.start()
@@ -182,8 +194,9 @@ class ScheduleExecutor:
             except Exception:  # noqa: BLE001 - deleted meanwhile (by the janitor itself)
                 log.debug("schedule %s/%s already gone", schedule.group, schedule.name)
 
-    def deliver_with_retries(self, schedule: DueSchedule,
-                             wait: Callable[[float], bool] | None = None) -> str:
+    def deliver_with_retries(
+        self, schedule: DueSchedule, wait: Callable[[float], bool] | None = None
+    ) -> str:
         """Deliver the event per the schedule's RetryPolicy, else dead-letter it; returns
         what happened. `wait(seconds)` returns True when the sandbox stops."""
         wait = wait or self._stop.wait
@@ -209,27 +222,47 @@ class ScheduleExecutor:
         try:
             return self.deliver(schedule.target_arn, schedule.payload)
         except Exception as error:  # noqa: BLE001 - an unexpected failure is retried
-            log.warning("schedule %s/%s: delivering to %s failed", schedule.group,
-                        schedule.name, schedule.target_arn, exc_info=True)
+            log.warning(
+                "schedule %s/%s: delivering to %s failed",
+                schedule.group,
+                schedule.name,
+                schedule.target_arn,
+                exc_info=True,
+            )
             return Delivery(False, str(error), "InternalError")
 
-    def dead_letter(self, schedule: DueSchedule, delivery: Delivery, retries: int,
-                    exhausted: str) -> str:
+    def dead_letter(
+        self, schedule: DueSchedule, delivery: Delivery, retries: int, exhausted: str
+    ) -> str:
         """The event goes to the schedule's dead-letter queue, or is dropped."""
         if schedule.dead_letter_arn is None or self.send is None:
-            log.warning("schedule %s/%s: event dropped after %d retries (%s: %s)",
-                        schedule.group, schedule.name, retries, delivery.error_code,
-                        delivery.detail)
+            log.warning(
+                "schedule %s/%s: event dropped after %d retries (%s: %s)",
+                schedule.group,
+                schedule.name,
+                retries,
+                delivery.error_code,
+                delivery.detail,
+            )
             return f"dropped ({delivery.error_code})"
-        attributes = {"SCHEDULE_ARN": schedule.arn, "TARGET_ARN": schedule.target_arn,
-                      "ERROR_CODE": delivery.error_code or "Unknown",
-                      "ERROR_MESSAGE": delivery.detail[:1000] or "-",
-                      "EXHAUSTED_RETRY_CONDITION": exhausted, "RETRY_ATTEMPTS": str(retries)}
-        self.send(schedule.dead_letter_arn, schedule.payload.decode(errors="replace"),
-                  attributes)
+        attributes = {
+            "SCHEDULE_ARN": schedule.arn,
+            "TARGET_ARN": schedule.target_arn,
+            "ERROR_CODE": delivery.error_code or "Unknown",
+            "ERROR_MESSAGE": delivery.detail[:1000] or "-",
+            "EXHAUSTED_RETRY_CONDITION": exhausted,
+            "RETRY_ATTEMPTS": str(retries),
+        }
+        self.send(schedule.dead_letter_arn, schedule.payload.decode(errors="replace"), attributes)
         self.dead_letters.append(f"{schedule.group}/{schedule.name}")
-        log.warning("schedule %s/%s: event sent to %s (%s: %s)", schedule.group, schedule.name,
-                    schedule.dead_letter_arn, delivery.error_code, delivery.detail)
+        log.warning(
+            "schedule %s/%s: event sent to %s (%s: %s)",
+            schedule.group,
+            schedule.name,
+            schedule.dead_letter_arn,
+            delivery.error_code,
+            delivery.detail,
+        )
         return f"dead-lettered ({delivery.error_code}, {exhausted})"
 
 
@@ -239,12 +272,17 @@ def due_schedule(group: str, schedule: Any) -> DueSchedule:
     policy = dict(target.get("RetryPolicy") or {})
     dead_letter = (target.get("DeadLetterConfig") or {}).get("Arn")
     return DueSchedule(
-        group, str(schedule.name), str(schedule.schedule_expression),
-        str(target.get("Arn", "")), str(target.get("Input") or "{}").encode(),
-        schedule.action_after_completion == "DELETE", arn=str(getattr(schedule, "arn", "")),
+        group,
+        str(schedule.name),
+        str(schedule.schedule_expression),
+        str(target.get("Arn", "")),
+        str(target.get("Input") or "{}").encode(),
+        schedule.action_after_completion == "DELETE",
+        arn=str(getattr(schedule, "arn", "")),
         retry_attempts=int(policy.get("MaximumRetryAttempts", DEFAULT_RETRY_ATTEMPTS)),
         max_event_age_s=float(policy.get("MaximumEventAgeInSeconds", DEFAULT_MAX_EVENT_AGE_S)),
-        dead_letter_arn=str(dead_letter) if dead_letter else None)
+        dead_letter_arn=str(dead_letter) if dead_letter else None,
+    )
 
 
 def lambda_deliverer(lambdas: LambdaService, queue: AsyncLambda) -> Deliver:
@@ -255,12 +293,20 @@ def lambda_deliverer(lambdas: LambdaService, queue: AsyncLambda) -> Deliver:
     def deliver(target_arn: str, payload: bytes) -> Delivery:
         parts = target_arn.split(":")
         if len(parts) < 7 or parts[2] != "lambda" or parts[5] != "function":
-            return Delivery(False, f"target {target_arn} is not a Lambda function",
-                            "ValidationException", retryable=False)
+            return Delivery(
+                False,
+                f"target {target_arn} is not a Lambda function",
+                "ValidationException",
+                retryable=False,
+            )
         target = LambdaTarget(parts[6], parts[7] if len(parts) > 7 else None)
         if lambdas.resolve(target) is None or not lambdas.exists(target.function_name):
-            return Delivery(False, f"Function not found: {target_arn}",
-                            "ResourceNotFoundException", retryable=False)
+            return Delivery(
+                False,
+                f"Function not found: {target_arn}",
+                "ResourceNotFoundException",
+                retryable=False,
+            )
         queue.accept(target, payload)
         return Delivery(True, f"{target.label}: accepted (asynchronous invocation)")
 
@@ -273,11 +319,18 @@ def sqs_sender(clients: AwsClients) -> SendToQueue:
     def send(queue_arn: str, body: str, attributes: dict[str, str]) -> None:
         sqs = clients.client("sqs")
         parts = queue_arn.split(":")
-        url = call_with_backoff(lambda: sqs.get_queue_url(
-            QueueName=parts[5], QueueOwnerAWSAccountId=parts[4]))["QueueUrl"]
-        call_with_backoff(lambda: sqs.send_message(
-            QueueUrl=url, MessageBody=body,
-            MessageAttributes={name: {"DataType": "String", "StringValue": value}
-                               for name, value in attributes.items()}))
+        url = call_with_backoff(
+            lambda: sqs.get_queue_url(QueueName=parts[5], QueueOwnerAWSAccountId=parts[4])
+        )["QueueUrl"]
+        call_with_backoff(
+            lambda: sqs.send_message(
+                QueueUrl=url,
+                MessageBody=body,
+                MessageAttributes={
+                    name: {"DataType": "String", "StringValue": value}
+                    for name, value in attributes.items()
+                },
+            )
+        )
 
     return send

@@ -72,20 +72,30 @@ class AsyncSettings:
     @classmethod
     def from_config(cls, config: dict[str, Any]) -> AsyncSettings:
         destination = ((config.get("DestinationConfig") or {}).get("OnFailure") or {}).get(
-            "Destination")
+            "Destination"
+        )
         retries = config.get("MaximumRetryAttempts")
         age = config.get("MaximumEventAgeInSeconds")
-        return cls(DEFAULT_RETRIES if retries is None else int(retries),
-                   DEFAULT_MAX_EVENT_AGE_S if age is None else float(age),
-                   str(destination) if destination else None)
+        return cls(
+            DEFAULT_RETRIES if retries is None else int(retries),
+            DEFAULT_MAX_EVENT_AGE_S if age is None else float(age),
+            str(destination) if destination else None,
+        )
 
 
 class AsyncLambda:
     """Lambda's asynchronous event queue for the sandbox's functions."""
 
-    def __init__(self, invoke: InvokeOnce, read_config: ReadConfig, send: SendToQueue,
-                 realism: Realism, *, function_arn: Callable[[str], str],
-                 clock: Callable[[], float] = time.time) -> None:
+    def __init__(
+        self,
+        invoke: InvokeOnce,
+        read_config: ReadConfig,
+        send: SendToQueue,
+        realism: Realism,
+        *,
+        function_arn: Callable[[str], str],
+        clock: Callable[[], float] = time.time,
+    ) -> None:
         self.invoke_once = invoke
         self.read_config = read_config
         self.send = send
@@ -97,8 +107,12 @@ class AsyncLambda:
 
     def accept(self, target: LambdaTarget, payload: bytes) -> None:
         """Queue the event and return (Lambda's 202): it runs in the background."""
-        thread = threading.Thread(target=self.process, args=(target, payload), daemon=True,
-                                  name=f"sandbox-async-{target.label}")
+        thread = threading.Thread(
+            target=self.process,
+            args=(target, payload),
+            daemon=True,
+            name=f"sandbox-async-{target.label}",
+        )
         self._threads = [item for item in self._threads if item.is_alive()]
         self._threads.append(thread)
         thread.start()
@@ -108,8 +122,9 @@ class AsyncLambda:
         for thread in self._threads:
             thread.join(timeout=5)
 
-    def process(self, target: LambdaTarget, payload: bytes,
-                wait: Callable[[float], bool] | None = None) -> str:
+    def process(
+        self, target: LambdaTarget, payload: bytes, wait: Callable[[float], bool] | None = None
+    ) -> str:
         """Run the event until it succeeds, its retries are spent or it expires; returns
         what happened. `wait(seconds)` returns True when the sandbox stops."""
         wait = wait or self._stop.wait
@@ -119,8 +134,9 @@ class AsyncLambda:
         outcome: InvokeOutcome | None = None
         while True:
             if self.clock() - received > settings.max_event_age_s:
-                return self.discard(target, payload, settings, "EventAgeExceeded", attempts,
-                                    outcome)
+                return self.discard(
+                    target, payload, settings, "EventAgeExceeded", attempts, outcome
+                )
             try:
                 outcome = self.invoke_once(target, payload)
             except Throttled:
@@ -132,23 +148,38 @@ class AsyncLambda:
             if failure_of(outcome) is None:
                 return f"{target.label}: ok after {attempts} attempt(s)"
             if attempts > settings.retries:
-                return self.discard(target, payload, settings, "RetriesExhausted", attempts,
-                                    outcome)
+                return self.discard(
+                    target, payload, settings, "RetriesExhausted", attempts, outcome
+                )
             delay = RETRY_WAITS_S[min(attempts - 1, len(RETRY_WAITS_S) - 1)]
-            log.info("%s: asynchronous attempt %d failed (%s); retry in %.0f s", target.label,
-                     attempts, failure_of(outcome), self.realism.delay(delay))
+            log.info(
+                "%s: asynchronous attempt %d failed (%s); retry in %.0f s",
+                target.label,
+                attempts,
+                failure_of(outcome),
+                self.realism.delay(delay),
+            )
             if wait(self.realism.delay(delay)):
                 return "stopped"
 
-    def discard(self, target: LambdaTarget, payload: bytes, settings: AsyncSettings,
-                condition: str, attempts: int, outcome: InvokeOutcome | None) -> str:
+    def discard(
+        self,
+        target: LambdaTarget,
+        payload: bytes,
+        settings: AsyncSettings,
+        condition: str,
+        attempts: int,
+        outcome: InvokeOutcome | None,
+    ) -> str:
         """The event leaves the queue: to the on-failure destination, else nowhere."""
         if settings.on_failure is None:
-            log.warning("%s: asynchronous event discarded (%s, no destination)",
-                        target.label, condition)
+            log.warning(
+                "%s: asynchronous event discarded (%s, no destination)", target.label, condition
+            )
             return f"{target.label}: discarded ({condition})"
-        record = invocation_record(self.function_arn(target.function_name), payload,
-                                   condition, attempts, outcome)
+        record = invocation_record(
+            self.function_arn(target.function_name), payload, condition, attempts, outcome
+        )
         self.send(settings.on_failure, json.dumps(record), {})
         return f"{target.label}: {condition}, record sent to {settings.on_failure}"
 
@@ -160,8 +191,9 @@ def failure_of(outcome: InvokeOutcome) -> str | None:
     return outcome.result.function_error
 
 
-def invocation_record(function_arn: str, payload: bytes, condition: str, attempts: int,
-                      outcome: InvokeOutcome | None) -> dict[str, Any]:
+def invocation_record(
+    function_arn: str, payload: bytes, condition: str, attempts: int, outcome: InvokeOutcome | None
+) -> dict[str, Any]:
     """The record Lambda sends to an on-failure destination (see the module doc)."""
     try:
         request: Any = json.loads(payload)
@@ -174,13 +206,20 @@ def invocation_record(function_arn: str, payload: bytes, condition: str, attempt
         except ValueError:
             response = outcome.result.payload.decode(errors="replace")
     return {
-        "version": "1.0", "timestamp": utc_now(),
-        "requestContext": {"requestId": str(uuid.uuid4()), "functionArn": function_arn,
-                           "condition": condition, "approximateInvokeCount": attempts},
+        "version": "1.0",
+        "timestamp": utc_now(),
+        "requestContext": {
+            "requestId": str(uuid.uuid4()),
+            "functionArn": function_arn,
+            "condition": condition,
+            "approximateInvokeCount": attempts,
+        },
         "requestPayload": request,
-        "responseContext": {"statusCode": 200, "executedVersion": "$LATEST",
-                            "functionError": (failure_of(outcome) if outcome is not None
-                                              else None)},
+        "responseContext": {
+            "statusCode": 200,
+            "executedVersion": "$LATEST",
+            "functionError": (failure_of(outcome) if outcome is not None else None),
+        },
         "responsePayload": response,
     }
 
@@ -190,9 +229,13 @@ def event_invoke_config_reader(clients: AwsClients) -> ReadConfig:
 
     def read(function_name: str) -> dict[str, Any]:
         try:
-            return dict(call_with_backoff(
-                lambda: clients.lambda_.get_function_event_invoke_config(
-                    FunctionName=function_name)))
+            return dict(
+                call_with_backoff(
+                    lambda: clients.lambda_.get_function_event_invoke_config(
+                        FunctionName=function_name
+                    )
+                )
+            )
         except ClientError as error:
             if error_code(error) == "ResourceNotFoundException":
                 return {}

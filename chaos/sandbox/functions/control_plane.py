@@ -59,9 +59,11 @@ UPDATE_SECONDS = (2.0, 5.0)
 # What GetFunctionConfiguration shows while an update runs; Lambda reports the reason of
 # an update in progress as the function "being created" (observed responses; the API
 # reference lists the fields, FunctionConfiguration.LastUpdateStatusReason[Code]).
-IN_PROGRESS_FIELDS = {"LastUpdateStatus": "InProgress",
-                      "LastUpdateStatusReason": "The function is being created.",
-                      "LastUpdateStatusReasonCode": "Creating"}
+IN_PROGRESS_FIELDS = {
+    "LastUpdateStatus": "InProgress",
+    "LastUpdateStatusReason": "The function is being created.",
+    "LastUpdateStatusReasonCode": "Creating",
+}
 LATEST = "$LATEST"
 
 
@@ -70,19 +72,25 @@ def environment_size_error(variables: Mapping[str, Any] | None) -> str | None:
     measured = json.dumps(dict(variables or {}), separators=(",", ":"), ensure_ascii=False)
     if len(measured.encode("utf-8")) <= ENVIRONMENT_LIMIT_BYTES:
         return None
-    return ("Lambda was unable to configure your environment variables because the "
-            "environment variables you have provided exceeded the 4KB limit. String "
-            f"measured: {measured}")
+    return (
+        "Lambda was unable to configure your environment variables because the "
+        "environment variables you have provided exceeded the 4KB limit. String "
+        f"measured: {measured}"
+    )
 
 
 def update_in_progress_message(function_arn: str) -> str:
-    return ("The operation cannot be performed at this time. An update is in progress for "
-            f"resource: {function_arn}")
+    return (
+        "The operation cannot be performed at this time. An update is in progress for "
+        f"resource: {function_arn}"
+    )
 
 
-REVISION_MISMATCH_MESSAGE = ("The Revision Id provided does not match the latest Revision Id. "
-                             "Call the GetFunction/GetAlias API to retrieve the latest "
-                             "Revision Id")
+REVISION_MISMATCH_MESSAGE = (
+    "The Revision Id provided does not match the latest Revision Id. "
+    "Call the GetFunction/GetAlias API to retrieve the latest "
+    "Revision Id"
+)
 
 
 def unqualified(function_arn: str) -> str:
@@ -105,9 +113,13 @@ class _Update:
 class LambdaUpdates:
     """The updates in progress of ``$LATEST`` per function (realism ``aws``)."""
 
-    def __init__(self, realism: Realism, snapshot: Callable[[str], FunctionConfig | None],
-                 on_applied: Callable[[str], None] | None = None,
-                 clock: Callable[[], float] = time.monotonic) -> None:
+    def __init__(
+        self,
+        realism: Realism,
+        snapshot: Callable[[str], FunctionConfig | None],
+        on_applied: Callable[[str], None] | None = None,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
         self.realism = realism
         self.snapshot = snapshot
         self.on_applied = on_applied
@@ -243,8 +255,11 @@ class LambdaHooks:
             return
         config["RevisionId"] = self.revisions.current(arn)
         is_latest = qualifier_of(arn) in (None, LATEST)
-        if is_latest and self.updates is not None and self.updates.in_progress(
-                str(config.get("FunctionName"))):
+        if (
+            is_latest
+            and self.updates is not None
+            and self.updates.in_progress(str(config.get("FunctionName")))
+        ):
             config.update(IN_PROGRESS_FIELDS)
 
     def _check_revision(self, function: Any, given: str | None) -> None:
@@ -254,8 +269,11 @@ class LambdaHooks:
     def _refuse_while_updating(self, function: Any) -> None:
         assert self.updates is not None
         if self.updates.in_progress(str(function.function_name)):
-            raise lambda_error(409, "ResourceConflictException",
-                               update_in_progress_message(unqualified(str(function.function_arn))))
+            raise lambda_error(
+                409,
+                "ResourceConflictException",
+                update_in_progress_message(unqualified(str(function.function_arn))),
+            )
 
 
 def _refuse_published_version(function: Any) -> None:
@@ -264,10 +282,13 @@ def _refuse_published_version(function: Any) -> None:
         # The published version's configuration is locked (API_UpdateFunctionCode: "You
         # can't modify the code of a published version, only the unpublished version");
         # the wording of Lambda's refusal is the sandbox's.
-        raise lambda_error(400, "InvalidParameterValueException",
-                           f"Version {qualifier} of {function.function_name} is a published "
-                           "version and cannot be modified; update $LATEST and publish "
-                           "a new version")
+        raise lambda_error(
+            400,
+            "InvalidParameterValueException",
+            f"Version {qualifier} of {function.function_name} is a published "
+            "version and cannot be modified; update $LATEST and publish "
+            "a new version",
+        )
 
 
 def _check_environment(variables: Mapping[str, Any] | None) -> None:
@@ -278,10 +299,13 @@ def _check_environment(variables: Mapping[str, Any] | None) -> None:
 
 def _check_timeout(timeout: Any) -> None:
     if isinstance(timeout, (int, float)) and timeout > MAX_TIMEOUT_S:
-        raise lambda_error(400, "ValidationException",
-                           f"1 validation error detected: Value '{timeout}' at 'timeout' "
-                           "failed to satisfy constraint: Member must have value less than "
-                           f"or equal to {MAX_TIMEOUT_S}")
+        raise lambda_error(
+            400,
+            "ValidationException",
+            f"1 validation error detected: Value '{timeout}' at 'timeout' "
+            "failed to satisfy constraint: Member must have value less than "
+            f"or equal to {MAX_TIMEOUT_S}",
+        )
 
 
 def lambda_error(status: int, error_type: str, message: str) -> Exception:
@@ -311,11 +335,17 @@ def _patch_updates(backend_class: Any, hooks: LambdaHooks) -> None:
     for method_name in ("update_function_configuration", "update_function_code"):
         original = getattr(backend_class, method_name)
 
-        def update(self: Any, function_name: str, qualifier: str | None,
-                   body: dict[str, Any], _original: Any = original) -> Any:
+        def update(
+            self: Any,
+            function_name: str,
+            qualifier: str | None,
+            body: dict[str, Any],
+            _original: Any = original,
+        ) -> Any:
             function = self.get_function(function_name, qualifier)
-            return hooks.update(function, body,
-                                lambda: _original(self, function_name, qualifier, body))
+            return hooks.update(
+                function, body, lambda: _original(self, function_name, qualifier, body)
+            )
 
         setattr(backend_class, method_name, update)
 
@@ -336,16 +366,16 @@ def _patch_publish(storage_class: Any, hooks: LambdaHooks) -> None:
     nothing and answers with its latest version."""
     import copy
 
-    def publish_version(self: Any, name_or_arn: str, description: str = "",
-                        revision_id: str | None = None) -> Any:
+    def publish_version(
+        self: Any, name_or_arn: str, description: str = "", revision_id: str | None = None
+    ) -> Any:
         function = self.get_function_by_name_or_arn_forbid_qualifier(name_or_arn)
         name = function.function_name
         versions = self._functions[name]["versions"]
         with hooks.publishing(function, revision_id):
             existing = [int(version.version) for version in versions]
             unchanged = not function.code_or_config_updated
-            if (versions and unchanged
-                    and int(versions[-1].version) >= hooks.highest_version(name)):
+            if versions and unchanged and int(versions[-1].version) >= hooks.highest_version(name):
                 return versions[-1]
             function.code_or_config_updated = False
             published = copy.copy(function)
@@ -370,7 +400,8 @@ def _pass_publish_revision_id() -> None:
         function_name = unquote(self.path.split("/")[-2])
         body = json.loads(self.body or "{}")
         function = self.backend._lambdas.publish_version(
-            function_name, body.get("Description") or "", body.get("RevisionId"))
+            function_name, body.get("Description") or "", body.get("RevisionId")
+        )
         return 201, {"status": 201}, json.dumps(function.get_configuration())
 
     LambdaResponse.publish_version = publish_version  # type: ignore[method-assign]
@@ -396,8 +427,9 @@ def _patch_alias_updates() -> None:
     original_update = LambdaAlias.update
     original_handler = LambdaResponse.update_alias
 
-    def update(self: Any, description: str | None, function_version: str | None,
-               routing_config: str | None) -> None:
+    def update(
+        self: Any, description: str | None, function_version: str | None, routing_config: str | None
+    ) -> None:
         original_update(self, description, function_version, routing_config)
         self.revision_id = str(uuid.uuid4())
 
@@ -407,8 +439,7 @@ def _patch_alias_updates() -> None:
             function_name = unquote(self.path.rsplit("/")[-3])
             alias_name = unquote(self.path.rsplit("/", 2)[-1])
             if self.backend.get_alias(alias_name, function_name).revision_id != given:
-                raise lambda_error(412, "PreconditionFailedException",
-                                   REVISION_MISMATCH_MESSAGE)
+                raise lambda_error(412, "PreconditionFailedException", REVISION_MISMATCH_MESSAGE)
         return original_handler(self)
 
     LambdaAlias.update = update  # type: ignore[method-assign]

@@ -47,8 +47,14 @@ class FunctionReader(Protocol):
 class LambdaService:
     """Environments per (function, version) invoked, and the routing to them."""
 
-    def __init__(self, reader: FunctionReader, pool_factory: PoolFactory, *,
-                 pool_max: int = DEFAULT_POOL_MAX, routing: random.Random | None = None) -> None:
+    def __init__(
+        self,
+        reader: FunctionReader,
+        pool_factory: PoolFactory,
+        *,
+        pool_max: int = DEFAULT_POOL_MAX,
+        routing: random.Random | None = None,
+    ) -> None:
         self.reader = reader
         self.pool_factory = pool_factory
         self.pool_max = pool_max
@@ -66,8 +72,9 @@ class LambdaService:
         version = self.resolve(target)
         pool = None if version is None else self._pool_for(target.function_name, version)
         if pool is None:
-            return InvokeOutcome(None, None, init_error=f"function {target.label} not found",
-                                 missing=True)
+            return InvokeOutcome(
+                None, None, init_error=f"function {target.label} not found", missing=True
+            )
         return pool.invoke(payload)
 
     def exists(self, function_name: str) -> bool:

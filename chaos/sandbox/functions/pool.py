@@ -135,8 +135,9 @@ def _extract_code(zip_bytes: bytes, target: Path) -> None:
 
 
 class _Slot:
-    def __init__(self, environment: ExecutionEnvironment, revision: _Revision, subnet_id: str,
-                 az_id: str) -> None:
+    def __init__(
+        self, environment: ExecutionEnvironment, revision: _Revision, subnet_id: str, az_id: str
+    ) -> None:
         self.environment = environment
         self.revision = revision
         self.subnet_id = subnet_id
@@ -149,14 +150,21 @@ class _Slot:
 class FunctionPool:
     """The execution environments of one version of a function."""
 
-    def __init__(self, function_name: str, version: str = LATEST, *, work_dir: Path,
-                 metrics: MetricsRecorder | None,
-                 concurrency: FunctionConcurrency | None = None,
-                 base_env: Mapping[str, str] | None = None,
-                 reserved_env: Mapping[str, str] | None = None,
-                 egress: EgressNetwork | None = None,
-                 runtimes: RuntimeClients | None = None,
-                 region: str = "us-east-1", account_id: str = "123456789012") -> None:
+    def __init__(
+        self,
+        function_name: str,
+        version: str = LATEST,
+        *,
+        work_dir: Path,
+        metrics: MetricsRecorder | None,
+        concurrency: FunctionConcurrency | None = None,
+        base_env: Mapping[str, str] | None = None,
+        reserved_env: Mapping[str, str] | None = None,
+        egress: EgressNetwork | None = None,
+        runtimes: RuntimeClients | None = None,
+        region: str = "us-east-1",
+        account_id: str = "123456789012",
+    ) -> None:
         self.function_name = function_name
         self.version = version
         self.work_dir = work_dir
@@ -204,15 +212,20 @@ class FunctionPool:
                         if not slot.busy:
                             self._dispose(slot)
                 self._forget_revision_if_done(old)
-        log.info("function %s:%s: configuration %s (environments recycle)", self.function_name,
-                 self.version, revision.key if revision else "deleted")
+        log.info(
+            "function %s:%s: configuration %s (environments recycle)",
+            self.function_name,
+            self.version,
+            revision.key if revision else "deleted",
+        )
         return True
 
     def _materialize(self, config: FunctionConfig) -> _Revision:
         self._revisions_made += 1
         label = "latest" if self.version == LATEST else self.version
-        root = (self.work_dir
-                / f"{self.function_name}-{label}-{self._revisions_made}-{config.revision}")
+        root = (
+            self.work_dir / f"{self.function_name}-{label}-{self._revisions_made}-{config.revision}"
+        )
         return _Revision(config, root)
 
     # -- invoke ----------------------------------------------------------------------
@@ -222,8 +235,12 @@ class FunctionPool:
         the function has no concurrency left."""
         slot, revision = self._acquire()
         if slot is None or revision is None:
-            return InvokeOutcome(None, None, init_error=f"function {self.function_name}:"
-                                 f"{self.version} not found", missing=True)
+            return InvokeOutcome(
+                None,
+                None,
+                init_error=f"function {self.function_name}:{self.version} not found",
+                missing=True,
+            )
         try:
             return self._invoke_in(slot, revision, payload)
         finally:
@@ -237,34 +254,38 @@ class FunctionPool:
                 # Outside the init timeout: the first Node.js environment may wait for the
                 # client's one-time build (the runtime is not the function's init).
                 slot.environment.runtime_command = self.runtimes.command(
-                    revision.config.runtime, revision.config.handler)
+                    revision.config.runtime, revision.config.handler
+                )
             except RuntimeUnavailable as error:
                 self._count(dimensions, errors=1)
-                return InvokeOutcome(slot.az_id, None, init_error=f"Runtime.Unavailable: {error}",
-                                     version=self.version)
+                return InvokeOutcome(
+                    slot.az_id,
+                    None,
+                    init_error=f"Runtime.Unavailable: {error}",
+                    version=self.version,
+                )
             try:
                 cold_start_ms = slot.environment.start().init_ms
                 self.cold_starts_ms.append(cold_start_ms)
                 del self.cold_starts_ms[:-COLD_STARTS_KEPT]
             except InitError as error:
                 self._count(dimensions, errors=1)
-                return InvokeOutcome(slot.az_id, None, init_error=str(error),
-                                     version=self.version)
+                return InvokeOutcome(slot.az_id, None, init_error=str(error), version=self.version)
         result = slot.environment.invoke(payload, timeout_s=revision.config.timeout_s)
-        self._count(dimensions, errors=1 if result.function_error else 0,
-                    duration_ms=result.duration_ms)
-        return InvokeOutcome(slot.az_id, result, cold_start_ms=cold_start_ms,
-                             version=self.version)
+        self._count(
+            dimensions, errors=1 if result.function_error else 0, duration_ms=result.duration_ms
+        )
+        return InvokeOutcome(slot.az_id, result, cold_start_ms=cold_start_ms, version=self.version)
 
-    def _count(self, dimensions: dict[str, str], *, errors: int,
-               duration_ms: float | None = None) -> None:
+    def _count(
+        self, dimensions: dict[str, str], *, errors: int, duration_ms: float | None = None
+    ) -> None:
         if self.metrics is None:
             return
         self.metrics.add(LAMBDA_NAMESPACE, "Invocations", 1, dimensions)
         self.metrics.add(LAMBDA_NAMESPACE, "Errors", errors, dimensions)
         if duration_ms is not None:
-            self.metrics.add(LAMBDA_NAMESPACE, "Duration", duration_ms, dimensions,
-                             "Milliseconds")
+            self.metrics.add(LAMBDA_NAMESPACE, "Duration", duration_ms, dimensions, "Milliseconds")
 
     def _acquire(self) -> tuple[_Slot | None, _Revision | None]:
         with self._lock:
@@ -273,11 +294,15 @@ class FunctionPool:
                 return None, None
             if not self.concurrency.try_acquire():
                 if self.metrics is not None:
-                    self.metrics.add(LAMBDA_NAMESPACE, "Throttles", 1,
-                                     {"FunctionName": self.function_name})
+                    self.metrics.add(
+                        LAMBDA_NAMESPACE, "Throttles", 1, {"FunctionName": self.function_name}
+                    )
                 raise Throttled(self.function_name)
-            idle = [slot for slot in self._slots
-                    if slot.revision is revision and not slot.busy and not slot.retired]
+            idle = [
+                slot
+                for slot in self._slots
+                if slot.revision is revision and not slot.busy and not slot.retired
+            ]
             if idle:
                 warm = min(idle, key=lambda candidate: candidate.last_used)
                 warm.busy = True
@@ -299,17 +324,31 @@ class FunctionPool:
         subnet_id, az_id = candidates[revision.placed % len(candidates)]
         revision.placed += 1
         config = revision.config
-        env = {**self.base_env, **config.environment, **self.reserved_env,
-               AZ_ID_ENV_KEY: az_id, CHAOS_PORT_ENV_KEY: str(free_port())}
+        env = {
+            **self.base_env,
+            **config.environment,
+            **self.reserved_env,
+            AZ_ID_ENV_KEY: az_id,
+            CHAOS_PORT_ENV_KEY: str(free_port()),
+        }
         if subnet_id and self.egress is not None:
             env[ENDPOINT_ENV_KEY] = self.egress.endpoint_url(subnet_id)
         environment = ExecutionEnvironment(
-            revision.code_dir, config.handler, env=env, timeout_s=config.timeout_s,
-            layers=revision.layer_paths, function_name=config.name, memory_mb=config.memory_mb,
-            region=self.region, account_id=self.account_id, init_timeout_s=INIT_TIMEOUT_S,
-            version=self.version, runtime=config.runtime,
+            revision.code_dir,
+            config.handler,
+            env=env,
+            timeout_s=config.timeout_s,
+            layers=revision.layer_paths,
+            function_name=config.name,
+            memory_mb=config.memory_mb,
+            region=self.region,
+            account_id=self.account_id,
+            init_timeout_s=INIT_TIMEOUT_S,
+            version=self.version,
+            runtime=config.runtime,
             # Lines go to the sink; keep only the recent ones in memory for long sandboxes.
-            log_sink=self._on_log_line, max_log_lines=RECENT_LOG_LINES,
+            log_sink=self._on_log_line,
+            max_log_lines=RECENT_LOG_LINES,
         )
         return _Slot(environment, revision, subnet_id, az_id)
 
@@ -332,8 +371,12 @@ class FunctionPool:
         if slot not in self._slots:
             return
         self._slots.remove(slot)
-        closer = threading.Thread(target=self._close_slot, args=(slot,),
-                                  name=f"sandbox-retire-{self.function_name}", daemon=True)
+        closer = threading.Thread(
+            target=self._close_slot,
+            args=(slot,),
+            name=f"sandbox-retire-{self.function_name}",
+            daemon=True,
+        )
         self._closers = [thread for thread in self._closers if thread.is_alive()]
         self._closers.append(closer)
         closer.start()
@@ -355,8 +398,10 @@ class FunctionPool:
 
     def placements(self) -> list[Placement]:
         with self._lock:
-            return [Placement(slot.az_id, slot.subnet_id, slot.revision.key, slot.busy,
-                              slot.retired) for slot in self._slots]
+            return [
+                Placement(slot.az_id, slot.subnet_id, slot.revision.key, slot.busy, slot.retired)
+                for slot in self._slots
+            ]
 
     def status(self) -> dict[str, Any]:
         revision = self._revision
@@ -382,9 +427,13 @@ class FunctionPool:
             slots = list(self._slots)
             self._slots.clear()
             closers = list(self._closers)
-        closers.extend(threading.Thread(target=_close_quietly, args=(slot.environment,),
-                                        name="sandbox-close", daemon=True) for slot in slots)
-        for thread in closers[len(closers) - len(slots):]:
+        closers.extend(
+            threading.Thread(
+                target=_close_quietly, args=(slot.environment,), name="sandbox-close", daemon=True
+            )
+            for slot in slots
+        )
+        for thread in closers[len(closers) - len(slots) :]:
             thread.start()
         for thread in closers:
             thread.join(timeout=10)

@@ -82,57 +82,79 @@ def up(realism: Realism | None = None) -> tuple[SandboxState, bool]:
             raise ConfigurationError(
                 f"a sandbox with realism {existing.realism} is already running (pid "
                 f"{existing.pid}); stop it first (gameday sandbox down) to start one with "
-                f"realism {realism.mode}")
+                f"realism {realism.mode}"
+            )
         return existing, False
     home = gameday_home()
     home.mkdir(parents=True, exist_ok=True)
     log_path = home / "sandbox.log"
     with log_path.open("ab") as log:
         process = subprocess.Popen(
-            [sys.executable, "-m", "chaos.sandbox.process.server", "--state-file",
-             str(state_file())],
-            stdin=subprocess.DEVNULL, stdout=log, stderr=log, start_new_session=True,
+            [
+                sys.executable,
+                "-m",
+                "chaos.sandbox.process.server",
+                "--state-file",
+                str(state_file()),
+            ],
+            stdin=subprocess.DEVNULL,
+            stdout=log,
+            stderr=log,
+            start_new_session=True,
             env={**os.environ, **realism.to_env()},
         )
     deadline = time.monotonic() + START_TIMEOUT_S
     while time.monotonic() < deadline:
         if process.poll() is not None:
-            raise ConfigurationError(f"the sandbox exited with code {process.returncode}; "
-                                     f"see {log_path}")
+            raise ConfigurationError(
+                f"the sandbox exited with code {process.returncode}; see {log_path}"
+            )
         state = read_state()
         if state and state.pid == process.pid:
             state.clients().caller_account_id()
             return state, True
         time.sleep(0.1)
     process.kill()
-    raise ConfigurationError(f"the sandbox did not start within {START_TIMEOUT_S:.0f}s; "
-                             f"see {log_path}")
+    raise ConfigurationError(
+        f"the sandbox did not start within {START_TIMEOUT_S:.0f}s; see {log_path}"
+    )
 
 
-def node_function_readiness(state: SandboxState, timeout_s: float = NODE_READY_TIMEOUT_S,
-                            announce: Callable[[str], None] | None = None) -> tuple[bool, str]:
+def node_function_readiness(
+    state: SandboxState,
+    timeout_s: float = NODE_READY_TIMEOUT_S,
+    announce: Callable[[str], None] | None = None,
+) -> tuple[bool, str]:
     """Wait until orders-node answers its health route: (True, where the Node.js client is
     cached), or (False, the one-line reason it cannot run here). ``announce`` hears, before
     the wait, that the client is built now (its first need on this machine)."""
     if not state.api_endpoint or not state.http_front:
         return False, f"{NODE_FUNCTION_NAME} is unavailable: the sandbox has no HTTP front"
     if announce is not None and shutil.which("node") and cached_node_ric() is None:
-        announce(f"building the Node.js runtime client for {NODE_FUNCTION_NAME} (first need "
-                 f"on this machine, 1-2 min; then cached in {cache_root() / 'node-ric'})")
+        announce(
+            f"building the Node.js runtime client for {NODE_FUNCTION_NAME} (first need "
+            f"on this machine, 1-2 min; then cached in {cache_root() / 'node-ric'})"
+        )
     deadline = time.monotonic() + timeout_s
     answer = ""
     while time.monotonic() < deadline:
         status, answer = _get(state.api_endpoint + NODE_HEALTH_PATH, timeout_s=35.0)
         node = _node_runtime_state(state.http_front)
         if status == 200:
-            return True, (f"{NODE_FUNCTION_NAME} answers (Node.js runtime interface client "
-                          f"cached in {node.get('cache_dir') or 'the gameday cache'})")
+            return True, (
+                f"{NODE_FUNCTION_NAME} answers (Node.js runtime interface client "
+                f"cached in {node.get('cache_dir') or 'the gameday cache'})"
+            )
         if node.get("state") == "unavailable":
-            return False, (f"{NODE_FUNCTION_NAME} is unavailable ({node.get('reason')}); the "
-                           "Python service runs")
+            return False, (
+                f"{NODE_FUNCTION_NAME} is unavailable ({node.get('reason')}); the "
+                "Python service runs"
+            )
         time.sleep(0.5)
-    return False, (f"{NODE_FUNCTION_NAME} did not answer within {timeout_s:.0f}s (last: "
-                   f"{answer[:200]}); the Python service runs")
+    return False, (
+        f"{NODE_FUNCTION_NAME} did not answer within {timeout_s:.0f}s (last: "
+        f"{answer[:200]}); the Python service runs"
+    )
 
 
 def _get(url: str, timeout_s: float) -> tuple[int, str]:

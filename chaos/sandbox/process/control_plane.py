@@ -38,23 +38,38 @@ FOLLOWED_SERVICES = frozenset({"lambda", "ec2", "apigateway", "wafv2"})
 class ControlPlane:
     """moto's server for one region, with the sandbox's hooks and middlewares."""
 
-    def __init__(self, region: str, realism: Realism, port: int = 0,
-                 environ: Mapping[str, str] | None = None) -> None:
+    def __init__(
+        self, region: str, realism: Realism, port: int = 0, environ: Mapping[str, str] | None = None
+    ) -> None:
         self.realism = realism
         self.reader = MotoReader(region)
         self._follow: Callable[[], None] | None = None
-        self.updates = (LambdaUpdates(realism, self.reader.stored_function_config,
-                                      on_applied=lambda _name: self._data_plane_follows())
-                        if realism.aws else None)
+        self.updates = (
+            LambdaUpdates(
+                realism,
+                self.reader.stored_function_config,
+                on_applied=lambda _name: self._data_plane_follows(),
+            )
+            if realism.aws
+            else None
+        )
         if self.updates is not None:
             self.reader.in_progress_config = self.updates.previous_config
         self.throttling = ControlPlaneThrottling(
             throttle_rate(os.environ if environ is None else environ, realism),
-            realism.random("throttling"))
+            realism.random("throttling"),
+        )
         self._server = SandboxMotoServer(
-            [self.throttling.wrap, expected_bucket_owner(self.reader.account_id),
-             serialize_conditional_writes, self._follow_writes, self._stage_exports],
-            ip_address="127.0.0.1", port=port)
+            [
+                self.throttling.wrap,
+                expected_bucket_owner(self.reader.account_id),
+                serialize_conditional_writes,
+                self._follow_writes,
+                self._stage_exports,
+            ],
+            ip_address="127.0.0.1",
+            port=port,
+        )
 
     def start(self) -> str:
         """Install the hooks and serve; returns the endpoint URL."""

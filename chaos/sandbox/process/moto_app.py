@@ -28,8 +28,9 @@ READ_ONLY_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 
 
 class SandboxMotoServer(ThreadedMotoServer):
-    def __init__(self, middlewares: list[Middleware], ip_address: str = "127.0.0.1",
-                 port: int = 0) -> None:
+    def __init__(
+        self, middlewares: list[Middleware], ip_address: str = "127.0.0.1", port: int = 0
+    ) -> None:
         super().__init__(ip_address=ip_address, port=port, verbose=False)
         self.middlewares = list(middlewares)
 
@@ -37,8 +38,9 @@ class SandboxMotoServer(ThreadedMotoServer):
         app: WsgiApp = DomainDispatcherApplication(create_backend_app)
         for middleware in reversed(self.middlewares):
             app = middleware(app)
-        self._server = make_server(self._ip_address, self._port, app, True,
-                                   request_handler=MotoRequestHandler)
+        self._server = make_server(
+            self._ip_address, self._port, app, True, request_handler=MotoRequestHandler
+        )
         self._server_ready_event.set()
         self._server.serve_forever()
 
@@ -48,17 +50,21 @@ class FollowWrites:
     before the response leaves: a change is in force when its API call returns (the
     data plane does not wait for its next poll)."""
 
-    def __init__(self, app: WsgiApp, callback: Callable[[], None],
-                 services: frozenset[str]) -> None:
+    def __init__(
+        self, app: WsgiApp, callback: Callable[[], None], services: frozenset[str]
+    ) -> None:
         self.app = app
         self.callback = callback
         self.services = services
 
-    def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]
-                 ) -> Iterable[bytes]:
+    def __call__(
+        self, environ: dict[str, Any], start_response: Callable[..., Any]
+    ) -> Iterable[bytes]:
         response = self.app(environ, start_response)
-        if (str(environ.get("REQUEST_METHOD") or "GET").upper() not in READ_ONLY_METHODS
-                and signing_service(environ) in self.services):
+        if (
+            str(environ.get("REQUEST_METHOD") or "GET").upper() not in READ_ONLY_METHODS
+            and signing_service(environ) in self.services
+        ):
             try:
                 self.callback()
             except Exception:  # noqa: BLE001 - the API call itself succeeded
@@ -77,10 +83,11 @@ def serialize_conditional_writes(app: WsgiApp) -> WsgiApp:
     answers 412, or 409 ConditionalRequestConflict, to all but one). The journal relies
     on that refusal; the sandbox must not hide a race from it.
     """
-    def serialized(environ: dict[str, Any], start_response: Callable[..., Any]
-                   ) -> Iterable[bytes]:
+
+    def serialized(environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
         conditional = environ.get("REQUEST_METHOD") == "PUT" and (
-            "HTTP_IF_NONE_MATCH" in environ or "HTTP_IF_MATCH" in environ)
+            "HTTP_IF_NONE_MATCH" in environ or "HTTP_IF_MATCH" in environ
+        )
         if not conditional:
             return app(environ, start_response)
         with _CONDITIONAL_WRITES:
@@ -97,15 +104,18 @@ def expected_bucket_owner(account_id: str) -> Middleware:
     of the sandbox is its one account's; moto ignores the header."""
 
     def middleware(app: WsgiApp) -> WsgiApp:
-        def checked(environ: dict[str, Any], start_response: Callable[..., Any]
-                    ) -> Iterable[bytes]:
+        def checked(environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
             expected = environ.get("HTTP_X_AMZ_EXPECTED_BUCKET_OWNER")
             if expected is None or expected == account_id or signing_service(environ) != "s3":
                 return app(environ, start_response)
-            body = (b'<?xml version="1.0" encoding="UTF-8"?>\n<Error><Code>AccessDenied</Code>'
-                    b"<Message>Access Denied</Message></Error>")
-            start_response("403 Forbidden", [("Content-Type", "application/xml"),
-                                             ("Content-Length", str(len(body)))])
+            body = (
+                b'<?xml version="1.0" encoding="UTF-8"?>\n<Error><Code>AccessDenied</Code>'
+                b"<Message>Access Denied</Message></Error>"
+            )
+            start_response(
+                "403 Forbidden",
+                [("Content-Type", "application/xml"), ("Content-Length", str(len(body)))],
+            )
             return [body]
 
         return checked

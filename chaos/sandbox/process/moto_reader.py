@@ -134,16 +134,18 @@ class MotoReader:
             found = self._lambda().get_alias(alias, function_name)
         except Exception:  # noqa: BLE001 - moto raises its own not-found types
             return None
-        weights = ((found.routing_config or {}).get("AdditionalVersionWeights") or {})
-        return AliasRouting(str(found.function_version),
-                            tuple((str(v), float(w)) for v, w in dict(weights).items()))
+        weights = (found.routing_config or {}).get("AdditionalVersionWeights") or {}
+        return AliasRouting(
+            str(found.function_version), tuple((str(v), float(w)) for v, w in dict(weights).items())
+        )
 
     def _layer(self, arn: str) -> LayerContent | None:
         version = self._lambda().layers_versions_by_arn(arn)
         if version is None:
             return None
-        return LayerContent(arn=arn, code_sha256=version.code_sha_256,
-                            zip_bytes=bytes(version.code_bytes))
+        return LayerContent(
+            arn=arn, code_sha256=version.code_sha_256, zip_bytes=bytes(version.code_bytes)
+        )
 
     # -- EC2 ------------------------------------------------------------------
 
@@ -179,8 +181,9 @@ class MotoReader:
             deployed = self._deployments.get((rest_api_id, str(stage.deployment_id)))
         if deployed is None:  # deployed before the reader was listening
             deployed = self.current_routes(api)
-        return deployed.with_stage_variables(dict(stage.variables or {}),
-                                             stage_throttle_limits(stage))
+        return deployed.with_stage_variables(
+            dict(stage.variables or {}), stage_throttle_limits(stage)
+        )
 
     def remember_deployment(self, api: Any, deployment_id: str) -> None:
         table = self.current_routes(api)
@@ -190,10 +193,18 @@ class MotoReader:
     @staticmethod
     def current_routes(api: Any) -> RouteTable:
         """The API's resources and methods as they are now (moto's objects)."""
-        rows = [(str(resource.id), resource.parent_id, str(resource.path_part),
-                 {str(name).upper(): _method_spec(str(name).upper(), method)
-                  for name, method in list(resource.resource_methods.items())})
-                for resource in list(api.resources.values())]
+        rows = [
+            (
+                str(resource.id),
+                resource.parent_id,
+                str(resource.path_part),
+                {
+                    str(name).upper(): _method_spec(str(name).upper(), method)
+                    for name, method in list(resource.resource_methods.items())
+                },
+            )
+            for resource in list(api.resources.values())
+        ]
         return RouteTable(build_tree(rows))
 
     def rest_api_name(self, rest_api_id: str) -> str | None:
@@ -219,8 +230,7 @@ class MotoReader:
 def _method_spec(name: str, method: Any) -> MethodSpec:
     integration = method.method_integration
     codes = frozenset(str(code) for code in dict(method.method_responses or {}))
-    return MethodSpec(name, None if integration is None else _integration_spec(integration),
-                      codes)
+    return MethodSpec(name, None if integration is None else _integration_spec(integration), codes)
 
 
 def _integration_spec(integration: Any) -> IntegrationSpec:
@@ -228,12 +238,15 @@ def _integration_spec(integration: Any) -> IntegrationSpec:
         IntegrationResponseSpec(
             status_code=str(response.status_code),
             selection_pattern=response.selection_pattern or None,
-            response_templates={str(k): str(v) for k, v in
-                                dict(response.response_templates or {}).items() if v},
-            response_parameters={str(k): str(v) for k, v in
-                                 dict(response.response_parameters or {}).items()},
+            response_templates={
+                str(k): str(v) for k, v in dict(response.response_templates or {}).items() if v
+            },
+            response_parameters={
+                str(k): str(v) for k, v in dict(response.response_parameters or {}).items()
+            },
         )
-        for response in dict(integration.integration_responses or {}).values())
+        for response in dict(integration.integration_responses or {}).values()
+    )
     millis = integration.timeout_in_millis or DEFAULT_INTEGRATION_TIMEOUT_MS
     return IntegrationSpec(
         type=str(integration.integration_type or "").upper(),
@@ -241,8 +254,9 @@ def _integration_spec(integration: Any) -> IntegrationSpec:
         timeout_s=int(millis) / 1000.0,
         http_method=str(integration.http_method) if integration.http_method else None,
         passthrough_behavior=str(integration.passthrough_behaviour or "WHEN_NO_MATCH"),
-        request_templates={str(k): str(v or "") for k, v in
-                           dict(integration.request_templates or {}).items()},
+        request_templates={
+            str(k): str(v or "") for k, v in dict(integration.request_templates or {}).items()
+        },
         responses=responses,
     )
 
@@ -263,8 +277,9 @@ def remember_deployments(reader: MotoReader) -> None:
 
     original = RestAPI.create_deployment
 
-    def create_deployment(self: Any, name: str, description: str,
-                          stage_variables: Any = None) -> Any:
+    def create_deployment(
+        self: Any, name: str, description: str, stage_variables: Any = None
+    ) -> Any:
         deployment = original(self, name, description, stage_variables)
         reader.remember_deployment(self, str(deployment.id))
         return deployment
@@ -290,8 +305,13 @@ def fix_moto_dimension_order() -> None:
 def acl_entries(acl: Any) -> list[tuple[int, bool, str, str, str]]:
     """(rule number, egress, action, protocol, IPv4 CIDR) of every entry of a moto NACL."""
     return [
-        (int(entry.rule_number), str(entry.egress).lower() == "true", str(entry.rule_action),
-         str(entry.protocol), str(entry.cidr_block or ""))
+        (
+            int(entry.rule_number),
+            str(entry.egress).lower() == "true",
+            str(entry.rule_action),
+            str(entry.protocol),
+            str(entry.cidr_block or ""),
+        )
         for entry in list(acl.network_acl_entries)
     ]
 

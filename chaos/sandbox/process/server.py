@@ -59,8 +59,11 @@ POOL_MAX_ENV = "GAMEDAY_SANDBOX_POOL_MAX"
 INTEGRATION_TIMEOUT_ENV = "GAMEDAY_SANDBOX_INTEGRATION_TIMEOUT_S"
 POLL_ENV = "GAMEDAY_SANDBOX_POLL_S"
 DEFAULT_POLL_S = 0.5
-SANDBOX_CREDENTIALS = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
-                       "AWS_SESSION_TOKEN": "testing"}
+SANDBOX_CREDENTIALS = {
+    "AWS_ACCESS_KEY_ID": "testing",
+    "AWS_SECRET_ACCESS_KEY": "testing",
+    "AWS_SESSION_TOKEN": "testing",
+}
 
 
 @dataclass(frozen=True)
@@ -95,36 +98,56 @@ class DataPlaneSettings:
 class DataPlane:
     """HTTP front + WAF + execution environments, following moto's current state."""
 
-    def __init__(self, reader: MotoReader, service: SeededService, endpoint_url: str,
-                 settings: DataPlaneSettings, work_dir: Path,
-                 realism: Realism | None = None) -> None:
+    def __init__(
+        self,
+        reader: MotoReader,
+        service: SeededService,
+        endpoint_url: str,
+        settings: DataPlaneSettings,
+        work_dir: Path,
+        realism: Realism | None = None,
+    ) -> None:
         realism = realism or Realism()
         self.reader = reader
         self.service = service
         self.settings = settings
         self.work_dir = work_dir
-        self.metrics = MetricsRecorder(reader.put_metric_data,
-                                       timing=MetricTiming.for_realism(realism))
+        self.metrics = MetricsRecorder(
+            reader.put_metric_data, timing=MetricTiming.for_realism(realism)
+        )
         self.waf = WafEngine.for_realism(realism, settings.waf_check_s)
         self.alarm_interval_s = evaluation_interval_s(realism)
-        self.placement = PlacementController.for_sandbox(reader.region, reader.account_id,
-                                                          realism, drain_seconds(os.environ))
+        self.placement = PlacementController.for_sandbox(
+            reader.region, reader.account_id, realism, drain_seconds(os.environ)
+        )
         self._base_env = {"AWS_ENDPOINT_URL": endpoint_url}
         self.egress = EgressNetwork(endpoint_url)
         self.runtimes = RuntimeClients()
-        self.lambdas = LambdaService(reader, self._new_pool, pool_max=settings.pool_max,
-                                     routing=realism.random("alias-routing"))
+        self.lambdas = LambdaService(
+            reader,
+            self._new_pool,
+            pool_max=settings.pool_max,
+            routing=realism.random("alias-routing"),
+        )
         self._poll_lock = threading.Lock()
         self._stop = threading.Event()
         self._threads: list[threading.Thread] = []
-        stage = StageConfig(api_id=service.rest_api_id,
-                            api_name=reader.rest_api_name(service.rest_api_id) or "",
-                            stage=STAGE_NAME, region=reader.region,
-                            account_id=reader.account_id)
+        stage = StageConfig(
+            api_id=service.rest_api_id,
+            api_name=reader.rest_api_name(service.rest_api_id) or "",
+            stage=STAGE_NAME,
+            region=reader.region,
+            account_id=reader.account_id,
+        )
         self.front = ApiGatewayFront(
-            stage, routes=lambda: reader.route_table(service.rest_api_id, STAGE_NAME),
-            functions=self.lambdas, waf=self.waf, metrics=self.metrics, status=self.status,
-            timeout_override_s=settings.integration_timeout_s)
+            stage,
+            routes=lambda: reader.route_table(service.rest_api_id, STAGE_NAME),
+            functions=self.lambdas,
+            waf=self.waf,
+            metrics=self.metrics,
+            status=self.status,
+            timeout_override_s=settings.integration_timeout_s,
+        )
         self.server: FrontServer | None = None
 
     def start(self, port: int = 0) -> str:
@@ -166,14 +189,21 @@ class DataPlane:
             self.egress.apply(self.reader.blackholed_subnets())
             self.waf.configure(self.reader.web_acl_for(self.service.stage_arn))
 
-    def _new_pool(self, function_name: str, version: str,
-                  concurrency: FunctionConcurrency) -> FunctionPool:
+    def _new_pool(
+        self, function_name: str, version: str, concurrency: FunctionConcurrency
+    ) -> FunctionPool:
         return FunctionPool(
-            function_name, version, work_dir=self.work_dir, metrics=self.metrics,
-            concurrency=concurrency, base_env=self._base_env, egress=self.egress,
+            function_name,
+            version,
+            work_dir=self.work_dir,
+            metrics=self.metrics,
+            concurrency=concurrency,
+            base_env=self._base_env,
+            egress=self.egress,
             runtimes=self.runtimes,
             reserved_env={**SANDBOX_CREDENTIALS, "AWS_DEFAULT_REGION": self.reader.region},
-            region=self.reader.region, account_id=self.reader.account_id,
+            region=self.reader.region,
+            account_id=self.reader.account_id,
         )
 
     def status(self) -> dict[str, Any]:
@@ -212,20 +242,27 @@ def serve(state_file: Path, port: int, front_port: int = 0) -> None:
     async_lambda: AsyncLambda | None = None
     try:
         seeded = seed(AwsClients(region=REGION, endpoint_url=endpoint_url))
-        deploy_sandbox_janitor(AwsClients(region=REGION, endpoint_url=endpoint_url),
-                               seeded.journal_bucket)
+        deploy_sandbox_janitor(
+            AwsClients(region=REGION, endpoint_url=endpoint_url), seeded.journal_bucket
+        )
         plane = DataPlane(control.reader, seeded, endpoint_url, settings, work_dir, realism)
         control.follow(plane.poll_once)
         front_url = plane.start(front_port)
         own_api = AwsClients(region=REGION, endpoint_url=endpoint_url)
         account_id = control.reader.account_id
         async_lambda = AsyncLambda(
-            plane.lambdas.invoke, event_invoke_config_reader(own_api), sqs_sender(own_api),
-            realism, function_arn=lambda name: arn("lambda", REGION, account_id,
-                                                   f"function:{name}"))
-        schedules = ScheduleExecutor(account_id, REGION,
-                                     lambda_deliverer(plane.lambdas, async_lambda),
-                                     send=sqs_sender(own_api)).start()
+            plane.lambdas.invoke,
+            event_invoke_config_reader(own_api),
+            sqs_sender(own_api),
+            realism,
+            function_arn=lambda name: arn("lambda", REGION, account_id, f"function:{name}"),
+        )
+        schedules = ScheduleExecutor(
+            account_id,
+            REGION,
+            lambda_deliverer(plane.lambdas, async_lambda),
+            send=sqs_sender(own_api),
+        ).start()
         control.open_to_clients()
 
         stopping = threading.Event()
@@ -245,8 +282,7 @@ def serve(state_file: Path, port: int, front_port: int = 0) -> None:
             "cloudwatch_lag_s": cloudwatch_lag_s(realism),
         }
         write_atomically(state_file, json.dumps(state, indent=2))
-        log.info("sandbox ready: AWS API %s, HTTP front %s/%s", endpoint_url, front_url,
-                 STAGE_NAME)
+        log.info("sandbox ready: AWS API %s, HTTP front %s/%s", endpoint_url, front_url, STAGE_NAME)
         while not stopping.wait(1.0):
             if not state_file.exists():  # `down` from a stale state or a wiped home
                 break

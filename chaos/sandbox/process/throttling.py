@@ -48,13 +48,16 @@ def _query(code: str) -> Callable[[str], bytes]:
     return lambda request_id: (
         "<ErrorResponse><Error><Type>Sender</Type>"
         f"<Code>{code}</Code><Message>{RATE_EXCEEDED}</Message></Error>"
-        f"<RequestId>{request_id}</RequestId></ErrorResponse>").encode()
+        f"<RequestId>{request_id}</RequestId></ErrorResponse>"
+    ).encode()
 
 
 def _ec2(request_id: str) -> bytes:
-    return ('<?xml version="1.0" encoding="UTF-8"?><Response><Errors><Error>'
-            "<Code>RequestLimitExceeded</Code><Message>Request limit exceeded.</Message>"
-            f"</Error></Errors><RequestID>{request_id}</RequestID></Response>").encode()
+    return (
+        '<?xml version="1.0" encoding="UTF-8"?><Response><Errors><Error>'
+        "<Code>RequestLimitExceeded</Code><Message>Request limit exceeded.</Message>"
+        f"</Error></Errors><RequestID>{request_id}</RequestID></Response>"
+    ).encode()
 
 
 # Per signing name, the service's throttling error:
@@ -63,13 +66,20 @@ THROTTLE_ANSWERS: Mapping[str, ThrottleAnswer] = {
     # (https://docs.aws.amazon.com/lambda/latest/api/API_UpdateFunctionConfiguration.html
     # #API_UpdateFunctionConfiguration_Errors; quotas: https://docs.aws.amazon.com/lambda/
     # latest/dg/gettingstarted-limits.html#api-requests).
-    "lambda": ThrottleAnswer(429, "application/json", _rest_json(
-        {"Type": "User", "message": RATE_EXCEEDED, "Reason": "CallerRateLimitExceeded"}),
-        "TooManyRequestsException"),
+    "lambda": ThrottleAnswer(
+        429,
+        "application/json",
+        _rest_json({"Type": "User", "message": RATE_EXCEEDED, "Reason": "CallerRateLimitExceeded"}),
+        "TooManyRequestsException",
+    ),
     # API Gateway: TooManyRequestsException, HTTP 429 (https://docs.aws.amazon.com/
     # apigateway/latest/api/API_GetRestApi.html#API_GetRestApi_Errors).
-    "apigateway": ThrottleAnswer(429, "application/json", _rest_json(
-        {"message": "Too Many Requests"}), "TooManyRequestsException"),
+    "apigateway": ThrottleAnswer(
+        429,
+        "application/json",
+        _rest_json({"message": "Too Many Requests"}),
+        "TooManyRequestsException",
+    ),
     # EC2: "If you exceed an API throttling limit, you get the RequestLimitExceeded error
     # code" (https://docs.aws.amazon.com/ec2/latest/devguide/ec2-api-throttling.html).
     "ec2": ThrottleAnswer(503, "text/xml", _ec2),
@@ -120,17 +130,26 @@ class ControlPlaneThrottling:
     def wrap(self, app: WsgiApp) -> WsgiApp:
         return lambda environ, start_response: self._answer(app, environ, start_response)
 
-    def _answer(self, app: WsgiApp, environ: dict[str, Any],
-                start_response: Callable[..., Any]) -> Iterable[bytes]:
+    def _answer(
+        self, app: WsgiApp, environ: dict[str, Any], start_response: Callable[..., Any]
+    ) -> Iterable[bytes]:
         service = signing_service(environ)
         answer = THROTTLE_ANSWERS.get(service or "")
-        if answer is None or not self.enabled or self.rate <= 0 or is_data_plane(
-                service or "", environ) or not self._throttles():
+        if (
+            answer is None
+            or not self.enabled
+            or self.rate <= 0
+            or is_data_plane(service or "", environ)
+            or not self._throttles()
+        ):
             return app(environ, start_response)
         request_id = str(uuid.uuid4())
         body = answer.body(request_id)
-        headers = [("Content-Type", answer.content_type), ("Content-Length", str(len(body))),
-                   ("x-amzn-RequestId", request_id)]
+        headers = [
+            ("Content-Type", answer.content_type),
+            ("Content-Length", str(len(body))),
+            ("x-amzn-RequestId", request_id),
+        ]
         if answer.error_type:
             headers.append(("x-amzn-ErrorType", answer.error_type))
         start_response(f"{answer.status} Throttled", headers)

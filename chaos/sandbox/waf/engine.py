@@ -29,9 +29,13 @@ DEFAULT_CHECK_INTERVAL_S = 10.0
 class WafEngine:
     """Evaluates one web ACL (re-configurable at any time) against requests."""
 
-    def __init__(self, *, clock: Callable[[], float] = time.time,
-                 check_interval_s: float = DEFAULT_CHECK_INTERVAL_S,
-                 model: RateCheckModel | None = None) -> None:
+    def __init__(
+        self,
+        *,
+        clock: Callable[[], float] = time.time,
+        check_interval_s: float = DEFAULT_CHECK_INTERVAL_S,
+        model: RateCheckModel | None = None,
+    ) -> None:
         self.clock = clock
         self.check_interval_s = check_interval_s
         self.model = model or RateCheckModel()
@@ -50,8 +54,10 @@ class WafEngine:
         """The sandbox's engine: `fast` checks every `fast_check_interval_s`, `aws` as AWS."""
         if not realism.aws:
             return cls(check_interval_s=fast_check_interval_s)
-        return cls(check_interval_s=realism.delay(AWS_CHECK_INTERVAL_S),
-                   model=RateCheckModel.for_realism(realism))
+        return cls(
+            check_interval_s=realism.delay(AWS_CHECK_INTERVAL_S),
+            model=RateCheckModel.for_realism(realism),
+        )
 
     def configure(self, acl: dict[str, Any] | None) -> None:
         """Use this web ACL (as GetWebACL returns it; None = no ACL); cheap when unchanged."""
@@ -63,8 +69,9 @@ class WafEngine:
             rules = self._parse_rules(acl or {})
             self._rules = rules
             self.acl_name = acl.get("Name") if acl else None
-            self.acl_metric_name = str(((acl or {}).get("VisibilityConfig") or {})
-                                       .get("MetricName") or self.acl_name or "")
+            self.acl_metric_name = str(
+                ((acl or {}).get("VisibilityConfig") or {}).get("MetricName") or self.acl_name or ""
+            )
             self._default_block = "Block" in ((acl or {}).get("DefaultAction") or {})
             live = {(rule.name, rule.rate.identity) for rule in rules if rule.rate}
             self._counters = {k: v for k, v in self._counters.items() if k in live}
@@ -98,12 +105,20 @@ class WafEngine:
                     continue
                 if rule.action == "ALLOW":
                     return Verdict(False, rule.name, rule.metric_name, counted=tuple(counted))
-                return Verdict(True, rule.name, rule.metric_name, rule.block_status,
-                               rule.block_body, rule.block_content_type, rule.block_headers,
-                               tuple(counted))
+                return Verdict(
+                    True,
+                    rule.name,
+                    rule.metric_name,
+                    rule.block_status,
+                    rule.block_body,
+                    rule.block_content_type,
+                    rule.block_headers,
+                    tuple(counted),
+                )
             if self._default_block:
-                return Verdict(True, None, "ALL", DEFAULT_BLOCK_STATUS, FORBIDDEN_BODY,
-                               counted=tuple(counted))
+                return Verdict(
+                    True, None, "ALL", DEFAULT_BLOCK_STATUS, FORBIDDEN_BODY, counted=tuple(counted)
+                )
         return Verdict(False, counted=tuple(counted))
 
     def _matches(self, rule: Rule, request: WebRequest, now: float) -> bool:
@@ -134,8 +149,12 @@ class WafEngine:
     def blocked_keys(self, rule_name: str) -> set[AggregationKey]:
         now = self.clock()
         with self._lock:
-            return {key for (name, _), counter in self._counters.items() if name == rule_name
-                    for key in counter.blocked(now)}
+            return {
+                key
+                for (name, _), counter in self._counters.items()
+                if name == rule_name
+                for key in counter.blocked(now)
+            }
 
     def status(self) -> dict[str, Any]:
         """The keys each rate rule blocks, and every block's timing (`/_sandbox/status`)."""
@@ -146,15 +165,24 @@ class WafEngine:
             for (name, _), counter in self._counters.items():
                 blocked.setdefault(name, []).extend(",".join(k) for k in counter.blocked(now))
                 blocks.setdefault(name, {}).update(
-                    {",".join(key): {"over_since": block.over_since,
-                                     "blocks_at": block.blocks_at,
-                                     "releases_at": block.releases_at}
-                     for key, block in counter.blocks.items()})
-        return {"web_acl": self.acl_name, "last_check": self.last_check,
-                "check_interval_s": self.check_interval_s,
-                "estimated_rate": self.model.estimated, "max_delay_s": self.model.max_delay_s,
-                "blocked": {name: sorted(keys) for name, keys in blocked.items()},
-                "blocks": blocks}
+                    {
+                        ",".join(key): {
+                            "over_since": block.over_since,
+                            "blocks_at": block.blocks_at,
+                            "releases_at": block.releases_at,
+                        }
+                        for key, block in counter.blocks.items()
+                    }
+                )
+        return {
+            "web_acl": self.acl_name,
+            "last_check": self.last_check,
+            "check_interval_s": self.check_interval_s,
+            "estimated_rate": self.model.estimated,
+            "max_delay_s": self.model.max_delay_s,
+            "blocked": {name: sorted(keys) for name, keys in blocked.items()},
+            "blocks": blocks,
+        }
 
     def rate_rule(self, rule_name: str) -> RateStatement | None:
         with self._lock:

@@ -574,8 +574,11 @@ def _node_env(runtime: str, opt: Path, user_env: Mapping[str, str]) -> dict[str,
     if "NODE_PATH" not in user_env:
         major = runtime.removeprefix("nodejs").split(".")[0]
         env["NODE_PATH"] = os.pathsep.join(
-            [str(opt / "nodejs" / f"node{major}" / "node_modules"),
-             str(opt / "nodejs" / "node_modules")])
+            [
+                str(opt / "nodejs" / f"node{major}" / "node_modules"),
+                str(opt / "nodejs" / "node_modules"),
+            ]
+        )
     return env
 
 

@@ -33,8 +33,14 @@ from chaos.sandbox.functions.local.environment import HarnessError
 #: aws-lambda-ric 3.x runs on Node.js 18 to 20 (4.x needs Node.js 22).
 NODE_RIC_VERSION = "3.3.0"
 CACHE_ENV_KEY = "GAMEDAY_CACHE_DIR"
-BUILD_TOOLS = {"cmake": "cmake", "make": "make", "g++": "g++", "autoreconf": "autoconf",
-               "automake": "automake", "libtoolize": "libtool"}
+BUILD_TOOLS = {
+    "cmake": "cmake",
+    "make": "make",
+    "g++": "g++",
+    "autoreconf": "autoconf",
+    "automake": "automake",
+    "libtoolize": "libtool",
+}
 INSTALL_TIMEOUT_S = 900
 _ADDON = Path("dist") / "rapid-client.node"
 _ENTRY = Path("bin") / "index.mjs"
@@ -69,14 +75,16 @@ def cache_root() -> Path:
 
 
 def _node_major(node: str) -> int:
-    done = subprocess.run([node, "--version"], capture_output=True, text=True, timeout=30,
-                          check=False)
+    done = subprocess.run(
+        [node, "--version"], capture_output=True, text=True, timeout=30, check=False
+    )
     version = done.stdout.strip().lstrip("v")
     try:
         return int(version.split(".")[0])
     except ValueError:
-        raise NodeRuntimeUnavailable(f"cannot read the Node.js version of {node}: "
-                                     f"{done.stdout!r} {done.stderr!r}") from None
+        raise NodeRuntimeUnavailable(
+            f"cannot read the Node.js version of {node}: {done.stdout!r} {done.stderr!r}"
+        ) from None
 
 
 def _require_tools() -> tuple[str, str]:
@@ -84,13 +92,16 @@ def _require_tools() -> tuple[str, str]:
     if node is None or npm is None:
         raise NodeRuntimeUnavailable(
             "Node.js is not installed (node and npm are needed to run Node.js functions; "
-            "Debian: apt-get install nodejs npm)")
-    missing = sorted({package for tool, package in BUILD_TOOLS.items()
-                      if shutil.which(tool) is None})
+            "Debian: apt-get install nodejs npm)"
+        )
+    missing = sorted(
+        {package for tool, package in BUILD_TOOLS.items() if shutil.which(tool) is None}
+    )
     if missing:
         raise NodeRuntimeUnavailable(
             "the Node.js runtime interface client's native addon needs build tools that are "
-            f"missing (Debian: apt-get install {' '.join(missing)})")
+            f"missing (Debian: apt-get install {' '.join(missing)})"
+        )
     return node, npm
 
 
@@ -112,9 +123,15 @@ def _build_lock(path: Path) -> Iterator[None]:
 
 
 def _npm(npm: str, arguments: list[str], cwd: Path) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([npm, *arguments], cwd=cwd, capture_output=True, text=True,
-                          timeout=INSTALL_TIMEOUT_S, check=False,
-                          env={**os.environ, "npm_config_update_notifier": "false"})
+    return subprocess.run(
+        [npm, *arguments],
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=INSTALL_TIMEOUT_S,
+        check=False,
+        env={**os.environ, "npm_config_update_notifier": "false"},
+    )
 
 
 def cached_node_ric(version: str = NODE_RIC_VERSION) -> Path | None:
@@ -148,8 +165,12 @@ def _build(npm: str, version: str, target: Path) -> None:
     target.parent.mkdir(parents=True, exist_ok=True)
     work = Path(tempfile.mkdtemp(prefix=f".{target.name}.", dir=target.parent))
     try:
-        manifest = {"name": "gameday-node-ric", "version": "1.0.0", "private": True,
-                    "dependencies": {"aws-lambda-ric": version}}
+        manifest = {
+            "name": "gameday-node-ric",
+            "version": "1.0.0",
+            "private": True,
+            "dependencies": {"aws-lambda-ric": version},
+        }
         (work / "package.json").write_text(json.dumps(manifest, indent=2))
         # npm 11 runs a dependency's install scripts only once approved (older npm has no
         # such command and runs them anyway)
@@ -162,7 +183,8 @@ def _build(npm: str, version: str, target: Path) -> None:
         if done.returncode != 0 or not addon.is_file():
             tail = (done.stdout + done.stderr).strip()[-1500:]
             raise NodeRuntimeUnavailable(
-                f"npm could not build aws-lambda-ric {version} (exit {done.returncode}): {tail}")
+                f"npm could not build aws-lambda-ric {version} (exit {done.returncode}): {tail}"
+            )
         if target.exists():
             shutil.rmtree(target)
         os.replace(work, target)
