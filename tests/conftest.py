@@ -18,6 +18,8 @@ LIVE_SANDBOX = Path(__file__).parent / "sandbox"
 #: in the checkout, and a user's `pytest --gameday ...` after the quick start's install
 #: (no pytest-xdist) would stop at "unrecognized arguments: -n".
 SUITE_WORKERS = 2
+#: pytest-timeout's limit per test, in seconds.
+SUITE_TIMEOUT_S = 300
 
 
 @pytest.hookimpl(tryfirst=True)
@@ -79,6 +81,11 @@ LOCK_DIR_ENV = "CHAOS_GAMEDAY_TEST_LOCK_DIR"
 
 
 def pytest_configure(config: pytest.Config) -> None:
+    # Every test's time limit (pytest-timeout) unless the command line or a test's mark
+    # says otherwise: not in pyproject, where a user's pytest without pytest-timeout would
+    # warn about an unknown option.
+    if getattr(config.option, "timeout", "absent") is None:
+        config.option.timeout = SUITE_TIMEOUT_S
     config.addinivalue_line(
         "markers",
         "alone: runs while no other test runs on another xdist worker: the "
