@@ -7,10 +7,21 @@ import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 E2E = Path(__file__).parent / "e2e"
+#: End-to-end modules run as a second group, beside the first: one group of every e2e
+#: module took longer than CI allows once every mode ran on two runtimes. The
+#: wall-clock-sensitive tests are marked `alone` and still run with nothing beside them.
+E2E_SECOND_WORKER = {
+    "test_node_sandbox_faults.py",
+    "test_lambda_modes_e2e.py",
+    "test_history_regression.py",
+    "test_gate_verdicts.py",
+    "test_throttled_availability.py",
+}
 LIVE_SANDBOX = Path(__file__).parent / "sandbox"
 
 
@@ -37,6 +48,17 @@ def pytest_cmdline_main(config: pytest.Config) -> None:
         option.dist = "loadgroup"
 
 
+@pytest.hookimpl(optionalhook=True)  # an xdist hook: absent without pytest-xdist
+def pytest_configure_node(node: Any) -> None:
+    """xdist's workers parse the command line again, not the options set above: tell them
+    the distribution mode, or they never suffix node ids with their group and every
+    `xdist_group` is silently ignored (the e2e modules then ran on both workers at once)."""
+    node.workerinput[DIST_KEY] = node.config.option.dist
+
+
+DIST_KEY = "gameday_dist"
+
+
 @pytest.hookimpl(tryfirst=True)
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     """End-to-end tests run one after another on one xdist worker (`--dist loadgroup`):
@@ -49,7 +71,8 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     it; marks added later were never seen, and a module's tests went to both workers."""
     for item in items:
         if E2E in item.path.parents:
-            item.add_marker(pytest.mark.xdist_group("e2e"))
+            second = item.path.name in E2E_SECOND_WORKER
+            item.add_marker(pytest.mark.xdist_group("e2e-2" if second else "e2e"))
         elif LIVE_SANDBOX in item.path.parents:
             # A module shares one live sandbox (a module-scoped fixture) and some of its
             # tests read what an earlier one sent: the module's tests stay together, in order.
@@ -81,6 +104,9 @@ LOCK_DIR_ENV = "CHAOS_GAMEDAY_TEST_LOCK_DIR"
 
 
 def pytest_configure(config: pytest.Config) -> None:
+    worker = getattr(config, "workerinput", None)
+    if worker is not None and worker.get(DIST_KEY) == "loadgroup":
+        config.option.loadgroup = True  # what xdist's worker reads when collecting
     # Every test's time limit (pytest-timeout) unless the command line or a test's mark
     # says otherwise: not in pyproject, where a user's pytest without pytest-timeout would
     # warn about an unknown option.
