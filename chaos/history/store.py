@@ -24,16 +24,19 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from botocore.exceptions import ClientError, ParamValidationError
-
-from chaos.aws.clients import error_code
 from chaos.aws.retry import call_with_backoff
 from chaos.files import PRIVATE
 from chaos.history.errors import HistoryConflict, HistoryWriteUnsupported
 from chaos.history.key import key_digest
 from chaos.history.record import record_key
 from chaos.journal.model import gameday_home
-from chaos.journal.s3 import JournalLocation, is_valid_run_id
+from chaos.journal.s3 import (
+    ConditionalWritesUnsupported,
+    JournalLocation,
+    ObjectExists,
+    create_object_once,
+    is_valid_run_id,
+)
 from chaos.verdict.history import HistoryKey
 
 __all__ = [
@@ -175,27 +178,15 @@ class S3HistoryStore(HistoryStore):
         object_key = self._prefix(key) + _record_name(str(record["run_id"]))
         body = json.dumps(record, sort_keys=True).encode()
         try:
-            call_with_backoff(
-                lambda: self.s3.put_object(
-                    Bucket=self.location.bucket,
-                    Key=object_key,
-                    Body=body,
-                    IfNoneMatch="*",
-                    ContentType="application/json",
-                    **self._owner(),
-                )
-            )
-        except ParamValidationError as error:
+            create_object_once(self.s3, self.location.bucket, object_key, body, self.expected_owner)
+        except ConditionalWritesUnsupported as error:
             raise HistoryWriteUnsupported(
-                f"{self.where}: this botocore cannot send S3 conditional writes "
-                f"(If-None-Match): {error}; the history was not written"
+                f"{self.where}: {error}; the history was not written"
             ) from error
-        except ClientError as error:
-            if error_code(error) in ("PreconditionFailed", "ConditionalRequestConflict"):
-                raise HistoryConflict(
-                    f"{self.where}{object_key}: this run is already recorded"
-                ) from error
-            raise
+        except ObjectExists as error:
+            raise HistoryConflict(
+                f"{self.where}{object_key}: this run is already recorded"
+            ) from error
 
     def records(self, key: HistoryKey, limit: int = RECENT_RECORDS) -> list[Any]:
         names: list[str] = []

@@ -36,11 +36,14 @@ from chaos.errors import ConfigurationError, InputError
 __all__ = [
     "JOURNAL_ENV",
     "RUN_ID_PATTERN",
+    "ConditionalWritesUnsupported",
     "JournalConflict",
     "JournalLocation",
     "JournalWriteUnsupported",
+    "ObjectExists",
     "Revision",
     "S3JournalStore",
+    "create_object_once",
     "is_valid_run_id",
 ]
 
@@ -107,6 +110,40 @@ class JournalLocation:
         return f"{self.run_prefix(run_id)}journal-{revision:08d}.json"
 
 
+class ObjectExists(Exception):
+    """create_object_once: the key already exists (S3 answered 412 or 409)."""
+
+
+class ConditionalWritesUnsupported(Exception):
+    """create_object_once: this botocore cannot send If-None-Match."""
+
+
+def create_object_once(
+    s3: Any, bucket: str, key: str, body: bytes, expected_owner: str | None
+) -> None:
+    """Create `key` with `body` unless it exists: never an unconditional overwrite."""
+    owner = {"ExpectedBucketOwner": expected_owner} if expected_owner else {}
+    try:
+        call_with_backoff(
+            lambda: s3.put_object(
+                Bucket=bucket,
+                Key=key,
+                Body=body,
+                IfNoneMatch="*",
+                ContentType="application/json",
+                **owner,
+            )
+        )
+    except ParamValidationError as error:
+        raise ConditionalWritesUnsupported(
+            f"this botocore cannot send S3 conditional writes (If-None-Match): {error}"
+        ) from error
+    except ClientError as error:
+        if error_code(error) in ("PreconditionFailed", "ConditionalRequestConflict"):
+            raise ObjectExists(key) from error
+        raise
+
+
 class S3JournalStore:
     """Revisions of run journals under one JournalLocation.
 
@@ -129,28 +166,16 @@ class S3JournalStore:
         body = json.dumps(document, indent=1, sort_keys=True).encode()
         key = self.location.revision_key(run_id, revision)
         try:
-            call_with_backoff(
-                lambda: self.s3.put_object(
-                    Bucket=self.location.bucket,
-                    Key=key,
-                    Body=body,
-                    IfNoneMatch="*",
-                    ContentType="application/json",
-                    **self._owner(),
-                )
-            )
-        except ParamValidationError as error:
+            create_object_once(self.s3, self.location.bucket, key, body, self.expected_owner)
+        except ConditionalWritesUnsupported as error:
             raise JournalWriteUnsupported(
-                f"{self.location.uri}: this botocore cannot send S3 conditional writes "
-                f"(If-None-Match): {error}; nothing was written"
+                f"{self.location.uri}: {error}; nothing was written"
             ) from error
-        except ClientError as error:
-            if error_code(error) in ("PreconditionFailed", "ConditionalRequestConflict"):
-                raise JournalConflict(
-                    f"{self.location.uri}{run_id}: revision {revision} "
-                    "already written by another writer"
-                ) from error
-            raise
+        except ObjectExists as error:
+            raise JournalConflict(
+                f"{self.location.uri}{run_id}: revision {revision} "
+                "already written by another writer"
+            ) from error
 
     def latest(self, run_id: str) -> tuple[int, dict[str, Any]] | None:
         """The newest revision of a run's journal, None when there is none."""
