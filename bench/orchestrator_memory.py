@@ -33,14 +33,14 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from chaos.clock import iso_from_epoch  # noqa: E402
 from chaos.experiment import load_experiment  # noqa: E402
-from chaos.experiment.model import WafLoad  # noqa: E402
 from chaos.load.waf import RateRule  # noqa: E402
-from chaos.load.waf_traffic import WafTrafficPlan, plan_waf_traffic  # noqa: E402
+from chaos.load.waf_traffic import WafTrafficPlan  # noqa: E402
 from chaos.metrics.aggregate import RunAggregator  # noqa: E402
 from chaos.metrics.histogram import LatencyHistogram  # noqa: E402
 from chaos.metrics.rows import SecondRow  # noqa: E402
 from chaos.report import write_reports  # noqa: E402
 from chaos.result.assemble import LoadRecord, RunRecord, assemble_result  # noqa: E402
+from tests.waf_rules import forwarded_ip_rule, waf_plan  # noqa: E402
 
 START = 1_800_000_000
 #: The issue's targets: (figure, its limit, unit).
@@ -222,23 +222,8 @@ def phase_times(phase_ends: dict[str, int]) -> dict[str, dict[str, str]]:
 
 
 def waf() -> tuple[RateRule, WafTrafficPlan]:
-    rule = RateRule(
-        name="orders-rate-limit",
-        web_acl_name="orders-acl",
-        web_acl_arn="arn:x",
-        limit=100,
-        window_s=60,
-        aggregation="FORWARDED_IP",
-        action="Block",
-        block_status=403,
-        forwarded_header="X-Forwarded-For",
-    )
-    plan = plan_waf_traffic(
-        rule,
-        WafLoad(rule=rule.name, abusive_clients=ABUSIVE, legit_clients=IDENTITIES - ABUSIVE),
-        workers=4,
-    )
-    return rule, plan
+    rule = forwarded_ip_rule(limit=100, window_s=60)
+    return rule, waf_plan(rule, abusive=ABUSIVE, legit=IDENTITIES - ABUSIVE, workers=4)
 
 
 if __name__ == "__main__":

@@ -9,13 +9,12 @@ from pathlib import Path
 
 import pytest
 
-from chaos.experiment.model import Load, WafLoad
+from chaos.experiment.model import Load
 from chaos.load.driver import LoadDriver
-from chaos.load.waf import RateRule
-from chaos.load.waf_traffic import plan_waf_traffic
 from chaos.metrics.rows import SecondRow
 from tests.load.local_target import LocalTarget
 from tests.reference.whole_rows import merge_rows, waf_slis
+from tests.waf_rules import forwarded_ip_rule, waf_plan
 
 LOCUSTFILE = str(Path(__file__).resolve().parents[2] / "loadtests" / "orders.py")
 
@@ -135,22 +134,8 @@ def test_a_broken_locustfile_is_one_clear_error(tmp_path: Path) -> None:
 
 @pytest.mark.alone  # block and unblock are timed on the wall clock (seconds into a 3 s window)
 def test_waf_clients_are_blocked_alone_and_unblocked_after_the_stop(tmp_path: Path) -> None:
-    rule = RateRule(
-        name="orders-rate-limit",
-        web_acl_name="local",
-        web_acl_arn="arn:local",
-        limit=6,
-        window_s=3,
-        aggregation="FORWARDED_IP",
-        action="Block",
-        block_status=403,
-        forwarded_header="X-Forwarded-For",
-    )
-    plan = plan_waf_traffic(
-        rule,
-        WafLoad(rule=rule.name, abusive_clients=2, legit_clients=2, measure_unblock=True),
-        workers=0,
-    )
+    rule = forwarded_ip_rule(limit=6, window_s=3)
+    plan = waf_plan(rule, abusive=2, legit=2, measure_unblock=True)
     received = RowsReceived()
     with LocalTarget(block_after=rule.limit, window_s=rule.window_s) as target:
         driver = LoadDriver(
@@ -189,20 +174,8 @@ def test_only_the_rate_rules_403_is_a_block_and_injected_responses_are_counted(
 ) -> None:
     """A 403 from an authorizer is `other_403`, never a WAF block; a response carrying the
     fault extension's marker is `injected`."""
-    rule = RateRule(
-        name="orders-rate-limit",
-        web_acl_name="local",
-        web_acl_arn="arn:local",
-        limit=6,
-        window_s=3,
-        aggregation="FORWARDED_IP",
-        action="Block",
-        block_status=403,
-        forwarded_header="X-Forwarded-For",
-    )
-    plan = plan_waf_traffic(
-        rule, WafLoad(rule=rule.name, abusive_clients=1, legit_clients=1), workers=0
-    )
+    rule = forwarded_ip_rule(limit=6, window_s=3)
+    plan = waf_plan(rule, abusive=1, legit=1)
     received = RowsReceived()
     with LocalTarget(
         block_after=rule.limit,

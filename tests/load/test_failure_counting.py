@@ -15,12 +15,10 @@ from typing import Any
 import pytest
 from requests.structures import CaseInsensitiveDict
 
-from chaos.experiment.model import WafLoad
 from chaos.load.collector import RowCollector, with_flags
 from chaos.load.process_config import LoadPlan
 from chaos.load.response_signs import ResponseSigns
-from chaos.load.waf import RateRule
-from chaos.load.waf_traffic import plan_waf_traffic
+from tests.waf_rules import forwarded_ip_rule, waf_plan
 
 T0 = 1_700_000_000
 FORBIDDEN = b'{"message":"Forbidden"}'
@@ -115,28 +113,14 @@ def signs_for(rule: Rule | None) -> ResponseSigns:
     if rule is None:
         signs.configure(LoadPlan())
         return signs
-    rate_rule = RateRule(
-        name="orders-rate-limit",
-        web_acl_name="orders-acl",
-        web_acl_arn="arn:x",
+    rate_rule = forwarded_ip_rule(
         limit=100,
         window_s=60,
-        aggregation="FORWARDED_IP",
-        action="Block",
         block_status=rule.status,
-        forwarded_header="X-Forwarded-For",
         custom_response=rule.custom,
         block_header=rule.header,
     )
-    signs.configure(
-        LoadPlan(
-            waf=plan_waf_traffic(
-                rate_rule,
-                WafLoad(rule=rate_rule.name, abusive_clients=1, legit_clients=1),
-                workers=0,
-            )
-        )
-    )
+    signs.configure(LoadPlan(waf=waf_plan(rate_rule, abusive=1, legit=1)))
     return signs
 
 

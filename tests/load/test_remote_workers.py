@@ -25,15 +25,14 @@ from chaos.cli import build_parser, main
 from chaos.cli.commands.experiment import _with_load_master_bind
 from chaos.errors import ConfigurationError, InputError
 from chaos.experiment import load_experiment
-from chaos.experiment.model import Load, WafLoad
+from chaos.experiment.model import Load
 from chaos.host import free_port
 from chaos.load.driver import LoadDriver, with_chaos_importable
 from chaos.load.remote_worker import worker_command
-from chaos.load.waf import RateRule
-from chaos.load.waf_traffic import plan_waf_traffic
 from chaos.metrics.rows import SecondRow
 from tests.load.local_target import LocalTarget
 from tests.load.processes import kill_leftovers, process_tree, still_running, stop
+from tests.waf_rules import forwarded_ip_rule, waf_plan
 
 REPO = Path(__file__).resolve().parents[2]
 LOCUSTFILE = str(REPO / "loadtests" / "orders.py")
@@ -44,17 +43,7 @@ EXIT_TIMEOUT_S = 30.0
 # Upper bound only (a busy machine): a start missing a worker fails this long after its
 # workers_timeout at most; the driver's own spawn backstop would come later (START_MARGIN_S).
 MISSING_WORKER_MARGIN_S = 15.0
-RULE = RateRule(
-    name="orders-rate-limit",
-    web_acl_name="local",
-    web_acl_arn="arn:local",
-    limit=6,
-    window_s=3,
-    aggregation="FORWARDED_IP",
-    action="Block",
-    block_status=403,
-    forwarded_header="X-Forwarded-For",
-)
+RULE = forwarded_ip_rule(limit=6, window_s=3)
 
 
 def remote_worker(
@@ -107,11 +96,7 @@ def source_addresses(pid: int, master_port: int | None) -> set[str]:
 
 def test_two_remote_workers_and_no_local_one(tmp_path: Path) -> None:
     load = remote_load(remote_workers=2)
-    plan = plan_waf_traffic(
-        RULE,
-        WafLoad(rule=RULE.name, abusive_clients=4, legit_clients=4),
-        workers=load.total_workers,
-    )
+    plan = waf_plan(RULE, abusive=4, legit=4, workers=load.total_workers)
     rows: list[SecondRow] = []
     pids: list[int] = []
     with (

@@ -17,10 +17,7 @@ from typing import Any, Literal
 
 from chaos.clock import iso_from_epoch
 from chaos.experiment import load_experiment
-from chaos.experiment.model import WafLoad
 from chaos.journal import JournalEntry
-from chaos.load.waf import RateRule
-from chaos.load.waf_traffic import plan_waf_traffic
 from chaos.metrics.aggregate import RunAggregator
 from chaos.metrics.rows import SecondRow
 from chaos.metrics.server_side import (
@@ -32,6 +29,7 @@ from chaos.metrics.server_side import (
 from chaos.metrics.settle import CloudWatchLag
 from chaos.result.assemble import LoadRecord, RunRecord, assemble_result
 from tests.reference.streaming import arriving
+from tests.waf_rules import forwarded_ip_rule, waf_plan
 
 START = 1_700_000_040  # epoch seconds of the baseline start (in the past: CloudWatch is due)
 PHASE_S = 20
@@ -45,17 +43,7 @@ IDENTITIES = {
 }
 ABUSIVE_STOPPED_AT = START + 2 * PHASE_S
 BLOCKED, UNBLOCKED = START + 30, ABUSIVE_STOPPED_AT + 3  # the abusive identities' blocks
-RULE = RateRule(
-    name="orders-rate-limit",
-    web_acl_name="orders-acl",
-    web_acl_arn="arn:x",
-    limit=50,
-    window_s=60,
-    aggregation="FORWARDED_IP",
-    action="Block",
-    block_status=403,
-    forwarded_header="X-Forwarded-For",
-)
+RULE = forwarded_ip_rule(limit=50, window_s=60)
 EXPERIMENT = """\
 version: 1
 kind: experiment
@@ -260,9 +248,7 @@ def assembled(
     path = tmp_path / "assembled.yaml"
     path.write_text(experiment_text)
     experiment = load_experiment(path)
-    plan = plan_waf_traffic(
-        RULE, WafLoad(rule=RULE.name, abusive_clients=2, legit_clients=2), workers=len(WORKERS)
-    )
+    plan = waf_plan(RULE, abusive=2, legit=2, workers=len(WORKERS))
     times = {
         name: {"started_at": iso_from_epoch(start), "ended_at": iso_from_epoch(end)}
         for name, (start, end) in phase_windows().items()

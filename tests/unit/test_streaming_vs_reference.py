@@ -16,9 +16,7 @@ from typing import Any
 
 import pytest
 
-from chaos.experiment.model import WafLoad
 from chaos.load.waf import RateRule
-from chaos.load.waf_traffic import plan_waf_traffic
 from chaos.metrics.aggregate import RunAggregator
 from chaos.metrics.histogram import RELATIVE_PRECISION
 from chaos.metrics.measurement import measure_load
@@ -26,6 +24,7 @@ from chaos.metrics.rows import SecondRow
 from chaos.metrics.waf_slis import waf_slis
 from tests.reference import whole_rows
 from tests.reference.streaming import arriving, phase_times
+from tests.waf_rules import forwarded_ip_rule, waf_plan
 
 FIXTURE = Path(__file__).parent / "fixtures" / "recorded-waf-two-workers"
 COUNTS = ("requests", "failures", "blocked", "abusive_requests", "abusive_blocked")
@@ -40,20 +39,10 @@ def recorded() -> tuple[list[SecondRow], dict[str, Any]]:
 
 
 def rule_and_plan(meta: dict[str, Any]) -> tuple[RateRule, Any]:
-    rule = RateRule(
-        name=meta["rule"]["name"],
-        web_acl_name="orders-acl",
-        web_acl_arn="arn:x",
-        limit=meta["rule"]["limit"],
-        window_s=meta["rule"]["window_s"],
-        aggregation="FORWARDED_IP",
-        action="Block",
-        block_status=403,
-        forwarded_header="X-Forwarded-For",
+    rule = forwarded_ip_rule(
+        limit=meta["rule"]["limit"], window_s=meta["rule"]["window_s"], name=meta["rule"]["name"]
     )
-    plan = plan_waf_traffic(
-        rule, WafLoad(rule=rule.name, abusive_clients=2, legit_clients=10), workers=2
-    )
+    plan = waf_plan(rule, abusive=2, legit=10, workers=2)
     return rule, plan
 
 

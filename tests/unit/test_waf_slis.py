@@ -4,27 +4,14 @@ from __future__ import annotations
 
 from typing import Any
 
-from chaos.experiment.model import WafLoad
 from chaos.load.waf import RateRule
-from chaos.load.waf_traffic import plan_waf_traffic
 from chaos.metrics.rows import SecondRow, Traffic
 from chaos.metrics.waf_slis import waf_slis as waf_slis_of_counters
 from tests.reference.streaming import aggregate
+from tests.waf_rules import forwarded_ip_rule, waf_plan
 
-RULE = RateRule(
-    name="orders-rate-limit",
-    web_acl_name="orders-acl",
-    web_acl_arn="arn:x",
-    limit=10,
-    window_s=5,
-    aggregation="FORWARDED_IP",
-    action="Block",
-    block_status=403,
-    forwarded_header="X-Forwarded-For",
-)
-PLAN = plan_waf_traffic(
-    RULE, WafLoad(rule=RULE.name, abusive_clients=2, legit_clients=1), workers=0
-)
+RULE = forwarded_ip_rule(limit=10, window_s=5)
+PLAN = waf_plan(RULE, abusive=2, legit=1)
 T0 = 1_700_000_000
 
 
