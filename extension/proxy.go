@@ -432,11 +432,12 @@ func (s *session) answerHere(requestID string, pending pendingInvocation) {
 	p := s.proxy
 	request, fields := p.outcomeRequest(requestID, pending)
 	fields = append(fields, Field{"prevent_execution", true})
+	// Reported before it is posted: once Lambda has the result it may shut the
+	// environment down, and a line written after that is lost.
+	p.telemetry.Injected(pending.decision.Outcome, p.config.RunID, requestID, fields...)
 	if _, _, err := s.exchange(request); err != nil {
 		p.log.Printf("invocation %s: posting the injected %s failed: %v", requestID, pending.decision.Outcome, err)
-		return
 	}
-	p.telemetry.Injected(pending.decision.Outcome, p.config.RunID, requestID, fields...)
 }
 
 // outcomeRequest is the POST that replaces the invocation's result with an error outcome.
@@ -539,12 +540,13 @@ func (s *session) result(msg *message, requestID, action string) (bool, error) {
 	default: // error or exception
 		request, fields = p.outcomeRequest(requestID, pending)
 	}
+	if outcome != "timeout" {
+		// before the post, as in answerHere: after it the environment may be gone
+		p.telemetry.Injected(outcome, p.config.RunID, requestID, fields...)
+	}
 	response, body, err := s.exchange(request)
 	if err != nil {
 		return s.relayFailed(err)
-	}
-	if outcome != "timeout" {
-		p.telemetry.Injected(outcome, p.config.RunID, requestID, fields...)
 	}
 	return response.keepAlive, s.answer(response, body)
 }

@@ -24,6 +24,8 @@ type fakeAPI struct {
 	results  chan fakeResult
 	mu       sync.Mutex
 	restores int
+	// snapshot, when set, is read as each result arrives (what was logged by then)
+	snapshot func() string
 }
 
 type fakeEvent struct {
@@ -36,6 +38,7 @@ type fakeResult struct {
 	body                        []byte
 	trailer                     http.Header
 	chunked                     bool
+	logged                      string
 }
 
 func newFakeAPI(t *testing.T) *fakeAPI {
@@ -68,7 +71,11 @@ func (a *fakeAPI) serve(w http.ResponseWriter, r *http.Request) {
 		rest := strings.TrimPrefix(r.URL.Path, invocationPrefix)
 		slash := strings.LastIndexByte(rest, '/')
 		body, _ := io.ReadAll(r.Body)
-		a.results <- fakeResult{id: rest[:slash], action: rest[slash+1:], body: body,
+		logged := ""
+		if a.snapshot != nil {
+			logged = a.snapshot()
+		}
+		a.results <- fakeResult{logged: logged, id: rest[:slash], action: rest[slash+1:], body: body,
 			errorType: r.Header.Get(errorTypeHeader), mode: r.Header.Get("Lambda-Runtime-Function-Response-Mode"),
 			trailer: r.Trailer, chunked: len(r.TransferEncoding) > 0}
 		w.WriteHeader(202)
@@ -92,6 +99,7 @@ func (a *fakeAPI) result(t *testing.T) fakeResult {
 type proxyUnderTest struct {
 	proxy  *Proxy
 	emf    *bytes.Buffer
+	emfW   *lockedWriter
 	logs   *syncBuffer
 	sleeps *[]time.Duration
 	dir    string
@@ -130,7 +138,8 @@ func startProxy(t *testing.T, upstream string, configText string) proxyUnderTest
 	var sleepsMu sync.Mutex
 	dir := t.TempDir()
 	fixed := func(b []byte) error { copy(b, bytes.Repeat([]byte{7}, len(b))); return nil }
-	proxy := NewProxy(upstream, config, NewTelemetry(&lockedWriter{w: emf}, "fn", time.Now),
+	emfW := &lockedWriter{w: emf}
+	proxy := NewProxy(upstream, config, NewTelemetry(emfW, "fn", time.Now),
 		&Logger{out: logs}, NewRandom(fixed), NewDiskFiller(dir))
 	proxy.sleep = func(d time.Duration) {
 		sleepsMu.Lock()
@@ -142,7 +151,7 @@ func startProxy(t *testing.T, upstream string, configText string) proxyUnderTest
 	}
 	go proxy.Serve()
 	t.Cleanup(proxy.Close)
-	return proxyUnderTest{proxy: proxy, emf: emf, logs: logs, sleeps: &sleeps, dir: dir}
+	return proxyUnderTest{proxy: proxy, emf: emf, emfW: emfW, logs: logs, sleeps: &sleeps, dir: dir}
 }
 
 type lockedWriter struct {
@@ -154,6 +163,29 @@ func (l *lockedWriter) Write(p []byte) (int, error) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	return l.w.Write(p)
+}
+
+func (l *lockedWriter) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.w.(*bytes.Buffer).String()
+}
+
+// Lambda may shut the environment down as soon as it has an invocation's result: the
+// injected fault is reported before its result is posted, or the line can be lost.
+func TestAnInjectedFaultIsReportedBeforeItsResultIsPosted(t *testing.T) {
+	for _, faults := range []string{`{"error":{"status_code":502,"rate":1}}`, `{"exception":{"rate":1}}`} {
+		api := newFakeAPI(t)
+		p := startProxy(t, api.addr(), config(faults))
+		api.snapshot = p.emfW.String
+		runtime := dialRuntime(t, p.proxy.Addr())
+		api.events <- fakeEvent{id: "id-1", body: `{}`, deadline: time.Now().Add(time.Minute).UnixMilli()}
+		runtime.do(t, getNext)
+		runtime.do(t, post("id-1", "response", `{"statusCode":200,"body":"ok"}`))
+		if result := api.result(t); !strings.Contains(result.logged, `"request_id":"id-1"`) {
+			t.Errorf("%s: when the result arrived the telemetry held only %q", faults, result.logged)
+		}
+	}
 }
 
 // runtimeConn is the runtime's side: raw requests, parsed responses.
@@ -309,6 +341,7 @@ func TestPreventExecutionAnswersWithoutTheRuntime(t *testing.T) {
 	api := newFakeAPI(t)
 	p := startProxy(t, api.addr(), config(`{"error":{"status_code":500,"rate":1,"prevent_execution":true,
 		"match":[{"path":"skip","equals":true}]}}`))
+	api.snapshot = p.emfW.String
 	runtime := dialRuntime(t, p.proxy.Addr())
 	api.events <- fakeEvent{id: "skipped", body: `{"skip":true}`, deadline: time.Now().Add(time.Minute).UnixMilli()}
 	api.events <- fakeEvent{id: "handled", body: `{"skip":false}`, deadline: time.Now().Add(time.Minute).UnixMilli()}
@@ -319,6 +352,9 @@ func TestPreventExecutionAnswersWithoutTheRuntime(t *testing.T) {
 	answered := api.result(t)
 	if answered.id != "skipped" || !bytes.Contains(answered.body, []byte(`"statusCode":500`)) {
 		t.Fatalf("answered %+v", answered)
+	}
+	if !strings.Contains(answered.logged, `"request_id":"skipped"`) {
+		t.Errorf("reported only after it was posted: %q", answered.logged)
 	}
 	if !strings.Contains(p.emf.String(), `"prevent_execution":true`) {
 		t.Errorf("telemetry %s", p.emf.String())
