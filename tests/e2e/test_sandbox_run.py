@@ -109,10 +109,14 @@ def test_html_report_of_a_real_run_renders_in_chromium(sandbox_home: Path, tmp_p
     assert console_lines(dumped.stderr) == []
     dom = Dom()
     dom.feed(dumped.stdout)
+    # The run is recorded in the history ($GAMEDAY_HOME/history), so the report also draws
+    # its "Recent runs on this target" chart, this run marked, after the three run charts.
+    assert any(run.get("current") for run in result["history"]["runs"])
     assert [attrs.get("id") for name, attrs in dom.tags if name == "svg"] == [
         "chart-throughput",
         "chart-latency",
         "chart-errors",
+        "history-chart",
     ]
     assert dom.count("rect", "phase") == 9  # three phases shaded on three charts
     assert dom.count("g", "fault-inject") == 3  # one fault marked on each chart
