@@ -121,6 +121,12 @@ def pytest_configure(config: pytest.Config) -> None:
     if not hasattr(config, "workerinput") and LOCK_DIR_ENV not in os.environ:
         config.stash[_OWN_LOCK_DIR] = tempfile.mkdtemp(prefix="chaos-gameday-tests-")
         os.environ[LOCK_DIR_ENV] = config.stash[_OWN_LOCK_DIR]
+    # `gameday sandbox up` points the user's other directories at its sandbox (a file under
+    # $XDG_STATE_HOME): each test process keeps its own, so that a test's sandbox is
+    # neither the user's nor found by a test on another worker.
+    config.stash[_OWN_STATE_HOME] = tempfile.mkdtemp(prefix="chaos-gameday-state-")
+    config.stash[_USER_STATE_HOME] = os.environ.get("XDG_STATE_HOME")
+    os.environ["XDG_STATE_HOME"] = config.stash[_OWN_STATE_HOME]
 
 
 def pytest_unconfigure(config: pytest.Config) -> None:
@@ -128,9 +134,19 @@ def pytest_unconfigure(config: pytest.Config) -> None:
     if folder is not None:
         shutil.rmtree(folder, ignore_errors=True)
         os.environ.pop(LOCK_DIR_ENV, None)
+    state_home = config.stash.get(_OWN_STATE_HOME, None)
+    if state_home is not None:
+        shutil.rmtree(state_home, ignore_errors=True)
+        user_state_home = config.stash.get(_USER_STATE_HOME, None)
+        if user_state_home is None:
+            os.environ.pop("XDG_STATE_HOME", None)
+        else:
+            os.environ["XDG_STATE_HOME"] = user_state_home
 
 
 _OWN_LOCK_DIR = pytest.StashKey[str]()
+_OWN_STATE_HOME = pytest.StashKey[str]()
+_USER_STATE_HOME = pytest.StashKey[str | None]()
 
 
 @pytest.hookimpl(hookwrapper=True, tryfirst=True)

@@ -21,6 +21,10 @@ from botocore.exceptions import ClientError
 from chaos.aws.partition import arn
 from chaos.errors import PreflightRefused
 
+#: A rate-based rule's EvaluationWindowSec: "Valid settings are 60 (1 minute), 120 (2
+#: minutes), 300 (5 minutes), and 600 (10 minutes), and 300 (5 minutes) is the default"
+#: (https://docs.aws.amazon.com/waf/latest/developerguide/waf-rule-statement-type-rate-based-high-level-settings.html).
+EVALUATION_WINDOWS_S = (60, 120, 300, 600)
 DEFAULT_WINDOW_S = 300
 DEFAULT_BLOCK_STATUS = 403
 # What a client sees when a non-Block action fires (Count: nothing at all).

@@ -125,6 +125,26 @@ def _block_looks_like_a_failure(rule: RateRule) -> bool:
 AWS_BLOCK_DELAY_S = 30.0
 
 
+def phases_too_short(run_s: float, window_s: float) -> str | None:
+    """The warning for phases of `run_s` too short to see an abusive client blocked by a
+    rule counting over `window_s`, None when they are long enough.
+
+    An abusive client sends ABUSE_FACTOR times the limit per window, so it crosses the
+    limit after window / ABUSE_FACTOR, whatever the limit; AWS WAF may block it up to
+    AWS_BLOCK_DELAY_S later.
+    """
+    cross_s = window_s / ABUSE_FACTOR
+    needed_s = cross_s + AWS_BLOCK_DELAY_S
+    if run_s >= needed_s:
+        return None
+    return (
+        f"the phases last {run_s:.0f}s, but an abusive client crosses the limit after "
+        f"~{cross_s:.0f}s and AWS WAF may take up to {AWS_BLOCK_DELAY_S:.0f}s more to "
+        "block it: time_to_block_s may not be measured (its checks then fail as not "
+        f"measured); make the phases at least {needed_s:.0f}s"
+    )
+
+
 def plan_waf_traffic(
     rule: RateRule, waf_spec: WafLoad, workers: int, run_s: float | None = None
 ) -> WafTrafficPlan:
@@ -153,14 +173,9 @@ def plan_waf_traffic(
         )
     if waf_spec.abusive_clients == 0:
         warnings.append("abusive_clients is 0: nothing will test that the rule blocks")
-    cross_s = rule.limit / (ABUSE_FACTOR * rule.limit / rule.window_s)
-    if waf_spec.abusive_clients and run_s is not None and run_s < cross_s + AWS_BLOCK_DELAY_S:
-        warnings.append(
-            f"the phases last {run_s:.0f}s, but an abusive client crosses the limit after "
-            f"~{cross_s:.0f}s and AWS WAF may take up to {AWS_BLOCK_DELAY_S:.0f}s more to "
-            "block it: time_to_block_s may not be measured (its checks then fail as not "
-            f"measured); make the phases at least {cross_s + AWS_BLOCK_DELAY_S:.0f}s"
-        )
+    too_short = phases_too_short(run_s, rule.window_s) if run_s is not None else None
+    if waf_spec.abusive_clients and too_short:
+        warnings.append(too_short)
     if _block_looks_like_a_failure(rule):
         warnings.append(
             f"rule {rule.name} blocks with HTTP {rule.block_status} and no "

@@ -69,3 +69,43 @@ def test_schema_is_json_schema_for_both_kinds() -> None:
     assert schema["$schema"].endswith("2020-12/schema")
     text = json.dumps(schema)
     assert "experiment" in text and "gameday" in text
+
+
+def waf_experiment(folder: Path, phases: str, abusive_clients: int = 2) -> Path:
+    path = folder / "waf.yaml"
+    path.write_text(
+        "version: 1\nkind: experiment\nname: waf\n"
+        "target: {region: us-east-1, endpoint: sandbox}\n"
+        f"phases: {phases}\nmax_duration: 3m\nfaults: []\n"
+        "load:\n  locustfile: orders.py\n  users: 4\n  spawn_rate: 4\n"
+        f"  waf: {{rule: orders-rate-limit, abusive_clients: {abusive_clients}}}\n"
+    )
+    return path
+
+
+def test_a_waf_load_too_short_for_any_rule_to_block_is_warned(tmp_path: Path) -> None:
+    """20s + 10s + 10s: less than the shortest evaluation window's crossing (60s / 3) plus
+    AWS's documented detection delay (30 s), whatever the rule."""
+    path = waf_experiment(tmp_path, "{baseline: 20s, fault: 10s, recovery: 10s}")
+    result = gameday("validate", str(path))
+    assert result.returncode == 0, result.stderr
+    [line] = result.stderr.strip().splitlines()
+    assert line.startswith(f"{path}:5:") and "warning: the phases last 40s" in line, line
+    assert "AWS WAF may take up to 30s more" in line
+    assert "make the phases at least 50s" in line
+
+
+@pytest.mark.parametrize(
+    ("phases", "abusive_clients"),
+    [
+        ("{baseline: 20s, fault: 20s, recovery: 10s}", 2),
+        ("{baseline: 5s, fault: 5s, recovery: 5s}", 0),
+    ],
+)
+def test_a_waf_load_that_some_rule_can_block_in_is_not_warned(
+    tmp_path: Path, phases: str, abusive_clients: int
+) -> None:
+    """50s can be enough (a 60 s window: only `gameday plan`, which reads the rule, knows);
+    with no abusive client there is no block to wait for."""
+    result = gameday("validate", str(waf_experiment(tmp_path, phases, abusive_clients)))
+    assert result.returncode == 0 and result.stderr == "", result.stderr

@@ -125,6 +125,8 @@ def test_run_sandbox_stops_what_it_started_and_leaves_nothing(tmp_path: Path) ->
             time.sleep(0.1)
         stdout, stderr = process.communicate(timeout=60)
         assert process.returncode == 0, stdout + stderr
+        announced = [line for line in stderr.splitlines() if "no sandbox running" in line]
+        assert len(announced) == 1 and "started one for this command" in announced[0], stderr
         assert seen is not None and seen.work_dir and seen.http_front
         assert processes, "the run's sandbox started function environments"
         assert not running(seen.pid)

@@ -52,7 +52,9 @@ def register(commands: Commands) -> None:
 
 
 def cmd_validate(arguments: argparse.Namespace) -> int:
+    """Errors exit 2; warnings (stderr) leave the exit code alone."""
     from chaos.experiment import validate_paths
+    from chaos.experiment.waf_phases import short_waf_phase_warnings
     from chaos.run.plan_view import evidence_warnings
 
     errors = validate_paths(arguments.paths)
@@ -60,7 +62,10 @@ def cmd_validate(arguments: argparse.Namespace) -> int:
         print(line, file=sys.stderr)
     if errors:
         return EXIT_INVALID
-    for line in evidence_warnings(arguments.paths):
+    for line in [
+        *short_waf_phase_warnings(arguments.paths),
+        *evidence_warnings(arguments.paths),
+    ]:
         print(line, file=sys.stderr)
     print(f"ok: {len(arguments.paths)} path(s) valid")
     return EXIT_PASSED

@@ -41,9 +41,14 @@ def cmd_sandbox_up(arguments: argparse.Namespace) -> int:
     state, started = control.up(realism)
     print(
         f"sandbox {'started' if started else 'already running'}: {state.endpoint_url} "
-        f"(pid {state.pid}, realism {state.realism}); `eval $(gameday sandbox env)` to use "
-        "it from a shell"
+        f"(pid {state.pid}, realism {state.realism}, state {state.source}); "
+        "`eval $(gameday sandbox env)` to use it from a shell"
     )
+    if control.advertise(state) is None and started:
+        print(
+            f"note: could not write {control.pointer_file() or 'a pointer under your home'}:"
+            " other directories will not find this sandbox"
+        )
     print(control.node_function_readiness(state, announce=lambda line: print(line, flush=True))[1])
     return EXIT_PASSED
 
@@ -64,7 +69,7 @@ def cmd_sandbox_status(arguments: argparse.Namespace) -> int:
         return exit_for("failed")  # like `systemctl status` of a stopped unit
     print(
         f"running: pid {state.pid}, AWS API {state.endpoint_url}, since {state.started_at}, "
-        f"realism {state.realism}"
+        f"realism {state.realism}, state {state.source}"
     )
     if state.api_endpoint:
         print(f"HTTP front: {state.api_endpoint}")

@@ -12,7 +12,7 @@ import time
 import urllib.error
 import urllib.request
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -22,6 +22,13 @@ from chaos.host import process_alive
 from chaos.journal import gameday_home
 from chaos.sandbox.demo.seed import JOURNAL_PREFIX, NODE_FUNCTION_NAME, NODE_ROUTE
 from chaos.sandbox.functions.local.node_ric import cache_root, cached_node_ric
+from chaos.sandbox.process.pointer import (
+    SandboxPointer,
+    read_pointer,
+    remove_pointer,
+    write_pointer,
+)
+from chaos.sandbox.process.pointer import pointer_file as pointer_file  # for the CLI
 from chaos.sandbox.realism import Realism
 
 START_TIMEOUT_S = 60.0
@@ -42,6 +49,8 @@ class SandboxState:
     work_dir: str | None = None  # the data plane's files (environments' code, layers)
     realism: str = "fast"
     cloudwatch_lag_s: dict[str, float] | None = None  # {"standard": s, "emf": s}
+    # The state file it was read from: this directory's, or the one the pointer names.
+    source: Path | None = field(default=None, init=False, compare=False)
 
     def clients(self) -> AwsClients:
         """boto3 clients of the sandbox's local AWS API."""
@@ -53,12 +62,18 @@ class SandboxState:
 
 
 def state_file() -> Path:
+    """This directory's (or $GAMEDAY_HOME's) sandbox state file."""
     return gameday_home() / "sandbox.json"
 
 
 def read_state() -> SandboxState | None:
-    """The running sandbox, or None (a stale state file of a dead process is removed)."""
-    path = state_file()
+    """The running sandbox, or None: this directory's (or $GAMEDAY_HOME's), else the live
+    one the pointer under the user's home names (see :mod:`.pointer`). A stale state file
+    of a dead process is removed, and so is a pointer to anything but a live sandbox."""
+    return _read_state_file(state_file()) or _follow_pointer()
+
+
+def _read_state_file(path: Path) -> SandboxState | None:
     try:
         state = SandboxState(**json.loads(path.read_text()))
     except (OSError, ValueError, TypeError):
@@ -66,14 +81,42 @@ def read_state() -> SandboxState | None:
     if not process_alive(state.pid):
         path.unlink(missing_ok=True)
         return None
+    state.source = path
     return state
+
+
+def _follow_pointer() -> SandboxState | None:
+    found = read_pointer()
+    if found is None:
+        return None
+    state = _read_state_file(Path(found.state_file)) if found.names_live_sandbox() else None
+    if state is None or (state.pid, state.endpoint_url) != (found.pid, found.endpoint_url):
+        remove_pointer(found.pid)
+        return None
+    return state
+
+
+def advertise(state: SandboxState) -> Path | None:
+    """Point the user's other directories at `state`'s sandbox, unless the pointer already
+    names another live one (the first sandbox keeps serving them). The pointer file, or
+    None when it was not written."""
+    if state.source is None:
+        return None
+    current = read_pointer()
+    if current is not None and current.pid != state.pid and current.names_live_sandbox():
+        return None
+    return write_pointer(SandboxPointer(str(state.source), state.pid, state.endpoint_url))
 
 
 def up(realism: Realism | None = None) -> tuple[SandboxState, bool]:
     """The running sandbox, starting one if needed; the flag says whether we started it.
 
     `realism` defaults to the environment (GAMEDAY_SANDBOX_REALISM, ...); a running sandbox
-    of another realism is refused rather than silently reused.
+    of another realism is refused rather than silently reused. The running sandbox is this
+    directory's or the one the pointer under the user's home names (:func:`read_state`), so
+    `gameday sandbox up` in a second directory reuses the first's, as a second `up` in one
+    directory always did. A sandbox started here writes its state file here; only
+    :func:`advertise` points other directories at it.
     """
     realism = realism or Realism.from_env(os.environ)
     existing = read_state()
@@ -81,8 +124,8 @@ def up(realism: Realism | None = None) -> tuple[SandboxState, bool]:
         if existing.realism != realism.mode:
             raise ConfigurationError(
                 f"a sandbox with realism {existing.realism} is already running (pid "
-                f"{existing.pid}); stop it first (gameday sandbox down) to start one with "
-                f"realism {realism.mode}"
+                f"{existing.pid}, state {existing.source}); stop it first (gameday sandbox "
+                f"down) to start one with realism {realism.mode}"
             )
         return existing, False
     home = gameday_home()
@@ -176,10 +219,11 @@ def _node_runtime_state(http_front: str) -> dict[str, Any]:
         return {}
 
 
-def down() -> bool:
-    """Stop the running sandbox; False if none was running."""
-    state = read_state()
-    if not state:
+def down(state: SandboxState | None = None) -> bool:
+    """Stop `state`'s sandbox (by default the running one :func:`read_state` finds) and
+    remove its state file and the pointer to it; False if it was not running."""
+    state = state or read_state()
+    if not state or not process_alive(state.pid):
         return False
     os.kill(state.pid, signal.SIGTERM)
     deadline = time.monotonic() + STOP_TIMEOUT_S
@@ -187,7 +231,8 @@ def down() -> bool:
         time.sleep(0.1)
     if process_alive(state.pid):
         os.kill(state.pid, signal.SIGKILL)
-    state_file().unlink(missing_ok=True)
+    (state.source or state_file()).unlink(missing_ok=True)
+    remove_pointer(state.pid)
     return True
 
 
