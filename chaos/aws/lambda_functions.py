@@ -9,7 +9,7 @@ from botocore.exceptions import ClientError, WaiterError
 
 from chaos.aws.clients import error_code
 from chaos.aws.retry import call_with_backoff
-from chaos.errors import PreflightRefused
+from chaos.errors import GamedayError, PreflightRefused
 
 if TYPE_CHECKING:
     from chaos.aws.clients import AwsClients
@@ -22,8 +22,31 @@ if TYPE_CHECKING:
 ENVIRONMENT_LIMIT_BYTES = 4096
 
 
+#: A published version starts `Pending` and "Functions can only be successfully invoked
+#: while active" ("Lambda function states", https://docs.aws.amazon.com/lambda/latest/dg/
+#: functions-states.html). botocore's `published_version_active` waiter (GetFunctionConfiguration
+#: of the version; success Active, failure Failed, retry Pending) polls every 5 s up to 312
+#: times (botocore data/lambda/2015-03-31/waiters-2.json): a 1 s poll keeps `effective_at`
+#: within a second of the switch, and the account's request pacing (chaos.aws.rate_limit)
+#: bounds the calls of many targets. Past six minutes AWS calls a function "stuck in
+#: Pending" ("Troubleshoot invocation issues in Lambda", https://docs.aws.amazon.com/lambda/
+#: latest/dg/troubleshooting-invocation.html#troubleshooting-invocation-pending): so long
+#: and no longer.
+VERSION_ACTIVE_POLL_S = 1
+VERSION_ACTIVE_MAX_POLLS = 360
+
+
 class FunctionNotFound(PreflightRefused):
     pass
+
+
+class VersionNotActive(GamedayError):
+    """A published version went `Failed`, stayed `Pending` past the wait, or could not be read."""
+
+    def __init__(self, version: str, why: str) -> None:
+        super().__init__(f"version {version} did not become Active ({why})")
+        self.version = version
+        self.why = why
 
 
 def get_configuration(
@@ -110,6 +133,35 @@ def publish_version(
         arguments["RevisionId"] = revision_id
     published = call_with_backoff(lambda: clients.lambda_.publish_version(**arguments))
     return str(published["Version"])
+
+
+def wait_until_version_active(clients: AwsClients, function_name: str, version: str) -> None:
+    """Return once the published `version` is Active; VersionNotActive (one line, with its
+    StateReasonCode and StateReason) when it is not."""
+    try:
+        clients.lambda_.get_waiter("published_version_active").wait(
+            FunctionName=function_name,
+            Qualifier=version,
+            WaiterConfig={"Delay": VERSION_ACTIVE_POLL_S, "MaxAttempts": VERSION_ACTIVE_MAX_POLLS},
+        )
+    except WaiterError as error:
+        raise VersionNotActive(version, _not_active_why(error)) from None
+
+
+def _not_active_why(error: WaiterError) -> str:
+    last: dict[str, Any] = dict(error.last_response or {})
+    failure = last.get("Error")
+    if failure:
+        why = f"its State could not be read: {failure.get('Code')}: {failure.get('Message', '')}"
+    else:
+        state = str(last.get("State") or "unknown")
+        if state != "Failed":
+            state = f"{state} after {VERSION_ACTIVE_MAX_POLLS} polls"
+        reason = ": ".join(
+            str(part) for part in (last.get("StateReasonCode"), last.get("StateReason")) if part
+        )
+        why = f"State {state}" + (f", {reason}" if reason else "")
+    return " ".join(why.split())  # one line, whatever Lambda's reason holds
 
 
 def versions(clients: AwsClients, function_name: str) -> list[dict[str, Any]]:

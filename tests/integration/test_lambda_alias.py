@@ -16,10 +16,11 @@ import pytest
 from botocore.awsrequest import AWSResponse
 from botocore.client import BaseClient
 
-from chaos.aws import AwsClients
+from chaos.aws import AwsClients, lambda_functions
 from chaos.aws.apigateway import LambdaIntegration
 from chaos.cli import main
-from chaos.errors import PreflightRefused
+from chaos.errors import GamedayError, PreflightRefused
+from chaos.faults import base as fault_base
 from chaos.faults.base import FaultContext
 from chaos.faults.lambda_extension.kind import LambdaExtensionFault
 from chaos.faults.lambda_extension.spec import LambdaExtensionSpec as Spec
@@ -346,3 +347,134 @@ def test_plan_shows_the_alias_weight_the_windows_and_the_fault_effect_check(
         "fault_effect: each fault must show an effect during a fault phase with load "
         "(an automatic check)"
     ) in lines, lines
+
+
+# -- a fault version is behind the alias only once it is Active -----------------------------
+
+FAULT_VERSION = "2"  # `live` has version 1: the run publishes 2
+
+
+@pytest.fixture
+def quick_polls(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The toolkit's waiter polls the fault version's State without sleeping between polls."""
+    monkeypatch.setattr(lambda_functions, "VERSION_ACTIVE_POLL_S", 0)
+
+
+def fault_version_states(
+    kind: LambdaExtensionFault, states: list[dict[str, str]], events: list[str]
+) -> None:
+    """PublishVersion answers the first of `states`; the reads of the fault version answer
+    the rest, one each, then moto's (Active). `events` gets every step in order."""
+    client = kind.context.clients.lambda_
+    answers = list(states)
+
+    def published(parsed: dict[str, Any], **_: Any) -> None:
+        events.append("PublishVersion")
+        parsed.update(answers.pop(0))
+
+    def read(params: dict[str, Any], context: dict[str, Any], **_: Any) -> None:
+        context["qualifier"] = (params.get("query_string") or {}).get("Qualifier")
+
+    def state_read(parsed: dict[str, Any], context: dict[str, Any], **_: Any) -> None:
+        if context.get("qualifier") != FAULT_VERSION:
+            return
+        if answers:
+            parsed.update(answers.pop(0))
+        events.append(f"State {parsed.get('State')}")
+
+    client.meta.events.register("after-call.lambda.PublishVersion", published)
+    client.meta.events.register("before-call.lambda.GetFunctionConfiguration", read)
+    client.meta.events.register("after-call.lambda.GetFunctionConfiguration", state_read)
+    client.meta.events.register(
+        "before-call.lambda.UpdateAlias", lambda **_: events.append("UpdateAlias")
+    )
+
+
+PENDING = {
+    "State": "Pending",
+    "StateReason": "The function is being created.",
+    "StateReasonCode": "Creating",
+    "LastUpdateStatus": "InProgress",
+}
+FAILED = {
+    "State": "Failed",
+    "StateReason": "Lambda was unable to create the function's resources.",
+    "StateReasonCode": "InternalError",
+    "LastUpdateStatus": "Failed",
+}
+
+
+def test_the_alias_points_at_the_fault_version_once_it_is_active_and_is_in_force_after(
+    live: Any, tmp_path: Path, quick_polls: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    events: list[str] = []
+    kind = fault()
+    fault_version_states(kind, [PENDING, PENDING, PENDING], events)
+    moments = iter(f"2030-01-01T00:00:{second:02d}.000Z" for second in range(60))
+
+    def now() -> str:
+        moment = next(moments)
+        events.append(f"now {moment}")
+        return moment
+
+    monkeypatch.setattr(fault_base, "utc_now", now)
+
+    journal = apply(kind, tmp_path)
+
+    steps = [event for event in events if not event.startswith("now")]
+    assert steps[:4] == ["PublishVersion", "State Pending", "State Pending", "State Active"]
+    assert steps.index("UpdateAlias") > steps.index("State Active")
+    alias_entry = journal.entries[-1]
+    assert alias_entry.intended["action"] == "point-alias"
+    assert events.index(f"now {alias_entry.effective_at}") > events.index("UpdateAlias")
+    assert state(live)["alias_version"] == FAULT_VERSION
+
+
+def test_a_fault_version_that_fails_aborts_the_apply_with_nothing_left_behind(
+    live: Any, tmp_path: Path, quick_polls: None
+) -> None:
+    before = state(live)
+    events: list[str] = []
+    kind = fault()
+    fault_version_states(kind, [PENDING, PENDING, FAILED], events)
+
+    with pytest.raises(GamedayError) as aborted:
+        apply(kind, tmp_path)
+
+    message = str(aborted.value)
+    assert "\n" not in message
+    assert message == (
+        "orders:live: fault version 2 did not become Active (State Failed, InternalError: "
+        "Lambda was unable to create the function's resources.); the alias was not changed"
+    )
+    assert "UpdateAlias" not in events
+    assert state(live)["alias_version"] == "1"
+    journal = Journal.load(tmp_path / "run" / "journal.json")
+    assert [entry.intended["action"] for entry in journal.entries] == ["attach", "publish-version"]
+    published = journal.entries[-1]
+    assert published.intended["version"] == FAULT_VERSION
+    assert published.detail == message
+    report = restore_journal(journal)
+    assert report.complete and report.failed == 0, report.details
+    assert state(live) == before
+
+
+def test_a_fault_version_still_pending_after_the_last_poll_aborts_the_apply(
+    live: Any, tmp_path: Path, quick_polls: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    before = state(live)
+    monkeypatch.setattr(lambda_functions, "VERSION_ACTIVE_MAX_POLLS", 3)
+    events: list[str] = []
+    kind = fault()
+    fault_version_states(kind, [PENDING] * 5, events)
+
+    with pytest.raises(GamedayError) as aborted:
+        apply(kind, tmp_path)
+
+    assert str(aborted.value) == (
+        "orders:live: fault version 2 did not become Active (State Pending after 3 polls, "
+        "Creating: The function is being created.); the alias was not changed"
+    )
+    assert events.count("State Pending") == 3 and "UpdateAlias" not in events
+    restore_journal(Journal.load(tmp_path / "run" / "journal.json"))
+    assert state(live) == before

@@ -12,7 +12,7 @@ from collections.abc import Iterator
 import pytest
 from botocore.exceptions import ClientError
 
-from chaos.aws.lambda_functions import wait_until_updated
+from chaos.aws.lambda_functions import wait_until_updated, wait_until_version_active
 from tests.sandbox.lambda_support import add_route, create_function, function_arn, handler_zip
 from tests.sandbox.support import Reply, Sandbox, live_sandbox
 
@@ -104,3 +104,32 @@ def test_code_updates_are_in_progress_too(sandbox: Sandbox) -> None:
         lambda_.get_function_configuration(FunctionName="slow-code")["CodeSha256"]
         == updated["CodeSha256"]
     )
+
+
+def test_a_published_version_is_pending_for_seconds_then_active(sandbox: Sandbox) -> None:
+    lambda_ = sandbox.clients.lambda_
+    create_function(sandbox.clients, "published", "one")
+    lambda_.get_waiter("function_updated_v2").wait(
+        FunctionName="published", WaiterConfig={"Delay": 1, "MaxAttempts": 30}
+    )
+    pending = {
+        "State": "Pending",
+        "StateReason": "The function is being created.",
+        "StateReasonCode": "Creating",
+        "LastUpdateStatus": "InProgress",
+        "LastUpdateStatusReason": "The function is being created.",
+        "LastUpdateStatusReasonCode": "Creating",
+    }
+
+    published = lambda_.publish_version(FunctionName="published")
+    version = published["Version"]
+    assert {key: published.get(key) for key in pending} == pending
+    config = lambda_.get_function_configuration(FunctionName="published", Qualifier=version)
+    assert {key: config.get(key) for key in pending} == pending
+    latest = lambda_.get_function_configuration(FunctionName="published")
+    assert (latest["State"], latest["LastUpdateStatus"]) == ("Active", "Successful")
+
+    wait_until_version_active(sandbox.clients, "published", version)  # the toolkit's waiter
+    config = lambda_.get_function_configuration(FunctionName="published", Qualifier=version)
+    assert (config["State"], config["LastUpdateStatus"]) == ("Active", "Successful")
+    assert "StateReasonCode" not in config and "LastUpdateStatusReasonCode" not in config

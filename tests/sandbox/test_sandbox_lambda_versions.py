@@ -41,7 +41,9 @@ def test_a_qualified_integration_invokes_that_version_and_versions_never_change(
 ) -> None:
     lambda_ = sandbox.clients.lambda_
     create_function(sandbox.clients, "versioned", "one", {"MARKER": "first"})
-    v1 = lambda_.publish_version(FunctionName="versioned")["Version"]
+    published = lambda_.publish_version(FunctionName="versioned")
+    v1 = published["Version"]
+    assert published["State"] == "Active", "fast realism: a new version is Active at once"
     before = lambda_.get_function_configuration(FunctionName="versioned", Qualifier=v1)
     lambda_.update_function_code(FunctionName="versioned", ZipFile=handler_zip("two"))
     lambda_.update_function_configuration(

@@ -10,6 +10,12 @@ never reaches it. Apply = the ``$LATEST`` change above, a version published from
 it was, the fault version deleted, ``$LATEST`` restored. Each of the three steps is
 its own journal entry, written before the step; a crash at any point is restorable.
 
+A published version starts ``Pending`` and only an ``Active`` one can be invoked ("Lambda
+function states", https://docs.aws.amazon.com/lambda/latest/dg/functions-states.html): the
+alias moves only once the fault version is Active, so the alias step's ``effective_at``
+is when the fault is in force. A fault version that goes ``Failed`` (or stays Pending)
+aborts the apply before the alias is touched, its reason in the publish step's entry.
+
 Restore removes exactly our layer and keys, puts back any value we overwrote and keeps
 everyone else's changes (reported as drifted).
 """
@@ -26,7 +32,8 @@ from botocore.exceptions import ClientError
 from gameday_chaos import config as extension_config
 
 from chaos.aws import lambda_functions as functions
-from chaos.errors import PreflightRefused
+from chaos.clock import utc_now
+from chaos.errors import GamedayError, PreflightRefused
 from chaos.faults.base import (
     LOCK_TAG_KEY,
     Effect,
@@ -82,6 +89,10 @@ if TYPE_CHECKING:
     from chaos.journal import Journal
 
 PENDING_LAYER_ARN = f"(new version of layer {LAYER_NAME})"
+
+
+class FaultVersionNotActive(GamedayError):
+    """The published fault version never became Active: the alias was left as it was."""
 
 
 # The spec type by name only: the janitor imports this module and ships no pydantic.
@@ -292,6 +303,7 @@ class LambdaExtensionFault(FaultKind["LambdaExtensionSpec"]):
         if not change.intended.get("alias"):
             return attached
         published = self._publish(change, journal, attached)
+        self._await_active(change, journal, published)
         return self._point_alias(change, journal, attached, published)
 
     def _attach(self, change: PlannedChange, journal: Journal) -> JournalEntry:
@@ -369,6 +381,20 @@ class LambdaExtensionFault(FaultKind["LambdaExtensionSpec"]):
                 )
             },
         )
+
+    def _await_active(
+        self, change: PlannedChange, journal: Journal, published: JournalEntry
+    ) -> None:
+        """Until the fault version is Active; FaultVersionNotActive, journaled, if it is not
+        (the run's restore then deletes it and puts back $LATEST)."""
+        name, version = function_name_of(change.target_arn), str(published.intended["version"])
+        try:
+            functions.wait_until_version_active(self.context.clients, name, version)
+        except functions.VersionNotActive as failure:
+            message = f"{change.target}: fault {failure}; the alias was not changed"
+            journal.update(published, detail=message)
+            raise FaultVersionNotActive(message) from None
+        journal.update(published, effective_at=utc_now())
 
     def _point_alias(
         self,

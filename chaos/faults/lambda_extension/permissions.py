@@ -183,7 +183,7 @@ def alias_permissions(index: int, function_arns: tuple[str, ...]) -> list[Policy
         PolicyStatement(
             f"LambdaExtensionVersions{index}",
             (
-                "lambda:GetFunctionConfiguration",  # the alias's version
+                "lambda:GetFunctionConfiguration",  # the alias's version, the fault version's State
                 "lambda:GetProvisionedConcurrencyConfig",  # the alias and its version
                 "lambda:GetFunctionUrlConfig",  # the alias's Function URL (streaming?)
                 "lambda:DeleteFunction",

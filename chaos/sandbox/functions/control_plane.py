@@ -30,7 +30,10 @@ UpdateFunctionCode leaves ``LastUpdateStatus: InProgress`` for 2-5 s (scaled by
 ``Realism.delay``); meanwhile "invocations go to the function's previous code and
 configuration" and UpdateFunctionCode, UpdateFunctionConfiguration and PublishVersion "fail
 while an asynchronous update is in progress" (https://docs.aws.amazon.com/lambda/latest/dg/
-functions-states.html), with ResourceConflictException (409).
+functions-states.html), with ResourceConflictException (409). A newly published version is
+``State: Pending`` for 2-5 s (:class:`VersionActivations`), then ``Active``: "Functions can
+only be successfully invoked while active" (same page), which botocore's
+``published_version_active`` waiter waits for.
 """
 
 from __future__ import annotations
@@ -65,6 +68,21 @@ IN_PROGRESS_FIELDS = {
     "LastUpdateStatusReasonCode": "Creating",
 }
 LATEST = "$LATEST"
+# AWS documents no duration for a new version's Pending state (a function "stuck in the
+# Pending state for more than six minutes" is one to unblock, https://docs.aws.amazon.com/
+# lambda/latest/dg/troubleshooting-invocation.html#troubleshooting-invocation-pending): the
+# sandbox takes the 2-5 s of an update, which also creates the function's resources anew.
+VERSION_PENDING_SECONDS = UPDATE_SECONDS
+# What a Pending version shows (FunctionConfiguration, https://docs.aws.amazon.com/lambda/
+# latest/api/API_FunctionConfiguration.html): StateReasonCode Creating ("When the code is
+# Creating, you can't invoke or modify the function") and LastUpdateStatus InProgress, as it
+# "is first set to Successful after function creation completes".
+PENDING_FIELDS = {
+    "State": "Pending",
+    "StateReason": "The function is being created.",
+    "StateReasonCode": "Creating",
+    **IN_PROGRESS_FIELDS,
+}
 
 
 def environment_size_error(variables: Mapping[str, Any] | None) -> str | None:
@@ -169,6 +187,30 @@ class LambdaUpdates:
                 self._updates.pop(function_name, None)
 
 
+class VersionActivations:
+    """Newly published versions, Pending for 2-5 s before Active (realism ``aws``).
+
+    The state is moto's own (its ``state`` attribute, which it reports as ``State``).
+    """
+
+    def __init__(self, realism: Realism) -> None:
+        self.realism = realism
+        self._random = realism.random("lambda-versions")
+
+    def published(self, version: Any) -> float:
+        """moto's new ``version`` is Pending from now; returns the seconds until Active."""
+        duration = self.realism.delay(self._random.uniform(*VERSION_PENDING_SECONDS))
+        version.state = "Pending"
+        timer = threading.Timer(duration, _activate, args=(version,))
+        timer.daemon = True
+        timer.start()
+        return duration
+
+
+def _activate(version: Any) -> None:
+    version.state = "Active"
+
+
 class RevisionIds:
     """A RevisionId per function and version ARN (moto keeps none)."""
 
@@ -200,6 +242,8 @@ class LambdaHooks:
 
     def __init__(self, updates: LambdaUpdates | None = None) -> None:
         self.updates = updates
+        # Versions take time to become Active in the realism where updates do.
+        self.versions = None if updates is None else VersionActivations(updates.realism)
         self.revisions = RevisionIds()
         self._lock = threading.RLock()  # one Lambda update at a time (PublishVersion nests)
         self._highest_version: dict[str, int] = {}
@@ -237,6 +281,11 @@ class LambdaHooks:
                 self._refuse_while_updating(function)
             yield
 
+    def published(self, version: Any) -> None:
+        """moto created ``version`` (a PublishVersion that published one)."""
+        if self.versions is not None:
+            self.versions.published(version)
+
     def highest_version(self, function_name: str) -> int:
         with self._lock:
             return self._highest_version.get(function_name, 0)
@@ -254,6 +303,8 @@ class LambdaHooks:
         if not arn:
             return
         config["RevisionId"] = self.revisions.current(arn)
+        if config.get("State") == "Pending":
+            config.update(PENDING_FIELDS)
         is_latest = qualifier_of(arn) in (None, LATEST)
         if (
             is_latest
@@ -384,6 +435,7 @@ def _patch_publish(storage_class: Any, hooks: LambdaHooks) -> None:
                 published.description = description
             versions.append(published)
             self._arns[published.function_arn] = published
+            hooks.published(published)
         return published
 
     storage_class.publish_version = publish_version
