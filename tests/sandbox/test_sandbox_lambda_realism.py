@@ -133,3 +133,27 @@ def test_a_published_version_is_pending_for_seconds_then_active(sandbox: Sandbox
     config = lambda_.get_function_configuration(FunctionName="published", Qualifier=version)
     assert (config["State"], config["LastUpdateStatus"]) == ("Active", "Successful")
     assert "StateReasonCode" not in config and "LastUpdateStatusReasonCode" not in config
+
+
+def test_an_alias_on_a_pending_version_answers_500_until_it_is_active(sandbox: Sandbox) -> None:
+    """Lambda invokes no Pending function (ResourceConflictException); API Gateway answers
+    such a rejected invocation 500: a tool that moved an alias too early would see it."""
+    lambda_ = sandbox.clients.lambda_
+    create_function(sandbox.clients, "moving", "one", {"MARKER": "v1"})
+    first = lambda_.publish_version(FunctionName="moving")["Version"]
+    wait_until_version_active(sandbox.clients, "moving", first)
+    lambda_.create_alias(FunctionName="moving", Name="live", FunctionVersion=first)
+    add_route(sandbox.clients, sandbox.rest_api_id, "moving", "moving:live")
+    assert env_marker(sandbox, "/moving") == "v1"
+
+    lambda_.update_function_configuration(
+        FunctionName="moving", Environment={"Variables": {"MARKER": "v2"}}
+    )
+    wait_until_updated(sandbox.clients, "moving")
+    second = lambda_.publish_version(FunctionName="moving")["Version"]
+    lambda_.update_alias(FunctionName="moving", Name="live", FunctionVersion=second)
+    refused = sandbox.request("/moving")
+    assert (refused.status, refused.json()) == (500, {"message": "Internal server error"})
+
+    wait_until_version_active(sandbox.clients, "moving", second)
+    assert env_marker(sandbox, "/moving") == "v2"

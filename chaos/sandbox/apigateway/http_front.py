@@ -55,7 +55,7 @@ from chaos.sandbox.apigateway.routing import (
 from chaos.sandbox.apigateway.throttling import StageThrottling
 from chaos.sandbox.cloudwatch.metrics import MetricsRecorder
 from chaos.sandbox.functions.configuration import LambdaTarget
-from chaos.sandbox.functions.pool import InvokeOutcome, Throttled
+from chaos.sandbox.functions.pool import InvokeOutcome, NotReady, Throttled
 from chaos.sandbox.http_body import read_body
 from chaos.sandbox.waf.engine import WafEngine
 from chaos.sandbox.waf.request import Verdict, WebRequest
@@ -401,6 +401,7 @@ class ApiGatewayFront:
         """The function's outcome, or the error response API Gateway gives instead."""
         outcome: list[InvokeOutcome] = []
         throttled: list[bool] = []
+        not_ready: list[bool] = []
         done = threading.Event()
 
         def run() -> None:
@@ -408,6 +409,8 @@ class ApiGatewayFront:
                 outcome.append(self.functions.invoke(target, payload))
             except Throttled:
                 throttled.append(True)
+            except NotReady:
+                not_ready.append(True)
             except Exception:  # noqa: BLE001 - becomes a 502 like any integration failure
                 log.warning("invocation of %s failed", target.label, exc_info=True)
             finally:
@@ -424,6 +427,11 @@ class ApiGatewayFront:
             # services-apigateway-errors.html). Not the INTEGRATION_FAILURE gateway
             # response's default 504: clients of a throttled function see this 500.
             log.info("Lambda invocation failed with status: 429 (%s is throttled)", target.label)
+            return _error(500, INTERNAL_ERROR, "InternalServerErrorException")
+        if not_ready:
+            # Lambda refused it too (ResourceConflictException, 409: the version is
+            # Pending): API Gateway's 500, as for any invocation the Lambda API rejects.
+            log.info("Lambda invocation failed with status: 409 (%s is Pending)", target.label)
             return _error(500, INTERNAL_ERROR, "InternalServerErrorException")
         if outcome and outcome[0].missing:
             log.info(

@@ -40,7 +40,7 @@ from chaos.aws.clients import error_code
 from chaos.aws.retry import call_with_backoff
 from chaos.clock import utc_now
 from chaos.sandbox.functions.configuration import LambdaTarget
-from chaos.sandbox.functions.pool import InvokeOutcome, Throttled
+from chaos.sandbox.functions.pool import InvokeOutcome, NotReady, Throttled
 from chaos.sandbox.realism import Realism
 
 if TYPE_CHECKING:
@@ -139,7 +139,7 @@ class AsyncLambda:
                 )
             try:
                 outcome = self.invoke_once(target, payload)
-            except Throttled:
+            except (Throttled, NotReady):  # refused before it ran: wait, as for a throttle
                 if wait(self.realism.delay(throttle_wait)):
                     return "stopped"
                 throttle_wait = min(THROTTLE_MAX_S, throttle_wait * 2)

@@ -31,6 +31,7 @@ from chaos.sandbox.functions.pool import (
     FunctionConcurrency,
     FunctionPool,
     InvokeOutcome,
+    NotReady,
 )
 
 log = logging.getLogger(__name__)
@@ -42,6 +43,8 @@ class FunctionReader(Protocol):
     def function_config(self, name: str, version: str = LATEST) -> FunctionConfig | None: ...
 
     def alias_routing(self, function_name: str, alias: str) -> AliasRouting | None: ...
+
+    def version_state(self, name: str, version: str) -> str | None: ...
 
 
 class LambdaService:
@@ -68,8 +71,13 @@ class LambdaService:
     # -- invoke ----------------------------------------------------------------------
 
     def invoke(self, target: LambdaTarget, payload: bytes) -> InvokeOutcome:
-        """Invoke the target once; raises Throttled when the function has no concurrency."""
+        """Invoke the target once; raises Throttled when the function has no concurrency,
+        NotReady when the version it resolves to is still Pending."""
         version = self.resolve(target)
+        if version is not None and version != LATEST:
+            state = self.reader.version_state(target.function_name, version)
+            if state == "Pending":
+                raise NotReady(f"{target.function_name}:{version}")
         pool = None if version is None else self._pool_for(target.function_name, version)
         if pool is None:
             return InvokeOutcome(

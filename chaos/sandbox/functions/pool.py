@@ -62,6 +62,13 @@ class Throttled(Exception):
     """No concurrency left for the function (Lambda's TooManyRequestsException)."""
 
 
+class NotReady(Exception):
+    """The version is not Active yet: "Lambda does not invoke a function during pending
+    state. Any invocations or other API actions that operate on the function will fail"
+    ("Lambda function states", https://docs.aws.amazon.com/lambda/latest/dg/
+    functions-states.html), with ResourceConflictException (409)."""
+
+
 @dataclass(frozen=True)
 class InvokeOutcome:
     az_id: str | None

@@ -129,6 +129,15 @@ class MotoReader:
             reserved_concurrency=None if reserved is None else int(reserved),
         )
 
+    def version_state(self, name: str, version: str) -> str | None:
+        """A published version's State as moto keeps it (the sandbox sets Pending under
+        realism aws); None when there is no such version."""
+        try:
+            function = self._lambda().get_function(name, version)
+        except Exception:  # noqa: BLE001 - moto raises its own not-found types
+            return None
+        return str(getattr(function, "state", None) or "Active")
+
     def alias_routing(self, function_name: str, alias: str) -> AliasRouting | None:
         try:
             found = self._lambda().get_alias(alias, function_name)
