@@ -1,15 +1,16 @@
-"""Server-side SLIs from CloudWatch, per phase: what the service itself recorded.
+"""Server-side SLIs from CloudWatch: what the service itself recorded.
 
-One ``get_metric_data`` call per phase (paged only if CloudWatch pages it) fetches:
-Lambda ``Errors``, ``Throttles`` and ``Duration`` p99 for each target function; API
-Gateway ``5XXError`` and ``Latency`` p99 (ApiName, Stage); WAF ``BlockedRequests`` per
-rule (WebACL, Rule, Region); the extension's ``Chaos/InjectedFaults`` (FunctionName,
-FaultType). A metric without datapoints is reported as absent (None), never as zero.
+One ``get_metric_data`` read over the run (batched by 500 queries, paged only if
+CloudWatch pages it) fetches each metric's datapoints: Lambda ``Errors``, ``Throttles`` and
+``Duration`` p99 for each target function; API Gateway ``5XXError`` and ``Latency`` p99
+(ApiName, Stage); WAF ``BlockedRequests`` per rule (WebACL, Rule, Region); the extension's
+``Chaos/InjectedFaults`` (FunctionName, FaultType). A metric without datapoints is
+reported as absent (None), never as zero.
 
-CloudWatch keeps these metrics at 1-minute resolution: the period is the phase rounded up
-to whole minutes, so a phase shorter than a minute shares datapoints with its neighbours.
-When CloudWatch returns several datapoints, counts are summed and a p99 is the largest
-one (an upper bound: percentiles cannot be merged).
+CloudWatch keeps these metrics at 1-minute resolution, so a phase boundary falls inside
+a datapoint: each window (a phase, the run) gets the share of each datapoint it is given
+(chaos.metrics.attribution) - counts are summed by share, a p99 is the largest of the
+datapoints the window touches (an upper bound: percentiles cannot be merged).
 """
 
 from __future__ import annotations
@@ -39,11 +40,15 @@ from chaos.metrics.catalog import (
 
 __all__ = [
     "FAULT_TYPES",
+    "Datapoints",
     "MetricQuery",
     "ServerSideTargets",
+    "aligned",
     "build_queries",
-    "server_side_by_phase",
-    "server_side_slis",
+    "is_waf",
+    "period_for",
+    "read_series",
+    "slis_from_series",
 ]
 
 log = logging.getLogger(__name__)
@@ -170,6 +175,11 @@ def build_queries(targets: ServerSideTargets) -> list[MetricQuery]:
     return queries
 
 
+def is_waf(query: MetricQuery) -> bool:
+    """Whether `query` reads a WAF rule's metric (a CLOUDFRONT web ACL's are in us-east-1)."""
+    return query.group == _WAF
+
+
 #: The finest period CloudWatch still keeps for data of an age: 60-second datapoints for
 #: 15 days, 5-minute ones for 63 days, then 1-hour ones for 455 days ("Amazon CloudWatch
 #: concepts", metrics retention, https://docs.aws.amazon.com/AmazonCloudWatch/latest/
@@ -178,11 +188,18 @@ def build_queries(targets: ServerSideTargets) -> list[MetricQuery]:
 RETAINED_PERIODS = ((15 * 86400, 60), (63 * 86400, 300), (float("inf"), 3600))
 
 
-def period_for(start_epoch_s: float, end_epoch_s: float, now: float | None = None) -> int:
-    """One period over the whole window, in a resolution CloudWatch still keeps."""
+def period_for(start_epoch_s: float, now: float | None = None) -> int:
+    """The finest datapoint period CloudWatch still keeps for data from `start_epoch_s`."""
     age = (time.time() if now is None else now) - start_epoch_s
-    unit = next(period for oldest, period in RETAINED_PERIODS if age < oldest)
-    return max(unit, math.ceil((end_epoch_s - start_epoch_s) / unit) * unit)
+    return next(period for oldest, period in RETAINED_PERIODS if age < oldest)
+
+
+def aligned(start_epoch_s: float, end_epoch_s: float, period_s: int) -> tuple[int, int]:
+    """The whole periods that cover ``[start, end)``: CloudWatch rounds StartTime down to
+    the period of the data's age ("GetMetricData", StartTime), so datapoints start there."""
+    start = math.floor(start_epoch_s / period_s) * period_s
+    end = math.ceil(end_epoch_s / period_s) * period_s
+    return start, max(end, start + period_s)
 
 
 #: GetMetricData takes at most 500 queries per call ("GetMetricData", CloudWatch API
@@ -190,67 +207,100 @@ def period_for(start_epoch_s: float, end_epoch_s: float, now: float | None = Non
 #: API_GetMetricData.html): about 62 functions' worth of ours. More are read in batches.
 MAX_QUERIES_PER_CALL = 500
 
+#: One metric's datapoints: period start (epoch seconds) -> value.
+Datapoints = dict[int, float]
 
-def fetch_values(
-    cloudwatch: Any, queries: Sequence[MetricQuery], start_epoch_s: float, end_epoch_s: float
-) -> dict[str, list[float]]:
-    """query id -> datapoint values (an empty list: no datapoints)."""
-    values: dict[str, list[float]] = {query.query_id: [] for query in queries}
+
+def fetch_series(
+    cloudwatch: Any,
+    queries: Sequence[MetricQuery],
+    start_epoch_s: float,
+    end_epoch_s: float,
+    period_s: int,
+) -> dict[str, Datapoints]:
+    """query id -> its datapoints of `period_s` over the periods covering the window (an
+    empty dict: no datapoints)."""
+    series: dict[str, Datapoints] = {query.query_id: {} for query in queries}
+    start, end = aligned(start_epoch_s, end_epoch_s, period_s)
     for first in range(0, len(queries), MAX_QUERIES_PER_CALL):
         batch = queries[first : first + MAX_QUERIES_PER_CALL]
-        for query_id, found in _fetch_batch(cloudwatch, batch, start_epoch_s, end_epoch_s).items():
-            values.setdefault(query_id, []).extend(found)
-    return values
+        for query_id, found in _fetch_batch(cloudwatch, batch, start, end, period_s).items():
+            series.setdefault(query_id, {}).update(found)
+    return series
 
 
 def _fetch_batch(
-    cloudwatch: Any, queries: Sequence[MetricQuery], start_epoch_s: float, end_epoch_s: float
-) -> dict[str, list[float]]:
-    period = period_for(start_epoch_s, end_epoch_s)
+    cloudwatch: Any, queries: Sequence[MetricQuery], start: int, end: int, period_s: int
+) -> dict[str, Datapoints]:
     request: dict[str, Any] = {
-        "MetricDataQueries": [query.as_request(period) for query in queries],
-        "StartTime": datetime.fromtimestamp(math.floor(start_epoch_s), timezone.utc),
-        "EndTime": datetime.fromtimestamp(math.ceil(end_epoch_s), timezone.utc),
+        "MetricDataQueries": [query.as_request(period_s) for query in queries],
+        "StartTime": datetime.fromtimestamp(start, timezone.utc),
+        "EndTime": datetime.fromtimestamp(end, timezone.utc),
     }
-    values: dict[str, list[float]] = {}
+    series: dict[str, Datapoints] = {}
     for _ in range(_MAX_PAGES):
         response = cloudwatch.get_metric_data(**request)
         for item in response.get("MetricDataResults", []):
-            values.setdefault(item["Id"], []).extend(
-                float(value) for value in item.get("Values", []) if value is not None
-            )
+            points = series.setdefault(item["Id"], {})
+            for stamp, value in zip(
+                item.get("Timestamps", []), item.get("Values", []), strict=True
+            ):
+                if value is not None:
+                    points[int(stamp.timestamp())] = float(value)
         token = response.get("NextToken")
         if not token:
             break
         request["NextToken"] = token
-    return values
+    return series
 
 
-def combine(query: MetricQuery, values: Sequence[float]) -> float | None:
-    if not values:
+def attributed(
+    query: MetricQuery, points: Mapping[int, float], shares: Mapping[int, float]
+) -> float | None:
+    """One metric over a window, from its datapoints and the share of each period that
+    falls to the window: counts summed by share, a p99 the largest of the periods the
+    window touches (an upper bound: percentiles can be neither merged nor split)."""
+    inside = [(value, shares[at]) for at, value in points.items() if shares.get(at, 0.0) > 0]
+    if not inside:
         return None
-    return max(values) if query.stat == P99 else float(sum(values))
+    if query.stat == P99:
+        return max(value for value, _ in inside)
+    return round(sum(value * share for value, share in inside), 3)
 
 
-def server_side_slis(
-    cloudwatch: Any, targets: ServerSideTargets, start_epoch_s: float, end_epoch_s: float
+def slis_from_series(
+    queries: Sequence[MetricQuery],
+    series: Mapping[str, Mapping[int, float]],
+    shares: Mapping[int, float],
 ) -> dict[str, Any]:
     """The server-side SLIs of one window: flat SLI names (``lambda_errors`` ...) plus
-    ``detail`` per function / rule and ``notes``. Never raises for CloudWatch errors."""
-    queries = build_queries(targets)
-    notes: list[str] = []
-    values: dict[str, list[float]] = {}
-    if queries and end_epoch_s > start_epoch_s:
-        try:
-            values = fetch_values(cloudwatch, queries, start_epoch_s, end_epoch_s)
-        except (BotoCoreError, ClientError) as error:
-            log.debug("get_metric_data failed", exc_info=True)
-            notes.append(f"CloudWatch get_metric_data failed: {error}")
-    if not targets.percentiles:
-        notes.append("p99 statistics are not available from this CloudWatch (sandbox)")
-    observed = {query.query_id: combine(query, values.get(query.query_id, [])) for query in queries}
-    detail = detail_of(queries, observed)
-    return {**flat_slis(queries, observed), "detail": detail, "notes": notes}
+    ``detail`` per function / rule."""
+    observed = {
+        query.query_id: attributed(query, series.get(query.query_id, {}), shares)
+        for query in queries
+    }
+    return {**flat_slis(queries, observed), "detail": detail_of(queries, observed)}
+
+
+def read_series(
+    cloudwatch: Any,
+    queries: Sequence[MetricQuery],
+    start_epoch_s: float,
+    end_epoch_s: float,
+    period_s: int,
+) -> tuple[dict[str, Datapoints], list[str]]:
+    """:func:`fetch_series`, and what went wrong: never raises for CloudWatch errors (the
+    series then have no datapoints and the note says why)."""
+    if not queries or end_epoch_s <= start_epoch_s:
+        return {query.query_id: {} for query in queries}, []
+    try:
+        return fetch_series(cloudwatch, queries, start_epoch_s, end_epoch_s, period_s), []
+    except (BotoCoreError, ClientError) as error:
+        log.debug("get_metric_data failed", exc_info=True)
+        return (
+            {query.query_id: {} for query in queries},
+            [f"CloudWatch get_metric_data failed: {error}"],
+        )
 
 
 def detail_of(
@@ -284,13 +334,3 @@ def flat_slis(
         ]
         slis[sli] = float(combiners[entry.combine](present)) if present else None
     return slis
-
-
-def server_side_by_phase(
-    cloudwatch: Any, targets: ServerSideTargets, phase_windows: Mapping[str, tuple[float, float]]
-) -> dict[str, dict[str, Any]]:
-    """server_side_slis for each phase window: one batched call per phase."""
-    return {
-        phase: server_side_slis(cloudwatch, targets, start, end)
-        for phase, (start, end) in phase_windows.items()
-    }

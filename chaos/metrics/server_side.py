@@ -5,8 +5,10 @@ Explicit inputs only (the API stage, the functions, the WAF rule, the phase wind
 :func:`read_settled` reads it once settled: the run and `gameday report --refresh` both
 call it, so both read the same figures by the same rule (and in the same Regions).
 
-Phase windows are aligned to whole minutes (CloudWatch's resolution for these
-metrics); the result says which minutes each phase's figures cover.
+CloudWatch keeps these metrics one datapoint a minute: the run's datapoints are read once
+and each is split between the phases by share (chaos.metrics.attribution); each phase's
+figures say which minutes they draw on, how (`attribution`), and which of those minutes
+they share with another segment (`boundary_minutes`, with the shares).
 """
 
 from __future__ import annotations
@@ -20,9 +22,32 @@ from urllib.parse import urlsplit
 
 from chaos.aws.clients import AwsClients
 from chaos.clock import iso_from_epoch
+from chaos.metrics.attribution import (
+    attribution_label,
+    boundary_periods,
+    period_shares,
+    run_span,
+    shares_of,
+)
 from chaos.metrics.catalog import reads_emf_metrics, reads_server_side_metrics
-from chaos.metrics.cloudwatch import ServerSideTargets, function_name, server_side_slis
-from chaos.metrics.settle import CloudWatchLag, Settled, minute_window, read_when_settled
+from chaos.metrics.cloudwatch import (
+    MetricQuery,
+    ServerSideTargets,
+    aligned,
+    build_queries,
+    function_name,
+    is_waf,
+    period_for,
+    read_series,
+    slis_from_series,
+)
+from chaos.metrics.settle import (
+    CloudWatchLag,
+    Reading,
+    Settled,
+    minute_window,
+    read_when_settled,
+)
 from chaos.phases import PHASES
 
 if TYPE_CHECKING:
@@ -138,9 +163,6 @@ class ServerSideQuery:
             raw.get("endpoint_url"),
         )
 
-    def minute_windows(self) -> dict[str, tuple[float, float]]:
-        return {name: minute_window(*window) for name, window in self.phase_windows.items()}
-
 
 @dataclass
 class ServerSideFigures:
@@ -163,51 +185,57 @@ def reads_global_waf_metrics(targets: ServerSideTargets) -> bool:
 
 
 def read_once(
-    cloudwatch: Any, query: ServerSideQuery, global_cloudwatch: Any | None = None
-) -> dict[str, Any]:
-    """One read of every phase's and the whole run's figures (minute-aligned).
+    cloudwatch: Any,
+    query: ServerSideQuery,
+    global_cloudwatch: Any | None = None,
+    *,
+    period_s: int,
+) -> Reading:
+    """One read of every metric's datapoints over the run's whole periods.
 
     `global_cloudwatch`: a us-east-1 client, for a CLOUDFRONT web ACL's WAF metrics when
     the target's Region is another one.
     """
-    minutes = query.minute_windows()
-    if not minutes:
-        return ServerSideFigures().as_dict()
+    queries = build_queries(query.targets)
+    start, end = run_span(query.phase_windows)
+    here = queries
+    elsewhere: list[MetricQuery] = []
+    if global_cloudwatch is not None and query.targets.waf_scope == "CLOUDFRONT":
+        here = [item for item in queries if not is_waf(item)]
+        elsewhere = [item for item in queries if is_waf(item)]
+    series, notes = read_series(cloudwatch, here, start, end, period_s)
+    if elsewhere:
+        waf_series, waf_notes = read_series(global_cloudwatch, elsewhere, start, end, period_s)
+        series.update(waf_series)
+        notes += waf_notes
+    if not query.targets.percentiles:
+        notes.append("p99 statistics are not available from this CloudWatch (sandbox)")
+    return Reading(series, period_s, tuple(notes))
+
+
+def figures_of(reading: Reading, query: ServerSideQuery) -> dict[str, Any]:
+    """Each phase's and the run's figures from one reading: every datapoint split between
+    the phases by share, the run taking its minutes whole."""
+    queries = build_queries(query.targets)
+    periods = period_shares(query.phase_windows, reading.period_s)
+    label = attribution_label(reading.period_s)
     figures = ServerSideFigures()
-    for name, (start, end) in minutes.items():
+    for name, window in query.phase_windows.items():
         figures.phases[name] = {
-            **_slis(cloudwatch, global_cloudwatch, query.targets, start, end),
-            "minutes": _minutes(start, end),
+            **slis_from_series(queries, reading.series, shares_of(periods, name)),
+            "notes": list(reading.notes),
+            "minutes": _minutes(*minute_window(*window)),
+            "attribution": label,
+            "boundary_minutes": boundary_periods(periods, name),
         }
-    start = min(start for start, _ in minutes.values())
-    end = max(end for _, end in minutes.values())
     figures.run = {
-        **_slis(cloudwatch, global_cloudwatch, query.targets, start, end),
-        "minutes": _minutes(start, end),
+        **slis_from_series(queries, reading.series, shares_of(periods, None)),
+        "notes": list(reading.notes),
+        "minutes": _minutes(*minute_window(*run_span(query.phase_windows))),
+        "attribution": label,
+        "boundary_minutes": boundary_periods(periods),
     }
     return figures.as_dict()
-
-
-def _slis(
-    cloudwatch: Any,
-    global_cloudwatch: Any | None,
-    targets: ServerSideTargets,
-    start: float,
-    end: float,
-) -> dict[str, Any]:
-    if global_cloudwatch is None or targets.waf_scope != "CLOUDFRONT":
-        return server_side_slis(cloudwatch, targets, start, end)
-    regional = server_side_slis(cloudwatch, dataclasses.replace(targets, web_acl=None), start, end)
-    waf_only = dataclasses.replace(targets, function_names=(), api_name=None, stage=None)
-    waf = server_side_slis(global_cloudwatch, waf_only, start, end)
-    merged = {
-        key: value if value is not None else waf.get(key)
-        for key, value in regional.items()
-        if key not in ("detail", "notes")
-    }
-    merged["detail"] = {**regional["detail"], "waf": waf["detail"]["waf"]}
-    merged["notes"] = [*regional["notes"], *waf["notes"]]
-    return merged
 
 
 def _minutes(start: float, end: float) -> dict[str, Any]:
@@ -231,23 +259,30 @@ def read_server_side(
 ) -> dict[str, Any]:
     """``{"phases": {phase: slis}, "run": slis, "notes": [...], "settled": bool}``.
 
-    The same rule for a run and for `gameday report --refresh`: settled only once the
-    last minute is `lag` in the past and two successive reads agree (bounded by the
-    query's `timeout_s`). Never raises: metrics are best effort, and an SLO on a missing
-    or unsettled figure fails as such.
+    The same rule for a run and for `gameday report --refresh` (chaos.metrics.settle):
+    nothing is read before the run's last minute is `lag` in the past; a metric is settled
+    once its datapoint of that minute is in, or one publishing interval later when a read
+    finds it unchanged; all within the query's `timeout_s`. Never raises: metrics are best
+    effort, and an SLO on a missing or unsettled figure fails as such.
     """
-    minutes = query.minute_windows()
-    if not minutes:
+    if not query.phase_windows:
         return {"phases": {}, "run": None, "notes": [], "settled": True}
     lag_s = lag.emf_s if query.emf else lag.standard_s
-    # CloudWatch publishes a minute once it is over (then the lag); a CloudWatch without
-    # lag (the fast sandbox) shows each datapoint as it is recorded.
-    data_until = max(end for _, end in (minutes if lag_s > 0 else query.phase_windows).values())
+    start, end = run_span(query.phase_windows)
+    period_s = period_for(start, clock())
+    last_datapoint: int | None = None
+    data_until = end
+    if lag.whole_minutes:
+        # CloudWatch publishes a minute once it is over (then the lag).
+        data_until = aligned(start, end, period_s)[1]
+        last_datapoint = int(data_until) - period_s
     try:
         outcome: Settled = read_when_settled(
-            lambda: read_once(cloudwatch, query, global_cloudwatch),
+            lambda: read_once(cloudwatch, query, global_cloudwatch, period_s=period_s),
             last_minute_end=data_until,
             lag_s=lag_s,
+            interval_s=lag.interval_s,
+            last_datapoint=last_datapoint,
             timeout_s=query.timeout_s,
             poll_s=max(1.0, min(10.0, lag_s / 6)),
             on_wait=on_wait,
@@ -255,6 +290,7 @@ def read_server_side(
             sleep=sleep,
             given_up=given_up,
         )
+        figures = figures_of(outcome.figures, query)
     except Exception as error:  # noqa: BLE001 - see docstring
         return {
             "phases": {},
@@ -262,27 +298,40 @@ def read_server_side(
             "settled": False,
             "notes": [f"{UNAVAILABLE_NOTE}: {error}"],
         }
-    figures = dict(outcome.figures)
     for values in [*figures["phases"].values(), figures["run"]]:
         if isinstance(values, dict):
             values["settled"] = outcome.settled
     figures["settled"] = outcome.settled
     figures["waited_s"] = round(outcome.waited_s, 1)
-    if not outcome.settled and given_up():
-        figures["notes"] = [
-            *figures.get("notes", []),
-            f"{UNSETTLED_NOTE}: the wait was interrupted after "
-            f"{outcome.waited_s:.0f}s; server-side figures are partial "
-            "(gameday report --refresh reads them again)",
-        ]
-    elif not outcome.settled:
-        figures["notes"] = [
-            *figures.get("notes", []),
-            f"{UNSETTLED_NOTE} after {query.timeout_s:.0f}s: "
-            "server-side figures are partial (gameday report --refresh "
-            "reads them again)",
-        ]
+    if not outcome.settled:
+        figures["notes"] = [*figures.get("notes", []), _unsettled_note(outcome, query, given_up())]
     return figures
+
+
+def _unsettled_note(outcome: Settled, query: ServerSideQuery, interrupted: bool) -> str:
+    waiting = _metric_names(query, outcome.pending)
+    still = f"; still changing or without the run's last minute: {waiting}" if waiting else ""
+    if interrupted:
+        return (
+            f"{UNSETTLED_NOTE}: the wait was interrupted after {outcome.waited_s:.0f}s; "
+            f"server-side figures are partial (gameday report --refresh reads them "
+            f"again){still}"
+        )
+    return (
+        f"{UNSETTLED_NOTE} after {query.timeout_s:.0f}s: server-side figures are partial "
+        f"(gameday report --refresh reads them again){still}"
+    )
+
+
+def _metric_names(query: ServerSideQuery, query_ids: Iterable[str], most: int = 3) -> str:
+    """The metrics of some query ids for people: ``AWS/Lambda Errors (orders)``, a few."""
+    by_id = {item.query_id: item for item in build_queries(query.targets)}
+    named = [
+        f"{item.namespace} {item.metric}" + (f" ({item.owner})" if item.owner else "")
+        for item in (by_id[query_id] for query_id in query_ids if query_id in by_id)
+    ]
+    more = f" and {len(named) - most} more" if len(named) > most else ""
+    return ", ".join(named[:most]) + more
 
 
 def run_query(

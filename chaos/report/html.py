@@ -18,6 +18,7 @@ from chaos.report.sections import (
     fault_table,
     headline,
     phase_table,
+    server_side_attribution_note,
     server_side_note,
     server_side_table,
     slo_table,
@@ -115,10 +116,16 @@ def render_html(result: Mapping[str, Any]) -> str:
     server = server_side_table(result)
     if server is not None:
         note = server_side_note(result)
+        attribution = server_side_attribution_note(result)
         parts.append(
             _section(
                 "Server side (CloudWatch)",
                 table_html(server, "server-side-table", 1)
+                + (
+                    f'<p class="legend-note" id="server-side-attribution">{escape(attribution)}</p>'
+                    if attribution
+                    else ""
+                )
                 + (
                     f'<p class="legend-note" id="server-side-note">{escape(note)}</p>'
                     if note

@@ -12,6 +12,7 @@ from chaos.report.sections import (
     fault_table,
     headline,
     phase_table,
+    server_side_attribution_note,
     server_side_note,
     server_side_table,
     slo_table,
@@ -76,6 +77,9 @@ def render_markdown(result: Mapping[str, Any]) -> str:
     server = server_side_table(result)
     if server is not None:
         lines += ["", "#### Server side (CloudWatch)", "", *table_markdown(server)]
+        attribution = server_side_attribution_note(result)
+        if attribution:
+            lines += ["", escape_markdown(attribution)]
         note = server_side_note(result)
         if note:
             lines += ["", escape_markdown(note)]

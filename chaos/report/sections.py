@@ -25,6 +25,7 @@ __all__ = [
     "interval_text",
     "minutes_text",
     "phase_table",
+    "server_side_attribution_note",
     "server_side_note",
     "server_side_table",
     "slo_table",
@@ -250,6 +251,41 @@ def server_side_note(result: Mapping[str, Any]) -> str | None:
         "ended: they may be partial, and SLO checks on them fail as not settled. "
         "`gameday report RESULT --refresh` reads them again."
     )
+
+
+def server_side_attribution_note(result: Mapping[str, Any], most: int = 6) -> str | None:
+    """How the server-side figures were split between the phases, and the minutes shared
+    across a phase boundary (None for results that do not say: whole minutes)."""
+    run = result.get("server_side")
+    if not isinstance(run, Mapping) or not run.get("attribution"):
+        return None
+    shared = [
+        _boundary_minute_text(minute)
+        for minute in run.get("boundary_minutes") or []
+        if isinstance(minute, Mapping)
+    ]
+    listed = "; ".join(shared[:most])
+    if len(shared) > most:
+        listed += f"; and {len(shared) - most} more"
+    return (
+        f"Server-side figures are attributed by {run['attribution']}: each CloudWatch "
+        "datapoint is split between the phases by the part of the run's time in it that "
+        "each covers, the transitions' part going to no phase (a p99 is the largest "
+        "datapoint a phase touches)"
+        + (f"; minutes across a phase boundary: {listed}." if shared else ".")
+    )
+
+
+def _boundary_minute_text(minute: Mapping[str, Any]) -> str:
+    """``22:13 UTC baseline 75%, fault 25%``."""
+    shares = minute.get("shares")
+    if not isinstance(shares, Mapping):
+        shares = {}
+    parts = [
+        f"{name} {share:.0%}" if isinstance(share, (int, float)) else f"{name} {share}"
+        for name, share in shares.items()
+    ]
+    return f"{str(minute.get('from', ''))[11:16]} UTC " + ", ".join(parts)
 
 
 def waf_table(result: Mapping[str, Any]) -> Table | None:

@@ -2,9 +2,10 @@
 again.
 
 The figures are read by the run's own reader (chaos.metrics.server_side.read_settled):
-settled only once the run's last minute is the target CloudWatch's ingestion lag in the
-past and two successive reads agree (within the run's settle bound); otherwise they stay
-`settled: false` and SLOs on them keep failing as not settled.
+nothing before the run's last minute is the target CloudWatch's ingestion lag in the
+past, then each metric settled by its datapoint of that minute or by an unchanged read
+one publishing interval later (within the run's settle bound; chaos.metrics.settle);
+otherwise they stay `settled: false` and SLOs on them keep failing as not settled.
 """
 
 from __future__ import annotations

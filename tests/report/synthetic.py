@@ -11,6 +11,7 @@ from datetime import datetime, timezone
 from typing import Any
 
 from chaos.experiment.model import SloCheck
+from chaos.metrics.attribution import boundary_periods, period_shares
 from chaos.metrics.rows import SecondRow
 from chaos.metrics.settle import minute_window
 from chaos.verdict.slo import evaluate_slos, slo_outcome
@@ -110,6 +111,7 @@ def synthetic_result(outcome_override: str | None = None) -> dict[str, Any]:
     windows = phase_windows()
     measured = stream_measure(synthetic_rows(), windows)
     phases = measured["phases"]
+    minutes = period_shares(windows, 60)
     for name, (start, end) in windows.items():
         phases[name]["started_at"] = iso(start)
         phases[name]["ended_at"] = iso(end)
@@ -121,8 +123,11 @@ def synthetic_result(outcome_override: str | None = None) -> dict[str, Any]:
             "apigw_latency_p99_ms": None,
             "waf_blocked_requests": 600.0,
             "injected_faults": 1350.0 if name == "fault" else None,
-            # as chaos.metrics.server_side reads them: whole minutes, settled once
+            # as chaos.metrics.server_side reads them: the minutes they draw on, each
+            # split between the phases by share, settled once
             "minutes": minutes_covering(start, end),
+            "attribution": "per-minute share",
+            "boundary_minutes": boundary_periods(minutes, name),
             "settled": True,
         }
     run_server_side = {
@@ -134,6 +139,8 @@ def synthetic_result(outcome_override: str | None = None) -> dict[str, Any]:
         "waf_blocked_requests": 1540.0,
         "injected_faults": 1350.0,
         "minutes": minutes_covering(windows["baseline"][0], windows["recovery"][1]),
+        "attribution": "per-minute share",
+        "boundary_minutes": boundary_periods(minutes),
         "settled": True,
     }
     fault_start, recovery_start = windows["fault"][0], windows["recovery"][0]

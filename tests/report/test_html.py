@@ -158,6 +158,25 @@ def test_html_shows_per_figure_whether_settled_and_the_minutes_it_covers() -> No
     assert 'id="server-side-note"' not in text
 
 
+def test_html_says_how_server_side_figures_are_split_between_the_phases() -> None:
+    text = render_html(synthetic_result())
+    assert (
+        'id="server-side-attribution">Server-side figures are attributed by per-minute '
+        "share: each CloudWatch datapoint is split between the phases"
+    ) in text
+    # the run starts 20 s into 22:13: 30 s of baseline, then 10 s of fault in that minute
+    assert (
+        "minutes across a phase boundary: 22:13 UTC baseline 75%, fault 25%; "
+        "22:14 UTC fault 40%, recovery 60%."
+    ) in text
+
+
+def test_html_of_an_older_result_says_nothing_of_shares() -> None:
+    result = synthetic_result()
+    del result["server_side"]["attribution"]
+    assert 'id="server-side-attribution"' not in render_html(result)
+
+
 def test_html_marks_every_unsettled_figure() -> None:
     text = render_html(unsettled(synthetic_result()))
     server = table_rows(text, "server-side-table")

@@ -50,6 +50,16 @@ def test_markdown_shows_per_figure_whether_settled_and_the_minutes_it_covers() -
     assert not any("(not settled)" in line for line in lines)
 
 
+def test_markdown_says_how_server_side_figures_are_split_between_the_phases() -> None:
+    lines = render_markdown(synthetic_result()).splitlines()
+    (note,) = [line for line in lines if line.startswith("Server-side figures are attributed")]
+    assert "by per-minute share: each CloudWatch datapoint is split between the phases" in note
+    assert note.endswith(
+        "minutes across a phase boundary: 22:13 UTC baseline 75%, fault 25%; "
+        "22:14 UTC fault 40%, recovery 60%."
+    )
+
+
 def test_markdown_marks_every_unsettled_figure() -> None:
     text = render_markdown(unsettled(synthetic_result()))
     lines = text.splitlines()

@@ -12,6 +12,7 @@ from __future__ import annotations
 import copy
 import functools
 from collections.abc import Callable, Mapping
+from datetime import timedelta
 from pathlib import Path
 from typing import Any, Literal
 
@@ -141,18 +142,28 @@ def aggregated(marked_in_fault: int = 0) -> RunAggregator:
 
 
 class CloudWatchDouble:
-    """`get_metric_data` answering every query of chaos.metrics.cloudwatch from `answer`."""
+    """`get_metric_data` answering every query of chaos.metrics.cloudwatch from `answer`:
+    the same datapoint in each period asked for (the run here is one whole minute)."""
 
     def __init__(self, answer: Answer) -> None:
         self.answer = answer
 
     def get_metric_data(self, **request: Any) -> dict[str, Any]:
+        start, end = request["StartTime"], request["EndTime"]
         results = []
         for query in request["MetricDataQueries"]:
             metric = query["MetricStat"]["Metric"]
             dimensions = {item["Name"]: item["Value"] for item in metric["Dimensions"]}
             value = self.answer(metric["MetricName"], dimensions)
-            results.append({"Id": query["Id"], "Values": [] if value is None else [value]})
+            period = timedelta(seconds=query["MetricStat"]["Period"])
+            stamps = [start + period * index for index in range((end - start) // period)]
+            results.append(
+                {
+                    "Id": query["Id"],
+                    "Timestamps": [] if value is None else stamps,
+                    "Values": [] if value is None else [value] * len(stamps),
+                }
+            )
         return {"MetricDataResults": results}
 
 
@@ -195,8 +206,9 @@ def server_side(
     targets = server_side_targets(
         region="us-east-1", function_arns=functions, api=ApiStage("orders-api", "prod"), rule=RULE
     )
-    # A settled read needs two equal reads (one poll apart); timeout 0: the first read,
-    # unsettled.
+    # A settled read: each metric's datapoint of the run's last minute, or for those
+    # without one (InjectedFaults of the other modes), two equal reads one poll apart;
+    # timeout 0: the first read, unsettled.
     query = ServerSideQuery(
         targets, phase_windows(), emf=True, timeout_s=0.0 if state == "not settled" else 30.0
     )

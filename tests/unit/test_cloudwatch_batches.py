@@ -3,11 +3,12 @@ takes at most 500 per call; before, the whole read failed."""
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
 from botocore.exceptions import ClientError
 
-from chaos.metrics.cloudwatch import MAX_QUERIES_PER_CALL, MetricQuery, fetch_values
+from chaos.metrics.cloudwatch import MAX_QUERIES_PER_CALL, MetricQuery, fetch_series
 
 
 class StrictCloudWatch:
@@ -24,7 +25,12 @@ class StrictCloudWatch:
                 {"Error": {"Code": "ValidationError", "Message": "too many queries"}},
                 "GetMetricData",
             )
-        return {"MetricDataResults": [{"Id": query["Id"], "Values": [1.0]} for query in queries]}
+        start: datetime = request["StartTime"]
+        return {
+            "MetricDataResults": [
+                {"Id": query["Id"], "Timestamps": [start], "Values": [1.0]} for query in queries
+            ]
+        }
 
 
 def query(index: int) -> MetricQuery:
@@ -42,17 +48,18 @@ def query(index: int) -> MetricQuery:
 
 def test_1200_queries_are_read_in_three_calls_and_every_value_kept() -> None:
     cloudwatch = StrictCloudWatch()
-    values = fetch_values(cloudwatch, [query(index) for index in range(1200)], 0.0, 120.0)
+    series = fetch_series(cloudwatch, [query(index) for index in range(1200)], 0.0, 120.0, 60)
     assert cloudwatch.calls == [500, 500, 200] and MAX_QUERIES_PER_CALL == 500
-    assert len(values) == 1200 and all(found == [1.0] for found in values.values())
+    assert len(series) == 1200 and all(found == {0: 1.0} for found in series.values())
 
 
-def test_the_period_is_one_cloudwatch_still_keeps_for_data_of_that_age() -> None:
-    from chaos.metrics.cloudwatch import period_for
+def test_the_period_is_the_finest_cloudwatch_still_keeps_for_data_of_that_age() -> None:
+    """Datapoints of that period, one each (the phases take their share of each one)."""
+    from chaos.metrics.cloudwatch import aligned, period_for
 
     day = 86400.0
-    assert period_for(0.0, 30.0, now=3600.0) == 60
-    assert period_for(0.0, 90.0, now=3600.0) == 120
-    assert period_for(0.0, 30.0, now=16 * day) == 300  # 60 s datapoints are gone
-    assert period_for(0.0, 400.0, now=16 * day) == 600
-    assert period_for(0.0, 30.0, now=64 * day) == 3600
+    assert period_for(0.0, now=3600.0) == 60
+    assert period_for(0.0, now=16 * day) == 300  # 60 s datapoints are gone
+    assert period_for(0.0, now=64 * day) == 3600
+    assert aligned(30.0, 400.0, 300) == (0, 600)
+    assert aligned(60.0, 60.0, 60) == (60, 120)

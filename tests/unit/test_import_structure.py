@@ -342,7 +342,7 @@ def importers_of(names: set[str]) -> dict[str, set[str]]:
 def test_one_server_side_reader() -> None:
     """The run and `gameday report --refresh` read CloudWatch through read_settled only."""
     lower_readers = importers_of(
-        {"read_server_side", "server_side_slis", "server_side_by_phase", "fetch_values"}
+        {"read_server_side", "read_series", "fetch_series", "slis_from_series", "figures_of"}
     )
     assert set(lower_readers) <= {"chaos.metrics.server_side"}
     callers = set(importers_of({"read_settled"}))

@@ -1,11 +1,13 @@
-"""`gameday report --refresh` reads CloudWatch by the run's own rule: settled only once the
-run's last minute is the ingestion lag in the past and two reads agree; a CLOUDFRONT web
-ACL's WAF metrics in us-east-1. Against a fake CloudWatch and a fake clock."""
+"""`gameday report --refresh` reads CloudWatch by the run's own rule: nothing before the
+run's last minute is the ingestion lag in the past, then each metric settled by that
+minute's datapoint or by an unchanged read one publishing interval later; each minute split
+between the phases by share; a CLOUDFRONT web ACL's WAF metrics in us-east-1. Against a
+fake CloudWatch and a fake clock."""
 
 from __future__ import annotations
 
 import math
-from datetime import datetime
+from datetime import datetime, timezone
 from typing import Any
 
 import pytest
@@ -86,9 +88,16 @@ class FakeCloudWatch:
         ]
         results = []
         for query in MetricDataQueries:
+            assert query["MetricStat"]["Period"] == 60, "one-minute datapoints"
             rate = self._rate(query["MetricStat"])
-            values = [rate * _run_seconds_in(minute) for minute in visible] if rate else []
-            results.append({"Id": query["Id"], "Values": [sum(values)] if values else []})
+            minutes = visible if rate else []
+            results.append(
+                {
+                    "Id": query["Id"],
+                    "Timestamps": [datetime.fromtimestamp(at, timezone.utc) for at in minutes],
+                    "Values": [rate * _run_seconds_in(minute) for minute in minutes],
+                }
+            )
         return {"MetricDataResults": results}
 
 
@@ -189,7 +198,7 @@ def test_a_refresh_reads_nothing_before_the_lag_then_settles_on_complete_figures
 
 
 @pytest.mark.usefixtures("no_network")
-def test_a_later_refresh_settles_at_once_on_two_agreeing_reads() -> None:
+def test_a_later_refresh_settles_at_once_and_splits_each_minute_between_the_phases() -> None:
     clock = FakeClock(LAST_MINUTE_END + 600)
     aws = FakeAws(clock, REGIONAL_WAF)
     reads = aws.reads
@@ -197,8 +206,9 @@ def test_a_later_refresh_settles_at_once_on_two_agreeing_reads() -> None:
     aws.refresh(result)
     assert result["server_side"]["settled"] is True
     assert len({when for _, when in reads}) == 2, "two reads, a poll apart"
-    # the fault phase (20 s) is read over the whole minutes that cover it, shared with
-    # its neighbours, and says so
+    # The fault phase (20 s) draws on the two minutes that cover it, each shared with a
+    # neighbour: it takes its share of each (the run's 30 s of the first minute, 25 s of
+    # the second), no longer both minutes whole (which gave it all 55 errors).
     fault = result["phases"]["fault"]["server_side"]
     first_minute = math.floor(PHASES["fault"][0] / 60) * 60
     assert fault["minutes"] == {
@@ -206,7 +216,24 @@ def test_a_later_refresh_settles_at_once_on_two_agreeing_reads() -> None:
         "to": iso_from_epoch(LAST_MINUTE_END),
         "count": 2,
     }
-    assert fault["lambda_errors"] == pytest.approx(ERRORS_PER_S * 55)
+    assert fault["lambda_errors"] == pytest.approx(ERRORS_PER_S * 20)
+    assert fault["attribution"] == "per-minute share"
+    assert fault["boundary_minutes"] == [
+        {
+            "from": iso_from_epoch(first_minute),
+            "to": iso_from_epoch(first_minute + 60),
+            "shares": {"baseline": round(20 / 30, 3), "fault": round(10 / 30, 3)},
+        },
+        {
+            "from": iso_from_epoch(first_minute + 60),
+            "to": iso_from_epoch(LAST_MINUTE_END),
+            "shares": {"fault": round(10 / 25, 3), "recovery": round(15 / 25, 3)},
+        },
+    ]
+    phases = result["phases"]
+    assert phases["baseline"]["server_side"]["lambda_errors"] == pytest.approx(20)
+    assert phases["recovery"]["server_side"]["lambda_errors"] == pytest.approx(15)
+    assert result["server_side"]["lambda_errors"] == pytest.approx(ERRORS_PER_S * 55)
 
 
 @pytest.mark.usefixtures("no_network")

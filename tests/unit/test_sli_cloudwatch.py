@@ -1,4 +1,5 @@
-"""Server-side SLIs on moto: put_metric_data, then one get_metric_data per phase."""
+"""Server-side SLIs on moto: put_metric_data, then read_server_side's one batched
+get_metric_data per read, attributed to the phases."""
 
 from __future__ import annotations
 
@@ -11,7 +12,9 @@ import boto3
 import pytest
 from moto import mock_aws
 
-from chaos.metrics.cloudwatch import ServerSideTargets, build_queries, server_side_by_phase
+from chaos.metrics.cloudwatch import ServerSideTargets, build_queries
+from chaos.metrics.server_side import ServerSideQuery, read_server_side
+from chaos.metrics.settle import AWS_LAGS
 
 REGION = "us-east-1"
 
@@ -50,8 +53,30 @@ TARGETS = ServerSideTargets(
 )
 
 
+class FakeClock:
+    def __init__(self) -> None:
+        self.now = time.time()
+
+    def time(self) -> float:
+        return self.now
+
+    def sleep(self, seconds: float) -> None:
+        self.now += seconds
+
+
+def read(cloudwatch: Any, windows: dict[str, tuple[float, float]]) -> dict[str, Any]:
+    clock = FakeClock()
+    return read_server_side(
+        cloudwatch,
+        ServerSideQuery(TARGETS, windows),
+        AWS_LAGS,
+        clock=clock.time,
+        sleep=clock.sleep,
+    )
+
+
 def test_per_phase_sums_and_absent_metrics(cloudwatch: Any) -> None:
-    start = float(int(time.time()) - 600)
+    start = float(int(time.time()) // 60 * 60 - 600)  # phases of whole minutes
     windows = {"baseline": (start, start + 120), "fault": (start + 120, start + 240)}
     orders = {"FunctionName": "orders"}
     put(cloudwatch, "AWS/Lambda", "Errors", orders, start + 10, 0)
@@ -86,10 +111,12 @@ def test_per_phase_sums_and_absent_metrics(cloudwatch: Any) -> None:
         "before-call.cloudwatch.GetMetricData", lambda **_: calls.append(1)
     )
 
-    by_phase = server_side_by_phase(cloudwatch, TARGETS, windows)
+    figures = read(cloudwatch, windows)
 
-    assert len(calls) == 2  # one batched call per phase
-    baseline, fault = by_phase["baseline"], by_phase["fault"]
+    # one batched call per read: a second read finds the metrics without a datapoint in
+    # the run's last minute unchanged
+    assert len(calls) == 2 and figures["settled"] is True
+    baseline, fault = figures["phases"]["baseline"], figures["phases"]["fault"]
     assert baseline["lambda_errors"] == 0.0  # a zero datapoint is zero...
     assert baseline["apigw_5xx"] is None  # ...no datapoint is absent
     assert baseline["waf_blocked_requests"] == 9.0 and fault["waf_blocked_requests"] is None
@@ -123,8 +150,9 @@ def test_cloudwatch_failure_is_reported_not_raised(cloudwatch: Any) -> None:
     from botocore.stub import Stubber
 
     stubber = Stubber(cloudwatch)
-    stubber.add_client_error("get_metric_data", "Throttling", "Rate exceeded")
+    for _ in range(2):  # two reads
+        stubber.add_client_error("get_metric_data", "Throttling", "Rate exceeded")
     with stubber:
-        slis = server_side_by_phase(cloudwatch, TARGETS, {"fault": (1000.0, 1060.0)})["fault"]
+        slis = read(cloudwatch, {"fault": (1000.0, 1060.0)})["phases"]["fault"]
     assert slis["lambda_errors"] is None
     assert any("Rate exceeded" in note for note in slis["notes"])
