@@ -284,6 +284,43 @@ def task_network_mode(clients: AwsClients, task_definition: str) -> str | None:
     return str(mode) if mode else None
 
 
+def ecs_rollback(service: Mapping[str, Any]) -> tuple[list[str], str | None]:
+    """The subnets of a deployment ECS rolls back to, while it does, and why ECS rolls (or
+    may have rolled) the service back: None when nothing says it would.
+
+    With the deployment circuit breaker's rollback on, a deployment that fails (its
+    `rolloutState` FAILED) is rolled back "to the last deployment that completed
+    successfully" (DeploymentCircuitBreaker, https://docs.aws.amazon.com/AmazonECS/latest/
+    APIReference/API_DeploymentCircuitBreaker.html; "How the Amazon ECS deployment circuit
+    breaker detects failures", https://docs.aws.amazon.com/AmazonECS/latest/developerguide/
+    deployment-circuit-breaker.html): a new PRIMARY deployment with that deployment's
+    network configuration, the failed one ACTIVE until its tasks are gone (Deployment,
+    https://docs.aws.amazon.com/AmazonECS/latest/APIReference/API_Deployment.html).
+    """
+    deployments = list(service.get("deployments") or [])
+    failed = [
+        item
+        for item in deployments
+        if item.get("rolloutState") == "FAILED" and item.get("status") != "PRIMARY"
+    ]
+    if failed:
+        primary: Mapping[str, Any] = next(
+            (item for item in deployments if item.get("status") == "PRIMARY"), {}
+        )
+        reason = failed[0].get("rolloutStateReason") or "no reason given"
+        return (
+            list(awsvpc_of(primary).get("subnets") or []),
+            f"ECS is rolling back its FAILED deployment {failed[0].get('id')}: {reason}",
+        )
+    breaker = (service.get("deploymentConfiguration") or {}).get("deploymentCircuitBreaker") or {}
+    if breaker.get("enable") and breaker.get("rollback"):
+        return [], (
+            "its deployment circuit breaker rolls a failed deployment back to the last "
+            "completed one"
+        )
+    return [], None
+
+
 def has_long_service_arn(service_arn: str) -> bool:
     """`...:service/CLUSTER/SERVICE` (the new format); the old `...:service/SERVICE` cannot be
     tagged ("In order to tag a service that has the following ARN format, you need to migrate

@@ -6,7 +6,11 @@ and waits, per target and at most `converge_timeout`, until its capacity has lef
 AZ ID (chaos.aws.capacity); that moment is the entry's `effective_at`. Restore puts back
 the exact original placement unless someone changed it meanwhile, and is `restored` only
 once capacity per AZ ID is back where it was. The entry's `evidence` keeps the counts per
-AZ ID `before`, `during` (at convergence) and `after`, with `apply_s` / `restore_s`.
+AZ ID `before`, `during` (at convergence) and `after`, with `apply_s` / `restore_s`. A pin
+reverted meanwhile (a removed subnet back in the placement: an ECS deployment circuit
+breaker's rollback), seen while it converges or when the restore first reads the target,
+is kept as `evidence.reverted`: the fault did not act (evidence.fault_effect), and the
+restore writes nothing the rollback already put back.
 
 `blackhole` ("AZ network loss") associates the lost AZ's subnets with a new network ACL,
 which denies all traffic (one per VPC, created by the run and tagged with its ID); restore
@@ -29,7 +33,7 @@ groups, public IP assignment...), the subnets apart.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
 from chaos.aws import subnets as ec2_subnets
@@ -62,6 +66,7 @@ from chaos.faults.az_loss.restore import (
     ACTION_PIN,
     BLACKHOLE_CAVEAT,
     TYPE_NAME,
+    reverted,
     why_not_converged,
 )
 from chaos.faults.base import (
@@ -365,8 +370,17 @@ class AzLossFault(FaultKind["AzLossSpec"]):
             ),
             pin,
         )
+
+        def read_pinned() -> Capacity | None:
+            capacity = read_capacity(clients, current.kind, current.ref, az_ids)
+            reason = reverted(capacity, lost_ids)
+            if capacity is None or reason is None:
+                return capacity
+            # Waiting will not take it out of the AZ: stop, the fault is not in force.
+            return replace(capacity, blocked=f"reverted: {reason}")
+
         converged = wait_for(
-            lambda: read_capacity(clients, current.kind, current.ref, az_ids),
+            read_pinned,
             lost_az_empty(self.spec.az_id),
             self.spec.converge_timeout,
             stopping=self.context.stopping,
@@ -654,7 +668,11 @@ def record_pin_convergence(journal: Journal, entry: JournalEntry, converged: Con
     if capacity is not None:
         evidence["during"] = capacity.per_az
     detail = entry.detail
-    if not converged.converged:
+    revert = reverted(capacity, entry.intended["removed_subnet_ids"])
+    if revert is not None:
+        evidence["reverted"] = revert
+        detail = f"reverted: {revert}; the fault phase ran anyway"
+    elif not converged.converged:
         detail = (
             f"capacity had not left {entry.intended['az_id']} after "
             f"{format_duration(converged.waited_s)}: "
