@@ -32,7 +32,13 @@ from typing import TYPE_CHECKING, Any
 
 from chaos.aws import lambda_functions as functions
 from chaos.aws.retry import call_with_backoff
-from chaos.aws.workloads import describe_load_balancer, split_ecs_ref
+from chaos.aws.workloads import (
+    awsvpc_of,
+    describe_load_balancer,
+    ecs_rollback,
+    split_ecs_ref,
+    zone_identifier_subnets,
+)
 from chaos.clock import utc_now
 
 if TYPE_CHECKING:
@@ -59,6 +65,11 @@ class Capacity:
     steady: bool  # no deployment, rebalancing or update in flight
     state: str  # for messages: "1 deployment COMPLETED, 3/3 running"
     blocked: str | None = None  # it will not converge by waiting (a failed update)
+    #: The subnets it places capacity in now (an ECS service rolling back: the rollback
+    #: deployment's too), and why ECS rolled it back, when something says it did or may have
+    #: (chaos.aws.workloads.ecs_rollback).
+    placed_in: frozenset[str] = frozenset()
+    rollback: str | None = None
 
     def summary(self) -> str:
         counts = ", ".join(f"{az_id}: {count}" for az_id, count in sorted(self.per_az.items()))
@@ -151,6 +162,7 @@ def ecs_capacity(clients: AwsClients, ref: str, az_ids: AzIds) -> Capacity | Non
     def zone(task: Mapping[str, Any]) -> str:
         return az_ids.of_zone(task.get("availabilityZone"), eni_subnet(task))
 
+    rolling_back_to, rollback = ecs_rollback(service)
     return Capacity(
         unit="running tasks",
         per_az=count_by(running, zone),
@@ -158,6 +170,8 @@ def ecs_capacity(clients: AwsClients, ref: str, az_ids: AzIds) -> Capacity | Non
         steady=steady,
         state=state,
         blocked="its deployment FAILED" if primary == "FAILED" else None,
+        placed_in=frozenset([*(awsvpc_of(service).get("subnets") or []), *rolling_back_to]),
+        rollback=rollback,
     )
 
 
@@ -230,6 +244,7 @@ def asg_capacity(clients: AwsClients, ref: str, az_ids: AzIds) -> Capacity | Non
         occupied=count_by(instances, zone),
         steady=steady,
         state=state,
+        placed_in=frozenset(zone_identifier_subnets(group)),
     )
 
 
@@ -252,6 +267,7 @@ def lambda_capacity(clients: AwsClients, ref: str, az_ids: AzIds) -> Capacity | 
         steady=status == "Successful",
         state=f"LastUpdateStatus {status}",
         blocked=blocked,
+        placed_in=frozenset(subnet_ids),
     )
 
 
@@ -269,6 +285,7 @@ def elb_capacity(clients: AwsClients, ref: str, az_ids: AzIds) -> Capacity | Non
         steady=code == "active",
         state=f"State {code}",
         blocked="the load balancer failed" if code == "failed" else None,
+        placed_in=frozenset(str(zone["SubnetId"]) for zone in zones),
     )
 
 

@@ -8,6 +8,7 @@ is chaos.aws.capacity's business) and manages the run's lock tag on it.
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
+from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
@@ -70,8 +71,12 @@ class Placement(ABC):
         """The workload, or None if it does not exist."""
 
     @abstractmethod
-    def list_all(self, clients: AwsClients, *, with_tags: bool) -> list[Workload]:
-        """Every workload of this kind in the region that is placed in subnets."""
+    def list_all(
+        self, clients: AwsClients, *, with_tags: bool, unplaced: bool = False
+    ) -> list[Workload]:
+        """Every workload of this kind in the region that is placed in subnets; `unplaced`:
+        also ECS services placed otherwise (on container instances), for a tag selection to
+        refuse them rather than leave them out unsaid."""
 
     @abstractmethod
     def set_subnets(self, clients: AwsClients, workload: Workload, subnet_ids: list[str]) -> None:
@@ -98,7 +103,9 @@ class LambdaPlacement(Placement):
             return None
         return self._workload(config, functions.list_tags(clients, config["FunctionArn"]))
 
-    def list_all(self, clients: AwsClients, *, with_tags: bool) -> list[Workload]:
+    def list_all(
+        self, clients: AwsClients, *, with_tags: bool, unplaced: bool = False
+    ) -> list[Workload]:
         workloads = []
         for page in clients.lambda_.get_paginator("list_functions").paginate():
             for config in page["Functions"]:
@@ -180,7 +187,9 @@ class EcsServicePlacement(Placement):
         services = [item for item in response["services"] if item.get("status") != "INACTIVE"]
         return self._workload(cluster, services[0]) if services else None
 
-    def list_all(self, clients: AwsClients, *, with_tags: bool) -> list[Workload]:
+    def list_all(
+        self, clients: AwsClients, *, with_tags: bool, unplaced: bool = False
+    ) -> list[Workload]:
         ecs = clients.client("ecs")
         workloads: list[Workload] = []
         for cluster_arn in paginated(ecs, "list_clusters", "clusterArns"):
@@ -193,7 +202,8 @@ class EcsServicePlacement(Placement):
                 workloads.extend(
                     self._workload(cluster, item)
                     for item in response["services"]
-                    if item.get("status") != "INACTIVE" and awsvpc_of(item).get("subnets")
+                    if item.get("status") != "INACTIVE"
+                    and (unplaced or awsvpc_of(item).get("subnets"))
                 )
         return workloads
 
@@ -212,8 +222,13 @@ class EcsServicePlacement(Placement):
                 "deployment_controller": str(
                     (service.get("deploymentController") or {}).get("type") or "ECS"
                 ),
+                "task_definition": service.get("taskDefinition"),
+                "launch_type": service.get("launchType"),
             },
         )
+
+    #: What tells the plan how a service is placed; never sent back with its subnets.
+    volatile_settings = ("task_definition", "launch_type")
 
     def drift_signature(self, workload: Workload) -> dict[str, Any]:
         awsvpc = dict(workload.settings.get("awsvpc", {}))
@@ -253,8 +268,57 @@ def split_ecs_ref(ref: str) -> tuple[str, str]:
     return cluster, service
 
 
-def awsvpc_of(service: dict[str, Any]) -> dict[str, Any]:
+def awsvpc_of(service: Mapping[str, Any]) -> dict[str, Any]:
+    """The awsvpcConfiguration of a service, or of one of its deployments."""
     return dict((service.get("networkConfiguration") or {}).get("awsvpcConfiguration") or {})
+
+
+def task_network_mode(clients: AwsClients, task_definition: str) -> str | None:
+    """The task definition's network mode; None when it names none (then bridge on Linux,
+    <default> on Windows: "networkMode", https://docs.aws.amazon.com/AmazonECS/latest/
+    developerguide/task_definition_parameters.html#network_mode)."""
+    described = call_with_backoff(
+        lambda: clients.client("ecs").describe_task_definition(taskDefinition=task_definition)
+    )
+    mode = described["taskDefinition"].get("networkMode")
+    return str(mode) if mode else None
+
+
+def ecs_rollback(service: Mapping[str, Any]) -> tuple[list[str], str | None]:
+    """The subnets of a deployment ECS rolls back to, while it does, and why ECS rolls (or
+    may have rolled) the service back: None when nothing says it would.
+
+    With the deployment circuit breaker's rollback on, a deployment that fails (its
+    `rolloutState` FAILED) is rolled back "to the last deployment that completed
+    successfully" (DeploymentCircuitBreaker, https://docs.aws.amazon.com/AmazonECS/latest/
+    APIReference/API_DeploymentCircuitBreaker.html; "How the Amazon ECS deployment circuit
+    breaker detects failures", https://docs.aws.amazon.com/AmazonECS/latest/developerguide/
+    deployment-circuit-breaker.html): a new PRIMARY deployment with that deployment's
+    network configuration, the failed one ACTIVE until its tasks are gone (Deployment,
+    https://docs.aws.amazon.com/AmazonECS/latest/APIReference/API_Deployment.html).
+    """
+    deployments = list(service.get("deployments") or [])
+    failed = [
+        item
+        for item in deployments
+        if item.get("rolloutState") == "FAILED" and item.get("status") != "PRIMARY"
+    ]
+    if failed:
+        primary: Mapping[str, Any] = next(
+            (item for item in deployments if item.get("status") == "PRIMARY"), {}
+        )
+        reason = failed[0].get("rolloutStateReason") or "no reason given"
+        return (
+            list(awsvpc_of(primary).get("subnets") or []),
+            f"ECS is rolling back its FAILED deployment {failed[0].get('id')}: {reason}",
+        )
+    breaker = (service.get("deploymentConfiguration") or {}).get("deploymentCircuitBreaker") or {}
+    if breaker.get("enable") and breaker.get("rollback"):
+        return [], (
+            "its deployment circuit breaker rolls a failed deployment back to the last "
+            "completed one"
+        )
+    return [], None
 
 
 def has_long_service_arn(service_arn: str) -> bool:
@@ -278,22 +342,31 @@ class AutoScalingGroupPlacement(Placement):
         )["AutoScalingGroups"]
         return self._workload(groups[0]) if groups else None
 
-    def list_all(self, clients: AwsClients, *, with_tags: bool) -> list[Workload]:
+    def list_all(
+        self, clients: AwsClients, *, with_tags: bool, unplaced: bool = False
+    ) -> list[Workload]:
         groups = paginated(
             clients.client("autoscaling"), "describe_auto_scaling_groups", "AutoScalingGroups"
         )
         return [self._workload(group) for group in groups if group.get("VPCZoneIdentifier")]
 
+    #: What tells the plan whether the group can move; never written back.
+    volatile_settings = ("suspended_processes",)
+
     def _workload(self, group: dict[str, Any]) -> Workload:
         name = group["AutoScalingGroupName"]
-        zone_identifier = str(group.get("VPCZoneIdentifier") or "")
         return Workload(
             kind=self.kind,
             ref=name,
             name=name,
             arn=group.get("AutoScalingGroupARN", name),
-            subnet_ids=[item.strip() for item in zone_identifier.split(",") if item.strip()],
+            subnet_ids=zone_identifier_subnets(group),
             tags={tag["Key"]: tag["Value"] for tag in group.get("Tags", []) or []},
+            settings={
+                "suspended_processes": [
+                    str(item["ProcessName"]) for item in group.get("SuspendedProcesses") or []
+                ]
+            },
         )
 
     def set_subnets(self, clients: AwsClients, workload: Workload, subnet_ids: list[str]) -> None:
@@ -328,6 +401,21 @@ class AutoScalingGroupPlacement(Placement):
         )
 
 
+def zone_identifier_subnets(group: Mapping[str, Any]) -> list[str]:
+    """The subnets of an Auto Scaling group's VPCZoneIdentifier, in its order."""
+    zone_identifier = str(group.get("VPCZoneIdentifier") or "")
+    return [item.strip() for item in zone_identifier.split(",") if item.strip()]
+
+
+def warm_pool_of(clients: AwsClients, group_name: str) -> dict[str, Any] | None:
+    """The group's warm pool configuration (DescribeWarmPool); None when it has none."""
+    described = call_with_backoff(
+        lambda: clients.client("autoscaling").describe_warm_pool(AutoScalingGroupName=group_name)
+    )
+    configuration = described.get("WarmPoolConfiguration")
+    return dict(configuration) if configuration else None
+
+
 # -- Elastic Load Balancing v2 --------------------------------------------------------
 
 
@@ -341,7 +429,9 @@ class LoadBalancerPlacement(Placement):
             return None
         return self._workloads(clients, [balancer], with_tags=True)[0]
 
-    def list_all(self, clients: AwsClients, *, with_tags: bool) -> list[Workload]:
+    def list_all(
+        self, clients: AwsClients, *, with_tags: bool, unplaced: bool = False
+    ) -> list[Workload]:
         balancers = paginated(clients.client("elbv2"), "describe_load_balancers", "LoadBalancers")
         placed = [item for item in balancers if item.get("AvailabilityZones")]
         return self._workloads(clients, placed, with_tags=with_tags)
@@ -476,7 +566,7 @@ def workloads_with_tags(clients: AwsClients, tags: dict[str, str]) -> list[Workl
     return [
         workload
         for placement in PLACEMENTS.values()
-        for workload in placement.list_all(clients, with_tags=True)
+        for workload in placement.list_all(clients, with_tags=True, unplaced=True)
         if all(workload.tags.get(key) == value for key, value in tags.items())
     ]
 

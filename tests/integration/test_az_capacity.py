@@ -407,6 +407,7 @@ def test_nlb_with_elastic_ips_pinned_and_restored_keeps_its_subnet_mappings(
     stub.assert_no_pending_responses()
 
     read_target(stub, *nlb(world, two, lock="run-1"))  # restore: the current state
+    stub.add_response("describe_load_balancers", nlb(world, two)[0])  # still pinned: no revert
     stub.add_response(
         "set_subnets",
         {},

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -18,8 +19,10 @@ from tests.integration.test_az_loss import (
     acl_of,
     client,
     create_target,
+    inject,
     placement_of,
     run_acls,
+    spec,
 )
 
 
@@ -141,6 +144,84 @@ class TestAzRefusals:
         )
         assert "ECS service 'shop/missing' does not exist" in line
 
+    @pytest.mark.parametrize("process", ["AZRebalance", "Launch", "Terminate"])
+    def test_group_whose_instances_would_not_leave_the_az_is_refused(
+        self, world: World, tmp_path: Path, capsys: pytest.CaptureFixture[str], process: str
+    ) -> None:
+        create_target(world, "asg", "workers", world.subnets(*ORDER))
+        client("autoscaling").suspend_processes(
+            AutoScalingGroupName="workers", ScalingProcesses=[process, "AlarmNotification"]
+        )
+        line = refused(world, az_experiment(tmp_path, "{autoscaling_groups: [workers]}"), capsys)
+        assert line == (
+            f"gameday: asg:workers: its {process} process is suspended: Auto Scaling would not "
+            "move its instances out of the lost AZ (AZRebalance launches in the AZs it keeps, "
+            "then terminates); resume it or leave the group out of the targets: refusing"
+        )
+        assert placement_of("asg", "workers") == (world.subnets(*ORDER), {})
+
+    def test_group_with_a_warm_pool_is_refused(
+        self, world: World, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    ) -> None:
+        create_target(world, "asg", "workers", world.subnets(*ORDER), {"app": "shop"})
+        client("autoscaling").put_warm_pool(AutoScalingGroupName="workers", MinSize=1)
+        line = refused(world, az_experiment(tmp_path, "{tags: {app: shop}}"), capsys)
+        assert line.startswith("gameday: asg:workers: it has a warm pool (PoolState Stopped): ")
+        assert "neither moves out of the lost AZ nor counts" in line
+        assert placement_of("asg", "workers") == (world.subnets(*ORDER), {"app": "shop"})
+
+    @pytest.mark.parametrize(
+        ("network_mode", "mode", "targets"),
+        [
+            ("bridge", "pin", "{ecs_services: [shop/web]}"),
+            ("host", "blackhole", "{ecs_services: [shop/web]}"),
+            (None, "pin", "{tags: {app: shop}}"),
+        ],
+    )
+    def test_service_placed_by_container_instance_is_refused_not_skipped(
+        self,
+        world: World,
+        tmp_path: Path,
+        capsys: pytest.CaptureFixture[str],
+        network_mode: str | None,
+        mode: str,
+        targets: str,
+    ) -> None:
+        ec2_service("web", network_mode, {"app": "shop"})
+        line = refused(world, az_experiment(tmp_path, targets, mode=mode), capsys)
+        # None: the task definition names no mode, which moto describes as bridge (the
+        # default on Linux).
+        named = f"the {network_mode or 'bridge'} network mode"
+        assert line.startswith(f"gameday: ecs:shop/web: its tasks use {named}, ")
+        assert line.endswith(
+            "placed by container instance, not by subnet: no subnet can be taken from it and "
+            "its tasks in use1-az1 (us-east-1b) would keep running; target the Auto Scaling "
+            "group of its container instances instead: refusing"
+        )
+        assert LOCK not in placement_of("ecs", "shop/web")[1]
+
+
+def ec2_service(
+    name: str, network_mode: str | None, tags: dict[str, str], launch_type: str = "EC2"
+) -> None:
+    """An ECS service on container instances, its tasks in `network_mode`."""
+    ecs = client("ecs")
+    ecs.create_cluster(clusterName="shop")
+    ecs.register_task_definition(
+        family=name,
+        requiresCompatibilities=[launch_type],
+        containerDefinitions=[{"name": "web", "image": "web:1", "memory": 128}],
+        **({"networkMode": network_mode} if network_mode else {}),
+    )
+    ecs.create_service(
+        cluster="shop",
+        serviceName=name,
+        taskDefinition=name,
+        desiredCount=2,
+        launchType=launch_type,
+        tags=[{"key": key, "value": value} for key, value in tags.items()],
+    )
+
 
 def test_plan_lists_removed_subnets_with_az_ids_and_names(
     world: World, tmp_path: Path, capsys: pytest.CaptureFixture[str]
@@ -155,6 +236,30 @@ def test_plan_lists_removed_subnets_with_az_ids_and_names(
     assert "az-loss on lambda:orders" in output
     assert "! lambda:elsewhere has no subnet in use1-az1 (us-east-1b)" in output
     assert state(world) == before
+
+
+def test_a_service_on_external_instances_is_skipped_it_runs_in_no_az(
+    world: World, tmp_path: Path
+) -> None:
+    ec2_service("web", "bridge", {})
+
+    def on_external_instances(parsed: dict[str, Any], **_: Any) -> None:
+        """ECS Anywhere's launch type, which moto does not take."""
+        for service in parsed.get("services", []):
+            service["launchType"] = "EXTERNAL"
+
+    client("ecs").meta.events.register("after-call.ecs.DescribeServices", on_external_instances)
+    try:
+        journal, [change] = inject(tmp_path, spec({"ecs_services": ["shop/web"]}))
+    finally:
+        client("ecs").meta.events.unregister(
+            "after-call.ecs.DescribeServices", on_external_instances
+        )
+    assert change.warnings == [
+        "ecs:shop/web runs on external instances (ECS Anywhere), in no AZ: nothing to "
+        "simulate, skipped"
+    ]
+    assert journal.entries == []
 
 
 def test_plan_blackhole_names_the_acl_change(

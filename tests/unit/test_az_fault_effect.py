@@ -83,6 +83,24 @@ def test_a_pin_that_moved_nothing_next_to_an_unread_one_fails() -> None:
     )
 
 
+def test_a_pin_reverted_during_the_fault_fails_it_even_though_it_converged() -> None:
+    rolled_back = pinned({"use1-az1": 1, "use1-az2": 1}, {"use1-az2": 2})
+    rolled_back["evidence"]["reverted"] = "subnet(s) subnet-1 of the lost AZ ID back (ECS ...)"
+    moved = pinned({"use1-az1": 1, "use1-az2": 1}, {"use1-az2": 2}, target="asg:web")
+    assert _fault_effect("az-loss", [moved, rolled_back]) == (
+        0,
+        "reverted: ecs:shop/web: subnet(s) subnet-1 of the lost AZ ID back (ECS ...)",
+    )
+    result: dict[str, Any] = {
+        "fault_kinds": ["az-loss"],
+        "phases": {"fault": {"requests": 40}},
+        "faults": [{**entry, "fault_index": 0} for entry in (moved, rolled_back)],
+    }
+    [check] = fault_effect_checks(result)
+    assert (check["observed"], check["passed"]) == (0, False)
+    assert check["note"].startswith("reverted: ecs:shop/web: ")
+
+
 def test_a_fault_with_no_entry_changed_no_target() -> None:
     assert _fault_effect("az-loss", []) == (0, "the fault changed no target")
     assert _fault_effect("lambda-extension", []) == (0, "the fault changed no target")

@@ -17,10 +17,19 @@ def fault_effect(entries: Sequence[Mapping[str, Any]]) -> Effect:
     it cut off (it moves no capacity).
 
     One target whose capacity stayed fails the check, whatever the others did (the AZ did
-    not empty). A pin whose capacity during the fault could not be read proves nothing:
-    the check is then not measured rather than passed on the other targets' evidence.
+    not empty), as does one whose pin was reverted during the fault (`reverted`: an ECS
+    deployment circuit breaker rolled it back). A pin whose capacity during the fault could
+    not be read proves nothing: the check is then not measured rather than passed on the
+    other targets' evidence.
     """
     pinned = [entry for entry in entries if _is_pin(entry)]
+    reverted = [
+        f"{entry.get('target')}: {(entry.get('evidence') or {})['reverted']}"
+        for entry in pinned
+        if (entry.get("evidence") or {}).get("reverted")
+    ]
+    if reverted:
+        return 0, f"reverted: {'; '.join(reverted)}"
     stayed = [
         str(entry.get("target"))
         for entry in pinned

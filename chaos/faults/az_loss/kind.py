@@ -6,7 +6,11 @@ and waits, per target and at most `converge_timeout`, until its capacity has lef
 AZ ID (chaos.aws.capacity); that moment is the entry's `effective_at`. Restore puts back
 the exact original placement unless someone changed it meanwhile, and is `restored` only
 once capacity per AZ ID is back where it was. The entry's `evidence` keeps the counts per
-AZ ID `before`, `during` (at convergence) and `after`, with `apply_s` / `restore_s`.
+AZ ID `before`, `during` (at convergence) and `after`, with `apply_s` / `restore_s`. A pin
+reverted meanwhile (a removed subnet back in the placement: an ECS deployment circuit
+breaker's rollback), seen while it converges or when the restore first reads the target,
+is kept as `evidence.reverted`: the fault did not act (evidence.fault_effect), and the
+restore writes nothing the rollback already put back.
 
 `blackhole` ("AZ network loss") associates the lost AZ's subnets with a new network ACL,
 which denies all traffic (one per VPC, created by the run and tagged with its ID); restore
@@ -29,7 +33,7 @@ groups, public IP assignment...), the subnets apart.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
 from chaos.aws import subnets as ec2_subnets
@@ -46,6 +50,8 @@ from chaos.aws.workloads import (
     active_endpoint_connections,
     has_long_service_arn,
     placement_for,
+    task_network_mode,
+    warm_pool_of,
     workloads_with_tags,
 )
 from chaos.az.mapping import AzMapping, load_az_mapping, require_az_id
@@ -60,6 +66,7 @@ from chaos.faults.az_loss.restore import (
     ACTION_PIN,
     BLACKHOLE_CAVEAT,
     TYPE_NAME,
+    reverted,
     why_not_converged,
 )
 from chaos.faults.base import (
@@ -174,6 +181,8 @@ class AzLossFault(FaultKind["AzLossSpec"]):
     ) -> AffectedWorkload | PlannedChange:
         """The workload's lost and kept subnets, a skip notice, or a refusal."""
         az_id = self.spec.az_id
+        if workload.kind == "ecs" and not workload.subnet_ids:
+            return placed_by_container_instance(self.context.clients, workload, mapping, az_id)
         lost = [subnets[s] for s in workload.subnet_ids if subnets[s].az_id == az_id]
         kept = [subnets[s] for s in workload.subnet_ids if subnets[s].az_id != az_id]
         if not lost:
@@ -196,6 +205,7 @@ class AzLossFault(FaultKind["AzLossSpec"]):
         workload = item.workload
         refuse_unchangeable(workload)
         refuse_endpoint_service_backend(self.context.clients, workload)
+        refuse_unmovable_group(self.context.clients, workload)
         if needs_two_zones(workload) and len({subnet.az_id for subnet in item.kept}) < 2:
             return skip_notice(
                 workload,
@@ -329,6 +339,7 @@ class AzLossFault(FaultKind["AzLossSpec"]):
         refuse_locked(current.label, current.tags, self.context)
         refuse_unchangeable(current)
         refuse_endpoint_service_backend(clients, current)
+        refuse_unmovable_group(clients, current)
         lost_ids = [s for s in change.intended["removed_subnet_ids"] if s in current.subnet_ids]
         intended = self.pin_intent(current, lost_ids)
         if not lost_ids or not intended["subnet_ids"]:
@@ -359,8 +370,17 @@ class AzLossFault(FaultKind["AzLossSpec"]):
             ),
             pin,
         )
+
+        def read_pinned() -> Capacity | None:
+            capacity = read_capacity(clients, current.kind, current.ref, az_ids)
+            reason = reverted(capacity, lost_ids)
+            if capacity is None or reason is None:
+                return capacity
+            # Waiting will not take it out of the AZ: stop, the fault is not in force.
+            return replace(capacity, blocked=f"reverted: {reason}")
+
         converged = wait_for(
-            lambda: read_capacity(clients, current.kind, current.ref, az_ids),
+            read_pinned,
             lost_az_empty(self.spec.az_id),
             self.spec.converge_timeout,
             stopping=self.context.stopping,
@@ -541,6 +561,77 @@ def refuse_unchangeable(workload: Workload) -> None:
         )
 
 
+def placed_by_container_instance(
+    clients: AwsClients, workload: Workload, mapping: AzMapping, az_id: str
+) -> PlannedChange:
+    """An ECS service without subnets: its tasks do not use the awsvpc network mode.
+
+    In the bridge, host or none network mode (and Windows' default) a task shares the
+    network of the EC2 container instance that hosts it ("Amazon ECS task networking
+    options for the EC2 launch type", https://docs.aws.amazon.com/AmazonECS/latest/
+    developerguide/task-networking.html): it is placed on a container instance, never in a
+    subnet, so removing subnets cannot move it and its tasks in the lost AZ keep running.
+    Refused, unless it runs on external instances (ECS Anywhere), in no AZ at all.
+    """
+    if workload.settings.get("launch_type") == "EXTERNAL":
+        return skip_notice(
+            workload,
+            f"{workload.label} runs on external instances (ECS Anywhere), in no AZ: nothing "
+            "to simulate, skipped",
+        )
+    definition = workload.settings.get("task_definition")
+    mode = task_network_mode(clients, str(definition)) if definition else None
+    named = f"the {mode} network mode" if mode else "the default network mode (bridge on Linux)"
+    raise PreflightRefused(
+        f"{workload.label}: its tasks use {named}, placed by container instance, not by "
+        f"subnet: no subnet can be taken from it and its tasks in {mapping.label(az_id)} "
+        "would keep running; target the Auto Scaling group of its container instances "
+        "instead: refusing"
+    )
+
+
+#: Auto Scaling processes without which a group's instances do not leave the AZs it no
+#: longer has: AZRebalance launches in the remaining AZs, then terminates; with Launch
+#: suspended it "stops rebalancing the group", with Terminate suspended it "can launch new
+#: instances without terminating the old ones" ("How suspended processes affect other
+#: processes", https://docs.aws.amazon.com/autoscaling/ec2/userguide/understand-how-
+#: suspending-processes-affects-other-processes.html; "Considerations for suspending
+#: processes": a group whose Availability Zones change meanwhile stays unbalanced,
+#: .../suspend-resume-considerations.html).
+REBALANCING_PROCESSES = ("AZRebalance", "Launch", "Terminate")
+
+
+def refuse_unmovable_group(clients: AwsClients, workload: Workload) -> None:
+    """An Auto Scaling group that would keep its instances in the lost AZ: a rebalancing
+    process suspended, or a warm pool, whose pre-initialized instances a scale-out draws on
+    ("Whenever your application needs to scale out, the Auto Scaling group can draw on the
+    warm pool", PutWarmPool, https://docs.aws.amazon.com/autoscaling/ec2/APIReference/
+    API_PutWarmPool.html) and which a pin neither moves nor counts."""
+    if workload.kind != "asg":
+        return
+    suspended = [
+        process
+        for process in REBALANCING_PROCESSES
+        if process in workload.settings.get("suspended_processes", [])
+    ]
+    if suspended:
+        raise PreflightRefused(
+            f"{workload.label}: its {' and '.join(suspended)} process"
+            f"{'es are' if len(suspended) > 1 else ' is'} suspended: Auto Scaling would not "
+            "move its instances out of the lost AZ (AZRebalance launches in the AZs it keeps, "
+            f"then terminates); resume {'them' if len(suspended) > 1 else 'it'} or leave "
+            "the group out of the targets: refusing"
+        )
+    warm_pool = warm_pool_of(clients, workload.name)
+    if warm_pool is not None:
+        raise PreflightRefused(
+            f"{workload.label}: it has a warm pool (PoolState {warm_pool.get('PoolState')}): "
+            "a scale-out draws on its pre-initialized instances, which removing subnets "
+            "neither moves out of the lost AZ nor counts; delete the warm pool or leave the "
+            "group out of the targets: refusing"
+        )
+
+
 def refuse_endpoint_service_backend(clients: AwsClients, workload: Workload) -> None:
     """A Network Load Balancer behind a PrivateLink endpoint service with connected endpoints:
     "You can't remove a subnet if the Network Load Balancer has an active Amazon VPC
@@ -577,7 +668,11 @@ def record_pin_convergence(journal: Journal, entry: JournalEntry, converged: Con
     if capacity is not None:
         evidence["during"] = capacity.per_az
     detail = entry.detail
-    if not converged.converged:
+    revert = reverted(capacity, entry.intended["removed_subnet_ids"])
+    if revert is not None:
+        evidence["reverted"] = revert
+        detail = f"reverted: {revert}; the fault phase ran anyway"
+    elif not converged.converged:
         detail = (
             f"capacity had not left {entry.intended['az_id']} after "
             f"{format_duration(converged.waited_s)}: "

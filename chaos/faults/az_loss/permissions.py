@@ -99,14 +99,21 @@ def az_loss_statements(
                 ),
                 PolicyStatement("AzLossEcsTasks", ("ecs:DescribeTasks",), (ours("ecs", "task/*"),)),
             ]
+        # The network mode of a service without subnets, named when it is refused (no
+        # resource-level permission).
+        statements.append(
+            PolicyStatement("AzLossEcsTaskDefinitions", ("ecs:DescribeTaskDefinition",), ("*",))
+        )
         if selector:
             statements.append(
                 PolicyStatement("AzLossEcsList", ("ecs:ListClusters", "ecs:ListServices"), ("*",))
             )
     if targets.autoscaling_groups or selector:
-        statements.append(
-            PolicyStatement("AzLossAsgDescribe", ("autoscaling:DescribeAutoScalingGroups",), ("*",))
+        # A pin refuses a group with a warm pool: it reads whether it has one.
+        reads = ("autoscaling:DescribeAutoScalingGroups",) + (
+            ("autoscaling:DescribeWarmPool",) if pin else ()
         )
+        statements.append(PolicyStatement("AzLossAsgDescribe", reads, ("*",)))
     if (targets.autoscaling_groups or selector) and pin:
         group_arns = tuple(
             ours("autoscaling", f"autoScalingGroup:*:autoScalingGroupName/{name}")

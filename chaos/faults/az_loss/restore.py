@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Iterable
 from dataclasses import replace
 from typing import TYPE_CHECKING
 
@@ -85,6 +86,20 @@ def locked_resources(entry: JournalEntry) -> list[LockedResource]:
     return []  # the run's ACL is deleted, not unlocked
 
 
+def reverted(capacity: Capacity | None, removed_ids: Iterable[str]) -> str | None:
+    """Why a pin is no longer in force: subnets it removed are back in the workload's
+    placement (an ECS deployment circuit breaker's rollback puts the last completed
+    deployment's network configuration back: chaos.aws.workloads.ecs_rollback); None while
+    it holds."""
+    if capacity is None:
+        return None
+    back = sorted(set(removed_ids) & capacity.placed_in)
+    if not back:
+        return None
+    cause = capacity.rollback or "put back by someone or something else"
+    return f"subnet(s) {', '.join(back)} of the lost AZ ID back in its placement ({cause})"
+
+
 def why_not_converged(capacity: Capacity | None) -> str:
     if capacity is None:
         return "the workload no longer exists"
@@ -106,9 +121,11 @@ def restore_pin(entry: JournalEntry, clients: AwsClients, run_id: str) -> Restor
     refusal = unlocked(current.label, current.tags, run_id)
     if refusal is not None:
         return refusal
+    revert = record_revert(entry, clients)
     original_ids = [str(subnet_id) for subnet_id in entry.original["subnet_ids"]]
     now = set(current.subnet_ids)
     drift = settings_drift(placement, current, entry)
+    wrote = False
     if now == set(entry.intended["subnet_ids"]) and now != set(original_ids):
         re_added = [subnet_id for subnet_id in original_ids if subnet_id not in now]
         if not now <= set(original_ids):
@@ -120,16 +137,40 @@ def restore_pin(entry: JournalEntry, clients: AwsClients, run_id: str) -> Restor
             )
         verify_re_added(clients, entry, current, re_added, run_id)
         placement.set_subnets(clients, restore_target(current, entry, re_added), original_ids)
+        wrote = True
     elif now != set(original_ids):
         return RestoreOutcome(
             "drifted",
             "subnets changed by someone else during the run (kept): "
             + ", ".join(current.subnet_ids),
         )
+    notes = []
+    if revert is not None:
+        # A rollback that already put the original placement back leaves nothing to write.
+        notes.append(f"reverted during the fault ({revert}){'' if wrote else ': nothing written'}")
     outcome = wait_until_back(entry, clients, run_id, started)
-    if drift and outcome.status == "restored":
-        return RestoreOutcome("drifted", "; ".join(drift))
-    return outcome
+    if outcome.status != "restored":
+        return outcome
+    if drift:
+        return RestoreOutcome("drifted", "; ".join(notes + drift))
+    return RestoreOutcome("restored", "; ".join(notes))
+
+
+def record_revert(entry: JournalEntry, clients: AwsClients) -> str | None:
+    """At the first restore of a pin (the end of its fault phase): why the pin was no longer
+    in force, also kept in `entry.evidence["reverted"]` (the fault then did not act, whatever
+    its convergence showed). A restore tried again reads its own write: it adds nothing."""
+    if "reverted" in entry.evidence:
+        return str(entry.evidence["reverted"])
+    if entry.status != "applied" or "restore_converged" in entry.evidence:
+        return None
+    az_ids = AzIds(clients, load_az_mapping(clients))
+    capacity = read_capacity(clients, entry.original["kind"], entry.original["ref"], az_ids)
+    reason = reverted(capacity, entry.intended.get("removed_subnet_ids") or [])
+    if reason is not None:
+        # A new dict, not an update: another thread may be writing the journal meanwhile.
+        entry.evidence = {**entry.evidence, "reverted": reason}
+    return reason
 
 
 def settings_drift(placement: Placement, current: Workload, entry: JournalEntry) -> list[str]:
