@@ -164,6 +164,9 @@ class FaultKind(ABC, Generic[SpecT]):
     needs_endpoint_integrations: ClassVar[bool] = False
     #: The run reads the extension's EMF telemetry (InjectedFaults, ExtensionInits) for it.
     reads_extension_telemetry: ClassVar[bool] = False
+    #: Its evidence is what the load saw (injections): a fault phase without load leaves
+    #: `fault_effect` not judged. False: the evidence is read from the account (placement).
+    effect_needs_load: ClassVar[bool] = True
 
     def __init__(self, spec: SpecT, context: FaultContext, index: int | None = 0) -> None:
         self.spec = spec

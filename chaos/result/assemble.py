@@ -205,7 +205,7 @@ def fault_effect_checks(result: Mapping[str, Any]) -> list[dict[str, Any]]:
         entries = [fault for fault in result["faults"] if fault.get("fault_index") == index]
         observed, note = _fault_effect(fault_type, entries)
         passed = observed is not None and observed > 0
-        if not had_load:
+        if not had_load and FAULT_KINDS.get(fault_type, FaultKind).effect_needs_load:
             passed, note = True, "not judged: no load in the fault phase"
         item: dict[str, Any] = {
             "sli": FAULT_EFFECT,

@@ -143,3 +143,25 @@ def test_a_blackhole_result_says_what_it_did_not_cut_once() -> None:
     }
     add_blackhole_caveat(pinned_only)
     assert pinned_only["notes"] == []
+
+
+def test_az_loss_is_judged_without_load_its_evidence_is_the_placement() -> None:
+    """A fault phase without load leaves a lambda-extension's effect not judged (it is
+    what the clients and the telemetry saw); an az-loss's is the placement it read."""
+    stuck = {
+        **pinned({"use1-az1": 1, "use1-az2": 1}, {"use1-az1": 1, "use1-az2": 1}),
+        "fault_index": 0,
+    }
+    injected_nothing = {"type": "lambda-extension", "target": "orders", "fault_index": 1}
+    result: dict[str, Any] = {
+        "fault_kinds": ["az-loss", "lambda-extension"],
+        "phases": {"fault": {"requests": 0}},
+        "faults": [stuck, injected_nothing],
+    }
+    az_loss, extension = fault_effect_checks(result)
+    assert (az_loss["observed"], az_loss["passed"]) == (0, False)
+    assert az_loss["note"] == "capacity stayed in the lost AZ ID: ecs:shop/web"
+    assert (extension["passed"], extension["note"]) == (
+        True,
+        "not judged: no load in the fault phase",
+    )

@@ -107,6 +107,7 @@ class AffectedWorkload:
 # The spec type by name only: the janitor imports this module and ships no pydantic.
 class AzLossFault(FaultKind["AzLossSpec"]):
     type_name = TYPE_NAME
+    effect_needs_load = False  # placement per AZ ID is read from the account, load or not
 
     @classmethod
     def spec_model(cls) -> type[AzLossSpec]:
