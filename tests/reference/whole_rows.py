@@ -19,7 +19,7 @@ from hdrh.histogram import HdrHistogram
 from chaos.clock import epoch_seconds
 from chaos.metrics.histogram import LatencyHistogram
 from chaos.metrics.rows import STATUS_CLASSES, SecondRow
-from chaos.metrics.sli import LATENCY_KEYS, recovery_time_s
+from chaos.metrics.sli import LATENCY_KEYS
 
 PhaseWindows = Mapping[str, tuple[float, float]]
 
@@ -204,7 +204,7 @@ def measure_run(rows: Iterable[SecondRow], phase_windows: PhaseWindows) -> dict[
     recovery: float | None = None
     if "recovery" in phase_windows:
         baseline = phases.get("baseline", {}).get("availability")
-        recovery = recovery_time_s(seconds, phase_windows["recovery"][0], baseline)
+        recovery = reference_recovery_time_s(seconds, phase_windows["recovery"][0], baseline)
     return {"phases": phases, "overall": overall, "timeline": seconds, "recovery_time_s": recovery}
 
 
@@ -324,3 +324,27 @@ def _worst(values: list[int | None]) -> int | None:
     if not values or any(value is None for value in values):
         return None
     return max(value for value in values if value is not None)
+
+
+#: PRODUCT.md's rule, written here by hand rather than imported: availability back to the
+#: baseline's (at most 99 %) for 5 consecutive seconds that had requests.
+STREAK_S = 5
+TARGET = 0.99
+
+
+def reference_recovery_time_s(
+    seconds: list[dict[str, Any]], recovery_start: float, baseline: float | None
+) -> float | None:
+    """The oracle of chaos.metrics.sli.recovery_time_s: the first window of STREAK_S
+    seconds with requests, all at the target, found by trying every start in turn."""
+    target = TARGET if baseline is None else min(TARGET, baseline)
+    busy = sorted(
+        (int(row["second"]), row["failures"] / row["requests"])
+        for row in seconds
+        if row["requests"] and int(row["second"]) >= math.ceil(recovery_start)
+    )
+    for index in range(len(busy) - STREAK_S + 1):
+        window = busy[index : index + STREAK_S]
+        if all(1.0 - failure_rate >= target - 1e-12 for _, failure_rate in window):
+            return max(0.0, window[0][0] - recovery_start)
+    return None

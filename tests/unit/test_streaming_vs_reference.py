@@ -21,6 +21,7 @@ from chaos.metrics.aggregate import RunAggregator
 from chaos.metrics.histogram import RELATIVE_PRECISION
 from chaos.metrics.measurement import measure_load
 from chaos.metrics.rows import SecondRow
+from chaos.metrics.sli import recovery_time_s
 from chaos.metrics.waf_slis import waf_slis
 from tests.reference import whole_rows
 from tests.reference.streaming import arriving, phase_times
@@ -104,6 +105,7 @@ def compare(
         for key in ("p50_ms", "p99_ms", "max_ms"):
             if entry[key] is not None:
                 assert abs(mine[key] - entry[key]) <= RELATIVE_PRECISION * entry[key] + 1
+    assert streaming["recovery_time_s"] == reference["recovery_time_s"]
     expected_waf = whole_rows.waf_slis(merged, rule, plan, abusive_stopped_at=stopped_at)
     observed_waf = waf_slis(
         aggregator.identities,
@@ -174,3 +176,20 @@ def test_a_row_later_than_its_second_still_counts() -> None:
     assert (totals.requests, totals.failures) == (53, 11)
     timeline = {entry["second"]: entry for entry in aggregator.timeline()}
     assert timeline[101]["requests"] == 8 and timeline[101]["failures"] == 2
+
+
+def test_recovery_time_matches_the_hand_written_oracle_on_random_timelines() -> None:
+    """Timelines with failing seconds, quiet seconds and streaks near the rule's length."""
+    rng = random.Random(20261207)
+    start = 1_000.0
+    for case in range(400):
+        seconds = []
+        for second in range(995, 1_040):
+            requests = rng.choice([0, 1, 3, 10, 10, 10])
+            failing = rng.random() < 0.25
+            failures = rng.randint(1, requests) if failing and requests else 0
+            seconds.append({"second": second, "requests": requests, "failures": failures})
+        baseline = rng.choice([None, 1.0, 0.97, 0.9])
+        assert recovery_time_s(seconds, start, baseline) == whole_rows.reference_recovery_time_s(
+            seconds, start, baseline
+        ), case
