@@ -21,10 +21,6 @@ E2E_SECOND_WORKER = {
     "test_history_regression.py",
     "test_gate_verdicts.py",
     "test_throttled_availability.py",
-    # moved from the first group when settling waited for the run's last minute (the
-    # first group's modules summed to most of CI's time; these ~500 s balance the two)
-    "test_lambda_targets.py",
-    "test_realism_metrics.py",
 }
 LIVE_SANDBOX = Path(__file__).parent / "sandbox"
 
