@@ -17,20 +17,13 @@ from chaos.metrics.cloudwatch import ServerSideTargets
 from chaos.metrics.server_side import ServerSideQuery, read_server_side
 from chaos.metrics.settle import AWS_LAGS
 from chaos.sandbox.cloudwatch.metrics import MetricsRecorder, MetricTiming
+from tests.fake_clock import FakeClock
 
 REGION = "us-east-1"
 API = {"ApiName": "orders-api", "Stage": "prod"}
 TARGETS = ServerSideTargets(
     region=REGION, function_names=("orders",), api_name="orders-api", stage="prod"
 )
-
-
-class Clock:
-    def __init__(self, now: float) -> None:
-        self.now = now
-
-    def __call__(self) -> float:
-        return self.now
 
 
 @pytest.fixture
@@ -41,7 +34,7 @@ def cloudwatch(fake_aws_credentials: None) -> Iterator[Any]:
 
 def test_a_cloudwatch_slower_than_the_margin_is_waited_for(cloudwatch: Any) -> None:
     minute = int(time.time()) // 60 * 60 - 600
-    clock = Clock(minute + 10.0)
+    clock = FakeClock(minute + 10.0)
     # datapoints visible 90 s after their minute: 30 s later than the 60 s we allow
     slow = MetricTiming(period_s=60, lag_s=90.0, emf_lag_s=150.0)
     metrics = MetricsRecorder(

@@ -23,17 +23,10 @@ from chaos.sandbox.demo.seed import (
     seed,
 )
 from chaos.sandbox.realism import Realism
+from tests.fake_clock import FakeClock
 
 DRAIN_S = 20.0
 ACCOUNT = "123456789012"
-
-
-class FakeClock:
-    def __init__(self) -> None:
-        self.now = 1_000.0
-
-    def __call__(self) -> float:
-        return self.now
 
 
 @dataclass

@@ -9,14 +9,7 @@ import pytest
 
 from chaos.sandbox.waf.engine import WafEngine
 from chaos.sandbox.waf.request import WebRequest
-
-
-class FakeClock:
-    def __init__(self, now: float = 1_000.0) -> None:
-        self.now = now
-
-    def __call__(self) -> float:
-        return self.now
+from tests.fake_clock import FakeClock
 
 
 def rate_rule(

@@ -10,18 +10,11 @@ from chaos.sandbox.realism import Realism
 from chaos.sandbox.waf.engine import WafEngine
 from chaos.sandbox.waf.rate import AWS_MAX_DETECTION_DELAY_S, RateCheckModel, estimated_count
 from chaos.sandbox.waf.request import WebRequest
+from tests.fake_clock import FakeClock
 
 WINDOW_S = 60
 LIMIT = 100
 START = 60_000.0  # the start of a fixed 60 s window
-
-
-class FakeClock:
-    def __init__(self, now: float) -> None:
-        self.now = now
-
-    def __call__(self) -> float:
-        return self.now
 
 
 def rate_acl() -> dict[str, Any]:

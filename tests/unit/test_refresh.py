@@ -23,6 +23,7 @@ from chaos.metrics.server_side import (
 )
 from chaos.metrics.settle import AWS_LAGS
 from chaos.result.refresh import refresh_result
+from tests.fake_clock import FakeClock
 
 RUN_START = 1_700_000_010.0  # not on a minute
 PHASES = {
@@ -36,17 +37,6 @@ LAST_MINUTE_END = math.ceil(RUN_END / 60) * 60
 INGESTION_S = 40.0
 ERRORS_PER_S = 1.0
 BLOCKED_PER_S = 2.0
-
-
-class FakeClock:
-    def __init__(self, now: float) -> None:
-        self.now = now
-
-    def time(self) -> float:
-        return self.now
-
-    def sleep(self, seconds: float) -> None:
-        self.now += seconds
 
 
 class FakeCloudWatch:

@@ -15,22 +15,12 @@ from chaos.clock import iso_from_epoch
 from chaos.metrics.cloudwatch import ServerSideTargets
 from chaos.metrics.server_side import ServerSideQuery, read_server_side
 from chaos.metrics.settle import AWS_LAGS
+from tests.fake_clock import FakeClock
 
 T0 = 1_700_000_040  # on a minute
 TARGETS = ServerSideTargets(
     region="eu-west-1", function_names=("orders",), api_name="orders-api", stage="prod"
 )
-
-
-class FakeClock:
-    def __init__(self, now: float) -> None:
-        self.now = now
-
-    def time(self) -> float:
-        return self.now
-
-    def sleep(self, seconds: float) -> None:
-        self.now += seconds
 
 
 #: metric name -> minute start -> (value, when CloudWatch first shows it)
@@ -76,6 +66,18 @@ class MinuteCloudWatch:
         return {"MetricDataResults": results}
 
 
+def read_on_aws(cloudwatch: MinuteCloudWatch, windows: dict[str, tuple[float, float]]) -> Any:
+    """The server-side figures as a run on AWS reads them, on the fake CloudWatch's clock."""
+    clock = cloudwatch.clock
+    return read_server_side(
+        cloudwatch,
+        ServerSideQuery(TARGETS, windows),
+        AWS_LAGS,
+        clock=clock.time,
+        sleep=clock.sleep,
+    )
+
+
 def test_a_last_minute_published_after_two_agreeing_reads_is_still_counted() -> None:
     """API Gateway's last minute arrives 90 s after it ends, 30 s past the margin: two reads
     10 s apart agree before it does. The reader waits for that minute of a series that had
@@ -96,13 +98,7 @@ def test_a_last_minute_published_after_two_agreeing_reads_is_still_counted() -> 
             }
         },
     )
-    figures = read_server_side(
-        cloudwatch,
-        ServerSideQuery(TARGETS, windows),
-        AWS_LAGS,
-        clock=clock.time,
-        sleep=clock.sleep,
-    )
+    figures = read_on_aws(cloudwatch, windows)
     assert figures["settled"] is True
     assert figures["run"]["apigw_5xx"] == pytest.approx(10.0)
     assert min(cloudwatch.reads) >= last_minute_end + AWS_LAGS.standard_s
@@ -123,13 +119,7 @@ def test_fault_5xx_in_a_minute_that_straddles_a_boundary_are_split_by_share() ->
     cloudwatch = MinuteCloudWatch(
         clock, {"5XXError": {T0 + 60: (30.0, T0 + 180), T0 + 120: (30.0, T0 + 240)}}
     )
-    figures = read_server_side(
-        cloudwatch,
-        ServerSideQuery(TARGETS, windows),
-        AWS_LAGS,
-        clock=clock.time,
-        sleep=clock.sleep,
-    )
+    figures = read_on_aws(cloudwatch, windows)
     phases = figures["phases"]
     assert phases["baseline"]["apigw_5xx"] == pytest.approx(15.0)
     assert phases["fault"]["apigw_5xx"] == pytest.approx(30.0)

@@ -14,22 +14,12 @@ from chaos.metrics.settle import (
     minute_window,
     read_when_settled,
 )
+from tests.fake_clock import FakeClock
 
 RUN_END = 1_000_030.0  # 30 s into the minute 1_000_020..080
 LAST_MINUTE = 1_000_020
 LAST_MINUTE_END = 1_000_080.0
 DUE = LAST_MINUTE_END + 60.0  # the lag
-
-
-class FakeClock:
-    def __init__(self, now: float) -> None:
-        self.now = now
-
-    def time(self) -> float:
-        return self.now
-
-    def sleep(self, seconds: float) -> None:
-        self.now += seconds
 
 
 #: series id -> minute start -> (value, when CloudWatch first shows it)
